@@ -1,0 +1,507 @@
+"""Segments -> one SQL plan that scans the events once (SPEC 4 and 8).
+
+The plan is a chain of CTEs, each a sqlglot tree::
+
+    persons_base          persons created at or before as_of (the others are not evaluated)
+    current_subscription  each person's latest subscription row with updated_at <= as_of
+    scoped_events         events up to as_of, pushed down to the widest window and the event
+                          names any condition needs; adds the local day and last-N ranks
+    event_measures        one GROUP BY person_id computing every distinct measure once,
+                          each aggregate restricted by FILTER to its own events and window
+    streak_N, sequence_N  the measures that need more than one aggregate pass
+    base                  persons joined with their measures (missing counts become 0)
+    level_0..level_K      segment membership columns; a segment that references others lives
+                          one level above the deepest of them, so references are plain columns
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlglot import exp
+
+from segctl.compiler.comparators import compile_comparator, literal
+from segctl.definitions.loader import Definitions
+from segctl.definitions.model import (
+    All,
+    AnyOf,
+    ColumnTest,
+    ColumnType,
+    Condition,
+    EventCondition,
+    EventMatch,
+    EventMeasure,
+    FeatureCondition,
+    ListCondition,
+    Not,
+    PropertyCondition,
+    Schema,
+    SegmentCondition,
+    SequenceCondition,
+    SubscriptionCondition,
+    Window,
+    segment_conditions,
+)
+
+DATE = exp.DataType.build("DATE")
+DOUBLE = exp.DataType.build("DOUBLE")
+# Measures that are never NULL once persons without events get their zero.
+ZERO_WHEN_NONE = {"count", "distinct_days", "sum", "streak"}
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(ident(name), table=ident(table) if table else None)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan depends on besides the definitions."""
+
+    schema: Schema
+    as_of: datetime  # naive UTC
+    timezone: str = "UTC"
+    list_tables: dict[str, str] = field(default_factory=dict)  # list file path -> table name
+
+    def local_day(self, value: exp.Expression) -> exp.Expression:
+        """The calendar day of a naive-UTC timestamp in the project timezone."""
+        if self.timezone == "UTC":
+            return exp.cast(value, DATE)
+        local = exp.ConvertTimezone(
+            source_tz=literal("UTC"), target_tz=literal(self.timezone), timestamp=value
+        )
+        return exp.cast(local, DATE)
+
+    def as_of_day(self) -> datetime:
+        from zoneinfo import ZoneInfo
+
+        local = self.as_of.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(self.timezone))
+        return datetime(local.year, local.month, local.day)
+
+
+class PlanBuilder:
+    """Builds the fused plan for a set of segments (and optionally features)."""
+
+    def __init__(self, definitions: Definitions, ctx: PlanContext) -> None:
+        self.definitions = definitions
+        self.ctx = ctx
+        self.measures: dict[EventMeasure, str] = {}
+        self.sequences: dict[SequenceCondition, str] = {}
+        self.ranks: dict[tuple[EventMatch, Window], str] = {}
+        self.person_columns: dict[str, None] = {"person_id": None}
+        self.subscription_columns: dict[str, None] = {}
+        self.event_columns: dict[str, None] = {}
+
+    # ---- public ------------------------------------------------------------------------
+
+    def segments_query(self, names: list[str]) -> exp.Select:
+        """``person_id`` plus one boolean column per segment (dependencies included)."""
+        order = self._with_dependencies(names)
+        levels = self._levels(order)
+        query = self._base_query(levels)
+        projections = [col("person_id")] + [
+            exp.alias_(col(f"seg__{n}"), ident(n)) for n in names
+        ]
+        return query.select(*projections).from_(ident(f"level_{len(levels) - 1}"))
+
+    def members_query(self, name: str) -> exp.Select:
+        """The sorted person_ids of one segment."""
+        wide = self.segments_query([name])
+        return (
+            exp.select(col("person_id"))
+            .from_(wide.subquery("members"))
+            .where(col(name))
+            .order_by(col("person_id"))
+        )
+
+    def features_query(self, names: list[str]) -> exp.Select:
+        """``person_id`` plus one column per named feature."""
+        for name in names:
+            self._measure_column(self.definitions.features[name].measure)
+        query = self._base_query([])
+        projections = [col("person_id")] + [
+            exp.alias_(col(self.measures[self.definitions.features[n].measure]), ident(n))
+            for n in names
+        ]
+        return query.select(*projections).from_(ident("base")).order_by(col("person_id"))
+
+    # ---- segment levels ---------------------------------------------------------------
+
+    def _with_dependencies(self, names: list[str]) -> list[str]:
+        order: dict[str, None] = {}
+        for name in names:
+            for dep in self.definitions.dependencies(name):
+                order.setdefault(dep, None)
+        return list(order)
+
+    def _levels(self, order: list[str]) -> list[list[tuple[str, exp.Expression]]]:
+        depth: dict[str, int] = {}
+        levels: list[list[tuple[str, exp.Expression]]] = []
+        for name in order:  # dependencies come first
+            segment = self.definitions.segments[name]
+            refs = [
+                c.segment for c in segment_conditions(segment) if isinstance(c, SegmentCondition)
+            ]
+            depth[name] = 1 + max((depth[r] for r in refs), default=-1)
+            member = self._condition(segment.rule)
+            if segment.exclude:
+                excluded = exp.or_(*(self._condition(c) for c in segment.exclude))
+                member = exp.and_(member, exp.not_(exp.paren(excluded)))
+            while len(levels) <= depth[name]:
+                levels.append([])
+            levels[depth[name]].append((name, member))
+        return levels
+
+    def _condition(self, cond: Condition) -> exp.Expression:
+        if isinstance(cond, All):
+            return exp.paren(exp.and_(*(self._condition(c) for c in cond.items)))
+        if isinstance(cond, AnyOf):
+            return exp.paren(exp.or_(*(self._condition(c) for c in cond.items)))
+        if isinstance(cond, Not):
+            return exp.not_(exp.paren(self._condition(cond.item)))
+        if isinstance(cond, PropertyCondition):
+            self.person_columns.setdefault(cond.test.column, None)
+            return compile_comparator(
+                col(f"p__{cond.test.column}"), cond.test.comparator, self.ctx.as_of
+            )
+        if isinstance(cond, (EventCondition, FeatureCondition)):
+            column = self._measure_column(cond.measure)
+            nullable = cond.measure.measure.kind not in ZERO_WHEN_NONE
+            return compile_comparator(col(column), cond.comparator, self.ctx.as_of,
+                                      nullable=nullable)
+        if isinstance(cond, SubscriptionCondition):
+            parts = []
+            for test in cond.tests:
+                self.subscription_columns.setdefault(test.column, None)
+                parts.append(
+                    compile_comparator(col(f"sub__{test.column}"), test.comparator,
+                                       self.ctx.as_of)
+                )
+            return exp.paren(exp.and_(*parts)) if len(parts) > 1 else parts[0]
+        if isinstance(cond, SegmentCondition):
+            return col(f"seg__{cond.segment}")
+        if isinstance(cond, SequenceCondition):
+            return col(self.sequences.setdefault(cond, f"q__{len(self.sequences)}"))
+        if isinstance(cond, ListCondition):
+            return self._list(cond)
+        raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
+
+    def _list(self, cond: ListCondition) -> exp.Expression:
+        table = self.ctx.list_tables.get(cond.path, "segctl_list")
+        keys = exp.select(col("key")).from_(ident(table))
+        if cond.key == "email":
+            self.person_columns.setdefault("email", None)
+            value: exp.Expression = exp.Lower(this=exp.Trim(this=col("p__email")))
+        else:
+            value = col("person_id")
+        found = exp.In(this=value, query=keys)
+        return exp.func("COALESCE", found, exp.false())
+
+    def _measure_column(self, measure: EventMeasure) -> str:
+        if measure not in self.measures:
+            self.measures[measure] = f"m__{len(self.measures)}"
+        return self.measures[measure]
+
+    # ---- events -----------------------------------------------------------------------
+
+    def _match(self, match: EventMatch, window: Window, alias: str | None = None) -> list[
+        exp.Expression
+    ]:
+        """Predicates selecting the events of a match within a window (as_of is implied)."""
+        ts = col("timestamp", alias)
+        parts: list[exp.Expression] = []
+        if match.names is not None:
+            event = col("event", alias)
+            if len(match.names) == 1:
+                parts.append(exp.EQ(this=event, expression=literal(match.names[0])))
+            else:
+                parts.append(exp.In(this=event, expressions=[literal(n) for n in match.names]))
+        for test in match.where:
+            parts.append(self._event_test(test, alias))
+        parts.extend(self._window(window, ts))
+        return parts
+
+    def _event_test(self, test: ColumnTest, alias: str | None = None) -> exp.Expression:
+        self.event_columns.setdefault(test.column, None)
+        return compile_comparator(col(test.column, alias), test.comparator, self.ctx.as_of)
+
+    def _window(self, window: Window, ts: exp.Expression) -> list[exp.Expression]:
+        as_of = self.ctx.as_of
+        parts: list[exp.Expression] = []
+        if window.within is not None:
+            parts.append(exp.GT(this=ts.copy(), expression=literal(as_of - window.within)))
+        if window.between is not None:
+            far, near = window.between
+            parts.append(exp.GT(this=ts.copy(), expression=literal(as_of - far)))
+            parts.append(exp.LTE(this=ts.copy(), expression=literal(as_of - near)))
+        if window.start is not None:
+            parts.append(exp.GTE(this=ts.copy(), expression=literal(window.start)))
+        if window.end is not None:
+            parts.append(exp.LT(this=ts.copy(), expression=literal(window.end)))
+        return parts
+
+    def _filter(self, measure: EventMeasure) -> exp.Expression | None:
+        parts = self._match(measure.match, measure.window)
+        if measure.last is not None:
+            rank = self.ranks.setdefault((measure.match, measure.window), f"r__{len(self.ranks)}")
+            parts.append(exp.LTE(this=col(rank), expression=literal(measure.last)))
+        return exp.and_(*parts) if parts else None
+
+    def _aggregate(self, measure: EventMeasure) -> exp.Expression:
+        kind, where = measure.measure.kind, self._filter(measure)
+
+        def filtered(agg: exp.Expression, condition: exp.Expression | None) -> exp.Expression:
+            if condition is None:
+                return agg
+            return exp.Filter(this=agg, expression=exp.Where(this=condition))
+
+        if kind == "count":
+            return filtered(exp.Count(this=exp.Star()), where)
+        if kind == "distinct_days":
+            return filtered(exp.Count(this=exp.Distinct(expressions=[col("day")])), where)
+        if kind in ("sum", "avg", "min", "max"):
+            assert measure.measure.of is not None
+            self.event_columns.setdefault(measure.measure.of, None)
+            func = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[kind]
+            return filtered(func(this=col(measure.measure.of)), where)
+        if kind in ("first_seen", "last_seen"):
+            func = exp.Min if kind == "first_seen" else exp.Max
+            return filtered(func(this=col("timestamp")), where)
+        if kind == "share":
+            hits = [self._event_test(t) for t in measure.measure.share_where]
+            both = exp.and_(*(p for p in [where, *hits] if p is not None))
+            numerator = exp.cast(filtered(exp.Count(this=exp.Star()), both), DOUBLE)
+            denominator = exp.func("NULLIF", filtered(exp.Count(this=exp.Star()), where),
+                                   literal(0))
+            return exp.Div(this=numerator, expression=denominator)
+        raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
+
+    def _widest_scope(self) -> list[exp.Expression]:
+        """The pushed-down filter: only events some measure or sequence can look at."""
+        ts = col("timestamp")
+        scopes: list[tuple[EventMatch, Window]] = [(m.match, m.window) for m in self.measures]
+        for seq in self.sequences:
+            scopes.extend((step, seq.window) for step in seq.steps)
+        parts: list[exp.Expression] = [exp.LTE(this=ts, expression=literal(self.ctx.as_of))]
+        names: set[str] = set()
+        if all(match.names is not None for match, _ in scopes):
+            for match, _ in scopes:
+                names.update(match.names or ())
+            parts.append(exp.In(this=col("event"), expressions=[literal(n) for n in sorted(names)]))
+        lower_bounds: list[datetime] = []
+        for _, window in scopes:
+            lookback = window.lookback()
+            if lookback is not None:
+                lower_bounds.append(self.ctx.as_of - lookback)
+            elif window.start is not None:
+                lower_bounds.append(window.start - timedelta(microseconds=1))
+            else:
+                return parts  # some condition reads all history
+        if lower_bounds:
+            parts.append(exp.GT(this=ts.copy(), expression=literal(min(lower_bounds))))
+        return parts
+
+    def _ctes(self) -> list[tuple[str, exp.Expression]]:
+        """The CTEs up to and including ``base``."""
+        ctes: list[tuple[str, exp.Expression]] = []
+        aggregated = [m for m in self.measures if m.measure.kind != "streak"]
+        streaks = [m for m in self.measures if m.measure.kind == "streak"]
+        # Aggregates are built first: building them registers the columns and ranks they read.
+        aggregates = [exp.alias_(self._aggregate(m), ident(self.measures[m])) for m in aggregated]
+        streak_filters = {m: self._filter(m) for m in streaks}
+        sequence_steps = {
+            seq: [exp.and_(*self._match(step, seq.window, "e")) for step in seq.steps]
+            for seq in self.sequences
+        }
+        needs_events = bool(self.measures or self.sequences)
+        if needs_events:
+            ctes.append(("scoped_events", self._scoped_events()))
+        if aggregates:
+            ctes.append(("event_measures", exp.select(col("person_id"), *aggregates)
+                         .from_(ident("scoped_events")).group_by(col("person_id"))))
+        for measure, condition in streak_filters.items():
+            ctes.append((f"streak_{self.measures[measure]}", self._streak(condition)))
+        for seq, steps in sequence_steps.items():
+            ctes.extend(self._sequence(seq, steps))
+        ctes.insert(0, ("persons_base", self._persons_base()))
+        if self.subscription_columns:
+            ctes.insert(1, ("current_subscription", self._current_subscription()))
+        ctes.append(("base", self._base(aggregated, streaks)))
+        return ctes
+
+    def _scoped_events(self) -> exp.Select:
+        columns = {"person_id": None, "event": None, "timestamp": None, **self.event_columns}
+        projections: list[exp.Expression] = [col(c) for c in columns]
+        if any(m.measure.kind in ("distinct_days", "streak") for m in self.measures):
+            projections.append(exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
+        for (match, window), rank in self.ranks.items():
+            matched = exp.and_(*self._match(match, window)) if (
+                match.names is not None or match.where or not window.unbounded
+            ) else exp.true()
+            order = [exp.Ordered(this=col("timestamp"), desc=True),
+                     exp.Ordered(this=col("event"), desc=True)]
+            order += [exp.Ordered(this=col(c)) for c in self.event_columns]
+            number = exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[col("person_id"), matched.copy()],
+                order=exp.Order(expressions=order),
+            )
+            projections.append(exp.alias_(
+                exp.Case(ifs=[exp.If(this=matched, true=number)]), ident(rank)))
+        return (
+            exp.select(*projections).from_(ident("events")).where(exp.and_(*self._widest_scope()))
+        )
+
+    def _streak(self, condition: exp.Expression | None) -> exp.Select:
+        """Consecutive local days with an event, ending on as_of's day or the day before."""
+        days = exp.select(col("person_id"), col("day")).distinct().from_(ident("scoped_events"))
+        if condition is not None:
+            days = days.where(condition)
+        by_person = [col("person_id")]
+        ranked = exp.select(
+            col("person_id"),
+            col("day"),
+            exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=by_person,
+                                  order=exp.Order(expressions=[
+                                      exp.Ordered(this=col("day"), desc=True)])), ident("rn")),
+            exp.alias_(exp.Window(this=exp.Max(this=col("day")), partition_by=[
+                c.copy() for c in by_person]), ident("top")),
+        ).from_(days.subquery("d"))
+        today = self.ctx.as_of_day()
+        yesterday = today - timedelta(days=1)
+        gap = exp.DateDiff(this=col("top"), expression=col("day"), unit=exp.var("DAY"))
+        return (
+            exp.select(col("person_id"), exp.alias_(exp.Count(this=exp.Star()), ident("value")))
+            .from_(ranked.subquery("r"))
+            .where(exp.and_(
+                exp.GTE(this=col("top"), expression=exp.cast(
+                    literal(yesterday.date().isoformat()), DATE)),
+                exp.EQ(this=gap, expression=exp.Sub(this=col("rn"), expression=literal(1))),
+            ))
+            .group_by(col("person_id"))
+        )
+
+    def _sequence(
+        self, seq: SequenceCondition, steps: list[exp.Expression]
+    ) -> list[tuple[str, exp.Expression]]:
+        """Step k's valid times: events of step k strictly after a valid time of step k-1
+        (and at most max_gap after it). Without max_gap the earliest valid time suffices."""
+        name = self.sequences[seq]
+        ctes: list[tuple[str, exp.Expression]] = []
+        for k, step in enumerate(steps):
+            cte = f"{name}_step{k}"
+            ts = col("timestamp", "e")
+            query = exp.select(col("person_id", "e"))
+            if seq.max_gap is None:
+                query = query.select(exp.alias_(exp.Min(this=ts), ident("t")))
+            else:
+                query = query.select(exp.alias_(ts, ident("t"))).distinct()
+            query = query.from_(exp.alias_(ident("scoped_events"), "e"))
+            if k > 0:
+                previous = f"{name}_step{k - 1}"
+                on = [
+                    exp.EQ(this=col("person_id", "p"), expression=col("person_id", "e")),
+                    exp.GT(this=ts.copy(), expression=col("t", "p")),
+                ]
+                if seq.max_gap is not None:
+                    gap = exp.Interval(this=literal(str(int(seq.max_gap.total_seconds()))),
+                                       unit=exp.var("SECOND"))
+                    on.append(exp.LTE(this=ts.copy(),
+                                      expression=exp.Add(this=col("t", "p"), expression=gap)))
+                query = query.join(exp.alias_(ident(previous), "p"), on=exp.and_(*on))
+            query = query.where(step)
+            if seq.max_gap is None:
+                query = query.group_by(col("person_id", "e"))
+            ctes.append((cte, query))
+        last = f"{name}_step{len(steps) - 1}"
+        ctes.append((name, exp.select(col("person_id")).distinct().from_(ident(last))))
+        return ctes
+
+    # ---- persons ----------------------------------------------------------------------
+
+    def _persons_base(self) -> exp.Select:
+        person_schema = self.ctx.schema.get("persons", {})
+        query = exp.select(*(col(c) for c in self.person_columns)).from_(ident("persons"))
+        if person_schema.get("created_at") is ColumnType.TIMESTAMP:
+            created = col("created_at")
+            query = query.where(exp.or_(
+                exp.Is(this=created, expression=exp.Null()),
+                exp.LTE(this=created.copy(), expression=literal(self.ctx.as_of)),
+            ))
+        return query
+
+    def _current_subscription(self) -> exp.Select:
+        columns = list(dict.fromkeys(["person_id", *self.subscription_columns]))
+        others = [c for c in self.ctx.schema["subscriptions"] if c not in ("person_id",
+                                                                          "updated_at")]
+        number = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[col("person_id")],
+            order=exp.Order(expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
+                            + [exp.Ordered(this=col(c)) for c in sorted(others)]),
+        )
+        ranked = (
+            exp.select(*(col(c) for c in dict.fromkeys([*columns, "updated_at"])),
+                       exp.alias_(number, ident("rn")))
+            .from_(ident("subscriptions"))
+            .where(exp.LTE(this=col("updated_at"), expression=literal(self.ctx.as_of)))
+        )
+        return (
+            exp.select(*(col(c) for c in columns)).from_(ranked.subquery("s"))
+            .where(exp.EQ(this=col("rn"), expression=literal(1)))
+        )
+
+    def _base(self, aggregated: list[EventMeasure], streaks: list[EventMeasure]) -> exp.Select:
+        projections: list[exp.Expression] = [col("person_id", "p")]
+        projections += [
+            exp.alias_(col(c, "p"), ident(f"p__{c}")) for c in self.person_columns
+        ]
+        projections += [
+            exp.alias_(col(c, "s"), ident(f"sub__{c}")) for c in self.subscription_columns
+        ]
+        query = exp.select().from_(exp.alias_(ident("persons_base"), "p"))
+
+        def join(table: str, alias: str) -> None:
+            nonlocal query
+            on = exp.EQ(this=col("person_id", alias), expression=col("person_id", "p"))
+            query = query.join(exp.alias_(ident(table), alias), on=on, join_type="LEFT")
+
+        if self.subscription_columns:
+            join("current_subscription", "s")
+        if aggregated:
+            join("event_measures", "m")
+        for measure in aggregated:
+            name = self.measures[measure]
+            value: exp.Expression = col(name, "m")
+            if measure.measure.kind in ZERO_WHEN_NONE:
+                value = exp.func("COALESCE", value, literal(0))
+            projections.append(exp.alias_(value, ident(name)))
+        for measure in streaks:
+            name = self.measures[measure]
+            join(f"streak_{name}", name)
+            value = exp.func("COALESCE", col("value", name), literal(0))
+            projections.append(exp.alias_(value, ident(name)))
+        for name in self.sequences.values():
+            join(name, name)
+            found = exp.not_(exp.Is(this=col("person_id", name), expression=exp.Null()))
+            projections.append(exp.alias_(found, ident(name)))
+        return query.select(*projections)
+
+    def _base_query(self, levels: list[list[tuple[str, exp.Expression]]]) -> exp.Select:
+        """An empty SELECT carrying every CTE; the caller adds projections and FROM."""
+        ctes = self._ctes()
+        previous = "base"
+        for i, level in enumerate(levels):
+            columns = [exp.Star()] + [
+                exp.alias_(expression, ident(f"seg__{name}")) for name, expression in level
+            ]
+            ctes.append((f"level_{i}", exp.select(*columns).from_(ident(previous))))
+            previous = f"level_{i}"
+        query = exp.select()
+        for name, cte in ctes:
+            query = query.with_(ident(name), as_=cte)
+        return query

@@ -1,0 +1,236 @@
+"""segctl.yaml -> :class:`Config` (SPEC section 1).
+
+``${NAME}`` (and ``${NAME:-default}``) in any string is replaced from the environment; a
+missing variable is a config error that names it. Interpolated values may be secrets, so no
+message here ever quotes a value that came from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, load_yaml
+from segctl.errors import ConfigError
+
+CONFIG_FILE = "segctl.yaml"
+TOP_KEYS = ("data", "segments", "features", "state", "timezone", "privacy", "destinations",
+            "engine", "delivery")
+DATA_KEYS = ("events", "persons", "subscriptions", "columns")
+TABLES = ("events", "persons", "subscriptions")
+ENGINE_KEYS = ("memory_limit", "temp_directory", "threads")
+PRIVACY_KEYS = ("consent_column", "suppression_file")
+DELIVERY_KEYS = ("max_exit_ratio",)
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A project's configuration, paths resolved against the project root."""
+
+    root: Path
+    inputs: dict[str, tuple[str, ...]]  # table -> file patterns as written
+    columns: dict[str, dict[str, str]]  # table -> canonical name -> the file's column name
+    segments_dir: Path
+    features_file: Path | None
+    state_dir: Path
+    timezone: str = "UTC"
+    consent_column: str | None = None
+    suppression_file: Path | None = None
+    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    engine: EngineConfig = EngineConfig()
+    max_exit_ratio: float = 0.5
+    file: str = CONFIG_FILE
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def display(self, path: Path) -> str:
+        """A path as the user would write it (relative to the project when inside it)."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+
+def find_project(start: str | Path | None = None) -> Path:
+    """The project root: ``start`` (a folder or a segctl.yaml), else SEGCTL_PROJECT, else cwd."""
+    candidate = Path(start or os.environ.get("SEGCTL_PROJECT") or ".")
+    if candidate.is_file():
+        return candidate.parent
+    if (candidate / CONFIG_FILE).is_file():
+        return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {candidate.resolve()}: run segctl in a project folder, pass "
+        "--project DIR, or create one with `segctl init`"
+    )
+
+
+def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and check ``root/segctl.yaml``; every problem is reported at once."""
+    environ = dict(os.environ) if environ is None else environ
+    problems = Problems()
+    doc = load_yaml(root / CONFIG_FILE, CONFIG_FILE, problems)
+    if problems:
+        raise ConfigError(problems.items)
+    if not isinstance(doc, YMap):
+        raise ConfigError(f"{CONFIG_FILE}: expected a mapping with a 'data' section")
+    doc = _interpolate(doc, environ, problems, Pos(CONFIG_FILE))
+    _unknown(doc, TOP_KEYS, "segctl.yaml", problems)
+
+    data = doc.get("data")
+    inputs: dict[str, tuple[str, ...]] = {}
+    columns: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    if not isinstance(data, YMap):
+        problems.add(doc.at("data") if "data" in doc else doc.pos,
+                     "missing 'data' section: data: {events: ..., persons: ...}")
+    else:
+        _unknown(data, DATA_KEYS, "'data'", problems)
+        for table in TABLES:
+            if table not in data:
+                if table != "subscriptions":
+                    problems.add(data.pos, f"missing data.{table}: a file, glob, or list of "
+                                 "files (.parquet, .csv, .csv.gz)")
+                continue
+            value = data[table]
+            files = [value] if isinstance(value, str) else list(value or [])
+            if not files or not all(isinstance(f, str) and f for f in files):
+                problems.add(data.at(table), f"data.{table} must be a file, glob, or list of "
+                             "files")
+                continue
+            inputs[table] = tuple(files)
+        renames = data.get("columns", {})
+        if not isinstance(renames, dict):
+            problems.add(data.at("columns"), "data.columns must map a table to "
+                         "{canonical: your_column}")
+        else:
+            if isinstance(renames, YMap):
+                _unknown(renames, TABLES, "data.columns", problems)
+            for table, mapping in renames.items():
+                if table not in TABLES:
+                    continue
+                if not isinstance(mapping, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+                ):
+                    problems.add(renames.at(table), f"data.columns.{table} must map canonical "
+                                 "names to your column names, like {person_id: user_id}")
+                    continue
+                columns[table] = dict(mapping)
+
+    timezone = doc.get("timezone", "UTC")
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(doc.at("timezone"), f"unknown timezone {timezone!r} (use an IANA name "
+                     "like UTC or Europe/Berlin)")
+        timezone = "UTC"
+
+    privacy = doc.get("privacy", {})
+    consent = suppression = None
+    if isinstance(privacy, YMap):
+        _unknown(privacy, PRIVACY_KEYS, "'privacy'", problems)
+        consent = privacy.get("consent_column")
+        if privacy.get("suppression_file"):
+            suppression = root / str(privacy["suppression_file"])
+    elif privacy:
+        problems.add(doc.at("privacy"), "'privacy' must be a mapping")
+
+    engine = doc.get("engine", {})
+    engine_config = EngineConfig()
+    if isinstance(engine, YMap):
+        _unknown(engine, ENGINE_KEYS, "'engine'", problems)
+        threads = engine.get("threads")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            problems.add(engine.at("threads"), "engine.threads must be a positive whole number")
+            threads = None
+        engine_config = EngineConfig(
+            memory_limit=str(engine["memory_limit"]) if "memory_limit" in engine else None,
+            temp_directory=str(root / str(engine["temp_directory"]))
+            if "temp_directory" in engine else None,
+            threads=threads,
+        )
+    elif engine:
+        problems.add(doc.at("engine"), "'engine' must be a mapping")
+
+    delivery = doc.get("delivery", {})
+    max_exit_ratio = 0.5
+    if isinstance(delivery, YMap):
+        _unknown(delivery, DELIVERY_KEYS, "'delivery'", problems)
+        ratio = delivery.get("max_exit_ratio", 0.5)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            problems.add(delivery.at("max_exit_ratio"), "delivery.max_exit_ratio must be a "
+                         "number in (0, 1]")
+        else:
+            max_exit_ratio = float(ratio)
+
+    destinations = doc.get("destinations", {})
+    if not isinstance(destinations, dict):
+        problems.add(doc.at("destinations"), "'destinations' must map names to settings")
+        destinations = {}
+
+    if problems:
+        raise ConfigError(problems.items)
+    features = doc.get("features")
+    return Config(
+        root=root,
+        inputs=inputs,
+        columns=columns,
+        segments_dir=root / str(doc.get("segments", "segments")),
+        features_file=root / str(features) if features else (
+            root / "features.yaml" if (root / "features.yaml").is_file() else None),
+        state_dir=root / str(doc.get("state", ".segctl")),
+        timezone=str(timezone),
+        consent_column=str(consent) if consent else None,
+        suppression_file=suppression,
+        destinations={k: dict(v) for k, v in destinations.items() if isinstance(v, dict)},
+        engine=engine_config,
+        max_exit_ratio=max_exit_ratio,
+    )
+
+
+def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems) -> None:
+    for key in node:
+        if key not in allowed:
+            problems.add(node.key_at(key), f"unknown key '{key}' in {what}"
+                         f"{did_you_mean(key, allowed)}")
+
+
+def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: Pos) -> Any:
+    """Replace ``${NAME}`` from the environment everywhere, keeping positions."""
+    if isinstance(value, YMap):
+        out = YMap()
+        out.pos, out.key_pos, out.value_pos = value.pos, value.key_pos, value.value_pos
+        for key, item in value.items():
+            out[key] = _interpolate(item, environ, problems, value.at(key))
+        return out
+    if isinstance(value, YList):
+        items = YList(_interpolate(v, environ, problems, value.at(i)) for i, v in
+                      enumerate(value))
+        items.pos, items.item_pos = value.pos, value.item_pos
+        return items
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.add(pos, f"environment variable {name} is not set (export it, or write "
+                     f"${{{name}:-default}})")
+        return ""
+
+    return _ENV.sub(replace, value)

@@ -1,0 +1,302 @@
+"""Load a project's segment files and features.yaml into validated definitions.
+
+Two passes over the segment files: the first reads names (so references can be checked in any
+order), the second parses rules against the data schema. Reference cycles are reported with the
+whole cycle spelled out. Every problem of every file is collected and raised once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from segctl.definitions.conditions import ConditionParser
+from segctl.definitions.model import (
+    MEASURES,
+    Feature,
+    Schema,
+    Segment,
+    SegmentCondition,
+    segment_conditions,
+)
+from segctl.definitions.source import (
+    Pos,
+    Problems,
+    YList,
+    YMap,
+    did_you_mean,
+    load_yaml,
+    position_of,
+)
+from segctl.definitions.templates import TEMPLATES
+from segctl.definitions.values import ValueProblem
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+SEGMENT_KEYS = (
+    "name", "description", "tags", "rule", "template", "params", "exclude",
+    "on_enter", "on_exit", "audiences",
+)  # fmt: skip
+FEATURE_KEYS = ("event", "where", "within", "between", "from", "to", "last", "measure",
+                "description")
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """All segments (in dependency order) and features of a project."""
+
+    segments: dict[str, Segment] = field(default_factory=dict)
+    features: dict[str, Feature] = field(default_factory=dict)
+
+    def dependencies(self, name: str) -> list[str]:
+        """``name`` and every segment it references, directly or not, dependencies first."""
+        seen: dict[str, None] = {}
+
+        def visit(n: str) -> None:
+            for cond in segment_conditions(self.segments[n]):
+                if isinstance(cond, SegmentCondition) and cond.segment not in seen:
+                    visit(cond.segment)
+            seen.setdefault(n, None)
+
+        visit(name)
+        return list(seen)
+
+
+def segment_files(folder: Path) -> list[Path]:
+    """Every ``*.yaml``/``*.yml`` below ``folder``, sorted for deterministic order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def expand_template(name: Any, params: Any, pos: Pos, problems: Problems) -> Any:
+    """A template's rule as YAML data carrying the position of its ``template:`` key."""
+    template = TEMPLATES.get(name) if isinstance(name, str) else None
+    if template is None:
+        problems.add(pos, f"unknown template '{name}'{did_you_mean(str(name), TEMPLATES)} "
+                     "(segctl templates lists them)")
+        return None
+    if params is not None and not isinstance(params, dict):
+        problems.add(position_of(params, pos), "'params' must be a mapping, like "
+                     "params: {days: 30}")
+        return None
+    try:
+        return attach(template.expand(params), pos)
+    except ValueProblem as exc:
+        problems.add(position_of(params, pos), str(exc))
+        return None
+
+
+def attach(data: Any, pos: Pos) -> Any:
+    """Plain YAML data -> YMap/YList whose every position is ``pos``."""
+    if isinstance(data, dict):
+        out = YMap((k, attach(v, pos)) for k, v in data.items())
+        out.pos, out.key_pos, out.value_pos = pos, dict.fromkeys(out, pos), dict.fromkeys(out, pos)
+        return out
+    if isinstance(data, list):
+        items = YList(attach(v, pos) for v in data)
+        items.pos, items.item_pos = pos, [pos] * len(items)
+        return items
+    return data
+
+
+def load_features(
+    path: Path | None, display: str, schema: Schema, tz: ZoneInfo, root: Path,
+    problems: Problems,
+) -> dict[str, Feature]:
+    """Parse features.yaml (``features: {name: {event, window, measure}}``)."""
+    if path is None:
+        return {}
+    doc = load_yaml(path, display, problems)
+    if doc is None:
+        return {}
+    if not isinstance(doc, YMap) or not isinstance(doc.get("features"), YMap):
+        problems.add(position_of(doc, Pos(display)), "features.yaml must have a 'features' "
+                     "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}")
+        return {}
+    for key in doc:
+        if key != "features":
+            problems.add(doc.key_at(key), f"unknown key '{key}' (features.yaml has only "
+                         "'features')")
+    parser = ConditionParser(schema, tz, root, problems)
+    features: dict[str, Feature] = {}
+    specs: YMap = doc["features"]
+    for name, spec in specs.items():
+        pos = specs.key_at(name)
+        if not NAME_PATTERN.match(name):
+            problems.add(pos, f"feature name '{name}' must match [a-z][a-z0-9_]*")
+            continue
+        if not isinstance(spec, YMap):
+            problems.add(specs.at(name), f"feature '{name}' must be a mapping like "
+                         "{event: purchase, measure: {sum: amount}}")
+            continue
+        parser.unknown_keys(spec, FEATURE_KEYS, f"feature '{name}'")
+        measure_spec = spec.get("measure")
+        kind, measure_args = _feature_measure(measure_spec, spec.at("measure"), problems)
+        if kind is None:
+            if "measure" not in spec:
+                problems.add(pos, f"feature '{name}' needs 'measure': one of "
+                             + ", ".join(MEASURES) + " (or {sum: amount})")
+            continue
+        measure = parser.event_measure(spec, kind, measure_args, spec.at("measure"))
+        if measure is not None:
+            features[name] = Feature(name, measure, str(spec.get("description", "")), pos)
+    return features
+
+
+def _feature_measure(value: Any, pos: Pos, problems: Problems) -> tuple[str | None, YMap]:
+    """``distinct_days`` / ``{sum: amount}`` / ``{share: {where: ...}}`` -> (kind, args)."""
+    if value is None:
+        return None, attach({}, pos)
+    if isinstance(value, str) and value in MEASURES:
+        return value, attach({}, pos)
+    if isinstance(value, YMap) and len(value) == 1:
+        kind, arg = next(iter(value.items()))
+        if kind in ("sum", "avg", "min", "max") and isinstance(arg, str):
+            return kind, attach({"of": arg}, value.at(kind))
+        if kind == "share" and isinstance(arg, YMap):
+            return kind, arg
+        if kind in MEASURES:
+            problems.add(value.at(kind), f"'{kind}' takes "
+                         + ("an event property name" if kind != "share" else "{where: {...}}"))
+            return None, attach({}, pos)
+        word = kind
+    else:
+        word = str(value)
+    problems.add(pos, f"unknown measure '{word}'{did_you_mean(word, MEASURES)}; expected one "
+                 "of " + ", ".join(MEASURES) + " or {sum: property}")
+    return None, attach({}, pos)
+
+
+def load_segments(
+    folder: Path, root: Path, schema: Schema, features: dict[str, Feature], tz: ZoneInfo,
+    problems: Problems, *, extra_files: list[Path] | None = None,
+) -> dict[str, Segment]:
+    """Parse every segment file; returns segments in dependency order."""
+    files = segment_files(folder) if folder.is_dir() else []
+    if not folder.is_dir():
+        problems.add(Pos(_display(folder, root)), "segments folder not found (set 'segments' "
+                     "in segctl.yaml)")
+    files += extra_files or []
+    docs: list[tuple[str, YMap, str]] = []
+    names: dict[str, Pos] = {}
+    for path in files:
+        display = _display(path, root)
+        doc = load_yaml(path, display, problems)
+        if doc is None:
+            if path.stat().st_size == 0 or not problems:
+                problems.add(Pos(display), "empty segment file (expected name: and rule:)")
+            continue
+        if not isinstance(doc, YMap):
+            problems.add(position_of(doc, Pos(display)), "a segment file must be a mapping "
+                         "with 'name' and 'rule'")
+            continue
+        name = doc.get("name")
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            where = doc.at("name") if "name" in doc else doc.pos
+            problems.add(where, "missing 'name'" if "name" not in doc else
+                         f"segment name {name!r} must match [a-z][a-z0-9_]* (like power_users)")
+            continue
+        if name in names:
+            first = names[name]
+            problems.add(doc.at("name"), f"segment '{name}' is already defined at "
+                         f"{first.file}:{first.line}")
+            continue
+        names[name] = doc.at("name")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        docs.append((display, doc, digest))
+
+    parser = ConditionParser(
+        schema, tz, root, problems, features=features, segment_names=names,
+        expand_template=lambda n, p, pos: expand_template(n, p, pos, problems),
+    )
+    segments: dict[str, Segment] = {}
+    for display, doc, digest in docs:
+        segment = _segment(doc, display, digest, parser, problems)
+        if segment is not None:
+            segments[segment.name] = segment
+    return _dependency_order(segments, problems)
+
+
+def _segment(doc: YMap, display: str, digest: str, parser: ConditionParser,
+             problems: Problems) -> Segment | None:
+    parser.unknown_keys(doc, SEGMENT_KEYS, "a segment file")
+    if ("rule" in doc) == ("template" in doc):
+        problems.add(doc.pos, "a segment needs exactly one of 'rule' or 'template'"
+                     + (" (found both)" if "rule" in doc else ""))
+        return None
+    if "params" in doc and "template" not in doc:
+        problems.add(doc.key_at("params"), "'params' goes with 'template'")
+    if "rule" in doc:
+        rule = parser.condition(doc["rule"], doc.at("rule"))
+    else:
+        expanded = expand_template(doc["template"], doc.get("params"), doc.at("template"),
+                                   problems)
+        rule = parser.condition(expanded, doc.at("template")) if expanded is not None else None
+    exclude = doc.get("exclude", [])
+    excluded = []
+    if not isinstance(exclude, list):
+        problems.add(doc.at("exclude"), "'exclude' takes a list of conditions")
+    else:
+        excluded = [parser.condition(item, exclude.at(i)) for i, item in enumerate(exclude)
+                    if isinstance(exclude, YList)]
+    tags = doc.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.add(doc.at("tags"), "'tags' takes a list of words, like tags: [engagement]")
+        tags = []
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        problems.add(doc.at("description"), "'description' must be text")
+    delivery = {}
+    for key in ("on_enter", "on_exit", "audiences"):
+        value = doc.get(key, [])
+        if not isinstance(value, list):
+            problems.add(doc.at(key), f"'{key}' takes a list")
+            value = []
+        delivery[key] = tuple(value)
+    if rule is None or any(e is None for e in excluded):
+        return None
+    return Segment(
+        name=doc["name"], rule=rule, exclude=tuple(e for e in excluded if e is not None),
+        description=description if isinstance(description, str) else "",
+        tags=tuple(tags), file=display, source_hash=digest, pos=doc.pos, **delivery,
+    )
+
+
+def _dependency_order(segments: dict[str, Segment], problems: Problems) -> dict[str, Segment]:
+    """Segments sorted so that each comes after those it references; cycles are problems."""
+    order: dict[str, Segment] = {}
+    state: dict[str, str] = {}
+    reported: set[frozenset[str]] = set()
+
+    def refs(name: str) -> list[SegmentCondition]:
+        return [c for c in segment_conditions(segments[name]) if isinstance(c, SegmentCondition)]
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "visiting"
+        for ref in refs(name):
+            if ref.segment not in segments:
+                continue  # the referenced segment failed to parse; already reported
+            if state.get(ref.segment) == "visiting":
+                cycle = [*path[path.index(ref.segment):], name, ref.segment]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    problems.add(ref.pos, "segment references form a cycle: "
+                                 + " -> ".join(cycle))
+            elif ref.segment not in state:
+                visit(ref.segment, [*path, name])
+        state[name] = "done"
+        order[name] = segments[name]
+
+    for name in sorted(segments):
+        if name not in state:
+            visit(name, [])
+    return order
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,270 @@
+"""The validated, typed form of segment and feature definitions.
+
+Everything here is frozen and hashable. Source positions are kept for messages but left out of
+equality, so two segments that count the same events in the same window share one
+:class:`EventMeasure`, and the compiler computes it once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+from segctl.definitions.source import Pos
+
+NOWHERE = Pos("")
+
+
+class ColumnType(enum.Enum):
+    """The few type families the language distinguishes."""
+
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    OTHER = "other"
+
+
+#: table name -> column name -> type family (what the engine reports for the data).
+Schema: TypeAlias = dict[str, dict[str, ColumnType]]
+
+
+@dataclass(frozen=True)
+class Test:
+    """One comparator key with its typed value, e.g. ``gte: 10``.
+
+    Values are normalised: timestamps are naive UTC datetimes, durations are timedeltas,
+    ``in``/``not_in``/``between`` hold tuples.
+    """
+
+    op: str
+    value: Any
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Comparator:
+    """All tests must hold (``{gte: 5, lte: 30}``)."""
+
+    tests: tuple[Test, ...]
+    value_type: ColumnType
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class ColumnTest:
+    """A comparator applied to a named column (event property, subscription field ...)."""
+
+    column: str
+    comparator: Comparator
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which events count, relative to ``as_of`` (at most one form is set).
+
+    ``within``: as_of - within < ts <= as_of; ``between`` (far, near):
+    as_of - far < ts <= as_of - near; ``start``/``end``: start <= ts < end (and ts <= as_of).
+    """
+
+    within: timedelta | None = None
+    between: tuple[timedelta, timedelta] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def lookback(self) -> timedelta | None:
+        """How far before as_of this window reaches (None: unbounded or absolute)."""
+        if self.within is not None:
+            return self.within
+        if self.between is not None:
+            return self.between[0]
+        return None
+
+    @property
+    def unbounded(self) -> bool:
+        return self == Window()
+
+
+@dataclass(frozen=True)
+class EventMatch:
+    """Which events a condition looks at: names (None = any event) and property tests."""
+
+    names: tuple[str, ...] | None
+    where: tuple[ColumnTest, ...] = ()
+
+
+MEASURES = (
+    "count",
+    "distinct_days",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "first_seen",
+    "last_seen",
+    "streak",
+    "share",
+)
+AGGREGATES = ("sum", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What is computed over the matching events."""
+
+    kind: str
+    of: str | None = None  # sum/avg/min/max: the event property
+    share_where: tuple[ColumnTest, ...] = ()  # share: the sub-condition
+
+
+@dataclass(frozen=True)
+class EventMeasure:
+    """A per-person value computed from events; the unit the compiler deduplicates."""
+
+    match: EventMatch
+    window: Window
+    measure: Measure
+    last: int | None = None
+
+    @property
+    def value_type(self) -> ColumnType:
+        return _MEASURE_TYPES.get(self.measure.kind, ColumnType.NUMBER)
+
+
+_MEASURE_TYPES = {
+    "first_seen": ColumnType.TIMESTAMP,
+    "last_seen": ColumnType.TIMESTAMP,
+}
+
+
+# ---- conditions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple[Condition, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Condition
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class PropertyCondition:
+    test: ColumnTest
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    measure: EventMeasure
+    comparator: Comparator
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class FeatureCondition:
+    feature: str
+    measure: EventMeasure
+    comparator: Comparator
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class SubscriptionCondition:
+    tests: tuple[ColumnTest, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class SegmentCondition:
+    segment: str
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class SequenceCondition:
+    steps: tuple[EventMatch, ...]
+    window: Window
+    max_gap: timedelta | None = None
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class ListCondition:
+    file: str  # as written, relative to the project root
+    path: str  # absolute path
+    key: str  # "person_id" or "email"
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+Condition: TypeAlias = (
+    All
+    | AnyOf
+    | Not
+    | PropertyCondition
+    | EventCondition
+    | FeatureCondition
+    | SubscriptionCondition
+    | SegmentCondition
+    | SequenceCondition
+    | ListCondition
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A validated segment definition."""
+
+    name: str
+    rule: Condition
+    exclude: tuple[Condition, ...] = ()
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    file: str = ""
+    # Delivery sections are kept as parsed YAML until the delivery layer validates them.
+    on_enter: tuple[Any, ...] = ()
+    on_exit: tuple[Any, ...] = ()
+    audiences: tuple[Any, ...] = ()
+    source_hash: str = ""
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A named measure from features.yaml."""
+
+    name: str
+    measure: EventMeasure
+    description: str = ""
+    pos: Pos = field(default=NOWHERE, compare=False)
+
+
+def walk(condition: Condition) -> list[Condition]:
+    """Every condition in a tree, depth first, the root included."""
+    out: list[Condition] = [condition]
+    if isinstance(condition, (All, AnyOf)):
+        for item in condition.items:
+            out.extend(walk(item))
+    elif isinstance(condition, Not):
+        out.extend(walk(condition.item))
+    return out
+
+
+def segment_conditions(segment: Segment) -> list[Condition]:
+    """Every condition of a segment's rule and exclusions."""
+    out = walk(segment.rule)
+    for item in segment.exclude:
+        out.extend(walk(item))
+    return out

@@ -1,0 +1,163 @@
+"""YAML with source positions, so that every problem can be reported as ``file:line:col``.
+
+PyYAML's composer keeps the position of every node; we turn its node tree into plain Python
+containers that remember where each of their keys and items came from. Scalars stay plain
+values (``str``, ``int``, ``date`` ...): their position is asked of the container holding them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from segctl.errors import DefinitionError, Problem
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A place in a source file (1-based line and column)."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def problem(self, message: str) -> Problem:
+        return Problem(self.file, self.line, self.col, message)
+
+
+class YMap(dict[str, Any]):
+    """A mapping that knows where it and each of its keys and values stand."""
+
+    pos: Pos
+    key_pos: dict[str, Pos]
+    value_pos: dict[str, Pos]
+
+    def at(self, key: str) -> Pos:
+        """Position of the value under ``key`` (or of the mapping when the key is absent)."""
+        return self.value_pos.get(key, self.pos)
+
+    def key_at(self, key: str) -> Pos:
+        return self.key_pos.get(key, self.pos)
+
+
+class YList(list[Any]):
+    """A sequence that knows where it and each of its items stand."""
+
+    pos: Pos
+    item_pos: list[Pos]
+
+    def at(self, index: int) -> Pos:
+        return self.item_pos[index] if index < len(self.item_pos) else self.pos
+
+
+def position_of(value: Any, default: Pos) -> Pos:
+    """The position of a container value, or ``default`` for a scalar."""
+    if isinstance(value, (YMap, YList)):
+        return value.pos
+    return default
+
+
+@dataclass
+class Problems:
+    """Collects problems across files so they can be raised together."""
+
+    items: list[Problem] = field(default_factory=list)
+
+    def add(self, pos: Pos, message: str) -> None:
+        self.items.append(pos.problem(message))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self.items.extend(problems)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DefinitionError(self.items)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'gte'?)`` when a close option exists, else ``''``."""
+    close = difflib.get_close_matches(str(word), sorted(set(options)), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def load_yaml(path: Path, display: str, problems: Problems) -> Any:
+    """Read a YAML file into YMap/YList/scalars; syntax problems go to ``problems``.
+
+    Returns ``None`` when the file cannot be read or parsed (the problem is recorded).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.add(Pos(display), "file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(Pos(display), f"cannot read file: {exc}")
+        return None
+    return parse_yaml(text, display, problems)
+
+
+def parse_yaml(text: str, display: str, problems: Problems) -> Any:
+    """Parse YAML text (see :func:`load_yaml`)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = exc.problem or "invalid YAML"
+        problems.add(Pos(display, line, col), f"invalid YAML: {what}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.add(Pos(display), f"invalid YAML: {exc}")
+        return None
+    if node is None:
+        return None
+    return _Converter(display, problems).convert(node)
+
+
+class _Converter:
+    def __init__(self, display: str, problems: Problems) -> None:
+        self.display = display
+        self.problems = problems
+        self.constructor = yaml.SafeLoader("")
+
+    def pos(self, node: yaml.Node) -> Pos:
+        return Pos(self.display, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node)
+        if isinstance(node, yaml.SequenceNode):
+            out = YList(self.convert(item) for item in node.value)
+            out.pos = self.pos(node)
+            out.item_pos = [self.pos(item) for item in node.value]
+            return out
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.problems.add(self.pos(node), f"invalid value: {exc}")
+            return None
+
+    def mapping(self, node: yaml.MappingNode) -> YMap:
+        out = YMap()
+        out.pos, out.key_pos, out.value_pos = self.pos(node), {}, {}
+        self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        for key_node, value_node in node.value:
+            key = self.convert(key_node)
+            if not isinstance(key, str):
+                # YAML reads `on:`/`yes:` as booleans and `1:` as a number; keys here are names.
+                key = str(key_node.value)
+            if key in out:
+                self.problems.add(self.pos(key_node), f"duplicate key '{key}'")
+                continue
+            out[key] = self.convert(value_node)
+            out.key_pos[key] = self.pos(key_node)
+            out.value_pos[key] = self.pos(value_node)
+        return out

@@ -1,0 +1,188 @@
+"""The built-in template library (SPEC 2.5).
+
+A template is a function of a few parameters that returns a rule in the segment language itself
+(plain YAML data), so ``segctl templates show NAME`` can print exactly what a template means and
+the expanded rule is checked like any hand-written one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from segctl.definitions.values import ValueProblem, parse_duration
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any = None  # None: required
+    kind: str = "str"  # str, int, number, duration
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    build: Callable[..., dict[str, Any]]
+
+    def signature(self) -> str:
+        parts = [p.name if p.required else f"{p.name}={p.default}" for p in self.params]
+        return f"{self.name}({', '.join(parts)})"
+
+    def expand(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The rule for these parameters; raises ValueProblem naming what is wrong."""
+        params = dict(params or {})
+        known = {p.name for p in self.params}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ValueProblem(
+                f"template '{self.name}' has no parameter '{unknown[0]}' (parameters: {allowed})"
+            )
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if param.name not in params:
+                if param.required:
+                    raise ValueProblem(
+                        f"template '{self.name}' needs parameter '{param.name}' "
+                        f"({self.signature()})"
+                    )
+                values[param.name] = param.default
+                continue
+            values[param.name] = _check(self.name, param, params[param.name])
+        return self.build(**values)
+
+
+def _check(template: str, param: Param, value: Any) -> Any:
+    where = f"template '{template}' parameter '{param.name}'"
+    if param.kind == "duration":
+        try:
+            parse_duration(value)
+        except ValueProblem as exc:
+            raise ValueProblem(f"{where}: {exc}") from None
+    elif param.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueProblem(f"{where}: expected a whole number, got {value!r}")
+    elif param.kind == "number" and (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+    ):
+        raise ValueProblem(f"{where}: expected a number, got {value!r}")
+    elif param.kind == "str" and not isinstance(value, (str, list)):
+        raise ValueProblem(f"{where}: expected text, got {value!r}")
+    return value
+
+
+def _days(n: int) -> str:
+    return f"{n}d"
+
+
+TEMPLATES: dict[str, Template] = {
+    t.name: t
+    for t in [
+        Template(
+            "power_users",
+            "Persons who performed EVENT at least MIN_COUNT times within WINDOW.",
+            (Param("event"), Param("min_count", 10, "int"), Param("window", "30d", "duration")),
+            lambda event, min_count, window: {
+                "event": event, "within": window, "count": {"gte": min_count},
+            },
+        ),
+        Template(
+            "churn_risk",
+            "Persons with no activity at all in the last DAYS days.",
+            (Param("days", 30, "int"),),
+            lambda days: {"event": "*", "within": _days(days), "count": {"eq": 0}},
+        ),
+        Template(
+            "trial_to_paid",
+            "Persons whose current subscription became active within WINDOW.",
+            (Param("window", "7d", "duration"),),
+            lambda window: {
+                "subscription": {"status": {"eq": "active"}, "updated_at": {"within": window}},
+            },
+        ),
+        Template(
+            "free_trial",
+            "Persons whose current subscription is a trial.",
+            (),
+            lambda: {"subscription": {"status": {"eq": "trialing"}}},
+        ),
+        Template(
+            "high_ltv",
+            "Persons whose EVENT values of OF add up to at least AMOUNT (all time).",
+            (Param("amount", 500, "number"), Param("event", "purchase"), Param("of", "amount")),
+            lambda amount, event, of: {"event": event, "sum": {"of": of, "gte": amount}},
+        ),
+        Template(
+            "new_users",
+            "Persons created in the last DAYS days.",
+            (Param("days", 7, "int"),),
+            lambda days: {"property": "created_at", "within": _days(days)},
+        ),
+        Template(
+            "active_users",
+            "Persons with any activity in the last DAYS days.",
+            (Param("days", 7, "int"),),
+            lambda days: {"event": "*", "within": _days(days), "count": {"gte": 1}},
+        ),
+        Template(
+            "inactive_users",
+            "Persons last active between TO_DAYS and FROM_DAYS days ago.",
+            (Param("from_days", 7, "int"), Param("to_days", 30, "int")),
+            lambda from_days, to_days: {
+                "event": "*",
+                "last_seen": {"older_than": _days(from_days), "within": _days(to_days)},
+            },
+        ),
+        Template(
+            "churned_users",
+            "Persons who were active once but not in the last DAYS days.",
+            (Param("days", 30, "int"),),
+            lambda days: {"event": "*", "last_seen": {"older_than": _days(days)}},
+        ),
+        Template(
+            "plan",
+            "Persons whose `plan` property is PLAN.",
+            (Param("plan"),),
+            lambda plan: {"property": "plan", "eq": plan},
+        ),
+        Template(
+            "casual_users",
+            "Persons who performed EVENT at least once but fewer than MAX_COUNT times "
+            "within WINDOW.",
+            (Param("event"), Param("max_count", 10, "int"), Param("window", "30d", "duration")),
+            lambda event, max_count, window: {
+                "event": event, "within": window, "count": {"gte": 1, "lt": max_count},
+            },
+        ),
+        Template(
+            "streak",
+            "Persons with EVENT on DAYS or more consecutive days up to today (or yesterday).",
+            (Param("days", 7, "int"), Param("event", "*")),
+            lambda days, event: {"event": event, "streak": {"gte": days}},
+        ),
+        Template(
+            "focus",
+            "Persons for whom at least SHARE of their last LAST EVENT events have "
+            "PROPERTY = VALUE.",
+            (
+                Param("event"), Param("property"), Param("value", kind="any"),
+                Param("share", 0.6, "number"), Param("last", 100, "int"),
+            ),
+            lambda event, property, value, share, last: {
+                "event": event, "last": last,
+                "share": {"where": {property: {"eq": value}}, "gte": share},
+            },
+        ),
+    ]
+}  # fmt: skip
+
+
+def template_names() -> list[str]:
+    return sorted(TEMPLATES)

@@ -1,0 +1,121 @@
+"""Durations, timestamps and comparator literals: from YAML values to typed Python values.
+
+Each function returns the typed value or raises :class:`ValueProblem` with a message that says
+what was expected; the parser adds the source position.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from segctl.definitions.model import ColumnType
+
+
+class ValueProblem(ValueError):
+    """A literal that does not fit where it stands."""
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
+          "y": timedelta(days=365)}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"30d"`` -> 30 days. Units: h, d, w, y (365 days).
+
+    >>> parse_duration("24h")
+    datetime.timedelta(days=1)
+    """
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueProblem(
+            f"expected a duration like 30d (units h, d, w, y), got {value!r}"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest spelling of a duration in the language (``timedelta(days=7)`` -> ``7d``)."""
+    hours = int(delta.total_seconds() // 3600)
+    for unit, size in (("y", 365 * 24), ("w", 7 * 24), ("d", 24)):
+        if hours and hours % size == 0:
+            return f"{hours // size}{unit}"
+    return f"{hours}h"
+
+
+def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
+    """A naive-UTC datetime from a YAML date/datetime or an ISO-8601 string.
+
+    A bare date means midnight in the project timezone; a datetime without an offset means UTC.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                value = date.fromisoformat(text)
+            else:
+                value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueProblem(
+                f"expected a date or timestamp like 2026-01-01 or 2026-01-01T12:00:00Z, "
+                f"got {value!r}"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        local = datetime(value.year, value.month, value.day, tzinfo=tz)
+        return local.astimezone(UTC).replace(tzinfo=None)
+    raise ValueProblem(f"expected a date or timestamp like 2026-01-01, got {value!r}")
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    """Aware -> naive UTC; naive values are already UTC."""
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:
+    """A scalar literal typed for a column of ``value_type``."""
+    if value is None:
+        raise ValueProblem("a value cannot be null here (use is_set: false to test for a "
+                           "missing value)")
+    if isinstance(value, (list, dict)):
+        raise ValueProblem(f"expected a single value, got {type(value).__name__}")
+    if value_type is ColumnType.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueProblem(f"expected a number, got {_describe(value)}")
+        return value
+    if value_type is ColumnType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueProblem(f"expected true or false, got {_describe(value)}")
+    if value_type is ColumnType.TIMESTAMP:
+        if isinstance(value, (int, float)):
+            raise ValueProblem(f"expected a date or timestamp, got {_describe(value)}")
+        return parse_timestamp(value, tz)
+    if value_type is ColumnType.STRING:
+        if isinstance(value, bool):
+            raise ValueProblem(
+                f"expected text, got the boolean {str(value).lower()} "
+                f"(quote it: '{str(value).lower()}')"
+            )
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return str(value)
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return f"{type(value).__name__} {value!r}"

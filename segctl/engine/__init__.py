@@ -1,0 +1,1 @@
+"""Engines run compiled plans: DuckDB (default, embedded) and Spark (optional)."""

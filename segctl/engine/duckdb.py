@@ -1,0 +1,305 @@
+"""The embedded DuckDB engine: views over the input files, schema, checks, and execution.
+
+Inputs are views, not copies: each table is a view over ``read_parquet``/``read_csv`` that
+renames columns to their canonical names, reads person ids as text and normalises every
+timestamp to naive UTC (naive input values are UTC). Compiled plans read these views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+from sqlglot import exp
+
+from segctl.config import Config
+from segctl.definitions.model import ColumnType, ListCondition, Schema
+from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+REQUIRED = {
+    "events": ("person_id", "event", "timestamp"),
+    "persons": ("person_id",),
+    "subscriptions": ("person_id", "status", "updated_at"),
+}
+TIMESTAMP_COLUMNS = {"events": ("timestamp",), "persons": ("created_at",),
+                     "subscriptions": ("updated_at",)}
+# Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
+TEXT_COLUMNS = ("person_id", "email", "phone")
+_NUMBER = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
+                     r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
+_TIMESTAMP = re.compile(r"^(TIMESTAMP.*|DATE)$")
+
+
+def column_type(duck_type: str) -> ColumnType:
+    """DuckDB's type name -> the language's type family."""
+    if duck_type == "VARCHAR":
+        return ColumnType.STRING
+    if duck_type == "BOOLEAN":
+        return ColumnType.BOOLEAN
+    if _NUMBER.match(duck_type):
+        return ColumnType.NUMBER
+    if _TIMESTAMP.match(duck_type):
+        return ColumnType.TIMESTAMP
+    return ColumnType.OTHER
+
+
+def quote(value: str) -> str:
+    """A SQL string literal (for our own config values: file paths)."""
+    return exp.Literal.string(value).sql(dialect="duckdb")
+
+
+def qident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+
+
+class DuckDBEngine:
+    """One in-memory DuckDB connection with the project's inputs registered as views."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        engine = config.engine
+        if engine.memory_limit:
+            self.con.execute(f"SET memory_limit = {quote(engine.memory_limit)}")
+        if engine.temp_directory:
+            self.con.execute(f"SET temp_directory = {quote(engine.temp_directory)}")
+        if engine.threads:
+            self.con.execute(f"SET threads = {int(engine.threads)}")
+        self.inputs: dict[str, list[InputFiles]] = {}
+        self._schema: Schema | None = None
+        self.list_tables: dict[str, str] = {}
+
+    # ---- views ------------------------------------------------------------------------
+
+    def schema(self) -> Schema:
+        """Register the input views (once) and return their canonical column types."""
+        if self._schema is None:
+            schema: Schema = {}
+            for table, patterns in self.config.inputs.items():
+                self.inputs[table] = resolve_inputs(table, patterns, self.config.root)
+                schema[table] = self._register(table)
+            self._schema = schema
+        return self._schema
+
+    def _reader(self, group: InputFiles, types: dict[str, str] | None = None) -> str:
+        files = "[" + ", ".join(quote(f) for f in group.files) + "]"
+        if group.format == "parquet":
+            return f"read_parquet({files}, union_by_name = true)"
+        options = ""
+        if types:
+            pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in types.items())
+            options = f", types = {{{pairs}}}"
+        return f"read_csv({files}, union_by_name = true{options})"
+
+    def _describe(self, sql: str, table: str) -> list[tuple[str, str]]:
+        with self.translate_errors(table):
+            rows = self.con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def _register(self, table: str) -> dict[str, ColumnType]:
+        renames = self.config.columns.get(table, {})
+        source_of = {canonical: source for canonical, source in renames.items()}
+        canonical_of = {source: canonical for canonical, source in renames.items()}
+        readers = []
+        described: dict[str, str] = {}
+        for group in self.inputs[table]:
+            plain = self._reader(group)
+            columns = dict(self._describe(plain, table))
+            if group.format == "csv":
+                # Ids, phones and timestamps are parsed by us, not guessed by the sniffer.
+                wanted = [source_of.get(c, c) for c in TEXT_COLUMNS + TIMESTAMP_COLUMNS[table]]
+                types = {c: "VARCHAR" for c in wanted if c in columns}
+                plain = self._reader(group, types)
+                columns = dict(self._describe(plain, table))
+            readers.append(plain)
+            for name, duck_type in columns.items():
+                described.setdefault(name, duck_type)
+        display = ", ".join(g.display for g in self.inputs[table][:1])
+        for canonical, source in renames.items():
+            if source not in described:
+                raise DataError(f"{display}: missing column '{source}' (mapped to '{canonical}' "
+                                f"in data.columns.{table}); columns are: "
+                                f"{', '.join(described)}")
+            if canonical in described and canonical != source:
+                raise DataError(f"{display}: has both '{source}' (renamed to '{canonical}' in "
+                                f"data.columns.{table}) and a column named '{canonical}'")
+        names = {canonical_of.get(c, c): c for c in described}
+        for required in REQUIRED[table]:
+            if required not in names:
+                hint = f"rename yours with data.columns.{table}: {{{required}: your_column}}"
+                raise DataError(f"{display}: missing required column '{required}' (columns "
+                                f"are: {', '.join(described)}; {hint})")
+        select = []
+        schema: dict[str, ColumnType] = {}
+        for canonical, source in names.items():
+            duck_type = described[source]
+            expr, family = self._normalise(table, canonical, qident(source), duck_type, display)
+            select.append(f"{expr} AS {qident(canonical)}")
+            schema[canonical] = family
+        source_sql = " UNION ALL BY NAME ".join(f"SELECT * FROM {r}" for r in readers)
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {qident(table)} AS SELECT {', '.join(select)} "
+            f"FROM ({source_sql})"
+        )
+        return schema
+
+    def _normalise(self, table: str, name: str, source: str, duck_type: str,
+                   display: str) -> tuple[str, ColumnType]:
+        """SQL turning a source column into its canonical form, and its type family."""
+        if name in ("person_id", "event") or name in TEXT_COLUMNS:
+            return f"CAST({source} AS VARCHAR)", ColumnType.STRING
+        family = column_type(duck_type)
+        if name in TIMESTAMP_COLUMNS[table] and family not in (ColumnType.TIMESTAMP,
+                                                               ColumnType.STRING):
+            raise DataError(f"{display}: column '{name}' must hold timestamps (ISO-8601 text or "
+                            f"a timestamp type), but it is {duck_type}")
+        if duck_type == "VARCHAR" and name in TIMESTAMP_COLUMNS[table]:
+            return (f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+                    ColumnType.TIMESTAMP)
+        if duck_type.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
+        if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
+            return f"CAST({source} AS TIMESTAMP)", ColumnType.TIMESTAMP
+        return source, family
+
+    def register_lists(self, conditions: list[ListCondition]) -> dict[str, str]:
+        """A view per static list file, with one normalised ``key`` column."""
+        for cond in conditions:
+            if cond.path in self.list_tables:
+                continue
+            name = "segctl_list_" + hashlib.sha256(cond.path.encode()).hexdigest()[:10]
+            reader = (f"read_parquet({quote(cond.path)})" if cond.path.endswith(".parquet")
+                      else f"read_csv({quote(cond.path)}, all_varchar = true)")
+            columns = [c for c, _ in self._describe(reader, "lists")]
+            if cond.key not in columns:
+                raise DataError(f"{cond.file}: list has no '{cond.key}' column (columns are: "
+                                f"{', '.join(columns)})")
+            key = f"CAST({qident(cond.key)} AS VARCHAR)"
+            if cond.key == "email":
+                key = f"LOWER(TRIM({key}))"
+            self.con.execute(f"CREATE OR REPLACE VIEW {qident(name)} AS SELECT DISTINCT {key} "
+                             f"AS key FROM {reader} WHERE {qident(cond.key)} IS NOT NULL")
+            self.list_tables[cond.path] = name
+        return self.list_tables
+
+    # ---- checks -----------------------------------------------------------------------
+
+    def check_persons(self) -> None:
+        """Person ids must be present and unique (SPEC 1, data contract)."""
+        self.schema()
+        display = self.inputs["persons"][0].display
+        with self.translate_errors("persons"):
+            missing = self.con.execute(
+                "SELECT count(*) FROM persons WHERE person_id IS NULL OR person_id = ''"
+            ).fetchone()
+            dupes = self.con.execute(
+                "SELECT person_id, count(*) AS n FROM persons GROUP BY person_id "
+                "HAVING count(*) > 1 ORDER BY n DESC, person_id LIMIT 3"
+            ).fetchall()
+        if missing and missing[0]:
+            raise DataError(f"{display}: {missing[0]} row(s) have an empty person_id; every "
+                            "person needs one")
+        if dupes:
+            examples = ", ".join(f"'{pid}' ({n} rows)" for pid, n in dupes)
+            raise DataError(f"{display}: duplicate person_id values, e.g. {examples}; "
+                            "person ids must be unique")
+
+    def check_timestamps(self) -> None:
+        """Scan text timestamp columns for values that do not parse (names file and value)."""
+        for table, columns in TIMESTAMP_COLUMNS.items():
+            for group in self.inputs.get(table, []):
+                if group.format != "csv":
+                    continue
+                for column in columns:
+                    self._find_bad_timestamp(table, column)
+
+    def _find_bad_timestamp(self, table: str, column: str) -> None:
+        source = self.config.columns.get(table, {}).get(column, column)
+        for group in self.inputs.get(table, []):
+            for file in group.files:
+                single = InputFiles(table, (file,), group.format, group.display)
+                reader = self._reader(single, {source: "VARCHAR"} if group.format == "csv"
+                                      else None)
+                try:
+                    row = self.con.execute(
+                        f"SELECT {qident(source)} FROM {reader} WHERE {qident(source)} IS NOT "
+                        f"NULL AND TRY_CAST({qident(source)} AS TIMESTAMPTZ) IS NULL LIMIT 1"
+                    ).fetchone()
+                except duckdb.Error:
+                    continue
+                if row:
+                    raise DataError(
+                        f"{self.config.display(_path(file))}: column '{source}' has a value "
+                        f"that is not a timestamp: {row[0]!r} (expected ISO-8601, like "
+                        "2026-01-31T12:00:00Z; values without an offset are read as UTC)"
+                    )
+
+    # ---- execution --------------------------------------------------------------------
+
+    @contextmanager
+    def translate_errors(self, table: str | None = None) -> Iterator[None]:
+        """DuckDB's errors about input data -> DataError naming the file."""
+        try:
+            yield
+        except duckdb.ConversionException as exc:
+            if table is None or table == "lists":
+                raise DataError(_first_line(exc)) from None
+            for column in TIMESTAMP_COLUMNS.get(table, ()):
+                self._find_bad_timestamp(table, column)
+            raise DataError(f"data.{table}: {_first_line(exc)}") from None
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            where = f"data.{table}: " if table and table != "lists" else ""
+            raise DataError(f"{where}cannot read input: {_first_line(exc)}") from None
+        except duckdb.BinderException as exc:
+            if table is None:
+                raise
+            raise DataError(f"data.{table}: {_first_line(exc)}") from None
+
+    @contextmanager
+    def _translate_any(self) -> Iterator[None]:
+        try:
+            yield
+        except duckdb.ConversionException:
+            for table in self.inputs:
+                for column in TIMESTAMP_COLUMNS.get(table, ()):
+                    self._find_bad_timestamp(table, column)
+            raise
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise DataError(f"cannot read input: {_first_line(exc)}") from None
+
+    def arrow(self, query: exp.Expression | str) -> pa.Table:
+        """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
+        sql = query if isinstance(query, str) else query.sql(dialect="duckdb")
+        with self._translate_any(), self.translate_errors(None):
+            relation = self.con.sql(sql)
+            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+            return fetch()
+
+    def create_table(self, name: str, query: exp.Expression) -> None:
+        """Materialise a plan's result as a temporary table."""
+        sql = query.sql(dialect="duckdb")
+        with self._translate_any(), self.translate_errors(None):
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS {sql}")
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(sql, params or [])
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _path(file: str) -> Any:
+    from pathlib import Path
+
+    return Path(file)

@@ -1,0 +1,106 @@
+"""The exceptions segctl raises, one root and a handful of kinds.
+
+Every error a user can cause is a :class:`SegctlError`; the CLI maps each kind to one exit code
+in one place (``segctl.cli``), and anything else is an internal error (exit 70)::
+
+    SegctlError
+    ├── UsageError          exit 2  bad command-line arguments
+    ├── DefinitionError     exit 3  segctl.yaml, segment or feature files are wrong
+    │   └── ConfigError             ... specifically segctl.yaml (or its environment)
+    ├── DataError           exit 4  input files are missing or do not fit the data contract
+    ├── DeliveryError       exit 5  something could not be delivered
+    └── StateLockedError    exit 6  another run holds the state folder
+
+A :class:`DefinitionError` carries every :class:`Problem` found, each with a source location,
+so that a user fixes all of them in one pass instead of one per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DefinitionError",
+    "DeliveryError",
+    "Problem",
+    "SegctlError",
+    "StateLockedError",
+    "UsageError",
+]
+
+#: How many problems a DefinitionError spells out before "... and N more".
+MAX_LISTED_PROBLEMS = 25
+
+
+class SegctlError(Exception):
+    """Root of every error segctl raises on purpose."""
+
+    exit_code = 70
+
+
+class UsageError(SegctlError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in a definition file, with where it is and how to fix it."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        return f"{self.file}: {self.message}"
+
+
+class DefinitionError(SegctlError):
+    """One or more problems in segctl.yaml, segment files or features.yaml."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[Problem] | Problem | str) -> None:
+        if isinstance(problems, str):
+            problems = [Problem("", 0, 0, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = sorted(set(problems))
+        super().__init__(_join(self.problems))
+
+
+class ConfigError(DefinitionError):
+    """segctl.yaml (or an environment variable it names) is wrong."""
+
+
+class DataError(SegctlError):
+    """An input file is missing or does not fit the data contract."""
+
+    exit_code = 4
+
+
+class DeliveryError(SegctlError):
+    """Something could not be delivered and is left pending or failed."""
+
+    exit_code = 5
+
+
+class StateLockedError(SegctlError):
+    """Another run holds the state folder."""
+
+    exit_code = 6
+
+
+def _join(problems: list[Problem]) -> str:
+    lines = [str(p) if p.file else p.message for p in problems[:MAX_LISTED_PROBLEMS]]
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        lines.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    if len(problems) > 1:
+        lines.append(f"{len(problems)} problems found.")
+    return "\n".join(lines)
