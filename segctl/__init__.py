@@ -10,6 +10,8 @@ DuckDB over Parquet/CSV files, diffed against the last committed snapshot and de
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from segctl.errors import (
     ConfigError,
     DataError,
@@ -20,7 +22,9 @@ from segctl.errors import (
     StateLockedError,
     UsageError,
 )
-from segctl.project import EvaluationResult, Project
+
+if TYPE_CHECKING:
+    from segctl.project import EvaluationResult, Project
 
 __version__ = "0.1.0"
 
@@ -37,3 +41,12 @@ __all__ = [
     "UsageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The project module pulls in sqlglot; importing it lazily keeps `segctl --help` fast.
+    if name in ("Project", "EvaluationResult"):
+        from segctl import project
+
+        return getattr(project, name)
+    raise AttributeError(f"module 'segctl' has no attribute {name!r}")

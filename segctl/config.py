@@ -18,8 +18,17 @@ from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, 
 from segctl.errors import ConfigError
 
 CONFIG_FILE = "segctl.yaml"
-TOP_KEYS = ("data", "segments", "features", "state", "timezone", "privacy", "destinations",
-            "engine", "delivery")
+TOP_KEYS = (
+    "data",
+    "segments",
+    "features",
+    "state",
+    "timezone",
+    "privacy",
+    "destinations",
+    "engine",
+    "delivery",
+)
 DATA_KEYS = ("events", "persons", "subscriptions", "columns")
 TABLES = ("events", "persons", "subscriptions")
 ENGINE_KEYS = ("memory_limit", "temp_directory", "threads")
@@ -94,27 +103,32 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     inputs: dict[str, tuple[str, ...]] = {}
     columns: dict[str, dict[str, str]] = {t: {} for t in TABLES}
     if not isinstance(data, YMap):
-        problems.add(doc.at("data") if "data" in doc else doc.pos,
-                     "missing 'data' section: data: {events: ..., persons: ...}")
+        problems.add(
+            doc.at("data") if "data" in doc else doc.pos,
+            "missing 'data' section: data: {events: ..., persons: ...}",
+        )
     else:
         _unknown(data, DATA_KEYS, "'data'", problems)
         for table in TABLES:
             if table not in data:
                 if table != "subscriptions":
-                    problems.add(data.pos, f"missing data.{table}: a file, glob, or list of "
-                                 "files (.parquet, .csv, .csv.gz)")
+                    problems.add(
+                        data.pos,
+                        f"missing data.{table}: a file, glob, or list of "
+                        "files (.parquet, .csv, .csv.gz)",
+                    )
                 continue
             value = data[table]
             files = [value] if isinstance(value, str) else list(value or [])
             if not files or not all(isinstance(f, str) and f for f in files):
-                problems.add(data.at(table), f"data.{table} must be a file, glob, or list of "
-                             "files")
+                problems.add(data.at(table), f"data.{table} must be a file, glob, or list of files")
                 continue
             inputs[table] = tuple(files)
         renames = data.get("columns", {})
         if not isinstance(renames, dict):
-            problems.add(data.at("columns"), "data.columns must map a table to "
-                         "{canonical: your_column}")
+            problems.add(
+                data.at("columns"), "data.columns must map a table to {canonical: your_column}"
+            )
         else:
             if isinstance(renames, YMap):
                 _unknown(renames, TABLES, "data.columns", problems)
@@ -124,8 +138,11 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
                 if not isinstance(mapping, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
                 ):
-                    problems.add(renames.at(table), f"data.columns.{table} must map canonical "
-                                 "names to your column names, like {person_id: user_id}")
+                    problems.add(
+                        renames.at(table),
+                        f"data.columns.{table} must map canonical "
+                        "names to your column names, like {person_id: user_id}",
+                    )
                     continue
                 columns[table] = dict(mapping)
 
@@ -133,8 +150,10 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     try:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
-        problems.add(doc.at("timezone"), f"unknown timezone {timezone!r} (use an IANA name "
-                     "like UTC or Europe/Berlin)")
+        problems.add(
+            doc.at("timezone"),
+            f"unknown timezone {timezone!r} (use an IANA name like UTC or Europe/Berlin)",
+        )
         timezone = "UTC"
 
     privacy = doc.get("privacy", {})
@@ -158,7 +177,8 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         engine_config = EngineConfig(
             memory_limit=str(engine["memory_limit"]) if "memory_limit" in engine else None,
             temp_directory=str(root / str(engine["temp_directory"]))
-            if "temp_directory" in engine else None,
+            if "temp_directory" in engine
+            else None,
             threads=threads,
         )
     elif engine:
@@ -170,8 +190,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         _unknown(delivery, DELIVERY_KEYS, "'delivery'", problems)
         ratio = delivery.get("max_exit_ratio", 0.5)
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-            problems.add(delivery.at("max_exit_ratio"), "delivery.max_exit_ratio must be a "
-                         "number in (0, 1]")
+            problems.add(
+                delivery.at("max_exit_ratio"), "delivery.max_exit_ratio must be a number in (0, 1]"
+            )
         else:
             max_exit_ratio = float(ratio)
 
@@ -188,8 +209,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         inputs=inputs,
         columns=columns,
         segments_dir=root / str(doc.get("segments", "segments")),
-        features_file=root / str(features) if features else (
-            root / "features.yaml" if (root / "features.yaml").is_file() else None),
+        features_file=root / str(features)
+        if features
+        else (root / "features.yaml" if (root / "features.yaml").is_file() else None),
         state_dir=root / str(doc.get("state", ".segctl")),
         timezone=str(timezone),
         consent_column=str(consent) if consent else None,
@@ -203,8 +225,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
 def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems) -> None:
     for key in node:
         if key not in allowed:
-            problems.add(node.key_at(key), f"unknown key '{key}' in {what}"
-                         f"{did_you_mean(key, allowed)}")
+            problems.add(
+                node.key_at(key), f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}"
+            )
 
 
 def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: Pos) -> Any:
@@ -216,8 +239,7 @@ def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: P
             out[key] = _interpolate(item, environ, problems, value.at(key))
         return out
     if isinstance(value, YList):
-        items = YList(_interpolate(v, environ, problems, value.at(i)) for i, v in
-                      enumerate(value))
+        items = YList(_interpolate(v, environ, problems, value.at(i)) for i, v in enumerate(value))
         items.pos, items.item_pos = value.pos, value.item_pos
         return items
     if not isinstance(value, str) or "${" not in value:
@@ -229,8 +251,10 @@ def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: P
             return environ[name]
         if default is not None:
             return default
-        problems.add(pos, f"environment variable {name} is not set (export it, or write "
-                     f"${{{name}:-default}})")
+        problems.add(
+            pos,
+            f"environment variable {name} is not set (export it, or write ${{{name}:-default}})",
+        )
         return ""
 
     return _ENV.sub(replace, value)

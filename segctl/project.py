@@ -56,8 +56,9 @@ class Project:
         self.config = config
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *,
-             environ: dict[str, str] | None = None) -> Project:
+    def load(
+        cls, path: str | Path | None = None, *, environ: dict[str, str] | None = None
+    ) -> Project:
         """Load the project in ``path`` (a folder or its segctl.yaml; default: cwd).
 
         >>> project = Project.load("examples/demo")  # doctest: +SKIP
@@ -82,16 +83,29 @@ class Project:
     def definitions(self) -> Definitions:
         """Segments and features, validated against the data schema (raises DefinitionError
         with every problem found)."""
+        return self._load_definitions()
+
+    def _load_definitions(self, extra_files: list[Path] | None = None) -> Definitions:
         schema = self.schema
         problems = Problems()
         features_file = self.config.features_file
         features = load_features(
             features_file,
             self.config.display(features_file) if features_file else "",
-            schema, self.config.tz, self.root, problems,
+            schema,
+            self.config.tz,
+            self.root,
+            problems,
         )
-        segments = load_segments(self.config.segments_dir, self.root, schema, features,
-                                 self.config.tz, problems)
+        segments = load_segments(
+            self.config.segments_dir,
+            self.root,
+            schema,
+            features,
+            self.config.tz,
+            problems,
+            extra_files=extra_files,
+        )
         problems.raise_if_any()
         return Definitions(segments, features)
 
@@ -102,37 +116,42 @@ class Project:
         if check_data:
             self.engine.check_persons()
             self.engine.check_timestamps()
-            self._register_lists(list(definitions.segments))
+            self._context(list(definitions.segments), parse_as_of(None))
         return definitions
 
     def segment_names(self, names: list[str] | None = None) -> list[str]:
         """The named segments (all by default), checked to exist, in dependency order."""
         segments = self.definitions.segments
         if not names:
-            return list(segments)
+            return sorted(segments)
         from segctl.definitions.source import did_you_mean
 
         for name in names:
             if name not in segments:
                 raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
-        wanted = set(names)
-        return [n for n in segments if n in wanted]
-
-    def _register_lists(self, names: list[str]) -> dict[str, str]:
-        lists = [
-            c for n in names for dep in self.definitions.dependencies(n)
-            for c in segment_conditions(self.definitions.segments[dep])
-            if isinstance(c, ListCondition)
-        ]
-        return self.engine.register_lists(lists)
+        return list(dict.fromkeys(names))
 
     def _context(self, names: list[str], as_of: datetime) -> PlanContext:
+        return self._context_for(self.definitions, names, as_of)
+
+    def _context_for(
+        self, definitions: Definitions, names: list[str], as_of: datetime
+    ) -> PlanContext:
         from segctl.compiler.plan import PlanContext
 
-        return PlanContext(self.schema, as_of, self.config.timezone, self._register_lists(names))
+        lists = [
+            c
+            for n in names
+            for dep in definitions.dependencies(n)
+            for c in segment_conditions(definitions.segments[dep])
+            if isinstance(c, ListCondition)
+        ]
+        tables = self.engine.register_lists(lists)
+        return PlanContext(self.schema, as_of, self.config.timezone, tables)
 
-    def evaluate(self, segments: list[str] | None = None,
-                 as_of: str | datetime | None = None) -> EvaluationResult:
+    def evaluate(
+        self, segments: list[str] | None = None, as_of: str | datetime | None = None
+    ) -> EvaluationResult:
         """Compute memberships of the named segments (all by default) at ``as_of``.
 
         >>> result = project.evaluate(as_of="2026-11-17T00:00:00Z")  # doctest: +SKIP
@@ -147,28 +166,76 @@ class Project:
         self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
         return EvaluationResult(self, moment, names)
 
-    def compile(self, segment: str | None = None, dialect: str = "duckdb",
-                as_of: str | datetime | None = None, *, pretty: bool = True) -> str:
-        """The SQL for one segment's members, or (no segment) for every segment at once.
+    def compile(
+        self,
+        segments: str | list[str] | None = None,
+        dialect: str = "duckdb",
+        as_of: str | datetime | None = None,
+        *,
+        pretty: bool = True,
+    ) -> str:
+        """SQL for one segment's sorted members, or for several (default: all) segments at
+        once as ``person_id`` plus one boolean column each.
 
         Unsupported constructs for a dialect raise instead of producing wrong SQL.
+
+        >>> print(project.compile("power_users", dialect="spark"))  # doctest: +SKIP
         """
         from segctl.compiler.plan import PlanBuilder
 
         if dialect not in DIALECTS:
             raise UsageError(f"unknown dialect '{dialect}' (choose from {', '.join(DIALECTS)})")
         moment = parse_as_of(as_of, self.config)
-        names = self.segment_names([segment] if segment else None)
+        wanted = [segments] if isinstance(segments, str) else segments
+        names = self.segment_names(wanted)
         builder = PlanBuilder(self.definitions, self._context(names, moment))
-        query = builder.members_query(segment) if segment else builder.segments_query(names)
+        if wanted and len(wanted) == 1:
+            query = builder.members_query(wanted[0])
+        else:
+            query = builder.segments_query(names)
         try:
-            return query.sql(dialect=dialect, pretty=pretty,
-                             unsupported_level=sqlglot.ErrorLevel.RAISE)
+            return query.sql(
+                dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
+            )
         except sqlglot.errors.UnsupportedError as exc:
             raise DefinitionError(f"cannot compile for {dialect}: {exc}") from None
 
-    def features(self, names: list[str] | None = None,
-                 as_of: str | datetime | None = None) -> pl.DataFrame:
+    def preview(self, target: str, as_of: str | datetime | None = None, limit: int = 10) -> Preview:
+        """Size and sample members of a segment, or of a segment file not yet in the project
+        (it may reference project segments). Nothing is saved."""
+        from segctl.compiler.plan import PlanBuilder
+
+        moment = parse_as_of(as_of, self.config)
+        path = Path(target)
+        if target.endswith((".yaml", ".yml")) or path.is_file():
+            if not path.is_file():
+                raise UsageError(f"no such segment file: {target}")
+            from segctl.definitions.source import Problems, load_yaml
+
+            doc = load_yaml(path, target, Problems())
+            name = doc.get("name") if isinstance(doc, dict) else None
+            definitions = self._load_definitions([path])
+            if not isinstance(name, str) or name not in definitions.segments:
+                raise DefinitionError(f"{target}: not a segment file (it needs name: and rule:)")
+        else:
+            definitions, name = self.definitions, target
+            self.segment_names([name])
+        self.engine.check_persons()
+        builder = PlanBuilder(definitions, self._context_for(definitions, [name], moment))
+        self.engine.create_table("segctl_preview", builder.members_query(name))
+        from segctl.engine.duckdb import qident
+
+        size_row = self.engine.rows("SELECT count(*) FROM segctl_preview")[0]
+        columns = ", ".join(f"p.{qident(c)}" for c in self.schema["persons"] if c != "person_id")
+        sample = self.engine.arrow(
+            f"SELECT m.person_id{', ' + columns if columns else ''} FROM segctl_preview m "
+            f"JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id LIMIT {int(limit)}"
+        )
+        return Preview(name, moment, int(size_row[0]) if size_row else 0, _polars(sample))
+
+    def features(
+        self, names: list[str] | None = None, as_of: str | datetime | None = None
+    ) -> pl.DataFrame:
         """Every named feature (or those named) per person, as a polars DataFrame."""
         from segctl.compiler.plan import PlanBuilder
 
@@ -183,6 +250,16 @@ class Project:
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context([], moment))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``segctl preview`` shows: the size and the first members with person columns."""
+
+    name: str
+    as_of: datetime
+    size: int
+    sample: pl.DataFrame
 
 
 @dataclass
@@ -200,8 +277,7 @@ class EvaluationResult:
         from segctl.engine.duckdb import qident
 
         table = self.project.engine.arrow(
-            f"SELECT person_id FROM {qident(RESULT_TABLE)} WHERE {qident(name)} "
-            "ORDER BY person_id"
+            f"SELECT person_id FROM {qident(RESULT_TABLE)} WHERE {qident(name)} ORDER BY person_id"
         )
         return _polars(table)
 
@@ -209,8 +285,9 @@ class EvaluationResult:
         """Every (segment, person_id) pair, sorted."""
         import polars as pl
 
-        frames = [self.members(n).select(pl.lit(n).alias("segment"), "person_id")
-                  for n in self.segments]
+        frames = [
+            self.members(n).select(pl.lit(n).alias("segment"), "person_id") for n in self.segments
+        ]
         if not frames:
             return pl.DataFrame(schema={"segment": pl.Utf8, "person_id": pl.Utf8})
         return pl.concat(frames)
@@ -221,8 +298,7 @@ class EvaluationResult:
         from segctl.engine.duckdb import qident
 
         counts = ", ".join(f"count(*) FILTER (WHERE {qident(n)})" for n in self.segments)
-        row = self.project.engine.execute(f"SELECT {counts} FROM {qident(RESULT_TABLE)}")
-        values = row.fetchone() or ()
+        values = self.project.engine.rows(f"SELECT {counts} FROM {qident(RESULT_TABLE)}")[0]
         return dict(zip(self.segments, (int(v) for v in values), strict=True))
 
     def sizes(self) -> pl.DataFrame:
@@ -230,9 +306,11 @@ class EvaluationResult:
         import polars as pl
 
         rows = self.size_rows()
-        return pl.DataFrame(rows, schema={"segment": pl.Utf8, "size": pl.Int64,
-                                          "entered": pl.Int64, "exited": pl.Int64},
-                            orient="row")
+        return pl.DataFrame(
+            rows,
+            schema={"segment": pl.Utf8, "size": pl.Int64, "entered": pl.Int64, "exited": pl.Int64},
+            orient="row",
+        )
 
     def size_rows(self) -> list[tuple[str, int, int, int]]:
         # Until there is committed state, every member counts as entered.
@@ -243,8 +321,7 @@ class EvaluationResult:
         return {
             "as_of": iso(self.as_of),
             "segments": [
-                {"name": n, "size": s, "entered": e, "exited": x}
-                for n, s, e, x in self.size_rows()
+                {"name": n, "size": s, "entered": e, "exited": x} for n, s, e, x in self.size_rows()
             ],
         }
 

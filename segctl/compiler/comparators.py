@@ -56,7 +56,11 @@ def compile_comparator(
 
 
 def compile_test(
-    value: exp.Expression, test: Test, value_type: ColumnType, as_of: datetime, *,
+    value: exp.Expression,
+    test: Test,
+    value_type: ColumnType,
+    as_of: datetime,
+    *,
     nullable: bool = True,
 ) -> exp.Expression:
     """One comparator key as a two-valued boolean expression."""

@@ -103,9 +103,7 @@ class PlanBuilder:
         order = self._with_dependencies(names)
         levels = self._levels(order)
         query = self._base_query(levels)
-        projections = [col("person_id")] + [
-            exp.alias_(col(f"seg__{n}"), ident(n)) for n in names
-        ]
+        projections = [col("person_id")] + [exp.alias_(col(f"seg__{n}"), ident(n)) for n in names]
         return query.select(*projections).from_(ident(f"level_{len(levels) - 1}"))
 
     def members_query(self, name: str) -> exp.Select:
@@ -171,15 +169,15 @@ class PlanBuilder:
         if isinstance(cond, (EventCondition, FeatureCondition)):
             column = self._measure_column(cond.measure)
             nullable = cond.measure.measure.kind not in ZERO_WHEN_NONE
-            return compile_comparator(col(column), cond.comparator, self.ctx.as_of,
-                                      nullable=nullable)
+            return compile_comparator(
+                col(column), cond.comparator, self.ctx.as_of, nullable=nullable
+            )
         if isinstance(cond, SubscriptionCondition):
             parts = []
             for test in cond.tests:
                 self.subscription_columns.setdefault(test.column, None)
                 parts.append(
-                    compile_comparator(col(f"sub__{test.column}"), test.comparator,
-                                       self.ctx.as_of)
+                    compile_comparator(col(f"sub__{test.column}"), test.comparator, self.ctx.as_of)
                 )
             return exp.paren(exp.and_(*parts)) if len(parts) > 1 else parts[0]
         if isinstance(cond, SegmentCondition):
@@ -198,7 +196,7 @@ class PlanBuilder:
             value: exp.Expression = exp.Lower(this=exp.Trim(this=col("p__email")))
         else:
             value = col("person_id")
-        found = exp.In(this=value, query=keys)
+        found = exp.In(this=value, query=keys.subquery())
         return exp.func("COALESCE", found, exp.false())
 
     def _measure_column(self, measure: EventMeasure) -> str:
@@ -208,9 +206,9 @@ class PlanBuilder:
 
     # ---- events -----------------------------------------------------------------------
 
-    def _match(self, match: EventMatch, window: Window, alias: str | None = None) -> list[
-        exp.Expression
-    ]:
+    def _match(
+        self, match: EventMatch, window: Window, alias: str | None = None
+    ) -> list[exp.Expression]:
         """Predicates selecting the events of a match within a window (as_of is implied)."""
         ts = col("timestamp", alias)
         parts: list[exp.Expression] = []
@@ -275,8 +273,9 @@ class PlanBuilder:
             hits = [self._event_test(t) for t in measure.measure.share_where]
             both = exp.and_(*(p for p in [where, *hits] if p is not None))
             numerator = exp.cast(filtered(exp.Count(this=exp.Star()), both), DOUBLE)
-            denominator = exp.func("NULLIF", filtered(exp.Count(this=exp.Star()), where),
-                                   literal(0))
+            denominator = exp.func(
+                "NULLIF", filtered(exp.Count(this=exp.Star()), where), literal(0)
+            )
             return exp.Div(this=numerator, expression=denominator)
         raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
 
@@ -321,8 +320,14 @@ class PlanBuilder:
         if needs_events:
             ctes.append(("scoped_events", self._scoped_events()))
         if aggregates:
-            ctes.append(("event_measures", exp.select(col("person_id"), *aggregates)
-                         .from_(ident("scoped_events")).group_by(col("person_id"))))
+            ctes.append(
+                (
+                    "event_measures",
+                    exp.select(col("person_id"), *aggregates)
+                    .from_(ident("scoped_events"))
+                    .group_by(col("person_id")),
+                )
+            )
         for measure, condition in streak_filters.items():
             ctes.append((f"streak_{self.measures[measure]}", self._streak(condition)))
         for seq, steps in sequence_steps.items():
@@ -339,19 +344,24 @@ class PlanBuilder:
         if any(m.measure.kind in ("distinct_days", "streak") for m in self.measures):
             projections.append(exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
         for (match, window), rank in self.ranks.items():
-            matched = exp.and_(*self._match(match, window)) if (
-                match.names is not None or match.where or not window.unbounded
-            ) else exp.true()
-            order = [exp.Ordered(this=col("timestamp"), desc=True),
-                     exp.Ordered(this=col("event"), desc=True)]
+            matched = (
+                exp.and_(*self._match(match, window))
+                if (match.names is not None or match.where or not window.unbounded)
+                else exp.true()
+            )
+            order = [
+                exp.Ordered(this=col("timestamp"), desc=True),
+                exp.Ordered(this=col("event"), desc=True),
+            ]
             order += [exp.Ordered(this=col(c)) for c in self.event_columns]
             number = exp.Window(
                 this=exp.RowNumber(),
                 partition_by=[col("person_id"), matched.copy()],
                 order=exp.Order(expressions=order),
             )
-            projections.append(exp.alias_(
-                exp.Case(ifs=[exp.If(this=matched, true=number)]), ident(rank)))
+            projections.append(
+                exp.alias_(exp.Case(ifs=[exp.If(this=matched, true=number)]), ident(rank))
+            )
         return (
             exp.select(*projections).from_(ident("events")).where(exp.and_(*self._widest_scope()))
         )
@@ -365,11 +375,20 @@ class PlanBuilder:
         ranked = exp.select(
             col("person_id"),
             col("day"),
-            exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=by_person,
-                                  order=exp.Order(expressions=[
-                                      exp.Ordered(this=col("day"), desc=True)])), ident("rn")),
-            exp.alias_(exp.Window(this=exp.Max(this=col("day")), partition_by=[
-                c.copy() for c in by_person]), ident("top")),
+            exp.alias_(
+                exp.Window(
+                    this=exp.RowNumber(),
+                    partition_by=by_person,
+                    order=exp.Order(expressions=[exp.Ordered(this=col("day"), desc=True)]),
+                ),
+                ident("rn"),
+            ),
+            exp.alias_(
+                exp.Window(
+                    this=exp.Max(this=col("day")), partition_by=[c.copy() for c in by_person]
+                ),
+                ident("top"),
+            ),
         ).from_(days.subquery("d"))
         today = self.ctx.as_of_day()
         yesterday = today - timedelta(days=1)
@@ -377,11 +396,15 @@ class PlanBuilder:
         return (
             exp.select(col("person_id"), exp.alias_(exp.Count(this=exp.Star()), ident("value")))
             .from_(ranked.subquery("r"))
-            .where(exp.and_(
-                exp.GTE(this=col("top"), expression=exp.cast(
-                    literal(yesterday.date().isoformat()), DATE)),
-                exp.EQ(this=gap, expression=exp.Sub(this=col("rn"), expression=literal(1))),
-            ))
+            .where(
+                exp.and_(
+                    exp.GTE(
+                        this=col("top"),
+                        expression=exp.cast(literal(yesterday.date().isoformat()), DATE),
+                    ),
+                    exp.EQ(this=gap, expression=exp.Sub(this=col("rn"), expression=literal(1))),
+                )
+            )
             .group_by(col("person_id"))
         )
 
@@ -408,10 +431,14 @@ class PlanBuilder:
                     exp.GT(this=ts.copy(), expression=col("t", "p")),
                 ]
                 if seq.max_gap is not None:
-                    gap = exp.Interval(this=literal(str(int(seq.max_gap.total_seconds()))),
-                                       unit=exp.var("SECOND"))
-                    on.append(exp.LTE(this=ts.copy(),
-                                      expression=exp.Add(this=col("t", "p"), expression=gap)))
+                    gap = exp.Interval(
+                        this=literal(str(int(seq.max_gap.total_seconds()))), unit=exp.var("SECOND")
+                    )
+                    on.append(
+                        exp.LTE(
+                            this=ts.copy(), expression=exp.Add(this=col("t", "p"), expression=gap)
+                        )
+                    )
                 query = query.join(exp.alias_(ident(previous), "p"), on=exp.and_(*on))
             query = query.where(step)
             if seq.max_gap is None:
@@ -428,38 +455,44 @@ class PlanBuilder:
         query = exp.select(*(col(c) for c in self.person_columns)).from_(ident("persons"))
         if person_schema.get("created_at") is ColumnType.TIMESTAMP:
             created = col("created_at")
-            query = query.where(exp.or_(
-                exp.Is(this=created, expression=exp.Null()),
-                exp.LTE(this=created.copy(), expression=literal(self.ctx.as_of)),
-            ))
+            query = query.where(
+                exp.or_(
+                    exp.Is(this=created, expression=exp.Null()),
+                    exp.LTE(this=created.copy(), expression=literal(self.ctx.as_of)),
+                )
+            )
         return query
 
     def _current_subscription(self) -> exp.Select:
         columns = list(dict.fromkeys(["person_id", *self.subscription_columns]))
-        others = [c for c in self.ctx.schema["subscriptions"] if c not in ("person_id",
-                                                                          "updated_at")]
+        others = [
+            c for c in self.ctx.schema["subscriptions"] if c not in ("person_id", "updated_at")
+        ]
         number = exp.Window(
             this=exp.RowNumber(),
             partition_by=[col("person_id")],
-            order=exp.Order(expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
-                            + [exp.Ordered(this=col(c)) for c in sorted(others)]),
+            order=exp.Order(
+                expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
+                + [exp.Ordered(this=col(c)) for c in sorted(others)]
+            ),
         )
         ranked = (
-            exp.select(*(col(c) for c in dict.fromkeys([*columns, "updated_at"])),
-                       exp.alias_(number, ident("rn")))
+            exp.select(
+                *(col(c) for c in dict.fromkeys([*columns, "updated_at"])),
+                exp.alias_(number, ident("rn")),
+            )
             .from_(ident("subscriptions"))
             .where(exp.LTE(this=col("updated_at"), expression=literal(self.ctx.as_of)))
         )
         return (
-            exp.select(*(col(c) for c in columns)).from_(ranked.subquery("s"))
+            exp.select(*(col(c) for c in columns))
+            .from_(ranked.subquery("s"))
             .where(exp.EQ(this=col("rn"), expression=literal(1)))
         )
 
     def _base(self, aggregated: list[EventMeasure], streaks: list[EventMeasure]) -> exp.Select:
         projections: list[exp.Expression] = [col("person_id", "p")]
-        projections += [
-            exp.alias_(col(c, "p"), ident(f"p__{c}")) for c in self.person_columns
-        ]
+        projections += [exp.alias_(col(c, "p"), ident(f"p__{c}")) for c in self.person_columns]
         projections += [
             exp.alias_(col(c, "s"), ident(f"sub__{c}")) for c in self.subscription_columns
         ]

@@ -177,8 +177,9 @@ class ConditionParser:
 
     def _property(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("property", *COMPARATORS), "a property condition")
-        value_type = self.column_type("persons", node["property"], node.at("property"),
-                                      "person property")
+        value_type = self.column_type(
+            "persons", node["property"], node.at("property"), "person property"
+        )
         if value_type is None:
             return None
         comparator = self.comparator(node, value_type, node.pos, skip=("property",))
@@ -191,11 +192,17 @@ class ConditionParser:
         self.unknown_keys(node, (*EVENT_KEYS, *MEASURES), "an event condition")
         if len(measures) != 1:
             if measures:
-                self.error(node.pos, "an event condition takes exactly one measure, found "
-                           + ", ".join(measures))
+                self.error(
+                    node.pos,
+                    "an event condition takes exactly one measure, found " + ", ".join(measures),
+                )
             else:
-                self.error(node.pos, "an event condition needs a measure, one of "
-                           + ", ".join(MEASURES) + " (e.g. count: {gte: 1})")
+                self.error(
+                    node.pos,
+                    "an event condition needs a measure, one of "
+                    + ", ".join(MEASURES)
+                    + " (e.g. count: {gte: 1})",
+                )
             return None
         kind = measures[0]
         spec = self.mapping(node[kind], node.at(kind), f"'{kind}'", f"{kind}: {{gte: 1}}")
@@ -215,13 +222,12 @@ class ConditionParser:
         name = node["feature"]
         feature = self.features.get(name) if isinstance(name, str) else None
         if feature is None:
-            hint = did_you_mean(str(name), self.features) or (
-                " (define it in features.yaml)"
-            )
+            hint = did_you_mean(str(name), self.features) or (" (define it in features.yaml)")
             self.error(node.at("feature"), f"unknown feature '{name}'{hint}")
             return None
-        comparator = self.comparator(node, self.measure_type(feature.measure), node.pos,
-                                     skip=("feature",))
+        comparator = self.comparator(
+            node, self.measure_type(feature.measure), node.pos, skip=("feature",)
+        )
         if comparator is None:
             return None
         return FeatureCondition(name, feature.measure, comparator, node.pos)
@@ -229,19 +235,27 @@ class ConditionParser:
     def _subscription(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("subscription",), "a subscription condition")
         if "subscriptions" not in self.schema:
-            self.error(node.key_at("subscription"), "a subscription condition needs "
-                       "subscription data: set data.subscriptions in segctl.yaml")
+            self.error(
+                node.key_at("subscription"),
+                "a subscription condition needs "
+                "subscription data: set data.subscriptions in segctl.yaml",
+            )
             return None
-        spec = self.mapping(node["subscription"], node.at("subscription"), "'subscription'",
-                            "subscription: {status: {eq: active}}")
+        spec = self.mapping(
+            node["subscription"],
+            node.at("subscription"),
+            "'subscription'",
+            "subscription: {status: {eq: active}}",
+        )
         if spec is None:
             return None
         tests = self.column_tests("subscriptions", spec, "subscription field")
         if tests is None:
             return None
         if not tests:
-            self.error(spec.pos, "'subscription' needs at least one field, like "
-                       "status: {eq: active}")
+            self.error(
+                spec.pos, "'subscription' needs at least one field, like status: {eq: active}"
+            )
             return None
         return SubscriptionCondition(tests, node.pos)
 
@@ -249,23 +263,30 @@ class ConditionParser:
         self.unknown_keys(node, ("segment",), "a segment condition")
         name = node["segment"]
         if not isinstance(name, str) or name not in self.segment_names:
-            self.error(node.at("segment"),
-                       f"unknown segment '{name}'{did_you_mean(str(name), self.segment_names)}")
+            self.error(
+                node.at("segment"),
+                f"unknown segment '{name}'{did_you_mean(str(name), self.segment_names)}",
+            )
             return None
         return SegmentCondition(name, node.pos)
 
     def _sequence(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("sequence",), "a sequence condition")
-        spec = self.mapping(node["sequence"], node.at("sequence"), "'sequence'",
-                            "sequence: {steps: [{event: signup}, {event: purchase}]}")
+        spec = self.mapping(
+            node["sequence"],
+            node.at("sequence"),
+            "'sequence'",
+            "sequence: {steps: [{event: signup}, {event: purchase}]}",
+        )
         if spec is None:
             return None
         self.unknown_keys(spec, ("steps", "max_gap", *WINDOW_KEYS), "a sequence")
         steps = spec.get("steps")
         if not isinstance(steps, YList) or not steps:
-            self.error(spec.at("steps") if "steps" in spec else spec.pos,
-                       "a sequence needs 'steps': a list like [{event: signup}, "
-                       "{event: purchase}]")
+            self.error(
+                spec.at("steps") if "steps" in spec else spec.pos,
+                "a sequence needs 'steps': a list like [{event: signup}, {event: purchase}]",
+            )
             return None
         parsed: list[EventMatch | None] = []
         for i, step in enumerate(steps):
@@ -280,28 +301,35 @@ class ConditionParser:
         if window is None or any(s is None for s in parsed) or max_gap is False:
             return None
         assert max_gap is not True
-        return SequenceCondition(tuple(s for s in parsed if s is not None), window,
-                                 max_gap or None, node.pos)
+        return SequenceCondition(
+            tuple(s for s in parsed if s is not None), window, max_gap or None, node.pos
+        )
 
     def _list(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("list",), "a list condition")
-        spec = self.mapping(node["list"], node.at("list"), "'list'",
-                            "list: {file: lists/vip.csv, key: person_id}")
+        spec = self.mapping(
+            node["list"], node.at("list"), "'list'", "list: {file: lists/vip.csv, key: person_id}"
+        )
         if spec is None:
             return None
         self.unknown_keys(spec, ("file", "key"), "a list condition")
         file, key = spec.get("file"), spec.get("key", "person_id")
         ok = True
         if not isinstance(file, str) or not file:
-            self.error(spec.at("file") if "file" in spec else spec.pos,
-                       "a list needs 'file': a CSV or Parquet path relative to the project")
+            self.error(
+                spec.at("file") if "file" in spec else spec.pos,
+                "a list needs 'file': a CSV or Parquet path relative to the project",
+            )
             ok = False
         elif not (self.root / file).is_file():
             self.error(spec.at("file"), f"list file not found: {file}")
             ok = False
         if key not in ("person_id", "email"):
-            self.error(spec.at("key"), f"a list key is person_id or email, not {key!r}"
-                       f"{did_you_mean(str(key), ('person_id', 'email'))}")
+            self.error(
+                spec.at("key"),
+                f"a list key is person_id or email, not {key!r}"
+                f"{did_you_mean(str(key), ('person_id', 'email'))}",
+            )
             ok = False
         if not ok:
             return None
@@ -332,8 +360,10 @@ class ConditionParser:
             parsed_names = None
         elif isinstance(names, str) and names:
             parsed_names = (names,)
-        elif isinstance(names, YList) and names and all(
-            isinstance(n, str) and n and n != "*" for n in names
+        elif (
+            isinstance(names, YList)
+            and names
+            and all(isinstance(n, str) and n and n != "*" for n in names)
         ):
             parsed_names = tuple(dict.fromkeys(names))
         else:
@@ -341,8 +371,9 @@ class ConditionParser:
             return None
         where: tuple[ColumnTest, ...] | None = ()
         if "where" in node:
-            spec = self.mapping(node["where"], node.at("where"), "'where'",
-                                "where: {format: {eq: mp4}}")
+            spec = self.mapping(
+                node["where"], node.at("where"), "'where'", "where: {format: {eq: mp4}}"
+            )
             where = self.column_tests("events", spec, "event property") if spec else None
         if where is None:
             return None
@@ -353,8 +384,9 @@ class ConditionParser:
         ok = True
         for column, comparator_node in spec.items():
             value_type = self.column_type(table, column, spec.key_at(column), what)
-            comp = self.mapping(comparator_node, spec.at(column), f"'{column}'",
-                                f"{column}: {{eq: ...}}")
+            comp = self.mapping(
+                comparator_node, spec.at(column), f"'{column}'", f"{column}: {{eq: ...}}"
+            )
             if value_type is None or comp is None:
                 ok = False
                 continue
@@ -381,9 +413,11 @@ class ConditionParser:
         if kind in AGGREGATES:
             of = spec.get("of") if isinstance(spec, YMap) else None
             if of is None:
-                self.error(position_of(spec, pos),
-                           f"'{kind}' needs 'of': the event property to aggregate, like "
-                           f"{kind}: {{of: amount, gte: 100}}")
+                self.error(
+                    position_of(spec, pos),
+                    f"'{kind}' needs 'of': the event property to aggregate, like "
+                    f"{kind}: {{of: amount, gte: 100}}",
+                )
                 return None
             of_pos = spec.at("of") if isinstance(spec, YMap) else pos
             of_type = self.column_type("events", of, of_pos, "event property")
@@ -391,16 +425,21 @@ class ConditionParser:
                 return None
             allowed = {ColumnType.NUMBER} if kind in ("sum", "avg") else ORDERED
             if of_type not in allowed:
-                self.error(of_pos, f"cannot take {kind} of '{of}': it is a {of_type.value} "
-                           "column" + (" (sum and avg need numbers)" if kind != "min" else ""))
+                self.error(
+                    of_pos,
+                    f"cannot take {kind} of '{of}': it is a {of_type.value} "
+                    "column" + (" (sum and avg need numbers)" if kind != "min" else ""),
+                )
                 return None
             return Measure(kind, of=of)
         if kind == "share":
             where = spec.get("where") if isinstance(spec, YMap) else None
             if not isinstance(where, YMap):
-                self.error(position_of(spec, pos),
-                           "'share' needs 'where': the events to count, like "
-                           "share: {where: {certification: {eq: aws}}, gte: 0.6}")
+                self.error(
+                    position_of(spec, pos),
+                    "'share' needs 'where': the events to count, like "
+                    "share: {where: {certification: {eq: aws}}, gte: 0.6}",
+                )
                 return None
             tests = self.column_tests("events", where, "event property")
             return Measure(kind, share_where=tests) if tests is not None else None
@@ -430,9 +469,11 @@ class ConditionParser:
     def window(self, node: YMap) -> Window | None:
         """The window of an event condition or sequence (SPEC 2.3)."""
         present = [k for k in WINDOW_KEYS if k in node]
-        if "within" in present and len(present) > 1 or "between" in present and len(present) > 1:
-            self.error(node.key_at(present[1]), "use one window: within, between, or from/to "
-                       f"(found {', '.join(present)})")
+        if len(present) > 1 and ("within" in present or "between" in present):
+            self.error(
+                node.key_at(present[1]),
+                f"use one window: within, between, or from/to (found {', '.join(present)})",
+            )
             return None
         if "within" in node:
             within = self.duration(node, "within")
@@ -441,12 +482,15 @@ class ConditionParser:
             value = node["between"]
             try:
                 if not isinstance(value, list) or len(value) != 2:
-                    raise ValueProblem("expected two durations, the far one first, like "
-                                       "between: [90d, 30d]")
+                    raise ValueProblem(
+                        "expected two durations, the far one first, like between: [90d, 30d]"
+                    )
                 far, near = parse_duration(value[0]), parse_duration(value[1])
                 if far <= near:
-                    raise ValueProblem(f"the first duration must be the larger one "
-                                       f"(between: [{value[1]}, {value[0]}])")
+                    raise ValueProblem(
+                        f"the first duration must be the larger one "
+                        f"(between: [{value[1]}, {value[0]}])"
+                    )
             except ValueProblem as exc:
                 self.error(node.at("between"), f"'between': {exc}")
                 return None
@@ -474,15 +518,21 @@ class ConditionParser:
         skip = tuple(skip)
         keys = [k for k in node if k not in skip]
         if not keys:
-            self.error(pos, "missing comparator: add one of " + ", ".join(COMPARATORS[:6])
-                       + " ... (e.g. gte: 1)")
+            self.error(
+                pos,
+                "missing comparator: add one of "
+                + ", ".join(COMPARATORS[:6])
+                + " ... (e.g. gte: 1)",
+            )
             return None
         tests: list[Test] = []
         ok = True
         for key in keys:
             if key not in COMPARATORS:
-                self.error(node.key_at(key),
-                           f"unknown operator '{key}'{did_you_mean(key, (*COMPARATORS, *skip))}")
+                self.error(
+                    node.key_at(key),
+                    f"unknown operator '{key}'{did_you_mean(key, (*COMPARATORS, *skip))}",
+                )
                 ok = False
                 continue
             test = self.test(key, node[key], value_type, node.at(key))
@@ -496,8 +546,7 @@ class ConditionParser:
         applies = APPLIES_TO[op]
         if applies is not None and value_type not in applies:
             kinds = " or ".join(sorted(t.value for t in applies))
-            self.error(pos, f"'{op}' applies to {kinds} values, not to a "
-                       f"{value_type.value} value")
+            self.error(pos, f"'{op}' applies to {kinds} values, not to a {value_type.value} value")
             return None
         try:
             value = self.test_value(op, raw, value_type)

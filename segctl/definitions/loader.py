@@ -40,8 +40,17 @@ SEGMENT_KEYS = (
     "name", "description", "tags", "rule", "template", "params", "exclude",
     "on_enter", "on_exit", "audiences",
 )  # fmt: skip
-FEATURE_KEYS = ("event", "where", "within", "between", "from", "to", "last", "measure",
-                "description")
+FEATURE_KEYS = (
+    "event",
+    "where",
+    "within",
+    "between",
+    "from",
+    "to",
+    "last",
+    "measure",
+    "description",
+)
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,16 @@ def expand_template(name: Any, params: Any, pos: Pos, problems: Problems) -> Any
     """A template's rule as YAML data carrying the position of its ``template:`` key."""
     template = TEMPLATES.get(name) if isinstance(name, str) else None
     if template is None:
-        problems.add(pos, f"unknown template '{name}'{did_you_mean(str(name), TEMPLATES)} "
-                     "(segctl templates lists them)")
+        problems.add(
+            pos,
+            f"unknown template '{name}'{did_you_mean(str(name), TEMPLATES)} "
+            "(segctl templates lists them)",
+        )
         return None
     if params is not None and not isinstance(params, dict):
-        problems.add(position_of(params, pos), "'params' must be a mapping, like "
-                     "params: {days: 30}")
+        problems.add(
+            position_of(params, pos), "'params' must be a mapping, like params: {days: 30}"
+        )
         return None
     try:
         return attach(template.expand(params), pos)
@@ -102,7 +115,11 @@ def attach(data: Any, pos: Pos) -> Any:
 
 
 def load_features(
-    path: Path | None, display: str, schema: Schema, tz: ZoneInfo, root: Path,
+    path: Path | None,
+    display: str,
+    schema: Schema,
+    tz: ZoneInfo,
+    root: Path,
     problems: Problems,
 ) -> dict[str, Feature]:
     """Parse features.yaml (``features: {name: {event, window, measure}}``)."""
@@ -112,13 +129,17 @@ def load_features(
     if doc is None:
         return {}
     if not isinstance(doc, YMap) or not isinstance(doc.get("features"), YMap):
-        problems.add(position_of(doc, Pos(display)), "features.yaml must have a 'features' "
-                     "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}")
+        problems.add(
+            position_of(doc, Pos(display)),
+            "features.yaml must have a 'features' "
+            "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}",
+        )
         return {}
     for key in doc:
         if key != "features":
-            problems.add(doc.key_at(key), f"unknown key '{key}' (features.yaml has only "
-                         "'features')")
+            problems.add(
+                doc.key_at(key), f"unknown key '{key}' (features.yaml has only 'features')"
+            )
     parser = ConditionParser(schema, tz, root, problems)
     features: dict[str, Feature] = {}
     specs: YMap = doc["features"]
@@ -128,16 +149,23 @@ def load_features(
             problems.add(pos, f"feature name '{name}' must match [a-z][a-z0-9_]*")
             continue
         if not isinstance(spec, YMap):
-            problems.add(specs.at(name), f"feature '{name}' must be a mapping like "
-                         "{event: purchase, measure: {sum: amount}}")
+            problems.add(
+                specs.at(name),
+                f"feature '{name}' must be a mapping like "
+                "{event: purchase, measure: {sum: amount}}",
+            )
             continue
         parser.unknown_keys(spec, FEATURE_KEYS, f"feature '{name}'")
         measure_spec = spec.get("measure")
         kind, measure_args = _feature_measure(measure_spec, spec.at("measure"), problems)
         if kind is None:
             if "measure" not in spec:
-                problems.add(pos, f"feature '{name}' needs 'measure': one of "
-                             + ", ".join(MEASURES) + " (or {sum: amount})")
+                problems.add(
+                    pos,
+                    f"feature '{name}' needs 'measure': one of "
+                    + ", ".join(MEASURES)
+                    + " (or {sum: amount})",
+                )
             continue
         measure = parser.event_measure(spec, kind, measure_args, spec.at("measure"))
         if measure is not None:
@@ -158,27 +186,43 @@ def _feature_measure(value: Any, pos: Pos, problems: Problems) -> tuple[str | No
         if kind == "share" and isinstance(arg, YMap):
             return kind, arg
         if kind in MEASURES:
-            problems.add(value.at(kind), f"'{kind}' takes "
-                         + ("an event property name" if kind != "share" else "{where: {...}}"))
+            problems.add(
+                value.at(kind),
+                f"'{kind}' takes "
+                + ("an event property name" if kind != "share" else "{where: {...}}"),
+            )
             return None, attach({}, pos)
         word = kind
     else:
         word = str(value)
-    problems.add(pos, f"unknown measure '{word}'{did_you_mean(word, MEASURES)}; expected one "
-                 "of " + ", ".join(MEASURES) + " or {sum: property}")
+    problems.add(
+        pos,
+        f"unknown measure '{word}'{did_you_mean(word, MEASURES)}; expected one "
+        "of " + ", ".join(MEASURES) + " or {sum: property}",
+    )
     return None, attach({}, pos)
 
 
 def load_segments(
-    folder: Path, root: Path, schema: Schema, features: dict[str, Feature], tz: ZoneInfo,
-    problems: Problems, *, extra_files: list[Path] | None = None,
+    folder: Path,
+    root: Path,
+    schema: Schema,
+    features: dict[str, Feature],
+    tz: ZoneInfo,
+    problems: Problems,
+    *,
+    extra_files: list[Path] | None = None,
 ) -> dict[str, Segment]:
     """Parse every segment file; returns segments in dependency order."""
     files = segment_files(folder) if folder.is_dir() else []
     if not folder.is_dir():
-        problems.add(Pos(_display(folder, root)), "segments folder not found (set 'segments' "
-                     "in segctl.yaml)")
-    files += extra_files or []
+        problems.add(
+            Pos(_display(folder, root)), "segments folder not found (set 'segments' in segctl.yaml)"
+        )
+    # Extra files (segctl preview FILE) come first and replace a project segment of the same
+    # name, so a draft can be previewed next to the segments it references.
+    extra = [p.resolve() for p in extra_files or []]
+    files = extra + [p for p in files if p.resolve() not in extra]
     docs: list[tuple[str, YMap, str]] = []
     names: dict[str, Pos] = {}
     for path in files:
@@ -189,26 +233,44 @@ def load_segments(
                 problems.add(Pos(display), "empty segment file (expected name: and rule:)")
             continue
         if not isinstance(doc, YMap):
-            problems.add(position_of(doc, Pos(display)), "a segment file must be a mapping "
-                         "with 'name' and 'rule'")
+            problems.add(
+                position_of(doc, Pos(display)),
+                "a segment file must be a mapping with 'name' and 'rule'",
+            )
             continue
         name = doc.get("name")
         if not isinstance(name, str) or not NAME_PATTERN.match(name):
             where = doc.at("name") if "name" in doc else doc.pos
-            problems.add(where, "missing 'name'" if "name" not in doc else
-                         f"segment name {name!r} must match [a-z][a-z0-9_]* (like power_users)")
+            problems.add(
+                where,
+                "missing 'name'"
+                if "name" not in doc
+                else f"segment name {name!r} must match [a-z][a-z0-9_]* (like power_users)",
+            )
+            continue
+        if (
+            name in names
+            and path.resolve() not in extra
+            and names[name].file in {_display(e, root) for e in extra}
+        ):
             continue
         if name in names:
             first = names[name]
-            problems.add(doc.at("name"), f"segment '{name}' is already defined at "
-                         f"{first.file}:{first.line}")
+            problems.add(
+                doc.at("name"), f"segment '{name}' is already defined at {first.file}:{first.line}"
+            )
             continue
         names[name] = doc.at("name")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         docs.append((display, doc, digest))
 
     parser = ConditionParser(
-        schema, tz, root, problems, features=features, segment_names=names,
+        schema,
+        tz,
+        root,
+        problems,
+        features=features,
+        segment_names=names,
         expand_template=lambda n, p, pos: expand_template(n, p, pos, problems),
     )
     segments: dict[str, Segment] = {}
@@ -219,28 +281,34 @@ def load_segments(
     return _dependency_order(segments, problems)
 
 
-def _segment(doc: YMap, display: str, digest: str, parser: ConditionParser,
-             problems: Problems) -> Segment | None:
+def _segment(
+    doc: YMap, display: str, digest: str, parser: ConditionParser, problems: Problems
+) -> Segment | None:
     parser.unknown_keys(doc, SEGMENT_KEYS, "a segment file")
     if ("rule" in doc) == ("template" in doc):
-        problems.add(doc.pos, "a segment needs exactly one of 'rule' or 'template'"
-                     + (" (found both)" if "rule" in doc else ""))
+        problems.add(
+            doc.pos,
+            "a segment needs exactly one of 'rule' or 'template'"
+            + (" (found both)" if "rule" in doc else ""),
+        )
         return None
     if "params" in doc and "template" not in doc:
         problems.add(doc.key_at("params"), "'params' goes with 'template'")
     if "rule" in doc:
         rule = parser.condition(doc["rule"], doc.at("rule"))
     else:
-        expanded = expand_template(doc["template"], doc.get("params"), doc.at("template"),
-                                   problems)
+        expanded = expand_template(doc["template"], doc.get("params"), doc.at("template"), problems)
         rule = parser.condition(expanded, doc.at("template")) if expanded is not None else None
     exclude = doc.get("exclude", [])
     excluded = []
     if not isinstance(exclude, list):
         problems.add(doc.at("exclude"), "'exclude' takes a list of conditions")
     else:
-        excluded = [parser.condition(item, exclude.at(i)) for i, item in enumerate(exclude)
-                    if isinstance(exclude, YList)]
+        excluded = [
+            parser.condition(item, exclude.at(i))
+            for i, item in enumerate(exclude)
+            if isinstance(exclude, YList)
+        ]
     tags = doc.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         problems.add(doc.at("tags"), "'tags' takes a list of words, like tags: [engagement]")
@@ -258,9 +326,15 @@ def _segment(doc: YMap, display: str, digest: str, parser: ConditionParser,
     if rule is None or any(e is None for e in excluded):
         return None
     return Segment(
-        name=doc["name"], rule=rule, exclude=tuple(e for e in excluded if e is not None),
+        name=doc["name"],
+        rule=rule,
+        exclude=tuple(e for e in excluded if e is not None),
         description=description if isinstance(description, str) else "",
-        tags=tuple(tags), file=display, source_hash=digest, pos=doc.pos, **delivery,
+        tags=tuple(tags),
+        file=display,
+        source_hash=digest,
+        pos=doc.pos,
+        **delivery,
     )
 
 
@@ -279,11 +353,10 @@ def _dependency_order(segments: dict[str, Segment], problems: Problems) -> dict[
             if ref.segment not in segments:
                 continue  # the referenced segment failed to parse; already reported
             if state.get(ref.segment) == "visiting":
-                cycle = [*path[path.index(ref.segment):], name, ref.segment]
+                cycle = [*path[path.index(ref.segment) :], name, ref.segment]
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
-                    problems.add(ref.pos, "segment references form a cycle: "
-                                 + " -> ".join(cycle))
+                    problems.add(ref.pos, "segment references form a cycle: " + " -> ".join(cycle))
             elif ref.segment not in state:
                 visit(ref.segment, [*path, name])
         state[name] = "done"

@@ -19,8 +19,12 @@ class ValueProblem(ValueError):
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
-          "y": timedelta(days=365)}
+_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "y": timedelta(days=365),
+}
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -31,9 +35,7 @@ def parse_duration(value: Any) -> timedelta:
     """
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueProblem(
-            f"expected a duration like 30d (units h, d, w, y), got {value!r}"
-        )
+        raise ValueProblem(f"expected a duration like 30d (units h, d, w, y), got {value!r}")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -83,8 +85,9 @@ def to_utc_naive(value: datetime) -> datetime:
 def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:
     """A scalar literal typed for a column of ``value_type``."""
     if value is None:
-        raise ValueProblem("a value cannot be null here (use is_set: false to test for a "
-                           "missing value)")
+        raise ValueProblem(
+            "a value cannot be null here (use is_set: false to test for a missing value)"
+        )
     if isinstance(value, (list, dict)):
         raise ValueProblem(f"expected a single value, got {type(value).__name__}")
     if value_type is ColumnType.NUMBER:

@@ -29,12 +29,17 @@ REQUIRED = {
     "persons": ("person_id",),
     "subscriptions": ("person_id", "status", "updated_at"),
 }
-TIMESTAMP_COLUMNS = {"events": ("timestamp",), "persons": ("created_at",),
-                     "subscriptions": ("updated_at",)}
+TIMESTAMP_COLUMNS = {
+    "events": ("timestamp",),
+    "persons": ("created_at",),
+    "subscriptions": ("updated_at",),
+}
 # Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone")
-_NUMBER = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
-                     r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
+_NUMBER = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
+    r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$"
+)
 _TIMESTAMP = re.compile(r"^(TIMESTAMP.*|DATE)$")
 
 
@@ -126,18 +131,24 @@ class DuckDBEngine:
         display = ", ".join(g.display for g in self.inputs[table][:1])
         for canonical, source in renames.items():
             if source not in described:
-                raise DataError(f"{display}: missing column '{source}' (mapped to '{canonical}' "
-                                f"in data.columns.{table}); columns are: "
-                                f"{', '.join(described)}")
+                raise DataError(
+                    f"{display}: missing column '{source}' (mapped to '{canonical}' "
+                    f"in data.columns.{table}); columns are: "
+                    f"{', '.join(described)}"
+                )
             if canonical in described and canonical != source:
-                raise DataError(f"{display}: has both '{source}' (renamed to '{canonical}' in "
-                                f"data.columns.{table}) and a column named '{canonical}'")
+                raise DataError(
+                    f"{display}: has both '{source}' (renamed to '{canonical}' in "
+                    f"data.columns.{table}) and a column named '{canonical}'"
+                )
         names = {canonical_of.get(c, c): c for c in described}
         for required in REQUIRED[table]:
             if required not in names:
                 hint = f"rename yours with data.columns.{table}: {{{required}: your_column}}"
-                raise DataError(f"{display}: missing required column '{required}' (columns "
-                                f"are: {', '.join(described)}; {hint})")
+                raise DataError(
+                    f"{display}: missing required column '{required}' (columns "
+                    f"are: {', '.join(described)}; {hint})"
+                )
         select = []
         schema: dict[str, ColumnType] = {}
         for canonical, source in names.items():
@@ -152,19 +163,26 @@ class DuckDBEngine:
         )
         return schema
 
-    def _normalise(self, table: str, name: str, source: str, duck_type: str,
-                   display: str) -> tuple[str, ColumnType]:
+    def _normalise(
+        self, table: str, name: str, source: str, duck_type: str, display: str
+    ) -> tuple[str, ColumnType]:
         """SQL turning a source column into its canonical form, and its type family."""
         if name in ("person_id", "event") or name in TEXT_COLUMNS:
             return f"CAST({source} AS VARCHAR)", ColumnType.STRING
         family = column_type(duck_type)
-        if name in TIMESTAMP_COLUMNS[table] and family not in (ColumnType.TIMESTAMP,
-                                                               ColumnType.STRING):
-            raise DataError(f"{display}: column '{name}' must hold timestamps (ISO-8601 text or "
-                            f"a timestamp type), but it is {duck_type}")
+        if name in TIMESTAMP_COLUMNS[table] and family not in (
+            ColumnType.TIMESTAMP,
+            ColumnType.STRING,
+        ):
+            raise DataError(
+                f"{display}: column '{name}' must hold timestamps (ISO-8601 text or "
+                f"a timestamp type), but it is {duck_type}"
+            )
         if duck_type == "VARCHAR" and name in TIMESTAMP_COLUMNS[table]:
-            return (f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
-                    ColumnType.TIMESTAMP)
+            return (
+                f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+                ColumnType.TIMESTAMP,
+            )
         if duck_type.startswith("TIMESTAMP WITH TIME ZONE"):
             return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
         if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
@@ -177,17 +195,24 @@ class DuckDBEngine:
             if cond.path in self.list_tables:
                 continue
             name = "segctl_list_" + hashlib.sha256(cond.path.encode()).hexdigest()[:10]
-            reader = (f"read_parquet({quote(cond.path)})" if cond.path.endswith(".parquet")
-                      else f"read_csv({quote(cond.path)}, all_varchar = true)")
+            reader = (
+                f"read_parquet({quote(cond.path)})"
+                if cond.path.endswith(".parquet")
+                else f"read_csv({quote(cond.path)}, all_varchar = true)"
+            )
             columns = [c for c, _ in self._describe(reader, "lists")]
             if cond.key not in columns:
-                raise DataError(f"{cond.file}: list has no '{cond.key}' column (columns are: "
-                                f"{', '.join(columns)})")
+                raise DataError(
+                    f"{cond.file}: list has no '{cond.key}' column (columns are: "
+                    f"{', '.join(columns)})"
+                )
             key = f"CAST({qident(cond.key)} AS VARCHAR)"
             if cond.key == "email":
                 key = f"LOWER(TRIM({key}))"
-            self.con.execute(f"CREATE OR REPLACE VIEW {qident(name)} AS SELECT DISTINCT {key} "
-                             f"AS key FROM {reader} WHERE {qident(cond.key)} IS NOT NULL")
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW {qident(name)} AS SELECT DISTINCT {key} "
+                f"AS key FROM {reader} WHERE {qident(cond.key)} IS NOT NULL"
+            )
             self.list_tables[cond.path] = name
         return self.list_tables
 
@@ -198,20 +223,22 @@ class DuckDBEngine:
         self.schema()
         display = self.inputs["persons"][0].display
         with self.translate_errors("persons"):
-            missing = self.con.execute(
+            missing = self.rows(
                 "SELECT count(*) FROM persons WHERE person_id IS NULL OR person_id = ''"
-            ).fetchone()
+            )[0]
             dupes = self.con.execute(
                 "SELECT person_id, count(*) AS n FROM persons GROUP BY person_id "
                 "HAVING count(*) > 1 ORDER BY n DESC, person_id LIMIT 3"
             ).fetchall()
         if missing and missing[0]:
-            raise DataError(f"{display}: {missing[0]} row(s) have an empty person_id; every "
-                            "person needs one")
+            raise DataError(
+                f"{display}: {missing[0]} row(s) have an empty person_id; every person needs one"
+            )
         if dupes:
             examples = ", ".join(f"'{pid}' ({n} rows)" for pid, n in dupes)
-            raise DataError(f"{display}: duplicate person_id values, e.g. {examples}; "
-                            "person ids must be unique")
+            raise DataError(
+                f"{display}: duplicate person_id values, e.g. {examples}; person ids must be unique"
+            )
 
     def check_timestamps(self) -> None:
         """Scan text timestamp columns for values that do not parse (names file and value)."""
@@ -227,13 +254,15 @@ class DuckDBEngine:
         for group in self.inputs.get(table, []):
             for file in group.files:
                 single = InputFiles(table, (file,), group.format, group.display)
-                reader = self._reader(single, {source: "VARCHAR"} if group.format == "csv"
-                                      else None)
+                reader = self._reader(
+                    single, {source: "VARCHAR"} if group.format == "csv" else None
+                )
                 try:
-                    row = self.con.execute(
+                    found = self.rows(
                         f"SELECT {qident(source)} FROM {reader} WHERE {qident(source)} IS NOT "
                         f"NULL AND TRY_CAST({qident(source)} AS TIMESTAMPTZ) IS NULL LIMIT 1"
-                    ).fetchone()
+                    )
+                    row = found[0] if found else None
                 except duckdb.Error:
                     continue
                 if row:
@@ -290,8 +319,9 @@ class DuckDBEngine:
         with self._translate_any(), self.translate_errors(None):
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS {sql}")
 
-    def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(sql, params or [])
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Every row of our own (trusted) SQL, fully fetched."""
+        return self.con.execute(sql, params or []).fetchall()
 
 
 def _first_line(exc: Exception) -> str:

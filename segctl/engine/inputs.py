@@ -39,14 +39,17 @@ def resolve_inputs(table: str, patterns: tuple[str, ...], root: Path) -> list[In
                 raise DataError(f"data.{table}: no files match '{pattern}'")
         else:
             if not Path(full).is_file():
-                raise DataError(f"data.{table}: file not found: {pattern} (paths are relative "
-                                f"to the project folder {root.resolve()})")
+                raise DataError(
+                    f"data.{table}: file not found: {pattern} (paths are relative "
+                    f"to the project folder {root.resolve()})"
+                )
             matches = [full]
         for match in matches:
             fmt = file_format(match)
             if fmt is None:
-                raise DataError(f"data.{table}: unsupported file type: {match} (use .parquet, "
-                                ".csv or .csv.gz)")
+                raise DataError(
+                    f"data.{table}: unsupported file type: {match} (use .parquet, .csv or .csv.gz)"
+                )
             by_format.setdefault(fmt, []).append(str(Path(match).resolve()))
     return [
         InputFiles(table, tuple(files), fmt, ", ".join(patterns))

@@ -1,0 +1,3 @@
+from segctl.cli import main
+
+main()

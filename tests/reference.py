@@ -1,0 +1,435 @@
+"""A small, obviously-correct reference evaluator of the segment language (SPEC section 2).
+
+It works on segment definitions as ``yaml.safe_load`` returns them (plain dicts and lists) and on
+in-memory data (lists of dicts, ``None`` for NULL). It is deliberately naive: every condition is
+evaluated for one person at a time by walking that person's rows, so that each rule of the
+language can be checked against the SPEC by reading a few lines. The differential test
+(``test_differential.py``) compares the compiled SQL with it on generated data.
+
+Templates (SPEC 2.5) are not supported: the differential test does not generate them.
+
+>>> from datetime import UTC, datetime
+>>> segments = {"buyers": {"name": "buyers", "rule": {"event": "purchase", "count": {"gte": 1}}}}
+>>> evaluate(segments, persons=[{"person_id": "p1"}, {"person_id": "p2"}],
+...          events=[{"person_id": "p1", "event": "purchase",
+...                   "timestamp": datetime(2026, 1, 1, tzinfo=UTC)}],
+...          subscriptions=[], as_of=datetime(2026, 2, 1, tzinfo=UTC))
+{'buyers': {'p1'}}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
+
+Row: TypeAlias = dict[str, Any]
+"""One row of data (person, event, subscription, list entry): column -> value, None is NULL."""
+
+Node: TypeAlias = dict[str, Any]
+"""A parsed YAML mapping (a condition, a comparator, a window ...)."""
+
+__all__ = ["Evaluator", "as_utc", "evaluate", "parse_duration"]
+
+MEASURES = (
+    "count", "distinct_days", "sum", "avg", "min", "max",
+    "first_seen", "last_seen", "streak", "share",
+)  # fmt: skip
+AGGREGATES = ("sum", "avg", "min", "max")
+WINDOW_KEYS = ("within", "between", "from", "to")
+CONDITION_KINDS = (
+    "all", "any", "not", "property", "event", "feature", "subscription", "segment",
+    "sequence", "list", "template",
+)  # fmt: skip
+
+_DURATION = re.compile(r"^(\d+)([hdwy])$")
+_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "y": timedelta(days=365),
+}
+
+
+def evaluate(
+    segments: dict[str, Node],
+    persons: list[Row],
+    events: list[Row],
+    subscriptions: list[Row],
+    as_of: datetime,
+    timezone: str = "UTC",
+    features: dict[str, Node] | None = None,
+    lists: dict[str, list[Row]] | None = None,
+) -> dict[str, set[str]]:
+    """Members (person ids) of every segment at ``as_of``.
+
+    Args:
+        segments: segment name -> the whole parsed segment file (``rule``, optional ``exclude``).
+        persons: person rows, each with ``person_id`` and optional ``created_at`` etc.
+        events: event rows with ``person_id``, ``event``, ``timestamp`` and properties.
+        subscriptions: rows with ``person_id``, ``status``, ``plan``, ``mrr``, ``updated_at``.
+        as_of: the evaluation time (a naive value means UTC).
+        timezone: the project timezone (day boundaries, bare dates in rules).
+        features: the ``features:`` mapping of features.yaml (name -> definition).
+        lists: list file (as written in ``list: {file: ...}``) -> its rows.
+    """
+    evaluator = Evaluator(
+        segments, persons, events, subscriptions, as_of, timezone, features or {}, lists or {}
+    )
+    return {name: evaluator.members(name) for name in segments}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30d"`` -> 30 days; units h, d, w and y (365 days)."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime (naive values are UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Evaluator:
+    """Evaluates conditions for one person at a time; see :func:`evaluate`."""
+
+    def __init__(
+        self,
+        segments: dict[str, Node],
+        persons: list[Row],
+        events: list[Row],
+        subscriptions: list[Row],
+        as_of: datetime,
+        timezone: str,
+        features: dict[str, Node],
+        lists: dict[str, list[Row]],
+    ) -> None:
+        self.segments = segments
+        self.as_of = as_utc(as_of)
+        self.tz = ZoneInfo(timezone)
+        self.features = features
+        self.lists = lists
+        # Persons created after as_of are not evaluated at all (SPEC 2.3).
+        all_persons = [_normalise(p) for p in persons]
+        self.persons = [
+            p for p in all_persons if p.get("created_at") is None or p["created_at"] <= self.as_of
+        ]
+        # Events after as_of are ignored everywhere (SPEC 2.3).
+        self.events_by_person: dict[str, list[Row]] = {}
+        for event in map(_normalise, events):
+            if event["timestamp"] is not None and event["timestamp"] <= self.as_of:
+                self.events_by_person.setdefault(event["person_id"], []).append(event)
+        self.subscription_rows: dict[str, list[Row]] = {}
+        for row in map(_normalise, subscriptions):
+            self.subscription_rows.setdefault(row["person_id"], []).append(row)
+        self._memo: dict[tuple[str, str], bool] = {}
+        self._in_progress: list[str] = []
+
+    # ---- segments --------------------------------------------------------------------------
+
+    def members(self, name: str) -> set[str]:
+        return {p["person_id"] for p in self.persons if self.is_member(name, p)}
+
+    def is_member(self, name: str, person: Row) -> bool:
+        """The rule holds and no exclusion does."""
+        key = (name, person["person_id"])
+        if key not in self._memo:
+            if name in self._in_progress:
+                cycle = [*self._in_progress[self._in_progress.index(name) :], name]
+                raise ValueError("segment cycle: " + " -> ".join(cycle))
+            self._in_progress.append(name)
+            segment = self.segments[name]
+            if "template" in segment:
+                raise NotImplementedError("the reference evaluator does not expand templates")
+            matches = self.holds(segment["rule"], person)
+            excluded = any(self.holds(c, person) for c in segment.get("exclude") or [])
+            self._in_progress.pop()
+            self._memo[key] = matches and not excluded
+        return self._memo[key]
+
+    # ---- conditions ------------------------------------------------------------------------
+
+    def holds(self, condition: Node, person: Row) -> bool:
+        """Whether ``condition`` is TRUE for ``person`` (never unknown)."""
+        kinds = [k for k in condition if k in CONDITION_KINDS]
+        if len(kinds) != 1:
+            raise ValueError(f"a condition needs exactly one kind: {condition!r}")
+        kind = kinds[0]
+        if kind == "all":
+            return all(self.holds(c, person) for c in condition["all"])
+        if kind == "any":
+            return any(self.holds(c, person) for c in condition["any"])
+        if kind == "not":
+            return not self.holds(condition["not"], person)
+        if kind == "property":
+            column = condition["property"]
+            return self.compare(person.get(column), _without(condition, "property"))
+        if kind == "event":
+            return self.event_condition(condition, person)
+        if kind == "feature":
+            value = self.feature_value(condition["feature"], person)
+            return self.compare(value, _without(condition, "feature"))
+        if kind == "subscription":
+            current = self.current_subscription(person)
+            return all(
+                self.compare(current.get(column), comparator)
+                for column, comparator in condition["subscription"].items()
+            )
+        if kind == "segment":
+            return self.is_member(condition["segment"], person)
+        if kind == "sequence":
+            return self.sequence(condition["sequence"], person)
+        if kind == "list":
+            return self.in_list(condition["list"], person)
+        raise NotImplementedError("the reference evaluator does not expand templates")
+
+    def event_condition(self, condition: Node, person: Row) -> bool:
+        measures = [k for k in condition if k in MEASURES]
+        if len(measures) != 1:
+            raise ValueError(f"an event condition needs exactly one measure: {condition!r}")
+        kind = measures[0]
+        spec = condition[kind]
+        events = self.matching_events(condition, person)
+        value = self.measure(kind, spec, events)
+        own_parameters = {"sum": "of", "avg": "of", "min": "of", "max": "of", "share": "where"}
+        comparator = _without(spec, own_parameters.get(kind, ""))
+        return self.compare(value, comparator)
+
+    def feature_value(self, name: str, person: Row) -> Any:
+        """A features.yaml entry: ``measure`` is a measure name or ``{sum: amount}``."""
+        definition = self.features[name]
+        measure = definition["measure"]
+        if isinstance(measure, str):
+            kind, spec = measure, {}
+        else:
+            ((kind, of),) = measure.items()
+            spec = {"of": of}
+        if kind == "share":
+            raise ValueError("a share feature is not defined by the SPEC")
+        return self.measure(kind, spec, self.matching_events(definition, person))
+
+    def current_subscription(self, person: Row) -> Row:
+        """The row with the latest ``updated_at <= as_of``; ``{}`` (all NULL) when none."""
+        rows = [
+            r
+            for r in self.subscription_rows.get(person["person_id"], [])
+            if r["updated_at"] is not None and r["updated_at"] <= self.as_of
+        ]
+        if not rows:
+            return {}
+        return max(rows, key=lambda r: r["updated_at"])
+
+    def in_list(self, spec: Node, person: Row) -> bool:
+        rows = self.lists[spec["file"]]
+        key = spec.get("key", "person_id")
+        if key == "person_id":
+            return any(row["person_id"] == person["person_id"] for row in rows)
+        if key == "email":
+            email = person.get("email")
+            if email is None:
+                return False
+            return any(
+                row["email"] is not None and _email(row["email"]) == _email(email) for row in rows
+            )
+        raise ValueError(f"unknown list key {key!r}")
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def matching_events(self, spec: Node, person: Row) -> list[Row]:
+        """Events matching ``event`` + ``where`` + window, then the ``last`` N of them."""
+        events = [
+            e
+            for e in self.events_by_person.get(person["person_id"], [])
+            if self.event_matches(spec, e) and self.in_window(spec, e["timestamp"])
+        ]
+        if "last" in spec:
+            events = sorted(events, key=lambda e: e["timestamp"], reverse=True)[: spec["last"]]
+        return events
+
+    def event_matches(self, spec: Node, event: Row) -> bool:
+        """Name (a name, a list of names or "*") and every ``where`` comparator."""
+        names = spec["event"]
+        if names != "*":
+            wanted = [names] if isinstance(names, str) else names
+            if event["event"] not in wanted:
+                return False
+        return self.where(spec.get("where") or {}, event)
+
+    def where(self, where: Node, event: Row) -> bool:
+        return all(
+            self.compare(event.get(column), comparator) for column, comparator in where.items()
+        )
+
+    def in_window(self, spec: Node, ts: datetime) -> bool:
+        """SPEC 2.3; every event here is already <= as_of."""
+        if "within" in spec:
+            return self.as_of - parse_duration(spec["within"]) < ts <= self.as_of
+        if "between" in spec:
+            far, near = (parse_duration(d) for d in spec["between"])
+            return self.as_of - far < ts <= self.as_of - near
+        if "from" in spec and ts < self.timestamp(spec["from"]):
+            return False
+        return not ("to" in spec and ts >= self.timestamp(spec["to"]))
+
+    def measure(self, kind: str, spec: Node, events: list[Row]) -> Any:
+        """The value of a measure over the matching events (SPEC 2.4)."""
+        timestamps = [e["timestamp"] for e in events]
+        if kind == "count":
+            return len(events)
+        if kind == "distinct_days":
+            return len({self.local_day(ts) for ts in timestamps})
+        if kind == "streak":
+            return self.streak({self.local_day(ts) for ts in timestamps})
+        if kind == "first_seen":
+            return min(timestamps, default=None)
+        if kind == "last_seen":
+            return max(timestamps, default=None)
+        if kind in AGGREGATES:
+            values = [e.get(spec["of"]) for e in events]
+            present = [v for v in values if v is not None]
+            if kind == "sum":
+                return sum(present)  # 0 over no events or only NULLs
+            if not present:
+                return None
+            if kind == "avg":
+                return sum(present) / len(present)
+            return min(present) if kind == "min" else max(present)
+        if kind == "share":
+            if not events:
+                return None
+            hits = [e for e in events if self.where(spec["where"], e)]
+            return len(hits) / len(events)
+        raise ValueError(f"unknown measure {kind!r}")
+
+    def streak(self, days: set[date]) -> int:
+        """Consecutive days ending on as_of's local day, or on the day before."""
+        today = self.local_day(self.as_of)
+        if today in days:
+            day = today
+        elif today - timedelta(days=1) in days:
+            day = today - timedelta(days=1)
+        else:
+            return 0
+        length = 0
+        while day in days:
+            length += 1
+            day -= timedelta(days=1)
+        return length
+
+    def sequence(self, spec: Node, person: Row) -> bool:
+        """Events e1..en matching the steps, with t1 < t2 < ... and gaps <= max_gap."""
+        steps = spec["steps"]
+        max_gap = parse_duration(spec["max_gap"]) if "max_gap" in spec else None
+        events = [
+            e
+            for e in self.events_by_person.get(person["person_id"], [])
+            if self.in_window(spec, e["timestamp"])
+        ]
+
+        def found_from(step: int, previous: datetime | None) -> bool:
+            if step == len(steps):
+                return True
+            for event in events:
+                ts = event["timestamp"]
+                if not self.event_matches(steps[step], event):
+                    continue
+                if previous is not None and not ts > previous:
+                    continue
+                if previous is not None and max_gap is not None and ts - previous > max_gap:
+                    continue
+                if found_from(step + 1, ts):
+                    return True
+            return False
+
+        return found_from(0, None)
+
+    # ---- comparators -----------------------------------------------------------------------
+
+    def compare(self, value: Any, comparator: Node) -> bool:
+        """Every key of the comparator holds (SPEC 2.2)."""
+        if not comparator:
+            raise ValueError("empty comparator")
+        return all(self.test(op, arg, value) for op, arg in comparator.items())
+
+    def test(self, op: str, arg: Any, value: Any) -> bool:
+        """One comparator key; NULL is FALSE except for ne, not_in and is_set: false."""
+        if op == "is_set":
+            present = value is not None and value != ""
+            return present if arg else not present
+        if value is None:
+            return op in ("ne", "not_in")
+        if isinstance(value, datetime):
+            return self.test_timestamp(op, arg, value)
+        if op not in _TESTS:
+            raise TypeError(f"{op!r} applies to timestamps only, not to {value!r}")
+        return _TESTS[op](value, arg)
+
+    def test_timestamp(self, op: str, arg: Any, value: datetime) -> bool:
+        if op == "within":
+            return self.as_of - parse_duration(arg) < value <= self.as_of
+        if op == "older_than":
+            return value <= self.as_of - parse_duration(arg)
+        if op == "before":
+            return value < self.timestamp(arg)
+        if op == "after":
+            return value >= self.timestamp(arg)
+        if op in ("in", "not_in", "between"):
+            bounds = [self.timestamp(a) for a in arg]
+            return _TESTS[op](value, bounds)
+        if op in ("contains", "starts_with", "ends_with", "regex"):
+            raise TypeError(f"{op!r} does not apply to a timestamp")
+        return _TESTS[op](value, self.timestamp(arg))
+
+    # ---- time ------------------------------------------------------------------------------
+
+    def timestamp(self, literal: Any) -> datetime:
+        """A literal as an aware datetime: a bare date is midnight in the project timezone,
+        a datetime without an offset is UTC."""
+        if isinstance(literal, str):
+            text = literal.strip()
+            literal = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        if isinstance(literal, datetime):
+            return as_utc(literal)
+        if isinstance(literal, date):
+            return datetime(literal.year, literal.month, literal.day, tzinfo=self.tz)
+        raise TypeError(f"not a date or timestamp: {literal!r}")
+
+    def local_day(self, ts: datetime) -> date:
+        return ts.astimezone(self.tz).date()
+
+
+# Comparators on a non-NULL value. Exact and case-sensitive except the three substring tests.
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda v, a: v == a,
+    "ne": lambda v, a: v != a,
+    "gt": lambda v, a: v > a,
+    "gte": lambda v, a: v >= a,
+    "lt": lambda v, a: v < a,
+    "lte": lambda v, a: v <= a,
+    "between": lambda v, a: a[0] <= v <= a[1],
+    "in": lambda v, a: v in a,
+    "not_in": lambda v, a: v not in a,
+    "contains": lambda v, a: str(a).lower() in v.lower(),
+    "starts_with": lambda v, a: v.lower().startswith(str(a).lower()),
+    "ends_with": lambda v, a: v.lower().endswith(str(a).lower()),
+    "regex": lambda v, a: re.search(a, v) is not None,
+}
+
+
+def _without(node: Node, key: str) -> Node:
+    return {k: v for k, v in node.items() if k != key}
+
+
+def _normalise(row: Row) -> Row:
+    """A copy with every datetime as an aware UTC value."""
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _email(text: str) -> str:
+    return text.strip().lower()
