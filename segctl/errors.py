@@ -8,6 +8,7 @@ in one place (``segctl.cli``), and anything else is an internal error (exit 70):
     ├── DefinitionError     exit 3  segctl.yaml, segment or feature files are wrong
     │   └── ConfigError             ... specifically segctl.yaml (or its environment)
     ├── DataError           exit 4  input files are missing or do not fit the data contract
+    │   └── StateError              ... the state folder is unreadable, corrupt or too new
     ├── DeliveryError       exit 5  something could not be delivered
     └── StateLockedError    exit 6  another run holds the state folder
 
@@ -26,6 +27,7 @@ __all__ = [
     "DeliveryError",
     "Problem",
     "SegctlError",
+    "StateError",
     "StateLockedError",
     "UsageError",
 ]
@@ -83,6 +85,10 @@ class DataError(SegctlError):
     """An input file is missing or does not fit the data contract."""
 
     exit_code = 4
+
+
+class StateError(DataError):
+    """The state folder cannot be used: corrupt, written by a newer segctl, or unwritable."""
 
 
 class DeliveryError(SegctlError):

@@ -4,7 +4,7 @@ evaluates, compiles or describes segments. The CLI is a thin shell over this cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -18,12 +18,15 @@ from segctl.definitions.model import ListCondition, Schema, segment_conditions
 from segctl.definitions.source import Problems
 from segctl.definitions.values import ValueProblem, parse_timestamp
 from segctl.errors import DefinitionError, UsageError
+from segctl.faults import crash_point
 
 if TYPE_CHECKING:
     import polars as pl
 
     from segctl.compiler.plan import PlanContext
+    from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
+    from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
 RESULT_TABLE = "segctl_result"
@@ -150,21 +153,245 @@ class Project:
         return PlanContext(self.schema, as_of, self.config.timezone, tables)
 
     def evaluate(
-        self, segments: list[str] | None = None, as_of: str | datetime | None = None
+        self,
+        segments: list[str] | None = None,
+        as_of: str | datetime | None = None,
+        *,
+        wait: float = 10.0,
     ) -> EvaluationResult:
-        """Compute memberships of the named segments (all by default) at ``as_of``.
+        """Compute memberships of the named segments (all by default) at ``as_of``, with
+        entered/exited counted against the last committed run. Changes no state.
 
         >>> result = project.evaluate(as_of="2026-11-17T00:00:00Z")  # doctest: +SKIP
         >>> result.sizes()  # doctest: +SKIP
         """
-        from segctl.compiler.plan import PlanBuilder
+        from segctl import diff
+        from segctl.state import StateStore
 
         moment = parse_as_of(as_of, self.config)
         names = self.segment_names(segments)
+        self._evaluate(names, moment)
+        folder = self.config.state_dir
+        if StateStore.exists(folder):
+            with StateStore.open(folder, con=self.engine.con, wait=wait) as store:
+                changes = diff.compute(self.engine.con, store, names)
+        else:
+            changes = diff.compute(self.engine.con, None, names)
+        return EvaluationResult(self, moment, names, changes)
+
+    def _evaluate(self, names: list[str], moment: datetime) -> None:
+        """Evaluate into the engine's result table and stage (segment, person_id) pairs."""
+        from segctl import diff
+        from segctl.compiler.plan import PlanBuilder
+
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context(names, moment))
         self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
-        return EvaluationResult(self, moment, names)
+        diff.stage_members(self.engine.con, RESULT_TABLE, names)
+
+    def run(
+        self,
+        as_of: str | datetime | None = None,
+        *,
+        dry_run: bool = False,
+        fire_initial: bool = False,
+        wait: float = 0.0,
+    ) -> RunResult:
+        """Evaluate every segment, diff against the last committed snapshot and commit the
+        snapshot, history and queued actions in one transaction (nothing with ``dry_run``).
+
+        >>> project.run(as_of="2026-11-17T00:00:00Z").run_id  # doctest: +SKIP
+        1
+        """
+        from segctl.lock import state_lock
+
+        moment = parse_as_of(as_of, self.config)
+        names = self.segment_names()
+        started = now_utc()
+        folder = self.config.state_dir
+        with state_lock(folder, wait=wait, command="segctl run"):
+            run_id, changes = self._commit(names, moment, started, kind="run", dry_run=dry_run)
+        return RunResult(run_id, moment, changes, dry_run)
+
+    def _commit(
+        self,
+        names: list[str],
+        moment: datetime,
+        started: datetime,
+        *,
+        kind: str,
+        dry_run: bool = False,
+    ) -> tuple[int | None, dict[str, Any]]:
+        """Evaluate at ``moment`` and (unless ``dry_run``) commit it; the caller holds the
+        lock. Returns the run id (None for a dry run) and the changes."""
+        from segctl import diff
+        from segctl.state import StateStore
+
+        folder = self.config.state_dir
+        if StateStore.exists(folder):
+            with StateStore.open(folder, locked=True) as store:
+                _check_after_last(store, moment)
+        self._evaluate(names, moment)
+        crash_point("run:after-evaluate")
+        if dry_run and not StateStore.exists(folder):
+            return None, diff.compute(self.engine.con, None, names)
+        with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
+            changes = diff.compute(self.engine.con, store, names)
+            if dry_run:
+                return None, changes
+            segments = self.definitions.segments
+            figures = [
+                (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)
+                for n, c in changes.items()
+            ]
+            run_id = store.commit_run(kind=kind, as_of=moment, started_at=started, figures=figures)
+        return run_id, changes
+
+    def backfill(
+        self,
+        start: str | datetime,
+        end: str | datetime,
+        every: str = "1d",
+        *,
+        reset: bool = False,
+        wait: float = 0.0,
+    ) -> list[RunResult]:
+        """Rebuild committed history at past as_of times (start, start+every, ... <= end)
+        from the raw events, without any delivery.
+
+        Runs are appended after the last committed one; ``reset`` first deletes all runs
+        and membership history (the outbox and synced audiences are kept).
+        """
+        from segctl.definitions.values import parse_duration
+        from segctl.lock import state_lock
+        from segctl.state import StateStore
+
+        first, last = parse_as_of(start, self.config), parse_as_of(end, self.config)
+        try:
+            step = parse_duration(every)
+        except ValueError as exc:
+            raise UsageError(f"--every: {exc}") from None
+        if last < first:
+            raise UsageError("--to must not be before --from")
+        times = []
+        moment = first
+        while moment <= last:
+            times.append(moment)
+            moment += step
+        if len(times) > 10_000:
+            raise UsageError(f"backfill would commit {len(times)} runs; use a larger --every")
+        names = self.segment_names()
+        folder = self.config.state_dir
+        results = []
+        with state_lock(folder, wait=wait, command="segctl backfill"):
+            if reset and StateStore.exists(folder):
+                with StateStore.open(folder, locked=True) as store, store.transaction():
+                    for table in ("runs", "run_segments", "membership", "holds"):
+                        store.con.execute(f"DELETE FROM segctl_state.{table}")
+            for moment in times:
+                run_id, changes = self._commit(names, moment, now_utc(), kind="backfill")
+                results.append(RunResult(run_id, moment, changes, False))
+        return results
+
+    def state(self, *, wait: float = 10.0) -> Any:
+        """Open the committed state (a context manager yielding a StateStore)."""
+        from segctl.state import StateStore
+
+        return StateStore.open(self.config.state_dir, wait=wait)
+
+    def diff(
+        self,
+        segments: list[str] | None = None,
+        from_run: int | None = None,
+        to_run: int | None = None,
+        *,
+        wait: float = 10.0,
+    ) -> DiffResult:
+        """Who entered and exited between two committed runs (default: the last two)."""
+        from segctl import diff
+
+        with self.state(wait=wait) as store:
+            runs = [r.run_id for r in store.runs()]
+            if not runs:
+                raise UsageError("no committed run yet: run `segctl run` first")
+            to_id = to_run if to_run is not None else runs[-1]
+            store.run(to_id)
+            if from_run is None:
+                earlier = [r for r in runs if r < to_id]
+                from_id = earlier[-1] if earlier else 0
+            else:
+                from_id = from_run
+                store.run(from_id)
+            return DiffResult(from_id, to_id, diff.between(store, from_id, to_id, segments))
+
+    def members(
+        self, segment: str, as_of_run: int | None = None, *, wait: float = 10.0
+    ) -> pl.DataFrame:
+        """Members of a segment at the last (or a given) committed run, with person columns,
+        sorted by person_id."""
+        from segctl.engine.duckdb import qident
+        from segctl.state import StateStore, members_at_sql
+
+        schema = self.schema  # registers the persons view before the state is attached
+        with StateStore.open(self.config.state_dir, con=self.engine.con, wait=wait) as store:
+            run = store.run(as_of_run) if as_of_run is not None else store.last_run()
+            if run is None:
+                raise UsageError("no committed run yet: run `segctl run` first")
+            evaluated = store.rows(
+                "SELECT 1 FROM segctl_state.run_segments WHERE run_id = ? AND segment = ?",
+                [run.run_id, segment],
+            )
+            if not evaluated:
+                raise UsageError(f"segment '{segment}' was not part of run {run.run_id}")
+            columns = ", ".join(f"p.{qident(c)}" for c in schema["persons"] if c != "person_id")
+            self.engine.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE segctl_members AS SELECT person_id FROM "
+                f"({members_at_sql()}) WHERE segment = ?",
+                [run.run_id, run.run_id, segment],
+            )
+        return _polars(
+            self.engine.arrow(
+                f"SELECT m.person_id{', ' + columns if columns else ''} FROM segctl_members m "
+                "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
+            )
+        )
+
+    def person(self, person_id: str, *, wait: float = 10.0) -> dict[str, Any]:
+        """A person's segments now, their membership history, and pending deliveries."""
+        from segctl.state import S
+
+        with self.state(wait=wait) as store:
+            history = store.rows(
+                f"""SELECT segment, entered_at, exited_at, entered_run, exited_run
+                    FROM {S}.membership WHERE person_id = ? ORDER BY entered_run, segment""",
+                [person_id],
+            )
+            pending = store.rows(
+                f"""SELECT id, segment, kind, destination, transition, status, attempts,
+                           next_attempt_at, last_error
+                    FROM {S}.outbox WHERE person_id = ? AND status IN ('pending', 'held')
+                    ORDER BY id""",
+                [person_id],
+            )
+        keys = ("segment", "entered_at", "exited_at", "entered_run", "exited_run")
+        outbox_keys = (
+            "id",
+            "segment",
+            "kind",
+            "destination",
+            "transition",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+        )
+        intervals = [dict(zip(keys, row, strict=True)) for row in history]
+        return {
+            "person_id": person_id,
+            "segments": sorted(i["segment"] for i in intervals if i["exited_run"] is None),
+            "history": intervals,
+            "pending": [dict(zip(outbox_keys, row, strict=True)) for row in pending],
+        }
 
     def compile(
         self,
@@ -269,6 +496,7 @@ class EvaluationResult:
     project: Project
     as_of: datetime
     segments: list[str]
+    changes: dict[str, Change]
 
     def members(self, name: str) -> pl.DataFrame:
         """The members of one segment: a DataFrame with a sorted ``person_id`` column."""
@@ -283,47 +511,105 @@ class EvaluationResult:
 
     def memberships(self) -> pl.DataFrame:
         """Every (segment, person_id) pair, sorted."""
-        import polars as pl
-
-        frames = [
-            self.members(n).select(pl.lit(n).alias("segment"), "person_id") for n in self.segments
-        ]
-        if not frames:
-            return pl.DataFrame(schema={"segment": pl.Utf8, "person_id": pl.Utf8})
-        return pl.concat(frames)
-
-    def size_counts(self) -> dict[str, int]:
-        if not self.segments:
-            return {}
-        from segctl.engine.duckdb import qident
-
-        counts = ", ".join(f"count(*) FILTER (WHERE {qident(n)})" for n in self.segments)
-        values = self.project.engine.rows(f"SELECT {counts} FROM {qident(RESULT_TABLE)}")[0]
-        return dict(zip(self.segments, (int(v) for v in values), strict=True))
+        return _polars(
+            self.project.engine.arrow(
+                "SELECT segment, person_id FROM result_members ORDER BY segment, person_id"
+            )
+        )
 
     def sizes(self) -> pl.DataFrame:
         """``segment, size, entered, exited`` per evaluated segment."""
         import polars as pl
 
-        rows = self.size_rows()
         return pl.DataFrame(
-            rows,
-            schema={"segment": pl.Utf8, "size": pl.Int64, "entered": pl.Int64, "exited": pl.Int64},
+            self.size_rows(),
+            schema={
+                "segment": pl.Utf8,
+                "size": pl.Int64,
+                "entered": pl.Int64,
+                "exited": pl.Int64,
+            },
             orient="row",
         )
 
     def size_rows(self) -> list[tuple[str, int, int, int]]:
-        # Until there is committed state, every member counts as entered.
-        return [(n, size, size, 0) for n, size in self.size_counts().items()]
+        return [
+            (n, c.size, c.entered, c.exited)
+            for n, c in ((n, self.changes[n]) for n in self.segments)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``evaluate --format json`` document."""
+        return {"as_of": iso(self.as_of), "segments": segment_dicts(self.segments, self.changes)}
+
+
+def segment_dicts(names: list[str], changes: dict[str, Change]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": n,
+            "size": changes[n].size,
+            "entered": changes[n].entered,
+            "exited": changes[n].exited,
+        }
+        for n in names
+    ]
+
+
+@dataclass
+class RunResult:
+    """A committed (or, with dry_run, planned) run."""
+
+    run_id: int | None
+    as_of: datetime
+    changes: dict[str, Change]
+    dry_run: bool = False
+    deliveries: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "failed": 0, "pending": 0}
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC's ``run --format json`` document."""
         return {
+            "run_id": self.run_id,
             "as_of": iso(self.as_of),
+            "segments": segment_dicts(sorted(self.changes), self.changes),
+            "deliveries": dict(self.deliveries),
+        }
+
+
+@dataclass
+class DiffResult:
+    from_run: int
+    to_run: int
+    segments: list[SegmentDiff]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC's ``diff --format json`` document."""
+        return {
+            "from_run": self.from_run,
+            "to_run": self.to_run,
             "segments": [
-                {"name": n, "size": s, "entered": e, "exited": x} for n, s, e, x in self.size_rows()
+                {"name": d.name, "entered": d.entered, "exited": d.exited} for d in self.segments
             ],
         }
+
+    @property
+    def has_changes(self) -> bool:
+        return any(d.entered or d.exited for d in self.segments)
+
+
+def _check_after_last(store: StateStore, moment: datetime) -> None:
+    last = store.last_run()
+    if last is not None and moment <= last.as_of:
+        raise UsageError(
+            f"as_of {iso(moment)} is not after the last committed run's as_of "
+            f"{iso(last.as_of)} (run {last.run_id}); history only moves forward (use "
+            "`segctl backfill --reset` to rebuild it)"
+        )
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _polars(table: Any) -> pl.DataFrame:

@@ -320,6 +320,349 @@ def features(
             note(f"showing {limit} of {frame.height} persons (--out FILE writes all)")
 
 
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds to wait for another run holding the state before exiting with code 6.",
+    ),
+]
+RunOpt = Annotated[int | None, typer.Option(help="A committed run id.", show_default=False)]
+
+
+@app.command()
+def run(
+    as_of: AsOfOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; commit and send nothing.")
+    ] = False,
+    fire_initial: Annotated[
+        bool,
+        typer.Option(
+            "--fire-initial",
+            help="Fire on_enter actions for the members of segments evaluated for the first time.",
+        ),
+    ] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Evaluate all segments, diff against the last committed run, and commit the snapshot,
+    history and queued actions in one transaction.
+
+    Examples:\n
+      segctl run\n
+      segctl run --dry-run\n
+      segctl run --as-of 2026-11-17T00:00:00Z --format json --wait 60
+    """
+    with handled(debug):
+        proj = load(project)
+        with progress("Running…", quiet):
+            result = proj.run(as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait)
+        document = result.to_dict()
+        rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
+        label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"
+        print_rows(
+            fmt.value,
+            ["segment", "size", "entered", "exited"],
+            rows,
+            title=f"{label} as of {document['as_of']}",
+            numeric=["size", "entered", "exited"],
+            document=document,
+        )
+
+
+@app.command()
+def diff(
+    segments: Annotated[
+        list[str] | None,
+        typer.Argument(help="Segments to show (default: all).", show_default=False),
+    ] = None,
+    from_run: Annotated[
+        int | None,
+        typer.Option(
+            "--from", help="Earlier run id (default: the run before --to).", show_default=False
+        ),
+    ] = None,
+    to_run: Annotated[
+        int | None,
+        typer.Option("--to", help="Later run id (default: the last run).", show_default=False),
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with 1 when anyone entered or exited.")
+    ] = False,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Who entered and exited between two committed runs (default: the last two).
+
+    Examples:\n
+      segctl diff\n
+      segctl diff power_users --from 3 --to 7 --format json\n
+      segctl diff --exit-code || echo "segments changed"
+    """
+    with handled(debug):
+        result = load(project).diff(segments, from_run, to_run, wait=wait)
+        rows = [
+            (d.name, transition, person_id)
+            for d in result.segments
+            for transition, ids in (("entered", d.entered), ("exited", d.exited))
+            for person_id in ids
+        ]
+        if fmt is Format.table:
+            summary = [
+                (d.name, len(d.entered), len(d.exited), "yes" if d.definition_changed else "")
+                for d in result.segments
+            ]
+            print_rows(
+                "table",
+                ["segment", "entered", "exited", "definition changed"],
+                summary,
+                numeric=["entered", "exited"],
+                title=f"Changes from run {result.from_run} to run {result.to_run}",
+            )
+        else:
+            print_rows(
+                fmt.value, ["segment", "change", "person_id"], rows, document=result.to_dict()
+            )
+    if exit_code and result.has_changes:
+        raise typer.Exit(1)
+
+
+@app.command()
+def members(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    as_of_run: Annotated[
+        int | None,
+        typer.Option(
+            "--as-of-run", help="A committed run id (default: the last run).", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the members to a .parquet or .csv file."),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=0, help="Rows to show in a table (all with json/csv)."),
+    ] = 50,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Members of a segment at the last (or a given) committed run, with person columns.
+
+    Examples:\n
+      segctl members power_users\n
+      segctl members churn_risk --as-of-run 12 --out churn.csv\n
+      segctl members vip --format json
+    """
+    with handled(debug):
+        frame = load(project).members(segment, as_of_run, wait=wait)
+        if out is not None:
+            write_frame(frame, out)
+            note(f"wrote {frame.height} members to {out}")
+            return
+        shown = frame.head(limit) if fmt is Format.table else frame
+        print_rows(fmt.value, frame.columns, shown.rows(), document=shown.to_dicts())
+        if fmt is Format.table and frame.height > limit:
+            note(f"showing {limit} of {frame.height} members (--out FILE writes all)")
+
+
+@app.command()
+def person(
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """A person's segments now, their entered/exited history, and pending deliveries.
+
+    Examples:\n
+      segctl person u00042\n
+      segctl person u00042 --format json
+    """
+    with handled(debug):
+        info = load(project).person(person_id, wait=wait)
+        if fmt is not Format.table:
+            columns = ["segment", "entered_at", "exited_at", "entered_run", "exited_run"]
+            print_rows(
+                fmt.value,
+                columns,
+                [[h[c] for c in columns] for h in info["history"]],
+                document=info,
+            )
+            return
+        print(
+            f"{person_id}: in {len(info['segments'])} segment(s): "
+            + (", ".join(info["segments"]) or "none")
+        )
+        columns = ["segment", "entered_at", "exited_at", "entered_run", "exited_run"]
+        print_rows(
+            "table", columns, [[h[c] for c in columns] for h in info["history"]], title="History"
+        )
+        if info["pending"]:
+            keys = ["segment", "kind", "destination", "transition", "status", "attempts"]
+            print_rows(
+                "table",
+                keys,
+                [[p[k] for k in keys] for p in info["pending"]],
+                title="Pending deliveries",
+            )
+
+
+@app.command()
+def history(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Size, entered and exited of a segment at every committed run.
+
+    Examples:\n
+      segctl history power_users\n
+      segctl history power_users --format csv > power_users.csv
+    """
+    from segctl import analytics
+
+    with handled(debug), load(project).state(wait=wait) as store:
+        rows = analytics.history(store, segment)
+        columns = ["run_id", "as_of", "size", "entered", "exited", "definition_changed"]
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in rows],
+            title=f"{segment}: history",
+            numeric=["size", "entered", "exited"],
+        )
+
+
+@app.command()
+def stats(
+    segment: Annotated[
+        str | None, typer.Argument(help="Segment name (default: all).", show_default=False)
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="The period, in days.")] = 30,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Size, entered and exited in the last N days, and growth rate, per segment.
+
+    Examples:\n
+      segctl stats\n
+      segctl stats power_users --days 7 --format json
+    """
+    from segctl import analytics
+
+    with handled(debug), load(project).state(wait=wait) as store:
+        rows = analytics.stats(store, [segment] if segment else None, days)
+        columns = ["segment", "size", "entered", "exited", "growth_rate", "since"]
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in rows],
+            title=f"Last {days} days",
+            numeric=["size", "entered", "exited", "growth_rate"],
+            document=analytics.as_dicts(rows),
+        )
+
+
+@app.command()
+def overlap(
+    segments: Annotated[list[str], typer.Argument(help="Two or more segments.")],
+    as_of_run: Annotated[
+        int | None,
+        typer.Option(
+            "--as-of-run", help="A committed run id (default: the last run).", show_default=False
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Pairwise overlap (counts, percentages, Jaccard) and the persons in all segments.
+
+    Examples:\n
+      segctl overlap power_users high_ltv\n
+      segctl overlap trial_pricing churn_risk new_users --format json
+    """
+    from segctl import analytics
+
+    with handled(debug), load(project).state(wait=wait) as store:
+        rows, in_all = analytics.overlap(store, segments, as_of_run)
+        columns = ["a", "b", "size_a", "size_b", "both", "pct_of_a", "pct_of_b", "jaccard"]
+        document = {
+            "pairs": analytics.as_dicts(rows),
+            "in_all": {"segments": segments, "count": len(in_all), "person_ids": in_all},
+        }
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in rows],
+            numeric=columns[2:],
+            document=document,
+        )
+        if fmt is Format.table:
+            print(f"in all {len(segments)}: {len(in_all)} person(s)")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First as_of (ISO-8601).")],
+    end: Annotated[str, typer.Option("--to", help="Last as_of (ISO-8601).")],
+    every: Annotated[
+        str, typer.Option("--every", help="Step: a duration like 1d, 12h, 1w.")
+    ] = "1d",
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Delete all committed runs and membership history first."),
+    ] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild committed history at past as_of times from the raw events (no deliveries).
+
+    Examples:\n
+      segctl backfill --from 2026-01-01 --to 2026-06-30 --every 1d\n
+      segctl backfill --from 2026-01-01 --to 2026-06-30 --every 1w --reset
+    """
+    with handled(debug):
+        with progress("Backfilling…", quiet):
+            results = load(project).backfill(start, end, every, reset=reset, wait=wait)
+        rows = [
+            (
+                r.run_id,
+                r.to_dict()["as_of"],
+                sum(c.size for c in r.changes.values()),
+                sum(c.entered for c in r.changes.values()),
+                sum(c.exited for c in r.changes.values()),
+            )
+            for r in results
+        ]
+        print_rows(
+            fmt.value,
+            ["run_id", "as_of", "memberships", "entered", "exited"],
+            rows,
+            numeric=["memberships", "entered", "exited"],
+            document=[r.to_dict() for r in results],
+        )
+
+
 templates_app = typer.Typer(help="The built-in template library.", invoke_without_command=True)
 app.add_typer(templates_app, name="templates")
 

@@ -1,0 +1,159 @@
+"""Figures over committed runs: history, stats, overlap. All computed in the state database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from segctl.errors import UsageError
+from segctl.state import S, StateStore, members_at_sql
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    run_id: int
+    as_of: datetime
+    size: int
+    entered: int
+    exited: int
+    definition_changed: bool
+
+
+def history(store: StateStore, segment: str) -> list[HistoryRow]:
+    """Size, entered and exited of a segment at every committed run that evaluated it."""
+    rows = store.rows(
+        f"""SELECT r.run_id, r.as_of, s.size, s.entered, s.exited,
+                   coalesce(s.definition_hash <> lag(s.definition_hash)
+                            OVER (ORDER BY r.run_id), false)
+            FROM {S}.run_segments s JOIN {S}.runs r USING (run_id)
+            WHERE s.segment = ? ORDER BY r.run_id""",
+        [segment],
+    )
+    if not rows:
+        raise UsageError(f"segment '{segment}' has no committed run yet")
+    return [HistoryRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    segment: str
+    size: int
+    entered: int
+    exited: int
+    growth_rate: float | None  # (size now - size at the period's start) / size at the start
+    since: datetime | None  # the run the growth is measured from
+
+
+def stats(store: StateStore, segments: list[str] | None, days: int) -> list[StatsRow]:
+    """Per segment: current size, entered/exited in the last ``days`` days, growth rate."""
+    last = store.last_run()
+    if last is None:
+        raise UsageError("no committed run yet: run `segctl run` first")
+    start = last.as_of - timedelta(days=days)
+    names = segments or sorted(
+        r[0]
+        for r in store.rows(f"SELECT segment FROM {S}.run_segments WHERE run_id = ?", [last.run_id])
+    )
+    out = []
+    for name in names:
+        rows = history(store, name)
+        in_period = [r for r in rows if r.as_of > start]
+        before = [r for r in rows if r.as_of <= start]
+        base = before[-1] if before else (in_period[0] if in_period else None)
+        current = rows[-1]
+        growth = None
+        if base is not None and base.size and base is not current:
+            growth = (current.size - base.size) / base.size
+        out.append(
+            StatsRow(
+                name,
+                current.size,
+                sum(r.entered for r in in_period),
+                sum(r.exited for r in in_period),
+                growth,
+                base.as_of if base else None,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class OverlapRow:
+    a: str
+    b: str
+    size_a: int
+    size_b: int
+    both: int
+    pct_of_a: float | None
+    pct_of_b: float | None
+    jaccard: float | None
+
+
+def overlap(
+    store: StateStore, segments: list[str], run_id: int | None = None
+) -> tuple[list[OverlapRow], list[str]]:
+    """Pairwise overlap of segments at a committed run, and the persons in all of them."""
+    if len(segments) < 2:
+        raise UsageError("overlap needs at least two segments")
+    run = store.run(run_id) if run_id is not None else store.last_run()
+    if run is None:
+        raise UsageError("no committed run yet: run `segctl run` first")
+    known = {
+        r[0]
+        for r in store.rows(f"SELECT segment FROM {S}.run_segments WHERE run_id = ?", [run.run_id])
+    }
+    for name in segments:
+        if name not in known:
+            raise UsageError(f"segment '{name}' was not part of run {run.run_id}")
+    store.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE overlap_members AS SELECT * FROM ({members_at_sql()}) "
+        "WHERE list_contains(?, segment)",
+        [run.run_id, run.run_id, segments],
+    )
+    sizes = dict(store.rows("SELECT segment, count(*) FROM overlap_members GROUP BY segment"))
+    pairs = dict(
+        ((a, b), n)
+        for a, b, n in store.rows(
+            """SELECT x.segment, y.segment, count(*) FROM overlap_members x
+               JOIN overlap_members y ON x.person_id = y.person_id AND x.segment < y.segment
+               GROUP BY 1, 2"""
+        )
+    )
+    rows = []
+    for i, a in enumerate(segments):
+        for b in segments[i + 1 :]:
+            both = pairs.get((min(a, b), max(a, b)), 0)
+            size_a, size_b = int(sizes.get(a, 0)), int(sizes.get(b, 0))
+            union = size_a + size_b - both
+            rows.append(
+                OverlapRow(
+                    a,
+                    b,
+                    size_a,
+                    size_b,
+                    int(both),
+                    _ratio(both, size_a),
+                    _ratio(both, size_b),
+                    _ratio(both, union),
+                )
+            )
+    in_all = [
+        r[0]
+        for r in store.rows(
+            """SELECT person_id FROM overlap_members GROUP BY person_id
+           HAVING count(DISTINCT segment) = ? ORDER BY person_id""",
+            [len(set(segments))],
+        )
+    ]
+    return rows, in_all
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    return [asdict(r) for r in rows]

@@ -1,0 +1,307 @@
+"""The state store: an embedded DuckDB database in the state folder (SPEC section 5).
+
+It records runs, per-run segment figures, membership history as intervals (a row per stay in a
+segment, not a copy per run), the delivery outbox, synced audiences, tags and the erasure audit.
+The database is ATTACHed to the evaluation connection as ``segctl_state`` so that diffs are set
+arithmetic inside one DuckDB. A run's snapshot, history and queued work commit in one
+transaction; DuckDB's write-ahead log makes that atomic even under ``kill -9``.
+
+Schema changes are migrations: :data:`MIGRATIONS` maps each version to the statements that
+reach it from the one before; a database from a newer segctl is refused, not guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from segctl.errors import StateError, UsageError
+from segctl.faults import crash_point
+from segctl.lock import state_lock
+
+DB_FILE = "state.duckdb"
+S = "segctl_state"  # the alias the state database is attached under
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        f"CREATE TABLE {S}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        f"""CREATE TABLE {S}.runs (
+            run_id INTEGER PRIMARY KEY,
+            kind VARCHAR NOT NULL,              -- run | backfill
+            as_of TIMESTAMP NOT NULL,           -- UTC
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            segctl_version VARCHAR NOT NULL,
+            config_hash VARCHAR)""",
+        f"""CREATE TABLE {S}.run_segments (
+            run_id INTEGER NOT NULL,
+            segment VARCHAR NOT NULL,
+            definition_hash VARCHAR NOT NULL,   -- sha256 of the segment file
+            size BIGINT NOT NULL,
+            entered BIGINT NOT NULL,
+            exited BIGINT NOT NULL,
+            first_run BOOLEAN NOT NULL)""",
+        f"""CREATE TABLE {S}.membership (
+            segment VARCHAR NOT NULL,
+            person_id VARCHAR NOT NULL,
+            entered_at TIMESTAMP NOT NULL,
+            exited_at TIMESTAMP,
+            entered_run INTEGER NOT NULL,
+            exited_run INTEGER)""",
+        f"CREATE SEQUENCE {S}.outbox_ids START 1",
+        f"""CREATE TABLE {S}.outbox (
+            id BIGINT PRIMARY KEY,
+            run_id INTEGER,
+            segment VARCHAR NOT NULL,
+            person_id VARCHAR,                  -- NULL for audience batches
+            kind VARCHAR NOT NULL,              -- webhook | email | tag | emit | audience
+            destination VARCHAR,
+            transition VARCHAR,                 -- enter | exit | add | remove | replace
+            spec VARCHAR,                       -- the action's definition, JSON
+            payload VARCHAR,                    -- what is sent, JSON (never secrets)
+            idempotency_key VARCHAR NOT NULL UNIQUE,
+            status VARCHAR NOT NULL,            -- pending | sent | failed | held
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMP,
+            last_error VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            sent_at TIMESTAMP)""",
+        f"""CREATE TABLE {S}.audience_members (
+            destination VARCHAR NOT NULL,
+            audience VARCHAR NOT NULL,
+            person_id VARCHAR NOT NULL,
+            synced_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE {S}.audience_status (
+            destination VARCHAR NOT NULL,
+            audience VARCHAR NOT NULL,
+            last_sync_at TIMESTAMP,
+            received BIGINT,
+            invalid BIGINT,
+            match_rate VARCHAR,
+            details VARCHAR)""",
+        f"""CREATE TABLE {S}.tags (
+            person_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            value VARCHAR,
+            set_at TIMESTAMP NOT NULL,
+            run_id INTEGER)""",
+        f"""CREATE TABLE {S}.holds (
+            segment VARCHAR NOT NULL,
+            run_id INTEGER NOT NULL,
+            reason VARCHAR NOT NULL,
+            held_at TIMESTAMP NOT NULL,
+            confirmed_at TIMESTAMP)""",
+        f"""CREATE TABLE {S}.forgotten (
+            subject_hash VARCHAR NOT NULL,      -- sha256 of the person id: no PII
+            forgotten_at TIMESTAMP NOT NULL,
+            details VARCHAR)""",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: int
+    kind: str
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime
+
+
+def now() -> datetime:
+    """The current time as naive UTC (how the state stores every timestamp)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class StateStore:
+    """Queries and writes on an attached state database; open with :meth:`open`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+        self.con = con
+        self.folder = folder
+
+    @staticmethod
+    def exists(folder: Path) -> bool:
+        return (folder / DB_FILE).is_file()
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        folder: Path,
+        *,
+        con: duckdb.DuckDBPyConnection | None = None,
+        wait: float = 0.0,
+        create: bool = False,
+        command: str = "",
+        locked: bool = False,
+    ) -> Iterator[StateStore]:
+        """Lock the folder (unless the caller holds the lock: ``locked``), attach (and if
+        ``create``, initialise or migrate) the database.
+
+        The database is detached before the lock is released, so the next holder finds it
+        closed and checkpointed.
+        """
+        if not create and not cls.exists(folder):
+            raise UsageError(f"no state in {folder} yet: run `segctl run` first")
+        connection = con or duckdb.connect(":memory:")
+        lock = nullcontext() if locked else state_lock(folder, wait=wait, command=command)
+        with lock:
+            path = folder / DB_FILE
+            try:
+                connection.execute(f"ATTACH {_literal(str(path))} AS {S}")
+            except duckdb.Error as exc:
+                raise StateError(
+                    f"cannot open the state database {path}: {_first_line(exc)}. If it is "
+                    "corrupted, restore it from a backup or move the state folder away to "
+                    "start afresh (history and the delivery outbox would be lost)"
+                ) from None
+            try:
+                store = cls(connection, folder)
+                store._migrate(create)
+                yield store
+            finally:
+                with suppress(duckdb.Error):
+                    connection.execute(f"DETACH {S}")
+                if con is None:
+                    connection.close()
+
+    # ---- schema -----------------------------------------------------------------------
+
+    def _version(self) -> int:
+        tables = self.rows("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [S])
+        if not tables:
+            return 0
+        if ("meta",) not in tables:
+            raise StateError(f"{self.folder / DB_FILE} is not a segctl state database")
+        row = self.rows(f"SELECT value FROM {S}.meta WHERE key = 'schema_version'")
+        return int(row[0][0]) if row else 0
+
+    def _migrate(self, create: bool) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"the state in {self.folder} was written by a newer segctl (state schema "
+                f"v{version}; this segctl knows up to v{SCHEMA_VERSION}): upgrade segctl"
+            )
+        if version == SCHEMA_VERSION or (version == 0 and not create):
+            return
+        with self.transaction():
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    self.con.execute(statement)
+            self.con.execute(
+                f"INSERT OR REPLACE INTO {S}.meta VALUES ('schema_version', ?)",
+                [str(SCHEMA_VERSION)],
+            )
+
+    # ---- helpers ----------------------------------------------------------------------
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit: everything inside commits together or not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # ---- runs -------------------------------------------------------------------------
+
+    def runs(self) -> list[Run]:
+        return [
+            Run(*row)
+            for row in self.rows(
+                f"SELECT run_id, kind, as_of, started_at, finished_at FROM {S}.runs ORDER BY run_id"
+            )
+        ]
+
+    def last_run(self) -> Run | None:
+        runs = self.runs()
+        return runs[-1] if runs else None
+
+    def run(self, run_id: int) -> Run:
+        for run in self.runs():
+            if run.run_id == run_id:
+                return run
+        known = ", ".join(str(r.run_id) for r in self.runs()[-5:]) or "none yet"
+        raise UsageError(f"no committed run {run_id} (latest runs: {known})")
+
+    def known_segments(self) -> set[str]:
+        return {r[0] for r in self.rows(f"SELECT DISTINCT segment FROM {S}.run_segments")}
+
+    def commit_run(
+        self,
+        *,
+        kind: str,
+        as_of: datetime,
+        started_at: datetime,
+        figures: list[tuple[str, str, int, int, int, bool]],
+        queue: Callable[[int], None] | None = None,
+        config_hash: str = "",
+    ) -> int:
+        """Commit a run: the run row, its figures, the membership changes staged in the temp
+        tables ``run_entered``/``run_exited`` and whatever ``queue(run_id)`` adds, atomically.
+
+        ``figures`` holds (segment, definition_hash, size, entered, exited, first_run).
+        """
+        from segctl import __version__
+
+        with self.transaction():
+            run_id = int(self.rows(f"SELECT coalesce(max(run_id), 0) + 1 FROM {S}.runs")[0][0])
+            self.con.execute(
+                f"INSERT INTO {S}.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, kind, as_of, started_at, now(), __version__, config_hash],
+            )
+            crash_point("commit:after-run-row")
+            self.con.executemany(
+                f"INSERT INTO {S}.run_segments VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, *row] for row in figures],
+            )
+            self.con.execute(
+                f"""UPDATE {S}.membership AS m SET exited_at = ?, exited_run = ?
+                    FROM run_exited AS x
+                    WHERE m.exited_run IS NULL AND m.segment = x.segment
+                      AND m.person_id = x.person_id""",
+                [as_of, run_id],
+            )
+            crash_point("commit:after-exits")
+            self.con.execute(
+                f"""INSERT INTO {S}.membership
+                    SELECT segment, person_id, ?, NULL, ?, NULL FROM run_entered""",
+                [as_of, run_id],
+            )
+            if queue is not None:
+                queue(run_id)
+            crash_point("commit:before-commit")
+        crash_point("commit:after-commit")
+        return run_id
+
+
+def members_at_sql(run_param: str = "?") -> str:
+    """SQL selecting (segment, person_id) of the members as of a committed run."""
+    return (
+        f"SELECT segment, person_id FROM {S}.membership WHERE entered_run <= {run_param} "
+        f"AND (exited_run IS NULL OR exited_run > {run_param})"
+    )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
