@@ -285,7 +285,7 @@ class Project:
         results = []
         with state_lock(folder, wait=wait, command="segctl backfill"):
             if reset and StateStore.exists(folder):
-                with StateStore.open(folder, locked=True) as store, store.transaction():
+                with StateStore.open(folder, locked=True, write=True) as store, store.transaction():
                     for table in ("runs", "run_segments", "membership", "holds"):
                         store.con.execute(f"DELETE FROM segctl_state.{table}")
             for moment in times:

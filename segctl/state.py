@@ -142,9 +142,11 @@ class StateStore:
         create: bool = False,
         command: str = "",
         locked: bool = False,
+        write: bool = False,
     ) -> Iterator[StateStore]:
         """Lock the folder (unless the caller holds the lock: ``locked``), attach (and if
-        ``create``, initialise or migrate) the database.
+        ``create``, initialise or migrate) the database; read-only unless ``write`` or
+        ``create``.
 
         The database is detached before the lock is released, so the next holder finds it
         closed and checkpointed.
@@ -155,8 +157,9 @@ class StateStore:
         lock = nullcontext() if locked else state_lock(folder, wait=wait, command=command)
         with lock:
             path = folder / DB_FILE
+            mode = "" if write or create else " (READ_ONLY)"
             try:
-                connection.execute(f"ATTACH {_literal(str(path))} AS {S}")
+                connection.execute(f"ATTACH {_literal(str(path))} AS {S}{mode}")
             except duckdb.Error as exc:
                 raise StateError(
                     f"cannot open the state database {path}: {_first_line(exc)}. If it is "
@@ -193,6 +196,11 @@ class StateStore:
             )
         if version == SCHEMA_VERSION or (version == 0 and not create):
             return
+        if not create:
+            raise StateError(
+                f"the state in {self.folder} uses schema v{version} and needs migrating to "
+                f"v{SCHEMA_VERSION}: run `segctl run` (or `segctl push`) once to migrate it"
+            )
         with self.transaction():
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target]:

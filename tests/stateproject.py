@@ -1,0 +1,98 @@
+"""A tiny project whose memberships change in known ways across as_of times.
+
+Persons p1..p6. Segment ``active``: any event in the last 7 days. Segment ``buyers``: a purchase
+ever. ``active_buyers`` references both. Events are placed so that between the as_of times
+below, persons enter and leave ``active`` in a known pattern.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from textwrap import dedent
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+AS_OF = [T0 + timedelta(days=d) for d in (10, 11, 12, 20)]
+
+SEGMENTS = {
+    "active": """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        """,
+    "buyers": """\
+        name: buyers
+        rule: {event: purchase, count: {gte: 1}}
+        """,
+    "active_buyers": """\
+        name: active_buyers
+        rule:
+          all: [{segment: active}, {segment: buyers}]
+        """,
+}
+
+
+def write_project(root: Path, segments: dict[str, str] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "segctl.yaml").write_text(
+        dedent("""\
+        data:
+          events: events.parquet
+          persons: persons.csv
+        segments: segments/
+        state: .segctl/
+        """)
+    )
+    persons = ["person_id,email,plan"] + [f"p{i},p{i}@example.com,free" for i in range(1, 7)]
+    (root / "persons.csv").write_text("\n".join(persons) + "\n")
+    days = {  # person -> days after T0 with an event
+        "p1": [1, 5, 9, 11, 19],
+        "p2": [2, 3],
+        "p3": [9, 10, 11, 12, 13],
+        "p4": [4, 16],
+        "p5": [],
+        "p6": [3, 10, 18],
+    }
+    purchases = {"p1": 5, "p3": 12, "p6": 18}
+    rows: list[tuple[str, str, datetime]] = []
+    for person, offsets in days.items():
+        rows += [(person, "login", T0 + timedelta(days=d, hours=1)) for d in offsets]
+    rows += [(p, "purchase", T0 + timedelta(days=d, hours=2)) for p, d in purchases.items()]
+    table = pa.table(
+        {
+            "person_id": [r[0] for r in rows],
+            "event": [r[1] for r in rows],
+            "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(table, root / "events.parquet")
+    seg_dir = root / "segments"
+    seg_dir.mkdir(exist_ok=True)
+    for name, text in (segments or SEGMENTS).items():
+        (seg_dir / f"{name}.yaml").write_text(dedent(text))
+    return root
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def segctl(
+    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command in a subprocess (what CI and users run)."""
+    import os
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "segctl", *args, "--project", str(root)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )

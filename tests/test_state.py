@@ -1,0 +1,317 @@
+"""The state store: runs, interval history, diffs, backfill, locking, crash safety."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from stateproject import AS_OF, iso, segctl, write_project
+
+import segctl as lib
+from segctl.errors import StateError, StateLockedError, UsageError
+from segctl.lock import state_lock
+from segctl.state import DB_FILE, SCHEMA_VERSION
+
+
+def members(project: lib.Project, as_of: object) -> dict[str, set[str]]:
+    result = lib.Project.load(project.root).evaluate(as_of=as_of)  # type: ignore[arg-type]
+    return {n: set(result.members(n)["person_id"].to_list()) for n in result.segments}
+
+
+def committed(root: Path) -> dict[str, object]:
+    """Everything a run commits, read straight from the database file."""
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        return {
+            "runs": con.execute("SELECT run_id, kind, as_of FROM runs ORDER BY 1").fetchall(),
+            "figures": con.execute(
+                "SELECT run_id, segment, size, entered, exited, first_run FROM run_segments "
+                "ORDER BY 1, 2"
+            ).fetchall(),
+            "membership": con.execute(
+                "SELECT segment, person_id, entered_at, exited_at, entered_run, exited_run "
+                "FROM membership ORDER BY ALL"
+            ).fetchall(),
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> lib.Project:
+    return lib.Project.load(write_project(tmp_path / "proj"))
+
+
+def test_first_run_counts_every_member_as_entered(project: lib.Project) -> None:
+    result = project.run(as_of=AS_OF[0])
+    expected = members(project, AS_OF[0])
+    assert result.run_id == 1
+    assert {n: c.entered for n, c in result.changes.items()} == {
+        n: len(m) for n, m in expected.items()
+    }
+    assert all(c.first_run and c.exited == 0 for c in result.changes.values())
+
+
+def test_second_run_diffs_against_the_committed_snapshot(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[0])
+    second = lib.Project.load(project.root).run(as_of=AS_OF[1])
+    before, after = members(project, AS_OF[0]), members(project, AS_OF[1])
+    for name, change in second.changes.items():
+        assert change.entered == len(after[name] - before[name])
+        assert change.exited == len(after[name] ^ before[name]) - change.entered
+        assert change.size == len(after[name])
+        assert not change.first_run
+    diff = lib.Project.load(project.root).diff()
+    by_name = {d.name: d for d in diff.segments}
+    assert (diff.from_run, diff.to_run) == (1, 2)
+    for name in before:
+        assert by_name[name].entered == sorted(after[name] - before[name])
+        assert by_name[name].exited == sorted(before[name] - after[name])
+
+
+def test_history_is_stored_as_intervals(project: lib.Project) -> None:
+    for moment in AS_OF:
+        lib.Project.load(project.root).run(as_of=moment)
+    state = committed(project.root)
+    expected = [members(project, m) for m in AS_OF]
+    # Rebuild each run's membership from the intervals and compare with evaluation.
+    for run_id, snapshot in enumerate(expected, start=1):
+        rebuilt: dict[str, set[str]] = {n: set() for n in snapshot}
+        for segment, person, _, _, entered_run, exited_run in state["membership"]:  # type: ignore[misc]
+            if entered_run <= run_id and (exited_run is None or exited_run > run_id):
+                rebuilt[segment].add(person)
+        assert rebuilt == snapshot
+    # One row per stay, not per run: fewer rows than the sum of sizes over runs.
+    total_sizes = sum(len(m) for snap in expected for m in snap.values())
+    assert len(state["membership"]) < total_sizes  # type: ignore[arg-type]
+
+
+def test_diff_between_any_two_runs(project: lib.Project) -> None:
+    for moment in AS_OF:
+        lib.Project.load(project.root).run(as_of=moment)
+    first, last = members(project, AS_OF[0]), members(project, AS_OF[3])
+    diff = lib.Project.load(project.root).diff(["active"], from_run=1, to_run=4)
+    [active] = diff.segments
+    assert active.entered == sorted(last["active"] - first["active"])
+    assert active.exited == sorted(first["active"] - last["active"])
+    with pytest.raises(UsageError, match="no committed run 9"):
+        lib.Project.load(project.root).diff(from_run=1, to_run=9)
+
+
+def test_definition_change_is_diffed_and_traced(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[0])
+    (project.root / "segments" / "active.yaml").write_text(
+        'name: active\nrule: {event: "*", within: 30d, count: {gte: 1}}\n'
+    )
+    changed = lib.Project.load(project.root)
+    result = changed.run(as_of=AS_OF[1])
+    now_members = members(changed, AS_OF[1])["active"]
+    before = members(project, AS_OF[0])["active"]
+    assert result.changes["active"].entered == len(now_members - before)
+    [active] = changed.diff(["active"]).segments
+    assert active.definition_changed
+    assert active.entered == sorted(now_members - before)
+    from segctl import analytics
+
+    with changed.state() as store:
+        flags = [r.definition_changed for r in analytics.history(store, "active")]
+    assert flags == [False, True]
+
+
+def test_backfill_equals_running_at_each_as_of(tmp_path: Path) -> None:
+    one = lib.Project.load(write_project(tmp_path / "one"))
+    two = lib.Project.load(write_project(tmp_path / "two"))
+    results = one.backfill(iso(AS_OF[0]), iso(AS_OF[2]), "1d")
+    assert [r.run_id for r in results] == [1, 2, 3]
+    for moment in AS_OF[:3]:
+        lib.Project.load(two.root).run(as_of=moment)
+    a, b = committed(one.root), committed(two.root)
+    assert [r[1] for r in a["runs"]] == ["backfill"] * 3  # type: ignore[index,union-attr]
+    assert a["figures"] == b["figures"]
+    assert a["membership"] == b["membership"]
+
+
+def test_backfill_refuses_to_rewrite_history_without_reset(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[1])
+    with pytest.raises(UsageError, match="not after the last committed run"):
+        lib.Project.load(project.root).backfill(iso(AS_OF[0]), iso(AS_OF[2]), "1d")
+    results = lib.Project.load(project.root).backfill(
+        iso(AS_OF[0]), iso(AS_OF[2]), "1d", reset=True
+    )
+    assert [r.run_id for r in results] == [1, 2, 3]
+
+
+def test_evaluate_and_dry_run_change_nothing(project: lib.Project) -> None:
+    lib.Project.load(project.root).run(dry_run=True, as_of=AS_OF[0])
+    assert not (project.root / ".segctl" / DB_FILE).exists()
+    project.run(as_of=AS_OF[0])
+    db = project.root / ".segctl" / DB_FILE
+    before = (db.read_bytes(), committed(project.root))
+    result = lib.Project.load(project.root).evaluate(as_of=AS_OF[1])
+    planned = lib.Project.load(project.root).run(dry_run=True, as_of=AS_OF[1])
+    assert planned.run_id is None
+    assert {n: c.entered for n, c in planned.changes.items()} == {
+        n: c.entered for n, c in result.changes.items()
+    }
+    assert (db.read_bytes(), committed(project.root)) == before
+
+
+def test_as_of_must_move_forward(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[1])
+    with pytest.raises(UsageError, match="backfill --reset"):
+        lib.Project.load(project.root).run(as_of=AS_OF[0])
+
+
+def test_second_run_waits_then_exits_6_naming_the_holder(project: lib.Project) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from segctl.lock import state_lock\n"
+            f"with state_lock(Path({str(project.root / '.segctl')!r}), command='segctl run'):\n"
+            "    print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        proc = segctl(project.root, "run", "--as-of", iso(AS_OF[0]), "--wait", "1")
+        waited = time.monotonic() - started
+        assert proc.returncode == 6, proc.stderr
+        assert f"pid {holder.pid}" in proc.stderr and "started" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert waited >= 1.0
+    finally:
+        holder.kill()
+        holder.communicate()
+    # The kernel released the dead holder's lock: the next run goes through.
+    assert segctl(project.root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+
+
+def test_waiting_run_proceeds_when_the_holder_finishes(project: lib.Project) -> None:
+    folder = project.root / ".segctl"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; from segctl.lock import state_lock\n"
+            f"with state_lock(Path({str(folder)!r})):\n"
+            "    print('locked', flush=True); time.sleep(1.5)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    proc = segctl(project.root, "run", "--as-of", iso(AS_OF[0]), "--wait", "30")
+    holder.communicate()
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_lock_in_process_raises_state_locked(tmp_path: Path) -> None:
+    with (
+        state_lock(tmp_path),
+        pytest.raises(StateLockedError, match="use --wait"),
+        state_lock(tmp_path),
+    ):
+        pass
+
+
+CRASH_POINTS = [
+    ("run:after-evaluate", False),
+    ("commit:after-run-row", False),
+    ("commit:after-exits", False),
+    ("commit:before-commit", False),
+    ("commit:after-commit", True),
+]
+
+
+@pytest.mark.parametrize(("point", "survives"), CRASH_POINTS, ids=[p for p, _ in CRASH_POINTS])
+def test_kill_9_leaves_old_or_new_state_never_a_mix(
+    tmp_path: Path, point: str, survives: bool
+) -> None:
+    root = write_project(tmp_path / "crash")
+    clean = write_project(tmp_path / "clean")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    before = committed(root)
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[1]), env={"SEGCTL_CRASH_AT": point})
+    assert proc.returncode == -signal.SIGKILL
+    after = committed(root)
+    if survives:
+        assert len(after["runs"]) == 2  # type: ignore[arg-type]
+    else:
+        assert after == before
+    # The next run recovers and ends exactly where an uninterrupted history ends.
+    assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
+    for moment in (AS_OF[0], AS_OF[1], AS_OF[2]) if survives else (AS_OF[0], AS_OF[2]):
+        assert segctl(clean, "run", "--as-of", iso(moment)).returncode == 0
+    final, reference = committed(root), committed(clean)
+    assert final["membership"] == reference["membership"]
+    assert [f[1:] for f in final["figures"]] == [f[1:] for f in reference["figures"]]  # type: ignore[union-attr]
+
+
+def test_corrupted_state_gives_a_clear_error(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[0])
+    (project.root / ".segctl" / DB_FILE).write_bytes(b"this is not a database" * 100)
+    proc = segctl(project.root, "diff")
+    assert proc.returncode == 4
+    assert "cannot open the state database" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(StateError, match="move the state folder away"):
+        lib.Project.load(project.root).run(as_of=AS_OF[1])
+
+
+def test_state_from_a_newer_segctl_is_refused(project: lib.Project) -> None:
+    project.run(as_of=AS_OF[0])
+    con = duckdb.connect(str(project.root / ".segctl" / DB_FILE))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    proc = segctl(project.root, "run", "--as-of", iso(AS_OF[1]))
+    assert proc.returncode == 4
+    assert "newer segctl" in proc.stderr and "upgrade segctl" in proc.stderr
+
+
+def test_state_commands_json_shapes(project: lib.Project) -> None:
+    root = project.root
+    run = json.loads(segctl(root, "run", "--as-of", iso(AS_OF[0]), "-f", "json").stdout)
+    assert set(run) == {"run_id", "as_of", "segments", "deliveries"}
+    assert run["as_of"] == iso(AS_OF[0])
+    assert set(run["deliveries"]) == {"sent", "failed", "pending"}
+    assert all(set(s) == {"name", "size", "entered", "exited"} for s in run["segments"])
+    assert segctl(root, "run", "--as-of", iso(AS_OF[1])).returncode == 0
+
+    diff = json.loads(segctl(root, "diff", "-f", "json").stdout)
+    assert set(diff) == {"from_run", "to_run", "segments"}
+    assert (diff["from_run"], diff["to_run"]) == (1, 2)
+    assert all(set(s) == {"name", "entered", "exited"} for s in diff["segments"])
+    assert segctl(root, "diff", "--exit-code").returncode == 1
+    assert segctl(root, "diff", "--from", "2", "--to", "2", "--exit-code").returncode == 0
+
+    listed = json.loads(segctl(root, "members", "active", "-f", "json").stdout)
+    ids = [m["person_id"] for m in listed]
+    assert ids == sorted(ids) and ids and {"person_id", "email", "plan"} <= set(listed[0])
+    csv_out = segctl(root, "members", "active", "-f", "csv").stdout.splitlines()
+    assert csv_out[0].split(",")[0] == "person_id" and len(csv_out) == len(ids) + 1
+
+    person = json.loads(segctl(root, "person", ids[0], "-f", "json").stdout)
+    assert person["person_id"] == ids[0] and "active" in person["segments"]
+    history = json.loads(segctl(root, "history", "active", "-f", "json").stdout)
+    assert [h["run_id"] for h in history] == [1, 2]
+    stats = json.loads(segctl(root, "stats", "-f", "json").stdout)
+    assert {s["segment"] for s in stats} == {"active", "buyers", "active_buyers"}
+    overlap = json.loads(segctl(root, "overlap", "active", "buyers", "-f", "json").stdout)
+    [pair] = overlap["pairs"]
+    assert pair["both"] == overlap["in_all"]["count"] == len(overlap["in_all"]["person_ids"])
+
+
+def test_state_commands_without_state_exit_2(project: lib.Project) -> None:
+    for args in (["diff"], ["members", "active"], ["history", "active"], ["stats"]):
+        proc = segctl(project.root, *args)
+        assert proc.returncode == 2, args
+        assert "segctl run" in proc.stderr
