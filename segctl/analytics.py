@@ -109,7 +109,7 @@ def overlap(
     store.con.execute(
         f"CREATE OR REPLACE TEMP TABLE overlap_members AS SELECT * FROM ({members_at_sql()}) "
         "WHERE list_contains(?, segment)",
-        [run.run_id, run.run_id, segments],
+        [run.run_id, segments],
     )
     sizes = dict(store.rows("SELECT segment, count(*) FROM overlap_members GROUP BY segment"))
     pairs = dict(

@@ -1,8 +1,9 @@
 """Snapshots -> who entered and who exited, as set arithmetic in DuckDB.
 
-Evaluation leaves a wide result table (person_id + one boolean per segment). It is unpivoted
-once into (segment, person_id) pairs; entered = evaluated EXCEPT current, exited = current
-EXCEPT evaluated, over every segment at once. No Python loop ever touches a person.
+Evaluation leaves a wide result table (person_id + one boolean per segment); the committed
+snapshot has the same shape. One FULL JOIN on person_id compares them for every segment at
+once; only persons whose membership changed are kept and turned into (segment, person_id)
+rows. No Python loop ever touches a person.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from dataclasses import dataclass
 
 import duckdb
 
-from segctl.state import S, StateStore, members_at_sql
+from segctl.state import S, StateStore
 
 
-def _ident(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -29,58 +34,54 @@ class Change:
     first_run: bool  # the segment has never been committed before
 
 
-def stage_members(con: duckdb.DuckDBPyConnection, result_table: str, segments: list[str]) -> None:
-    """``result_members(segment, person_id)`` from the wide result table."""
-    if not segments:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE result_members (segment VARCHAR, person_id VARCHAR)"
-        )
-        return
-    columns = ", ".join(_ident(s) for s in segments)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE result_members AS
-            SELECT segment, person_id FROM (
-                UNPIVOT (SELECT person_id, {columns} FROM {_ident(result_table)})
-                ON {columns} INTO NAME segment VALUE is_member
-            ) WHERE is_member"""
-    )
-
-
 def compute(
-    con: duckdb.DuckDBPyConnection, store: StateStore | None, segments: list[str]
+    con: duckdb.DuckDBPyConnection, store: StateStore | None, segments: list[str], result_table: str
 ) -> dict[str, Change]:
-    """Stage ``run_entered``/``run_exited`` against the last committed snapshot and count.
-
-    Without a store (no state yet), every member has entered.
-    """
-    if store is None:
+    """Stage ``run_entered``/``run_exited`` (segment, person_id) against the last committed
+    snapshot and count them. Without a store (no state yet), every member has entered."""
+    existing = set(store.snapshot_segments()) if store else set()
+    known = store.known_segments() if store else set()
+    snapshot = f"{S}.snapshot" if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"
+    flags, any_change = [], []
+    for i, name in enumerate(segments):
+        new = f"coalesce(r.{quote(name)}, false)"
+        old = f"coalesce(s.{quote(name)}, false)" if name in existing else "false"
+        flags.append(f"({new} AND NOT {old}) AS e_{i}, ({old} AND NOT {new}) AS x_{i}")
+        any_change.append(f"e_{i} OR x_{i}")
+    if segments:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE current_members AS SELECT * FROM result_members LIMIT 0"
+            f"""CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM (
+                    SELECT coalesce(r.person_id, s.person_id) AS person_id, {", ".join(flags)}
+                    FROM {quote(result_table)} AS r FULL JOIN {snapshot} AS s
+                    ON r.person_id = s.person_id
+                ) WHERE {" OR ".join(any_change)}"""
         )
-        known: set[str] = set()
-    else:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE current_members AS
-                SELECT segment, person_id FROM {S}.membership
-                WHERE exited_run IS NULL AND list_contains(?, segment)""",
-            [segments],
+    for table, prefix in (("run_entered", "e"), ("run_exited", "x")):
+        parts = [
+            f"SELECT {literal(name)} AS segment, person_id FROM changed WHERE {prefix}_{i}"
+            for i, name in enumerate(segments)
+        ] or ["SELECT NULL::VARCHAR AS segment, NULL::VARCHAR AS person_id WHERE false"]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {' UNION ALL '.join(parts)}")
+    if not segments:
+        return {}
+    sizes = con.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {quote(n)})" for n in segments)
+        + f" FROM {quote(result_table)}"
+    ).fetchall()[0]
+    moves = con.execute(
+        "SELECT "
+        + ", ".join(
+            f"count(*) FILTER (WHERE e_{i}), count(*) FILTER (WHERE x_{i})"
+            for i in range(len(segments))
         )
-        known = store.known_segments()
-    con.execute("""CREATE OR REPLACE TEMP TABLE run_entered AS
-                   SELECT segment, person_id FROM result_members
-                   EXCEPT SELECT segment, person_id FROM current_members""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE run_exited AS
-                   SELECT segment, person_id FROM current_members
-                   EXCEPT SELECT segment, person_id FROM result_members""")
-    counts: dict[str, list[int]] = {s: [0, 0, 0] for s in segments}
-    for index, table in enumerate(("result_members", "run_entered", "run_exited")):
-        for segment, n in con.execute(
-            f"SELECT segment, count(*) FROM {table} GROUP BY segment"
-        ).fetchall():
-            counts[segment][index] = int(n)
+        + " FROM changed"
+    ).fetchall()[0]
     return {
-        s: Change(s, size, entered, exited, s not in known)
-        for s, (size, entered, exited) in counts.items()
+        name: Change(
+            name, int(sizes[i]), int(moves[2 * i]), int(moves[2 * i + 1]), name not in known
+        )
+        for i, name in enumerate(segments)
     }
 
 
@@ -95,28 +96,29 @@ class SegmentDiff:
 def between(
     store: StateStore, from_run: int, to_run: int, segments: list[str] | None = None
 ) -> list[SegmentDiff]:
-    """Who entered and exited each segment between two committed runs (sorted ids)."""
-    con = store.con
+    """Who entered and exited each segment between two committed runs (sorted ids).
+
+    Entries and exits of a (segment, person) pair alternate, so over the runs in
+    (earlier, later] the pair entered when its first and last transitions are both entries,
+    and exited when both are exits; anything else nets out.
+    """
+    low, high = sorted((from_run, to_run))
     names = segments or sorted(
-        {
-            r[0]
-            for r in store.rows(
-                f"SELECT DISTINCT segment FROM {S}.run_segments WHERE run_id IN (?, ?)",
-                [from_run, to_run],
-            )
-        }
+        r[0]
+        for r in store.rows(
+            f"SELECT DISTINCT segment FROM {S}.run_segments WHERE run_id IN (?, ?)",
+            [from_run, to_run],
+        )
     )
-    before, after = members_at_sql("$from"), members_at_sql("$to")
-    rows = con.execute(
-        f"""WITH a AS ({before}), b AS ({after}),
-            entered AS (SELECT * FROM b EXCEPT SELECT * FROM a),
-            exited AS (SELECT * FROM a EXCEPT SELECT * FROM b)
-            SELECT 'entered', segment, person_id FROM entered WHERE list_contains($names, segment)
-            UNION ALL
-            SELECT 'exited', segment, person_id FROM exited WHERE list_contains($names, segment)
-            ORDER BY 2, 3""",
-        {"from": from_run, "to": to_run, "names": names},
-    ).fetchall()
+    rows = store.rows(
+        f"""SELECT segment, person_id, arg_min(kind, run_id) AS first,
+                   arg_max(kind, run_id) AS last
+            FROM {S}.transitions
+            WHERE run_id > ? AND run_id <= ? AND list_contains(?, segment)
+            GROUP BY segment, person_id HAVING first = last
+            ORDER BY segment, person_id""",
+        [low, high, names],
+    )
     hashes = store.rows(
         f"""SELECT segment, count(DISTINCT definition_hash) FROM {S}.run_segments
             WHERE run_id IN (?, ?) GROUP BY segment""",
@@ -124,6 +126,8 @@ def between(
     )
     changed = {segment for segment, n in hashes if n > 1}
     out = {n: SegmentDiff(n, [], [], n in changed) for n in names}
-    for kind, segment, person_id in rows:
-        getattr(out[segment], kind).append(person_id)
+    backwards = from_run > to_run
+    for segment, person_id, kind, _ in rows:
+        entered = (kind == "enter") != backwards
+        (out[segment].entered if entered else out[segment].exited).append(person_id)
     return list(out.values())

@@ -174,20 +174,18 @@ class Project:
         folder = self.config.state_dir
         if StateStore.exists(folder):
             with StateStore.open(folder, con=self.engine.con, wait=wait) as store:
-                changes = diff.compute(self.engine.con, store, names)
+                changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
         else:
-            changes = diff.compute(self.engine.con, None, names)
+            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
         return EvaluationResult(self, moment, names, changes)
 
     def _evaluate(self, names: list[str], moment: datetime) -> None:
-        """Evaluate into the engine's result table and stage (segment, person_id) pairs."""
-        from segctl import diff
+        """Evaluate into the engine's result table."""
         from segctl.compiler.plan import PlanBuilder
 
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context(names, moment))
         self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
-        diff.stage_members(self.engine.con, RESULT_TABLE, names)
 
     def run(
         self,
@@ -234,9 +232,9 @@ class Project:
         self._evaluate(names, moment)
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
-            return None, diff.compute(self.engine.con, None, names)
+            return None, diff.compute(self.engine.con, None, names, RESULT_TABLE)
         with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
-            changes = diff.compute(self.engine.con, store, names)
+            changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
             if dry_run:
                 return None, changes
             segments = self.definitions.segments
@@ -244,7 +242,13 @@ class Project:
                 (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)
                 for n, c in changes.items()
             ]
-            run_id = store.commit_run(kind=kind, as_of=moment, started_at=started, figures=figures)
+            run_id = store.commit_run(
+                kind=kind,
+                as_of=moment,
+                started_at=started,
+                figures=figures,
+                result_table=RESULT_TABLE,
+            )
         return run_id, changes
 
     def backfill(
@@ -286,8 +290,11 @@ class Project:
         with state_lock(folder, wait=wait, command="segctl backfill"):
             if reset and StateStore.exists(folder):
                 with StateStore.open(folder, locked=True, write=True) as store, store.transaction():
-                    for table in ("runs", "run_segments", "membership", "holds"):
+                    for table in ("runs", "run_segments", "transitions", "holds"):
                         store.con.execute(f"DELETE FROM segctl_state.{table}")
+                    store.con.execute(
+                        "CREATE OR REPLACE TABLE segctl_state.snapshot (person_id VARCHAR NOT NULL)"
+                    )
             for moment in times:
                 run_id, changes = self._commit(names, moment, now_utc(), kind="backfill")
                 results.append(RunResult(run_id, moment, changes, False))
@@ -347,7 +354,7 @@ class Project:
             self.engine.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE segctl_members AS SELECT person_id FROM "
                 f"({members_at_sql()}) WHERE segment = ?",
-                [run.run_id, run.run_id, segment],
+                [run.run_id, segment],
             )
         return _polars(
             self.engine.arrow(
@@ -358,12 +365,12 @@ class Project:
 
     def person(self, person_id: str, *, wait: float = 10.0) -> dict[str, Any]:
         """A person's segments now, their membership history, and pending deliveries."""
-        from segctl.state import S
+        from segctl.state import S, intervals_sql
 
         with self.state(wait=wait) as store:
             history = store.rows(
                 f"""SELECT segment, entered_at, exited_at, entered_run, exited_run
-                    FROM {S}.membership WHERE person_id = ? ORDER BY entered_run, segment""",
+                    FROM ({intervals_sql("person_id = $1")}) ORDER BY entered_run, segment""",
                 [person_id],
             )
             pending = store.rows(
@@ -511,9 +518,14 @@ class EvaluationResult:
 
     def memberships(self) -> pl.DataFrame:
         """Every (segment, person_id) pair, sorted."""
+        from segctl.engine.duckdb import qident
+
+        columns = ", ".join(qident(s) for s in self.segments)
         return _polars(
             self.project.engine.arrow(
-                "SELECT segment, person_id FROM result_members ORDER BY segment, person_id"
+                f"SELECT segment, person_id FROM (UNPIVOT (SELECT person_id, {columns} FROM "
+                f"{qident(RESULT_TABLE)}) ON {columns} INTO NAME segment VALUE is_member) "
+                "WHERE is_member ORDER BY segment, person_id"
             )
         )
 

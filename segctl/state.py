@@ -1,7 +1,8 @@
 """The state store: an embedded DuckDB database in the state folder (SPEC section 5).
 
-It records runs, per-run segment figures, membership history as intervals (a row per stay in a
-segment, not a copy per run), the delivery outbox, synced audiences, tags and the erasure audit.
+It records runs, per-run segment figures, membership transitions (a row per entry or exit, not
+a copy per run; intervals are derived from them), the last committed snapshot (one row per
+person), the delivery outbox, synced audiences, tags and the erasure audit.
 The database is ATTACHed to the evaluation connection as ``segctl_state`` so that diffs are set
 arithmetic inside one DuckDB. A run's snapshot, history and queued work commit in one
 transaction; DuckDB's write-ahead log makes that atomic even under ``kill -9``.
@@ -47,13 +48,17 @@ MIGRATIONS: dict[int, list[str]] = {
             entered BIGINT NOT NULL,
             exited BIGINT NOT NULL,
             first_run BOOLEAN NOT NULL)""",
-        f"""CREATE TABLE {S}.membership (
+        # Append-only: a row per entry into or exit from a segment. Intervals (the SPEC's
+        # history shape) are derived from it; a commit never rewrites history.
+        f"""CREATE TABLE {S}.transitions (
+            run_id INTEGER NOT NULL,
             segment VARCHAR NOT NULL,
             person_id VARCHAR NOT NULL,
-            entered_at TIMESTAMP NOT NULL,
-            exited_at TIMESTAMP,
-            entered_run INTEGER NOT NULL,
-            exited_run INTEGER)""",
+            kind VARCHAR NOT NULL)              -- enter | exit""",
+        # The last committed membership, one row per person and one boolean column per
+        # segment ever committed: a diff is one join on person_id, not a set operation over
+        # every (segment, person) pair.
+        f"CREATE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)",
         f"CREATE SEQUENCE {S}.outbox_ids START 1",
         f"""CREATE TABLE {S}.outbox (
             id BIGINT PRIMARY KEY,
@@ -250,6 +255,17 @@ class StateStore:
     def known_segments(self) -> set[str]:
         return {r[0] for r in self.rows(f"SELECT DISTINCT segment FROM {S}.run_segments")}
 
+    def snapshot_segments(self) -> list[str]:
+        """Segments with a column in the committed snapshot (every segment ever committed)."""
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND "
+                "table_name = 'snapshot' AND column_name <> 'person_id' ORDER BY column_index",
+                [S],
+            )
+        ]
+
     def commit_run(
         self,
         *,
@@ -257,16 +273,21 @@ class StateStore:
         as_of: datetime,
         started_at: datetime,
         figures: list[tuple[str, str, int, int, int, bool]],
+        result_table: str,
         queue: Callable[[int], None] | None = None,
         config_hash: str = "",
     ) -> int:
-        """Commit a run: the run row, its figures, the membership changes staged in the temp
-        tables ``run_entered``/``run_exited`` and whatever ``queue(run_id)`` adds, atomically.
+        """Commit a run atomically: the run row, its figures, the transitions staged in the
+        temp tables ``run_entered``/``run_exited``, the new snapshot (from ``result_table``
+        for the segments in ``figures``, the old one for the others) and whatever
+        ``queue(run_id)`` adds.
 
         ``figures`` holds (segment, definition_hash, size, entered, exited, first_run).
         """
         from segctl import __version__
 
+        evaluated = [f[0] for f in figures]
+        snapshot = _snapshot_sql(evaluated, self.snapshot_segments(), result_table)
         with self.transaction():
             run_id = int(self.rows(f"SELECT coalesce(max(run_id), 0) + 1 FROM {S}.runs")[0][0])
             self.con.execute(
@@ -279,18 +300,13 @@ class StateStore:
                 [[run_id, *row] for row in figures],
             )
             self.con.execute(
-                f"""UPDATE {S}.membership AS m SET exited_at = ?, exited_run = ?
-                    FROM run_exited AS x
-                    WHERE m.exited_run IS NULL AND m.segment = x.segment
-                      AND m.person_id = x.person_id""",
-                [as_of, run_id],
+                f"""INSERT INTO {S}.transitions
+                    SELECT ?, segment, person_id, 'exit' FROM run_exited
+                    UNION ALL SELECT ?, segment, person_id, 'enter' FROM run_entered""",
+                [run_id, run_id],
             )
-            crash_point("commit:after-exits")
-            self.con.execute(
-                f"""INSERT INTO {S}.membership
-                    SELECT segment, person_id, ?, NULL, ?, NULL FROM run_entered""",
-                [as_of, run_id],
-            )
+            crash_point("commit:after-transitions")
+            self.con.execute(f"CREATE OR REPLACE TABLE {S}.snapshot AS {snapshot}")
             if queue is not None:
                 queue(run_id)
             crash_point("commit:before-commit")
@@ -298,12 +314,54 @@ class StateStore:
         return run_id
 
 
-def members_at_sql(run_param: str = "?") -> str:
-    """SQL selecting (segment, person_id) of the members as of a committed run."""
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _snapshot_sql(evaluated: list[str], existing: list[str], result_table: str) -> str:
+    """The new snapshot: evaluated segments from the result, the others as they were.
+    Persons in no segment are dropped to keep it compact."""
+    columns = list(dict.fromkeys([*existing, *evaluated]))
+    if not columns:
+        return "SELECT person_id FROM snapshot_empty"  # pragma: no cover
+    values = []
+    for name in columns:
+        if name in evaluated:
+            values.append(f"coalesce(r.{_q(name)}, false) AS {_q(name)}")
+        else:
+            values.append(f"coalesce(s.{_q(name)}, false) AS {_q(name)}")
+    keep = " OR ".join(v.split(" AS ")[0] for v in values)
     return (
-        f"SELECT segment, person_id FROM {S}.membership WHERE entered_run <= {run_param} "
-        f"AND (exited_run IS NULL OR exited_run > {run_param})"
+        f"SELECT coalesce(r.person_id, s.person_id) AS person_id, {', '.join(values)} "
+        f"FROM {_q(result_table)} AS r FULL JOIN {S}.snapshot AS s "
+        f"ON r.person_id = s.person_id WHERE {keep}"
     )
+
+
+def members_at_sql(run_param: str = "?") -> str:
+    """SQL selecting (segment, person_id) of the members as of a committed run: the pairs
+    whose last transition at or before that run is an entry."""
+    return (
+        f"SELECT segment, person_id FROM {S}.transitions WHERE run_id <= {run_param} "
+        "GROUP BY segment, person_id HAVING arg_max(kind, run_id) = 'enter'"
+    )
+
+
+def intervals_sql(where: str = "true") -> str:
+    """SQL of membership history as intervals: (segment, person_id, entered_at, exited_at,
+    entered_run, exited_run), one row per stay; ``where`` filters transitions first."""
+    return f"""
+        SELECT t.segment, t.person_id, e.as_of AS entered_at, x.as_of AS exited_at,
+               t.run_id AS entered_run, t.next_run AS exited_run
+        FROM (
+            SELECT segment, person_id, run_id, kind,
+                   lead(run_id) OVER (PARTITION BY segment, person_id ORDER BY run_id)
+                       AS next_run
+            FROM {S}.transitions WHERE {where}
+        ) AS t
+        JOIN {S}.runs AS e ON e.run_id = t.run_id
+        LEFT JOIN {S}.runs AS x ON x.run_id = t.next_run
+        WHERE t.kind = 'enter'"""
 
 
 def _literal(value: str) -> str:

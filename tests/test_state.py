@@ -34,10 +34,8 @@ def committed(root: Path) -> dict[str, object]:
                 "SELECT run_id, segment, size, entered, exited, first_run FROM run_segments "
                 "ORDER BY 1, 2"
             ).fetchall(),
-            "membership": con.execute(
-                "SELECT segment, person_id, entered_at, exited_at, entered_run, exited_run "
-                "FROM membership ORDER BY ALL"
-            ).fetchall(),
+            "transitions": con.execute("SELECT * FROM transitions ORDER BY ALL").fetchall(),
+            "snapshot": con.execute("SELECT * FROM snapshot ORDER BY ALL").fetchall(),
         }
     finally:
         con.close()
@@ -76,20 +74,31 @@ def test_second_run_diffs_against_the_committed_snapshot(project: lib.Project) -
 
 
 def test_history_is_stored_as_intervals(project: lib.Project) -> None:
+    from segctl.state import intervals_sql
+
     for moment in AS_OF:
         lib.Project.load(project.root).run(as_of=moment)
-    state = committed(project.root)
     expected = [members(project, m) for m in AS_OF]
+    with lib.Project.load(project.root).state() as store:
+        intervals = store.rows(intervals_sql())
+        transitions = store.rows("SELECT count(*) FROM segctl_state.transitions")[0][0]
     # Rebuild each run's membership from the intervals and compare with evaluation.
     for run_id, snapshot in enumerate(expected, start=1):
         rebuilt: dict[str, set[str]] = {n: set() for n in snapshot}
-        for segment, person, _, _, entered_run, exited_run in state["membership"]:  # type: ignore[misc]
+        for segment, person, entered_at, exited_at, entered_run, exited_run in intervals:
+            assert entered_at == AS_OF[entered_run - 1].replace(tzinfo=None)
+            assert exited_at is None or exited_at == AS_OF[exited_run - 1].replace(tzinfo=None)
             if entered_run <= run_id and (exited_run is None or exited_run > run_id):
                 rebuilt[segment].add(person)
         assert rebuilt == snapshot
-    # One row per stay, not per run: fewer rows than the sum of sizes over runs.
-    total_sizes = sum(len(m) for snap in expected for m in snap.values())
-    assert len(state["membership"]) < total_sizes  # type: ignore[arg-type]
+    # A row per transition, not per member per run.
+    changes = sum(
+        len(a ^ b)
+        for x, y in zip([{}, *expected], expected, strict=False)
+        for a, b in ((x.get(n, set()), y[n]) for n in y)
+    )
+    assert transitions == changes
+    assert transitions < sum(len(m) for snap in expected for m in snap.values())
 
 
 def test_diff_between_any_two_runs(project: lib.Project) -> None:
@@ -134,7 +143,8 @@ def test_backfill_equals_running_at_each_as_of(tmp_path: Path) -> None:
     a, b = committed(one.root), committed(two.root)
     assert [r[1] for r in a["runs"]] == ["backfill"] * 3  # type: ignore[index,union-attr]
     assert a["figures"] == b["figures"]
-    assert a["membership"] == b["membership"]
+    assert a["transitions"] == b["transitions"]
+    assert a["snapshot"] == b["snapshot"]
 
 
 def test_backfill_refuses_to_rewrite_history_without_reset(project: lib.Project) -> None:
@@ -227,7 +237,7 @@ def test_lock_in_process_raises_state_locked(tmp_path: Path) -> None:
 CRASH_POINTS = [
     ("run:after-evaluate", False),
     ("commit:after-run-row", False),
-    ("commit:after-exits", False),
+    ("commit:after-transitions", False),
     ("commit:before-commit", False),
     ("commit:after-commit", True),
 ]
@@ -253,7 +263,9 @@ def test_kill_9_leaves_old_or_new_state_never_a_mix(
     for moment in (AS_OF[0], AS_OF[1], AS_OF[2]) if survives else (AS_OF[0], AS_OF[2]):
         assert segctl(clean, "run", "--as-of", iso(moment)).returncode == 0
     final, reference = committed(root), committed(clean)
-    assert final["membership"] == reference["membership"]
+    assert final["snapshot"] == reference["snapshot"]
+    if survives:
+        assert final["transitions"] == reference["transitions"]
     assert [f[1:] for f in final["figures"]] == [f[1:] for f in reference["figures"]]  # type: ignore[union-attr]
 
 

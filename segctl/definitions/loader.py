@@ -36,6 +36,7 @@ from segctl.definitions.templates import TEMPLATES
 from segctl.definitions.values import ValueProblem
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+RESERVED_NAMES = {"person_id"}  # the key column next to the segments in results and snapshots
 SEGMENT_KEYS = (
     "name", "description", "tags", "rule", "template", "params", "exclude",
     "on_enter", "on_exit", "audiences",
@@ -247,6 +248,9 @@ def load_segments(
                 if "name" not in doc
                 else f"segment name {name!r} must match [a-z][a-z0-9_]* (like power_users)",
             )
+            continue
+        if name in RESERVED_NAMES:
+            problems.add(doc.at("name"), f"'{name}' is reserved; choose another segment name")
             continue
         if (
             name in names
