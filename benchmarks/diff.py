@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from segctl import diff
-from segctl.state import S, StateStore, now
+from segctl.state import StateStore, now
 
 
 def build(con: duckdb.DuckDBPyConnection, persons: int, segments: int, churn: float) -> list[str]:
