@@ -23,6 +23,7 @@ from segctl.faults import crash_point
 if TYPE_CHECKING:
     import polars as pl
 
+    from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler.plan import PlanContext
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
@@ -362,6 +363,31 @@ class Project:
                 "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
             )
         )
+
+    def history(self, segment: str, *, wait: float = 10.0) -> list[HistoryRow]:
+        """Size, entered and exited of a segment at every committed run."""
+        from segctl import analytics
+
+        with self.state(wait=wait) as store:
+            return analytics.history(store, segment)
+
+    def stats(
+        self, segment: str | None = None, days: int = 30, *, wait: float = 10.0
+    ) -> list[StatsRow]:
+        """Size, entered/exited in the last ``days`` days and growth rate per segment."""
+        from segctl import analytics
+
+        with self.state(wait=wait) as store:
+            return analytics.stats(store, [segment] if segment else None, days)
+
+    def overlap(
+        self, segments: list[str], as_of_run: int | None = None, *, wait: float = 10.0
+    ) -> tuple[list[OverlapRow], list[str]]:
+        """Pairwise overlap of segments at a committed run, and the persons in all."""
+        from segctl import analytics
+
+        with self.state(wait=wait) as store:
+            return analytics.overlap(store, segments, as_of_run)
 
     def person(self, person_id: str, *, wait: float = 10.0) -> dict[str, Any]:
         """A person's segments now, their membership history, and pending deliveries."""

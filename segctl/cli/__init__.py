@@ -532,10 +532,8 @@ def history(
       segctl history power_users\n
       segctl history power_users --format csv > power_users.csv
     """
-    from segctl import analytics
-
-    with handled(debug), load(project).state(wait=wait) as store:
-        rows = analytics.history(store, segment)
+    with handled(debug):
+        rows = load(project).history(segment, wait=wait)
         columns = ["run_id", "as_of", "size", "entered", "exited", "definition_changed"]
         print_rows(
             fmt.value,
@@ -565,8 +563,8 @@ def stats(
     """
     from segctl import analytics
 
-    with handled(debug), load(project).state(wait=wait) as store:
-        rows = analytics.stats(store, [segment] if segment else None, days)
+    with handled(debug):
+        rows = load(project).stats(segment, days, wait=wait)
         columns = ["segment", "size", "entered", "exited", "growth_rate", "since"]
         print_rows(
             fmt.value,
@@ -600,8 +598,8 @@ def overlap(
     """
     from segctl import analytics
 
-    with handled(debug), load(project).state(wait=wait) as store:
-        rows, in_all = analytics.overlap(store, segments, as_of_run)
+    with handled(debug):
+        rows, in_all = load(project).overlap(segments, as_of_run, wait=wait)
         columns = ["a", "b", "size_a", "size_b", "both", "pct_of_a", "pct_of_b", "jaccard"]
         document = {
             "pairs": analytics.as_dicts(rows),
