@@ -357,7 +357,8 @@ def _dependency_order(segments: dict[str, Segment], problems: Problems) -> dict[
             if ref.segment not in segments:
                 continue  # the referenced segment failed to parse; already reported
             if state.get(ref.segment) == "visiting":
-                cycle = [*path[path.index(ref.segment) :], name, ref.segment]
+                trail = [*path, name]  # a segment may reference itself: a -> a
+                cycle = [*trail[trail.index(ref.segment) :], ref.segment]
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     problems.add(ref.pos, "segment references form a cycle: " + " -> ".join(cycle))

@@ -82,6 +82,8 @@ class DuckDBEngine:
         self.inputs: dict[str, list[InputFiles]] = {}
         self._schema: Schema | None = None
         self.list_tables: dict[str, str] = {}
+        # (table, canonical column) of timestamp columns stored as text, parsed by the views.
+        self.text_timestamps: list[tuple[str, str]] = []
 
     # ---- views ------------------------------------------------------------------------
 
@@ -154,6 +156,8 @@ class DuckDBEngine:
         for canonical, source in names.items():
             duck_type = described[source]
             expr, family = self._normalise(table, canonical, qident(source), duck_type, display)
+            if canonical in TIMESTAMP_COLUMNS[table] and duck_type == "VARCHAR":
+                self.text_timestamps.append((table, canonical))
             select.append(f"{expr} AS {qident(canonical)}")
             schema[canonical] = family
         source_sql = " UNION ALL BY NAME ".join(f"SELECT * FROM {r}" for r in readers)
@@ -194,7 +198,8 @@ class DuckDBEngine:
         for cond in conditions:
             if cond.path in self.list_tables:
                 continue
-            name = "segctl_list_" + hashlib.sha256(cond.path.encode()).hexdigest()[:10]
+            # Named after the file as written, so compiled SQL is the same on every machine.
+            name = "segctl_list_" + hashlib.sha256(cond.file.encode()).hexdigest()[:10]
             reader = (
                 f"read_parquet({quote(cond.path)})"
                 if cond.path.endswith(".parquet")
@@ -241,13 +246,11 @@ class DuckDBEngine:
             )
 
     def check_timestamps(self) -> None:
-        """Scan text timestamp columns for values that do not parse (names file and value)."""
-        for table, columns in TIMESTAMP_COLUMNS.items():
-            for group in self.inputs.get(table, []):
-                if group.format != "csv":
-                    continue
-                for column in columns:
-                    self._find_bad_timestamp(table, column)
+        """Scan text timestamp columns (CSV, or strings in Parquet) for values that do not
+        parse (names file, column and value)."""
+        self.schema()
+        for table, column in self.text_timestamps:
+            self._find_bad_timestamp(table, column)
 
     def _find_bad_timestamp(self, table: str, column: str) -> None:
         source = self.config.columns.get(table, {}).get(column, column)
@@ -308,7 +311,9 @@ class DuckDBEngine:
     def arrow(self, query: exp.Expression | str) -> pa.Table:
         """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
         sql = query if isinstance(query, str) else query.sql(dialect="duckdb")
-        with self._translate_any(), self.translate_errors(None):
+        # _translate_any goes inside: it names the file and value of a bad timestamp before
+        # translate_errors turns any other conversion error into a DataError.
+        with self.translate_errors(None), self._translate_any():
             relation = self.con.sql(sql)
             fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             return fetch()
@@ -316,7 +321,7 @@ class DuckDBEngine:
     def create_table(self, name: str, query: exp.Expression) -> None:
         """Materialise a plan's result as a temporary table."""
         sql = query.sql(dialect="duckdb")
-        with self._translate_any(), self.translate_errors(None):
+        with self.translate_errors(None), self._translate_any():
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS {sql}")
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
