@@ -1,0 +1,1 @@
+"""Delivery: the outbox worker, retry policy, and one module per destination."""
