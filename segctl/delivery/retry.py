@@ -1,0 +1,101 @@
+"""Retry policy: exponential backoff with jitter, honouring the platform's Retry-After.
+
+Destination clients classify every failure as :class:`Transient` (5xx, 429, timeouts, the
+platform's throttling codes: retried) or :class:`Permanent` (recorded with the platform's
+message, never retried). A transient failure asking for a longer wait than the policy allows
+becomes :class:`Deferred`: the item stays pending with a next attempt time, for a later
+``segctl push``, instead of blocking the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from segctl.delivery.limits import RateLimiter
+
+T = TypeVar("T")
+
+
+class DeliveryFailure(Exception):
+    """A failed attempt, with the platform's message (never a secret)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class Transient(DeliveryFailure):
+    """Worth retrying: 5xx, 429, timeouts, connection errors, throttling codes."""
+
+
+class Permanent(DeliveryFailure):
+    """Not worth retrying: the request itself is wrong (4xx, invalid parameter...)."""
+
+
+class Deferred(DeliveryFailure):
+    """Retrying now is pointless; try again after ``retry_after`` seconds."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 5
+    initial: float = 0.5  # seconds before the first retry
+    max_wait: float = 30.0  # longest single wait; longer Retry-After values defer the item
+    jitter: float = 0.5
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(
+        initial=policy.initial, max=policy.max_wait, jitter=policy.jitter
+    )
+
+    def wait(state: RetryCallState) -> float:
+        delay = backoff(state)
+        failure = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(failure, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, policy.max_wait)
+
+    return wait
+
+
+def call(attempt: Callable[[], T], policy: RetryPolicy, limiter: RateLimiter | None = None) -> T:
+    """Run ``attempt`` until it succeeds, fails permanently, or retries run out.
+
+    Raises :class:`Permanent`, :class:`Deferred` (a Retry-After beyond ``max_wait``), or the
+    last :class:`Transient` when retries are exhausted.
+    """
+
+    def once() -> T:
+        if limiter is not None:
+            limiter.acquire()
+        try:
+            return attempt()
+        except Transient as failure:
+            if failure.retry_after is not None and failure.retry_after > policy.max_wait:
+                if limiter is not None:
+                    limiter.pause(min(failure.retry_after, policy.max_wait))
+                raise Deferred(failure.message, retry_after=failure.retry_after) from None
+            if failure.retry_after and limiter is not None:
+                limiter.pause(failure.retry_after)
+            raise
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.max_retries + 1),
+        wait=_wait(policy),
+        retry=retry_if_exception_type(Transient) & ~retry_if_exception_type(Deferred),
+        reraise=True,
+    )
+    return retrying(once)
