@@ -9,6 +9,7 @@ becomes :class:`Deferred`: the item stays pending with a next attempt time, for 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,7 +19,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from segctl.delivery.limits import RateLimiter
