@@ -56,12 +56,9 @@ class RetryPolicy:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(
-        initial=policy.initial, max=policy.max_wait, jitter=policy.jitter
-    )
-
     def wait(state: RetryCallState) -> float:
-        delay = backoff(state)
+        exponent = max(state.attempt_number - 1, 0)
+        delay = policy.initial * 2**exponent + random.uniform(0, policy.jitter)
         failure = state.outcome.exception() if state.outcome else None
         retry_after = getattr(failure, "retry_after", None)
         if retry_after is not None:
