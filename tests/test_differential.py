@@ -300,6 +300,11 @@ def timestamp_literals(ctx: Context) -> st.SearchStrategy[date | datetime]:
     return st.one_of(st.sampled_from(ctx.dates), st.sampled_from(exact))
 
 
+def mostly_one(at_most: int) -> st.SearchStrategy[int]:
+    """1 three times out of four, else up to ``at_most``: the more keys, the rarer a match."""
+    return st.sampled_from([1, 1, 1, *range(2, at_most + 1)])
+
+
 @st.composite
 def comparators(
     draw: st.DrawFn,
@@ -310,9 +315,10 @@ def comparators(
 ) -> Node:
     """One to two comparator keys applicable to a value of ``family``."""
     ops = OPS[family]
+    size = draw(mostly_one(2))
     if family == "str" and not needles:
         ops = [op for op in ops if op not in ("contains", "starts_with", "ends_with")]
-    chosen = draw(st.lists(st.sampled_from(ops), min_size=1, max_size=2, unique=True))
+    chosen = draw(st.lists(st.sampled_from(ops), min_size=size, max_size=size, unique=True))
     values: st.SearchStrategy[Any] = (
         timestamp_literals(ctx) if family == "ts" else st.sampled_from(literals or [""])
     )
@@ -346,8 +352,11 @@ def column_comparators(
 
 @st.composite
 def wheres(draw: st.DrawFn, ctx: Context) -> Node:
+    size = draw(mostly_one(2))
     columns = draw(
-        st.lists(st.sampled_from(sorted(EVENT_PROPERTIES)), min_size=1, max_size=2, unique=True)
+        st.lists(
+            st.sampled_from(sorted(EVENT_PROPERTIES)), min_size=size, max_size=size, unique=True
+        )
     )
     return {c: draw(column_comparators(ctx, "events", c, EVENT_PROPERTIES[c])) for c in columns}
 
@@ -444,8 +453,11 @@ def property_conditions(draw: st.DrawFn, ctx: Context) -> Node:
 
 @st.composite
 def subscription_conditions(draw: st.DrawFn, ctx: Context) -> Node:
+    size = draw(mostly_one(2))
     columns = draw(
-        st.lists(st.sampled_from(sorted(SUBSCRIPTION_COLUMNS)), min_size=1, max_size=2, unique=True)
+        st.lists(
+            st.sampled_from(sorted(SUBSCRIPTION_COLUMNS)), min_size=size, max_size=size, unique=True
+        )
     )
     return {
         "subscription": {
@@ -458,7 +470,7 @@ def subscription_conditions(draw: st.DrawFn, ctx: Context) -> Node:
 @st.composite
 def sequence_conditions(draw: st.DrawFn, ctx: Context) -> Node:
     steps = []
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(mostly_one(3))):
         step: Node = {"event": draw(st.sampled_from(EVENT_NAMES))}
         if draw(st.integers(0, 3)) == 0:
             step["where"] = draw(wheres(ctx))
@@ -481,7 +493,9 @@ def conditions(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
         kinds += ["all", "any", "not"]
     kind = draw(st.sampled_from(kinds))
     if kind in ("all", "any"):
-        return {kind: draw(st.lists(conditions(ctx, depth - 1), min_size=1, max_size=3))}
+        # An `all` of many conditions is rarely true: keep it short.
+        size = draw(st.integers(1, 2 if kind == "all" else 3))
+        return {kind: [draw(conditions(ctx, depth - 1)) for _ in range(size)]}
     if kind == "not":
         return {"not": draw(conditions(ctx, depth - 1))}
     if kind == "segment":
@@ -507,7 +521,7 @@ def cases(draw: st.DrawFn) -> Case:
     ctx = make_context(as_of, timezone)
     ts = timestamps(ctx)
 
-    person_ids = [f"p{i}" for i in range(draw(st.integers(1, 5)))]
+    person_ids = [f"p{i}" for i in range(draw(st.integers(1, 6)))]
     persons = [
         {
             "person_id": pid,
@@ -534,7 +548,8 @@ def cases(draw: st.DrawFn) -> Case:
     subscriptions: list[Row] = []
     for pid in person_ids:
         # Distinct updated_at per person: which of two rows is current would be unspecified.
-        for updated_at in draw(st.lists(ts, max_size=2, unique=True)):
+        rows = draw(st.integers(0, 2))
+        for updated_at in draw(st.lists(ts, min_size=rows, max_size=rows, unique=True)):
             subscriptions.append(
                 {
                     "person_id": pid,
@@ -547,11 +562,11 @@ def cases(draw: st.DrawFn) -> Case:
     lists = {
         LIST_FILES["person_id"]: [
             {"person_id": pid}
-            for pid in [ORPHAN_ID, *draw(st.lists(st.sampled_from([*person_ids, "P1"])))]
+            for pid in [ORPHAN_ID, "P1", *(pid for pid in person_ids if draw(st.booleans()))]
         ],
         LIST_FILES["email"]: [
             {"email": e}
-            for e in ["nobody@example.com", *draw(st.lists(st.sampled_from(LIST_EMAILS)))]
+            for e in ["nobody@example.com", *(e for e in LIST_EMAILS if draw(st.booleans()))]
         ],
     }
 
@@ -563,7 +578,9 @@ def cases(draw: st.DrawFn) -> Case:
     segment_files: dict[str, str] = {}
     for i in range(draw(st.integers(1, 3))):
         segment: Node = {"name": f"s{i}", "rule": draw(conditions(ctx, depth=2))}
-        exclude = draw(st.lists(conditions(ctx, depth=1), max_size=2))
+        exclude = [
+            draw(conditions(ctx, depth=1)) for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2])))
+        ]
         if exclude:
             segment["exclude"] = exclude
         segment_files[segment["name"]] = yaml.safe_dump(segment, sort_keys=False)

@@ -89,7 +89,9 @@ def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:
             "a value cannot be null here (use is_set: false to test for a missing value)"
         )
     if isinstance(value, (list, dict)):
-        raise ValueProblem(f"expected a single value, got {type(value).__name__}")
+        raise ValueProblem(
+            f"expected a single value, got {'a list' if isinstance(value, list) else 'a mapping'}"
+        )
     if value_type is ColumnType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueProblem(f"expected a number, got {_describe(value)}")

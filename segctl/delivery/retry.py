@@ -17,7 +17,7 @@ from typing import TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
 )
 
@@ -92,9 +92,7 @@ def call(attempt: Callable[[], T], policy: RetryPolicy, limiter: RateLimiter | N
     retrying = Retrying(
         stop=stop_after_attempt(policy.max_retries + 1),
         wait=_wait(policy),
-        retry=retry_if_exception(
-            lambda e: isinstance(e, Transient) and not isinstance(e, Deferred)
-        ),
+        retry=retry_if_exception_type(Transient),  # Deferred and Permanent are not Transient
         reraise=True,
     )
     return retrying(once)
