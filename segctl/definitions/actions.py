@@ -1,0 +1,233 @@
+"""``on_enter``, ``on_exit`` and ``audiences`` of a segment file, checked against the
+destinations of segctl.yaml (SPEC section 6)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
+from segctl.definitions.values import ValueProblem, parse_duration
+
+if TYPE_CHECKING:
+    from segctl.delivery.destinations import Destination
+
+ACTIONS: dict[str, dict[str, Any]] = {
+    # kind: destination type (None: local), required keys, optional keys
+    "webhook": {"type": "webhook", "required": ("destination",), "optional": ("batch",)},
+    "email": {
+        "type": "resend",
+        "required": ("destination", "template"),
+        "optional": ("subject", "variables", "delay"),
+    },
+    "tag": {"type": None, "required": ("name",), "optional": ("value",)},
+    "emit": {"type": None, "required": ("event",), "optional": ()},
+}
+AUDIENCE_ID_KEYS = {
+    "meta": "audience_id",
+    "google": "user_list_id",
+    "tiktok": "audience_id",
+    "resend": "segment_id",
+    "file": "name",
+}
+AUDIENCE_MODES = ("sync", "mirror")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action fired on a transition."""
+
+    kind: str
+    destination: str | None
+    options: str  # the action's settings as canonical JSON (hashable, stored in the outbox)
+    delay: timedelta | None = None
+    pos: Pos = field(default=Pos(""), compare=False)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.options)
+        return value
+
+
+@dataclass(frozen=True)
+class Audience:
+    """A mirror of the segment on an ad platform or in Resend."""
+
+    destination: str
+    audience_id: str
+    mode: str = "sync"  # sync: add/remove what segctl added; mirror: the platform's replace
+    pos: Pos = field(default=Pos(""), compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.destination}:{self.audience_id}"
+
+
+def parse_actions(
+    value: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems, what: str
+) -> tuple[Action, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, YList):
+        problems.add(
+            pos, f"'{what}' takes a list of actions, like - webhook: {{destination: crm_hook}}"
+        )
+        return ()
+    actions = []
+    for i, item in enumerate(value):
+        at = value.at(i)
+        if not isinstance(item, YMap) or len(item) != 1:
+            problems.add(
+                position_of(item, at),
+                f"each {what} action is one of "
+                f"{', '.join(ACTIONS)} with its settings, like - tag: {{name: vip}}",
+            )
+            continue
+        kind, spec = next(iter(item.items()))
+        if kind not in ACTIONS:
+            problems.add(
+                item.key_at(kind),
+                f"unknown action '{kind}'"
+                f"{did_you_mean(kind, ACTIONS)} (actions: {', '.join(ACTIONS)})",
+            )
+            continue
+        action = _action(kind, spec, item.at(kind), destinations, problems)
+        if action is not None:
+            actions.append(action)
+    return tuple(actions)
+
+
+def _action(
+    kind: str, spec: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems
+) -> Action | None:
+    rules = ACTIONS[kind]
+    if not isinstance(spec, YMap):
+        problems.add(
+            pos, f"'{kind}' takes a mapping of settings (required: {', '.join(rules['required'])})"
+        )
+        return None
+    ok = True
+    allowed = (*rules["required"], *rules["optional"])
+    for key in spec:
+        if key not in allowed:
+            problems.add(
+                spec.key_at(key),
+                f"unknown key '{key}' in a {kind} action{did_you_mean(key, allowed)}",
+            )
+            ok = False
+    for key in rules["required"]:
+        if key not in spec or spec[key] in (None, ""):
+            problems.add(spec.pos, f"a {kind} action needs '{key}'")
+            ok = False
+    destination = spec.get("destination")
+    if rules["type"] and isinstance(destination, str) and ok:
+        ok = _check_destination(
+            destination, rules["type"], spec.at("destination"), destinations, problems
+        )
+    delay = None
+    if "delay" in spec:
+        try:
+            delay = parse_delay(spec["delay"])
+        except ValueProblem:
+            problems.add(
+                spec.at("delay"),
+                f"'delay': expected a duration like 5m, 2h or 1d, got {spec['delay']!r}",
+            )
+            ok = False
+    if "batch" in spec:
+        batch = spec["batch"]
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1000:
+            problems.add(spec.at("batch"), "'batch' must be a whole number from 1 to 1000")
+            ok = False
+    if "variables" in spec and not isinstance(spec["variables"], dict):
+        problems.add(spec.at("variables"), "'variables' must be a mapping")
+        ok = False
+    if not ok:
+        return None
+    options = json.dumps(
+        {k: v for k, v in spec.items() if k != "delay"}, sort_keys=True, default=str
+    )
+    return Action(kind, destination if isinstance(destination, str) else None, options, delay, pos)
+
+
+def parse_delay(value: Any) -> timedelta:
+    """A delay: a duration (h, d, w, y) or minutes (``5m``)."""
+    text = str(value).strip()
+    if text.endswith("m") and text[:-1].isdigit():
+        return timedelta(minutes=int(text[:-1]))
+    return parse_duration(value)
+
+
+def _check_destination(
+    name: str, kind: str, pos: Pos, destinations: dict[str, Destination], problems: Problems
+) -> bool:
+    destination = destinations.get(name)
+    if destination is None:
+        problems.add(
+            pos,
+            f"unknown destination '{name}'{did_you_mean(name, destinations)} "
+            "(define it under destinations: in segctl.yaml)",
+        )
+        return False
+    if destination.type != kind:
+        problems.add(
+            pos,
+            f"destination '{name}' is a {destination.type} destination; this needs a {kind} one",
+        )
+        return False
+    return True
+
+
+def parse_audiences(
+    value: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems
+) -> tuple[Audience, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, YList):
+        problems.add(
+            pos, "'audiences' takes a list, like - {destination: meta, audience_id: \"238...\"}"
+        )
+        return ()
+    audiences = []
+    for i, item in enumerate(value):
+        at = value.at(i)
+        if not isinstance(item, YMap):
+            problems.add(position_of(item, at), "an audience is a mapping with 'destination'")
+            continue
+        name = item.get("destination")
+        destination = destinations.get(name) if isinstance(name, str) else None
+        if destination is None or destination.type not in AUDIENCE_ID_KEYS:
+            if destination is None:
+                problems.add(
+                    item.at("destination") if "destination" in item else item.pos,
+                    f"unknown destination {name!r}{did_you_mean(str(name), destinations)}",
+                )
+            else:
+                problems.add(
+                    item.at("destination"),
+                    f"destination '{name}' ({destination.type}) cannot hold audiences",
+                )
+            continue
+        id_key = AUDIENCE_ID_KEYS[destination.type]
+        allowed = ("destination", id_key, "mode")
+        bad = [k for k in item if k not in allowed]
+        for key in bad:
+            problems.add(
+                item.key_at(key),
+                f"unknown key '{key}' in a {destination.type} audience{did_you_mean(key, allowed)}",
+            )
+        audience_id = item.get(id_key)
+        if destination.type == "file" and audience_id is None:
+            audience_id = ""  # the file is named after the segment
+        if audience_id is None or (not str(audience_id).strip() and destination.type != "file"):
+            problems.add(item.pos, f"a {destination.type} audience needs '{id_key}'")
+            continue
+        mode = item.get("mode", "sync")
+        if mode not in AUDIENCE_MODES:
+            problems.add(item.at("mode"), f"'mode' is sync or mirror, not {mode!r}")
+            continue
+        if not bad:
+            audiences.append(Audience(str(name), str(audience_id), str(mode), item.pos))
+    return tuple(audiences)

@@ -1,0 +1,145 @@
+"""Destinations of segctl.yaml -> typed, checked :class:`Destination` objects.
+
+Secrets (tokens, API keys, webhook secrets) are kept apart from the other settings and never
+appear in a message, a log line or the state; :func:`secret_values` lists them so that output
+can be redacted as a last line of defence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from segctl.definitions.source import Pos, Problems, YMap, did_you_mean
+
+COMMON = ("type", "base_url", "timeout", "max_retries", "rate_limit", "concurrency", "backoff")
+TYPES: dict[str, dict[str, tuple[str, ...]]] = {
+    # type: {"required": ..., "optional": ..., "secret": ...}
+    "meta": {
+        "required": ("ad_account_id", "access_token"),
+        "optional": ("api_version",),
+        "secret": ("access_token",),
+    },
+    "google": {
+        "required": ("operating_account_id", "access_token"),
+        "optional": ("account_type", "consent"),
+        "secret": ("access_token",),
+    },
+    "tiktok": {
+        "required": ("advertiser_id", "access_token"),
+        "optional": ("calculate_type",),
+        "secret": ("access_token",),
+    },
+    "resend": {"required": ("api_key", "from"), "optional": ("reply_to",), "secret": ("api_key",)},
+    "webhook": {"required": ("url", "secret"), "optional": ("headers",), "secret": ("secret",)},
+    "file": {"required": ("path",), "optional": ("platform",), "secret": ()},
+}
+BASE_URLS = {
+    "meta": "https://graph.facebook.com",
+    "google": "https://datamanager.googleapis.com",
+    "tiktok": "https://business-api.tiktok.com/open_api/v1.3",
+    "resend": "https://api.resend.com",
+}
+# Requests per second the platforms document (or a safe default).
+DEFAULT_RATE = {"meta": 10.0, "google": 5.0, "tiktok": 10.0, "resend": 2.0, "webhook": 50.0}
+DEFAULT_CONCURRENCY = {"meta": 4, "google": 8, "tiktok": 2, "resend": 2, "webhook": 8}
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    type: str
+    settings: dict[str, Any]
+    secrets: dict[str, str] = field(repr=False)
+    base_url: str = ""
+    timeout: float = 30.0
+    max_retries: int = 5
+    rate_limit: float | None = None
+    concurrency: int = 4
+    backoff: float = 0.5
+
+    def __repr__(self) -> str:  # never show secrets, even in a debugger
+        return f"Destination(name={self.name!r}, type={self.type!r})"
+
+
+def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dict[str, Destination]:
+    out: dict[str, Destination] = {}
+    for name, spec in raw.items():
+        at = raw.key_at(name) if isinstance(raw, YMap) else pos
+        if not isinstance(spec, dict):
+            problems.add(at, f"destination '{name}' must be a mapping with a 'type'")
+            continue
+        kind = spec.get("type")
+        if kind not in TYPES:
+            where = spec.at("type") if isinstance(spec, YMap) else at
+            problems.add(
+                where,
+                f"destination '{name}': unknown type {kind!r}"
+                f"{did_you_mean(str(kind), TYPES)} (types: {', '.join(TYPES)})",
+            )
+            continue
+        rules = TYPES[kind]
+        allowed = (*COMMON, *rules["required"], *rules["optional"])
+        ok = True
+        for key in spec:
+            if key not in allowed:
+                where = spec.key_at(key) if isinstance(spec, YMap) else at
+                problems.add(
+                    where, f"destination '{name}': unknown key '{key}'{did_you_mean(key, allowed)}"
+                )
+                ok = False
+        for key in rules["required"]:
+            if not spec.get(key):
+                problems.add(
+                    at,
+                    f"destination '{name}' ({kind}) needs '{key}'"
+                    + (
+                        " (put the secret in an environment variable: "
+                        f'{key}: "${{{name.upper()}_{key.upper()}}}")'
+                        if key in rules["secret"]
+                        else ""
+                    ),
+                )
+                ok = False
+        numbers = {}
+        for key, low in (
+            ("timeout", 0.001),
+            ("max_retries", 0),
+            ("rate_limit", 0.001),
+            ("concurrency", 1),
+            ("backoff", 0),
+        ):
+            value = spec.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                where = spec.at(key) if isinstance(spec, YMap) else at
+                problems.add(where, f"destination '{name}': '{key}' must be a number >= {low}")
+                ok = False
+            numbers[key] = value
+        if not ok:
+            continue
+        secrets = {k: str(spec[k]) for k in rules["secret"] if spec.get(k)}
+        settings = {k: v for k, v in spec.items() if k not in COMMON and k not in secrets}
+        out[name] = Destination(
+            name=name,
+            type=kind,
+            settings=settings,
+            secrets=secrets,
+            base_url=str(spec.get("base_url") or BASE_URLS.get(kind, "")).rstrip("/"),
+            timeout=float(numbers.get("timeout", 30.0)),
+            max_retries=int(numbers.get("max_retries", 5)),
+            rate_limit=float(numbers["rate_limit"])
+            if "rate_limit" in numbers
+            else DEFAULT_RATE.get(kind),
+            concurrency=int(numbers.get("concurrency", DEFAULT_CONCURRENCY.get(kind, 4))),
+            backoff=float(numbers.get("backoff", 0.5)),
+        )
+    return out
+
+
+def secret_values(destinations: dict[str, Destination]) -> list[str]:
+    """Every configured secret (to redact from any output)."""
+    return sorted(
+        {v for d in destinations.values() for v in d.secrets.values() if v}, key=len, reverse=True
+    )
