@@ -71,6 +71,7 @@ MIGRATIONS: dict[int, list[str]] = {
             spec VARCHAR,                       -- the action's definition, JSON
             payload VARCHAR,                    -- what is sent, JSON (never secrets)
             idempotency_key VARCHAR NOT NULL UNIQUE,
+            batch_key VARCHAR,                  -- set before a batch is sent; reused on retry
             status VARCHAR NOT NULL,            -- pending | sent | failed | held
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at TIMESTAMP,
@@ -81,6 +82,7 @@ MIGRATIONS: dict[int, list[str]] = {
             destination VARCHAR NOT NULL,
             audience VARCHAR NOT NULL,
             person_id VARCHAR NOT NULL,
+            identifiers VARCHAR NOT NULL,       -- what was sent (hashes, or a contact id)
             synced_at TIMESTAMP NOT NULL)""",
         f"""CREATE TABLE {S}.audience_status (
             destination VARCHAR NOT NULL,
@@ -95,7 +97,8 @@ MIGRATIONS: dict[int, list[str]] = {
             name VARCHAR NOT NULL,
             value VARCHAR,
             set_at TIMESTAMP NOT NULL,
-            run_id INTEGER)""",
+            run_id INTEGER,
+            PRIMARY KEY (person_id, name))""",
         f"""CREATE TABLE {S}.holds (
             segment VARCHAR NOT NULL,
             run_id INTEGER NOT NULL,

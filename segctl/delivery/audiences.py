@@ -1,0 +1,335 @@
+"""Audiences, reconciled (SPEC 6): desired set vs synced set -> adds and removes.
+
+desired = the segment's members in the last committed snapshot, minus persons without
+consent, suppressed or forgotten. synced = what segctl has added there (``audience_members``,
+with the identifiers it sent, so a removal never needs the raw data again). The difference is
+sent in batches at the platform's limit; every successful batch is recorded at once, so a
+failure or a crash leaves a smaller difference for the next push, never a wrong record.
+``mirror`` uses the platform's replace where it has one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from segctl.delivery.destinations import Destination
+from segctl.delivery.http import Http
+from segctl.delivery.identifiers import HashedIdentity, IdentityStats, hash_identity
+from segctl.delivery.limits import RateLimiter
+from segctl.delivery.retry import DeliveryFailure, Permanent, RetryPolicy, call
+from segctl.diff import quote
+from segctl.faults import crash_point
+from segctl.state import S, now
+
+if TYPE_CHECKING:
+    import httpx
+
+    from segctl.delivery.worker import Worker
+
+MINIMUM_SIZE = {"meta": 100, "google": 100, "tiktok": 1000}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One person as an audience sees them."""
+
+    person_id: str
+    identity: HashedIdentity | None = None  # ad platforms: hashes only
+    contact: dict[str, Any] | None = None  # Resend: email and names
+
+    def identifiers(self) -> str:
+        if self.identity is not None:
+            return json.dumps({"email": self.identity.email, "phone": self.identity.phone})
+        return json.dumps(self.contact or {}, sort_keys=True, default=str)
+
+
+@dataclass
+class Figures:
+    """What the platform reported for one call (summed over a sync)."""
+
+    received: int = 0
+    invalid: int = 0
+    match_rate: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, other: Figures) -> None:
+        self.received += other.received
+        self.invalid += other.invalid
+        self.match_rate = other.match_rate or self.match_rate
+        self.details.update(other.details)
+
+
+class AudienceClient:
+    """Base of the platform clients: batching limits and retried requests.
+
+    Subclasses set ``platform`` (which normalisation applies), ``max_batch`` and
+    ``supports_replace``, and implement :meth:`add`, :meth:`remove` and, if supported,
+    :meth:`replace`. Each request goes through :meth:`request`, which paces, retries and
+    classifies; a failure raises :class:`DeliveryFailure`.
+    """
+
+    platform = "meta"
+    max_batch = 10_000
+    supports_replace = False
+    always_replace = False  # the destination can only take the whole audience (files)
+
+    def __init__(
+        self,
+        destination: Destination,
+        client: httpx.Client | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.destination = destination
+        self.http = Http(destination, client, self.auth_headers())
+        self.policy = RetryPolicy(max_retries=destination.max_retries, initial=destination.backoff)
+        self.limiter = limiter or RateLimiter(destination.rate_limit)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return call(lambda: self.http.request(method, path, **kwargs), self.policy, self.limiter)
+
+    def identity(self, person: dict[str, Any], stats: IdentityStats) -> Member | None:
+        identity = hash_identity(person, self.platform, stats)
+        return None if identity.empty else Member(identity.person_id, identity=identity)
+
+    def add(self, audience_id: str, members: list[Member]) -> Figures:
+        raise NotImplementedError
+
+    def remove(self, audience_id: str, members: list[Member]) -> Figures:
+        raise NotImplementedError
+
+    def replace(self, audience_id: str, members: list[Member]) -> Figures:
+        raise Permanent(f"{self.platform} has no replace")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def client_for(
+    destination: Destination, client: httpx.Client | None, limiter: RateLimiter | None = None
+) -> AudienceClient:
+    """The audience client of a destination type."""
+    from segctl.delivery import platforms
+
+    factory: Callable[..., AudienceClient] = platforms.CLIENTS[destination.type]
+    return factory(destination, client, limiter)
+
+
+@dataclass
+class SyncResult:
+    destination: str
+    audience: str
+    segment: str
+    added: int = 0
+    removed: int = 0
+    skipped: int = 0  # persons with no usable identifier
+    held_removals: int = 0
+    figures: Figures = field(default_factory=Figures)
+    error: str | None = None
+
+
+class Reconciler:
+    """Reconciles every audience with a pending sync request."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.store = worker.store
+        self.results: list[SyncResult] = []
+
+    def run(self) -> list[SyncResult]:
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for row in self.worker.due("audience"):
+            spec = json.loads(row["spec"])
+            key = (row["destination"], row["segment"], spec["audience_id"], spec["mode"])
+            groups.setdefault(key, []).append(row)
+        for (destination, segment, audience, mode), rows in groups.items():
+            self.sync(destination, segment, audience, mode, rows)
+        return self.results
+
+    def sync(
+        self,
+        name: str,
+        segment: str,
+        audience: str,
+        mode: str,
+        rows: list[dict[str, Any]] | None = None,
+    ) -> SyncResult:
+        """Make one audience match its segment (rows: the sync requests it answers)."""
+        from segctl.delivery.worker import Batch
+
+        result = SyncResult(name, audience, segment)
+        self.results.append(result)
+        batch = Batch(f"{name}:{audience}", name, rows or [])
+        destination = self.worker.destinations.get(name)
+        if destination is None:
+            if rows:
+                self.worker.fail([batch], f"destination '{name}' is no longer configured")
+            return result
+        client = client_for(destination, self.worker.client, self.worker.limiters.get(name))
+        try:
+            self._reconcile(client, destination, segment, audience, mode, result)
+        except DeliveryFailure as failure:
+            result.error = failure.message
+            if rows:
+                self.worker.record_failure([batch], failure)
+        else:
+            if rows:
+                self.worker.mark_sent(rows)
+        finally:
+            client.close()
+            self._record_status(destination, audience, result)
+        return result
+
+    # ---- the difference ---------------------------------------------------------------
+
+    def _reconcile(
+        self,
+        client: AudienceClient,
+        destination: Destination,
+        segment: str,
+        audience: str,
+        mode: str,
+        result: SyncResult,
+    ) -> None:
+        con = self.store.con
+        self._stage_desired(segment)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
+                FROM {S}.audience_members WHERE destination = ? AND audience = ?""",
+            [destination.name, audience],
+        )
+        held = bool(
+            self.store.rows(
+                f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
+                [segment],
+            )[0][0]
+        )
+        if client.always_replace or (mode == "mirror" and client.supports_replace and not held):
+            self._replace(client, destination, audience, result)
+            return
+        adds = self.store.rows(
+            "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced ORDER BY person_id"
+        )
+        removes = self.store.rows(
+            "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
+            "(SELECT person_id FROM desired) ORDER BY person_id"
+        )
+        if held:
+            result.held_removals = len(removes)
+            removes = []
+        for start in range(0, len(removes), client.max_batch):
+            chunk = removes[start : start + client.max_batch]
+            members = [_stored_member(pid, ids) for pid, ids in chunk]
+            result.figures.add(client.remove(audience, members))
+            crash_point("sync:after-remove")
+            with self.store.transaction():
+                con.execute(
+                    f"""DELETE FROM {S}.audience_members WHERE destination = ? AND
+                        audience = ? AND list_contains(?, person_id)""",
+                    [destination.name, audience, [pid for pid, _ in chunk]],
+                )
+            result.removed += len(chunk)
+        members = self._members(client, [r[0] for r in adds], result)
+        for start in range(0, len(members), client.max_batch):
+            chunk = members[start : start + client.max_batch]
+            result.figures.add(client.add(audience, chunk))
+            crash_point("sync:after-add")
+            self._record_synced(destination.name, audience, chunk)
+            result.added += len(chunk)
+
+    def _replace(
+        self, client: AudienceClient, destination: Destination, audience: str, result: SyncResult
+    ) -> None:
+        ids = [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")]
+        members = self._members(client, ids, result)
+        result.figures.add(client.replace(audience, members))
+        previous = self.store.rows("SELECT count(*) FROM synced")[0][0]
+        with self.store.transaction():
+            self.store.con.execute(
+                f"DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?",
+                [destination.name, audience],
+            )
+            self._insert_synced(destination.name, audience, members)
+        result.added = len(members)
+        result.removed = int(previous)
+
+    def _stage_desired(self, segment: str) -> None:
+        columns = set(self.store.snapshot_segments())
+        if segment not in columns:
+            self.store.con.execute(
+                "CREATE OR REPLACE TEMP TABLE desired AS "
+                "SELECT NULL::VARCHAR AS person_id WHERE false"
+            )
+            return
+        reachable = self.worker.project.reachable_condition("p")
+        self.store.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE desired AS
+                SELECT s.person_id FROM {S}.snapshot s JOIN persons p USING (person_id)
+                WHERE s.{quote(segment)} AND {reachable}"""
+        )
+
+    def _members(self, client: AudienceClient, ids: list[str], result: SyncResult) -> list[Member]:
+        people = self.worker.persons(ids)
+        stats = IdentityStats()
+        members = []
+        for pid in ids:
+            member = client.identity(people[pid], stats)
+            if member is None:
+                result.skipped += 1
+            else:
+                members.append(member)
+        return members
+
+    def _record_synced(self, destination: str, audience: str, members: list[Member]) -> None:
+        with self.store.transaction():
+            self._insert_synced(destination, audience, members)
+
+    def _insert_synced(self, destination: str, audience: str, members: list[Member]) -> None:
+        stamp = now()
+        self.store.con.executemany(
+            f"INSERT INTO {S}.audience_members VALUES (?, ?, ?, ?, ?)",
+            [[destination, audience, m.person_id, m.identifiers(), stamp] for m in members],
+        )
+
+    def _record_status(self, destination: Destination, audience: str, result: SyncResult) -> None:
+        figures = result.figures
+        details = json.dumps(
+            {
+                "added": result.added,
+                "removed": result.removed,
+                "skipped": result.skipped,
+                "held_removals": result.held_removals,
+                "error": result.error,
+                **figures.details,
+            },
+            default=str,
+        )
+        with self.store.transaction():
+            self.store.con.execute(
+                f"DELETE FROM {S}.audience_status WHERE destination = ? AND audience = ?",
+                [destination.name, audience],
+            )
+            self.store.con.execute(
+                f"INSERT INTO {S}.audience_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    destination.name,
+                    audience,
+                    now(),
+                    figures.received,
+                    figures.invalid,
+                    figures.match_rate,
+                    details,
+                ],
+            )
+
+
+def _stored_member(person_id: str, identifiers: str) -> Member:
+    data = json.loads(identifiers)
+    if "email" in data and "phone" in data and set(data) <= {"email", "phone"}:
+        return Member(person_id, identity=HashedIdentity(person_id, data["email"], data["phone"]))
+    return Member(person_id, contact=data)

@@ -1,0 +1,143 @@
+"""Queue a run's actions and audience syncs in the run's own transaction (SPEC 5 and 6).
+
+Everything is set-based SQL over the staged ``run_entered``/``run_exited`` tables: one INSERT
+per (segment, action), never a Python loop over persons. Tags are local state and are applied
+right here, inside the transaction; everything that leaves the machine becomes an outbox row
+with a stable idempotency key, delivered later by the worker.
+
+The mass-exit guard: when more than ``max_exit_ratio`` of a segment's members exit in one run,
+its exit actions are queued as ``held`` and its audience removals wait, until
+``segctl push --confirm SEGMENT``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from segctl.definitions.actions import Action, Audience
+from segctl.diff import Change, literal
+from segctl.state import S, StateStore, now
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """What a run queues, per segment (also what ``run --dry-run`` shows)."""
+
+    segment: str
+    actions: int  # outbox rows for on_enter/on_exit actions
+    audiences: int  # audience sync requests
+    held: bool  # the mass-exit guard held this segment's exits
+
+
+def exits_held(change: Change, max_exit_ratio: float) -> bool:
+    """More than ``max_exit_ratio`` of the previous members would exit."""
+    previous = change.size - change.entered + change.exited
+    return previous > 0 and change.exited / previous > max_exit_ratio
+
+
+def queue_run(
+    store: StateStore,
+    run_id: int,
+    as_of: datetime,
+    segments: dict[str, tuple[tuple[Action, ...], tuple[Action, ...], tuple[Audience, ...]]],
+    changes: dict[str, Change],
+    *,
+    fire_initial: bool,
+    max_exit_ratio: float,
+) -> list[QueuePlan]:
+    """Insert the outbox rows of one run (call inside the run's transaction)."""
+    plans = []
+    created = now()
+    for name, (on_enter, on_exit, audiences) in segments.items():
+        change = changes.get(name)
+        if change is None:
+            continue
+        held = exits_held(change, max_exit_ratio)
+        if held:
+            store.con.execute(
+                f"INSERT INTO {S}.holds VALUES (?, ?, ?, ?, NULL)",
+                [
+                    name,
+                    run_id,
+                    f"{change.exited} of {change.size - change.entered + change.exited}"
+                    f" members would exit (max_exit_ratio {max_exit_ratio:g})",
+                    created,
+                ],
+            )
+        count = 0
+        fire_enter = not change.first_run or fire_initial
+        for transition, actions, source, status in (
+            ("enter", on_enter if fire_enter else (), "run_entered", "pending"),
+            ("exit", on_exit, "run_exited", "held" if held else "pending"),
+        ):
+            for index, action in enumerate(actions):
+                count += _queue_action(
+                    store, run_id, as_of, name, transition, index, action, source, status, created
+                )
+        for audience in audiences:
+            if change.entered or change.exited or change.first_run:
+                key = f"run{run_id}:{name}:audience:{audience.key}"
+                store.con.execute(
+                    f"""INSERT INTO {S}.outbox (id, run_id, segment, kind, destination,
+                        transition, spec, idempotency_key, status, created_at)
+                        VALUES (nextval('{S}.outbox_ids'), ?, ?, 'audience', ?, 'sync', ?, ?,
+                                'pending', ?)""",
+                    [
+                        run_id,
+                        name,
+                        audience.destination,
+                        json.dumps({"audience_id": audience.audience_id, "mode": audience.mode}),
+                        key,
+                        created,
+                    ],
+                )
+        plans.append(QueuePlan(name, count, len(audiences), held))
+    return plans
+
+
+def _queue_action(
+    store: StateStore,
+    run_id: int,
+    as_of: datetime,
+    segment: str,
+    transition: str,
+    index: int,
+    action: Action,
+    source: str,
+    status: str,
+    created: datetime,
+) -> int:
+    where = f"FROM {source} WHERE segment = {literal(segment)}"
+    if action.kind == "tag":
+        settings = action.settings
+        value = settings.get("value")
+        store.con.execute(
+            f"""INSERT OR REPLACE INTO {S}.tags
+                SELECT person_id, ?, ?, ?, ? {where}""",
+            [str(settings["name"]), None if value is None else str(value), as_of, run_id],
+        )
+        return 0
+    next_attempt = created + action.delay if action.delay else None
+    prefix = f"run{run_id}:{segment}:{transition}:{index}:"
+    before = store.rows(f"SELECT count(*) {where}")[0][0]
+    store.con.execute(
+        f"""INSERT INTO {S}.outbox (id, run_id, segment, person_id, kind, destination,
+            transition, spec, idempotency_key, status, next_attempt_at, created_at)
+            SELECT nextval('{S}.outbox_ids'), ?, ?, person_id, ?, ?, ?, ?,
+                   ? || person_id, ?, ?, ? {where}""",
+        [
+            run_id,
+            segment,
+            action.kind,
+            action.destination,
+            transition,
+            action.options,
+            prefix,
+            status,
+            next_attempt,
+            created,
+        ],
+    )
+    return int(before)

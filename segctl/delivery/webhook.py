@@ -1,0 +1,75 @@
+"""Webhooks signed per Standard Webhooks; the batch key is the ``webhook-id``, so a retry (even
+after a crash) carries the same id and the receiver can drop duplicates."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from segctl.delivery.destinations import Destination
+from segctl.delivery.http import Http, default_classifier, describe
+from segctl.delivery.retry import Permanent
+from segctl.delivery.signing import headers as signed_headers
+
+if TYPE_CHECKING:
+    from segctl.delivery.worker import Batch
+
+
+def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
+    """The SPEC's webhook body for one transition."""
+    from segctl.delivery.worker import utc
+
+    return {
+        "type": f"segment.{'entered' if row['transition'] == 'enter' else 'exited'}",
+        "segment": row["segment"],
+        "person_id": row["person_id"],
+        "as_of": utc(row["as_of"]),
+        "run_id": row["run_id"],
+        "person": {k: _jsonable(v) for k, v in (person or {}).items()},
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text + "Z" if "T" in text and value.tzinfo is None else text
+    return value
+
+
+def classify(response: httpx.Response) -> Any:
+    if response.status_code == 410:
+        raise Permanent(
+            f"{describe(response)} (the endpoint is gone; fix the destination's "
+            "url and run segctl push)"
+        )
+    return default_classifier(response)
+
+
+class WebhookSender:
+    def __init__(self, destination: Destination, client: httpx.Client | None) -> None:
+        self.destination = destination
+        self.url = str(destination.settings.get("url"))
+        extra = destination.settings.get("headers") or {}
+        self.http = Http(destination, client, {"content-type": "application/json", **extra})
+        self.gone = False
+
+    def send(self, batch: Batch, people: dict[str, dict[str, Any]]) -> None:
+        if self.gone:
+            raise Permanent("the endpoint answered 410 Gone earlier in this push")
+        bodies = [payload(r, people.get(r["person_id"])) for r in batch.rows]
+        single = json.loads(batch.rows[0]["spec"]).get("batch", 1) == 1 and len(bodies) == 1
+        data = json.dumps(bodies[0] if single else bodies, sort_keys=True).encode()
+        secret = self.destination.secrets["secret"]
+        headers = signed_headers(secret, batch.key, int(time.time()), data)
+        try:
+            self.http.request("POST", self.url, content=data, headers=headers, classify=classify)
+        except Permanent as failure:
+            if "410" in failure.message:
+                self.gone = True
+            raise
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,368 @@
+"""The outbox worker: deliver what is due, exactly once in effect (SPEC 5 and 6).
+
+For each kind of due row:
+
+1. rows are grouped into batches and each batch gets a ``batch_key``, persisted *before*
+   anything is sent; a retry after a crash finds the same batches with the same keys, so the
+   webhook receiver sees the same ``webhook-id`` and Resend the same ``Idempotency-Key``;
+2. batches are sent concurrently (bounded per destination, paced by a rate limiter, retried
+   with backoff per :mod:`segctl.delivery.retry`);
+3. each batch's outcome is recorded in its own small transaction: sent, failed (permanent,
+   with the platform's message) or still pending with its next attempt time.
+
+A crash between 2 and 3 means the batch is sent again with the same key: harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from segctl.delivery.destinations import Destination
+from segctl.delivery.limits import RateLimiter
+from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, RetryPolicy, call
+from segctl.faults import crash_point
+from segctl.state import S, StateStore, now
+
+if TYPE_CHECKING:
+    import httpx
+
+    from segctl.project import Project
+
+EMAIL_BATCH = 100
+EMITTED_FILE = "emitted_events.parquet"
+
+
+@dataclass
+class Report:
+    """What one push did, and what is left."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0  # due but not delivered, or held for confirmation
+    scheduled: int = 0  # delayed and not yet due
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0 and self.pending == 0
+
+    def counts(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "pending": self.pending}
+
+
+@dataclass
+class Batch:
+    key: str
+    destination: str
+    rows: list[dict[str, Any]]
+
+
+class Worker:
+    """Delivers the due rows of one state store."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: StateStore,
+        destinations: dict[str, Destination],
+        *,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.destinations = destinations
+        self.client = client
+        self.report = Report()
+        self.limiters = {n: RateLimiter(d.rate_limit) for n, d in destinations.items()}
+
+    # ---- entry point ------------------------------------------------------------------
+
+    def push(self, confirm: Iterable[str] = ()) -> Report:
+        for segment in confirm:
+            self.confirm(segment)
+        self.emit()
+        self.webhooks()
+        self.emails()
+        from segctl.delivery.audiences import Reconciler
+
+        Reconciler(self).run()
+        self._count_left()
+        return self.report
+
+    def confirm(self, segment: str) -> int:
+        """Release a segment's held exits (the mass-exit guard)."""
+        with self.store.transaction():
+            held = self.store.rows(
+                f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'", [segment]
+            )[0][0]
+            self.store.con.execute(
+                f"UPDATE {S}.outbox SET status = 'pending' WHERE segment = ? AND status = 'held'",
+                [segment],
+            )
+            self.store.con.execute(
+                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
+                [now(), segment],
+            )
+        return int(held)
+
+    # ---- rows and batches -------------------------------------------------------------
+
+    def due(self, kind: str) -> list[dict[str, Any]]:
+        """Due pending rows of a kind, oldest first, with their run's as_of."""
+        cursor = self.store.con.execute(
+            f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
+                       o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
+                FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
+                WHERE o.kind = ? AND o.status = 'pending'
+                  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+                ORDER BY o.id""",
+            [kind, now()],
+        )
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+    def batches(
+        self,
+        rows: list[dict[str, Any]],
+        size: Callable[[dict[str, Any]], int],
+        group: Callable[[dict[str, Any]], Any],
+    ) -> list[Batch]:
+        """Reuse persisted batch keys; give new rows new batches, persisted before sending."""
+        keyed: dict[str, Batch] = {}
+        fresh: dict[Any, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row["batch_key"]:
+                keyed.setdefault(
+                    row["batch_key"], Batch(row["batch_key"], row["destination"], [])
+                ).rows.append(row)
+            else:
+                fresh.setdefault(group(row), []).append(row)
+        assignments = []
+        for members in fresh.values():
+            limit = max(1, size(members[0]))
+            for start in range(0, len(members), limit):
+                chunk = members[start : start + limit]
+                digest = hashlib.sha256(
+                    "\n".join(r["idempotency_key"] for r in chunk).encode()
+                ).hexdigest()
+                key = f"msg_{digest[:32]}"
+                for row in chunk:
+                    row["batch_key"] = key
+                    assignments.append((key, row["id"]))
+                keyed[key] = Batch(key, chunk[0]["destination"], chunk)
+        if assignments:
+            with self.store.transaction():
+                self.store.con.executemany(
+                    f"UPDATE {S}.outbox SET batch_key = ? WHERE id = ?", assignments
+                )
+        crash_point("push:after-batch-keys")
+        return list(keyed.values())
+
+    def send_all(self, batches: list[Batch], send: Callable[[Batch], Any]) -> None:
+        """Send batches concurrently (bounded per destination) and record each outcome."""
+        by_destination: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_destination.setdefault(batch.destination, []).append(batch)
+        for name, group in by_destination.items():
+            destination = self.destinations.get(name)
+            if destination is None:
+                self.fail(group, f"destination '{name}' is no longer configured")
+                continue
+            policy = RetryPolicy(max_retries=destination.max_retries, initial=destination.backoff)
+            limiter = self.limiters[name]
+            workers = max(1, min(destination.concurrency, len(group)))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = {
+                    pool.submit(call, lambda b=batch: send(b), policy, limiter): batch
+                    for batch in group
+                }
+                for future in as_completed(futures):
+                    batch = futures[future]
+                    try:
+                        future.result()
+                    except DeliveryFailure as failure:
+                        self.record_failure([batch], failure)
+                    else:
+                        crash_point("push:after-send")
+                        self.mark_sent(batch.rows)
+
+    # ---- outcomes ---------------------------------------------------------------------
+
+    def mark_sent(self, rows: list[dict[str, Any]]) -> None:
+        with self.store.transaction():
+            self.store.con.executemany(
+                f"""UPDATE {S}.outbox SET status = 'sent', attempts = attempts + 1,
+                    sent_at = ?, last_error = NULL WHERE id = ?""",
+                [[now(), r["id"]] for r in rows],
+            )
+        self.report.sent += len(rows)
+
+    def mark(self, rows: list[dict[str, Any]], status: str, reason: str) -> None:
+        with self.store.transaction():
+            self.store.con.executemany(
+                f"UPDATE {S}.outbox SET status = ?, last_error = ? WHERE id = ?",
+                [[status, reason, r["id"]] for r in rows],
+            )
+        if status == "skipped":
+            self.report.skipped += len(rows)
+
+    def fail(self, batches: list[Batch], reason: str) -> None:
+        for batch in batches:
+            self.record_failure([batch], Permanent(reason))
+
+    def record_failure(self, batches: list[Batch], failure: DeliveryFailure) -> None:
+        rows = [r for b in batches for r in b.rows]
+        if isinstance(failure, Permanent):
+            status, next_at = "failed", None
+            self.report.failed += len(rows)
+        else:
+            attempts = max(r["attempts"] for r in rows) + 1
+            wait = (
+                failure.retry_after
+                if isinstance(failure, Deferred) and failure.retry_after
+                else min(3600.0, 30.0 * 2 ** min(attempts, 7))
+            )
+            status, next_at = "pending", now() + timedelta(seconds=wait)
+        with self.store.transaction():
+            self.store.con.executemany(
+                f"""UPDATE {S}.outbox SET status = ?, attempts = attempts + 1,
+                    last_error = ?, next_attempt_at = ? WHERE id = ?""",
+                [[status, failure.message[:1000], next_at, r["id"]] for r in rows],
+            )
+        self.report.messages.append(
+            f"{batches[0].destination}: {len(rows)} item(s) {status}: {failure.message}"
+        )
+
+    def _count_left(self) -> None:
+        rows = self.store.rows(
+            f"""SELECT count(*) FILTER (WHERE status = 'held' OR (status = 'pending' AND
+                       (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                       AND (kind <> 'email' OR attempts > 0))),
+                       count(*) FILTER (WHERE status = 'pending' AND attempts = 0
+                       AND next_attempt_at > ?)
+                FROM {S}.outbox""",
+            [now(), now()],
+        )
+        self.report.pending, self.report.scheduled = int(rows[0][0]), int(rows[0][1])
+
+    # ---- persons ----------------------------------------------------------------------
+
+    def persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Person columns by id (for payloads and emails)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        self.project.schema  # noqa: B018 - registers the persons view
+        cursor = self.store.con.execute(
+            "SELECT * FROM persons WHERE list_contains(?, person_id)", [wanted]
+        )
+        columns = [d[0] for d in cursor.description]
+        return {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+
+    # ---- kinds ------------------------------------------------------------------------
+
+    def webhooks(self) -> None:
+        from segctl.delivery.webhook import WebhookSender
+
+        rows = self.due("webhook")
+        if not rows:
+            return
+        senders: dict[str, WebhookSender] = {}
+        batches = self.batches(
+            rows,
+            size=lambda r: int(json.loads(r["spec"]).get("batch", 1)),
+            group=lambda r: (r["destination"], r["spec"]),
+        )
+        people = self.persons(r["person_id"] for r in rows)
+        for name in {b.destination for b in batches}:
+            if name in self.destinations:
+                senders[name] = WebhookSender(self.destinations[name], self.client)
+        try:
+            self.send_all(batches, lambda b: senders[b.destination].send(b, people))
+        finally:
+            for sender in senders.values():
+                sender.close()
+
+    def emails(self) -> None:
+        from segctl.delivery.resend import EmailSender
+
+        rows = self.due("email")
+        if not rows:
+            return
+        people = self.persons(r["person_id"] for r in rows)
+        allowed = self.project.reachable(list(people))
+        sendable = []
+        for row in rows:
+            person = people.get(row["person_id"])
+            if person is None or not person.get("email"):
+                self.mark([row], "skipped", "no email address")
+            elif row["person_id"] not in allowed:
+                self.mark([row], "skipped", "no consent or suppressed")
+            else:
+                sendable.append(row)
+        batches = self.batches(
+            sendable, size=lambda r: EMAIL_BATCH, group=lambda r: r["destination"]
+        )
+        senders = {
+            n: EmailSender(self.destinations[n], self.client)
+            for n in {b.destination for b in batches}
+            if n in self.destinations
+        }
+        try:
+            self.send_all(batches, lambda b: senders[b.destination].send(b, people))
+        finally:
+            for sender in senders.values():
+                sender.close()
+
+    def emit(self) -> None:
+        """Append emitted events to state/emitted_events.parquet, once per outbox row."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = self.due("emit")
+        if not rows:
+            return
+        path = Path(self.store.folder) / EMITTED_FILE
+        new = pa.table(
+            {
+                "person_id": [r["person_id"] for r in rows],
+                "event": [str(json.loads(r["spec"])["event"]) for r in rows],
+                "timestamp": pa.array([r["as_of"] for r in rows], pa.timestamp("us", tz="UTC")),
+                "segment": [r["segment"] for r in rows],
+                "run_id": pa.array([r["run_id"] for r in rows], pa.int64()),
+                "outbox_id": pa.array([r["id"] for r in rows], pa.int64()),
+            }
+        )
+        if path.exists():
+            old = pq.read_table(path)
+            seen = set(old.column("outbox_id").to_pylist())
+            keep = [
+                i for i, oid in enumerate(new.column("outbox_id").to_pylist()) if oid not in seen
+            ]
+            new = pa.concat_tables([old, new.take(keep)])
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        pq.write_table(new, partial)
+        os.replace(partial, path)  # atomic: readers see the old file or the new one
+        self.mark_sent(rows)
+
+
+def retry_wait(attempts: int) -> float:
+    return min(3600.0, 30.0 * 2 ** min(attempts, 7))
+
+
+def utc(moment: datetime | None) -> str:
+    return (moment or now()).replace(tzinfo=None).isoformat() + "Z"
+
+
+def timestamp() -> int:
+    return int(time.time())
