@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, load_yaml
+from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError
 
 CONFIG_FILE = "segctl.yaml"
@@ -57,7 +58,7 @@ class Config:
     timezone: str = "UTC"
     consent_column: str | None = None
     suppression_file: Path | None = None
-    destinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destinations: dict[str, Destination] = field(default_factory=dict)
     engine: EngineConfig = EngineConfig()
     max_exit_ratio: float = 0.5
     file: str = CONFIG_FILE
@@ -65,6 +66,10 @@ class Config:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured (for redacting output)."""
+        return secret_values(self.destinations)
 
     def display(self, path: Path) -> str:
         """A path as the user would write it (relative to the project when inside it)."""
@@ -196,10 +201,12 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         else:
             max_exit_ratio = float(ratio)
 
-    destinations = doc.get("destinations", {})
-    if not isinstance(destinations, dict):
+    raw_destinations = doc.get("destinations", {})
+    destinations: dict[str, Destination] = {}
+    if not isinstance(raw_destinations, dict):
         problems.add(doc.at("destinations"), "'destinations' must map names to settings")
-        destinations = {}
+    else:
+        destinations = parse_destinations(raw_destinations, problems, doc.at("destinations"))
 
     if problems:
         raise ConfigError(problems.items)
@@ -216,7 +223,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         timezone=str(timezone),
         consent_column=str(consent) if consent else None,
         suppression_file=suppression,
-        destinations={k: dict(v) for k, v in destinations.items() if isinstance(v, dict)},
+        destinations=destinations,
         engine=engine_config,
         max_exit_ratio=max_exit_ratio,
     )

@@ -39,6 +39,12 @@ def compute(
 ) -> dict[str, Change]:
     """Stage ``run_entered``/``run_exited`` (segment, person_id) against the last committed
     snapshot and count them. Without a store (no state yet), every member has entered."""
+    if store is not None:
+        # Forgotten persons (segctl forget) never come back, whatever the data says.
+        con.execute(
+            f"DELETE FROM {quote(result_table)} WHERE sha256(person_id) IN "
+            f"(SELECT subject_hash FROM {S}.forgotten)"
+        )
     existing = set(store.snapshot_segments()) if store else set()
     known = store.known_segments() if store else set()
     snapshot = f"{S}.snapshot" if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"

@@ -4,6 +4,8 @@ evaluates, compiles or describes segments. The CLI is a thin shell over this cla
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -17,14 +19,17 @@ from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
 from segctl.definitions.source import Problems
 from segctl.definitions.values import ValueProblem, parse_timestamp
-from segctl.errors import DefinitionError, UsageError
+from segctl.errors import DataError, DefinitionError, UsageError
 from segctl.faults import crash_point
 
 if TYPE_CHECKING:
+    import httpx
     import polars as pl
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler.plan import PlanContext
+    from segctl.delivery.plan import PlanRow
+    from segctl.delivery.worker import Report
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.state import StateStore
@@ -109,6 +114,7 @@ class Project:
             self.config.tz,
             problems,
             extra_files=extra_files,
+            destinations=self.config.destinations,
         )
         problems.raise_if_any()
         return Definitions(segments, features)
@@ -195,6 +201,7 @@ class Project:
         dry_run: bool = False,
         fire_initial: bool = False,
         wait: float = 0.0,
+        client: httpx.Client | None = None,
     ) -> RunResult:
         """Evaluate every segment, diff against the last committed snapshot and commit the
         snapshot, history and queued actions in one transaction (nothing with ``dry_run``).
@@ -209,8 +216,15 @@ class Project:
         started = now_utc()
         folder = self.config.state_dir
         with state_lock(folder, wait=wait, command="segctl run"):
-            run_id, changes = self._commit(names, moment, started, kind="run", dry_run=dry_run)
-        return RunResult(run_id, moment, changes, dry_run)
+            return self._commit(
+                names,
+                moment,
+                started,
+                kind="run",
+                dry_run=dry_run,
+                fire_initial=fire_initial,
+                client=client,
+            )
 
     def _commit(
         self,
@@ -220,10 +234,15 @@ class Project:
         *,
         kind: str,
         dry_run: bool = False,
-    ) -> tuple[int | None, dict[str, Any]]:
-        """Evaluate at ``moment`` and (unless ``dry_run``) commit it; the caller holds the
-        lock. Returns the run id (None for a dry run) and the changes."""
+        fire_initial: bool = False,
+        client: httpx.Client | None = None,
+    ) -> RunResult:
+        """Evaluate at ``moment`` and (unless ``dry_run``) commit it with its queued actions in
+        one transaction, then (for kind "run") deliver. The caller holds the lock."""
         from segctl import diff
+        from segctl.delivery.outbox import queue_run
+        from segctl.delivery.plan import plan_run
+        from segctl.delivery.worker import Worker
         from segctl.state import StateStore
 
         folder = self.config.state_dir
@@ -233,24 +252,47 @@ class Project:
         self._evaluate(names, moment)
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
-            return None, diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            plan = plan_run(self, None, changes, fire_initial=fire_initial)
+            return RunResult(None, moment, changes, True, plan=plan)
         with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
             changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
             if dry_run:
-                return None, changes
+                plan = plan_run(self, store, changes, fire_initial=fire_initial)
+                return RunResult(None, moment, changes, True, plan=plan)
             segments = self.definitions.segments
             figures = [
                 (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)
                 for n, c in changes.items()
             ]
+            queue = None
+            if kind == "run":
+                queue = functools.partial(
+                    queue_run,
+                    store,
+                    as_of=moment,
+                    changes=changes,
+                    segments={
+                        n: (segments[n].on_enter, segments[n].on_exit, segments[n].audiences)
+                        for n in changes
+                    },
+                    fire_initial=fire_initial,
+                    max_exit_ratio=self.config.max_exit_ratio,
+                )
             run_id = store.commit_run(
                 kind=kind,
                 as_of=moment,
                 started_at=started,
                 figures=figures,
                 result_table=RESULT_TABLE,
+                queue=queue,
             )
-        return run_id, changes
+            result = RunResult(run_id, moment, changes)
+            if kind == "run":
+                worker = Worker(self, store, self.config.destinations, client=client)
+                result.report = worker.push()
+                result.deliveries = result.report.counts()
+        return result
 
     def backfill(
         self,
@@ -297,8 +339,7 @@ class Project:
                         "CREATE OR REPLACE TABLE segctl_state.snapshot (person_id VARCHAR NOT NULL)"
                     )
             for moment in times:
-                run_id, changes = self._commit(names, moment, now_utc(), kind="backfill")
-                results.append(RunResult(run_id, moment, changes, False))
+                results.append(self._commit(names, moment, now_utc(), kind="backfill"))
         return results
 
     def state(self, *, wait: float = 10.0) -> Any:
@@ -363,6 +404,267 @@ class Project:
                 "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
             )
         )
+
+    # ---- delivery ---------------------------------------------------------------------
+
+    def reachable_condition(self, alias: str = "p") -> str:
+        """SQL over a persons alias: consent given and not suppressed (SPEC 1, privacy)."""
+        from segctl.engine.duckdb import qident
+
+        parts = ["true"]
+        consent = self.config.consent_column
+        if consent:
+            if consent not in self.schema["persons"]:
+                raise DefinitionError(
+                    f"privacy.consent_column '{consent}' is not a column of the persons data"
+                )
+            value = f"lower(trim(CAST({alias}.{qident(consent)} AS VARCHAR)))"
+            parts.append(f"coalesce({value} IN ('true', '1', 'yes', 'y', 't'), false)")
+        table = self._suppression_table()
+        if table:
+            parts.append(
+                f"NOT coalesce({alias}.person_id IN (SELECT key FROM {table}) OR "
+                f"lower(trim({alias}.email)) IN (SELECT key FROM {table}), false)"
+                if "email" in self.schema["persons"]
+                else f"NOT coalesce({alias}.person_id IN (SELECT key FROM {table}), false)"
+            )
+        return " AND ".join(parts)
+
+    def _suppression_table(self) -> str | None:
+        path = self.config.suppression_file
+        if path is None:
+            return None
+        if not path.is_file():
+            raise DataError(f"privacy.suppression_file not found: {self.config.display(path)}")
+        from segctl.engine.duckdb import quote
+
+        reader = (
+            f"read_parquet({quote(str(path))})"
+            if path.suffix == ".parquet"
+            else f"read_csv({quote(str(path))}, all_varchar = true)"
+        )
+        columns = [c for c, _ in self.engine._describe(reader, "lists")]
+        keys = [c for c in ("person_id", "email") if c in columns]
+        if not keys:
+            raise DataError(
+                f"{self.config.display(path)}: a suppression file needs a person_id or email column"
+            )
+        union = " UNION ".join(
+            f"SELECT lower(trim(CAST({k} AS VARCHAR))) AS key FROM {reader}"
+            if k == "email"
+            else f"SELECT CAST({k} AS VARCHAR) AS key FROM {reader}"
+            for k in keys
+        )
+        self.engine.con.execute(f"CREATE OR REPLACE TEMP VIEW segctl_suppressed AS {union}")
+        return "segctl_suppressed"
+
+    def reachable(self, person_ids: list[str]) -> set[str]:
+        """Which of these persons may be emailed or uploaded."""
+        if not person_ids:
+            return set()
+        rows = self.engine.rows(
+            f"SELECT p.person_id FROM persons p WHERE list_contains(?, p.person_id) AND "
+            f"{self.reachable_condition('p')}",
+            [person_ids],
+        )
+        return {r[0] for r in rows}
+
+    def push(
+        self,
+        *,
+        confirm: list[str] | None = None,
+        wait: float = 0.0,
+        client: httpx.Client | None = None,
+    ) -> Report:
+        """Deliver what is pending: retries, delayed emails, audience syncs; with
+        ``confirm``, first release the held exits of those segments."""
+        from segctl.delivery.worker import Worker
+        from segctl.state import StateStore
+
+        for name in confirm or []:
+            self.segment_names([name])
+        self.schema  # noqa: B018 - the persons view must exist before the state is attached
+        with StateStore.open(
+            self.config.state_dir, con=self.engine.con, wait=wait, write=True, command="segctl push"
+        ) as store:
+            return Worker(self, store, self.config.destinations, client=client).push(confirm or [])
+
+    def sync(
+        self,
+        segment: str,
+        destination: str,
+        *,
+        mode: str = "mirror",
+        dry_run: bool = False,
+        wait: float = 0.0,
+        client: httpx.Client | None = None,
+    ) -> Any:
+        """Reconcile one segment's audience on one destination now.
+
+        ``add`` only adds missing members, ``remove`` only removes those who left, ``mirror``
+        does both (with the platform's replace where it has one).
+        """
+        from segctl.delivery.audiences import Reconciler
+        from segctl.delivery.worker import Worker
+        from segctl.state import StateStore
+
+        self.segment_names([segment])
+        if mode not in ("add", "remove", "mirror"):
+            raise UsageError(f"--mode is add, remove or mirror, not {mode!r}")
+        audiences = [
+            a for a in self.definitions.segments[segment].audiences if a.destination == destination
+        ]
+        if not audiences:
+            known = [a.destination for a in self.definitions.segments[segment].audiences]
+            raise UsageError(
+                f"segment '{segment}' has no audience on '{destination}'"
+                + (f" (it has: {', '.join(known)})" if known else "")
+            )
+        self.schema  # noqa: B018
+        with StateStore.open(
+            self.config.state_dir,
+            con=self.engine.con,
+            wait=wait,
+            write=not dry_run,
+            command="segctl sync",
+        ) as store:
+            worker = Worker(self, store, self.config.destinations, client=client)
+            reconciler = Reconciler(worker)
+            return [
+                reconciler.sync(destination, segment, a.audience_id, mode, dry_run=dry_run)
+                for a in audiences
+            ]
+
+    def status(self, *, wait: float = 10.0) -> dict[str, Any]:
+        """Last runs, pending/failed per destination, audiences' last sync and figures."""
+        from segctl.state import S
+
+        with self.state(wait=wait) as store:
+            runs = store.rows(f"""SELECT run_id, kind, as_of, started_at, finished_at
+                                  FROM {S}.runs ORDER BY run_id DESC LIMIT 5""")
+            outbox = store.rows(f"""SELECT coalesce(destination, kind), kind, status, count(*),
+                                           max(last_error)
+                                    FROM {S}.outbox GROUP BY ALL ORDER BY ALL""")
+            audiences = store.rows(f"""SELECT destination, audience, last_sync_at, received,
+                                              invalid, match_rate, details
+                                       FROM {S}.audience_status ORDER BY ALL""")
+            members = dict(
+                ((d, a), n)
+                for d, a, n in store.rows(
+                    f"SELECT destination, audience, count(*) FROM {S}.audience_members GROUP BY ALL"
+                )
+            )
+            holds = store.rows(f"""SELECT segment, run_id, reason, held_at FROM {S}.holds
+                                   WHERE confirmed_at IS NULL ORDER BY run_id""")
+        return {
+            "runs": [
+                dict(zip(("run_id", "kind", "as_of", "started_at", "finished_at"), r, strict=True))
+                for r in runs
+            ],
+            "deliveries": [
+                dict(zip(("destination", "kind", "status", "count", "last_error"), r, strict=True))
+                for r in outbox
+            ],
+            "audiences": [
+                {
+                    "destination": d,
+                    "audience": a,
+                    "last_sync_at": t,
+                    "received": rec,
+                    "invalid": inv,
+                    "match_rate": rate,
+                    "synced_members": members.get((d, a), 0),
+                    "details": json.loads(details) if details else {},
+                }
+                for d, a, t, rec, inv, rate, details in audiences
+            ],
+            "holds": [
+                dict(zip(("segment", "run_id", "reason", "held_at"), h, strict=True)) for h in holds
+            ],
+        }
+
+    def forget(
+        self, person_ids: list[str], *, wait: float = 0.0, client: httpx.Client | None = None
+    ) -> dict[str, Any]:
+        """Erasure: remove the persons from every audience, drop their data from the state,
+        keep an audit record without PII (the SHA-256 of each id)."""
+        import hashlib
+
+        from segctl.delivery.audiences import Reconciler
+        from segctl.delivery.worker import Worker
+        from segctl.state import S, StateStore, now
+
+        if not person_ids:
+            raise UsageError("name at least one person id")
+        hashes = [hashlib.sha256(p.encode()).hexdigest() for p in person_ids]
+        self.schema  # noqa: B018
+        with StateStore.open(
+            self.config.state_dir,
+            con=self.engine.con,
+            wait=wait,
+            create=True,
+            command="segctl forget",
+        ) as store:
+            affected = store.rows(
+                f"""SELECT DISTINCT m.destination, m.audience, o.segment, o.spec
+                    FROM {S}.audience_members m JOIN {S}.outbox o
+                      ON o.kind = 'audience' AND o.destination = m.destination
+                     AND json_extract_string(o.spec, '$.audience_id') = m.audience
+                    WHERE list_contains(?, m.person_id)""",
+                [person_ids],
+            )
+            with store.transaction():
+                store.con.executemany(
+                    f"INSERT INTO {S}.forgotten VALUES (?, ?, ?)",
+                    [[h, now(), json.dumps({"audiences": len(affected)})] for h in hashes],
+                )
+                for table in ("transitions", "snapshot", "tags"):
+                    store.con.execute(
+                        f"DELETE FROM {S}.{table} WHERE list_contains(?, person_id)", [person_ids]
+                    )
+                store.con.execute(
+                    f"""DELETE FROM {S}.outbox WHERE list_contains(?, person_id)
+                        AND status IN ('pending', 'held', 'failed', 'skipped')""",
+                    [person_ids],
+                )
+                store.con.execute(
+                    f"UPDATE {S}.outbox SET person_id = NULL WHERE list_contains(?, person_id)",
+                    [person_ids],
+                )
+            worker = Worker(self, store, self.config.destinations, client=client)
+            reconciler = Reconciler(worker)
+            results = []
+            for destination, audience, segment, spec in affected:
+                mode = json.loads(spec).get("mode", "sync")
+                results.append(
+                    reconciler.sync(
+                        destination, segment, audience, "remove" if mode != "mirror" else mode
+                    )
+                )
+            left = store.rows(
+                f"SELECT count(*) FROM {S}.audience_members WHERE list_contains(?, person_id)",
+                [person_ids],
+            )[0][0]
+        return {
+            "forgotten": len(person_ids),
+            "audiences": len(affected),
+            "still_in_audiences": int(left),
+            "errors": [r.error for r in results if r.error],
+        }
+
+    def tags(self, *, wait: float = 10.0) -> pl.DataFrame:
+        """Every person tag set by ``tag`` actions."""
+        from segctl.state import S
+
+        with self.state(wait=wait) as store:
+            cursor = store.con.execute(
+                f"SELECT person_id, name, value, set_at, run_id FROM {S}.tags ORDER BY ALL"
+            )
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        import polars as pl
+
+        return pl.DataFrame(rows, schema=columns, orient="row")
 
     def history(self, segment: str, *, wait: float = 10.0) -> list[HistoryRow]:
         """Size, entered and exited of a segment at every committed run."""
@@ -604,15 +906,20 @@ class RunResult:
     deliveries: dict[str, int] = field(
         default_factory=lambda: {"sent": 0, "failed": 0, "pending": 0}
     )
+    report: Report | None = None
+    plan: list[PlanRow] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``run --format json`` document."""
-        return {
+        document: dict[str, Any] = {
             "run_id": self.run_id,
             "as_of": iso(self.as_of),
             "segments": segment_dicts(sorted(self.changes), self.changes),
             "deliveries": dict(self.deliveries),
         }
+        if self.plan is not None:
+            document["plan"] = [row.to_dict() for row in self.plan]
+        return document
 
 
 @dataclass

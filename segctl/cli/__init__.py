@@ -350,8 +350,9 @@ def run(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Evaluate all segments, diff against the last committed run, and commit the snapshot,
-    history and queued actions in one transaction.
+    """Evaluate, diff against the last committed run, commit atomically, then deliver.
+
+    The snapshot, history and queued actions commit in one transaction. Exits 5 when a delivery failed or is still pending after retries (segctl push retries).
 
     Examples:\n
       segctl run\n
@@ -373,6 +374,29 @@ def run(
             numeric=["size", "entered", "exited"],
             document=document,
         )
+        if fmt is Format.table and result.plan:
+            columns = ["segment", "destination", "kind", "adds", "removes", "held"]
+            print_rows(
+                "table",
+                columns,
+                [[getattr(r, c) for c in columns] for r in result.plan],
+                title="Deliveries it would make (adds: on enter / audience adds; "
+                "removes: on exit / audience removes)",
+                numeric=["adds", "removes"],
+            )
+        for row in result.plan or []:
+            for warning in row.warnings:
+                note(f"warning: {row.segment}: {warning}", style="yellow")
+        report = result.report
+        if report is not None:
+            for message in report.messages:
+                note(message, style="yellow")
+            if not report.complete:
+                error(
+                    f"delivery incomplete: {report.failed} failed, {report.pending} pending "
+                    "(see segctl status; segctl push retries)"
+                )
+                raise typer.Exit(5)
 
 
 @app.command()
@@ -659,6 +683,196 @@ def backfill(
             numeric=["memberships", "entered", "exited"],
             document=[r.to_dict() for r in results],
         )
+
+
+@app.command()
+def push(
+    confirm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--confirm",
+            help="Release the held exits of this segment (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Deliver what is pending: retries of earlier failures, delayed emails, audience syncs.
+
+    Exits 5 when something failed or is still pending after retries.
+
+    Examples:\n
+      segctl push\n
+      segctl push --confirm churn_risk
+    """
+    with handled(debug):
+        report = load(project).push(confirm=confirm, wait=wait)
+        counts = report.counts()
+        print_rows(
+            fmt.value,
+            ["sent", "failed", "pending", "skipped", "scheduled"],
+            [(report.sent, report.failed, report.pending, report.skipped, report.scheduled)],
+            document={**counts, "skipped": report.skipped, "scheduled": report.scheduled},
+            numeric=["sent", "failed", "pending", "skipped", "scheduled"],
+        )
+        for message in report.messages:
+            note(message, style="yellow")
+        if not report.complete:
+            raise typer.Exit(5)
+
+
+@app.command()
+def sync(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    destination: Annotated[str, typer.Argument(help="Destination name (segctl.yaml).")],
+    mode: Annotated[str, typer.Option("--mode", help="add, remove or mirror.")] = "mirror",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, send nothing.")] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Reconcile one segment's audience on one destination now, from the last committed run.
+
+    Examples:\n
+      segctl sync power_users meta\n
+      segctl sync churn_risk google --mode remove --dry-run
+    """
+    with handled(debug):
+        results = load(project).sync(segment, destination, mode=mode, dry_run=dry_run, wait=wait)
+        columns = [
+            "destination",
+            "audience",
+            "added",
+            "removed",
+            "skipped",
+            "held_removals",
+            "error",
+        ]
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in results],
+            numeric=["added", "removed", "skipped", "held_removals"],
+            title="Would sync (dry run)" if dry_run else None,
+        )
+        if any(r.error for r in results):
+            raise typer.Exit(5)
+
+
+@app.command()
+def status(
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Last runs, pending and failed deliveries per destination, and each audience's last
+    sync time and platform figures (received, invalid, match rate); held exits.
+
+    Examples:\n
+      segctl status\n
+      segctl status --format json
+    """
+    with handled(debug):
+        info = load(project).status(wait=wait)
+        if fmt is not Format.table:
+            rows = [
+                [d[k] for k in ("destination", "kind", "status", "count")]
+                for d in info["deliveries"]
+            ]
+            print_rows(fmt.value, ["destination", "kind", "status", "count"], rows, document=info)
+            return
+        run_cols = ["run_id", "kind", "as_of", "finished_at"]
+        print_rows(
+            "table", run_cols, [[r[c] for c in run_cols] for r in info["runs"]], title="Last runs"
+        )
+        out_cols = ["destination", "kind", "status", "count", "last_error"]
+        print_rows(
+            "table",
+            out_cols,
+            [[d[c] for c in out_cols] for d in info["deliveries"]],
+            title="Deliveries",
+            numeric=["count"],
+        )
+        aud_cols = [
+            "destination",
+            "audience",
+            "last_sync_at",
+            "synced_members",
+            "received",
+            "invalid",
+            "match_rate",
+        ]
+        print_rows(
+            "table",
+            aud_cols,
+            [[a[c] for c in aud_cols] for a in info["audiences"]],
+            title="Audiences",
+            numeric=["synced_members", "received", "invalid"],
+        )
+        for hold in info["holds"]:
+            note(
+                f"held: {hold['segment']} (run {hold['run_id']}): {hold['reason']}; release "
+                f"with segctl push --confirm {hold['segment']}",
+                style="yellow",
+            )
+
+
+@app.command()
+def forget(
+    person_ids: Annotated[list[str], typer.Argument(help="Person ids to erase.")],
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Erasure: remove persons from every audience, drop their data from the state, and keep
+    an audit record without PII. They are never added again.
+
+    Examples:\n
+      segctl forget u00042\n
+      segctl forget u00042 u00043 --format json
+    """
+    with handled(debug):
+        result = load(project).forget(person_ids, wait=wait)
+        print_rows(
+            fmt.value,
+            ["forgotten", "audiences", "still_in_audiences"],
+            [(result["forgotten"], result["audiences"], result["still_in_audiences"])],
+            document=result,
+        )
+        if result["still_in_audiences"]:
+            error("some audience removals failed; segctl push retries them")
+            raise typer.Exit(5)
+
+
+@app.command()
+def tags(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the tags to a .parquet or .csv file.")
+    ] = None,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """The person tags set by tag actions.
+
+    Examples:\n
+      segctl tags\n
+      segctl tags --out tags.csv
+    """
+    with handled(debug):
+        frame = load(project).tags(wait=wait)
+        if out is not None:
+            write_frame(frame, out)
+            note(f"wrote {frame.height} tags to {out}")
+            return
+        print_rows(fmt.value, frame.columns, frame.rows(), document=frame.to_dicts())
 
 
 templates_app = typer.Typer(help="The built-in template library.", invoke_without_command=True)

@@ -181,7 +181,11 @@ def _check_destination(
 
 
 def parse_audiences(
-    value: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems
+    value: Any,
+    pos: Pos,
+    destinations: dict[str, Destination],
+    problems: Problems,
+    segment: str = "",
 ) -> tuple[Audience, ...]:
     if value is None:
         return ()
@@ -220,7 +224,7 @@ def parse_audiences(
             )
         audience_id = item.get(id_key)
         if destination.type == "file" and audience_id is None:
-            audience_id = ""  # the file is named after the segment
+            audience_id = segment  # the file is named after the segment
         if audience_id is None or (not str(audience_id).strip() and destination.type != "file"):
             problems.add(item.pos, f"a {destination.type} audience needs '{id_key}'")
             continue

@@ -10,9 +10,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from segctl.definitions.source import Pos
+
+if TYPE_CHECKING:
+    from segctl.definitions.actions import Action, Audience
 
 NOWHERE = Pos("")
 
@@ -233,10 +236,9 @@ class Segment:
     description: str = ""
     tags: tuple[str, ...] = ()
     file: str = ""
-    # Delivery sections are kept as parsed YAML until the delivery layer validates them.
-    on_enter: tuple[Any, ...] = ()
-    on_exit: tuple[Any, ...] = ()
-    audiences: tuple[Any, ...] = ()
+    on_enter: tuple[Action, ...] = ()
+    on_exit: tuple[Action, ...] = ()
+    audiences: tuple[Audience, ...] = ()
     source_hash: str = ""
     pos: Pos = field(default=NOWHERE, compare=False)
 

@@ -158,8 +158,14 @@ class Reconciler:
         audience: str,
         mode: str,
         rows: list[dict[str, Any]] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> SyncResult:
-        """Make one audience match its segment (rows: the sync requests it answers)."""
+        """Make one audience match its segment (rows: the sync requests it answers).
+
+        Modes: ``sync`` and ``mirror`` add and remove (``mirror`` with the platform's replace
+        where it has one), ``add`` only adds, ``remove`` only removes.
+        """
         from segctl.delivery.worker import Batch
 
         result = SyncResult(name, audience, segment)
@@ -172,7 +178,7 @@ class Reconciler:
             return result
         client = client_for(destination, self.worker.client, self.worker.limiters.get(name))
         try:
-            self._reconcile(client, destination, segment, audience, mode, result)
+            self._reconcile(client, destination, segment, audience, mode, result, dry_run)
         except DeliveryFailure as failure:
             result.error = failure.message
             if rows:
@@ -182,7 +188,8 @@ class Reconciler:
                 self.worker.mark_sent(rows)
         finally:
             client.close()
-            self._record_status(destination, audience, result)
+            if not dry_run:
+                self._record_status(destination, audience, result)
         return result
 
     # ---- the difference ---------------------------------------------------------------
@@ -195,6 +202,7 @@ class Reconciler:
         audience: str,
         mode: str,
         result: SyncResult,
+        dry_run: bool = False,
     ) -> None:
         con = self.store.con
         self._stage_desired(segment)
@@ -209,7 +217,11 @@ class Reconciler:
                 [segment],
             )[0][0]
         )
-        if client.always_replace or (mode == "mirror" and client.supports_replace and not held):
+        replace = client.always_replace or (mode == "mirror" and client.supports_replace)
+        if replace and not held and mode != "remove":
+            if dry_run:
+                result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
+                return
             self._replace(client, destination, audience, result)
             return
         adds = self.store.rows(
@@ -222,6 +234,13 @@ class Reconciler:
         if held:
             result.held_removals = len(removes)
             removes = []
+        if mode == "add":
+            removes = []
+        if mode == "remove":
+            adds = []
+        if dry_run:
+            result.added, result.removed = len(adds), len(removes)
+            return
         for start in range(0, len(removes), client.max_batch):
             chunk = removes[start : start + client.max_batch]
             members = [_stored_member(pid, ids) for pid, ids in chunk]
@@ -248,15 +267,16 @@ class Reconciler:
         ids = [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")]
         members = self._members(client, ids, result)
         result.figures.add(client.replace(audience, members))
-        previous = self.store.rows("SELECT count(*) FROM synced")[0][0]
+        previous = {r[0] for r in self.store.rows("SELECT person_id FROM synced")}
         with self.store.transaction():
             self.store.con.execute(
                 f"DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?",
                 [destination.name, audience],
             )
             self._insert_synced(destination.name, audience, members)
-        result.added = len(members)
-        result.removed = int(previous)
+        current = {m.person_id for m in members}
+        result.added = len(current - previous)
+        result.removed = len(previous - current)
 
     def _stage_desired(self, segment: str) -> None:
         columns = set(self.store.snapshot_segments())

@@ -1,0 +1,113 @@
+"""What a run would send, per segment and destination (``segctl run --dry-run``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from segctl.delivery.audiences import MINIMUM_SIZE
+from segctl.delivery.outbox import exits_held
+from segctl.diff import Change, quote
+from segctl.state import S
+
+if TYPE_CHECKING:
+    from segctl.project import Project
+    from segctl.state import StateStore
+
+
+@dataclass
+class PlanRow:
+    segment: str
+    destination: str  # a destination name, or "tags"/"emitted events" for local actions
+    kind: str  # webhook | email | tag | emit | audience
+    adds: int = 0  # audience adds, or messages on enter
+    removes: int = 0  # audience removes, or messages on exit
+    held: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_run(
+    project: Project,
+    store: StateStore | None,
+    changes: dict[str, Change],
+    *,
+    fire_initial: bool = False,
+) -> list[PlanRow]:
+    """The plan of a run from the staged evaluation (nothing is written)."""
+    segments = project.definitions.segments
+    rows: list[PlanRow] = []
+    reachable = project.reachable_condition("p")
+    forgotten = (
+        f"sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten)" if store else "false"
+    )
+    for name, change in changes.items():
+        segment = segments[name]
+        held = exits_held(change, project.config.max_exit_ratio)
+        entered = change.entered if (not change.first_run or fire_initial) else 0
+        for transition, actions, count in (
+            ("enter", segment.on_enter, entered),
+            ("exit", segment.on_exit, change.exited),
+        ):
+            for action in actions:
+                row = PlanRow(
+                    name,
+                    action.destination or _local(action.kind),
+                    action.kind,
+                    held=held and transition == "exit",
+                )
+                if transition == "enter":
+                    row.adds = count
+                else:
+                    row.removes = count
+                rows.append(row)
+        for audience in segment.audiences:
+            desired = project.engine.rows(
+                f"""SELECT count(*) FROM segctl_result r JOIN persons p USING (person_id)
+                    WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
+            )[0][0]
+            synced: set[Any] = set()
+            if store is not None:
+                synced = {
+                    r[0]
+                    for r in store.rows(
+                        f"""SELECT person_id FROM {S}.audience_members
+                        WHERE destination = ? AND audience = ?""",
+                        [audience.destination, audience.audience_id],
+                    )
+                }
+            if synced:
+                project.engine.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE plan_synced AS SELECT unnest(?) AS person_id",
+                    [sorted(synced)],
+                )
+                both = project.engine.rows(
+                    f"""SELECT count(*) FROM segctl_result r JOIN persons p USING (person_id)
+                        WHERE r.{quote(name)} AND {reachable}
+                        AND r.person_id IN (SELECT person_id FROM plan_synced)"""
+                )[0][0]
+            else:
+                both = 0
+            destination = project.config.destinations[audience.destination]
+            row = PlanRow(
+                name,
+                audience.destination,
+                "audience",
+                adds=int(desired - both),
+                removes=len(synced) - int(both),
+                held=held,
+            )
+            minimum = MINIMUM_SIZE.get(destination.type)
+            if minimum and desired < minimum:
+                row.warnings.append(
+                    f"{destination.type} audience {audience.audience_id} would hold {desired} "
+                    f"people, below the platform's minimum of {minimum}"
+                )
+            rows.append(row)
+    return rows
+
+
+def _local(kind: str) -> str:
+    return {"tag": "tags", "emit": "emitted events"}.get(kind, kind)
