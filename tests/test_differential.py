@@ -126,6 +126,7 @@ OPS = {
     ],
 }  # fmt: skip
 DURATIONS = ["36h", "1d", "2d", "7d", "2w", "30d", "1y"]
+DATE_OFFSETS = [-1, 0, 1, 2, 7, 30]  # days before as_of's local day
 TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
 AS_OFS = [
     datetime(2026, 3, 15, 12, tzinfo=UTC),
@@ -255,12 +256,18 @@ def _row_text(row: Row) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """What a rule may refer to, and the instants worth hitting for one as_of and timezone."""
+    """What the rules of one case may use, and the instants worth hitting with its data.
+
+    Each case draws a small vocabulary (two or three durations, one or two dates) so that its
+    data lands exactly on the edges its rules test, rather than on the edges of other windows.
+    """
 
     as_of: datetime
     tz: ZoneInfo
-    edges: tuple[datetime, ...]  # window edges and local midnights, each also +-1 second
-    dates: tuple[date, ...]  # bare-date literals near as_of (midnight in the project timezone)
+    durations: tuple[str, ...]  # for within, older_than, between windows and max_gap
+    dates: tuple[date, ...]  # bare-date literals (midnight in the project timezone)
+    instants: tuple[datetime, ...]  # datetime literals: as_of and as_of - each duration
+    edges: tuple[datetime, ...]  # data timestamps: instants and local midnights, +-1 second
     segments: tuple[str, ...] = ()  # segments a rule may refer to (those generated before it)
     features: tuple[tuple[str, str], ...] = ()  # (name, value family)
 
@@ -271,33 +278,43 @@ class Context:
         return datetime(literal.year, literal.month, literal.day, tzinfo=self.tz)
 
 
-def make_context(as_of: datetime, timezone: str) -> Context:
-    tz = ZoneInfo(timezone)
-    local_today = as_of.astimezone(tz).date()
-    points = [as_of, as_of - timedelta(days=400)]
-    points += [as_of - parse_duration(d) for d in DURATIONS]
-    points += [
-        datetime.combine(local_today - timedelta(days=k), datetime.min.time(), tzinfo=tz)
-        for k in range(-1, 4)
-    ]
+@st.composite
+def contexts(draw: st.DrawFn) -> Context:
+    tz = ZoneInfo(draw(st.sampled_from(TIMEZONES)))
+    as_of = draw(st.sampled_from(AS_OFS))
+    durations = draw(st.lists(st.sampled_from(DURATIONS), min_size=2, max_size=3, unique=True))
+    today = as_of.astimezone(tz).date()
+    near_days = [today - timedelta(days=k) for k in DATE_OFFSETS]
+    dates = draw(st.lists(st.sampled_from(near_days), min_size=1, max_size=2, unique=True))
+    instants = [as_of, *(as_of - parse_duration(d) for d in durations)]
+    ctx = Context(as_of, tz, tuple(durations), tuple(dates), tuple(instants), ())
+    # Local midnights of today, yesterday and the day before (distinct_days, streak), of the
+    # date literals, and local noons of the recent days (streaks of whole days).
+    midnights = [ctx.instant(today - timedelta(days=k)) for k in range(3)]
+    midnights += [ctx.instant(d) for d in dates]
+    noons = [m + timedelta(hours=12) for m in midnights[:3]]
     second = timedelta(seconds=1)
-    edges = sorted(
-        {p.astimezone(UTC) + jitter for p in points for jitter in (-second, 0 * second, second)}
-    )
-    dates = tuple(local_today - timedelta(days=k) for k in (-1, 0, 1, 2, 7, 14, 30))
-    return Context(as_of, tz, tuple(edges), dates)
+    edges = {as_of - timedelta(days=400)} | {p.astimezone(UTC) for p in noons}
+    edges |= {
+        (p + j).astimezone(UTC)
+        for p in (*instants, *midnights)
+        for j in (-second, 0 * second, second)
+    }
+    return replace(ctx, edges=tuple(sorted(edges)))
 
 
 def timestamps(ctx: Context) -> st.SearchStrategy[datetime]:
-    """Data timestamps: often exactly on an edge, otherwise anywhere from -45d to +2d."""
-    anywhere = st.integers(-45 * 86400, 2 * 86400).map(lambda s: ctx.as_of + timedelta(seconds=s))
-    return st.one_of(st.sampled_from(ctx.edges), anywhere)
+    """Data timestamps: two times out of three exactly on an edge, otherwise anywhere around."""
+    lookback = max(parse_duration(d) for d in ctx.durations) + timedelta(days=2)
+    anywhere = st.integers(-int(lookback.total_seconds()), 86400).map(
+        lambda s: ctx.as_of + timedelta(seconds=s)
+    )
+    return st.one_of(st.sampled_from(ctx.edges), st.sampled_from(ctx.edges), anywhere)
 
 
 def timestamp_literals(ctx: Context) -> st.SearchStrategy[date | datetime]:
     """Literals for timestamp comparators: bare dates or exact instants (UTC)."""
-    exact = [e for e in ctx.edges if e.microsecond == 0 and e.second == 0] or list(ctx.edges)
-    return st.one_of(st.sampled_from(ctx.dates), st.sampled_from(exact))
+    return st.one_of(st.sampled_from(ctx.dates), st.sampled_from(ctx.instants))
 
 
 def mostly_one(at_most: int) -> st.SearchStrategy[int]:
@@ -327,7 +344,7 @@ def comparators(
         if op == "is_set":
             comparator[op] = draw(st.booleans())
         elif op in ("within", "older_than"):
-            comparator[op] = draw(st.sampled_from(DURATIONS))
+            comparator[op] = draw(st.sampled_from(ctx.durations))
         elif op in ("contains", "starts_with", "ends_with"):
             comparator[op] = draw(st.sampled_from(needles or []))
         elif op == "regex":
@@ -366,9 +383,9 @@ def windows(draw: st.DrawFn, ctx: Context) -> Node:
     """No window, within, between [far, near], or from and/or to."""
     form = draw(st.sampled_from(["none", "within", "between", "from_to"]))
     if form == "within":
-        return {"within": draw(st.sampled_from(DURATIONS))}
+        return {"within": draw(st.sampled_from(ctx.durations))}
     if form == "between":
-        pair = draw(st.lists(st.sampled_from(DURATIONS), min_size=2, max_size=2, unique=True))
+        pair = draw(st.lists(st.sampled_from(ctx.durations), min_size=2, max_size=2, unique=True))
         far, near = sorted(pair, key=parse_duration, reverse=True)
         if parse_duration(far) == parse_duration(near):  # 1d and 24h would be one duration
             return {"within": far}
@@ -389,7 +406,7 @@ def event_selections(draw: st.DrawFn, ctx: Context, *, allow_last: bool = True) 
     """``event`` (name, list or "*"), optional ``where``, a window and optional ``last``."""
     names = draw(st.sampled_from(["a", "b", ["a", "c"], "*"]))
     spec: Node = {"event": names}
-    if draw(st.booleans()):
+    if draw(st.integers(0, 2)) == 0:
         spec["where"] = draw(wheres(ctx))
     spec.update(draw(windows(ctx)))
     if allow_last and draw(st.integers(0, 3)) == 0:
@@ -477,7 +494,7 @@ def sequence_conditions(draw: st.DrawFn, ctx: Context) -> Node:
         steps.append(step)
     spec: Node = {"steps": steps, **draw(windows(ctx))}
     if draw(st.booleans()):
-        spec["max_gap"] = draw(st.sampled_from(DURATIONS))
+        spec["max_gap"] = draw(st.sampled_from(ctx.durations))
     return {"sequence": spec}
 
 
@@ -515,10 +532,8 @@ def conditions(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """A whole project: data, features, one to three segments (later ones may refer to earlier)."""
-    timezone = draw(st.sampled_from(TIMEZONES))
-    as_of = draw(st.sampled_from(AS_OFS))
-    ctx = make_context(as_of, timezone)
+    """A whole project: data, features, two to eight segments (later ones may refer to earlier)."""
+    ctx = draw(contexts())
     ts = timestamps(ctx)
 
     person_ids = [f"p{i}" for i in range(draw(st.integers(1, 6)))]
@@ -576,8 +591,11 @@ def cases(draw: st.DrawFn) -> Case:
         features[f"f{i}"] = definition
         ctx = replace(ctx, features=(*ctx.features, (f"f{i}", family)))
     segment_files: dict[str, str] = {}
-    for i in range(draw(st.integers(1, 3))):
-        segment: Node = {"name": f"s{i}", "rule": draw(conditions(ctx, depth=2))}
+    # Many segments per case: a segment costs segctl far less than a project load. Half of them
+    # are single conditions, which is where the semantics live; the rest nest them.
+    for i in range(draw(st.integers(2, 8))):
+        depth = draw(st.sampled_from([0, 0, 1, 2]))
+        segment: Node = {"name": f"s{i}", "rule": draw(conditions(ctx, depth=depth))}
         exclude = [
             draw(conditions(ctx, depth=1)) for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2])))
         ]
@@ -589,8 +607,8 @@ def cases(draw: st.DrawFn) -> Case:
     if _uses_last([features, *(yaml.safe_load(t) for t in segment_files.values())]):
         events = _without_ties(events)  # the order of tied events under `last:` is unspecified
     return Case(
-        as_of=as_of,
-        timezone=timezone,
+        as_of=ctx.as_of,
+        timezone=ctx.tz.key,
         persons=persons,
         events=events,
         subscriptions=subscriptions,

@@ -352,7 +352,8 @@ def run(
 ) -> None:
     """Evaluate, diff against the last committed run, commit atomically, then deliver.
 
-    The snapshot, history and queued actions commit in one transaction. Exits 5 when a delivery failed or is still pending after retries (segctl push retries).
+    The snapshot, history and queued actions commit in one transaction. Exits 5 when a
+    delivery failed or is still pending after retries (segctl push retries).
 
     Examples:\n
       segctl run\n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -495,15 +495,19 @@ class ConditionParser:
                 self.error(node.at("between"), f"'between': {exc}")
                 return None
             return Window(between=(far, near))
-        start = end = None
-        try:
-            if "from" in node:
-                start = parse_timestamp(node["from"], self.tz)
-            if "to" in node:
-                end = parse_timestamp(node["to"], self.tz)
-        except ValueProblem as exc:
-            self.error(node.at("from" if start is None and "from" in node else "to"), str(exc))
+        bounds: dict[str, datetime] = {}
+        ok = True
+        for key in ("from", "to"):
+            if key not in node:
+                continue
+            try:
+                bounds[key] = parse_timestamp(node[key], self.tz)
+            except ValueProblem as exc:
+                self.error(node.at(key), f"'{key}': {exc}")
+                ok = False
+        if not ok:
             return None
+        start, end = bounds.get("from"), bounds.get("to")
         if start is not None and end is not None and start >= end:
             self.error(node.at("to"), "'to' must be after 'from'")
             return None

@@ -11,9 +11,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from segctl.definitions.actions import parse_actions, parse_audiences
 from segctl.definitions.conditions import ConditionParser
 from segctl.definitions.model import (
     MEASURES,
@@ -34,6 +35,9 @@ from segctl.definitions.source import (
 )
 from segctl.definitions.templates import TEMPLATES
 from segctl.definitions.values import ValueProblem
+
+if TYPE_CHECKING:
+    from segctl.delivery.destinations import Destination
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_NAMES = {"person_id"}  # the key column next to the segments in results and snapshots
@@ -213,6 +217,7 @@ def load_segments(
     problems: Problems,
     *,
     extra_files: list[Path] | None = None,
+    destinations: dict[str, Destination] | None = None,
 ) -> dict[str, Segment]:
     """Parse every segment file; returns segments in dependency order."""
     files = segment_files(folder) if folder.is_dir() else []
@@ -228,9 +233,10 @@ def load_segments(
     names: dict[str, Pos] = {}
     for path in files:
         display = _display(path, root)
+        known = len(problems.items)
         doc = load_yaml(path, display, problems)
         if doc is None:
-            if path.stat().st_size == 0 or not problems:
+            if len(problems.items) == known:  # no syntax problem: the file holds no document
                 problems.add(Pos(display), "empty segment file (expected name: and rule:)")
             continue
         if not isinstance(doc, YMap):
@@ -279,14 +285,19 @@ def load_segments(
     )
     segments: dict[str, Segment] = {}
     for display, doc, digest in docs:
-        segment = _segment(doc, display, digest, parser, problems)
+        segment = _segment(doc, display, digest, parser, problems, destinations or {})
         if segment is not None:
             segments[segment.name] = segment
     return _dependency_order(segments, problems)
 
 
 def _segment(
-    doc: YMap, display: str, digest: str, parser: ConditionParser, problems: Problems
+    doc: YMap,
+    display: str,
+    digest: str,
+    parser: ConditionParser,
+    problems: Problems,
+    destinations: dict[str, Destination],
 ) -> Segment | None:
     parser.unknown_keys(doc, SEGMENT_KEYS, "a segment file")
     if ("rule" in doc) == ("template" in doc):
@@ -320,13 +331,15 @@ def _segment(
     description = doc.get("description", "")
     if not isinstance(description, str):
         problems.add(doc.at("description"), "'description' must be text")
-    delivery = {}
-    for key in ("on_enter", "on_exit", "audiences"):
-        value = doc.get(key, [])
-        if not isinstance(value, list):
-            problems.add(doc.at(key), f"'{key}' takes a list")
-            value = []
-        delivery[key] = tuple(value)
+    on_enter = parse_actions(
+        doc.get("on_enter"), doc.at("on_enter"), destinations, problems, "on_enter"
+    )
+    on_exit = parse_actions(
+        doc.get("on_exit"), doc.at("on_exit"), destinations, problems, "on_exit"
+    )
+    audiences = parse_audiences(
+        doc.get("audiences"), doc.at("audiences"), destinations, problems, str(doc.get("name", ""))
+    )
     if rule is None or any(e is None for e in excluded):
         return None
     return Segment(
@@ -338,7 +351,9 @@ def _segment(
         file=display,
         source_hash=digest,
         pos=doc.pos,
-        **delivery,
+        on_enter=on_enter,
+        on_exit=on_exit,
+        audiences=audiences,
     )
 
 
