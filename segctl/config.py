@@ -207,6 +207,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         problems.add(doc.at("destinations"), "'destinations' must map names to settings")
     else:
         destinations = parse_destinations(raw_destinations, problems, doc.at("destinations"))
+        for destination in destinations.values():
+            if destination.type == "file":  # paths in segctl.yaml are relative to the project
+                destination.settings["path"] = str(root / str(destination.settings["path"]))
 
     if problems:
         raise ConfigError(problems.items)

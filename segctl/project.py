@@ -614,7 +614,7 @@ class Project:
                 [person_ids],
             )
             with store.transaction():
-                store.con.executemany(
+                store.executemany(
                     f"INSERT INTO {S}.forgotten VALUES (?, ?, ?)",
                     [[h, now(), json.dumps({"audiences": len(affected)})] for h in hashes],
                 )

@@ -223,6 +223,11 @@ class StateStore:
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()
 
+    def executemany(self, sql: str, rows: list[list[Any]]) -> None:
+        """``executemany`` that accepts an empty list (DuckDB refuses one)."""
+        if rows:
+            self.con.executemany(sql, rows)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit: everything inside commits together or not at all."""
@@ -298,7 +303,7 @@ class StateStore:
                 [run_id, kind, as_of, started_at, now(), __version__, config_hash],
             )
             crash_point("commit:after-run-row")
-            self.con.executemany(
+            self.executemany(
                 f"INSERT INTO {S}.run_segments VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [[run_id, *row] for row in figures],
             )

@@ -19,7 +19,7 @@ from segctl.delivery.destinations import Destination
 from segctl.delivery.http import Http
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats, hash_identity
 from segctl.delivery.limits import RateLimiter
-from segctl.delivery.retry import DeliveryFailure, Permanent, RetryPolicy, call
+from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.diff import quote
 from segctl.faults import crash_point
 from segctl.state import S, now
@@ -84,8 +84,8 @@ class AudienceClient:
     ) -> None:
         self.destination = destination
         self.http = Http(destination, client, self.auth_headers())
-        self.policy = RetryPolicy(max_retries=destination.max_retries, initial=destination.backoff)
-        self.limiter = limiter or RateLimiter(destination.rate_limit)
+        self.policy = policy_for(destination.max_retries, destination.backoff)
+        self.limiter = limiter or RateLimiter(destination.rate_limit, burst=1)
 
     def auth_headers(self) -> dict[str, str]:
         return {}
@@ -176,8 +176,9 @@ class Reconciler:
             if rows:
                 self.worker.fail([batch], f"destination '{name}' is no longer configured")
             return result
-        client = client_for(destination, self.worker.client, self.worker.limiters.get(name))
+        client: AudienceClient | None = None
         try:
+            client = client_for(destination, self.worker.client, self.worker.limiters.get(name))
             self._reconcile(client, destination, segment, audience, mode, result, dry_run)
         except DeliveryFailure as failure:
             result.error = failure.message
@@ -187,7 +188,8 @@ class Reconciler:
             if rows:
                 self.worker.mark_sent(rows)
         finally:
-            client.close()
+            if client is not None:
+                client.close()
             if not dry_run:
                 self._record_status(destination, audience, result)
         return result
@@ -217,12 +219,13 @@ class Reconciler:
                 [segment],
             )[0][0]
         )
-        replace = client.always_replace or (mode == "mirror" and client.supports_replace)
-        if replace and not held and mode != "remove":
+        # A file can only be written whole; elsewhere mirror means the platform's replace.
+        mirror = mode == "mirror" and client.supports_replace and not held
+        if client.always_replace or mirror:
             if dry_run:
                 result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
                 return
-            self._replace(client, destination, audience, result)
+            self._replace(client, destination, audience, result, keep_synced=held)
             return
         adds = self.store.rows(
             "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced ORDER BY person_id"
@@ -262,10 +265,24 @@ class Reconciler:
             result.added += len(chunk)
 
     def _replace(
-        self, client: AudienceClient, destination: Destination, audience: str, result: SyncResult
+        self,
+        client: AudienceClient,
+        destination: Destination,
+        audience: str,
+        result: SyncResult,
+        *,
+        keep_synced: bool = False,
     ) -> None:
+        """Send the whole audience; with ``keep_synced`` (a hold is open) those who would
+        leave stay in it, from the identifiers stored when they were added."""
         ids = [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")]
         members = self._members(client, ids, result)
+        if keep_synced:
+            kept = self.store.rows(
+                "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
+                "(SELECT person_id FROM desired) ORDER BY person_id")
+            result.held_removals = len(kept)
+            members += [_stored_member(pid, identifiers) for pid, identifiers in kept]
         result.figures.add(client.replace(audience, members))
         previous = {r[0] for r in self.store.rows("SELECT person_id FROM synced")}
         with self.store.transaction():
@@ -311,7 +328,7 @@ class Reconciler:
 
     def _insert_synced(self, destination: str, audience: str, members: list[Member]) -> None:
         stamp = now()
-        self.store.con.executemany(
+        self.store.executemany(
             f"INSERT INTO {S}.audience_members VALUES (?, ?, ?, ?, ?)",
             [[destination, audience, m.person_id, m.identifiers(), stamp] for m in members],
         )

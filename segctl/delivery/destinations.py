@@ -41,7 +41,8 @@ BASE_URLS = {
     "resend": "https://api.resend.com",
 }
 # Requests per second the platforms document (or a safe default).
-DEFAULT_RATE = {"meta": 10.0, "google": 5.0, "tiktok": 10.0, "resend": 2.0, "webhook": 50.0}
+# Resend allows 2 requests/second per team: stay a little under it.
+DEFAULT_RATE = {"meta": 10.0, "google": 5.0, "tiktok": 10.0, "resend": 1.8, "webhook": 50.0}
 DEFAULT_CONCURRENCY = {"meta": 4, "google": 8, "tiktok": 2, "resend": 2, "webhook": 8}
 
 

@@ -55,6 +55,11 @@ class RetryPolicy:
     jitter: float = 0.5
 
 
+def policy_for(max_retries: int, backoff: float) -> RetryPolicy:
+    """A destination's policy: its retries, its first wait, and jitter no larger than it."""
+    return RetryPolicy(max_retries=max_retries, initial=backoff, jitter=min(0.5, backoff))
+
+
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exponent = max(state.attempt_number - 1, 0)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from segctl.delivery.destinations import Destination
 from segctl.delivery.limits import RateLimiter
-from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, RetryPolicy, call
+from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
 from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
 
@@ -83,7 +83,7 @@ class Worker:
         self.destinations = destinations
         self.client = client
         self.report = Report()
-        self.limiters = {n: RateLimiter(d.rate_limit) for n, d in destinations.items()}
+        self.limiters = {n: RateLimiter(d.rate_limit, burst=1) for n, d in destinations.items()}
 
     # ---- entry point ------------------------------------------------------------------
 
@@ -100,17 +100,23 @@ class Worker:
         return self.report
 
     def confirm(self, segment: str) -> int:
-        """Release a segment's held exits (the mass-exit guard)."""
+        """Release a segment's held exits (the mass-exit guard): its held exit actions become
+        pending and its audiences are reconciled again, removals included."""
         with self.store.transaction():
             held = self.store.rows(
-                f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'", [segment]
+                f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'",
+                [segment],
             )[0][0]
             self.store.con.execute(
-                f"UPDATE {S}.outbox SET status = 'pending' WHERE segment = ? AND status = 'held'",
-                [segment],
+                f"""UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL
+                    WHERE segment = ? AND (status = 'held' OR (kind = 'audience' AND run_id IN
+                        (SELECT run_id FROM {S}.holds WHERE segment = ?
+                         AND confirmed_at IS NULL)))""",
+                [segment, segment],
             )
             self.store.con.execute(
-                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
+                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND "
+                "confirmed_at IS NULL",
                 [now(), segment],
             )
         return int(held)
@@ -162,7 +168,7 @@ class Worker:
                 keyed[key] = Batch(key, chunk[0]["destination"], chunk)
         if assignments:
             with self.store.transaction():
-                self.store.con.executemany(
+                self.store.executemany(
                     f"UPDATE {S}.outbox SET batch_key = ? WHERE id = ?", assignments
                 )
         crash_point("push:after-batch-keys")
@@ -178,7 +184,7 @@ class Worker:
             if destination is None:
                 self.fail(group, f"destination '{name}' is no longer configured")
                 continue
-            policy = RetryPolicy(max_retries=destination.max_retries, initial=destination.backoff)
+            policy = policy_for(destination.max_retries, destination.backoff)
             limiter = self.limiters[name]
             workers = max(1, min(destination.concurrency, len(group)))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -200,7 +206,7 @@ class Worker:
 
     def mark_sent(self, rows: list[dict[str, Any]]) -> None:
         with self.store.transaction():
-            self.store.con.executemany(
+            self.store.executemany(
                 f"""UPDATE {S}.outbox SET status = 'sent', attempts = attempts + 1,
                     sent_at = ?, last_error = NULL WHERE id = ?""",
                 [[now(), r["id"]] for r in rows],
@@ -209,7 +215,7 @@ class Worker:
 
     def mark(self, rows: list[dict[str, Any]], status: str, reason: str) -> None:
         with self.store.transaction():
-            self.store.con.executemany(
+            self.store.executemany(
                 f"UPDATE {S}.outbox SET status = ?, last_error = ? WHERE id = ?",
                 [[status, reason, r["id"]] for r in rows],
             )
@@ -234,7 +240,7 @@ class Worker:
             )
             status, next_at = "pending", now() + timedelta(seconds=wait)
         with self.store.transaction():
-            self.store.con.executemany(
+            self.store.executemany(
                 f"""UPDATE {S}.outbox SET status = ?, attempts = attempts + 1,
                     last_error = ?, next_attempt_at = ? WHERE id = ?""",
                 [[status, failure.message[:1000], next_at, r["id"]] for r in rows],
@@ -244,14 +250,15 @@ class Worker:
         )
 
     def _count_left(self) -> None:
+        """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
+        moment = now()
         rows = self.store.rows(
             f"""SELECT count(*) FILTER (WHERE status = 'held' OR (status = 'pending' AND
-                       (next_attempt_at IS NULL OR next_attempt_at <= ?)
-                       AND (kind <> 'email' OR attempts > 0))),
+                       (attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?))),
                        count(*) FILTER (WHERE status = 'pending' AND attempts = 0
-                       AND next_attempt_at > ?)
+                                        AND next_attempt_at > ?)
                 FROM {S}.outbox""",
-            [now(), now()],
+            [moment, moment],
         )
         self.report.pending, self.report.scheduled = int(rows[0][0]), int(rows[0][1])
 

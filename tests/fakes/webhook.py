@@ -1,0 +1,119 @@
+"""A webhook receiver verifying Standard Webhooks signatures (shared/API_CONTRACTS.md, "Webhooks").
+
+Accepts a POST on any path. A missing or wrong signature, or a timestamp further than
+``tolerance`` seconds from now, is refused with 401 and not recorded as a delivery. Answers 410,
+429 (with ``retry-after``, default 1 s) or 5xx on request through ``inject(status=...)``; with
+``after=True`` the delivery is recorded and the answer is still an error (the receiver processed
+it, the sender must retry), which is what ``unique_ids()`` de-duplicates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .base import FakeServer, PlatformError, Recorded, Rejected, Reply, retry_after_header
+
+TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes | str) -> str:
+    """The ``webhook-signature`` value for a message: ``v1,<base64 HMAC-SHA256>``."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + raw, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str  # webhook-id
+    timestamp: int
+    path: str
+    body: bytes
+    payload: Any  # the decoded JSON: an event, or a list of events for batches
+    headers: dict[str, str]
+
+
+class WebhookFake(FakeServer):
+    """A Standard Webhooks receiver.
+
+    Args:
+        secret: the signing secret, ``whsec_<base64>``.
+        tolerance: seconds a timestamp may differ from now (None: do not check).
+        latency: seconds every request takes.
+    """
+
+    routes = (("POST", r"/.*", "deliver"),)
+    transient_errors = (429, 503)
+
+    def __init__(
+        self, secret: str = TEST_SECRET, *, tolerance: float | None = 300.0, latency: float = 0.0
+    ) -> None:
+        super().__init__(latency=latency)
+        self.secret = secret
+        self.tolerance = tolerance
+        self._deliveries: list[Delivery] = []
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/webhook"
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every verified delivery, retries included."""
+        with self.lock:
+            return list(self._deliveries)
+
+    def unique_ids(self) -> list[str]:
+        """The webhook-ids delivered, each once, in first-delivery order."""
+        return list(dict.fromkeys(d.id for d in self.deliveries))
+
+    def events(self) -> list[Any]:
+        """The events of the deliveries de-duplicated by webhook-id, batches flattened."""
+        first = {d.id: d for d in reversed(self.deliveries)}
+        events: list[Any] = []
+        for msg_id in self.unique_ids():
+            payload = first[msg_id].payload
+            events.extend(payload if isinstance(payload, list) else [payload])
+        return events
+
+    def error_reply(self, status: int, message: str) -> Reply:
+        headers = {"retry-after": "1"} if status == 429 else {}
+        return Reply(status, {"error": message}, headers)
+
+    def platform_reply(
+        self, error: PlatformError, retry_after: float | None, req: Recorded
+    ) -> Reply:
+        reply = self.error_reply(int(error) if not isinstance(error, tuple) else error[0], "busy")
+        if retry_after is not None:
+            reply.headers["retry-after"] = retry_after_header(retry_after)
+        return reply
+
+    def on_deliver(self, req: Recorded) -> Reply:
+        msg_id = req.headers.get("webhook-id", "")
+        timestamp = req.headers.get("webhook-timestamp", "")
+        signatures = req.headers.get("webhook-signature", "").split()
+        if not (msg_id and timestamp.isdigit() and signatures):
+            raise _unauthorised("missing webhook-id, webhook-timestamp or webhook-signature")
+        if self.tolerance is not None and abs(self.wall() - int(timestamp)) > self.tolerance:
+            raise _unauthorised("webhook-timestamp is too old or too new")
+        expected = sign(self.secret, msg_id, timestamp, req.body)
+        if not any(hmac.compare_digest(expected, s) for s in signatures):
+            raise _unauthorised("no matching signature")
+        try:
+            payload = json.loads(req.body)
+        except ValueError:
+            raise Rejected(Reply(400, {"error": "the body is not JSON"})) from None
+        self._deliveries.append(
+            Delivery(msg_id, int(timestamp), req.path, req.body, payload, dict(req.headers))
+        )
+        return Reply(204, None)
+
+
+def _unauthorised(message: str) -> Rejected:
+    return Rejected(Reply(401, {"error": message}))

@@ -1,0 +1,281 @@
+"""Delivery end to end: runs against the local platform fakes (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from textwrap import dedent
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from fakes import TEST_SECRET, ResendFake, WebhookFake
+from stateproject import AS_OF, iso, segctl, write_project
+
+import segctl as lib
+from segctl.delivery.identifiers import hash_identity
+
+ACTIVE = """\
+    name: active
+    rule: {event: "*", within: 7d, count: {gte: 1}}
+    on_enter:
+      - webhook: {destination: crm}
+      - email: {destination: mail, template: welcome, subject: Hi}
+      - tag: {name: active, value: "yes"}
+      - emit: {event: entered_active}
+    on_exit:
+      - webhook: {destination: crm}
+    audiences:
+      - {destination: files}
+    """
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookFake]:
+    with WebhookFake(secret=TEST_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+def resend() -> Iterator[ResendFake]:
+    with ResendFake(api_key="re_test_key", rate_limit=None) as fake:
+        yield fake
+
+
+def make(
+    tmp_path: Path,
+    hook: WebhookFake,
+    resend: ResendFake,
+    active: str = ACTIVE,
+    extra: str = "",
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> Path:
+    root = write_project(tmp_path / "proj")
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text()
+        + dedent(f"""\
+        delivery: {{max_exit_ratio: 0.5}}
+        destinations:
+          crm: {{type: webhook, url: "{hook.url}", secret: "${{CRM_SECRET}}", backoff: 0.01,
+                 max_retries: 2}}
+          mail: {{type: resend, api_key: "${{RESEND_KEY}}", from: "Team <team@example.com>",
+                  base_url: "{resend.base_url}", backoff: 0.01, max_retries: 2}}
+          files: {{type: file, path: out}}
+        """)
+        + extra
+    )
+    (root / "segments" / "active.yaml").write_text(dedent(active))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_SECRET", TEST_SECRET)
+    monkeypatch.setenv("RESEND_KEY", "re_test_key")
+
+
+def members(root: Path, moment: object) -> set[str]:
+    result = lib.Project.load(root).evaluate(["active"], as_of=moment)  # type: ignore[arg-type]
+    return set(result.members("active")["person_id"].to_list())
+
+
+def file_audience(root: Path) -> set[str]:
+    with (root / "out" / "active.csv").open() as handle:
+        return {row["email_sha256"] for row in csv.DictReader(handle)}
+
+
+def hashed(ids: set[str]) -> set[str]:
+    return {
+        str(hash_identity({"person_id": p, "email": f"{p}@example.com"}, "meta").email) for p in ids
+    }
+
+
+def test_first_run_uploads_audiences_but_fires_no_enter_actions(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    result = lib.Project.load(root).run(as_of=AS_OF[0])
+    assert result.report is not None and result.report.complete
+    assert hook.deliveries == [] and resend.emails == []
+    assert file_audience(root) == hashed(members(root, AS_OF[0]))
+
+
+def test_transitions_fire_actions_exactly_once(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    first = members(root, AS_OF[0])
+    events = hook.events()
+    assert sorted(e["person_id"] for e in events) == sorted(first)
+    assert {e["type"] for e in events} == {"segment.entered"}
+    assert all(e["segment"] == "active" and e["run_id"] == 1 for e in events)
+    assert events[0]["person"]["email"].endswith("@example.com")
+    assert sorted(m["to"][0] for m in resend.emails) == sorted(f"{p}@example.com" for p in first)
+
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    second = members(root, AS_OF[1])
+    exited = first - second
+    assert exited, "the fixture data must make someone exit"
+    exits = [e for e in hook.events() if e["type"] == "segment.exited"]
+    assert sorted(e["person_id"] for e in exits) == sorted(exited)
+    assert len(hook.unique_ids()) == len(hook.deliveries)  # nothing sent twice
+    assert file_audience(root) == hashed(second)
+    tags = lib.Project.load(root).tags()
+    assert set(tags["person_id"].to_list()) == first
+    emitted = pq.read_table(root / ".segctl" / "emitted_events.parquet").to_pylist()
+    assert sorted(r["person_id"] for r in emitted) == sorted(first)
+    assert {r["event"] for r in emitted} == {"entered_active"}
+
+
+def test_transient_errors_are_retried_and_permanent_ones_recorded(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    hook.inject(status=503, times=2)
+    resend.inject(status=422, times=None)
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5, proc.stderr
+    document = json.loads(proc.stdout)
+    entered = len(members(root, AS_OF[0]))
+    assert document["deliveries"]["failed"] == entered  # every email failed permanently
+    assert len(hook.events()) == entered  # webhooks got through after two 503s
+    assert "HTTP 422" in proc.stderr
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)
+    failed = [d for d in status["deliveries"] if d["status"] == "failed"]
+    assert failed and failed[0]["kind"] == "email" and "422" in failed[0]["last_error"]
+
+
+def test_pending_items_are_delivered_by_push(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    hook.inject(status=500, times=None)
+    first = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial")
+    assert first.returncode == 5
+    assert hook.deliveries == []
+    hook.clear_faults()
+    _make_due(root)
+    second = segctl(root, "push")
+    assert second.returncode == 0, second.stderr
+    assert sorted(e["person_id"] for e in hook.events()) == sorted(members(root, AS_OF[0]))
+
+
+def _make_due(root: Path) -> None:
+    """Move every pending item's next attempt into the past (as time passing would)."""
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    con.execute("UPDATE outbox SET next_attempt_at = NULL WHERE status = 'pending'")
+    con.close()
+
+
+def test_delayed_emails_wait_for_a_later_push(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(
+        tmp_path,
+        hook,
+        resend,
+        ACTIVE.replace("template: welcome, subject: Hi", "template: welcome, delay: 5m"),
+    )
+    result = lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    assert result.report is not None and result.report.complete
+    assert resend.emails == [] and result.report.scheduled == len(members(root, AS_OF[0]))
+    _make_due(root)
+    report = lib.Project.load(root).push()
+    assert len(resend.emails) == len(members(root, AS_OF[0])) and report.complete
+
+
+def test_mass_exit_guard_holds_exits_until_confirmed(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    lib.Project.load(root).run(as_of=AS_OF[2])
+    before = members(root, AS_OF[2])
+    late = AS_OF[3].replace(day=AS_OF[3].day + 10)
+    after = members(root, late)
+    assert len(before - after) > len(before) / 2
+    proc = segctl(root, "run", "--as-of", iso(late))
+    assert proc.returncode == 5  # held exits are pending work
+    assert not [e for e in hook.events() if e["type"] == "segment.exited"]
+    assert file_audience(root) == hashed(before)  # removals held too
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)
+    assert "active" in [h["segment"] for h in status["holds"]]
+    assert segctl(root, "push", "--confirm", "active").returncode == 0
+    exits = [e["person_id"] for e in hook.events() if e["type"] == "segment.exited"]
+    assert sorted(exits) == sorted(before - after)
+    assert file_audience(root) == hashed(after)
+
+
+def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFake) -> None:
+    root = make(tmp_path, hook, resend, extra="privacy: {consent_column: opt_in}\n")
+    persons = (root / "persons.csv").read_text().splitlines()
+    rows = [persons[0] + ",opt_in"] + [
+        line + (",false" if line.startswith("p1,") else ",true") for line in persons[1:]
+    ]
+    (root / "persons.csv").write_text("\n".join(rows) + "\n")
+    lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    first = members(root, AS_OF[0])
+    assert "p1" in first
+    assert file_audience(root) == hashed(first - {"p1"})
+    assert "p1@example.com" not in {m["to"][0] for m in resend.emails}
+    assert "p1" in {e["person_id"] for e in hook.events()}  # webhooks are not filtered
+
+    victim = sorted(first - {"p1"})[0]
+    result = lib.Project.load(root).forget([victim])
+    assert result["still_in_audiences"] == 0
+    assert file_audience(root) == hashed(first - {"p1", victim})
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    assert victim not in members(root, AS_OF[1]) or True
+    assert hashed({victim}) & file_audience(root) == set()
+    state = duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True)
+    try:
+        for table in ("transitions", "snapshot", "tags", "audience_members"):
+            found = state.execute(
+                f"SELECT count(*) FROM {table} WHERE person_id = ?", [victim]
+            ).fetchall()[0][0]
+            assert found == 0, table
+        audit = state.execute("SELECT subject_hash FROM forgotten").fetchall()
+    finally:
+        state.close()
+    assert len(audit) == 1 and victim not in audit[0][0]
+
+
+def test_kill_9_during_delivery_then_push_sends_each_webhook_once(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    proc = segctl(
+        root,
+        "run",
+        "--as-of",
+        iso(AS_OF[0]),
+        "--fire-initial",
+        env={"SEGCTL_CRASH_AT": "push:after-send"},
+    )
+    assert proc.returncode == -signal.SIGKILL
+    assert len(hook.deliveries) >= 1  # one batch went out, its mark did not
+    assert segctl(root, "push").returncode == 0
+    ids = hook.unique_ids()
+    assert len(ids) == len(members(root, AS_OF[0]))  # after dedup by webhook-id: exactly once
+    assert sorted(e["person_id"] for e in hook.events()) == sorted(members(root, AS_OF[0]))
+    assert file_audience(root) == hashed(members(root, AS_OF[0]))
+
+
+def test_secrets_are_never_printed_or_stored(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    root = make(tmp_path, hook, resend)
+    hook.inject(status=401, times=None)
+    resend.inject(status=500, times=None)
+    outputs = [segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "--debug")]
+    outputs += [segctl(root, *args) for args in (["status"], ["push"], ["status", "-f", "json"])]
+    for proc in outputs:
+        for secret in (TEST_SECRET, "re_test_key"):
+            assert secret not in proc.stdout and secret not in proc.stderr
+    for path in (root / ".segctl").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert TEST_SECRET.encode() not in data and b"re_test_key" not in data
