@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, load_yaml
 from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError
+from segctl.redact import register
 
 CONFIG_FILE = "segctl.yaml"
 TOP_KEYS = (
@@ -213,6 +214,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
 
     if problems:
         raise ConfigError(problems.items)
+    register(secret_values(destinations))
     features = doc.get("features")
     return Config(
         root=root,

@@ -99,3 +99,11 @@ def test_retry_policy_gives_up_and_defers_long_waits() -> None:
         call(throttled, RetryPolicy(max_retries=5, max_wait=1))
     assert deferred.value.retry_after == 3600
     assert time.monotonic() - started < 1  # deferred at once, not slept through
+
+
+def test_redact_masks_registered_secrets_only() -> None:
+    from segctl.redact import register, redact
+
+    register(["tok_abcdefgh1234", "ab"])
+    assert redact("Bearer tok_abcdefgh1234 failed") == "Bearer *** failed"
+    assert redact("ab stays: too short to be a secret") == "ab stays: too short to be a secret"

@@ -77,7 +77,7 @@ def handled(debug: bool = False) -> Iterator[None]:
         raise
     except SegctlError as exc:
         if debug:
-            traceback.print_exc()
+            print_traceback()
         error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
@@ -85,12 +85,19 @@ def handled(debug: bool = False) -> Iterator[None]:
         raise typer.Exit(130) from None
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            print_traceback()
         error(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
             "traceback, and please report it)"
         )
         raise typer.Exit(70) from None
+
+
+def print_traceback() -> None:
+    """The traceback (with --debug), secrets masked like every other message."""
+    from segctl.redact import redact
+
+    sys.stderr.write(redact(traceback.format_exc()))
 
 
 def load(project: Path | None) -> Project:

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
+from segctl.redact import redact
+
 FORMATS = ("table", "json", "csv")
 
 
@@ -123,6 +125,7 @@ def print_rows(
 
 def note(message: str, *, style: str = "dim") -> None:
     """A message for people, on stderr (never mixed into data on stdout)."""
+    message = redact(message)
     if is_terminal(sys.stderr):
         _console(stderr=True).print(message, style=style, markup=False)
     else:
@@ -130,6 +133,7 @@ def note(message: str, *, style: str = "dim") -> None:
 
 
 def error(message: str) -> None:
+    message = redact(message)
     if is_terminal(sys.stderr):
         _console(stderr=True).print(f"error: {message}", style="bold red", markup=False)
     else:
