@@ -463,7 +463,8 @@ class Project:
         if not person_ids:
             return set()
         rows = self.engine.rows(
-            f"SELECT p.person_id FROM persons p WHERE list_contains(?, p.person_id) AND "
+            "SELECT p.person_id FROM persons p WHERE p.person_id IN "
+            f"(SELECT unnest(?::VARCHAR[])) AND "
             f"{self.reachable_condition('p')}",
             [person_ids],
         )

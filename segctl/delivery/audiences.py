@@ -252,7 +252,7 @@ class Reconciler:
             with self.store.transaction():
                 con.execute(
                     f"""DELETE FROM {S}.audience_members WHERE destination = ? AND
-                        audience = ? AND list_contains(?, person_id)""",
+                        audience = ? AND person_id IN (SELECT unnest(?::VARCHAR[]))""",
                     [destination.name, audience, [pid for pid, _ in chunk]],
                 )
             result.removed += len(chunk)
@@ -280,7 +280,8 @@ class Reconciler:
         if keep_synced:
             kept = self.store.rows(
                 "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
-                "(SELECT person_id FROM desired) ORDER BY person_id")
+                "(SELECT person_id FROM desired) ORDER BY person_id"
+            )
             result.held_removals = len(kept)
             members += [_stored_member(pid, identifiers) for pid, identifiers in kept]
         result.figures.add(client.replace(audience, members))
@@ -327,11 +328,26 @@ class Reconciler:
             self._insert_synced(destination, audience, members)
 
     def _insert_synced(self, destination: str, audience: str, members: list[Member]) -> None:
-        stamp = now()
-        self.store.executemany(
-            f"INSERT INTO {S}.audience_members VALUES (?, ?, ?, ?, ?)",
-            [[destination, audience, m.person_id, m.identifiers(), stamp] for m in members],
+        """Bulk insert (an Arrow table, not a row at a time)."""
+        if not members:
+            return
+        import pyarrow as pa
+
+        table = pa.table(
+            {
+                "person_id": [m.person_id for m in members],
+                "identifiers": [m.identifiers() for m in members],
+            }
         )
+        self.store.con.register("segctl_new_members", table)
+        try:
+            self.store.con.execute(
+                f"""INSERT INTO {S}.audience_members
+                    SELECT ?, ?, person_id, identifiers, ? FROM segctl_new_members""",
+                [destination, audience, now()],
+            )
+        finally:
+            self.store.con.unregister("segctl_new_members")
 
     def _record_status(self, destination: Destination, audience: str, result: SyncResult) -> None:
         figures = result.figures

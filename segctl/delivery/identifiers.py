@@ -9,6 +9,7 @@ code takes the person's country's calling code; without one it is invalid and sk
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ PLATFORMS = ("meta", "google", "tiktok")
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
 
+@functools.lru_cache(maxsize=1_048_576)
 def sha256_hex(value: str) -> str:
     """SHA-256 of the UTF-8 string, lowercase hex.
 
@@ -47,6 +49,9 @@ def normalize_email(raw: Any, platform: str) -> str | None:
     return f"{local}@{domain}"
 
 
+_PUNCTUATION = str.maketrans("", "", " -.()/")
+
+
 def normalize_phone(raw: Any, country: Any, platform: str) -> str | None:
     """E.164 for Google (``+18005550100``), digits with country code for Meta and TikTok
     (``18005550100``). None when it cannot be a phone number.
@@ -58,9 +63,26 @@ def normalize_phone(raw: Any, country: Any, platform: str) -> str | None:
     """
     if raw is None:
         return None
-    text = str(raw).strip()
+    e164 = _e164(str(raw).strip(), country if isinstance(country, str) else None)
+    if e164 is None:
+        return None
+    return e164 if platform == "google" else e164.lstrip("+")
+
+
+@functools.lru_cache(maxsize=262_144)
+def _e164(text: str, country: str | None) -> str | None:
+    """E.164 for a phone as written (cached: the same phone is hashed for every platform)."""
     if not text:
         return None
+    compact = text.translate(_PUNCTUATION)
+    if (
+        compact.startswith("+")
+        and "(" not in text
+        and compact[1:].isdigit()
+        and 8 <= len(compact) - 1 <= 15
+        and compact[1] != "0"
+    ):
+        return compact  # already international: nothing for libphonenumber to decide
     region = str(country).strip().upper() if isinstance(country, str) and country else None
     if text.startswith("00"):
         text = "+" + text[2:]  # the international prefix most of the world dials
@@ -72,8 +94,7 @@ def normalize_phone(raw: Any, country: Any, platform: str) -> str | None:
         return None
     if not phonenumbers.is_possible_number(number):
         return None
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164 if platform == "google" else e164.lstrip("+")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class Worker:
         self.destinations = destinations
         self.client = client
         self.report = Report()
+        self._people: dict[str, dict[str, Any]] = {}
         self.limiters = {n: RateLimiter(d.rate_limit, burst=1) for n, d in destinations.items()}
 
     # ---- entry point ------------------------------------------------------------------
@@ -115,8 +116,7 @@ class Worker:
                 [segment, segment],
             )
             self.store.con.execute(
-                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND "
-                "confirmed_at IS NULL",
+                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
                 [now(), segment],
             )
         return int(held)
@@ -168,8 +168,12 @@ class Worker:
                 keyed[key] = Batch(key, chunk[0]["destination"], chunk)
         if assignments:
             with self.store.transaction():
-                self.store.executemany(
-                    f"UPDATE {S}.outbox SET batch_key = ? WHERE id = ?", assignments
+                self.store.con.execute(
+                    f"""UPDATE {S}.outbox SET batch_key = b.batch_key
+                        FROM (SELECT unnest(?::VARCHAR[]) AS batch_key,
+                                     unnest(?::BIGINT[]) AS id) AS b
+                        WHERE outbox.id = b.id""",
+                    [[k for k, _ in assignments], [i for _, i in assignments]],
                 )
         crash_point("push:after-batch-keys")
         return list(keyed.values())
@@ -205,22 +209,27 @@ class Worker:
     # ---- outcomes ---------------------------------------------------------------------
 
     def mark_sent(self, rows: list[dict[str, Any]]) -> None:
-        with self.store.transaction():
-            self.store.executemany(
-                f"""UPDATE {S}.outbox SET status = 'sent', attempts = attempts + 1,
-                    sent_at = ?, last_error = NULL WHERE id = ?""",
-                [[now(), r["id"]] for r in rows],
-            )
+        self.update(
+            rows,
+            "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
+            [now()],
+        )
         self.report.sent += len(rows)
 
     def mark(self, rows: list[dict[str, Any]], status: str, reason: str) -> None:
-        with self.store.transaction():
-            self.store.executemany(
-                f"UPDATE {S}.outbox SET status = ?, last_error = ? WHERE id = ?",
-                [[status, reason, r["id"]] for r in rows],
-            )
+        self.update(rows, "status = ?, last_error = ?", [status, reason])
         if status == "skipped":
             self.report.skipped += len(rows)
+
+    def update(self, rows: list[dict[str, Any]], assignments: str, params: list[Any]) -> None:
+        """One UPDATE of the outbox rows given (a transaction of its own)."""
+        if not rows:
+            return
+        with self.store.transaction():
+            self.store.con.execute(
+                f"UPDATE {S}.outbox SET {assignments} WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [*params, [r["id"] for r in rows]],
+            )
 
     def fail(self, batches: list[Batch], reason: str) -> None:
         for batch in batches:
@@ -239,12 +248,11 @@ class Worker:
                 else min(3600.0, 30.0 * 2 ** min(attempts, 7))
             )
             status, next_at = "pending", now() + timedelta(seconds=wait)
-        with self.store.transaction():
-            self.store.executemany(
-                f"""UPDATE {S}.outbox SET status = ?, attempts = attempts + 1,
-                    last_error = ?, next_attempt_at = ? WHERE id = ?""",
-                [[status, failure.message[:1000], next_at, r["id"]] for r in rows],
-            )
+        self.update(
+            rows,
+            "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+            [status, failure.message[:1000], next_at],
+        )
         self.report.messages.append(
             f"{batches[0].destination}: {len(rows)} item(s) {status}: {failure.message}"
         )
@@ -265,16 +273,18 @@ class Worker:
     # ---- persons ----------------------------------------------------------------------
 
     def persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Person columns by id (for payloads and emails)."""
-        wanted = sorted(set(ids))
+        """Person columns by id (for payloads, emails and audiences), fetched once per push."""
+        wanted = sorted(set(ids) - self._people.keys())
         if not wanted:
-            return {}
+            return self._people
         self.project.schema  # noqa: B018 - registers the persons view
         cursor = self.store.con.execute(
-            "SELECT * FROM persons WHERE list_contains(?, person_id)", [wanted]
+            "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
         )
         columns = [d[0] for d in cursor.description]
-        return {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+        for row in cursor.fetchall():
+            self._people[row[0]] = dict(zip(columns, row, strict=True))
+        return self._people
 
     # ---- kinds ------------------------------------------------------------------------
 
