@@ -267,6 +267,6 @@ def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: P
             pos,
             f"environment variable {name} is not set (export it, or write ${{{name}:-default}})",
         )
-        return ""
+        return match.group(0)  # keep ${NAME}: the missing variable is the one problem
 
     return _ENV.sub(replace, value)

@@ -883,7 +883,7 @@ def tags(
         print_rows(fmt.value, frame.columns, frame.rows(), document=frame.to_dicts())
 
 
-templates_app = typer.Typer(help="The built-in template library.", invoke_without_command=True)
+templates_app = typer.Typer(invoke_without_command=True)
 app.add_typer(templates_app, name="templates")
 
 
