@@ -12,7 +12,7 @@ from textwrap import dedent
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from fakes import TEST_SECRET, ResendFake, WebhookFake
+from fakes import TEST_SECRET, GoogleFake, MetaFake, ResendFake, WebhookFake
 from stateproject import AS_OF, iso, segctl, write_project
 
 import segctl as lib
@@ -279,3 +279,88 @@ def test_secrets_are_never_printed_or_stored(
         if path.is_file():
             data = path.read_bytes()
             assert TEST_SECRET.encode() not in data and b"re_test_key" not in data
+
+
+def _ad_project(tmp_path: Path, meta: MetaFake, google: GoogleFake) -> tuple[Path, str]:
+    root = write_project(tmp_path / "ads")
+    audience = meta.create_audience()
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text()
+        + dedent(f"""\
+        privacy: {{consent_column: opt_in}}
+        destinations:
+          meta: {{type: meta, ad_account_id: "1", access_token: meta-token,
+                  base_url: "{meta.base_url}", backoff: 0.01}}
+          google: {{type: google, operating_account_id: "1234567890",
+                    access_token: google-token, base_url: "{google.base_url}", backoff: 0.01}}
+        """)
+    )
+    persons = (root / "persons.csv").read_text().splitlines()
+    (root / "persons.csv").write_text(
+        "\n".join([persons[0] + ",opt_in"] + [line + ",true" for line in persons[1:]]) + "\n"
+    )
+    (root / "segments" / "active.yaml").write_text(
+        dedent(f"""\
+        name: active
+        rule: {{event: "*", within: 7d, count: {{gte: 1}}}}
+        audiences:
+          - {{destination: meta, audience_id: "{audience}"}}
+          - {{destination: google, user_list_id: "7001234"}}
+        """)
+    )
+    return root, audience
+
+
+def _ad_hashes(ids: set[str], platform: str) -> set[str]:
+    return {
+        str(hash_identity({"person_id": p, "email": f"{p}@example.com"}, platform).email)
+        for p in ids
+    }
+
+
+@pytest.fixture
+def ads() -> Iterator[tuple[MetaFake, GoogleFake]]:
+    with MetaFake() as meta, GoogleFake() as google:
+        yield meta, google
+        assert meta.pii_leaks == [] and google.pii_leaks == []
+        meta.assert_limits(allow_throttling=True)
+        google.assert_limits(allow_throttling=True)
+
+
+def test_revoked_consent_removes_the_person_from_ad_audiences(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    first = members(root, AS_OF[0])
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first, "meta")
+    revoked = sorted(first & members(root, AS_OF[1]))[0]
+    text = (
+        (root / "persons.csv")
+        .read_text()
+        .replace(
+            f"{revoked},{revoked}@example.com,free,true",
+            f"{revoked},{revoked}@example.com,free,false",
+        )
+    )
+    (root / "persons.csv").write_text(text)
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    expected = members(root, AS_OF[1]) - {revoked}
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(expected, "meta")
+    assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")
+
+
+def test_kill_9_during_audience_sync_then_push_converges(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    # Killed after the platform took the first upload, before segctl recorded it.
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), env={"SEGCTL_CRASH_AT": "sync:after-add"})
+    assert proc.returncode == -signal.SIGKILL
+    assert meta.audience(audience) or google.identifiers("7001234", "emailAddress")
+    assert segctl(root, "push").returncode == 0
+    expected = members(root, AS_OF[0])
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(expected, "meta")
+    assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")
