@@ -1,0 +1,372 @@
+"""Malformed projects: each gives its exit code, one message at ``file:line:col`` saying what is
+wrong and how to fix it, and no traceback (SPEC sections 1-3).
+
+Every case changes one thing in the valid project of conftest and runs ``segctl validate``;
+definition and config problems exit 3, data problems exit 4. Data cases also run ``evaluate``,
+which must stop with the same message.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import AS_OF, CONFIG, PERSONS, SUBSCRIPTIONS, Cli, MakeProject
+
+DEFINITION, DATA = 3, 4
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    code: int
+    where: str  # the location the message starts with: file[:line:col]
+    message: str  # key wording of the message
+    project: dict[str, Any] = field(default_factory=dict)  # make_project keywords
+    setup: Callable[[Path], None] | None = None  # changes files after the project is written
+
+
+def segment(text: str, name: str = "a", **more: str) -> dict[str, Any]:
+    """make_project keywords for one segment file (plus ``more`` files by name)."""
+    files = {name: textwrap.dedent(text), **{k: textwrap.dedent(v) for k, v in more.items()}}
+    return {"segments": files}
+
+
+def config(old: str, new: str) -> dict[str, Any]:
+    assert old in CONFIG
+    return {"config": CONFIG.replace(old, new)}
+
+
+def write_events_table(table: pa.Table) -> Callable[[Path], None]:
+    return lambda root: pq.write_table(table, root / "data/events.parquet")
+
+
+HOOK = "destinations:\n  hook: {type: webhook, secret: '${SEGCTL_TEST_UNSET}', url: 'https://x'}\n"
+
+CONFIG_CASES = [
+    Case("config-unknown-key", DEFINITION, "segctl.yaml:8:1",
+         "unknown key 'segmnets' in segctl.yaml (did you mean 'segments'?)",
+         {"config": CONFIG + "segmnets: other/\n"}),
+    Case("config-missing-env-var", DEFINITION, "segctl.yaml:9:33",
+         "environment variable SEGCTL_TEST_UNSET is not set (export it, or write "
+         "${SEGCTL_TEST_UNSET:-default})",
+         {"config": CONFIG + HOOK}),
+    Case("config-bad-timezone", DEFINITION, "segctl.yaml:7:11",
+         "unknown timezone 'Mars/Olympus' (use an IANA name like UTC or Europe/Berlin)",
+         config("timezone: UTC", "timezone: Mars/Olympus")),
+    Case("config-missing-data-section", DEFINITION, "segctl.yaml:1:1",
+         "missing 'data' section", {"config": "segments: segments/\n"}),
+    Case("config-missing-events", DEFINITION, "segctl.yaml:2:3",
+         "missing data.events: a file, glob, or list of files",
+         config("  events: data/events.parquet\n", "")),
+    Case("config-unknown-data-key", DEFINITION, "segctl.yaml:3:3",
+         "unknown key 'person' in 'data' (did you mean 'persons'?)",
+         config("  persons:", "  person: data/other.csv\n  persons:")),
+    Case("config-invalid-yaml", DEFINITION, "segctl.yaml:2:1", "invalid YAML",
+         {"config": "data: [\n"}),
+    Case("config-columns-unknown-table", DEFINITION, "segctl.yaml:5:13",
+         "unknown key 'person' in data.columns (did you mean 'persons'?)",
+         config("segments:", "  columns: {person: {person_id: id}}\nsegments:")),
+    Case("config-engine-threads", DEFINITION, "segctl.yaml:8:19",
+         "engine.threads must be a positive whole number",
+         {"config": CONFIG + "engine: {threads: 0}\n"}),
+    Case("config-segments-folder-missing", DEFINITION, "drafts",
+         "segments folder not found (set 'segments' in segctl.yaml)",
+         config("segments: segments/", "segments: drafts/")),
+]  # fmt: skip
+
+SEGMENT_CASES = [
+    Case("unknown-operator", DEFINITION, "segments/a.yaml:4:11",
+         "unknown operator 'gtee' (did you mean 'gte'?)",
+         segment("""\
+             name: a
+             rule:
+               event: login
+               count: {gtee: 3}
+             """)),
+    Case("unknown-segment-key", DEFINITION, "segments/a.yaml:2:1",
+         "unknown key 'descripton' in a segment file (did you mean 'description'?)",
+         segment("name: a\ndescripton: x\nrule: {property: plan, eq: pro}\n")),
+    Case("unknown-column", DEFINITION, "segments/a.yaml:4:17",
+         "unknown person property 'plna' (did you mean 'plan'?)",
+         segment("""\
+             name: a
+             rule:
+               all:
+                 - property: plna
+                   eq: pro
+             """)),
+    Case("text-against-number-column", DEFINITION, "segments/a.yaml:2:28",
+         "'gte': expected a number, got the text 'old'",
+         segment("name: a\nrule: {property: age, gte: old}\n")),
+    Case("within-on-a-text-column", DEFINITION, "segments/a.yaml:2:32",
+         "'within' applies to timestamp values, not to a string value",
+         segment("name: a\nrule: {property: plan, within: 7d}\n")),
+    Case("two-measures", DEFINITION, "segments/a.yaml:3:3",
+         "an event condition takes exactly one measure, found count, distinct_days",
+         segment("""\
+             name: a
+             rule:
+               event: login
+               count: {gte: 1}
+               distinct_days: {gte: 2}
+             """)),
+    Case("no-measure", DEFINITION, "segments/a.yaml:3:3",
+         "an event condition needs a measure, one of count, distinct_days",
+         segment("name: a\nrule:\n  event: login\n  within: 7d\n")),
+    Case("bad-duration", DEFINITION, "segments/a.yaml:4:11",
+         "'within': expected a duration like 30d (units h, d, w, y), got '7days'",
+         segment("name: a\nrule:\n  event: login\n  within: 7days\n  count: {gte: 1}\n")),
+    Case("between-window-order", DEFINITION, "segments/a.yaml:4:12",
+         "'between': the first duration must be the larger one (between: [90d, 30d])",
+         segment("name: a\nrule:\n  event: login\n  between: [30d, 90d]\n  count: {gte: 1}\n")),
+    Case("unknown-reference", DEFINITION, "segments/a.yaml:2:17",
+         "unknown segment 'big_spender' (did you mean 'big_spenders'?)",
+         segment("name: a\nrule: {segment: big_spender}\n",
+                 big_spenders="name: big_spenders\nrule: {property: plan, eq: pro}\n")),
+    Case("reference-cycle", DEFINITION, "segments/c.yaml:2:7",
+         "segment references form a cycle: a -> b -> c -> a",
+         segment("name: a\nrule: {segment: b}\n", b="name: b\nrule: {segment: c}\n",
+                 c="name: c\nrule: {segment: a}\n")),
+    Case("self-reference", DEFINITION, "segments/a.yaml:4:5",
+         "segment references form a cycle: a -> a",
+         segment("name: a\nrule: {property: plan, eq: pro}\nexclude:\n  - segment: a\n")),
+    Case("duplicate-segment-name", DEFINITION, "segments/b.yaml:1:7",
+         "segment 'a' is already defined at segments/a.yaml:1",
+         segment("name: a\nrule: {property: plan, eq: pro}\n",
+                 b="name: a\nrule: {property: plan, eq: free}\n")),
+    Case("invalid-name", DEFINITION, "segments/a.yaml:1:7",
+         "segment name 'Power-Users' must match [a-z][a-z0-9_]* (like power_users)",
+         segment("name: Power-Users\nrule: {property: plan, eq: pro}\n")),
+    Case("invalid-yaml", DEFINITION, "segments/a.yaml:3:1",
+         "invalid YAML: expected ',' or '}'",
+         segment("name: a\nrule: {property: plan, eq: pro\n")),
+    Case("empty-file", DEFINITION, "segments/a.yaml",
+         "empty segment file (expected name: and rule:)", segment("")),
+    Case("duplicate-key", DEFINITION, "segments/a.yaml:3:1", "duplicate key 'rule'",
+         segment("name: a\nrule: {property: plan, eq: pro}\nrule: {property: plan, eq: free}\n")),
+    Case("unknown-condition-kind", DEFINITION, "segments/a.yaml:2:8",
+         "unknown condition 'evnt' (did you mean 'event'?)",
+         segment("name: a\nrule: {evnt: login, count: {gte: 1}}\n")),
+    Case("template-unknown", DEFINITION, "segments/a.yaml:2:11",
+         "unknown template 'power_user' (did you mean 'power_users'?)",
+         segment("name: a\ntemplate: power_user\nparams: {event: login}\n")),
+    Case("template-missing-param", DEFINITION, "segments/a.yaml:2:11",
+         "template 'power_users' needs parameter 'event' "
+         "(power_users(event, min_count=10, window=30d))",
+         segment("name: a\ntemplate: power_users\n")),
+    Case("template-unknown-param", DEFINITION, "segments/a.yaml:3:9",
+         "template 'churn_risk' has no parameter 'dayz' (parameters: days)",
+         segment("name: a\ntemplate: churn_risk\nparams: {dayz: 3}\n")),
+    Case("template-param-type", DEFINITION, "segments/a.yaml:5:15",
+         "template 'churn_risk' parameter 'days': expected a whole number, got 'soon'",
+         segment("""\
+             name: a
+             rule:
+               any:
+                 - template: churn_risk
+                   params: {days: soon}
+             """)),
+    Case("feature-unknown", DEFINITION, "segments/a.yaml:2:17",
+         "unknown feature 'render_30d' (did you mean 'renders_30d'?)",
+         segment("name: a\nrule: {feature: render_30d, gte: 1}\n")),
+    Case("regex-invalid", DEFINITION, "segments/a.yaml:2:32",
+         "'regex': invalid regular expression: unterminated character set",
+         segment("name: a\nrule: {property: email, regex: '([a-z'}\n")),
+    Case("in-not-a-list", DEFINITION, "segments/a.yaml:2:28",
+         "'in': expected a non-empty list, like in: [a, b]",
+         segment("name: a\nrule: {property: plan, in: pro}\n")),
+    Case("null-value", DEFINITION, "segments/a.yaml:2:28",
+         "'eq': a value cannot be null here (use is_set: false to test for a missing value)",
+         segment("name: a\nrule: {property: plan, eq: null}\n")),
+    Case("unquoted-boolean-for-text", DEFINITION, "segments/a.yaml:2:28",
+         "'eq': expected text, got the boolean true (quote it: 'true')",
+         segment("name: a\nrule: {property: plan, eq: yes}\n")),
+    Case("where-unknown-property", DEFINITION, "segments/a.yaml:4:11",
+         "unknown event property 'amont' (did you mean 'amount'?)",
+         segment("name: a\nrule:\n  event: purchase\n  where: {amont: {gte: 1}}\n"
+                 "  count: {gte: 1}\n")),
+    Case("sum-of-text", DEFINITION, "segments/a.yaml:4:13",
+         "cannot take sum of 'format': it is a string column (sum and avg need numbers)",
+         segment("name: a\nrule:\n  event: purchase\n  sum: {of: format, gte: 1}\n")),
+    Case("last-not-positive", DEFINITION, "segments/a.yaml:4:9",
+         "'last' must be a positive whole number, got 0",
+         segment("name: a\nrule:\n  event: purchase\n  last: 0\n  count: {gte: 1}\n")),
+    Case("bad-from-date", DEFINITION, "segments/a.yaml:4:9",
+         "'from': expected a date or timestamp like 2026-01-01 or 2026-01-01T12:00:00Z, "
+         "got 'yesterday'",
+         segment("name: a\nrule:\n  event: login\n  from: yesterday\n  count: {gte: 1}\n")),
+    Case("to-before-from", DEFINITION, "segments/a.yaml:5:7", "'to' must be after 'from'",
+         segment("name: a\nrule:\n  event: login\n  from: 2026-02-01\n  to: 2026-01-01\n"
+                 "  count: {gte: 1}\n")),
+    Case("list-file-missing", DEFINITION, "segments/a.yaml:2:21",
+         "list file not found: lists/nope.csv",
+         segment("name: a\nrule: {list: {file: lists/nope.csv}}\n")),
+    Case("list-key-invalid", DEFINITION, "segments/a.yaml:2:41",
+         "a list key is person_id or email, not 'mail' (did you mean 'email'?)",
+         segment("name: a\nrule: {list: {file: lists/vip.csv, key: mail}}\n")),
+    Case("subscription-without-data", DEFINITION, "segments/a.yaml:2:8",
+         "a subscription condition needs subscription data: set data.subscriptions",
+         {**segment("name: a\nrule: {subscription: {status: {eq: active}}}\n"),
+          **config("  subscriptions: data/subscriptions.csv\n", "")}),
+]  # fmt: skip
+
+FEATURE_CASES = [
+    Case("feature-unknown-measure", DEFINITION, "features.yaml:2:30",
+         "unknown measure 'cnt' (did you mean 'count'?)",
+         {"features": "features:\n  x: {event: login, measure: cnt}\n"}),
+    Case("feature-invalid-name", DEFINITION, "features.yaml:2:3",
+         "feature name 'X-1' must match [a-z][a-z0-9_]*",
+         {"features": "features:\n  X-1: {event: login, measure: count}\n"}),
+    Case("feature-without-measure", DEFINITION, "features.yaml:2:3",
+         "feature 'x' needs 'measure': one of count",
+         {"features": "features:\n  x: {event: login}\n"}),
+    Case("feature-unknown-column", DEFINITION, "features.yaml:2:29",
+         "unknown event property 'amont' (did you mean 'amount'?)",
+         {"features": "features:\n  x: {event: login, where: {amont: {gt: 1}}, measure: count}\n"}),
+    Case("features-not-a-mapping", DEFINITION, "features.yaml:1:1",
+         "features.yaml must have a 'features' mapping",
+         {"features": "- ltv\n"}),
+    Case("features-file-missing", DEFINITION, "features.yaml", "file not found",
+         {"features": None}),
+]  # fmt: skip
+
+DATA_CASES = [
+    Case("data-file-missing", DATA, "data.persons",
+         "file not found: data/people.csv (paths are relative to the project folder",
+         config("data/persons.csv", "data/people.csv")),
+    Case("data-glob-matches-nothing", DATA, "data.events",
+         "no files match 'data/events/*.parquet'",
+         config("data/events.parquet", "data/events/*.parquet")),
+    Case("data-unsupported-file-type", DATA, "data.persons", "unsupported file type",
+         {**config("data/persons.csv", "data/persons.json"), "files": {"data/persons.json": "{}"}}),
+    Case("data-missing-required-column", DATA, "data/subscriptions.csv",
+         "missing required column 'status' (columns are: person_id, state, plan, mrr, "
+         "updated_at; rename yours with data.columns.subscriptions: {status: your_column})",
+         {"subscriptions": SUBSCRIPTIONS.replace(",status,", ",state,")}),
+    Case("data-renamed-column-missing", DATA, "data/persons.csv",
+         "missing column 'user_id' (mapped to 'person_id' in data.columns.persons)",
+         config("segments:", "  columns: {persons: {person_id: user_id}}\nsegments:")),
+    Case("data-duplicate-person-ids", DATA, "data/persons.csv",
+         "duplicate person_id values, e.g. 'p1' (2 rows); person ids must be unique",
+         {"persons": PERSONS + "p1,again@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"}),
+    Case("data-empty-person-id", DATA, "data/persons.csv",
+         "1 row(s) have an empty person_id",
+         {"persons": PERSONS + ",nobody@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"}),
+    Case("data-bad-timestamp-csv", DATA, "data/persons.csv",
+         "column 'created_at' has a value that is not a timestamp: 'next tuesday' "
+         "(expected ISO-8601",
+         {"persons": PERSONS.replace("2026-11-01T00:00:00Z", "next tuesday")}),
+    Case("data-bad-timestamp-subscriptions", DATA, "data/subscriptions.csv",
+         "column 'updated_at' has a value that is not a timestamp: '03/01/2026 noon'",
+         {"subscriptions": SUBSCRIPTIONS.replace("2026-03-01T00:00:00Z", "03/01/2026 noon"),
+          **segment("name: a\nrule: {subscription: {status: {eq: active}}}\n")}),
+    Case("data-bad-timestamp-parquet-text", DATA, "data/events.parquet",
+         "column 'timestamp' has a value that is not a timestamp: 'garbage'",
+         {**segment("name: a\nrule: {event: login, count: {gte: 1}}\n"),
+          "features": "features: {}\n"},
+         write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
+                                      "timestamp": ["2026-11-01T00:00:00Z", "garbage"]}))),
+    Case("data-timestamp-of-wrong-type", DATA, "data/events.parquet",
+         "column 'timestamp' must hold timestamps (ISO-8601 text or a timestamp type), "
+         "but it is BIGINT",
+         {}, write_events_table(pa.table({"person_id": ["p1"], "event": ["login"],
+                                          "timestamp": [20261101]}))),
+    Case("data-list-without-key-column", DATA, "lists/vip.csv",
+         "list has no 'email' column (columns are: person_id)",
+         segment("name: a\nrule: {list: {file: lists/vip.csv, key: email}}\n")),
+]  # fmt: skip
+
+CASES = CONFIG_CASES + SEGMENT_CASES + FEATURE_CASES + DATA_CASES
+
+
+def test_the_cases_are_many_and_distinct() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(
+    case: Case, cli: Cli, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SEGCTL_TEST_UNSET", raising=False)
+    root = make_project(**case.project)
+    if case.setup:
+        case.setup(root)
+    commands = [["validate"]] + ([["evaluate", "--as-of", AS_OF]] if case.code == DATA else [])
+    for command in commands:
+        result = cli(*command, "--project", root, code=case.code)
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"error: {case.where}: "), result.stderr
+        assert case.message in result.stderr
+        # Exactly one problem: a malformed input does not cascade into follow-up errors.
+        assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: MakeProject) -> None:
+    root = make_project(
+        segments={
+            "a": "name: a\nrule: {event: login, count: {gtee: 1}}\n",
+            "b": "name: b\nrule:\n  all:\n    - {property: plna, eq: pro}\n    - {segment: nope}\n",
+            "c": "name: C\nrule: {property: plan, eq: pro}\n",
+            "d": "name: d\nrule: {property: plan, eq: pro\n",
+            "e": "# to do\n",  # reported even though d's syntax error comes first
+        },
+        features="features:\n  x: {event: login, measure: cnt}\n",
+    )
+    result = cli("validate", "--project", root, code=3)
+    lines = result.stderr.removeprefix("error: ").splitlines()
+    assert lines == [
+        "features.yaml:2:30: unknown measure 'cnt' (did you mean 'count'?); expected one of "
+        "count, distinct_days, sum, avg, min, max, first_seen, last_seen, streak, share "
+        "or {sum: property}",
+        "segments/a.yaml:2:30: unknown operator 'gtee' (did you mean 'gte'?)",
+        "segments/b.yaml:4:18: unknown person property 'plna' (did you mean 'plan'?)",
+        "segments/b.yaml:5:17: unknown segment 'nope'",
+        "segments/c.yaml:1:7: segment name 'C' must match [a-z][a-z0-9_]* (like power_users)",
+        "segments/d.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
+        "segments/e.yaml: empty segment file (expected name: and rule:)",
+        "7 problems found.",
+    ]
+
+
+def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
+    root = make_project(
+        config=CONFIG.replace("timezone: UTC", "timezone: Nowhere") + "segmnets: x/\n" + HOOK
+    )
+    lines = cli("validate", "--project", root, code=3).stderr.removeprefix("error: ").splitlines()
+    assert [line.split(": ")[0] for line in lines[:3]] == [
+        "segctl.yaml:7:11",
+        "segctl.yaml:8:1",
+        "segctl.yaml:10:33",
+    ]
+    assert lines[3] == "3 problems found."
+
+
+def test_many_problems_are_capped_with_a_count(cli: Cli, make_project: MakeProject) -> None:
+    bad = {f"s{i:02}": f"name: s{i:02}\nrule: {{property: plna, eq: x}}\n" for i in range(30)}
+    lines = cli("validate", "--project", make_project(segments=bad), code=3).stderr.splitlines()
+    assert len(lines) == 27
+    assert lines[24].startswith("segments/s24.yaml:2:18: unknown person property 'plna'")
+    assert lines[-2:] == ["... and 5 more", "30 problems found."]
+
+
+def test_secrets_from_the_environment_never_appear_in_errors(
+    cli: Cli, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEGCTL_TEST_SECRET", "s3cr3t-value")
+    monkeypatch.delenv("SEGCTL_TEST_UNSET", raising=False)
+    hooks = (
+        "destinations:\n"
+        "  a: {type: webhook, secret: '${SEGCTL_TEST_SECRET}', url: '${SEGCTL_TEST_UNSET}'}\n"
+    )
+    root = make_project(config=CONFIG + "segmnets: x/\n" + hooks)
+    result = cli("validate", "--project", root, code=3)
+    assert "SEGCTL_TEST_UNSET is not set" in result.stderr
+    assert "s3cr3t-value" not in result.output

@@ -1,0 +1,301 @@
+"""The compiler: golden SQL per dialect, one shared scan, the pushed-down window, injection.
+
+Golden files live in ``tests/golden/SEGMENT.DIALECT.sql``; after an intended change to the
+compiler, rewrite them with ``SEGCTL_UPDATE_GOLDEN=1 pytest tests/test_compile.py`` and review
+the diff. The DuckDB golden files are also run as they are, so each one is known to compute the
+right members.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+import yaml
+from conftest import AS_OF, SEGMENTS, MakeProject, build_project
+from sqlglot import exp
+
+import segctl
+from segctl.project import DIALECTS
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SEGCTL_UPDATE_GOLDEN") == "1"
+EXAMPLE = Path(__file__).resolve().parents[1]
+
+# One segment per construct, over conftest's data, with the members each has at AS_OF.
+GOLDEN_SEGMENTS = {
+    "power_users": (SEGMENTS["power_users"], ["p1"]),  # property + event
+    "big_spenders": (SEGMENTS["big_spenders"], ["p1", "p3"]),  # sum
+    "spenders_not_vip": (
+        """\
+        name: spenders_not_vip
+        rule:
+          any:
+            - segment: big_spenders
+            - event: purchase
+              within: 30d
+              count: {gte: 1}
+        exclude:
+          - segment: vip
+          - property: country
+            eq: FR
+        """,
+        ["p1"],
+    ),
+    "login_streak": (
+        """\
+        name: login_streak
+        rule:
+          event: login
+          streak: {gte: 3}
+        """,
+        ["p1"],
+    ),
+    "onboarded": (
+        """\
+        name: onboarded
+        rule:
+          sequence:
+            steps: [{event: signup}, {event: purchase, where: {amount: {gte: 50}}}]
+            within: 30d
+            max_gap: 7d
+        """,
+        ["p3"],
+    ),
+    "mp4_focus": (  # p1's last 2 renders are mp4 and mov: 0.5, although 2 of all 3 are mp4
+        """\
+        name: mp4_focus
+        rule:
+          event: video_rendered
+          last: 2
+          share: {where: {format: {eq: mp4}}, gte: 0.6}
+        """,
+        ["p3"],
+    ),
+    "paying": (  # p2's cancellation comes after AS_OF
+        """\
+        name: paying
+        rule:
+          subscription:
+            status: {in: [active, past_due]}
+            mrr: {gte: 900}
+        """,
+        ["p1", "p2"],
+    ),
+    "vip": (SEGMENTS["vip"], ["p2"]),  # list
+}
+GOLDEN_DIALECTS = ("duckdb", "spark")
+
+
+@pytest.fixture(scope="module")
+def golden_project(tmp_path_factory: pytest.TempPathFactory) -> segctl.Project:
+    root = build_project(
+        tmp_path_factory.mktemp("golden"),
+        segments={name: text for name, (text, _) in GOLDEN_SEGMENTS.items()},
+    )
+    return segctl.Project.load(root)
+
+
+def golden(name: str, text: str) -> str:
+    """The golden file's text; with SEGCTL_UPDATE_GOLDEN=1, ``text`` is written first."""
+    path = GOLDEN / name
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"missing {path}: run with SEGCTL_UPDATE_GOLDEN=1 to create it"
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("dialect", GOLDEN_DIALECTS)
+@pytest.mark.parametrize("segment", sorted(GOLDEN_SEGMENTS))
+def test_golden_sql(golden_project: segctl.Project, segment: str, dialect: str) -> None:
+    sql = golden_project.compile(segment, dialect=dialect, as_of=AS_OF) + "\n"
+    assert sql == golden(f"{segment}.{dialect}.sql", sql), (
+        "compiled SQL changed; if intended, rerun with SEGCTL_UPDATE_GOLDEN=1 and review the diff"
+    )
+
+
+def test_golden_files_are_all_in_use() -> None:
+    expected = {f"{s}.{d}.sql" for s in GOLDEN_SEGMENTS for d in GOLDEN_DIALECTS}
+    assert {p.name for p in GOLDEN.glob("*.sql")} == expected
+
+
+@pytest.mark.parametrize("segment", sorted(GOLDEN_SEGMENTS))
+def test_golden_duckdb_sql_computes_the_members(
+    golden_project: segctl.Project, segment: str
+) -> None:
+    sql = (GOLDEN / f"{segment}.duckdb.sql").read_text()
+    golden_project.compile(segment, as_of=AS_OF)  # registers the list views the SQL reads
+    rows = golden_project.engine.rows(sql)
+    assert [r[0] for r in rows] == GOLDEN_SEGMENTS[segment][1]
+
+
+def test_golden_segments_evaluate_together(golden_project: segctl.Project) -> None:
+    result = golden_project.evaluate(as_of=AS_OF)
+    for name, (_, members) in GOLDEN_SEGMENTS.items():
+        assert result.members(name)["person_id"].to_list() == members, name
+
+
+# ---- the fused plan ---------------------------------------------------------------------------
+
+
+def cte(sql: str, name: str) -> exp.Select:
+    """The CTE ``name`` of a compiled (DuckDB) plan."""
+    for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.CTE):
+        if table.alias == name:
+            assert isinstance(table.this, exp.Select)
+            return table.this
+    raise AssertionError(f"no CTE {name}")
+
+
+def segments(**texts: str) -> dict[str, str]:
+    return {name: f"name: {name}\n" + textwrap.dedent(text) for name, text in texts.items()}
+
+
+def test_a_measure_shared_by_segments_and_features_is_computed_once(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        segments=segments(
+            some="rule: {event: video_rendered, within: 30d, count: {gte: 1}}\n",
+            many="""\
+                rule:
+                  all:
+                    - {property: plan, eq: pro}
+                    - {event: video_rendered, within: 30d, count: {gte: 3}}
+                """,
+            none="rule: {not: {event: video_rendered, within: 30d, count: {gte: 1}}}\n",
+            by_feature="rule: {feature: renders_30d, lt: 2}\n",  # the same measure, named
+            recent="rule: {event: video_rendered, within: 7d, count: {gte: 1}}\n",
+            spend="rule: {event: purchase, sum: {of: amount, gt: 0}}\n",
+        )
+    )
+    project = segctl.Project.load(root)
+    measures = cte(project.compile(as_of=AS_OF), "event_measures")
+    counts = list(measures.find_all(exp.Count))
+    assert len(counts) == 2  # 30d and 7d renders; not one per segment
+    assert len(list(measures.find_all(exp.Sum))) == 1
+    assert len(list(sqlglot.parse_one(project.compile(as_of=AS_OF)).find_all(exp.Group))) == 1
+    sizes = dict(project.evaluate(as_of=AS_OF).sizes().select("segment", "size").iter_rows())
+    assert sizes == {"by_feature": 3, "many": 1, "none": 1, "recent": 3, "some": 3, "spend": 3}
+
+
+def scope(project: segctl.Project) -> str:
+    """The WHERE of the events scan, identifiers unquoted for reading."""
+    where = cte(project.compile(as_of=AS_OF), "scoped_events").args["where"].this
+    return where.sql("duckdb").replace('"', "")
+
+
+def test_the_pushed_down_window_is_the_widest(make_project: MakeProject) -> None:
+    root = make_project(
+        segments=segments(
+            week="rule: {event: login, within: 7d, count: {gte: 1}}\n",
+            month="rule: {event: video_rendered, within: 30d, count: {gte: 1}}\n",
+            lapsed="rule: {event: [login, purchase], between: [90d, 30d], count: {gte: 1}}\n",
+        )
+    )
+    assert scope(segctl.Project.load(root)) == (
+        "timestamp <= CAST('2026-11-17 00:00:00' AS TIMESTAMP) "
+        "AND event IN ('login', 'purchase', 'video_rendered') "
+        "AND timestamp > CAST('2026-08-19 00:00:00' AS TIMESTAMP)"
+    )
+
+
+def test_an_absolute_window_bounds_the_scan_from_its_start(make_project: MakeProject) -> None:
+    root = make_project(
+        segments=segments(
+            since="rule: {event: login, from: 2026-01-01, count: {gte: 1}}\n",
+            week="rule: {event: login, within: 7d, count: {gte: 1}}\n",
+        )
+    )
+    assert scope(segctl.Project.load(root)).endswith(
+        "timestamp > CAST('2025-12-31 23:59:59.999999' AS TIMESTAMP)"
+    )
+
+
+def test_an_unbounded_condition_scans_all_history_of_any_event(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        segments=segments(
+            week="rule: {event: login, within: 7d, count: {gte: 1}}\n",
+            ever='rule: {event: "*", last_seen: {is_set: true}}\n',
+        )
+    )
+    assert scope(segctl.Project.load(root)) == (
+        "timestamp <= CAST('2026-11-17 00:00:00' AS TIMESTAMP)"
+    )
+
+
+# ---- injection --------------------------------------------------------------------------------
+
+EVIL = """o'brien"); DROP TABLE persons; -- /* \\' ""x"" */ \\n ;"""
+EVIL_COLUMN = 'we"ird; --'
+
+
+def test_no_segment_content_can_inject_sql(make_project: MakeProject) -> None:
+    persons = io.StringIO()
+    writer = csv.writer(persons, lineterminator="\n")
+    writer.writerows(
+        [
+            ["person_id", "plan", EVIL_COLUMN, "created_at"],
+            ["p1", "pro", "a", "2026-01-01T00:00:00Z"],
+            ["p2", EVIL, "b'; --", "2026-01-01T00:00:00Z"],
+            ["p3", EVIL + " ", "b'; --", "2026-01-01T00:00:00Z"],
+        ]
+    )
+    rule = {
+        "all": [
+            {"property": "plan", "eq": EVIL},
+            {"property": EVIL_COLUMN, "in": ["b'; --", EVIL]},
+            {"not": {"event": EVIL, "where": {"format": {"contains": EVIL}}, "count": {"gte": 1}}},
+        ]
+    }
+    root = make_project(
+        persons=persons.getvalue(),
+        segments={"evil": yaml.safe_dump({"name": "evil", "rule": rule})},
+        features="features: {}\n",
+    )
+    project = segctl.Project.load(root)
+    project.validate()
+    for dialect in DIALECTS:
+        sql = project.compile("evil", dialect=dialect, as_of=AS_OF)
+        (tree,) = sqlglot.parse(sql, read=dialect)  # one statement
+        strings = [lit.this for lit in tree.find_all(exp.Literal) if lit.is_string]
+        assert strings.count(EVIL) == 4, dialect  # eq, in, and the event name in scan + measure
+        assert EVIL.lower() in strings, dialect  # contains compares lowercased
+        assert EVIL_COLUMN in {i.name for i in tree.find_all(exp.Identifier)}, dialect
+    assert len(duckdb.extract_statements(project.compile("evil", as_of=AS_OF))) == 1
+    assert project.evaluate(as_of=AS_OF).members("evil")["person_id"].to_list() == ["p2"]
+    assert project.engine.rows("SELECT count(*) FROM persons") == [(3,)]
+
+
+# ---- every dialect ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example() -> segctl.Project:
+    return segctl.Project.load(EXAMPLE)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_dialect_compiles_the_example_project(example: segctl.Project, dialect: str) -> None:
+    names = list(example.definitions.segments)
+    assert len(names) >= 15
+    plan = example.compile(dialect=dialect, as_of=AS_OF, pretty=False)
+    (tree,) = sqlglot.parse(plan, read=dialect)
+    assert [s.alias_or_name for s in tree.selects] == ["person_id", *sorted(names)]
+    for name in names:
+        (tree,) = sqlglot.parse(example.compile(name, dialect=dialect, as_of=AS_OF), read=dialect)
+        assert tree.selects[0].alias_or_name == "person_id"
+
+
+def test_compile_rejects_an_unknown_dialect(example: segctl.Project) -> None:
+    with pytest.raises(segctl.UsageError, match="unknown dialect 'oracle'"):
+        example.compile("vip", dialect="oracle")
