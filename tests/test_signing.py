@@ -102,7 +102,7 @@ def test_retry_policy_gives_up_and_defers_long_waits() -> None:
 
 
 def test_redact_masks_registered_secrets_only() -> None:
-    from segctl.redact import register, redact
+    from segctl.redact import redact, register
 
     register(["tok_abcdefgh1234", "ab"])
     assert redact("Bearer tok_abcdefgh1234 failed") == "Bearer *** failed"

@@ -106,17 +106,20 @@ def load(project: Path | None) -> Project:
     return Project.load(project)
 
 
+def check_out(out: Path | None) -> None:
+    """Refuse an --out name we cannot write before doing any work."""
+    if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(f"--out {out}: use a .parquet or .csv file name")
+
+
 def write_frame(frame: Any, out: Path) -> None:
     """Write a polars DataFrame as Parquet or CSV, chosen by the file's extension."""
-    suffix = "".join(out.suffixes[-2:]).lower()
-    if suffix.endswith(".parquet"):
-        out.parent.mkdir(parents=True, exist_ok=True)
+    check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
         frame.write_parquet(out)
-    elif suffix.endswith(".csv"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_csv(out)
     else:
-        raise UsageError(f"--out {out}: use a .parquet or .csv file name")
+        frame.write_csv(out)
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -199,6 +202,7 @@ def evaluate(
       segctl evaluate --out members.parquet --format json
     """
     with handled(debug):
+        check_out(out)
         proj = load(project)
         with progress("Evaluating segments…", quiet):
             result = proj.evaluate(segments, as_of=as_of)
