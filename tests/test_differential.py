@@ -123,9 +123,10 @@ OPS = {
     "ts": [
         "within", "older_than", "before", "after", "gt", "gte", "lt", "lte", "between",
         "eq", "ne", "in", "is_set",
+        "within", "older_than", "before", "after",  # twice: the timestamp-only ones
     ],
 }  # fmt: skip
-DURATIONS = ["36h", "1d", "2d", "7d", "2w", "30d", "1y"]
+DURATIONS = ["1h", "12h", "36h", "1d", "2d", "7d", "2w", "30d", "1y"]
 DATE_OFFSETS = [-1, 0, 1, 2, 7, 30]  # days before as_of's local day
 TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
 AS_OFS = [
@@ -267,7 +268,8 @@ class Context:
     durations: tuple[str, ...]  # for within, older_than, between windows and max_gap
     dates: tuple[date, ...]  # bare-date literals (midnight in the project timezone)
     instants: tuple[datetime, ...]  # datetime literals: as_of and as_of - each duration
-    edges: tuple[datetime, ...]  # data timestamps: instants and local midnights, +-1 second
+    edges: tuple[datetime, ...]  # data timestamps: instants, local midnights and noons
+    near_edges: tuple[datetime, ...]  # one second either side of instants and midnights
     segments: tuple[str, ...] = ()  # segments a rule may refer to (those generated before it)
     features: tuple[tuple[str, str], ...] = ()  # (name, value family)
 
@@ -287,29 +289,27 @@ def contexts(draw: st.DrawFn) -> Context:
     near_days = [today - timedelta(days=k) for k in DATE_OFFSETS]
     dates = draw(st.lists(st.sampled_from(near_days), min_size=1, max_size=2, unique=True))
     instants = [as_of, *(as_of - parse_duration(d) for d in durations)]
-    ctx = Context(as_of, tz, tuple(durations), tuple(dates), tuple(instants), ())
+    ctx = Context(as_of, tz, tuple(durations), tuple(dates), tuple(instants), (), ())
     # Local midnights of today, yesterday and the day before (distinct_days, streak), of the
     # date literals, and local noons of the recent days (streaks of whole days).
     midnights = [ctx.instant(today - timedelta(days=k)) for k in range(3)]
     midnights += [ctx.instant(d) for d in dates]
     noons = [m + timedelta(hours=12) for m in midnights[:3]]
+    edges = {p.astimezone(UTC) for p in (*instants, *midnights, *noons)}
+    edges.add(as_of - timedelta(days=400))
     second = timedelta(seconds=1)
-    edges = {as_of - timedelta(days=400)} | {p.astimezone(UTC) for p in noons}
-    edges |= {
-        (p + j).astimezone(UTC)
-        for p in (*instants, *midnights)
-        for j in (-second, 0 * second, second)
-    }
-    return replace(ctx, edges=tuple(sorted(edges)))
+    near = {(p + j).astimezone(UTC) for p in (*instants, *midnights) for j in (-second, second)}
+    return replace(ctx, edges=tuple(sorted(edges)), near_edges=tuple(sorted(near)))
 
 
 def timestamps(ctx: Context) -> st.SearchStrategy[datetime]:
-    """Data timestamps: two times out of three exactly on an edge, otherwise anywhere around."""
+    """Data timestamps: mostly exactly on an edge, else a second off one, else anywhere."""
     lookback = max(parse_duration(d) for d in ctx.durations) + timedelta(days=2)
     anywhere = st.integers(-int(lookback.total_seconds()), 86400).map(
         lambda s: ctx.as_of + timedelta(seconds=s)
     )
-    return st.one_of(st.sampled_from(ctx.edges), st.sampled_from(ctx.edges), anywhere)
+    on_edge = st.sampled_from(ctx.edges)
+    return st.one_of(on_edge, on_edge, on_edge, st.sampled_from(ctx.near_edges), anywhere)
 
 
 def timestamp_literals(ctx: Context) -> st.SearchStrategy[date | datetime]:
@@ -487,7 +487,7 @@ def subscription_conditions(draw: st.DrawFn, ctx: Context) -> Node:
 @st.composite
 def sequence_conditions(draw: st.DrawFn, ctx: Context) -> Node:
     steps = []
-    for _ in range(draw(mostly_one(3))):
+    for _ in range(draw(st.sampled_from([1, 2, 2, 3]))):  # max_gap needs two steps
         step: Node = {"event": draw(st.sampled_from(EVENT_NAMES))}
         if draw(st.integers(0, 3)) == 0:
             step["where"] = draw(wheres(ctx))
@@ -501,7 +501,7 @@ def sequence_conditions(draw: st.DrawFn, ctx: Context) -> Node:
 @st.composite
 def conditions(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
     """A condition of any kind but template, nested up to ``depth`` boolean levels."""
-    kinds = list(LEAF_KINDS)
+    kinds = [*LEAF_KINDS, "event"]  # twice: the richest kind
     if ctx.features:
         kinds.append("feature")
     if ctx.segments:
@@ -532,11 +532,11 @@ def conditions(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """A whole project: data, features, two to eight segments (later ones may refer to earlier)."""
+    """A whole project: data, features, three to ten segments (later ones may refer to earlier)."""
     ctx = draw(contexts())
     ts = timestamps(ctx)
 
-    person_ids = [f"p{i}" for i in range(draw(st.integers(1, 6)))]
+    person_ids = [f"p{i}" for i in range(draw(st.integers(1, 10)))]
     persons = [
         {
             "person_id": pid,
@@ -550,7 +550,7 @@ def cases(draw: st.DrawFn) -> Case:
     ]
     events: list[Row] = []
     for pid in [*person_ids, ORPHAN_ID]:
-        for _ in range(draw(st.integers(0, 2 if pid == ORPHAN_ID else 7))):
+        for _ in range(draw(st.integers(0, 2 if pid == ORPHAN_ID else 10))):
             events.append(
                 {
                     "person_id": pid,
@@ -593,7 +593,7 @@ def cases(draw: st.DrawFn) -> Case:
     segment_files: dict[str, str] = {}
     # Many segments per case: a segment costs segctl far less than a project load. Half of them
     # are single conditions, which is where the semantics live; the rest nest them.
-    for i in range(draw(st.integers(2, 8))):
+    for i in range(draw(st.integers(3, 10))):
         depth = draw(st.sampled_from([0, 0, 1, 2]))
         segment: Node = {"name": f"s{i}", "rule": draw(conditions(ctx, depth=depth))}
         exclude = [

@@ -48,7 +48,8 @@ def resolve_inputs(table: str, patterns: tuple[str, ...], root: Path) -> list[In
             fmt = file_format(match)
             if fmt is None:
                 raise DataError(
-                    f"data.{table}: unsupported file type: {pattern} (use .parquet, .csv or .csv.gz)"
+                    f"data.{table}: unsupported file type: {pattern} "
+                    "(use .parquet, .csv or .csv.gz)"
                 )
             by_format.setdefault(fmt, []).append(str(Path(match).resolve()))
     return [
