@@ -135,9 +135,8 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
             problems.add(
                 data.at("columns"), "data.columns must map a table to {canonical: your_column}"
             )
-        else:
-            if isinstance(renames, YMap):
-                _unknown(renames, TABLES, "data.columns", problems)
+        elif isinstance(renames, YMap):  # absent, it is the default {}: nothing to rename
+            _unknown(renames, TABLES, "data.columns", problems)
             for table, mapping in renames.items():
                 if table not in TABLES:
                     continue

@@ -282,7 +282,7 @@ class StateStore:
         started_at: datetime,
         figures: list[tuple[str, str, int, int, int, bool]],
         result_table: str,
-        queue: Callable[[int], None] | None = None,
+        queue: Callable[[int], object] | None = None,
         config_hash: str = "",
     ) -> int:
         """Commit a run atomically: the run row, its figures, the transitions staged in the

@@ -32,7 +32,7 @@ BINARY: dict[str, type[exp.Binary]] = {
 TRUE_ON_NULL = {"ne", "not_in"}
 
 
-def literal(value: Any) -> exp.Expression:
+def literal(value: Any) -> exp.Expr:
     """A typed SQL literal; strings are quoted by sqlglot for the target dialect."""
     if isinstance(value, bool):
         return exp.Boolean(this=value)
@@ -44,8 +44,8 @@ def literal(value: Any) -> exp.Expression:
 
 
 def compile_comparator(
-    value: exp.Expression, comparator: Comparator, as_of: datetime, *, nullable: bool = True
-) -> exp.Expression:
+    value: exp.Expr, comparator: Comparator, as_of: datetime, *, nullable: bool = True
+) -> exp.Expr:
     """All tests of a comparator on ``value``, ANDed; never NULL when ``nullable`` is False
     or thanks to COALESCE otherwise."""
     parts = [
@@ -56,16 +56,16 @@ def compile_comparator(
 
 
 def compile_test(
-    value: exp.Expression,
+    value: exp.Expr,
     test: Test,
     value_type: ColumnType,
     as_of: datetime,
     *,
     nullable: bool = True,
-) -> exp.Expression:
+) -> exp.Expr:
     """One comparator key as a two-valued boolean expression."""
     if test.op == "is_set":
-        present: exp.Expression = exp.not_(exp.Is(this=value.copy(), expression=exp.Null()))
+        present: exp.Expr = exp.not_(exp.Is(this=value.copy(), expression=exp.Null()))
         if value_type is ColumnType.STRING:
             present = exp.and_(present, exp.NEQ(this=value.copy(), expression=literal("")))
         return present if test.value else exp.not_(exp.paren(present))
@@ -76,62 +76,62 @@ def compile_test(
     return exp.func("COALESCE", exp.paren(condition), fallback)
 
 
-def _binary(op: str) -> Callable[[exp.Expression, Any, datetime], exp.Expression]:
-    def build(value: exp.Expression, literal_value: Any, _: datetime) -> exp.Expression:
+def _binary(op: str) -> Callable[[exp.Expr, Any, datetime], exp.Expr]:
+    def build(value: exp.Expr, literal_value: Any, _: datetime) -> exp.Expr:
         return BINARY[op](this=value, expression=literal(literal_value))
 
     return build
 
 
-def _between(value: exp.Expression, bounds: tuple[Any, Any], _: datetime) -> exp.Expression:
+def _between(value: exp.Expr, bounds: tuple[Any, Any], _: datetime) -> exp.Expr:
     return exp.Between(this=value, low=literal(bounds[0]), high=literal(bounds[1]))
 
 
-def _in(value: exp.Expression, values: tuple[Any, ...], _: datetime) -> exp.Expression:
+def _in(value: exp.Expr, values: tuple[Any, ...], _: datetime) -> exp.Expr:
     return exp.In(this=value, expressions=[literal(v) for v in values])
 
 
-def _not_in(value: exp.Expression, values: tuple[Any, ...], as_of: datetime) -> exp.Expression:
+def _not_in(value: exp.Expr, values: tuple[Any, ...], as_of: datetime) -> exp.Expr:
     return exp.not_(_in(value, values, as_of))
 
 
-def _lower(value: exp.Expression) -> exp.Expression:
+def _lower(value: exp.Expr) -> exp.Expr:
     return exp.Lower(this=value)
 
 
-def _contains(value: exp.Expression, needle: str, _: datetime) -> exp.Expression:
+def _contains(value: exp.Expr, needle: str, _: datetime) -> exp.Expr:
     position = exp.StrPosition(this=_lower(value), substr=literal(needle.lower()))
     return exp.GT(this=position, expression=literal(0))
 
 
-def _starts_with(value: exp.Expression, prefix: str, _: datetime) -> exp.Expression:
+def _starts_with(value: exp.Expr, prefix: str, _: datetime) -> exp.Expr:
     head = exp.Left(this=_lower(value), expression=literal(len(prefix)))
     return exp.EQ(this=head, expression=literal(prefix.lower()))
 
 
-def _ends_with(value: exp.Expression, suffix: str, _: datetime) -> exp.Expression:
+def _ends_with(value: exp.Expr, suffix: str, _: datetime) -> exp.Expr:
     if not suffix:
         return exp.true()
     tail = exp.Right(this=_lower(value), expression=literal(len(suffix)))
     return exp.EQ(this=tail, expression=literal(suffix.lower()))
 
 
-def _regex(value: exp.Expression, pattern: str, _: datetime) -> exp.Expression:
+def _regex(value: exp.Expr, pattern: str, _: datetime) -> exp.Expr:
     return exp.RegexpLike(this=value, expression=literal(pattern))
 
 
-def _within(value: exp.Expression, duration: timedelta, as_of: datetime) -> exp.Expression:
+def _within(value: exp.Expr, duration: timedelta, as_of: datetime) -> exp.Expr:
     return exp.and_(
         exp.GT(this=value, expression=literal(as_of - duration)),
         exp.LTE(this=value.copy(), expression=literal(as_of)),
     )
 
 
-def _older_than(value: exp.Expression, duration: timedelta, as_of: datetime) -> exp.Expression:
+def _older_than(value: exp.Expr, duration: timedelta, as_of: datetime) -> exp.Expr:
     return exp.LTE(this=value, expression=literal(as_of - duration))
 
 
-_BUILDERS: dict[str, Callable[[exp.Expression, Any, datetime], exp.Expression]] = {
+_BUILDERS: dict[str, Callable[[exp.Expr, Any, datetime], exp.Expr]] = {
     **{op: _binary(op) for op in BINARY},
     "between": _between,
     "in": _in,

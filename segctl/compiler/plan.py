@@ -67,7 +67,7 @@ class PlanContext:
     timezone: str = "UTC"
     list_tables: dict[str, str] = field(default_factory=dict)  # list file path -> table name
 
-    def local_day(self, value: exp.Expression) -> exp.Expression:
+    def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
         if self.timezone == "UTC":
             return exp.cast(value, DATE)
@@ -136,9 +136,9 @@ class PlanBuilder:
                 order.setdefault(dep, None)
         return list(order)
 
-    def _levels(self, order: list[str]) -> list[list[tuple[str, exp.Expression]]]:
+    def _levels(self, order: list[str]) -> list[list[tuple[str, exp.Expr]]]:
         depth: dict[str, int] = {}
-        levels: list[list[tuple[str, exp.Expression]]] = []
+        levels: list[list[tuple[str, exp.Expr]]] = []
         for name in order:  # dependencies come first
             segment = self.definitions.segments[name]
             refs = [
@@ -154,7 +154,7 @@ class PlanBuilder:
             levels[depth[name]].append((name, member))
         return levels
 
-    def _condition(self, cond: Condition) -> exp.Expression:
+    def _condition(self, cond: Condition) -> exp.Expr:
         if isinstance(cond, All):
             return exp.paren(exp.and_(*(self._condition(c) for c in cond.items)))
         if isinstance(cond, AnyOf):
@@ -188,12 +188,12 @@ class PlanBuilder:
             return self._list(cond)
         raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
 
-    def _list(self, cond: ListCondition) -> exp.Expression:
+    def _list(self, cond: ListCondition) -> exp.Expr:
         table = self.ctx.list_tables.get(cond.path, "segctl_list")
         keys = exp.select(col("key")).from_(ident(table))
         if cond.key == "email":
             self.person_columns.setdefault("email", None)
-            value: exp.Expression = exp.Lower(this=exp.Trim(this=col("p__email")))
+            value: exp.Expr = exp.Lower(this=exp.Trim(this=col("p__email")))
         else:
             value = col("person_id")
         found = exp.In(this=value, query=keys.subquery())
@@ -206,12 +206,10 @@ class PlanBuilder:
 
     # ---- events -----------------------------------------------------------------------
 
-    def _match(
-        self, match: EventMatch, window: Window, alias: str | None = None
-    ) -> list[exp.Expression]:
+    def _match(self, match: EventMatch, window: Window, alias: str | None = None) -> list[exp.Expr]:
         """Predicates selecting the events of a match within a window (as_of is implied)."""
         ts = col("timestamp", alias)
-        parts: list[exp.Expression] = []
+        parts: list[exp.Expr] = []
         if match.names is not None:
             event = col("event", alias)
             if len(match.names) == 1:
@@ -223,13 +221,13 @@ class PlanBuilder:
         parts.extend(self._window(window, ts))
         return parts
 
-    def _event_test(self, test: ColumnTest, alias: str | None = None) -> exp.Expression:
+    def _event_test(self, test: ColumnTest, alias: str | None = None) -> exp.Expr:
         self.event_columns.setdefault(test.column, None)
         return compile_comparator(col(test.column, alias), test.comparator, self.ctx.as_of)
 
-    def _window(self, window: Window, ts: exp.Expression) -> list[exp.Expression]:
+    def _window(self, window: Window, ts: exp.Expr) -> list[exp.Expr]:
         as_of = self.ctx.as_of
-        parts: list[exp.Expression] = []
+        parts: list[exp.Expr] = []
         if window.within is not None:
             parts.append(exp.GT(this=ts.copy(), expression=literal(as_of - window.within)))
         if window.between is not None:
@@ -242,17 +240,17 @@ class PlanBuilder:
             parts.append(exp.LT(this=ts.copy(), expression=literal(window.end)))
         return parts
 
-    def _filter(self, measure: EventMeasure) -> exp.Expression | None:
+    def _filter(self, measure: EventMeasure) -> exp.Expr | None:
         parts = self._match(measure.match, measure.window)
         if measure.last is not None:
             rank = self.ranks.setdefault((measure.match, measure.window), f"r__{len(self.ranks)}")
             parts.append(exp.LTE(this=col(rank), expression=literal(measure.last)))
         return exp.and_(*parts) if parts else None
 
-    def _aggregate(self, measure: EventMeasure) -> exp.Expression:
+    def _aggregate(self, measure: EventMeasure) -> exp.Expr:
         kind, where = measure.measure.kind, self._filter(measure)
 
-        def filtered(agg: exp.Expression, condition: exp.Expression | None) -> exp.Expression:
+        def filtered(agg: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
             if condition is None:
                 return agg
             return exp.Filter(this=agg, expression=exp.Where(this=condition))
@@ -279,13 +277,13 @@ class PlanBuilder:
             return exp.Div(this=numerator, expression=denominator)
         raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
 
-    def _widest_scope(self) -> list[exp.Expression]:
+    def _widest_scope(self) -> list[exp.Expr]:
         """The pushed-down filter: only events some measure or sequence can look at."""
         ts = col("timestamp")
         scopes: list[tuple[EventMatch, Window]] = [(m.match, m.window) for m in self.measures]
         for seq in self.sequences:
             scopes.extend((step, seq.window) for step in seq.steps)
-        parts: list[exp.Expression] = [exp.LTE(this=ts, expression=literal(self.ctx.as_of))]
+        parts: list[exp.Expr] = [exp.LTE(this=ts, expression=literal(self.ctx.as_of))]
         names: set[str] = set()
         if all(match.names is not None for match, _ in scopes):
             for match, _ in scopes:
@@ -304,15 +302,15 @@ class PlanBuilder:
             parts.append(exp.GT(this=ts.copy(), expression=literal(min(lower_bounds))))
         return parts
 
-    def _ctes(self) -> list[tuple[str, exp.Expression]]:
+    def _ctes(self) -> list[tuple[str, exp.Expr]]:
         """The CTEs up to and including ``base``."""
-        ctes: list[tuple[str, exp.Expression]] = []
+        ctes: list[tuple[str, exp.Expr]] = []
         aggregated = [m for m in self.measures if m.measure.kind != "streak"]
         streaks = [m for m in self.measures if m.measure.kind == "streak"]
         # Aggregates are built first: building them registers the columns and ranks they read.
         aggregates = [exp.alias_(self._aggregate(m), ident(self.measures[m])) for m in aggregated]
         streak_filters = {m: self._filter(m) for m in streaks}
-        sequence_steps = {
+        sequence_steps: dict[SequenceCondition, list[exp.Expr]] = {
             seq: [exp.and_(*self._match(step, seq.window, "e")) for step in seq.steps]
             for seq in self.sequences
         }
@@ -340,7 +338,7 @@ class PlanBuilder:
 
     def _scoped_events(self) -> exp.Select:
         columns = {"person_id": None, "event": None, "timestamp": None, **self.event_columns}
-        projections: list[exp.Expression] = [col(c) for c in columns]
+        projections: list[exp.Expr] = [col(c) for c in columns]
         if any(m.measure.kind in ("distinct_days", "streak") for m in self.measures):
             projections.append(exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
         for (match, window), rank in self.ranks.items():
@@ -366,7 +364,7 @@ class PlanBuilder:
             exp.select(*projections).from_(ident("events")).where(exp.and_(*self._widest_scope()))
         )
 
-    def _streak(self, condition: exp.Expression | None) -> exp.Select:
+    def _streak(self, condition: exp.Expr | None) -> exp.Select:
         """Consecutive local days with an event, ending on as_of's day or the day before."""
         days = exp.select(col("person_id"), col("day")).distinct().from_(ident("scoped_events"))
         if condition is not None:
@@ -409,12 +407,12 @@ class PlanBuilder:
         )
 
     def _sequence(
-        self, seq: SequenceCondition, steps: list[exp.Expression]
-    ) -> list[tuple[str, exp.Expression]]:
+        self, seq: SequenceCondition, steps: list[exp.Expr]
+    ) -> list[tuple[str, exp.Expr]]:
         """Step k's valid times: events of step k strictly after a valid time of step k-1
         (and at most max_gap after it). Without max_gap the earliest valid time suffices."""
         name = self.sequences[seq]
-        ctes: list[tuple[str, exp.Expression]] = []
+        ctes: list[tuple[str, exp.Expr]] = []
         for k, step in enumerate(steps):
             cte = f"{name}_step{k}"
             ts = col("timestamp", "e")
@@ -491,7 +489,7 @@ class PlanBuilder:
         )
 
     def _base(self, aggregated: list[EventMeasure], streaks: list[EventMeasure]) -> exp.Select:
-        projections: list[exp.Expression] = [col("person_id", "p")]
+        projections: list[exp.Expr] = [col("person_id", "p")]
         projections += [exp.alias_(col(c, "p"), ident(f"p__{c}")) for c in self.person_columns]
         projections += [
             exp.alias_(col(c, "s"), ident(f"sub__{c}")) for c in self.subscription_columns
@@ -509,7 +507,7 @@ class PlanBuilder:
             join("event_measures", "m")
         for measure in aggregated:
             name = self.measures[measure]
-            value: exp.Expression = col(name, "m")
+            value: exp.Expr = col(name, "m")
             if measure.measure.kind in ZERO_WHEN_NONE:
                 value = exp.func("COALESCE", value, literal(0))
             projections.append(exp.alias_(value, ident(name)))
@@ -524,7 +522,7 @@ class PlanBuilder:
             projections.append(exp.alias_(found, ident(name)))
         return query.select(*projections)
 
-    def _base_query(self, levels: list[list[tuple[str, exp.Expression]]]) -> exp.Select:
+    def _base_query(self, levels: list[list[tuple[str, exp.Expr]]]) -> exp.Select:
         """An empty SELECT carrying every CTE; the caller adds projections and FROM."""
         ctes = self._ctes()
         previous = "base"

@@ -67,7 +67,7 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
     if isinstance(value, date):
         local = datetime(value.year, value.month, value.day, tzinfo=tz)

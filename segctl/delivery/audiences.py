@@ -258,11 +258,11 @@ class Reconciler:
             result.removed += len(chunk)
         members = self._members(client, [r[0] for r in adds], result)
         for start in range(0, len(members), client.max_batch):
-            chunk = members[start : start + client.max_batch]
-            result.figures.add(client.add(audience, chunk))
+            batch = members[start : start + client.max_batch]
+            result.figures.add(client.add(audience, batch))
             crash_point("sync:after-add")
-            self._record_synced(destination.name, audience, chunk)
-            result.added += len(chunk)
+            self._record_synced(destination.name, audience, batch)
+            result.added += len(batch)
 
     def _replace(
         self,

@@ -63,7 +63,7 @@ def policy_for(max_retries: int, backoff: float) -> RetryPolicy:
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exponent = max(state.attempt_number - 1, 0)
-        delay = policy.initial * 2**exponent + random.uniform(0, policy.jitter)
+        delay = policy.initial * float(2**exponent) + random.uniform(0, policy.jitter)
         failure = state.outcome.exception() if state.outcome else None
         retry_after = getattr(failure, "retry_after", None)
         if retry_after is not None:

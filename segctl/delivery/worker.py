@@ -374,7 +374,7 @@ class Worker:
 
 
 def retry_wait(attempts: int) -> float:
-    return min(3600.0, 30.0 * 2 ** min(attempts, 7))
+    return min(3600.0, 30.0 * float(2 ** min(attempts, 7)))
 
 
 def utc(moment: datetime | None) -> str:
