@@ -139,7 +139,7 @@ def baseline(
                                 "accountType": "GOOGLE_ADS",
                                 "accountId": "1234567890",
                             },
-                            "productDestinationId": "7001234",
+                            "productDestinationId": "7009999",
                         }
                     ],
                     "audienceMembers": [
@@ -222,7 +222,9 @@ def main() -> None:
         }
         root = Path(tmp) / "project"
         write_project(root, args.persons, args.webhooks, args.webhook_batch, urls, ids)
-        base = baseline(args.persons, args.webhooks, args.webhook_batch, fakes, ids)
+        # The baseline writes to audiences of its own, so it cannot disturb segctl's.
+        own = {"meta": meta.create_audience(), "tiktok": tiktok_audience(tiktok, setup)}
+        base = baseline(args.persons, args.webhooks, args.webhook_batch, fakes, own)
 
         project = segctl.Project.load(root)
         started = time.perf_counter()
