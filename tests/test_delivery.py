@@ -364,3 +364,24 @@ def test_kill_9_during_audience_sync_then_push_converges(
     expected = members(root, AS_OF[0])
     assert {r[0] for r in meta.audience(audience)} == _ad_hashes(expected, "meta")
     assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")
+
+
+def test_a_permanent_error_on_one_batch_does_not_block_the_others(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segctl.delivery.platforms.meta import MetaAudience
+
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    monkeypatch.setattr(MetaAudience, "max_batch", 1)  # one person per request
+    first = members(root, AS_OF[0])
+    victim = sorted(first)[1]
+    [victim_hash] = _ad_hashes({victim}, "meta")
+    meta.inject(platform_error=100, contains=victim_hash, times=None)
+    result = lib.Project.load(root).run(as_of=AS_OF[0])
+    assert result.report is not None and result.report.failed == 1  # the meta sync request
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first - {victim}, "meta")
+    assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(first, "google")
+    status = lib.Project.load(root).status()
+    [failed] = [d for d in status["deliveries"] if d["status"] == "failed"]
+    assert failed["destination"] == "meta" and "HTTP 400" in failed["last_error"]

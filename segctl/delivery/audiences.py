@@ -244,10 +244,17 @@ class Reconciler:
         if dry_run:
             result.added, result.removed = len(adds), len(removes)
             return
+        # A permanent error on one batch is recorded and the other batches still go; the
+        # first such error is raised at the end, so the sync request is marked failed.
+        refused: Permanent | None = None
         for start in range(0, len(removes), client.max_batch):
             chunk = removes[start : start + client.max_batch]
             members = [_stored_member(pid, ids) for pid, ids in chunk]
-            result.figures.add(client.remove(audience, members))
+            try:
+                result.figures.add(client.remove(audience, members))
+            except Permanent as failure:
+                refused = refused or failure
+                continue
             crash_point("sync:after-remove")
             with self.store.transaction():
                 con.execute(
@@ -259,10 +266,16 @@ class Reconciler:
         members = self._members(client, [r[0] for r in adds], result)
         for start in range(0, len(members), client.max_batch):
             batch = members[start : start + client.max_batch]
-            result.figures.add(client.add(audience, batch))
+            try:
+                result.figures.add(client.add(audience, batch))
+            except Permanent as failure:
+                refused = refused or failure
+                continue
             crash_point("sync:after-add")
             self._record_synced(destination.name, audience, batch)
             result.added += len(batch)
+        if refused is not None:
+            raise refused
 
     def _replace(
         self,
