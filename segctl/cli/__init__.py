@@ -122,6 +122,25 @@ def write_frame(frame: Any, out: Path) -> None:
         frame.write_csv(out)
 
 
+def show_frame(
+    frame: Any,
+    fmt: Format,
+    out: Path | None,
+    limit: int | None,
+    what: str,
+    wrote: str | None = None,
+) -> None:
+    """Write a DataFrame to --out, or print it (a table shows at most ``limit`` rows)."""
+    if out is not None:
+        write_frame(frame, out)
+        note(f"wrote {wrote or f'{frame.height} {what}'} to {out}")
+        return
+    shown = frame.head(limit) if fmt is Format.table and limit is not None else frame
+    print_rows(fmt.value, frame.columns, shown.rows(), document=shown.to_dicts())
+    if shown.height < frame.height:
+        note(f"showing {shown.height} of {frame.height} {what} (--out FILE writes all)")
+
+
 # ---- commands ---------------------------------------------------------------------------
 
 
@@ -321,14 +340,14 @@ def features(
     """
     with handled(debug):
         frame = load(project).features(names, as_of=as_of)
-        if out is not None:
-            write_frame(frame, out)
-            note(f"wrote {frame.height} rows x {frame.width - 1} features to {out}")
-            return
-        shown = frame.head(limit) if fmt is Format.table else frame
-        print_rows(fmt.value, frame.columns, shown.rows(), document=shown.to_dicts())
-        if fmt is Format.table and frame.height > limit:
-            note(f"showing {limit} of {frame.height} persons (--out FILE writes all)")
+        show_frame(
+            frame,
+            fmt,
+            out,
+            limit,
+            "persons",
+            wrote=f"{frame.height} rows x {frame.width - 1} features",
+        )
 
 
 WaitOpt = Annotated[
@@ -501,14 +520,7 @@ def members(
     """
     with handled(debug):
         frame = load(project).members(segment, as_of_run, wait=wait)
-        if out is not None:
-            write_frame(frame, out)
-            note(f"wrote {frame.height} members to {out}")
-            return
-        shown = frame.head(limit) if fmt is Format.table else frame
-        print_rows(fmt.value, frame.columns, shown.rows(), document=shown.to_dicts())
-        if fmt is Format.table and frame.height > limit:
-            note(f"showing {limit} of {frame.height} members (--out FILE writes all)")
+        show_frame(frame, fmt, out, limit, "members")
 
 
 @app.command()
@@ -879,12 +891,7 @@ def tags(
       segctl tags --out tags.csv
     """
     with handled(debug):
-        frame = load(project).tags(wait=wait)
-        if out is not None:
-            write_frame(frame, out)
-            note(f"wrote {frame.height} tags to {out}")
-            return
-        print_rows(fmt.value, frame.columns, frame.rows(), document=frame.to_dicts())
+        show_frame(load(project).tags(wait=wait), fmt, out, None, "tags")
 
 
 templates_app = typer.Typer(invoke_without_command=True)
