@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -373,13 +372,5 @@ class Worker:
         self.mark_sent(rows)
 
 
-def retry_wait(attempts: int) -> float:
-    return min(3600.0, 30.0 * float(2 ** min(attempts, 7)))
-
-
 def utc(moment: datetime | None) -> str:
     return (moment or now()).replace(tzinfo=None).isoformat() + "Z"
-
-
-def timestamp() -> int:
-    return int(time.time())
