@@ -19,7 +19,8 @@ Shape of the data (relative to ANCHOR, the as_of the benchmark evaluates at):
   it, denser towards the anchor), ``amount`` (purchase only; multiples of 0.5, so float sums are
   exact and order-independent), ``format`` (video_rendered/export), ``certification``
   (quiz_completed; each person has a favourite that changes every 120 days). Persons are drawn
-  from a heavy-tailed distribution (the top 1% produce ~29% of the events, 3% have none),
+  from a heavy-tailed distribution (the top 1% produce ~29% of the events; 3% never act and
+  ~2% more get no event by chance),
   each with a persona (creator, learner, shopper, casual) that sets their event mix.
 - subscriptions: a status history (trialing -> active -> canceled/past_due/active) for most paid
   and trial persons and some free ones; ``mrr`` in cents, ``updated_at`` strictly increasing
