@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -270,7 +271,7 @@ class DuckDBEngine:
                     continue
                 if row:
                     raise DataError(
-                        f"{self.config.display(_path(file))}: column '{source}' has a value "
+                        f"{self.config.display(Path(file))}: column '{source}' has a value "
                         f"that is not a timestamp: {row[0]!r} (expected ISO-8601, like "
                         "2026-01-31T12:00:00Z; values without an offset are read as UTC)"
                     )
@@ -278,42 +279,38 @@ class DuckDBEngine:
     # ---- execution --------------------------------------------------------------------
 
     @contextmanager
-    def translate_errors(self, table: str | None = None) -> Iterator[None]:
-        """DuckDB's errors about input data -> DataError naming the file."""
+    def translate_errors(self, table: str) -> Iterator[None]:
+        """DuckDB's errors while reading one table's inputs -> DataError naming the table."""
+        where = "" if table == "lists" else f"data.{table}: "
         try:
             yield
         except duckdb.ConversionException as exc:
-            if table is None or table == "lists":
-                raise DataError(_first_line(exc)) from None
             for column in TIMESTAMP_COLUMNS.get(table, ()):
                 self._find_bad_timestamp(table, column)
-            raise DataError(f"data.{table}: {_first_line(exc)}") from None
+            raise DataError(f"{where}{_first_line(exc)}") from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            where = f"data.{table}: " if table and table != "lists" else ""
             raise DataError(f"{where}cannot read input: {_first_line(exc)}") from None
         except duckdb.BinderException as exc:
-            if table is None:
-                raise
-            raise DataError(f"data.{table}: {_first_line(exc)}") from None
+            raise DataError(f"{where}{_first_line(exc)}") from None
 
     @contextmanager
-    def _translate_any(self) -> Iterator[None]:
+    def plan_errors(self) -> Iterator[None]:
+        """DuckDB's errors while running a plan -> DataError; a value that is not a timestamp
+        is traced to its file, column and value."""
         try:
             yield
-        except duckdb.ConversionException:
+        except duckdb.ConversionException as exc:
             for table in self.inputs:
                 for column in TIMESTAMP_COLUMNS.get(table, ()):
                     self._find_bad_timestamp(table, column)
-            raise
+            raise DataError(_first_line(exc)) from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise DataError(f"cannot read input: {_first_line(exc)}") from None
 
     def arrow(self, query: exp.Expression | str) -> pa.Table:
         """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
         sql = query if isinstance(query, str) else query.sql(dialect="duckdb")
-        # _translate_any goes inside: it names the file and value of a bad timestamp before
-        # translate_errors turns any other conversion error into a DataError.
-        with self.translate_errors(None), self._translate_any():
+        with self.plan_errors():
             relation = self.con.sql(sql)
             fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
             return fetch()
@@ -321,7 +318,7 @@ class DuckDBEngine:
     def create_table(self, name: str, query: exp.Expression) -> None:
         """Materialise a plan's result as a temporary table."""
         sql = query.sql(dialect="duckdb")
-        with self.translate_errors(None), self._translate_any():
+        with self.plan_errors():
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS {sql}")
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -332,9 +329,3 @@ class DuckDBEngine:
 def _first_line(exc: Exception) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-def _path(file: str) -> Any:
-    from pathlib import Path
-
-    return Path(file)
