@@ -141,11 +141,13 @@ class Project:
                 raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
         return list(dict.fromkeys(names))
 
-    def _context(self, names: list[str], as_of: datetime) -> PlanContext:
-        return self._context_for(self.definitions, names, as_of)
+    def _context(
+        self, names: list[str], as_of: datetime, dialect: str = "duckdb"
+    ) -> PlanContext:
+        return self._context_for(self.definitions, names, as_of, dialect)
 
     def _context_for(
-        self, definitions: Definitions, names: list[str], as_of: datetime
+        self, definitions: Definitions, names: list[str], as_of: datetime, dialect: str = "duckdb"
     ) -> PlanContext:
         from segctl.compiler.plan import PlanContext
 
@@ -157,7 +159,7 @@ class Project:
             if isinstance(c, ListCondition)
         ]
         tables = self.engine.register_lists(lists)
-        return PlanContext(self.schema, as_of, self.config.timezone, tables)
+        return PlanContext(self.schema, as_of, self.config.timezone, tables, dialect)
 
     def evaluate(
         self,
@@ -751,7 +753,7 @@ class Project:
         moment = parse_as_of(as_of, self.config)
         wanted = [segments] if isinstance(segments, str) else segments
         names = self.segment_names(wanted)
-        builder = PlanBuilder(self.definitions, self._context(names, moment))
+        builder = PlanBuilder(self.definitions, self._context(names, moment, dialect))
         if wanted and len(wanted) == 1:
             query = builder.members_query(wanted[0])
         else:

@@ -66,6 +66,9 @@ class PlanContext:
     as_of: datetime  # naive UTC
     timezone: str = "UTC"
     list_tables: dict[str, str] = field(default_factory=dict)  # list file path -> table name
+    #: The SQL dialect the plan will be rendered in: some measures have a faster form that
+    #: only DuckDB supports (e.g. 128-bit day bitmasks), used only when it is the target.
+    dialect: str = "duckdb"
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
