@@ -978,6 +978,9 @@ def init(
         note(f"next: cd {directory} && segctl validate && segctl evaluate")
 
 
+import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
