@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from segctl.delivery.worker import Report
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
+    from segctl.explain import Explanation
     from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
@@ -815,6 +816,26 @@ class Project:
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context([], moment))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
+
+    def explain(
+        self,
+        segment: str,
+        person_id: str,
+        as_of: str | datetime | None = None,
+        *,
+        wait: float = 10.0,
+    ) -> Explanation:
+        """Why a person is or is not a member of a segment at ``as_of`` (default now): each
+        condition with the value measured for them and its verdict, computed by the same plan
+        as :meth:`evaluate`; with a state folder, also what changed at their last transition.
+
+        Raises UsageError for an unknown segment, DataError for an unknown person.
+
+        >>> print(project.explain("power_users", "u00042").render())  # doctest: +SKIP
+        """
+        from segctl.explain import explain
+
+        return explain(self, segment, person_id, as_of, wait=wait)
 
 
 @dataclass(frozen=True)

@@ -978,6 +978,7 @@ def init(
         note(f"next: cd {directory} && segctl validate && segctl evaluate")
 
 
+import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
 
 

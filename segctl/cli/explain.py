@@ -1,0 +1,73 @@
+"""``segctl explain``: why a person is (or is not) in a segment. A thin shell over
+:meth:`segctl.Project.explain`; heavy modules are imported inside the command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from segctl.cli import (
+    AsOfOpt,
+    DebugOpt,
+    Format,
+    FormatOpt,
+    ProjectOpt,
+    WaitOpt,
+    app,
+    handled,
+    load,
+)
+from segctl.cli.output import is_terminal, print_rows
+
+
+@app.command()
+def explain(
+    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    person_id: Annotated[str, typer.Argument(help="The person's id (as in the persons data).")],
+    as_of: AsOfOpt = None,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Why a person is or is not in a segment: every condition of the rule, its exclusions and
+    the segments it references, with the value measured for the person and TRUE/FALSE.
+
+    The values come from the same compiled plan as evaluate. With a state folder, the last
+    entry or exit is explained too: the conditions whose verdict changed between the run that
+    recorded it and the run before, and since the last run. Exits 2 for an unknown segment and
+    4 for a person who is not in the persons data.
+
+    Examples:\n
+      segctl explain power_users u00042 --as-of 2026-11-17T00:00:00Z\n
+      segctl explain churn_risk u00042 --format json
+    """
+    with handled(debug):
+        explanation = load(project).explain(segment, person_id, as_of=as_of, wait=wait)
+        if fmt is Format.json:
+            from segctl.cli.output import print_json
+
+            print_json(explanation.to_dict())
+        elif fmt is Format.csv:
+            columns = ["segment", "depth", "condition", "value", "needs", "verdict", "location"]
+            print_rows("csv", columns, explanation.rows())
+        elif is_terminal():
+            _print_rich(explanation.render())
+        else:
+            print(explanation.render())
+
+
+def _print_rich(text: str) -> None:
+    """The tree with verdicts in colour (NO_COLOR respected)."""
+    import os
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    for line in text.splitlines():
+        styled = Text(line)
+        styled.highlight_words(["TRUE", "A MEMBER"], "bold green")
+        styled.highlight_words(["FALSE", "NOT A MEMBER", "EXCLUDED"], "bold red")
+        console.print(styled, soft_wrap=True)
