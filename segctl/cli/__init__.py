@@ -967,15 +967,16 @@ def init(
     """Scaffold a project: segctl.yaml, segments from templates, features.yaml.
 
     Examples:\n
-      segctl init demo --sample && cd demo && segctl evaluate
+      segctl init demo --sample && cd demo && segctl run --dry-run\n
+      segctl init .
     """
-    from segctl.scaffold import scaffold
+    from segctl.scaffold import next_steps, scaffold
 
     with handled(debug):
         written = scaffold(directory, sample=sample, force=force)
         for path in written:
             note(f"created {path}", style="green")
-        note(f"next: cd {directory} && segctl validate && segctl evaluate")
+        note(next_steps(directory, sample=sample))
 
 
 import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
