@@ -13,6 +13,7 @@ reach it from the one before; a database from a newer segctl is refused, not gue
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -165,6 +166,8 @@ class StateStore:
         lock = nullcontext() if locked else state_lock(folder, wait=wait, command=command)
         with lock:
             path = folder / DB_FILE
+            if create and not path.exists():
+                _create(path)
             mode = "" if write or create else " (READ_ONLY)"
             try:
                 connection.execute(f"ATTACH {_literal(str(path))} AS {S}{mode}")
@@ -370,6 +373,26 @@ def intervals_sql(where: str = "true") -> str:
         JOIN {S}.runs AS e ON e.run_id = t.run_id
         LEFT JOIN {S}.runs AS x ON x.run_id = t.next_run
         WHERE t.kind = 'enter'"""
+
+
+def _create(path: Path) -> None:
+    """Create the state database under a temporary name and rename it into place once its
+    schema is committed, so that a crash while creating it (even ``kill -9``) never leaves an
+    empty database behind (every later command would fail on it)."""
+    for stale in path.parent.glob(f"{path.name}.*.tmp*"):  # from a creation killed earlier
+        stale.unlink()
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.execute(f"ATTACH {_literal(str(partial))} AS {S}")
+        StateStore(connection, path.parent)._migrate(create=True)
+        crash_point("state:before-rename")
+        connection.execute(f"DETACH {S}")  # checkpoints: the file alone holds everything
+    except duckdb.Error as exc:
+        raise StateError(f"cannot create the state database {path}: {_first_line(exc)}") from None
+    finally:
+        connection.close()
+    os.replace(partial, path)
 
 
 def _literal(value: str) -> str:
