@@ -88,6 +88,7 @@ class Fault:
     reset: bool = False
     after: bool = False
     retry_after: float | None = None
+    message: str | None = None
     times: int | None = 1
     path: str | None = None
     endpoint: str | None = None
@@ -237,6 +238,7 @@ class FakeServer:
         reset: bool = False,
         after: bool = False,
         retry_after: float | None = None,
+        message: str | None = None,
         times: int | None = 1,
         path: str | None = None,
         endpoint: str | None = None,
@@ -251,6 +253,8 @@ class FakeServer:
         reset: drop the connection without an answer.
         after: let the request take effect, then fail or drop it (the response is lost).
         retry_after: seconds for Retry-After (Meta: minutes to regain access).
+        message: the error message of a ``status`` fault, in the platform's error shape (to play
+        a platform or a proxy echoing what it received, a credential say).
         path (regex searched in the path), endpoint (route name), contains (substring of the
         body or the decoded query), match (predicate): all given must hold.
         Faults are tried in the order injected. Returns the fault; its ``hits`` counts uses.
@@ -262,6 +266,7 @@ class FakeServer:
             reset=reset,
             after=after,
             retry_after=retry_after,
+            message=message,
             times=times,
             path=path,
             endpoint=endpoint,
@@ -325,7 +330,9 @@ class FakeServer:
     def _fault_reply(self, fault: Fault, req: Recorded) -> Reply:
         if fault.platform_error is not None:
             return self.platform_reply(fault.platform_error, fault.retry_after, req)
-        reply = self.error_reply(fault.status or 500, f"injected HTTP {fault.status}")
+        reply = self.error_reply(
+            fault.status or 500, fault.message or f"injected HTTP {fault.status}"
+        )
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = retry_after_header(fault.retry_after)
         return reply

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,21 @@ class TikTokFake(FakeServer):
         self._ids = itertools.count(7000000000000000001)
 
     # -- state for tests ---------------------------------------------------------------------------
+    def create_audience(
+        self,
+        advertiser_id: str = "7001",
+        calculate_type: str = "EMAIL_SHA256",
+        hashes: Iterable[str] = (),
+        name: str = "test",
+    ) -> str:
+        """Create an audience directly (TikTok needs a file; tests may start empty)."""
+        with self.lock:
+            audience_id = str(next(self._ids))
+            self._audiences[audience_id] = _Audience(
+                advertiser_id, name, calculate_type, set(hashes)
+            )
+            return audience_id
+
     def audience(self, audience_id: str) -> set[str]:
         """The hashes currently in an audience."""
         with self.lock:

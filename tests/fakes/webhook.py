@@ -46,15 +46,24 @@ class WebhookFake(FakeServer):
         secret: the signing secret, ``whsec_<base64>``.
         tolerance: seconds a timestamp may differ from now (None: do not check).
         latency: seconds every request takes.
+        rate_limit: (requests, seconds) the receiver accepts; over it answers 429 (retry-after 1).
+        max_concurrent: requests in flight the sender should keep to (not refused; a violation
+            for ``assert_limits``).
     """
 
     routes = (("POST", r"/.*", "deliver"),)
     transient_errors = (429, 503)
 
     def __init__(
-        self, secret: str = TEST_SECRET, *, tolerance: float | None = 300.0, latency: float = 0.0
+        self,
+        secret: str = TEST_SECRET,
+        *,
+        tolerance: float | None = 300.0,
+        latency: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
-        super().__init__(latency=latency)
+        super().__init__(rate_limit=rate_limit, max_concurrent=max_concurrent, latency=latency)
         self.secret = secret
         self.tolerance = tolerance
         self._deliveries: list[Delivery] = []
