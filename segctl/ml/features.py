@@ -1,0 +1,501 @@
+"""Behavioural features per person, computed in DuckDB, each one a condition of the language.
+
+Every feature is a :class:`FeatureSpec` that knows how to say "value <= t" and "value > t" as a
+segment condition that evaluates to exactly the same persons. That is what lets
+:mod:`segctl.ml.rules` turn a decision tree on these features into a segment file whose members
+are the ones the tree selects: the event measures are computed by the project's own compiler
+(:class:`~segctl.compiler.plan.PlanBuilder`), so windows, calendar days and streaks mean here
+what they mean in a segment.
+
+The features (chosen from the data at ``as_of``):
+
+- ``EVENT_7d``, ``EVENT_30d``, ``EVENT_90d``: event counts, for the most frequent event names;
+- ``active_days_30d``, ``active_days_90d``: calendar days with any event; ``streak_days``;
+- ``days_since_last_event`` and ``days_since_created`` (whole days, capped at :data:`CAP_DAYS`;
+  persons without events or without ``created_at`` get the cap);
+- ``EVENT_COLUMN_365d``: sums of numeric event properties (``purchase_amount_365d``);
+- ``COLUMN=VALUE``: one-hot person properties of low cardinality (country, plan, opt-in...),
+  and ``subscription.status=...``, ``subscription.plan=...``, ``subscription.mrr`` for the
+  current subscription.
+
+Models see them through :func:`robust_scale`: counts, sums and day spans are heavy-tailed, so
+they are log-transformed, centred on the median and divided by a quantile spread, then clipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from segctl.definitions.model import ColumnType
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    from sqlglot import exp
+
+    from segctl.project import Project
+
+#: Day spans (recency, tenure) are capped here; persons with no value get the cap.
+CAP_DAYS = 730
+#: Count windows, in days.
+WINDOWS = (7, 30, 90)
+#: At most this many event names get count features (the most frequent ones).
+MAX_EVENTS = 8
+#: At most this many numeric event properties get a sum feature.
+MAX_SUMS = 4
+#: One-hot columns: at most this many values per column, each held by at least MIN_SHARE.
+MAX_VALUES = 8
+MIN_SHARE = 0.01
+MAX_CARDINALITY = 50
+#: Person columns never one-hot encoded (identifiers and personal data).
+SKIP_PERSON_COLUMNS = ("person_id", "email", "phone", "first_name", "last_name", "created_at")
+
+#: Kinds whose value is a whole number (a threshold t means floor(t)).
+INTEGER_KINDS = ("count", "distinct_days", "streak", "recency", "tenure")
+#: Kinds whose value is 0 or 1.
+BINARY_KINDS = ("property", "subscription")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One behavioural feature and its meaning in the segment language.
+
+    ``kind`` is one of count, distinct_days, streak, sum (event measures over ``event`` in the
+    last ``window`` days, of ``column`` for sums), recency (days since the last event), tenure
+    (days since ``created_at``), property / subscription (1 when ``column`` equals ``value``)
+    and mrr (the current subscription's mrr, 0 without one).
+    """
+
+    name: str
+    kind: str
+    event: str | None = None
+    window: int | None = None
+    column: str | None = None
+    value: str | bool | None = None
+
+    @property
+    def binary(self) -> bool:
+        return self.kind in BINARY_KINDS
+
+    @property
+    def integer(self) -> bool:
+        return self.kind in INTEGER_KINDS
+
+    def _event(self, **measure: Any) -> dict[str, Any]:
+        condition: dict[str, Any] = {"event": self.event}
+        if self.window is not None:
+            condition["within"] = f"{self.window}d"
+        condition.update(measure)
+        return condition
+
+    def at_most(self, t: float) -> dict[str, Any]:
+        """A segment condition TRUE exactly for the persons whose value is <= t."""
+        k = math.floor(t)
+        if self.kind in ("count", "distinct_days", "streak"):
+            # These are never negative, so "<= 0" reads better as "= 0".
+            return self._event(**{self.kind: {"eq": 0} if k == 0 else {"lte": k}})
+        if self.kind == "sum":
+            return self._event(sum={"of": self.column, "lte": _number(t)})
+        if self.kind == "recency":
+            # floor(days) <= k  <=>  as_of - last_seen < k+1 days  <=>  within (k+1)d
+            return {"event": "*", "last_seen": {"within": f"{k + 1}d"}}
+        if self.kind == "tenure":
+            return {"property": "created_at", "within": f"{k + 1}d"}
+        if self.kind in BINARY_KINDS:
+            return {"not": self.above(t)}
+        if self.kind == "mrr":
+            below: dict[str, Any] = {"subscription": {"mrr": {"lte": _number(t)}}}
+            if t < 0:
+                return below
+            # Persons without a subscription (or without an mrr) count as 0.
+            return {"any": [below, {"not": {"subscription": {"mrr": {"is_set": True}}}}]}
+        raise ValueError(f"unknown feature kind {self.kind}")  # pragma: no cover
+
+    def above(self, t: float) -> dict[str, Any]:
+        """A segment condition TRUE exactly for the persons whose value is > t."""
+        k = math.floor(t)
+        if self.kind in ("count", "distinct_days", "streak"):
+            return self._event(**{self.kind: {"gte": k + 1}})
+        if self.kind == "sum":
+            return self._event(sum={"of": self.column, "gt": _number(t)})
+        if self.kind == "property":
+            return {"property": self.column, "eq": self.value}
+        if self.kind == "subscription":
+            assert self.column is not None
+            return {"subscription": {self.column: {"eq": self.value}}}
+        if self.kind == "mrr" and t >= 0:
+            return {"subscription": {"mrr": {"gt": _number(t)}}}
+        # recency, tenure and negative mrr thresholds: the exact complement.
+        return {"not": self.at_most(t)}
+
+    def describe(self, above: bool, t: float) -> str:
+        """``video_rendered_30d >= 4``, ``country = DE``: one split, for people."""
+        if self.binary:
+            column = f"subscription.{self.column}" if self.kind == "subscription" else self.column
+            return f"{column} {'=' if above else '!='} {_text(self.value)}"
+        if self.integer:
+            k = math.floor(t)
+            if above:
+                return f"{self.name} >= {k + 1}"
+            return f"{self.name} = 0" if k == 0 else f"{self.name} <= {k}"
+        return f"{self.name} {'>' if above else '<='} {_number(t)}"
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass
+class FeatureMatrix:
+    """Features of every person evaluated at ``as_of`` (rows sorted by person_id)."""
+
+    as_of: datetime
+    specs: list[FeatureSpec]
+    person_ids: pa.Array
+    values: np.ndarray  # float64, persons x features, never NaN
+    converted: np.ndarray | None = None  # bool per person: the conversion event in the holdout
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.names.index(name)]
+
+    def frame(self, scaled: bool = False) -> pl.DataFrame:
+        """``person_id`` plus one column per feature (integers where the values are)."""
+        import polars as pl
+
+        values = robust_scale(self.values, self.specs) if scaled else self.values
+        columns: dict[str, Any] = {"person_id": pl.from_arrow(self.person_ids)}
+        for j, spec in enumerate(self.specs):
+            column = pl.Series(spec.name, values[:, j])
+            if not scaled and (spec.integer or spec.binary):
+                column = column.cast(pl.Int64)
+            columns[spec.name] = column
+        return pl.DataFrame(columns)
+
+
+# ---- choosing the features -------------------------------------------------------------
+
+
+def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
+    """The behavioural features this project's data supports, at ``as_of``."""
+    from sqlglot import exp
+
+    from segctl.compiler.comparators import literal
+    from segctl.compiler.plan import col, ident
+
+    schema = project.schema
+    engine = project.engine
+    year = as_of - timedelta(days=365)
+    recent = exp.and_(
+        exp.LTE(this=col("timestamp"), expression=literal(as_of)),
+        exp.GT(this=col("timestamp"), expression=literal(year)),
+    )
+    numeric = [
+        c
+        for c, t in schema["events"].items()
+        if t is ColumnType.NUMBER and c not in ("person_id", "event", "timestamp")
+    ]
+    counts = (
+        exp.select(
+            col("event"),
+            exp.alias_(exp.Count(this=exp.Star()), ident("n")),
+            *(exp.alias_(exp.Count(this=col(c)), ident(f"n_{i}")) for i, c in enumerate(numeric)),
+        )
+        .from_(ident("events"))
+        .where(recent)
+        .group_by(col("event"))
+        .order_by(exp.Ordered(this=col("n"), desc=True), col("event"))
+    )
+    with engine.plan_errors():
+        rows = engine.rows(counts.sql(dialect="duckdb"))
+    rows = [r for r in rows if r[0] is not None]
+    specs: list[FeatureSpec] = []
+    for event, *_ in rows[:MAX_EVENTS]:
+        for days in WINDOWS:
+            specs.append(FeatureSpec(f"{event}_{days}d", "count", event=event, window=days))
+    if rows:
+        specs += [
+            FeatureSpec("active_days_30d", "distinct_days", event="*", window=30),
+            FeatureSpec("active_days_90d", "distinct_days", event="*", window=90),
+            FeatureSpec("streak_days", "streak", event="*"),
+        ]
+    specs.append(FeatureSpec("days_since_last_event", "recency", event="*"))
+    if schema["persons"].get("created_at") is ColumnType.TIMESTAMP:
+        specs.append(FeatureSpec("days_since_created", "tenure"))
+    sums = []
+    for i, column in enumerate(numeric):
+        carriers = [(r[2 + i], r[0]) for r in rows if r[2 + i]]
+        if carriers:
+            n, event = max(carriers, key=lambda pair: (pair[0], pair[1]))
+            sums.append((n, event, column))
+    for _, event, column in sorted(sums, key=lambda s: (-s[0], s[2]))[:MAX_SUMS]:
+        name = f"{event}_{column}_365d"
+        specs.append(FeatureSpec(name, "sum", event=event, window=365, column=column))
+    specs += _one_hot(project, "persons", SKIP_PERSON_COLUMNS, "property")
+    if "subscriptions" in schema:
+        specs += _one_hot(project, "subscriptions", ("person_id", "updated_at"), "subscription")
+        if schema["subscriptions"].get("mrr") is ColumnType.NUMBER:
+            specs.append(FeatureSpec("subscription.mrr", "mrr", column="mrr"))
+    return specs
+
+
+def _one_hot(project: Project, table: str, skip: tuple[str, ...], kind: str) -> list[FeatureSpec]:
+    """One feature per frequent value of each low-cardinality text or boolean column."""
+    from sqlglot import exp
+
+    from segctl.compiler.plan import col, ident
+
+    specs: list[FeatureSpec] = []
+    for column, family in project.schema[table].items():
+        if column in skip or family not in (ColumnType.STRING, ColumnType.BOOLEAN):
+            continue
+        query = (
+            exp.select(col(column), exp.alias_(exp.Count(this=exp.Star()), ident("n")))
+            .from_(ident(table))
+            .group_by(col(column))
+            .order_by(exp.Ordered(this=col("n"), desc=True), col(column))
+            .limit(MAX_CARDINALITY + 1)
+        )
+        with project.engine.plan_errors():
+            rows = project.engine.rows(query.sql(dialect="duckdb"))
+        values = [(v, n) for v, n in rows if v is not None and v != ""]
+        if len(rows) > MAX_CARDINALITY or len(values) < 2:
+            continue
+        total = sum(n for _, n in rows)
+        label = f"subscription.{column}" if kind == "subscription" else column
+        for value, n in values[:MAX_VALUES]:
+            if n / total >= MIN_SHARE:
+                name = f"{label}={_text(value)}"
+                specs.append(FeatureSpec(name, kind, column=column, value=value))
+    return specs
+
+
+# ---- computing them --------------------------------------------------------------------
+
+
+def compute(
+    project: Project,
+    specs: list[FeatureSpec],
+    as_of: datetime,
+    *,
+    conversion: tuple[str, datetime] | None = None,
+) -> FeatureMatrix:
+    """One row per person evaluated at ``as_of`` (created at or before it), in one query.
+
+    ``conversion`` is ``(event, until)``: whether each person has that event in
+    ``(as_of, until]``, the holdout period after the features' as_of.
+    """
+    import numpy as np
+
+    table = project.engine.arrow(features_query(project, specs, as_of, conversion))
+    n = table.num_rows
+    values = np.zeros((n, len(specs)), dtype=np.float64)
+    as_of64 = np.datetime64(as_of.replace(tzinfo=None), "us")
+    day = np.timedelta64(1, "D")
+    for j, spec in enumerate(specs):
+        column = table.column(f"f{j}")
+        if spec.kind in ("recency", "tenure"):
+            stamps = column.cast("timestamp[us]").to_numpy(zero_copy_only=False)
+            days = np.full(n, float(CAP_DAYS))
+            known = ~np.isnat(stamps)
+            days[known] = np.minimum((as_of64 - stamps[known]) // day, CAP_DAYS)
+            values[:, j] = days
+        else:
+            raw = column.cast("double").to_numpy(zero_copy_only=False)
+            values[:, j] = np.nan_to_num(raw.astype(np.float64), nan=0.0)
+    converted = None
+    if conversion is not None:
+        converted = table.column("converted").to_numpy(zero_copy_only=False).astype(bool)
+    return FeatureMatrix(as_of, specs, table.column("person_id"), values, converted)
+
+
+def features_query(
+    project: Project,
+    specs: list[FeatureSpec],
+    as_of: datetime,
+    conversion: tuple[str, datetime] | None = None,
+) -> exp.Select:
+    """The SQL computing ``specs`` (columns f0, f1, ...) per person, sorted by person_id."""
+    from sqlglot import exp
+
+    from segctl.compiler.comparators import literal
+    from segctl.compiler.plan import DOUBLE, PlanBuilder, PlanContext, col, ident
+    from segctl.definitions.loader import Definitions
+    from segctl.definitions.model import EventMatch, EventMeasure, Feature, Measure, Window
+
+    measures: dict[str, Feature] = {}
+    for j, spec in enumerate(specs):
+        if spec.kind in ("count", "distinct_days", "streak", "sum", "recency"):
+            kind = "last_seen" if spec.kind == "recency" else spec.kind
+            match = EventMatch(None if spec.event in (None, "*") else (str(spec.event),))
+            window = Window(within=timedelta(days=spec.window)) if spec.window else Window()
+            measure = EventMeasure(match, window, Measure(kind, of=spec.column))
+            measures[f"f{j}"] = Feature(f"f{j}", measure)
+    project.engine.check_persons()
+    context = PlanContext(project.schema, as_of, project.config.timezone)
+    builder = PlanBuilder(Definitions({}, measures), context)
+    inner = builder.features_query(list(measures))
+    projections: list[exp.Expr] = [col("person_id", "f")]
+    query_joins: list[tuple[exp.Expr, str]] = [(ident("persons"), "p")]
+    subscription = False
+    for j, spec in enumerate(specs):
+        name = f"f{j}"
+        if name in measures:
+            value: exp.Expr = col(name, "f")
+        elif spec.kind == "tenure":
+            value = col("created_at", "p")
+        elif spec.kind == "property":
+            assert spec.column is not None
+            test = exp.EQ(this=col(spec.column, "p"), expression=literal(spec.value))
+            value = exp.cast(exp.func("COALESCE", test, exp.false()), DOUBLE)
+        else:
+            subscription = True
+            assert spec.column is not None
+            if spec.kind == "mrr":
+                value = exp.func("COALESCE", exp.cast(col("mrr", "s"), DOUBLE), literal(0))
+            else:
+                test = exp.EQ(this=col(spec.column, "s"), expression=literal(spec.value))
+                value = exp.cast(exp.func("COALESCE", test, exp.false()), DOUBLE)
+        projections.append(exp.alias_(value, ident(name)))
+    if subscription:
+        query_joins.append((_current_subscription(project, as_of).subquery(), "s"))
+    if conversion is not None:
+        event, until = conversion
+        converted = (
+            exp.select(col("person_id"))
+            .distinct()
+            .from_(ident("events"))
+            .where(
+                exp.and_(
+                    exp.EQ(this=col("event"), expression=literal(event)),
+                    exp.GT(this=col("timestamp"), expression=literal(as_of)),
+                    exp.LTE(this=col("timestamp"), expression=literal(until)),
+                )
+            )
+        )
+        query_joins.append((converted.subquery(), "c"))
+        found = exp.not_(exp.Is(this=col("person_id", "c"), expression=exp.Null()))
+        projections.append(exp.alias_(found, ident("converted")))
+    query = exp.select(*projections).from_(inner.subquery("f"))
+    for source, alias in query_joins:
+        on = exp.EQ(this=col("person_id", alias), expression=col("person_id", "f"))
+        query = query.join(exp.alias_(source, alias), on=on, join_type="LEFT")
+    return query.order_by(col("person_id", "f"))
+
+
+def _current_subscription(project: Project, as_of: datetime) -> exp.Select:
+    """Each person's latest subscription row with updated_at <= as_of (ties broken like the
+    compiler does: by the other columns, ascending)."""
+    from sqlglot import exp
+
+    from segctl.compiler.comparators import literal
+    from segctl.compiler.plan import col, ident
+
+    columns = list(project.schema["subscriptions"])
+    others = sorted(c for c in columns if c not in ("person_id", "updated_at"))
+    number = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col("person_id")],
+        order=exp.Order(
+            expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
+            + [exp.Ordered(this=col(c)) for c in others]
+        ),
+    )
+    ranked = (
+        exp.select(*(col(c) for c in columns), exp.alias_(number, ident("rn")))
+        .from_(ident("subscriptions"))
+        .where(exp.LTE(this=col("updated_at"), expression=literal(as_of)))
+    )
+    return (
+        exp.select(*(col(c) for c in columns))
+        .from_(ranked.subquery("r"))
+        .where(exp.EQ(this=col("rn"), expression=literal(1)))
+    )
+
+
+def behaviour_features(
+    project: Project, as_of: datetime, conversion: tuple[str, datetime] | None = None
+) -> FeatureMatrix:
+    """Choose the features the data supports and compute them at ``as_of``.
+
+    >>> matrix = behaviour_features(project, datetime(2026, 11, 17))  # doctest: +SKIP
+    >>> matrix.frame().columns[:3]  # doctest: +SKIP
+    ['person_id', 'video_rendered_7d', 'video_rendered_30d']
+    """
+    return compute(project, plan_features(project, as_of), as_of, conversion=conversion)
+
+
+def behaviour_frame(
+    project: Project,
+    names: list[str] | None = None,
+    as_of: str | datetime | None = None,
+    *,
+    scaled: bool = False,
+) -> pl.DataFrame:
+    """``segctl features --behaviour``: person_id and the behavioural features (all, or the
+    named ones), raw or robust-scaled."""
+    from segctl.ml import require_sklearn
+    from segctl.project import parse_as_of
+
+    require_sklearn("segctl features --behaviour", ("numpy",))
+    moment = parse_as_of(as_of, project.config)
+    matrix = behaviour_features(project, moment)
+    if names:
+        from segctl.definitions.source import did_you_mean
+        from segctl.errors import UsageError
+
+        for name in names:
+            if name not in matrix.names:
+                raise UsageError(
+                    f"unknown behavioural feature '{name}'{did_you_mean(name, matrix.names)}"
+                )
+    frame = matrix.frame(scaled=scaled)
+    return frame.select(["person_id", *names]) if names else frame
+
+
+# ---- scaling ---------------------------------------------------------------------------
+
+#: Scaled values are clipped to this many spreads from the median.
+CLIP = 5.0
+
+
+def robust_scale(values: np.ndarray, specs: list[FeatureSpec]) -> np.ndarray:
+    """Features ready for distance-based models, robust to heavy tails.
+
+    Non-negative measures (counts, sums, day spans, mrr) go through ``log1p``; every
+    non-binary feature is then centred on its median and divided by its interquartile range
+    (as a standard deviation: IQR / 1.349), falling back to the standard deviation when more
+    than half the persons share one value (IQR 0, as for rare events), and clipped to
+    +-:data:`CLIP`. Binary (one-hot) features stay 0/1. A constant feature becomes 0.
+    """
+    import numpy as np
+
+    scaled = np.zeros_like(values, dtype=np.float64)
+    for j, spec in enumerate(specs):
+        x = values[:, j]
+        if spec.binary:
+            scaled[:, j] = x
+            continue
+        if x.min(initial=0.0) >= 0:
+            x = np.log1p(x)
+        low, median, high = np.percentile(x, [25, 50, 75])
+        spread = (high - low) / 1.349
+        if spread <= 0:
+            spread = float(x.std())
+        if spread <= 0:
+            continue
+        scaled[:, j] = np.clip((x - median) / spread, -CLIP, CLIP)
+    return scaled
