@@ -327,6 +327,17 @@ def features(
         int,
         typer.Option("--limit", "-n", min=0, help="Rows to show in a table (all with json/csv)."),
     ] = 20,
+    behaviour: Annotated[
+        bool,
+        typer.Option(
+            "--behaviour",
+            help="The behavioural features discover and lookalike use (event counts, recency, "
+            "active days, sums, properties) instead of features.yaml's.",
+        ),
+    ] = False,
+    scaled: Annotated[
+        bool, typer.Option("--scaled", help="With --behaviour: robust-scaled, as models see them.")
+    ] = False,
     as_of: AsOfOpt = None,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
@@ -336,10 +347,16 @@ def features(
 
     Examples:\n
       segctl features --out features.parquet\n
-      segctl features ltv active_days_30d --format csv
+      segctl features ltv active_days_30d --format csv\n
+      segctl features --behaviour --out behaviour.parquet
     """
     with handled(debug):
-        frame = load(project).features(names, as_of=as_of)
+        if behaviour or scaled:
+            from segctl.ml.features import behaviour_frame
+
+            frame = behaviour_frame(load(project), names, as_of, scaled=scaled)
+        else:
+            frame = load(project).features(names, as_of=as_of)
         show_frame(
             frame,
             fmt,
@@ -981,6 +998,8 @@ def init(
 
 import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
+
+from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discover`, `lookalike`)
 
 
 def main() -> None:
