@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -160,7 +160,8 @@ class Project:
             if isinstance(c, ListCondition)
         ]
         tables = self.engine.register_lists(lists)
-        return PlanContext(self.schema, as_of, self.config.timezone, tables, dialect)
+        raw = self.engine.raw_timestamp if dialect == "duckdb" else None
+        return PlanContext(self.schema, as_of, self.config.timezone, tables, dialect, raw)
 
     def evaluate(
         self,
@@ -754,7 +755,9 @@ class Project:
         moment = parse_as_of(as_of, self.config)
         wanted = [segments] if isinstance(segments, str) else segments
         names = self.segment_names(wanted)
-        builder = PlanBuilder(self.definitions, self._context(names, moment, dialect))
+        # The SQL shown must run on plain tables: no time bounds on segctl's raw column.
+        context = replace(self._context(names, moment, dialect), raw_timestamp=None)
+        builder = PlanBuilder(self.definitions, context)
         if wanted and len(wanted) == 1:
             query = builder.members_query(wanted[0])
         else:

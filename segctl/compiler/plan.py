@@ -48,6 +48,9 @@ DATE = exp.DataType.build("DATE")
 DOUBLE = exp.DataType.build("DOUBLE")
 # Measures that are never NULL once persons without events get their zero.
 ZERO_WHEN_NONE = {"count", "distinct_days", "sum", "streak"}
+# Day bitmasks are HUGEINTs: bits 0..126 keep clear of the sign bit, with a day to spare for
+# windows that straddle a daylight-saving change in the project timezone.
+MAX_BITMASK_LOOKBACK = timedelta(days=125)
 
 
 def ident(name: str) -> exp.Identifier:
@@ -69,6 +72,9 @@ class PlanContext:
     #: The SQL dialect the plan will be rendered in: some measures have a faster form that
     #: only DuckDB supports (e.g. 128-bit day bitmasks), used only when it is the target.
     dialect: str = "duckdb"
+    #: An events column holding the same instant as ``timestamp`` as the source stored it
+    #: (TIMESTAMPTZ), for time bounds the scan can push down; None when there is none.
+    raw_timestamp: str | None = None
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
@@ -245,10 +251,51 @@ class PlanBuilder:
 
     def _filter(self, measure: EventMeasure) -> exp.Expr | None:
         parts = self._match(measure.match, measure.window)
-        if measure.last is not None:
+        if measure.last is not None and not self._top_n(measure):
             rank = self.ranks.setdefault((measure.match, measure.window), f"r__{len(self.ranks)}")
             parts.append(exp.LTE(this=col(rank), expression=literal(measure.last)))
         return exp.and_(*parts) if parts else None
+
+    # DuckDB-only fast forms; other dialects get the portable ones.
+
+    def _top_n(self, measure: EventMeasure) -> bool:
+        """``last: N`` as one ``MAX_BY(value, key, N)`` in the person's GROUP BY instead of a
+        ``ROW_NUMBER()`` over every scoped event (a sort of all rows)."""
+        return (
+            self.ctx.dialect == "duckdb"
+            and measure.last is not None
+            and measure.measure.kind != "streak"
+        )
+
+    def _day_bits(self, measure: EventMeasure) -> bool:
+        """``distinct_days`` as the popcount of a 128-bit mask of days back from as_of's day:
+        one bitwise OR in the GROUP BY instead of a separate (person, day) hash aggregate."""
+        lookback = measure.window.lookback()
+        return (
+            self.ctx.dialect == "duckdb"
+            and measure.last is None
+            and lookback is not None
+            and lookback <= MAX_BITMASK_LOOKBACK
+        )
+
+    def _days_back(self) -> exp.Expr:
+        """Local days between an event and as_of (0 on as_of's own local day)."""
+        as_of_day = exp.cast(literal(self.ctx.as_of_day().date().isoformat()), DATE)
+        return exp.DateDiff(this=as_of_day, expression=col("day"), unit=exp.var("DAY"))
+
+    def _last_n(self, measure: EventMeasure, value: exp.Expr, where: exp.Expr | None) -> exp.Expr:
+        """The list of ``value`` over the measure's N most recent events (ties on the timestamp
+        broken by the event name, then by the value, both descending)."""
+        assert measure.last is not None
+        key = exp.Struct(
+            expressions=[
+                exp.PropertyEQ(this=ident("t"), expression=col("timestamp")),
+                exp.PropertyEQ(this=ident("e"), expression=col("event")),
+                exp.PropertyEQ(this=ident("v"), expression=value.copy()),
+            ]
+        )
+        top = exp.func("MAX_BY", value, key, literal(measure.last))
+        return top if where is None else exp.Filter(this=top, expression=exp.Where(this=where))
 
     def _aggregate(self, measure: EventMeasure) -> exp.Expr:
         kind, where = measure.measure.kind, self._filter(measure)
@@ -258,8 +305,17 @@ class PlanBuilder:
                 return agg
             return exp.Filter(this=agg, expression=exp.Where(this=condition))
 
+        if self._top_n(measure):
+            return self._top_n_aggregate(measure, where)
         if kind == "count":
             return filtered(exp.Count(this=exp.Star()), where)
+        if kind == "distinct_days" and self._day_bits(measure):
+            bit = exp.BitwiseLeftShift(
+                this=exp.cast(literal(1), exp.DataType.build("HUGEINT")),
+                # DuckDB computes the argument before the FILTER drops older events: clamp it.
+                expression=exp.func("LEAST", self._days_back(), literal(126)),
+            )
+            return exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", bit), where))
         if kind == "distinct_days":
             return filtered(exp.Count(this=exp.Distinct(expressions=[col("day")])), where)
         if kind in ("sum", "avg", "min", "max"):
@@ -280,13 +336,41 @@ class PlanBuilder:
             return exp.Div(this=numerator, expression=denominator)
         raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
 
+    def _top_n_aggregate(self, measure: EventMeasure, where: exp.Expr | None) -> exp.Expr:
+        kind, of = measure.measure.kind, measure.measure.of
+        if kind == "count":
+            count: exp.Expr = exp.Count(this=exp.Star())
+            if where is not None:
+                count = exp.Filter(this=count, expression=exp.Where(this=where))
+            return exp.func("LEAST", count, literal(measure.last))
+        if kind == "share":
+            hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
+            return exp.func("LIST_AVG", self._last_n(measure, exp.cast(hit, DOUBLE), where))
+        if kind == "distinct_days":
+            days = self._last_n(measure, col("day"), where)
+            return exp.func("LEN", exp.func("LIST_DISTINCT", days))
+        if kind in ("first_seen", "last_seen"):
+            func = "LIST_MIN" if kind == "first_seen" else "LIST_MAX"
+            return exp.func(func, self._last_n(measure, col("timestamp"), where))
+        assert of is not None and kind in ("sum", "avg", "min", "max")
+        self.event_columns.setdefault(of, None)
+        return exp.func(f"LIST_{kind.upper()}", self._last_n(measure, col(of), where))
+
     def _widest_scope(self) -> list[exp.Expr]:
         """The pushed-down filter: only events some measure or sequence can look at."""
-        ts = col("timestamp")
+        raw = self.ctx.raw_timestamp
+        ts = col(raw or "timestamp")
+
+        def bound(moment: datetime) -> exp.Expr:
+            if raw is None:
+                return literal(moment)
+            text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
+            return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
+
         scopes: list[tuple[EventMatch, Window]] = [(m.match, m.window) for m in self.measures]
         for seq in self.sequences:
             scopes.extend((step, seq.window) for step in seq.steps)
-        parts: list[exp.Expr] = [exp.LTE(this=ts, expression=literal(self.ctx.as_of))]
+        parts: list[exp.Expr] = [exp.LTE(this=ts, expression=bound(self.ctx.as_of))]
         names: set[str] = set()
         if all(match.names is not None for match, _ in scopes):
             for match, _ in scopes:
@@ -302,7 +386,7 @@ class PlanBuilder:
             else:
                 return parts  # some condition reads all history
         if lower_bounds:
-            parts.append(exp.GT(this=ts.copy(), expression=literal(min(lower_bounds))))
+            parts.append(exp.GT(this=ts.copy(), expression=bound(min(lower_bounds))))
         return parts
 
     def _ctes(self) -> list[tuple[str, exp.Expr]]:

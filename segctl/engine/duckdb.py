@@ -37,6 +37,9 @@ TIMESTAMP_COLUMNS = {
 }
 # Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone")
+TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
+#: The events view's extra column holding the source's tz-aware timestamp (not in the schema).
+RAW_TIMESTAMP = "__segctl_raw_timestamp"
 _NUMBER = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
     r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$"
@@ -85,6 +88,8 @@ class DuckDBEngine:
         self.list_tables: dict[str, str] = {}
         # (table, canonical column) of timestamp columns stored as text, parsed by the views.
         self.text_timestamps: list[tuple[str, str]] = []
+        # The events' tz-aware source timestamp, when the view exposes it (see _register).
+        self.raw_timestamp: str | None = None
 
     # ---- views ------------------------------------------------------------------------
 
@@ -119,6 +124,7 @@ class DuckDBEngine:
         canonical_of = {source: canonical for canonical, source in renames.items()}
         readers = []
         described: dict[str, str] = {}
+        tz_aware: set[str] = set()  # event timestamp type of every group
         for group in self.inputs[table]:
             plain = self._reader(group)
             columns = dict(self._describe(plain, table))
@@ -129,6 +135,7 @@ class DuckDBEngine:
                 plain = self._reader(group, types)
                 columns = dict(self._describe(plain, table))
             readers.append(plain)
+            tz_aware.add(columns.get(source_of.get("timestamp", "timestamp"), ""))
             for name, duck_type in columns.items():
                 described.setdefault(name, duck_type)
         display = ", ".join(g.display for g in self.inputs[table][:1])
@@ -161,6 +168,11 @@ class DuckDBEngine:
                 self.text_timestamps.append((table, canonical))
             select.append(f"{expr} AS {qident(canonical)}")
             schema[canonical] = family
+        if table == "events" and len(tz_aware) == 1 and tz_aware.pop().startswith(TIMESTAMPTZ):
+            # The canonical timestamp is a per-row conversion, which hides it from the Parquet
+            # scan's filter pushdown; the raw column lets the plan's time bounds skip row groups.
+            select.append(f"{qident(names['timestamp'])} AS {qident(RAW_TIMESTAMP)}")
+            self.raw_timestamp = RAW_TIMESTAMP
         source_sql = " UNION ALL BY NAME ".join(f"SELECT * FROM {r}" for r in readers)
         self.con.execute(
             f"CREATE OR REPLACE VIEW {qident(table)} AS SELECT {', '.join(select)} "
@@ -188,7 +200,7 @@ class DuckDBEngine:
                 f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
                 ColumnType.TIMESTAMP,
             )
-        if duck_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        if duck_type.startswith(TIMESTAMPTZ):
             return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
         if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
             return f"CAST({source} AS TIMESTAMP)", ColumnType.TIMESTAMP

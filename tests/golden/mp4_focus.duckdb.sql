@@ -12,14 +12,7 @@ FROM (
       "person_id",
       "event",
       "timestamp",
-      "format",
-      CASE
-        WHEN "event" = 'video_rendered'
-        THEN ROW_NUMBER() OVER (
-          PARTITION BY "person_id", "event" = 'video_rendered'
-          ORDER BY "timestamp" DESC, "event" DESC, "format"
-        )
-      END AS "r__0"
+      "format"
     FROM "events"
     WHERE
       "timestamp" <= CAST('2026-11-17 00:00:00' AS TIMESTAMP)
@@ -27,14 +20,18 @@ FROM (
   ), "event_measures" AS (
     SELECT
       "person_id",
-      CAST(COUNT(*) FILTER(WHERE
-        (
-          "event" = 'video_rendered' AND "r__0" <= 2
-        )
-        AND COALESCE((
-          "format" = 'mp4'
-        ), FALSE)) AS DOUBLE) / NULLIF(COUNT(*) FILTER(WHERE
-        "event" = 'video_rendered' AND "r__0" <= 2), 0) AS "m__0"
+      LIST_AVG(
+        ARG_MAX(
+          CAST(COALESCE((
+            "format" = 'mp4'
+          ), FALSE) AS DOUBLE),
+          {'t': "timestamp", 'e': "event", 'v': CAST(COALESCE((
+            "format" = 'mp4'
+          ), FALSE) AS DOUBLE)},
+          2
+        ) FILTER(WHERE
+          "event" = 'video_rendered')
+      ) AS "m__0"
     FROM "scoped_events"
     GROUP BY
       "person_id"
