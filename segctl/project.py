@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 
+from segctl import progress
 from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
@@ -194,6 +195,7 @@ class Project:
         """Evaluate into the engine's result table."""
         from segctl.compiler.plan import PlanBuilder
 
+        progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context(names, moment))
         self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
@@ -283,6 +285,7 @@ class Project:
                     fire_initial=fire_initial,
                     max_exit_ratio=self.config.max_exit_ratio,
                 )
+            progress.phase("Committing the run")
             run_id = store.commit_run(
                 kind=kind,
                 as_of=moment,
@@ -293,6 +296,7 @@ class Project:
             )
             result = RunResult(run_id, moment, changes)
             if kind == "run":
+                progress.phase("Delivering")
                 worker = Worker(self, store, self.config.destinations, client=client)
                 result.report = worker.push()
                 result.deliveries = result.report.counts()
@@ -342,8 +346,10 @@ class Project:
                     store.con.execute(
                         "CREATE OR REPLACE TABLE segctl_state.snapshot (person_id VARCHAR NOT NULL)"
                     )
+            advance = progress.task("Backfilling", len(times))
             for moment in times:
                 results.append(self._commit(names, moment, now_utc(), kind="backfill"))
+                advance(1)
         return results
 
     def state(self, *, wait: float = 10.0) -> Any:

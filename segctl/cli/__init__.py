@@ -1003,8 +1003,8 @@ from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discove
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m segctl``: same name, same completion)."""
+    app(prog_name="segctl")
 
 
 if __name__ == "__main__":  # pragma: no cover

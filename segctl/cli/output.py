@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -29,8 +29,15 @@ def is_terminal(stream: Any = None) -> bool:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
+    # NO_COLOR (no-color.org): no colour and no other styling either (rich's own no_color
+    # still writes bold and italic), so the output holds no SGR escape at all.
+    plain = bool(os.environ.get("NO_COLOR"))
     return Console(
-        stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True
+        stderr=stderr,
+        no_color=plain,
+        color_system=None if plain else "auto",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -142,9 +149,70 @@ def error(message: str) -> None:
 
 @contextmanager
 def progress(message: str, quiet: bool = False) -> Iterator[None]:
-    """A spinner on a terminal (stderr) while work runs; nothing when piped or quiet."""
+    """Show the library's progress reports while the work runs: a spinner with the current
+    phase and a bar per counted job (delivery batches, backfill times), on stderr.
+
+    Only on a terminal: nothing when stderr is piped or with ``--quiet``. The display is
+    transient (erased when done) and colourless under ``NO_COLOR``.
+    """
     if quiet or not is_terminal(sys.stderr):
         yield
         return
-    with _console(stderr=True).status(message):
+    from segctl import progress as reports
+
+    with _progress_display() as display, reports.listening(_Bars(display, message)):
         yield
+
+
+def _progress_display() -> Any:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("")
+            return Text(f"{int(task.completed):,}/{int(task.total):,}")
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        Count(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    )
+
+
+class _Bars:
+    """A listener for segctl.progress drawing on a rich Progress: the first line shows the
+    phase, and each counted job has a bar until it is done."""
+
+    def __init__(self, display: Any, message: str) -> None:
+        self.display = display
+        self.line = display.add_task(message, total=None)
+
+    def phase(self, description: str) -> None:
+        self.display.update(self.line, description=redact(description))
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        bar = self.display.add_task(redact(description), total=total)
+        done = 0
+
+        def advance(steps: int = 1) -> None:
+            nonlocal done
+            done += steps
+            self.display.advance(bar, steps)
+            if done >= total:
+                self.display.remove_task(bar)
+
+        return advance

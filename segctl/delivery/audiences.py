@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from segctl import progress
 from segctl.delivery.destinations import Destination
 from segctl.delivery.http import Http
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats, hash_identity
@@ -169,6 +170,7 @@ class Reconciler:
         from segctl.delivery.worker import Batch
 
         result = SyncResult(name, audience, segment)
+        progress.phase(f"Syncing audience {audience} on {name}")
         self.results.append(result)
         batch = Batch(f"{name}:{audience}", name, rows or [])
         destination = self.worker.destinations.get(name)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segctl import progress
 from segctl.delivery.destinations import Destination
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
@@ -190,6 +191,7 @@ class Worker:
             policy = policy_for(destination.max_retries, destination.backoff)
             limiter = self.limiters[name]
             workers = max(1, min(destination.concurrency, len(group)))
+            advance = progress.task(f"Sending to {name}", len(group))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = {
                     pool.submit(call, lambda b=batch: send(b), policy, limiter): batch
@@ -204,6 +206,7 @@ class Worker:
                     else:
                         crash_point("push:after-send")
                         self.mark_sent(batch.rows)
+                    advance(1)
 
     # ---- outcomes ---------------------------------------------------------------------
 
