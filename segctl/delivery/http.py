@@ -28,8 +28,12 @@ def retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError):  # neither seconds nor a date: as if there were none
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def body(response: httpx.Response) -> Any:
