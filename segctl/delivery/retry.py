@@ -9,6 +9,7 @@ becomes :class:`Deferred`: the item stays pending with a next attempt time, for 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +27,20 @@ from segctl.delivery.limits import RateLimiter
 T = TypeVar("T")
 
 
+#: The longest wait a platform may ask for; beyond it (or not a finite number) is a broken
+#: answer, and a date that far away would not even be representable.
+MAX_RETRY_AFTER = 86_400.0
+
+
 class DeliveryFailure(Exception):
     """A failed attempt, with the platform's message (never a secret)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.retry_after = retry_after
+        if retry_after is not None and not math.isfinite(retry_after):
+            retry_after = None
+        self.retry_after = None if retry_after is None else min(retry_after, MAX_RETRY_AFTER)
 
 
 class Transient(DeliveryFailure):
