@@ -17,6 +17,7 @@ was: Meta applies it only when the last batch arrives.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import threading
@@ -94,7 +95,7 @@ def regain_seconds(response: httpx.Response) -> float | None:
         return None
     entries = usage.values() if isinstance(usage, dict) else []
     minutes = [
-        float(item.get("estimated_time_to_regain_access") or 0)
+        _minutes(item.get("estimated_time_to_regain_access"))
         for items in entries
         if isinstance(items, list)
         for item in items
@@ -249,6 +250,15 @@ def _message(
     found = ", ".join(part for part in where if part)
     message = f"HTTP {response.status_code}: {text or 'error'}" + (f" ({found})" if found else "")
     return message[:500]
+
+
+def _minutes(value: Any) -> float:
+    """A number of minutes from Meta's usage header; 0 when it is not one."""
+    try:
+        minutes = float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    return minutes if math.isfinite(minutes) else 0.0
 
 
 def _int(value: Any) -> int | None:
