@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import select
 import socket
 import struct
 import threading
@@ -61,6 +62,7 @@ class Recorded:
     status: int = 0
     response: Any = None
     fault: str | None = None  # the injected fault that hit this request, if any
+    at: float = 0.0  # when it arrived, on the fake's clock (``now()``)
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Fault:
     after: bool = False
     retry_after: float | None = None
     message: str | None = None
+    headers: dict[str, str] | None = None
     times: int | None = 1
     path: str | None = None
     endpoint: str | None = None
@@ -123,6 +126,13 @@ class Fault:
             "after" if self.after else "",
         ]
         return " ".join(p for p in parts if p)
+
+
+def _set_header(reply: Reply, name: str, value: str) -> None:
+    """Set a header, replacing any of the same name in another case (never send two)."""
+    for existing in [k for k in reply.headers if k.lower() == name.lower()]:
+        del reply.headers[existing]
+    reply.headers[name] = value
 
 
 def retry_after_header(seconds: float) -> str:
@@ -239,6 +249,7 @@ class FakeServer:
         after: bool = False,
         retry_after: float | None = None,
         message: str | None = None,
+        headers: dict[str, str] | None = None,
         times: int | None = 1,
         path: str | None = None,
         endpoint: str | None = None,
@@ -255,6 +266,8 @@ class FakeServer:
         retry_after: seconds for Retry-After (Meta: minutes to regain access).
         message: the error message of a ``status`` fault, in the platform's error shape (to play
         a platform or a proxy echoing what it received, a credential say).
+        headers: response headers to add to the fault's answer (replacing the platform's own:
+        ``{"Retry-After": "soon"}`` plays a malformed one).
         path (regex searched in the path), endpoint (route name), contains (substring of the
         body or the decoded query), match (predicate): all given must hold.
         Faults are tried in the order injected. Returns the fault; its ``hits`` counts uses.
@@ -267,6 +280,7 @@ class FakeServer:
             after=after,
             retry_after=retry_after,
             message=message,
+            headers=headers,
             times=times,
             path=path,
             endpoint=endpoint,
@@ -329,12 +343,15 @@ class FakeServer:
 
     def _fault_reply(self, fault: Fault, req: Recorded) -> Reply:
         if fault.platform_error is not None:
-            return self.platform_reply(fault.platform_error, fault.retry_after, req)
-        reply = self.error_reply(
-            fault.status or 500, fault.message or f"injected HTTP {fault.status}"
-        )
-        if fault.retry_after is not None:
-            reply.headers["Retry-After"] = retry_after_header(fault.retry_after)
+            reply = self.platform_reply(fault.platform_error, fault.retry_after, req)
+        else:
+            reply = self.error_reply(
+                fault.status or 500, fault.message or f"injected HTTP {fault.status}"
+            )
+            if fault.retry_after is not None:
+                _set_header(reply, "Retry-After", retry_after_header(fault.retry_after))
+        for name, value in (fault.headers or {}).items():
+            _set_header(reply, name, value)
         return reply
 
     # -- clock, counters, limits ---------------------------------------------------------------
@@ -430,7 +447,9 @@ class FakeServer:
     # -- serving -----------------------------------------------------------------------------------
     def _serve(self, handler: _Handler) -> None:
         req = self._parse(handler)
+        abandoned = False
         with self.lock:
+            req.at = self.now()
             self._requests.append(req)
             self._counts[req.endpoint] += 1
             self._in_flight += 1
@@ -441,8 +460,12 @@ class FakeServer:
         try:
             fault = self._pick_fault(req)
             wait = self.latency + (fault.delay if fault else 0.0)
-            if wait:
-                self._stopping.wait(wait)
+            if wait and self._delay(handler, wait):
+                # The client gave up (its timeout) and no longer waits: not in flight any more,
+                # though the request still takes effect, as on a real server.
+                abandoned = True
+                with self.lock:
+                    self._in_flight -= 1
             reply: Reply | None
             if fault is not None and fault.breaks and not fault.after:
                 reply = None if fault.reset else self._fault_reply(fault, req)
@@ -466,8 +489,29 @@ class FakeServer:
             handler.end_headers()
             handler.wfile.write(data)
         finally:
-            with self.lock:
-                self._in_flight -= 1
+            if not abandoned:
+                with self.lock:
+                    self._in_flight -= 1
+
+    def _delay(self, handler: _Handler, seconds: float) -> bool:
+        """Wait ``seconds`` (cut short when the fake stops); True if the client hung up
+        meanwhile."""
+        deadline = time.monotonic() + seconds
+        hung_up = False
+        while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            if hung_up:
+                self._stopping.wait(left)
+                break
+            readable, _, _ = select.select([handler.connection], [], [], min(left, 0.02))
+            if readable:
+                try:
+                    hung_up = handler.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    hung_up = True
+                if not hung_up:  # more bytes than the request: not ours to judge
+                    self._stopping.wait(left)
+                    break
+        return hung_up
 
     def _process(self, req: Recorded) -> Reply:
         with self.lock:

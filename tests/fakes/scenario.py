@@ -24,6 +24,7 @@ Secrets are distinctive values (``SECRETS``), so that a test can look for them a
 from __future__ import annotations
 
 import csv
+import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -115,8 +116,9 @@ class Platforms:
 
     Args:
         latency: seconds every request takes (widens the windows a crash can hit).
-        webhook_concurrency: requests in flight the webhook receiver tolerates.
-        resend_rate: Resend's rate limit (requests, seconds).
+        webhook_concurrency: requests in flight the webhook receiver tolerates (the project
+            sends at most 4 at once, 200 a second; the receiver takes 250 a second).
+        resend_rate: Resend's rate limit (requests, seconds); the project sends 15 a second.
     """
 
     def __init__(
@@ -141,7 +143,10 @@ class Platforms:
             latency=latency,
         )
         self.hook = WebhookFake(
-            secret=TEST_SECRET, latency=latency, max_concurrent=webhook_concurrency
+            secret=TEST_SECRET,
+            latency=latency,
+            max_concurrent=webhook_concurrency,
+            rate_limit=(250, 1.0),
         )
         self.audiences: dict[str, str] = {}
 
@@ -173,6 +178,13 @@ class Platforms:
         for fake in self.all:
             fake.clear_faults()
 
+    def faults(self) -> Counter[str]:
+        """Requests hit by an injected fault, per fake."""
+        return Counter(type(f).__name__ for f in self.all for r in f.requests if r.fault)
+
+    def request_count(self) -> int:
+        return sum(len(f.requests) for f in self.all)
+
     def limit_problems(self) -> list[str]:
         """Raw PII received, platform limits exceeded (batch, rate, concurrency)."""
         problems = []
@@ -182,29 +194,31 @@ class Platforms:
             problems += [f"{name} {violation}" for violation in fake.violations]
         return problems
 
-    def destinations(self, **options: str) -> str:
-        """The ``destinations:`` section; ``options`` adds flow-style settings per destination
-        (``crm="max_retries: 8, backoff: 0.01"``)."""
-
-        def extra(name: str) -> str:
-            return f", {options[name]}" if name in options else ""
-
-        return dedent(f"""\
-            destinations:
-              crm: {{type: webhook, url: "{self.hook.url}", secret: "${{CRM_SECRET}}",
-                     concurrency: 4, rate_limit: 200{extra("crm")}}}
-              mail: {{type: resend, api_key: "${{RESEND_KEY}}", from: "Team <team@example.com>",
-                      base_url: "{self.resend.base_url}", rate_limit: 15{extra("mail")}}}
-              meta: {{type: meta, ad_account_id: "1", access_token: "${{META_TOKEN}}",
-                      base_url: "{self.meta.base_url}"{extra("meta")}}}
-              google: {{type: google, operating_account_id: "1234567890",
-                        access_token: "${{GOOGLE_TOKEN}}", base_url: "{self.google.base_url}"
-                        {extra("google")}}}
-              tiktok: {{type: tiktok, advertiser_id: "{ADVERTISER}",
-                        access_token: "${{TIKTOK_TOKEN}}",
-                        base_url: "{self.tiktok.base_url}{TIKTOK_PATH}"{extra("tiktok")}}}
-              files: {{type: file, path: out}}
-            """)
+    def destinations(
+        self, common: dict[str, Any] | None = None, **overrides: dict[str, Any]
+    ) -> str:
+        """The ``destinations:`` section: ``common`` settings go to every destination but the
+        file, ``overrides`` per destination (``crm={"max_retries": 8}``)."""
+        settings: dict[str, dict[str, Any]] = {
+            "crm": {"type": "webhook", "url": self.hook.url, "secret": "${CRM_SECRET}",
+                    "concurrency": 4, "rate_limit": 200},
+            "mail": {"type": "resend", "api_key": "${RESEND_KEY}",
+                     "from": "Team <team@example.com>", "base_url": self.resend.base_url,
+                     "rate_limit": 15},
+            "meta": {"type": "meta", "ad_account_id": "1", "access_token": "${META_TOKEN}",
+                     "base_url": self.meta.base_url},
+            "google": {"type": "google", "operating_account_id": "1234567890",
+                       "access_token": "${GOOGLE_TOKEN}", "base_url": self.google.base_url},
+            "tiktok": {"type": "tiktok", "advertiser_id": ADVERTISER,
+                       "access_token": "${TIKTOK_TOKEN}",
+                       "base_url": self.tiktok.base_url + TIKTOK_PATH},
+        }  # fmt: skip
+        for name, spec in settings.items():
+            spec.update(common or {}, **overrides.get(name, {}))
+        settings["files"] = {"type": "file", "path": "out"}
+        return "destinations:\n" + "".join(
+            f"  {name}: {json.dumps(spec)}\n" for name, spec in settings.items()
+        )
 
 
 def segments(platforms: Platforms) -> dict[str, str]:
@@ -240,9 +254,15 @@ def segments(platforms: Platforms) -> dict[str, str]:
 
 
 def write_project(
-    root: Path, platforms: Platforms, *, seed: int = 2026, **destination_options: str
+    root: Path,
+    platforms: Platforms,
+    *,
+    seed: int = 2026,
+    common: dict[str, Any] | None = None,
+    **overrides: dict[str, Any],
 ) -> Path:
-    """The scenario's project in ``root`` (see the module docstring); returns ``root``."""
+    """The scenario's project in ``root`` (see the module docstring); destination settings as
+    for ``Platforms.destinations``; returns ``root``."""
     (root / "segments").mkdir(parents=True)
     (root / "segctl.yaml").write_text(
         dedent("""\
@@ -254,7 +274,7 @@ def write_project(
             privacy: {consent_column: opt_in}
             delivery: {max_exit_ratio: 1.0}
             """)
-        + platforms.destinations(**destination_options)
+        + platforms.destinations(common, **overrides)
     )
     with (root / "persons.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, ["person_id", "email", "phone", "country", "opt_in"])
