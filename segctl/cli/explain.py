@@ -31,13 +31,13 @@ def explain(
     wait: WaitOpt = 10.0,
     debug: DebugOpt = False,
 ) -> None:
-    """Why a person is or is not in a segment: every condition of the rule, its exclusions and
-    the segments it references, with the value measured for the person and TRUE/FALSE.
+    """Why a person is or is not in a segment: each condition, its measured value and verdict.
 
-    The values come from the same compiled plan as evaluate. With a state folder, the last
-    entry or exit is explained too: the conditions whose verdict changed between the run that
-    recorded it and the run before, and since the last run. Exits 2 for an unknown segment and
-    4 for a person who is not in the persons data.
+    Every condition of the rule, its exclusions and the segments it references is shown with
+    the value measured for the person, computed by the same plan as evaluate. With a state
+    folder, the last entry or exit is explained too: the conditions whose verdict changed
+    between the run that recorded it and the run before, and since the last run. Exits 2 for
+    an unknown segment and 4 for a person who is not in the persons data.
 
     Examples:\n
       segctl explain power_users u00042 --as-of 2026-11-17T00:00:00Z\n
