@@ -12,13 +12,15 @@ import csv
 import io
 import os
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 import sqlglot
 import yaml
-from conftest import AS_OF, SEGMENTS, MakeProject, build_project
+from conftest import AS_OF, CONFIG, EVENT_COLUMNS, SEGMENTS, MakeProject, at, build_project
 from sqlglot import exp
 
 import segctl
@@ -299,3 +301,108 @@ def test_every_dialect_compiles_the_example_project(example: segctl.Project, dia
 def test_compile_rejects_an_unknown_dialect(example: segctl.Project) -> None:
     with pytest.raises(segctl.UsageError, match="unknown dialect 'oracle'"):
         example.compile("vip", dialect="oracle")
+
+
+# ---- DuckDB's fast forms (day bitmasks, MAX_BY) at their edges ------------------------------
+
+FAST_FORM_FEATURES = {
+    "streak_all": {"event": "login", "measure": "streak"},
+    "streak_in_200d": {"event": "login", "within": "200d", "measure": "streak"},
+    "days_30d": {"event": "login", "within": "30d", "measure": "distinct_days"},
+    "days_125d": {"event": "*", "within": "125d", "measure": "distinct_days"},
+    "days_126d": {"event": "*", "within": "126d", "measure": "distinct_days"},  # no bitmask
+    "days_between": {"event": "login", "between": ["90d", "7d"], "measure": "distinct_days"},
+    "last3_sum": {"event": "purchase", "last": 3, "measure": {"sum": "amount"}},
+    "last3_avg": {"event": "purchase", "last": 3, "measure": {"avg": "amount"}},
+    "last3_min": {"event": "purchase", "last": 3, "measure": {"min": "amount"}},
+    "last3_max": {"event": "purchase", "last": 3, "measure": {"max": "amount"}},
+    "last3_count": {"event": "purchase", "last": 3, "measure": "count"},
+    "last3_first": {"event": "*", "last": 3, "measure": "first_seen"},
+    "last3_days": {"event": "*", "last": 3, "measure": "distinct_days"},
+    "last2_share": {
+        "event": "purchase",
+        "last": 2,
+        "measure": {"share": {"where": {"amount": {"gte": 10}}}},
+    },
+}
+
+
+def _reference_measure(spec: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A features.yaml entry as the reference evaluator's (kind, node, measure argument)."""
+    measure = spec["measure"]
+    kind, arg = (measure, {}) if isinstance(measure, str) else next(iter(measure.items()))
+    node = {k: v for k, v in spec.items() if k != "measure"}
+    return kind, node, ({"of": arg} if kind in ("sum", "avg", "min", "max") else arg)
+
+
+def _streak_events(person: str, days: int, *, skip: int = 0) -> list[tuple[Any, ...]]:
+    """Logins at noon UTC on ``days`` consecutive days, the last ``skip`` days before 16 Nov
+    (as_of's day before in UTC, its own day in Los Angeles)."""
+    return [
+        (person, "login", at("2026-11-16 12:00") - timedelta(days=d - 1), None, None)
+        for d in range(skip + 1, days + skip + 1)
+    ]
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/Los_Angeles"])
+def test_fast_forms_agree_with_the_reference_at_their_edges(
+    make_project: MakeProject, timezone: str
+) -> None:
+    """Streaks around and far beyond the bitmask horizon (the exact fallback), day masks at
+    the window limit, and the last-N measures, against the pure-Python reference."""
+    from reference import Evaluator
+
+    events: list[tuple[Any, ...]] = []
+    for days in (118, 119, 120, 121, 200, 400):
+        events += _streak_events(f"s{days}", days)
+    events += _streak_events("y150", 150, skip=1)  # ends yesterday
+    events += _streak_events("gap", 3) + _streak_events("gap", 160, skip=4)
+    for i, amount in enumerate([5.0, None, 30.0, 12.0, 7.0]):  # the last three: 30, 12, 7
+        events.append(
+            ("buyer", "purchase", at("2026-11-10 12:00") + timedelta(hours=i), amount, None)
+        )
+    events.append(("buyer", "signup", at("2026-06-01 12:00"), None, None))
+    persons = sorted({e[0] for e in events})
+    root = make_project(
+        config=CONFIG.replace("timezone: UTC", f"timezone: {timezone}"),
+        persons="person_id\n" + "\n".join(persons) + "\n",
+        events=events,
+        features=yaml.safe_dump({"features": FAST_FORM_FEATURES}),
+        segments={},
+    )
+    got = {r["person_id"]: r for r in segctl.Project.load(root).features(as_of=AS_OF).to_dicts()}
+    rows = [dict(zip(EVENT_COLUMNS, e, strict=True)) for e in events]
+    reference = Evaluator({}, [], rows, [], at("2026-11-17 00:00"), timezone, {}, {})
+    for person in persons:
+        for feature, spec in FAST_FORM_FEATURES.items():
+            kind, node, arg = _reference_measure(spec)
+            matching = reference.matching_events(node, {"person_id": person})
+            expected = reference.measure(kind, arg, matching)
+            value = got[person][feature]
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            if isinstance(expected, float):
+                expected = pytest.approx(expected)
+            assert value == expected, (person, feature)
+    assert got["s400"]["streak_all"] == 400 and got["s400"]["streak_in_200d"] == 200
+    assert got["gap"]["streak_all"] == 3
+    assert got["buyer"]["last3_sum"] == 49.0 and got["buyer"]["last3_count"] == 3
+
+
+def test_last_n_breaks_timestamp_ties_by_event_name_then_value(make_project: MakeProject) -> None:
+    moment = at("2026-11-10 12:00")
+    events = [("p1", "purchase", moment, amount, None) for amount in (5.0, 9.0, 7.0)]
+    events.append(("p1", "refund", moment, 1.0, None))
+    features = {
+        "top": {"event": "purchase", "last": 1, "measure": {"sum": "amount"}},
+        "top_any": {"event": "*", "last": 2, "measure": {"sum": "amount"}},
+    }
+    root = make_project(
+        persons="person_id\np1\n",
+        events=events,
+        features=yaml.safe_dump({"features": features}),
+        segments={},
+    )
+    (row,) = segctl.Project.load(root).features(as_of=AS_OF).to_dicts()
+    assert row["top"] == 9.0  # the largest of the tied purchases
+    assert row["top_any"] == 1.0 + 9.0  # "refund" > "purchase", then the largest purchase

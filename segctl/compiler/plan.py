@@ -9,9 +9,15 @@ The plan is a chain of CTEs, each a sqlglot tree::
     event_measures        one GROUP BY person_id computing every distinct measure once,
                           each aggregate restricted by FILTER to its own events and window
     streak_N, sequence_N  the measures that need more than one aggregate pass
+                          (in DuckDB a streak is a day bitmask in event_measures, and
+                          streak_N only recomputes the rare streaks longer than its horizon)
     base                  persons joined with their measures (missing counts become 0)
     level_0..level_K      segment membership columns; a segment that references others lives
                           one level above the deepest of them, so references are plain columns
+
+For DuckDB (``PlanContext.dialect``) some measures take a faster form that other dialects lack:
+``distinct_days`` and ``streak`` as 128-bit day masks, ``last: N`` as ``MAX_BY(value, key, N)``,
+and time bounds on the source's raw tz-aware timestamp so the Parquet scan skips row groups.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ ZERO_WHEN_NONE = {"count", "distinct_days", "sum", "streak"}
 # Day bitmasks are HUGEINTs: bits 0..126 keep clear of the sign bit, with a day to spare for
 # windows that straddle a daylight-saving change in the project timezone.
 MAX_BITMASK_LOOKBACK = timedelta(days=125)
+# A streak is read from a bitmask of this many days; persons whose streak may be longer (all
+# bits set) get the exact value from the full-history streak query, run for them alone.
+STREAK_HORIZON = 120
+HUGEINT = exp.DataType.build("HUGEINT")
 
 
 def ident(name: str) -> exp.Identifier:
@@ -278,6 +288,37 @@ class PlanBuilder:
             and lookback <= MAX_BITMASK_LOOKBACK
         )
 
+    def _streak_bits(self, measure: EventMeasure) -> bool:
+        """``streak`` from a bitmask of the last STREAK_HORIZON days in the person's GROUP BY,
+        instead of a (person, day) DISTINCT and a window over the whole history."""
+        return (
+            self.ctx.dialect == "duckdb"
+            and measure.measure.kind == "streak"
+            and measure.last is None
+        )
+
+    def _day_bit(self) -> exp.Expr:
+        # DuckDB computes the argument before the FILTER drops older events: clamp it.
+        shift = exp.func("LEAST", self._days_back(), literal(126))
+        return exp.BitwiseLeftShift(this=exp.cast(literal(1), HUGEINT), expression=shift)
+
+    def _streak_of_bits(self, bits: exp.Expr) -> exp.Expr:
+        """Consecutive set bits from bit 0 (as_of's day), or from bit 1 when as_of's day has no
+        event: ``popcount(x ^ (x + 1)) - 1`` counts a mask's trailing ones."""
+
+        def trailing_ones(x: exp.Expr) -> exp.Expr:
+            plus_one = exp.Add(this=x.copy(), expression=literal(1))
+            flipped = exp.BitwiseXor(this=x.copy(), expression=plus_one)
+            return exp.Sub(this=exp.func("BIT_COUNT", flipped), expression=literal(1))
+
+        today = exp.EQ(
+            this=exp.BitwiseAnd(this=bits.copy(), expression=literal(1)), expression=literal(1)
+        )
+        yesterday = exp.BitwiseRightShift(this=bits.copy(), expression=literal(1))
+        return exp.Case(
+            ifs=[exp.If(this=today, true=trailing_ones(bits))], default=trailing_ones(yesterday)
+        )
+
     def _days_back(self) -> exp.Expr:
         """Local days between an event and as_of (0 on as_of's own local day)."""
         as_of_day = exp.cast(literal(self.ctx.as_of_day().date().isoformat()), DATE)
@@ -310,12 +351,10 @@ class PlanBuilder:
         if kind == "count":
             return filtered(exp.Count(this=exp.Star()), where)
         if kind == "distinct_days" and self._day_bits(measure):
-            bit = exp.BitwiseLeftShift(
-                this=exp.cast(literal(1), exp.DataType.build("HUGEINT")),
-                # DuckDB computes the argument before the FILTER drops older events: clamp it.
-                expression=exp.func("LEAST", self._days_back(), literal(126)),
-            )
-            return exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", bit), where))
+            return exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", self._day_bit()), where))
+        if kind == "streak" and self._streak_bits(measure):
+            recent = exp.LT(this=self._days_back(), expression=literal(STREAK_HORIZON))
+            return filtered(exp.func("BIT_OR", self._day_bit()), exp.and_(where, recent))
         if kind == "distinct_days":
             return filtered(exp.Count(this=exp.Distinct(expressions=[col("day")])), where)
         if kind in ("sum", "avg", "min", "max"):
@@ -367,18 +406,24 @@ class PlanBuilder:
             text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
             return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
 
-        scopes: list[tuple[EventMatch, Window]] = [(m.match, m.window) for m in self.measures]
+        # (match, window, how far back the plan reads them: None = as far as the window goes)
+        horizon = timedelta(days=STREAK_HORIZON + 2)  # + a day either side for local days
+        scopes: list[tuple[EventMatch, Window, timedelta | None]] = [
+            (m.match, m.window, horizon if self._streak_bits(m) else None) for m in self.measures
+        ]
         for seq in self.sequences:
-            scopes.extend((step, seq.window) for step in seq.steps)
+            scopes.extend((step, seq.window, None) for step in seq.steps)
         parts: list[exp.Expr] = [exp.LTE(this=ts, expression=bound(self.ctx.as_of))]
         names: set[str] = set()
-        if all(match.names is not None for match, _ in scopes):
-            for match, _ in scopes:
+        if all(match.names is not None for match, _, _ in scopes):
+            for match, _, _ in scopes:
                 names.update(match.names or ())
             parts.append(exp.In(this=col("event"), expressions=[literal(n) for n in sorted(names)]))
         lower_bounds: list[datetime] = []
-        for _, window in scopes:
+        for _, window, limit in scopes:
             lookback = window.lookback()
+            if limit is not None and (lookback is None or lookback > limit):
+                lookback = limit
             if lookback is not None:
                 lower_bounds.append(self.ctx.as_of - lookback)
             elif window.start is not None:
@@ -392,8 +437,10 @@ class PlanBuilder:
     def _ctes(self) -> list[tuple[str, exp.Expr]]:
         """The CTEs up to and including ``base``."""
         ctes: list[tuple[str, exp.Expr]] = []
-        aggregated = [m for m in self.measures if m.measure.kind != "streak"]
-        streaks = [m for m in self.measures if m.measure.kind == "streak"]
+        aggregated = [
+            m for m in self.measures if m.measure.kind != "streak" or self._streak_bits(m)
+        ]
+        streaks = [m for m in self.measures if m not in aggregated]
         # Aggregates are built first: building them registers the columns and ranks they read.
         aggregates = [exp.alias_(self._aggregate(m), ident(self.measures[m])) for m in aggregated]
         streak_filters = {m: self._filter(m) for m in streaks}
@@ -415,6 +462,9 @@ class PlanBuilder:
             )
         for measure, condition in streak_filters.items():
             ctes.append((f"streak_{self.measures[measure]}", self._streak(condition)))
+        for measure in aggregated:
+            if self._streak_bits(measure):
+                ctes.append((f"streak_{self.measures[measure]}", self._long_streak(measure)))
         for seq, steps in sequence_steps.items():
             ctes.extend(self._sequence(seq, steps))
         ctes.insert(0, ("persons_base", self._persons_base()))
@@ -451,9 +501,31 @@ class PlanBuilder:
             exp.select(*projections).from_(ident("events")).where(exp.and_(*self._widest_scope()))
         )
 
-    def _streak(self, condition: exp.Expr | None) -> exp.Select:
+    def _long_streak(self, measure: EventMeasure) -> exp.Select:
+        """The exact streak of the persons whose bitmask streak reached the horizon, from
+        their whole history (an empty join when nobody did, which is the usual case)."""
+        name = self.measures[measure]
+        long = exp.GTE(this=self._streak_of_bits(col(name)), expression=literal(STREAK_HORIZON - 1))
+        persons = exp.select(col("person_id")).from_(ident("event_measures")).where(long)
+        events = (
+            exp.select(exp.Star(), exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
+            .from_(ident("events"))
+            .where(
+                exp.and_(
+                    exp.LTE(this=col("timestamp"), expression=literal(self.ctx.as_of)),
+                    exp.In(this=col("person_id"), query=persons.subquery()),
+                )
+            )
+        )
+        return self._streak(self._filter(measure), events.subquery("e"))
+
+    def _streak(self, condition: exp.Expr | None, source: exp.Expr | None = None) -> exp.Select:
         """Consecutive local days with an event, ending on as_of's day or the day before."""
-        days = exp.select(col("person_id"), col("day")).distinct().from_(ident("scoped_events"))
+        days = (
+            exp.select(col("person_id"), col("day"))
+            .distinct()
+            .from_(source if source is not None else ident("scoped_events"))
+        )
         if condition is not None:
             days = days.where(condition)
         by_person = [col("person_id")]
@@ -595,6 +667,13 @@ class PlanBuilder:
         for measure in aggregated:
             name = self.measures[measure]
             value: exp.Expr = col(name, "m")
+            if self._streak_bits(measure):
+                join(f"streak_{name}", name)
+                short = exp.Is(this=col("value", name), expression=exp.Null())
+                value = exp.Case(
+                    ifs=[exp.If(this=short, true=self._streak_of_bits(value))],
+                    default=col("value", name),
+                )
             if measure.measure.kind in ZERO_WHEN_NONE:
                 value = exp.func("COALESCE", value, literal(0))
             projections.append(exp.alias_(value, ident(name)))

@@ -15,7 +15,19 @@ FROM (
       CAST("timestamp" AS DATE) AS "day"
     FROM "events"
     WHERE
-      "timestamp" <= CAST('2026-11-17 00:00:00' AS TIMESTAMP) AND "event" IN ('login')
+      "timestamp" <= CAST('2026-11-17 00:00:00' AS TIMESTAMP)
+      AND "event" IN ('login')
+      AND "timestamp" > CAST('2026-07-18 00:00:00' AS TIMESTAMP)
+  ), "event_measures" AS (
+    SELECT
+      "person_id",
+      BIT_OR(
+        CAST(1 AS INT128) << LEAST(DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)), 126)
+      ) FILTER(WHERE
+        "event" = 'login' AND DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)) < 120) AS "m__0"
+    FROM "scoped_events"
+    GROUP BY
+      "person_id"
   ), "streak_m__0" AS (
     SELECT
       "person_id",
@@ -30,7 +42,29 @@ FROM (
         SELECT DISTINCT
           "person_id",
           "day"
-        FROM "scoped_events"
+        FROM (
+          SELECT
+            *,
+            CAST("timestamp" AS DATE) AS "day"
+          FROM "events"
+          WHERE
+            "timestamp" <= CAST('2026-11-17 00:00:00' AS TIMESTAMP)
+            AND "person_id" IN (
+              SELECT
+                "person_id"
+              FROM "event_measures"
+              WHERE
+                CASE
+                  WHEN "m__0" & 1 = 1
+                  THEN BIT_COUNT(XOR("m__0", "m__0" + 1)) - 1
+                  ELSE BIT_COUNT(XOR((
+                    "m__0" >> 1
+                  ), (
+                    "m__0" >> 1
+                  ) + 1)) - 1
+                END >= 119
+            )
+        ) AS e
         WHERE
           "event" = 'login'
       ) AS d
@@ -43,8 +77,25 @@ FROM (
     SELECT
       "p"."person_id",
       "p"."person_id" AS "p__person_id",
-      COALESCE("m__0"."value", 0) AS "m__0"
+      COALESCE(
+        CASE
+          WHEN "m__0"."value" IS NULL
+          THEN CASE
+            WHEN "m"."m__0" & 1 = 1
+            THEN BIT_COUNT(XOR("m"."m__0", "m"."m__0" + 1)) - 1
+            ELSE BIT_COUNT(XOR((
+              "m"."m__0" >> 1
+            ), (
+              "m"."m__0" >> 1
+            ) + 1)) - 1
+          END
+          ELSE "m__0"."value"
+        END,
+        0
+      ) AS "m__0"
     FROM "persons_base" AS p
+    LEFT JOIN "event_measures" AS m
+      ON "m"."person_id" = "p"."person_id"
     LEFT JOIN "streak_m__0" AS m__0
       ON "m__0"."person_id" = "p"."person_id"
   ), "level_0" AS (
