@@ -10,18 +10,23 @@ With a state folder, the person's last transition is explained too: the rule is 
 the as_of of the run that recorded it and of the run before, and the conditions whose verdict
 differs are listed (likewise between the last committed run and the as_of explained).
 
->>> explanation = project.explain("power_users", "u00042")  # doctest: +SKIP
+>>> explanation = project.explain("power_users", "u00042", as_of="2026-11-17")  # doctest: +SKIP
 >>> print(explanation.render())  # doctest: +SKIP
 power_users for u00042 as of 2026-11-17T00:00:00Z: NOT A MEMBER
 rule -> FALSE
 └─ all of -> FALSE
-   ├─ video_rendered in the last 30d, count: 7, needs >= 10 -> FALSE
-   └─ property plan: "pro", needs in ["pro", "premium"] -> TRUE
+   ├─ video_rendered in the last 30d, count: 1, needs >= 10 -> FALSE
+   └─ property plan: "premium", needs in ["pro", "premium"] -> TRUE
+exclude (any of) -> not excluded
+└─ segment vip -> FALSE
+   rule -> FALSE
+   └─ on list sample_data/lists/vip.csv (by person_id) -> FALSE
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -722,15 +727,14 @@ def _persons(project: Project, person_ids: list[str]) -> dict[str, datetime | No
         [list(person_ids)],
     )
     known = {str(r[0]): r[1] if isinstance(r[1], datetime) else None for r in found}
+    display = project.engine.inputs["persons"][0].display
     if len(known) < len(found):
-        display = project.engine.inputs["persons"][0].display
-        twice = sorted({str(r[0]) for r in found if sum(1 for s in found if s[0] == r[0]) > 1})
+        twice = sorted(p for p, n in Counter(str(r[0]) for r in found).items() if n > 1)
         raise DataError(
             f"{display}: duplicate person_id values, e.g. '{twice[0]}'; person ids must be unique"
         )
     missing = [p for p in dict.fromkeys(person_ids) if p not in known]
     if missing:
-        display = project.engine.inputs["persons"][0].display
         closest = project.engine.rows(
             "SELECT person_id, levenshtein(person_id, ?) AS d FROM persons "
             "ORDER BY d, jaro_winkler_similarity(person_id, ?) DESC, person_id LIMIT 1",
@@ -759,14 +763,16 @@ def explain(
 
     See :meth:`segctl.Project.explain`.
     """
+    from segctl.engine.duckdb import DuckDBEngine
     from segctl.project import parse_as_of
+    from segctl.state import StateStore
 
     moment = parse_as_of(as_of, project.config)
     project.segment_names([segment])
-    project.engine.check_persons()  # as evaluate does: the data must be usable as a whole
+    # As evaluate does, the persons data must be usable as a whole. The plan itself always
+    # runs in the local DuckDB, even for a Spark project: it reads one person's rows.
+    DuckDBEngine.check_persons(project.engine)
     explanation = explain_many(project, segment, [person_id], moment)[person_id]
-    from segctl.state import StateStore
-
     folder = project.config.state_dir
     if not StateStore.exists(folder):
         return explanation

@@ -28,6 +28,7 @@ from stateproject import AS_OF as STATE_AS_OF
 from stateproject import write_project
 
 from segctl.definitions.templates import TEMPLATES
+from segctl.errors import DataError
 from segctl.explain import INPUTS, Explanation, SegmentExplanation, _Plan, explain_many
 from segctl.explain import Node as Explained
 from segctl.project import Project, parse_as_of
@@ -418,6 +419,16 @@ def test_cli_unknown_segment_and_person(project: Path, cli: Cli) -> None:
     result = cli("explain", "power_users", "p11", "--project", project, code=4)
     assert "person 'p11' not found in the persons data (data/persons.csv)" in result.stderr
     assert "(did you mean 'p1'?)" in result.stderr
+
+
+def test_duplicate_persons_are_a_data_error(make_project: MakeProject, cli: Cli) -> None:
+    from conftest import PERSONS
+
+    root = make_project(persons=PERSONS + "p1,again@example.com,free,DE,30,2026-01-01T00:00:00Z\n")
+    result = cli("explain", "power_users", "p2", "--project", root, code=4)
+    assert "duplicate person_id values, e.g. 'p1' (2 rows)" in result.stderr
+    with pytest.raises(DataError, match=r"duplicate person_id values, e\.g\. 'p1'"):
+        explain_many(Project.load(root), "power_users", ["p1"], parse_as_of(AS_OF))
 
 
 # ---- the last transition, from the state --------------------------------------------------------
