@@ -257,7 +257,7 @@ def lookalike(
 
         target = None
         if as_segment is not None:
-            target = segment_target(proj, as_segment, out, force=force)
+            target = segment_target(proj, as_segment, segment, out, force=force)
         with progress("Training the propensity model…", quiet):
             result = run_lookalike(proj, segment, size=size, as_of=as_of, seed=seed, folds=folds)
         written: list[str] = []

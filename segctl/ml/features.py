@@ -54,6 +54,22 @@ MAX_CARDINALITY = 50
 #: Person columns never one-hot encoded (identifiers and personal data).
 SKIP_PERSON_COLUMNS = ("person_id", "email", "phone", "first_name", "last_name", "created_at")
 
+#: Conditions TRUE for everyone and for no one (a count is never below 0).
+EVERYONE: dict[str, Any] = {"event": "*", "count": {"gte": 0}}
+NO_ONE: dict[str, Any] = {"not": EVERYONE}
+
+#: Every kind of feature (see FeatureSpec).
+KINDS = (
+    "count",
+    "distinct_days",
+    "streak",
+    "sum",
+    "recency",
+    "tenure",
+    "property",
+    "subscription",
+    "mrr",
+)
 #: Kinds whose value is a whole number (a threshold t means floor(t)).
 INTEGER_KINDS = ("count", "distinct_days", "streak", "recency", "tenure")
 #: Kinds whose value is 0 or 1.
@@ -92,9 +108,23 @@ class FeatureSpec:
         condition.update(measure)
         return condition
 
+    def _bounds(self) -> tuple[float, float] | None:
+        """(lowest, highest) value of a bounded kind: 0/1 for binary ones, 0/CAP_DAYS for
+        day spans; thresholds outside select everyone or no one."""
+        if self.binary:
+            return (0.0, 1.0)
+        if self.kind in ("recency", "tenure"):
+            return (0.0, float(CAP_DAYS))
+        return None
+
     def at_most(self, t: float) -> dict[str, Any]:
         """A segment condition TRUE exactly for the persons whose value is <= t."""
         k = math.floor(t)
+        bounds = self._bounds()
+        if bounds is not None and t < bounds[0]:
+            return NO_ONE
+        if bounds is not None and t >= bounds[1]:
+            return EVERYONE
         if self.kind in ("count", "distinct_days", "streak"):
             # These are never negative, so "<= 0" reads better as "= 0".
             return self._event(**{self.kind: {"eq": 0} if k == 0 else {"lte": k}})
@@ -118,6 +148,11 @@ class FeatureSpec:
     def above(self, t: float) -> dict[str, Any]:
         """A segment condition TRUE exactly for the persons whose value is > t."""
         k = math.floor(t)
+        bounds = self._bounds()
+        if bounds is not None and t < bounds[0]:
+            return EVERYONE
+        if bounds is not None and t >= bounds[1]:
+            return NO_ONE
         if self.kind in ("count", "distinct_days", "streak"):
             return self._event(**{self.kind: {"gte": k + 1}})
         if self.kind == "sum":

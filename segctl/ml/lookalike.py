@@ -277,12 +277,18 @@ class SegmentTarget:
 
 
 def segment_target(
-    project: Project, name: str, list_path: Path | None = None, *, force: bool = False
+    project: Project,
+    name: str,
+    seed: str,
+    list_path: Path | None = None,
+    *,
+    force: bool = False,
 ) -> SegmentTarget:
     """Check, before any work, where a lookalike segment would go: the list (default
     ``lists/NAME.csv``) inside the project folder, and ``segments/NAME.yaml``.
 
-    Refuses to overwrite files, or to reuse the name of another segment, unless ``force``.
+    Refuses to overwrite files, or to reuse the name of another segment, unless ``force``;
+    never replaces the ``seed`` segment.
     """
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise UsageError(
@@ -301,10 +307,14 @@ def segment_target(
             f"folder {root}, so that the segment can name it"
         ) from None
     segment_path = project.config.segments_dir / f"{name}.yaml"
+    if name == seed:
+        raise UsageError(f"--as-segment {name}: that is the seed segment; choose another name")
     existing = project.definitions.segments.get(name)
-    elsewhere = existing is not None and (root / existing.file).resolve() != segment_path.resolve()
-    if existing is not None and elsewhere and not force:
-        raise UsageError(f"segment '{name}' already exists ({existing.file}); choose another name")
+    if existing is not None and not force:
+        raise UsageError(
+            f"segment '{name}' already exists ({existing.file}); choose another name, or "
+            "use --force to replace it"
+        )
     for path in (segment_path, list_path):
         if path.exists() and not force:
             raise UsageError(f"{path} exists; use --force to overwrite it")

@@ -149,10 +149,10 @@ def mask(rule: Rule, values: np.ndarray) -> np.ndarray:
 
 def to_condition(rule: Rule, specs: list[FeatureSpec]) -> dict[str, Any]:
     """The rule as a segment condition (YAML data)."""
-    if rule is True:
-        return {"event": "*", "count": {"gte": 0}}  # everyone
-    if rule is False:
-        return {"not": {"event": "*", "count": {"gte": 0}}}  # no one
+    from segctl.ml.features import EVERYONE, NO_ONE
+
+    if isinstance(rule, bool):
+        return EVERYONE if rule else NO_ONE
     if isinstance(rule, Split):
         spec = specs[rule.feature]
         return spec.above(rule.threshold) if rule.above else spec.at_most(rule.threshold)
