@@ -362,6 +362,10 @@ def test_fast_forms_agree_with_the_reference_at_their_edges(
             ("buyer", "purchase", at("2026-11-10 12:00") + timedelta(hours=i), amount, None)
         )
     events.append(("buyer", "signup", at("2026-06-01 12:00"), None, None))
+    for i, amount in enumerate([50.0, 7.0, None, 1.0]):  # NULL takes one of the last 3 places
+        events.append(
+            ("nulls", "purchase", at("2026-11-10 12:00") + timedelta(hours=i), amount, None)
+        )
     persons = sorted({e[0] for e in events})
     root = make_project(
         config=CONFIG.replace("timezone: UTC", f"timezone: {timezone}"),
@@ -387,6 +391,7 @@ def test_fast_forms_agree_with_the_reference_at_their_edges(
     assert got["s400"]["streak_all"] == 400 and got["s400"]["streak_in_200d"] == 200
     assert got["gap"]["streak_all"] == 3
     assert got["buyer"]["last3_sum"] == 49.0 and got["buyer"]["last3_count"] == 3
+    assert got["nulls"]["last3_sum"] == 8.0 and got["nulls"]["last3_count"] == 3
 
 
 def test_last_n_breaks_timestamp_ties_by_event_name_then_value(make_project: MakeProject) -> None:

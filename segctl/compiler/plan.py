@@ -335,8 +335,13 @@ class PlanBuilder:
                 exp.PropertyEQ(this=ident("v"), expression=value.copy()),
             ]
         )
-        top = exp.func("MAX_BY", value, key, literal(measure.last))
-        return top if where is None else exp.Filter(this=top, expression=exp.Where(this=where))
+        # MAX_BY skips NULL values, which still take one of the N places: wrap each in a list.
+        top: exp.Expr = exp.func(
+            "MAX_BY", exp.Array(expressions=[value]), key, literal(measure.last)
+        )
+        if where is not None:
+            top = exp.Filter(this=top, expression=exp.Where(this=where))
+        return exp.func("FLATTEN", top)
 
     def _aggregate(self, measure: EventMeasure) -> exp.Expr:
         kind, where = measure.measure.kind, self._filter(measure)

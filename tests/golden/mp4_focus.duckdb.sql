@@ -21,16 +21,18 @@ FROM (
     SELECT
       "person_id",
       LIST_AVG(
-        ARG_MAX(
-          CAST(COALESCE((
-            "format" = 'mp4'
-          ), FALSE) AS DOUBLE),
-          {'t': "timestamp", 'e': "event", 'v': CAST(COALESCE((
-            "format" = 'mp4'
-          ), FALSE) AS DOUBLE)},
-          2
-        ) FILTER(WHERE
-          "event" = 'video_rendered')
+        FLATTEN(
+          ARG_MAX(
+            [CAST(COALESCE((
+                "format" = 'mp4'
+            ), FALSE) AS DOUBLE)],
+            {'t': "timestamp", 'e': "event", 'v': CAST(COALESCE((
+              "format" = 'mp4'
+            ), FALSE) AS DOUBLE)},
+            2
+          ) FILTER(WHERE
+            "event" = 'video_rendered')
+        )
       ) AS "m__0"
     FROM "scoped_events"
     GROUP BY
