@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.diff import quote
 from segctl.faults import crash_point
-from segctl.state import S, now
+from segctl.state import S, StateStore, now
 
 if TYPE_CHECKING:
     import httpx
@@ -147,7 +148,9 @@ class Reconciler:
         for row in self.worker.due("audience"):
             spec = json.loads(row["spec"])
             key = (row["destination"], row["segment"], spec["audience_id"], spec["mode"])
-            groups.setdefault(key, []).append(row)
+            group = groups.setdefault(key, [])
+            if row["transition"] not in JOURNAL:  # a change in doubt only makes it due
+                group.append(row)
         for (destination, segment, audience, mode), rows in groups.items():
             self.sync(destination, segment, audience, mode, rows)
         return self.results
@@ -210,9 +213,14 @@ class Reconciler:
     ) -> None:
         con = self.store.con
         self._stage_desired(segment)
+        journal = Journal(self.store, destination.name, segment, audience, mode)
+        con.execute("CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)")
+        self.store.executemany("INSERT INTO doubt VALUES (?, ?)", journal.in_doubt())
+        # Persons in doubt count as not synced: added again if desired, removed otherwise.
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
-                FROM {S}.audience_members WHERE destination = ? AND audience = ?""",
+                FROM {S}.audience_members WHERE destination = ? AND audience = ?
+                AND person_id NOT IN (SELECT person_id FROM doubt)""",
             [destination.name, audience],
         )
         held = bool(
@@ -227,15 +235,19 @@ class Reconciler:
             if dry_run:
                 result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
                 return
-            self._replace(client, destination, audience, result, keep_synced=held)
+            self._replace(client, destination, audience, result, keep_synced=held, journal=journal)
             return
         adds = self.store.rows(
             "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced ORDER BY person_id"
         )
         removes = self.store.rows(
-            "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
-            "(SELECT person_id FROM desired) ORDER BY person_id"
+            "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT * FROM "
+            "doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) ORDER BY person_id"
         )
+        members = self._members(client, [r[0] for r in adds], result)
+        doubt = dict(self.store.rows("SELECT person_id, identifiers FROM doubt"))
+        unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
+        removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
         if held:
             result.held_removals = len(removes)
             removes = []
@@ -249,12 +261,15 @@ class Reconciler:
         # A permanent error on one batch is recorded and the other batches still go; the
         # first such error is raised at the end, so the sync request is marked failed.
         refused: Permanent | None = None
+        settled: set[str] = set()
         for start in range(0, len(removes), client.max_batch):
             chunk = removes[start : start + client.max_batch]
-            members = [_stored_member(pid, ids) for pid, ids in chunk]
+            gone = [_stored_member(pid, ids) for pid, ids in chunk]
+            entry = journal.write("remove", gone)
             try:
-                result.figures.add(client.remove(audience, members))
+                result.figures.add(client.remove(audience, gone))
             except Permanent as failure:
+                journal.done([entry])  # refused: nothing changed, nothing in doubt
                 refused = refused or failure
                 continue
             crash_point("sync:after-remove")
@@ -264,18 +279,24 @@ class Reconciler:
                         audience = ? AND person_id IN (SELECT unnest(?::VARCHAR[]))""",
                     [destination.name, audience, [pid for pid, _ in chunk]],
                 )
+                journal.done([entry], transaction=False)
+            settled.update(pid for pid, _ in chunk)
             result.removed += len(chunk)
-        members = self._members(client, [r[0] for r in adds], result)
         for start in range(0, len(members), client.max_batch):
             batch = members[start : start + client.max_batch]
+            entry = journal.write("add", batch)
             try:
                 result.figures.add(client.add(audience, batch))
             except Permanent as failure:
+                journal.done([entry])
                 refused = refused or failure
                 continue
             crash_point("sync:after-add")
-            self._record_synced(destination.name, audience, batch)
+            self._record_synced(destination.name, audience, batch, journal, entry)
+            settled.update(m.person_id for m in batch)
             result.added += len(batch)
+        if doubt.keys() <= settled:
+            journal.done(journal.loaded)
         if refused is not None:
             raise refused
 
@@ -287,9 +308,11 @@ class Reconciler:
         result: SyncResult,
         *,
         keep_synced: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         """Send the whole audience; with ``keep_synced`` (a hold is open) those who would
-        leave stay in it, from the identifiers stored when they were added."""
+        leave stay in it, from the identifiers stored when they were added. The persons it
+        adds or removes are journalled (unless the destination is only ever replaced)."""
         ids = [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")]
         members = self._members(client, ids, result)
         if keep_synced:
@@ -299,6 +322,14 @@ class Reconciler:
             )
             result.held_removals = len(kept)
             members += [_stored_member(pid, identifiers) for pid, identifiers in kept]
+        entry = None
+        if journal is not None and not client.always_replace:
+            synced = dict(self.store.rows("SELECT person_id, identifiers FROM synced"))
+            changed = [m for m in members if m.person_id not in synced]
+            staying = {m.person_id for m in members}
+            changed += [_stored_member(p, ids) for p, ids in synced.items() if p not in staying]
+            changed += [_stored_member(*row) for row in self.store.rows("SELECT * FROM doubt")]
+            entry = journal.write("replace", changed)
         result.figures.add(client.replace(audience, members))
         previous = {r[0] for r in self.store.rows("SELECT person_id FROM synced")}
         with self.store.transaction():
@@ -307,6 +338,8 @@ class Reconciler:
                 [destination.name, audience],
             )
             self._insert_synced(destination.name, audience, members)
+            if journal is not None:
+                journal.done([*journal.loaded, *([entry] if entry else [])], transaction=False)
         current = {m.person_id for m in members}
         result.added = len(current - previous)
         result.removed = len(previous - current)
@@ -338,9 +371,19 @@ class Reconciler:
                 members.append(member)
         return members
 
-    def _record_synced(self, destination: str, audience: str, members: list[Member]) -> None:
+    def _record_synced(
+        self, destination: str, audience: str, members: list[Member], journal: Journal, entry: int
+    ) -> None:
+        """Record added members (replacing the rows of any who were in doubt) and settle the
+        journal entry of the add, in one transaction."""
         with self.store.transaction():
+            self.store.con.execute(
+                f"""DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?
+                    AND person_id IN (SELECT unnest(?::VARCHAR[]))""",
+                [destination, audience, [m.person_id for m in members]],
+            )
             self._insert_synced(destination, audience, members)
+            journal.done([entry], transaction=False)
 
     def _insert_synced(self, destination: str, audience: str, members: list[Member]) -> None:
         """Bulk insert (an Arrow table, not a row at a time)."""
@@ -393,6 +436,76 @@ class Reconciler:
                     figures.match_rate,
                     details,
                 ],
+            )
+
+
+#: Outbox transitions of journalled audience changes (see :class:`Journal`).
+JOURNAL = ("add", "remove", "replace")
+
+
+class Journal:
+    """Audience changes in doubt, so that a crash loses nothing (SPEC 5).
+
+    Each add, removal or replace is written down before it is sent (a pending outbox row
+    naming the persons and the identifiers sent) and deleted in the transaction that records
+    its effect. A crash in between leaves the row: its persons are in doubt, since the
+    platform may or may not have applied the change. The next reconciliation counts them as
+    not synced, so it adds them again if they are desired and removes them otherwise (both
+    idempotent on every platform), then deletes the row. Without it, a person removed, and
+    back before the next sync, stayed out of the audience; one added, and gone, stayed in.
+    """
+
+    def __init__(
+        self, store: StateStore, destination: str, segment: str, audience: str, mode: str
+    ) -> None:
+        self.store = store
+        self.destination = destination
+        self.segment = segment
+        self.key = f"audience:{destination}:{audience}"
+        self.spec = json.dumps({"audience_id": audience, "mode": mode})
+        self.loaded: list[int] = []  # the rows in doubt found by in_doubt()
+
+    def in_doubt(self) -> list[list[str]]:
+        """(person_id, identifiers) of the persons in doubt, from earlier, interrupted syncs."""
+        found: dict[str, str] = {}
+        for row_id, payload in self.store.rows(
+            f"""SELECT id, payload FROM {S}.outbox WHERE kind = 'audience' AND batch_key = ?
+                AND status = 'pending' AND list_contains(?, transition) ORDER BY id""",
+            [self.key, list(JOURNAL)],
+        ):
+            self.loaded.append(int(row_id))
+            found.update(json.loads(payload or "{}"))
+        return [[pid, identifiers] for pid, identifiers in found.items()]
+
+    def write(self, transition: str, members: list[Member]) -> int:
+        """Journal a change about to be sent; returns its row id."""
+        with self.store.transaction():
+            row_id = int(self.store.rows(f"SELECT nextval('{S}.outbox_ids')")[0][0])
+            self.store.con.execute(
+                f"""INSERT INTO {S}.outbox (id, segment, kind, destination, transition, spec,
+                    payload, idempotency_key, batch_key, status, created_at)
+                    VALUES (?, ?, 'audience', ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                [
+                    row_id,
+                    self.segment,
+                    self.destination,
+                    transition,
+                    self.spec,
+                    json.dumps({m.person_id: m.identifiers() for m in members}),
+                    f"{self.key}:{transition}:{row_id}",
+                    self.key,
+                    now(),
+                ],
+            )
+        return row_id
+
+    def done(self, rows: list[int], *, transaction: bool = True) -> None:
+        """Forget journal rows whose change is recorded (or was refused: never applied)."""
+        if not rows:
+            return
+        with self.store.transaction() if transaction else nullcontext():
+            self.store.con.execute(
+                f"DELETE FROM {S}.outbox WHERE id IN (SELECT unnest(?::BIGINT[]))", [rows]
             )
 
 
