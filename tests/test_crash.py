@@ -336,3 +336,44 @@ def test_a_first_run_killed_while_creating_the_state_leaves_no_state(tmp_path: P
     assert command(root, "run", "--as-of", text(TIMES[0])).returncode == 0
     assert sorted(p.name for p in (root / ".segctl").iterdir()) == ["segctl.lock", "state.duckdb"]
     assert committed_runs(root) == 1
+
+
+class Crash(BaseException):
+    """Raised at a crash point in process: what follows the point never runs, as after kill -9
+    (only what was committed before it is on disk)."""
+
+
+@pytest.mark.parametrize(
+    ("point", "who"),
+    [
+        ("sync:after-add", "u19 (added at run 2, gone at run 3) stays in the Meta audience"),
+        ("sync:after-remove", "u15, u18 (removed at run 2, back at run 3) stay out of it"),
+    ],
+)
+def test_a_crash_between_an_audience_change_and_its_record_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, who: str
+) -> None:
+    """The platform took an add or a removal, segctl died before recording it; the next runs
+    must still end with exactly the desired audiences (before the fix: {who})."""
+    import segctl as lib
+    from segctl.delivery import audiences
+
+    def crash_at(name: str) -> None:
+        if name == point:
+            raise Crash(name)
+
+    with Platforms() as platforms:
+        root = write_project(tmp_path / "proj", platforms)
+        runs = expected_members(root)
+        for step, moment in enumerate(AS_OF):
+            project = lib.Project.load(root, environ=environment())
+            if step == 1:
+                with monkeypatch.context() as patch, pytest.raises(Crash):
+                    patch.setattr(audiences, "crash_point", crash_at)
+                    project.run(as_of=moment)
+            else:
+                report = project.run(as_of=moment, fire_initial=step == 0).report
+                assert report is not None
+        assert lib.Project.load(root, environ=environment()).push().complete
+        assert delivery_problems(root, platforms, runs) == []
+        assert state_problems(root, runs) == []
