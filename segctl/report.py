@@ -181,7 +181,6 @@ def render(data: ReportData) -> str:
             flows_chart(data),
             "flows",
         ),
-        '<div class="grid2">',
         _section(
             f"Growth over {data.days} day(s)",
             "Size now against the size at the period's start (segctl stats).",
@@ -195,7 +194,6 @@ def render(data: ReportData) -> str:
             heatmap(data.overlap_segments, data.overlap),
             "overlap",
         ),
-        "</div>",
         _section(
             "Destinations",
             "Actions and audience syncs by status; audiences' last sync and the figures the "
@@ -295,7 +293,8 @@ def sizes_chart(data: ReportData) -> str:
             f'<li><button type="button" data-toggle="{key}" aria-pressed="true">'
             f'<span class="swatch" style="background:{colour}"></span>{_e(name)}</button></li>'
         )
-    return _svg("sizes", height, parts, "Segment sizes per run") + (
+    dense = " dense" if len(runs) > 40 else ""  # markers only under the pointer
+    return _svg("sizes", height, parts, "Segment sizes per run", extra=dense) + (
         '<ul class="legend">' + "".join(legend) + "</ul>"
     )
 
@@ -346,8 +345,7 @@ def flows_chart(data: ReportData) -> str:
                 )
         if initial[i] > cap:
             parts.append(
-                f'<text class="label" x="{x(i):.1f}" y="{top_of - 3:.1f}" text-anchor="middle">'
-                f"{initial[i]:,}</text>"
+                f'<text class="label" x="{cx:.1f}" y="{top_of - 3:.1f}">{initial[i]:,}</text>'
             )
         if exited[i]:
             parts.append(
@@ -378,8 +376,8 @@ def growth_chart(stats: Sequence[StatsRow]) -> str:
         return _empty("No segment in the last run.")
     label, row_h, pad = 150, 20, 60
     height = len(rows) * row_h + 10
-    width = WIDTH // 2 - 40
-    extent = max([abs(r.growth_rate) for r in rows if r.growth_rate is not None] + [0.01])
+    width = WIDTH
+    extent = _extent([abs(r.growth_rate) for r in rows if r.growth_rate is not None])
     mid = label + pad + (width - label - 2 * pad) / 2
     half = (width - label - 2 * pad) / 2
     parts = [f'<line class="axis" x1="{mid:.1f}" x2="{mid:.1f}" y1="0" y2="{height}"/>']
@@ -392,7 +390,7 @@ def growth_chart(stats: Sequence[StatsRow]) -> str:
         if row.growth_rate is None:
             parts.append(f'<text x="{mid + 4:.1f}" y="{cy + 13}">n/a</text>')
             continue
-        w = abs(row.growth_rate) / extent * half
+        w = min(abs(row.growth_rate), extent) / extent * half  # outliers end at the edge
         x0 = mid if row.growth_rate >= 0 else mid - w
         cls = "entered" if row.growth_rate >= 0 else "exited"
         text_x = mid + w + 4 if row.growth_rate >= 0 else mid - w - 4
@@ -420,7 +418,7 @@ def heatmap(names: Sequence[str], pairs: Iterable[OverlapRow]) -> str:
         cells[(a, b)] = cells[(b, a)] = pair
     n = len(names)
     label = 150
-    size = max(10, min(34, (WIDTH // 2 - 60 - label) // n))
+    size = max(10, min(34, (WIDTH - 10 - label) // n))
     width = label + n * size + 10
     height = label - 40 + n * size + 10
     origin_y = label - 40
@@ -637,10 +635,12 @@ def _table(
 # ---- drawing helpers --------------------------------------------------------------------
 
 
-def _svg(key: str, height: int, parts: Sequence[str], label: str, *, width: int = WIDTH) -> str:
+def _svg(
+    key: str, height: int, parts: Sequence[str], label: str, *, width: int = WIDTH, extra: str = ""
+) -> str:
     wide = " wide" if width == WIDTH else ""
     return (
-        f'<svg class="chart{wide}" id="chart-{key}" role="img" aria-label="{_e(label)}" '
+        f'<svg class="chart{wide}{extra}" id="chart-{key}" role="img" aria-label="{_e(label)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
         + "".join(parts)
         + "</svg>"
@@ -649,6 +649,17 @@ def _svg(key: str, height: int, parts: Sequence[str], label: str, *, width: int 
 
 def _empty(message: str) -> str:
     return f'<p class="empty">{_e(message)}</p>'
+
+
+def _extent(values: Sequence[float]) -> float:
+    """The scale of a bar chart: the largest value, unless one towers over the rest (then
+    1.5x the runner-up, and the outlier's bar is cut at the edge, its number written)."""
+    ranked = sorted(values, reverse=True)
+    if not ranked or ranked[0] <= 0:
+        return 0.01
+    if len(ranked) >= 3 and ranked[1] > 0 and ranked[0] > 4 * ranked[1]:
+        return 1.5 * ranked[1]
+    return ranked[0]
 
 
 def _ticks(hi: float, count: int = 5) -> list[float]:
