@@ -534,3 +534,16 @@ def test_hostile_strings_stay_text_in_chromium(browser: Browser, tmp_path: Path)
     assert browser.problems() == []  # no alert() dialog, no blocked script
     assert facts["scripts"] == 1 and facts["images"] == 0 and facts["ready"]
     assert HOSTILE in text
+
+
+def test_an_outlier_does_not_flatten_the_growth_chart() -> None:
+    rows = [StatsRow(f"s{i}", 10, 1, 0, rate, None) for i, rate in enumerate([50.0, 0.4, 0.2])]
+    svg = report.growth_chart(rows)
+    widths = [float(w) for w in re.findall(r'<rect class="bar entered" [^>]*width="([\d.]+)"', svg)]
+    # The outlier is cut at the edge (1.5x the runner-up), its number still written in full.
+    assert widths[0] == pytest.approx(widths[1] * 1.5, rel=0.01)
+    assert widths[1] == pytest.approx(widths[2] * 2, rel=0.01)
+    assert "+5000.0%" in svg
+    assert report._ticks(0) == [0, 1]
+    assert report._ticks(7) == [0, 2, 4, 6, 8]
+    assert report._ticks(1234)[-1] >= 1234 and len(report._ticks(1234)) <= 7
