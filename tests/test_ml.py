@@ -297,12 +297,15 @@ def test_discover_is_deterministic_with_a_seed(planted: tuple[Path, dict[str, st
 
     def run(seed: int) -> dict[str, Any]:
         found = discover(Project.load(root), conversion_event="purchase", as_of=AS_OF, seed=seed)
-        return found.to_dict() | {"labels": found.labels.tolist()}
+        document = found.to_dict() | {"labels": found.labels.tolist()}
+        assert set(document.pop("seconds")) == {"features", "choose_k", "cluster", "rules"}
+        return document
 
     first = run(11)
     assert run(11) == first
-    # k=auto: the best silhouette among k = 2..8 wins; here 3 or 4 (some emailers opened an
-    # email the day before, a streak of 1 that is real structure), close to the planted 3.
+    # k=auto: the highest Calinski-Harabasz index among k = 2..8 wins; here 3 or 4 (some
+    # emailers opened an email the day before TRAIN, a streak of 1 that is real structure).
+    assert first["k_criterion"] == "calinski_harabasz"
     scores = {int(k): v for k, v in first["k_scores"].items()}
     assert sorted(scores) == list(range(2, 9))
     assert first["k"] == max(scores, key=lambda k: scores[k]) in (3, 4)

@@ -48,7 +48,10 @@ DISCOVER_COLUMNS = [
 @app.command()
 def discover(
     k: Annotated[
-        str, typer.Option("--k", help="Number of clusters, or auto (best silhouette, 2..--max-k).")
+        str,
+        typer.Option(
+            "--k", help="Number of clusters, or auto (best Calinski-Harabasz index, 2..--max-k)."
+        ),
     ] = "auto",
     conversion_event: Annotated[
         str | None,
@@ -160,8 +163,8 @@ def discover(
             document=document,
         )
         if found.k_scores:
-            scores = ", ".join(f"k={n}: {s:.3f}" for n, s in found.k_scores.items())
-            note(f"k={found.k} has the best silhouette ({scores})")
+            scores = ", ".join(f"k={n}: {s:.1f}" for n, s in found.k_scores.items())
+            note(f"k={found.k} has the highest Calinski-Harabasz index ({scores})")
         if out is not None:
             note(f"wrote {found.k} segment files to {out} (check them with segctl validate)")
         if assignments is not None:
