@@ -144,6 +144,9 @@ class _Converter:
         except yaml.YAMLError as exc:
             self.problems.add(self.pos(node), f"invalid value: {exc}")
             return None
+        except (ValueError, OverflowError):
+            # Looks like a date but is none (2026-02-30): the text, for the typed check to judge.
+            return node.value
 
     def mapping(self, node: yaml.MappingNode) -> YMap:
         out = YMap()
