@@ -25,6 +25,9 @@ _UNITS = {
     "w": timedelta(weeks=1),
     "y": timedelta(days=365),
 }
+# Bounds that keep every date segctl computes (as_of - a duration, a day before a bound)
+# inside the calendar Python and SQL engines share.
+MAX_DURATION = timedelta(days=500 * 365)
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -36,7 +39,13 @@ def parse_duration(value: Any) -> timedelta:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match:
         raise ValueProblem(f"expected a duration like 30d (units h, d, w, y), got {value!r}")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    unit = _UNITS[match.group(2)]
+    if int(match.group(1)) > MAX_DURATION // unit:
+        raise ValueProblem(
+            f"a duration of at most {format_duration(MAX_DURATION)}, got {value!r} (leave the "
+            "window out to take every event)"
+        )
+    return int(match.group(1)) * unit
 
 
 def format_duration(delta: timedelta) -> str:
