@@ -28,6 +28,7 @@ _UNITS = {
 # Bounds that keep every date segctl computes (as_of - a duration, a day before a bound)
 # inside the calendar Python and SQL engines share.
 MAX_DURATION = timedelta(days=500 * 365)
+MIN_YEAR, MAX_YEAR = 1000, 8999
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -74,6 +75,10 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
                 f"expected a date or timestamp like 2026-01-01 or 2026-01-01T12:00:00Z, "
                 f"got {value!r}"
             ) from None
+    if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueProblem(
+            f"expected a date or timestamp from year {MIN_YEAR} to {MAX_YEAR}, got {str(value)!r}"
+        )
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             return value.astimezone(UTC).replace(tzinfo=None)
