@@ -6,6 +6,7 @@ what was expected; the parser adds the source position.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,6 +30,8 @@ _UNITS = {
 # inside the calendar Python and SQL engines share.
 MAX_DURATION = timedelta(days=500 * 365)
 MIN_YEAR, MAX_YEAR = 1000, 8999
+# Numbers are 64-bit, like the integer columns of every engine segctl compiles for.
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -109,6 +112,12 @@ def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:
     if value_type is ColumnType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueProblem(f"expected a number, got {_describe(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueProblem(f"expected a finite number, got {value!r}")
+        if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+            raise ValueProblem(
+                f"{value} is out of range: whole numbers are 64-bit (at most {MAX_INT})"
+            )
         return value
     if value_type is ColumnType.BOOLEAN:
         if isinstance(value, bool):
