@@ -151,6 +151,15 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
                     continue
                 columns[table] = dict(mapping)
 
+    for key, example in (
+        ("segments", "segments/"),
+        ("features", "features.yaml"),
+        ("state", ".segctl/"),
+    ):
+        value = doc.get(key)
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            problems.add(doc.at(key), f"'{key}' must be a path, like {key}: {example}")
+
     timezone = doc.get("timezone", "UTC")
     try:
         ZoneInfo(str(timezone))
