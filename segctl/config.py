@@ -33,7 +33,15 @@ TOP_KEYS = (
 )
 DATA_KEYS = ("events", "persons", "subscriptions", "columns")
 TABLES = ("events", "persons", "subscriptions")
-ENGINE_KEYS = ("memory_limit", "temp_directory", "threads")
+ENGINE_KEYS = (
+    "memory_limit",
+    "temp_directory",
+    "threads",
+    "type",
+    "spark_master",
+    "spark_conf",
+)
+ENGINE_TYPES = ("duckdb", "spark")
 PRIVACY_KEYS = ("consent_column", "suppression_file")
 DELIVERY_KEYS = ("max_exit_ratio",)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -44,6 +52,9 @@ class EngineConfig:
     memory_limit: str | None = None
     temp_directory: str | None = None
     threads: int | None = None
+    type: str = "duckdb"  # which engine runs the plans: duckdb or spark
+    spark_master: str | None = None  # default local[*]
+    spark_conf: tuple[tuple[str, str], ...] = ()  # extra Spark settings, e.g. executor memory
 
 
 @dataclass(frozen=True)
@@ -188,12 +199,32 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             problems.add(engine.at("threads"), "engine.threads must be a positive whole number")
             threads = None
+        kind = engine.get("type", "duckdb")
+        if kind not in ENGINE_TYPES:
+            problems.add(
+                engine.at("type"),
+                f"unknown engine.type {kind!r} (choose from {' or '.join(ENGINE_TYPES)})",
+            )
+            kind = "duckdb"
+        spark_conf = engine.get("spark_conf", {})
+        if not isinstance(spark_conf, dict) or not all(
+            isinstance(v, (str, int, float, bool)) for v in spark_conf.values()
+        ):
+            problems.add(
+                engine.at("spark_conf"),
+                "engine.spark_conf must map Spark settings to values, like "
+                "{spark.executor.memory: 8g}",
+            )
+            spark_conf = {}
         engine_config = EngineConfig(
             memory_limit=str(engine["memory_limit"]) if "memory_limit" in engine else None,
             temp_directory=str(root / str(engine["temp_directory"]))
             if "temp_directory" in engine
             else None,
             threads=threads,
+            type=str(kind),
+            spark_master=str(engine["spark_master"]) if engine.get("spark_master") else None,
+            spark_conf=tuple((str(k), _spark_value(v)) for k, v in spark_conf.items()),
         )
     elif engine:
         problems.add(doc.at("engine"), "'engine' must be a mapping")
@@ -240,6 +271,10 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         engine=engine_config,
         max_exit_ratio=max_exit_ratio,
     )
+
+
+def _spark_value(value: str | int | float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems) -> None:

@@ -68,13 +68,36 @@ class Project:
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, *, environ: dict[str, str] | None = None
+        cls,
+        path: str | Path | None = None,
+        *,
+        environ: dict[str, str] | None = None,
+        engine: str | None = None,
+        spark_master: str | None = None,
     ) -> Project:
         """Load the project in ``path`` (a folder or its segctl.yaml; default: cwd).
 
+        ``engine`` ("duckdb" or "spark") and ``spark_master`` override segctl.yaml's
+        ``engine:`` settings.
+
         >>> project = Project.load("examples/demo")  # doctest: +SKIP
+        >>> project = Project.load("examples/demo", engine="spark")  # doctest: +SKIP
         """
-        return cls(load_config(find_project(path), environ))
+        config = load_config(find_project(path), environ)
+        if engine is not None or spark_master is not None:
+            from dataclasses import replace
+
+            settings = replace(
+                config.engine,
+                type=engine or config.engine.type,
+                spark_master=spark_master or config.engine.spark_master,
+            )
+            if settings.type not in ("duckdb", "spark"):
+                raise UsageError(f"unknown engine '{settings.type}' (choose duckdb or spark)")
+            if spark_master and settings.type != "spark":
+                raise UsageError("--spark-master needs --engine spark")
+            config = replace(config, engine=settings)
+        return cls(config)
 
     @property
     def root(self) -> Path:
@@ -82,6 +105,12 @@ class Project:
 
     @cached_property
     def engine(self) -> DuckDBEngine:
+        """DuckDB on this machine; with ``engine.type: spark`` a SparkEngine, whose plans run
+        on Spark while the result, state and deliveries stay in this DuckDB."""
+        if self.config.engine.type == "spark":
+            from segctl.engine.spark import SparkEngine
+
+            return SparkEngine(self.config)
         from segctl.engine.duckdb import DuckDBEngine
 
         return DuckDBEngine(self.config)
@@ -197,7 +226,8 @@ class Project:
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.check_persons()
-        builder = PlanBuilder(self.definitions, self._context(names, moment))
+        context = self._context(names, moment, self.config.engine.type)
+        builder = PlanBuilder(self.definitions, context)
         self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
 
     def run(
@@ -796,7 +826,8 @@ class Project:
             definitions, name = self.definitions, target
             self.segment_names([name])
         self.engine.check_persons()
-        builder = PlanBuilder(definitions, self._context_for(definitions, [name], moment))
+        context = self._context_for(definitions, [name], moment, self.config.engine.type)
+        builder = PlanBuilder(definitions, context)
         self.engine.create_table("segctl_preview", builder.members_query(name))
         from segctl.engine.duckdb import qident
 
@@ -823,7 +854,7 @@ class Project:
                 raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
         moment = parse_as_of(as_of, self.config)
         self.engine.check_persons()
-        builder = PlanBuilder(self.definitions, self._context([], moment))
+        builder = PlanBuilder(self.definitions, self._context([], moment, self.config.engine.type))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
 
     def explain(

@@ -68,6 +68,31 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on erro
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
+class Engine(enum.StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine | None,
+    typer.Option(
+        "--engine",
+        help="Where the plan runs: duckdb (this machine) or spark (Apache Spark; needs "
+        "pip install 'segctl\\[spark]'). Default: engine.type in segctl.yaml, else duckdb.",
+        show_default=False,
+    ),
+]
+SparkMasterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spark-master",
+        metavar="URL",
+        help="With --engine spark: local[*] (default), spark://host:7077, yarn, k8s://...",
+        show_default=False,
+    ),
+]
+
+
 @contextmanager
 def handled(debug: bool = False) -> Iterator[None]:
     """Map errors to exit codes: the one place where that happens."""
@@ -100,10 +125,12 @@ def print_traceback() -> None:
     sys.stderr.write(redact(traceback.format_exc()))
 
 
-def load(project: Path | None) -> Project:
+def load(
+    project: Path | None, engine: Engine | None = None, spark_master: str | None = None
+) -> Project:
     from segctl.project import Project
 
-    return Project.load(project)
+    return Project.load(project, engine=engine.value if engine else None, spark_master=spark_master)
 
 
 def check_out(out: Path | None) -> None:
@@ -211,6 +238,8 @@ def evaluate(
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compute memberships and show size, entered and exited per segment. Changes no state.
@@ -222,7 +251,7 @@ def evaluate(
     """
     with handled(debug):
         check_out(out)
-        proj = load(project)
+        proj = load(project, engine, spark_master)
         with progress("Evaluating segments…", quiet):
             result = proj.evaluate(segments, as_of=as_of)
             if out is not None:
@@ -248,6 +277,8 @@ def preview(
     as_of: AsOfOpt = None,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Size and sample members of a segment (or a draft file) without saving anything.
@@ -257,7 +288,7 @@ def preview(
       segctl preview drafts/vip.yaml --limit 20
     """
     with handled(debug):
-        result = load(project).preview(target, as_of=as_of, limit=limit)
+        result = load(project, engine, spark_master).preview(target, as_of=as_of, limit=limit)
         sample = result.sample
         from segctl.project import iso
 
@@ -341,6 +372,8 @@ def features(
     as_of: AsOfOpt = None,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compute the named features of features.yaml per person.
@@ -356,7 +389,7 @@ def features(
 
             frame = behaviour_frame(load(project), names, as_of, scaled=scaled)
         else:
-            frame = load(project).features(names, as_of=as_of)
+            frame = load(project, engine, spark_master).features(names, as_of=as_of)
         show_frame(
             frame,
             fmt,
@@ -395,6 +428,8 @@ def run(
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate, diff against the last committed run, commit atomically, then deliver.
@@ -408,7 +443,7 @@ def run(
       segctl run --as-of 2026-11-17T00:00:00Z --format json --wait 60
     """
     with handled(debug):
-        proj = load(project)
+        proj = load(project, engine, spark_master)
         with progress("Running…", quiet):
             result = proj.run(as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait)
         document = result.to_dict()
