@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from segctl.cli import app
 from segctl.definitions.templates import TEMPLATES
 from segctl.project import DIALECTS
+from segctl.scaffold import SEGMENTS
 
 
 def parse_csv(text: str) -> list[list[str]]:
@@ -351,21 +352,20 @@ def test_init_sample_then_validate_and_evaluate(
     assert "created demo/segctl.yaml" in result.stderr
     assert (tmp_path / "demo/sample_data/events.parquet").is_file()
     monkeypatch.chdir(tmp_path / "demo")  # commands find segctl.yaml in the current folder
-    assert cli("validate").stdout.startswith("ok: 5 segments and 3 features")
+    assert cli("validate").stdout.startswith(f"ok: {len(SEGMENTS)} segments and 3 features")
     # The sample is planted around today's midnight (UTC): every scaffolded segment has members.
     today = datetime.now(UTC).strftime("%Y-%m-%dT00:00:00Z")
     document = json.loads(cli("evaluate", "--as-of", today, "-f", "json").stdout)
     sizes = {s["name"]: s["size"] for s in document["segments"]}
-    assert set(sizes) == {"power_users", "churn_risk", "active_users", "new_users", "high_ltv"}
+    assert set(sizes) == set(SEGMENTS)
     assert all(size > 0 for size in sizes.values()), sizes
 
 
 def test_init_without_sample_points_at_missing_data(cli: Cli, tmp_path: Path) -> None:
     cli("init", tmp_path / "plain")
-    assert sorted(p.name for p in (tmp_path / "plain/segments").iterdir()) == [
-        "active_users.yaml", "churn_risk.yaml", "high_ltv.yaml", "new_users.yaml",
-        "power_users.yaml",
-    ]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "plain/segments").iterdir()) == sorted(
+        f"{name}.yaml" for name in SEGMENTS
+    )
     result = cli("validate", "--project", tmp_path / "plain", code=4)
     assert_one_error(result, "data.events: file not found: data/events.parquet")
 
