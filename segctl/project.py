@@ -158,6 +158,7 @@ class Project:
             self.engine.check_persons()
             self.engine.check_timestamps()
             self._context(list(definitions.segments), parse_as_of(None))
+            self.reachable_condition()  # the consent column and the suppression file
         return definitions
 
     def segment_names(self, names: list[str] | None = None) -> list[str]:
@@ -286,6 +287,8 @@ class Project:
             with StateStore.open(folder, locked=True) as store:
                 _check_after_last(store, moment)
         self._evaluate(names, moment)
+        if kind == "run":  # privacy settings are checked before anything is committed
+            self.reachable_condition()
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
             changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
