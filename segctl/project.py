@@ -486,7 +486,10 @@ class Project:
             if path.suffix == ".parquet"
             else f"read_csv({quote(str(path))}, all_varchar = true)"
         )
-        columns = [c for c, _ in self.engine._describe(reader, "lists")]
+        try:
+            columns = [c for c, _ in self.engine._describe(reader, "lists")]
+        except DataError as exc:  # name the file: the reader's error does not
+            raise DataError(f"{self.config.display(path)}: {exc}") from None
         keys = [c for c in ("person_id", "email") if c in columns]
         if not keys:
             raise DataError(

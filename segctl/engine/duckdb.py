@@ -218,7 +218,10 @@ class DuckDBEngine:
                 if cond.path.endswith(".parquet")
                 else f"read_csv({quote(cond.path)}, all_varchar = true)"
             )
-            columns = [c for c, _ in self._describe(reader, "lists")]
+            try:
+                columns = [c for c, _ in self._describe(reader, "lists")]
+            except DataError as exc:  # name the list file: the reader's error does not
+                raise DataError(f"{cond.file}: {exc}") from None
             if cond.key not in columns:
                 raise DataError(
                     f"{cond.file}: list has no '{cond.key}' column (columns are: "
