@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 #: k-means and the trees are fitted on at most this many persons (assignment uses everyone).
 FIT_SAMPLE = 100_000
 #: k="auto": each candidate k is fitted and scored on this many persons.
-AUTO_SAMPLE = 20_000
+AUTO_SAMPLE = 10_000
 #: Suggested use: a cluster converting at this multiple of the base rate or more is "upsell".
 UPSELL_LIFT = 1.2
 
@@ -253,7 +253,9 @@ def discover(
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
     scores: dict[int, float] = {}
-    with model_threads(n):
+    # One thread: the models see at most FIT_SAMPLE persons, where OpenMP's worker threads
+    # cost more than they save (and far more when other processes busy the cores).
+    with model_threads(1):
         if k is None:
             k, scores = choose_k(scaled, fit_rows, seed, max_k)
             lap("choose_k")

@@ -265,7 +265,9 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
         specs += [
             FeatureSpec("active_days_30d", "distinct_days", event="*", window=30),
             FeatureSpec("active_days_90d", "distinct_days", event="*", window=90),
-            FeatureSpec("streak_days", "streak", event="*"),
+            # A streak is at most as long as its window: 90 days keep the sort of
+            # (person, day) pairs small without changing anyone's value below 90.
+            FeatureSpec("streak_days", "streak", event="*", window=90),
         ]
     specs.append(FeatureSpec("days_since_last_event", "recency", event="*"))
     if schema["persons"].get("created_at") is ColumnType.TIMESTAMP:
