@@ -459,7 +459,8 @@ class Project:
         if consent:
             if consent not in self.schema["persons"]:
                 raise DefinitionError(
-                    f"privacy.consent_column '{consent}' is not a column of the persons data"
+                    f"privacy.consent_column: '{consent}' is not a column of the persons data "
+                    f"(columns are: {', '.join(self.schema['persons'])})"
                 )
             value = f"lower(trim(CAST({alias}.{qident(consent)} AS VARCHAR)))"
             parts.append(f"coalesce({value} IN ('true', '1', 'yes', 'y', 't'), false)")
@@ -478,7 +479,8 @@ class Project:
         if path is None:
             return None
         if not path.is_file():
-            raise DataError(f"privacy.suppression_file not found: {self.config.display(path)}")
+            shown = self.config.display(path)
+            raise DataError(f"privacy.suppression_file: file not found: {shown}")
         from segctl.engine.duckdb import quote
 
         reader = (
