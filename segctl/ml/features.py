@@ -385,6 +385,7 @@ def features_query(
     context = PlanContext(project.schema, as_of, project.config.timezone)
     builder = PlanBuilder(Definitions({}, measures), context)
     inner = builder.features_query(list(measures))
+    inner.set("order", None)  # sorted once, below
     projections: list[exp.Expr] = [col("person_id", "f")]
     query_joins: list[tuple[exp.Expr, str]] = [(ident("persons"), "p")]
     subscription = False
