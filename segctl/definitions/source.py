@@ -114,6 +114,14 @@ def parse_yaml(text: str, display: str, problems: Problems) -> Any:
         what = exc.problem or "invalid YAML"
         problems.add(Pos(display, line, col), f"invalid YAML: {what}")
         return None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problems.add(
+            Pos(display, line, col), f"invalid YAML: the character U+{code:04X} is not allowed"
+        )
+        return None
     except yaml.YAMLError as exc:
         problems.add(Pos(display), f"invalid YAML: {exc}")
         return None
