@@ -155,6 +155,11 @@ class DuckDBEngine:
         for required in REQUIRED[table]:
             if required not in names:
                 hint = f"rename yours with data.columns.{table}: {{{required}: your_column}}"
+                if all(re.fullmatch(r"column\d+", c) for c in described):
+                    hint = (  # DuckDB names the columns itself when it finds no header row
+                        "no header row was found: is the file empty, or does a row have more "
+                        "fields than the header?"
+                    )
                 raise DataError(
                     f"{display}: missing required column '{required}' (columns "
                     f"are: {', '.join(described)}; {hint})"
