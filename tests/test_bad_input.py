@@ -3,11 +3,19 @@ wrong and how to fix it, and no traceback (SPEC sections 1-3).
 
 Every case changes one thing in the valid project of conftest and runs ``segctl validate``;
 definition and config problems exit 3, data problems exit 4. Data cases also run ``evaluate``,
-which must stop with the same message.
+which must stop with the same message. Every case also runs ``segctl run`` on a project that
+already has state (SPEC 1: bad input changes no state): it must stop with the same message and
+leave the state folder byte for byte as it was.
+
+The catalog covers segctl.yaml, segment files, features, lists and data files: wrong types,
+missing columns, duplicate ids, malformed CSV, truncated Parquet, huge values, unicode, empty
+files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import AS_OF, CONFIG, PERSONS, SUBSCRIPTIONS, Cli, MakeProject
+from conftest import AS_OF, CONFIG, PERSONS, SUBSCRIPTIONS, Cli, MakeProject, build_project
 
 DEFINITION, DATA = 3, 4
 
@@ -30,6 +38,7 @@ class Case:
     message: str  # key wording of the message
     project: dict[str, Any] = field(default_factory=dict)  # make_project keywords
     setup: Callable[[Path], None] | None = None  # changes files after the project is written
+    evaluates: bool = True  # a data case that `evaluate` meets too (not privacy settings)
 
 
 def segment(text: str, name: str = "a", **more: str) -> dict[str, Any]:
@@ -45,6 +54,31 @@ def config(old: str, new: str) -> dict[str, Any]:
 
 def write_events_table(table: pa.Table) -> Callable[[Path], None]:
     return lambda root: pq.write_table(table, root / "data/events.parquet")
+
+
+def write_bytes(name: str, data: bytes | Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    """Replace a project file with ``data`` (or ``data(current bytes)``)."""
+
+    def setup(root: Path) -> None:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data(path.read_bytes()) if callable(data) else data)
+
+    return setup
+
+
+def events_without(column: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        path = root / "data/events.parquet"
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns([column]), path)
+
+    return setup
+
+
+LATIN1 = "caf\xe9".encode("latin-1")  # not UTF-8
+FILES = "destinations:\n  out: {type: file, path: out}\n"
+AUDIENCE = {"a": "name: a\nrule: {property: plan, eq: pro}\naudiences:\n  - {destination: out}\n"}
 
 
 HOOK = "destinations:\n  hook: {type: webhook, secret: '${SEGCTL_TEST_UNSET}', url: 'https://x'}\n"
@@ -79,6 +113,28 @@ CONFIG_CASES = [
     Case("config-segments-folder-missing", DEFINITION, "drafts",
          "segments folder not found (set 'segments' in segctl.yaml)",
          config("segments: segments/", "segments: drafts/")),
+    Case("config-not-a-mapping", DEFINITION, "segctl.yaml",
+         "expected a mapping with a 'data' section", {"config": "- data\n- segments\n"}),
+    Case("config-empty-file", DEFINITION, "segctl.yaml",
+         "expected a mapping with a 'data' section", {"config": ""}),
+    Case("config-not-utf8", DEFINITION, "segctl.yaml",
+         "cannot read file: 'utf-8' codec can't decode byte 0xe9",
+         {}, write_bytes("segctl.yaml", lambda old: old + b"# " + LATIN1 + b"\n")),
+    Case("config-tab-indentation", DEFINITION, "segctl.yaml:3:1",
+         "invalid YAML: found character '\\t' that cannot start any token",
+         config("  persons:", "\tpersons:")),
+    Case("config-state-not-a-path", DEFINITION, "segctl.yaml:8:8",
+         "'state' must be a path, like state: .segctl/", {"config": CONFIG + "state: [a, b]\n"}),
+    Case("config-exit-ratio-out-of-range", DEFINITION, "segctl.yaml:8:28",
+         "delivery.max_exit_ratio must be a number in (0, 1]",
+         {"config": CONFIG + "delivery: {max_exit_ratio: 2}\n"}),
+    Case("config-destination-timeout-text", DEFINITION, "segctl.yaml:9:41",
+         "destination 'out': 'timeout' must be a number >= 0.001",
+         {"config": CONFIG + "destinations:\n  out: {type: file, path: out, timeout: soon}\n"}),
+    Case("config-consent-column-unknown", DEFINITION, "privacy.consent_column",
+         "'opt_in' is not a column of the persons data (columns are: person_id, email, plan",
+         {"config": CONFIG + "privacy: {consent_column: opt_in}\n" + FILES,
+          "segments": AUDIENCE}),
 ]  # fmt: skip
 
 SEGMENT_CASES = [
@@ -215,6 +271,47 @@ SEGMENT_CASES = [
          "a subscription condition needs subscription data: set data.subscriptions",
          {**segment("name: a\nrule: {subscription: {status: {eq: active}}}\n"),
           **config("  subscriptions: data/subscriptions.csv\n", "")}),
+    Case("huge-integer", DEFINITION, "segments/a.yaml:2:28",
+         "'gte': 1000000000000000000000000000000000000000 is out of range: whole numbers are "
+         "64-bit (at most 9223372036854775807)",
+         segment(f"name: a\nrule: {{property: age, gte: {10**39}}}\n")),
+    Case("infinite-number", DEFINITION, "segments/a.yaml:2:28",
+         "'gte': expected a finite number, got inf",
+         segment("name: a\nrule: {property: age, gte: .inf}\n")),
+    Case("not-a-number", DEFINITION, "segments/a.yaml:2:27",
+         "'eq': expected a finite number, got nan",
+         segment("name: a\nrule: {property: age, eq: .nan}\n")),
+    Case("huge-duration", DEFINITION, "segments/a.yaml:2:30",
+         "'within': a duration of at most 500y, got '99999999999d' (leave the window out",
+         segment("name: a\nrule: {event: login, within: 99999999999d, count: {gte: 1}}\n")),
+    Case("date-out-of-range", DEFINITION, "segments/a.yaml:2:28",
+         "'from': expected a date or timestamp from year 1000 to 8999, got '0001-01-01'",
+         segment("name: a\nrule: {event: login, from: 0001-01-01, count: {gte: 1}}\n")),
+    Case("impossible-date", DEFINITION, "segments/a.yaml:2:38",
+         "'before': expected a date or timestamp like 2026-01-01 or 2026-01-01T12:00:00Z, "
+         "got '2026-02-30'",
+         segment("name: a\nrule: {property: created_at, before: 2026-02-30}\n")),
+    Case("unicode-name", DEFINITION, "segments/a.yaml:1:7",
+         "segment name 'café' must match [a-z][a-z0-9_]* (like power_users)",
+         segment("name: café\nrule: {property: plan, eq: pro}\n")),
+    Case("segment-not-utf8", DEFINITION, "segments/vip.yaml",
+         "cannot read file: 'utf-8' codec can't decode byte 0xe9",
+         {}, write_bytes("segments/vip.yaml", b"name: vip\nrule: {property: plan, eq: " + LATIN1
+                         + b"}\n")),
+    Case("nul-character", DEFINITION, "segments/a.yaml:1:8",
+         "invalid YAML: the character U+0000 is not allowed",
+         segment("name: a\x00\nrule: {property: plan, eq: pro}\n")),
+    Case("segment-is-a-list", DEFINITION, "segments/a.yaml:1:1",
+         "a segment file must be a mapping with 'name' and 'rule'", segment("- name: a\n")),
+    Case("rule-is-text", DEFINITION, "segments/a.yaml:2:7",
+         "a condition must be a mapping with one of: all, any, not, property, event",
+         segment("name: a\nrule: power\n")),
+    Case("between-one-value", DEFINITION, "segments/a.yaml:2:32",
+         "'between': expected two values, like between: [1, 10]",
+         segment("name: a\nrule: {property: age, between: [1]}\n")),
+    Case("unknown-destination", DEFINITION, "segments/a.yaml:4:19", "unknown destination 'nope'",
+         segment("name: a\nrule: {property: plan, eq: pro}\naudiences:\n"
+                 "  - {destination: nope, audience_id: '1'}\n")),
 ]  # fmt: skip
 
 FEATURE_CASES = [
@@ -235,6 +332,16 @@ FEATURE_CASES = [
          {"features": "- ltv\n"}),
     Case("features-file-missing", DEFINITION, "features.yaml", "file not found",
          {"features": None}),
+    Case("feature-duplicate-name", DEFINITION, "features.yaml:3:3", "duplicate key 'x'",
+         {"features": "features:\n  x: {event: login, measure: count}\n"
+                      "  x: {event: purchase, measure: count}\n"}),
+    Case("features-not-utf8", DEFINITION, "features.yaml",
+         "cannot read file: 'utf-8' codec can't decode byte 0xe9",
+         {}, write_bytes("features.yaml", b"features:\n  x: {event: " + LATIN1
+                         + b", measure: count}\n")),
+    Case("feature-huge-window", DEFINITION, "features.yaml:2:29",
+         "'within': a duration of at most 500y",
+         {"features": "features:\n  x: {event: login, within: 99999999999d, measure: count}\n"}),
 ]  # fmt: skip
 
 DATA_CASES = [
@@ -281,25 +388,98 @@ DATA_CASES = [
     Case("data-list-without-key-column", DATA, "lists/vip.csv",
          "list has no 'email' column (columns are: person_id)",
          segment("name: a\nrule: {list: {file: lists/vip.csv, key: email}}\n")),
+    Case("data-list-empty-file", DATA, "lists/vip.csv",
+         "list has no 'person_id' column", {"files": {"lists/vip.csv": ""}}),
+    Case("data-list-not-utf8", DATA, "lists/vip.csv",
+         "cannot read input: Invalid Input Error: CSV Error on Line: 2",
+         {}, write_bytes("lists/vip.csv", b"person_id\n" + LATIN1 + b"\n")),
+    Case("data-list-truncated-parquet", DATA, "lists/vip.parquet",
+         "cannot read input: Invalid Input Error",
+         segment("name: a\nrule: {list: {file: lists/vip.parquet}}\n"),
+         write_bytes("lists/vip.parquet", b"PAR1\x15\x04")),
+    Case("data-suppression-file-missing", DATA, "privacy.suppression_file",
+         "file not found: lists/suppressed.csv",
+         {"config": CONFIG + "privacy: {suppression_file: lists/suppressed.csv}\n" + FILES,
+          "segments": AUDIENCE}, evaluates=False),
+    Case("data-suppression-file-without-key", DATA, "lists/suppressed.csv",
+         "a suppression file needs a person_id or email column",
+         {"config": CONFIG + "privacy: {suppression_file: lists/suppressed.csv}\n" + FILES,
+          "segments": AUDIENCE, "files": {"lists/suppressed.csv": "who\np1\n"}}, evaluates=False),
+    Case("data-events-empty-file", DATA, "data.events",
+         "too small to be a Parquet file", {}, write_bytes("data/events.parquet", b"")),
+    Case("data-events-truncated-parquet", DATA, "data.events",
+         "No magic bytes found at end of file",
+         {}, write_bytes("data/events.parquet", lambda old: old[: len(old) // 2])),
+    Case("data-events-text-as-parquet", DATA, "data.events",
+         "No magic bytes found at end of file",
+         {}, write_bytes("data/events.parquet", b"person_id,event\np1,login\n" * 20)),
+    Case("data-events-corrupt-gzip", DATA, "data.events", "Input is not a GZIP stream",
+         {**config("data/events.parquet", "data/events.csv.gz"),
+          "files": {"data/events.csv.gz": "person_id,event,timestamp\n"}}),
+    Case("data-events-missing-event-column", DATA, "data/events.parquet",
+         "missing required column 'event' (columns are: person_id, timestamp, amount, format",
+         {}, events_without("event")),
+    Case("data-persons-empty-file", DATA, "data/persons.csv",
+         "missing required column 'person_id' (columns are: column0; no header row was found",
+         {"persons": ""}),
+    Case("data-persons-ragged-rows", DATA, "data/persons.csv",
+         "no header row was found: is the file empty, or does a row have more fields than the "
+         "header?",
+         {"persons": PERSONS + "p6,x@example.com,pro,DE,1,2026-01-01T00:00:00Z,extra,more\n"}),
+    Case("data-persons-not-utf8", DATA, "data.persons",
+         "cannot read input: Invalid Input Error: CSV Error on Line: 3",
+         {}, write_bytes("data/persons.csv", PERSONS.replace("bob", "b\xf6b").encode("latin-1"))),
+    Case("data-duplicate-unicode-person-ids", DATA, "data/persons.csv",
+         "duplicate person_id values, e.g. 'ü1' (2 rows)",
+         {"persons": PERSONS + "ü1,a@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"
+                     "ü1,b@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"}),
 ]  # fmt: skip
 
 CASES = CONFIG_CASES + SEGMENT_CASES + FEATURE_CASES + DATA_CASES
 
 
 def test_the_cases_are_many_and_distinct() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 90
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state folder committed by `segctl run` on the valid project (copied into each case)."""
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    root = build_project(tmp_path_factory.mktemp("state") / "project")
+    result = CliRunner().invoke(
+        app, ["run", "--as-of", "2026-11-10T00:00:00Z", "--project", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    return root / ".segctl"
+
+
+def fingerprint(folder: Path) -> str:
+    """The state folder's files and bytes (not the lock file, which names its last holder)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "segctl.lock":
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(
-    case: Case, cli: Cli, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+    case: Case, cli: Cli, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, state: Path
 ) -> None:
     monkeypatch.delenv("SEGCTL_TEST_UNSET", raising=False)
     root = make_project(**case.project)
     if case.setup:
         case.setup(root)
-    commands = [["validate"]] + ([["evaluate", "--as-of", AS_OF]] if case.code == DATA else [])
+    shutil.copytree(state, root / ".segctl")
+    before = fingerprint(root / ".segctl")
+    commands = [["validate"], ["run", "--as-of", AS_OF]]
+    if case.code == DATA and case.evaluates:
+        commands.append(["evaluate", "--as-of", AS_OF])
     for command in commands:
         result = cli(*command, "--project", root, code=case.code)
         assert result.stdout == ""
@@ -307,6 +487,7 @@ def test_bad_input(
         assert case.message in result.stderr
         # Exactly one problem: a malformed input does not cascade into follow-up errors.
         assert result.stderr.count("\n") == 1, result.stderr
+    assert fingerprint(root / ".segctl") == before, "a failed run changed the state"
 
 
 def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: MakeProject) -> None:
