@@ -99,21 +99,27 @@ def _lower(value: exp.Expr) -> exp.Expr:
     return exp.Lower(this=value)
 
 
+# The engine lowers both sides: lower case is not the same everywhere (Python lowers 'İ' to
+# two characters, DuckDB to one), and a value must always match itself.
+
+
 def _contains(value: exp.Expr, needle: str, _: datetime) -> exp.Expr:
-    position = exp.StrPosition(this=_lower(value), substr=literal(needle.lower()))
+    position = exp.StrPosition(this=_lower(value), substr=_lower(literal(needle)))
     return exp.GT(this=position, expression=literal(0))
 
 
 def _starts_with(value: exp.Expr, prefix: str, _: datetime) -> exp.Expr:
-    head = exp.Left(this=_lower(value), expression=literal(len(prefix)))
-    return exp.EQ(this=head, expression=literal(prefix.lower()))
+    lowered = _lower(literal(prefix))
+    head = exp.Left(this=_lower(value), expression=exp.Length(this=lowered.copy()))
+    return exp.EQ(this=head, expression=lowered)
 
 
 def _ends_with(value: exp.Expr, suffix: str, _: datetime) -> exp.Expr:
     if not suffix:
         return exp.true()
-    tail = exp.Right(this=_lower(value), expression=literal(len(suffix)))
-    return exp.EQ(this=tail, expression=literal(suffix.lower()))
+    lowered = _lower(literal(suffix))
+    tail = exp.Right(this=_lower(value), expression=exp.Length(this=lowered.copy()))
+    return exp.EQ(this=tail, expression=lowered)
 
 
 def _regex(value: exp.Expr, pattern: str, _: datetime) -> exp.Expr:
