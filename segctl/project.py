@@ -299,6 +299,7 @@ class Project:
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
                 return RunResult(None, moment, changes, True, plan=plan)
+            diff.stage(self.engine.con, names)
             segments = self.definitions.segments
             figures = [
                 (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)

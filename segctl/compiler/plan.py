@@ -123,7 +123,11 @@ class PlanBuilder:
         levels = self._levels(order)
         query = self._base_query(levels)
         projections = [col("person_id")] + [exp.alias_(col(f"seg__{n}"), ident(n)) for n in names]
-        return query.select(*projections).from_(ident(f"level_{len(levels) - 1}"))
+        # copy=False here and below: the trees are fresh, and copying a plan of a thousand
+        # segments at every builder call made building it quadratic.
+        return query.select(*projections, copy=False).from_(
+            ident(f"level_{len(levels) - 1}"), copy=False
+        )
 
     def members_query(self, name: str) -> exp.Select:
         """The sorted person_ids of one segment."""
@@ -144,7 +148,11 @@ class PlanBuilder:
             exp.alias_(col(self.measures[self.definitions.features[n].measure]), ident(n))
             for n in names
         ]
-        return query.select(*projections).from_(ident("base")).order_by(col("person_id"))
+        return (
+            query.select(*projections, copy=False)
+            .from_(ident("base"), copy=False)
+            .order_by(col("person_id"), copy=False)
+        )
 
     # ---- segment levels ---------------------------------------------------------------
 
@@ -175,9 +183,9 @@ class PlanBuilder:
 
     def _condition(self, cond: Condition) -> exp.Expr:
         if isinstance(cond, All):
-            return exp.paren(exp.and_(*(self._condition(c) for c in cond.items)))
+            return exp.paren(exp.and_(*(self._condition(c) for c in cond.items), copy=False), False)
         if isinstance(cond, AnyOf):
-            return exp.paren(exp.or_(*(self._condition(c) for c in cond.items)))
+            return exp.paren(exp.or_(*(self._condition(c) for c in cond.items), copy=False), False)
         if isinstance(cond, Not):
             return exp.not_(exp.paren(self._condition(cond.item)))
         if isinstance(cond, PropertyCondition):
@@ -663,7 +671,7 @@ class PlanBuilder:
         def join(table: str, alias: str) -> None:
             nonlocal query
             on = exp.EQ(this=col("person_id", alias), expression=col("person_id", "p"))
-            query = query.join(exp.alias_(ident(table), alias), on=on, join_type="LEFT")
+            query = query.join(exp.alias_(ident(table), alias), on=on, join_type="LEFT", copy=False)
 
         if self.subscription_columns:
             join("current_subscription", "s")
@@ -691,7 +699,7 @@ class PlanBuilder:
             join(name, name)
             found = exp.not_(exp.Is(this=col("person_id", name), expression=exp.Null()))
             projections.append(exp.alias_(found, ident(name)))
-        return query.select(*projections)
+        return query.select(*projections, copy=False)
 
     def _base_query(self, levels: list[list[tuple[str, exp.Expr]]]) -> exp.Select:
         """An empty SELECT carrying every CTE; the caller adds projections and FROM."""
@@ -699,11 +707,13 @@ class PlanBuilder:
         previous = "base"
         for i, level in enumerate(levels):
             columns = [exp.Star()] + [
-                exp.alias_(expression, ident(f"seg__{name}")) for name, expression in level
+                exp.alias_(expression, ident(f"seg__{name}"), copy=False)
+                for name, expression in level
             ]
-            ctes.append((f"level_{i}", exp.select(*columns).from_(ident(previous))))
+            level_query = exp.select(*columns, copy=False).from_(ident(previous), copy=False)
+            ctes.append((f"level_{i}", level_query))
             previous = f"level_{i}"
         query = exp.select()
         for name, cte in ctes:
-            query = query.with_(ident(name), as_=cte)
+            query = query.with_(ident(name), as_=cte, copy=False)
         return query
