@@ -23,6 +23,7 @@ from tenacity import (
 )
 
 from segctl.delivery.limits import RateLimiter
+from segctl.redact import redact
 
 T = TypeVar("T")
 
@@ -33,9 +34,11 @@ MAX_RETRY_AFTER = 86_400.0
 
 
 class DeliveryFailure(Exception):
-    """A failed attempt, with the platform's message (never a secret)."""
+    """A failed attempt, with the platform's message (never a secret: a platform or a proxy
+    may quote the credential it was sent, and the message is stored and shown)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         if retry_after is not None and not math.isfinite(retry_after):
