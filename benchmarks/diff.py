@@ -6,7 +6,7 @@ Builds a state database holding one committed run (each segment holds about half
 persons), then evaluates a result in which about ``churn`` of each segment's members left and
 as many new ones came. It times, in the same process and on the same data:
 
-- segctl: ``diff.compute`` + ``StateStore.commit_run`` (the work of a ``segctl run`` after
+- segctl: ``diff.compute`` + ``diff.stage`` + ``StateStore.commit_run`` (the work of a ``segctl run`` after
   evaluation: the wide result against the committed per-person snapshot);
 - baseline: the diff as most hand-written pipelines do it: memberships in long form
   (segment, person_id) and an EXCEPT each way, no commit.
@@ -63,6 +63,7 @@ def main() -> None:
         names = build(con, args.persons, args.segments, args.churn)
         with StateStore.open(folder, con=con, create=True) as store:
             first = diff.compute(con, store, names, "before_result")
+            diff.stage(con, names)
             store.commit_run(
                 kind="run",
                 as_of=now(),
@@ -90,6 +91,7 @@ def main() -> None:
         with StateStore.open(folder, con=con, write=True) as store:
             changes = diff.compute(con, store, names, "segctl_result")
             computed = time.perf_counter() - started
+            diff.stage(con, names)
             store.commit_run(
                 kind="run",
                 as_of=now(),

@@ -381,6 +381,44 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def memory_goal(data: Path, project: Path, as_of: str, limit: str) -> dict[str, Any]:
+    """segctl evaluate under ``engine.memory_limit``: it must finish (spilling to the temp
+    directory) with a peak RSS within the limit plus what the process holds before evaluating,
+    measured as the peak RSS of ``segctl validate`` on the same project (interpreter, imports,
+    DuckDB, the input schema)."""
+    bounded = project.parent / "project_bounded"
+    if bounded.exists():
+        shutil.rmtree(bounded)
+    shutil.copytree(project, bounded, ignore=shutil.ignore_patterns(".segctl"))
+    spill = data / "spill"
+    config = bounded / "segctl.yaml"
+    config.write_text(
+        config.read_text() + f"engine:\n  memory_limit: {limit}\n  temp_directory: {spill}\n"
+    )
+    footprint = run_measured([*segctl_command(), "validate", "--project", str(bounded)])
+    evaluate = ["evaluate", "--project", str(bounded), "--as-of", as_of, "--format", "json"]
+    sample = run_measured([*segctl_command(), *evaluate, "--quiet"])
+    limit_mib = _mib(limit)
+    peak_mib = sample.rss_kb / 1024
+    allowed = limit_mib + footprint.rss_kb / 1024
+    return {
+        "goal": f"segctl evaluate with memory_limit {limit} peaks within the limit + the "
+        f"process footprint ({footprint.rss_kb / 1024:,.0f} MiB)",
+        "value": f"peak {peak_mib:,.0f} MiB of {allowed:,.0f} MiB allowed, {sample.wall:.1f} s",
+        "pass": peak_mib <= allowed,
+    }
+
+
+def _mib(text: str) -> float:
+    """'500MB' / '2GB' / '1GiB' in MiB."""
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B)\s*", text, re.IGNORECASE)
+    if not found:
+        raise SystemExit(f"--memory-limit: expected e.g. 500MB or 2GB, got {text!r}")
+    unit = found.group(2).upper()
+    base = 1024 if "I" in unit else 1000
+    return float(found.group(1)) * base ** ("KMGT".index(unit[0]) + 1) / 2**20
+
+
 # ---- main --------------------------------------------------------------------------------
 
 
@@ -404,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods",
         help="comma-separated subset of: " + ", ".join(m.key for m in methods()),
+    )
+    parser.add_argument(
+        "--memory-limit",
+        help="also run segctl evaluate with this engine.memory_limit (e.g. 500MB) and check that "
+        "its peak memory stays within the limit plus the process's own footprint",
     )
     args = parser.parse_args(argv)
     persons = args.persons or (QUICK_PERSONS if args.quick else DEFAULT_PERSONS)
@@ -498,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
             "writing the members file)"
         )
     results = goals(rows)
+    if args.memory_limit:
+        results.append(memory_goal(data, project, args.as_of, args.memory_limit))
     print()
     for g in results:
         print(f"{'PASS' if g['pass'] else 'FAIL'}: {g['goal']}: {g['value']}")
