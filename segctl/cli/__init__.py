@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from segctl.cli.output import error, note, print_rows, progress
-from segctl.errors import SegctlError, UsageError
+from segctl.errors import DataError, SegctlError, UsageError
 
 if TYPE_CHECKING:
     from segctl.project import Project
@@ -140,13 +140,19 @@ def check_out(out: Path | None) -> None:
 
 
 def write_frame(frame: Any, out: Path) -> None:
-    """Write a polars DataFrame as Parquet or CSV, chosen by the file's extension."""
+    """Write a polars DataFrame as Parquet or CSV, chosen by the file's extension; whole or not
+    at all (a write cut short leaves the previous file as it was)."""
+    from segctl.atomic import replacing
+
     check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".parquet":
-        frame.write_parquet(out)
-    else:
-        frame.write_csv(out)
+    try:
+        with replacing(out) as partial:
+            if out.suffix.lower() == ".parquet":
+                frame.write_parquet(partial)
+            else:
+                frame.write_csv(partial)
+    except Exception as exc:  # polars reports I/O failures in several exception types
+        raise DataError(f"--out {out}: cannot write the file: {exc}") from None
 
 
 def show_frame(

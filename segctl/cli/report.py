@@ -10,7 +10,7 @@ import typer
 
 from segctl.cli import DebugOpt, ProjectOpt, WaitOpt, app, handled, load
 from segctl.cli.output import note, progress
-from segctl.errors import UsageError
+from segctl.errors import DataError, UsageError
 
 
 @app.command()
@@ -51,6 +51,11 @@ def report(
         if str(out) == "-":
             sys.stdout.write(html)
             return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(html, encoding="utf-8")
+        from segctl.atomic import replacing
+
+        try:
+            with replacing(out) as partial:  # whole or not at all
+                partial.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"--out {out}: cannot write the file: {exc.strerror or exc}") from None
         note(f"wrote {out} ({len(html.encode()) / 1024:,.0f} KB)")
