@@ -79,7 +79,11 @@ def compute(
     moves = con.execute(f"SELECT {', '.join(flags)} FROM changed").fetchall()[0]
     return {
         name: Change(
-            name, int(sizes[i]), int(moves[2 * i]), int(moves[2 * i + 1]), name not in known
+            name,
+            int(sizes[i] or 0),  # DuckDB's count_if over no rows is NULL, not 0
+            int(moves[2 * i] or 0),
+            int(moves[2 * i + 1] or 0),
+            name not in known,
         )
         for i, name in enumerate(segments)
     }
