@@ -29,6 +29,7 @@ from segctl import progress
 from segctl.delivery.destinations import Destination
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
+from segctl.errors import StateError
 from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
 
@@ -369,8 +370,14 @@ class Worker:
                 i for i, oid in enumerate(new.column("outbox_id").to_pylist()) if oid not in seen
             ]
             new = pa.concat_tables([old, new.take(keep)])
+        for stale in path.parent.glob(f"{path.stem}.*.tmp"):  # a push killed mid-write left it
+            stale.unlink(missing_ok=True)  # (safe: this push holds the state lock)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
-        pq.write_table(new, partial)
+        try:
+            pq.write_table(new, partial)
+        except OSError as exc:  # a full disk: the events stay pending, the old file whole
+            partial.unlink(missing_ok=True)
+            raise StateError(f"cannot write {path}: {exc}") from None
         os.replace(partial, path)  # atomic: readers see the old file or the new one
         self.mark_sent(rows)
 
