@@ -240,7 +240,13 @@ class StateStore:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:  # a full disk, a folder that became read-only
+            raise StateError(
+                f"cannot write the state in {self.folder}: {_first_line(exc)} (nothing of this "
+                "step was committed: free some space or make the folder writable, and run again)"
+            ) from None
 
     # ---- runs -------------------------------------------------------------------------
 
