@@ -14,11 +14,11 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from segctl.errors import StateLockedError
+from segctl.errors import StateError, StateLockedError
 
 LOCK_FILE = "segctl.lock"
 
@@ -26,9 +26,12 @@ LOCK_FILE = "segctl.lock"
 @contextmanager
 def state_lock(folder: Path, *, wait: float = 0.0, command: str = "") -> Iterator[None]:
     """Hold the state folder's lock, waiting up to ``wait`` seconds for another holder."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateError(f"cannot use the state folder {folder}: {exc.strerror or exc}") from None
     try:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
@@ -45,8 +48,9 @@ def state_lock(folder: Path, *, wait: float = 0.0, command: str = "") -> Iterato
             "command": command or " ".join(["segctl", *sys.argv[1:2]]),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        with suppress(OSError):  # who holds it is only news: a full disk must not stop us here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock
