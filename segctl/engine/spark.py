@@ -158,7 +158,9 @@ class SparkEngine(DuckDBEngine):
         return self._frames
 
     def _table_frame(self, table: str) -> DataFrame:
-        target = [(str(r[0]), str(r[1])) for r in self.rows(f"DESCRIBE {qident(table)}")]
+        # The view's columns but DuckDB's own helpers (a raw timestamp for its Parquet pushdown).
+        described = self.rows(f"DESCRIBE {qident(table)}")
+        target = [(str(r[0]), str(r[1])) for r in described if not str(r[0]).startswith("__")]
         source_of = self.config.columns.get(table, {})
         frames = []
         for group in self.inputs[table]:
