@@ -2,10 +2,10 @@
 wrong and how to fix it, and no traceback (SPEC sections 1-3).
 
 Every case changes one thing in the valid project of conftest and runs ``segctl validate``;
-definition and config problems exit 3, data problems exit 4. Data cases also run ``evaluate``,
-which must stop with the same message. Every case also runs ``segctl run`` on a project that
-already has state (SPEC 1: bad input changes no state): it must stop with the same message and
-leave the state folder byte for byte as it was.
+definition and config problems exit 3, data problems exit 4. Every case then runs ``segctl run``
+(which evaluates as ``evaluate`` does) on a project that already has state (SPEC 1: bad input
+changes no state): it must stop with the same message and leave the state folder byte for byte
+as it was.
 
 The catalog covers segctl.yaml, segment files, features, lists and data files: wrong types,
 missing columns, duplicate ids, malformed CSV, truncated Parquet, huge values, unicode, empty
@@ -38,7 +38,6 @@ class Case:
     message: str  # key wording of the message
     project: dict[str, Any] = field(default_factory=dict)  # make_project keywords
     setup: Callable[[Path], None] | None = None  # changes files after the project is written
-    evaluates: bool = True  # a data case that `evaluate` meets too (not privacy settings)
 
 
 def segment(text: str, name: str = "a", **more: str) -> dict[str, Any]:
@@ -400,11 +399,11 @@ DATA_CASES = [
     Case("data-suppression-file-missing", DATA, "privacy.suppression_file",
          "file not found: lists/suppressed.csv",
          {"config": CONFIG + "privacy: {suppression_file: lists/suppressed.csv}\n" + FILES,
-          "segments": AUDIENCE}, evaluates=False),
+          "segments": AUDIENCE}),
     Case("data-suppression-file-without-key", DATA, "lists/suppressed.csv",
          "a suppression file needs a person_id or email column",
          {"config": CONFIG + "privacy: {suppression_file: lists/suppressed.csv}\n" + FILES,
-          "segments": AUDIENCE, "files": {"lists/suppressed.csv": "who\np1\n"}}, evaluates=False),
+          "segments": AUDIENCE, "files": {"lists/suppressed.csv": "who\np1\n"}}),
     Case("data-events-empty-file", DATA, "data.events",
          "too small to be a Parquet file", {}, write_bytes("data/events.parquet", b"")),
     Case("data-events-truncated-parquet", DATA, "data.events",
@@ -477,10 +476,8 @@ def test_bad_input(
         case.setup(root)
     shutil.copytree(state, root / ".segctl")
     before = fingerprint(root / ".segctl")
-    commands = [["validate"], ["run", "--as-of", AS_OF]]
-    if case.code == DATA and case.evaluates:
-        commands.append(["evaluate", "--as-of", AS_OF])
-    for command in commands:
+    # `run` evaluates like `evaluate` does, then would commit: it must stop first.
+    for command in (["validate"], ["run", "--as-of", AS_OF]):
         result = cli(*command, "--project", root, code=case.code)
         assert result.stdout == ""
         assert result.stderr.startswith(f"error: {case.where}: "), result.stderr
