@@ -393,7 +393,8 @@ def features(
         if behaviour or scaled:
             from segctl.ml.features import behaviour_frame
 
-            frame = behaviour_frame(load(project), names, as_of, scaled=scaled)
+            proj = load(project, engine, spark_master)
+            frame = behaviour_frame(proj, names, as_of, scaled=scaled)
         else:
             frame = load(project, engine, spark_master).features(names, as_of=as_of)
         show_frame(

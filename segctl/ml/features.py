@@ -382,7 +382,10 @@ def features_query(
             measure = EventMeasure(match, window, Measure(kind, of=spec.column))
             measures[f"f{j}"] = Feature(f"f{j}", measure)
     project.engine.check_persons()
-    context = PlanContext(project.schema, as_of, project.config.timezone)
+    # The engine's dialect: with engine.type spark the plan runs on Spark (portable forms only).
+    context = PlanContext(
+        project.schema, as_of, project.config.timezone, dialect=project.config.engine.type
+    )
     builder = PlanBuilder(Definitions({}, measures), context)
     inner = builder.features_query(list(measures))
     inner.set("order", None)  # sorted once, below
