@@ -451,6 +451,8 @@ def test_cli_evaluate_preview_features(spark: SparkSession, cli: Cli, project: P
     assert json.loads(cli(*preview, "--engine", "spark").stdout) == json.loads(cli(*preview).stdout)
     features = ("features", *args)
     assert cli(*features, "--engine", "spark").stdout == cli(*features).stdout
+    behaviour = (*features, "--behaviour")  # discover's and lookalike's features
+    assert cli(*behaviour, "--engine", "spark").stdout == cli(*behaviour).stdout
 
 
 def test_cli_run_on_spark_commits_what_duckdb_computes(
