@@ -411,3 +411,20 @@ def test_last_n_breaks_timestamp_ties_by_event_name_then_value(make_project: Mak
     (row,) = segctl.Project.load(root).features(as_of=AS_OF).to_dicts()
     assert row["top"] == 9.0  # the largest of the tied purchases
     assert row["top_any"] == 1.0 + 9.0  # "refund" > "purchase", then the largest purchase
+
+
+def test_running_out_of_memory_is_a_data_error_with_the_fix(
+    make_project: MakeProject, cli: Any
+) -> None:
+    """A memory_limit too small for the plan: exit 4 naming the setting and what to change,
+    not an internal error."""
+    events = [
+        (f"p{i % 500}", "login", at("2026-11-01 12:00") + timedelta(minutes=i), float(i), "mp4")
+        for i in range(20_000)
+    ]
+    persons = "person_id,plan\n" + "\n".join(f"p{i},pro" for i in range(500)) + "\n"
+    limited = CONFIG + "engine: {memory_limit: 1MB, threads: 2}\n"
+    root = make_project(config=limited, persons=persons, events=events)
+    result = cli("evaluate", "--project", root, "--as-of", AS_OF, code=4)
+    assert "out of memory under engine.memory_limit" in result.stderr
+    assert "engine.threads: 1" in result.stderr

@@ -109,6 +109,13 @@ def handled(debug: bool = False) -> Iterator[None]:
         error("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's, outside a plan
+            from segctl.engine.duckdb import memory_error
+
+            if debug:
+                print_traceback()
+            error(str(memory_error(exc)))
+            raise typer.Exit(4) from None
         if debug:
             print_traceback()
         error(

@@ -326,6 +326,8 @@ class DuckDBEngine:
             raise DataError(_first_line(exc)) from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise DataError(f"cannot read input: {_first_line(exc)}") from None
+        except duckdb.OutOfMemoryException as exc:
+            raise memory_error(exc, self.config.engine.memory_limit) from None
 
     def arrow(self, query: exp.Expression | str) -> pa.Table:
         """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
@@ -344,6 +346,16 @@ class DuckDBEngine:
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of our own (trusted) SQL, fully fetched."""
         return self.con.execute(sql, params or []).fetchall()
+
+
+def memory_error(exc: Exception, limit: str | None = None) -> DataError:
+    """DuckDB's out-of-memory error as a DataError saying what to change."""
+    setting = f"engine.memory_limit {limit}" if limit else "engine.memory_limit"
+    return DataError(
+        f"out of memory under {setting}: {_first_line(exc)}; most of the plan spills to "
+        "engine.temp_directory, but each thread needs its share of the limit for the "
+        "per-person aggregate: set engine.threads: 1 or raise engine.memory_limit in segctl.yaml"
+    )
 
 
 def _first_line(exc: Exception) -> str:
