@@ -46,7 +46,11 @@ SESSION_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 #: Only for a session segctl starts itself.
-STARTUP_CONF = {"spark.app.name": "segctl", "spark.ui.showConsoleProgress": "false"}
+STARTUP_CONF = {
+    "spark.app.name": "segctl",
+    "spark.ui.showConsoleProgress": "false",  # segctl draws its own progress
+    "spark.log.level": "ERROR",  # stderr stays readable; warnings are Spark's business
+}
 
 #: DuckDB's type of a view column -> the Spark type its values are cast to.
 SPARK_TYPES = {
@@ -256,6 +260,7 @@ class SparkEngine(DuckDBEngine):
     def spark_errors(self, table: str | None) -> Iterator[None]:
         """Spark's errors -> DataError (naming the table, and the file and value of a
         timestamp that does not parse); anything else is a segctl bug and propagates."""
+        from py4j.protocol import Py4JJavaError
         from pyspark.errors import AnalysisException, PySparkException
 
         where = "" if table in (None, "lists") else f"data.{table}: "
@@ -275,10 +280,9 @@ class SparkEngine(DuckDBEngine):
                     for column in TIMESTAMP_COLUMNS.get(name, ()):
                         self._find_bad_timestamp(name, column)
             raise DataError(f"{where}{message}") from None
-        except Exception as exc:  # py4j's Java errors (reading files) carry no PySpark class
-            if type(exc).__name__ != "Py4JJavaError":
-                raise
-            raise DataError(f"{where}Spark failed: {_first_line(exc)}") from None
+        except Py4JJavaError as exc:  # a Java error pyspark has no class for (reading files)
+            detail = str(exc.java_exception.toString()).splitlines()[0]
+            raise DataError(f"{where}Spark failed: {detail}") from None
 
 
 # ---- helpers ------------------------------------------------------------------------------
