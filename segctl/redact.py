@@ -17,6 +17,13 @@ def register(values: list[str]) -> None:
         _SECRETS.update(v for v in values if len(v) >= 4)
 
 
+def forget_all() -> None:
+    """Forget every registered secret (for a process that loads several projects, e.g. tests:
+    one project's secrets must not mask another's output)."""
+    with _LOCK:
+        _SECRETS.clear()
+
+
 def redact(text: str) -> str:
     with _LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)

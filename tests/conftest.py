@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,16 @@ def build_project(
 
 
 MakeProject = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts with no registered secrets: a project's secrets (some of them short
+    words in tests) must not mask another test's messages."""
+    yield
+    from segctl import redact
+
+    redact.forget_all()
 
 
 @pytest.fixture
