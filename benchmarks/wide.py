@@ -33,19 +33,11 @@ from typing import Any
 
 from benchmarks.evaluate import REPO, machine, run_measured, segctl_command
 from benchmarks.generate import EVENT_NAMES, ensure_data
-from benchmarks.project import AS_OF
+from benchmarks.project import AS_OF, CONFIG
 
 GOAL_SECONDS = 120.0
 NEXT_DAY = "2026-11-18T00:00:00Z"
 WINDOWS = ["1d", "7d", "14d", "30d", "60d", "90d", "180d"]
-CONFIG = """\
-data:
-  events: ../events.parquet
-  persons: ../persons.parquet
-  subscriptions: ../subscriptions.parquet
-segments: segments/
-state: .segctl/
-"""
 
 
 def catalogue(count: int, seed: int) -> dict[str, str]:
