@@ -6,8 +6,8 @@ Builds a state database holding one committed run (each segment holds about half
 persons), then evaluates a result in which about ``churn`` of each segment's members left and
 as many new ones came. It times, in the same process and on the same data:
 
-- segctl: ``diff.compute`` + ``diff.stage`` + ``StateStore.commit_run`` (the work of a ``segctl run`` after
-  evaluation: the wide result against the committed per-person snapshot);
+- segctl: ``diff.compute`` + ``diff.stage`` + ``StateStore.commit_run`` (the work of a
+  ``segctl run`` after evaluation: the wide result against the committed per-person snapshot);
 - baseline: the diff as most hand-written pipelines do it: memberships in long form
   (segment, person_id) and an EXCEPT each way, no commit.
 

@@ -173,9 +173,7 @@ class Project:
                 raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
         return list(dict.fromkeys(names))
 
-    def _context(
-        self, names: list[str], as_of: datetime, dialect: str = "duckdb"
-    ) -> PlanContext:
+    def _context(self, names: list[str], as_of: datetime, dialect: str = "duckdb") -> PlanContext:
         return self._context_for(self.definitions, names, as_of, dialect)
 
     def _context_for(

@@ -30,10 +30,12 @@ def test_history_matches_each_run(project: lib.Project) -> None:
     snaps = [snapshot(project.root, i)["active"] for i in range(len(AS_OF))]
     assert [r.run_id for r in rows] == [1, 2, 3, 4]
     assert [r.size for r in rows] == [len(s) for s in snaps]
-    assert [r.entered for r in rows] == [len(b - a) for a, b in zip([set(), *snaps], snaps,
-                                                                     strict=False)]
-    assert [r.exited for r in rows] == [len(a - b) for a, b in zip([set(), *snaps], snaps,
-                                                                    strict=False)]
+    assert [r.entered for r in rows] == [
+        len(b - a) for a, b in zip([set(), *snaps], snaps, strict=False)
+    ]
+    assert [r.exited for r in rows] == [
+        len(a - b) for a, b in zip([set(), *snaps], snaps, strict=False)
+    ]
     with pytest.raises(UsageError, match="no committed run"):
         project.history("nope")
 
