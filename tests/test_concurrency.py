@@ -103,7 +103,7 @@ def wait_for_lock(root: Path, proc: subprocess.Popen[str], timeout: float = 120)
 def slow_platforms() -> Iterator[Platforms]:
     """Webhooks that take a while, so that a run holds the lock for seconds."""
     with Platforms() as platforms:
-        platforms.hook.latency = 0.5
+        platforms.hook.latency = 0.3
         yield platforms
 
 

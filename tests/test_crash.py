@@ -304,10 +304,12 @@ def _assert_no_failures(trials: list[Trial]) -> None:
     )
 
 
-def test_a_few_random_crashes_lose_nothing(tmp_path: Path) -> None:
-    trials = run_trials(range(2), tmp_path, steps=lambda seed: 2)
+def test_a_random_crash_loses_nothing(tmp_path: Path) -> None:
+    """One trial by default (-m slow runs a hundred); the crash points have tests of their own
+    in test_state, test_delivery and below."""
+    trials = run_trials([3], tmp_path, steps=lambda seed: 2)
     _assert_no_failures(trials)
-    assert sum(t.kills for t in trials) >= 2  # the faults did land
+    assert sum(t.faults for t in trials) >= 1
 
 
 @pytest.mark.slow
