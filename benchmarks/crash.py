@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                 if c.fault
             )
             verdict = "FAILED" if trial.failures else "ok"
-            print(f"seed {trial.seed}: {verdict} in {trial.seconds:.1f}s; {faults}", flush=True)
+            sys.stdout.write(f"seed {trial.seed}: {verdict} in {trial.seconds:.1f}s; {faults}\n")
+            sys.stdout.flush()
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="segctl-crash-") as workdir:
