@@ -1047,7 +1047,6 @@ def init(
 
 import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
-
 from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discover`, `lookalike`)
 
 
