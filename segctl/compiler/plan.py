@@ -364,7 +364,8 @@ class PlanBuilder:
         if kind == "count":
             return filtered(exp.Count(this=exp.Star()), where)
         if kind == "distinct_days" and self._day_bits(measure):
-            return exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", self._day_bit()), where))
+            days = exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", self._day_bit()), where))
+            return exp.cast(days, exp.DataType.build("BIGINT"))  # BIT_COUNT gives a TINYINT
         if kind == "streak" and self._streak_bits(measure):
             recent = exp.LT(this=self._days_back(), expression=literal(STREAK_HORIZON))
             return filtered(exp.func("BIT_OR", self._day_bit()), exp.and_(where, recent))
