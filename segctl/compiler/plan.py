@@ -63,6 +63,13 @@ STREAK_HORIZON = 120
 HUGEINT = exp.DataType.build("HUGEINT")
 
 
+def filtered(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
+    """``aggregate FILTER (WHERE condition)``, or the aggregate alone without a condition."""
+    if condition is None:
+        return aggregate
+    return exp.Filter(this=aggregate, expression=exp.Where(this=condition))
+
+
 def ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
@@ -344,20 +351,11 @@ class PlanBuilder:
             ]
         )
         # MAX_BY skips NULL values, which still take one of the N places: wrap each in a list.
-        top: exp.Expr = exp.func(
-            "MAX_BY", exp.Array(expressions=[value]), key, literal(measure.last)
-        )
-        if where is not None:
-            top = exp.Filter(this=top, expression=exp.Where(this=where))
-        return exp.func("FLATTEN", top)
+        top = exp.func("MAX_BY", exp.Array(expressions=[value]), key, literal(measure.last))
+        return exp.func("FLATTEN", filtered(top, where))
 
     def _aggregate(self, measure: EventMeasure) -> exp.Expr:
         kind, where = measure.measure.kind, self._filter(measure)
-
-        def filtered(agg: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
-            if condition is None:
-                return agg
-            return exp.Filter(this=agg, expression=exp.Where(this=condition))
 
         if self._top_n(measure):
             return self._top_n_aggregate(measure, where)
@@ -392,10 +390,9 @@ class PlanBuilder:
     def _top_n_aggregate(self, measure: EventMeasure, where: exp.Expr | None) -> exp.Expr:
         kind, of = measure.measure.kind, measure.measure.of
         if kind == "count":
-            count: exp.Expr = exp.Count(this=exp.Star())
-            if where is not None:
-                count = exp.Filter(this=count, expression=exp.Where(this=where))
-            return exp.func("LEAST", count, literal(measure.last))
+            return exp.func(
+                "LEAST", filtered(exp.Count(this=exp.Star()), where), literal(measure.last)
+            )
         if kind == "share":
             hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
             return exp.func("LIST_AVG", self._last_n(measure, exp.cast(hit, DOUBLE), where))
