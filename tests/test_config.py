@@ -221,18 +221,32 @@ def test_csv_gz_events(make_project: MakeProject) -> None:
     assert events_of(root) == EVENTS_UTC
 
 
+@pytest.mark.parametrize("unit", ["us", "ns"])  # pandas writes nanoseconds
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Berlin"])
-def test_parquet_timestamps_naive_or_aware_become_utc(make_project: MakeProject, tz: Any) -> None:
+def test_parquet_timestamps_naive_or_aware_become_utc(
+    make_project: MakeProject, tz: Any, unit: str
+) -> None:
     root = make_project(config=with_events("data/e.parquet"))
     instants = [datetime(2026, 11, 16, 10), datetime(2026, 11, 17, 1)]
-    values = pa.array(instants, pa.timestamp("us"))
+    values = pa.array(instants, pa.timestamp(unit))
     if tz is not None:  # the same instants, stored with a zone
-        values = values.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us", tz=tz))
-    table = pa.table({"person_id": ["p1", "p3"], "event": ["login"] * 2, "timestamp": values})
+        values = values.cast(pa.timestamp(unit, tz="UTC")).cast(pa.timestamp(unit, tz=tz))
+    table = pa.table(
+        {
+            "person_id": ["p1", "p3"],
+            "event": ["login"] * 2,
+            "timestamp": values,
+            "amount": [1.0, 2.0],
+        }
+    )
     pq.write_table(table, root / "data/e.parquet")
-    engine = segctl.Project.load(root).engine
-    engine.schema()
-    assert engine.rows("SELECT timestamp FROM events ORDER BY 1") == [(t,) for t in instants]
+    project = segctl.Project.load(root)
+    project.engine.schema()
+    assert project.engine.rows("SELECT timestamp FROM events ORDER BY 1") == [
+        (t,) for t in instants
+    ]
+    # The plan's time bounds apply to the source column when it allows: it must still run.
+    assert project.evaluate(as_of="2026-11-17T00:00:00Z").segments
 
 
 def test_globs_and_lists_of_files_mixing_formats(make_project: MakeProject) -> None:

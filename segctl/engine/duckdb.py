@@ -38,6 +38,9 @@ TIMESTAMP_COLUMNS = {
 # Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone")
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
+# Any tz-aware timestamp: also TIMESTAMPTZ_NS (pandas writes nanoseconds), which DuckDB cannot
+# cast to TIMESTAMP nor compare with a TIMESTAMPTZ, but can convert AT TIME ZONE.
+TZ_AWARE = (TIMESTAMPTZ, "TIMESTAMPTZ_")
 #: The events view's extra column holding the source's tz-aware timestamp (not in the schema).
 RAW_TIMESTAMP = "__segctl_raw_timestamp"
 _NUMBER = re.compile(
@@ -173,7 +176,7 @@ class DuckDBEngine:
                 self.text_timestamps.append((table, canonical))
             select.append(f"{expr} AS {qident(canonical)}")
             schema[canonical] = family
-        if table == "events" and len(tz_aware) == 1 and tz_aware.pop().startswith(TIMESTAMPTZ):
+        if table == "events" and len(tz_aware) == 1 and tz_aware.pop() == TIMESTAMPTZ:
             # The canonical timestamp is a per-row conversion, which hides it from the Parquet
             # scan's filter pushdown; the raw column lets the plan's time bounds skip row groups.
             select.append(f"{qident(names['timestamp'])} AS {qident(RAW_TIMESTAMP)}")
@@ -205,7 +208,7 @@ class DuckDBEngine:
                 f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
                 ColumnType.TIMESTAMP,
             )
-        if duck_type.startswith(TIMESTAMPTZ):
+        if duck_type.startswith(TZ_AWARE):
             return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
         if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
             return f"CAST({source} AS TIMESTAMP)", ColumnType.TIMESTAMP
