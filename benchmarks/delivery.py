@@ -243,12 +243,15 @@ def main() -> None:
         meta_rows = {row[0] for row in meta.audience(ids["meta"])}
         google_rows = google.identifiers("7001234", "emailAddress")
         tiktok_rows = tiktok.audience(ids["tiktok"])
-        correct = (
-            meta_rows == expected
-            and expected <= set(google_rows)
-            and tiktok_rows == expected
-            and len(hook.events()) == args.webhooks
-        )
+        checks = {
+            "meta": meta_rows == expected,
+            "google": expected <= set(google_rows),
+            "tiktok": tiktok_rows == expected,
+            # The baseline's webhooks go to the same receiver, for person "x".
+            "webhooks": sorted(e["person_id"] for e in hook.events() if e["person_id"] != "x")
+            == [f"u{i:07d}" for i in range(args.webhooks)],
+        }
+        wrong = [name for name, ok in checks.items() if not ok]
         for fake in (meta, google, tiktok):
             fake.assert_limits()
 
@@ -272,7 +275,7 @@ def main() -> None:
     print(
         f"delivered: sent={report.sent if report else 0}, "
         f"failed={report.failed if report else 0}; platform limits never exceeded; "
-        f"audiences exact: {'yes' if correct else 'NO'}"
+        f"audiences and webhooks exact: {'NO: ' + ', '.join(wrong) if wrong else 'yes'}"
     )
     print(f"goal < 15 s: {'PASS' if total < 15 else 'FAIL'} ({total:.1f} s)")
 
