@@ -14,6 +14,7 @@ reach it from the one before; a database from a newer segctl is refused, not gue
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -130,11 +131,17 @@ def now() -> datetime:
 
 
 class StateStore:
-    """Queries and writes on an attached state database; open with :meth:`open`."""
+    """Queries and writes on an attached state database; open with :meth:`open`.
+
+    A DuckDB connection is not thread-safe: code that uses the store from several threads
+    (the delivery worker) holds :attr:`lock` around direct ``con`` calls; :meth:`rows`,
+    :meth:`executemany` and :meth:`transaction` take it themselves.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, folder: Path) -> None:
         self.con = con
         self.folder = folder
+        self.lock = threading.RLock()
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -224,29 +231,34 @@ class StateStore:
     # ---- helpers ----------------------------------------------------------------------
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, params or []).fetchall()
+        with self.lock:
+            return self.con.execute(sql, params or []).fetchall()
 
     def executemany(self, sql: str, rows: list[list[Any]]) -> None:
         """``executemany`` that accepts an empty list (DuckDB refuses one)."""
         if rows:
-            self.con.executemany(sql, rows)
+            with self.lock:
+                self.con.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit: everything inside commits together or not at all."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        try:
-            self.con.execute("COMMIT")
-        except duckdb.Error as exc:  # a full disk, a folder that became read-only
-            raise StateError(
-                f"cannot write the state in {self.folder}: {_first_line(exc)} (nothing of this "
-                "step was committed: free some space or make the folder writable, and run again)"
-            ) from None
+        """One atomic unit: everything inside commits together or not at all (and holds
+        :attr:`lock` throughout, so no other thread's statement lands in it)."""
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            try:
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:  # a full disk, a folder that became read-only
+                raise StateError(
+                    f"cannot write the state in {self.folder}: {_first_line(exc)} (nothing of "
+                    "this step was committed: free some space or make the folder writable, and "
+                    "run again)"
+                ) from None
 
     # ---- runs -------------------------------------------------------------------------
 

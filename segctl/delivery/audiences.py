@@ -11,9 +11,13 @@ failure or a crash leaves a smaller difference for the next push, never a wrong 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from contextlib import nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from contextvars import copy_context
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from segctl import progress
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from segctl.delivery.worker import Worker
 
 MINIMUM_SIZE = {"meta": 100, "google": 100, "tiktok": 1000}
+#: Audiences synced at once by one push (each destination's own limits still apply).
+CONCURRENT_SYNCS = 4
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,17 @@ class Member:
     identity: HashedIdentity | None = None  # ad platforms: hashes only
     contact: dict[str, Any] | None = None  # Resend: email and names
 
+    @cached_property
     def identifiers(self) -> str:
-        if self.identity is not None:
-            return json.dumps({"email": self.identity.email, "phone": self.identity.phone})
+        """What is stored of the member (JSON): computed once, since a sync writes it to the
+        journal and then to the synced set.
+
+        >>> Member("u1", identity=HashedIdentity("u1", "ab", None)).identifiers
+        '{"email": "ab", "phone": null}'
+        """
+        if self.identity is not None:  # json.dumps of the dict, without building the dict
+            email, phone = json.dumps(self.identity.email), json.dumps(self.identity.phone)
+            return f'{{"email": {email}, "phone": {phone}}}'
         return json.dumps(self.contact or {}, sort_keys=True, default=str)
 
 
@@ -83,17 +97,25 @@ class AudienceClient:
         destination: Destination,
         client: httpx.Client | None = None,
         limiter: RateLimiter | None = None,
+        *,
+        slots: threading.Semaphore | None = None,
     ) -> None:
         self.destination = destination
         self.http = Http(destination, client, self.auth_headers())
         self.policy = policy_for(destination.max_retries, destination.backoff)
         self.limiter = limiter or RateLimiter(destination.rate_limit, burst=1)
+        # Requests in flight to the destination, shared by the audiences synced at once.
+        self.slots: AbstractContextManager[Any] = slots or nullcontext()
 
     def auth_headers(self) -> dict[str, str]:
         return {}
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return call(lambda: self.http.request(method, path, **kwargs), self.policy, self.limiter)
+        def attempt() -> Any:
+            with self.slots:
+                return self.http.request(method, path, **kwargs)
+
+        return call(attempt, self.policy, self.limiter)
 
     def identity(self, person: dict[str, Any], stats: IdentityStats) -> Member | None:
         identity = hash_identity(person, self.platform, stats)
@@ -113,13 +135,28 @@ class AudienceClient:
 
 
 def client_for(
-    destination: Destination, client: httpx.Client | None, limiter: RateLimiter | None = None
+    destination: Destination,
+    client: httpx.Client | None,
+    limiter: RateLimiter | None = None,
+    *,
+    slots: threading.Semaphore | None = None,
 ) -> AudienceClient:
-    """The audience client of a destination type."""
+    """The audience client of a destination type (``limiter`` and ``slots``: the rate and the
+    requests in flight, when shared with other clients of the destination)."""
     from segctl.delivery import platforms
 
     factory: Callable[..., AudienceClient] = platforms.CLIENTS[destination.type]
-    return factory(destination, client, limiter)
+    return factory(destination, client, limiter, slots=slots)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What a replace needs from the state, read before anything is sent."""
+
+    desired: list[str]  # person ids, in order
+    synced: dict[str, str]  # person id -> identifiers stored (not in doubt)
+    kept: list[tuple[Any, ...]]  # (person id, identifiers) held in by an open hold
+    doubt: list[list[str]]  # (person id, identifiers) in doubt from interrupted syncs
 
 
 @dataclass
@@ -136,7 +173,15 @@ class SyncResult:
 
 
 class Reconciler:
-    """Reconciles every audience with a pending sync request."""
+    """Reconciles every audience with a pending sync request.
+
+    Different audiences are synced at once (up to :data:`CONCURRENT_SYNCS`): while one waits
+    on its platform, another hashes or records. Each destination's ``concurrency`` and rate
+    limit still bound the requests sent to it, whichever audiences they come from. The state
+    is shared through :attr:`StateStore.lock`: a sync reads what it needs to plan under it,
+    and each of its journal entries and records is a transaction of its own, as when syncs
+    ran one after the other, so a crash at any point loses nothing.
+    """
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -151,8 +196,26 @@ class Reconciler:
             group = groups.setdefault(key, [])
             if row["transition"] not in JOURNAL:  # a change in doubt only makes it due
                 group.append(row)
-        for (destination, segment, audience, mode), rows in groups.items():
-            self.sync(destination, segment, audience, mode, rows)
+        # Syncs of one audience (two segments feeding it) run one after the other, each
+        # planned on what the one before recorded.
+        lanes: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+        for key in groups:
+            lanes.setdefault((key[0], key[2]), []).append(key)
+        done: dict[tuple[str, str, str, str], SyncResult] = {}
+
+        def lane(keys: list[tuple[str, str, str, str]]) -> None:
+            for key in keys:
+                done[key] = self.sync(*key, groups[key])
+
+        if len(lanes) == 1:
+            lane(*lanes.values())
+        elif lanes:
+            progress.phase(f"Syncing {len(lanes)} audiences")
+            with ThreadPoolExecutor(max_workers=min(CONCURRENT_SYNCS, len(lanes))) as pool:
+                futures = [pool.submit(copy_context().run, lane, keys) for keys in lanes.values()]
+            for future in futures:  # every sync has ended: the first error, if any, is raised
+                future.result()
+        self.results = [done[key] for key in groups]
         return self.results
 
     def sync(
@@ -183,7 +246,12 @@ class Reconciler:
             return result
         client: AudienceClient | None = None
         try:
-            client = client_for(destination, self.worker.client, self.worker.limiters.get(name))
+            client = client_for(
+                destination,
+                self.worker.client,
+                self.worker.limiters.get(name),
+                slots=self.worker.slots.get(name),
+            )
             self._reconcile(client, destination, segment, audience, mode, result, dry_run)
         except DeliveryFailure as failure:
             result.error = failure.message
@@ -212,40 +280,62 @@ class Reconciler:
         dry_run: bool = False,
     ) -> None:
         con = self.store.con
-        self._stage_desired(segment)
         journal = Journal(self.store, destination.name, segment, audience, mode)
-        con.execute("CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)")
-        self.store.executemany("INSERT INTO doubt VALUES (?, ?)", journal.in_doubt())
-        # Persons in doubt count as not synced: added again if desired, removed otherwise.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
-                FROM {S}.audience_members WHERE destination = ? AND audience = ?
-                AND person_id NOT IN (SELECT person_id FROM doubt)""",
-            [destination.name, audience],
-        )
-        held = bool(
-            self.store.rows(
-                f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
-                [segment],
-            )[0][0]
-        )
-        # A file can only be written whole; elsewhere mirror means the platform's replace.
-        mirror = mode == "mirror" and client.supports_replace and not held
+        # desired, doubt and synced are temp tables of the connection, shared by every sync:
+        # they are made and read in one go, and nothing after uses them.
+        with self.store.lock:
+            self._stage_desired(segment)
+            in_doubt = journal.in_doubt()
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)"
+            )
+            self.store.executemany("INSERT INTO doubt VALUES (?, ?)", in_doubt)
+            # Persons in doubt count as not synced: added again if desired, removed otherwise.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
+                    FROM {S}.audience_members WHERE destination = ? AND audience = ?
+                    AND person_id NOT IN (SELECT person_id FROM doubt)""",
+                [destination.name, audience],
+            )
+            held = bool(
+                self.store.rows(
+                    f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
+                    [segment],
+                )[0][0]
+            )
+            # A file can only be written whole; elsewhere mirror means the platform's replace.
+            mirror = mode == "mirror" and client.supports_replace and not held
+            if client.always_replace or mirror:
+                if dry_run:
+                    result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
+                    return
+                plan = Replacement(
+                    [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")],
+                    dict(self.store.rows("SELECT person_id, identifiers FROM synced")),
+                    # With a hold open, those who would leave stay in the audience.
+                    self.store.rows(
+                        "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
+                        "(SELECT person_id FROM desired) ORDER BY person_id"
+                    )
+                    if held
+                    else [],
+                    in_doubt,
+                )
+            else:
+                adds = self.store.rows(
+                    "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced "
+                    "ORDER BY person_id"
+                )
+                removes = self.store.rows(
+                    "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT "
+                    "* FROM doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) "
+                    "ORDER BY person_id"
+                )
         if client.always_replace or mirror:
-            if dry_run:
-                result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
-                return
-            self._replace(client, destination, audience, result, keep_synced=held, journal=journal)
+            self._replace(client, destination, audience, result, plan, journal)
             return
-        adds = self.store.rows(
-            "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced ORDER BY person_id"
-        )
-        removes = self.store.rows(
-            "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT * FROM "
-            "doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) ORDER BY person_id"
-        )
         members = self._members(client, [r[0] for r in adds], result)
-        doubt = dict(self.store.rows("SELECT person_id, identifiers FROM doubt"))
+        doubt = dict(in_doubt)
         unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
         removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
         if held:
@@ -306,43 +396,35 @@ class Reconciler:
         destination: Destination,
         audience: str,
         result: SyncResult,
-        *,
-        keep_synced: bool = False,
-        journal: Journal | None = None,
+        plan: Replacement,
+        journal: Journal,
     ) -> None:
-        """Send the whole audience; with ``keep_synced`` (a hold is open) those who would
-        leave stay in it, from the identifiers stored when they were added. The persons it
-        adds or removes are journalled (unless the destination is only ever replaced)."""
-        ids = [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")]
-        members = self._members(client, ids, result)
-        if keep_synced:
-            kept = self.store.rows(
-                "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
-                "(SELECT person_id FROM desired) ORDER BY person_id"
-            )
-            result.held_removals = len(kept)
-            members += [_stored_member(pid, identifiers) for pid, identifiers in kept]
+        """Send the whole audience: the desired persons and those kept (a hold is open: they
+        stay, from the identifiers stored when they were added). The persons it adds or
+        removes are journalled (unless the destination is only ever replaced)."""
+        synced = plan.synced
+        members = self._members(client, plan.desired, result)
+        if plan.kept:
+            result.held_removals = len(plan.kept)
+            members += [_stored_member(pid, identifiers) for pid, identifiers in plan.kept]
         entry = None
-        if journal is not None and not client.always_replace:
-            synced = dict(self.store.rows("SELECT person_id, identifiers FROM synced"))
+        if not client.always_replace:
             changed = [m for m in members if m.person_id not in synced]
             staying = {m.person_id for m in members}
             changed += [_stored_member(p, ids) for p, ids in synced.items() if p not in staying]
-            changed += [_stored_member(*row) for row in self.store.rows("SELECT * FROM doubt")]
+            changed += [_stored_member(pid, ids) for pid, ids in plan.doubt]
             entry = journal.write("replace", changed)
         result.figures.add(client.replace(audience, members))
-        previous = {r[0] for r in self.store.rows("SELECT person_id FROM synced")}
         with self.store.transaction():
             self.store.con.execute(
                 f"DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?",
                 [destination.name, audience],
             )
             self._insert_synced(destination.name, audience, members)
-            if journal is not None:
-                journal.done([*journal.loaded, *([entry] if entry else [])], transaction=False)
+            journal.done([*journal.loaded, *([entry] if entry else [])], transaction=False)
         current = {m.person_id for m in members}
-        result.added = len(current - previous)
-        result.removed = len(previous - current)
+        result.added = len(current - synced.keys())
+        result.removed = len(synced.keys() - current)
 
     def _stage_desired(self, segment: str) -> None:
         columns = set(self.store.snapshot_segments())
@@ -394,7 +476,7 @@ class Reconciler:
         table = pa.table(
             {
                 "person_id": [m.person_id for m in members],
-                "identifiers": [m.identifiers() for m in members],
+                "identifiers": [m.identifiers for m in members],
             }
         )
         self.store.con.register("segctl_new_members", table)
@@ -491,7 +573,7 @@ class Journal:
                     self.destination,
                     transition,
                     self.spec,
-                    json.dumps({m.person_id: m.identifiers() for m in members}),
+                    json.dumps({m.person_id: m.identifiers for m in members}),
                     f"{self.key}:{transition}:{row_id}",
                     self.key,
                     now(),

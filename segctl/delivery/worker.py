@@ -18,8 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,20 +89,42 @@ class Worker:
         self.report = Report()
         self._people: dict[str, dict[str, Any]] = {}
         self.limiters = {n: RateLimiter(d.rate_limit, burst=1) for n, d in destinations.items()}
+        # Requests in flight per destination, whichever audience sync sends them.
+        self.slots = {n: threading.BoundedSemaphore(d.concurrency) for n, d in destinations.items()}
 
     # ---- entry point ------------------------------------------------------------------
 
     def push(self, confirm: Iterable[str] = ()) -> Report:
-        for segment in confirm:
-            self.confirm(segment)
-        self.emit()
-        self.webhooks()
-        self.emails()
         from segctl.delivery.audiences import Reconciler
 
-        Reconciler(self).run()
+        for segment in confirm:
+            self.confirm(segment)
+        with self._shared_client():
+            # Audiences sync in the background meanwhile: one's network waits are the
+            # other's CPU time. Each records its outcomes on its own, under the store's lock.
+            with ThreadPoolExecutor(max_workers=1) as background:
+                audiences = background.submit(copy_context().run, Reconciler(self).run)
+                self.emit()
+                self.webhooks()
+                self.emails()
+            audiences.result()
         self._count_left()
         return self.report
+
+    @contextmanager
+    def _shared_client(self) -> Iterator[None]:
+        """One HTTP client (and connection pool) for the whole push, unless one was given:
+        a client per sender would each build an SSL context and open its own connections."""
+        if self.client is not None:
+            yield
+            return
+        import httpx
+
+        with httpx.Client() as self.client:  # each request sets its destination's timeout
+            try:
+                yield
+            finally:
+                self.client = None
 
     def confirm(self, segment: str) -> int:
         """Release a segment's held exits (the mass-exit guard): its held exit actions become
@@ -126,17 +151,19 @@ class Worker:
 
     def due(self, kind: str) -> list[dict[str, Any]]:
         """Due pending rows of a kind, oldest first, with their run's as_of."""
-        cursor = self.store.con.execute(
-            f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
-                       o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
-                FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
-                WHERE o.kind = ? AND o.status = 'pending'
-                  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
-                ORDER BY o.id""",
-            [kind, now()],
-        )
-        columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        with self.store.lock:
+            cursor = self.store.con.execute(
+                f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
+                           o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
+                    FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
+                    WHERE o.kind = ? AND o.status = 'pending'
+                      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+                    ORDER BY o.id""",
+                [kind, now()],
+            )
+            columns = [d[0] for d in cursor.description]
+            found = cursor.fetchall()
+        return [dict(zip(columns, row, strict=True)) for row in found]
 
     def batches(
         self,
@@ -211,13 +238,16 @@ class Worker:
 
     # ---- outcomes ---------------------------------------------------------------------
 
+    # Audience syncs run in threads: an outcome is recorded, and counted, under the store's lock.
+
     def mark_sent(self, rows: list[dict[str, Any]]) -> None:
-        self.update(
-            rows,
-            "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
-            [now()],
-        )
-        self.report.sent += len(rows)
+        with self.store.lock:
+            self.update(
+                rows,
+                "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
+                [now()],
+            )
+            self.report.sent += len(rows)
 
     def mark(self, rows: list[dict[str, Any]], status: str, reason: str) -> None:
         self.update(rows, "status = ?, last_error = ?", [status, reason])
@@ -242,7 +272,6 @@ class Worker:
         rows = [r for b in batches for r in b.rows]
         if isinstance(failure, Permanent):
             status, next_at = "failed", None
-            self.report.failed += len(rows)
         else:
             attempts = max(r["attempts"] for r in rows) + 1
             wait = (
@@ -251,14 +280,16 @@ class Worker:
                 else min(3600.0, 30.0 * 2 ** min(attempts, 7))
             )
             status, next_at = "pending", now() + timedelta(seconds=wait)
-        self.update(
-            rows,
-            "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
-            [status, failure.message[:1000], next_at],
-        )
-        self.report.messages.append(
-            f"{batches[0].destination}: {len(rows)} item(s) {status}: {failure.message}"
-        )
+        with self.store.lock:
+            self.update(
+                rows,
+                "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+                [status, failure.message[:1000], next_at],
+            )
+            self.report.failed += len(rows) if status == "failed" else 0
+            self.report.messages.append(
+                f"{batches[0].destination}: {len(rows)} item(s) {status}: {failure.message}"
+            )
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
@@ -277,17 +308,18 @@ class Worker:
 
     def persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Person columns by id (for payloads, emails and audiences), fetched once per push."""
-        wanted = sorted(set(ids) - self._people.keys())
-        if not wanted:
+        with self.store.lock:  # audience syncs ask for persons from their threads
+            wanted = sorted(set(ids) - self._people.keys())
+            if not wanted:
+                return self._people
+            self.project.schema  # noqa: B018 - registers the persons view
+            cursor = self.store.con.execute(
+                "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
+            )
+            columns = [d[0] for d in cursor.description]
+            for row in cursor.fetchall():
+                self._people[row[0]] = dict(zip(columns, row, strict=True))
             return self._people
-        self.project.schema  # noqa: B018 - registers the persons view
-        cursor = self.store.con.execute(
-            "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
-        )
-        columns = [d[0] for d in cursor.description]
-        for row in cursor.fetchall():
-            self._people[row[0]] = dict(zip(columns, row, strict=True))
-        return self._people
 
     # ---- kinds ------------------------------------------------------------------------
 
@@ -320,7 +352,8 @@ class Worker:
         if not rows:
             return
         people = self.persons(r["person_id"] for r in rows)
-        allowed = self.project.reachable(list(people))
+        with self.store.lock:  # the project's queries run on the state's connection
+            allowed = self.project.reachable(sorted({r["person_id"] for r in rows}))
         sendable = []
         for row in rows:
             person = people.get(row["person_id"])

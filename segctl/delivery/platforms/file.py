@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ class FileAudience(AudienceClient):
     def replace(self, audience_id: str, members: list[Member]) -> Figures:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{audience_id}.csv"
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         with partial.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["email_sha256", "phone_sha256"])

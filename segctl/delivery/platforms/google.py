@@ -130,16 +130,17 @@ class GoogleAudience(AudienceClient):
         if not request_id:
             return status
         policy = dataclasses.replace(self.policy, max_retries=1)  # one retry: it is only news
+
+        def poll() -> Any:
+            with self.slots:
+                return self.http.request(
+                    "GET", STATUS, params={"requestId": request_id}, classify=classify
+                )
+
         for wait in self.status_polls:
             time.sleep(wait)
             try:
-                reply = call(
-                    lambda: self.http.request(
-                        "GET", STATUS, params={"requestId": request_id}, classify=classify
-                    ),
-                    policy,
-                    self.limiter,
-                )
+                reply = call(poll, policy, self.limiter)
             except DeliveryFailure as failure:
                 figures.details["request_status_error"] = failure.message
                 return status
