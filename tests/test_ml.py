@@ -187,6 +187,97 @@ def test_every_feature_condition_selects_what_its_value_says(
         assert members == wanted, f"{name}: {len(members)} evaluated, {len(wanted)} expected"
 
 
+# Edge cases around TRAIN and END = TRAIN + 30d (the holdout's bounds), the 7-day window's
+# lower bound, whole-day boundaries of recency and tenure, and the recency cap.
+US = timedelta(microseconds=1)
+EDGE_EVENTS = [
+    ("q1", "login", TRAIN),  # at as_of: counted, recency 0
+    ("q1", "login", TRAIN - timedelta(days=7)),  # outside the 7-day window, inside 30 days
+    ("q1", "login", TRAIN - timedelta(days=7) + US),  # just inside the 7-day window
+    ("q1", "purchase", TRAIN + US),  # the first instant of the holdout: converted
+    ("q2", "purchase", TRAIN),  # a feature, not a conversion
+    ("q2", "purchase", END + US),  # after the holdout
+    ("q2", "login", TRAIN - timedelta(days=40)),
+    ("q3", "purchase", END),  # the last instant of the holdout: converted
+    ("q3", "login", TRAIN - US),  # recency 0 (less than a day)
+    ("q3", "login", TRAIN - timedelta(days=1)),  # exactly a day
+    ("q3", "video_rendered", TRAIN + timedelta(days=2)),  # after as_of: not a feature
+    ("q5", "login", TRAIN - timedelta(days=800)),  # recency capped
+    ("q6", "login", TRAIN - timedelta(days=3)),  # created after as_of: not a row
+]
+EDGE_PERSONS = {  # person -> created_at (None: unknown, tenure capped)
+    "q1": TRAIN - timedelta(days=5),
+    "q2": TRAIN - timedelta(days=5) + US,
+    "q3": TRAIN,
+    "q4": TRAIN - timedelta(days=1000),
+    "q5": None,
+    "q6": TRAIN + timedelta(hours=1),
+}
+
+
+@pytest.mark.parametrize("tz", ["UTC", None], ids=["tz-aware", "naive"])
+def test_features_and_conversions_equal_a_plain_python_reference(
+    tz: str | None, tmp_path: Path
+) -> None:
+    """Counts, recency, tenure and the holdout conversion, against a direct computation.
+    Tz-aware Parquet timestamps get their time bounds on the raw column (row-group skipping),
+    naive ones on the canonical column: both must select the same events."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segctl.engine.duckdb import RAW_TIMESTAMP
+
+    persons = ["person_id,email,plan,country,created_at"]
+    for pid, created in EDGE_PERSONS.items():
+        stamp = created.isoformat().replace("+00:00", "Z") if created else ""
+        persons.append(f"{pid},{pid}@example.com,free,DE,{stamp}")
+    root = build_project(
+        tmp_path / "edge",
+        persons="\n".join(persons) + "\n",
+        subscriptions="person_id,status,plan,mrr,updated_at\n",
+        events=[],
+    )
+    stamps = [at if tz else at.replace(tzinfo=None) for _, _, at in EDGE_EVENTS]
+    table = pa.table(
+        {
+            "person_id": [pid for pid, _, _ in EDGE_EVENTS],
+            "event": [event for _, event, _ in EDGE_EVENTS],
+            "timestamp": pa.array(stamps, pa.timestamp("us", tz=tz)),
+        }
+    )
+    pq.write_table(table, root / "data" / "events.parquet")
+    project = Project.load(root)
+    naive = TRAIN.replace(tzinfo=None)
+    specs = mlf.plan_features(project, naive)
+    matrix = mlf.compute(project, specs, naive, conversion=("purchase", END.replace(tzinfo=None)))
+    assert project.engine.raw_timestamp == (RAW_TIMESTAMP if tz else None)
+
+    ids = matrix.person_ids.to_pylist()
+    assert ids == ["q1", "q2", "q3", "q4", "q5"]
+    day = timedelta(days=1)
+    for row, pid in enumerate(ids):
+        seen = [(event, at) for p, event, at in EDGE_EVENTS if p == pid and at <= TRAIN]
+        for j, spec in enumerate(specs):
+            value = matrix.values[row, j]
+            if spec.kind == "count":
+                assert spec.window is not None
+                since = TRAIN - timedelta(days=spec.window)
+                want = sum(1 for event, at in seen if event == spec.event and at > since)
+            elif spec.kind == "recency":
+                last = max((at for _, at in seen), default=None)
+                want = min((TRAIN - last) // day, mlf.CAP_DAYS) if last else mlf.CAP_DAYS
+            elif spec.kind == "tenure":
+                created = EDGE_PERSONS[pid]
+                want = min((TRAIN - created) // day, mlf.CAP_DAYS) if created else mlf.CAP_DAYS
+            else:
+                continue
+            assert value == want, f"{pid} {spec.name}: {value} != {want}"
+    converted = {pid for pid, event, at in EDGE_EVENTS if event == "purchase" and TRAIN < at <= END}
+    assert matrix.converted is not None
+    assert [p for p, c in zip(ids, matrix.converted, strict=True) if c] == sorted(converted)
+    assert {s.kind for s in specs} >= {"count", "recency", "tenure"}
+
+
 def _with_segments(root: Path, copy: Path, folder: Path) -> Path:
     """A copy of the project at ``root`` whose segments are the files in ``folder``."""
     import shutil
@@ -225,6 +316,8 @@ def test_nice_threshold_keeps_everyone_on_the_same_side() -> None:
     assert rules.nice_threshold(column, 528.75, integer=False) == 528.0
     assert rules.nice_threshold(column, 800.0, integer=False) == 1000.0
     assert rules.nice_threshold(column, 3.5, integer=True) == 3.0
+    assert rules.nice_threshold(column, 5000.0, integer=False) == 5000.0  # all on one side
+    assert rules.nice_threshold(column, 1.0, integer=False) == 1.0
     for t in (11.0, 528.75, 800.0):
         nice = rules.nice_threshold(column, t, integer=False)
         assert ((column <= nice) == (column <= t)).all()
@@ -312,6 +405,28 @@ def test_discover_is_deterministic_with_a_seed(planted: tuple[Path, dict[str, st
     ids = sorted(truth)
     assert adjusted_rand([truth[p] for p in ids], first["labels"]) > 0.9
     assert run(12)["labels"] != first["labels"] or run(12)["k_scores"] != first["k_scores"]
+
+
+def test_discover_assigns_in_slices_like_all_at_once(
+    found: Any, planted: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segctl.ml import discover as module
+
+    monkeypatch.setattr(module, "PREDICT_ROWS", 7)  # 360 persons: 52 slices, the last short
+    root, _ = planted
+    again = discover(Project.load(root), k=3, conversion_event="purchase", as_of=AS_OF, seed=5)
+    assert again.labels.tolist() == found.labels.tolist()
+
+
+def test_discover_needs_the_conversion_event_up_to_as_of(
+    planted: tuple[Path, dict[str, str]],
+) -> None:
+    """The planted purchases all fall after TRAIN: none up to an as_of of TRAIN."""
+    from segctl.errors import UsageError
+
+    root, _ = planted
+    with pytest.raises(UsageError, match="no event named 'purchase' up to 2026-10-18"):
+        discover(Project.load(root), conversion_event="purchase", as_of=TRAIN_ISO, seed=5)
 
 
 def test_discover_formats_and_files(

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 FIT_SAMPLE = 100_000
 #: k="auto": each candidate k is fitted and scored on this many persons.
 AUTO_SAMPLE = 10_000
+#: Persons are assigned to the nearest centre this many at a time.
+PREDICT_ROWS = 100_000
 #: Suggested use: a cluster converting at this multiple of the base rate or more is "upsell".
 UPSELL_LIFT = 1.2
 
@@ -296,20 +298,23 @@ def _check_name(prefix: str) -> None:
 
 
 def _check_event(project: Project, event: str, as_of: datetime) -> None:
+    """The conversion event must occur up to ``as_of``. One matching row answers that (the
+    scan stops there); only a missing event costs the scan listing every name."""
     from sqlglot import exp
 
     from segctl.compiler.comparators import literal
     from segctl.compiler.plan import col, ident
     from segctl.definitions.source import did_you_mean
+    from segctl.ml.features import time_bounds
 
     project.schema  # noqa: B018 (registers the input views)
-    query = (
-        exp.select(col("event"))
-        .distinct()
-        .from_(ident("events"))
-        .where(exp.LTE(this=col("timestamp"), expression=literal(as_of)))
-    )
+    until = exp.and_(*time_bounds(project, None, as_of))
+    named = exp.EQ(this=col("event"), expression=literal(event))
+    probe = exp.select(literal(1)).from_(ident("events")).where(exp.and_(named, until)).limit(1)
+    query = exp.select(col("event")).distinct().from_(ident("events")).where(until)
     with project.engine.plan_errors():
+        if project.engine.rows(probe.sql(dialect="duckdb")):
+            return
         names = [str(r[0]) for r in project.engine.rows(query.sql(dialect="duckdb"))]
     if event not in names:
         raise UsageError(
@@ -349,7 +354,10 @@ def _kmeans(scaled: np.ndarray, fit_rows: np.ndarray, k: int, seed: int) -> np.n
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(scaled[fit_rows])
-    raw = model.predict(scaled)
+    # In slices: predict copies its input row-major, and a slice's copy is small.
+    raw = np.concatenate(
+        [model.predict(scaled[i : i + PREDICT_ROWS]) for i in range(0, len(scaled), PREDICT_ROWS)]
+    )
     sizes = np.bincount(raw, minlength=k)
     # Largest first; equal sizes by the centre's coordinates, so numbering is deterministic.
     order = sorted(range(k), key=lambda c: (-sizes[c], tuple(model.cluster_centers_[c])))

@@ -197,7 +197,7 @@ class FeatureMatrix:
     as_of: datetime
     specs: list[FeatureSpec]
     person_ids: pa.Array
-    values: np.ndarray  # float64, persons x features, never NaN
+    values: np.ndarray  # float64, persons x features (column-major), never NaN
     converted: np.ndarray | None = None  # bool per person: the conversion event in the holdout
 
     @property
@@ -228,16 +228,11 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
     """The behavioural features this project's data supports, at ``as_of``."""
     from sqlglot import exp
 
-    from segctl.compiler.comparators import literal
     from segctl.compiler.plan import col, ident
 
     schema = project.schema
     engine = project.engine
-    year = as_of - timedelta(days=365)
-    recent = exp.and_(
-        exp.LTE(this=col("timestamp"), expression=literal(as_of)),
-        exp.GT(this=col("timestamp"), expression=literal(year)),
-    )
+    recent = exp.and_(*time_bounds(project, as_of - timedelta(days=365), as_of))
     numeric = [
         c
         for c, t in schema["events"].items()
@@ -339,20 +334,21 @@ def compute(
 
     table = project.engine.arrow(features_query(project, specs, as_of, conversion))
     n = table.num_rows
-    values = np.zeros((n, len(specs)), dtype=np.float64)
-    as_of64 = np.datetime64(as_of.replace(tzinfo=None), "us")
-    day = np.timedelta64(1, "D")
+    # Column-major: every step from here on (filling, scaling, thresholds) goes column by
+    # column, and a column of a row-major matrix is strided, one cache line per value.
+    values = np.empty((n, len(specs)), dtype=np.float64, order="F")
+    as_of_us = np.datetime64(as_of.replace(tzinfo=None), "us").astype(np.int64)
+    day_us = 86_400 * 1_000_000
+    never = as_of_us - CAP_DAYS * day_us  # no timestamp: the cap
     for j, spec in enumerate(specs):
         column = table.column(f"f{j}")
         if spec.kind in ("recency", "tenure"):
-            stamps = column.cast("timestamp[us]").to_numpy(zero_copy_only=False)
-            days = np.full(n, float(CAP_DAYS))
-            known = ~np.isnat(stamps)
-            days[known] = np.minimum((as_of64 - stamps[known]) // day, CAP_DAYS)
-            values[:, j] = days
+            # Whole days before as_of, floored, from microseconds since the epoch.
+            stamps = column.cast("timestamp[us]").cast("int64").fill_null(never)
+            days = (as_of_us - stamps.to_numpy()) // day_us
+            np.minimum(days, CAP_DAYS, out=values[:, j], casting="unsafe")
         else:
-            raw = column.cast("double").to_numpy(zero_copy_only=False)
-            values[:, j] = np.nan_to_num(raw.astype(np.float64), nan=0.0)
+            values[:, j] = column.cast("double").fill_null(0.0).to_numpy()
     converted = None
     if conversion is not None:
         converted = table.column("converted").to_numpy(zero_copy_only=False).astype(bool)
@@ -383,8 +379,13 @@ def features_query(
             measures[f"f{j}"] = Feature(f"f{j}", measure)
     project.engine.check_persons()
     # The engine's dialect: with engine.type spark the plan runs on Spark (portable forms only).
+    dialect = project.config.engine.type
     context = PlanContext(
-        project.schema, as_of, project.config.timezone, dialect=project.config.engine.type
+        project.schema,
+        as_of,
+        project.config.timezone,
+        dialect=dialect,
+        raw_timestamp=_raw_timestamp(project),
     )
     builder = PlanBuilder(Definitions({}, measures), context)
     inner = builder.features_query(list(measures))
@@ -422,8 +423,7 @@ def features_query(
             .where(
                 exp.and_(
                     exp.EQ(this=col("event"), expression=literal(event)),
-                    exp.GT(this=col("timestamp"), expression=literal(as_of)),
-                    exp.LTE(this=col("timestamp"), expression=literal(until)),
+                    *time_bounds(project, as_of, until),
                 )
             )
         )
@@ -435,6 +435,39 @@ def features_query(
         on = exp.EQ(this=col("person_id", alias), expression=col("person_id", "f"))
         query = query.join(exp.alias_(source, alias), on=on, join_type="LEFT")
     return query.order_by(col("person_id", "f"))
+
+
+def _raw_timestamp(project: Project) -> str | None:
+    """The events column holding the source's own tz-aware timestamp, when the plan runs on
+    DuckDB and there is one (see :class:`~segctl.compiler.plan.PlanContext`)."""
+    return project.engine.raw_timestamp if project.config.engine.type == "duckdb" else None
+
+
+def time_bounds(project: Project, after: datetime | None, until: datetime) -> list[exp.Expr]:
+    """``after < timestamp <= until`` on the events (no lower bound when ``after`` is None).
+
+    On DuckDB the bounds are on the raw TIMESTAMPTZ column when there is one: the canonical
+    ``timestamp`` is a per-row conversion that hides them from the Parquet scan, which then
+    reads every row group.
+    """
+    from sqlglot import exp
+
+    from segctl.compiler.comparators import literal
+    from segctl.compiler.plan import col
+
+    raw = _raw_timestamp(project)
+    column = col(raw or "timestamp")
+
+    def bound(moment: datetime) -> exp.Expr:
+        if raw is None:
+            return literal(moment)
+        text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
+        return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
+
+    parts: list[exp.Expr] = [exp.LTE(this=column, expression=bound(until))]
+    if after is not None:
+        parts.append(exp.GT(this=column.copy(), expression=bound(after)))
+    return parts
 
 
 def _current_subscription(project: Project, as_of: datetime) -> exp.Select:
@@ -521,10 +554,11 @@ def robust_scale(values: np.ndarray, specs: list[FeatureSpec]) -> np.ndarray:
     (as a standard deviation: IQR / 1.349), falling back to the standard deviation when more
     than half the persons share one value (IQR 0, as for rare events), and clipped to
     +-:data:`CLIP`. Binary (one-hot) features stay 0/1. A constant feature becomes 0.
+    The result is column-major (Fortran order), like :attr:`FeatureMatrix.values`.
     """
     import numpy as np
 
-    scaled = np.zeros_like(values, dtype=np.float64)
+    scaled = np.zeros(values.shape, dtype=np.float64, order="F")
     for j, spec in enumerate(specs):
         x = values[:, j]
         if spec.binary:
@@ -538,5 +572,8 @@ def robust_scale(values: np.ndarray, specs: list[FeatureSpec]) -> np.ndarray:
             spread = float(x.std())
         if spread <= 0:
             continue
-        scaled[:, j] = np.clip((x - median) / spread, -CLIP, CLIP)
+        column = scaled[:, j]
+        np.subtract(x, median, out=column)
+        np.divide(column, spread, out=column)
+        np.clip(column, -CLIP, CLIP, out=column)
     return scaled

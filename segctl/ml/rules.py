@@ -112,12 +112,14 @@ def nice_threshold(column: np.ndarray, t: float, integer: bool) -> float:
     value > t in ``column``: the split puts every person on the same side as t does."""
     import numpy as np
 
-    below, above = column[column <= t], column[column > t]
     if integer:
         return float(math.floor(t))
-    if not len(below) or not len(above):
+    below = column <= t
+    if below.all() or not below.any():
         return t
-    a, b = float(np.max(below)), float(np.min(above))
+    # max/min over the sides without copying them out (the column has every person)
+    a = float(np.max(column, where=below, initial=-np.inf))
+    b = float(np.min(column, where=~below, initial=np.inf))
     magnitude = max(abs(a), abs(b), 1e-12)
     step = 10.0 ** math.ceil(math.log10(magnitude))
     for _ in range(40):
