@@ -3,6 +3,7 @@
     python -m benchmarks.discover               # back-tests, then the 1M-person speed run
     python -m benchmarks.discover --no-speed    # back-tests only (about a minute)
     python -m benchmarks.discover --speed-only  # only discover on 1M persons / 10M events
+    python -m benchmarks.discover --speed-only --runs 3  # median of three runs
 
 Back-tests (each clusters at a training as_of and measures conversion in the 30 days after):
 
@@ -23,7 +24,8 @@ as the rules written to segment files (``rule`` rows: what `segctl evaluate` wou
 
 Speed: ``segctl discover --conversion-event purchase`` as a fresh process on the evaluate
 benchmark's data (``benchmarks/generate.py``, 1M persons, 10M events, generated if missing),
-timed once: wall, CPU, peak RSS, and discover's own phase times. Goal: under 60 s on 2 cores.
+timed ``--runs`` times (default once): wall, CPU, peak RSS, discover's own phase times and the
+load average around each run. Goal: a median wall time under 60 s on 2 cores.
 Results go to ``benchmarks/results/discover_<time>.json``.
 """
 
@@ -310,7 +312,8 @@ def print_backtest(report: dict) -> None:
 # ---- speed -------------------------------------------------------------------------------
 
 
-def speed(persons: int, events: int) -> dict:
+def speed(persons: int, events: int, runs: int = 1) -> dict:
+    """``runs`` timed runs of discover as a fresh process; the verdict is on their median."""
     from benchmarks.generate import ensure_data
     from benchmarks.project import write_project
 
@@ -320,6 +323,29 @@ def speed(persons: int, events: int) -> dict:
         END.strftime("%Y-%m-%dT%H:%M:%SZ"), "--conversion-event", "purchase", "--seed", "0",
         "--format", "json",
     ]  # fmt: skip
+    timed = [run_once(command) for _ in range(runs)]
+    walls = sorted(run["wall_s"] for run in timed)
+    document = timed[-1].pop("document")
+    for run in timed:
+        run.pop("document", None)
+    return {
+        "persons": persons,
+        "events": events,
+        "clustered_persons": document["persons"],
+        "k": document["k"],
+        "runs": timed,
+        "wall_s": round(float(np.median(walls)), 1),
+        "best_wall_s": walls[0],
+        "goal_s": SPEED_GOAL_S,
+        "clusters": [
+            (c["name"], c["size"], c["lift"], c["suggested_use"], c["rule"])
+            for c in document["clusters"]
+        ],
+    }
+
+
+def run_once(command: list[str]) -> dict:
+    """One fresh-process run: wall, CPU, peak RSS, discover's phases, load around it."""
     time_bin = "/usr/bin/time"
     wrapper = [time_bin, "-v"] if os.path.exists(time_bin) else []
     load_before = os.getloadavg()
@@ -336,34 +362,33 @@ def speed(persons: int, events: int) -> dict:
         if "Maximum resident set size" in line:
             rss = int(line.split(":")[1]) / 1024
     return {
-        "persons": persons,
-        "events": events,
-        "clustered_persons": document["persons"],
-        "k": document["k"],
         "wall_s": round(wall, 1),
         "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
         "peak_rss_mib": round(rss),
         "phases_s": document["seconds"],
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
-        "goal_s": SPEED_GOAL_S,
-        "clusters": [
-            (c["name"], c["size"], c["lift"], c["suggested_use"], c["rule"])
-            for c in document["clusters"]
-        ],
+        "document": document,
     }
 
 
 def print_speed(result: dict) -> None:
     print(f"\n== speed: discover on {result['clustered_persons']:,} persons "
           f"({result['events']:,} events), k=auto -> {result['k']} ==")  # fmt: skip
-    print(
-        f"wall {result['wall_s']} s, CPU {result['cpu_s']} s, peak RSS "
-        f"{result['peak_rss_mib']} MiB; phases {result['phases_s']}"
-    )
-    print(f"load average before {result['load_before']}, after {result['load_after']}")
+    for run in result["runs"]:
+        print(
+            f"wall {run['wall_s']} s, CPU {run['cpu_s']} s, peak RSS {run['peak_rss_mib']} MiB; "
+            f"load average before {run['load_before']}, after {run['load_after']}"
+        )
+        print(f"  phases {run['phases_s']}")
     verdict = "PASS" if result["wall_s"] < SPEED_GOAL_S else "FAIL"
-    print(f"{verdict}: discover on 1M persons under {SPEED_GOAL_S:.0f} s ({result['wall_s']} s)")
+    runs = len(result["runs"])
+    which = f"median of {runs} runs" if runs > 1 else "one run"
+    print(
+        f"{verdict}: discover on 1M persons under {SPEED_GOAL_S:.0f} s ({which}: "
+        f"{result['wall_s']} s; best {result['best_wall_s']} s). Wall time on a shared "
+        "machine: compare the load averages (under ~2 on 2 cores to trust it) and the CPU."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -378,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=1_000_000, help="speed run persons")
     parser.add_argument("--events", type=int, default=10_000_000, help="speed run events")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=1, help="speed runs (median is judged)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"started": datetime.now(UTC).isoformat()}
     if not args.speed_only:
@@ -405,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print_backtest(results["sample"])
     if not args.no_speed:
-        results["speed"] = speed(args.persons, args.events)
+        results["speed"] = speed(args.persons, args.events, args.runs)
         print_speed(results["speed"])
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"discover_{datetime.now(UTC):%Y%m%dT%H%M%S}.json"

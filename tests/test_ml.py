@@ -391,7 +391,8 @@ def test_discover_is_deterministic_with_a_seed(planted: tuple[Path, dict[str, st
     def run(seed: int) -> dict[str, Any]:
         found = discover(Project.load(root), conversion_event="purchase", as_of=AS_OF, seed=seed)
         document = found.to_dict() | {"labels": found.labels.tolist()}
-        assert set(document.pop("seconds")) == {"features", "choose_k", "cluster", "rules"}
+        phases = {"features", "scale", "choose_k", "cluster", "rules"}
+        assert set(document.pop("seconds")) == phases
         return document
 
     first = run(11)

@@ -110,7 +110,8 @@ class Discovery:
     clusters: list[Cluster]
     labels: np.ndarray  # cluster number per person (1-based), aligned with person_ids
     person_ids: Any  # pyarrow array
-    seconds: dict[str, float] = field(default_factory=dict)  # phase -> wall seconds
+    # phase -> wall seconds: features, scale, choose_k (k="auto" only), cluster, rules
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from segctl.project import iso
@@ -254,6 +255,7 @@ def discover(
     scaled = robust_scale(matrix.values, matrix.specs)
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
+    lap("scale")
     scores: dict[int, float] = {}
     # One thread: the models see at most FIT_SAMPLE persons, where OpenMP's worker threads
     # cost more than they save (and far more when other processes busy the cores).
