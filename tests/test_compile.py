@@ -179,11 +179,12 @@ def test_a_measure_shared_by_segments_and_features_is_computed_once(
         )
     )
     project = segctl.Project.load(root)
-    measures = cte(project.compile(as_of=AS_OF), "event_measures")
-    counts = list(measures.find_all(exp.Count))
-    assert len(counts) == 2  # 30d and 7d renders; not one per segment
-    assert len(list(measures.find_all(exp.Sum))) == 1
-    assert len(list(sqlglot.parse_one(project.compile(as_of=AS_OF)).find_all(exp.Group))) == 1
+    plan = sqlglot.parse_one(project.compile(as_of=AS_OF), read="duckdb")
+    tables = [t.this for t in plan.find_all(exp.CTE) if t.alias.startswith("event_measures")]
+    assert sum(len(list(t.find_all(exp.Count, exp.CountIf))) for t in tables) == 2  # 30d, 7d
+    assert sum(len(list(t.find_all(exp.Sum))) for t in tables) == 1
+    # One GROUP BY per set of events read (video_rendered, purchase), not one per segment.
+    assert len(tables) == 2 and len(list(plan.find_all(exp.Group))) == 2
     sizes = dict(project.evaluate(as_of=AS_OF).sizes().select("segment", "size").iter_rows())
     assert sizes == {"by_feature": 3, "many": 1, "none": 1, "recent": 3, "some": 3, "spend": 3}
 

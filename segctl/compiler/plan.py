@@ -121,6 +121,7 @@ class PlanBuilder:
         self.person_columns: dict[str, None] = {"person_id": None}
         self.subscription_columns: dict[str, None] = {}
         self.event_columns: dict[str, None] = {}
+        self.measure_table: dict[EventMeasure, str] = {}  # its per-person aggregate CTE
 
     # ---- public ------------------------------------------------------------------------
 
@@ -354,35 +355,51 @@ class PlanBuilder:
         top = exp.func("MAX_BY", exp.Array(expressions=[value]), key, literal(measure.last))
         return exp.func("FLATTEN", filtered(top, where))
 
+    def _filtered(self, aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
+        """``aggregate FILTER (WHERE condition)``; on DuckDB, ``COUNT_IF(condition)`` or the
+        aggregate of ``CASE WHEN condition THEN x END`` (the same result: the aggregates
+        skip NULLs), which DuckDB's hash aggregate updates ~25% cheaper than a FILTER."""
+        if condition is None or self.ctx.dialect != "duckdb":
+            return filtered(aggregate, condition)
+        if isinstance(aggregate, exp.Count) and isinstance(aggregate.this, exp.Star):
+            return exp.func("COUNT_IF", condition)
+        if isinstance(aggregate, (exp.Sum, exp.Min, exp.Max, exp.Avg)):
+            when = exp.Case(ifs=[exp.If(this=condition, true=aggregate.this)])
+            return aggregate.__class__(this=when)
+        if aggregate.name.upper() == "BIT_OR":
+            when = exp.Case(ifs=[exp.If(this=condition, true=aggregate.expressions[0])])
+            return exp.func("BIT_OR", when)
+        return filtered(aggregate, condition)
+
     def _aggregate(self, measure: EventMeasure) -> exp.Expr:
         kind, where = measure.measure.kind, self._filter(measure)
 
         if self._top_n(measure):
             return self._top_n_aggregate(measure, where)
         if kind == "count":
-            return filtered(exp.Count(this=exp.Star()), where)
+            return self._filtered(exp.Count(this=exp.Star()), where)
         if kind == "distinct_days" and self._day_bits(measure):
-            days = exp.func("BIT_COUNT", filtered(exp.func("BIT_OR", self._day_bit()), where))
+            days = exp.func("BIT_COUNT", self._filtered(exp.func("BIT_OR", self._day_bit()), where))
             return exp.cast(days, exp.DataType.build("BIGINT"))  # BIT_COUNT gives a TINYINT
         if kind == "streak" and self._streak_bits(measure):
             recent = exp.LT(this=self._days_back(), expression=literal(STREAK_HORIZON))
-            return filtered(exp.func("BIT_OR", self._day_bit()), exp.and_(where, recent))
+            return self._filtered(exp.func("BIT_OR", self._day_bit()), exp.and_(where, recent))
         if kind == "distinct_days":
             return filtered(exp.Count(this=exp.Distinct(expressions=[col("day")])), where)
         if kind in ("sum", "avg", "min", "max"):
             assert measure.measure.of is not None
             self.event_columns.setdefault(measure.measure.of, None)
             func = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[kind]
-            return filtered(func(this=col(measure.measure.of)), where)
+            return self._filtered(func(this=col(measure.measure.of)), where)
         if kind in ("first_seen", "last_seen"):
             func = exp.Min if kind == "first_seen" else exp.Max
-            return filtered(func(this=col("timestamp")), where)
+            return self._filtered(func(this=col("timestamp")), where)
         if kind == "share":
             hits = [self._event_test(t) for t in measure.measure.share_where]
             both = exp.and_(*(p for p in [where, *hits] if p is not None))
-            numerator = exp.cast(filtered(exp.Count(this=exp.Star()), both), DOUBLE)
+            numerator = exp.cast(self._filtered(exp.Count(this=exp.Star()), both), DOUBLE)
             denominator = exp.func(
-                "NULLIF", filtered(exp.Count(this=exp.Star()), where), literal(0)
+                "NULLIF", self._filtered(exp.Count(this=exp.Star()), where), literal(0)
             )
             return exp.Div(this=numerator, expression=denominator)
         raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
@@ -391,7 +408,7 @@ class PlanBuilder:
         kind, of = measure.measure.kind, measure.measure.of
         if kind == "count":
             return exp.func(
-                "LEAST", filtered(exp.Count(this=exp.Star()), where), literal(measure.last)
+                "LEAST", self._filtered(exp.Count(this=exp.Star()), where), literal(measure.last)
             )
         if kind == "share":
             hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
@@ -453,7 +470,9 @@ class PlanBuilder:
         ]
         streaks = [m for m in self.measures if m not in aggregated]
         # Aggregates are built first: building them registers the columns and ranks they read.
-        aggregates = [exp.alias_(self._aggregate(m), ident(self.measures[m])) for m in aggregated]
+        aggregates = {
+            m: exp.alias_(self._aggregate(m), ident(self.measures[m])) for m in aggregated
+        }
         streak_filters = {m: self._filter(m) for m in streaks}
         sequence_steps: dict[SequenceCondition, list[exp.Expr]] = {
             seq: [exp.and_(*self._match(step, seq.window, "e")) for step in seq.steps]
@@ -462,15 +481,13 @@ class PlanBuilder:
         needs_events = bool(self.measures or self.sequences)
         if needs_events:
             ctes.append(("scoped_events", self._scoped_events()))
-        if aggregates:
-            ctes.append(
-                (
-                    "event_measures",
-                    exp.select(col("person_id"), *aggregates)
-                    .from_(ident("scoped_events"))
-                    .group_by(col("person_id")),
-                )
-            )
+        tables = self._measure_tables(aggregated)
+        for table, (names, measures) in tables.items():
+            query = exp.select(col("person_id"), *(aggregates[m] for m in measures))
+            if len(tables) > 1 and names is not None:
+                events = [literal(n) for n in names]
+                query = query.where(exp.In(this=col("event"), expressions=events))
+            ctes.append((table, query.from_(ident("scoped_events")).group_by(col("person_id"))))
         for measure, condition in streak_filters.items():
             ctes.append((f"streak_{self.measures[measure]}", self._streak(condition)))
         for measure in aggregated:
@@ -483,6 +500,33 @@ class PlanBuilder:
             ctes.insert(1, ("current_subscription", self._current_subscription()))
         ctes.append(("base", self._base(aggregated, streaks)))
         return ctes
+
+    def _measure_tables(
+        self, aggregated: list[EventMeasure]
+    ) -> dict[str, tuple[tuple[str, ...] | None, list[EventMeasure]]]:
+        """The per-person aggregate CTEs: name -> (the events they read, their measures).
+
+        On DuckDB, one GROUP BY per set of event names: a FILTER aggregate costs every row
+        it sees, so measures of different events in one GROUP BY make each event's rows pay
+        for every other event's measures too; split, each row feeds only its own event's
+        (a thousand-segment catalogue: 10x fewer aggregate updates). Measures of any event
+        share one aggregate over every scoped event. Other dialects keep one aggregate.
+        """
+        groups: dict[tuple[str, ...] | None, list[EventMeasure]] = {}
+        for measure in aggregated:
+            names = measure.match.names
+            key = (
+                tuple(sorted(set(names)))
+                if names is not None and self.ctx.dialect == "duckdb"
+                else None
+            )
+            groups.setdefault(key, []).append(measure)
+        if len(groups) == 1:
+            tables = {"event_measures": next(iter(groups.items()))}
+        else:
+            tables = {f"event_measures_{i}": group for i, group in enumerate(groups.items())}
+        self.measure_table = {m: t for t, (_, ms) in tables.items() for m in ms}
+        return tables
 
     def _scoped_events(self) -> exp.Select:
         columns = {"person_id": None, "event": None, "timestamp": None, **self.event_columns}
@@ -517,7 +561,7 @@ class PlanBuilder:
         their whole history (an empty join when nobody did, which is the usual case)."""
         name = self.measures[measure]
         long = exp.GTE(this=self._streak_of_bits(col(name)), expression=literal(STREAK_HORIZON - 1))
-        persons = exp.select(col("person_id")).from_(ident("event_measures")).where(long)
+        persons = exp.select(col("person_id")).from_(ident(self.measure_table[measure])).where(long)
         events = (
             exp.select(exp.Star(), exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
             .from_(ident("events"))
@@ -673,11 +717,13 @@ class PlanBuilder:
 
         if self.subscription_columns:
             join("current_subscription", "s")
-        if aggregated:
-            join("event_measures", "m")
+        aliases = {}  # event_measures AS m, event_measures_0 AS m0, ...
+        for table in dict.fromkeys(self.measure_table.values()):
+            aliases[table] = "m" + table.removeprefix("event_measures").lstrip("_")
+            join(table, aliases[table])
         for measure in aggregated:
             name = self.measures[measure]
-            value: exp.Expr = col(name, "m")
+            value: exp.Expr = col(name, aliases[self.measure_table[measure]])
             if self._streak_bits(measure):
                 join(f"streak_{name}", name)
                 short = exp.Is(this=col("value", name), expression=exp.Null())

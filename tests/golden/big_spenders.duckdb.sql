@@ -20,8 +20,7 @@ FROM (
   ), "event_measures" AS (
     SELECT
       "person_id",
-      SUM("amount") FILTER(WHERE
-        "event" = 'purchase') AS "m__0"
+      SUM(CASE WHEN "event" = 'purchase' THEN "amount" END) AS "m__0"
     FROM "scoped_events"
     GROUP BY
       "person_id"

@@ -22,9 +22,11 @@ FROM (
     SELECT
       "person_id",
       BIT_OR(
-        CAST(1 AS INT128) << LEAST(DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)), 126)
-      ) FILTER(WHERE
-        "event" = 'login' AND DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)) < 120) AS "m__0"
+        CASE
+          WHEN "event" = 'login' AND DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)) < 120
+          THEN CAST(1 AS INT128) << LEAST(DATE_DIFF('DAY', "day", CAST('2026-11-17' AS DATE)), 126)
+        END
+      ) AS "m__0"
     FROM "scoped_events"
     GROUP BY
       "person_id"

@@ -21,10 +21,8 @@ FROM (
   ), "event_measures" AS (
     SELECT
       "person_id",
-      SUM("amount") FILTER(WHERE
-        "event" = 'purchase') AS "m__0",
-      COUNT(*) FILTER(WHERE
-        "event" = 'purchase' AND "timestamp" > CAST('2026-10-18 00:00:00' AS TIMESTAMP)) AS "m__1"
+      SUM(CASE WHEN "event" = 'purchase' THEN "amount" END) AS "m__0",
+      COUNT_IF("event" = 'purchase' AND "timestamp" > CAST('2026-10-18 00:00:00' AS TIMESTAMP)) AS "m__1"
     FROM "scoped_events"
     GROUP BY
       "person_id"
