@@ -205,9 +205,13 @@ class DuckDBEngine:
             )
         if duck_type == "VARCHAR" and name in TIMESTAMP_COLUMNS[table]:
             return (
-                f"CAST(CAST({source} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)",
+                f"make_timestamp(epoch_us(CAST({source} AS TIMESTAMPTZ)))",
                 ColumnType.TIMESTAMP,
             )
+        if duck_type == TIMESTAMPTZ:
+            # The same instant as naive UTC by arithmetic: AT TIME ZONE goes through ICU and
+            # cost 6x the whole scan (1.3 s per 10M events). Infinite values become NULL.
+            return f"make_timestamp(epoch_us({source}))", ColumnType.TIMESTAMP
         if duck_type.startswith(TZ_AWARE):
             return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
         if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
