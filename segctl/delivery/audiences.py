@@ -17,13 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from segctl import progress
 from segctl.delivery.destinations import Destination
 from segctl.delivery.http import Http
-from segctl.delivery.identifiers import HashedIdentity, IdentityStats, hash_identity
+from segctl.delivery.identifiers import (
+    PLATFORMS,
+    HashedIdentity,
+    IdentityStats,
+    bulk_hash_sql,
+    bulk_identity,
+    hash_identity,
+)
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.diff import quote
@@ -31,7 +37,9 @@ from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
 
 if TYPE_CHECKING:
+    import duckdb
     import httpx
+    import pyarrow as pa
 
     from segctl.delivery.worker import Worker
 
@@ -48,7 +56,7 @@ class Member:
     identity: HashedIdentity | None = None  # ad platforms: hashes only
     contact: dict[str, Any] | None = None  # Resend: email and names
 
-    @cached_property
+    @property
     def identifiers(self) -> str:
         """What is stored of the member (JSON): computed once, since a sync writes it to the
         journal and then to the synced set.
@@ -56,10 +64,17 @@ class Member:
         >>> Member("u1", identity=HashedIdentity("u1", "ab", None)).identifiers
         '{"email": "ab", "phone": null}'
         """
-        if self.identity is not None:  # json.dumps of the dict, without building the dict
-            email, phone = json.dumps(self.identity.email), json.dumps(self.identity.phone)
-            return f'{{"email": {email}, "phone": {phone}}}'
-        return json.dumps(self.contact or {}, sort_keys=True, default=str)
+        # Not functools.cached_property: in Python 3.11 it takes one lock for all instances,
+        # which the audiences synced at once would queue on.
+        cached: str | None = self.__dict__.get("_identifiers")
+        if cached is None:
+            if self.identity is not None:  # json.dumps of the dict, without building it
+                email, phone = json.dumps(self.identity.email), json.dumps(self.identity.phone)
+                cached = f'{{"email": {email}, "phone": {phone}}}'
+            else:
+                cached = json.dumps(self.contact or {}, sort_keys=True, default=str)
+            self.__dict__["_identifiers"] = cached  # frozen: a cache, not a field
+        return cached
 
 
 @dataclass
@@ -118,7 +133,11 @@ class AudienceClient:
         return call(attempt, self.policy, self.limiter)
 
     def identity(self, person: dict[str, Any], stats: IdentityStats) -> Member | None:
-        identity = hash_identity(person, self.platform, stats)
+        """The member to send for a person, or None (skipped: no usable identifier)."""
+        return self.member(hash_identity(person, self.platform, stats), stats)
+
+    def member(self, identity: HashedIdentity, stats: IdentityStats) -> Member | None:
+        """The member to send for a person's hashes, or None (skipped)."""
         return None if identity.empty else Member(identity.person_id, identity=identity)
 
     def add(self, audience_id: str, members: list[Member]) -> Figures:
@@ -153,9 +172,9 @@ def client_for(
 class Replacement:
     """What a replace needs from the state, read before anything is sent."""
 
-    desired: list[str]  # person ids, in order
+    desired: list[tuple[Any, ...]]  # rows of the temp table desired, by person id
     synced: dict[str, str]  # person id -> identifiers stored (not in doubt)
-    kept: list[tuple[Any, ...]]  # (person id, identifiers) held in by an open hold
+    kept: list[tuple[Any, ...]]  # (person id, identifiers) kept in by an open hold
     doubt: list[list[str]]  # (person id, identifiers) in doubt from interrupted syncs
 
 
@@ -284,7 +303,7 @@ class Reconciler:
         # desired, doubt and synced are temp tables of the connection, shared by every sync:
         # they are made and read in one go, and nothing after uses them.
         with self.store.lock:
-            self._stage_desired(segment)
+            self._stage_desired(segment, client.platform)
             in_doubt = journal.in_doubt()
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)"
@@ -305,36 +324,37 @@ class Reconciler:
             )
             # A file can only be written whole; elsewhere mirror means the platform's replace.
             mirror = mode == "mirror" and client.supports_replace and not held
-            if client.always_replace or mirror:
-                if dry_run:
-                    result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
-                    return
-                plan = Replacement(
-                    [r[0] for r in self.store.rows("SELECT person_id FROM desired ORDER BY 1")],
-                    dict(self.store.rows("SELECT person_id, identifiers FROM synced")),
+            replace = client.always_replace or mirror
+            if replace and dry_run:
+                result.added = int(self.store.rows("SELECT count(*) FROM desired")[0][0])
+                return
+            if replace:
+                queries = [
+                    "SELECT * FROM desired ORDER BY person_id",
+                    "SELECT person_id, identifiers FROM synced",
                     # With a hold open, those who would leave stay in the audience.
-                    self.store.rows(
-                        "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
-                        "(SELECT person_id FROM desired) ORDER BY person_id"
-                    )
-                    if held
-                    else [],
-                    in_doubt,
-                )
+                    "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
+                    f"(SELECT person_id FROM desired) AND {held} ORDER BY person_id",
+                ]
             else:
-                adds = self.store.rows(
-                    "SELECT person_id FROM desired EXCEPT SELECT person_id FROM synced "
-                    "ORDER BY person_id"
-                )
-                removes = self.store.rows(
+                queries = [
+                    "SELECT * FROM desired WHERE person_id NOT IN (SELECT person_id FROM "
+                    "synced) ORDER BY person_id",
                     "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT "
                     "* FROM doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) "
-                    "ORDER BY person_id"
-                )
-        if client.always_replace or mirror:
+                    "ORDER BY person_id",
+                ]
+            tables = [_arrow(con.sql(sql)) for sql in queries]
+        # Arrow tables to Python objects once the lock is released: that needs the GIL, which
+        # the other syncs share.
+        fetched = [_tuples(table) for table in tables]
+        if replace:
+            desired, synced, kept = fetched
+            plan = Replacement(desired, dict(synced), kept, in_doubt)
             self._replace(client, destination, audience, result, plan, journal)
             return
-        members = self._members(client, [r[0] for r in adds], result)
+        adds, removes = fetched
+        members = self._members(client, adds, result)
         doubt = dict(in_doubt)
         unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
         removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
@@ -344,24 +364,21 @@ class Reconciler:
         if mode == "add":
             removes = []
         if mode == "remove":
-            adds = []
+            adds, members = [], []
         if dry_run:
             result.added, result.removed = len(adds), len(removes)
             return
-        # A permanent error on one batch is recorded and the other batches still go; the
-        # first such error is raised at the end, so the sync request is marked failed.
-        refused: Permanent | None = None
-        settled: set[str] = set()
-        for start in range(0, len(removes), client.max_batch):
-            chunk = removes[start : start + client.max_batch]
+
+        # The batches go at once, up to the destination's concurrency; each is journalled
+        # before it is sent and recorded after, on its own, as when they went one by one.
+        def remove(chunk: list[tuple[Any, ...]]) -> Figures:
             gone = [_stored_member(pid, ids) for pid, ids in chunk]
             entry = journal.write("remove", gone)
             try:
-                result.figures.add(client.remove(audience, gone))
-            except Permanent as failure:
+                figures = client.remove(audience, gone)
+            except Permanent:
                 journal.done([entry])  # refused: nothing changed, nothing in doubt
-                refused = refused or failure
-                continue
+                raise
             crash_point("sync:after-remove")
             with self.store.transaction():
                 con.execute(
@@ -370,21 +387,42 @@ class Reconciler:
                     [destination.name, audience, [pid for pid, _ in chunk]],
                 )
                 journal.done([entry], transaction=False)
-            settled.update(pid for pid, _ in chunk)
-            result.removed += len(chunk)
-        for start in range(0, len(members), client.max_batch):
-            batch = members[start : start + client.max_batch]
+            return figures
+
+        def add(batch: list[Member]) -> Figures:
             entry = journal.write("add", batch)
             try:
-                result.figures.add(client.add(audience, batch))
-            except Permanent as failure:
+                figures = client.add(audience, batch)
+            except Permanent:
                 journal.done([entry])
-                refused = refused or failure
-                continue
+                raise
             crash_point("sync:after-add")
             self._record_synced(destination.name, audience, batch, journal, entry)
-            settled.update(m.person_id for m in batch)
-            result.added += len(batch)
+            return figures
+
+        size = client.max_batch
+        sends: list[tuple[Callable[[Any], Figures], list[Any]]] = [
+            (remove, removes[i : i + size]) for i in range(0, len(removes), size)
+        ] + [(add, members[i : i + size]) for i in range(0, len(members), size)]
+        workers = max(1, min(destination.concurrency, len(sends)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(send, batch) for send, batch in sends]
+        # A permanent error on one batch is recorded and the other batches still go; the
+        # first such error is raised at the end, so the sync request is marked failed.
+        refused: Permanent | None = None
+        settled: set[str] = set()
+        for (send, batch), future in zip(sends, futures, strict=True):
+            try:
+                result.figures.add(future.result())
+            except Permanent as failure:
+                refused = refused or failure
+                continue
+            if send is remove:
+                settled.update(pid for pid, _ in batch)
+                result.removed += len(batch)
+            else:
+                settled.update(m.person_id for m in batch)
+                result.added += len(batch)
         if doubt.keys() <= settled:
             journal.done(journal.loaded)
         if refused is not None:
@@ -415,42 +453,54 @@ class Reconciler:
             changed += [_stored_member(pid, ids) for pid, ids in plan.doubt]
             entry = journal.write("replace", changed)
         result.figures.add(client.replace(audience, members))
+        table = _synced_table(members)
         with self.store.transaction():
             self.store.con.execute(
                 f"DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?",
                 [destination.name, audience],
             )
-            self._insert_synced(destination.name, audience, members)
+            self._insert_synced(destination.name, audience, table)
             journal.done([*journal.loaded, *([entry] if entry else [])], transaction=False)
         current = {m.person_id for m in members}
         result.added = len(current - synced.keys())
         result.removed = len(synced.keys() - current)
 
-    def _stage_desired(self, segment: str) -> None:
-        columns = set(self.store.snapshot_segments())
-        if segment not in columns:
-            self.store.con.execute(
-                "CREATE OR REPLACE TEMP TABLE desired AS "
-                "SELECT NULL::VARCHAR AS person_id WHERE false"
+    def _stage_desired(self, segment: str, platform: str) -> None:
+        """The temp table ``desired``: person_id, and for an ad platform the columns of
+        :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
+        if segment in set(self.store.snapshot_segments()):
+            reachable = self.worker.project.reachable_condition("p")
+            source = (
+                f"{S}.snapshot s JOIN persons p USING (person_id) "
+                f"WHERE s.{quote(segment)} AND {reachable}"
             )
-            return
-        reachable = self.worker.project.reachable_condition("p")
-        self.store.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE desired AS
-                SELECT s.person_id FROM {S}.snapshot s JOIN persons p USING (person_id)
-                WHERE s.{quote(segment)} AND {reachable}"""
-        )
+        else:
+            source = "persons p WHERE false"
+        query = f"SELECT p.person_id FROM {source}"
+        if platform in PLATFORMS:
+            query = bulk_hash_sql(platform, self.worker.project.schema["persons"], source)
+        self.store.con.execute(f"CREATE OR REPLACE TEMP TABLE desired AS {query}")
 
-    def _members(self, client: AudienceClient, ids: list[str], result: SyncResult) -> list[Member]:
-        people = self.worker.persons(ids)
+    def _members(
+        self, client: AudienceClient, rows: list[tuple[Any, ...]], result: SyncResult
+    ) -> list[Member]:
+        """The members to send for rows of ``desired``, in order; persons without a usable
+        identifier are counted as skipped. For ad platforms the rows carry the hashes (see
+        :func:`bulk_hash_sql`); the values DuckDB left are hashed here."""
         stats = IdentityStats()
-        members = []
-        for pid in ids:
-            member = client.identity(people[pid], stats)
-            if member is None:
-                result.skipped += 1
-            else:
-                members.append(member)
+        if client.platform in PLATFORMS:
+            people = self.worker.persons(row[0] for row in rows if not row[-1])
+            found = (
+                client.member(bulk_identity(row, stats), stats)
+                if row[-1]
+                else client.identity(people[row[0]], stats)
+                for row in rows
+            )
+        else:
+            people = self.worker.persons(row[0] for row in rows)
+            found = (client.identity(people[row[0]], stats) for row in rows)
+        members = [member for member in found if member is not None]
+        result.skipped += len(rows) - len(members)
         return members
 
     def _record_synced(
@@ -458,27 +508,21 @@ class Reconciler:
     ) -> None:
         """Record added members (replacing the rows of any who were in doubt) and settle the
         journal entry of the add, in one transaction."""
+        ids, table = [m.person_id for m in members], _synced_table(members)
         with self.store.transaction():
             self.store.con.execute(
                 f"""DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?
                     AND person_id IN (SELECT unnest(?::VARCHAR[]))""",
-                [destination, audience, [m.person_id for m in members]],
+                [destination, audience, ids],
             )
-            self._insert_synced(destination, audience, members)
+            self._insert_synced(destination, audience, table)
             journal.done([entry], transaction=False)
 
-    def _insert_synced(self, destination: str, audience: str, members: list[Member]) -> None:
-        """Bulk insert (an Arrow table, not a row at a time)."""
-        if not members:
+    def _insert_synced(self, destination: str, audience: str, table: pa.Table) -> None:
+        """Bulk insert of a :func:`_synced_table` (built before the transaction: Python work
+        under the store's lock would hold up every other sync)."""
+        if not table.num_rows:
             return
-        import pyarrow as pa
-
-        table = pa.table(
-            {
-                "person_id": [m.person_id for m in members],
-                "identifiers": [m.identifiers for m in members],
-            }
-        )
         self.store.con.register("segctl_new_members", table)
         try:
             self.store.con.execute(
@@ -561,6 +605,7 @@ class Journal:
 
     def write(self, transition: str, members: list[Member]) -> int:
         """Journal a change about to be sent; returns its row id."""
+        payload = json.dumps({m.person_id: m.identifiers for m in members})  # before the lock
         with self.store.transaction():
             row_id = int(self.store.rows(f"SELECT nextval('{S}.outbox_ids')")[0][0])
             self.store.con.execute(
@@ -573,7 +618,7 @@ class Journal:
                     self.destination,
                     transition,
                     self.spec,
-                    json.dumps({m.person_id: m.identifiers for m in members}),
+                    payload,
                     f"{self.key}:{transition}:{row_id}",
                     self.key,
                     now(),
@@ -589,6 +634,30 @@ class Journal:
             self.store.con.execute(
                 f"DELETE FROM {S}.outbox WHERE id IN (SELECT unnest(?::BIGINT[]))", [rows]
             )
+
+
+def _synced_table(members: list[Member]) -> pa.Table:
+    """person_id and identifiers of the members, for a bulk insert into audience_members."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "person_id": pa.array([m.person_id for m in members], pa.string()),
+            "identifiers": pa.array([m.identifiers for m in members], pa.string()),
+        }
+    )
+
+
+def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A query's result as an Arrow table (DuckDB builds it without holding the GIL)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    table: pa.Table = fetch()
+    return table
+
+
+def _tuples(table: pa.Table) -> list[tuple[Any, ...]]:
+    """The rows of an Arrow table."""
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
 def _stored_member(person_id: str, identifiers: str) -> Member:

@@ -308,18 +308,19 @@ class Worker:
 
     def persons(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Person columns by id (for payloads, emails and audiences), fetched once per push."""
+        wanted = sorted(set(ids) - self._people.keys())
+        if not wanted:
+            return self._people
+        self.project.schema  # noqa: B018 - registers the persons view
         with self.store.lock:  # audience syncs ask for persons from their threads
-            wanted = sorted(set(ids) - self._people.keys())
-            if not wanted:
-                return self._people
-            self.project.schema  # noqa: B018 - registers the persons view
             cursor = self.store.con.execute(
                 "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
             )
             columns = [d[0] for d in cursor.description]
-            for row in cursor.fetchall():
-                self._people[row[0]] = dict(zip(columns, row, strict=True))
-            return self._people
+            found = cursor.fetchall()
+        # Two threads may fetch the same person: both get the same columns.
+        self._people.update((row[0], dict(zip(columns, row, strict=True))) for row in found)
+        return self._people
 
     # ---- kinds ------------------------------------------------------------------------
 

@@ -188,11 +188,12 @@ def _entry(member: Member) -> dict[str, Any] | None:
     identity = member.identity
     if identity is None:
         return None
-    identifiers = [
-        {key: value}
-        for key, value in (("emailAddress", identity.email), ("phoneNumber", identity.phone))
-        if value and DIGEST.fullmatch(value)
-    ]
+    email, phone = identity.email, identity.phone  # (called per member: kept plain)
+    identifiers = []
+    if email and DIGEST.fullmatch(email):
+        identifiers.append({"emailAddress": email})
+    if phone and DIGEST.fullmatch(phone):
+        identifiers.append({"phoneNumber": phone})
     if not identifiers or len(identifiers) > MAX_IDENTIFIERS:
         return None
     return {"userData": {"userIdentifiers": identifiers}}

@@ -216,13 +216,16 @@ def _rows(members: list[Member]) -> tuple[list[list[str]], int]:
     """EMAIL, PHONE rows (``""`` for a missing key) and the number of members skipped because
     they have no SHA-256 digest to send (anything else could be raw PII)."""
     rows: list[list[str]] = []
-    for member in members:
+    match = DIGEST.fullmatch
+    for member in members:  # (kept plain: called per member of large audiences)
         identity = member.identity
-        email = identity.email if identity and identity.email else ""
-        phone = identity.phone if identity and identity.phone else ""
-        row = [value if DIGEST.fullmatch(value) else "" for value in (email, phone)]
-        if any(row):
-            rows.append(row)
+        if identity is None:
+            continue
+        email, phone = identity.email or "", identity.phone or ""
+        email = email if email and match(email) else ""
+        phone = phone if phone and match(phone) else ""
+        if email or phone:
+            rows.append([email, phone])
     return rows, len(members) - len(rows)
 
 

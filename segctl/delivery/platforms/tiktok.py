@@ -22,7 +22,7 @@ import httpx
 
 from segctl.delivery.audiences import AudienceClient, Figures, Member
 from segctl.delivery.http import body, describe, retry_after
-from segctl.delivery.identifiers import HashedIdentity, IdentityStats, hash_identity
+from segctl.delivery.identifiers import HashedIdentity, IdentityStats
 from segctl.delivery.retry import Permanent, Transient
 
 UPLOAD = "/dmp/custom_audience/file/upload/"
@@ -83,9 +83,8 @@ class TikTokAudience(AudienceClient):
             )
         return value
 
-    def identity(self, person: dict[str, Any], stats: IdentityStats) -> Member | None:
+    def member(self, identity: HashedIdentity, stats: IdentityStats) -> Member | None:
         """The person's hashes, or None (skipped) without the audience's identifier."""
-        identity = hash_identity(person, self.platform, stats)
         if self._hash(identity) is None:
             if not identity.empty:  # has the other identifier, which this audience cannot take
                 stats.no_identifier += 1
