@@ -311,12 +311,29 @@ class StateStore:
         for the segments in ``figures``, the old one for the others) and whatever
         ``queue(run_id)`` adds.
 
-        ``figures`` holds (segment, definition_hash, size, entered, exited, first_run).
+        ``figures`` holds (segment, definition_hash, size, entered, exited, first_run). When
+        every snapshot segment was evaluated, only the rows of the persons in the temp table
+        ``changed`` (from :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is
+        rewritten whole.
         """
         from segctl import __version__
 
         evaluated = [f[0] for f in figures]
-        snapshot = _snapshot_sql(evaluated, self.snapshot_segments(), result_table)
+        existing = self.snapshot_segments()
+        if existing and set(existing) == set(evaluated):
+            flags = [f"coalesce({_q(n)}, false)" for n in existing]
+            changed = "SELECT person_id FROM changed"
+            update = [
+                f"DELETE FROM {S}.snapshot WHERE person_id IN ({changed})",
+                f"""INSERT INTO {S}.snapshot (person_id, {", ".join(map(_q, existing))})
+                    SELECT person_id, {", ".join(flags)} FROM {_q(result_table)}
+                    WHERE person_id IN ({changed}) AND {_any_true(flags)}""",
+            ]
+        else:
+            update = [
+                f"CREATE OR REPLACE TABLE {S}.snapshot AS "
+                + _snapshot_sql(evaluated, existing, result_table)
+            ]
         with self.transaction():
             run_id = int(self.rows(f"SELECT coalesce(max(run_id), 0) + 1 FROM {S}.runs")[0][0])
             self.con.execute(
@@ -335,7 +352,8 @@ class StateStore:
                 [run_id, run_id],
             )
             crash_point("commit:after-transitions")
-            self.con.execute(f"CREATE OR REPLACE TABLE {S}.snapshot AS {snapshot}")
+            for statement in update:
+                self.con.execute(statement)
             if queue is not None:
                 queue(run_id)
             crash_point("commit:before-commit")
@@ -355,13 +373,18 @@ def _snapshot_sql(evaluated: list[str], existing: list[str], result_table: str) 
         return "SELECT person_id FROM snapshot_empty"  # pragma: no cover
     flags = [f"coalesce({'r' if n in evaluated else 's'}.{_q(n)}, false)" for n in columns]
     values = [f"{flag} AS {_q(name)}" for flag, name in zip(flags, columns, strict=True)]
-    # One row comparison, not a thousand-term OR (many times slower in DuckDB).
-    keep = f"({', '.join(flags)}) <> ({', '.join('false' for _ in flags)})"
+    keep = _any_true(flags)
     return (
         f"SELECT coalesce(r.person_id, s.person_id) AS person_id, {', '.join(values)} "
         f"FROM {_q(result_table)} AS r FULL JOIN {S}.snapshot AS s "
         f"ON r.person_id = s.person_id WHERE {keep}"
     )
+
+
+def _any_true(flags: list[str]) -> str:
+    """SQL true when some flag is: one row comparison, not a thousand-term OR (many times
+    slower in DuckDB)."""
+    return f"({', '.join(flags)}) <> ({', '.join('false' for _ in flags)})"
 
 
 def members_at_sql(run_param: str = "?") -> str:

@@ -73,6 +73,20 @@ def test_second_run_diffs_against_the_committed_snapshot(project: lib.Project) -
         assert by_name[name].exited == sorted(before[name] - after[name])
 
 
+def test_the_snapshot_updated_in_place_equals_the_last_memberships(
+    project: lib.Project,
+) -> None:
+    for as_of in AS_OF:  # after the first run only changed persons' rows are replaced
+        lib.Project.load(project.root).run(as_of=as_of)
+    expected = members(project, AS_OF[-1])
+    rows = committed(project.root)["snapshot"]
+    assert isinstance(rows, list)
+    names = ["active", "active_buyers", "buyers"]  # the snapshot's columns, in order
+    got = {n: {r[0] for r in rows if r[1 + i]} for i, n in enumerate(names)}
+    assert got == expected
+    assert all(any(r[1:]) for r in rows)  # persons in no segment are not kept
+
+
 def test_history_is_stored_as_intervals(project: lib.Project) -> None:
     from segctl.state import intervals_sql
 
