@@ -70,6 +70,15 @@ def filtered(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
     return exp.Filter(this=aggregate, expression=exp.Where(this=condition))
 
 
+def time_bound(moment: datetime, raw: str | None) -> exp.Expr:
+    """A naive-UTC ``moment`` as a literal to compare with the events' ``timestamp``, or with
+    the source's TIMESTAMPTZ column ``raw`` (which the Parquet scan can push down)."""
+    if raw is None:
+        return literal(moment)
+    text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
+    return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
+
+
 def ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
@@ -428,12 +437,6 @@ class PlanBuilder:
         raw = self.ctx.raw_timestamp
         ts = col(raw or "timestamp")
 
-        def bound(moment: datetime) -> exp.Expr:
-            if raw is None:
-                return literal(moment)
-            text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
-            return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
-
         # (match, window, how far back the plan reads them: None = as far as the window goes)
         horizon = timedelta(days=STREAK_HORIZON + 2)  # + a day either side for local days
         scopes: list[tuple[EventMatch, Window, timedelta | None]] = [
@@ -441,7 +444,7 @@ class PlanBuilder:
         ]
         for seq in self.sequences:
             scopes.extend((step, seq.window, None) for step in seq.steps)
-        parts: list[exp.Expr] = [exp.LTE(this=ts, expression=bound(self.ctx.as_of))]
+        parts: list[exp.Expr] = [exp.LTE(this=ts, expression=time_bound(self.ctx.as_of, raw))]
         names: set[str] = set()
         if all(match.names is not None for match, _, _ in scopes):
             for match, _, _ in scopes:
@@ -459,7 +462,7 @@ class PlanBuilder:
             else:
                 return parts  # some condition reads all history
         if lower_bounds:
-            parts.append(exp.GT(this=ts.copy(), expression=bound(min(lower_bounds))))
+            parts.append(exp.GT(this=ts.copy(), expression=time_bound(min(lower_bounds), raw)))
         return parts
 
     def _ctes(self) -> list[tuple[str, exp.Expr]]:
