@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from textwrap import dedent
 
@@ -83,8 +84,16 @@ def expected(platform: str, persons: range) -> set[str]:
     return found
 
 
+@dataclass
+class Setup:
+    meta: MetaFake
+    google: GoogleFake
+    ids: list[str]  # the two Meta audiences (Google's lists are 7001 and 7002)
+    root: Path
+
+
 @pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MetaFake, GoogleFake]]:
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     from segctl.delivery.platforms.google import GoogleAudience
     from segctl.delivery.platforms.meta import MetaAudience
 
@@ -93,20 +102,19 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MetaFake, GoogleFak
     monkeypatch.setattr(GoogleAudience, "max_batch", 7)
     monkeypatch.setattr(GoogleAudience, "status_polls", (0.0,))
     with (
-        MetaFake(latency=0.02, rate_limit=(45, 1.0)) as meta,
-        GoogleFake(latency=0.02, rate_limit=(45, 1.0), max_concurrent=2) as google,
+        MetaFake(latency=0.02, rate_limit=(60, 1.0)) as meta,
+        GoogleFake(latency=0.02, rate_limit=(60, 1.0), max_concurrent=2) as google,
     ):
         meta.concurrency_limit = 2
-        yield meta, google
+        ids = [meta.create_audience(), meta.create_audience()]
+        yield Setup(meta, google, ids, write_project(tmp_path / "proj", meta, google, ids))
         assert meta.pii_leaks == [] and google.pii_leaks == []
 
 
 def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exact(
-    tmp_path: Path, fakes: tuple[MetaFake, GoogleFake]
+    setup: Setup,
 ) -> None:
-    meta, google = fakes
-    ids = [meta.create_audience(), meta.create_audience()]
-    root = write_project(tmp_path / "proj", meta, google, ids)
+    meta, google, ids, root = setup.meta, setup.google, setup.ids, setup.root
     report = lib.Project.load(root).run(as_of=AS_OF).report
     assert report is not None and report.failed == 0 and report.pending == 0
     for platform_ids, persons in (
@@ -116,7 +124,7 @@ def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exa
         google_id, meta_id = platform_ids
         assert {row[0] for row in meta.audience(meta_id)} - {""} == expected("meta", persons)
         assert set(google.identifiers(google_id, "emailAddress")) == expected("google", persons)
-    meta.assert_limits()  # two at a time at most, and the rate kept, over both audiences
+    meta.assert_limits()  # two at a time at most, 40/s (not 40/s each), over both audiences
     google.assert_limits()
     assert google.max_concurrent == 2  # the batches did go at once
     # A dry run plans without sending: only u013, who has no identifier Google takes, is left.
@@ -127,11 +135,9 @@ def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exa
 
 
 def test_a_permanent_failure_of_one_audience_leaves_the_others_synced(
-    tmp_path: Path, fakes: tuple[MetaFake, GoogleFake]
+    setup: Setup,
 ) -> None:
-    meta, google = fakes
-    ids = [meta.create_audience(), meta.create_audience()]
-    root = write_project(tmp_path / "proj", meta, google, ids)
+    meta, google, ids, root = setup.meta, setup.google, setup.ids, setup.root
     meta.inject(platform_error=100, path=ids[1], times=None)  # refuses the second audience
     report = lib.Project.load(root).run(as_of=AS_OF).report
     assert report is not None and report.failed == 1
@@ -144,11 +150,9 @@ def test_a_permanent_failure_of_one_audience_leaves_the_others_synced(
 
 
 def test_sync_in_remove_mode_only_removes(
-    tmp_path: Path, fakes: tuple[MetaFake, GoogleFake]
+    setup: Setup,
 ) -> None:
-    meta, google = fakes
-    ids = [meta.create_audience(), meta.create_audience()]
-    root = write_project(tmp_path / "proj", meta, google, ids)
+    google, root = setup.google, setup.root
     lib.Project.load(root).run(as_of=AS_OF)
     persons = root / "persons.csv"  # u000 leaves segment first, u040 enters it
     text = persons.read_text().replace(",US,0\n", ",US,100\n").replace(",US,40\n", ",US,5\n")
