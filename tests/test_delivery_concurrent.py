@@ -14,6 +14,7 @@ import pytest
 from fakes import GoogleFake, MetaFake
 
 import segctl as lib
+from segctl.delivery.audiences import IDENTIFIERS_SQL, Member
 from segctl.delivery.identifiers import (
     PLATFORMS,
     IdentityStats,
@@ -212,13 +213,16 @@ def test_hashes_in_bulk_equal_hash_identity_wherever_they_are_given(platform: st
     people = {
         r[0]: {"person_id": r[0], "email": r[1], "phone": r[2], "country": r[3]} for r in rows
     }
-    found = con.execute(bulk_hash_sql(platform, ["person_id", "email", "phone"], "persons p"))
+    hashed = bulk_hash_sql(platform, ["person_id", "email", "phone"], "persons p")
+    found = con.execute(f"SELECT *, {IDENTIFIERS_SQL} FROM ({hashed})")
     bulk, python = IdentityStats(), IdentityStats()
     exact = 0
-    for row in found.fetchall():
+    for *row, identifiers in found.fetchall():
         if row[-1]:  # the others are left to hash_identity
             exact += 1
-            assert bulk_identity(row, bulk) == hash_identity(people[row[0]], platform, python)
+            identity = hash_identity(people[row[0]], platform, python)
+            assert bulk_identity(tuple(row), bulk) == identity
+            assert identifiers == Member(identity.person_id, identity=identity).identifiers
     assert bulk == python
     assert exact > 500  # the plain shapes were taken in bulk
 

@@ -76,6 +76,17 @@ class Member:
             self.__dict__["_identifiers"] = cached  # frozen: a cache, not a field
         return cached
 
+    def known_as(self, identifiers: str) -> Member:
+        """This member, with :attr:`identifiers` already computed (by DuckDB, for many)."""
+        self.__dict__["_identifiers"] = identifiers
+        return self
+
+
+#: Member.identifiers of a hashed identity, as SQL over the columns of bulk_hash_sql (hex
+#: digests need no escaping: the same text as json.dumps gives).
+IDENTIFIERS_SQL = """'{"email": ' || coalesce('"' || email_sha256 || '"', 'null')
+    || ', "phone": ' || coalesce('"' || phone_sha256 || '"', 'null') || '}'"""
+
 
 @dataclass
 class Figures:
@@ -478,7 +489,8 @@ class Reconciler:
             source = "persons p WHERE false"
         query = f"SELECT p.person_id FROM {source}"
         if platform in PLATFORMS:
-            query = bulk_hash_sql(platform, self.worker.project.schema["persons"], source)
+            hashed = bulk_hash_sql(platform, self.worker.project.schema["persons"], source)
+            query = f"SELECT *, {IDENTIFIERS_SQL} AS identifiers FROM ({hashed})"
         self.store.con.execute(f"CREATE OR REPLACE TEMP TABLE desired AS {query}")
 
     def _members(
@@ -488,17 +500,17 @@ class Reconciler:
         identifier are counted as skipped. For ad platforms the rows carry the hashes (see
         :func:`bulk_hash_sql`); the values DuckDB left are hashed here."""
         stats = IdentityStats()
-        if client.platform in PLATFORMS:
-            people = self.worker.persons(row[0] for row in rows if not row[-1])
-            found = (
-                client.member(bulk_identity(row, stats), stats)
-                if row[-1]
-                else client.identity(people[row[0]], stats)
-                for row in rows
-            )
-        else:
+        if client.platform not in PLATFORMS:
             people = self.worker.persons(row[0] for row in rows)
-            found = (client.identity(people[row[0]], stats) for row in rows)
+            found = [client.identity(people[row[0]], stats) for row in rows]
+        else:  # rows: person_id, the hashes..., exact, identifiers
+            people = self.worker.persons(row[0] for row in rows if not row[-2])
+            found = []
+            for row in rows:
+                if not row[-2]:
+                    found.append(client.identity(people[row[0]], stats))
+                elif member := client.member(bulk_identity(row[:-1], stats), stats):
+                    found.append(member.known_as(row[-1]))
         members = [member for member in found if member is not None]
         result.skipped += len(rows) - len(members)
         return members
