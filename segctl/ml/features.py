@@ -452,21 +452,13 @@ def time_bounds(project: Project, after: datetime | None, until: datetime) -> li
     """
     from sqlglot import exp
 
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import col
+    from segctl.compiler.plan import col, time_bound
 
     raw = _raw_timestamp(project)
     column = col(raw or "timestamp")
-
-    def bound(moment: datetime) -> exp.Expr:
-        if raw is None:
-            return literal(moment)
-        text = exp.Literal.string(f"{moment.isoformat(sep=' ')}+00")
-        return exp.cast(text, exp.DataType.build("TIMESTAMPTZ"))
-
-    parts: list[exp.Expr] = [exp.LTE(this=column, expression=bound(until))]
+    parts: list[exp.Expr] = [exp.LTE(this=column, expression=time_bound(until, raw))]
     if after is not None:
-        parts.append(exp.GT(this=column.copy(), expression=bound(after)))
+        parts.append(exp.GT(this=column.copy(), expression=time_bound(after, raw)))
     return parts
 
 
