@@ -235,3 +235,37 @@ def test_hashes_in_bulk_leave_other_column_types_and_missing_columns_to_python()
         )
     ).fetchall()
     assert found == [("p1", None, None, False, True, False)]
+
+
+def test_a_push_killed_between_writing_emitted_events_and_marking_them_is_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Emitted events now go out while audiences sync, so a kill -9 in an audience sync can
+    land after the events file is written and before its rows are marked sent."""
+    import pyarrow.parquet as pq
+
+    from segctl.delivery.worker import EMITTED_FILE, Worker
+
+    root = tmp_path / "proj"
+    (root / "segments").mkdir(parents=True)
+    (root / "persons.csv").write_text("person_id,n\nu1,1\nu2,2\n")
+    (root / "events.csv").write_text("person_id,event,timestamp\nu1,login,2026-01-01T00:00:00Z\n")
+    (root / "segctl.yaml").write_text("data: {events: events.csv, persons: persons.csv}\n")
+    (root / "segments" / "all.yaml").write_text(
+        "name: all\nrule: {property: n, gte: 0}\non_enter:\n  - emit: {event: joined}\n"
+    )
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self: Worker, rows: list[object]) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Worker, "mark_sent", killed)
+        with pytest.raises(Killed):
+            lib.Project.load(root).run(as_of=AS_OF, fire_initial=True)
+    report = lib.Project.load(root).push()
+    assert report.sent == 2 and report.complete
+    events = pq.read_table(root / ".segctl" / EMITTED_FILE)
+    assert sorted(events.column("person_id").to_pylist()) == ["u1", "u2"]

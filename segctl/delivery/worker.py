@@ -402,8 +402,8 @@ class Worker:
             seen = set(old.column("outbox_id").to_pylist())
             keep = [
                 i for i, oid in enumerate(new.column("outbox_id").to_pylist()) if oid not in seen
-            ]
-            new = pa.concat_tables([old, new.take(keep)])
+            ]  # none, when a push died after writing the file but before marking the rows
+            new = pa.concat_tables([old, new.take(pa.array(keep, pa.int64()))])
         for stale in path.parent.glob(f"{path.stem}.*.tmp"):  # a push killed mid-write left it
             stale.unlink(missing_ok=True)  # (safe: this push holds the state lock)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
