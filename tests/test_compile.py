@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,16 @@ import duckdb
 import pytest
 import sqlglot
 import yaml
-from conftest import AS_OF, CONFIG, EVENT_COLUMNS, SEGMENTS, MakeProject, at, build_project
+from conftest import (
+    AS_OF,
+    CONFIG,
+    EVENT_COLUMNS,
+    SEGMENTS,
+    Cli,
+    MakeProject,
+    at,
+    build_project,
+)
 from sqlglot import exp
 
 import segctl
@@ -187,6 +197,26 @@ def test_a_measure_shared_by_segments_and_features_is_computed_once(
     assert len(tables) == 2 and len(list(plan.find_all(exp.Group))) == 2
     sizes = dict(project.evaluate(as_of=AS_OF).sizes().select("segment", "size").iter_rows())
     assert sizes == {"by_feature": 3, "many": 1, "none": 1, "recent": 3, "some": 3, "spend": 3}
+
+
+def test_counts_are_integers_whatever_form_computes_them(
+    make_project: MakeProject, cli: Cli
+) -> None:
+    """COUNT_IF gives a HUGEINT, BIT_COUNT a TINYINT: both are cast to BIGINT, since a HUGEINT
+    leaves DuckDB through Arrow as a Decimal, which the JSON output cannot print."""
+    features = {
+        "n": "{event: video_rendered, within: 30d, measure: count}",
+        "last_n": "{event: video_rendered, last: 2, measure: count}",
+        "days": "{event: video_rendered, within: 30d, measure: distinct_days}",
+        "streak": "{event: video_rendered, measure: streak}",
+    }
+    root = make_project(
+        features="features:\n" + "".join(f"  {k}: {v}\n" for k, v in features.items())
+    )
+    frame = segctl.Project.load(root).features(as_of=AS_OF)
+    assert {n: str(frame.schema[n]) for n in features} == dict.fromkeys(features, "Int64")
+    printed = json.loads(cli("features", "--project", root, "--as-of", AS_OF, "-f", "json").stdout)
+    assert all(isinstance(row[n], int) for row in printed for n in features)
 
 
 def scope(project: segctl.Project) -> str:

@@ -61,6 +61,7 @@ MAX_BITMASK_LOOKBACK = timedelta(days=125)
 # bits set) get the exact value from the full-history streak query, run for them alone.
 STREAK_HORIZON = 120
 HUGEINT = exp.DataType.build("HUGEINT")
+BIGINT = exp.DataType.build("BIGINT")
 
 
 def filtered(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
@@ -371,7 +372,8 @@ class PlanBuilder:
         if condition is None or self.ctx.dialect != "duckdb":
             return filtered(aggregate, condition)
         if isinstance(aggregate, exp.Count) and isinstance(aggregate.this, exp.Star):
-            return exp.func("COUNT_IF", condition)
+            # COUNT_IF gives a HUGEINT, which leaves DuckDB through Arrow as a Decimal.
+            return exp.cast(exp.func("COUNT_IF", condition), BIGINT)
         if isinstance(aggregate, (exp.Sum, exp.Min, exp.Max, exp.Avg)):
             when = exp.Case(ifs=[exp.If(this=condition, true=aggregate.this)])
             return aggregate.__class__(this=when)
@@ -389,7 +391,7 @@ class PlanBuilder:
             return self._filtered(exp.Count(this=exp.Star()), where)
         if kind == "distinct_days" and self._day_bits(measure):
             days = exp.func("BIT_COUNT", self._filtered(exp.func("BIT_OR", self._day_bit()), where))
-            return exp.cast(days, exp.DataType.build("BIGINT"))  # BIT_COUNT gives a TINYINT
+            return exp.cast(days, BIGINT)  # BIT_COUNT gives a TINYINT
         if kind == "streak" and self._streak_bits(measure):
             recent = exp.LT(this=self._days_back(), expression=literal(STREAK_HORIZON))
             return self._filtered(exp.func("BIT_OR", self._day_bit()), exp.and_(where, recent))

@@ -21,10 +21,10 @@ FROM (
   ), "event_measures" AS (
     SELECT
       "person_id",
-      COUNT_IF(
+      CAST(COUNT_IF(
         "event" = 'video_rendered'
         AND "timestamp" > CAST('2026-10-18 00:00:00' AS TIMESTAMP)
-      ) AS "m__0"
+      ) AS BIGINT) AS "m__0"
     FROM "scoped_events"
     GROUP BY
       "person_id"

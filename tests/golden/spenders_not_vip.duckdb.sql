@@ -22,7 +22,7 @@ FROM (
     SELECT
       "person_id",
       SUM(CASE WHEN "event" = 'purchase' THEN "amount" END) AS "m__0",
-      COUNT_IF("event" = 'purchase' AND "timestamp" > CAST('2026-10-18 00:00:00' AS TIMESTAMP)) AS "m__1"
+      CAST(COUNT_IF("event" = 'purchase' AND "timestamp" > CAST('2026-10-18 00:00:00' AS TIMESTAMP)) AS BIGINT) AS "m__1"
     FROM "scoped_events"
     GROUP BY
       "person_id"
