@@ -33,11 +33,11 @@ from segctl.delivery.identifiers import (
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.diff import quote
+from segctl.engine.duckdb import fetch_arrow
 from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
 
 if TYPE_CHECKING:
-    import duckdb
     import httpx
     import pyarrow as pa
 
@@ -355,7 +355,7 @@ class Reconciler:
                     "* FROM doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) "
                     "ORDER BY person_id",
                 ]
-            tables = [_arrow(con.sql(sql)) for sql in queries]
+            tables = [fetch_arrow(con.sql(sql)) for sql in queries]
         # Arrow tables to Python objects once the lock is released: that needs the GIL, which
         # the other syncs share.
         fetched = [_tuples(table) for table in tables]
@@ -658,13 +658,6 @@ def _synced_table(members: list[Member]) -> pa.Table:
             "identifiers": pa.array([m.identifiers for m in members], pa.string()),
         }
     )
-
-
-def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
-    """A query's result as an Arrow table (DuckDB builds it without holding the GIL)."""
-    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-    table: pa.Table = fetch()
-    return table
 
 
 def _tuples(table: pa.Table) -> list[tuple[Any, ...]]:

@@ -63,6 +63,14 @@ def column_type(duck_type: str) -> ColumnType:
     return ColumnType.OTHER
 
 
+def fetch_arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A relation's whole result as an Arrow table (DuckDB builds it without the GIL);
+    ``to_arrow_table`` where this duckdb has it, ``fetch_arrow_table`` before."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    table: pa.Table = fetch()
+    return table
+
+
 def quote(value: str) -> str:
     """A SQL string literal (for our own config values: file paths)."""
     return exp.Literal.string(value).sql(dialect="duckdb")
@@ -340,9 +348,7 @@ class DuckDBEngine:
         """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
         sql = query if isinstance(query, str) else query.sql(dialect="duckdb")
         with self.plan_errors():
-            relation = self.con.sql(sql)
-            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-            return fetch()
+            return fetch_arrow(self.con.sql(sql))
 
     def create_table(self, name: str, query: exp.Expression) -> None:
         """Materialise a plan's result as a temporary table."""
