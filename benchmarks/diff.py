@@ -6,8 +6,8 @@ Builds a state database holding one committed run (each segment holds about half
 persons), then evaluates a result in which about ``churn`` of each segment's members left and
 as many new ones came. It times, in the same process and on the same data:
 
-- segctl: ``diff.compute`` + ``diff.stage`` + ``StateStore.commit_run`` (the work of a
-  ``segctl run`` after evaluation: the wide result against the committed per-person snapshot);
+- segctl: ``diff.compute`` + ``StateStore.commit_run`` (the work of a ``segctl run`` after
+  evaluation: the packed result against the committed per-person snapshot);
 - baseline: the diff as most hand-written pipelines do it: memberships in long form
   (segment, person_id) and an EXCEPT each way, no commit.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from segctl import diff
+from segctl import diff, packed
 from segctl.state import StateStore, now
 
 
@@ -47,6 +47,12 @@ def build(con: duckdb.DuckDBPyConnection, persons: int, segments: int, churn: fl
         f"CREATE TEMP TABLE segctl_result AS SELECT 'u' || i AS person_id, {after} "
         f"FROM range({persons}) t(i)"
     )
+    # What evaluation leaves for segctl: the same flags packed into words.
+    words = ", ".join(
+        f"{w} AS {c}" for w, c in zip(packed.pack(names), packed.words(len(names)), strict=True)
+    )
+    for table in ("before_result", "segctl_result"):
+        con.execute(f"CREATE TEMP TABLE {table}_packed AS SELECT person_id, {words} FROM {table}")
     return names
 
 
@@ -62,14 +68,13 @@ def main() -> None:
         con = duckdb.connect()
         names = build(con, args.persons, args.segments, args.churn)
         with StateStore.open(folder, con=con, create=True) as store:
-            first = diff.compute(con, store, names, "before_result")
-            diff.stage(con, names)
+            first = diff.compute(con, store, names, "before_result_packed")
             store.commit_run(
                 kind="run",
                 as_of=now(),
                 started_at=now(),
                 figures=[(n, "h", c.size, c.entered, c.exited, True) for n, c in first.items()],
-                result_table="before_result",
+                result_table="before_result_packed",
             )
             memberships = sum(c.size for c in first.values())
 
@@ -89,15 +94,14 @@ def main() -> None:
 
         started = time.perf_counter()
         with StateStore.open(folder, con=con, write=True) as store:
-            changes = diff.compute(con, store, names, "segctl_result")
+            changes = diff.compute(con, store, names, "segctl_result_packed")
             computed = time.perf_counter() - started
-            diff.stage(con, names)
             store.commit_run(
                 kind="run",
                 as_of=now(),
                 started_at=now(),
                 figures=[(n, "h", c.size, c.entered, c.exited, False) for n, c in changes.items()],
-                result_table="segctl_result",
+                result_table="segctl_result_packed",
             )
         total = time.perf_counter() - started
         size = (folder / "state.duckdb").stat().st_size

@@ -1,8 +1,9 @@
 """Snapshots -> who entered and who exited, as set arithmetic in DuckDB.
 
-Evaluation leaves a wide result table (person_id + one boolean per segment); the committed
-snapshot has the same shape. One FULL JOIN on person_id compares them for every segment at
-once; only persons whose membership changed are kept and turned into (segment, person_id)
+Evaluation leaves a result table of ``person_id`` plus the memberships packed into words
+(:mod:`segctl.packed`); the committed snapshot has the same shape in its own layout. One
+FULL JOIN on person_id compares them for every segment at once; only persons whose words
+differ are kept, and only the set bits of their differences become (segment, person_id)
 rows. No Python loop ever touches a person.
 """
 
@@ -12,15 +13,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from segctl import packed
+from segctl.packed import literal, quote
 from segctl.state import S, StateStore
 
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+__all__ = ["Change", "SegmentDiff", "between", "compute", "literal", "quote"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +34,14 @@ class Change:
 def compute(
     con: duckdb.DuckDBPyConnection, store: StateStore | None, segments: list[str], result_table: str
 ) -> dict[str, Change]:
-    """Sizes and entered/exited counts against the last committed snapshot (without a store,
-    no state yet, every member has entered). Leaves the changed persons in the temp table
-    ``changed`` for :func:`stage`.
+    """Sizes and entered/exited counts of ``result_table`` (packed in the layout
+    ``segments``) against the last committed snapshot (without a store, no state yet, every
+    member has entered).
 
-    Written for catalogues of a thousand segments: the changed persons are found by comparing
-    whole rows (one comparison, not one per segment), and counts use ``count_if``; DuckDB runs
-    a thousand ``count(*) FILTER (...)`` aggregates or a thousand-term OR many times slower.
+    Leaves the persons whose memberships changed in the temp table ``changed`` (``n{j}`` and
+    ``o{j}``: their new and old words), and the transitions as (segment, person_id) rows in
+    the temp views ``run_entered``/``run_exited``, which a commit copies into the history and
+    the outbox queries.
     """
     if store is not None:
         # Forgotten persons (segctl forget) never come back, whatever the data says.
@@ -51,66 +49,61 @@ def compute(
             f"DELETE FROM {quote(result_table)} WHERE sha256(person_id) IN "
             f"(SELECT subject_hash FROM {S}.forgotten)"
         )
-    if not segments:
-        return {}
-    existing = set(store.snapshot_segments()) if store else set()
+    columns = packed.words(len(segments))
+    layout = store.snapshot_segments() if store else []
     known = store.known_segments() if store else set()
     snapshot = f"{S}.snapshot" if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"
-    new = [f"r.{quote(n)}" for n in segments]
-    old = [f"s.{quote(n)}" if n in existing else "false" for n in segments]
-    columns = [f"coalesce({v}, false) AS n_{i}" for i, v in enumerate(new)]
-    columns += [f"coalesce({v}, false) AS o_{i}" for i, v in enumerate(old)]
-    # A superset of the changed persons (a person missing on one side compares as NULLs):
-    # the flags below decide.
+    new = [f"coalesce(r.{w}, 0)" for w in columns]
+    old = packed.convert(layout, segments, "s")
+    pairs = [f"{v} AS n{j}" for j, v in enumerate(new)] + [
+        f"{v} AS o{j}" for j, v in enumerate(old)
+    ]
+    names = [f"n{j}" for j in range(len(columns))]
+    olds = [f"o{j}" for j in range(len(columns))]
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE changed AS
-            SELECT coalesce(r.person_id, s.person_id) AS person_id, {", ".join(columns)}
-            FROM {quote(result_table)} AS r FULL JOIN {snapshot} AS s
-            ON r.person_id = s.person_id
-            WHERE ({", ".join(new)}) IS DISTINCT FROM ({", ".join(old)})"""
+        f"""CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM (
+                SELECT coalesce(r.person_id, s.person_id) AS person_id
+                       {"".join(", " + p for p in pairs)}
+                FROM {quote(result_table)} AS r FULL JOIN {snapshot} AS s
+                ON r.person_id = s.person_id
+            ) WHERE ({", ".join(["0", *names])}) <> ({", ".join(["0", *olds])})"""
     )
-    sizes = con.execute(
-        f"SELECT {', '.join(f'count_if({quote(n)})' for n in segments)} FROM {quote(result_table)}"
-    ).fetchall()[0]
-    flags = (
-        f"count_if(n_{i} AND NOT o_{i}), count_if(o_{i} AND NOT n_{i})"
-        for i in range(len(segments))
+    enters = [f"n{j} & ~o{j}" for j in range(len(columns))]
+    exits = [f"o{j} & ~n{j}" for j in range(len(columns))]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE run_moves AS
+            SELECT idx, person_id, 'e' AS kind FROM ({packed.set_bits("changed", enters)})
+            UNION ALL
+            SELECT idx, person_id, 'x' AS kind FROM ({packed.set_bits("changed", exits)})"""
+        if segments
+        else "CREATE OR REPLACE TEMP TABLE run_moves (idx BIGINT, person_id VARCHAR, kind VARCHAR)"
     )
-    moves = con.execute(f"SELECT {', '.join(flags)} FROM changed").fetchall()[0]
+    for view, kind in (("run_entered", "e"), ("run_exited", "x")):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {view} AS
+                SELECT names.segment, m.person_id FROM run_moves AS m
+                JOIN {packed.names_table(segments or [""])} ON names.idx = m.idx
+                WHERE m.kind = '{kind}'"""
+        )
+    if not segments:
+        return {}
+    sizes = dict(con.execute(packed.counts(quote(result_table), len(segments))).fetchall())
+    moves = {
+        (idx, kind): n
+        for idx, kind, n in con.execute(
+            "SELECT idx, kind, count(*) FROM run_moves GROUP BY ALL"
+        ).fetchall()
+    }
     return {
         name: Change(
             name,
-            int(sizes[i] or 0),  # DuckDB's count_if over no rows is NULL, not 0
-            int(moves[2 * i] or 0),
-            int(moves[2 * i + 1] or 0),
+            int(sizes.get(i, 0)),
+            moves.get((i, "e"), 0),
+            moves.get((i, "x"), 0),
             name not in known,
         )
         for i, name in enumerate(segments)
     }
-
-
-def stage(con: duckdb.DuckDBPyConnection, segments: list[str]) -> None:
-    """Stage the transitions of the last :func:`compute` as (segment, person_id) rows in the
-    temp views ``run_entered``/``run_exited``, which a commit copies into the history and the
-    outbox queries. One UNPIVOT of the changed persons only, whatever the number of segments."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE run_moves (segment VARCHAR, person_id VARCHAR, kind VARCHAR)"
-    )
-    if segments:
-        pairs = ", ".join(f'(n_{i}, o_{i}) AS "{i}"' for i in range(len(segments)))
-        names = ", ".join(f"({i}, {literal(name)})" for i, name in enumerate(segments))
-        con.execute(
-            f"""INSERT INTO run_moves
-                SELECT n.segment, u.person_id, CASE WHEN u.new THEN 'e' ELSE 'x' END
-                FROM (UNPIVOT changed ON {pairs} INTO NAME idx VALUE new, old) AS u
-                JOIN (VALUES {names}) AS n(idx, segment) ON n.idx = CAST(u.idx AS INTEGER)
-                WHERE u.new <> u.old"""
-        )
-    for view, kind in (("run_entered", "e"), ("run_exited", "x")):
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS "
-            f"SELECT segment, person_id FROM run_moves WHERE kind = '{kind}'"
-        )
 
 
 @dataclass(frozen=True)

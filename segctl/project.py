@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 
-from segctl import progress
+from segctl import packed, progress
 from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
-RESULT_TABLE = "segctl_result"
+RESULT_TABLE = "segctl_result"  # person_id + the memberships packed (segctl.packed)
+MEMBERS_VIEW = "segctl_members"  # person_id + a boolean per segment, read from RESULT_TABLE
 
 
 def parse_as_of(value: str | datetime | None, config: Config | None = None) -> datetime:
@@ -227,7 +228,17 @@ class Project:
         self.engine.check_persons()
         context = self._context(names, moment, self.config.engine.type)
         builder = PlanBuilder(self.definitions, context)
-        self.engine.create_table(RESULT_TABLE, builder.segments_query(names))
+        flags = packed.pack([packed.quote(n) for n in names])
+        words = [f"{w} AS {c}" for w, c in zip(flags, packed.words(len(names)), strict=True)]
+        self.engine.create_table(
+            RESULT_TABLE, builder.segments_query(names), ", ".join(["person_id", *words])
+        )
+        # The memberships as one boolean column per segment, for readers of a few segments
+        # (DuckDB computes only the columns a query reads).
+        self.engine.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {MEMBERS_VIEW} AS SELECT person_id, "
+            f"{', '.join(packed.flags(names))} FROM {RESULT_TABLE}"
+        )
 
     def run(
         self,
@@ -282,7 +293,7 @@ class Project:
 
         folder = self.config.state_dir
         if StateStore.exists(folder):
-            with StateStore.open(folder, locked=True) as store:
+            with StateStore.open(folder, locked=True, write=not dry_run) as store:
                 _check_after_last(store, moment)
         self._evaluate(names, moment)
         if kind == "run":  # privacy settings are checked before anything is committed
@@ -297,7 +308,6 @@ class Project:
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
                 return RunResult(None, moment, changes, True, plan=plan)
-            diff.stage(self.engine.con, names)
             segments = self.definitions.segments
             figures = [
                 (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)
@@ -378,6 +388,7 @@ class Project:
                     store.con.execute(
                         "CREATE OR REPLACE TABLE segctl_state.snapshot (person_id VARCHAR NOT NULL)"
                     )
+                    store.con.execute("DELETE FROM segctl_state.snapshot_layout")
             advance = progress.task("Backfilling", len(times))
             for moment in times:
                 results.append(self._commit(names, moment, now_utc(), kind="backfill"))
@@ -908,23 +919,21 @@ class EvaluationResult:
         """The members of one segment: a DataFrame with a sorted ``person_id`` column."""
         if name not in self.segments:
             raise UsageError(f"segment '{name}' was not evaluated")
-        from segctl.engine.duckdb import qident
-
         table = self.project.engine.arrow(
-            f"SELECT person_id FROM {qident(RESULT_TABLE)} WHERE {qident(name)} ORDER BY person_id"
+            f"SELECT person_id FROM {RESULT_TABLE} "
+            f"WHERE {packed.test(self.segments.index(name))} ORDER BY person_id"
         )
         return _polars(table)
 
     def memberships(self) -> pl.DataFrame:
         """Every (segment, person_id) pair, sorted."""
-        from segctl.engine.duckdb import qident
-
-        columns = ", ".join(qident(s) for s in self.segments)
+        words = packed.words(len(self.segments))
         return _polars(
             self.project.engine.arrow(
-                f"SELECT segment, person_id FROM (UNPIVOT (SELECT person_id, {columns} FROM "
-                f"{qident(RESULT_TABLE)}) ON {columns} INTO NAME segment VALUE is_member) "
-                "WHERE is_member ORDER BY segment, person_id"
+                f"SELECT names.segment, m.person_id "
+                f"FROM ({packed.set_bits(RESULT_TABLE, words)}) AS m "
+                f"JOIN {packed.names_table(self.segments)} ON names.idx = m.idx "
+                "ORDER BY names.segment, m.person_id"
             )
         )
 

@@ -24,14 +24,17 @@ from typing import Any
 
 import duckdb
 
+from segctl import packed
 from segctl.errors import StateError, UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
+from segctl.packed import literal, quote
 
 DB_FILE = "state.duckdb"
 S = "segctl_state"  # the alias the state database is attached under
 
-MIGRATIONS: dict[int, list[str]] = {
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: dict[int, list[Migration]] = {
     1: [
         f"CREATE TABLE {S}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
         f"""CREATE TABLE {S}.runs (
@@ -57,9 +60,9 @@ MIGRATIONS: dict[int, list[str]] = {
             segment VARCHAR NOT NULL,
             person_id VARCHAR NOT NULL,
             kind VARCHAR NOT NULL)              -- enter | exit""",
-        # The last committed membership, one row per person and one boolean column per
-        # segment ever committed: a diff is one join on person_id, not a set operation over
-        # every (segment, person) pair.
+        # The last committed membership, one row per person and (since v2, packed into words)
+        # one flag per segment ever committed: a diff is one join on person_id, not a set
+        # operation over every (segment, person) pair.
         f"CREATE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)",
         f"CREATE SEQUENCE {S}.outbox_ids START 1",
         f"""CREATE TABLE {S}.outbox (
@@ -112,6 +115,14 @@ MIGRATIONS: dict[int, list[str]] = {
             forgotten_at TIMESTAMP NOT NULL,
             details VARCHAR)""",
     ],
+    # The snapshot's memberships packed into BIGINT words (segctl.packed): a thousand BOOLEAN
+    # columns made every commit and diff a thousand columns wide.
+    2: [
+        f"""CREATE TABLE {S}.snapshot_layout (
+            slot INTEGER PRIMARY KEY,           -- bit slot % 63 of word w{{slot // 63}}
+            segment VARCHAR NOT NULL UNIQUE)""",
+        lambda con: _pack_snapshot(con),
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -160,9 +171,9 @@ class StateStore:
         locked: bool = False,
         write: bool = False,
     ) -> Iterator[StateStore]:
-        """Lock the folder (unless the caller holds the lock: ``locked``), attach (and if
-        ``create``, initialise or migrate) the database; read-only unless ``write`` or
-        ``create``.
+        """Lock the folder (unless the caller holds the lock: ``locked``), attach the
+        database (and if ``create``, initialise it); read-only unless ``write`` or ``create``,
+        which also migrate a database written by an older segctl.
 
         The database is detached before the lock is released, so the next holder finds it
         closed and checkpointed.
@@ -177,7 +188,7 @@ class StateStore:
                 _create(path)
             mode = "" if write or create else " (READ_ONLY)"
             try:
-                connection.execute(f"ATTACH {_literal(str(path))} AS {S}{mode}")
+                connection.execute(f"ATTACH {literal(str(path))} AS {S}{mode}")
             except duckdb.Error as exc:
                 raise StateError(
                     f"cannot open the state database {path}: {_first_line(exc)}. If it is "
@@ -186,7 +197,7 @@ class StateStore:
                 ) from None
             try:
                 store = cls(connection, folder)
-                store._migrate(create)
+                store._migrate(create or write)
                 yield store
             finally:
                 with suppress(duckdb.Error):
@@ -205,16 +216,16 @@ class StateStore:
         row = self.rows(f"SELECT value FROM {S}.meta WHERE key = 'schema_version'")
         return int(row[0][0]) if row else 0
 
-    def _migrate(self, create: bool) -> None:
+    def _migrate(self, writable: bool) -> None:
         version = self._version()
         if version > SCHEMA_VERSION:
             raise StateError(
                 f"the state in {self.folder} was written by a newer segctl (state schema "
                 f"v{version}; this segctl knows up to v{SCHEMA_VERSION}): upgrade segctl"
             )
-        if version == SCHEMA_VERSION or (version == 0 and not create):
+        if version == SCHEMA_VERSION or (version == 0 and not writable):
             return
-        if not create:
+        if not writable:
             raise StateError(
                 f"the state in {self.folder} uses schema v{version} and needs migrating to "
                 f"v{SCHEMA_VERSION}: run `segctl run` (or `segctl push`) once to migrate it"
@@ -222,7 +233,10 @@ class StateStore:
         with self.transaction():
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target]:
-                    self.con.execute(statement)
+                    if isinstance(statement, str):
+                        self.con.execute(statement)
+                    else:
+                        statement(self.con)
             self.con.execute(
                 f"INSERT OR REPLACE INTO {S}.meta VALUES ('schema_version', ?)",
                 [str(SCHEMA_VERSION)],
@@ -285,15 +299,15 @@ class StateStore:
         return {r[0] for r in self.rows(f"SELECT DISTINCT segment FROM {S}.run_segments")}
 
     def snapshot_segments(self) -> list[str]:
-        """Segments with a column in the committed snapshot (every segment ever committed)."""
-        return [
-            r[0]
-            for r in self.rows(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND "
-                "table_name = 'snapshot' AND column_name <> 'person_id' ORDER BY column_index",
-                [S],
-            )
-        ]
+        """The committed snapshot's layout (:mod:`segctl.packed`): every segment ever
+        committed, by slot."""
+        return [r[0] for r in self.rows(f"SELECT segment FROM {S}.snapshot_layout ORDER BY slot")]
+
+    def member_test(self, segment: str, alias: str) -> str | None:
+        """SQL true when the snapshot row ``alias`` is a member of ``segment`` (None when the
+        segment has never been committed)."""
+        layout = self.snapshot_segments()
+        return packed.test(layout.index(segment), alias) if segment in layout else None
 
     def commit_run(
         self,
@@ -307,33 +321,29 @@ class StateStore:
         config_hash: str = "",
     ) -> int:
         """Commit a run atomically: the run row, its figures, the transitions staged in the
-        temp tables ``run_entered``/``run_exited``, the new snapshot (from ``result_table``
-        for the segments in ``figures``, the old one for the others) and whatever
-        ``queue(run_id)`` adds.
+        temp views ``run_entered``/``run_exited``, the new snapshot (from ``result_table``,
+        packed in the layout of the segments in ``figures``, and the old one for the others)
+        and whatever ``queue(run_id)`` adds.
 
         ``figures`` holds (segment, definition_hash, size, entered, exited, first_run). When
-        every snapshot segment was evaluated, only the rows of the persons in the temp table
-        ``changed`` (from :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is
-        rewritten whole.
+        the snapshot's layout is the evaluated segments (the same catalogue as last time),
+        only the rows of the persons in the temp table ``changed`` (from
+        :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is rewritten whole.
         """
         from segctl import __version__
 
         evaluated = [f[0] for f in figures]
-        existing = self.snapshot_segments()
-        if existing and set(existing) == set(evaluated):
-            flags = [f"coalesce({_q(n)}, false)" for n in existing]
+        layout = self.snapshot_segments()
+        if layout and layout == evaluated:
+            columns = ", ".join(packed.words(len(layout)))
             changed = "SELECT person_id FROM changed"
             update = [
                 f"DELETE FROM {S}.snapshot WHERE person_id IN ({changed})",
-                f"""INSERT INTO {S}.snapshot (person_id, {", ".join(map(_q, existing))})
-                    SELECT person_id, {", ".join(flags)} FROM {_q(result_table)}
-                    WHERE person_id IN ({changed}) AND {_any_true(flags)}""",
+                f"""INSERT INTO {S}.snapshot SELECT person_id, {columns} FROM {quote(result_table)}
+                    WHERE person_id IN ({changed}) AND {packed.nonzero(columns.split(", "))}""",
             ]
         else:
-            update = [
-                f"CREATE OR REPLACE TABLE {S}.snapshot AS "
-                + _snapshot_sql(evaluated, existing, result_table)
-            ]
+            update = _rewrite_snapshot(evaluated, layout, result_table)
         with self.transaction():
             run_id = int(self.rows(f"SELECT coalesce(max(run_id), 0) + 1 FROM {S}.runs")[0][0])
             self.con.execute(
@@ -361,30 +371,49 @@ class StateStore:
         return run_id
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str) -> list[str]:
+    """Statements rewriting the snapshot whole in the layout ``evaluated`` + the segments of
+    ``layout`` not evaluated (kept as they were). Persons in no segment are dropped to keep
+    it compact."""
+    target = evaluated + [n for n in layout if n not in evaluated]
+    kept = [n if n not in evaluated else None for n in layout]
+    new = packed.convert(evaluated, target, "r")
+    old = packed.convert(kept, target, "s")
+    columns = packed.words(len(target))
+    values = ", ".join(f"{n} | {o} AS {w}" for n, o, w in zip(new, old, columns, strict=True))
+    slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(target))
+    return [
+        f"""CREATE OR REPLACE TABLE {S}.snapshot AS SELECT * FROM (
+                SELECT coalesce(r.person_id, s.person_id) AS person_id, {values}
+                FROM {quote(result_table)} AS r FULL JOIN {S}.snapshot AS s
+                ON r.person_id = s.person_id
+            ) WHERE {packed.nonzero(columns)}""",
+        f"DELETE FROM {S}.snapshot_layout",
+        f"INSERT INTO {S}.snapshot_layout VALUES {slots}",
+    ]
 
 
-def _snapshot_sql(evaluated: list[str], existing: list[str], result_table: str) -> str:
-    """The new snapshot: evaluated segments from the result, the others as they were.
-    Persons in no segment are dropped to keep it compact."""
-    columns = list(dict.fromkeys([*existing, *evaluated]))
-    if not columns:
-        return "SELECT person_id FROM snapshot_empty"  # pragma: no cover
-    flags = [f"coalesce({'r' if n in evaluated else 's'}.{_q(n)}, false)" for n in columns]
-    values = [f"{flag} AS {_q(name)}" for flag, name in zip(flags, columns, strict=True)]
-    keep = _any_true(flags)
-    return (
-        f"SELECT coalesce(r.person_id, s.person_id) AS person_id, {', '.join(values)} "
-        f"FROM {_q(result_table)} AS r FULL JOIN {S}.snapshot AS s "
-        f"ON r.person_id = s.person_id WHERE {keep}"
+def _pack_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Migration to v2: the v1 snapshot's BOOLEAN columns packed into words."""
+    layout = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND "
+            "table_name = 'snapshot' AND column_name <> 'person_id' ORDER BY column_index",
+            [S],
+        ).fetchall()
+    ]
+    if not layout:
+        return
+    flags = [f"coalesce({quote(n)}, false)" for n in layout]
+    words = zip(packed.pack(flags), packed.words(len(layout)), strict=True)
+    columns = [f"{w} AS {c}" for w, c in words]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {S}.snapshot AS SELECT person_id, {', '.join(columns)} "
+        f"FROM {S}.snapshot"
     )
-
-
-def _any_true(flags: list[str]) -> str:
-    """SQL true when some flag is: one row comparison, not a thousand-term OR (many times
-    slower in DuckDB)."""
-    return f"({', '.join(flags)}) <> ({', '.join('false' for _ in flags)})"
+    slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(layout))
+    con.execute(f"INSERT INTO {S}.snapshot_layout VALUES {slots}")
 
 
 def members_at_sql(run_param: str = "?") -> str:
@@ -422,8 +451,8 @@ def _create(path: Path) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     connection = duckdb.connect(":memory:")
     try:
-        connection.execute(f"ATTACH {_literal(str(partial))} AS {S}")
-        StateStore(connection, path.parent)._migrate(create=True)
+        connection.execute(f"ATTACH {literal(str(partial))} AS {S}")
+        StateStore(connection, path.parent)._migrate(writable=True)
         crash_point("state:before-rename")
         connection.execute(f"DETACH {S}")  # checkpoints: the file alone holds everything
     except duckdb.Error as exc:
@@ -431,10 +460,6 @@ def _create(path: Path) -> None:
     finally:
         connection.close()
     os.replace(partial, path)
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _first_line(exc: Exception) -> str:

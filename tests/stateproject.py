@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -96,3 +97,14 @@ def segctl(
         timeout=timeout,
         check=False,
     )
+
+
+def snapshot_members(con: duckdb.DuckDBPyConnection, prefix: str = "") -> dict[str, set[str]]:
+    """The committed snapshot decoded in plain Python: bit ``slot % 63`` of word
+    ``w{slot // 63}`` set means a member (``prefix``: the database's alias and a dot)."""
+    layout = con.execute(f"SELECT slot, segment FROM {prefix}snapshot_layout").fetchall()
+    rows = con.execute(f"SELECT * FROM {prefix}snapshot").fetchall()
+    return {
+        segment: {r[0] for r in rows if r[1 + slot // 63] >> (slot % 63) & 1}
+        for slot, segment in layout
+    }

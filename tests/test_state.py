@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from stateproject import AS_OF, iso, segctl, write_project
+from stateproject import AS_OF, iso, segctl, snapshot_members, write_project
 
 import segctl as lib
 from segctl.errors import StateError, StateLockedError, UsageError
@@ -35,7 +35,7 @@ def committed(root: Path) -> dict[str, object]:
                 "ORDER BY 1, 2"
             ).fetchall(),
             "transitions": con.execute("SELECT * FROM transitions ORDER BY ALL").fetchall(),
-            "snapshot": con.execute("SELECT * FROM snapshot ORDER BY ALL").fetchall(),
+            "snapshot": snapshot_members(con),
         }
     finally:
         con.close()
@@ -79,12 +79,12 @@ def test_the_snapshot_updated_in_place_equals_the_last_memberships(
     for as_of in AS_OF:  # after the first run only changed persons' rows are replaced
         lib.Project.load(project.root).run(as_of=as_of)
     expected = members(project, AS_OF[-1])
-    rows = committed(project.root)["snapshot"]
-    assert isinstance(rows, list)
-    names = ["active", "active_buyers", "buyers"]  # the snapshot's columns, in order
-    got = {n: {r[0] for r in rows if r[1 + i]} for i, n in enumerate(names)}
-    assert got == expected
-    assert all(any(r[1:]) for r in rows)  # persons in no segment are not kept
+    assert committed(project.root)["snapshot"] == expected
+    con = duckdb.connect(str(project.root / ".segctl" / DB_FILE), read_only=True)
+    try:  # persons in no segment are not kept
+        assert con.execute("SELECT count(*) FROM snapshot WHERE w0 = 0").fetchall() == [(0,)]
+    finally:
+        con.close()
 
 
 def test_history_is_stored_as_intervals(project: lib.Project) -> None:
@@ -341,3 +341,51 @@ def test_state_commands_without_state_exit_2(project: lib.Project) -> None:
         proc = segctl(project.root, *args)
         assert proc.returncode == 2, args
         assert "segctl run" in proc.stderr
+
+
+def test_a_v1_snapshot_of_boolean_columns_is_migrated_and_diffed_against(
+    project: lib.Project,
+) -> None:
+    """State written before v2 kept a BOOLEAN column per segment; a run migrates it to
+    packed words and diffs against it as if nothing had changed."""
+    from segctl.state import MIGRATIONS, S
+
+    first = members(project, AS_OF[0])
+    folder = project.root / ".segctl"
+    folder.mkdir()
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH '{folder / DB_FILE}' AS {S}")
+    for statement in MIGRATIONS[1]:
+        assert isinstance(statement, str)
+        con.execute(statement)
+    con.execute(f"INSERT INTO {S}.meta VALUES ('schema_version', '1')")
+    con.execute(
+        f"INSERT INTO {S}.runs VALUES (1, 'run', ?, now(), now(), 'old', '')",
+        [AS_OF[0].replace(tzinfo=None)],
+    )
+    # the columns in another order than the catalogue's, NULL standing for false
+    order = ["buyers", "active", "active_buyers"]
+    for name in order:
+        con.execute(f'ALTER TABLE {S}.snapshot ADD COLUMN "{name}" BOOLEAN')
+        con.execute(
+            f"INSERT INTO {S}.run_segments VALUES (1, ?, 'h', ?, ?, 0, true)",
+            [name, len(first[name]), len(first[name])],
+        )
+        for person in first[name]:
+            con.execute(f"INSERT INTO {S}.transitions VALUES (1, ?, ?, 'enter')", [name, person])
+    everyone = sorted(set().union(*first.values()))
+    for person in everyone:
+        flags = [person in first[n] or None for n in order]
+        con.execute(f"INSERT INTO {S}.snapshot VALUES (?, ?, ?, ?)", [person, *flags])
+    con.execute(f"DETACH {S}")
+    con.close()
+
+    second = lib.Project.load(project.root).run(as_of=AS_OF[1])
+    after = members(project, AS_OF[1])
+    for name, change in second.changes.items():
+        assert (change.entered, change.exited) == (
+            len(after[name] - first[name]),
+            len(first[name] - after[name]),
+        )
+        assert not change.first_run
+    assert committed(project.root)["snapshot"] == after

@@ -32,7 +32,6 @@ from segctl.delivery.identifiers import (
 )
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
-from segctl.diff import quote
 from segctl.engine.duckdb import fetch_arrow
 from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
@@ -479,11 +478,11 @@ class Reconciler:
     def _stage_desired(self, segment: str, platform: str) -> None:
         """The temp table ``desired``: person_id, and for an ad platform the columns of
         :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
-        if segment in set(self.store.snapshot_segments()):
+        member = self.store.member_test(segment, "s")
+        if member is not None:
             reachable = self.worker.project.reachable_condition("p")
             source = (
-                f"{S}.snapshot s JOIN persons p USING (person_id) "
-                f"WHERE s.{quote(segment)} AND {reachable}"
+                f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
             )
         else:
             source = "persons p WHERE false"

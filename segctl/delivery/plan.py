@@ -65,7 +65,7 @@ def plan_run(
                 rows.append(row)
         for audience in segment.audiences:
             desired = project.engine.rows(
-                f"""SELECT count(*) FROM segctl_result r JOIN persons p USING (person_id)
+                f"""SELECT count(*) FROM segctl_members r JOIN persons p USING (person_id)
                     WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
             )[0][0]
             synced: set[Any] = set()
@@ -84,7 +84,7 @@ def plan_run(
                     [sorted(synced)],
                 )
                 both = project.engine.rows(
-                    f"""SELECT count(*) FROM segctl_result r JOIN persons p USING (person_id)
+                    f"""SELECT count(*) FROM segctl_members r JOIN persons p USING (person_id)
                         WHERE r.{quote(name)} AND {reachable}
                         AND r.person_id IN (SELECT person_id FROM plan_synced)"""
                 )[0][0]

@@ -350,11 +350,14 @@ class DuckDBEngine:
         with self.plan_errors():
             return fetch_arrow(self.con.sql(sql))
 
-    def create_table(self, name: str, query: exp.Expression) -> None:
-        """Materialise a plan's result as a temporary table."""
+    def create_table(self, name: str, query: exp.Expression, columns: str = "*") -> None:
+        """Materialise a plan's result as a temporary table: ``SELECT columns`` (DuckDB
+        SQL over the plan's columns) of it."""
         sql = query.sql(dialect="duckdb")
         with self.plan_errors():
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS {sql}")
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS SELECT {columns} FROM ({sql})"
+            )
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of our own (trusted) SQL, fully fetched."""

@@ -244,14 +244,15 @@ class SparkEngine(DuckDBEngine):
         with self.spark_errors(None):
             return _naive_utc(_to_arrow(self.spark.sql(sql)))
 
-    def create_table(self, name: str, query: exp.Expression) -> None:
-        """Run a plan on Spark and load its (person_id, booleans) result into the driver's
-        DuckDB as a temporary table."""
+    def create_table(self, name: str, query: exp.Expression, columns: str = "*") -> None:
+        """Run a plan on Spark and load ``SELECT columns`` (DuckDB SQL) of its result into
+        the driver's DuckDB as a temporary table."""
         table = self.arrow(query)
         self.con.register("segctl_spark_result", table)
         try:
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS SELECT * FROM segctl_spark_result"
+                f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS "
+                f"SELECT {columns} FROM segctl_spark_result"
             )
         finally:
             self.con.unregister("segctl_spark_result")

@@ -35,6 +35,7 @@ from typing import Any, Self
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from stateproject import snapshot_members
 
 from segctl.delivery.identifiers import hash_identity
 
@@ -455,13 +456,9 @@ def state_problems(root: Path, runs: list[Members]) -> list[str]:
         got_moves = sorted((r, s, p, k) for s, p, r, k in rows)
         problems += _compare("transitions", Counter(transitions(runs)), Counter(got_moves))
         if runs:
+            snapshot = snapshot_members(con)
             for segment, members in runs[-1].items():
-                snap = {
-                    r[0]
-                    for r in con.execute(
-                        f'SELECT person_id FROM snapshot WHERE "{segment}"'
-                    ).fetchall()
-                }
+                snap = snapshot.get(segment, set())
                 problems += _compare_sets(f"snapshot of {segment}", members, snap)
         figures = con.execute(
             "SELECT run_id, segment, size, entered, exited FROM run_segments ORDER BY ALL"
