@@ -32,6 +32,7 @@ from segctl.packed import literal, quote
 
 DB_FILE = "state.duckdb"
 S = "segctl_state"  # the alias the state database is attached under
+CHECKPOINT_THRESHOLD = "1GB"  # write-ahead log size that makes DuckDB checkpoint mid-command
 
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
 MIGRATIONS: dict[int, list[Migration]] = {
@@ -195,6 +196,13 @@ class StateStore:
                     "corrupted, restore it from a backup or move the state folder away to "
                     "start afresh (history and the delivery outbox would be lost)"
                 ) from None
+            if write or create:
+                # Every commit is durable in the write-ahead log; DuckDB's default also
+                # checkpoints (rewrites the changed tables into the file) whenever the log
+                # passes 16 MB, inside a commit, under the store's lock. A push of three
+                # 100k-member audiences crossed it every few batches, and the syncs queued on
+                # it (45 s -> 28 s, under load). The checkpoint happens once, at DETACH below.
+                connection.execute(f"SET checkpoint_threshold = {literal(CHECKPOINT_THRESHOLD)}")
             try:
                 store = cls(connection, folder)
                 store._migrate(create or write)
