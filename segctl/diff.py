@@ -58,15 +58,16 @@ def compute(
     pairs = [f"{v} AS n{j}" for j, v in enumerate(new)] + [
         f"{v} AS o{j}" for j, v in enumerate(old)
     ]
-    names = [f"n{j}" for j in range(len(columns))]
-    olds = [f"o{j}" for j in range(len(columns))]
+    # (0, n0, n1...) <> (0, o0, o1...): one row comparison, and false when there are no words.
+    news = ", ".join(["0", *(f"n{j}" for j in range(len(columns)))])
+    olds = ", ".join(["0", *(f"o{j}" for j in range(len(columns)))])
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM (
                 SELECT coalesce(r.person_id, s.person_id) AS person_id
                        {"".join(", " + p for p in pairs)}
                 FROM {quote(result_table)} AS r FULL JOIN {snapshot} AS s
                 ON r.person_id = s.person_id
-            ) WHERE ({", ".join(["0", *names])}) <> ({", ".join(["0", *olds])})"""
+            ) WHERE ({news}) <> ({olds})"""
     )
     enters = [f"n{j} & ~o{j}" for j in range(len(columns))]
     exits = [f"o{j} & ~n{j}" for j in range(len(columns))]

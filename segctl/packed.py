@@ -39,15 +39,15 @@ def _word(bits: list[tuple[int, str]]) -> str:
     return f"CAST({' + '.join(terms)} AS BIGINT)"
 
 
-def test(index: int, alias: str = "") -> str:
+def is_set(index: int, alias: str = "") -> str:
     """SQL true when bit ``index`` is set in the row (``alias.`` prefixes the word)."""
     prefix = f"{alias}." if alias else ""
     return f"(({prefix}w{index // BITS} >> {index % BITS}) & 1) = 1"
 
 
 def flags(layout: list[str], alias: str = "") -> list[str]:
-    """``test(i) AS "name"`` for every segment of the layout: the booleans back."""
-    return [f"{test(i, alias)} AS {quote(name)}" for i, name in enumerate(layout)]
+    """``is_set(i) AS "name"`` for every segment of the layout: the booleans back."""
+    return [f"{is_set(i, alias)} AS {quote(name)}" for i, name in enumerate(layout)]
 
 
 def convert(source: Sequence[str | None], target: list[str], alias: str) -> list[str]:
@@ -70,9 +70,8 @@ def convert(source: Sequence[str | None], target: list[str], alias: str) -> list
         elif not any(n in position for n in chunk):
             out.append("0")
         else:
-            out.append(
-                _word([(b, test(position[n], alias)) for b, n in enumerate(chunk) if n in position])
-            )
+            present = [(b, n) for b, n in enumerate(chunk) if n in position]
+            out.append(_word([(b, is_set(position[n], alias)) for b, n in present]))
     return out
 
 

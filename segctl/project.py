@@ -921,7 +921,7 @@ class EvaluationResult:
             raise UsageError(f"segment '{name}' was not evaluated")
         table = self.project.engine.arrow(
             f"SELECT person_id FROM {RESULT_TABLE} "
-            f"WHERE {packed.test(self.segments.index(name))} ORDER BY person_id"
+            f"WHERE {packed.is_set(self.segments.index(name))} ORDER BY person_id"
         )
         return _polars(table)
 

@@ -200,8 +200,9 @@ class StateStore:
                 # Every commit is durable in the write-ahead log; DuckDB's default also
                 # checkpoints (rewrites the changed tables into the file) whenever the log
                 # passes 16 MB, inside a commit, under the store's lock. A push of three
-                # 100k-member audiences crossed it every few batches, and the syncs queued on
-                # it (45 s -> 28 s, under load). The checkpoint happens once, at DETACH below.
+                # 100k-member audiences crossed it every few batches, and under IO contention
+                # the syncs queued on it (45 s -> 28 s; the same on a quiet machine). The
+                # checkpoint now happens once, at DETACH below.
                 connection.execute(f"SET checkpoint_threshold = {literal(CHECKPOINT_THRESHOLD)}")
             try:
                 store = cls(connection, folder)
@@ -315,7 +316,7 @@ class StateStore:
         """SQL true when the snapshot row ``alias`` is a member of ``segment`` (None when the
         segment has never been committed)."""
         layout = self.snapshot_segments()
-        return packed.test(layout.index(segment), alias) if segment in layout else None
+        return packed.is_set(layout.index(segment), alias) if segment in layout else None
 
     def commit_run(
         self,
