@@ -191,7 +191,10 @@ class Project:
         ]
         tables = self.engine.register_lists(lists)
         raw = self.engine.raw_timestamp if dialect == "duckdb" else None
-        return PlanContext(self.schema, as_of, self.config.timezone, tables, dialect, raw)
+        spillable = self.config.engine.memory_limit is not None
+        return PlanContext(
+            self.schema, as_of, self.config.timezone, tables, dialect, raw, spillable
+        )
 
     def evaluate(
         self,

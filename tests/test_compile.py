@@ -444,6 +444,46 @@ def test_last_n_breaks_timestamp_ties_by_event_name_then_value(make_project: Mak
     assert row["top_any"] == 1.0 + 9.0  # "refund" > "purchase", then the largest purchase
 
 
+def test_under_a_memory_limit_last_n_takes_the_form_that_spills(make_project: MakeProject) -> None:
+    """DuckDB cannot spill MAX_BY's lists; under engine.memory_limit, ``last: N`` is a
+    ROW_NUMBER over the events (a sort, which spills), and gives the same results, ties
+    included."""
+    moment = at("2026-11-10 12:00")
+    events = [("p1", "purchase", moment, amount, None) for amount in (5.0, 9.0, 7.0)]
+    events += [("p1", "refund", moment, 1.0, None), ("p2", "purchase", moment, 20.0, None)]
+    events += [("p3", "purchase", moment - timedelta(days=d), 4.0, None) for d in range(5)]
+    features = {
+        "top": {"event": "purchase", "last": 1, "measure": {"sum": "amount"}},
+        "top_any": {"event": "*", "last": 2, "measure": {"sum": "amount"}},
+    }
+    recent = """\
+        name: recent_big
+        rule: {event: purchase, last: 2, sum: {of: amount, gte: 9}}
+        """
+    parts = {
+        "persons": "person_id\np1\np2\np3\n",
+        "events": events,
+        "features": yaml.safe_dump({"features": features}),
+        "segments": {"recent_big": recent},
+    }
+    results = []
+    for config in (CONFIG, CONFIG + "engine: {memory_limit: 2GB}\n"):
+        project = segctl.Project.load(make_project(config=config, **parts))
+        sql = project.compile()
+        results.append(
+            (
+                "ARG_MAX(" in sql,  # MAX_BY, as sqlglot writes it for DuckDB
+                "ROW_NUMBER" in sql,
+                project.features(as_of=AS_OF).to_dicts(),
+                project.evaluate(as_of=AS_OF).members("recent_big")["person_id"].to_list(),
+            )
+        )
+    fast, spillable = results
+    assert fast[:2] == (True, False) and spillable[:2] == (False, True)
+    assert fast[2:] == spillable[2:]
+    assert spillable[3] == ["p1", "p2"]  # 9 + 7 of the tied three, and 20; p3: 4 + 4
+
+
 def test_running_out_of_memory_is_a_data_error_with_the_fix(
     make_project: MakeProject, cli: Any
 ) -> None:

@@ -462,6 +462,36 @@ def test_cli_evaluate_preview_features(spark: SparkSession, cli: Cli, project: P
     assert cli(*behaviour, "--engine", "spark").stdout == cli(*behaviour).stdout
 
 
+def test_last_n_takes_the_same_events_of_one_instant(
+    spark: SparkSession, make_project: MakeProject
+) -> None:
+    """Events of the same person, instant and name: ``last: N`` keeps the largest values
+    (a NULL first) on Spark as on DuckDB, whichever form DuckDB uses."""
+    moment = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    amounts = (5.0, 9.0, None, 7.0)
+    events = [("p1", "purchase", moment, amount, "mp4") for amount in amounts]
+    events += [("p2", "purchase", moment, a, f) for a, f in ((3.0, "gif"), (3.0, "mp4"))]
+    segments = {
+        f"{kind}_{n}": f"name: {kind}_{n}\nrule: {{event: purchase, last: {n}, {rule}}}\n"
+        for n in (1, 2, 3)
+        for kind, rule in (
+            ("sum", "sum: {of: amount, gte: 16}"),
+            ("max", "max: {of: amount, gte: 9}"),
+            ("share", "share: {where: {format: {eq: mp4}}, gte: 0.5}"),
+        )
+    }
+    results = []
+    for config in (CONFIG, CONFIG + "engine: {memory_limit: 2GB}\n"):
+        root = make_project(config=config, events=events, segments=segments)
+        results += [memberships(root, "duckdb", AS_OF), memberships(root, "spark", AS_OF)]
+    for other in results[1:]:
+        assert_same(results[0], other)
+    duck = results[0]  # p1's last events: NULL (it takes a place), 9, 7, then 5
+    assert (duck["max_1"], duck["max_2"], duck["sum_2"], duck["sum_3"]) == (
+        set(), {"p1"}, set(), {"p1"},
+    )  # fmt: skip
+
+
 def test_cli_run_on_spark_commits_what_duckdb_computes(
     spark: SparkSession, cli: Cli, project: Path
 ) -> None:

@@ -102,6 +102,9 @@ class PlanContext:
     #: An events column holding the same instant as ``timestamp`` as the source stored it
     #: (TIMESTAMPTZ), for time bounds the scan can push down; None when there is none.
     raw_timestamp: str | None = None
+    #: Memory is limited (engine.memory_limit): prefer forms whose aggregate states DuckDB
+    #: can spill to disk over faster ones whose states it cannot.
+    spillable: bool = False
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
@@ -127,7 +130,9 @@ class PlanBuilder:
         self.ctx = ctx
         self.measures: dict[EventMeasure, str] = {}
         self.sequences: dict[SequenceCondition, str] = {}
-        self.ranks: dict[tuple[EventMatch, Window], str] = {}
+        #: ``last: N`` ranks of the portable form, by (match, window, tie-break value SQL):
+        #: the rank column's name and the value that orders events of the same instant.
+        self.ranks: dict[tuple[EventMatch, Window, str], tuple[str, exp.Expr | None]] = {}
         self.person_columns: dict[str, None] = {"person_id": None}
         self.subscription_columns: dict[str, None] = {}
         self.event_columns: dict[str, None] = {}
@@ -288,17 +293,36 @@ class PlanBuilder:
     def _filter(self, measure: EventMeasure) -> exp.Expr | None:
         parts = self._match(measure.match, measure.window)
         if measure.last is not None and not self._top_n(measure):
-            rank = self.ranks.setdefault((measure.match, measure.window), f"r__{len(self.ranks)}")
+            tie = self._tie_value(measure)
+            key = (measure.match, measure.window, "" if tie is None else tie.sql())
+            rank, _ = self.ranks.setdefault(key, (f"r__{len(self.ranks)}", tie))
             parts.append(exp.LTE(this=col(rank), expression=literal(measure.last)))
         return exp.and_(*parts) if parts else None
+
+    def _tie_value(self, measure: EventMeasure) -> exp.Expr | None:
+        """The value of a ``last: N`` measure that orders its events of the same instant and
+        name, largest first (None when it does not matter): both forms take the same N."""
+        kind, of = measure.measure.kind, measure.measure.of
+        if kind == "share":
+            hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
+            return exp.cast(hit, DOUBLE)
+        if kind in ("sum", "avg", "min", "max"):
+            assert of is not None
+            return col(of)
+        # count, first_seen, last_seen, distinct_days, streak: events of the same instant
+        # give the same value (its day), so any N of them will do.
+        return None
 
     # DuckDB-only fast forms; other dialects get the portable ones.
 
     def _top_n(self, measure: EventMeasure) -> bool:
         """``last: N`` as one ``MAX_BY(value, key, N)`` in the person's GROUP BY instead of a
-        ``ROW_NUMBER()`` over every scoped event (a sort of all rows)."""
+        ``ROW_NUMBER()`` over every scoped event (a sort of all rows). Not under a memory
+        limit: DuckDB cannot spill MAX_BY's lists, while the sort spills (the 27-segment
+        benchmark ran out of memory at 1 GB with them, and passed in 24 s without)."""
         return (
             self.ctx.dialect == "duckdb"
+            and not self.ctx.spillable
             and measure.last is not None
             and measure.measure.kind != "streak"
         )
@@ -538,16 +562,20 @@ class PlanBuilder:
         projections: list[exp.Expr] = [col(c) for c in columns]
         if any(m.measure.kind in ("distinct_days", "streak") for m in self.measures):
             projections.append(exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
-        for (match, window), rank in self.ranks.items():
+        for (match, window, _), (rank, tie) in self.ranks.items():
             matched = (
                 exp.and_(*self._match(match, window))
                 if (match.names is not None or match.where or not window.unbounded)
                 else exp.true()
             )
+            # As the fast form's MAX_BY key (timestamp, event, value) orders them: the
+            # largest first, and a NULL value above any other.
             order = [
                 exp.Ordered(this=col("timestamp"), desc=True),
                 exp.Ordered(this=col("event"), desc=True),
             ]
+            if tie is not None:
+                order.append(exp.Ordered(this=tie.copy(), desc=True, nulls_first=True))
             order += [exp.Ordered(this=col(c)) for c in self.event_columns]
             number = exp.Window(
                 this=exp.RowNumber(),

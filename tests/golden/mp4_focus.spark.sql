@@ -14,7 +14,9 @@ WITH `persons_base` AS (
       WHEN `event` = 'video_rendered'
       THEN ROW_NUMBER() OVER (
         PARTITION BY `person_id`, `event` = 'video_rendered'
-        ORDER BY `timestamp` DESC, `event` DESC, `format` NULLS LAST
+        ORDER BY `timestamp` DESC, `event` DESC, CAST(COALESCE((
+          `format` = 'mp4'
+        ), FALSE) AS DOUBLE) DESC NULLS FIRST, `format` NULLS LAST
       )
     END AS `r__0`
   FROM `events`
