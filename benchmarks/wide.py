@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -133,16 +134,52 @@ def distinct_measures(project_dir: Path) -> tuple[int, int]:
     return len(builder.measures), conditions
 
 
+def per_segment(project_dir: Path) -> int:
+    """Fused evaluation of the catalogue against one query per segment (``Project.compile``
+    per segment, each its own DuckDB query, as in ``benchmarks/evaluate.py``), in this
+    process, with the sizes checked equal."""
+    import segctl
+
+    project = segctl.Project.load(project_dir)
+    names = project.segment_names(None)
+    started = time.perf_counter()
+    fused = {n: c.size for n, c in project.evaluate(as_of=AS_OF).changes.items()}
+    fused_seconds = time.perf_counter() - started
+    project = segctl.Project.load(project_dir)
+    con = project.engine.con
+    started = time.perf_counter()
+    sizes = {}
+    for name in names:
+        sql = project.compile(name, as_of=AS_OF, pretty=False)
+        row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+        sizes[name] = int(row[0]) if row else 0
+    naive_seconds = time.perf_counter() - started
+    same = sizes == fused
+    print(f"machine: {json.dumps(machine())}", file=sys.stderr)
+    print(f"{len(names)} segments, load average {os.getloadavg()[0]:.1f}")
+    print(f"segctl evaluate (fused)      {fused_seconds:8.1f} s")
+    print(f"one query per segment        {naive_seconds:8.1f} s")
+    print(f"fused is {naive_seconds / fused_seconds:.1f}x faster; sizes identical: {same}")
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=1000)
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=50_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--per-segment",
+        action="store_true",
+        help="instead of runs, time one fused evaluation against one query per segment",
+    )
     args = parser.parse_args(argv)
 
     data = ensure_data(args.persons, args.events, args.seed)
     project = write_project(data, args.segments, args.seed)
+    if args.per_segment:
+        return per_segment(project)
     measures, conditions = distinct_measures(project)
     print(f"machine: {json.dumps(machine())}", file=sys.stderr)
     print(
