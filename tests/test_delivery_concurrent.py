@@ -99,12 +99,14 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     from segctl.delivery.platforms.meta import MetaAudience
 
     # Small batches and slow answers: many requests, overlapping whenever segctl lets them.
+    # Google answers in 60 ms, longer than the 25 ms between two requests at 40/s: with a
+    # concurrency of 2 they must overlap (at 20 ms, a fast machine sent them one by one).
     monkeypatch.setattr(MetaAudience, "max_batch", 7)
     monkeypatch.setattr(GoogleAudience, "max_batch", 7)
     monkeypatch.setattr(GoogleAudience, "status_polls", (0.0,))
     with (
         MetaFake(latency=0.02, rate_limit=(60, 1.0)) as meta,
-        GoogleFake(latency=0.02, rate_limit=(60, 1.0), max_concurrent=2) as google,
+        GoogleFake(latency=0.06, rate_limit=(60, 1.0), max_concurrent=2) as google,
     ):
         meta.concurrency_limit = 2
         ids = [meta.create_audience(), meta.create_audience()]
