@@ -566,3 +566,25 @@ def test_lookalike_out_file_and_errors(
     assert "unknown segment 'renderer' (did you mean 'renderers'?)" in unknown.stderr
     empty = cli("lookalike", "renderers", "--as-of", "2025-01-02", "-p", root, code=2)
     assert "has 0 members" in empty.stderr
+
+
+def test_a_list_whose_writing_fails_leaves_the_previous_one(tmp_path: Path) -> None:
+    """lookalike's list is written whole or not at all: a writer stopped halfway (a full
+    disk, a kill) leaves the last list as it was, and no partial file beside it."""
+    from types import SimpleNamespace
+
+    from segctl.ml.lookalike import Lookalike
+
+    path = tmp_path / "lists" / "like.csv"
+    path.parent.mkdir()
+    path.write_text("person_id,score,rank\nu1,0.9,1\n")
+
+    class HalfWritten:
+        def write_csv(self, target: Path) -> None:
+            Path(target).write_text("person_id,sco")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        Lookalike.write_list(SimpleNamespace(ranked=HalfWritten()), path)  # type: ignore[arg-type]
+    assert path.read_text() == "person_id,score,rank\nu1,0.9,1\n"
+    assert list(path.parent.iterdir()) == [path]

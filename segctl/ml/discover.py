@@ -162,12 +162,16 @@ class Discovery:
         return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 
     def write(self, folder: Path) -> list[Path]:
-        """Write one segment file per cluster into ``folder``."""
+        """Write one segment file per cluster into ``folder`` (each whole or not at all: a
+        half-written segment file would stop every command that loads the project)."""
+        from segctl.atomic import replacing
+
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for cluster in self.clusters:
             path = folder / f"{cluster.name}.yaml"
-            path.write_text(self.segment_yaml(cluster), encoding="utf-8")
+            with replacing(path) as partial:
+                partial.write_text(self.segment_yaml(cluster), encoding="utf-8")
             cluster.file = str(path)
             written.append(path)
         return written

@@ -74,12 +74,14 @@ class Lookalike:
         }
 
     def write_list(self, path: Path) -> None:
-        """The list as CSV or Parquet: person_id, score, rank."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".parquet":
-            self.ranked.write_parquet(path)
-        else:
-            self.ranked.write_csv(path)
+        """The list as CSV or Parquet: person_id, score, rank (whole or not at all)."""
+        from segctl.atomic import replacing
+
+        with replacing(path) as partial:
+            if path.suffix.lower() == ".parquet":
+                self.ranked.write_parquet(partial)
+            else:
+                self.ranked.write_csv(partial)
 
     def segment_yaml(self, name: str, list_file: str) -> str:
         """A static list segment over the written list."""
@@ -329,11 +331,11 @@ def segment_target(
 
 def write_segment(result: Lookalike, target: SegmentTarget) -> None:
     """Write the list and the static list segment over it."""
+    from segctl.atomic import replacing
+
     result.write_list(target.list_path)
-    target.segment_path.parent.mkdir(parents=True, exist_ok=True)
-    target.segment_path.write_text(
-        result.segment_yaml(target.name, target.list_file), encoding="utf-8"
-    )
+    with replacing(target.segment_path) as partial:
+        partial.write_text(result.segment_yaml(target.name, target.list_file), encoding="utf-8")
 
 
 __all__ = [
