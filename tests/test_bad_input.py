@@ -270,6 +270,16 @@ SEGMENT_CASES = [
          "a subscription condition needs subscription data: set data.subscriptions",
          {**segment("name: a\nrule: {subscription: {status: {eq: active}}}\n"),
           **config("  subscriptions: data/subscriptions.csv\n", "")}),
+    Case("number-against-a-text-column", DEFINITION, "segments/a.yaml:2:34",
+         "'gte' compares a number with a text column: the values would compare as text "
+         "('500' > '2900'). If the column should hold numbers, some value in the data is not "
+         "one: fix it; to compare text, quote the value (gte: '...')",
+         {**segment("name: a\nrule: {subscription: {mrr: {gte: 2900}}}\n"),
+          "subscriptions": SUBSCRIPTIONS.replace(",2900,", ",29x0,")}),
+    Case("number-list-against-a-text-column", DEFINITION, "segments/a.yaml:2:38",
+         "'between' compares a number with a text column",
+         {**segment("name: a\nrule: {subscription: {mrr: {between: ['1', 3000]}}}\n"),
+          "subscriptions": SUBSCRIPTIONS.replace(",2900,", ",29x0,")}),
     Case("huge-integer", DEFINITION, "segments/a.yaml:2:28",
          "'gte': 1000000000000000000000000000000000000000 is out of range: whole numbers are "
          "64-bit (at most 9223372036854775807)",

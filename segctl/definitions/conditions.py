@@ -552,6 +552,16 @@ class ConditionParser:
             kinds = " or ".join(sorted(t.value for t in applies))
             self.error(pos, f"'{op}' applies to {kinds} values, not to a {value_type.value} value")
             return None
+        if applies is ORDERED and value_type is ColumnType.STRING and _has_number(raw):
+            # A CSV column with one value that is not a number is read as text, and the
+            # comparison would silently become alphabetical ('500' >= '2900').
+            self.error(
+                pos,
+                f"'{op}' compares a number with a text column: the values would compare as "
+                "text ('500' > '2900'). If the column should hold numbers, some value in the "
+                f"data is not one: fix it; to compare text, quote the value ({op}: '...')",
+            )
+            return None
         try:
             value = self.test_value(op, raw, value_type)
         except ValueProblem as exc:
@@ -592,3 +602,9 @@ class ConditionParser:
                 raise ValueProblem(f"expected text, got {raw!r}")
             return str(raw)
         return coerce(raw, value_type, self.tz)
+
+
+def _has_number(raw: Any) -> bool:
+    """A YAML number (not a boolean), or a list holding one."""
+    values = raw if isinstance(raw, list) else [raw]
+    return any(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
