@@ -48,9 +48,7 @@ def build(con: duckdb.DuckDBPyConnection, persons: int, segments: int, churn: fl
         f"FROM range({persons}) t(i)"
     )
     # What evaluation leaves for segctl: the same flags packed into words.
-    words = ", ".join(
-        f"{w} AS {c}" for w, c in zip(packed.pack(names), packed.words(len(names)), strict=True)
-    )
+    words = ", ".join(packed.pack_as(names))
     for table in ("before_result", "segctl_result"):
         con.execute(f"CREATE TEMP TABLE {table}_packed AS SELECT person_id, {words} FROM {table}")
     return names

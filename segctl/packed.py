@@ -32,6 +32,11 @@ def pack(flags: list[str]) -> list[str]:
     return [_word(list(enumerate(flags[j : j + BITS]))) for j in range(0, len(flags), BITS)]
 
 
+def pack_as(flags: list[str]) -> list[str]:
+    """:func:`pack`'s words, each ``AS`` its column name (``w0``, ``w1``...)."""
+    return [f"{word} AS w{j}" for j, word in enumerate(pack(flags))]
+
+
 def _word(bits: list[tuple[int, str]]) -> str:
     """SQL of one word from (bit, boolean SQL) pairs: a sum of CASEs, one cheap vector
     operation per flag where shifting a cast costs three."""

@@ -231,8 +231,7 @@ class Project:
         self.engine.check_persons()
         context = self._context(names, moment, self.config.engine.type)
         builder = PlanBuilder(self.definitions, context)
-        flags = packed.pack([packed.quote(n) for n in names])
-        words = [f"{w} AS {c}" for w, c in zip(flags, packed.words(len(names)), strict=True)]
+        words = packed.pack_as([packed.quote(n) for n in names])
         self.engine.create_table(
             RESULT_TABLE, builder.segments_query(names), ", ".join(["person_id", *words])
         )

@@ -344,12 +344,13 @@ class StateStore:
         evaluated = [f[0] for f in figures]
         layout = self.snapshot_segments()
         if layout and layout == evaluated:
-            columns = ", ".join(packed.words(len(layout)))
+            words = packed.words(len(layout))
             changed = "SELECT person_id FROM changed"
             update = [
                 f"DELETE FROM {S}.snapshot WHERE person_id IN ({changed})",
-                f"""INSERT INTO {S}.snapshot SELECT person_id, {columns} FROM {quote(result_table)}
-                    WHERE person_id IN ({changed}) AND {packed.nonzero(columns.split(", "))}""",
+                f"""INSERT INTO {S}.snapshot SELECT person_id, {", ".join(words)}
+                    FROM {quote(result_table)}
+                    WHERE person_id IN ({changed}) AND {packed.nonzero(words)}""",
             ]
         else:
             update = _rewrite_snapshot(evaluated, layout, result_table)
@@ -390,7 +391,6 @@ def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str
     old = packed.convert(kept, target, "s")
     columns = packed.words(len(target))
     values = ", ".join(f"{n} | {o} AS {w}" for n, o, w in zip(new, old, columns, strict=True))
-    slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(target))
     return [
         f"""CREATE OR REPLACE TABLE {S}.snapshot AS SELECT * FROM (
                 SELECT coalesce(r.person_id, s.person_id) AS person_id, {values}
@@ -398,7 +398,7 @@ def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str
                 ON r.person_id = s.person_id
             ) WHERE {packed.nonzero(columns)}""",
         f"DELETE FROM {S}.snapshot_layout",
-        f"INSERT INTO {S}.snapshot_layout VALUES {slots}",
+        _insert_layout(target),
     ]
 
 
@@ -415,14 +415,18 @@ def _pack_snapshot(con: duckdb.DuckDBPyConnection) -> None:
     if not layout:
         return
     flags = [f"coalesce({quote(n)}, false)" for n in layout]
-    words = zip(packed.pack(flags), packed.words(len(layout)), strict=True)
-    columns = [f"{w} AS {c}" for w, c in words]
+    columns = packed.pack_as(flags)
     con.execute(
         f"CREATE OR REPLACE TABLE {S}.snapshot AS SELECT person_id, {', '.join(columns)} "
         f"FROM {S}.snapshot"
     )
+    con.execute(_insert_layout(layout))
+
+
+def _insert_layout(layout: list[str]) -> str:
+    """SQL recording ``layout`` as the snapshot's slots (into an empty snapshot_layout)."""
     slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(layout))
-    con.execute(f"INSERT INTO {S}.snapshot_layout VALUES {slots}")
+    return f"INSERT INTO {S}.snapshot_layout VALUES {slots}"
 
 
 def members_at_sql(run_param: str = "?") -> str:

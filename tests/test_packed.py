@@ -28,8 +28,7 @@ def table(
     """``name`` holds (person_id, words) of ``members`` in ``layout``, packed by pack()."""
     persons = sorted(set().union(set(), *members.values()))
     flags = ["list_contains(?, person_id)" for _ in layout]
-    words = packed.words(len(layout))
-    columns = [f"{w} AS {c}" for w, c in zip(packed.pack(flags), words, strict=True)]
+    columns = packed.pack_as(flags)
     params = [sorted(members[n]) for n in layout] if layout else []
     con.execute(
         f"CREATE OR REPLACE TABLE {name} AS SELECT person_id"

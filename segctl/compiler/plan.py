@@ -293,15 +293,16 @@ class PlanBuilder:
     def _filter(self, measure: EventMeasure) -> exp.Expr | None:
         parts = self._match(measure.match, measure.window)
         if measure.last is not None and not self._top_n(measure):
-            tie = self._tie_value(measure)
+            tie = self._last_value(measure)
             key = (measure.match, measure.window, "" if tie is None else tie.sql())
             rank, _ = self.ranks.setdefault(key, (f"r__{len(self.ranks)}", tie))
             parts.append(exp.LTE(this=col(rank), expression=literal(measure.last)))
         return exp.and_(*parts) if parts else None
 
-    def _tie_value(self, measure: EventMeasure) -> exp.Expr | None:
-        """The value of a ``last: N`` measure that orders its events of the same instant and
-        name, largest first (None when it does not matter): both forms take the same N."""
+    def _last_value(self, measure: EventMeasure) -> exp.Expr | None:
+        """The value a ``last: N`` measure keeps of each event, which also orders its events
+        of the same instant and name (largest first), so that both forms take the same N.
+        None where events of one instant give the same value (its day, its time) or none."""
         kind, of = measure.measure.kind, measure.measure.of
         if kind == "share":
             hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
@@ -309,8 +310,6 @@ class PlanBuilder:
         if kind in ("sum", "avg", "min", "max"):
             assert of is not None
             return col(of)
-        # count, first_seen, last_seen, distinct_days, streak: events of the same instant
-        # give the same value (its day), so any N of them will do.
         return None
 
     # DuckDB-only fast forms; other dialects get the portable ones.
@@ -445,18 +444,19 @@ class PlanBuilder:
             return exp.func(
                 "LEAST", self._filtered(exp.Count(this=exp.Star()), where), literal(measure.last)
             )
+        value = self._last_value(measure)
         if kind == "share":
-            hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
-            return exp.func("LIST_AVG", self._last_n(measure, exp.cast(hit, DOUBLE), where))
+            assert value is not None
+            return exp.func("LIST_AVG", self._last_n(measure, value, where))
         if kind == "distinct_days":
             days = self._last_n(measure, col("day"), where)
             return exp.func("LEN", exp.func("LIST_DISTINCT", days))
         if kind in ("first_seen", "last_seen"):
             func = "LIST_MIN" if kind == "first_seen" else "LIST_MAX"
             return exp.func(func, self._last_n(measure, col("timestamp"), where))
-        assert of is not None and kind in ("sum", "avg", "min", "max")
+        assert of is not None and value is not None and kind in ("sum", "avg", "min", "max")
         self.event_columns.setdefault(of, None)
-        return exp.func(f"LIST_{kind.upper()}", self._last_n(measure, col(of), where))
+        return exp.func(f"LIST_{kind.upper()}", self._last_n(measure, value, where))
 
     def _widest_scope(self) -> list[exp.Expr]:
         """The pushed-down filter: only events some measure or sequence can look at."""
