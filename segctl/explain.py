@@ -579,7 +579,7 @@ class _Plan:
         elif isinstance(condition, Not):
             shape.children = [self._shape(condition.item)]
         elif isinstance(condition, PropertyCondition):
-            shape.value = self._column(col(f"p__{condition.test.column}"))
+            shape.value = self._column(col(f"p__{self.builder.person_column(condition.test)}"))
             shape.needs = needs(condition.test.comparator)
         elif isinstance(condition, (EventCondition, FeatureCondition)):
             shape.value = self._column(col(self.builder.measures[condition.measure]))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.explain import Explanation
+    from segctl.sources.nested import PropertyTypes
     from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
@@ -137,6 +138,7 @@ class Project:
             self.config.tz,
             self.root,
             problems,
+            properties=self.property_types,
         )
         segments = load_segments(
             self.config.segments_dir,
@@ -147,9 +149,18 @@ class Project:
             problems,
             extra_files=extra_files,
             destinations=self.config.destinations,
+            properties=self.property_types,
         )
         problems.raise_if_any()
-        return Definitions(segments, features)
+        return Definitions(segments, features, problems.warnings)
+
+    @cached_property
+    def property_types(self) -> PropertyTypes:
+        """Nested property names (``properties.plan``) resolved against the engine's column
+        types, with a sample of the JSON keys for warnings."""
+        from segctl.sources.nested import PropertyTypes
+
+        return PropertyTypes(self.engine.column_types(), self.engine.sample_rows)
 
     def validate(self, *, check_data: bool = True) -> Definitions:
         """Check config, segments and features against the data schema, and (by default)
@@ -193,7 +204,14 @@ class Project:
         raw = self.engine.raw_timestamp if dialect == "duckdb" else None
         spillable = self.config.engine.memory_limit is not None
         return PlanContext(
-            self.schema, as_of, self.config.timezone, tables, dialect, raw, spillable
+            self.schema,
+            as_of,
+            self.config.timezone,
+            tables,
+            dialect,
+            raw,
+            spillable,
+            self.property_types.column_types,
         )
 
     def evaluate(
@@ -818,6 +836,12 @@ class Project:
             query = builder.members_query(wanted[0])
         else:
             query = builder.segments_query(names)
+        from segctl.sources.nested import NestedAccessError, check_dialect
+
+        try:
+            check_dialect(query, dialect)
+        except NestedAccessError as exc:
+            raise DefinitionError(f"cannot compile for {dialect}: {exc}") from None
         try:
             return query.sql(
                 dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE

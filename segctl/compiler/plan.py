@@ -49,6 +49,7 @@ from segctl.definitions.model import (
     Window,
     segment_conditions,
 )
+from segctl.sources.nested import access, parse_path, value_type
 
 DATE = exp.DataType.build("DATE")
 DOUBLE = exp.DataType.build("DOUBLE")
@@ -105,6 +106,9 @@ class PlanContext:
     #: Memory is limited (engine.memory_limit): prefer forms whose aggregate states DuckDB
     #: can spill to disk over faster ones whose states it cannot.
     spillable: bool = False
+    #: table -> column -> the engine's full type (``STRUCT(...)``, ``MAP(...)``, ``VARCHAR``),
+    #: which nested property names (``properties.plan``) are read through.
+    column_types: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
@@ -137,6 +141,10 @@ class PlanBuilder:
         self.subscription_columns: dict[str, None] = {}
         self.event_columns: dict[str, None] = {}
         self.measure_table: dict[EventMeasure, str] = {}  # its per-person aggregate CTE
+        #: Nested property readings, (name, reading) -> column: extracted once per row, in the
+        #: scan (events) or persons_base, however many conditions read them.
+        self.nested: dict[tuple[str, str, str], str] = {}
+        self.nested_reads: dict[str, dict[str, exp.Expr]] = {"events": {}, "persons": {}}
 
     # ---- public ------------------------------------------------------------------------
 
@@ -212,9 +220,8 @@ class PlanBuilder:
         if isinstance(cond, Not):
             return exp.not_(exp.paren(self._condition(cond.item)))
         if isinstance(cond, PropertyCondition):
-            self.person_columns.setdefault(cond.test.column, None)
             return compile_comparator(
-                col(f"p__{cond.test.column}"), cond.test.comparator, self.ctx.as_of
+                col(f"p__{self.person_column(cond.test)}"), cond.test.comparator, self.ctx.as_of
             )
         if isinstance(cond, (EventCondition, FeatureCondition)):
             column = self._measure_column(cond.measure)
@@ -237,6 +244,57 @@ class PlanBuilder:
         if isinstance(cond, ListCondition):
             return self._list(cond)
         raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
+
+    # ---- property names (plain columns or nested paths) ------------------------------------
+
+    def person_column(self, test: ColumnTest) -> str:
+        """The persons_base column a person property test reads (``p__`` + it in base)."""
+        reading = self._reading("persons", test.column, _want(test.comparator.value_type))
+        self.person_columns.setdefault(reading, None)
+        return reading
+
+    def _event_value(self, name: str, want: str, alias: str | None = None) -> exp.Column:
+        """An events column, or a nested property's reading projected by the scan."""
+        column = self._reading("events", name, want)
+        self.event_columns.setdefault(column, None)
+        return col(column, alias)
+
+    def _of_value(self, name: str) -> exp.Column:
+        """The value ``of:`` aggregates: a nested property whose type only the data knows is
+        read as a number (SPEC 1); a typed one (a STRUCT's BIGINT) as it is."""
+        return self._event_value(name, self._of_want(name))
+
+    def _of_want(self, name: str) -> str:
+        if name in self.ctx.schema.get("events", {}):
+            return "any"
+        path = parse_path(name)
+        leaf = value_type(self.ctx.column_types["events"][path.column], path.keys)
+        typed = leaf is not None and leaf.this not in exp.DataType.TEXT_TYPES
+        return "any" if typed else "number"
+
+    def _reading(self, table: str, name: str, want: str) -> str:
+        """``name`` itself for a plain column; for a nested path, the column its reading is
+        projected as (registered once per name and reading)."""
+        if name in self.ctx.schema.get(table, {}):
+            return name
+        key = (table, name, want)
+        if key not in self.nested:
+            path = parse_path(name)
+            column_type = self.ctx.column_types[table][path.column]
+            read = access(col(path.column), column_type, path.keys, want)
+            prefix = "n__" if table == "events" else f"n__{want}__"
+            self.nested[key] = f"{prefix}{len(self.nested)}"
+            self.nested_reads[table][self.nested[key]] = read
+        return self.nested[key]
+
+    def _events_source(self) -> exp.Expr:
+        """``events``, or with the nested readings projected beside its columns (so that
+        each is extracted once per row, and the scan's filters and ranks can read it)."""
+        reads = self.nested_reads["events"]
+        if not reads:
+            return ident("events")
+        projections = [exp.Star(), *(exp.alias_(e.copy(), ident(a)) for a, e in reads.items())]
+        return exp.select(*projections).from_(ident("events")).subquery(ident("events"))
 
     def _list(self, cond: ListCondition) -> exp.Expr:
         table = self.ctx.list_tables.get(cond.path, "segctl_list")
@@ -272,8 +330,8 @@ class PlanBuilder:
         return parts
 
     def _event_test(self, test: ColumnTest, alias: str | None = None) -> exp.Expr:
-        self.event_columns.setdefault(test.column, None)
-        return compile_comparator(col(test.column, alias), test.comparator, self.ctx.as_of)
+        value = self._event_value(test.column, _want(test.comparator.value_type), alias)
+        return compile_comparator(value, test.comparator, self.ctx.as_of)
 
     def _window(self, window: Window, ts: exp.Expr) -> list[exp.Expr]:
         as_of = self.ctx.as_of
@@ -309,7 +367,7 @@ class PlanBuilder:
             return exp.cast(hit, DOUBLE)
         if kind in ("sum", "avg", "min", "max"):
             assert of is not None
-            return col(of)
+            return self._of_value(of)
         return None
 
     # DuckDB-only fast forms; other dialects get the portable ones.
@@ -422,9 +480,8 @@ class PlanBuilder:
             return filtered(exp.Count(this=exp.Distinct(expressions=[col("day")])), where)
         if kind in ("sum", "avg", "min", "max"):
             assert measure.measure.of is not None
-            self.event_columns.setdefault(measure.measure.of, None)
             func = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[kind]
-            return self._filtered(func(this=col(measure.measure.of)), where)
+            return self._filtered(func(this=self._of_value(measure.measure.of)), where)
         if kind in ("first_seen", "last_seen"):
             func = exp.Min if kind == "first_seen" else exp.Max
             return self._filtered(func(this=col("timestamp")), where)
@@ -455,7 +512,6 @@ class PlanBuilder:
             func = "LIST_MIN" if kind == "first_seen" else "LIST_MAX"
             return exp.func(func, self._last_n(measure, col("timestamp"), where))
         assert of is not None and value is not None and kind in ("sum", "avg", "min", "max")
-        self.event_columns.setdefault(of, None)
         return exp.func(f"LIST_{kind.upper()}", self._last_n(measure, value, where))
 
     def _widest_scope(self) -> list[exp.Expr]:
@@ -586,7 +642,9 @@ class PlanBuilder:
                 exp.alias_(exp.Case(ifs=[exp.If(this=matched, true=number)]), ident(rank))
             )
         return (
-            exp.select(*projections).from_(ident("events")).where(exp.and_(*self._widest_scope()))
+            exp.select(*projections)
+            .from_(self._events_source())
+            .where(exp.and_(*self._widest_scope()))
         )
 
     def _long_streak(self, measure: EventMeasure) -> exp.Select:
@@ -597,7 +655,7 @@ class PlanBuilder:
         persons = exp.select(col("person_id")).from_(ident(self.measure_table[measure])).where(long)
         events = (
             exp.select(exp.Star(), exp.alias_(self.ctx.local_day(col("timestamp")), ident("day")))
-            .from_(ident("events"))
+            .from_(self._events_source())
             .where(
                 exp.and_(
                     exp.LTE(this=col("timestamp"), expression=literal(self.ctx.as_of)),
@@ -697,7 +755,12 @@ class PlanBuilder:
 
     def _persons_base(self) -> exp.Select:
         person_schema = self.ctx.schema.get("persons", {})
-        query = exp.select(*(col(c) for c in self.person_columns)).from_(ident("persons"))
+        reads = self.nested_reads["persons"]
+        columns = [
+            exp.alias_(reads[c].copy(), ident(c)) if c in reads else col(c)
+            for c in self.person_columns
+        ]
+        query = exp.select(*columns).from_(ident("persons"))
         if person_schema.get("created_at") is ColumnType.TIMESTAMP:
             created = col("created_at")
             query = query.where(
@@ -794,3 +857,12 @@ class PlanBuilder:
         for name, cte in ctes:
             query = query.with_(ident(name), as_=cte, copy=False)
         return query
+
+
+def _want(value_type: ColumnType) -> str:
+    """How a nested value is read for a comparator of this type (SPEC 1)."""
+    return {
+        ColumnType.NUMBER: "number",
+        ColumnType.BOOLEAN: "boolean",
+        ColumnType.STRING: "text",
+    }.get(value_type, "any")

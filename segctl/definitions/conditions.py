@@ -40,6 +40,7 @@ from segctl.definitions.model import (
     Test,
     Window,
 )
+from segctl.definitions.properties import TIME_ONLY, NestedProperties, looks_nested, reading_of
 from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
 from segctl.definitions.values import ValueProblem, coerce, parse_duration, parse_timestamp
 
@@ -81,6 +82,7 @@ class ConditionParser:
         features: dict[str, Feature] | None = None,
         segment_names: Iterable[str] = (),
         expand_template: TemplateExpander | None = None,
+        properties: NestedProperties | None = None,
     ) -> None:
         self.schema = schema
         self.tz = tz
@@ -89,6 +91,7 @@ class ConditionParser:
         self.features = features or {}
         self.segment_names = set(segment_names)
         self.expand_template = expand_template
+        self.properties = properties
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -110,8 +113,19 @@ class ConditionParser:
                     f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}",
                 )
 
-    def column_type(self, table: str, column: Any, pos: Pos, what: str) -> ColumnType | None:
+    def column_type(
+        self,
+        table: str,
+        column: Any,
+        pos: Pos,
+        what: str,
+        comparators: Iterable[tuple[str, Any]] | None = None,
+    ) -> ColumnType | None:
+        """The type family of a column or nested property (``comparators``: the keys it is
+        tested with, which decide how a value only the data types is read; none: a number)."""
         columns = self.schema.get(table, {})
+        if column not in columns and self.properties is not None and looks_nested(column):
+            return self.nested_type(table, column, pos, what, comparators)
         if not isinstance(column, str) or column not in columns:
             hint = did_you_mean(str(column), columns) or (
                 f" (available: {', '.join(sorted(columns)[:12])})" if columns else ""
@@ -119,6 +133,44 @@ class ConditionParser:
             self.error(pos, f"unknown {what} '{column}'{hint}")
             return None
         return columns[column]
+
+    def nested_type(
+        self,
+        table: str,
+        name: str,
+        pos: Pos,
+        what: str,
+        comparators: Iterable[tuple[str, Any]] | None,
+    ) -> ColumnType | None:
+        """A dotted name's type family (SPEC 1, "Nested properties"); problems recorded."""
+        assert self.properties is not None
+        try:
+            found = self.properties.nested_type(table, name)
+        except ValueError as exc:
+            self.error(pos, f"{what} '{name}': {exc}")
+            return None
+        if found is None:
+            columns = self.schema.get(table, {})
+            head = name.split(".", 1)[0].strip('"')
+            hint = did_you_mean(head, columns) or (
+                f" (available: {', '.join(sorted(columns)[:12])})" if columns else ""
+            )
+            self.error(pos, f"unknown {what} '{name}': there is no column '{head}'{hint}")
+            return None
+        if found.warning:
+            self.problems.warn(pos, f"{what} '{name}': {found.warning}")
+        if found.family is not None:
+            return found.family
+        tests = list(comparators or [])
+        timed = [op for op, _ in tests if op in TIME_ONLY]
+        if timed:
+            self.error(
+                pos,
+                f"'{timed[0]}' needs a timestamp, but {what} '{name}' holds JSON values, read "
+                "as text, a number or a boolean: compare it with eq/gte/... instead",
+            )
+            return None
+        return reading_of(tests) if comparators is not None else ColumnType.NUMBER
 
     # ---- conditions -------------------------------------------------------------------
 
@@ -178,7 +230,11 @@ class ConditionParser:
     def _property(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("property", *COMPARATORS), "a property condition")
         value_type = self.column_type(
-            "persons", node["property"], node.at("property"), "person property"
+            "persons",
+            node["property"],
+            node.at("property"),
+            "person property",
+            [(k, v) for k, v in node.items() if k != "property"],
         )
         if value_type is None:
             return None
@@ -383,7 +439,8 @@ class ConditionParser:
         tests: list[ColumnTest] = []
         ok = True
         for column, comparator_node in spec.items():
-            value_type = self.column_type(table, column, spec.key_at(column), what)
+            tested = list(comparator_node.items()) if isinstance(comparator_node, YMap) else []
+            value_type = self.column_type(table, column, spec.key_at(column), what, tested)
             comp = self.mapping(
                 comparator_node, spec.at(column), f"'{column}'", f"{column}: {{eq: ...}}"
             )
@@ -446,8 +503,15 @@ class ConditionParser:
         return Measure(kind)
 
     def measure_type(self, measure: EventMeasure) -> ColumnType:
-        if measure.measure.kind in ("min", "max") and measure.measure.of:
-            return self.schema["events"].get(measure.measure.of, ColumnType.NUMBER)
+        of = measure.measure.of
+        if measure.measure.kind in ("min", "max") and of:
+            if of not in self.schema["events"] and self.properties is not None:
+                try:  # a nested property: its own type, else read as a number
+                    found = self.properties.nested_type("events", of)
+                except ValueError:
+                    found = None
+                return found.family or ColumnType.NUMBER if found else ColumnType.NUMBER
+            return self.schema["events"].get(of, ColumnType.NUMBER)
         return measure.value_type
 
     def last(self, node: YMap) -> int | bool | None:

@@ -24,6 +24,7 @@ from segctl.definitions.model import (
     SegmentCondition,
     segment_conditions,
 )
+from segctl.definitions.properties import NestedProperties
 from segctl.definitions.source import (
     Pos,
     Problems,
@@ -35,6 +36,7 @@ from segctl.definitions.source import (
 )
 from segctl.definitions.templates import TEMPLATES
 from segctl.definitions.values import ValueProblem
+from segctl.errors import Problem
 
 if TYPE_CHECKING:
     from segctl.delivery.destinations import Destination
@@ -64,6 +66,8 @@ class Definitions:
 
     segments: dict[str, Segment] = field(default_factory=dict)
     features: dict[str, Feature] = field(default_factory=dict)
+    #: Found while loading, not errors: validate shows them (file:line:col, message).
+    warnings: list[Problem] = field(default_factory=list, compare=False)
 
     def dependencies(self, name: str) -> list[str]:
         """``name`` and every segment it references, directly or not, dependencies first."""
@@ -126,6 +130,8 @@ def load_features(
     tz: ZoneInfo,
     root: Path,
     problems: Problems,
+    *,
+    properties: NestedProperties | None = None,
 ) -> dict[str, Feature]:
     """Parse features.yaml (``features: {name: {event, window, measure}}``)."""
     if path is None:
@@ -145,7 +151,7 @@ def load_features(
             problems.add(
                 doc.key_at(key), f"unknown key '{key}' (features.yaml has only 'features')"
             )
-    parser = ConditionParser(schema, tz, root, problems)
+    parser = ConditionParser(schema, tz, root, problems, properties=properties)
     features: dict[str, Feature] = {}
     specs: YMap = doc["features"]
     for name, spec in specs.items():
@@ -218,6 +224,7 @@ def load_segments(
     *,
     extra_files: list[Path] | None = None,
     destinations: dict[str, Destination] | None = None,
+    properties: NestedProperties | None = None,
 ) -> dict[str, Segment]:
     """Parse every segment file; returns segments in dependency order."""
     files = segment_files(folder) if folder.is_dir() else []
@@ -282,6 +289,7 @@ def load_segments(
         features=features,
         segment_names=names,
         expand_template=lambda n, p, pos: expand_template(n, p, pos, problems),
+        properties=properties,
     )
     segments: dict[str, Segment] = {}
     for display, doc, digest in docs:

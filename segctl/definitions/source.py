@@ -67,9 +67,17 @@ class Problems:
     """Collects problems across files so they can be raised together."""
 
     items: list[Problem] = field(default_factory=list)
+    #: Not errors, but worth saying (a nested key never seen in a sample of the data).
+    warnings: list[Problem] = field(default_factory=list)
 
     def add(self, pos: Pos, message: str) -> None:
         self.items.append(pos.problem(message))
+
+    def warn(self, pos: Pos, message: str) -> None:
+        """Record a warning: definitions still load, and validate shows it."""
+        problem = pos.problem(message)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
 
     def extend(self, problems: Iterable[Problem]) -> None:
         self.items.extend(problems)

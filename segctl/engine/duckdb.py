@@ -114,6 +114,22 @@ class DuckDBEngine:
             self._schema = schema
         return self._schema
 
+    def column_types(self) -> dict[str, dict[str, str]]:
+        """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which
+        nested property names are resolved against (the schema keeps only type families)."""
+        return {
+            table: {str(r[0]): str(r[1]) for r in self.rows(f"DESCRIBE {qident(table)}")}
+            for table in self.schema()
+        }
+
+    def sample_rows(self, query: exp.Expression) -> list[tuple[Any, ...]]:
+        """The rows of a small query built by segctl (a sample of JSON keys), or [] when the
+        data cannot answer it (malformed JSON in the sample): it only feeds warnings."""
+        try:
+            return self.con.execute(query.sql(dialect="duckdb")).fetchall()
+        except duckdb.Error:
+            return []
+
     def _reader(self, group: InputFiles, types: dict[str, str] | None = None) -> str:
         files = "[" + ", ".join(quote(f) for f in group.files) + "]"
         if group.format == "parquet":

@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlglot import exp
+
+from segctl.definitions.model import ColumnType
+from segctl.definitions.properties import NestedType
 
 Want = Literal["text", "number", "boolean", "any"]
 WANTS: tuple[Want, ...] = ("text", "number", "boolean", "any")
@@ -209,10 +213,10 @@ def _field_name(field: exp.Expression) -> str:
 
 def _struct_fields(dtype: exp.DataType) -> dict[str, exp.DataType]:
     fields: dict[str, exp.DataType] = {}
-    for field in dtype.expressions:
-        kind = field.args.get("kind")
+    for column_def in dtype.expressions:
+        kind = column_def.args.get("kind")
         if isinstance(kind, exp.DataType):
-            fields[_field_name(field)] = kind
+            fields[_field_name(column_def)] = kind
     return fields
 
 
@@ -370,3 +374,93 @@ def _from_slots(node: exp.Expression, slots: dict[str, exp.DataType], want: str)
             for n in order
         ]
     return exp.Coalesce(this=reads[0], expressions=reads[1:]) if len(reads) > 1 else reads[0]
+
+
+# ---- resolving names against the engine's column types ----------------------------------------
+
+#: Rows of the data sampled for the JSON keys a validate warns about.
+SAMPLE_ROWS = 10_000
+RunQuery = Callable[[exp.Expression], list[tuple[Any, ...]]]
+
+
+def sample_keys_query(table: str, column: str, prefix: tuple[str, ...], rows: int) -> exp.Select:
+    """The distinct keys of the JSON objects at ``prefix`` in the first ``rows`` rows of
+    ``table.column`` (DuckDB)."""
+    json_path = exp.JSONPath(
+        expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in prefix)]
+    )
+    column_ref = exp.column(exp.to_identifier(column, quoted=True))
+    sample = (
+        exp.select(column_ref)
+        .from_(exp.to_identifier(table, quoted=True))
+        .where(exp.not_(exp.Is(this=column_ref.copy(), expression=exp.Null())))
+        .limit(rows)
+    )
+    keys = exp.Unnest(
+        expressions=[exp.Anonymous(this="JSON_KEYS", expressions=[column_ref.copy(), json_path])]
+    )
+    return (
+        exp.select(exp.alias_(keys, "key"))
+        .distinct()
+        .from_(sample.subquery("sample"))
+        .order_by(exp.column("key"))
+    )
+
+
+@dataclass
+class PropertyTypes:
+    """Resolves nested property names for the definitions (``NestedProperties``) from the
+    engine's column types; ``run`` answers the JSON key samples behind the warnings."""
+
+    column_types: dict[str, dict[str, str]]
+    run: RunQuery | None = None
+    rows: int = SAMPLE_ROWS
+    _samples: dict[tuple[str, str, tuple[str, ...]], set[str]] = field(default_factory=dict)
+
+    def nested_type(self, table: str, name: str) -> NestedType | None:
+        """See ``segctl.definitions.properties.NestedProperties``."""
+        path = parse_path(name)
+        column_type = self.column_types.get(table, {}).get(path.column)
+        if column_type is None:
+            return None
+        leaf = value_type(column_type, path.keys)
+        if leaf is None or _is_text(leaf):
+            # JSON text, text in a MAP, GA4's typed slots: the comparator's value decides.
+            return NestedType(None, self._unseen(table, path, column_type))
+        if leaf.this in exp.DataType.NUMERIC_TYPES:
+            return NestedType(ColumnType.NUMBER)
+        if leaf.this == exp.DataType.Type.BOOLEAN:
+            return NestedType(ColumnType.BOOLEAN)
+        if leaf.this in exp.DataType.TEMPORAL_TYPES:
+            return NestedType(ColumnType.TIMESTAMP)
+        inner = known_keys(column_type, path.keys)
+        if inner is not None:
+            raise NestedAccessError(
+                f"{format_path(path.column, path.keys)} is a STRUCT: name one of its keys "
+                f"({', '.join(inner)})"
+            )
+        raise NestedAccessError(
+            f"{format_path(path.column, path.keys)} is {leaf.sql(dialect='duckdb')}, which "
+            "segctl cannot compare: name a key inside it"
+        )
+
+    def _unseen(self, table: str, path: PropertyPath, column_type: str) -> str | None:
+        """A warning when the top-level JSON text column's sample never has the key."""
+        if self.run is None or not path.keys or not is_json_text(column_type):
+            return None
+        prefix, key = path.keys[:-1], path.keys[-1]
+        cache = (table, path.column, prefix)
+        if cache not in self._samples:
+            query = sample_keys_query(table, path.column, prefix, self.rows)
+            self._samples[cache] = {str(r[0]) for r in self.run(query) if r[0] is not None}
+        seen = self._samples[cache]
+        if not seen or key in seen:
+            return None  # no sample (empty, or not JSON objects): nothing to say
+        close = difflib.get_close_matches(key, sorted(seen), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = format_path(path.column, prefix)
+        shown = ", ".join(sorted(seen)[:8]) + (", ..." if len(seen) > 8 else "")
+        return (
+            f"key {key!r} never appears in the first {self.rows:,} rows of {where} "
+            f"(keys seen: {shown}){hint}; where it is missing the value is missing"
+        )
