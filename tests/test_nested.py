@@ -305,3 +305,73 @@ def test_keys_are_literals_not_sql() -> None:
     con.execute("""CREATE TABLE t AS SELECT '{"a": 1}' AS j""")
     tree = access(exp.column("j"), "VARCHAR", (hostile,), "text")
     assert con.execute(exp.select(tree).from_("t").sql("duckdb")).fetchall() == [(None,)]
+
+
+# ---------------------------------------------------------------------------------------------
+# PropertyTypes: what the definitions learn about a nested name
+
+
+def test_property_types_families_and_errors() -> None:
+    from segctl.definitions.model import ColumnType
+    from segctl.sources.nested import PropertyTypes
+
+    types = PropertyTypes(
+        {
+            "events": {
+                "properties": "VARCHAR",
+                "ctx": "STRUCT(n BIGINT, ok BOOLEAN, at TIMESTAMP, os VARCHAR, "
+                "inner STRUCT(a INTEGER))",
+                "m": "MAP(VARCHAR, DOUBLE)",
+                "amount": "DOUBLE",
+            }
+        }
+    )
+    family = {
+        n: t.family if (t := types.nested_type("events", n)) else "unknown"
+        for n in ("properties.a", "ctx.n", "ctx.ok", "ctx.at", "ctx.os", "m.k", "nope.k")
+    }
+    assert family == {
+        "properties.a": None,  # the comparator decides
+        "ctx.n": ColumnType.NUMBER,
+        "ctx.ok": ColumnType.BOOLEAN,
+        "ctx.at": ColumnType.TIMESTAMP,
+        "ctx.os": None,  # text: read as the comparator asks (numeric strings count)
+        "m.k": ColumnType.NUMBER,
+        "nope.k": "unknown",
+    }
+    with pytest.raises(
+        NestedAccessError, match=r"ctx.inner is a STRUCT: name one of its keys \(a\)"
+    ):
+        types.nested_type("events", "ctx.inner")
+    with pytest.raises(NestedAccessError, match="it is DOUBLE"):
+        types.nested_type("events", "amount.x")
+
+
+def test_property_types_warn_once_about_unseen_json_keys() -> None:
+    from segctl.sources.nested import PropertyTypes
+
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE events AS SELECT * FROM (VALUES
+        ('{"plan": "pro", "ctx": {"os": "ios"}}'), ('{"plan": "free", "amount": 3}'), (NULL))
+        AS t(properties)"""
+    )
+    queries: list[str] = []
+
+    def run(query: exp.Expression) -> list[tuple[Any, ...]]:
+        queries.append(query.sql("duckdb"))
+        return con.execute(queries[-1]).fetchall()
+
+    types = PropertyTypes({"events": {"properties": "VARCHAR"}}, run)
+    assert types.nested_type("events", "properties.plan") == types.nested_type(
+        "events", "properties.amount"
+    )
+    found = types.nested_type("events", "properties.amout")
+    assert found is not None and found.family is None
+    assert found.warning is not None
+    assert "key 'amout' never appears in the first 10,000 rows of properties" in found.warning
+    assert "(keys seen: amount, ctx, plan)" in found.warning
+    assert "did you mean 'amount'?" in found.warning
+    nested = types.nested_type("events", "properties.ctx.oss")
+    assert nested is not None and nested.warning is not None and "(keys seen: os)" in nested.warning
+    assert len(queries) == 2  # one sample per JSON object level, cached

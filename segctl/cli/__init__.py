@@ -221,10 +221,22 @@ def validate(
                 )
             raise
         segments, features = list(definitions.segments), list(definitions.features)
+        for warning in definitions.warnings:  # e.g. a nested key never seen in the data
+            note(f"warning: {warning}", style="yellow")
         if fmt is Format.json:
             from segctl.cli.output import print_json
 
-            print_json({"valid": True, "segments": segments, "features": features})
+            document: dict[str, object] = {
+                "valid": True,
+                "segments": segments,
+                "features": features,
+            }
+            if definitions.warnings:
+                document["warnings"] = [
+                    {"file": w.file, "line": w.line, "col": w.col, "message": w.message}
+                    for w in definitions.warnings
+                ]
+            print_json(document)
         elif fmt is Format.csv:
             print_rows(
                 "csv",

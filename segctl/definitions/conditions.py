@@ -147,7 +147,12 @@ class ConditionParser:
         try:
             found = self.properties.nested_type(table, name)
         except ValueError as exc:
-            self.error(pos, f"{what} '{name}': {exc}")
+            message = str(exc)  # a syntax error names the property itself
+            if message.startswith("property name "):
+                message = f"{what} name {message.removeprefix('property name ')}"
+            else:
+                message = f"{what} '{name}': {message}"
+            self.error(pos, message)
             return None
         if found is None:
             columns = self.schema.get(table, {})
