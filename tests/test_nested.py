@@ -141,7 +141,9 @@ def con() -> duckdb.DuckDBPyConnection:
     )
     records = []
     for key, value in VALUES.items():
-        slot = {"string_value": None, "int_value": None, "float_value": None, "double_value": None}
+        slot: dict[str, Any] = dict.fromkeys(
+            ("string_value", "int_value", "float_value", "double_value")
+        )
         if isinstance(value, bool):
             slot["string_value"] = json.dumps(value)
         elif isinstance(value, int):

@@ -72,8 +72,8 @@ EVENTS = [
     ("p2", "purchase", "2026-11-10 10:00", json.dumps({"plan": "pro", "amount": 3, "flag": "true"}),
      {"n": 5, "os": "android", "beta": False}, [param("page", "x"), param("value_n", 2.5)]),
     ("p3", "purchase", "2026-11-10 10:00",
-     json.dumps({"plan": "free", "amount": 50.5, "flag": "no"}), {"n": None, "os": None, "beta": None},
-     None),
+     json.dumps({"plan": "free", "amount": 50.5, "flag": "no"}),
+     {"n": None, "os": None, "beta": None}, None),
     ("p3", "purchase", "2026-11-12 10:00", None, None, None),
     ("p4", "login", "2026-11-12 10:00", "[1, 2]", None, [param("page", "home")]),
     ("p1", "purchase", "2026-11-20 10:00", json.dumps({"plan": "pro", "amount": 1000}), None, None),
@@ -100,8 +100,8 @@ SEGMENTS: dict[str, tuple[str, list[str]]] = {
     # ne is true on a missing value: p3's "no" and p3's purchase without properties.
     "json_ne": ("{event: purchase, where: {properties.flag: {ne: true}}, count: {gte: 2}}",
                 ["p3"]),
-    "quoted_key": ("""{event: "*", where: {properties."app.version": {eq: "1.2"}}, count: {gte: 1}}""",
-                   ["p1"]),
+    "quoted_key": ('{event: "*", where: {properties."app.version": {eq: "1.2"}}, '
+                   "count: {gte: 1}}", ["p1"]),
     "dollar_key": ("{event: '*', where: {properties.$current_url: {starts_with: /pri}}, "
                    "count: {gte: 1}}", ["p1"]),
     "struct_number": ("{event: purchase, where: {ctx.n: {gte: 2}}, count: {gte: 1}}",
@@ -174,7 +174,8 @@ def test_each_key_is_extracted_once_per_scan(make_project: MakeProject) -> None:
     rule = (
         "{any: [{event: purchase, where: {properties.plan: {eq: pro}}, count: {gte: 1}},"
         " {event: login, where: {properties.plan: {ne: free}}, count: {gte: 1}},"
-        " {event: purchase, where: {properties.plan: {in: [pro, max]}}, within: 7d, count: {gte: 2}},"
+        " {event: purchase, where: {properties.plan: {in: [pro, max]}}, within: 7d,"
+        " count: {gte: 2}},"
         " {event: purchase, sum: {of: properties.amount, gte: 5}},"
         " {event: purchase, where: {properties.amount: {gt: 1}}, count: {gte: 1}}]}"
     )
@@ -243,7 +244,8 @@ BAD = [
      "(did you mean 'n'?)"),
     ("struct-type-mismatch", "{event: purchase, where: {ctx.n: {eq: true}}, count: {gte: 1}}",
      "segments/a.yaml:2:45", "'eq': expected a number, got the boolean true"),
-    ("struct-text-op-on-number", "{event: purchase, where: {ctx.n: {contains: a}}, count: {gte: 1}}",
+    ("struct-text-op-on-number",
+     "{event: purchase, where: {ctx.n: {contains: a}}, count: {gte: 1}}",
      "segments/a.yaml:2:51", "'contains' applies to string values, not to a number value"),
     ("sum-of-boolean", "{event: purchase, sum: {of: ctx.beta, gte: 1}}", "segments/a.yaml:2:35",
      "cannot take sum of 'ctx.beta': it is a boolean column"),
@@ -284,7 +286,7 @@ def test_a_key_past_a_ga4_value_is_refused(make_project: MakeProject) -> None:
     rule = textwrap.dedent(
         """\
         name: a
-        rule: {event: purchase, where: {ctx.n: {gte: 1}, event_params.page.x: {eq: 1}}, count: {gte: 1}}
+        rule: {event: purchase, where: {event_params.page.x: {eq: 1}}, count: {gte: 1}}
         """
     )
     root = nested_project(make_project, {"a": rule})
