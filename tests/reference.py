@@ -19,6 +19,7 @@ Templates (SPEC 2.5) are not supported: the differential test does not generate 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -168,8 +169,8 @@ class Evaluator:
         if kind == "not":
             return not self.holds(condition["not"], person)
         if kind == "property":
-            column = condition["property"]
-            return self.compare(person.get(column), _without(condition, "property"))
+            comparator = _without(condition, "property")
+            return self.compare(read(person, condition["property"], comparator), comparator)
         if kind == "event":
             return self.event_condition(condition, person)
         if kind == "feature":
@@ -263,7 +264,8 @@ class Evaluator:
 
     def where(self, where: Node, event: Row) -> bool:
         return all(
-            self.compare(event.get(column), comparator) for column, comparator in where.items()
+            self.compare(read(event, column, comparator), comparator)
+            for column, comparator in where.items()
         )
 
     def in_window(self, spec: Node, ts: datetime) -> bool:
@@ -291,7 +293,7 @@ class Evaluator:
         if kind == "last_seen":
             return max(timestamps, default=None)
         if kind in AGGREGATES:
-            values = [e.get(spec["of"]) for e in events]
+            values = [read(e, spec["of"], None) for e in events]
             present = [v for v in values if v is not None]
             if kind == "sum":
                 return sum(present)  # 0 over no events or only NULLs
@@ -420,6 +422,108 @@ _TESTS: dict[str, Callable[[Any, Any], bool]] = {
     "ends_with": lambda v, a: v.lower().endswith(str(a).lower()),
     "regex": lambda v, a: re.search(a, v) is not None,
 }
+
+
+# ---- nested properties (SPEC 1) -------------------------------------------------------------
+
+
+def read(row: Row, name: str, comparator: Node | None) -> Any:
+    """The value ``name`` names in ``row``: a column, or a dotted path into one (JSON text, a
+    record, a map, a list of key/value records), read as its comparator asks: against a
+    boolean as a boolean, against a number (or as ``of:``, ``comparator`` None) as a number,
+    otherwise as text. A missing key, or a value of another kind, is missing (None)."""
+    if name in row or ("." not in name and '"' not in name):
+        return row.get(name)
+    column, *keys = split_path(name)
+    value, in_json = row.get(column), False
+    for key in keys:
+        if isinstance(value, str) and not in_json:  # JSON text (a string inside it is text)
+            value, in_json = json.loads(value), True
+        if isinstance(value, dict):
+            value = _one_value(value.get(key))
+        elif isinstance(value, list) and not in_json:  # key/value records: the first with key
+            found = [r for r in value if r.get("key") == key]
+            value = _one_value(found[0].get("value")) if found else None
+        else:
+            value = None
+    values = [] if comparator is None else _compared_values(comparator)
+    if any(isinstance(v, bool) for v in values):
+        return as_boolean(value)
+    if comparator is None or any(isinstance(v, int | float) for v in values):
+        return as_number(value)
+    return as_text(value)
+
+
+def split_path(name: str) -> list[str]:
+    """``properties."app.version".x`` -> ["properties", "app.version", "x"]."""
+    parts, current, quoted = [], "", False
+    for char in name:
+        if char == '"':
+            quoted = not quoted
+        elif char == "." and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+def _one_value(value: Any) -> Any:
+    """A record of typed slots (GA4: string_value, int_value...) holds the one slot set."""
+    if isinstance(value, dict) and value and all(k.endswith("_value") for k in value):
+        return next((v for v in value.values() if v is not None), None)
+    return value
+
+
+def _compared_values(comparator: Node) -> list[Any]:
+    values: list[Any] = []
+    for op in ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between"):
+        arg = comparator.get(op)
+        values.extend(arg if isinstance(arg, list) else [] if arg is None else [arg])
+    return values
+
+
+def as_number(value: Any) -> float | None:
+    """A number, or a string that is one written plainly (-12, 2.5, 1e3); else missing."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and _plain_number(value):
+        return float(value)
+    return None
+
+
+def _plain_number(text: str) -> bool:
+    """An optional minus, digits, optional decimals, an optional exponent; nothing else."""
+    marker = "e" if "e" in text else "E"
+    mantissa, has_exponent, exponent = text.partition(marker)
+    whole, has_fraction, fraction = mantissa.removeprefix("-").partition(".")
+    if not _digits(whole) or (has_fraction and not _digits(fraction)):
+        return False
+    if has_exponent:
+        return _digits(exponent[1:] if exponent[:1] in ("+", "-") else exponent)
+    return True
+
+
+def _digits(text: str) -> bool:
+    return text != "" and all(c in "0123456789" for c in text)
+
+
+def as_boolean(value: Any) -> bool | None:
+    """true and "true" alike (and false); anything else is missing."""
+    if value is True or value == "true":
+        return True
+    if value is False or value == "false":
+        return False
+    return None
+
+
+def as_text(value: Any) -> str | None:
+    """Text as it is; a number or boolean as its JSON text (2.5, 3, true)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _without(node: Node, key: str) -> Node:

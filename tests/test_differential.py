@@ -2,9 +2,10 @@
 
 Hypothesis generates small projects — a few persons (some without events, some created after
 as_of), events with NULLs and empty strings, timestamps exactly on window edges and local
-midnights, subscriptions, features, lists — and random rules nesting every condition kind but
-templates. Each project is written to a temporary folder, evaluated through segctl's public API,
-and every segment's members must equal the reference's.
+midnights, nested properties (JSON text, a STRUCT, a MAP, GA4-style key/value records, with
+missing keys, numeric strings and "true"), subscriptions, features, lists — and random rules
+nesting every condition kind but templates. Each project is written to a temporary folder,
+evaluated through segctl's public API, and every segment's members must equal the reference's.
 
 Run more examples with ``pytest -m slow tests/test_differential.py``.
 """
@@ -12,6 +13,7 @@ Run more examples with ``pytest -m slow tests/test_differential.py``.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -44,7 +46,11 @@ PERSONS_SCHEMA = pa.schema(
         ("country", pa.string()),
         ("score", pa.float64()),
         ("created_at", TIMESTAMP),
+        ("traits", pa.string()),  # JSON text
     ]
+)
+GA4_VALUE = pa.struct(
+    [("string_value", pa.string()), ("int_value", pa.int64()), ("double_value", pa.float64())]
 )
 EVENTS_SCHEMA = pa.schema(
     [
@@ -53,8 +59,13 @@ EVENTS_SCHEMA = pa.schema(
         ("timestamp", TIMESTAMP),
         ("amount", pa.float64()),
         ("kind", pa.string()),
+        ("props", pa.string()),  # JSON text, as PostHog's properties
+        ("ctx", pa.struct([("n", pa.float64()), ("tag", pa.string()), ("flag", pa.bool_())])),
+        ("params", pa.list_(pa.struct([("key", pa.string()), ("value", GA4_VALUE)]))),  # GA4
+        ("tags", pa.map_(pa.string(), pa.string())),
     ]
 )
+MAP_COLUMNS = ("tags",)  # a dict in the rows (what the reference reads), pairs in Parquet
 SUBSCRIPTIONS_SCHEMA = pa.schema(
     [
         ("person_id", pa.string()),
@@ -116,6 +127,47 @@ NEEDLES: dict[tuple[str, str], list[str]] = {
 REGEXES = ["^p", "o$", "[A-Z]", "e.*m", "^$", "_", "^a|s$", r"\.com", "r[eo]"]
 COUNT_LITERALS = [0, 1, 2, 3]
 SUM_LITERALS = [0, 1, 2.5, 5, 12.5, 50, -3]
+
+# Nested properties (SPEC 1). Values inside JSON text, a MAP or GA4 records have no declared
+# type: the comparator decides how they are read, so they mix numbers, numeric strings,
+# booleans, "true" and text that is none of these. Numbers stay exact in binary.
+JSON_VALUES: dict[str, list[Any]] = {
+    "plan": ["pro", "Pro", "", "5", 3, None, True],
+    "n": [1, 2.5, "2.5", "7", "x", -3, True, " 7", "1e1", 10.0, None, "-0.5"],
+    "flag": [True, False, "true", "false", "yes", 1],
+    "a.b": ["v", "1", 2],
+    "$u": ["/p", "/q"],
+}
+INNER_VALUES = [1, "1", True, "z"]  # props.o.k
+NOT_OBJECTS = ["[1, 2]", "null", "3"]  # JSON text without keys: every key is missing
+CTX_N = [None, 0.0, 2.5, 7.0, -3.0]
+CTX_TAGS = [None, "", "5", "abc", "2.5", "true"]
+GA4_KEYS = ["page", "n", "x"]
+GA4_SLOTS: list[tuple[str, Any]] = [
+    ("string_value", "home"), ("string_value", ""), ("string_value", "5"),
+    ("string_value", "true"), ("int_value", 3), ("int_value", 7), ("int_value", -1),
+    ("double_value", 2.5), ("double_value", 10.0), ("string_value", None),
+]  # fmt: skip
+MAP_VALUES = ["5", "a", "true", "", "2.5"]
+TRAIT_VALUES: dict[str, list[Any]] = {
+    "tier": ["gold", "", "5", 2],
+    "score": ["9", 3, "x", 2.5, True],
+}
+# Nested names a rule may use -> "any" (the comparator decides) or the STRUCT field's family.
+NESTED_EVENT_PROPERTIES = {
+    "props.plan": "any", "props.n": "any", "props.flag": "any", 'props."a.b"': "any",
+    "props.$u": "any", "props.o.k": "any", "props.missing": "any",
+    "ctx.n": "num", "ctx.flag": "bool", "ctx.tag": "any",
+    "params.page": "any", "params.n": "any", "tags.k1": "any", "tags.k2": "any",
+}  # fmt: skip
+NESTED_PERSON_PROPERTIES = {"traits.tier": "any", "traits.score": "any"}
+NESTED_OF = ["props.n", "params.n", "ctx.n", "tags.k1", "props.plan"]
+NESTED_LITERALS: dict[str, list[Any]] = {
+    "str": ["pro", "Pro", "", "5", "true", "2.5", "x", "home", "/p", "v", "gold"],
+    "num": [0, 1, 2.5, 3, 5, 7, 10, -3, -0.5],
+    "bool": [True, False],
+}
+NESTED_NEEDLES = ["p", "O", "5", "tr", "/"]
 SHARE_LITERALS = [0, 0.25, 0.5, 0.6, 1]
 
 OPS = {
@@ -124,6 +176,7 @@ OPS = {
         "contains", "starts_with", "ends_with", "regex", "is_set",
     ],
     "num": ["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set"],
+    "bool": ["eq", "ne", "in", "not_in", "is_set"],
     "ts": [
         "within", "older_than", "before", "after", "gt", "gte", "lt", "lte", "between",
         "eq", "ne", "in", "is_set",
@@ -147,6 +200,7 @@ SEGMENT_MEASURES = [
 FEATURE_MEASURES: list[str | dict[str, str]] = [
     "count", "distinct_days", "first_seen", "last_seen", "streak",
     {"sum": "amount"}, {"avg": "amount"}, {"min": "amount"}, {"max": "kind"},
+    {"sum": "props.n"}, {"max": "ctx.n"}, {"min": "params.n"},
 ]  # fmt: skip
 LIST_FILES = {"person_id": "lists/ids.csv", "email": "lists/emails.csv"}
 # Condition kinds that need nothing generated before them (feature and segment conditions do).
@@ -196,7 +250,11 @@ class Case:
         data = root / "data"
         data.mkdir()
         pq.write_table(pa.Table.from_pylist(self.persons, PERSONS_SCHEMA), data / "persons.parquet")
-        pq.write_table(pa.Table.from_pylist(self.events, EVENTS_SCHEMA), data / "events.parquet")
+        events = [
+            {k: list(v.items()) if k in MAP_COLUMNS and v is not None else v for k, v in e.items()}
+            for e in self.events
+        ]
+        pq.write_table(pa.Table.from_pylist(events, EVENTS_SCHEMA), data / "events.parquet")
         pq.write_table(
             pa.Table.from_pylist(self.subscriptions, SUBSCRIPTIONS_SCHEMA),
             data / "subscriptions.parquet",
@@ -398,7 +456,18 @@ def draw_column_comparator(
     return draw_comparator(draw, ctx, family, LITERALS.get(key, ()), NEEDLES.get(key, ()))
 
 
+def draw_nested_comparator(draw: st.DrawFn, ctx: Context, family: str) -> Node:
+    """A comparator on a nested property: of its STRUCT field's family, or for a value whose
+    type only the data knows ("any"), text, number or boolean as the comparator decides."""
+    if family == "any":
+        family = pick(draw, ["str", "str", "num", "num", "bool"])
+    return draw_comparator(draw, ctx, family, NESTED_LITERALS[family], NESTED_NEEDLES)
+
+
 def draw_where(draw: st.DrawFn, ctx: Context) -> Node:
+    if one_in(draw, 2):
+        nested = pick_some(draw, sorted(NESTED_EVENT_PROPERTIES), mostly_one(draw, 2))
+        return {c: draw_nested_comparator(draw, ctx, NESTED_EVENT_PROPERTIES[c]) for c in nested}
     columns = pick_some(draw, sorted(EVENT_PROPERTIES), mostly_one(draw, 2))
     return {c: draw_column_comparator(draw, ctx, "events", c, EVENT_PROPERTIES[c]) for c in columns}
 
@@ -437,7 +506,12 @@ def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
     if measure in ("count", "distinct_days", "streak"):
         spec[measure] = draw_comparator(draw, ctx, "num", COUNT_LITERALS)
     elif measure == "sum":
-        spec[measure] = {"of": "amount", **draw_comparator(draw, ctx, "num", SUM_LITERALS)}
+        of = "amount" if one_in(draw, 2) else pick(draw, NESTED_OF)
+        spec[measure] = {"of": of, **draw_comparator(draw, ctx, "num", SUM_LITERALS)}
+    elif measure in ("avg", "min", "max") and one_in(draw, 3):
+        # A nested value is read as a number (a numeric string counts, anything else is not).
+        comparator = draw_comparator(draw, ctx, "num", SUM_LITERALS)
+        spec[measure] = {"of": pick(draw, NESTED_OF), **comparator}
     elif measure in ("avg", "min", "max"):
         of = "amount" if measure == "avg" else pick(draw, ["amount", "kind"])
         comparator = draw_column_comparator(draw, ctx, "events", of, EVENT_PROPERTIES[of])
@@ -472,6 +546,9 @@ def draw_feature_condition(draw: st.DrawFn, ctx: Context) -> Node:
 
 
 def draw_property_condition(draw: st.DrawFn, ctx: Context) -> Node:
+    if one_in(draw, 3):
+        name = pick(draw, sorted(NESTED_PERSON_PROPERTIES))
+        return {"property": name, **draw_nested_comparator(draw, ctx, "any")}
     column = pick(draw, sorted(PERSON_COLUMNS))
     comparator = draw_column_comparator(draw, ctx, "persons", column, PERSON_COLUMNS[column])
     return {"property": column, **comparator}
@@ -544,6 +621,7 @@ def cases(draw: st.DrawFn) -> Case:
             "country": pick(draw, COUNTRIES),
             "score": pick(draw, SCORES),
             "created_at": None if one_in(draw, 3) else draw_timestamp(draw, ctx),
+            "traits": draw_json(draw, TRAIT_VALUES),
         }
         for pid in person_ids
     ]
@@ -557,6 +635,7 @@ def cases(draw: st.DrawFn) -> Case:
                     "timestamp": draw_timestamp(draw, ctx),
                     "amount": pick(draw, AMOUNTS),
                     "kind": pick(draw, KINDS),
+                    **draw_nested_event_columns(draw),
                 }
             )
     subscriptions: list[Row] = []
@@ -613,6 +692,45 @@ def cases(draw: st.DrawFn) -> Case:
         features_file=yaml.safe_dump({"features": features}, sort_keys=False) if features else None,
         lists=lists,
     )
+
+
+def draw_json(draw: st.DrawFn, values: dict[str, list[Any]], inner: bool = False) -> str | None:
+    """JSON text: an object with some of the keys (a key may hold JSON null), or NULL, or
+    JSON that is not an object."""
+    form = draw(_index(8))
+    if form == 0:
+        return None
+    if form == 1:
+        return pick(draw, NOT_OBJECTS)
+    document = {k: pick(draw, options) for k, options in values.items() if not one_in(draw, 3)}
+    if inner and not one_in(draw, 3):
+        document["o"] = {"k": pick(draw, INNER_VALUES)} if not one_in(draw, 4) else "flat"
+    return json.dumps(document)
+
+
+def draw_nested_event_columns(draw: st.DrawFn) -> Row:
+    """props (JSON text), ctx (STRUCT), params (GA4 key/value records), tags (MAP)."""
+    ctx = None
+    if not one_in(draw, 4):
+        ctx = {"n": pick(draw, CTX_N), "tag": pick(draw, CTX_TAGS),
+               "flag": pick(draw, [None, True, False])}  # fmt: skip
+    params = None
+    if not one_in(draw, 4):
+        params = []
+        for _ in range(draw(_index(4))):
+            slots: dict[str, Any] = dict.fromkeys(GA4_VALUE.names)
+            slot, value = pick(draw, GA4_SLOTS)
+            slots[slot] = value
+            params.append({"key": pick(draw, GA4_KEYS), "value": slots})
+    tags = None
+    if not one_in(draw, 4):
+        tags = {k: pick(draw, MAP_VALUES) for k in ("k1", "k2") if not one_in(draw, 3)}
+    return {
+        "props": draw_json(draw, JSON_VALUES, inner=True),
+        "ctx": ctx,
+        "params": params,
+        "tags": tags,
+    }
 
 
 def _uses_last(node: Any) -> bool:
