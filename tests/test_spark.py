@@ -443,6 +443,18 @@ def test_generated_cases_equal_duckdb_many(spark: SparkSession, case: Case) -> N
     check_generated(case)
 
 
+def test_nested_properties_give_the_hand_worked_members(
+    spark: SparkSession, make_project: MakeProject
+) -> None:
+    """JSON text (GET_JSON_OBJECT), STRUCT fields, GA4 key/value records (FILTER and
+    TRY_ELEMENT_AT) and JSON person traits, everywhere a name goes, on Spark."""
+    from test_nested_project import SEGMENTS, nested_project
+
+    root = nested_project(make_project)
+    expected = {name: set(members) for name, (_, members) in SEGMENTS.items()}
+    assert memberships(root, "spark", AS_OF) == expected
+
+
 # ---- the command line ------------------------------------------------------------------------
 
 
