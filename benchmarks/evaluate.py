@@ -13,6 +13,9 @@ same files, computing the memberships of the same 27 segments (benchmarks/projec
     hand-written DuckDB         one scan, written by hand (benchmarks/handwritten.py): baseline
     hand-written polars         the same as a polars lazy query
     one query per segment       Project.compile(name) per segment, run one by one
+    segctl CLI, JSON properties the CLI on a copy of the events whose properties sit in one
+                                JSON text column (benchmarks/nested.py)
+    segctl CLI, STRUCT props    the same with the properties in one STRUCT column
 
 First each method runs once writing its (segment, person_id) pairs, and all are checked to be
 identical per segment (any difference stops the benchmark with exit code 1). Then each runs
@@ -51,6 +54,8 @@ from benchmarks.generate import (
     ensure_data,
 )
 from benchmarks.handwritten import NAMES
+from benchmarks.nested import GOALS as NESTED_GOALS
+from benchmarks.nested import write_nested_projects
 from benchmarks.project import AS_OF, write_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +71,7 @@ class Method:
     key: str
     label: str
     runner: str | None  # benchmarks.runner method, or None for the segctl CLI
+    variant: str | None = None  # benchmarks.nested variant (its own project), for the CLI
     walls: list[float] = field(default_factory=list)
     computes: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
@@ -81,6 +87,8 @@ def methods() -> list[Method]:
         Method("duckdb", "hand-written DuckDB", "duckdb"),
         Method("polars", "hand-written polars", "polars"),
         Method("per_segment", "one query per segment", "per_segment"),
+        Method("segctl_json", "segctl CLI, JSON properties", None, "json"),
+        Method("segctl_struct", "segctl CLI, STRUCT props", None, "struct"),
     ]
 
 
@@ -97,6 +105,8 @@ def segctl_command() -> list[str]:
 
 
 def command(method: Method, data: Path, project: Path, as_of: str, out: Path | None) -> list[str]:
+    if method.variant is not None:
+        project = data / f"project_{method.variant}"
     if method.runner is None:
         cmd = [*segctl_command(), "evaluate", "--project", str(project), "--as-of", as_of]
         cmd += ["--format", "json", "--quiet"]
@@ -368,6 +378,18 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "pass": ratio <= GOAL_VS_HANDWRITTEN,
             }
         )
+    for variant, goal in NESTED_GOALS.items():
+        nested = by.get(f"segctl_{variant}")
+        if cli and nested:
+            ratio = nested["wall_s"] / cli["wall_s"]
+            out.append(
+                {
+                    "goal": f"segctl evaluate with {variant.upper()} properties within {goal:g}x "
+                    "of the flat columns (whole process)",
+                    "value": f"{ratio:.2f}x (CPU time {nested['cpu_s'] / cli['cpu_s']:.2f}x)",
+                    "pass": ratio <= goal,
+                }
+            )
     if cli and naive:
         speedup = naive["wall_s"] / cli["wall_s"]
         out.append(
@@ -469,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
         selected = [m for m in selected if m.key in wanted]
+    if any(m.variant for m in selected):
+        write_nested_projects(data)
 
     info = machine()
     print(
