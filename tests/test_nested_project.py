@@ -11,6 +11,7 @@ state; a JSON key never seen in the data is a warning.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -292,3 +293,37 @@ def test_a_key_past_a_ga4_value_is_refused(make_project: MakeProject) -> None:
     root = nested_project(make_project, {"a": rule})
     with pytest.raises(DefinitionError, match="unknown key 'x'"):
         Project.load(root).validate(check_data=False)
+
+
+# ---- the documentation's examples are real ---------------------------------------------------
+
+LANGUAGE = Path(__file__).resolve().parents[1] / "docs" / "language.md"
+
+
+def nested_section() -> str:
+    text = LANGUAGE.read_text(encoding="utf-8")
+    start = text.index("## Nested properties")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_documented_nested_examples_validate_and_evaluate(make_project: MakeProject) -> None:
+    blocks = re.findall(r"```yml\n(.*?)```", nested_section(), re.DOTALL)
+    assert len(blocks) >= 4
+    segments = {
+        f"doc{i}": f"name: doc{i}\nrule:\n{textwrap.indent(block, '  ')}"
+        for i, block in enumerate(blocks)
+    }
+    root = nested_project(make_project, segments)
+    result = Project.load(root).evaluate(as_of=AS_OF)
+    sizes = [result.members(name).height for name in segments]
+    assert sizes == [1, 2, 2, 2]  # p1; p1 and p3 spend 10+; p1 and p4 saw home; p1, p4 gold
+
+
+def test_the_documented_warning_is_what_validate_prints(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    pros = "name: pros\nrule:\n  event: purchase\n  where:\n    properties.plna: {eq: pro}\n"
+    root = nested_project(make_project, {"pros": pros + "  count: {gte: 1}\n"})
+    warning = cli("validate", "--project", root).stderr.splitlines()[0]
+    assert warning.startswith("warning: segments/pros.yaml:5:5: ")
+    assert warning in nested_section()
