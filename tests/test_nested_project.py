@@ -229,6 +229,30 @@ def test_a_key_never_seen_in_the_data_is_a_warning(cli: Cli, make_project: MakeP
     assert Project.load(root).evaluate(as_of=AS_OF).members("a").is_empty()
 
 
+def test_a_reading_the_sampled_values_never_give_is_a_warning(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    segments = {
+        "a": "name: a\nrule: {event: purchase, where: {properties.plan: {gte: 5}}, "
+        "count: {gte: 1}}\n",
+        "b": "name: b\nrule: {property: traits.tier, eq: true}\n",
+        # Some values read as asked: nothing to say.
+        "c": "name: c\nrule: {event: purchase, where: {properties.flag: {eq: true}}, "
+        "count: {gte: 1}}\n",
+        "d": "name: d\nrule: {event: purchase, sum: {of: properties.amount, gte: 1}}\n",
+    }
+    root = nested_project(make_project, segments)
+    warnings = cli("validate", "--project", root).stderr.splitlines()
+    assert warnings == [
+        "warning: segments/a.yaml:2:33: event property 'properties.plan': the comparator reads "
+        "it as a number, but none of its 4 values in the first 10,000 rows with one is a number "
+        "(seen: 'free', 'pro'); compare with text to read it as text (eq: '5')",
+        "warning: segments/b.yaml:2:18: person property 'traits.tier': the comparator reads it "
+        "as a boolean, but none of its 3 values in the first 10,000 rows with one is a boolean "
+        "(seen: 'gold', 'silver'); compare with text to read it as text (eq: '5')",
+    ]
+
+
 # ---- bad input: file:line:col, exit 3, no state changed -----------------------------------
 
 BAD = [

@@ -175,7 +175,12 @@ class ConditionParser:
                 "as text, a number or a boolean: compare it with eq/gte/... instead",
             )
             return None
-        return reading_of(tests) if comparators is not None else ColumnType.NUMBER
+        family = reading_of(tests) if comparators is not None else ColumnType.NUMBER
+        if family is not ColumnType.STRING:
+            warning = self.properties.reading_warning(table, name, family)
+            if warning:
+                self.problems.warn(pos, f"{what} '{name}': {warning}")
+        return family
 
     # ---- conditions -------------------------------------------------------------------
 

@@ -36,6 +36,11 @@ class NestedProperties(Protocol):
         raises ValueError with the problem (bad path syntax, an unknown STRUCT key...)."""
         ...
 
+    def reading_warning(self, table: str, name: str, family: ColumnType) -> str | None:
+        """A warning when a value whose type only the data knows, read as ``family`` (a number,
+        a boolean), never reads so in a sample of the data, although it is there."""
+        ...
+
 
 def looks_nested(name: Any) -> bool:
     """A name that can only mean a path (it has a dot or a quote)."""

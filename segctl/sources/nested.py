@@ -444,6 +444,44 @@ class PropertyTypes:
             "segctl cannot compare: name a key inside it"
         )
 
+    def reading_warning(self, table: str, name: str, family: ColumnType) -> str | None:
+        """See ``segctl.definitions.properties.NestedProperties``: for JSON text columns, from
+        the first rows where the key has a value."""
+        path = parse_path(name)
+        column_type = self.column_types.get(table, {}).get(path.column)
+        if self.run is None or column_type is None or not is_json_text(column_type):
+            return None
+        want = {ColumnType.NUMBER: "number", ColumnType.BOOLEAN: "boolean"}.get(family)
+        if want is None or not path.keys:
+            return None
+        column = exp.column(exp.to_identifier(path.column, quoted=True))
+        text = access(column, column_type, path.keys, "text")
+        read = access(column.copy(), column_type, path.keys, want)
+        sample = (
+            exp.select(exp.alias_(text, "text"), exp.alias_(read, "value"))
+            .from_(exp.to_identifier(table, quoted=True))
+            .where(exp.not_(exp.Is(this=text.copy(), expression=exp.Null())))
+            .limit(self.rows)
+        )
+        query = exp.select(
+            exp.func("COUNT", exp.column("value")),
+            exp.func("COUNT", exp.Star()),
+            exp.Anonymous(
+                this="LIST",
+                expressions=[exp.Distinct(expressions=[exp.column("text")])],
+            ),
+        ).from_(sample.subquery("sample"))
+        rows = self.run(query)
+        if not rows or not rows[0][1] or rows[0][0]:
+            return None  # no value in the sample, or some read as asked
+        seen = sorted(str(v) for v in rows[0][2] or [])
+        shown = ", ".join(repr(v) for v in seen[:5]) + (", ..." if len(seen) > 5 else "")
+        return (
+            f"the comparator reads it as a {family.value}, but none of its {rows[0][1]:,} values "
+            f"in the first {self.rows:,} rows with one is a {family.value} (seen: {shown}); "
+            "compare with text to read it as text (eq: '5')"
+        )
+
     def _unseen(self, table: str, path: PropertyPath, column_type: str) -> str | None:
         """A warning when the top-level JSON text column's sample never has the key."""
         if self.run is None or not path.keys or not is_json_text(column_type):
