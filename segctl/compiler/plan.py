@@ -49,7 +49,7 @@ from segctl.definitions.model import (
     Window,
     segment_conditions,
 )
-from segctl.sources.nested import access, parse_path, value_type
+from segctl.sources.nested import access, parse_path, share_json_parses, value_type
 
 DATE = exp.DataType.build("DATE")
 DOUBLE = exp.DataType.build("DOUBLE")
@@ -293,8 +293,14 @@ class PlanBuilder:
         reads = self.nested_reads["events"]
         if not reads:
             return ident("events")
+        source: exp.Expr = ident("events")
+        if self.ctx.dialect == "duckdb":
+            reads, parsed = share_json_parses(reads)
+            if parsed:  # each JSON column parsed once per row, for all its keys
+                lists = [exp.alias_(e, ident(a)) for a, e in parsed.items()]
+                source = exp.select(exp.Star(), *lists).from_(source).subquery(ident("events"))
         projections = [exp.Star(), *(exp.alias_(e.copy(), ident(a)) for a, e in reads.items())]
-        return exp.select(*projections).from_(ident("events")).subquery(ident("events"))
+        return exp.select(*projections).from_(source).subquery(ident("events"))
 
     def _list(self, cond: ListCondition) -> exp.Expr:
         table = self.ctx.list_tables.get(cond.path, "segctl_list")
