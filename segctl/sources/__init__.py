@@ -1,0 +1,1 @@
+"""Data sources: formats, presets, nested properties, identities."""
