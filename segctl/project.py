@@ -190,6 +190,8 @@ class Project:
             if isinstance(c, ListCondition)
         ]
         tables = self.engine.register_lists(lists)
+        # Persons with latest_by: each one's latest row at or before as_of.
+        self.engine.prepare(f"TIMESTAMP '{as_of.isoformat(sep=' ')}'")
         raw = self.engine.raw_timestamp if dialect == "duckdb" else None
         spillable = self.config.engine.memory_limit is not None
         return PlanContext(

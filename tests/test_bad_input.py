@@ -361,7 +361,7 @@ DATA_CASES = [
          "no files match 'data/events/*.parquet'",
          config("data/events.parquet", "data/events/*.parquet")),
     Case("data-unsupported-file-type", DATA, "data.persons", "unsupported file type",
-         {**config("data/persons.csv", "data/persons.json"), "files": {"data/persons.json": "{}"}}),
+         {**config("data/persons.csv", "data/persons.xlsx"), "files": {"data/persons.xlsx": "{}"}}),
     Case("data-missing-required-column", DATA, "data/subscriptions.csv",
          "missing required column 'status' (columns are: person_id, state, plan, mrr, "
          "updated_at; rename yours with data.columns.subscriptions: {status: your_column})",
@@ -390,8 +390,8 @@ DATA_CASES = [
          write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
                                       "timestamp": ["2026-11-01T00:00:00Z", "garbage"]}))),
     Case("data-timestamp-of-wrong-type", DATA, "data/events.parquet",
-         "column 'timestamp' must hold timestamps (ISO-8601 text or a timestamp type), "
-         "but it is BIGINT",
+         "column 'timestamp' (timestamp) holds numbers (BIGINT): set timestamp_unit (s, ms, us "
+         "or ns since the Unix epoch) on the source",
          {}, write_events_table(pa.table({"person_id": ["p1"], "event": ["login"],
                                           "timestamp": [20261101]}))),
     Case("data-list-without-key-column", DATA, "lists/vip.csv",

@@ -58,6 +58,7 @@ class Source:
     latest_by: Candidates = ()
     preset: str | None = None
     where: str = ""  # the config key, like data.events[1]
+    mapping: bool = False  # written as a source mapping (else a path or a list of paths)
 
     def column(self, canonical: str) -> Candidates:
         """The source column(s) read as ``canonical`` (the canonical name by default)."""
@@ -177,6 +178,7 @@ def _source(
         latest_by=_column_key(item, "latest_by", preset.latest_by, where, problems),
         preset=str(item["preset"]) if "preset" in item else None,
         where=where,
+        mapping=True,
     )
 
 
