@@ -181,6 +181,12 @@ def show_frame(
         note(f"showing {shown.height} of {frame.height} {what} (--out FILE writes all)")
 
 
+def data_warnings(warnings: list[str]) -> None:
+    """What the data views left out (SPEC 1: nothing is dropped silently), on stderr."""
+    for warning in warnings:
+        note(f"warning: {warning}", style="yellow")
+
+
 # ---- commands ---------------------------------------------------------------------------
 
 
@@ -205,7 +211,8 @@ def validate(
 
     with handled(debug):
         try:
-            definitions = load(project).validate(check_data=not no_data)
+            proj = load(project)
+            definitions = proj.validate(check_data=not no_data)
         except DefinitionError as exc:
             if fmt is Format.json:
                 from segctl.cli.output import print_json
@@ -221,10 +228,14 @@ def validate(
                 )
             raise
         segments, features = list(definitions.segments), list(definitions.features)
+        warnings = [] if no_data else proj.data_warnings()
+        data_warnings(warnings)
         if fmt is Format.json:
             from segctl.cli.output import print_json
 
-            print_json({"valid": True, "segments": segments, "features": features})
+            print_json(
+                {"valid": True, "segments": segments, "features": features, "warnings": warnings}
+            )
         elif fmt is Format.csv:
             print_rows(
                 "csv",
@@ -269,6 +280,7 @@ def evaluate(
             result = proj.evaluate(segments, as_of=as_of)
             if out is not None:
                 write_frame(result.memberships(), out)
+        data_warnings(proj.data_warnings())
         rows = result.size_rows()
         document = result.to_dict()
         print_rows(
@@ -460,6 +472,7 @@ def run(
         proj = load(project, engine, spark_master)
         with progress("Running…", quiet):
             result = proj.run(as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait)
+        data_warnings(result.warnings)
         document = result.to_dict()
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
         label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"

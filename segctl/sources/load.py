@@ -389,10 +389,12 @@ class Loader:
             query = f"({staged.query})"
             if staged.dedupe:
                 # Exports repeat rows: keep one per key (the first in a fixed order), count the rest.
+                order = "timestamp, event, person_id"
+                if any(g.picked.get("anonymous_id") for g in staged.groups):
+                    order += ", anonymous_id"
                 flag = (
                     f"CASE WHEN {qident(DUPLICATE)} IS NULL THEN false ELSE row_number() OVER "
-                    f"(PARTITION BY {qident(DUPLICATE)} ORDER BY timestamp, event, person_id, "
-                    f"anonymous_id) > 1 END"
+                    f"(PARTITION BY {qident(DUPLICATE)} ORDER BY {order}) > 1 END"
                 )
             else:
                 flag = "false"
