@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.explain import Explanation
+    from segctl.sources.inspect import SourceReport
     from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
@@ -278,6 +279,18 @@ class Project:
             )
         result.warnings = self.data_warnings()
         return result
+
+    def inspect(self) -> list[SourceReport]:
+        """What segctl sees in each data source: files, rows, time range, persons, events with
+        no person, and the property keys found (with nested ones, as dotted names).
+
+        >>> for source in project.inspect(): print(source.name, source.rows)  # doctest: +SKIP
+        """
+        from segctl.sources.inspect import inspect
+
+        self.schema  # noqa: B018 - reads and checks every source
+        with self.engine.plan_errors():
+            return inspect(self.engine.loader, self.engine.con)
 
     def data_warnings(self) -> list[str]:
         """What the data views leave out, per source (SPEC 1: events with no person once

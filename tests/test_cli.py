@@ -59,6 +59,7 @@ def test_validate_json_lists_segments_and_features(cli: Cli, project: Path) -> N
         "valid": True,
         "segments": ["big_spenders", "power_users", "vip"],
         "features": ["renders_30d", "ltv"],
+        "warnings": [],  # what the data views leave out (none here)
     }
 
 

@@ -246,6 +246,56 @@ def validate(
             print(f"ok: {len(segments)} segments and {len(features)} features are valid")
 
 
+@app.command(name="inspect")
+def inspect_data(
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """What segctl sees in each data source, before you write a segment.
+
+    Per source: files, rows, time range, distinct persons, events with no person (ignored),
+    repeated rows removed, and the property keys found with their type and an example
+    (keys inside JSON, STRUCT and MAP columns as dotted names, like properties.plan).
+
+    Examples:\n
+      segctl inspect\n
+      segctl inspect --format json
+    """
+    with handled(debug):
+        proj = load(project)
+        reports = proj.inspect()
+        data_warnings(proj.data_warnings())
+        if fmt is Format.json:
+            from segctl.cli.output import print_json
+
+            print_json({"sources": [r.to_dict() for r in reports], "warnings": proj.data_warnings()})
+            return
+        rows = [
+            (r.role, r.name, p.name, p.type, "" if p.example is None else str(p.example))
+            for r in reports
+            for p in r.properties
+        ]
+        if fmt is Format.csv:
+            print_rows("csv", ["role", "source", "property", "type", "example"], rows)
+            return
+        for r in reports:
+            span = f", {r.first} .. {r.last}" if r.first else ""
+            extra = ""
+            if r.role == "events":
+                extra = f", {r.no_person:,} with no person, {r.duplicates:,} repeats removed"
+            print(
+                f"{r.role}: {r.name} ({len(r.files)} file(s), {r.rows:,} rows{span}, "
+                f"{r.persons:,} persons{extra})"
+            )
+            print_rows(
+                "table",
+                ["property", "type", "example"],
+                [(p.name, p.type, "" if p.example is None else str(p.example)[:60])
+                 for p in r.properties],
+            )
+
+
 @app.command()
 def evaluate(
     segments: Annotated[

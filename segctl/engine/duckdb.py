@@ -312,13 +312,26 @@ def _read_error(exc: Exception, where: str, config: Config) -> DataError:
     message = _first_line(exc)
     malformed = _MALFORMED_JSON.search(message)
     if malformed:
-        file = config.display(Path(malformed.group("file")))
+        path = Path(malformed.group("file"))
+        file = config.display(path)
+        line = min(int(malformed.group("line")), _line_count(path))  # past the end: the last
         return DataError(
-            f"{file}:{malformed.group('line')}: malformed JSON line "
+            f"{file}:{line}: malformed JSON line "
             f"({malformed.group('what').rstrip('. ')}); each line of an NDJSON file must be one "
             "JSON object"
         )
     return DataError(f"{where}cannot read input: {message}")
+
+
+def _line_count(path: Path) -> int:
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            return max(1, sum(1 for _ in handle))
+    except OSError:
+        return 1 << 62
 
 
 def _family(name: str, duck_type: str) -> ColumnType:

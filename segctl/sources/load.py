@@ -126,13 +126,16 @@ class Loader:
 
     def load(self) -> None:
         """Resolve the files of every source, check them, and create the views."""
+        resolved = {
+            role: [resolve_inputs(role, s.paths, self.root, s.where) for s in found]
+            for role, found in self.sources.items()
+        }
+        self._check_roles(resolved)
         for role, found in self.sources.items():
             self.staged[role] = []
-            for index, source in enumerate(found):
-                groups = resolve_inputs(role, source.paths, self.root, source.where)
+            for index, (source, groups) in enumerate(zip(found, resolved[role], strict=True)):
                 self.inputs.setdefault(role, []).extend(groups)
                 self.staged[role].append(self._stage(source, index, groups))
-        self._check_roles()
         if "events" in self.staged:
             self._events_views()
         for role in ("persons", "subscriptions"):
@@ -294,22 +297,24 @@ class Loader:
             f"{display}: missing required column '{canonical}' (columns are: {listed}; {hint})"
         )
 
-    def _check_roles(self) -> None:
+    def _check_roles(self, resolved: dict[str, list[list[InputFiles]]]) -> None:
         """A file read as events and as persons, subscriptions or identities is an error."""
-        event_files = {f: s for s in self.staged.get("events", []) for g in s.groups
-                       for f in g.files.files}
+        event_files = {
+            file: source
+            for source, groups in zip(self.sources.get("events", ()), resolved.get("events", []))
+            for group in groups
+            for file in group.files
+        }
         for role in EXCLUSIVE:
-            for staged in self.staged.get(role, []):
-                for group in staged.groups:
-                    for file in group.files.files:
-                        if file in event_files:
-                            raise DataError(
-                                f"{self.display(Path(file))}: read both as events (by "
-                                f"{event_files[file].source.where}: "
-                                f"{event_files[file].source.name}) and as {role} (by "
-                                f"{staged.source.where}); narrow the events path or glob so it "
-                                "does not catch this file"
-                            )
+            for source, groups in zip(self.sources.get(role, ()), resolved.get(role, [])):
+                for file in (f for g in groups for f in g.files):
+                    if file in event_files:
+                        raise DataError(
+                            f"{self.display(Path(file))}: read both as events (by "
+                            f"{event_files[file].where}: {event_files[file].name}) and as {role} "
+                            f"(by {source.where}); narrow the events path or glob so that it "
+                            "does not catch this file"
+                        )
 
     # ---- SQL of a source -------------------------------------------------------------------
 
