@@ -303,7 +303,7 @@ def memory_error(exc: Exception, limit: str | None = None) -> DataError:
 
 
 _MALFORMED_JSON = re.compile(
-    r'Malformed JSON in file "(?P<file>[^"]+)", at byte \d+ in line (?P<line>\d+): (?P<what>.*)'
+    r'Malformed JSON in file "(?P<file>[^"]+)", at byte (?P<byte>\d+) in line (?P<line>\d+): (?P<what>.*)'
 )
 
 
@@ -314,7 +314,7 @@ def _read_error(exc: Exception, where: str, config: Config) -> DataError:
     if malformed:
         path = Path(malformed.group("file"))
         file = config.display(path)
-        line = min(int(malformed.group("line")), _line_count(path))  # past the end: the last
+        line = _line_at(path, int(malformed.group("line")))
         return DataError(
             f"{file}:{line}: malformed JSON line "
             f"({malformed.group('what').rstrip('. ')}); each line of an NDJSON file must be one "
@@ -323,15 +323,27 @@ def _read_error(exc: Exception, where: str, config: Config) -> DataError:
     return DataError(f"{where}cannot read input: {message}")
 
 
-def _line_count(path: Path) -> int:
+def _line_at(path: Path, reported: int) -> int:
+    """The first line of an NDJSON file that is not a JSON object, found by reading it (the
+    reader's own line count is one past it in DuckDB 1.x/2.x); ``reported`` when all parse."""
     import gzip
+    import json
 
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            return max(1, sum(1 for _ in handle))
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    return number
+                if not isinstance(value, dict):
+                    return number
     except OSError:
-        return 1 << 62
+        pass
+    return reported
 
 
 def _family(name: str, duck_type: str) -> ColumnType:
