@@ -75,11 +75,13 @@ def column(name: str, described: dict[str, str]) -> Column | None:
     return Column(tree, "VARCHAR", name)
 
 
-def text(col: Column) -> exp.Expression:
-    """The column as text, an empty string being no value (ids, names)."""
+def text(col: Column, empty_is_null: bool = True) -> exp.Expression:
+    """The column as text; for ids an empty string is no value (an anonymous event)."""
     value: exp.Expression = col.expr
     if col.type != "VARCHAR":
         value = exp.cast(value, "VARCHAR")
+    if not empty_is_null:
+        return value
     return exp.func("NULLIF", value, exp.Literal.string(""))
 
 

@@ -48,6 +48,8 @@ REQUIRED = {
 }
 #: Read as text whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone", "id", "anonymous_id")
+#: Ids: an empty one is no id (the event is anonymous, or belongs to nobody).
+ID_COLUMNS = ("person_id", "id", "anonymous_id")
 #: Roles whose files must not be read as events too (SPEC 1: persons and identities may share).
 EXCLUSIVE = ("persons", "subscriptions", "identities")
 
@@ -219,7 +221,7 @@ class Loader:
         if role == "events":
             wanted += ["person_id", "anonymous_id"]
         if role == "persons":
-            wanted += ["created_at"]
+            wanted += ["created_at", "email", "phone"]
         if role == "subscriptions":
             wanted += ["plan", "mrr"]
         for canonical in dict.fromkeys([*wanted, "dedupe_on", "latest_by"]):
@@ -347,7 +349,9 @@ class Loader:
                                                     cols.is_number(found.type)):
                         self.text_timestamps.append((role, staged.index))
                 elif canonical in TEXT_COLUMNS or canonical == "event":
-                    out[canonical] = cols.text(found)
+                    out[canonical] = cols.text(found, canonical in ID_COLUMNS)
+                elif cols.is_timestamp(found.type) and found.type != "TIMESTAMP":
+                    out[canonical] = cols.timestamp(found, None, group.files.display, canonical)
                 else:
                     out[canonical] = found.expr
             if role == "events" and source.event is not None:
@@ -371,13 +375,23 @@ class Loader:
             }
             projections = []
             emitted: set[str] = set()
-            for name in group.described:
+            for name, kind in group.described.items():
                 canonical = source_of.get(name)
                 if canonical is not None and canonical not in emitted:
                     projections.append(f"{sql(out[canonical])} AS {qident(canonical)}")
                     emitted.add(canonical)
                 elif name not in used and name not in out:
-                    projections.append(qident(name))
+                    # Every timestamp as naive UTC, as the canonical ones.
+                    if cols.is_timestamp(kind) and kind != "TIMESTAMP":
+                        tree = cols.timestamp(
+                            cols.Column(exp.column(name, quoted=True), kind, name),
+                            None,
+                            group.files.display,
+                            name,
+                        )
+                        projections.append(f"{sql(tree)} AS {qident(name)}")
+                    else:
+                        projections.append(qident(name))
             for canonical, tree in out.items():
                 if canonical not in emitted:
                     projections.append(f"{sql(tree)} AS {qident(canonical)}")
