@@ -81,7 +81,10 @@ def truth(seed: int = 7, persons: int = 14) -> Truth:
             at += timedelta(minutes=rng.randrange(5, 3000))
             name = rng.choice(EVENTS)
             anonymous = mode != "events" or k < anonymous_first
-            props: dict[str, object] = {"format": rng.choice(FORMATS), "amount": rng.randrange(1, 50)}
+            props: dict[str, object] = {
+                "format": rng.choice(FORMATS),
+                "amount": rng.randrange(1, 50),
+            }
             event_id = f"{person.user_id}-{k}-{rng.randrange(16**8):08x}"
             person.events.append(Event(event_id, name, at, anonymous, props))
         if mode == "events" and all(e.anonymous for e in person.events):
@@ -128,7 +131,10 @@ def write_posthog(t: Truth, folder: Path) -> Path:
                       "elements_chain", "created_at"])  # fmt: skip
         for person, event in _rows(t):
             identified = person.known and not event.anonymous
-            properties = {**event.properties, "$current_url": f"https://app.example.com/{event.name}"}
+            properties = {
+                **event.properties,
+                "$current_url": f"https://app.example.com/{event.name}",
+            }
             out.writerow([
                 event.event_id,
                 event.name,
@@ -142,9 +148,10 @@ def write_posthog(t: Truth, folder: Path) -> Path:
         for person in t.persons:  # $identify: sent with the anonymous id, merged into the person
             if person.known:
                 at = person.events[0].at + timedelta(seconds=1)
-                out.writerow([f"identify-{person.user_id}", "$identify",
-                              json.dumps({"$anon_distinct_id": person.anonymous_id}), _iso(at),
-                              person.anonymous_id, posthog_person_id(person), "", _iso(at)])  # fmt: skip
+                anon = json.dumps({"$anon_distinct_id": person.anonymous_id})
+                person_id = posthog_person_id(person)
+                out.writerow([f"identify-{person.user_id}", "$identify", anon, _iso(at),
+                              person.anonymous_id, person_id, "", _iso(at)])  # fmt: skip
     return path
 
 
@@ -220,7 +227,9 @@ def write_amplitude(t: Truth, folder: Path) -> Path:
             "device_id": person.anonymous_id,
             "event_type": event.name,
             "event_time": event.at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-            "server_upload_time": (event.at + timedelta(seconds=3)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "server_upload_time": (event.at + timedelta(seconds=3)).strftime(
+                "%Y-%m-%d %H:%M:%S.%f"
+            ),
             "event_properties": event.properties,
             "user_properties": {"plan": person.plan},
             "platform": "Web",
@@ -289,6 +298,7 @@ def write_stripe_charges(t: Truth, folder: Path) -> Path:
         out.writerow(["id", "customer", "amount", "currency", "status", "created"])
         for person, event in _rows(t):
             if event.name == "Purchase" and person.known:
-                out.writerow([f"ch_{event.event_id}", person.user_id, event.properties["amount"] * 100,
-                              "usd", "succeeded", int(event.at.timestamp())])  # fmt: skip
+                amount = int(str(event.properties["amount"])) * 100
+                out.writerow([f"ch_{event.event_id}", person.user_id, amount, "usd", "succeeded",
+                              int(event.at.timestamp())])  # fmt: skip
     return path

@@ -20,7 +20,7 @@ Templates (SPEC 2.5) are not supported: the differential test does not generate 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -82,7 +82,7 @@ def evaluate(
 
 
 def resolve_identities(
-    events: list[Row], identities: list[Row] = (), dedupe_on: str | None = None  # type: ignore[assignment]
+    events: list[Row], identities: Sequence[Row] = (), dedupe_on: str | None = None
 ) -> list[Row]:
     """The events as segctl counts them (SPEC 1, "Data sources"), from raw event rows.
 

@@ -76,8 +76,10 @@ def events_without(column: str) -> Callable[[Path], None]:
 
 
 LATIN1 = "caf\xe9".encode("latin-1")  # not UTF-8
-LOGIN_ONLY = {"segments": {"a": "name: a\nrule: {event: login, count: {gte: 1}}\n"},
-              "features": "features: {}\n"}
+LOGIN_ONLY = {
+    "segments": {"a": "name: a\nrule: {event: login, count: {gte: 1}}\n"},
+    "features": "features: {}\n",
+}
 JSON_LINE = '{"person_id": "p1", "event": "login", "timestamp": "2026-11-16T10:00:00Z"}\n'
 CHARGES = (
     "\n    - {path: data/events.parquet}\n    - {path: data/charges.csv, event: purchase, "

@@ -922,7 +922,8 @@ def stitched_cases(draw: st.DrawFn) -> StitchedCase:
         for p in case.persons
         if one_in(draw, 2)
     ]
-    return StitchedCase(**{**case.__dict__, "raw_events": tuple(raw), "identities": tuple(identities)})
+    fields = {**case.__dict__, "raw_events": tuple(raw), "identities": tuple(identities)}
+    return StitchedCase(**fields)
 
 
 @settings(DIFFERENTIAL, max_examples=60)

@@ -81,8 +81,9 @@ def test_segment_warehouse_tables(tmp_path: Path, t: Truth) -> None:
     assert members(proj) == expected(t)
     kept = t.rows() - len(t.repeats)
     assert proj.data_warnings() == [
-        f"tracks: {len(t.repeats):,} of {t.rows():,} rows ({round(100 * len(t.repeats) / t.rows())}%)"
-        " repeat an earlier row's dedupe_on value and were removed",
+        f"tracks: {len(t.repeats):,} of {t.rows():,} rows "
+        f"({round(100 * len(t.repeats) / t.rows())}%) repeat an earlier row's dedupe_on value and "
+        "were removed",
         ignored_warning("tracks", t.ignored(), kept),
     ]
     # Persons come from identifies: the latest row per user, with its traits.
@@ -122,15 +123,15 @@ def test_segment_raw_archive(tmp_path: Path, t: Truth) -> None:
     identifies = sum(p.known for p in t.persons)
     warnings = proj.data_warnings()
     assert any(
-        w.startswith(f"archive: {identifies:,} of ") and "have no event name" in w
-        for w in warnings
+        w.startswith(f"archive: {identifies:,} of ") and "have no event name" in w for w in warnings
     ), warnings
 
 
 def test_amplitude_export(tmp_path: Path, t: Truth) -> None:
     write_amplitude(t, tmp_path / "amplitude")
     proj = project(
-        tmp_path, "data:\n  events: {path: amplitude/export_*.json.gz, preset: amplitude}\n",
+        tmp_path,
+        "data:\n  events: {path: amplitude/export_*.json.gz, preset: amplitude}\n",
         "Video Rendered",
     )
     # Amplitude rows carry user_id and device_id once identified: identify-only persons are
@@ -287,6 +288,7 @@ def test_spark_reads_each_tool_as_duckdb_does(
     frame = on_spark.engine.views()["persons"]  # type: ignore[attr-defined]
     spark_persons = sorted(str(r["person_id"]) for r in frame.collect())
     duck_persons = sorted(
-        str(r[0]) for r in project(tmp_path, data, event).engine.rows("SELECT person_id FROM persons")
+        str(r[0])
+        for r in project(tmp_path, data, event).engine.rows("SELECT person_id FROM persons")
     )
     assert spark_persons == duck_persons

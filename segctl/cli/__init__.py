@@ -269,7 +269,8 @@ def inspect_data(
         if fmt is Format.json:
             from segctl.cli.output import print_json
 
-            print_json({"sources": [r.to_dict() for r in reports], "warnings": proj.data_warnings()})
+            sources = [r.to_dict() for r in reports]
+            print_json({"sources": sources, "warnings": proj.data_warnings()})
             return
         rows = [
             (r.role, r.name, p.name, p.type, "" if p.example is None else str(p.example))
@@ -291,8 +292,10 @@ def inspect_data(
             print_rows(
                 "table",
                 ["property", "type", "example"],
-                [(p.name, p.type, "" if p.example is None else str(p.example)[:60])
-                 for p in r.properties],
+                [
+                    (p.name, p.type, "" if p.example is None else str(p.example)[:60])
+                    for p in r.properties
+                ],
             )
 
 

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
-from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class DuckDBEngine:
             if "json_read expected records" in str(exc):
                 raise DataError(
                     f"{where}a JSON file does not hold one object per line (newline-delimited "
-                    "JSON, like {\"event\": \"login\", ...}): a JSON array or a bare value "
+                    'JSON, like {"event": "login", ...}): a JSON array or a bare value '
                     "cannot be read as rows"
                 ) from None
             raise DataError(f"{where}{_first_line(exc)}") from None
@@ -303,7 +303,8 @@ def memory_error(exc: Exception, limit: str | None = None) -> DataError:
 
 
 _MALFORMED_JSON = re.compile(
-    r'Malformed JSON in file "(?P<file>[^"]+)", at byte (?P<byte>\d+) in line (?P<line>\d+): (?P<what>.*)'
+    r'Malformed JSON in file "(?P<file>[^"]+)", at byte \d+ in line (?P<line>\d+): '
+    r"(?P<what>.*)"
 )
 
 

@@ -29,6 +29,7 @@ from segctl.config import Config
 from segctl.definitions.model import ListCondition
 from segctl.engine.duckdb import TIMESTAMP_COLUMNS, DuckDBEngine, qident, quote
 from segctl.engine.inputs import InputFiles
+from segctl.errors import DataError, DefinitionError, UsageError
 from segctl.sources.columns import Column as SourceColumn
 from segctl.sources.columns import is_number
 from segctl.sources.load import (
@@ -40,7 +41,6 @@ from segctl.sources.load import (
     TIMESTAMPS,
     Staged,
 )
-from segctl.errors import DataError, DefinitionError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -191,7 +191,9 @@ class SparkEngine(DuckDBEngine):
             frame = self._events(frame)
         if table == "persons" and LATEST in frame.columns:
             frame = self._latest(frame)
-        return frame.select(*(_conform(frame, name, duck_type).alias(name) for name, duck_type in target))
+        return frame.select(
+            *(_conform(frame, name, duck_type).alias(name) for name, duck_type in target)
+        )
 
     def views_of(self, table: str) -> DataFrame:
         """A table's conformed frame (made once)."""
@@ -239,8 +241,11 @@ class SparkEngine(DuckDBEngine):
         if role != "events":
             return frame
         if staged.dedupe:
-            order = [F.col(c).asc_nulls_first() for c in ("timestamp", "event", "person_id",
-                                                          "anonymous_id") if c in frame.columns]
+            order = [
+                F.col(c).asc_nulls_first()
+                for c in ("timestamp", "event", "person_id", "anonymous_id")
+                if c in frame.columns
+            ]
             window = Window.partitionBy(DUPLICATE).orderBy(*order)
             repeat = F.when(F.col(DUPLICATE).isNull(), F.lit(False)).otherwise(
                 F.row_number().over(window) > 1

@@ -36,7 +36,7 @@ _TEXT = ("VARCHAR", "JSON", '"NULL"', "NULL")
 class Column:
     """A source column as read: its SQL tree, the engine type of that tree, and its name."""
 
-    expr: exp.Expression
+    expr: exp.Expr
     type: str
     name: str  # as written (flat name or dotted path)
 
@@ -69,15 +69,17 @@ def column(name: str, described: dict[str, str]) -> Column | None:
     if not path.nested or path.column not in described:
         return None
     try:
-        tree = access(exp.column(path.column, quoted=True), described[path.column], path.keys, "text")
+        tree = access(
+            exp.column(path.column, quoted=True), described[path.column], path.keys, "text"
+        )
     except NestedAccessError:
         return None
     return Column(tree, "VARCHAR", name)
 
 
-def text(col: Column, empty_is_null: bool = True) -> exp.Expression:
+def text(col: Column, empty_is_null: bool = True) -> exp.Expr:
     """The column as text; for ids an empty string is no value (an anonymous event)."""
-    value: exp.Expression = col.expr
+    value: exp.Expr = col.expr
     if col.type != "VARCHAR":
         value = exp.cast(value, "VARCHAR")
     if not empty_is_null:
@@ -85,15 +87,15 @@ def text(col: Column, empty_is_null: bool = True) -> exp.Expression:
     return exp.func("NULLIF", value, exp.Literal.string(""))
 
 
-def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> exp.Expression:
+def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> exp.Expr:
     """The column as a naive-UTC TIMESTAMP; a DataError when its type cannot be one."""
     duck_type = col.type
     source = col.expr
     if unit is not None and (is_number(duck_type) or is_text(duck_type)):
-        number: exp.Expression = source
+        number: exp.Expr = source
         if not is_number(duck_type):  # numeric text: a value that is not a number is an error
             number = exp.cast(source, "DOUBLE")
-        micros = exp.Mul(this=number, expression=exp.Literal.number(MICROS[unit]))
+        micros: exp.Expr = exp.Mul(this=number, expression=exp.Literal.number(MICROS[unit]))
         if unit == "ns":
             micros = exp.IntDiv(this=number, expression=exp.Literal.number(1000))
         return exp.func("make_timestamp", exp.cast(exp.func("ROUND", micros), "BIGINT"))
@@ -104,17 +106,13 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
             "ISO-8601 text or a timestamp type"
         )
     if is_text(duck_type):
-        return exp.func(
-            "make_timestamp", exp.func("epoch_us", exp.cast(source, "TIMESTAMPTZ"))
-        )
+        return exp.func("make_timestamp", exp.func("epoch_us", exp.cast(source, "TIMESTAMPTZ")))
     if duck_type == TIMESTAMPTZ:
         # The same instant as naive UTC by arithmetic: AT TIME ZONE goes through ICU and cost
         # 6x the whole scan (1.3 s per 10M events). Infinite values become NULL.
         return exp.func("make_timestamp", exp.func("epoch_us", source))
     if duck_type.startswith(TZ_AWARE):
-        return exp.cast(
-            exp.AtTimeZone(this=source, zone=exp.Literal.string("UTC")), "TIMESTAMP"
-        )
+        return exp.cast(exp.AtTimeZone(this=source, zone=exp.Literal.string("UTC")), "TIMESTAMP")
     if is_timestamp(duck_type):
         return source if duck_type == "TIMESTAMP" else exp.cast(source, "TIMESTAMP")
     raise DataError(
@@ -123,7 +121,7 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
     )
 
 
-def bad_timestamp(value: exp.Expression, unit: str | None) -> exp.Expression:
+def bad_timestamp(value: exp.Expr, unit: str | None) -> exp.Expr:
     """True for a (text) value that the timestamp reading refuses."""
     target = "DOUBLE" if unit else "TIMESTAMPTZ"
     return exp.and_(

@@ -15,8 +15,16 @@ from typing import Any
 
 import duckdb
 
-from segctl.sources.load import DUPLICATE, LATEST, RAW_TIMESTAMP, SOURCE_INDEX, STAGED, Loader
-from segctl.sources.load import TIMESTAMPS, qident
+from segctl.sources.load import (
+    DUPLICATE,
+    LATEST,
+    RAW_TIMESTAMP,
+    SOURCE_INDEX,
+    STAGED,
+    TIMESTAMPS,
+    Loader,
+    qident,
+)
 from segctl.sources.nested import format_path
 
 #: Rows sampled for the keys inside nested columns.
@@ -100,7 +108,12 @@ def inspect(loader: Loader, con: duckdb.DuckDBPyConnection) -> list[SourceReport
                 ).fetchone()
                 assert row is not None
                 report.rows, first, last, report.persons, report.no_person, report.duplicates = (
-                    int(row[0]), row[1], row[2], int(row[3]), int(row[4]), int(row[5])
+                    int(row[0]),
+                    row[1],
+                    row[2],
+                    int(row[3]),
+                    int(row[4]),
+                    int(row[5]),
                 )
             else:
                 stamp_sql = stamp if stamp in names else "NULL"
@@ -141,13 +154,15 @@ def _properties(
     return found
 
 
-def _json_keys(con: duckdb.DuckDBPyConnection, sample: str, column: str) -> list[tuple[str, str, Any]]:
+def _json_keys(
+    con: duckdb.DuckDBPyConnection, sample: str, column: str
+) -> list[tuple[str, str, Any]]:
     """Top-level keys of a JSON object column, with the JSON type and an example."""
     rows = con.execute(
-        f"SELECT k, any_value(json_type(j -> ('$.\"' || k || '\"'))) , any_value(j ->> ('$.\"' || k "
-        f"|| '\"')) FROM (SELECT j, unnest(json_keys(j)) AS k FROM (SELECT TRY_CAST({column} AS "
-        f"JSON) AS j FROM {sample} WHERE json_valid({column}::VARCHAR) AND "
-        f"json_type({column}::JSON) = 'OBJECT')) GROUP BY k ORDER BY k LIMIT {MAX_KEYS}"
+        f"SELECT k, any_value(json_type(j -> ('$.\"' || k || '\"'))), "
+        f"any_value(j ->> ('$.\"' || k || '\"')) FROM (SELECT j, unnest(json_keys(j)) AS k "
+        f"FROM (SELECT TRY_CAST({column} AS JSON) AS j FROM {sample} WHERE "
+        f"json_valid({column}::VARCHAR) AND json_type({column}::JSON) = 'OBJECT')) GROUP BY k ORDER BY k LIMIT {MAX_KEYS}"
     ).fetchall()
     return [(str(k), _JSON_TYPES.get(str(t), str(t).lower()), _plain(v)) for k, t, v in rows]
 

@@ -63,7 +63,7 @@ def qident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
-def sql(tree: exp.Expression) -> str:
+def sql(tree: exp.Expr) -> str:
     return tree.sql(dialect="duckdb")
 
 
@@ -152,8 +152,13 @@ class Loader:
                 InputFiles("persons", (), "derived", "the persons of the events")
             ]
 
-    def reader(self, fmt: str, files: tuple[str, ...], described: dict[str, str] | None = None,
-               text: tuple[str, ...] = ()) -> str:
+    def reader(
+        self,
+        fmt: str,
+        files: tuple[str, ...],
+        described: dict[str, str] | None = None,
+        text: tuple[str, ...] = (),
+    ) -> str:
         """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
         JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
         so keys beyond the sniffed sample are never lost."""
@@ -234,9 +239,12 @@ class Loader:
                 continue
             if found is None and (canonical in REQUIRED[role] or (explicit and names)):
                 self._missing(source, canonical, names, described, display)
-        if role == "events" and group.picked["person_id"] is None:
-            if group.picked["anonymous_id"] is None:
-                self._missing(source, "person_id", _names(source, "person_id"), described, display)
+        if (
+            role == "events"
+            and group.picked["person_id"] is None
+            and (group.picked["anonymous_id"] is None)
+        ):
+            self._missing(source, "person_id", _names(source, "person_id"), described, display)
         for key in ("dedupe_on", "latest_by", "anonymous_id"):
             given = getattr(source, key, ())
             if given and len(given) == 1 and source.preset is None and group.picked[key] is None:
@@ -303,12 +311,16 @@ class Loader:
         """A file read as events and as persons, subscriptions or identities is an error."""
         event_files = {
             file: source
-            for source, groups in zip(self.sources.get("events", ()), resolved.get("events", []))
+            for source, groups in zip(
+                self.sources.get("events", ()), resolved.get("events", []), strict=True
+            )
             for group in groups
             for file in group.files
         }
         for role in EXCLUSIVE:
-            for source, groups in zip(self.sources.get(role, ()), resolved.get(role, [])):
+            for source, groups in zip(
+                self.sources.get(role, ()), resolved.get(role, []), strict=True
+            ):
                 for file in (f for g in groups for f in g.files):
                     if file in event_files:
                         raise DataError(
@@ -330,9 +342,11 @@ class Loader:
             used = {
                 c.name
                 for k, c in picked.items()
-                if c is not None and c.name in group.described and k not in ("dedupe_on", "latest_by")
+                if c is not None
+                and c.name in group.described
+                and k not in ("dedupe_on", "latest_by")
             }
-            out: dict[str, exp.Expression] = {}
+            out: dict[str, exp.Expr] = {}
             for canonical, found in picked.items():
                 if canonical in ("dedupe_on", "latest_by"):
                     continue
@@ -345,8 +359,9 @@ class Loader:
                         found, source.timestamp_unit, group.files.display, canonical
                     )
                     tz.append(found.type == cols.TIMESTAMPTZ and source.timestamp_unit is None)
-                    if found.type == "VARCHAR" or (source.timestamp_unit and not
-                                                    cols.is_number(found.type)):
+                    if found.type == "VARCHAR" or (
+                        source.timestamp_unit and not cols.is_number(found.type)
+                    ):
                         self.text_timestamps.append((role, staged.index))
                 elif canonical in TEXT_COLUMNS or canonical == "event":
                     out[canonical] = cols.text(found, canonical in ID_COLUMNS)
@@ -356,8 +371,9 @@ class Loader:
                     out[canonical] = found.expr
             if role == "events" and source.event is not None:
                 out["event"] = exp.Literal.string(source.event)
-            if role == "events" and picked.get("dedupe_on") is not None:
-                out[DUPLICATE] = cols.text(picked["dedupe_on"])  # replaced by the flag below
+            key = picked.get("dedupe_on")
+            if role == "events" and key is not None:
+                out[DUPLICATE] = cols.text(key)  # replaced by the flag below
                 staged.dedupe = True
             if role == "persons" and picked.get("latest_by") is not None:
                 found = picked["latest_by"]
@@ -371,15 +387,17 @@ class Loader:
             # In the file's column order (a mapped column where its source stands); other
             # columns are properties, under their own names.
             source_of = {
-                c.name: k for k, c in picked.items() if c is not None and k in out and c.name in used
+                c.name: k
+                for k, c in picked.items()
+                if c is not None and k in out and c.name in used
             }
             projections = []
             emitted: set[str] = set()
             for name, kind in group.described.items():
-                canonical = source_of.get(name)
-                if canonical is not None and canonical not in emitted:
-                    projections.append(f"{sql(out[canonical])} AS {qident(canonical)}")
-                    emitted.add(canonical)
+                mapped = source_of.get(name)
+                if mapped is not None and mapped not in emitted:
+                    projections.append(f"{sql(out[mapped])} AS {qident(mapped)}")
+                    emitted.add(mapped)
                 elif name not in used and name not in out:
                     # Every timestamp as naive UTC, as the canonical ones.
                     if cols.is_timestamp(kind) and kind != "TIMESTAMP":
@@ -407,7 +425,7 @@ class Loader:
         for staged in self.staged["events"]:
             query = f"({staged.query})"
             if staged.dedupe:
-                # Exports repeat rows: keep one per key (the first in a fixed order), count the rest.
+                # Exports repeat rows: keep one per key (the first in a fixed order).
                 order = "timestamp, event, person_id"
                 if any(g.picked.get("anonymous_id") for g in staged.groups):
                     order += ", anonymous_id"
@@ -468,7 +486,9 @@ class Loader:
             f"SELECT DISTINCT id, person_id FROM ({' UNION ALL '.join(links)})"
         ).fetchall()
         mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)"
+        )
         if mapping:
             self.con.executemany(
                 f"INSERT INTO {IDENTITY_MAP} VALUES (?, ?)", sorted(mapping.items())
@@ -517,8 +537,9 @@ class Loader:
             kept = s.rows - s.duplicates
             if s.duplicates:
                 found.append(
-                    f"{s.name}: {s.duplicates:,} of {s.rows:,} rows ({_share(s.duplicates, s.rows)})"
-                    " repeat an earlier row's dedupe_on value and were removed"
+                    f"{s.name}: {s.duplicates:,} of {s.rows:,} rows "
+                    f"({_share(s.duplicates, s.rows)}) repeat an earlier row's dedupe_on value "
+                    "and were removed"
                 )
             if s.no_person:
                 found.append(
@@ -556,11 +577,14 @@ class Loader:
                     found = one.picked.get(canonical)
                     if found is None:
                         continue
-                    value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+                    value = (
+                        found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+                    )
                     try:
                         row = self.con.execute(
-                            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} AS v "
-                            f"FROM {one.reader}) WHERE {sql(cols.bad_timestamp(exp.column('v'), unit))} "
+                            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} "
+                            f"AS v FROM {one.reader}) WHERE "
+                            f"{sql(cols.bad_timestamp(exp.column('v'), unit))} "
                             "ORDER BY n LIMIT 1"
                         ).fetchall()
                     except duckdb.Error:

@@ -125,15 +125,15 @@ def _source(
     problems: Problems,
 ) -> Source | None:
     where = f"data.{role}" + (f"[{index}]" if index is not None else "")
-    base = {k: (v,) for k, v in renames.get(role, {}).items()}
+    base: dict[str, Candidates] = {k: (v,) for k, v in renames.get(role, {}).items()}
     if not isinstance(item, YMap):
         paths = tuple(item) if isinstance(item, list) else (item,)
         return Source(role, ", ".join(paths), paths, columns=base, where=where)
     _unknown(item, SOURCE_KEYS[role], where, problems)
     paths = _paths(item, where, problems)
     preset = _preset(item, role, where, problems)
-    columns = dict(base)
-    columns.update({k: v for k, v in preset.columns.items()})
+    columns: dict[str, Candidates] = dict(base)
+    columns.update(preset.columns)
     own = item.get("columns")
     if own is not None:
         if not isinstance(own, YMap) or not all(
