@@ -287,8 +287,155 @@ def test_spark_reads_each_tool_as_duckdb_does(
     # The persons (derived or read) are the same rows too.
     frame = on_spark.engine.views()["persons"]  # type: ignore[attr-defined]
     spark_persons = sorted(str(r["person_id"]) for r in frame.collect())
-    duck_persons = sorted(
-        str(r[0])
-        for r in project(tmp_path, data, event).engine.rows("SELECT person_id FROM persons")
-    )
+    again = project(tmp_path, data, event)
+    again.validate()
+    duck_persons = sorted(str(r[0]) for r in again.engine.rows("SELECT person_id FROM persons"))
     assert spark_persons == duck_persons
+
+
+# ---- options one by one -----------------------------------------------------------------------
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".gz"):
+            import gzip
+
+            path.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            path.write_text(textwrap.dedent(text))
+
+
+def test_latest_by_takes_each_persons_latest_row_at_or_before_as_of(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "events.csv": "person_id,event,timestamp\nu1,login,2026-11-01\nu2,login,2026-11-01\n",
+        "identifies.csv": """\
+            user_id,plan,timestamp
+            u1,free,2026-10-01T00:00:00Z
+            u1,pro,2026-11-10T00:00:00Z
+            u1,gold,2026-12-10T00:00:00Z
+            u2,pro,2026-12-02T00:00:00Z
+            """,
+        "segments/pro.yaml": "name: pro\nrule: {property: plan, eq: pro}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: events.csv\n  persons: {path: identifies.csv, columns: "
+        "{person_id: user_id}, latest_by: timestamp}\nsegments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    # u1's latest row before as_of is pro (gold comes later); u2 has no row yet: not a person.
+    assert proj.evaluate(as_of="2026-12-01T00:00:00Z").members("pro")["person_id"].to_list() == [
+        "u1"
+    ]
+    later = segctl.Project.load(tmp_path).evaluate(as_of="2026-12-20T00:00:00Z")
+    assert later.members("pro")["person_id"].to_list() == ["u2"]
+
+
+def test_persons_derived_from_events(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "events.jsonl.gz": "".join(
+            json.dumps({"user": u, "name": "login", "ts": ts}) + "\n"
+            for u, ts in [("u2", 1790000000000), ("u1", 1790000500000), ("u2", 1789000000000)]
+        ),
+        "segments/new.yaml": "name: new\nrule: {property: created_at, gte: 2026-09-20}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: events.jsonl.gz, columns: {person_id: user, event: name, "
+        "timestamp: ts}, timestamp_unit: ms}\nsegments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    rows = proj.engine.rows("SELECT person_id, created_at FROM persons ORDER BY 1")
+    from datetime import UTC, datetime
+
+    def at(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+    # u2's created_at is its first event, not its first row.
+    assert rows == [("u1", at(1790000500000)), ("u2", at(1789000000000))]
+    assert proj.evaluate(as_of=AS_OF).members("new")["person_id"].to_list() == ["u1"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "value"),
+    [
+        ("s", 1790000000),
+        ("ms", 1790000000123),
+        ("us", 1790000000123456),
+        ("ns", 1790000000123456789),
+    ],
+)
+def test_timestamp_units(tmp_path: Path, unit: str, value: int) -> None:
+    write(tmp_path, {"e.csv": f"person_id,event,at\nu1,login,{value}\n"})
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(
+        f"data:\n  events: {{path: e.csv, columns: {{timestamp: at}}, timestamp_unit: {unit}}}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    (stamp,) = proj.engine.rows("SELECT timestamp FROM events")[0]
+    from datetime import UTC, datetime, timedelta
+
+    micros = {"s": value * 10**6, "ms": value * 10**3, "us": value, "ns": value // 1000}[unit]
+    assert stamp == datetime(1970, 1, 1) + timedelta(microseconds=micros)
+    assert stamp.replace(tzinfo=UTC).year == 2026
+
+
+def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth) -> None:
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    write_segment_warehouse(t, tmp_path / "warehouse")
+    project(
+        tmp_path,
+        "data:\n  events: {path: warehouse/tracks.parquet, preset: segment, name: tracks}\n",
+        "video_rendered",
+    )
+    runner = CliRunner()
+    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        lost = sum(len(p.events) for p in t.persons if p.identified != "events")
+        line = ignored_warning("tracks", lost, t.rows() - len(t.repeats))
+        assert line in document["warnings"]
+        assert f"warning: {line}" in result.stderr
+
+
+def test_inspect_lists_sources_and_nested_keys(tmp_path: Path, t: Truth) -> None:
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    write_mixpanel(t, tmp_path / "mixpanel")
+    write_ga4(t, tmp_path / "ga4")
+    project(
+        tmp_path,
+        "data:\n  events:\n    - {path: mixpanel/*.jsonl, preset: mixpanel, name: mixpanel}\n"
+        "    - {path: ga4/*.parquet, preset: ga4, name: ga4}\n",
+        "Video Rendered",
+    )
+    result = CliRunner().invoke(app, ["inspect", "--project", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
+    mixpanel, ga4 = sources["mixpanel"], sources["ga4"]
+    assert mixpanel["files"] == ["mixpanel/mixpanel-export.jsonl"]
+    assert mixpanel["rows"] == t.rows()
+    assert mixpanel["duplicates"] == len(t.repeats)
+    never = sum(len(p.events) for p in t.persons if p.identified != "events")
+    assert mixpanel["no_person"] == never
+    assert mixpanel["persons"] == sum(p.identified == "events" for p in t.persons)
+    first = min(e.at for p in t.persons for e in p.events)
+    assert mixpanel["from"] == first.isoformat().replace("+00:00", "Z")
+    keys = {p["name"]: p for p in mixpanel["properties"]}
+    assert keys["properties.amount"]["type"] == "number"
+    assert keys["properties.format"]["type"] == "text"
+    assert keys["properties.$insert_id"]["example"]
+    params = {p["name"]: p for p in ga4["properties"]}
+    assert params["event_params.format"]["type"] == "text"
+    assert params["event_params.amount"]["type"] == "number"
+    table = CliRunner().invoke(app, ["inspect", "--project", str(tmp_path)])
+    assert "events: mixpanel (1 file(s)" in table.stdout

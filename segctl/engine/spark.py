@@ -454,9 +454,13 @@ def _timestamp(raw: DataFrame, found: SourceColumn, value: Column, unit: str | N
 
     spark_kind = raw.schema[found.name].dataType if found.name in raw.columns else StringType()
     if unit is not None and (isinstance(spark_kind, (NumericType, StringType))):
-        number = value.cast("double") if isinstance(spark_kind, StringType) else value
-        factor = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}[unit]
-        return F.timestamp_micros(F.round(number * F.lit(factor)).cast("long"))
+        # Decimals, as DuckDB: nanoseconds since 1970 have more digits than a double holds.
+        number = value.cast("decimal(38,9)") if isinstance(spark_kind, StringType) else value
+        if unit == "ns":
+            micros = number.cast("decimal(38,0)") / F.lit(1000)
+        else:
+            micros = number * F.lit({"s": 1_000_000, "ms": 1_000, "us": 1}[unit])
+        return F.timestamp_micros(F.floor(micros).cast("long"))
     if isinstance(spark_kind, IntegralType) and not is_number(found.type):
         # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)); DuckDB truncates to micros.
         return F.timestamp_micros(F.floor(value / F.lit(1000)).cast("long"))

@@ -94,11 +94,14 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
     if unit is not None and (is_number(duck_type) or is_text(duck_type)):
         number: exp.Expr = source
         if not is_number(duck_type):  # numeric text: a value that is not a number is an error
-            number = exp.cast(source, "DOUBLE")
-        micros: exp.Expr = exp.Mul(this=number, expression=exp.Literal.number(MICROS[unit]))
+            # DECIMAL, not DOUBLE: nanoseconds since 1970 have more digits than a double holds.
+            number = exp.cast(source, "DECIMAL(38, 9)")
         if unit == "ns":
-            micros = exp.IntDiv(this=number, expression=exp.Literal.number(1000))
-        return exp.func("make_timestamp", exp.cast(exp.func("ROUND", micros), "BIGINT"))
+            micros: exp.Expr = exp.Div(this=number, expression=exp.Literal.number(1000))
+        else:
+            micros = exp.Mul(this=number, expression=exp.Literal.number(MICROS[unit]))
+        # Sub-microsecond digits are cut, as DuckDB cuts nanosecond timestamps.
+        return exp.func("make_timestamp", exp.cast(exp.func("FLOOR", micros), "BIGINT"))
     if is_number(duck_type):
         raise DataError(
             f"{display}: column '{col.name}' ({canonical}) holds numbers ({duck_type}): set "

@@ -239,6 +239,17 @@ class Loader:
                 continue
             if found is None and (canonical in REQUIRED[role] or (explicit and names)):
                 self._missing(source, canonical, names, described, display)
+            if (
+                explicit
+                and found is not None
+                and found.name != canonical
+                and canonical in described
+                and canonical not in ("dedupe_on", "latest_by", "anonymous_id")
+            ):
+                raise DataError(
+                    f"{display}: has both '{found.name}' (renamed to '{canonical}' in "
+                    f"{_mapping_key(source)}) and a column named '{canonical}'"
+                )
         if (
             role == "events"
             and group.picked["person_id"] is None
