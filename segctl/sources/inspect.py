@@ -162,7 +162,8 @@ def _json_keys(
         f"SELECT k, any_value(json_type(j -> ('$.\"' || k || '\"'))), "
         f"any_value(j ->> ('$.\"' || k || '\"')) FROM (SELECT j, unnest(json_keys(j)) AS k "
         f"FROM (SELECT TRY_CAST({column} AS JSON) AS j FROM {sample} WHERE "
-        f"json_valid({column}::VARCHAR) AND json_type({column}::JSON) = 'OBJECT')) GROUP BY k ORDER BY k LIMIT {MAX_KEYS}"
+        f"json_valid({column}::VARCHAR) AND json_type({column}::JSON) = 'OBJECT')) "
+        f"GROUP BY k ORDER BY k LIMIT {MAX_KEYS}"
     ).fetchall()
     return [(str(k), _JSON_TYPES.get(str(t), str(t).lower()), _plain(v)) for k, t, v in rows]
 
