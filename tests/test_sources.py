@@ -439,3 +439,66 @@ def test_inspect_lists_sources_and_nested_keys(tmp_path: Path, t: Truth) -> None
     assert params["event_params.amount"]["type"] == "number"
     table = CliRunner().invoke(app, ["inspect", "--project", str(tmp_path)])
     assert "events: mixpanel (1 file(s)" in table.stdout
+
+
+# ---- segments on the tools' nested properties (with branch `nested`'s compiler) ----------------
+
+NESTED = [
+    ("mixpanel", write_mixpanel, "{path: w/*.jsonl, preset: mixpanel}", "Video Rendered",
+     "properties", "events"),
+    ("amplitude", write_amplitude, "{path: w/*.json.gz, preset: amplitude}", "Video Rendered",
+     "event_properties", "events"),
+    ("ga4", write_ga4, "{path: w/*.parquet, preset: ga4}", "video_rendered", "event_params",
+     "events"),
+    ("posthog", write_posthog, "{path: w/*.csv, preset: posthog}", "Video Rendered", "properties",
+     "known"),
+    ("segment-archive", write_segment_archive, "{path: w/*.gz, preset: segment}", "Video Rendered",
+     "properties", "known"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tool", "writer", "source", "event", "column", "who"), NESTED, ids=[n[0] for n in NESTED]
+)
+def test_nested_properties_of_each_tool(
+    tmp_path: Path,
+    t: Truth,
+    tool: str,
+    writer: Callable[[Truth, Path], object],
+    source: str,
+    event: str,
+    column: str,
+    who: str,
+) -> None:
+    """A segment on the export's nested properties (a where on one key, a sum of another)
+    gives the members plain Python finds in the truth."""
+    pytest.importorskip(
+        "segctl.definitions.properties", reason="nested property names come with branch nested"
+    )
+    writer(t, tmp_path / "w")
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(f"data:\n  events: {source}\nsegments: segments/\n")
+    (tmp_path / "segments/mp4.yaml").write_text(
+        f'name: mp4\nrule:\n  event: "{event}"\n  where: {{{column}.format: {{eq: mp4}}}}\n'
+        "  count: {gte: 2}\n"
+    )
+    (tmp_path / "segments/spend.yaml").write_text(
+        f'name: spend\nrule:\n  event: "{event}"\n  sum: {{of: {column}.amount, gte: 60}}\n'
+    )
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    ident = posthog_person_id if tool == "posthog" else (lambda p: p.user_id)
+    persons = [p for p in t.persons if (p.known if who == "known" else p.identified == "events")]
+    renders = {p.user_id: [e for e in p.events if e.name == "Video Rendered"] for p in persons}
+    mp4 = sorted(
+        ident(p)
+        for p in persons
+        if sum(e.properties["format"] == "mp4" for e in renders[p.user_id]) >= 2
+    )
+    spend = sorted(
+        ident(p)
+        for p in persons
+        if sum(int(str(e.properties["amount"])) for e in renders[p.user_id]) >= 60
+    )
+    assert mp4 and spend
+    assert sorted(result.members("mp4")["person_id"].to_list()) == mp4
+    assert sorted(result.members("spend")["person_id"].to_list()) == spend

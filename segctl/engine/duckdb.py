@@ -100,7 +100,7 @@ class DuckDBEngine:
         self._schema: Schema | None = None
         self.list_tables: dict[str, str] = {}
         #: table -> column -> DuckDB type of the views (nested properties read these).
-        self.column_types: dict[str, dict[str, str]] = {}
+        self.view_types: dict[str, dict[str, str]] = {}
         self.loader: Loader
         # The events' tz-aware source timestamp, when the view exposes it (see _register).
         self.raw_timestamp: str | None = None
@@ -128,11 +128,11 @@ class DuckDBEngine:
             for table in ("events", "persons", "subscriptions"):
                 if table in loader.staged or table == "persons":
                     described = self._describe(qident(table), table)
-                    self.column_types[table] = {
+                    self.view_types[table] = {
                         name: kind for name, kind in described if not name.startswith("__")
                     }
                     schema[table] = {
-                        name: _family(name, kind) for name, kind in self.column_types[table].items()
+                        name: _family(name, kind) for name, kind in self.view_types[table].items()
                     }
             self._schema = schema
         return self._schema
