@@ -502,3 +502,25 @@ def test_nested_properties_of_each_tool(
     assert mp4 and spend
     assert sorted(result.members("mp4")["person_id"].to_list()) == mp4
     assert sorted(result.members("spend")["person_id"].to_list()) == spend
+
+
+def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:
+    """docs/data.md cannot go stale: each of its `data:` examples parses as segctl.yaml does,
+    and each preset and key it documents exists."""
+    from segctl.config import load_config
+    from segctl.sources.presets import PRESETS
+    from segctl.sources.spec import SOURCE_KEYS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    blocks = [b.split("```")[0] for b in doc.split("```yaml\n")[1:]]
+    data_blocks = [b for b in blocks if b.startswith("data:")]
+    assert len(data_blocks) >= 8
+    for block in data_blocks:
+        (tmp_path / "segctl.yaml").write_text(block)
+        config = load_config(tmp_path, {})  # raises with file:line:col on any problem
+        assert config.sources["events"], block
+    for preset in PRESETS:
+        assert f"preset: {preset}" in doc or f"`preset: {preset}`" in doc
+    for keys in SOURCE_KEYS.values():
+        for key in keys:
+            assert f"| `{key}` |" in doc, key
