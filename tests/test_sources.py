@@ -524,3 +524,29 @@ def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:
     for keys in SOURCE_KEYS.values():
         for key in keys:
             assert f"| `{key}` |" in doc, key
+
+
+def test_keys_beside_a_preset_override_it(tmp_path: Path) -> None:
+    """Mixpanel's import API takes milliseconds: `timestamp_unit: ms` beside the preset reads
+    them; `dedupe_on` beside it replaces $insert_id."""
+    lines = [
+        {"event": "Played", "properties": {"time": 1790000000123, "distinct_id": "u1",
+                                           "$insert_id": "a", "play": "p1"}},
+        {"event": "Played", "properties": {"time": 1790000001123, "distinct_id": "u1",
+                                           "$insert_id": "b", "play": "p1"}},
+    ]  # fmt: skip
+    write(tmp_path, {"mp.jsonl": "".join(json.dumps(line) + "\n" for line in lines)})
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: mp.jsonl, preset: mixpanel, timestamp_unit: ms, "
+        "dedupe_on: properties.play}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    from datetime import UTC, datetime
+
+    rows = proj.engine.rows("SELECT person_id, timestamp FROM events")
+    assert rows == [("u1", datetime.fromtimestamp(1790000000.123, UTC).replace(tzinfo=None))]
+    assert proj.data_warnings() == [
+        "mp.jsonl: 1 of 2 rows (50%) repeat an earlier row's dedupe_on value and were removed"
+    ]
