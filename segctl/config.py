@@ -18,6 +18,7 @@ from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, 
 from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError
 from segctl.redact import register
+from segctl.sources.spec import Source, parse_data
 
 CONFIG_FILE = "segctl.yaml"
 TOP_KEYS = (
@@ -31,7 +32,6 @@ TOP_KEYS = (
     "engine",
     "delivery",
 )
-DATA_KEYS = ("events", "persons", "subscriptions", "columns")
 TABLES = ("events", "persons", "subscriptions")
 ENGINE_KEYS = (
     "memory_limit",
@@ -74,6 +74,8 @@ class Config:
     engine: EngineConfig = EngineConfig()
     max_exit_ratio: float = 0.5
     file: str = CONFIG_FILE
+    #: role (events, persons, subscriptions, identities) -> its sources (segctl.sources).
+    sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -117,50 +119,20 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     _unknown(doc, TOP_KEYS, "segctl.yaml", problems)
 
     data = doc.get("data")
-    inputs: dict[str, tuple[str, ...]] = {}
-    columns: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    sources: dict[str, tuple[Source, ...]] = {}
     if not isinstance(data, YMap):
         problems.add(
             doc.at("data") if "data" in doc else doc.pos,
             "missing 'data' section: data: {events: ..., persons: ...}",
         )
     else:
-        _unknown(data, DATA_KEYS, "'data'", problems)
-        for table in TABLES:
-            if table not in data:
-                if table != "subscriptions":
-                    problems.add(
-                        data.pos,
-                        f"missing data.{table}: a file, glob, or list of "
-                        "files (.parquet, .csv, .csv.gz)",
-                    )
-                continue
-            value = data[table]
-            files = [value] if isinstance(value, str) else list(value or [])
-            if not files or not all(isinstance(f, str) and f for f in files):
-                problems.add(data.at(table), f"data.{table} must be a file, glob, or list of files")
-                continue
-            inputs[table] = tuple(files)
-        renames = data.get("columns", {})
-        if not isinstance(renames, dict):
-            problems.add(
-                data.at("columns"), "data.columns must map a table to {canonical: your_column}"
-            )
-        elif isinstance(renames, YMap):  # absent, it is the default {}: nothing to rename
-            _unknown(renames, TABLES, "data.columns", problems)
-            for table, mapping in renames.items():
-                if table not in TABLES:
-                    continue
-                if not isinstance(mapping, dict) or not all(
-                    isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
-                ):
-                    problems.add(
-                        renames.at(table),
-                        f"data.columns.{table} must map canonical "
-                        "names to your column names, like {person_id: user_id}",
-                    )
-                    continue
-                columns[table] = dict(mapping)
+        sources = parse_data(data, problems)
+    inputs = {role: tuple(p for s in found for p in s.paths) for role, found in sources.items()}
+    columns: dict[str, dict[str, str]] = {t: {} for t in TABLES}
+    if isinstance(data, YMap) and isinstance(data.get("columns"), dict):
+        for table, mapping in data["columns"].items():
+            if table in columns and isinstance(mapping, dict):
+                columns[table] = {str(k): str(v) for k, v in mapping.items()}
 
     for key, example in (
         ("segments", "segments/"),
@@ -270,6 +242,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         destinations=destinations,
         engine=engine_config,
         max_exit_ratio=max_exit_ratio,
+        sources=sources,
     )
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.explain import Explanation
+    from segctl.sources.inspect import SourceReport
     from segctl.sources.nested import PropertyTypes
     from segctl.state import StateStore
 
@@ -67,6 +68,7 @@ class Project:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._data_warnings: list[str] | None = None
 
     @classmethod
     def load(
@@ -201,6 +203,8 @@ class Project:
             if isinstance(c, ListCondition)
         ]
         tables = self.engine.register_lists(lists)
+        # Persons with latest_by: each one's latest row at or before as_of.
+        self.engine.prepare(f"TIMESTAMP '{as_of.isoformat(sep=' ')}'")
         raw = self.engine.raw_timestamp if dialect == "duckdb" else None
         spillable = self.config.engine.memory_limit is not None
         return PlanContext(
@@ -282,7 +286,7 @@ class Project:
         started = now_utc()
         folder = self.config.state_dir
         with state_lock(folder, wait=wait, command="segctl run"):
-            return self._commit(
+            result = self._commit(
                 names,
                 moment,
                 started,
@@ -291,6 +295,28 @@ class Project:
                 fire_initial=fire_initial,
                 client=client,
             )
+        result.warnings = self.data_warnings()
+        return result
+
+    def inspect(self) -> list[SourceReport]:
+        """What segctl sees in each data source: files, rows, time range, persons, events with
+        no person, and the property keys found (with nested ones, as dotted names).
+
+        >>> for source in project.inspect(): print(source.name, source.rows)  # doctest: +SKIP
+        """
+        from segctl.sources.inspect import inspect
+
+        self.schema  # noqa: B018 - reads and checks every source
+        with self.engine.plan_errors():
+            return inspect(self.engine.loader, self.engine.con)
+
+    def data_warnings(self) -> list[str]:
+        """What the data views leave out, per source (SPEC 1: events with no person once
+        identities are resolved, rows without an event name, duplicates removed by
+        ``dedupe_on``); said on stderr and listed under ``"warnings"`` in JSON outputs."""
+        if self._data_warnings is None:
+            self._data_warnings = self.engine.warnings()
+        return list(self._data_warnings)
 
     def _commit(
         self,
@@ -985,8 +1011,13 @@ class EvaluationResult:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC's ``evaluate --format json`` document."""
-        return {"as_of": iso(self.as_of), "segments": segment_dicts(self.segments, self.changes)}
+        """The SPEC's ``evaluate --format json`` document (plus ``warnings``: what the data
+        views left out)."""
+        return {
+            "as_of": iso(self.as_of),
+            "segments": segment_dicts(self.segments, self.changes),
+            "warnings": self.project.data_warnings(),
+        }
 
 
 def segment_dicts(names: list[str], changes: dict[str, Change]) -> list[dict[str, Any]]:
@@ -1014,14 +1045,16 @@ class RunResult:
     )
     report: Report | None = None
     plan: list[PlanRow] | None = None
+    warnings: list[str] = field(default_factory=list)  # what the data views left out
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC's ``run --format json`` document."""
+        """The SPEC's ``run --format json`` document (plus ``warnings``)."""
         document: dict[str, Any] = {
             "run_id": self.run_id,
             "as_of": iso(self.as_of),
             "segments": segment_dicts(sorted(self.changes), self.changes),
             "deliveries": dict(self.deliveries),
+            "warnings": list(self.warnings),
         }
         if self.plan is not None:
             document["plan"] = [row.to_dict() for row in self.plan]

@@ -17,14 +17,18 @@ CONFIG = """\
 # Every command has --help with examples; `segctl templates` lists the segment templates.
 
 data:
-  # A file, a glob, or a list of files (.parquet, .csv, .csv.gz).
+  # A file, a glob, or a list of files (.parquet, .csv, .csv.gz, .json/.jsonl/.ndjson [.gz]),
+  # or a source mapping; docs/data.md has every option and a preset per tool
+  # (posthog, segment, rudderstack, amplitude, mixpanel, ga4).
   events: {events}          # person_id, event, timestamp (+ any event properties)
-  persons: {persons}          # person_id (unique), email, phone, country, created_at, ...
+  persons: {persons}          # optional: person_id (unique), email, country, created_at, ...
   subscriptions: {subscriptions}  # optional: person_id, status, plan, mrr, updated_at
   # Map your column names to segctl's (canonical name: your column):
   # columns:
   #   events: {{person_id: user_id, event: event_name, timestamp: ts}}
   #   persons: {{person_id: id, created_at: signup_at}}
+  # A tool's export, as a source mapping:
+  #   events: {{path: exports/*.json.gz, preset: amplitude}}
 
 segments: segments/      # one segment per *.yaml file (recursive)
 features: features.yaml  # named measures, used as `- feature: NAME`

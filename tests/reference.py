@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -32,7 +32,7 @@ Row: TypeAlias = dict[str, Any]
 Node: TypeAlias = dict[str, Any]
 """A parsed YAML mapping (a condition, a comparator, a window ...)."""
 
-__all__ = ["Evaluator", "as_utc", "evaluate", "parse_duration"]
+__all__ = ["Evaluator", "as_utc", "evaluate", "parse_duration", "resolve_identities"]
 
 MEASURES = (
     "count", "distinct_days", "sum", "avg", "min", "max",
@@ -80,6 +80,49 @@ def evaluate(
         segments, persons, events, subscriptions, as_of, timezone, features or {}, lists or {}
     )
     return {name: evaluator.members(name) for name in segments}
+
+
+def resolve_identities(
+    events: list[Row], identities: Sequence[Row] = (), dedupe_on: str | None = None
+) -> list[Row]:
+    """The events as segctl counts them (SPEC 1, "Data sources"), from raw event rows.
+
+    - ``dedupe_on``: rows repeating an earlier row's value of that column are dropped (a NULL
+      value is never a repeat);
+    - identities: every ``identities`` row (``id``, ``person_id``) and every event row carrying
+      both a ``person_id`` and an ``anonymous_id`` links the two, for all time; an event with no
+      person id belongs to the person its anonymous id is linked to (the smallest person id when
+      it is linked to several); an id that is itself a person id is never remapped;
+    - an event that belongs to no person, or has no event name, is not counted.
+    """
+    seen: set[Any] = set()
+    kept = []
+    for row in events:
+        key = row.get(dedupe_on) if dedupe_on else None
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(row)
+    links = [(r["id"], r["person_id"]) for r in identities if r["id"] and r["person_id"]]
+    links += [
+        (r["anonymous_id"], r["person_id"])
+        for r in kept
+        if r.get("anonymous_id") and r.get("person_id") and r["anonymous_id"] != r["person_id"]
+    ]
+    persons = {person for _, person in links}
+    linked: dict[str, set[str]] = {}
+    for anonymous_id, person in links:
+        linked.setdefault(anonymous_id, set()).add(person)
+    resolved = []
+    for row in kept:
+        person = row.get("person_id") or None
+        if person is None and row.get("anonymous_id") not in persons:
+            person = min(linked.get(row.get("anonymous_id"), {None}) - {None}, default=None)
+        if person is None or row.get("event") is None:
+            continue
+        resolved.append({**row, "person_id": person})
+    return resolved
 
 
 def parse_duration(text: str) -> timedelta:

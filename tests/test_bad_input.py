@@ -76,6 +76,15 @@ def events_without(column: str) -> Callable[[Path], None]:
 
 
 LATIN1 = "caf\xe9".encode("latin-1")  # not UTF-8
+LOGIN_ONLY = {
+    "segments": {"a": "name: a\nrule: {event: login, count: {gte: 1}}\n"},
+    "features": "features: {}\n",
+}
+JSON_LINE = '{"person_id": "p1", "event": "login", "timestamp": "2026-11-16T10:00:00Z"}\n'
+CHARGES = (
+    "\n    - {path: data/events.parquet}\n    - {path: data/charges.csv, event: purchase, "
+    "timestamp_unit: s, columns: {person_id: customer, timestamp: created}}"
+)
 FILES = "destinations:\n  out: {type: file, path: out}\n"
 AUDIENCE = {"a": "name: a\nrule: {property: plan, eq: pro}\naudiences:\n  - {destination: out}\n"}
 
@@ -361,7 +370,7 @@ DATA_CASES = [
          "no files match 'data/events/*.parquet'",
          config("data/events.parquet", "data/events/*.parquet")),
     Case("data-unsupported-file-type", DATA, "data.persons", "unsupported file type",
-         {**config("data/persons.csv", "data/persons.json"), "files": {"data/persons.json": "{}"}}),
+         {**config("data/persons.csv", "data/persons.xlsx"), "files": {"data/persons.xlsx": "{}"}}),
     Case("data-missing-required-column", DATA, "data/subscriptions.csv",
          "missing required column 'status' (columns are: person_id, state, plan, mrr, "
          "updated_at; rename yours with data.columns.subscriptions: {status: your_column})",
@@ -390,8 +399,8 @@ DATA_CASES = [
          write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
                                       "timestamp": ["2026-11-01T00:00:00Z", "garbage"]}))),
     Case("data-timestamp-of-wrong-type", DATA, "data/events.parquet",
-         "column 'timestamp' must hold timestamps (ISO-8601 text or a timestamp type), "
-         "but it is BIGINT",
+         "column 'timestamp' (timestamp) holds numbers (BIGINT): set timestamp_unit (s, ms, us "
+         "or ns since the Unix epoch) on the source",
          {}, write_events_table(pa.table({"person_id": ["p1"], "event": ["login"],
                                           "timestamp": [20261101]}))),
     Case("data-list-without-key-column", DATA, "lists/vip.csv",
@@ -438,6 +447,74 @@ DATA_CASES = [
     Case("data-persons-not-utf8", DATA, "data.persons",
          "cannot read input: Invalid Input Error: CSV Error on Line: 3",
          {}, write_bytes("data/persons.csv", PERSONS.replace("bob", "b\xf6b").encode("latin-1"))),
+    # ---- data sources (SPEC 1, "Data sources") ----
+    Case("data-json-malformed-line", DATA, "data/events.jsonl:2",
+         "malformed JSON line (unexpected control character in string); each line of an NDJSON "
+         "file must be one JSON object",
+         {**config("data/events.parquet", "data/events.jsonl"),
+          "files": {"data/events.jsonl": JSON_LINE + JSON_LINE[:-3] + "\n" + JSON_LINE}}),
+    Case("data-json-not-objects", DATA, "data.events",
+         "a JSON file does not hold one object per line",
+         {**config("data/events.parquet", "data/events.json"),
+          "files": {"data/events.json": "[1, 2, 3]\n"}}),
+    Case("data-json-bad-timestamp", DATA, "data/events.ndjson",
+         "line 2: column 'timestamp' has a value that is not a timestamp: 'yesterday' "
+         "(expected ISO-8601",
+         {**config("data/events.parquet", "data/events.ndjson"), **LOGIN_ONLY,
+          "files": {"data/events.ndjson": JSON_LINE + JSON_LINE.replace(
+              "2026-11-16T10:00:00Z", "yesterday")}}),
+    Case("data-glob-file-without-event", DATA, "data/more/b.csv",
+         "missing required column 'event' (columns are: person_id, timestamp; rename yours "
+         "with data.columns.events: {event: your_column})",
+         {**config("data/events.parquet", "[data/events.parquet, data/more/*.csv]"),
+          "files": {"data/more/a.csv": "person_id,event,timestamp\np1,login,2026-11-01\n",
+                    "data/more/b.csv": "person_id,timestamp\np1,2026-11-01\n"}}),
+    Case("data-glob-catches-persons", DATA, "data/persons.csv",
+         "read both as events (by data.events: data/*) and as persons (by data.persons); "
+         "narrow the events path or glob",
+         config("data/events.parquet", "data/*")),
+    Case("data-glob-catches-identities", DATA, "data/ev/ids.csv",
+         "read both as events (by data.events: data/ev/*.csv) and as identities",
+         {**config("data/events.parquet", "data/ev/*.csv\n  identities: data/ev/ids.csv"),
+          "files": {"data/ev/ids.csv": "id,person_id\na1,p1\n"}}),
+    Case("data-epoch-not-a-number", DATA, "data/charges.csv",
+         "row 2: column 'created' has a value that is not a timestamp: '17x' (expected a "
+         "number of seconds since the Unix epoch (timestamp_unit: s))",
+         {**config("data/events.parquet", CHARGES), "files": {
+             "data/charges.csv": "id,customer,created\nch1,p1,1790000000\nch2,p2,17x\n"}}),
+    Case("data-epoch-json-text-not-a-number", DATA, "data/ga4.jsonl",
+         "line 1: column 'event_timestamp' has a value that is not a timestamp: 'soon'",
+         {**config("data/events.parquet", "{path: data/ga4.jsonl, preset: ga4}"), **LOGIN_ONLY,
+          "files": {
+             "data/ga4.jsonl": '{"event_name": "login", "event_timestamp": "soon", '
+                               '"user_id": "p1", "user_pseudo_id": "a1"}\n'}}),
+    Case("data-dedupe-column-missing", DATA, "data/events.parquet",
+         "missing column 'uuid' (given as dedupe_on in data.events); columns are: person_id",
+         config("data/events.parquet", "{path: data/events.parquet, dedupe_on: uuid}")),
+    Case("data-source-mapped-column-missing", DATA, "data/events.parquet",
+         "missing column 'user' (mapped to 'person_id' in data.events.columns); columns are: "
+         "person_id",
+         config("data/events.parquet",
+                "{path: data/events.parquet, columns: {person_id: user}}")),
+    Case("data-preset-column-missing", DATA, "data/events.parquet",
+         "missing required column 'timestamp' (columns are: person_id, event, timestamp, amount",
+         config("data/events.parquet", "{path: data/events.parquet, preset: mixpanel}")),
+    Case("config-source-unknown-key", DEFINITION, "segctl.yaml:2:39",
+         "unknown key 'dedupe' in data.events (did you mean 'dedupe_on'?) (valid keys: path, "
+         "name, preset, columns, event, timestamp_unit, dedupe_on, anonymous_id)",
+         config("data/events.parquet", "{path: data/events.parquet, dedupe: id}")),
+    Case("config-source-unknown-preset", DEFINITION, "segctl.yaml:2:47",
+         "unknown preset 'mixpanle' in data.events (did you mean 'mixpanel'?)",
+         config("data/events.parquet", "{path: data/events.parquet, preset: mixpanle}")),
+    Case("config-source-bad-unit", DEFINITION, "segctl.yaml:2:55",
+         "data.events.timestamp_unit must be one of s, ms, us, ns",
+         config("data/events.parquet", "{path: data/events.parquet, timestamp_unit: sec}")),
+    Case("config-source-without-path", DEFINITION, "segctl.yaml:2:11",
+         "data.events needs a path: a file, glob, or list of files",
+         config("data/events.parquet", "{preset: segment}")),
+    Case("config-persons-latest-by-on-events", DEFINITION, "segctl.yaml:2:39",
+         "unknown key 'latest_by' in data.events",
+         config("data/events.parquet", "{path: data/events.parquet, latest_by: timestamp}")),
     Case("data-duplicate-unicode-person-ids", DATA, "data/persons.csv",
          "duplicate person_id values, e.g. 'ü1' (2 rows)",
          {"persons": PERSONS + "ü1,a@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"

@@ -59,6 +59,7 @@ def test_validate_json_lists_segments_and_features(cli: Cli, project: Path) -> N
         "valid": True,
         "segments": ["big_spenders", "power_users", "vip"],
         "features": ["renders_30d", "ltv"],
+        "warnings": [],  # what the data views leave out (none here)
     }
 
 
@@ -110,7 +111,9 @@ def test_debug_shows_the_traceback(project: Path) -> None:
 def test_evaluate_json_shape(cli: Cli, project: Path) -> None:
     result = cli("evaluate", "--project", project, "--as-of", AS_OF, "--format", "json")
     document = json.loads(result.stdout)  # stdout holds only the document
-    assert list(document) == ["as_of", "segments"]
+    # The SPEC's keys, plus "warnings": what the data views left out (none here).
+    assert list(document) == ["as_of", "segments", "warnings"]
+    assert document["warnings"] == []
     assert document["as_of"] == AS_OF
     assert document["segments"] == [
         {"name": name, "size": len(EXPECTED[name]), "entered": len(EXPECTED[name]), "exited": 0}

@@ -291,7 +291,8 @@ def test_a_timestamp_that_does_not_parse_names_file_and_value(
 ) -> None:
     root = make_project(config=CONFIG.replace("data/events.parquet", "data/e.csv"))
     (root / "data/e.csv").write_text(EVENTS_CSV + "p5,purchase,last tuesday,3\n")
-    with pytest.raises(DataError, match=r"data/e\.csv: column 'timestamp' .* 'last tuesday'"):
+    bad = r"data/e\.csv: row 7: column 'timestamp' .* 'last tuesday'"
+    with pytest.raises(DataError, match=bad):
         segctl.Project.load(root, engine="spark").evaluate(as_of=AS_OF)
 
 

@@ -181,6 +181,12 @@ def show_frame(
         note(f"showing {shown.height} of {frame.height} {what} (--out FILE writes all)")
 
 
+def data_warnings(warnings: list[str]) -> None:
+    """What the data views left out (SPEC 1: nothing is dropped silently), on stderr."""
+    for warning in warnings:
+        note(f"warning: {warning}", style="yellow")
+
+
 # ---- commands ---------------------------------------------------------------------------
 
 
@@ -205,7 +211,8 @@ def validate(
 
     with handled(debug):
         try:
-            definitions = load(project).validate(check_data=not no_data)
+            proj = load(project)
+            definitions = proj.validate(check_data=not no_data)
         except DefinitionError as exc:
             if fmt is Format.json:
                 from segctl.cli.output import print_json
@@ -221,22 +228,17 @@ def validate(
                 )
             raise
         segments, features = list(definitions.segments), list(definitions.features)
-        for warning in definitions.warnings:  # e.g. a nested key never seen in the data
-            note(f"warning: {warning}", style="yellow")
+        # Definition warnings (a nested key never seen in the data) and what the data views
+        # leave out: one list of strings, on stderr and under "warnings" in JSON.
+        warnings = [str(w) for w in definitions.warnings]
+        warnings += [] if no_data else proj.data_warnings()
+        data_warnings(warnings)
         if fmt is Format.json:
             from segctl.cli.output import print_json
 
-            document: dict[str, object] = {
-                "valid": True,
-                "segments": segments,
-                "features": features,
-            }
-            if definitions.warnings:
-                document["warnings"] = [
-                    {"file": w.file, "line": w.line, "col": w.col, "message": w.message}
-                    for w in definitions.warnings
-                ]
-            print_json(document)
+            print_json(
+                {"valid": True, "segments": segments, "features": features, "warnings": warnings}
+            )
         elif fmt is Format.csv:
             print_rows(
                 "csv",
@@ -245,6 +247,59 @@ def validate(
             )
         else:
             print(f"ok: {len(segments)} segments and {len(features)} features are valid")
+
+
+@app.command(name="inspect")
+def inspect_data(
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """What segctl sees in each data source, before you write a segment.
+
+    Per source: files, rows, time range, distinct persons, events with no person (ignored),
+    repeated rows removed, and the property keys found with their type and an example
+    (keys inside JSON, STRUCT and MAP columns as dotted names, like properties.plan).
+
+    Examples:\n
+      segctl inspect\n
+      segctl inspect --format json
+    """
+    with handled(debug):
+        proj = load(project)
+        reports = proj.inspect()
+        data_warnings(proj.data_warnings())
+        if fmt is Format.json:
+            from segctl.cli.output import print_json
+
+            sources = [r.to_dict() for r in reports]
+            print_json({"sources": sources, "warnings": proj.data_warnings()})
+            return
+        rows = [
+            (r.role, r.name, p.name, p.type, "" if p.example is None else str(p.example))
+            for r in reports
+            for p in r.properties
+        ]
+        if fmt is Format.csv:
+            print_rows("csv", ["role", "source", "property", "type", "example"], rows)
+            return
+        for r in reports:
+            span = f", {r.first} .. {r.last}" if r.first else ""
+            extra = ""
+            if r.role == "events":
+                extra = f", {r.no_person:,} with no person, {r.duplicates:,} repeats removed"
+            print(
+                f"{r.role}: {r.name} ({len(r.files)} file(s), {r.rows:,} rows{span}, "
+                f"{r.persons:,} persons{extra})"
+            )
+            print_rows(
+                "table",
+                ["property", "type", "example"],
+                [
+                    (p.name, p.type, "" if p.example is None else str(p.example)[:60])
+                    for p in r.properties
+                ],
+            )
 
 
 @app.command()
@@ -281,6 +336,7 @@ def evaluate(
             result = proj.evaluate(segments, as_of=as_of)
             if out is not None:
                 write_frame(result.memberships(), out)
+        data_warnings(proj.data_warnings())
         rows = result.size_rows()
         document = result.to_dict()
         print_rows(
@@ -472,6 +528,7 @@ def run(
         proj = load(project, engine, spark_master)
         with progress("Running…", quiet):
             result = proj.run(as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait)
+        data_warnings(result.warnings)
         document = result.to_dict()
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
         label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"

@@ -19,11 +19,13 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
-from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from segctl.sources.load import Loader
 
 REQUIRED = {
     "events": ("person_id", "event", "timestamp"),
@@ -97,8 +99,9 @@ class DuckDBEngine:
         self.inputs: dict[str, list[InputFiles]] = {}
         self._schema: Schema | None = None
         self.list_tables: dict[str, str] = {}
-        # (table, canonical column) of timestamp columns stored as text, parsed by the views.
-        self.text_timestamps: list[tuple[str, str]] = []
+        #: table -> column -> DuckDB type of the views (nested properties read these).
+        self.view_types: dict[str, dict[str, str]] = {}
+        self.loader: Loader
         # The events' tz-aware source timestamp, when the view exposes it (see _register).
         self.raw_timestamp: str | None = None
 
@@ -107,10 +110,30 @@ class DuckDBEngine:
     def schema(self) -> Schema:
         """Register the input views (once) and return their canonical column types."""
         if self._schema is None:
+            from segctl.sources.load import Loader
+
+            loader = Loader(
+                self.con,
+                self.config.sources,
+                self.config.root,
+                self.config.display,
+                self._describe,
+            )
+            with self.translate_errors("events"):
+                loader.load()
+            self.loader = loader
+            self.inputs = loader.inputs
+            self.raw_timestamp = loader.raw_timestamp
             schema: Schema = {}
-            for table, patterns in self.config.inputs.items():
-                self.inputs[table] = resolve_inputs(table, patterns, self.config.root)
-                schema[table] = self._register(table)
+            for table in ("events", "persons", "subscriptions"):
+                if table in loader.staged or table == "persons":
+                    described = self._describe(qident(table), table)
+                    self.view_types[table] = {
+                        name: kind for name, kind in described if not name.startswith("__")
+                    }
+                    schema[table] = {
+                        name: _family(name, kind) for name, kind in self.view_types[table].items()
+                    }
             self._schema = schema
         return self._schema
 
@@ -134,6 +157,8 @@ class DuckDBEngine:
         files = "[" + ", ".join(quote(f) for f in group.files) + "]"
         if group.format == "parquet":
             return f"read_parquet({files}, union_by_name = true)"
+        if group.format == "json":
+            return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
         options = ""
         if types:
             pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in types.items())
@@ -145,102 +170,16 @@ class DuckDBEngine:
             rows = self.con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def _register(self, table: str) -> dict[str, ColumnType]:
-        renames = self.config.columns.get(table, {})
-        source_of = {canonical: source for canonical, source in renames.items()}
-        canonical_of = {source: canonical for canonical, source in renames.items()}
-        readers = []
-        described: dict[str, str] = {}
-        tz_aware: set[str] = set()  # event timestamp type of every group
-        for group in self.inputs[table]:
-            plain = self._reader(group)
-            columns = dict(self._describe(plain, table))
-            if group.format == "csv":
-                # Ids, phones and timestamps are parsed by us, not guessed by the sniffer.
-                wanted = [source_of.get(c, c) for c in TEXT_COLUMNS + TIMESTAMP_COLUMNS[table]]
-                types = {c: "VARCHAR" for c in wanted if c in columns}
-                plain = self._reader(group, types)
-                columns = dict(self._describe(plain, table))
-            readers.append(plain)
-            tz_aware.add(columns.get(source_of.get("timestamp", "timestamp"), ""))
-            for name, duck_type in columns.items():
-                described.setdefault(name, duck_type)
-        display = ", ".join(g.display for g in self.inputs[table][:1])
-        for canonical, source in renames.items():
-            if source not in described:
-                raise DataError(
-                    f"{display}: missing column '{source}' (mapped to '{canonical}' "
-                    f"in data.columns.{table}); columns are: "
-                    f"{', '.join(described)}"
-                )
-            if canonical in described and canonical != source:
-                raise DataError(
-                    f"{display}: has both '{source}' (renamed to '{canonical}' in "
-                    f"data.columns.{table}) and a column named '{canonical}'"
-                )
-        names = {canonical_of.get(c, c): c for c in described}
-        for required in REQUIRED[table]:
-            if required not in names:
-                hint = f"rename yours with data.columns.{table}: {{{required}: your_column}}"
-                if all(re.fullmatch(r"column\d+", c) for c in described):
-                    hint = (  # DuckDB names the columns itself when it finds no header row
-                        "no header row was found: is the file empty, or does a row have more "
-                        "fields than the header?"
-                    )
-                raise DataError(
-                    f"{display}: missing required column '{required}' (columns "
-                    f"are: {', '.join(described)}; {hint})"
-                )
-        select = []
-        schema: dict[str, ColumnType] = {}
-        for canonical, source in names.items():
-            duck_type = described[source]
-            expr, family = self._normalise(table, canonical, qident(source), duck_type, display)
-            if canonical in TIMESTAMP_COLUMNS[table] and duck_type == "VARCHAR":
-                self.text_timestamps.append((table, canonical))
-            select.append(f"{expr} AS {qident(canonical)}")
-            schema[canonical] = family
-        if table == "events" and len(tz_aware) == 1 and tz_aware.pop() == TIMESTAMPTZ:
-            # The canonical timestamp is a per-row conversion, which hides it from the Parquet
-            # scan's filter pushdown; the raw column lets the plan's time bounds skip row groups.
-            select.append(f"{qident(names['timestamp'])} AS {qident(RAW_TIMESTAMP)}")
-            self.raw_timestamp = RAW_TIMESTAMP
-        source_sql = " UNION ALL BY NAME ".join(f"SELECT * FROM {r}" for r in readers)
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW {qident(table)} AS SELECT {', '.join(select)} "
-            f"FROM ({source_sql})"
-        )
-        return schema
+    def prepare(self, as_of_sql: str) -> None:
+        """Views that depend on the evaluation time (``latest_by`` of persons)."""
+        self.schema()
+        self.loader.set_as_of(as_of_sql)
 
-    def _normalise(
-        self, table: str, name: str, source: str, duck_type: str, display: str
-    ) -> tuple[str, ColumnType]:
-        """SQL turning a source column into its canonical form, and its type family."""
-        if name in ("person_id", "event") or name in TEXT_COLUMNS:
-            return f"CAST({source} AS VARCHAR)", ColumnType.STRING
-        family = column_type(duck_type)
-        if name in TIMESTAMP_COLUMNS[table] and family not in (
-            ColumnType.TIMESTAMP,
-            ColumnType.STRING,
-        ):
-            raise DataError(
-                f"{display}: column '{name}' must hold timestamps (ISO-8601 text or "
-                f"a timestamp type), but it is {duck_type}"
-            )
-        if duck_type == "VARCHAR" and name in TIMESTAMP_COLUMNS[table]:
-            return (
-                f"make_timestamp(epoch_us(CAST({source} AS TIMESTAMPTZ)))",
-                ColumnType.TIMESTAMP,
-            )
-        if duck_type == TIMESTAMPTZ:
-            # The same instant as naive UTC by arithmetic: AT TIME ZONE goes through ICU and
-            # cost 6x the whole scan (1.3 s per 10M events). Infinite values become NULL.
-            return f"make_timestamp(epoch_us({source}))", ColumnType.TIMESTAMP
-        if duck_type.startswith(TZ_AWARE):
-            return f"CAST({source} AT TIME ZONE 'UTC' AS TIMESTAMP)", ColumnType.TIMESTAMP
-        if family is ColumnType.TIMESTAMP and duck_type != "TIMESTAMP":
-            return f"CAST({source} AS TIMESTAMP)", ColumnType.TIMESTAMP
-        return source, family
+    def warnings(self) -> list[str]:
+        """What the views leave out (events with no person, duplicates ...), per source."""
+        self.schema()
+        with self.plan_errors():
+            return self.loader.warnings()
 
     def register_lists(self, conditions: list[ListCondition]) -> dict[str, str]:
         """A view per static list file, with one normalised ``key`` column."""
@@ -278,6 +217,8 @@ class DuckDBEngine:
     def check_persons(self) -> None:
         """Person ids must be present and unique (SPEC 1, data contract)."""
         self.schema()
+        if self.loader.derived_persons:
+            return  # the distinct person ids of the events: unique and present by construction
         display = self.inputs["persons"][0].display
         with self.translate_errors("persons"):
             missing = self.rows(
@@ -298,34 +239,15 @@ class DuckDBEngine:
             )
 
     def check_timestamps(self) -> None:
-        """Scan text timestamp columns (CSV, or strings in Parquet) for values that do not
-        parse (names file, column and value)."""
+        """Scan text timestamp columns (CSV, strings in Parquet or JSON, numeric text with
+        ``timestamp_unit``) for values that do not parse (names file, row, column and value)."""
         self.schema()
-        for table, column in self.text_timestamps:
-            self._find_bad_timestamp(table, column)
+        self.loader.find_bad_timestamps()
 
     def _find_bad_timestamp(self, table: str, column: str) -> None:
-        source = self.config.columns.get(table, {}).get(column, column)
-        for group in self.inputs.get(table, []):
-            for file in group.files:
-                single = InputFiles(table, (file,), group.format, group.display)
-                reader = self._reader(
-                    single, {source: "VARCHAR"} if group.format == "csv" else None
-                )
-                try:
-                    found = self.rows(
-                        f"SELECT {qident(source)} FROM {reader} WHERE {qident(source)} IS NOT "
-                        f"NULL AND TRY_CAST({qident(source)} AS TIMESTAMPTZ) IS NULL LIMIT 1"
-                    )
-                    row = found[0] if found else None
-                except duckdb.Error:
-                    continue
-                if row:
-                    raise DataError(
-                        f"{self.config.display(Path(file))}: column '{source}' has a value "
-                        f"that is not a timestamp: {row[0]!r} (expected ISO-8601, like "
-                        "2026-01-31T12:00:00Z; values without an offset are read as UTC)"
-                    )
+        """Trace a conversion error to its file, row, column and value (every source)."""
+        if self._schema is not None:
+            self.loader.find_bad_timestamps()
 
     # ---- execution --------------------------------------------------------------------
 
@@ -340,8 +262,14 @@ class DuckDBEngine:
                 self._find_bad_timestamp(table, column)
             raise DataError(f"{where}{_first_line(exc)}") from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise DataError(f"{where}cannot read input: {_first_line(exc)}") from None
+            raise _read_error(exc, where, self.config) from None
         except duckdb.BinderException as exc:
+            if "json_read expected records" in str(exc):
+                raise DataError(
+                    f"{where}a JSON file does not hold one object per line (newline-delimited "
+                    'JSON, like {"event": "login", ...}): a JSON array or a bare value '
+                    "cannot be read as rows"
+                ) from None
             raise DataError(f"{where}{_first_line(exc)}") from None
 
     @contextmanager
@@ -356,7 +284,7 @@ class DuckDBEngine:
                     self._find_bad_timestamp(table, column)
             raise DataError(_first_line(exc)) from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise DataError(f"cannot read input: {_first_line(exc)}") from None
+            raise _read_error(exc, "", self.config) from None
         except duckdb.OutOfMemoryException as exc:
             raise memory_error(exc, self.config.engine.memory_limit) from None
 
@@ -388,6 +316,57 @@ def memory_error(exc: Exception, limit: str | None = None) -> DataError:
         "engine.temp_directory, but each thread needs its share of the limit for the "
         "per-person aggregate: set engine.threads: 1 or raise engine.memory_limit in segctl.yaml"
     )
+
+
+_MALFORMED_JSON = re.compile(
+    r'Malformed JSON in file "(?P<file>[^"]+)", at byte \d+ in line (?P<line>\d+): '
+    r"(?P<what>.*)"
+)
+
+
+def _read_error(exc: Exception, where: str, config: Config) -> DataError:
+    """A reader's error as a DataError; a malformed JSON line names its file and line."""
+    message = _first_line(exc)
+    malformed = _MALFORMED_JSON.search(message)
+    if malformed:
+        path = Path(malformed.group("file"))
+        file = config.display(path)
+        line = _line_at(path, int(malformed.group("line")))
+        return DataError(
+            f"{file}:{line}: malformed JSON line "
+            f"({malformed.group('what').rstrip('. ')}); each line of an NDJSON file must be one "
+            "JSON object"
+        )
+    return DataError(f"{where}cannot read input: {message}")
+
+
+def _line_at(path: Path, reported: int) -> int:
+    """The first line of an NDJSON file that is not a JSON object, found by reading it (the
+    reader's own line count is one past it in DuckDB 1.x/2.x); ``reported`` when all parse."""
+    import gzip
+    import json
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    return number
+                if not isinstance(value, dict):
+                    return number
+    except OSError:
+        pass
+    return reported
+
+
+def _family(name: str, duck_type: str) -> ColumnType:
+    if name in ("person_id", "event") or name in TEXT_COLUMNS:
+        return ColumnType.STRING
+    return column_type(duck_type)
 
 
 def _first_line(exc: Exception) -> str:

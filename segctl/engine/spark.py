@@ -30,6 +30,17 @@ from segctl.definitions.model import ListCondition
 from segctl.engine.duckdb import TIMESTAMP_COLUMNS, DuckDBEngine, qident, quote
 from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError, DefinitionError, UsageError
+from segctl.sources.columns import Column as SourceColumn
+from segctl.sources.columns import is_number
+from segctl.sources.load import (
+    DUPLICATE,
+    ID_COLUMNS,
+    IDENTITY_MAP,
+    LATEST,
+    TEXT_COLUMNS,
+    TIMESTAMPS,
+    Staged,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -129,6 +140,7 @@ class SparkEngine(DuckDBEngine):
         self._spark = spark
         self._frames: dict[str, DataFrame] = {}  # view name -> the conformed input
         self._lists: dict[str, ListCondition] = {}  # list view name -> its condition
+        self._as_of: str | None = None  # the SQL literal persons' latest_by is bounded by
 
     @property
     def spark(self) -> SparkSession:
@@ -149,9 +161,7 @@ class SparkEngine(DuckDBEngine):
         """Every input (and list) as a Spark DataFrame with its DuckDB view's columns and
         types, registered as a temporary view of the same name."""
         for table in self.schema():
-            if table not in self._frames:
-                with self.spark_errors(table):
-                    self._frames[table] = self._table_frame(table)
+            self.views_of(table)
         for name, cond in self._lists.items():
             if name not in self._frames:
                 with self.spark_errors("lists"):
@@ -162,33 +172,149 @@ class SparkEngine(DuckDBEngine):
         return self._frames
 
     def _table_frame(self, table: str) -> DataFrame:
+        """One table as DuckDB's view has it: each source read by Spark and mapped as the
+        loader maps it (segctl.sources.load), unioned, repeats and events with no person left
+        out, anonymous events given their person through the driver's identity map."""
+        from pyspark.sql import functions as F
+
         # The view's columns but DuckDB's own helpers (a raw timestamp for its Parquet pushdown).
         described = self.rows(f"DESCRIBE {qident(table)}")
         target = [(str(r[0]), str(r[1])) for r in described if not str(r[0]).startswith("__")]
-        source_of = self.config.columns.get(table, {})
-        frames = []
-        for group in self.inputs[table]:
-            raw = self._read(group)
-            frames.append(
-                raw.select(
-                    *(
-                        _conform(raw, source_of.get(name, name), duck_type).alias(name)
-                        for name, duck_type in target
-                    )
-                )
-            )
-        return reduce(lambda a, b: a.unionByName(b), frames)
+        loader = self.loader
+        if table == "persons" and loader.derived_persons:
+            events = self.views_of("events")
+            frame = events.groupBy("person_id").agg(F.min("timestamp").alias("created_at"))
+        else:
+            frames = [self._source_frame(staged) for staged in loader.staged[table]]
+            frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        if table == "events":
+            frame = self._events(frame)
+        if table == "persons" and LATEST in frame.columns:
+            frame = self._latest(frame)
+        return frame.select(
+            *(_conform(frame, name, duck_type).alias(name) for name, duck_type in target)
+        )
 
-    def _read(self, group: InputFiles) -> DataFrame:
+    def views_of(self, table: str) -> DataFrame:
+        """A table's conformed frame (made once)."""
+        if table not in self._frames:
+            with self.spark_errors(table):
+                self._frames[table] = self._table_frame(table)
+        return self._frames[table]
+
+    def _source_frame(self, staged: Staged) -> DataFrame:
+        """One source's rows with the canonical columns (and its other columns as they are)."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        source = staged.source
+        role = source.role
+        frames = []
+        for group in staged.groups:
+            raw = self._read(group.files, group.described)
+            columns: dict[str, Column] = {}
+            used = set()
+            for canonical, found in group.picked.items():
+                if found is None:
+                    if canonical in ("person_id", "event", "id"):
+                        columns[canonical] = F.lit(None).cast("string")
+                    continue
+                if found.name in group.described and canonical not in ("dedupe_on", "latest_by"):
+                    used.add(found.name)
+                value = F.expr(found.expr.sql(dialect="spark"))
+                if canonical in ("dedupe_on",):
+                    columns[DUPLICATE] = _text(value)
+                elif canonical == "latest_by":
+                    if role == "persons":
+                        columns[LATEST] = _timestamp(raw, found, value, source.timestamp_unit)
+                elif canonical == TIMESTAMPS.get(role):
+                    columns[canonical] = _timestamp(raw, found, value, source.timestamp_unit)
+                elif canonical in TEXT_COLUMNS or canonical == "event":
+                    columns[canonical] = _text(value, canonical in ID_COLUMNS)
+                else:
+                    columns[canonical] = value
+            if role == "events" and source.event is not None:
+                columns["event"] = F.lit(source.event)
+            rest = [F.col(_backticks(c)) for c in raw.columns if c not in used and c not in columns]
+            frames.append(raw.select(*rest, *(v.alias(k) for k, v in columns.items())))
+        frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+        if role != "events":
+            return frame
+        if staged.dedupe:
+            order = [
+                F.col(c).asc_nulls_first()
+                for c in ("timestamp", "event", "person_id", "anonymous_id")
+                if c in frame.columns
+            ]
+            window = Window.partitionBy(DUPLICATE).orderBy(*order)
+            repeat = F.when(F.col(DUPLICATE).isNull(), F.lit(False)).otherwise(
+                F.row_number().over(window) > 1
+            )
+            frame = frame.withColumn(DUPLICATE, repeat)
+        else:
+            frame = frame.withColumn(DUPLICATE, F.lit(False))
+        return frame
+
+    def _events(self, frame: DataFrame) -> DataFrame:
+        """Repeats out; anonymous events to their person (the identity map is the one the
+        driver resolved, a row per anonymous id); events with no person or name out."""
+        from pyspark.sql import functions as F
+
+        if self.loader.linked:
+            links = self.rows(f"SELECT id, person_id FROM {IDENTITY_MAP}")
+            mapping = self.spark.createDataFrame(
+                links or [("", "")], "segctl_id string, segctl_person string"
+            )
+            frame = frame.join(
+                F.broadcast(mapping),
+                F.col("person_id").isNull() & (F.col("anonymous_id") == F.col("segctl_id")),
+                "left",
+            )
+            frame = frame.withColumn(
+                "person_id", F.coalesce(F.col("person_id"), F.col("segctl_person"))
+            ).drop("segctl_id", "segctl_person")
+        return frame.where(
+            ~F.col(DUPLICATE) & F.col("person_id").isNotNull() & F.col("event").isNotNull()
+        )
+
+    def _latest(self, frame: DataFrame) -> DataFrame:
+        """latest_by: each person's latest row at or before as_of."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        frame = frame.where(F.col("person_id").isNotNull())
+        if self._as_of is not None:
+            frame = frame.where(F.col(LATEST) <= F.expr(self._as_of))
+        window = Window.partitionBy("person_id").orderBy(F.col(LATEST).desc_nulls_last())
+        return frame.withColumn("__rank", F.row_number().over(window)).where("__rank = 1")
+
+    def prepare(self, as_of_sql: str) -> None:
+        super().prepare(as_of_sql)
+        if as_of_sql != self._as_of:
+            self._as_of = as_of_sql
+            self._frames.pop("persons", None)  # latest_by depends on as_of
+
+    def _read(self, group: InputFiles, described: dict[str, str] | None = None) -> DataFrame:
         """One group of files as Spark reads them; CSV columns all text, named as DuckDB
-        names them, in the dialect DuckDB sniffed."""
+        names them, in the dialect DuckDB sniffed; NDJSON with the columns DuckDB found, nested
+        objects as their JSON text (as DuckDB reads them)."""
         reader = self.spark.read
         if group.format == "parquet":
             if len(group.files) > 1:
                 reader = reader.option("mergeSchema", "true")
             return reader.parquet(*group.files)
+        if group.format == "json":
+            return self._read_json(group, described or {})
         frames = [self._read_csv(files) for files in _by_first_line(group.files)]
         return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+
+    def _read_json(self, group: InputFiles, described: dict[str, str]) -> DataFrame:
+        fields = []
+        for name, duck_type in described.items():
+            kind = "STRING" if duck_type in ("JSON", "VARCHAR") else _spark_ddl(duck_type)
+            fields.append(f"{_backticks(name)} {kind}")
+        options = {"mode": "FAILFAST", "multiLine": "false"}
+        return self.spark.read.options(**options).schema(", ".join(fields)).json(list(group.files))
 
     def _read_csv(self, files: list[str]) -> DataFrame:
         from pyspark.sql.types import StringType, StructField, StructType
@@ -309,6 +435,45 @@ def _conform(raw: DataFrame, source: str, duck_type: str) -> Column:
         # ISO-8601 text: an offset is honoured, none means UTC (the session time zone).
         return column.cast("timestamp")
     return column.cast(target) if target else column
+
+
+def _text(value: Column, empty_is_null: bool = True) -> Column:
+    """Ids and names as text; for ids an empty string is no value (as DuckDB's NULLIF)."""
+    from pyspark.sql import functions as F
+
+    text = value.cast("string")
+    if not empty_is_null:
+        return text
+    return F.when(text == F.lit(""), F.lit(None).cast("string")).otherwise(text)
+
+
+def _timestamp(raw: DataFrame, found: SourceColumn, value: Column, unit: str | None) -> Column:
+    """A source timestamp as Spark's (UTC session) TIMESTAMP, read as the loader reads it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegralType, NumericType, StringType
+
+    spark_kind = raw.schema[found.name].dataType if found.name in raw.columns else StringType()
+    if unit is not None and (isinstance(spark_kind, (NumericType, StringType))):
+        # Decimals, as DuckDB: nanoseconds since 1970 have more digits than a double holds.
+        number = value.cast("decimal(38,9)") if isinstance(spark_kind, StringType) else value
+        if unit == "ns":
+            micros = number.cast("decimal(38,0)") / F.lit(1000)
+        else:
+            micros = number * F.lit({"s": 1_000_000, "ms": 1_000, "us": 1}[unit])
+        return F.timestamp_micros(F.floor(micros).cast("long"))
+    if isinstance(spark_kind, IntegralType) and not is_number(found.type):
+        # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)); DuckDB truncates to micros.
+        return F.timestamp_micros(F.floor(value / F.lit(1000)).cast("long"))
+    return value.cast("timestamp")
+
+
+def _spark_ddl(duck_type: str) -> str:
+    """A DuckDB type in Spark's DDL (nested types through sqlglot)."""
+    simple = spark_type(duck_type)
+    if simple is not None:
+        return simple
+    data_type = exp.DataType.build(duck_type.replace("JSON", "VARCHAR"), dialect="duckdb")
+    return data_type.sql(dialect="spark")
 
 
 def _to_arrow(frame: DataFrame) -> pa.Table:

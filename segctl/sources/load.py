@@ -1,0 +1,643 @@
+"""Sources -> the DuckDB views the compiled plans read (SPEC 1, "Data sources").
+
+Every source is read by its format's reader, its columns mapped to the canonical ones
+(:mod:`segctl.sources.columns`), and the sources of a role unioned by name:
+
+- ``segctl_events_staged``: every event row with its source's index, its resolved person (the
+  row's own, else the person its anonymous id links to) and a duplicate flag (``dedupe_on``);
+- ``events``: the rows the plans count (not duplicates, with a person and an event name);
+- ``persons``: the persons source (its latest row per person with ``latest_by``), else the
+  distinct persons of the events with ``created_at`` their first event;
+- ``subscriptions`` as before.
+
+Links between ids (``identities`` sources, and event rows carrying both a person id and an
+anonymous id) are resolved into ``segctl_identity_map`` (:mod:`segctl.sources.identities`).
+Nothing is dropped silently: :meth:`Loader.warnings` counts what the views leave out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl.errors import DataError
+from segctl.sources import columns as cols
+from segctl.sources.identities import resolve
+from segctl.sources.spec import Source
+
+STAGED = "segctl_events_staged"
+IDENTITY_MAP = "segctl_identity_map"
+SOURCE_INDEX = "__segctl_source"
+DUPLICATE = "__segctl_duplicate"
+LATEST = "__segctl_latest"
+RAW_TIMESTAMP = "__segctl_raw_timestamp"
+#: Canonical timestamp column of each role.
+TIMESTAMPS = {"events": "timestamp", "persons": "created_at", "subscriptions": "updated_at"}
+#: Columns every file of a source must have (events: also a person id or an anonymous id).
+REQUIRED = {
+    "events": ("event", "timestamp"),
+    "persons": ("person_id",),
+    "subscriptions": ("person_id", "status", "updated_at"),
+    "identities": ("id", "person_id"),
+}
+#: Read as text whatever they look like: ids and phones lose meaning as numbers.
+TEXT_COLUMNS = ("person_id", "email", "phone", "id", "anonymous_id")
+#: Ids: an empty one is no id (the event is anonymous, or belongs to nobody).
+ID_COLUMNS = ("person_id", "id", "anonymous_id")
+#: Roles whose files must not be read as events too (SPEC 1: persons and identities may share).
+EXCLUSIVE = ("persons", "subscriptions", "identities")
+
+
+def quote(value: str) -> str:
+    """A SQL string literal (for our own config values: file paths)."""
+    return exp.Literal.string(value).sql(dialect="duckdb")
+
+
+def qident(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+
+
+def sql(tree: exp.Expr) -> str:
+    return tree.sql(dialect="duckdb")
+
+
+@dataclass
+class Group:
+    """One format group of one source as read: the reader and the columns it gives."""
+
+    files: InputFiles
+    reader: str
+    described: dict[str, str]
+    picked: dict[str, cols.Column | None] = field(default_factory=dict)  # canonical -> column
+
+
+@dataclass
+class Staged:
+    """One source, read and mapped."""
+
+    source: Source
+    index: int
+    groups: list[Group]
+    query: str = ""  # the canonical rows of the source (all groups unioned)
+    dedupe: bool = False
+    tz_aware: bool = False  # every group's timestamp is a TIMESTAMPTZ (pushdown possible)
+
+
+@dataclass
+class Stats:
+    """What the events views left out of one source."""
+
+    name: str
+    rows: int
+    duplicates: int
+    no_person: int
+    no_event: int
+
+
+class Loader:
+    """Reads every source of a project into DuckDB views on ``con``."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        sources: dict[str, tuple[Source, ...]],
+        root: Path,
+        display: Callable[[Path], str],
+        describe: Callable[[str, str], list[tuple[str, str]]],
+    ) -> None:
+        self.con = con
+        self.sources = sources
+        self.root = root
+        self.display = display
+        self.describe = describe  # (reader SQL, role) -> [(column, type)], errors translated
+        self.staged: dict[str, list[Staged]] = {}
+        self.inputs: dict[str, list[InputFiles]] = {}
+        self.raw_timestamp: str | None = None
+        self.derived_persons = "persons" not in sources
+        self.ambiguous: int = 0  # anonymous ids linked to more than one person
+        self.linked = False  # the events join the identity map
+        self.text_timestamps: list[tuple[str, int]] = []  # (role, source index) to scan
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Resolve the files of every source, check them, and create the views."""
+        resolved = {
+            role: [resolve_inputs(role, s.paths, self.root, s.where) for s in found]
+            for role, found in self.sources.items()
+        }
+        self._check_roles(resolved)
+        for role, found in self.sources.items():
+            self.staged[role] = []
+            for index, (source, groups) in enumerate(zip(found, resolved[role], strict=True)):
+                self.inputs.setdefault(role, []).extend(groups)
+                self.staged[role].append(self._stage(source, index, groups))
+        if "events" in self.staged:
+            self._events_views()
+        for role in ("persons", "subscriptions"):
+            if role in self.staged:
+                self._table_view(role)
+        if self.derived_persons:
+            self.con.execute(
+                "CREATE OR REPLACE VIEW persons AS SELECT person_id, min(timestamp) AS "
+                "created_at FROM events GROUP BY person_id"
+            )
+            self.inputs["persons"] = [
+                InputFiles("persons", (), "derived", "the persons of the events")
+            ]
+
+    def reader(
+        self,
+        fmt: str,
+        files: tuple[str, ...],
+        described: dict[str, str] | None = None,
+        text: tuple[str, ...] = (),
+    ) -> str:
+        """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
+        JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
+        so keys beyond the sniffed sample are never lost."""
+        listed = "[" + ", ".join(quote(f) for f in files) + "]"
+        if fmt == "parquet":
+            return f"read_parquet({listed}, union_by_name = true)"
+        if fmt == "json":
+            options = "format = 'newline_delimited', records = true"
+            if described:
+                types = ", ".join(
+                    f"{quote(name)}: {quote(_json_type(kind))}" for name, kind in described.items()
+                )
+                options += f", columns = {{{types}}}"
+            else:
+                options += ", union_by_name = true"
+            return f"read_json({listed}, {options})"
+        options = ""
+        if text:
+            pairs = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in text)
+            options = f", types = {{{pairs}}}"
+        return f"read_csv({listed}, union_by_name = true{options})"
+
+    def _read_group(self, source: Source, group: InputFiles) -> Group:
+        plain = self.reader(group.format, group.files)
+        described = dict(self.describe(plain, source.role))
+        if group.format == "json":
+            reader = self.reader("json", group.files, described)
+            described = {k: _json_type(v) for k, v in described.items()}
+            return Group(group, reader, described)
+        if group.format == "csv":
+            # Ids, phones and timestamps are parsed by us, not guessed by the sniffer.
+            wanted = [*TEXT_COLUMNS, TIMESTAMPS.get(source.role, ""), "latest_by", "dedupe_on"]
+            text = [
+                name
+                for canonical in wanted
+                for name in _names(source, canonical)
+                if name in described
+            ]
+            if text:
+                reader = self.reader("csv", group.files, text=tuple(dict.fromkeys(text)))
+                described = dict(self.describe(reader, source.role))
+                return Group(group, reader, described)
+        return Group(group, plain, described)
+
+    def _stage(self, source: Source, index: int, files: list[InputFiles]) -> Staged:
+        groups = [self._read_group(source, g) for g in files]
+        for group in groups:
+            self._pick(source, group)
+            if len(group.files.files) > 1:
+                for file in group.files.files:  # a file of a glob or list is checked alone
+                    single = InputFiles(source.role, (file,), group.files.format, file)
+                    one = self._read_group(source, single)
+                    self._pick(source, one, self.display(Path(file)))
+        staged = Staged(source, index, groups)
+        staged.query = self._source_query(staged)
+        return staged
+
+    def _pick(self, source: Source, group: Group, display: str | None = None) -> None:
+        """Choose the column read as each canonical one; DataError naming the file when a
+        required column is missing."""
+        display = display or group.files.display
+        described = group.described
+        role = source.role
+        wanted = [*REQUIRED[role], *source.columns]
+        if role == "events":
+            wanted += ["person_id", "anonymous_id"]
+        if role == "persons":
+            wanted += ["created_at", "email", "phone"]
+        if role == "subscriptions":
+            wanted += ["plan", "mrr"]
+        for canonical in dict.fromkeys([*wanted, "dedupe_on", "latest_by"]):
+            names = _names(source, canonical)
+            found = next((c for n in names if (c := cols.column(n, described))), None)
+            found = self._present(found, names, group)
+            group.picked[canonical] = found
+            explicit = canonical in source.columns and source.preset is None
+            if found is None and canonical == "event" and source.event is not None:
+                continue
+            if found is None and (canonical in REQUIRED[role] or (explicit and names)):
+                self._missing(source, canonical, names, described, display)
+            if (
+                explicit
+                and found is not None
+                and found.name != canonical
+                and canonical in described
+                and canonical not in ("dedupe_on", "latest_by", "anonymous_id")
+            ):
+                raise DataError(
+                    f"{display}: has both '{found.name}' (renamed to '{canonical}' in "
+                    f"{_mapping_key(source)}) and a column named '{canonical}'"
+                )
+        if (
+            role == "events"
+            and group.picked["person_id"] is None
+            and (group.picked["anonymous_id"] is None)
+        ):
+            self._missing(source, "person_id", _names(source, "person_id"), described, display)
+        for key in ("dedupe_on", "latest_by", "anonymous_id"):
+            given = getattr(source, key, ())
+            if given and len(given) == 1 and source.preset is None and group.picked[key] is None:
+                raise DataError(
+                    f"{display}: missing column '{given[0]}' (given as {key} in "
+                    f"{source.where}); columns are: {', '.join(described)}"
+                )
+
+    def _present(
+        self, found: cols.Column | None, names: tuple[str, ...], group: Group
+    ) -> cols.Column | None:
+        """Of candidates that are paths into JSON, the first one holding a value somewhere
+        (a key a tool writes only in some exports, such as Mixpanel's ``$user_id``)."""
+        if found is None or len(names) < 2 or found.name not in names:
+            return found
+        for name in names[names.index(found.name) :]:
+            candidate = cols.column(name, group.described)
+            if candidate is None:
+                continue
+            if candidate.name in group.described:
+                return candidate
+            hit = self.con.execute(
+                f"SELECT 1 FROM {group.reader} WHERE {sql(candidate.expr)} IS NOT NULL LIMIT 1"
+            ).fetchall()
+            if hit:
+                return candidate
+        return found
+
+    def _missing(
+        self,
+        source: Source,
+        canonical: str,
+        names: tuple[str, ...],
+        described: dict[str, str],
+        display: str,
+    ) -> None:
+        listed = ", ".join(described)
+        if canonical in source.columns and source.preset is None:
+            raise DataError(
+                f"{display}: missing column '{names[0]}' (mapped to '{canonical}' in "
+                f"{_mapping_key(source)}); columns are: {listed}"
+            )
+        if not source.mapping:
+            hint = f"rename yours with data.columns.{source.role}: {{{canonical}: your_column}}"
+        else:
+            hint = f"map yours with columns: {{{canonical}: your_column}} in {source.where}"
+        if source.preset is not None:
+            hint = (
+                f"the {source.preset} preset reads it from {' or '.join(names)}; map yours "
+                f"with columns: {{{canonical}: your_column}} in {source.where}"
+            )
+        if canonical == "person_id" and source.role == "events":
+            hint += ", or give anonymous_id: your_column"
+        if all(re.fullmatch(r"column\d+", c) for c in described):
+            hint = (  # DuckDB names the columns itself when it finds no header row
+                "no header row was found: is the file empty, or does a row have more "
+                "fields than the header?"
+            )
+        raise DataError(
+            f"{display}: missing required column '{canonical}' (columns are: {listed}; {hint})"
+        )
+
+    def _check_roles(self, resolved: dict[str, list[list[InputFiles]]]) -> None:
+        """A file read as events and as persons, subscriptions or identities is an error."""
+        event_files = {
+            file: source
+            for source, groups in zip(
+                self.sources.get("events", ()), resolved.get("events", []), strict=True
+            )
+            for group in groups
+            for file in group.files
+        }
+        for role in EXCLUSIVE:
+            for source, groups in zip(
+                self.sources.get(role, ()), resolved.get(role, []), strict=True
+            ):
+                for file in (f for g in groups for f in g.files):
+                    if file in event_files:
+                        raise DataError(
+                            f"{self.display(Path(file))}: read both as events (by "
+                            f"{event_files[file].where}: {event_files[file].name}) and as {role} "
+                            f"(by {source.where}); narrow the events path or glob so that it "
+                            "does not catch this file"
+                        )
+
+    # ---- SQL of a source -------------------------------------------------------------------
+
+    def _source_query(self, staged: Staged) -> str:
+        source = staged.source
+        role = source.role
+        selects = []
+        tz = []
+        for group in staged.groups:
+            picked = group.picked
+            used = {
+                c.name
+                for k, c in picked.items()
+                if c is not None
+                and c.name in group.described
+                and k not in ("dedupe_on", "latest_by")
+            }
+            out: dict[str, exp.Expr] = {}
+            for canonical, found in picked.items():
+                if canonical in ("dedupe_on", "latest_by"):
+                    continue
+                if found is None:
+                    if canonical in ("person_id", "event", "id"):
+                        out[canonical] = exp.cast(exp.Null(), "VARCHAR")
+                    continue
+                if canonical == TIMESTAMPS.get(role):
+                    out[canonical] = cols.timestamp(
+                        found, source.timestamp_unit, group.files.display, canonical
+                    )
+                    tz.append(found.type == cols.TIMESTAMPTZ and source.timestamp_unit is None)
+                    if found.type == "VARCHAR" or (
+                        source.timestamp_unit and not cols.is_number(found.type)
+                    ):
+                        self.text_timestamps.append((role, staged.index))
+                elif canonical in TEXT_COLUMNS or canonical == "event":
+                    out[canonical] = cols.text(found, canonical in ID_COLUMNS)
+                elif cols.is_timestamp(found.type) and found.type != "TIMESTAMP":
+                    out[canonical] = cols.timestamp(found, None, group.files.display, canonical)
+                else:
+                    out[canonical] = found.expr
+            if role == "events" and source.event is not None:
+                out["event"] = exp.Literal.string(source.event)
+            key = picked.get("dedupe_on")
+            if role == "events" and key is not None:
+                out[DUPLICATE] = cols.text(key)  # replaced by the flag below
+                staged.dedupe = True
+            if role == "persons" and picked.get("latest_by") is not None:
+                found = picked["latest_by"]
+                assert found is not None
+                value = (
+                    cols.timestamp(found, source.timestamp_unit, group.files.display, "latest_by")
+                    if not cols.is_number(found.type) or source.timestamp_unit
+                    else found.expr
+                )
+                out[LATEST] = value
+            # In the file's column order (a mapped column where its source stands); other
+            # columns are properties, under their own names.
+            source_of = {
+                c.name: k
+                for k, c in picked.items()
+                if c is not None and k in out and c.name in used
+            }
+            projections = []
+            emitted: set[str] = set()
+            for name, kind in group.described.items():
+                mapped = source_of.get(name)
+                if mapped is not None and mapped not in emitted:
+                    projections.append(f"{sql(out[mapped])} AS {qident(mapped)}")
+                    emitted.add(mapped)
+                elif name not in used and name not in out:
+                    # Every timestamp as naive UTC, as the canonical ones.
+                    if cols.is_timestamp(kind) and kind != "TIMESTAMP":
+                        tree = cols.timestamp(
+                            cols.Column(exp.column(name, quoted=True), kind, name),
+                            None,
+                            group.files.display,
+                            name,
+                        )
+                        projections.append(f"{sql(tree)} AS {qident(name)}")
+                    else:
+                        projections.append(qident(name))
+            for canonical, tree in out.items():
+                if canonical not in emitted:
+                    projections.append(f"{sql(tree)} AS {qident(canonical)}")
+            if role == "events" and tz and tz[-1] and "timestamp" in out:
+                projections.append(f"{sql(picked['timestamp'].expr)} AS {qident(RAW_TIMESTAMP)}")  # type: ignore[union-attr]
+            selects.append(f"SELECT {', '.join(projections)} FROM {group.reader}")
+        staged.tz_aware = bool(tz) and all(tz)
+        return " UNION ALL BY NAME ".join(selects)
+
+    def _events_views(self) -> None:
+        parts = []
+        all_tz = all(s.tz_aware for s in self.staged["events"])
+        for staged in self.staged["events"]:
+            query = f"({staged.query})"
+            if staged.dedupe:
+                # Exports repeat rows: keep one per key (the first in a fixed order).
+                order = "timestamp, event, person_id"
+                if any(g.picked.get("anonymous_id") for g in staged.groups):
+                    order += ", anonymous_id"
+                flag = (
+                    f"CASE WHEN {qident(DUPLICATE)} IS NULL THEN false ELSE row_number() OVER "
+                    f"(PARTITION BY {qident(DUPLICATE)} ORDER BY {order}) > 1 END"
+                )
+            else:
+                flag = "false"
+            exclude = [DUPLICATE] if staged.dedupe else []
+            if not all_tz and staged.tz_aware:
+                exclude.append(RAW_TIMESTAMP)
+            star = f"* EXCLUDE ({', '.join(qident(c) for c in exclude)})" if exclude else "*"
+            parts.append(
+                f"SELECT {star}, {staged.index} AS {qident(SOURCE_INDEX)}, {flag} AS "
+                f"{qident(DUPLICATE)} FROM {query}"
+            )
+        self.raw_timestamp = RAW_TIMESTAMP if all_tz else None
+        union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        self._identity_map(union)
+        if self.linked:
+            body = (
+                f"SELECT COALESCE(s.person_id, m.person_id) AS person_id, s.* EXCLUDE "
+                f"(person_id) FROM ({union}) s LEFT JOIN {IDENTITY_MAP} m ON s.person_id IS NULL "
+                "AND s.anonymous_id = m.id"
+            )
+        else:
+            body = union
+        self.con.execute(f"CREATE OR REPLACE VIEW {STAGED} AS {body}")
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE ({qident(SOURCE_INDEX)}, "
+            f"{qident(DUPLICATE)}) FROM {STAGED} WHERE NOT {qident(DUPLICATE)} AND person_id IS "
+            "NOT NULL AND event IS NOT NULL"
+        )
+
+    def _identity_map(self, union: str) -> None:
+        """Resolve every link (identities sources, events carrying both ids) into the map."""
+        links: list[str] = []
+        for staged in self.staged.get("identities", []):
+            links.append(
+                f"SELECT id, person_id FROM ({staged.query}) WHERE id IS NOT NULL AND "
+                "person_id IS NOT NULL"
+            )
+        anonymous = any(
+            g.picked.get("anonymous_id") is not None
+            for s in self.staged["events"]
+            for g in s.groups
+        )
+        if anonymous:
+            links.append(
+                f"SELECT anonymous_id AS id, person_id FROM ({union}) WHERE anonymous_id IS NOT "
+                "NULL AND person_id IS NOT NULL AND anonymous_id <> person_id"
+            )
+        self.linked = bool(links) and anonymous
+        if not self.linked:
+            return
+        pairs = self.con.execute(
+            f"SELECT DISTINCT id, person_id FROM ({' UNION ALL '.join(links)})"
+        ).fetchall()
+        mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)"
+        )
+        if mapping:
+            self.con.executemany(
+                f"INSERT INTO {IDENTITY_MAP} VALUES (?, ?)", sorted(mapping.items())
+            )
+
+    def _table_view(self, role: str, as_of: str | None = None) -> None:
+        (staged,) = self.staged[role]
+        query = staged.query
+        if role == "persons" and any(g.picked.get("latest_by") for g in staged.groups):
+            bound = f"AND {qident(LATEST)} <= {as_of}" if as_of else ""
+            query = (
+                f"SELECT * EXCLUDE ({qident(LATEST)}) FROM ({query}) WHERE person_id IS NOT NULL "
+                f"{bound} QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY "
+                f"{qident(LATEST)} DESC NULLS LAST) = 1"
+            )
+        self.con.execute(f"CREATE OR REPLACE VIEW {qident(role)} AS {query}")
+
+    def set_as_of(self, as_of: str) -> None:
+        """``latest_by``: each person's latest row at or before ``as_of`` (a SQL literal)."""
+        if "persons" in self.staged:
+            self._table_view("persons", as_of)
+
+    # ---- what was left out ---------------------------------------------------------------------
+
+    def stats(self) -> list[Stats]:
+        """Per events source: rows, duplicates removed, rows with no person or no event."""
+        if "events" not in self.staged:
+            return []
+        rows = self.con.execute(
+            f"SELECT {qident(SOURCE_INDEX)}, count(*), count(*) FILTER ({qident(DUPLICATE)}), "
+            f"count(*) FILTER (NOT {qident(DUPLICATE)} AND person_id IS NULL), count(*) FILTER "
+            f"(NOT {qident(DUPLICATE)} AND person_id IS NOT NULL AND event IS NULL) FROM {STAGED} "
+            "GROUP BY 1"
+        ).fetchall()
+        by_index = {int(r[0]): r for r in rows}
+        out = []
+        for staged in self.staged["events"]:
+            r = by_index.get(staged.index, (staged.index, 0, 0, 0, 0))
+            out.append(Stats(staged.source.name, int(r[1]), int(r[2]), int(r[3]), int(r[4])))
+        return out
+
+    def warnings(self) -> list[str]:
+        """What the events views leave out, one sentence per source and kind (SPEC 1)."""
+        found = []
+        for s in self.stats():
+            kept = s.rows - s.duplicates
+            if s.duplicates:
+                found.append(
+                    f"{s.name}: {s.duplicates:,} of {s.rows:,} rows "
+                    f"({_share(s.duplicates, s.rows)}) repeat an earlier row's dedupe_on value "
+                    "and were removed"
+                )
+            if s.no_person:
+                found.append(
+                    f"{s.name}: {s.no_person:,} of {kept:,} events ({_share(s.no_person, kept)}) "
+                    "have no person id and were ignored"
+                )
+            if s.no_event:
+                found.append(
+                    f"{s.name}: {s.no_event:,} of {kept:,} rows ({_share(s.no_event, kept)}) have "
+                    "no event name (identify or page calls?) and were ignored"
+                )
+        if self.ambiguous:
+            found.append(
+                f"identities: {self.ambiguous:,} anonymous id(s) link to more than one person; "
+                "their events count for the first of those person ids in sort order"
+            )
+        return found
+
+    # ---- bad values ------------------------------------------------------------------------
+
+    def find_bad_timestamps(self) -> None:
+        """Trace a timestamp that does not parse to its file, row (or line), column and value."""
+        for role, index in dict.fromkeys(self.text_timestamps):
+            staged = self.staged[role][index]
+            canonical = TIMESTAMPS[role]
+            unit = staged.source.timestamp_unit
+            for group in staged.groups:
+                for file in group.files.files:
+                    single = InputFiles(role, (file,), group.files.format, file)
+                    try:
+                        one = self._read_group(staged.source, single)
+                        self._pick(staged.source, one, file)
+                    except DataError:
+                        continue
+                    found = one.picked.get(canonical)
+                    if found is None:
+                        continue
+                    value = (
+                        found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+                    )
+                    try:
+                        row = self.con.execute(
+                            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} "
+                            f"AS v FROM {one.reader}) WHERE "
+                            f"{sql(cols.bad_timestamp(exp.column('v'), unit))} "
+                            "ORDER BY n LIMIT 1"
+                        ).fetchall()
+                    except duckdb.Error:
+                        continue
+                    if row:
+                        where = "line" if group.files.format == "json" else "row"
+                        expected = (
+                            f"expected a number of {cols.UNIT_NAMES[unit]} since the Unix epoch "
+                            f"(timestamp_unit: {unit})"
+                            if unit
+                            else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
+                            "an offset are read as UTC"
+                        )
+                        raise DataError(
+                            f"{self.display(Path(file))}: {where} {row[0][0]}: column "
+                            f"'{found.name}' has a value that is not a timestamp: "
+                            f"{row[0][1]!r} ({expected})"
+                        )
+
+
+def _names(source: Source, canonical: str) -> tuple[str, ...]:
+    if canonical == "dedupe_on":
+        return source.dedupe_on
+    if canonical == "latest_by":
+        return source.latest_by
+    if canonical == "anonymous_id":
+        return source.anonymous_id
+    return source.column(canonical)
+
+
+def _mapping_key(source: Source) -> str:
+    if not source.mapping:
+        return f"data.columns.{source.role}"
+    return f"{source.where}.columns"
+
+
+def _json_type(kind: str) -> str:
+    """Nested objects of NDJSON are read as JSON text: their keys vary from line to line."""
+    if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
+        return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
+    return kind
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "0%"

@@ -1,0 +1,552 @@
+"""Real tools' exports read through a few-line segctl.yaml (SPEC 1, "Data sources").
+
+Each tool's export is written by tests/exports.py from one truth in that tool's documented
+schema; DuckDB reads it for real; the members of a segment are compared with the members
+computed from the truth in plain Python (anonymous events stitched to their person, repeated
+rows counted once, events of never-identified persons ignored and said so).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from exports import (
+    Person,
+    Truth,
+    posthog_person_id,
+    truth,
+    write_amplitude,
+    write_ga4,
+    write_mixpanel,
+    write_posthog,
+    write_segment_archive,
+    write_segment_warehouse,
+    write_stripe_charges,
+)
+
+import segctl
+
+AS_OF = "2026-12-01T00:00:00Z"
+SEGMENT = "name: renders\nrule: {{event: {event}, count: {{gte: 3}}}}\n"
+
+
+def project(root: Path, data: str, event: str) -> segctl.Project:
+    (root / "segctl.yaml").write_text(textwrap.dedent(data) + "segments: segments/\n")
+    (root / "segments").mkdir(exist_ok=True)
+    (root / "segments/renders.yaml").write_text(SEGMENT.format(event=json.dumps(event)))
+    return segctl.Project.load(root)
+
+
+def expected(t: Truth, ident: Callable[[Person], str] = lambda p: p.user_id) -> list[str]:
+    """Persons with 3+ renders, anonymous events included, in plain Python."""
+    return sorted(ident(p) for p in t.persons if p.known and t.count(p, "Video Rendered") >= 3)
+
+
+def members(proj: segctl.Project) -> list[str]:
+    result = proj.evaluate(as_of=AS_OF)
+    return sorted(result.members("renders")["person_id"].to_list())
+
+
+def ignored_warning(name: str, ignored: int, kept: int) -> str:
+    share = f"{round(100 * ignored / kept)}%"
+    return f"{name}: {ignored:,} of {kept:,} events ({share}) have no person id and were ignored"
+
+
+@pytest.fixture(scope="module")
+def t() -> Truth:
+    found = truth()
+    # The fixture must exercise every path: stitched, identify-only, never identified, repeats.
+    assert {p.identified for p in found.persons} == {"events", "identify", "never"}
+    assert found.repeats and found.ignored()
+    assert expected(found)
+    return found
+
+
+def test_segment_warehouse_tables(tmp_path: Path, t: Truth) -> None:
+    write_segment_warehouse(t, tmp_path / "warehouse")
+    proj = project(
+        tmp_path,
+        """\
+        data:
+          events: {path: warehouse/tracks.parquet, preset: segment, name: tracks}
+          persons: {path: warehouse/identifies.parquet, preset: segment}
+          identities: {path: warehouse/identifies.parquet, preset: segment}
+        """,
+        "video_rendered",
+    )
+    assert members(proj) == expected(t)
+    kept = t.rows() - len(t.repeats)
+    assert proj.data_warnings() == [
+        f"tracks: {len(t.repeats):,} of {t.rows():,} rows "
+        f"({round(100 * len(t.repeats) / t.rows())}%) repeat an earlier row's dedupe_on value and "
+        "were removed",
+        ignored_warning("tracks", t.ignored(), kept),
+    ]
+    # Persons come from identifies: the latest row per user, with its traits.
+    plans = dict(proj.engine.rows("SELECT person_id, plan FROM persons ORDER BY 1"))
+    assert plans == {p.user_id: p.plan for p in t.persons if p.known}
+
+
+def test_segment_without_identities_loses_identify_only_persons(tmp_path: Path, t: Truth) -> None:
+    """Without the identifies table only the rows carrying both ids link: persons identified
+    by an identify call alone are then nobody (and said so)."""
+    write_segment_warehouse(t, tmp_path / "warehouse")
+    proj = project(
+        tmp_path,
+        "data:\n  events: {path: warehouse/tracks.parquet, preset: segment}\n",
+        "video_rendered",
+    )
+    want = sorted(
+        p.user_id
+        for p in t.persons
+        if p.identified == "events" and t.count(p, "Video Rendered") >= 3
+    )
+    assert members(proj) == want
+    lost = sum(len(p.events) for p in t.persons if p.identified != "events")
+    assert ignored_warning("warehouse/tracks.parquet", lost, t.rows() - len(t.repeats)) in (
+        proj.data_warnings()
+    )
+
+
+def test_segment_raw_archive(tmp_path: Path, t: Truth) -> None:
+    write_segment_archive(t, tmp_path / "archive")
+    proj = project(
+        tmp_path,
+        "data:\n  events: {path: archive/*.json.gz, preset: segment, name: archive}\n",
+        "Video Rendered",
+    )
+    assert members(proj) == expected(t)
+    identifies = sum(p.known for p in t.persons)
+    warnings = proj.data_warnings()
+    assert any(
+        w.startswith(f"archive: {identifies:,} of ") and "have no event name" in w for w in warnings
+    ), warnings
+
+
+def test_amplitude_export(tmp_path: Path, t: Truth) -> None:
+    write_amplitude(t, tmp_path / "amplitude")
+    proj = project(
+        tmp_path,
+        "data:\n  events: {path: amplitude/export_*.json.gz, preset: amplitude}\n",
+        "Video Rendered",
+    )
+    # Amplitude rows carry user_id and device_id once identified: identify-only persons are
+    # anonymous in the export (no identify table), like never-identified ones.
+    want = sorted(
+        p.user_id
+        for p in t.persons
+        if p.identified == "events" and t.count(p, "Video Rendered") >= 3
+    )
+    assert members(proj) == want
+    persons = proj.engine.rows("SELECT count(*) FROM persons")[0][0]
+    assert persons == sum(p.identified == "events" for p in t.persons)
+
+
+def test_mixpanel_export(tmp_path: Path, t: Truth) -> None:
+    write_mixpanel(t, tmp_path / "mixpanel")
+    proj = project(
+        tmp_path, "data:\n  events: {path: mixpanel/*.jsonl, preset: mixpanel}\n", "Video Rendered"
+    )
+    want = sorted(
+        p.user_id
+        for p in t.persons
+        if p.identified == "events" and t.count(p, "Video Rendered") >= 3
+    )
+    assert members(proj) == want
+    # properties.time is epoch seconds: the first event of each person is its created_at.
+    created = dict(proj.engine.rows("SELECT person_id, created_at FROM persons"))
+    first = {p.user_id: p.events[0].at.replace(tzinfo=None) for p in t.persons}
+    assert created == {k: first[k] for k in created}
+
+
+def test_ga4_export(tmp_path: Path, t: Truth) -> None:
+    write_ga4(t, tmp_path / "ga4")
+    proj = project(
+        tmp_path, "data:\n  events: {path: ga4/events_*.parquet, preset: ga4}\n", "video_rendered"
+    )
+    want = sorted(
+        p.user_id
+        for p in t.persons
+        if p.identified == "events" and t.count(p, "Video Rendered") >= 3
+    )
+    assert members(proj) == want
+
+
+def test_posthog_export(tmp_path: Path, t: Truth) -> None:
+    write_posthog(t, tmp_path / "posthog")
+    proj = project(
+        tmp_path, "data:\n  events: {path: posthog/*.csv, preset: posthog}\n", "Video Rendered"
+    )
+    assert members(proj) == expected(t, posthog_person_id)
+
+
+def test_stripe_charges_with_a_constant_event(tmp_path: Path, t: Truth) -> None:
+    write_stripe_charges(t, tmp_path / "billing")
+    proj = project(
+        tmp_path,
+        """\
+        data:
+          events:
+            - path: billing/charges.csv
+              event: purchase
+              columns: {person_id: customer, timestamp: created}
+              timestamp_unit: s
+              dedupe_on: id
+        """,
+        "purchase",
+    )
+    want = sorted(p.user_id for p in t.persons if p.known and t.count(p, "Purchase") >= 3)
+    assert members(proj) == want
+    repeats = sum(e.name == "Purchase" and p.known for p, e in t.repeats)
+    rows = repeats + sum(t.count(p, "Purchase") for p in t.persons if p.known)
+    assert repeats
+    assert proj.data_warnings() == [
+        f"billing/charges.csv: {repeats} of {rows} rows ({round(100 * repeats / rows)}%) repeat "
+        "an earlier row's dedupe_on value and were removed"
+    ]
+
+
+# ---- the Spark engine reads the same sources (SPEC 8) ----------------------------------------
+
+TOOLS: dict[str, tuple[Callable[[Truth, Path], object], str, str]] = {
+    "segment-warehouse": (
+        write_segment_warehouse,
+        """\
+        data:
+          events: {path: warehouse/tracks.parquet, preset: segment}
+          persons: {path: warehouse/identifies.parquet, preset: segment}
+          identities: {path: warehouse/identifies.parquet, preset: segment}
+        """,
+        "video_rendered",
+    ),
+    "segment-archive": (
+        write_segment_archive,
+        "data:\n  events: {path: warehouse/*.json.gz, preset: segment}\n",
+        "Video Rendered",
+    ),
+    "amplitude": (
+        write_amplitude,
+        "data:\n  events: {path: warehouse/export_*.json.gz, preset: amplitude}\n",
+        "Video Rendered",
+    ),
+    "mixpanel": (
+        write_mixpanel,
+        "data:\n  events: {path: warehouse/*.jsonl, preset: mixpanel}\n",
+        "Video Rendered",
+    ),
+    "ga4": (
+        write_ga4,
+        "data:\n  events: {path: warehouse/events_*.parquet, preset: ga4}\n",
+        "video_rendered",
+    ),
+    "posthog": (
+        write_posthog,
+        "data:\n  events: {path: warehouse/*.csv, preset: posthog}\n",
+        "Video Rendered",
+    ),
+    "stripe": (
+        write_stripe_charges,
+        """\
+        data:
+          events:
+            - path: warehouse/charges.csv
+              event: purchase
+              columns: {person_id: customer, timestamp: created}
+              timestamp_unit: s
+              dedupe_on: id
+        """,
+        "purchase",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def spark_session() -> object:
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'segctl[spark]'")
+    from segctl.engine.spark import start_session
+
+    return start_session("local[2]", {"spark.sql.shuffle.partitions": "2"})
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_spark_reads_each_tool_as_duckdb_does(
+    spark_session: object, tmp_path: Path, t: Truth, tool: str
+) -> None:
+    write, data, event = TOOLS[tool]
+    write(t, tmp_path / "warehouse")
+    duck = members(project(tmp_path, data, event))
+    on_spark = segctl.Project.load(tmp_path, engine="spark")
+    result = on_spark.evaluate(as_of=AS_OF)
+    assert sorted(result.members("renders")["person_id"].to_list()) == duck
+    assert duck  # the comparison means something
+    # The persons (derived or read) are the same rows too.
+    frame = on_spark.engine.views()["persons"]  # type: ignore[attr-defined]
+    spark_persons = sorted(str(r["person_id"]) for r in frame.collect())
+    again = project(tmp_path, data, event)
+    again.validate()
+    duck_persons = sorted(str(r[0]) for r in again.engine.rows("SELECT person_id FROM persons"))
+    assert spark_persons == duck_persons
+
+
+# ---- options one by one -----------------------------------------------------------------------
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".gz"):
+            import gzip
+
+            path.write_bytes(gzip.compress(text.encode(), mtime=0))
+        else:
+            path.write_text(textwrap.dedent(text))
+
+
+def test_latest_by_takes_each_persons_latest_row_at_or_before_as_of(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "events.csv": "person_id,event,timestamp\nu1,login,2026-11-01\nu2,login,2026-11-01\n",
+        "identifies.csv": """\
+            user_id,plan,timestamp
+            u1,free,2026-10-01T00:00:00Z
+            u1,pro,2026-11-10T00:00:00Z
+            u1,gold,2026-12-10T00:00:00Z
+            u2,pro,2026-12-02T00:00:00Z
+            """,
+        "segments/pro.yaml": "name: pro\nrule: {property: plan, eq: pro}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: events.csv\n  persons: {path: identifies.csv, columns: "
+        "{person_id: user_id}, latest_by: timestamp}\nsegments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    # u1's latest row before as_of is pro (gold comes later); u2 has no row yet: not a person.
+    assert proj.evaluate(as_of="2026-12-01T00:00:00Z").members("pro")["person_id"].to_list() == [
+        "u1"
+    ]
+    later = segctl.Project.load(tmp_path).evaluate(as_of="2026-12-20T00:00:00Z")
+    assert later.members("pro")["person_id"].to_list() == ["u2"]
+
+
+def test_persons_derived_from_events(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "events.jsonl.gz": "".join(
+            json.dumps({"user": u, "name": "login", "ts": ts}) + "\n"
+            for u, ts in [("u2", 1790000000000), ("u1", 1790000500000), ("u2", 1789000000000)]
+        ),
+        "segments/new.yaml": "name: new\nrule: {property: created_at, gte: 2026-09-20}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: events.jsonl.gz, columns: {person_id: user, event: name, "
+        "timestamp: ts}, timestamp_unit: ms}\nsegments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    rows = proj.engine.rows("SELECT person_id, created_at FROM persons ORDER BY 1")
+    from datetime import UTC, datetime
+
+    def at(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+    # u2's created_at is its first event, not its first row.
+    assert rows == [("u1", at(1790000500000)), ("u2", at(1789000000000))]
+    assert proj.evaluate(as_of=AS_OF).members("new")["person_id"].to_list() == ["u1"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "value"),
+    [
+        ("s", 1790000000),
+        ("ms", 1790000000123),
+        ("us", 1790000000123456),
+        ("ns", 1790000000123456789),
+    ],
+)
+def test_timestamp_units(tmp_path: Path, unit: str, value: int) -> None:
+    write(tmp_path, {"e.csv": f"person_id,event,at\nu1,login,{value}\n"})
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(
+        f"data:\n  events: {{path: e.csv, columns: {{timestamp: at}}, timestamp_unit: {unit}}}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    (stamp,) = proj.engine.rows("SELECT timestamp FROM events")[0]
+    from datetime import UTC, datetime, timedelta
+
+    micros = {"s": value * 10**6, "ms": value * 10**3, "us": value, "ns": value // 1000}[unit]
+    assert stamp == datetime(1970, 1, 1) + timedelta(microseconds=micros)
+    assert stamp.replace(tzinfo=UTC).year == 2026
+
+
+def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth) -> None:
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    write_segment_warehouse(t, tmp_path / "warehouse")
+    project(
+        tmp_path,
+        "data:\n  events: {path: warehouse/tracks.parquet, preset: segment, name: tracks}\n",
+        "video_rendered",
+    )
+    runner = CliRunner()
+    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        lost = sum(len(p.events) for p in t.persons if p.identified != "events")
+        line = ignored_warning("tracks", lost, t.rows() - len(t.repeats))
+        assert line in document["warnings"]
+        assert f"warning: {line}" in result.stderr
+
+
+def test_inspect_lists_sources_and_nested_keys(tmp_path: Path, t: Truth) -> None:
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    write_mixpanel(t, tmp_path / "mixpanel")
+    write_ga4(t, tmp_path / "ga4")
+    project(
+        tmp_path,
+        "data:\n  events:\n    - {path: mixpanel/*.jsonl, preset: mixpanel, name: mixpanel}\n"
+        "    - {path: ga4/*.parquet, preset: ga4, name: ga4}\n",
+        "Video Rendered",
+    )
+    result = CliRunner().invoke(app, ["inspect", "--project", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    sources = {s["name"]: s for s in json.loads(result.stdout)["sources"]}
+    mixpanel, ga4 = sources["mixpanel"], sources["ga4"]
+    assert mixpanel["files"] == ["mixpanel/mixpanel-export.jsonl"]
+    assert mixpanel["rows"] == t.rows()
+    assert mixpanel["duplicates"] == len(t.repeats)
+    never = sum(len(p.events) for p in t.persons if p.identified != "events")
+    assert mixpanel["no_person"] == never
+    assert mixpanel["persons"] == sum(p.identified == "events" for p in t.persons)
+    first = min(e.at for p in t.persons for e in p.events)
+    assert mixpanel["from"] == first.isoformat().replace("+00:00", "Z")
+    keys = {p["name"]: p for p in mixpanel["properties"]}
+    assert keys["properties.amount"]["type"] == "number"
+    assert keys["properties.format"]["type"] == "text"
+    assert keys["properties.$insert_id"]["example"]
+    params = {p["name"]: p for p in ga4["properties"]}
+    assert params["event_params.format"]["type"] == "text"
+    assert params["event_params.amount"]["type"] == "number"
+    table = CliRunner().invoke(app, ["inspect", "--project", str(tmp_path)])
+    assert "events: mixpanel (1 file(s)" in table.stdout
+
+
+# ---- segments on the tools' nested properties (with branch `nested`'s compiler) ----------------
+
+NESTED = [
+    ("mixpanel", write_mixpanel, "{path: w/*.jsonl, preset: mixpanel}", "Video Rendered",
+     "properties", "events"),
+    ("amplitude", write_amplitude, "{path: w/*.json.gz, preset: amplitude}", "Video Rendered",
+     "event_properties", "events"),
+    ("ga4", write_ga4, "{path: w/*.parquet, preset: ga4}", "video_rendered", "event_params",
+     "events"),
+    ("posthog", write_posthog, "{path: w/*.csv, preset: posthog}", "Video Rendered", "properties",
+     "known"),
+    ("segment-archive", write_segment_archive, "{path: w/*.gz, preset: segment}", "Video Rendered",
+     "properties", "known"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tool", "writer", "source", "event", "column", "who"), NESTED, ids=[n[0] for n in NESTED]
+)
+def test_nested_properties_of_each_tool(
+    tmp_path: Path,
+    t: Truth,
+    tool: str,
+    writer: Callable[[Truth, Path], object],
+    source: str,
+    event: str,
+    column: str,
+    who: str,
+) -> None:
+    """A segment on the export's nested properties (a where on one key, a sum of another)
+    gives the members plain Python finds in the truth."""
+    pytest.importorskip(
+        "segctl.definitions.properties", reason="nested property names come with branch nested"
+    )
+    writer(t, tmp_path / "w")
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(f"data:\n  events: {source}\nsegments: segments/\n")
+    (tmp_path / "segments/mp4.yaml").write_text(
+        f'name: mp4\nrule:\n  event: "{event}"\n  where: {{{column}.format: {{eq: mp4}}}}\n'
+        "  count: {gte: 2}\n"
+    )
+    (tmp_path / "segments/spend.yaml").write_text(
+        f'name: spend\nrule:\n  event: "{event}"\n  sum: {{of: {column}.amount, gte: 60}}\n'
+    )
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    ident = posthog_person_id if tool == "posthog" else (lambda p: p.user_id)
+    persons = [p for p in t.persons if (p.known if who == "known" else p.identified == "events")]
+    renders = {p.user_id: [e for e in p.events if e.name == "Video Rendered"] for p in persons}
+    mp4 = sorted(
+        ident(p)
+        for p in persons
+        if sum(e.properties["format"] == "mp4" for e in renders[p.user_id]) >= 2
+    )
+    spend = sorted(
+        ident(p)
+        for p in persons
+        if sum(int(str(e.properties["amount"])) for e in renders[p.user_id]) >= 60
+    )
+    assert mp4 and spend
+    assert sorted(result.members("mp4")["person_id"].to_list()) == mp4
+    assert sorted(result.members("spend")["person_id"].to_list()) == spend
+
+
+def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:
+    """docs/data.md cannot go stale: each of its `data:` examples parses as segctl.yaml does,
+    and each preset and key it documents exists."""
+    from segctl.config import load_config
+    from segctl.sources.presets import PRESETS
+    from segctl.sources.spec import SOURCE_KEYS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    blocks = [b.split("```")[0] for b in doc.split("```yaml\n")[1:]]
+    data_blocks = [b for b in blocks if b.startswith("data:")]
+    assert len(data_blocks) >= 8
+    for block in data_blocks:
+        (tmp_path / "segctl.yaml").write_text(block)
+        config = load_config(tmp_path, {})  # raises with file:line:col on any problem
+        assert config.sources["events"], block
+    for preset in PRESETS:
+        assert f"preset: {preset}" in doc or f"`preset: {preset}`" in doc
+    for keys in SOURCE_KEYS.values():
+        for key in keys:
+            assert f"| `{key}` |" in doc, key
+
+
+def test_keys_beside_a_preset_override_it(tmp_path: Path) -> None:
+    """Mixpanel's import API takes milliseconds: `timestamp_unit: ms` beside the preset reads
+    them; `dedupe_on` beside it replaces $insert_id."""
+    lines = [
+        {"event": "Played", "properties": {"time": 1790000000123, "distinct_id": "u1",
+                                           "$insert_id": "a", "play": "p1"}},
+        {"event": "Played", "properties": {"time": 1790000001123, "distinct_id": "u1",
+                                           "$insert_id": "b", "play": "p1"}},
+    ]  # fmt: skip
+    write(tmp_path, {"mp.jsonl": "".join(json.dumps(line) + "\n" for line in lines)})
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: mp.jsonl, preset: mixpanel, timestamp_unit: ms, "
+        "dedupe_on: properties.play}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    from datetime import UTC, datetime
+
+    rows = proj.engine.rows("SELECT person_id, timestamp FROM events")
+    assert rows == [("u1", datetime.fromtimestamp(1790000000.123, UTC).replace(tzinfo=None))]
+    assert proj.data_warnings() == [
+        "mp.jsonl: 1 of 2 rows (50%) repeat an earlier row's dedupe_on value and were removed"
+    ]
