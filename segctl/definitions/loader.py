@@ -18,6 +18,7 @@ from segctl.definitions.actions import parse_actions, parse_audiences
 from segctl.definitions.conditions import ConditionParser
 from segctl.definitions.model import (
     MEASURES,
+    EventMatch,
     Feature,
     Schema,
     Segment,
@@ -55,6 +56,7 @@ FEATURE_KEYS = (
     "last",
     "measure",
     "description",
+    "custom_event",
 )
 
 
@@ -126,26 +128,32 @@ def load_features(
     tz: ZoneInfo,
     root: Path,
     problems: Problems,
+    custom_events: dict[str, EventMatch] | None = None,
 ) -> dict[str, Feature]:
-    """Parse features.yaml (``features: {name: {event, window, measure}}``)."""
+    """Parse features.yaml (``features: {name: {event, window, measure}}``; the
+    ``custom_events:`` beside it are read by :func:`load_custom_events`)."""
     if path is None:
         return {}
     doc = load_yaml(path, display, problems)
     if doc is None:
         return {}
+    if isinstance(doc, YMap) and "features" not in doc and "custom_events" in doc:
+        return {}  # a file may hold only custom events
     if not isinstance(doc, YMap) or not isinstance(doc.get("features"), YMap):
         problems.add(
             position_of(doc, Pos(display)),
-            "features.yaml must have a 'features' "
+            "features.yaml must have a 'features' (or 'custom_events') "
             "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}",
         )
         return {}
     for key in doc:
-        if key != "features":
+        if key not in ("features", "custom_events"):
             problems.add(
-                doc.key_at(key), f"unknown key '{key}' (features.yaml has only 'features')"
+                doc.key_at(key),
+                f"unknown key '{key}' (features.yaml has only 'features' and "
+                f"'custom_events'){did_you_mean(key, ('features', 'custom_events'))}",
             )
-    parser = ConditionParser(schema, tz, root, problems)
+    parser = ConditionParser(schema, tz, root, problems, custom_events=custom_events)
     features: dict[str, Feature] = {}
     specs: YMap = doc["features"]
     for name, spec in specs.items():
@@ -188,7 +196,7 @@ def _feature_measure(value: Any, pos: Pos, problems: Problems) -> tuple[str | No
         kind, arg = next(iter(value.items()))
         if kind in ("sum", "avg", "min", "max") and isinstance(arg, str):
             return kind, attach({"of": arg}, value.at(kind))
-        if kind == "share" and isinstance(arg, YMap):
+        if kind in ("share", "active_periods") and isinstance(arg, YMap):
             return kind, arg
         if kind in MEASURES:
             problems.add(
@@ -218,6 +226,7 @@ def load_segments(
     *,
     extra_files: list[Path] | None = None,
     destinations: dict[str, Destination] | None = None,
+    custom_events: dict[str, EventMatch] | None = None,
 ) -> dict[str, Segment]:
     """Parse every segment file; returns segments in dependency order."""
     files = segment_files(folder) if folder.is_dir() else []
@@ -282,6 +291,7 @@ def load_segments(
         features=features,
         segment_names=names,
         expand_template=lambda n, p, pos: expand_template(n, p, pos, problems),
+        custom_events=custom_events,
     )
     segments: dict[str, Segment] = {}
     for display, doc, digest in docs:
