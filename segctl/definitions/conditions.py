@@ -200,7 +200,7 @@ class ConditionParser:
             node,
             value_type,
             node.pos,
-            skip=("property",),
+            skip=("property", "calendar"),  # 'calendar' is reported by unknown_keys
             subject=f"'{node['property']}' is a {value_type.value} column",
         )
         if comparator is None:
@@ -248,8 +248,11 @@ class ConditionParser:
 
     def _at_least(self, node: YMap) -> Condition | None:
         """``at_least: K`` with ``of: [conditions]`` (SPEC 2.4b)."""
+        known = len(self.problems.items)
         self.unknown_keys(node, ("at_least", "of"), "an 'at_least' condition")
         items = node.get("of")
+        if "of" not in node and len(self.problems.items) > known:
+            return None  # a misspelt 'of', reported with its did-you-mean
         if not isinstance(items, YList) or not items:
             self.error(
                 node.at("of") if "of" in node else node.pos,
@@ -284,7 +287,7 @@ class ConditionParser:
             node,
             self.measure_type(feature.measure),
             node.pos,
-            skip=("feature",),
+            skip=("feature", "calendar"),  # 'calendar' is reported by unknown_keys
             subject=f"feature '{name}'",
         )
         if comparator is None:

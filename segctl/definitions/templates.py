@@ -90,8 +90,19 @@ def _calendar(calendar: bool) -> dict[str, Any]:
     return {"calendar": True} if calendar else {}
 
 
+def _whole_days(template: str, calendar: bool, **durations: str) -> None:
+    """Calendar windows count whole days: one message for the template, not one per window."""
+    for name, value in durations.items():
+        if calendar and parse_duration(value) % timedelta(days=1):
+            raise ValueProblem(
+                f"template '{template}' with calendar: true counts whole days: '{name}' takes "
+                f"d, w or y (like 7d), not {value}"
+            )
+
+
 def _stopped(event: Any, recent: str, before: str, calendar: bool) -> dict[str, Any]:
     """Performed in (as_of - before, as_of - recent], not in the last ``recent``."""
+    _whole_days("stopped", calendar, recent=recent, before=before)
     if parse_duration(before) <= parse_duration(recent):
         raise ValueProblem(
             f"template 'stopped': 'before' ({before}) must be longer than 'recent' ({recent}): "
@@ -109,6 +120,7 @@ def _stopped(event: Any, recent: str, before: str, calendar: bool) -> dict[str, 
 def _restarted(event: Any, recent: str, gap: str, calendar: bool) -> dict[str, Any]:
     """Performed in the last ``recent``, not in the ``gap`` before it, and at some time
     before that gap (so a first-timer has not restarted)."""
+    _whole_days("restarted", calendar, recent=recent, gap=gap)
     if parse_duration(gap) <= timedelta(0):
         raise ValueProblem(f"template 'restarted': 'gap' must be longer than 0, got {gap}")
     earlier = format_duration(parse_duration(recent) + parse_duration(gap))
