@@ -555,3 +555,45 @@ def test_features_command_with_custom_events_and_active_periods(tmp_path: Path, 
 def test_validate_accepts_a_features_file_with_only_custom_events(tmp_path: Path, cli: Cli) -> None:
     root = product_project(tmp_path)
     assert "valid" in cli("validate", "--project", root).stdout
+
+
+# ---- docs/coming-from.md -----------------------------------------------------------------------
+
+
+def test_the_coming_from_example_evaluates(tmp_path: Path) -> None:
+    """The PostHog example of docs/coming-from.md, on data where p1 fits and p2 nearly does."""
+    from test_docs import DOCS, fenced
+
+    (custom_block, segment_block) = [yaml.safe_load(t) for _, t in
+                                     fenced(DOCS / "coming-from.md", "yaml")]  # fmt: skip
+    as_of = utc(2026, 3, 30, 12)
+    schema = pa.schema([("person_id", pa.string()), ("event", pa.string()),
+                        ("timestamp", pa.timestamp("us", tz="UTC")),
+                        ("$current_url", pa.string())])  # fmt: skip
+
+    def row(person: str, ts: datetime, event: str, url: str | None = None) -> Row:
+        return {"person_id": person, "event": event, "timestamp": ts, "$current_url": url}
+
+    weeks = [as_of - timedelta(days=d) for d in (3, 10, 17)]
+    events = [
+        *(row("p1", t, "login") for t in weeks),
+        row("p1", as_of - DAY, "$pageview", "https://x.io/pricing"),
+        row("p1", as_of - 2 * DAY, "$pageview", "https://x.io/pricing?plan=pro"),
+        *(row("p2", t, "login") for t in weeks[:2]),  # two weeks only
+        row("p2", as_of - DAY, "$pageview", "https://x.io/pricing"),
+        row("p2", as_of - DAY, "$pageview", "https://x.io/pricing"),
+    ]
+    root = tmp_path / "p"
+    (root / "segments").mkdir(parents=True)
+    (root / "data").mkdir()
+    pq.write_table(pa.Table.from_pylist(events, schema), root / "data/events.parquet")
+    (root / "features.yaml").write_text(yaml.safe_dump(custom_block))
+    (root / "segments/s.yaml").write_text(yaml.safe_dump(segment_block))
+    pq.write_table(pa.Table.from_pylist([{"person_id": "p1"}, {"person_id": "p2"}]),
+                   root / "data/persons.parquet")  # fmt: skip
+    (root / "segctl.yaml").write_text(
+        "data: {events: data/events.parquet, persons: data/persons.parquet}\n"
+        "segments: segments/\nfeatures: features.yaml\n"
+    )
+    result = segctl.Project.load(root).evaluate(as_of=as_of.isoformat())
+    assert result.members("pricing_regulars")["person_id"].to_list() == ["p1"]
