@@ -524,7 +524,7 @@ def describe(condition: Condition) -> tuple[str, str]:
     if isinstance(condition, ListCondition):
         return "list", f"on list {condition.file} (by {condition.key})"
     if isinstance(condition, AtLeast):
-        return "at_least", f"at least {condition.count} of"
+        return "at_least", f"at least {condition.count} of, conditions holding"
     raise TypeError(f"unknown condition {condition!r}")  # pragma: no cover
 
 
@@ -606,6 +606,9 @@ class _Plan:
         )
         if isinstance(condition, (All, AnyOf, AtLeast)):
             shape.children = [self._shape(c) for c in condition.items]
+        if isinstance(condition, AtLeast):
+            shape.value = self._column(self.builder.held(condition))
+            shape.needs = f">= {condition.count}"
         elif isinstance(condition, Not):
             shape.children = [self._shape(condition.item)]
         elif isinstance(condition, PropertyCondition):

@@ -194,7 +194,7 @@ class Evaluator:
             return self.in_list(condition["list"], person)
         if kind == "at_least":
             held = sum(1 for c in condition["of"] if self.holds(c, person))
-            return held >= condition["at_least"]
+            return held >= int(condition["at_least"])
         if kind == "custom_event":
             return self.event_condition(condition, person)
         raise NotImplementedError("the reference evaluator does not expand templates")

@@ -39,8 +39,10 @@ EVENTS_SCHEMA = pa.schema(
 PERSONS = ["p1", "p2", "p3", "p4", "p5"]
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def ev(person: str, ts: datetime, event: str = "a", **properties: Any) -> Row:
@@ -361,7 +363,7 @@ def test_max_span_bounds_first_to_last_step(tmp_path: Path) -> None:
 
 
 def test_regex_inline_flags(tmp_path: Path) -> None:
-    persons = [
+    persons: list[Row] = [
         {"person_id": "p1", "email": "Ann@GMAIL.com"},
         {"person_id": "p2", "email": "bob@gmail.com"},
         {"person_id": "p3", "email": "line one\nline two"},
@@ -518,7 +520,7 @@ def test_explain_shows_each_period_and_the_calendar_bounds(tmp_path: Path) -> No
     assert "period 1 (2026-03-23T00:00:00+01:00 to 2026-03-30T00:00:00+02:00), events: 1" in text
     assert "period 2 (2026-03-16T00:00:00+01:00 to 2026-03-23T00:00:00+01:00), events: 1" in text
     two_of = project.explain("two_of", "p2", as_of="2026-03-30T12:00:00Z").render()
-    assert "at least 2 of -> TRUE" in two_of
+    assert "at least 2 of, conditions holding: 2, needs >= 2 -> TRUE" in two_of
     assert "(2026-03-23T00:00:00+01:00 to as_of)" in two_of  # the calendar bounds
     assert "(2026-02-28T00:00:00+01:00 to before 2026-03-23T00:00:00+01:00)" in two_of
 

@@ -243,8 +243,12 @@ class PlanBuilder:
         raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
 
     def _at_least(self, cond: AtLeast) -> exp.Expr:
-        """How many of the conditions hold, compared with K (a condition is never NULL, but
-        a CASE keeps the count right even if one were)."""
+        """How many of the conditions hold, compared with K."""
+        return exp.paren(exp.GTE(this=self.held(cond), expression=literal(cond.count)))
+
+    def held(self, cond: AtLeast) -> exp.Expr:
+        """How many of an ``at_least``'s conditions hold (a condition is never NULL, but a
+        CASE keeps the count right even if one were); ``explain`` shows it."""
         ones = [
             exp.Case(ifs=[exp.If(this=self._condition(c), true=literal(1))], default=literal(0))
             for c in cond.items
@@ -252,7 +256,7 @@ class PlanBuilder:
         total: exp.Expr = ones[0]
         for one in ones[1:]:
             total = exp.Add(this=total, expression=one)
-        return exp.paren(exp.GTE(this=exp.paren(total, False), expression=literal(cond.count)))
+        return exp.paren(total, False)
 
     def _list(self, cond: ListCondition) -> exp.Expr:
         table = self.ctx.list_tables.get(cond.path, "segctl_list")
