@@ -158,7 +158,7 @@ SEGMENT_CASES = [
                    eq: pro
              """)),
     Case("text-against-number-column", DEFINITION, "segments/a.yaml:2:28",
-         "'gte': expected a number, got the text 'old'",
+         "'gte': expected a number, got the text 'old' ('age' is a number column)",
          segment("name: a\nrule: {property: age, gte: old}\n")),
     Case("within-on-a-text-column", DEFINITION, "segments/a.yaml:2:32",
          "'within' applies to timestamp values, not to a string value",
@@ -516,7 +516,7 @@ LANGUAGE_CASES = [
          segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 2, "
                  "of_lats: 4, gte: 2}}\n")),
     Case("active-periods-text-comparator", DEFINITION, "segments/a.yaml:3:63",
-         "'gte': active_periods is a number, so expected a number, got the text 'many'",
+         "'gte': expected a number, got the text 'many' (active_periods is a number)",
          segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 4, "
                  "gte: many}}\n")),
     Case("custom-event-unknown", DEFINITION, "segments/a.yaml:3:18",
@@ -572,10 +572,10 @@ LANGUAGE_CASES = [
          segment("name: a\ntemplate: stopped\nparams: {event: login, recent: 12h, "
                  "calendar: true}\n")),
     Case("type-error-names-the-column", DEFINITION, "segments/a.yaml:3:24",
-         "'gte': 'age' is a number column, so expected a number, got the text 'lots'",
+         "'gte': expected a number, got the text 'lots' ('age' is a number column)",
          segment("name: a\nrule:\n  {property: age, gte: lots}\n")),
     Case("type-error-names-the-event-property", DEFINITION, "segments/a.yaml:3:42",
-         "'lt': 'amount' is a number column, so expected a number, got the text 'cheap'",
+         "'lt': expected a number, got the text 'cheap' ('amount' is a number column)",
          segment("name: a\nrule:\n  {event: purchase, where: {amount: {lt: cheap}}, "
                  "count: {gte: 1}}\n")),
 ]  # fmt: skip

@@ -775,8 +775,8 @@ class ConditionParser:
         try:
             value = self.test_value(op, raw, value_type)
         except ValueProblem as exc:
-            about = f"{subject}, so " if subject and op not in _OWN_TYPE else ""
-            self.error(pos, f"'{op}': {about}{exc}")
+            about = f" ({subject})" if subject and op not in _OWN_TYPE else ""
+            self.error(pos, f"'{op}': {exc}{about}")
             return None
         return Test(op, value, pos)
 

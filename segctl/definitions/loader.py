@@ -142,8 +142,8 @@ def load_features(
     if not isinstance(doc, YMap) or not isinstance(doc.get("features"), YMap):
         problems.add(
             position_of(doc, Pos(display)),
-            "features.yaml must have a 'features' (or 'custom_events') "
-            "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}",
+            "features.yaml must have a 'features' mapping (or only 'custom_events'), "
+            "like features: {ltv: {event: purchase, measure: {sum: amount}}}",
         )
         return {}
     for key in doc:
