@@ -5,7 +5,7 @@
     python -m benchmarks.evaluate --events 50000000 --persons 5000000 --repeats 1
 
 Every method runs in a fresh process (so wall times and peak memory are comparable), on the
-same files, computing the memberships of the same 27 segments (benchmarks/project.py):
+same files, computing the memberships of the same 29 segments (benchmarks/project.py):
 
     segctl evaluate (CLI)       `segctl evaluate --project DIR --as-of T --format json`
     segctl API evaluate         Project.load(DIR).evaluate(as_of=T), in process

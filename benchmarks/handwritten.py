@@ -43,6 +43,15 @@ def duckdb_sql(data_dir: Path, as_of: str) -> str:
         return f"TIMESTAMPTZ '{(moment - timedelta(days=days)).isoformat()}'"
 
     a, today = ago(0), moment.date()
+
+    def midnight(days: int) -> str:
+        return f"TIMESTAMPTZ '{today - timedelta(days=days)} 00:00:00+00'"
+
+    weeks = ",\n        ".join(
+        f"count(*) FILTER (event = 'login' AND timestamp >= {midnight(7 * (i + 1))} "
+        f"AND timestamp < {midnight(7 * i)}) AS login_week_{i}"
+        for i in range(4)
+    )
     files = {
         t: str(data_dir / f"{t}.parquet").replace("'", "''")
         for t in ("events", "persons", "subscriptions")
@@ -78,7 +87,12 @@ WITH ev AS (
         sum(amount) FILTER (event = 'purchase' AND timestamp > {ago(365)})   AS spend_365d,
         count(*) FILTER (event = 'purchase' AND timestamp > {ago(90)})       AS purchases_90d,
         avg(amount) FILTER (event = 'purchase')                              AS avg_basket,
-        count(*) FILTER (event = 'pricing_viewed' AND timestamp > {ago(14)}) AS pricing_14d
+        count(*) FILTER (event = 'pricing_viewed' AND timestamp > {ago(14)}) AS pricing_14d,
+        -- calendar weeks ending yesterday (UTC days): login in each of the last 4
+        {weeks},
+        count(*) FILTER (event = 'purchase' AND timestamp >= {midnight(7)}) AS purchase_cal_7d,
+        count(*) FILTER (event = 'pricing_viewed' AND timestamp >= {midnight(30)}
+                         AND timestamp < {midnight(7)})                     AS pricing_cal_30_7
     FROM read_parquet('{files["events"]}')
     WHERE timestamp <= {a}
     GROUP BY person_id
@@ -123,7 +137,13 @@ seg AS (
         coalesce(p.plan = 'trial', false) AND coalesce(pricing_14d, 0) >= 1
                                                                           AS trial_pricing_rule,
         coalesce(p.plan = 'free', false) AND coalesce(n_90d, 0) = 0
-            AND coalesce(p.email <> '', false)                            AS dormant_free
+            AND coalesce(p.email <> '', false)                            AS dormant_free,
+        (coalesce(login_week_0, 0) >= 1)::INT + (coalesce(login_week_1, 0) >= 1)::INT
+            + (coalesce(login_week_2, 0) >= 1)::INT + (coalesce(login_week_3, 0) >= 1)::INT
+            >= 3                                                          AS weekly_regulars,
+        (coalesce(purchase_cal_7d, 0) >= 1)::INT
+            + coalesce(p.plan IN ('pro', 'premium'), false)::INT
+            + (coalesce(pricing_cal_30_7, 0) >= 1)::INT >= 2              AS buying_signals
     FROM read_parquet('{files["persons"]}') AS p
     LEFT JOIN ev USING (person_id)
     LEFT JOIN sub USING (person_id)
@@ -156,6 +176,18 @@ def polars_query(data_dir: Path, as_of: str) -> pl.LazyFrame:
         ts >= pl.lit(datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=7))
     )
     offset = (pl.lit(today) - day).dt.total_days()
+
+    def midnight(days: int) -> pl.Expr:
+        start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=days)
+        return pl.lit(start, pl.Datetime("us", "UTC"))
+
+    is_login = event == "login"
+    weeks = [
+        (is_login & (ts >= midnight(7 * (i + 1))) & (ts < midnight(7 * i)))
+        .sum()
+        .alias(f"login_week_{i}")
+        for i in range(4)
+    ]
 
     def count(condition: pl.Expr) -> pl.Expr:
         return condition.sum()
@@ -197,6 +229,11 @@ def polars_query(data_dir: Path, as_of: str) -> pl.LazyFrame:
             count(is_purchase & (ts > ago(90))).alias("purchases_90d"),
             pl.col("amount").filter(is_purchase).mean().alias("avg_basket"),
             count((event == "pricing_viewed") & (ts > ago(14))).alias("pricing_14d"),
+            *weeks,
+            count(is_purchase & (ts >= midnight(7))).alias("purchase_cal_7d"),
+            count((event == "pricing_viewed") & (ts >= midnight(30)) & (ts < midnight(7))).alias(
+                "pricing_cal_30_7"
+            ),
         )
     )
     updated = pl.col("updated_at")
@@ -258,6 +295,15 @@ def polars_query(data_dir: Path, as_of: str) -> pl.LazyFrame:
             ).alias("reachable_na"),
             (no(plan == "trial") & (zero("pricing_14d") >= 1)).alias("trial_pricing_rule"),
             (no(plan == "free") & (zero("n_90d") == 0) & has_email).alias("dormant_free"),
+            (pl.sum_horizontal(*((zero(f"login_week_{i}") >= 1) for i in range(4))) >= 3).alias(
+                "weekly_regulars"
+            ),
+            (
+                (zero("purchase_cal_7d") >= 1).cast(pl.Int32)
+                + no(plan.is_in(["pro", "premium"])).cast(pl.Int32)
+                + (zero("pricing_cal_30_7") >= 1).cast(pl.Int32)
+                >= 2
+            ).alias("buying_signals"),
         )
     )
     return base.with_columns(

@@ -2,7 +2,8 @@
 
 The segments cover every construct the benchmark compares (counts in windows, sums, avg,
 first/last seen, distinct_days, where filters, properties, subscriptions, segment references,
-exclude, not, a streak, and a share over the last N events). ``benchmarks/handwritten.py``
+exclude, not, a streak, a share over the last N events, calendar windows, active_periods and
+at_least). ``benchmarks/handwritten.py``
 implements exactly these definitions by hand; keep the two in step.
 """
 
@@ -137,6 +138,23 @@ rule:
     - {property: country, in: [US, CA]}
     - {property: marketing_opt_in, eq: true}
     - {property: email, is_set: true}
+""",
+    # ---- SPEC 2.4b: calendar windows, active_periods, at_least ---------------------------
+    "weekly_regulars": """
+description: Logged in during 3 of the last 4 calendar weeks (weeks ending yesterday)
+rule:
+  event: login
+  calendar: true
+  active_periods: {every: 7d, of_last: 4, offset: 1d, gte: 3}
+""",
+    "buying_signals": """
+description: Two of three buying signals, on calendar days
+rule:
+  at_least: 2
+  of:
+    - {event: purchase, within: 7d, calendar: true, count: {gte: 1}}
+    - {property: plan, in: [pro, premium]}
+    - {event: pricing_viewed, between: [30d, 7d], calendar: true, count: {gte: 1}}
 """,
     # ---- references, exclude, not --------------------------------------------------------
     "trial_pricing": """

@@ -8,7 +8,7 @@ Writes a project with ``--segments`` generated segment files over the benchmark 
 
 - ``segctl run`` at as_of (the first run: everything enters, snapshot and history committed);
 - ``segctl run`` one day later (evaluate, diff against the first run, commit);
-- the baseline: the hand-written fused DuckDB query for the 27 segments of
+- the baseline: the hand-written fused DuckDB query for the 29 segments of
   ``benchmarks/evaluate.py`` on the same files, i.e. what one scan of the events costs.
 
 It prints wall time, CPU time and peak memory with the ratio to the baseline, the number of
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--project", str(project), "--format", "json", "--quiet"]
     steps: list[tuple[str, list[str]]] = [
         (
-            "hand-written DuckDB, 27 segments (baseline)",
+            "hand-written DuckDB, 29 segments (baseline)",
             [
                 sys.executable,
                 "-m",

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from segctl.definitions.model import (
     All,
     AnyOf,
+    AtLeast,
     ColumnTest,
     Comparator,
     Condition,
@@ -43,6 +44,7 @@ from segctl.definitions.model import (
     EventMeasure,
     FeatureCondition,
     ListCondition,
+    Measure,
     Not,
     PropertyCondition,
     SegmentCondition,
@@ -434,6 +436,8 @@ def _tests(tests: tuple[ColumnTest, ...]) -> str:
 
 def _events(match: EventMatch) -> str:
     names = match.names
+    if match.custom is not None:
+        return f"custom event {match.custom}"  # its definition is in features.yaml
     if names is None:
         text = "any event"
     elif len(names) == 1:
@@ -446,6 +450,11 @@ def _events(match: EventMatch) -> str:
 
 
 def _window(window: Window) -> str:
+    if window.calendar and window.within is not None:
+        return f" on the {window.within.days} calendar days before today and today"
+    if window.calendar and window.between is not None:
+        far, near = window.between
+        return f" on the calendar days from {far.days} to {near.days + 1} days before today"
     if window.within is not None:
         return f" in the last {duration(window.within)}"
     if window.between is not None:
@@ -466,6 +475,15 @@ def describe_measure(measure: EventMeasure) -> str:
         window = "" if measure.window.unbounded else _window(measure.window)
         selection = f"last {measure.last} {_events(measure.match)}{window}"
     kind, of = measure.measure.kind, measure.measure.of
+    periods = measure.measure.periods
+    if periods is not None:
+        calendar = "calendar " if measure.window.calendar else ""
+        offset = f", {duration(periods.offset)} back" if periods.offset else ""
+        return (
+            f"{_events(measure.match)}, {calendar}periods of {duration(periods.every)} "
+            f"(last {periods.of_last}{offset}) with at least {periods.min_count} "
+            f"event{'s' if periods.min_count > 1 else ''}, active periods"
+        )
     if of is not None:
         what = f"{kind} of {of}"
     elif kind == "share":
@@ -500,10 +518,22 @@ def describe(condition: Condition) -> tuple[str, str]:
         text = f"sequence {steps}{_window(condition.window)}"
         if condition.max_gap is not None:
             text += f", at most {duration(condition.max_gap)} apart"
+        if condition.max_span is not None:
+            text += f", all within {duration(condition.max_span)} of the first"
         return "sequence", text
     if isinstance(condition, ListCondition):
         return "list", f"on list {condition.file} (by {condition.key})"
+    if isinstance(condition, AtLeast):
+        return "at_least", f"at least {condition.count} of, conditions holding"
     raise TypeError(f"unknown condition {condition!r}")  # pragma: no cover
+
+
+def _local(moment: datetime, timezone: str) -> str:
+    """A naive-UTC instant as local time with its offset: ``2026-03-23T00:00:00+01:00``."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).isoformat()
 
 
 def _location(condition: Condition | Comparator) -> str:
@@ -574,8 +604,11 @@ class _Plan:
         shape = _Shape(
             kind, text, _location(condition), self._column(self.builder._condition(condition))
         )
-        if isinstance(condition, (All, AnyOf)):
+        if isinstance(condition, (All, AnyOf, AtLeast)):
             shape.children = [self._shape(c) for c in condition.items]
+        if isinstance(condition, AtLeast):
+            shape.value = self._column(self.builder.held(condition))
+            shape.needs = f">= {condition.count}"
         elif isinstance(condition, Not):
             shape.children = [self._shape(condition.item)]
         elif isinstance(condition, PropertyCondition):
@@ -584,6 +617,9 @@ class _Plan:
         elif isinstance(condition, (EventCondition, FeatureCondition)):
             shape.value = self._column(col(self.builder.measures[condition.measure]))
             shape.needs = needs(condition.comparator)
+            shape.text += self._calendar_bounds(condition.measure.window)
+            if condition.measure.measure.periods is not None:
+                shape.children = self._periods(condition.measure, shape.location)
         elif isinstance(condition, SubscriptionCondition):
             for test in condition.tests:
                 single = SubscriptionCondition((test,), condition.pos)
@@ -604,6 +640,56 @@ class _Plan:
             self._segment(condition.segment)
             shape.segment = condition.segment
         return shape
+
+    def _calendar_bounds(self, window: Window) -> str:
+        """A calendar window's instants at this as_of, in the project timezone."""
+        from segctl.compiler.calendar import resolve
+
+        if not window.calendar or (window.within is None and window.between is None):
+            return ""
+        ctx = self.builder.ctx
+        bounds = resolve(window, ctx.as_of, ctx.timezone)
+        assert bounds.start is not None
+        end = "as_of" if bounds.end is None else f"before {_local(bounds.end, ctx.timezone)}"
+        return f" ({_local(bounds.start, ctx.timezone)} to {end})"
+
+    def _periods(self, measure: EventMeasure, location: str) -> list[_Shape]:
+        """One child per period of ``active_periods``: its bounds and its count of events,
+        each a count measure of the same fused aggregate."""
+        from sqlglot import exp
+
+        from segctl.compiler.calendar import period_windows, resolve
+        from segctl.compiler.comparators import literal
+        from segctl.compiler.plan import col
+
+        periods = measure.measure.periods
+        assert periods is not None
+        ctx = self.builder.ctx
+        shapes = []
+        for i, window in enumerate(period_windows(measure)):
+            bounds = resolve(window, ctx.as_of, ctx.timezone)
+            if bounds.start is not None:
+                end = "as_of" if bounds.end is None else _local(bounds.end, ctx.timezone)
+                span = f"{_local(bounds.start, ctx.timezone)} to {end}"
+            else:
+                far = window.lookback() or timedelta(0)
+                near = window.between[1] if window.between is not None else timedelta(0)
+                span = f"after {iso(ctx.as_of - far)} to {iso(ctx.as_of - near)}"
+            count = EventMeasure(measure.match, window, Measure("count"))
+            column = self.builder._measure_column(count)
+            value = self._column(col(column))
+            verdict = self._column(exp.GTE(this=col(column), expression=literal(periods.min_count)))
+            shapes.append(
+                _Shape(
+                    "period",
+                    f"period {i + 1} ({span}), events",
+                    location,
+                    verdict,
+                    value,
+                    f">= {periods.min_count}",
+                )
+            )
+        return shapes
 
     def query(self, person_ids: list[str]) -> exp.Select:
         """The plan with the condition columns, reading only these persons' rows."""

@@ -16,6 +16,7 @@ import sqlglot
 
 from segctl import packed, progress
 from segctl.config import Config, find_project, load_config
+from segctl.definitions.custom_events import load_custom_events
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
 from segctl.definitions.source import Problems
@@ -133,14 +134,25 @@ class Project:
         schema = self.schema
         problems = Problems()
         features_file = self.config.features_file
-        features = load_features(
+        display = self.config.display(features_file) if features_file else ""
+        custom_events = load_custom_events(
             features_file,
-            self.config.display(features_file) if features_file else "",
+            display,
             schema,
             self.config.tz,
             self.root,
             problems,
             properties=self.property_types,
+        )
+        features = load_features(
+            features_file,
+            display,
+            schema,
+            self.config.tz,
+            self.root,
+            problems,
+            properties=self.property_types,
+            custom_events=custom_events,
         )
         segments = load_segments(
             self.config.segments_dir,
@@ -152,6 +164,7 @@ class Project:
             extra_files=extra_files,
             destinations=self.config.destinations,
             properties=self.property_types,
+            custom_events=custom_events,
         )
         problems.raise_if_any()
         return Definitions(segments, features, problems.warnings)
@@ -862,14 +875,16 @@ class Project:
             query = builder.members_query(wanted[0])
         else:
             query = builder.segments_query(names)
+        from segctl.compiler.dialects import adjust
         from segctl.sources.nested import NestedAccessError, check_dialect
 
         try:
             check_dialect(query, dialect)
         except NestedAccessError as exc:
             raise DefinitionError(f"cannot compile for {dialect}: {exc}") from None
+
         try:
-            return query.sql(
+            return adjust(query, dialect).sql(
                 dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
             )
         except sqlglot.errors.UnsupportedError as exc:

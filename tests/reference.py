@@ -36,13 +36,14 @@ __all__ = ["Evaluator", "as_utc", "evaluate", "parse_duration", "resolve_identit
 
 MEASURES = (
     "count", "distinct_days", "sum", "avg", "min", "max",
-    "first_seen", "last_seen", "streak", "share",
+    "first_seen", "last_seen", "streak", "share", "active_periods",
 )  # fmt: skip
 AGGREGATES = ("sum", "avg", "min", "max")
+PERIOD_KEYS = ("every", "of_last", "min_count", "offset")
 WINDOW_KEYS = ("within", "between", "from", "to")
 CONDITION_KINDS = (
     "all", "any", "not", "property", "event", "feature", "subscription", "segment",
-    "sequence", "list", "template",
+    "sequence", "list", "template", "at_least", "custom_event",
 )  # fmt: skip
 
 _DURATION = re.compile(r"^(\d+)([hdwy])$")
@@ -63,6 +64,7 @@ def evaluate(
     timezone: str = "UTC",
     features: dict[str, Node] | None = None,
     lists: dict[str, list[Row]] | None = None,
+    custom_events: dict[str, Node] | None = None,
 ) -> dict[str, set[str]]:
     """Members (person ids) of every segment at ``as_of``.
 
@@ -75,10 +77,12 @@ def evaluate(
         timezone: the project timezone (day boundaries, bare dates in rules).
         features: the ``features:`` mapping of features.yaml (name -> definition).
         lists: list file (as written in ``list: {file: ...}``) -> its rows.
+        custom_events: the ``custom_events:`` mapping of features.yaml (name -> definition).
     """
     evaluator = Evaluator(
         segments, persons, events, subscriptions, as_of, timezone, features or {}, lists or {}
     )
+    evaluator.custom_events = custom_events or {}
     return {name: evaluator.members(name) for name in segments}
 
 
@@ -174,6 +178,7 @@ class Evaluator:
             self.subscription_rows.setdefault(row["person_id"], []).append(row)
         self._memo: dict[tuple[str, str], bool] = {}
         self._in_progress: list[str] = []
+        self.custom_events: dict[str, Node] = {}
 
     # ---- segments --------------------------------------------------------------------------
 
@@ -231,6 +236,11 @@ class Evaluator:
             return self.sequence(condition["sequence"], person)
         if kind == "list":
             return self.in_list(condition["list"], person)
+        if kind == "at_least":
+            held = sum(1 for c in condition["of"] if self.holds(c, person))
+            return held >= int(condition["at_least"])
+        if kind == "custom_event":
+            return self.event_condition(condition, person)
         raise NotImplementedError("the reference evaluator does not expand templates")
 
     def event_condition(self, condition: Node, person: Row) -> bool:
@@ -239,11 +249,39 @@ class Evaluator:
             raise ValueError(f"an event condition needs exactly one measure: {condition!r}")
         kind = measures[0]
         spec = condition[kind]
+        if kind == "active_periods":
+            value = self.active_periods(condition, spec, person)
+            comparator = {k: v for k, v in spec.items() if k not in PERIOD_KEYS}
+            return self.compare(value, comparator)
         events = self.matching_events(condition, person)
         value = self.measure(kind, spec, events)
         own_parameters = {"sum": "of", "avg": "of", "min": "of", "max": "of", "share": "where"}
         comparator = _without(spec, own_parameters.get(kind, ""))
         return self.compare(value, comparator)
+
+    def active_periods(self, condition: Node, spec: Node, person: Row) -> int:
+        """SPEC 2.4b: how many of the last ``of_last`` periods hold ``min_count`` events.
+
+        Each event is put in its period by arithmetic: rolling, period i holds the events
+        i*every <= (as_of - offset) - ts < (i+1)*every; calendar, it holds the local days d
+        with i*every <= (D - offset) - d < (i+1)*every, where D is as_of's local day.
+        """
+        every = parse_duration(spec["every"])
+        offset = parse_duration(spec.get("offset", "0d"))
+        per_period = [0] * spec["of_last"]
+        for event in self.events_by_person.get(person["person_id"], []):
+            if not self.event_matches(condition, event):
+                continue
+            if condition.get("calendar"):
+                end_day = self.local_day(self.as_of) - offset
+                back = (end_day - self.local_day(event["timestamp"])).days
+                index = back // every.days if back >= 0 else -1
+            else:
+                back_time = (self.as_of - offset) - event["timestamp"]
+                index = back_time // every if back_time >= timedelta(0) else -1
+            if 0 <= index < len(per_period):
+                per_period[index] += 1
+        return sum(1 for n in per_period if n >= spec.get("min_count", 1))
 
     def feature_value(self, name: str, person: Row) -> Any:
         """A features.yaml entry: ``measure`` is a measure name or ``{sum: amount}``."""
@@ -251,6 +289,8 @@ class Evaluator:
         measure = definition["measure"]
         if isinstance(measure, str):
             kind, spec = measure, {}
+        elif "active_periods" in measure:
+            return self.active_periods(definition, measure["active_periods"], person)
         else:
             ((kind, of),) = measure.items()
             spec = {"of": of}
@@ -297,7 +337,13 @@ class Evaluator:
         return events
 
     def event_matches(self, spec: Node, event: Row) -> bool:
-        """Name (a name, a list of names or "*") and every ``where`` comparator."""
+        """Name (a name, a list of names or "*") and every ``where`` comparator; a custom
+        event is its definition's name and ``where``, and then the condition's ``where``."""
+        if "custom_event" in spec:
+            definition = self.custom_events[spec["custom_event"]]
+            return self.event_matches(definition, event) and self.where(
+                spec.get("where") or {}, event
+            )
         names = spec["event"]
         if names != "*":
             wanted = [names] if isinstance(names, str) else names
@@ -313,6 +359,8 @@ class Evaluator:
 
     def in_window(self, spec: Node, ts: datetime) -> bool:
         """SPEC 2.3; every event here is already <= as_of."""
+        if spec.get("calendar"):
+            return self.in_calendar_window(spec, ts)
         if "within" in spec:
             return self.as_of - parse_duration(spec["within"]) < ts <= self.as_of
         if "between" in spec:
@@ -321,6 +369,16 @@ class Evaluator:
         if "from" in spec and ts < self.timestamp(spec["from"]):
             return False
         return not ("to" in spec and ts >= self.timestamp(spec["to"]))
+
+    def in_calendar_window(self, spec: Node, ts: datetime) -> bool:
+        """SPEC 2.4b, compared as local dates: ``within: Nd`` holds the days D-N .. D (up to
+        as_of), ``between: [F, N]`` the days D-F .. D-N-1, D being as_of's local day."""
+        today = self.local_day(self.as_of)
+        day = self.local_day(ts)
+        if "within" in spec:
+            return today - parse_duration(spec["within"]) <= day
+        far, near = (parse_duration(d) for d in spec["between"])
+        return today - far <= day < today - near
 
     def measure(self, kind: str, spec: Node, events: list[Row]) -> Any:
         """The value of a measure over the matching events (SPEC 2.4)."""
@@ -371,13 +429,14 @@ class Evaluator:
         """Events e1..en matching the steps, with t1 < t2 < ... and gaps <= max_gap."""
         steps = spec["steps"]
         max_gap = parse_duration(spec["max_gap"]) if "max_gap" in spec else None
+        max_span = parse_duration(spec["max_span"]) if "max_span" in spec else None
         events = [
             e
             for e in self.events_by_person.get(person["person_id"], [])
             if self.in_window(spec, e["timestamp"])
         ]
 
-        def found_from(step: int, previous: datetime | None) -> bool:
+        def found_from(step: int, previous: datetime | None, first: datetime | None) -> bool:
             if step == len(steps):
                 return True
             for event in events:
@@ -388,11 +447,13 @@ class Evaluator:
                     continue
                 if previous is not None and max_gap is not None and ts - previous > max_gap:
                     continue
-                if found_from(step + 1, ts):
+                if first is not None and max_span is not None and ts - first > max_span:
+                    continue
+                if found_from(step + 1, ts, first or ts):
                     return True
             return False
 
-        return found_from(0, None)
+        return found_from(0, None, None)
 
     # ---- comparators -----------------------------------------------------------------------
 
@@ -463,7 +524,7 @@ _TESTS: dict[str, Callable[[Any, Any], bool]] = {
     "contains": lambda v, a: str(a).lower() in v.lower(),
     "starts_with": lambda v, a: v.lower().startswith(str(a).lower()),
     "ends_with": lambda v, a: v.lower().endswith(str(a).lower()),
-    "regex": lambda v, a: re.search(a, v) is not None,
+    "regex": lambda v, a: re.search(a, v) is not None,  # (?i), (?s), (?m) as Python reads them
 }
 
 

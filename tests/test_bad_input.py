@@ -167,7 +167,7 @@ SEGMENT_CASES = [
                    eq: pro
              """)),
     Case("text-against-number-column", DEFINITION, "segments/a.yaml:2:28",
-         "'gte': expected a number, got the text 'old'",
+         "'gte': expected a number, got the text 'old' ('age' is a number column)",
          segment("name: a\nrule: {property: age, gte: old}\n")),
     Case("within-on-a-text-column", DEFINITION, "segments/a.yaml:2:32",
          "'within' applies to timestamp values, not to a string value",
@@ -521,7 +521,142 @@ DATA_CASES = [
                      "ü1,b@example.com,pro,DE,1,2026-01-01T00:00:00Z\n"}),
 ]  # fmt: skip
 
-CASES = CONFIG_CASES + SEGMENT_CASES + FEATURE_CASES + DATA_CASES
+# SPEC 2.4b: at_least, calendar windows, active_periods, custom events, max_span, regex
+# flags, the stopped/restarted templates, and type errors that name the column.
+CUSTOM = "custom_events:\n  mp4_render: {event: video_rendered, where: {format: {eq: mp4}}}\n"
+LANGUAGE_CASES = [
+    Case("at-least-too-many", DEFINITION, "segments/a.yaml:3:13",
+         "'at_least' must be a whole number from 1 to 2 (the number of conditions in 'of'), got 3",
+         segment("""\
+             name: a
+             rule:
+               at_least: 3
+               of: [{property: plan, eq: pro}, {property: plan, eq: free}]
+             """)),
+    Case("at-least-zero", DEFINITION, "segments/a.yaml:3:13",
+         "'at_least' must be a whole number from 1 to 1",
+         segment("name: a\nrule:\n  at_least: 0\n  of: [{property: plan, eq: pro}]\n")),
+    Case("at-least-empty-of", DEFINITION, "segments/a.yaml:4:7",
+         "'at_least' needs 'of': a non-empty list of conditions",
+         segment("name: a\nrule:\n  at_least: 1\n  of: []\n")),
+    Case("at-least-unknown-key", DEFINITION, "segments/a.yaml:4:3",
+         "unknown key 'off' in an 'at_least' condition (did you mean 'of'?)",
+         segment("name: a\nrule:\n  at_least: 1\n  off: [{property: plan, eq: pro}]\n")),
+    Case("calendar-with-from", DEFINITION, "segments/a.yaml:3:36",
+         "'calendar' cannot go with from/to",
+         segment("name: a\nrule:\n  {event: login, from: 2026-11-01, calendar: true, "
+                 "count: {gte: 1}}\n")),
+    Case("calendar-without-window", DEFINITION, "segments/a.yaml:3:18",
+         "'calendar' needs a window: add within: 7d",
+         segment("name: a\nrule:\n  {event: login, calendar: true, count: {gte: 1}}\n")),
+    Case("calendar-hours", DEFINITION, "segments/a.yaml:3:26",
+         "a calendar window counts whole days: 'within' takes d, w or y (like 7d), not hours",
+         segment("name: a\nrule:\n  {event: login, within: 36h, calendar: true, "
+                 "count: {gte: 1}}\n")),
+    Case("calendar-on-property", DEFINITION, "segments/a.yaml:3:38",
+         "'calendar' applies only to an event condition's window, not to a property condition",
+         segment("name: a\nrule:\n  {property: created_at, within: 7d, calendar: true}\n")),
+    Case("calendar-on-sequence", DEFINITION, "segments/a.yaml:3:51",
+         "'calendar' applies only to an event condition's window, not to a sequence",
+         segment("name: a\nrule:\n  sequence: {steps: [{event: login}], within: 7d, "
+                 "calendar: true}\n")),
+    Case("calendar-not-boolean", DEFINITION, "segments/a.yaml:3:40",
+         "'calendar' is true or false, got 'yes please'",
+         segment("name: a\nrule:\n  {event: login, within: 7d, calendar: yes please, "
+                 "count: {gte: 1}}\n")),
+    Case("calendar-in-feature", DEFINITION, "features.yaml:2:33",
+         "'calendar' applies only to an event condition's window, not to feature 'x'",
+         {"features": "features:\n  x: {event: login, within: 7d, calendar: true, "
+                      "measure: count}\n"}),
+    Case("active-periods-with-within", DEFINITION, "segments/a.yaml:3:18",
+         "'active_periods' defines its own window (every x of_last, moved back by offset): "
+         "remove 'within'",
+         segment("name: a\nrule:\n  {event: login, within: 30d, active_periods: "
+                 "{every: 7d, of_last: 4, gte: 2}}\n")),
+    Case("active-periods-with-last", DEFINITION, "segments/a.yaml:3:18",
+         "remove 'last'",
+         segment("name: a\nrule:\n  {event: login, last: 5, active_periods: "
+                 "{every: 7d, of_last: 4, gte: 2}}\n")),
+    Case("active-periods-missing-of-last", DEFINITION, "segments/a.yaml:3:34",
+         "'active_periods' needs 'of_last', like active_periods: {every: 7d, of_last: 4",
+         segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, gte: 2}}\n")),
+    Case("active-periods-min-count-zero", DEFINITION, "segments/a.yaml:3:69",
+         "'min_count' must be a whole number >= 1, got 0",
+         segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 4, "
+                 "min_count: 0, gte: 2}}\n")),
+    Case("active-periods-calendar-hours", DEFINITION, "segments/a.yaml:3:50",
+         "calendar periods are whole days: 'every' and 'offset' take d, w or y",
+         segment("name: a\nrule:\n  {event: login, calendar: true, active_periods: "
+                 "{every: 36h, of_last: 4, gte: 2}}\n")),
+    Case("active-periods-unknown-key", DEFINITION, "segments/a.yaml:3:58",
+         "unknown operator 'of_lats' (did you mean 'of_last'?)",
+         segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 2, "
+                 "of_lats: 4, gte: 2}}\n")),
+    Case("active-periods-text-comparator", DEFINITION, "segments/a.yaml:3:63",
+         "'gte': expected a number, got the text 'many' (active_periods is a number)",
+         segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 4, "
+                 "gte: many}}\n")),
+    Case("custom-event-unknown", DEFINITION, "segments/a.yaml:3:18",
+         "unknown custom event 'mp4_rendr' (did you mean 'mp4_render'?)",
+         {**segment("name: a\nrule:\n  {custom_event: mp4_rendr, count: {gte: 1}}\n"),
+          "features": CUSTOM}),
+    Case("custom-event-undefined", DEFINITION, "segments/a.yaml:3:18",
+         "unknown custom event 'pricing' (define it under custom_events: in features.yaml)",
+         segment("name: a\nrule:\n  {custom_event: pricing, count: {gte: 1}}\n")),
+    Case("custom-event-in-step-unknown", DEFINITION, "segments/a.yaml:3:53",
+         "unknown custom event 'mp4_rendr' (did you mean 'mp4_render'?)",
+         {**segment("name: a\nrule:\n  sequence: {steps: [{event: login}, "
+                    "{custom_event: mp4_rendr}]}\n"), "features": CUSTOM}),
+    Case("custom-event-with-event", DEFINITION, "segments/a.yaml:3:3",
+         "a condition has exactly one kind, found event, custom_event",
+         {**segment("name: a\nrule:\n  {event: login, custom_event: mp4_render, "
+                    "count: {gte: 1}}\n"), "features": CUSTOM}),
+    Case("custom-event-definition-unknown-key", DEFINITION, "features.yaml:2:39",
+         "unknown key 'wher' in custom event 'mp4_render' (did you mean 'where'?)",
+         {"features": "custom_events:\n  mp4_render: {event: video_rendered, wher: {}}\n"}),
+    Case("custom-event-definition-bad-column", DEFINITION, "features.yaml:2:47",
+         "unknown event property 'formt' (did you mean 'format'?)",
+         {"features": "custom_events:\n  mp4_render: {event: video_rendered, where: "
+                      "{formt: {eq: mp4}}}\n"}),
+    Case("custom-events-bad-name", DEFINITION, "features.yaml:2:3",
+         "custom event name 'Mp4' must match [a-z][a-z0-9_]*",
+         {"features": "custom_events:\n  Mp4: {event: video_rendered}\n"}),
+    Case("features-unknown-top-key", DEFINITION, "features.yaml:1:1",
+         "unknown key 'custom_event' (features.yaml has only 'features' and 'custom_events') "
+         "(did you mean 'custom_events'?)",
+         {"features": "custom_event:\n  x: {event: login}\nfeatures:\n  y: {event: login, "
+                      "measure: count}\n"}),
+    Case("sequence-max-span-hours-typo", DEFINITION, "segments/a.yaml:3:49",
+         "'max_span': expected a duration like 30d (units h, d, w, y), got '7 days'",
+         segment("name: a\nrule:\n  sequence: {steps: [{event: login}], max_span: 7 days}\n")),
+    Case("sequence-max-span-typo", DEFINITION, "segments/a.yaml:3:39",
+         "unknown key 'max_spam' in a sequence (did you mean 'max_span'?)",
+         segment("name: a\nrule:\n  sequence: {steps: [{event: login}], max_spam: 7d}\n")),
+    Case("regex-unknown-flag", DEFINITION, "segments/a.yaml:3:28",
+         "inline flag 'x' is not supported: a regex may start with (?i)",
+         segment("name: a\nrule:\n  {property: email, regex: '(?x)a b'}\n")),
+    Case("regex-flag-in-the-middle", DEFINITION, "segments/a.yaml:3:28",
+         "invalid regular expression: global flags not at the start",
+         segment("name: a\nrule:\n  {property: email, regex: 'a(?i)b'}\n")),
+    Case("template-stopped-before-not-longer", DEFINITION, "segments/a.yaml:3:9",
+         "template 'stopped': 'before' (7d) must be longer than 'recent' (7d)",
+         segment("name: a\ntemplate: stopped\nparams: {event: login, before: 7d}\n")),
+    Case("template-restarted-calendar-text", DEFINITION, "segments/a.yaml:3:9",
+         "template 'restarted' parameter 'calendar': expected true or false, got 'yes please'",
+         segment("name: a\ntemplate: restarted\nparams: {event: login, calendar: yes please}\n")),
+    Case("template-stopped-calendar-hours", DEFINITION, "segments/a.yaml:3:9",
+         "template 'stopped' with calendar: true counts whole days: 'recent' takes d, w or y",
+         segment("name: a\ntemplate: stopped\nparams: {event: login, recent: 12h, "
+                 "calendar: true}\n")),
+    Case("type-error-names-the-column", DEFINITION, "segments/a.yaml:3:24",
+         "'gte': expected a number, got the text 'lots' ('age' is a number column)",
+         segment("name: a\nrule:\n  {property: age, gte: lots}\n")),
+    Case("type-error-names-the-event-property", DEFINITION, "segments/a.yaml:3:42",
+         "'lt': expected a number, got the text 'cheap' ('amount' is a number column)",
+         segment("name: a\nrule:\n  {event: purchase, where: {amount: {lt: cheap}}, "
+                 "count: {gte: 1}}\n")),
+]  # fmt: skip
+CASES = CONFIG_CASES + SEGMENT_CASES + FEATURE_CASES + DATA_CASES + LANGUAGE_CASES
 
 
 def test_the_cases_are_many_and_distinct() -> None:
@@ -589,8 +724,8 @@ def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: Make
     lines = result.stderr.removeprefix("error: ").splitlines()
     assert lines == [
         "features.yaml:2:30: unknown measure 'cnt' (did you mean 'count'?); expected one of "
-        "count, distinct_days, sum, avg, min, max, first_seen, last_seen, streak, share "
-        "or {sum: property}",
+        "count, distinct_days, sum, avg, min, max, first_seen, last_seen, streak, share, "
+        "active_periods or {sum: property}",
         "segments/a.yaml:2:30: unknown operator 'gtee' (did you mean 'gte'?)",
         "segments/b.yaml:4:18: unknown person property 'plna' (did you mean 'plan'?)",
         "segments/b.yaml:5:17: unknown segment 'nope'",

@@ -25,6 +25,7 @@ from conftest import (
     AS_OF,
     CONFIG,
     EVENT_COLUMNS,
+    FEATURES,
     SEGMENTS,
     Cli,
     MakeProject,
@@ -101,8 +102,48 @@ GOLDEN_SEGMENTS = {
         ["p1", "p2"],
     ),
     "vip": (SEGMENTS["vip"], ["p2"]),  # list
+    # SPEC 2.4b: calendar activity periods (p1 logs in on each of the 3 days before as_of's)
+    "regulars": (
+        """\
+        name: regulars
+        rule:
+          event: login
+          calendar: true
+          active_periods: {every: 1d, of_last: 3, offset: 1d, gte: 3}
+        """,
+        ["p1"],
+    ),
+    # at_least with a custom event and calendar windows: p1 holds 3, p3 2, p2 1
+    "two_of_three": (
+        """\
+        name: two_of_three
+        rule:
+          at_least: 2
+          of:
+            - {custom_event: mp4_render, within: 7d, calendar: true, count: {gte: 1}}
+            - {property: plan, in: [pro, premium]}
+            - {event: purchase, between: [365d, 30d], calendar: true, count: {gte: 1}}
+        """,
+        ["p1", "p3"],
+    ),
+    # a sequence step that is a custom event, and max_span
+    "quick_buyers": (
+        """\
+        name: quick_buyers
+        rule:
+          sequence:
+            steps: [{event: signup}, {custom_event: paid}]
+            max_span: 3d
+        """,
+        ["p3"],
+    ),
 }
 GOLDEN_DIALECTS = ("duckdb", "spark")
+GOLDEN_CUSTOM_EVENTS = """\
+custom_events:
+  mp4_render: {event: video_rendered, where: {format: {eq: mp4}}}
+  paid: {event: purchase, where: {amount: {gte: 50}}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +151,7 @@ def golden_project(tmp_path_factory: pytest.TempPathFactory) -> segctl.Project:
     root = build_project(
         tmp_path_factory.mktemp("golden"),
         segments={name: text for name, (text, _) in GOLDEN_SEGMENTS.items()},
+        features=FEATURES + GOLDEN_CUSTOM_EVENTS,
     )
     return segctl.Project.load(root)
 

@@ -197,20 +197,27 @@ def test_comparators_that_fit_the_column_type(rule: str, value: Any) -> None:
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ("{property: age, gte: old}", "1:22: 'gte': expected a number, got the text 'old'"),
+        ("{property: age, gte: old}",
+         "1:22: 'gte': expected a number, got the text 'old' ('age' is a number column)"),
         ("{property: age, contains: '1'}",
-         "1:27: 'contains' applies to string values, not to a number value"),
+         "1:27: 'contains' applies to string values, not to a number value "
+         "('age' is a number column)"),
         ("{property: opted_in, gte: true}",
-         "1:27: 'gte' applies to number or string or timestamp values, not to a boolean value"),
+         "1:27: 'gte' applies to number or string or timestamp values, not to a boolean value "
+         "('opted_in' is a boolean column)"),
         ("{property: plan, within: 7d}",
-         "1:26: 'within' applies to timestamp values, not to a string value"),
+         "1:26: 'within' applies to timestamp values, not to a string value "
+         "('plan' is a string column)"),
         ("{property: created_at, regex: x}",
-         "1:31: 'regex' applies to string values, not to a timestamp value"),
-        ("{property: age, in: [1, two]}", "1:21: 'in': expected a number, got the text 'two'"),
+         "1:31: 'regex' applies to string values, not to a timestamp value "
+         "('created_at' is a timestamp column)"),
+        ("{property: age, in: [1, two]}",
+         "1:21: 'in': expected a number, got the text 'two' ('age' is a number column)"),
         ("{property: age, between: [10]}",
-         "1:26: 'between': expected two values, like between: [1, 10]"),
+         "1:26: 'between': expected two values, like between: [1, 10] ('age' is a number column)"),
         ("{property: plan, is_set: 'yes'}", "1:26: 'is_set': expected true or false, got 'yes'"),
-        ("{property: plan, eq: pro, lte: [a]}", "1:32: 'lte': expected a single value, got a list"),
+        ("{property: plan, eq: pro, lte: [a]}",
+         "1:32: 'lte': expected a single value, got a list ('plan' is a string column)"),
     ],
 )  # fmt: skip
 def test_comparators_that_do_not_fit_are_definition_errors(rule: str, message: str) -> None:
@@ -240,7 +247,9 @@ def test_measures_have_the_type_of_their_value(measure: str, value_type: ColumnT
 
 def test_a_timestamp_measure_rejects_a_number() -> None:
     _, problems = parse("{event: login, last_seen: {gte: 5}}")
-    assert problems == ["1:33: 'gte': expected a date or timestamp, got int 5"]
+    assert problems == [
+        "1:33: 'gte': expected a date or timestamp, got int 5 (last_seen is a timestamp)"
+    ]
 
 
 def test_a_rule_parses_to_typed_conditions() -> None:
@@ -328,7 +337,8 @@ def test_problems_are_collected_not_stopped_at() -> None:
         "3:28: unknown operator 'gtee' (did you mean 'gte'?)",
         "4:15: unknown segment 'nope'",
         "5:6: unknown condition 'evnt' (did you mean 'event'?); expected one of: all, any, "
-        "not, property, event, feature, subscription, segment, sequence, list, template",
+        "not, property, event, feature, subscription, segment, sequence, list, template, "
+        "at_least, custom_event",
     ]
 
 
@@ -373,6 +383,40 @@ TEMPLATE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"event": "login", "within": "7d", "count": {"gte": 1, "lt": 10}},
     ),
     "streak": ({"days": 5}, {"event": "*", "streak": {"gte": 5}}),
+    "stopped": (
+        {"event": "login", "recent": "3d", "before": "14d"},
+        {
+            "all": [
+                {"event": "login", "between": ["14d", "3d"], "count": {"gte": 1}},
+                {"event": "login", "within": "3d", "count": {"eq": 0}},
+            ]
+        },
+    ),
+    "restarted": (
+        {"event": ["login", "export"], "calendar": True},
+        {
+            "all": [
+                {
+                    "event": ["login", "export"],
+                    "within": "7d",
+                    "calendar": True,
+                    "count": {"gte": 1},
+                },
+                {
+                    "event": ["login", "export"],
+                    "between": ["37d", "7d"],
+                    "calendar": True,
+                    "count": {"eq": 0},
+                },
+                {
+                    "event": ["login", "export"],
+                    "between": ["100y", "37d"],
+                    "calendar": True,
+                    "count": {"gte": 1},
+                },
+            ]
+        },
+    ),
     "focus": (
         {"event": "video_rendered", "property": "format", "value": "mp4", "last": 20},
         {

@@ -125,6 +125,8 @@ NEEDLES: dict[tuple[str, str], list[str]] = {
     ("subscriptions", "plan"): ["PRO", "e", "ium"],
 }
 REGEXES = ["^p", "o$", "[A-Z]", "e.*m", "^$", "_", "^a|s$", r"\.com", "r[eo]"]
+# Inline flags (SPEC 2.4b), which DuckDB, Spark and Python's re read alike on this data.
+REGEXES += ["(?i)^p", "(?i)aws$", "(?i)[a-c]_", "(?m)^g", "(?s)a.w", "(?is)^A.S$"]
 COUNT_LITERALS = [0, 1, 2, 3]
 SUM_LITERALS = [0, 1, 2.5, 5, 12.5, 50, -3]
 
@@ -185,17 +187,25 @@ OPS = {
 }  # fmt: skip
 DURATIONS = ["1h", "12h", "36h", "1d", "2d", "7d", "2w", "30d", "1y"]
 DATE_OFFSETS = [-1, 0, 1, 2, 7, 30]  # days before as_of's local day
-TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
+TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland", "Europe/Berlin"]
 AS_OFS = [
     datetime(2026, 3, 15, 12, tzinfo=UTC),
     datetime(2026, 3, 15, tzinfo=UTC),  # midnight UTC
     datetime(2026, 3, 9, 4, tzinfo=UTC),  # midnight in New York, the day after DST starts
     datetime(2026, 3, 14, 18, 30, tzinfo=UTC),  # midnight in Kolkata
     datetime(2026, 3, 14, 11, tzinfo=UTC),  # midnight in Auckland
+    # Calendar windows across a DST change: Berlin moves to summer time on 2026-03-29 and
+    # New York back to winter time on 2026-11-01 (local days of 23 and 25 hours).
+    datetime(2026, 3, 31, 10, tzinfo=UTC),
+    datetime(2026, 3, 29, 22, 30, tzinfo=UTC),  # 00:30 in Berlin, the day after the change
+    datetime(2026, 11, 3, 4, 30, tzinfo=UTC),  # 23:30 on Nov 2 in New York
 ]
+# Whole-day durations for calendar windows and activity periods (hours are an error there).
+CALENDAR_DURATIONS = ["0d", "1d", "2d", "3d", "7d", "1w"]
+PERIOD_EVERY = ["1d", "2d", "3d", "7d", "36h"]
 SEGMENT_MEASURES = [
     "count", "distinct_days", "sum", "avg", "min", "max",
-    "first_seen", "last_seen", "streak", "share",
+    "first_seen", "last_seen", "streak", "share", "active_periods",
 ]  # fmt: skip
 FEATURE_MEASURES: list[str | dict[str, str]] = [
     "count", "distinct_days", "first_seen", "last_seen", "streak",
@@ -205,6 +215,12 @@ FEATURE_MEASURES: list[str | dict[str, str]] = [
 LIST_FILES = {"person_id": "lists/ids.csv", "email": "lists/emails.csv"}
 # Condition kinds that need nothing generated before them (feature and segment conditions do).
 LEAF_KINDS = ("property", "event", "subscription", "sequence", "list")
+# Custom events of features.yaml (SPEC 2.4b) a case may define.
+CUSTOM_EVENTS: list[Node] = [
+    {"event": "a", "where": {"kind": {"contains": "a"}}},
+    {"event": ["b", "c"]},
+    {"event": "*", "where": {"amount": {"gte": 1}}},
+]
 
 # Events of a person who is not in the persons file must never make anyone a member.
 ORPHAN_ID = "ghost"
@@ -223,7 +239,7 @@ class Case:
     events: list[Row]
     subscriptions: list[Row]
     segment_files: dict[str, str]  # segment name -> YAML text
-    features_file: str | None  # features.yaml text
+    features_file: str | None  # features.yaml text (features and custom events)
     lists: dict[str, list[Row]]  # list file -> rows
 
     @property
@@ -233,7 +249,7 @@ class Case:
     def expected(self) -> dict[str, set[str]]:
         """The reference's members, from the same YAML text segctl reads."""
         segments = {name: yaml.safe_load(text) for name, text in self.segment_files.items()}
-        features = yaml.safe_load(self.features_file)["features"] if self.features_file else None
+        document = yaml.safe_load(self.features_file) if self.features_file else {}
         return evaluate(
             segments,
             self.persons,
@@ -241,8 +257,9 @@ class Case:
             self.subscriptions,
             self.as_of,
             self.timezone,
-            features,
+            document.get("features"),
             self.lists,
+            document.get("custom_events"),
         )
 
     def write(self, root: Path) -> None:
@@ -334,6 +351,7 @@ class Context:
     near_edges: tuple[datetime, ...]  # one second either side of instants and midnights
     segments: tuple[str, ...] = ()  # segments a rule may refer to (those generated before it)
     features: tuple[tuple[str, str], ...] = ()  # (name, value family)
+    custom_events: tuple[str, ...] = ()  # custom events of features.yaml
 
     def instant(self, literal: date | datetime) -> datetime:
         """A date or datetime literal as an instant (a bare date is local midnight)."""
@@ -384,11 +402,18 @@ def draw_context(draw: st.DrawFn) -> Context:
     midnights = [ctx.instant(today - timedelta(days=k)) for k in range(3)]
     midnights += [ctx.instant(d) for d in dates]
     noons = [m + timedelta(hours=12) for m in midnights[:3]]
+    # The local midnights calendar windows and calendar periods begin and end at.
+    midnights += [ctx.instant(today - timedelta(days=k)) for k in calendar_edge_days(draw)]
     edges = {p.astimezone(UTC) for p in (*instants, *midnights, *noons)}
     edges.add(as_of - timedelta(days=400))
     second = timedelta(seconds=1)
     near = {(p + j).astimezone(UTC) for p in (*instants, *midnights) for j in (-second, second)}
     return replace(ctx, edges=tuple(sorted(edges)), near_edges=tuple(sorted(near)))
+
+
+def calendar_edge_days(draw: st.DrawFn) -> list[int]:
+    """A few days back from as_of's local day where calendar windows and periods begin."""
+    return sorted({pick(draw, [1, 2, 3, 4, 6, 7, 8, 13, 14, 15]) for _ in range(3)})
 
 
 def draw_timestamp(draw: st.DrawFn, ctx: Context) -> datetime:
@@ -472,8 +497,14 @@ def draw_where(draw: st.DrawFn, ctx: Context) -> Node:
     return {c: draw_column_comparator(draw, ctx, "events", c, EVENT_PROPERTIES[c]) for c in columns}
 
 
-def draw_window(draw: st.DrawFn, ctx: Context) -> Node:
-    """No window, within, between [far, near], or from and/or to."""
+def draw_window(draw: st.DrawFn, ctx: Context, *, calendar: bool = False) -> Node:
+    """No window, within, between [far, near], or from and/or to; with ``calendar``, a
+    calendar window (SPEC 2.4b) one time in three."""
+    if calendar and one_in(draw, 3):
+        if one_in(draw, 2):
+            return {"within": pick(draw, CALENDAR_DURATIONS), "calendar": True}
+        far, near = sorted(pick_some(draw, CALENDAR_DURATIONS[:-1], 2), key=parse_duration)[::-1]
+        return {"between": [far, near], "calendar": True}
     form = pick(draw, ["none", "within", "between", "from_to"])
     if form == "within":
         return {"within": pick(draw, ctx.durations)}
@@ -489,20 +520,46 @@ def draw_window(draw: st.DrawFn, ctx: Context) -> Node:
     return {}
 
 
-def draw_event_selection(draw: st.DrawFn, ctx: Context) -> Node:
-    """``event`` (name, list or "*"), optional ``where``, a window and optional ``last``."""
-    spec: Node = {"event": pick(draw, ["a", "b", ["a", "c"], "*"])}
+def draw_event_selection(
+    draw: st.DrawFn, ctx: Context, *, calendar: bool = False, window: bool = True
+) -> Node:
+    """``event`` (name, list or "*") or a custom event, optional ``where``, a window (calendar
+    windows only where ``calendar``) and optional ``last``."""
+    if ctx.custom_events and one_in(draw, 4):
+        spec: Node = {"custom_event": pick(draw, ctx.custom_events)}
+    else:
+        spec = {"event": pick(draw, ["a", "b", ["a", "c"], "*"])}
     if one_in(draw, 3):
         spec["where"] = draw_where(draw, ctx)
-    spec.update(draw_window(draw, ctx))
+    if not window:
+        return spec
+    spec.update(draw_window(draw, ctx, calendar=calendar))
     if one_in(draw, 4):
         spec["last"] = pick(draw, [1, 2, 3])
     return spec
 
 
+def draw_active_periods(draw: st.DrawFn, ctx: Context) -> Node:
+    """``active_periods`` (SPEC 2.4b): rolling or calendar periods, sometimes offset."""
+    spec = draw_event_selection(draw, ctx, window=False)
+    calendar = one_in(draw, 2)
+    every = pick(draw, PERIOD_EVERY[:-1] if calendar else PERIOD_EVERY)
+    periods: Node = {"every": every, "of_last": pick(draw, [1, 2, 3, 4])}
+    if one_in(draw, 2):
+        periods["min_count"] = pick(draw, [1, 1, 2])
+    if one_in(draw, 3):
+        periods["offset"] = pick(draw, ["1d", "2d"] if calendar else ["1d", "12h"])
+    if calendar:
+        spec["calendar"] = True
+    spec["active_periods"] = {**periods, **draw_comparator(draw, ctx, "num", COUNT_LITERALS)}
+    return spec
+
+
 def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
-    spec = draw_event_selection(draw, ctx)
     measure = pick(draw, SEGMENT_MEASURES)
+    if measure == "active_periods":
+        return draw_active_periods(draw, ctx)
+    spec = draw_event_selection(draw, ctx, calendar=True)
     if measure in ("count", "distinct_days", "streak"):
         spec[measure] = draw_comparator(draw, ctx, "num", COUNT_LITERALS)
     elif measure == "sum":
@@ -567,13 +624,18 @@ def draw_subscription_condition(draw: st.DrawFn, ctx: Context) -> Node:
 def draw_sequence_condition(draw: st.DrawFn, ctx: Context) -> Node:
     steps = []
     for _ in range(pick(draw, [1, 2, 2, 3])):  # max_gap needs two steps
-        step: Node = {"event": pick(draw, EVENT_NAMES)}
+        if ctx.custom_events and one_in(draw, 5):
+            step: Node = {"custom_event": pick(draw, ctx.custom_events)}
+        else:
+            step = {"event": pick(draw, EVENT_NAMES)}
         if one_in(draw, 4):
             step["where"] = draw_where(draw, ctx)
         steps.append(step)
     spec: Node = {"steps": steps, **draw_window(draw, ctx)}
     if one_in(draw, 2):
         spec["max_gap"] = pick(draw, ctx.durations)
+    if one_in(draw, 3):
+        spec["max_span"] = pick(draw, ctx.durations)
     return {"sequence": spec}
 
 
@@ -585,8 +647,11 @@ def draw_condition(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
     if ctx.segments:
         kinds.append("segment")
     if depth > 0:
-        kinds += ["all", "any", "not"]
+        kinds += ["all", "any", "not", "at_least"]
     kind = pick(draw, kinds)
+    if kind == "at_least":
+        items = [draw_condition(draw, ctx, depth - 1) for _ in range(pick(draw, [1, 2, 3]))]
+        return {"at_least": draw(st.integers(1, len(items))), "of": items}
     if kind in ("all", "any"):
         # An `all` of many conditions is rarely true: keep it short.
         size = pick(draw, [1, 2] if kind == "all" else [1, 2, 3])
@@ -663,6 +728,10 @@ def cases(draw: st.DrawFn) -> Case:
         ],
     }
 
+    custom_events: dict[str, Node] = {}
+    for i in range(draw(_index(3))):
+        custom_events[f"c{i}"] = pick(draw, CUSTOM_EVENTS)
+        ctx = replace(ctx, custom_events=(*ctx.custom_events, f"c{i}"))
     features: dict[str, Node] = {}
     for i in range(draw(_index(3))):
         definition, family = draw_feature(draw, ctx)
@@ -689,7 +758,7 @@ def cases(draw: st.DrawFn) -> Case:
         events=events,
         subscriptions=subscriptions,
         segment_files=segment_files,
-        features_file=yaml.safe_dump({"features": features}, sort_keys=False) if features else None,
+        features_file=features_yaml(features, custom_events),
         lists=lists,
     )
 
@@ -731,6 +800,16 @@ def draw_nested_event_columns(draw: st.DrawFn) -> Row:
         "params": params,
         "tags": tags,
     }
+
+
+def features_yaml(features: dict[str, Node], custom_events: dict[str, Node]) -> str | None:
+    """features.yaml: the features and custom events (a file may hold only custom events)."""
+    document: dict[str, Any] = {}
+    if features:
+        document["features"] = features
+    if custom_events:
+        document["custom_events"] = custom_events
+    return yaml.safe_dump(document, sort_keys=False) if document else None
 
 
 def _uses_last(node: Any) -> bool:

@@ -16,7 +16,7 @@ import yaml
 from conftest import Cli
 
 from segctl.cli.docgen import commands, parse_help, render
-from segctl.definitions.conditions import COMPARATORS, KINDS, WINDOW_KEYS
+from segctl.definitions.conditions import COMPARATORS, KINDS, PERIOD_KEYS, WINDOW_KEYS
 from segctl.definitions.model import MEASURES
 from segctl.definitions.templates import TEMPLATES
 from segctl.project import Project
@@ -67,6 +67,9 @@ def doc_project(tmp_path_factory: pytest.TempPathFactory) -> DocProject:
                 names[line] = data["name"]
             elif isinstance(data, dict) and "features" in data:
                 features["features"].update(data["features"])
+                continue
+            elif isinstance(data, dict) and "custom_events" in data:
+                features.setdefault("custom_events", {}).update(data["custom_events"])
                 continue
             elif isinstance(data, (dict, list)):
                 names[line] = f"{stem}_line_{line}"
@@ -143,7 +146,7 @@ def conditions(node: Any) -> Iterator[dict[str, Any]]:
         for item in node:
             yield from conditions(item)
     elif isinstance(node, dict):
-        if "features" in node:  # a features.yaml block
+        if "features" in node or "custom_events" in node:  # a features.yaml block
             return
         if "name" in node:
             yield from conditions(node.get("rule"))
@@ -155,6 +158,8 @@ def conditions(node: Any) -> Iterator[dict[str, Any]]:
         for key in ("all", "any", "not"):
             if key in node:
                 yield from conditions(node[key])
+        if "at_least" in node:
+            yield from conditions(node["of"])
 
 
 def test_the_language_reference_covers_the_language() -> None:
@@ -180,19 +185,19 @@ def test_the_language_reference_covers_the_language() -> None:
             kinds.add(kind)
             if kind in ("property", "feature"):
                 comparator(cond, skip=(kind,))
-            elif kind == "event":
+            elif kind in ("event", "custom_event"):
                 (measure,) = [k for k in cond if k in MEASURES]
                 measures.add(measure)
                 windows.update(k for k in cond if k in WINDOW_KEYS)
-                extras.update(k for k in ("where", "last") if k in cond)
-                comparator(cond[measure], skip=("of", "where"))
+                extras.update(k for k in ("where", "last", "calendar") if k in cond)
+                comparator(cond[measure], skip=("of", "where", *PERIOD_KEYS))
                 where(cond.get("where", {}))
                 where(cond[measure].get("where", {}))
             elif kind == "subscription":
                 where(cond["subscription"])
             elif kind == "sequence":
                 windows.update(k for k in cond["sequence"] if k in WINDOW_KEYS)
-                extras.update(k for k in ("max_gap",) if k in cond["sequence"])
+                extras.update(k for k in ("max_gap", "max_span") if k in cond["sequence"])
             elif kind == "template":
                 templates.add(cond["template"])
     assert kinds == set(KINDS)
@@ -200,7 +205,7 @@ def test_the_language_reference_covers_the_language() -> None:
     assert windows == set(WINDOW_KEYS)
     assert comparators == set(COMPARATORS)
     assert templates == set(TEMPLATES)
-    assert extras == {"where", "last", "max_gap"}
+    assert extras == {"where", "last", "max_gap", "calendar", "max_span"}
 
 
 # ---- the CLI reference -----------------------------------------------------------------------

@@ -557,3 +557,76 @@ def test_engine_setting_errors(cli: Cli, make_project: MakeProject) -> None:
     root = make_project()
     result = cli("evaluate", "--project", root, "--spark-master", "yarn", code=2)
     assert "--spark-master needs --engine spark" in result.stderr
+
+
+def language_case() -> Case:
+    """SPEC 2.4b on Spark: calendar windows and calendar periods across Berlin's change to
+    summer time, rolling periods, at_least, custom events (in a features.yaml that holds only
+    them), max_span and regex inline flags (with a newline in the data)."""
+    as_of = datetime(2026, 3, 30, 12, tzinfo=UTC)  # 14:00 on 30 March in Berlin (CEST)
+    day = timedelta(days=1)
+
+    def e(pid: str, name: str, at: datetime, kind: str | None = None) -> dict[str, Any]:
+        return {"person_id": pid, "event": name, "timestamp": at, "amount": 1.0, "kind": kind}
+
+    events = [
+        e("p1", "a", datetime(2026, 3, 22, 23, tzinfo=UTC)),  # 23 March 00:00 CET
+        e("p1", "a", datetime(2026, 3, 15, 23, tzinfo=UTC)),  # 16 March 00:00 CET
+        e("p1", "b", datetime(2026, 3, 23, 9, tzinfo=UTC), "aws"),
+        e("p2", "a", datetime(2026, 3, 22, 22, 59, 59, tzinfo=UTC)),  # 22 March, last second
+        e("p2", "b", datetime(2026, 3, 29, 22, tzinfo=UTC), "line one\nline two"),  # today
+        e("p3", "a", as_of - 10 * day), e("p3", "b", as_of - 2 * day, "AWS"),
+    ]  # fmt: skip
+    persons = [
+        {"person_id": f"p{i}", "email": None, "plan": None, "country": None, "score": None,
+         "created_at": None}
+        for i in range(1, 5)
+    ]  # fmt: skip
+    rules: dict[str, Any] = {
+        "cal_week": {"event": "a", "within": "7d", "calendar": True, "count": {"gte": 1}},
+        "cal_between": {"event": "*", "between": ["14d", "7d"], "calendar": True,
+                        "count": {"gte": 1}},
+        "regular": {"event": "a", "calendar": True,
+                    "active_periods": {"every": "7d", "of_last": 2, "offset": "1d", "gte": 2}},
+        "rolling": {"event": "*", "active_periods": {"every": "3d", "of_last": 5, "gte": 2}},
+        "two_of": {"at_least": 2, "of": [
+            {"segment": "cal_week"},
+            {"custom_event": "cloud", "count": {"gte": 1}},
+            {"event": "b", "where": {"kind": {"regex": "(?m)^line two$"}}, "count": {"gte": 1}},
+        ]},
+        "spanned": {"sequence": {"steps": [{"event": "a"}, {"custom_event": "cloud"}],
+                                 "max_span": "1d"}},
+        "dotall": {"event": "b", "where": {"kind": {"regex": "(?s)one.line"}}, "count": {"gte": 1}},
+        "stopped": {"event": "*", "within": "0d", "calendar": True, "count": {"eq": 0}},
+    }  # fmt: skip
+    return Case(
+        as_of=as_of,
+        timezone="Europe/Berlin",
+        persons=persons,
+        events=events,
+        subscriptions=[],
+        segment_files={
+            n: yaml.safe_dump({"name": n, "rule": r}, sort_keys=False) for n, r in rules.items()
+        },
+        features_file=yaml.safe_dump(
+            {"custom_events": {"cloud": {"event": "b", "where": {"kind": {"regex": "(?i)^aws$"}}}}}
+        ),
+        lists={LIST_FILES["person_id"]: [{"person_id": "p3"}]},
+    )
+
+
+def test_language_case(spark: SparkSession) -> None:
+    case = language_case()
+    expected = case.expected()
+    assert expected == {
+        "cal_week": {"p1"},  # p2's event is a second before the calendar week
+        "cal_between": {"p1", "p2", "p3"},  # 16..22 March: 16, 22 (last second) and 20 March
+        "regular": {"p1"},  # one event in each of the weeks 16..22 and 23..29 March
+        "rolling": {"p1", "p2", "p3"},  # 3-day periods 0..4: p1 in 2 and 4, p2 in 0 and 2
+        "two_of": {"p1"},  # calendar week + aws; p2 only the multi-line kind, p3 only AWS
+        "spanned": {"p1"},  # a at 23 March 00:00, aws 10 hours later
+        "dotall": {"p2"},
+        "stopped": {"p1", "p3", "p4"},  # p2 has an event today (30 March 00:00 CEST)
+    }
+    assert case_memberships(case, "duckdb") == expected
+    assert case_memberships(case, "spark") == expected

@@ -27,11 +27,13 @@ from datetime import datetime, timedelta
 
 from sqlglot import exp
 
+from segctl.compiler.calendar import period_windows, resolve, scope
 from segctl.compiler.comparators import compile_comparator, literal
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import (
     All,
     AnyOf,
+    AtLeast,
     ColumnTest,
     ColumnType,
     Condition,
@@ -54,7 +56,7 @@ from segctl.sources.nested import access, parse_path, share_json_parses, value_t
 DATE = exp.DataType.build("DATE")
 DOUBLE = exp.DataType.build("DOUBLE")
 # Measures that are never NULL once persons without events get their zero.
-ZERO_WHEN_NONE = {"count", "distinct_days", "sum", "streak"}
+ZERO_WHEN_NONE = {"count", "distinct_days", "sum", "streak", "active_periods"}
 # Day bitmasks are HUGEINTs: bits 0..126 keep clear of the sign bit, with a day to spare for
 # windows that straddle a daylight-saving change in the project timezone.
 MAX_BITMASK_LOOKBACK = timedelta(days=125)
@@ -243,6 +245,8 @@ class PlanBuilder:
             return col(self.sequences.setdefault(cond, f"q__{len(self.sequences)}"))
         if isinstance(cond, ListCondition):
             return self._list(cond)
+        if isinstance(cond, AtLeast):
+            return self._at_least(cond)
         raise TypeError(f"unknown condition {cond!r}")  # pragma: no cover
 
     # ---- property names (plain columns or nested paths) ------------------------------------
@@ -302,6 +306,22 @@ class PlanBuilder:
         projections = [exp.Star(), *(exp.alias_(e.copy(), ident(a)) for a, e in reads.items())]
         return exp.select(*projections).from_(source).subquery(ident("events"))
 
+    def _at_least(self, cond: AtLeast) -> exp.Expr:
+        """How many of the conditions hold, compared with K."""
+        return exp.paren(exp.GTE(this=self.held(cond), expression=literal(cond.count)))
+
+    def held(self, cond: AtLeast) -> exp.Expr:
+        """How many of an ``at_least``'s conditions hold (a condition is never NULL, but a
+        CASE keeps the count right even if one were); ``explain`` shows it."""
+        ones = [
+            exp.Case(ifs=[exp.If(this=self._condition(c), true=literal(1))], default=literal(0))
+            for c in cond.items
+        ]
+        total: exp.Expr = ones[0]
+        for one in ones[1:]:
+            total = exp.Add(this=total, expression=one)
+        return exp.paren(total, False)
+
     def _list(self, cond: ListCondition) -> exp.Expr:
         table = self.ctx.list_tables.get(cond.path, "segctl_list")
         keys = exp.select(col("key")).from_(ident(table))
@@ -341,6 +361,7 @@ class PlanBuilder:
 
     def _window(self, window: Window, ts: exp.Expr) -> list[exp.Expr]:
         as_of = self.ctx.as_of
+        window = resolve(window, as_of, self.ctx.timezone)  # calendar days -> instants
         parts: list[exp.Expr] = []
         if window.within is not None:
             parts.append(exp.GT(this=ts.copy(), expression=literal(as_of - window.within)))
@@ -470,6 +491,8 @@ class PlanBuilder:
         return filtered(aggregate, condition)
 
     def _aggregate(self, measure: EventMeasure) -> exp.Expr:
+        if measure.measure.periods is not None:
+            return self._active_periods(measure)
         kind, where = measure.measure.kind, self._filter(measure)
 
         if self._top_n(measure):
@@ -501,6 +524,29 @@ class PlanBuilder:
             return exp.Div(this=numerator, expression=denominator)
         raise ValueError(f"no aggregate for measure {kind}")  # streak is its own CTE
 
+    def _active_periods(self, measure: EventMeasure) -> exp.Expr:
+        """``active_periods``: one filtered count per period, in the same GROUP BY as every
+        other measure, and the number of periods whose count reaches ``min_count``."""
+        periods = measure.measure.periods
+        assert periods is not None
+        total: exp.Expr | None = None
+        for count in self.period_counts(measure):
+            active = exp.GTE(this=count, expression=literal(periods.min_count))
+            one = exp.Case(ifs=[exp.If(this=active, true=literal(1))], default=literal(0))
+            total = one if total is None else exp.Add(this=total, expression=one)
+        assert total is not None
+        return total
+
+    def period_counts(self, measure: EventMeasure) -> list[exp.Expr]:
+        """The matching events of each period of an ``active_periods`` measure (aggregates
+        over scoped_events), period 0 first; ``explain`` shows them."""
+        counts = []
+        for window in period_windows(measure):
+            parts = self._match(measure.match, window)
+            condition = exp.and_(*parts) if parts else None
+            counts.append(self._filtered(exp.Count(this=exp.Star()), condition))
+        return counts
+
     def _top_n_aggregate(self, measure: EventMeasure, where: exp.Expr | None) -> exp.Expr:
         kind, of = measure.measure.kind, measure.measure.of
         if kind == "count":
@@ -527,8 +573,10 @@ class PlanBuilder:
 
         # (match, window, how far back the plan reads them: None = as far as the window goes)
         horizon = timedelta(days=STREAK_HORIZON + 2)  # + a day either side for local days
+        as_of, tz = self.ctx.as_of, self.ctx.timezone
         scopes: list[tuple[EventMatch, Window, timedelta | None]] = [
-            (m.match, m.window, horizon if self._streak_bits(m) else None) for m in self.measures
+            (m.match, scope(m, as_of, tz), horizon if self._streak_bits(m) else None)
+            for m in self.measures
         ]
         for seq in self.sequences:
             scopes.extend((step, seq.window, None) for step in seq.steps)
@@ -723,6 +771,8 @@ class PlanBuilder:
         """Step k's valid times: events of step k strictly after a valid time of step k-1
         (and at most max_gap after it). Without max_gap the earliest valid time suffices."""
         name = self.sequences[seq]
+        if seq.max_span is not None:
+            return self._spanned_sequence(seq, steps)
         ctes: list[tuple[str, exp.Expr]] = []
         for k, step in enumerate(steps):
             cte = f"{name}_step{k}"
@@ -752,6 +802,69 @@ class PlanBuilder:
             query = query.where(step)
             if seq.max_gap is None:
                 query = query.group_by(col("person_id", "e"))
+            ctes.append((cte, query))
+        last = f"{name}_step{len(steps) - 1}"
+        ctes.append((name, exp.select(col("person_id")).distinct().from_(ident(last))))
+        return ctes
+
+    def _spanned_sequence(
+        self, seq: SequenceCondition, steps: list[exp.Expr]
+    ) -> list[tuple[str, exp.Expr]]:
+        """A sequence with ``max_span``: each valid time of step k carries the latest start
+        (step 0's time) of the chains that reach it, since a later start leaves more room for
+        the steps after; a step is valid while it is at most max_span after that start."""
+        assert seq.max_span is not None
+        name = self.sequences[seq]
+        ctes: list[tuple[str, exp.Expr]] = []
+
+        def seconds(delta: timedelta) -> exp.Expr:
+            return exp.Interval(
+                this=literal(str(int(delta.total_seconds()))), unit=exp.var("SECOND")
+            )
+
+        ts = col("timestamp", "e")
+        for k, step in enumerate(steps):
+            cte = f"{name}_step{k}"
+            events = exp.alias_(ident("scoped_events"), "e")
+            if k == 0:
+                query = (
+                    exp.select(
+                        col("person_id", "e"),
+                        exp.alias_(ts.copy(), ident("t")),
+                        exp.alias_(ts.copy(), ident("s")),
+                    )
+                    .distinct()
+                    .from_(events)
+                    .where(step)
+                )
+                ctes.append((cte, query))
+                continue
+            on = [
+                exp.EQ(this=col("person_id", "p"), expression=col("person_id", "e")),
+                exp.GT(this=ts.copy(), expression=col("t", "p")),
+                exp.LTE(
+                    this=ts.copy(),
+                    expression=exp.Add(this=col("s", "p"), expression=seconds(seq.max_span)),
+                ),
+            ]
+            if seq.max_gap is not None:
+                on.append(
+                    exp.LTE(
+                        this=ts.copy(),
+                        expression=exp.Add(this=col("t", "p"), expression=seconds(seq.max_gap)),
+                    )
+                )
+            query = (
+                exp.select(
+                    col("person_id", "e"),
+                    exp.alias_(ts.copy(), ident("t")),
+                    exp.alias_(exp.Max(this=col("s", "p")), ident("s")),
+                )
+                .from_(events)
+                .join(exp.alias_(ident(f"{name}_step{k - 1}"), "p"), on=exp.and_(*on))
+                .where(step)
+                .group_by(col("person_id", "e"), ts.copy())
+            )
             ctes.append((cte, query))
         last = f"{name}_step{len(steps) - 1}"
         ctes.append((name, exp.select(col("person_id")).distinct().from_(ident(last))))

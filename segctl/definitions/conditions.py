@@ -20,6 +20,7 @@ from segctl.definitions.model import (
     MEASURES,
     All,
     AnyOf,
+    AtLeast,
     ColumnTest,
     ColumnType,
     Comparator,
@@ -32,6 +33,7 @@ from segctl.definitions.model import (
     ListCondition,
     Measure,
     Not,
+    Periods,
     PropertyCondition,
     Schema,
     SegmentCondition,
@@ -60,10 +62,14 @@ APPLIES_TO: dict[str, set[ColumnType] | None] = {
 }  # fmt: skip
 KINDS = (
     "all", "any", "not", "property", "event", "feature", "subscription", "segment",
-    "sequence", "list", "template",
+    "sequence", "list", "template", "at_least", "custom_event",
 )  # fmt: skip
 WINDOW_KEYS = ("within", "between", "from", "to")
-EVENT_KEYS = ("event", "where", "last", *WINDOW_KEYS)
+EVENT_KEYS = ("event", "where", "last", *WINDOW_KEYS, "calendar")
+#: The keys of an ``active_periods`` measure besides its comparator (SPEC 2.4b).
+PERIOD_KEYS = ("every", "of_last", "min_count", "offset")
+#: Inline flag groups both DuckDB (RE2) and Spark (java.util.regex) read the same way.
+REGEX_FLAGS = re.compile(r"^\(\?([a-zA-Z]+)\)")
 
 #: Expands ``template:`` conditions; given (name, params, position) returns a YAML condition.
 TemplateExpander = Callable[[Any, Any, Pos], Any]
@@ -83,6 +89,7 @@ class ConditionParser:
         segment_names: Iterable[str] = (),
         expand_template: TemplateExpander | None = None,
         properties: NestedProperties | None = None,
+        custom_events: dict[str, EventMatch] | None = None,
     ) -> None:
         self.schema = schema
         self.tz = tz
@@ -92,6 +99,7 @@ class ConditionParser:
         self.segment_names = set(segment_names)
         self.expand_template = expand_template
         self.properties = properties
+        self.custom_events = custom_events or {}
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -107,7 +115,13 @@ class ConditionParser:
     def unknown_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
         allowed = tuple(allowed)
         for key in node:
-            if key not in allowed:
+            if key == "calendar" and key not in allowed:
+                self.error(
+                    node.key_at(key),
+                    f"'calendar' applies only to an event condition's window, not to {what} "
+                    "(use it beside within: or between: of an event or custom_event condition)",
+                )
+            elif key not in allowed:
                 self.error(
                     node.key_at(key),
                     f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}",
@@ -248,14 +262,20 @@ class ConditionParser:
         )
         if value_type is None:
             return None
-        comparator = self.comparator(node, value_type, node.pos, skip=("property",))
+        comparator = self.comparator(
+            node,
+            value_type,
+            node.pos,
+            skip=("property", "calendar"),  # 'calendar' is reported by unknown_keys
+            subject=f"'{node['property']}' is a {value_type.value} column",
+        )
         if comparator is None:
             return None
         return PropertyCondition(ColumnTest(node["property"], comparator), node.pos)
 
     def _event(self, node: YMap) -> Condition | None:
         measures = [k for k in node if k in MEASURES]
-        self.unknown_keys(node, (*EVENT_KEYS, *MEASURES), "an event condition")
+        self.unknown_keys(node, (*EVENT_KEYS, "custom_event", *MEASURES), "an event condition")
         if len(measures) != 1:
             if measures:
                 self.error(
@@ -277,11 +297,49 @@ class ConditionParser:
         measure = self.event_measure(node, kind, spec, node.at(kind))
         if measure is None:
             return None
-        skip = ("of",) if kind in AGGREGATES else ("where",) if kind == "share" else ()
-        comparator = self.comparator(spec, self.measure_type(measure), spec.pos, skip=skip)
+        skip: tuple[str, ...] = (
+            ("of",) if kind in AGGREGATES else ("where",) if kind == "share" else ()
+        )
+        if kind == "active_periods":
+            skip = PERIOD_KEYS
+        comparator = self.comparator(
+            spec, self.measure_type(measure), spec.pos, skip=skip, subject=_measure_subject(kind)
+        )
         if comparator is None:
             return None
         return EventCondition(measure, comparator, node.pos)
+
+    # A custom event (features.yaml ``custom_events:``) stands where an event does.
+    _custom_event = _event
+
+    def _at_least(self, node: YMap) -> Condition | None:
+        """``at_least: K`` with ``of: [conditions]`` (SPEC 2.4b)."""
+        known = len(self.problems.items)
+        self.unknown_keys(node, ("at_least", "of"), "an 'at_least' condition")
+        items = node.get("of")
+        if "of" not in node and len(self.problems.items) > known:
+            return None  # a misspelt 'of', reported with its did-you-mean
+        if not isinstance(items, YList) or not items:
+            self.error(
+                node.at("of") if "of" in node else node.pos,
+                "'at_least' needs 'of': a non-empty list of conditions, like "
+                "at_least: 2, of: [{...}, {...}, {...}]",
+            )
+            return None
+        count = node["at_least"]
+        ok = True
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(items):
+            self.error(
+                node.at("at_least"),
+                f"'at_least' must be a whole number from 1 to {len(items)} (the number of "
+                f"conditions in 'of'), got {count!r}",
+            )
+            ok = False
+        parsed = [self.condition(item, items.at(i)) for i, item in enumerate(items)]
+        if not ok or any(p is None for p in parsed):
+            return None
+        assert isinstance(count, int)
+        return AtLeast(count, tuple(p for p in parsed if p is not None), node.pos)
 
     def _feature(self, node: YMap) -> Condition | None:
         self.unknown_keys(node, ("feature", *COMPARATORS), "a feature condition")
@@ -292,7 +350,11 @@ class ConditionParser:
             self.error(node.at("feature"), f"unknown feature '{name}'{hint}")
             return None
         comparator = self.comparator(
-            node, self.measure_type(feature.measure), node.pos, skip=("feature",)
+            node,
+            self.measure_type(feature.measure),
+            node.pos,
+            skip=("feature", "calendar"),  # 'calendar' is reported by unknown_keys
+            subject=f"feature '{name}'",
         )
         if comparator is None:
             return None
@@ -346,7 +408,7 @@ class ConditionParser:
         )
         if spec is None:
             return None
-        self.unknown_keys(spec, ("steps", "max_gap", *WINDOW_KEYS), "a sequence")
+        self.unknown_keys(spec, ("steps", "max_gap", "max_span", *WINDOW_KEYS), "a sequence")
         steps = spec.get("steps")
         if not isinstance(steps, YList) or not steps:
             self.error(
@@ -360,15 +422,25 @@ class ConditionParser:
             if step_map is None:
                 parsed.append(None)
                 continue
-            self.unknown_keys(step_map, ("event", "where"), "a sequence step")
+            self.unknown_keys(step_map, ("event", "custom_event", "where"), "a sequence step")
             parsed.append(self.event_match(step_map))
         window = self.window(spec)
         max_gap = self.duration(spec, "max_gap") if "max_gap" in spec else None
-        if window is None or any(s is None for s in parsed) or max_gap is False:
+        max_span = self.duration(spec, "max_span") if "max_span" in spec else None
+        if (
+            window is None
+            or any(s is None for s in parsed)
+            or max_gap is False
+            or max_span is False
+        ):
             return None
-        assert max_gap is not True
+        assert max_gap is not True and max_span is not True
         return SequenceCondition(
-            tuple(s for s in parsed if s is not None), window, max_gap or None, node.pos
+            tuple(s for s in parsed if s is not None),
+            window,
+            max_gap or None,
+            node.pos,
+            max_span=max_span,
         )
 
     def _list(self, node: YMap) -> Condition | None:
@@ -416,6 +488,8 @@ class ConditionParser:
 
     def event_match(self, node: YMap) -> EventMatch | None:
         """``event`` (name, list of names or "*") and optional ``where``."""
+        if "custom_event" in node:
+            return self.custom_event_match(node)
         names = node.get("event")
         pos = node.at("event")
         parsed_names: tuple[str, ...] | None
@@ -445,6 +519,32 @@ class ConditionParser:
             return None
         return EventMatch(parsed_names, where)
 
+    def custom_event_match(self, node: YMap) -> EventMatch | None:
+        """``custom_event: NAME`` with an optional ``where`` ANDed with the definition's."""
+        name = node["custom_event"]
+        if "event" in node:
+            self.error(
+                node.key_at("event"),
+                "use either 'event' or 'custom_event', not both",
+            )
+            return None
+        definition = self.custom_events.get(name) if isinstance(name, str) else None
+        if definition is None:
+            hint = did_you_mean(str(name), self.custom_events) or (
+                " (define it under custom_events: in features.yaml)"
+            )
+            self.error(node.at("custom_event"), f"unknown custom event '{name}'{hint}")
+            return None
+        where: tuple[ColumnTest, ...] | None = ()
+        if "where" in node:
+            spec = self.mapping(
+                node["where"], node.at("where"), "'where'", "where: {format: {eq: mp4}}"
+            )
+            where = self.column_tests("events", spec, "event property") if spec else None
+        if where is None:
+            return None
+        return EventMatch(definition.names, definition.where + where, custom=name)
+
     def column_tests(self, table: str, spec: YMap, what: str) -> tuple[ColumnTest, ...] | None:
         tests: list[ColumnTest] = []
         ok = True
@@ -458,7 +558,9 @@ class ConditionParser:
                 ok = False
                 continue
             self.unknown_keys(comp, COMPARATORS, "a comparator")
-            comparator = self.comparator(comp, value_type, comp.pos)
+            comparator = self.comparator(
+                comp, value_type, comp.pos, subject=f"'{column}' is a {value_type.value} column"
+            )
             if comparator is None:
                 ok = False
             else:
@@ -474,7 +576,65 @@ class ConditionParser:
         if match is None or window is None or last is False or measure is None:
             return None
         assert last is not True
+        window = self.calendar(node, window, kind)
+        if window is None:
+            return None
+        if kind == "active_periods":
+            present = [k for k in (*WINDOW_KEYS, "last") if k in node]
+            if present:
+                self.error(
+                    node.key_at(present[0]),
+                    f"'active_periods' defines its own window (every x of_last, moved back by "
+                    f"offset): remove '{present[0]}'",
+                )
+                return None
+            assert measure.periods is not None
+            if window.calendar and not _whole_days(measure.periods.every, measure.periods.offset):
+                self.error(
+                    position_of(spec, pos),
+                    "calendar periods are whole days: 'every' and 'offset' take d, w or y "
+                    "(like every: 7d), not hours",
+                )
+                return None
         return EventMeasure(match, window, measure, last or None)
+
+    def calendar(self, node: YMap, window: Window, kind: str) -> Window | None:
+        """``calendar: true``: the window counts local calendar days (SPEC 2.4b)."""
+        if "calendar" not in node:
+            return window
+        value = node["calendar"]
+        if not isinstance(value, bool):
+            self.error(node.at("calendar"), f"'calendar' is true or false, got {value!r}")
+            return None
+        if not value:
+            return window
+        pos = node.key_at("calendar")
+        if window.start is not None or window.end is not None:
+            self.error(
+                pos,
+                "'calendar' cannot go with from/to (they are already dates); "
+                "use within: or between: with calendar: true",
+            )
+            return None
+        if kind == "active_periods":
+            return Window(calendar=True)
+        if window.within is None and window.between is None:
+            self.error(
+                pos,
+                "'calendar' needs a window: add within: 7d (the 7 previous days and today) or "
+                "between: [90d, 30d]",
+            )
+            return None
+        durations = [window.within] if window.within is not None else list(window.between or ())
+        if not _whole_days(*(d for d in durations if d is not None)):
+            key = "within" if window.within is not None else "between"
+            self.error(
+                node.at(key),
+                f"a calendar window counts whole days: '{key}' takes d, w or y "
+                "(like 7d), not hours",
+            )
+            return None
+        return Window(within=window.within, between=window.between, calendar=True)
 
     def measure(self, kind: str, spec: Any, pos: Pos) -> Measure | None:
         if kind in AGGREGATES:
@@ -499,6 +659,9 @@ class ConditionParser:
                 )
                 return None
             return Measure(kind, of=of)
+        if kind == "active_periods":
+            periods = self.periods(spec, pos)
+            return Measure(kind, periods=periods) if periods is not None else None
         if kind == "share":
             where = spec.get("where") if isinstance(spec, YMap) else None
             if not isinstance(where, YMap):
@@ -511,6 +674,39 @@ class ConditionParser:
             tests = self.column_tests("events", where, "event property")
             return Measure(kind, share_where=tests) if tests is not None else None
         return Measure(kind)
+
+    def periods(self, spec: Any, pos: Pos) -> Periods | None:
+        """``every``, ``of_last``, ``min_count`` and ``offset`` of ``active_periods``."""
+        example = "active_periods: {every: 7d, of_last: 4, min_count: 1, gte: 3}"
+        if not isinstance(spec, YMap) or "every" not in spec or "of_last" not in spec:
+            given = spec if isinstance(spec, YMap) else {}
+            missing = [k for k in ("every", "of_last") if k not in given]
+            self.error(
+                position_of(spec, pos),
+                f"'active_periods' needs {' and '.join(repr(k) for k in missing)}, like {example}",
+            )
+            return None
+        every = self.duration(spec, "every")
+        offset = self.duration(spec, "offset") if "offset" in spec else timedelta(0)
+        ok = isinstance(every, timedelta) and isinstance(offset, timedelta)
+        if isinstance(every, timedelta) and every <= timedelta(0):
+            self.error(spec.at("every"), "'every' must be longer than 0 (like every: 7d)")
+            ok = False
+        numbers: dict[str, int] = {}
+        for key, default, low in (("of_last", None, 1), ("min_count", 1, 1)):
+            value = spec.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                self.error(spec.at(key), f"'{key}' must be a whole number >= {low}, got {value!r}")
+                ok = False
+            else:
+                numbers[key] = value
+        if not ok:
+            return None
+        assert isinstance(every, timedelta) and isinstance(offset, timedelta)
+        if numbers["of_last"] * every + offset > timedelta(days=100 * 365):
+            self.error(spec.at("of_last"), "the periods reach back more than 100 years")
+            return None
+        return Periods(every, numbers["of_last"], numbers["min_count"], offset)
 
     def measure_type(self, measure: EventMeasure) -> ColumnType:
         of = measure.measure.of
@@ -590,9 +786,18 @@ class ConditionParser:
     # ---- comparators ------------------------------------------------------------------
 
     def comparator(
-        self, node: YMap, value_type: ColumnType, pos: Pos, *, skip: Iterable[str] = ()
+        self,
+        node: YMap,
+        value_type: ColumnType,
+        pos: Pos,
+        *,
+        skip: Iterable[str] = (),
+        subject: str | None = None,
     ) -> Comparator | None:
-        """The comparator keys of ``node`` (other keys are the caller's: ``skip``)."""
+        """The comparator keys of ``node`` (other keys are the caller's: ``skip``).
+
+        ``subject`` says what is compared and its type ("'age' is a number column"), so that a
+        value of the wrong type is reported with the column it was meant for."""
         skip = tuple(skip)
         keys = [k for k in node if k not in skip]
         if not keys:
@@ -613,18 +818,23 @@ class ConditionParser:
                 )
                 ok = False
                 continue
-            test = self.test(key, node[key], value_type, node.at(key))
+            test = self.test(key, node[key], value_type, node.at(key), subject)
             if test is None:
                 ok = False
             else:
                 tests.append(test)
         return Comparator(tuple(tests), value_type, pos) if ok else None
 
-    def test(self, op: str, raw: Any, value_type: ColumnType, pos: Pos) -> Test | None:
+    def test(
+        self, op: str, raw: Any, value_type: ColumnType, pos: Pos, subject: str | None = None
+    ) -> Test | None:
         applies = APPLIES_TO[op]
         if applies is not None and value_type not in applies:
             kinds = " or ".join(sorted(t.value for t in applies))
-            self.error(pos, f"'{op}' applies to {kinds} values, not to a {value_type.value} value")
+            about = f" ({subject})" if subject else ""
+            self.error(
+                pos, f"'{op}' applies to {kinds} values, not to a {value_type.value} value{about}"
+            )
             return None
         if applies is ORDERED and value_type is ColumnType.STRING and _has_number(raw):
             # A CSV column with one value that is not a number is read as text, and the
@@ -639,7 +849,8 @@ class ConditionParser:
         try:
             value = self.test_value(op, raw, value_type)
         except ValueProblem as exc:
-            self.error(pos, f"'{op}': {exc}")
+            about = f" ({subject})" if subject and op not in _OWN_TYPE else ""
+            self.error(pos, f"'{op}': {exc}{about}")
             return None
         return Test(op, value, pos)
 
@@ -670,6 +881,7 @@ class ConditionParser:
                 re.compile(raw)
             except re.error as exc:
                 raise ValueProblem(f"invalid regular expression: {exc}") from None
+            _check_regex_flags(raw)
             return raw
         if op in ("contains", "starts_with", "ends_with"):
             if isinstance(raw, (list, dict, bool)) or raw is None:
@@ -682,3 +894,41 @@ def _has_number(raw: Any) -> bool:
     """A YAML number (not a boolean), or a list holding one."""
     values = raw if isinstance(raw, list) else [raw]
     return any(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+# Comparators whose value type is their own, whatever the column holds: a wrong value there is
+# not about the column.
+_OWN_TYPE = {"is_set", "within", "older_than", "before", "after", "regex"}
+
+
+def _measure_subject(kind: str) -> str:
+    if kind in ("first_seen", "last_seen"):
+        return f"{kind} is a timestamp"
+    if kind in ("min", "max", "sum", "avg"):
+        return f"{kind} is a value of its 'of' column"
+    return f"{kind} is a number"
+
+
+def _whole_days(*durations: timedelta) -> bool:
+    return all(d % timedelta(days=1) == timedelta(0) for d in durations)
+
+
+def _check_regex_flags(pattern: str) -> None:
+    """Inline flags: only a leading group of i, s and m (SPEC 2.4b), which RE2 (DuckDB) and
+    java.util.regex (Spark) read alike; other flags mean different things on each engine or
+    are unknown to one of them."""
+    leading = REGEX_FLAGS.match(pattern)
+    if leading is not None:
+        unknown = sorted(set(leading.group(1)) - set("ism"))
+        if unknown:
+            raise ValueProblem(
+                f"inline flag '{unknown[0]}' is not supported: a regex may start with (?i) "
+                "(any case), (?s) (. matches a newline) and (?m) (^ and $ at each line), "
+                "which every engine reads alike"
+            )
+    inner = pattern[leading.end() :] if leading is not None else pattern
+    if re.search(r"(?<!\\)\(\?[a-zA-Z]+\)", inner):
+        raise ValueProblem(
+            "inline flags go at the start of the regex, like regex: '(?i)^abc' "
+            "(a flag group in the middle reads differently on each engine)"
+        )

@@ -18,6 +18,7 @@ from segctl.definitions.actions import parse_actions, parse_audiences
 from segctl.definitions.conditions import ConditionParser
 from segctl.definitions.model import (
     MEASURES,
+    EventMatch,
     Feature,
     Schema,
     Segment,
@@ -57,6 +58,7 @@ FEATURE_KEYS = (
     "last",
     "measure",
     "description",
+    "custom_event",
 )
 
 
@@ -132,26 +134,34 @@ def load_features(
     problems: Problems,
     *,
     properties: NestedProperties | None = None,
+    custom_events: dict[str, EventMatch] | None = None,
 ) -> dict[str, Feature]:
-    """Parse features.yaml (``features: {name: {event, window, measure}}``)."""
+    """Parse features.yaml (``features: {name: {event, window, measure}}``; the
+    ``custom_events:`` beside it are read by :func:`load_custom_events`)."""
     if path is None:
         return {}
     doc = load_yaml(path, display, problems)
     if doc is None:
         return {}
+    if isinstance(doc, YMap) and "features" not in doc and "custom_events" in doc:
+        return {}  # a file may hold only custom events
     if not isinstance(doc, YMap) or not isinstance(doc.get("features"), YMap):
         problems.add(
             position_of(doc, Pos(display)),
-            "features.yaml must have a 'features' "
-            "mapping, like features: {ltv: {event: purchase, measure: {sum: amount}}}",
+            "features.yaml must have a 'features' mapping (or only 'custom_events'), "
+            "like features: {ltv: {event: purchase, measure: {sum: amount}}}",
         )
         return {}
     for key in doc:
-        if key != "features":
+        if key not in ("features", "custom_events"):
             problems.add(
-                doc.key_at(key), f"unknown key '{key}' (features.yaml has only 'features')"
+                doc.key_at(key),
+                f"unknown key '{key}' (features.yaml has only 'features' and "
+                f"'custom_events'){did_you_mean(key, ('features', 'custom_events'))}",
             )
-    parser = ConditionParser(schema, tz, root, problems, properties=properties)
+    parser = ConditionParser(
+        schema, tz, root, problems, properties=properties, custom_events=custom_events
+    )
     features: dict[str, Feature] = {}
     specs: YMap = doc["features"]
     for name, spec in specs.items():
@@ -194,7 +204,7 @@ def _feature_measure(value: Any, pos: Pos, problems: Problems) -> tuple[str | No
         kind, arg = next(iter(value.items()))
         if kind in ("sum", "avg", "min", "max") and isinstance(arg, str):
             return kind, attach({"of": arg}, value.at(kind))
-        if kind == "share" and isinstance(arg, YMap):
+        if kind in ("share", "active_periods") and isinstance(arg, YMap):
             return kind, arg
         if kind in MEASURES:
             problems.add(
@@ -225,6 +235,7 @@ def load_segments(
     extra_files: list[Path] | None = None,
     destinations: dict[str, Destination] | None = None,
     properties: NestedProperties | None = None,
+    custom_events: dict[str, EventMatch] | None = None,
 ) -> dict[str, Segment]:
     """Parse every segment file; returns segments in dependency order."""
     files = segment_files(folder) if folder.is_dir() else []
@@ -290,6 +301,7 @@ def load_segments(
         segment_names=names,
         expand_template=lambda n, p, pos: expand_template(n, p, pos, problems),
         properties=properties,
+        custom_events=custom_events,
     )
     segments: dict[str, Segment] = {}
     for display, doc, digest in docs:

@@ -76,13 +76,19 @@ class Window:
     between: tuple[timedelta, timedelta] | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: ``calendar: true`` (SPEC 2.4b): ``within``/``between`` count local calendar days in the
+    #: project timezone; the compiler resolves them to instants for each as_of
+    #: (segctl.compiler.calendar).
+    calendar: bool = False
 
     def lookback(self) -> timedelta | None:
         """How far before as_of this window reaches (None: unbounded or absolute)."""
+        # A calendar window starts at a local midnight: up to a day (and a DST hour) earlier.
+        extra = timedelta(days=2) if self.calendar else timedelta(0)
         if self.within is not None:
-            return self.within
+            return self.within + extra
         if self.between is not None:
-            return self.between[0]
+            return self.between[0] + extra
         return None
 
     @property
@@ -96,6 +102,9 @@ class EventMatch:
 
     names: tuple[str, ...] | None
     where: tuple[ColumnTest, ...] = ()
+    #: The custom event (features.yaml ``custom_events:``) this match was written as, for
+    #: messages; two spellings of the same events still compare equal.
+    custom: str | None = field(default=None, compare=False)
 
 
 MEASURES = (
@@ -109,6 +118,7 @@ MEASURES = (
     "last_seen",
     "streak",
     "share",
+    "active_periods",
 )
 AGGREGATES = ("sum", "avg", "min", "max")
 
@@ -120,6 +130,19 @@ class Measure:
     kind: str
     of: str | None = None  # sum/avg/min/max: the event property
     share_where: tuple[ColumnTest, ...] = ()  # share: the sub-condition
+    periods: Periods | None = None  # active_periods: which periods, how many events in each
+
+
+@dataclass(frozen=True)
+class Periods:
+    """``active_periods`` (SPEC 2.4b): the last ``of_last`` periods of length ``every``, moved
+    back by ``offset``; a period counts when it holds at least ``min_count`` matching events.
+    Whether the periods are rolling or calendar days is the window's ``calendar``."""
+
+    every: timedelta
+    of_last: int
+    min_count: int = 1
+    offset: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -202,6 +225,17 @@ class SequenceCondition:
     window: Window
     max_gap: timedelta | None = None
     pos: Pos = field(default=NOWHERE, compare=False)
+    #: The time from the first step to the last is at most this (SPEC 2.4b).
+    max_span: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """``at_least: K`` with ``of: [...]``: TRUE when K or more of the conditions hold."""
+
+    count: int
+    items: tuple[Condition, ...]
+    pos: Pos = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True)
@@ -223,6 +257,7 @@ Condition: TypeAlias = (
     | SegmentCondition
     | SequenceCondition
     | ListCondition
+    | AtLeast
 )
 
 
@@ -256,7 +291,7 @@ class Feature:
 def walk(condition: Condition) -> list[Condition]:
     """Every condition in a tree, depth first, the root included."""
     out: list[Condition] = [condition]
-    if isinstance(condition, (All, AnyOf)):
+    if isinstance(condition, (All, AnyOf, AtLeast)):
         for item in condition.items:
             out.extend(walk(item))
     elif isinstance(condition, Not):

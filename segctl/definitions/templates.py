@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from segctl.definitions.values import ValueProblem, parse_duration
+from segctl.definitions.values import ValueProblem, format_duration, parse_duration
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Template:
     build: Callable[..., dict[str, Any]]
 
     def signature(self) -> str:
-        parts = [p.name if p.required else f"{p.name}={p.default}" for p in self.params]
+        parts = [p.name if p.required else f"{p.name}={_shown(p.default)}" for p in self.params]
         return f"{self.name}({', '.join(parts)})"
 
     def expand(self, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -60,6 +61,11 @@ class Template:
         return self.build(**values)
 
 
+def _shown(value: Any) -> str:
+    """A default as it is written in YAML (``false``, not ``False``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _check(template: str, param: Param, value: Any) -> Any:
     where = f"template '{template}' parameter '{param.name}'"
     if param.kind == "duration":
@@ -75,7 +81,63 @@ def _check(template: str, param: Param, value: Any) -> Any:
         raise ValueProblem(f"{where}: expected a number, got {value!r}")
     elif param.kind == "str" and not isinstance(value, (str, list)):
         raise ValueProblem(f"{where}: expected text, got {value!r}")
+    elif param.kind == "bool" and not isinstance(value, bool):
+        raise ValueProblem(f"{where}: expected true or false, got {value!r}")
     return value
+
+
+def _calendar(calendar: bool) -> dict[str, Any]:
+    return {"calendar": True} if calendar else {}
+
+
+def _whole_days(template: str, calendar: bool, **durations: str) -> None:
+    """Calendar windows count whole days: one message for the template, not one per window."""
+    for name, value in durations.items():
+        if calendar and parse_duration(value) % timedelta(days=1):
+            raise ValueProblem(
+                f"template '{template}' with calendar: true counts whole days: '{name}' takes "
+                f"d, w or y (like 7d), not {value}"
+            )
+
+
+def _stopped(event: Any, recent: str, before: str, calendar: bool) -> dict[str, Any]:
+    """Performed in (as_of - before, as_of - recent], not in the last ``recent``."""
+    _whole_days("stopped", calendar, recent=recent, before=before)
+    if parse_duration(before) <= parse_duration(recent):
+        raise ValueProblem(
+            f"template 'stopped': 'before' ({before}) must be longer than 'recent' ({recent}): "
+            "the person performed EVENT between BEFORE and RECENT ago"
+        )
+    return {
+        "all": [
+            {"event": event, "between": [before, recent], **_calendar(calendar),
+             "count": {"gte": 1}},
+            {"event": event, "within": recent, **_calendar(calendar), "count": {"eq": 0}},
+        ]
+    }  # fmt: skip
+
+
+def _restarted(event: Any, recent: str, gap: str, calendar: bool) -> dict[str, Any]:
+    """Performed in the last ``recent``, not in the ``gap`` before it, and at some time
+    before that gap (so a first-timer has not restarted)."""
+    _whole_days("restarted", calendar, recent=recent, gap=gap)
+    if parse_duration(gap) <= timedelta(0):
+        raise ValueProblem(f"template 'restarted': 'gap' must be longer than 0, got {gap}")
+    earlier = format_duration(parse_duration(recent) + parse_duration(gap))
+    before_gap: dict[str, Any] = (
+        # Calendar: before the gap's first local day (a window reaching 100 years back).
+        {"event": event, "between": ["100y", earlier], "calendar": True, "count": {"gte": 1}}
+        if calendar
+        else {"event": event, "first_seen": {"older_than": earlier}}
+    )
+    return {
+        "all": [
+            {"event": event, "within": recent, **_calendar(calendar), "count": {"gte": 1}},
+            {"event": event, "between": [earlier, recent], **_calendar(calendar),
+             "count": {"eq": 0}},
+            before_gap,
+        ]
+    }  # fmt: skip
 
 
 def _days(n: int) -> str:
@@ -179,6 +241,26 @@ TEMPLATES: dict[str, Template] = {
                 "event": event, "last": last,
                 "share": {"where": {property: {"eq": value}}, "gte": share},
             },
+        ),
+        Template(
+            "stopped",
+            "Persons who performed EVENT between BEFORE and RECENT ago but not in the last "
+            "RECENT (CALENDAR: whole local days).",
+            (
+                Param("event"), Param("recent", "7d", "duration"),
+                Param("before", "30d", "duration"), Param("calendar", False, "bool"),
+            ),
+            _stopped,
+        ),
+        Template(
+            "restarted",
+            "Persons who performed EVENT in the last RECENT, not in the GAP before that, and "
+            "at some time before the gap (first-timers excluded; CALENDAR: whole local days).",
+            (
+                Param("event"), Param("recent", "7d", "duration"),
+                Param("gap", "30d", "duration"), Param("calendar", False, "bool"),
+            ),
+            _restarted,
         ),
     ]
 }  # fmt: skip

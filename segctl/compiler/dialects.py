@@ -1,0 +1,45 @@
+"""Dialect adjustments of a compiled plan that sqlglot does not make by itself.
+
+Regex inline flags (SPEC 2.4b): a pattern may start with ``(?i)``, ``(?s)``, ``(?m)`` or a
+combination. DuckDB and BigQuery (RE2), Spark (java.util.regex) and Trino (Java syntax) read the
+group inside the pattern alike. Snowflake does not read inline flags: they move to
+REGEXP_LIKE's parameters argument, where ``i``, ``s`` and ``m`` mean the same. PostgreSQL reads
+``(?i)`` and ``(?s)`` (its default), but its ``(?m)`` also stops ``.`` from matching a newline,
+so a pattern with ``(?m)`` is refused for PostgreSQL rather than compiled to another meaning.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from segctl.errors import DefinitionError
+
+_FLAGS = re.compile(r"^\(\?([ism]+)\)")
+
+
+def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
+    """The plan with its regex tests in the form ``dialect`` reads (a copy when changed)."""
+    if dialect not in ("snowflake", "postgres"):
+        return query
+    query = query.copy()
+    for node in list(query.find_all(exp.RegexpLike)):
+        pattern = node.expression
+        if not isinstance(pattern, exp.Literal) or not pattern.is_string:
+            continue
+        found = _FLAGS.match(pattern.this)
+        if found is None:
+            continue
+        flags = "".join(sorted(set(found.group(1))))
+        if dialect == "postgres":
+            if "m" in flags:
+                raise DefinitionError(
+                    f"cannot compile for postgres: regex '{pattern.this}' uses (?m), which "
+                    "PostgreSQL reads differently ('.' stops matching a newline too); "
+                    "rewrite it without (?m) for this dialect"
+                )
+            continue
+        node.set("expression", exp.Literal.string(pattern.this[found.end() :]))
+        node.set("flag", exp.Literal.string(flags))
+    return query
