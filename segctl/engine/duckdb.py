@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlglot import exp
 
+from segctl import runfiles
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
-from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class DuckDBEngine:
         self.text_timestamps: list[tuple[str, str]] = []
         # The events' tz-aware source timestamp, when the view exposes it (see _register).
         self.raw_timestamp: str | None = None
+        # table -> the only files to read (segctl verify: exactly the files a run read).
+        self.pinned: dict[str, tuple[str, ...]] | None = None
 
     # ---- views ------------------------------------------------------------------------
 
@@ -109,7 +112,9 @@ class DuckDBEngine:
         if self._schema is None:
             schema: Schema = {}
             for table, patterns in self.config.inputs.items():
-                self.inputs[table] = resolve_inputs(table, patterns, self.config.root)
+                self.inputs[table] = runfiles.resolve(
+                    table, patterns, self.config.root, self.pinned
+                )
                 schema[table] = self._register(table)
             self._schema = schema
         return self._schema
