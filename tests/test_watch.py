@@ -84,6 +84,9 @@ def make_project(root: Path, url: str, extra: str = "") -> Path:
     return root
 
 
+STARTED: list[Watching] = []  # every watch a test started, killed after the test if alive
+
+
 class Watching:
     """A running `segctl watch` whose stdout lines (JSON) are collected as they come."""
 
@@ -95,6 +98,7 @@ class Watching:
             text=True,
             env={**os.environ, "CRM_SECRET": TEST_SECRET},
         )
+        STARTED.append(self)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -134,6 +138,17 @@ class Watching:
         while not self.lines.empty():
             self.seen.append(self.lines.get())
         return self.proc.returncode, err
+
+
+@pytest.fixture(autouse=True)
+def _no_watch_left() -> Iterator[None]:
+    """A test that fails half-way must not leave its watch running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop().proc
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
