@@ -246,6 +246,23 @@ def test_sigterm_during_a_run_lets_it_commit_and_deliver(tmp_path: Path) -> None
         assert lock_is_free(root)
 
 
+def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: WebhookFake) -> None:
+    root = make_project(tmp_path / "proj", hook.url)
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    (root / "events" / ".bad.partial").write_bytes(b"PAR1 this is not parquet")
+    os.replace(root / "events" / ".bad.partial", root / "events" / "day-2.parquet")
+    failed = watching.next_run()
+    assert failed["run_id"] is None and "day-2.parquet" in failed["error"], failed
+    # the pipeline lands the file again, whole: the watch reads it on its next attempt
+    drop(root / "events", "day-2.parquet", [("p2", "login", now() - timedelta(seconds=2))])
+    fixed = watching.next_run()
+    assert fixed["run_id"] == 2 and fixed["entered"] == 1 and fixed["new_files"] == 1, fixed
+    watching.until(lambda: transitions(hook) == [("segment.entered", "p2")])
+    code, err = watching.stop()
+    assert code == 0, err
+
+
 def test_every_takes_seconds_minutes_and_hours() -> None:
     assert [parse_every(t) for t in ("30s", "1m", "2h", "0.5s")] == [30, 60, 7200, 0.5]
     for bad in ("", "5", "5d", "0s", "-1m", "m"):
