@@ -247,19 +247,26 @@ def test_a_file_that_landed_later_is_not_read(root: Path) -> None:
     assert json.loads(proc.stdout)["equal"] is True
 
 
-@pytest.mark.parametrize("how", ["changed", "gone"])
+@pytest.mark.parametrize("how", ["changed", "gone", "persons"])
 def test_a_file_changed_or_gone_since_the_run_is_named(root: Path, how: str) -> None:
     lib.Project.load(root).run(as_of=AS_OF[1])
     before = recorded(root)
     target = root / "events" / "part-1.parquet"
+    expected = f"events: events/part-1.parquet {'is gone' if how == 'gone' else 'changed'}"
     if how == "gone":
         target.unlink()
-    else:
+    elif how == "changed":
         write_events(target, [("p1", "login", T0)])
+    else:  # the same size, another content: only the fingerprint sees it
+        persons = root / "persons.csv"
+        stat = persons.stat()
+        persons.write_text(persons.read_text().replace("free", "paid"))
+        os.utime(persons, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        expected = "persons: persons.csv changed (content)"
     proc = segctl(root, "verify", "-f", "json")
     assert proc.returncode == 4, proc.stderr
     assert proc.stdout == ""
-    assert f"events/part-1.parquet {'is gone' if how == 'gone' else 'changed'}" in proc.stderr
+    assert expected in proc.stderr
     assert "cannot verify run 1" in proc.stderr and "Traceback" not in proc.stderr
     assert recorded(root) == before
 
