@@ -178,12 +178,12 @@ def test_a_landed_file_reaches_the_webhook_and_time_alone_makes_an_exit(
     # must notice that p3 has exited
     landed = now()
     drop(
-        root / "events", "day-2.parquet", [("p3", "login", landed - WINDOW + timedelta(seconds=6))]
+        root / "events", "day-2.parquet", [("p3", "login", landed - WINDOW + timedelta(seconds=12))]
     )
     watching.until(lambda: ("segment.entered", "p3") in transitions(hook))
     entered_at = time.monotonic()
     watching.until(lambda: ("segment.exited", "p3") in transitions(hook))
-    assert time.monotonic() - entered_at < 30
+    assert time.monotonic() - entered_at < 60
     assert transitions(hook) == [("segment.entered", "p3"), ("segment.exited", "p3")]
     watching.until(lambda: any(r.get("exited") for r in watching.seen))  # its log line
     runs = [r for r in watching.seen if "error" not in r and r["run_id"] > 1]
