@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from segctl.sources.inspect import SourceReport
     from segctl.sources.nested import PropertyTypes
     from segctl.state import StateStore
+    from segctl.verify import VerifyResult
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
 RESULT_TABLE = "segctl_result"  # person_id + the memberships packed (segctl.packed)
@@ -285,15 +286,21 @@ class Project:
         fire_initial: bool = False,
         wait: float = 0.0,
         client: httpx.Client | None = None,
+        full: bool = False,
     ) -> RunResult:
         """Evaluate every segment, diff against the last committed snapshot and commit the
         snapshot, history and queued actions in one transaction (nothing with ``dry_run``).
+
+        ``full`` asks for an evaluation from scratch over every input file. Every run is a
+        full evaluation today (incremental runs are designed in docs/realtime.md, not built),
+        so the flag only pins that down for scripts that must never run incrementally.
 
         >>> project.run(as_of="2026-11-17T00:00:00Z").run_id  # doctest: +SKIP
         1
         """
         from segctl.lock import state_lock
 
+        del full  # every run is full (see above)
         moment = parse_as_of(as_of, self.config)
         names = self.segment_names()
         started = now_utc()
@@ -387,7 +394,11 @@ class Project:
                     max_exit_ratio=self.config.max_exit_ratio,
                 )
             progress.phase("Committing the run")
+            from segctl import runfiles
+
+            read = runfiles.record(self.root, self.engine.inputs)
             run_id = store.commit_run(
+                inputs=[r.row() for r in read],
                 kind=kind,
                 as_of=moment,
                 started_at=started,
@@ -442,7 +453,7 @@ class Project:
         with state_lock(folder, wait=wait, command="segctl backfill"):
             if reset and StateStore.exists(folder):
                 with StateStore.open(folder, locked=True, write=True) as store, store.transaction():
-                    for table in ("runs", "run_segments", "transitions", "holds"):
+                    for table in ("runs", "run_segments", "transitions", "holds", "run_inputs"):
                         store.con.execute(f"DELETE FROM segctl_state.{table}")
                     store.con.execute(
                         "CREATE OR REPLACE TABLE segctl_state.snapshot (person_id VARCHAR NOT NULL)"
@@ -453,6 +464,17 @@ class Project:
                 results.append(self._commit(names, moment, now_utc(), kind="backfill"))
                 advance(1)
         return results
+
+    def verify(self, *, wait: float = 10.0) -> VerifyResult:
+        """Re-evaluate the last committed run from scratch, at its as_of and over exactly the
+        input files it read, and compare with the committed snapshot (see segctl.verify).
+
+        >>> project.verify().equal  # doctest: +SKIP
+        True
+        """
+        from segctl.verify import verify
+
+        return verify(self, wait=wait)
 
     def state(self, *, wait: float = 10.0) -> Any:
         """Open the committed state (a context manager yielding a StateStore)."""

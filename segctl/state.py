@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -123,6 +123,18 @@ MIGRATIONS: dict[int, list[Migration]] = {
             slot INTEGER PRIMARY KEY,           -- bit slot % 63 of word w{{slot // 63}}
             segment VARCHAR NOT NULL UNIQUE)""",
         lambda con: _pack_snapshot(con),
+    ],
+    # The input files each run read (segctl.runfiles): what `segctl verify` re-reads, and
+    # what an incremental run compares to find new, changed and vanished files. Runs
+    # committed before v3 have no rows here.
+    3: [
+        f"""CREATE TABLE {S}.run_inputs (
+            run_id INTEGER NOT NULL,
+            source VARCHAR NOT NULL,            -- events | persons | subscriptions
+            path VARCHAR NOT NULL,              -- relative to the project folder when inside
+            size BIGINT NOT NULL,
+            mtime_ns BIGINT NOT NULL,
+            fingerprint VARCHAR NOT NULL)       -- sha256 of size, first and last 64 KiB""",
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -328,13 +340,15 @@ class StateStore:
         result_table: str,
         queue: Callable[[int], object] | None = None,
         config_hash: str = "",
+        inputs: Sequence[tuple[str, str, int, int, str]] = (),
     ) -> int:
         """Commit a run atomically: the run row, its figures, the transitions staged in the
         temp views ``run_entered``/``run_exited``, the new snapshot (from ``result_table``,
         packed in the layout of the segments in ``figures``, and the old one for the others)
         and whatever ``queue(run_id)`` adds.
 
-        ``figures`` holds (segment, definition_hash, size, entered, exited, first_run). When
+        ``figures`` holds (segment, definition_hash, size, entered, exited, first_run);
+        ``inputs`` the files the run read, (source, path, size, mtime_ns, fingerprint). When
         the snapshot's layout is the evaluated segments (the same catalogue as last time),
         only the rows of the persons in the temp table ``changed`` (from
         :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is rewritten whole.
@@ -361,6 +375,10 @@ class StateStore:
                 [run_id, kind, as_of, started_at, now(), __version__, config_hash],
             )
             crash_point("commit:after-run-row")
+            self.executemany(
+                f"INSERT INTO {S}.run_inputs VALUES (?, ?, ?, ?, ?, ?)",
+                [[run_id, *row] for row in inputs],
+            )
             self.executemany(
                 f"INSERT INTO {S}.run_segments VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [[run_id, *row] for row in figures],

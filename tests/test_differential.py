@@ -246,14 +246,15 @@ class Case:
     def as_of_iso(self) -> str:
         return self.as_of.isoformat().replace("+00:00", "Z")
 
-    def expected(self) -> dict[str, set[str]]:
-        """The reference's members, from the same YAML text segctl reads."""
+    def expected(self, events: list[Row] | None = None) -> dict[str, set[str]]:
+        """The reference's members, from the same YAML text segctl reads (over ``events``
+        instead of the case's own when given)."""
         segments = {name: yaml.safe_load(text) for name, text in self.segment_files.items()}
         document = yaml.safe_load(self.features_file) if self.features_file else {}
         return evaluate(
             segments,
             self.persons,
-            self.events,
+            self.events if events is None else events,
             self.subscriptions,
             self.as_of,
             self.timezone,
@@ -267,11 +268,7 @@ class Case:
         data = root / "data"
         data.mkdir()
         pq.write_table(pa.Table.from_pylist(self.persons, PERSONS_SCHEMA), data / "persons.parquet")
-        events = [
-            {k: list(v.items()) if k in MAP_COLUMNS and v is not None else v for k, v in e.items()}
-            for e in self.events
-        ]
-        pq.write_table(pa.Table.from_pylist(events, EVENTS_SCHEMA), data / "events.parquet")
+        write_events(self.events, data / "events.parquet")
         pq.write_table(
             pa.Table.from_pylist(self.subscriptions, SUBSCRIPTIONS_SCHEMA),
             data / "subscriptions.parquet",
@@ -761,6 +758,15 @@ def cases(draw: st.DrawFn) -> Case:
         features_file=features_yaml(features, custom_events),
         lists=lists,
     )
+
+
+def write_events(rows: list[Row], path: Path) -> None:
+    """Events as the Parquet file segctl reads (MAP columns as lists of key/value pairs)."""
+    events = [
+        {k: list(v.items()) if k in MAP_COLUMNS and v is not None else v for k, v in e.items()}
+        for e in rows
+    ]
+    pq.write_table(pa.Table.from_pylist(events, EVENTS_SCHEMA), path)
 
 
 def draw_json(draw: st.DrawFn, values: dict[str, list[Any]], inner: bool = False) -> str | None:

@@ -506,6 +506,14 @@ def run(
             help="Fire on_enter actions for the members of segments evaluated for the first time.",
         ),
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Evaluate from scratch over every input file (every run does today; "
+            "see docs/realtime.md).",
+        ),
+    ] = False,
     wait: WaitOpt = 0.0,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
@@ -522,12 +530,15 @@ def run(
     Examples:\n
       segctl run\n
       segctl run --dry-run\n
+      segctl run --full\n
       segctl run --as-of 2026-11-17T00:00:00Z --format json --wait 60
     """
     with handled(debug):
         proj = load(project, engine, spark_master)
         with progress("Running…", quiet):
-            result = proj.run(as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait)
+            result = proj.run(
+                as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait, full=full
+            )
         data_warnings(result.warnings)
         document = result.to_dict()
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
@@ -1115,6 +1126,7 @@ def init(
 
 
 import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
+import segctl.cli.realtime  # noqa: E402  (registers `segctl verify`, `watch`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
 from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discover`, `lookalike`)
 

@@ -104,6 +104,8 @@ class DuckDBEngine:
         self.loader: Loader
         # The events' tz-aware source timestamp, when the view exposes it (see _register).
         self.raw_timestamp: str | None = None
+        # table -> the only files to read (segctl verify: exactly the files a run read).
+        self.pinned: dict[str, tuple[str, ...]] | None = None
 
     # ---- views ------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class DuckDBEngine:
                 self.config.root,
                 self.config.display,
                 self._describe,
+                pinned=self.pinned,
             )
             with self.translate_errors("events"):
                 loader.load()

@@ -25,7 +25,8 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from segctl.engine.inputs import InputFiles, resolve_inputs
+from segctl import runfiles
+from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.identities import resolve
@@ -110,8 +111,11 @@ class Loader:
         root: Path,
         display: Callable[[Path], str],
         describe: Callable[[str, str], list[tuple[str, str]]],
+        *,
+        pinned: runfiles.Pinned | None = None,
     ) -> None:
         self.con = con
+        self.pinned = pinned  # segctl verify: only the files the run read
         self.sources = sources
         self.root = root
         self.display = display
@@ -129,7 +133,7 @@ class Loader:
     def load(self) -> None:
         """Resolve the files of every source, check them, and create the views."""
         resolved = {
-            role: [resolve_inputs(role, s.paths, self.root, s.where) for s in found]
+            role: [runfiles.resolve(role, s.paths, self.root, self.pinned, s.where) for s in found]
             for role, found in self.sources.items()
         }
         self._check_roles(resolved)

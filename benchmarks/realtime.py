@@ -1,0 +1,179 @@
+"""Real-time figures: a full run, `segctl verify`, and `segctl watch` latency from a file
+landing to its webhooks delivered (docs/realtime.md).
+
+    python -m benchmarks.realtime                       # 100k persons, 1M events
+    python -m benchmarks.realtime --persons 1000000 --events 10000000 --drops 5
+
+The generated events (benchmarks/generate.py) are split into one Parquet file per day under
+``data/<size>/realtime/events/day=YYYY-MM-DD/``; the project is the benchmark's 27 segments plus
+``active_now`` (an event in the last hour) whose entries go to a local webhook receiver
+(tests/fakes/webhook.py). Then:
+
+1. ``segctl run`` (a full evaluation; every run is one today) and ``segctl verify``, timed;
+2. ``segctl watch --every 1h``: ``--drops`` times, a file of fresh events for ``--new`` persons
+   is renamed into the events folder, and the time until the receiver holds all of its
+   ``active_now`` entries is measured (the median is reported);
+3. the state folder's size against the events' Parquet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from benchmarks.generate import ensure_data  # noqa: E402
+from benchmarks.project import SEGMENTS  # noqa: E402
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def build(data: Path, hook_url: str) -> Path:
+    """The project over per-day event files (rebuilt from scratch each time)."""
+    root = data / "realtime"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "segments").mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(
+        f"COPY (SELECT *, strftime(timestamp, '%Y-%m-%d') AS day FROM "
+        f"read_parquet('{data / 'events.parquet'}')) TO '{root / 'events'}' "
+        "(FORMAT parquet, PARTITION_BY (day))"
+    )
+    con.close()
+    (root / "segctl.yaml").write_text(
+        f"""\
+data:
+  events: events/**/*.parquet
+  persons: ../persons.parquet
+  subscriptions: ../subscriptions.parquet
+segments: segments/
+state: .segctl/
+timezone: UTC
+destinations:
+  hook: {{type: webhook, url: "{hook_url}", secret: "${{HOOK_SECRET}}"}}
+"""
+    )
+    for name, body in SEGMENTS.items():
+        (root / "segments" / f"{name}.yaml").write_text(f"name: {name}\n{body.lstrip()}")
+    (root / "segments" / "active_now.yaml").write_text(
+        "name: active_now\nrule: {event: '*', within: 1h, count: {gte: 1}}\n"
+        "on_enter:\n  - webhook: {destination: hook, batch: 100}\n"
+    )
+    return root
+
+
+def timed(args: list[str], root: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "segctl", *args, "--project", str(root)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOOK_SECRET": SECRET},
+        check=False,
+    )
+    return time.perf_counter() - started, proc
+
+
+def size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--drops", type=int, default=5)
+    parser.add_argument("--new", type=int, default=1000, help="persons per dropped file")
+    options = parser.parse_args(argv)
+
+    from fakes import WebhookFake
+
+    data = ensure_data(options.persons, options.events)
+    with WebhookFake(secret=SECRET) as hook:
+        root = build(data, hook.url)
+        files = len(list((root / "events").rglob("*.parquet")))
+        print(f"project: {root} ({files} event files)")
+        seconds, proc = timed(["run", "--format", "json"], root)
+        assert proc.returncode == 0, proc.stderr
+        print(f"segctl run (full):   {seconds:6.2f} s")
+        seconds, proc = timed(["verify", "--format", "json"], root)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["equal"], proc.stdout + proc.stderr
+        print(f"segctl verify:       {seconds:6.2f} s (equal)")
+
+        command = ["watch", "--every", "1h", "--format", "json", "--project", str(root)]
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "segctl", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "HOOK_SECRET": SECRET},
+        )
+        assert watch.stdout is not None
+        first = json.loads(watch.stdout.readline())
+        print(f"watch first run:     {first['seconds']:6.2f} s in the loop")
+        persons = pq.read_table(data / "persons.parquet", columns=["person_id"]).column(0)
+        ids = persons.to_pylist()
+        latencies, runs = [], []
+        rng = random.Random(7)
+        for drop in range(options.drops):
+            chosen = rng.sample(ids, options.new)
+            ids = sorted(set(ids) - set(chosen))  # a later drop's persons are not members yet
+            moment = datetime.now(UTC) - timedelta(seconds=5)
+            table = pa.table(
+                {
+                    "person_id": chosen,
+                    "event": ["page_view"] * len(chosen),
+                    "timestamp": pa.array([moment] * len(chosen), pa.timestamp("us", tz="UTC")),
+                }
+            )
+            folder = root / "events" / "live"
+            folder.mkdir(exist_ok=True)
+            partial = folder / f".drop-{drop}.partial"
+            pq.write_table(table, partial)
+            before = len(hook.events())
+            landed = time.perf_counter()
+            os.replace(partial, folder / f"drop-{drop}.parquet")
+            line = json.loads(watch.stdout.readline())
+            assert "error" not in line, line
+            wanted = set(chosen)  # each enters active_now: their last event was days ago
+            while len({e["person_id"] for e in hook.events()[before:]} & wanted) < len(wanted):
+                time.sleep(0.01)
+            latencies.append(time.perf_counter() - landed)
+            runs.append(line["seconds"])
+            print(
+                f"drop {drop}: {line['new_files']} new file, {line['entered']} entered, "
+                f"run {line['seconds']:.2f} s, landing -> all webhooks {latencies[-1]:.2f} s"
+            )
+        watch.terminate()
+        code = watch.wait(timeout=300)
+        print(f"watch stopped with exit {code}")
+        print(
+            f"watch latency, file landing -> webhooks delivered: median "
+            f"{statistics.median(latencies):.2f} s (runs: median {statistics.median(runs):.2f} s)"
+        )
+        events_bytes = size(root / "events")
+        state_bytes = size(root / ".segctl")
+        print(
+            f"state {state_bytes / 2**20:,.1f} MiB vs events Parquet {events_bytes / 2**20:,.1f} "
+            f"MiB ({state_bytes / events_bytes:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()

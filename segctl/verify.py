@@ -1,0 +1,160 @@
+"""``segctl verify``: re-evaluate the last committed run from scratch and compare (SPEC 5).
+
+The run is evaluated at its own as_of over exactly the input files it recorded
+(:mod:`segctl.runfiles`): files that landed later are not read, and a recorded file that
+changed or vanished since is an error naming it, because an evaluation over other bytes would
+prove nothing about the run. Lists, the features file and the suppression file are read as they
+are now, like the segment definitions: a changed definition shows as a difference.
+
+Per segment, ``missing`` counts the persons the fresh evaluation has and the committed snapshot
+lacks, ``extra`` those the snapshot holds and the fresh evaluation does not. Persons erased
+with ``segctl forget`` are left out of the fresh side (the snapshot no longer holds them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from segctl import packed, runfiles
+from segctl.errors import DataError, StateError, UsageError
+
+if TYPE_CHECKING:
+    from segctl.project import Project
+
+
+@dataclass(frozen=True)
+class SegmentCheck:
+    """One segment's comparison: counts of persons missing from / extra in the snapshot."""
+
+    name: str
+    missing: int
+    extra: int
+    note: str = ""
+
+    @property
+    def equal(self) -> bool:
+        return self.missing == 0 and self.extra == 0
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify`."""
+
+    run_id: int
+    as_of: datetime
+    segments: list[SegmentCheck]
+    files: int  # input files re-read
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return all(s.equal for s in self.segments)
+
+    @property
+    def differing(self) -> list[SegmentCheck]:
+        return [s for s in self.segments if not s.equal]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The SPEC's ``verify --format json`` document (every compared segment)."""
+        from segctl.project import iso
+
+        return {
+            "run_id": self.run_id,
+            "as_of": iso(self.as_of),
+            "equal": self.equal,
+            "segments": [
+                {"name": s.name, "missing": s.missing, "extra": s.extra} for s in self.segments
+            ],
+        }
+
+
+def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
+    """Evaluate the last committed run of ``project`` again from scratch and compare it with
+    the committed snapshot. Raises DataError naming every recorded input file that changed or
+    vanished since the run, and UsageError when nothing was committed yet."""
+    from segctl.project import RESULT_TABLE
+    from segctl.state import S, StateStore
+
+    folder = project.config.state_dir
+    with StateStore.open(folder, wait=wait) as store:
+        run = store.last_run()
+        if run is None:
+            raise UsageError("no committed run yet: run `segctl run` first")
+        records = runfiles.load(store, run.run_id)
+        committed = [
+            r[0]
+            for r in store.rows(
+                f"SELECT segment FROM {S}.run_segments WHERE run_id = ? ORDER BY segment",
+                [run.run_id],
+            )
+        ]
+    warnings = []
+    if records:
+        problems = runfiles.changes(project.root, records)
+        if problems:
+            raise DataError(
+                f"cannot verify run {run.run_id}: {len(problems)} of the {len(records)} input "
+                f"files it read changed since: {'; '.join(problems)}. verify re-reads exactly "
+                "the files a run read; restore them, or commit a new run (`segctl run`) and "
+                "verify that"
+            )
+        project.engine.pinned = runfiles.pinned(project.root, records)
+    else:
+        warnings.append(
+            f"run {run.run_id} was committed by a segctl that did not record its input files: "
+            "verifying over the files the configuration matches now"
+        )
+    defined = project.definitions.segments
+    names = [n for n in committed if n in defined]
+    gone = [n for n in committed if n not in defined]
+    if names:
+        project._evaluate(names, run.as_of)
+    project.schema  # noqa: B018 - the input views must exist before the state is attached
+    checks: dict[str, SegmentCheck] = {}
+    with StateStore.open(folder, con=project.engine.con, wait=wait) as store:
+        latest = store.last_run()
+        if latest is None or latest.run_id != run.run_id:
+            raise StateError(
+                f"run {latest.run_id if latest else '?'} was committed while verifying run "
+                f"{run.run_id}: run `segctl verify` again"
+            )
+        layout = store.snapshot_segments()
+        erased = f"coalesce(sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten), false)"
+        terms = []
+        for i, name in enumerate(names):
+            fresh = f"coalesce({packed.is_set(i, 'r')} AND NOT {erased}, false)"
+            held = (
+                f"coalesce({packed.is_set(layout.index(name), 's')}, false)"
+                if name in layout
+                else "false"
+            )
+            terms.append(f"count(*) FILTER (WHERE {fresh} AND NOT {held})")
+            terms.append(f"count(*) FILTER (WHERE {held} AND NOT {fresh})")
+        if terms:
+            [counts] = store.rows(
+                f"SELECT {', '.join(terms)} FROM {RESULT_TABLE} AS r "
+                f"FULL JOIN {S}.snapshot AS s ON r.person_id = s.person_id"
+            )
+            for i, name in enumerate(names):
+                checks[name] = SegmentCheck(name, int(counts[2 * i]), int(counts[2 * i + 1]))
+        for name in gone:
+            held_count = 0
+            if name in layout:
+                [(held_count,)] = store.rows(
+                    f"SELECT count(*) FROM {S}.snapshot AS s "
+                    f"WHERE {packed.is_set(layout.index(name), 's')}"
+                )
+            checks[name] = SegmentCheck(name, 0, int(held_count), "no longer defined")
+            warnings.append(
+                f"segment '{name}' was committed by run {run.run_id} but is no longer defined: "
+                "its committed members all count as extra"
+            )
+    return VerifyResult(
+        run.run_id,
+        run.as_of,
+        [checks[n] for n in committed],
+        sum(len(g.files) for groups in project.engine.inputs.values() for g in groups),
+        warnings,
+    )

@@ -1,0 +1,260 @@
+"""``segctl watch``: keep memberships current (SPEC section 5).
+
+A loop that polls the events' files and folders (a listing and a ``stat`` per file: it works
+on local disks, NFS/SMB and object-store mounts alike, where change notifications do not) and
+runs at the current time, then delivers, when new event files have landed and at least every
+``every`` seconds, so that time-based exits ("no activity in 30 days") happen on time without
+new data.
+
+- A new file triggers a run once it has *settled*: the same size and modification time on two
+  polls in a row, so a file still being copied is not read half-written (writers that rename a
+  finished file into place are never caught halfway anyway).
+- Each run loads the project afresh (new files, edited segments) and takes the state lock only
+  for the run itself; between runs the watch holds nothing, so ``segctl run`` or ``push`` beside
+  an idle watch works.
+- A run that fails (a bad file, a lock held by a long ``segctl run``) is logged and retried on
+  the next trigger; a delivery that fails stays in the outbox and each later run retries it.
+- :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit and
+  deliver, then ends the loop.
+
+Every run is a full evaluation today; see docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from segctl import runfiles
+from segctl.errors import SegctlError, UsageError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+#: After a failed run, the soonest the next attempt comes (unless --every is shorter).
+RETRY_AFTER = 5.0
+
+
+def parse_every(text: str, option: str = "--every") -> float:
+    """``30s``, ``1m``, ``2h`` (also ``0.5s``) -> seconds; anything else is a UsageError."""
+    match = _DURATION.match(text)
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else 0.0
+    if not match or seconds <= 0:
+        raise UsageError(
+            f"{option} {text!r}: give a positive number and a unit, s, m or h (30s, 1m, 2h)"
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """The one log line of one run of the watch (or of a run that failed)."""
+
+    as_of: datetime
+    new_files: int
+    seconds: float
+    run_id: int | None = None
+    persons: int = 0
+    entered: int = 0
+    exited: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+    def text(self) -> str:
+        """``run 12 as_of 2026-11-17T09:00:00Z: 1 new file, 6 persons evaluated, ...``."""
+        from segctl.project import iso
+
+        files = f"{self.new_files} new file{'' if self.new_files == 1 else 's'}"
+        if self.error:
+            return f"run failed as_of {iso(self.as_of)}: {files}, {self.seconds:.2f}s: {self.error}"
+        sent = self.deliveries
+        return (
+            f"run {self.run_id} as_of {iso(self.as_of)}: {files}, {self.persons:,} persons "
+            f"evaluated, {self.entered:,} entered, {self.exited:,} exited, deliveries "
+            f"{sent.get('sent', 0)} sent {sent.get('failed', 0)} failed "
+            f"{sent.get('pending', 0)} pending, {self.seconds:.2f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The line as one JSON object (``watch --format json`` writes one per line)."""
+        from segctl.project import iso
+
+        document: dict[str, Any] = {
+            "run_id": self.run_id,
+            "as_of": iso(self.as_of),
+            "new_files": self.new_files,
+            "persons": self.persons,
+            "entered": self.entered,
+            "exited": self.exited,
+            "deliveries": dict(self.deliveries),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.error:
+            document["error"] = self.error
+        return document
+
+
+class Watch:
+    """The watch loop over one project. ``emit`` receives one :class:`RunLine` per run."""
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        every: float,
+        poll: float = 1.0,
+        wait: float = 5.0,
+        emit: Callable[[RunLine], None],
+        engine: str | None = None,
+        spark_master: str | None = None,
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.poll = min(poll, every)
+        self.wait = wait
+        self.emit = emit
+        self.engine = engine
+        self.spark_master = spark_master
+        self.stopping = threading.Event()
+        self.runs = 0
+        self._seen: set[str] = set()  # the event files a committed run has read
+        self._last_as_of: datetime | None = None
+
+    def stop(self) -> None:
+        """End the loop after the run in progress (if any) has committed and delivered."""
+        self.stopping.set()
+
+    def _load(self) -> Any:
+        from segctl.project import Project
+
+        return Project.load(self.path, engine=self.engine, spark_master=self.spark_master)
+
+    def start(self) -> None:
+        """Check the project loads (config and definitions; errors raise, the loop has not
+        started) and learn which event files the last committed run read."""
+        from segctl.state import StateStore
+
+        project = self._load()
+        project.definitions  # noqa: B018 - a broken project fails now, not in the loop
+        folder = project.config.state_dir
+        if StateStore.exists(folder):
+            with StateStore.open(folder, wait=self.wait) as store:
+                last = store.last_run()
+                if last is not None:
+                    self._last_as_of = last.as_of
+                    self._seen = {
+                        runfiles.absolute(project.root, r.path)
+                        for r in runfiles.load(store, last.run_id)
+                        if r.source == "events"
+                    }
+        self._close(project)
+
+    def loop(self) -> None:
+        """Poll and run until :meth:`stop`. The first run comes at once."""
+        config = self._load().config
+        observed: dict[str, tuple[int, int]] = {}
+        next_due = time.monotonic()  # when time alone makes a run due
+        retry_at = next_due  # after a failed run, new files wait for this too
+        while not self.stopping.is_set():
+            listing = runfiles.listing(config)
+            settled = [p for p, seen in listing.items() if observed.get(p) == seen]
+            landed = [p for p in settled if p not in self._seen]
+            observed = listing
+            now = time.monotonic()
+            if (landed and now >= retry_at) or now >= next_due:
+                ok = self.run_once()
+                config = self._load_config(config)
+                now = time.monotonic()
+                next_due = now + (self.every if ok else min(self.every, RETRY_AFTER))
+                retry_at = now if ok else next_due
+            self.stopping.wait(self.poll)
+
+    def _load_config(self, previous: Any) -> Any:
+        try:
+            return self._load().config
+        except SegctlError:
+            return previous  # the failure is the next run's log line
+
+    def run_once(self) -> bool:
+        """One run at the current time (delivering), logged; False when it failed."""
+        from segctl.project import RESULT_TABLE, parse_as_of
+
+        if self.stopping.is_set():
+            return True
+        moment = parse_as_of(None)
+        if self._last_as_of is not None and moment <= self._last_as_of:
+            # as_of has a precision of one second and must move forward: wait for the next one
+            self.stopping.wait((self._last_as_of - moment + timedelta(seconds=1)).total_seconds())
+            moment = parse_as_of(None)
+        started = time.monotonic()
+        project = None
+        try:
+            project = self._load()
+            result = project.run(as_of=moment, wait=self.wait)
+            read = {f for g in project.engine.inputs.get("events", []) for f in g.files}
+            persons = project.engine.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0]
+        except SegctlError as exc:
+            from segctl.redact import redact
+
+            line = RunLine(moment, 0, time.monotonic() - started, error=redact(str(exc)))
+            self.emit(line)
+            return False
+        finally:
+            if project is not None:
+                self._close(project)
+        new = len(read - self._seen)
+        self._seen = read
+        self._last_as_of = moment
+        self.runs += 1
+        changes = result.changes.values()
+        self.emit(
+            RunLine(
+                moment,
+                new,
+                time.monotonic() - started,
+                run_id=result.run_id,
+                persons=int(persons),
+                entered=sum(c.entered for c in changes),
+                exited=sum(c.exited for c in changes),
+                deliveries=dict(result.deliveries),
+            )
+        )
+        return True
+
+    @staticmethod
+    def _close(project: Any) -> None:
+        """Free the run's DuckDB connection now rather than at garbage collection: a watch
+        runs for months."""
+        if "engine" in vars(project):
+            with suppress(Exception):
+                project.engine.con.close()
+
+
+@contextmanager
+def stop_on_signals(watch: Watch) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the watch cleanly (after the run in progress) while inside."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        watch.stop()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def serve(watch: Watch) -> None:
+    """Start the watch and loop until SIGINT/SIGTERM (the CLI's ``segctl watch``)."""
+    with stop_on_signals(watch):
+        watch.start()
+        watch.loop()

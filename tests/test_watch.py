@@ -1,0 +1,280 @@
+"""`segctl watch` end to end: a real subprocess, real files, a real webhook receiver, real
+signals (SPEC section 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fakes import TEST_SECRET, WebhookFake
+from stateproject import segctl
+
+from segctl.errors import UsageError
+from segctl.lock import state_lock
+from segctl.state import DB_FILE
+from segctl.watch import parse_every
+
+WINDOW = timedelta(days=30)
+RECENT = """\
+    name: recent
+    rule: {event: "*", within: 30d, count: {gte: 1}}
+    on_enter:
+      - webhook: {destination: crm}
+    on_exit:
+      - webhook: {destination: crm}
+    """
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def drop(folder: Path, name: str, rows: list[tuple[str, str, datetime]]) -> Path:
+    """Land an events file the way a pipeline should: written aside, renamed into place."""
+    table = pa.table(
+        {
+            "person_id": [r[0] for r in rows],
+            "event": [r[1] for r in rows],
+            "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    partial = folder / f".{name}.partial"
+    pq.write_table(table, partial)
+    os.replace(partial, folder / name)
+    return folder / name
+
+
+def make_project(root: Path, url: str, extra: str = "") -> Path:
+    (root / "segments").mkdir(parents=True)
+    (root / "events").mkdir()
+    (root / "segctl.yaml").write_text(
+        dedent(f"""\
+        data:
+          events: events/*.parquet
+          persons: persons.csv
+        segments: segments/
+        state: .segctl/
+        destinations:
+          crm: {{type: webhook, url: "{url}", secret: "${{CRM_SECRET}}", backoff: 0.01,
+                 max_retries: 1, timeout: 5}}
+        """)
+        + extra
+    )
+    (root / "persons.csv").write_text(
+        "person_id,email\n" + "".join(f"p{i},p{i}@example.com\n" for i in range(1, 7))
+    )
+    (root / "segments" / "recent.yaml").write_text(dedent(RECENT))
+    drop(root / "events", "day-1.parquet", [("p1", "login", now() - timedelta(days=2))])
+    return root
+
+
+STARTED: list[Watching] = []  # every watch a test started, killed after the test if alive
+
+
+class Watching:
+    """A running `segctl watch` whose stdout lines (JSON) are collected as they come."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segctl", "watch", "-f", "json", "--project", str(root), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CRM_SECRET": TEST_SECRET},
+        )
+        STARTED.append(self)
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def next_run(self, timeout: float = 90) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.proc.kill()
+            raise AssertionError(f"no run logged in {timeout}s: {self.proc.stderr}") from None
+        self.seen.append(line)
+        return line
+
+    def until(self, check: Callable[[], bool], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                _, err = self.proc.communicate()
+                raise AssertionError(f"timed out; runs: {self.seen}; stderr: {err}")
+            while not self.lines.empty():
+                self.seen.append(self.lines.get())
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.proc.returncode, err
+
+
+@pytest.fixture(autouse=True)
+def _no_watch_left() -> Iterator[None]:
+    """A test that fails half-way must not leave its watch running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop().proc
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookFake]:
+    with WebhookFake(secret=TEST_SECRET) as fake:
+        yield fake
+
+
+def transitions(hook: WebhookFake) -> list[tuple[str, str]]:
+    return [(e["type"], e["person_id"]) for e in hook.events()]
+
+
+def lock_is_free(root: Path) -> bool:
+    with state_lock(root / ".segctl", wait=0):
+        return True
+
+
+def test_a_landed_file_reaches_the_webhook_and_time_alone_makes_an_exit(
+    tmp_path: Path, hook: WebhookFake
+) -> None:
+    root = make_project(tmp_path / "proj", hook.url)
+    watching = Watching(root, "--every", "1s", "--poll", "0.2s")
+    first = watching.next_run()
+    assert first["run_id"] == 1 and first["new_files"] == 1 and "error" not in first
+    assert first["persons"] == 6 and first["entered"] == 1  # p1; no webhook for a first run
+    # p3's only event leaves the 30-day window a few seconds from now: with no new file, a run
+    # must notice that p3 has exited
+    landed = now()
+    drop(
+        root / "events", "day-2.parquet", [("p3", "login", landed - WINDOW + timedelta(seconds=12))]
+    )
+    watching.until(lambda: ("segment.entered", "p3") in transitions(hook))
+    entered_at = time.monotonic()
+    watching.until(lambda: ("segment.exited", "p3") in transitions(hook))
+    assert time.monotonic() - entered_at < 60
+    assert transitions(hook) == [("segment.entered", "p3"), ("segment.exited", "p3")]
+    watching.until(lambda: any(r.get("exited") for r in watching.seen))  # its log line
+    runs = [r for r in watching.seen if "error" not in r and r["run_id"] > 1]
+    [entry] = [r for r in runs if r["entered"]]
+    [exit_] = [r for r in runs if r["exited"]]
+    assert entry["new_files"] == 1 and entry["deliveries"]["sent"] == 1
+    assert exit_["new_files"] == 0 and exit_["deliveries"]["sent"] == 1
+    assert exit_["run_id"] > entry["run_id"]
+    code, err = watching.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert "Traceback" not in err and "stopped after" in err
+    assert lock_is_free(root)
+
+
+def test_an_idle_watch_holds_no_lock_and_a_failing_delivery_does_not_stop_it(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a port where nothing listens: every delivery fails
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = make_project(tmp_path / "proj", f"http://127.0.0.1:{port}/hook")
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    # idle: a run and a push beside it work at once
+    env = {"CRM_SECRET": TEST_SECRET}
+    time.sleep(1.1)  # as_of has a one-second precision and must move forward
+    beside = segctl(root, "run", "--wait", "0", env=env)  # --wait 0: fails at once if locked
+    assert beside.returncode == 0, beside.stderr
+    assert segctl(root, "push", "--wait", "0", env=env).returncode == 0
+    drop(root / "events", "day-2.parquet", [("p4", "login", now() - timedelta(seconds=2))])
+    failed = watching.next_run()
+    assert failed["entered"] == 1 and failed["deliveries"]["sent"] == 0, failed
+    assert failed["deliveries"]["failed"] + failed["deliveries"]["pending"] == 1
+    drop(root / "events", "day-3.parquet", [("p5", "login", now() - timedelta(seconds=2))])
+    later = watching.next_run()  # it goes on, and retries what failed
+    assert later["entered"] == 1 and "error" not in later and later["new_files"] == 1
+    code, err = watching.stop(signal.SIGINT)
+    assert code == 0, err
+    assert lock_is_free(root)
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    undelivered = con.execute(
+        "SELECT person_id FROM outbox WHERE status <> 'sent' ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert undelivered == [("p4",), ("p5",)]  # left in the outbox for the next push
+
+
+def test_sigterm_during_a_run_lets_it_commit_and_deliver(tmp_path: Path) -> None:
+    with WebhookFake(secret=TEST_SECRET, latency=3.0) as slow:
+        root = make_project(tmp_path / "proj", slow.url)
+        watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+        assert watching.next_run()["run_id"] == 1
+        drop(root / "events", "day-2.parquet", [("p6", "login", now() - timedelta(seconds=2))])
+        watching.until(lambda: slow.max_concurrent >= 1)  # the delivery is in flight
+        code, err = watching.stop(signal.SIGTERM)
+        assert code == 0, err
+        assert [r["run_id"] for r in watching.seen] == [1, 2]
+        assert watching.seen[-1]["deliveries"]["sent"] == 1
+        assert transitions(slow) == [("segment.entered", "p6")]
+        assert lock_is_free(root)
+
+
+def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: WebhookFake) -> None:
+    root = make_project(tmp_path / "proj", hook.url)
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    (root / "events" / ".bad.partial").write_bytes(b"PAR1 this is not parquet")
+    os.replace(root / "events" / ".bad.partial", root / "events" / "day-2.parquet")
+    failed = watching.next_run()
+    assert failed["run_id"] is None and "day-2.parquet" in failed["error"], failed
+    # the pipeline lands the file again, whole: the watch reads it on its next attempt
+    drop(root / "events", "day-2.parquet", [("p2", "login", now() - timedelta(seconds=2))])
+    fixed = watching.next_run()
+    assert fixed["run_id"] == 2 and fixed["entered"] == 1 and fixed["new_files"] == 1, fixed
+    watching.until(lambda: transitions(hook) == [("segment.entered", "p2")])
+    code, err = watching.stop()
+    assert code == 0, err
+
+
+def test_every_takes_seconds_minutes_and_hours() -> None:
+    assert [parse_every(t) for t in ("30s", "1m", "2h", "0.5s")] == [30, 60, 7200, 0.5]
+    for bad in ("", "5", "5d", "0s", "-1m", "m"):
+        with pytest.raises(UsageError, match="s, m or h"):
+            parse_every(bad)
+
+
+def test_watch_refuses_a_bad_every_and_a_broken_project(tmp_path: Path, hook: WebhookFake) -> None:
+    root = make_project(tmp_path / "proj", hook.url)
+    proc = segctl(root, "watch", "--every", "5d")
+    assert proc.returncode == 2 and "--every '5d'" in proc.stderr
+    (root / "segments" / "broken.yaml").write_text("name: broken\nrule: {event: x, cnt: 1}\n")
+    proc = segctl(root, "watch", "--every", "1s", env={"CRM_SECRET": TEST_SECRET})
+    assert proc.returncode == 3 and "broken.yaml" in proc.stderr
+    assert not (root / ".segctl" / DB_FILE).exists()
