@@ -205,7 +205,8 @@ def validate(
 
     with handled(debug):
         try:
-            definitions = load(project).validate(check_data=not no_data)
+            loaded = load(project)
+            definitions = loaded.validate(check_data=not no_data)
         except DefinitionError as exc:
             if fmt is Format.json:
                 from segctl.cli.output import print_json
@@ -221,6 +222,9 @@ def validate(
                 )
             raise
         segments, features = list(definitions.segments), list(definitions.features)
+        for destination in loaded.config.destinations.values():
+            for warning in destination.warnings:  # legal but unwise (a short webhook key)
+                note(f"warning: {warning}", style="yellow")
         if fmt is Format.json:
             from segctl.cli.output import print_json
 

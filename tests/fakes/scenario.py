@@ -51,7 +51,6 @@ PERSONS = 24
 ADVERTISER = "7001"
 GOOGLE_LIST = "7001234"
 RESEND_SEGMENT = "seg_buyers"
-TIKTOK_PATH = "/open_api/v1.3"
 
 #: Environment variable -> secret value; segctl.yaml refers to them as ``${NAME}``.
 SECRETS = {
@@ -212,9 +211,9 @@ class Platforms:
                      "base_url": self.meta.base_url},
             "google": {"type": "google", "operating_account_id": "1234567890",
                        "access_token": "${GOOGLE_TOKEN}", "base_url": self.google.base_url},
+            # TikTok's base_url is the bare host, as for Meta and Google
             "tiktok": {"type": "tiktok", "advertiser_id": ADVERTISER,
-                       "access_token": "${TIKTOK_TOKEN}",
-                       "base_url": self.tiktok.base_url + TIKTOK_PATH},
+                       "access_token": "${TIKTOK_TOKEN}", "base_url": self.tiktok.base_url},
         }  # fmt: skip
         for name, spec in settings.items():
             spec.update(common or {}, **overrides.get(name, {}))
