@@ -101,9 +101,7 @@ def test_segctl_run_delivers_with_every_secret_form(
         assert sorted(e["person_id"] for e in hook.events()) == sorted(
             active["person_id"].to_list()
         )
-        assert hook.calls("deliver") and all(
-            r.status == 204 for r in hook.calls("deliver")
-        )
+        assert hook.calls("deliver") and all(r.status == 204 for r in hook.calls("deliver"))
 
 
 @pytest.mark.parametrize(

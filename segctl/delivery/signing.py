@@ -67,7 +67,7 @@ def secret_warnings(secret: str) -> list[str]:
     if len(key) < MIN_KEY_BYTES:
         return [
             f"the webhook secret's key is {len(key)} bytes, under the Standard Webhooks minimum "
-            f"of {MIN_KEY_BYTES} (generate one with: python -c \"import base64, os; "
+            f'of {MIN_KEY_BYTES} (generate one with: python -c "import base64, os; '
             f"print('{PREFIX}' + base64.b64encode(os.urandom(32)).decode())\")"
         ]
     return []

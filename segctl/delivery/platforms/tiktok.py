@@ -86,7 +86,8 @@ class TikTokAudience(AudienceClient):
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """``path`` under the API's path on the destination's host."""
-        return super().request(method, api_path(self.destination.base_url) + path, **kwargs)
+        base = self.destination.base_url.rstrip("/")
+        return super().request(method, base + api_path(base) + path, **kwargs)
 
     @property
     def calculate_type(self) -> str:
