@@ -492,10 +492,14 @@ def run(
         if report is not None:
             for message in report.messages:
                 note(message, style="yellow")
+            for held in report.held:  # the mass-exit guard: push alone will not send these
+                note(held.message, style="yellow")
             if not report.complete:
+                held_count = sum(h.exits for h in report.held)
                 error(
-                    f"delivery incomplete: {report.failed} failed, {report.pending} pending "
-                    "(see segctl status; segctl push retries)"
+                    f"delivery incomplete: {report.failed} failed, {report.pending} pending"
+                    + (f" ({held_count} held exits)" if held_count else "")
+                    + " (see segctl status; segctl push retries)"
                 )
                 raise typer.Exit(5)
 
@@ -814,6 +818,8 @@ def push(
         )
         for message in report.messages:
             note(message, style="yellow")
+        for held in report.held:
+            note(held.message, style="yellow")
         if not report.complete:
             raise typer.Exit(5)
 
@@ -910,8 +916,8 @@ def status(
         )
         for hold in info["holds"]:
             note(
-                f"held: {hold['segment']} (run {hold['run_id']}): {hold['reason']}; release "
-                f"with segctl push --confirm {hold['segment']}",
+                f"held: {hold['segment']} (run {hold['run_id']}): {hold['exits'] or 0} exits "
+                f"held, {hold['reason']}; release with segctl push --confirm {hold['segment']}",
                 style="yellow",
             )
 

@@ -45,7 +45,11 @@ def plan_run(
     )
     for name, change in changes.items():
         segment = segments[name]
-        held = exits_held(change, project.config.max_exit_ratio)
+        held = exits_held(
+            change,
+            project.config.max_exit_ratio,
+            holdable=bool(segment.on_exit or segment.audiences),
+        )
         entered = change.entered if (not change.first_run or fire_initial) else 0
         for transition, actions, count in (
             ("enter", segment.on_enter, entered),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -45,6 +46,41 @@ EMAIL_BATCH = 100
 EMITTED_FILE = "emitted_events.parquet"
 
 
+@dataclass(frozen=True)
+class Held:
+    """A segment whose exits the mass-exit guard holds until ``segctl push --confirm``."""
+
+    segment: str
+    exits: int  # persons whose exit actions and audience removals wait
+    max_exit_ratio: float | None  # the ratio the run exceeded (None: not recorded)
+    reason: str  # e.g. "146 of 292 members would exit (max_exit_ratio 0.5)"
+
+    @property
+    def command(self) -> str:
+        return f"segctl push --confirm {self.segment}"
+
+    @property
+    def message(self) -> str:
+        """One line for people: how many exits, why, and how to release them.
+
+        >>> print(Held("power_users", 146, 0.5, "").message.replace("; ", ";\\n"))
+        power_users: 146 exits held (max_exit_ratio 0.5);
+        release with segctl push --confirm power_users
+        """
+        why = f"max_exit_ratio {self.max_exit_ratio:g}" if self.max_exit_ratio else self.reason
+        plural = "exit" if self.exits == 1 else "exits"
+        return f"{self.segment}: {self.exits} {plural} held ({why}); release with {self.command}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment,
+            "exits": self.exits,
+            "max_exit_ratio": self.max_exit_ratio,
+            "reason": self.reason,
+            "release": self.command,
+        }
+
+
 @dataclass
 class Report:
     """What one push did, and what is left."""
@@ -55,13 +91,20 @@ class Report:
     pending: int = 0  # due but not delivered, or held for confirmation
     scheduled: int = 0  # delayed and not yet due
     messages: list[str] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)  # segments whose exits wait for --confirm
 
     @property
     def complete(self) -> bool:
         return self.failed == 0 and self.pending == 0
 
-    def counts(self) -> dict[str, int]:
-        return {"sent": self.sent, "failed": self.failed, "pending": self.pending}
+    def counts(self) -> dict[str, Any]:
+        """The ``deliveries`` of ``run --format json``: counts, and the held segments."""
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending": self.pending,
+            "held": [h.to_dict() for h in self.held],
+        }
 
 
 @dataclass
@@ -303,6 +346,7 @@ class Worker:
             [moment, moment],
         )
         self.report.pending, self.report.scheduled = int(rows[0][0]), int(rows[0][1])
+        self.report.held = held_exits(self.store)
 
     # ---- persons ----------------------------------------------------------------------
 
@@ -418,3 +462,18 @@ class Worker:
 
 def utc(moment: datetime | None) -> str:
     return (moment or now()).replace(tzinfo=None).isoformat() + "Z"
+
+
+def held_exits(store: StateStore) -> list[Held]:
+    """The segments whose exits wait for ``segctl push --confirm``, with how many exits (over
+    every run not yet confirmed) and the ratio the latest of them exceeded."""
+    found = store.rows(
+        f"""SELECT h.segment, sum(coalesce(r.exited, 0)), arg_max(h.reason, h.run_id)
+            FROM {S}.holds h LEFT JOIN {S}.run_segments r USING (run_id, segment)
+            WHERE h.confirmed_at IS NULL GROUP BY h.segment ORDER BY h.segment"""
+    )
+    held = []
+    for segment, exits, reason in found:
+        ratio = re.search(r"max_exit_ratio ([0-9.]+)", str(reason))
+        held.append(Held(segment, int(exits), float(ratio.group(1)) if ratio else None, reason))
+    return held
