@@ -391,7 +391,7 @@ class Worker:
                 sender.close()
 
     def emails(self) -> None:
-        from segctl.delivery.resend import EmailSender
+        from segctl.delivery.resend import EmailSender, valid_address
 
         rows = self.due("email")
         if not rows:
@@ -399,15 +399,23 @@ class Worker:
         people = self.persons(r["person_id"] for r in rows)
         with self.store.lock:  # the project's queries run on the state's connection
             allowed = self.project.reachable(sorted({r["person_id"] for r in rows}))
-        sendable = []
+        sendable, malformed = [], 0
         for row in rows:
             person = people.get(row["person_id"])
             if person is None or not person.get("email"):
                 self.mark([row], "skipped", "no email address")
+            elif not valid_address(person["email"]):  # would fail its whole batch of 100
+                self.mark([row], "skipped", "malformed email address")
+                malformed += 1
             elif row["person_id"] not in allowed:
                 self.mark([row], "skipped", "no consent or suppressed")
             else:
                 sendable.append(row)
+        if malformed:
+            self.report.messages.append(
+                f"{malformed} email(s) skipped: malformed email address (see segctl status; "
+                "fix the persons' email column)"
+            )
         batches = self.batches(
             sendable, size=lambda r: EMAIL_BATCH, group=lambda r: r["destination"]
         )
