@@ -15,6 +15,7 @@ A crash between 2 and 3 means the batch is sent again with the same key: harmles
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -150,6 +151,7 @@ class Worker:
                 self.emit()
                 self.webhooks()
                 self.emails()
+                self.python_actions()
             audiences.result()
         self._count_left()
         return self.report
@@ -429,6 +431,41 @@ class Worker:
         finally:
             for sender in senders.values():
                 sender.close()
+
+    def python_actions(self) -> None:
+        """Call the ``python`` actions' functions, one batch at a time in this thread (user
+        code need not be thread-safe), each retried with its action's backoff."""
+        from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
+
+        rows = self.due("python")
+        if not rows:
+            return
+        batches = self.batches(
+            rows,
+            size=lambda r: int(json.loads(r["spec"]).get("batch", 1)),
+            group=lambda r: r["spec"],
+        )
+        people = self.persons(r["person_id"] for r in rows)
+        senders: dict[str, PythonSender] = {}
+        root = self.project.config.root
+        advance = progress.task("Calling python actions", len(batches))
+        for batch in batches:
+            spec = json.loads(batch.rows[0]["spec"])
+            reference = str(spec["function"])
+            batch.destination = f"python {reference}"  # for messages: there is no destination
+            sender = senders.setdefault(reference, PythonSender(reference, root))
+            policy = policy_for(
+                int(spec.get("max_retries", DEFAULT_RETRIES)),
+                float(spec.get("backoff", DEFAULT_BACKOFF)),
+            )
+            try:
+                call(functools.partial(sender.send, batch, people), policy)
+            except DeliveryFailure as failure:
+                self.record_failure([batch], failure)
+            else:
+                crash_point("python:after-call")  # called, not recorded: called again later
+                self.mark_sent(batch.rows)
+            advance(1)
 
     def emit(self) -> None:
         """Append emitted events to state/emitted_events.parquet, once per outbox row."""
