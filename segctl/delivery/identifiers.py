@@ -136,9 +136,9 @@ def _fast_pattern() -> str:
     branches = []
     for code in sorted(COUNTRY_CODE_TO_REGION_CODE):
         meta = PhoneMetadata.metadata_for_region_or_calling_code(code, main_region(code))
-        if meta is None or meta.national_prefix_transform_rule:
+        desc = meta.general_desc if meta is not None else None
+        if meta is None or desc is None or meta.national_prefix_transform_rule:
             continue
-        desc = meta.general_desc
         lengths = sorted(
             n for n in {*desc.possible_length, *desc.possible_length_local_only} if n > 0
         )
