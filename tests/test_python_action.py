@@ -136,6 +136,8 @@ def test_a_good_reference_validates(tmp_path: Path) -> None:
     )
     proc = segctl(root, "validate")
     assert proc.returncode == 0, proc.stderr
+    plan = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial")
+    assert plan.returncode == 0 and "python hooks_for_test:record" in plan.stdout
 
 
 # ---- the webhook payload -------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def plan_run(
             for action in actions:
                 row = PlanRow(
                     name,
-                    action.destination or _local(action.kind),
+                    action.destination or _local(action.kind, action.settings),
                     action.kind,
                     held=held and transition == "exit",
                 )
@@ -113,5 +113,8 @@ def plan_run(
     return rows
 
 
-def _local(kind: str) -> str:
+def _local(kind: str, settings: dict[str, Any]) -> str:
+    """What a destination-less action delivers to (the plan's destination column)."""
+    if kind == "python":
+        return f"python {settings.get('function')}"
     return {"tag": "tags", "emit": "emitted events"}.get(kind, kind)
