@@ -694,8 +694,10 @@ class Project:
                     f"SELECT destination, audience, count(*) FROM {S}.audience_members GROUP BY ALL"
                 )
             )
-            holds = store.rows(f"""SELECT segment, run_id, reason, held_at FROM {S}.holds
-                                   WHERE confirmed_at IS NULL ORDER BY run_id""")
+            holds = store.rows(f"""SELECT h.segment, h.run_id, h.reason, h.held_at, r.exited
+                                   FROM {S}.holds h LEFT JOIN {S}.run_segments r
+                                   USING (run_id, segment)
+                                   WHERE h.confirmed_at IS NULL ORDER BY h.run_id""")
         return {
             "runs": [
                 dict(zip(("run_id", "kind", "as_of", "started_at", "finished_at"), r, strict=True))
@@ -719,7 +721,8 @@ class Project:
                 for d, a, t, rec, inv, rate, details in audiences
             ],
             "holds": [
-                dict(zip(("segment", "run_id", "reason", "held_at"), h, strict=True)) for h in holds
+                dict(zip(("segment", "run_id", "reason", "held_at", "exits"), h, strict=True))
+                for h in holds
             ],
         }
 
@@ -1077,8 +1080,8 @@ class RunResult:
     as_of: datetime
     changes: dict[str, Change]
     dry_run: bool = False
-    deliveries: dict[str, int] = field(
-        default_factory=lambda: {"sent": 0, "failed": 0, "pending": 0}
+    deliveries: dict[str, Any] = field(
+        default_factory=lambda: {"sent": 0, "failed": 0, "pending": 0, "held": []}
     )
     report: Report | None = None
     plan: list[PlanRow] | None = None

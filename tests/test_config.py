@@ -113,7 +113,10 @@ def test_full_configuration(tmp_path: Path) -> None:
 def test_environment_interpolation(
     tmp_path: Path, text: str, environ: dict[str, str], expected: str
 ) -> None:
-    hook = f"  d: {{type: webhook, url: 'https://x', secret: s, headers: {{X-Token: '{text}'}}}}\n"
+    hook = (
+        "  d: {type: webhook, url: 'https://x', secret: whsec_c2VjcmV0, "
+        f"headers: {{X-Token: '{text}'}}}}\n"
+    )
     config = config_of(tmp_path, MINIMAL + "destinations:\n" + hook, environ)
     assert config.destinations["d"].settings["headers"] == {"X-Token": expected}
 
@@ -141,10 +144,10 @@ def test_missing_variables_are_named_each_at_its_place(tmp_path: Path) -> None:
 def test_interpolation_uses_the_process_environment_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SEGCTL_TEST_TOKEN", "from-env")
+    monkeypatch.setenv("SEGCTL_TEST_TOKEN", "whsec_ZnJvbS1lbnY")  # a webhook secret is base64
     hook = "  d: {type: webhook, url: 'https://x', secret: '${SEGCTL_TEST_TOKEN}'}\n"
     write(tmp_path / "segctl.yaml", MINIMAL + "destinations:\n" + hook)
-    assert load_config(tmp_path).destinations["d"].secrets == {"secret": "from-env"}
+    assert load_config(tmp_path).destinations["d"].secrets == {"secret": "whsec_ZnJvbS1lbnY"}
 
 
 @pytest.mark.parametrize(

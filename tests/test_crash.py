@@ -10,7 +10,8 @@ followed by a `segctl push`, itself perhaps killed. At the end, `segctl push` ru
 exits 0, and the trial checks:
 
 - every fake holds exactly the desired audience (members with consent of the last run);
-- every due webhook, email and emitted event arrived, once after de-duplication by id;
+- every due webhook, email, emitted event and python action record arrived, once after
+  de-duplication by id;
 - the state's history is consistent: runs in order, stays that alternate and never overlap,
   the snapshot and the figures equal to each run's memberships, an empty outbox;
 - no command failed otherwise (exit codes 0, 5 or killed; never a traceback), no fake saw raw
@@ -61,10 +62,17 @@ POINTS = {
         "commit:after-commit",
         "push:after-batch-keys",
         "push:after-send",
+        "python:after-call",
         "sync:after-add",
         "sync:after-remove",
     ),
-    "push": ("push:after-batch-keys", "push:after-send", "sync:after-add", "sync:after-remove"),
+    "push": (
+        "push:after-batch-keys",
+        "push:after-send",
+        "python:after-call",
+        "sync:after-add",
+        "sync:after-remove",
+    ),
 }
 USUAL_SECONDS = {"run": 3.0, "push": 2.5}  # before any command of the kind was timed
 MAX_ATTEMPTS = 6  # per step: a run that never commits is a failure, not an endless loop

@@ -197,16 +197,65 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     late = AS_OF[3].replace(day=AS_OF[3].day + 10)
     after = members(root, late)
     assert len(before - after) > len(before) / 2
-    proc = segctl(root, "run", "--as-of", iso(late))
+    proc = segctl(root, "run", "--as-of", iso(late), "-f", "json")
     assert proc.returncode == 5  # held exits are pending work
+    exiting = len(before - after)
+    # run says it, per segment: how many, why, and the command (on stderr with --format json)
+    message = (
+        f"active: {exiting} exits held (max_exit_ratio 0.5); "
+        "release with segctl push --confirm active"
+    )
+    assert message in proc.stderr
+    assert f"({exiting} held exits)" in proc.stderr
+    [held] = json.loads(proc.stdout)["deliveries"]["held"]
+    assert held == {
+        "segment": "active",
+        "exits": exiting,
+        "max_exit_ratio": 0.5,
+        "reason": f"{exiting} of {len(before)} members would exit (max_exit_ratio 0.5)",
+        "release": "segctl push --confirm active",
+    }
     assert not [e for e in hook.events() if e["type"] == "segment.exited"]
     assert file_audience(root) == hashed(before)  # removals held too
     status = json.loads(segctl(root, "status", "-f", "json").stdout)
-    assert "active" in [h["segment"] for h in status["holds"]]
+    assert [(h["segment"], h["exits"]) for h in status["holds"]] == [("active", exiting)]
+    shown = segctl(root, "status")
+    assert f"{exiting} exits held" in shown.stderr
+    assert "segctl push --confirm active" in shown.stderr
+    pushed = segctl(root, "push")  # push alone does not release them, and says so
+    assert pushed.returncode == 5 and message in pushed.stderr
     assert segctl(root, "push", "--confirm", "active").returncode == 0
     exits = [e["person_id"] for e in hook.events() if e["type"] == "segment.exited"]
     assert sorted(exits) == sorted(before - after)
     assert file_audience(root) == hashed(after)
+
+
+def test_a_segment_with_nothing_to_hold_is_never_held(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """No on_exit actions and no audiences: a mass exit holds nothing, so no hold is recorded,
+    run and status say nothing of one, and the report shows no held segment."""
+    quiet = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - webhook: {destination: crm}
+        """
+    root = make(tmp_path, hook, resend, active=quiet)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
+    late = AS_OF[3].replace(day=AS_OF[3].day + 10)
+    before, after = members(root, AS_OF[2]), members(root, late)
+    assert len(before - after) > len(before) / 2  # the guard's ratio is exceeded...
+    proc = segctl(root, "run", "--as-of", iso(late), "-f", "json")
+    assert proc.returncode == 0, proc.stderr  # ...but nothing is held
+    assert json.loads(proc.stdout)["deliveries"]["held"] == []
+    assert "held" not in proc.stderr
+    status = segctl(root, "status", "-f", "json")
+    assert json.loads(status.stdout)["holds"] == []
+    assert "held" not in segctl(root, "status").stderr
+    report = segctl(root, "report", "--out", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    assert "held segments" not in (tmp_path / "r.html").read_text().lower()
 
 
 def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFake) -> None:

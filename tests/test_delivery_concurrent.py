@@ -172,15 +172,15 @@ def test_sync_in_remove_mode_only_removes(
 
 
 def tricky_values(rng: random.Random) -> list[tuple[str | None, str | None, str | None]]:
-    pieces = [*"abcXYZ09.+@-_ ()/~!#", "\t", "\n", "é", "İ", "ß", "٣", "²", "\u00a0", "@@"]
+    pieces = [*"abcXYZ09.+@-_ ()/~!#", "\t", "\n", "é", "İ", "ß", "٣", "²", "\u00a0", "@@", "０"]
     domains = ["gmail.com", "GoogleMail.com", "x.io", "", "@b"]
 
     def junk(n: int) -> str:
         return "".join(rng.choice(pieces) for _ in range(rng.randint(0, n)))
 
     def phone() -> str:
-        return rng.choice(["+", "", "00", " +"]) + "".join(
-            rng.choice("0123456789 -./()") for _ in range(rng.randint(0, 18))
+        return rng.choice(["+", "", "00", " +", "(+"]) + "".join(
+            rng.choice("0123456789 -./()٤") for _ in range(rng.randint(0, 18))
         )
 
     fixed = [
@@ -194,12 +194,25 @@ def tricky_values(rng: random.Random) -> list[tuple[str | None, str | None, str 
         ("a@b@c", "+1234567890123456", None),
         ("x y@z.com", "+123456789012345", "FR"),
         ("@x", "+٣٣٣٣٣٣٣٣٣", None),
+        # issue 16: unicode digits, trunk zeros, no "+", country names, tabs, pre-hashed
+        ("mary\t@example.com", "+٤٤ ٢٠ ٧٩٤٦ ٠٩٥٨", None),
+        ("MARY@EXAMPLE.COM", "+44 020 7946 0958", None),
+        ("a b@c.de", "+4402079460958", "gb"),
+        ("x@y.z", "(+44) 20 7946 0958", None),
+        ("F1904CF1A9D73A55FA5DE0AC823C4403DED71AFD4C3248D00BDCD0866552BB79", "15559876543", None),
+        ("f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79", "374-93-828222", None),
+        ("u@v.w", "(555) 987 6543", "USA"),
+        ("u@v.w", "(555) 987 6543", "United States"),
+        ("u@v.w", "020 7946 0958", "gbr"),
+        ("u@v.w", "1ef970831d7963307784fa8688e8fce101a15685d62aa765fed23f3a2c576a4e", None),
+        ("u@v.w", "+39 06 1234 5678", None),
+        ("u@v.w", "+1 (555) 987-6543", "united kingdom"),
     ]
     drawn = [
         (
             rng.choice([junk(12), junk(6) + "@" + rng.choice(domains), None]),
             rng.choice([phone(), junk(10), None]),
-            rng.choice(["US", "GB", "fr", "", None]),
+            rng.choice(["US", "GB", "fr", "", None, "usa", "United Kingdom", "Narnia"]),
         )
         for _ in range(4000)
     ]

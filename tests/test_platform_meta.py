@@ -7,6 +7,7 @@ its limits, and the token travelled only in the Authorization header.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,11 +80,24 @@ def destination(fake: MetaFake, **settings: Any) -> Destination:
     )
 
 
+def sent(req: Recorded) -> dict[str, Any]:
+    """The parameters of a request as the official SDK encodes them: form fields on POST,
+    query parameters on DELETE, each value JSON. Anything else fails the test."""
+    if req.method == "DELETE":
+        assert not req.body, "a DELETE carries its parameters in the URL"
+        fields = req.query
+    else:
+        kind = req.headers.get("content-type", "")
+        assert kind.startswith("application/x-www-form-urlencoded"), kind
+        fields = req.form
+    return {k: json.loads(v) for k, v in fields.items() if k in ("payload", "session")}
+
+
 def sessions(requests: list[Recorded]) -> list[tuple[int, int, bool, int]]:
     """(session_id, batch_seq, last_batch_flag, estimated_num_total) per request."""
     out = []
     for req in requests:
-        s = req.json["session"]
+        s = sent(req)["session"]
         out.append(
             (s["session_id"], s["batch_seq"], s["last_batch_flag"], s["estimated_num_total"])
         )
@@ -151,9 +165,53 @@ def test_first_add_holds_exactly_the_hashed_rows(
     [req] = meta.calls("add_users")
     assert req.path == f"/v25.0/{audience_id}/users"
     assert req.headers["authorization"] == f"Bearer {TOKEN}"
-    assert req.json["payload"]["schema"] == ["EMAIL", "PHONE"]
+    assert sent(req)["payload"]["schema"] == ["EMAIL", "PHONE"]
     [(session_id, seq, last, total)] = sessions([req])
     assert 0 < session_id < 2**63 and (seq, last, total) == (1, True, 4)
+
+
+def test_posts_are_form_encoded_and_deletes_carry_query_parameters(
+    meta: MetaFake, client: MetaAudience, audience_id: str
+) -> None:
+    """As the official SDK: the fake flags any other encoding (a JSON body on POST or DELETE)."""
+    client.add(audience_id, people("mary", "alex"))
+    client.remove(audience_id, people("alex"))
+    client.replace(audience_id, people("mary"))
+    assert {r.endpoint for r in meta.requests} >= {"add_users", "remove_users", "replace_users"}
+    for req in meta.requests:
+        params = sent(req)  # asserts the encoding
+        assert params["payload"]["schema"] == ["EMAIL", "PHONE"]
+        assert req.json is None
+    assert meta.encoding_violations() == []
+    assert rows(people("mary")) == meta.audience(audience_id)
+
+
+def test_the_fake_flags_a_json_body(http: httpx.Client) -> None:
+    with MetaFake(token=TOKEN) as meta:
+        body = {"payload": {"schema": ["EMAIL"], "data": [["a" * 64]]}}
+        url = f"{meta.base_url}/v25.0/{meta.create_audience()}/users"
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        assert http.post(url, json=body, headers=auth).status_code == 200  # Meta accepts it...
+        assert http.request("DELETE", url, json=body, headers=auth).status_code == 200
+        assert len(meta.encoding_violations()) == 2  # ...the SDK never sends it
+        with pytest.raises(AssertionError, match="encoding"):
+            meta.assert_limits()
+
+
+def test_removals_go_in_batches_short_enough_for_a_url(
+    meta: MetaFake, client: MetaAudience, audience_id: str
+) -> None:
+    members = synthetic(0, 700)
+    client.add(audience_id, members)
+    figures = client.remove(audience_id, members)
+    removals = meta.calls("remove_users")
+    assert [len(sent(r)["payload"]["data"]) for r in removals] == [300, 300, 100]
+    assert (
+        max(len(r.path) + len("&".join(f"{k}={v}" for k, v in r.query.items())) for r in removals)
+        < 65_536
+    )
+    assert figures.received == 700 and meta.audience(audience_id) == set()
+    assert [s[1:3] for s in sessions(removals)] == [(1, False), (2, False), (3, True)]
 
 
 def test_incremental_add_and_remove(meta: MetaFake, client: MetaAudience, audience_id: str) -> None:
@@ -166,7 +224,7 @@ def test_incremental_add_and_remove(meta: MetaFake, client: MetaAudience, audien
     assert figures.received == 2
     [req] = meta.calls("remove_users")
     assert (req.method, req.path) == ("DELETE", f"/v25.0/{audience_id}/users")
-    assert req.query == {}  # the rows travel in the body, not the URL
+    assert set(req.query) == {"payload", "session"} and not req.body  # as the SDK: in the URL
     assert sessions(meta.calls("add_users"))[0][0] != sessions(meta.calls("add_users"))[1][0]
 
 
@@ -202,7 +260,7 @@ def test_batches_of_10000_share_one_session(
 
     assert meta.counts["add_users"] == 3
     assert meta.max_batch == {"add_users": 10_000}
-    assert [len(r.json["payload"]["data"]) for r in meta.calls("add_users")] == [10_000] * 2 + [
+    assert [len(sent(r)["payload"]["data"]) for r in meta.calls("add_users")] == [10_000] * 2 + [
         5_000
     ]
     found = sessions(meta.calls("add_users"))
@@ -211,7 +269,7 @@ def test_batches_of_10000_share_one_session(
     assert figures.received == 25_000 and len(meta.audience(audience_id)) == 25_000
 
     client.remove(audience_id, many[:12_000])
-    assert meta.counts["remove_users"] == 2
+    assert meta.counts["remove_users"] == 40  # 300 per DELETE: the hashes travel in its URL
     assert meta.audience(audience_id) == rows(many[12_000:])
 
 
@@ -289,7 +347,7 @@ def expire_at_batch_2(meta: MetaFake, *, times: int) -> list[int]:
     expired: list[int] = []
 
     def hook(req: Recorded) -> bool:
-        session = req.json["session"]
+        session = sent(req)["session"]
         if session["batch_seq"] == 2 and len(expired) < times:
             expired.append(session["session_id"])
             meta.advance(91 * 60)
@@ -338,7 +396,7 @@ def test_replace_restarts_when_the_first_batch_is_missing(
     client.max_batch = 2
 
     def lost_first_batch(req: Recorded) -> bool:
-        if req.json["session"]["batch_seq"] != 2:
+        if sent(req)["session"]["batch_seq"] != 2:
             return False
         meta.advance(91 * 60)  # Meta forgot the session: nothing holds the audience
         return True

@@ -47,13 +47,14 @@ def email_hash(i: int) -> str:
     return sha(f"user.{i}@example.com")
 
 
-def destination(fake: TikTokFake, **settings: Any) -> Destination:
+def destination(fake: TikTokFake, base_url: str | None = None, **settings: Any) -> Destination:
+    """The destination, its ``base_url`` the fake's bare host (as for Meta and Google)."""
     return Destination(
         name="tiktok_ads",
         type="tiktok",
         settings={"advertiser_id": ADVERTISER, **settings},
         secrets={"access_token": TOKEN},
-        base_url=fake.base_url + API,
+        base_url=fake.base_url if base_url is None else base_url,
         max_retries=4,
         rate_limit=None,
         backoff=0.01,
@@ -66,8 +67,10 @@ def client() -> Iterator[httpx.Client]:
         yield shared
 
 
-def audience_client(fake: TikTokFake, client: httpx.Client, **settings: Any) -> TikTokAudience:
-    audience = client_for(destination(fake, **settings), client)
+def audience_client(
+    fake: TikTokFake, client: httpx.Client, base_url: str | None = None, **settings: Any
+) -> TikTokAudience:
+    audience = client_for(destination(fake, base_url, **settings), client)
     assert isinstance(audience, TikTokAudience)
     # the policy's jitter (0.5 s) does not scale with the destination's backoff: keep tests fast
     audience.policy = dataclasses.replace(audience.policy, jitter=0.01)
@@ -135,6 +138,37 @@ def test_first_sync_replaces_the_audience_with_exactly_the_hashes(client: httpx.
         assert [r.json["action"] for r in fake.calls("update")] == ["REPLACE"]
         assert len(fake.calls("upload")) == 2  # the placeholder's and ours: one file, one upload
         assert_clean(fake)
+
+
+@pytest.mark.parametrize(
+    "suffix", ["", "/", API, API + "/"], ids=["host", "host/", "host+api", "host+api/"]
+)
+def test_base_url_is_the_host_and_a_path_given_still_works(
+    client: httpx.Client, suffix: str
+) -> None:
+    """A proxy set as a bare host (as for every destination) once got ``unknown path
+    /dmp/...``; a base_url ending in /open_api/v1.3, as segctl once required, still works."""
+    with TikTokFake(token=TOKEN, min_audience_size=1) as fake:
+        audience_id = create_audience(fake, client)
+        tiktok = audience_client(fake, client, base_url=fake.base_url + suffix)
+        tiktok.add(audience_id, members(tiktok, [person(i) for i in range(3)]))
+        assert fake.audience(audience_id) >= {email_hash(i) for i in range(3)}
+        assert {r.path for r in fake.requests[2:]} == {
+            f"{API}/dmp/custom_audience/file/upload/",
+            f"{API}/dmp/custom_audience/update/",
+        }
+        assert all(r.status == 200 for r in fake.requests)
+
+
+def test_a_tiktok_destination_in_segctl_yaml_defaults_to_the_host() -> None:
+    from segctl.definitions.source import Pos, Problems
+    from segctl.delivery.destinations import parse_destinations
+
+    problems = Problems()
+    found = parse_destinations(
+        {"t": {"type": "tiktok", "advertiser_id": "1", "access_token": "x"}}, problems, Pos("")
+    )
+    assert not problems and found["t"].base_url == "https://business-api.tiktok.com"
 
 
 def test_append_then_remove(client: httpx.Client) -> None:

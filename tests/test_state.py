@@ -308,7 +308,8 @@ def test_state_commands_json_shapes(project: lib.Project) -> None:
     run = json.loads(segctl(root, "run", "--as-of", iso(AS_OF[0]), "-f", "json").stdout)
     assert set(run) == {"run_id", "as_of", "segments", "deliveries", "warnings"}
     assert run["as_of"] == iso(AS_OF[0])
-    assert set(run["deliveries"]) == {"sent", "failed", "pending"}
+    assert set(run["deliveries"]) == {"sent", "failed", "pending", "held"}
+    assert run["deliveries"]["held"] == []  # nothing to hold: no on_exit actions, no audiences
     assert all(set(s) == {"name", "size", "entered", "exited"} for s in run["segments"])
     assert segctl(root, "run", "--as-of", iso(AS_OF[1])).returncode == 0
 

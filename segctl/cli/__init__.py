@@ -228,9 +228,11 @@ def validate(
                 )
             raise
         segments, features = list(definitions.segments), list(definitions.features)
-        # Definition warnings (a nested key never seen in the data) and what the data views
-        # leave out: one list of strings, on stderr and under "warnings" in JSON.
+        # Definition warnings (a nested key never seen in the data), legal but unwise
+        # destinations (a short webhook key) and what the data views leave out: one list of
+        # strings, on stderr and under "warnings" in JSON.
         warnings = [str(w) for w in definitions.warnings]
+        warnings += [w for d in proj.config.destinations.values() for w in d.warnings]
         warnings += [] if no_data else proj.data_warnings()
         data_warnings(warnings)
         if fmt is Format.json:
@@ -568,10 +570,14 @@ def run(
         if report is not None:
             for message in report.messages:
                 note(message, style="yellow")
+            for held in report.held:  # the mass-exit guard: push alone will not send these
+                note(held.message, style="yellow")
             if not report.complete:
+                held_count = sum(h.exits for h in report.held)
                 error(
-                    f"delivery incomplete: {report.failed} failed, {report.pending} pending "
-                    "(see segctl status; segctl push retries)"
+                    f"delivery incomplete: {report.failed} failed, {report.pending} pending"
+                    + (f" ({held_count} held exits)" if held_count else "")
+                    + " (see segctl status; segctl push retries)"
                 )
                 raise typer.Exit(5)
 
@@ -890,6 +896,8 @@ def push(
         )
         for message in report.messages:
             note(message, style="yellow")
+        for held in report.held:
+            note(held.message, style="yellow")
         if not report.complete:
             raise typer.Exit(5)
 
@@ -986,8 +994,8 @@ def status(
         )
         for hold in info["holds"]:
             note(
-                f"held: {hold['segment']} (run {hold['run_id']}): {hold['reason']}; release "
-                f"with segctl push --confirm {hold['segment']}",
+                f"held: {hold['segment']} (run {hold['run_id']}): {hold['exits'] or 0} exits "
+                f"held, {hold['reason']}; release with segctl push --confirm {hold['segment']}",
                 style="yellow",
             )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
@@ -16,7 +17,11 @@ if TYPE_CHECKING:
 
 ACTIONS: dict[str, dict[str, Any]] = {
     # kind: destination type (None: local), required keys, optional keys
-    "webhook": {"type": "webhook", "required": ("destination",), "optional": ("batch",)},
+    "webhook": {
+        "type": "webhook",
+        "required": ("destination",),
+        "optional": ("batch", "payload"),
+    },
     "email": {
         "type": "resend",
         "required": ("destination", "template"),
@@ -24,6 +29,12 @@ ACTIONS: dict[str, dict[str, Any]] = {
     },
     "tag": {"type": None, "required": ("name",), "optional": ("value",)},
     "emit": {"type": None, "required": ("event",), "optional": ()},
+    # your own function, called from the outbox (segctl.delivery.python)
+    "python": {
+        "type": None,
+        "required": ("function",),
+        "optional": ("batch", "max_retries", "backoff"),
+    },
 }
 AUDIENCE_ID_KEYS = {
     "meta": "audience_id",
@@ -66,8 +77,15 @@ class Audience:
 
 
 def parse_actions(
-    value: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems, what: str
+    value: Any,
+    pos: Pos,
+    destinations: dict[str, Destination],
+    problems: Problems,
+    what: str,
+    root: Path | None = None,
 ) -> tuple[Action, ...]:
+    """The actions of ``on_enter`` or ``on_exit`` (``root``: the project folder, where a
+    ``python`` action's module may live)."""
     if value is None:
         return ()
     if not isinstance(value, YList):
@@ -93,14 +111,19 @@ def parse_actions(
                 f"{did_you_mean(kind, ACTIONS)} (actions: {', '.join(ACTIONS)})",
             )
             continue
-        action = _action(kind, spec, item.at(kind), destinations, problems)
+        action = _action(kind, spec, item.at(kind), destinations, problems, root)
         if action is not None:
             actions.append(action)
     return tuple(actions)
 
 
 def _action(
-    kind: str, spec: Any, pos: Pos, destinations: dict[str, Destination], problems: Problems
+    kind: str,
+    spec: Any,
+    pos: Pos,
+    destinations: dict[str, Destination],
+    problems: Problems,
+    root: Path | None = None,
 ) -> Action | None:
     rules = ACTIONS[kind]
     if not isinstance(spec, YMap):
@@ -144,12 +167,43 @@ def _action(
     if "variables" in spec and not isinstance(spec["variables"], dict):
         problems.add(spec.at("variables"), "'variables' must be a mapping")
         ok = False
+    if "payload" in spec and not isinstance(spec["payload"], dict):
+        problems.add(
+            spec.at("payload"),
+            "'payload' must be a mapping sent with each event, like "
+            "payload: {action: send_retention_offer}",
+        )
+        ok = False
+    if kind == "python":
+        ok = _check_python(spec, root, problems) and ok
     if not ok:
         return None
     options = json.dumps(
         {k: v for k, v in spec.items() if k != "delay"}, sort_keys=True, default=str
     )
     return Action(kind, destination if isinstance(destination, str) else None, options, delay, pos)
+
+
+def _check_python(spec: YMap, root: Path | None, problems: Problems) -> bool:
+    """The function exists and is callable (imported now, as the worker will import it), and
+    the retry settings are numbers."""
+    from segctl.definitions.callables import BadReference, resolve
+
+    ok = True
+    for key, low in (("max_retries", 0), ("backoff", 0)):
+        value = spec.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < low
+        ):
+            problems.add(spec.at(key), f"'{key}' must be a number >= {low}")
+            ok = False
+    if "function" in spec and spec["function"] not in (None, ""):
+        try:
+            resolve(spec["function"], root)
+        except BadReference as problem:
+            problems.add(spec.at("function"), f"python action: {problem}")
+            ok = False
+    return ok
 
 
 def parse_delay(value: Any) -> timedelta:

@@ -352,10 +352,10 @@ def _segment(
     if not isinstance(description, str):
         problems.add(doc.at("description"), "'description' must be text")
     on_enter = parse_actions(
-        doc.get("on_enter"), doc.at("on_enter"), destinations, problems, "on_enter"
+        doc.get("on_enter"), doc.at("on_enter"), destinations, problems, "on_enter", parser.root
     )
     on_exit = parse_actions(
-        doc.get("on_exit"), doc.at("on_exit"), destinations, problems, "on_exit"
+        doc.get("on_exit"), doc.at("on_exit"), destinations, problems, "on_exit", parser.root
     )
     audiences = parse_audiences(
         doc.get("audiences"), doc.at("audiences"), destinations, problems, str(doc.get("name", ""))

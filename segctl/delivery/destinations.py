@@ -37,7 +37,7 @@ TYPES: dict[str, dict[str, tuple[str, ...]]] = {
 BASE_URLS = {
     "meta": "https://graph.facebook.com",
     "google": "https://datamanager.googleapis.com",
-    "tiktok": "https://business-api.tiktok.com/open_api/v1.3",
+    "tiktok": "https://business-api.tiktok.com",
     "resend": "https://api.resend.com",
 }
 # Requests per second the platforms document (or a safe default).
@@ -58,6 +58,8 @@ class Destination:
     rate_limit: float | None = None
     concurrency: int = 4
     backoff: float = 0.5
+    #: What is legal but unwise in the settings (a short webhook key): ``validate`` prints them.
+    warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never show secrets, even in a debugger
         return f"Destination(name={self.name!r}, type={self.type!r})"
@@ -118,6 +120,9 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
                 problems.add(where, f"destination '{name}': '{key}' must be a number >= {low}")
                 ok = False
             numbers[key] = value
+        warnings: list[str] = []
+        if ok and kind == "webhook":
+            ok = _check_webhook_secret(name, spec, at, problems, warnings)
         if not ok:
             continue
         secrets = {k: str(spec[k]) for k in rules["secret"] if spec.get(k)}
@@ -135,8 +140,34 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
             else DEFAULT_RATE.get(kind),
             concurrency=int(numbers.get("concurrency", DEFAULT_CONCURRENCY.get(kind, 4))),
             backoff=float(numbers.get("backoff", 0.5)),
+            warnings=tuple(warnings),
         )
     return out
+
+
+def _check_webhook_secret(
+    name: str, spec: dict[str, Any], at: Pos, problems: Problems, warnings: list[str]
+) -> bool:
+    """A webhook secret must read as the official Standard Webhooks libraries read it, or
+    every signature fails at the receiver (or, before, segctl failed mid-push): a config
+    error, naming the destination and never the secret."""
+    from segctl.delivery.signing import SecretError, secret_key, secret_warnings
+
+    where = spec.at("secret") if isinstance(spec, YMap) else at
+    secret = str(spec["secret"])
+    if "${" in secret:  # an unset environment variable: already reported as such
+        return True
+    try:
+        secret_key(secret)
+    except SecretError as problem:
+        problems.add(
+            where,
+            f"destination '{name}': {problem} (set it to the whsec_... secret the receiver "
+            "verifies with)",
+        )
+        return False
+    warnings.extend(f"destination '{name}': {w}" for w in secret_warnings(secret))
+    return True
 
 
 def secret_values(destinations: dict[str, Destination]) -> list[str]:

@@ -7,7 +7,8 @@ with a stable idempotency key, delivered later by the worker.
 
 The mass-exit guard: when more than ``max_exit_ratio`` of a segment's members exit in one run,
 its exit actions are queued as ``held`` and its audience removals wait, until
-``segctl push --confirm SEGMENT``.
+``segctl push --confirm SEGMENT``. A segment without on_exit actions or audiences has nothing
+to hold and is never held.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ class QueuePlan:
     held: bool  # the mass-exit guard held this segment's exits
 
 
-def exits_held(change: Change, max_exit_ratio: float) -> bool:
-    """More than ``max_exit_ratio`` of the previous members would exit."""
+def exits_held(change: Change, max_exit_ratio: float, *, holdable: bool = True) -> bool:
+    """More than ``max_exit_ratio`` of the previous members would exit, and the segment has
+    something to hold (``holdable``: on_exit actions or audiences; without them a hold would
+    only ask the user to confirm nothing)."""
     previous = change.size - change.entered + change.exited
-    return previous > 0 and change.exited / previous > max_exit_ratio
+    return holdable and previous > 0 and change.exited / previous > max_exit_ratio
 
 
 def queue_run(
@@ -54,7 +57,7 @@ def queue_run(
         change = changes.get(name)
         if change is None:
             continue
-        held = exits_held(change, max_exit_ratio)
+        held = exits_held(change, max_exit_ratio, holdable=bool(on_exit or audiences))
         if held:
             store.con.execute(
                 f"INSERT INTO {S}.holds VALUES (?, ?, ?, ?, NULL)",

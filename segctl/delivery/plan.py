@@ -45,7 +45,11 @@ def plan_run(
     )
     for name, change in changes.items():
         segment = segments[name]
-        held = exits_held(change, project.config.max_exit_ratio)
+        held = exits_held(
+            change,
+            project.config.max_exit_ratio,
+            holdable=bool(segment.on_exit or segment.audiences),
+        )
         entered = change.entered if (not change.first_run or fire_initial) else 0
         for transition, actions, count in (
             ("enter", segment.on_enter, entered),
@@ -54,7 +58,7 @@ def plan_run(
             for action in actions:
                 row = PlanRow(
                     name,
-                    action.destination or _local(action.kind),
+                    action.destination or _local(action.kind, action.settings),
                     action.kind,
                     held=held and transition == "exit",
                 )
@@ -109,5 +113,8 @@ def plan_run(
     return rows
 
 
-def _local(kind: str) -> str:
+def _local(kind: str, settings: dict[str, Any]) -> str:
+    """What a destination-less action delivers to (the plan's destination column)."""
+    if kind == "python":
+        return f"python {settings.get('function')}"
     return {"tag": "tags", "emit": "emitted events"}.get(kind, kind)

@@ -1,9 +1,18 @@
 """Resend: transactional emails (``/emails/batch``, 100 per call, ``Idempotency-Key``) and
-segments as audiences (contacts + segment membership)."""
+segments as audiences (contacts + segment membership).
+
+Resend validates a batch strictly: one malformed address fails all 100 emails, so addresses are
+checked first (:func:`valid_address`) and a malformed one is skipped and counted. Template
+variables are strings and numbers only (:func:`template_variables`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,10 +40,27 @@ def classify(response: httpx.Response) -> Any:
     raise Permanent(describe(response))
 
 
+# What Resend's strict batch validation refuses in a `to` address (one such address fails the
+# whole batch of 100): no single @, whitespace, brackets, quotes or separators, no dot in the
+# domain. Such addresses are skipped before sending, counted, with the reason in the outbox.
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]+")
+
+
+def valid_address(raw: Any) -> bool:
+    """Whether Resend would take ``raw`` (trimmed) as a recipient address.
+
+    >>> [valid_address(a) for a in (" mary@example.com ", "mary@example", "a b@c.de")]
+    [True, False, False]
+    """
+    return isinstance(raw, str) and _ADDRESS.fullmatch(raw.strip()) is not None
+
+
 def email(row: dict[str, Any], person: dict[str, Any], sender: str) -> dict[str, Any]:
+    """One email of a batch: the template with the person's columns (and the action's
+    ``variables``) as template variables."""
     spec = json.loads(row["spec"])
-    variables = {k: _text(v) for k, v in person.items()}
-    variables.update({k: _text(v) for k, v in (spec.get("variables") or {}).items()})
+    variables = template_variables(person)
+    variables.update(template_variables(spec.get("variables") or {}))
     message: dict[str, Any] = {
         "from": sender,
         "to": [str(person["email"]).strip()],
@@ -45,10 +71,44 @@ def email(row: dict[str, Any], person: dict[str, Any], sender: str) -> dict[str,
     return message
 
 
-def _text(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
+def template_variables(values: dict[str, Any]) -> dict[str, str | int | float]:
+    """Template variables as Resend takes them: strings and numbers only. Booleans and dates
+    become text (``true``, ``2026-03-01``), NULLs are left out (the template's default shows).
+
+    >>> template_variables({"n": 3, "vip": True, "since": None, "plan": "pro"})
+    {'n': 3, 'vip': 'true', 'plan': 'pro'}
+    """
+    out: dict[str, str | int | float] = {}
+    for key, value in values.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue  # NULL
+        out[str(key)] = _variable(value)
+    return out
+
+
+def _variable(value: Any) -> str | int | float:
+    if isinstance(value, bool):  # before int: a bool is an int in Python, not in Resend
+        return "true" if value else "false"
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (datetime, date, time)):
+        return _when(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
+
+
+def _when(value: datetime | date | time) -> str:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat() + "Z"
+    return value.isoformat()
 
 
 class EmailSender:

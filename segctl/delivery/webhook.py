@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
 
 def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
-    """The SPEC's webhook body for one transition."""
+    """The SPEC's webhook body for one transition, with the action's static ``payload``
+    object when it sets one (``payload: {action: send_retention_offer}``)."""
     from segctl.delivery.worker import utc
 
-    return {
+    body = {
         "type": f"segment.{'entered' if row['transition'] == 'enter' else 'exited'}",
         "segment": row["segment"],
         "person_id": row["person_id"],
@@ -30,6 +31,10 @@ def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any
         "run_id": row["run_id"],
         "person": {k: _jsonable(v) for k, v in (person or {}).items()},
     }
+    static = json.loads(row["spec"]).get("payload") if row.get("spec") else None
+    if static is not None:
+        body["payload"] = static
+    return body
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,9 +15,11 @@ A crash between 2 and 3 means the batch is sent again with the same key: harmles
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -45,6 +47,41 @@ EMAIL_BATCH = 100
 EMITTED_FILE = "emitted_events.parquet"
 
 
+@dataclass(frozen=True)
+class Held:
+    """A segment whose exits the mass-exit guard holds until ``segctl push --confirm``."""
+
+    segment: str
+    exits: int  # persons whose exit actions and audience removals wait
+    max_exit_ratio: float | None  # the ratio the run exceeded (None: not recorded)
+    reason: str  # e.g. "146 of 292 members would exit (max_exit_ratio 0.5)"
+
+    @property
+    def command(self) -> str:
+        return f"segctl push --confirm {self.segment}"
+
+    @property
+    def message(self) -> str:
+        """One line for people: how many exits, why, and how to release them.
+
+        >>> print(Held("power_users", 146, 0.5, "").message.replace("; ", ";\\n"))
+        power_users: 146 exits held (max_exit_ratio 0.5);
+        release with segctl push --confirm power_users
+        """
+        why = f"max_exit_ratio {self.max_exit_ratio:g}" if self.max_exit_ratio else self.reason
+        plural = "exit" if self.exits == 1 else "exits"
+        return f"{self.segment}: {self.exits} {plural} held ({why}); release with {self.command}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment,
+            "exits": self.exits,
+            "max_exit_ratio": self.max_exit_ratio,
+            "reason": self.reason,
+            "release": self.command,
+        }
+
+
 @dataclass
 class Report:
     """What one push did, and what is left."""
@@ -55,13 +92,20 @@ class Report:
     pending: int = 0  # due but not delivered, or held for confirmation
     scheduled: int = 0  # delayed and not yet due
     messages: list[str] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)  # segments whose exits wait for --confirm
 
     @property
     def complete(self) -> bool:
         return self.failed == 0 and self.pending == 0
 
-    def counts(self) -> dict[str, int]:
-        return {"sent": self.sent, "failed": self.failed, "pending": self.pending}
+    def counts(self) -> dict[str, Any]:
+        """The ``deliveries`` of ``run --format json``: counts, and the held segments."""
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "pending": self.pending,
+            "held": [h.to_dict() for h in self.held],
+        }
 
 
 @dataclass
@@ -107,6 +151,7 @@ class Worker:
                 self.emit()
                 self.webhooks()
                 self.emails()
+                self.python_actions()
             audiences.result()
         self._count_left()
         return self.report
@@ -303,6 +348,7 @@ class Worker:
             [moment, moment],
         )
         self.report.pending, self.report.scheduled = int(rows[0][0]), int(rows[0][1])
+        self.report.held = held_exits(self.store)
 
     # ---- persons ----------------------------------------------------------------------
 
@@ -347,7 +393,7 @@ class Worker:
                 sender.close()
 
     def emails(self) -> None:
-        from segctl.delivery.resend import EmailSender
+        from segctl.delivery.resend import EmailSender, valid_address
 
         rows = self.due("email")
         if not rows:
@@ -355,15 +401,23 @@ class Worker:
         people = self.persons(r["person_id"] for r in rows)
         with self.store.lock:  # the project's queries run on the state's connection
             allowed = self.project.reachable(sorted({r["person_id"] for r in rows}))
-        sendable = []
+        sendable, malformed = [], 0
         for row in rows:
             person = people.get(row["person_id"])
             if person is None or not person.get("email"):
                 self.mark([row], "skipped", "no email address")
+            elif not valid_address(person["email"]):  # would fail its whole batch of 100
+                self.mark([row], "skipped", "malformed email address")
+                malformed += 1
             elif row["person_id"] not in allowed:
                 self.mark([row], "skipped", "no consent or suppressed")
             else:
                 sendable.append(row)
+        if malformed:
+            self.report.messages.append(
+                f"{malformed} email(s) skipped: malformed email address (see segctl status; "
+                "fix the persons' email column)"
+            )
         batches = self.batches(
             sendable, size=lambda r: EMAIL_BATCH, group=lambda r: r["destination"]
         )
@@ -377,6 +431,41 @@ class Worker:
         finally:
             for sender in senders.values():
                 sender.close()
+
+    def python_actions(self) -> None:
+        """Call the ``python`` actions' functions, one batch at a time in this thread (user
+        code need not be thread-safe), each retried with its action's backoff."""
+        from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
+
+        rows = self.due("python")
+        if not rows:
+            return
+        batches = self.batches(
+            rows,
+            size=lambda r: int(json.loads(r["spec"]).get("batch", 1)),
+            group=lambda r: r["spec"],
+        )
+        people = self.persons(r["person_id"] for r in rows)
+        senders: dict[str, PythonSender] = {}
+        root = self.project.config.root
+        advance = progress.task("Calling python actions", len(batches))
+        for batch in batches:
+            spec = json.loads(batch.rows[0]["spec"])
+            reference = str(spec["function"])
+            batch.destination = f"python {reference}"  # for messages: there is no destination
+            sender = senders.setdefault(reference, PythonSender(reference, root))
+            policy = policy_for(
+                int(spec.get("max_retries", DEFAULT_RETRIES)),
+                float(spec.get("backoff", DEFAULT_BACKOFF)),
+            )
+            try:
+                call(functools.partial(sender.send, batch, people), policy)
+            except DeliveryFailure as failure:
+                self.record_failure([batch], failure)
+            else:
+                crash_point("python:after-call")  # called, not recorded: called again later
+                self.mark_sent(batch.rows)
+            advance(1)
 
     def emit(self) -> None:
         """Append emitted events to state/emitted_events.parquet, once per outbox row."""
@@ -418,3 +507,18 @@ class Worker:
 
 def utc(moment: datetime | None) -> str:
     return (moment or now()).replace(tzinfo=None).isoformat() + "Z"
+
+
+def held_exits(store: StateStore) -> list[Held]:
+    """The segments whose exits wait for ``segctl push --confirm``, with how many exits (over
+    every run not yet confirmed) and the ratio the latest of them exceeded."""
+    found = store.rows(
+        f"""SELECT h.segment, sum(coalesce(r.exited, 0)), arg_max(h.reason, h.run_id)
+            FROM {S}.holds h LEFT JOIN {S}.run_segments r USING (run_id, segment)
+            WHERE h.confirmed_at IS NULL GROUP BY h.segment ORDER BY h.segment"""
+    )
+    held = []
+    for segment, exits, reason in found:
+        ratio = re.search(r"max_exit_ratio ([0-9.]+)", str(reason))
+        held.append(Held(segment, int(exits), float(ratio.group(1)) if ratio else None, reason))
+    return held

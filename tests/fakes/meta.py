@@ -2,7 +2,10 @@
 
 Any Graph version prefix (``/v25.0/...``). Parameters come from the query string, a form body
 or a JSON body (``payload`` and ``session`` as JSON strings or objects), so the official SDK's
-DELETE with parameters in the URL works too.
+DELETE with parameters in the URL works too. Both are accepted, as Meta accepts them, but a
+request not encoded as the official SDK encodes it (a POST whose body is not form-encoded, a
+DELETE with a body instead of query parameters) is an ``encoding`` violation that
+``assert_limits()`` reports (``encoding_violations()`` lists them).
 
 Audience rows are tuples of the hashes in key order EMAIL, PHONE (``EMAIL_SHA256`` counts as
 EMAIL): ``("<email hash>", "<phone hash>")`` for a two-key schema, ``("<hash>",)`` for one key.
@@ -176,6 +179,7 @@ class MetaFake(FakeServer):
 
     # -- endpoints ---------------------------------------------------------------------------------
     def on_create_audience(self, req: Recorded, account: str) -> dict[str, Any]:
+        self._check_encoding(req)
         params = _params(req)
         if not params.get("name"):
             raise meta_error(100, "(#100) The parameter name is required")
@@ -200,6 +204,25 @@ class MetaFake(FakeServer):
             "approximate_count_upper_bound": size,
         }
 
+    def encoding_violations(self) -> list[str]:
+        """Requests not encoded as the official SDK encodes them (see the module docstring)."""
+        return [v for v in self.violations if v.startswith("encoding:")]
+
+    def _check_encoding(self, req: Recorded) -> None:
+        """The SDK form-encodes POST parameters and puts DELETE parameters in the query string
+        (a JSON body on DELETE is the least documented combination)."""
+        kind = req.headers.get("content-type", "").split(";")[0].strip()
+        problem = None
+        if req.method == "POST" and req.body and kind != "application/x-www-form-urlencoded":
+            problem = f"POST {req.path} has a {kind or 'untyped'} body, not a form-encoded one"
+        elif req.method == "DELETE" and req.body:
+            problem = f"DELETE {req.path} has a {kind or 'untyped'} body; parameters go in the URL"
+        elif req.method == "DELETE" and "payload" not in req.query:
+            problem = f"DELETE {req.path} has no payload in its query string"
+        if problem:
+            with self.lock:
+                self._violations.append(("encoding", problem))
+
     def on_add_users(self, req: Recorded, audience_id: str) -> dict[str, Any]:
         return self._users(req, audience_id, remove=False)
 
@@ -207,6 +230,7 @@ class MetaFake(FakeServer):
         return self._users(req, audience_id, remove=True)
 
     def _users(self, req: Recorded, audience_id: str, *, remove: bool) -> dict[str, Any]:
+        self._check_encoding(req)
         audience = self._audience(audience_id)
         params = _params(req)
         session = _session(params, required=False)
@@ -236,6 +260,7 @@ class MetaFake(FakeServer):
         return _response(audience_id, session, received, invalid)
 
     def on_replace_users(self, req: Recorded, audience_id: str) -> dict[str, Any]:
+        self._check_encoding(req)
         audience = self._audience(audience_id)
         params = _params(req)
         session = _session(params, required=True)

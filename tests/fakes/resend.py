@@ -5,6 +5,11 @@ Errors are ``{"statusCode", "message", "name"}``. ``Idempotency-Key`` on ``/emai
 original response and send nothing; another payload is 409 ``invalid_idempotent_request``.
 ``fake.emails`` lists what was actually sent, so a retried email appears once.
 
+``/emails/batch`` validates strictly by default, as Resend does: one invalid email (a malformed
+address, a template variable that is not a string or a number) fails the whole batch with 422;
+with ``x-batch-validation: permissive`` the valid ones are sent and the others listed in
+``errors`` (``[{"index", "message"}]``).
+
 Platform errors for ``inject(platform_error=...)``: an error name: "rate_limit_exceeded" (429 with
 ``retry-after``, default 1 s), "daily_quota_exceeded" / "monthly_quota_exceeded" (429, no
 retry-after), "validation_error" (422), "internal_server_error" (500), ...
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -237,9 +243,25 @@ class ResendFake(FakeServer):
                 raise resend_error(
                     "validation_error", f"Too many emails: at most {MAX_BATCH} per batch."
                 )
+            mode = req.headers.get("x-batch-validation", "strict")
+            if mode not in ("strict", "permissive"):
+                raise resend_error(
+                    "validation_error", "x-batch-validation must be strict or permissive."
+                )
+            valid, errors = [], []
             for i, email in enumerate(emails):
-                _check_email(_object(email), f"[{i}]")
-            return Reply(200, {"data": [{"id": self._deliver(e, req)} for e in emails]})
+                try:
+                    _check_email(_object(email), f"[{i}]")
+                except Rejected as rejected:
+                    if mode == "strict":  # one invalid email fails the whole batch
+                        raise
+                    errors.append({"index": i, "message": rejected.reply.body["message"]})
+                else:
+                    valid.append(email)
+            data = [{"id": self._deliver(e, req)} for e in valid]
+            return Reply(
+                200, {"data": data, "errors": errors} if mode == "permissive" else {"data": data}
+            )
 
         return self._idempotent(req, send)
 
@@ -280,8 +302,15 @@ def _object(value: Any) -> dict[str, Any]:
     return value
 
 
+# An address, bare or as ``Name <address>``: one @, no whitespace, a dot in the domain.
+_ADDRESS = re.compile(
+    r"(?:[^<>]*<)?[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]+>?"
+)
+
+
 def _check_email(email: dict[str, Any], where: str) -> None:
-    """Loose validation, as the contract asks: the fields Resend requires, not their formats."""
+    """What Resend validates: the required fields, the recipients' addresses, and template
+    variables (strings and numbers only)."""
 
     def fail(message: str) -> Rejected:
         return resend_error("validation_error", f"{where}{' ' if where else ''}{message}")
@@ -292,14 +321,26 @@ def _check_email(email: dict[str, Any], where: str) -> None:
         raise fail("Missing `to` field.")
     if len(recipients) > MAX_RECIPIENTS:
         raise fail(f"`to` accepts at most {MAX_RECIPIENTS} recipients.")
-    if not all(isinstance(r, str) and "@" in r for r in recipients):
-        raise fail("Invalid `to` field: expected email addresses.")
+    for recipient in recipients:
+        if not isinstance(recipient, str) or not _ADDRESS.fullmatch(recipient):
+            raise fail(
+                f"Invalid `to` field. The email address needs to follow the "
+                f"`email@example.com` or `Name <email@example.com>` format: {recipient!r}"
+            )
     template = email.get("template")
     if template is not None:  # a template may supply from, subject and body
         if not isinstance(template, dict) or not isinstance(template.get("id"), str):
             raise fail("Invalid `template` field: expected {id, variables?}.")
-        if not isinstance(template.get("variables", {}), dict):
+        variables = template.get("variables", {})
+        if not isinstance(variables, dict):
             raise fail("Invalid `template.variables` field: expected an object.")
+        for name, value in variables.items():
+            # Resend takes strings and numbers only (a bool is not a number, nor is null)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise fail(
+                    f"Invalid `template.variables.{name}`: expected a string or a number, "
+                    f"got {json.dumps(value)}."
+                )
         return
     sender = email.get("from")
     if not isinstance(sender, str) or "@" not in sender:

@@ -12,8 +12,10 @@ The project: ``PERSONS`` persons (some without consent, one without a phone, one
 email), logins and purchases spread over three weeks so that memberships change between the
 ``AS_OF`` times, and two segments that use every kind of action and audience:
 
-- ``active`` (a login in the last 7 days): on enter a batched webhook, an email, a tag and an
-  emitted event; on exit a webhook; audiences on Meta, Google, TikTok (add/remove) and a file;
+- ``active`` (a login in the last 7 days): on enter a batched webhook, an email, a tag, an
+  emitted event and a batched ``python`` action; on exit a webhook and a ``python`` action (its
+  function, in a module of the project folder, appends each call's records to
+  ``python_calls.jsonl``); audiences on Meta, Google, TikTok (add/remove) and a file;
 - ``buyers`` (a purchase in the last 30 days): on enter a webhook; audiences on Meta and TikTok
   in mirror mode (the platforms' replace) and a Resend segment.
 
@@ -24,6 +26,7 @@ Secrets are distinctive values (``SECRETS``), so that a test can look for them a
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 from collections import Counter
@@ -51,7 +54,6 @@ PERSONS = 24
 ADVERTISER = "7001"
 GOOGLE_LIST = "7001234"
 RESEND_SEGMENT = "seg_buyers"
-TIKTOK_PATH = "/open_api/v1.3"
 
 #: Environment variable -> secret value; segctl.yaml refers to them as ``${NAME}``.
 SECRETS = {
@@ -212,9 +214,9 @@ class Platforms:
                      "base_url": self.meta.base_url},
             "google": {"type": "google", "operating_account_id": "1234567890",
                        "access_token": "${GOOGLE_TOKEN}", "base_url": self.google.base_url},
+            # TikTok's base_url is the bare host, as for Meta and Google
             "tiktok": {"type": "tiktok", "advertiser_id": ADVERTISER,
-                       "access_token": "${TIKTOK_TOKEN}",
-                       "base_url": self.tiktok.base_url + TIKTOK_PATH},
+                       "access_token": "${TIKTOK_TOKEN}", "base_url": self.tiktok.base_url},
         }  # fmt: skip
         for name, spec in settings.items():
             spec.update(common or {}, **overrides.get(name, {}))
@@ -224,7 +226,32 @@ class Platforms:
         )
 
 
-def segments(platforms: Platforms) -> dict[str, str]:
+#: The python action's function: each call's records appended as one line, in one write (a
+#: kill cannot leave half a line), to python_calls.jsonl beside the module.
+HOOKS = """\
+import json, os
+from pathlib import Path
+
+
+def record(records):
+    line = json.dumps(records if isinstance(records, list) else [records], sort_keys=True)
+    path = Path(__file__).parent / "python_calls.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, (line + "\\n").encode())
+    finally:
+        os.close(fd)
+"""
+PYTHON_CALLS = "python_calls.jsonl"
+
+
+def hooks_module(root: Path) -> str:
+    """The hooks module's name for a project: one per folder, since a process (a test) that
+    loads several projects imports each module once."""
+    return "scenario_hooks_" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+def segments(platforms: Platforms, hooks: str = "scenario_hooks") -> dict[str, str]:
     ids = platforms.audiences
     return {
         "active": dedent(f"""\
@@ -235,8 +262,10 @@ def segments(platforms: Platforms) -> dict[str, str]:
               - email: {{destination: mail, template: welcome}}
               - tag: {{name: active, value: "yes"}}
               - emit: {{event: entered_active}}
+              - python: {{function: "{hooks}:record", batch: 3, backoff: 0.01}}
             on_exit:
               - webhook: {{destination: crm}}
+              - python: {{function: "{hooks}:record", backoff: 0.01}}
             audiences:
               - {{destination: meta, audience_id: "{ids["meta_active"]}"}}
               - {{destination: google, user_list_id: "{GOOGLE_LIST}"}}
@@ -294,7 +323,9 @@ def write_project(
         ),
         root / "events.parquet",
     )
-    for name, text in segments(platforms).items():
+    hooks = hooks_module(root)
+    (root / f"{hooks}.py").write_text(HOOKS)
+    for name, text in segments(platforms, hooks).items():
         (root / "segments" / f"{name}.yaml").write_text(text)
     return root
 
@@ -364,6 +395,22 @@ def delivery_problems(root: Path, platforms: Platforms, runs: list[Members]) -> 
     for delivery in platforms.hook.deliveries:
         if bodies.setdefault(delivery.id, delivery.body) != delivery.body:
             problems.append(f"webhook-id {delivery.id} was sent with two different bodies")
+
+    # Python actions: each transition of active once after de-duplication by id, and an id
+    # called again always with the same record.
+    want = Counter(
+        (f"segment.{'entered' if kind == 'enter' else 'exited'}", seg, pid, run)
+        for run, seg, pid, kind in moves
+        if seg == "active"
+    )
+    calls = root / PYTHON_CALLS
+    records: dict[str, Any] = {}
+    for line in calls.read_text().splitlines() if calls.exists() else []:
+        for rec in json.loads(line):
+            if records.setdefault(rec["id"], rec) != rec:
+                problems.append(f"python record {rec['id']} was called with two different bodies")
+    got = Counter((r["type"], r["segment"], r["person_id"], r["run_id"]) for r in records.values())
+    problems += _compare("python actions", want, got)
 
     # Emails: one per entry into active, to persons with consent and an email.
     enters = [(run, pid) for run, seg, pid, kind in moves if seg == "active" and kind == "enter"]

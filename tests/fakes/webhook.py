@@ -9,12 +9,13 @@ it, the sender must retry), which is what ``unique_ids()`` de-duplicates.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from standardwebhooks import Webhook
 
 from .base import FakeServer, PlatformError, Recorded, Rejected, Reply, retry_after_header
 
@@ -22,11 +23,11 @@ TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 def sign(secret: str, msg_id: str, timestamp: int | str, body: bytes | str) -> str:
-    """The ``webhook-signature`` value for a message: ``v1,<base64 HMAC-SHA256>``."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    raw = body.encode() if isinstance(body, str) else body
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + raw, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """The ``webhook-signature`` value for a message: ``v1,<base64 HMAC-SHA256>``, computed by
+    the official ``standardwebhooks`` library (so the receiver reads the secret exactly as a
+    real receiver does: padding added, no-prefix secrets base64-decoded)."""
+    moment = datetime.fromtimestamp(int(timestamp), UTC)
+    return Webhook(secret).sign(msg_id, moment, body)
 
 
 @dataclass(frozen=True)

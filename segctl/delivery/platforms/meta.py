@@ -3,7 +3,9 @@
 The contract is shared/API_CONTRACTS.md, "Meta". Every call sends ``{"schema": ["EMAIL",
 "PHONE"], "data": [[email hash, phone hash], ...]}`` (``""`` for a missing key) in batches of
 10,000 that share one upload session (``session_id``, ``batch_seq`` from 1, ``last_batch_flag``
-on the last). The token travels in the ``Authorization`` header, never in a URL, because URLs
+on the last), encoded as the official SDK encodes them: POST parameters form-encoded, DELETE
+parameters in the query string (removals go in batches of 300 so the URL stays short). The
+token travels in the ``Authorization`` header, never in a URL, because URLs
 end up in logs.
 
 A replace (``usersreplace``) holds the audience until its last batch arrives, for at most 90
@@ -41,6 +43,10 @@ SESSION_LOST = frozenset({1870158, 1870147})  # replace session timed out / firs
 IN_PROGRESS_WAIT = 10.0  # seconds to wait when another update holds the audience
 MAX_SAMPLES = 20  # invalid_entry_samples kept per call
 DIGEST = re.compile(r"[0-9a-f]{64}")
+# A removal carries its hashes in the query string (as the official SDK sends DELETE
+# parameters), and servers and proxies commonly refuse request lines over 64 KB: a row of two
+# hashes is ~160 bytes URL-encoded, so 300 rows keep a DELETE under ~50 KB.
+DELETE_MAX_ROWS = 300
 
 
 class SessionLost(Permanent):
@@ -172,7 +178,8 @@ class MetaAudience(AudienceClient):
         """Send ``rows`` in batches of one new session; sums what Meta reported."""
         path = f"/{self.version}/{quote(audience_id, safe='')}/{edge}"
         session_id = secrets.randbelow(2**63 - 1) + 1  # a positive int64
-        batches = [rows[i : i + self.max_batch] for i in range(0, len(rows), self.max_batch)]
+        size = min(self.max_batch, DELETE_MAX_ROWS) if method == "DELETE" else self.max_batch
+        batches = [rows[i : i + size] for i in range(0, len(rows), size)]
         batches = batches or [[]]  # replacing with nobody is still one (empty) batch
         figures = Figures()
         samples: dict[str, Any] = {}
@@ -186,7 +193,11 @@ class MetaAudience(AudienceClient):
                     "estimated_num_total": len(rows),
                 },
             }
-            reply = self.request(method, path, json=payload, classify=self._classify)
+            # As the official SDK: POST parameters form-encoded, DELETE ones in the query
+            # string, each parameter's value JSON (compact: it travels in the URL).
+            fields = {k: json.dumps(v, separators=(",", ":")) for k, v in payload.items()}
+            sent = {"params": fields} if method == "DELETE" else {"data": fields}
+            reply = self.request(method, path, **sent, classify=self._classify)
             reply = reply if isinstance(reply, dict) else {}
             figures.received += _int(reply.get("num_received")) or 0
             figures.invalid += _int(reply.get("num_invalid_entries")) or 0

@@ -25,6 +25,9 @@ from segctl.delivery.http import body, describe, retry_after
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats
 from segctl.delivery.retry import Permanent, Transient
 
+#: The API's path under the host; a destination's ``base_url`` is the host, as for Meta and
+#: Google (a ``base_url`` that already ends in it, as segctl once required, still works).
+API_PATH = "/open_api/v1.3"
 UPLOAD = "/dmp/custom_audience/file/upload/"
 UPDATE = "/dmp/custom_audience/update/"
 #: calculate_type -> the HashedIdentity field it is made of.
@@ -61,6 +64,15 @@ def classify(response: httpx.Response) -> dict[str, Any]:
     raise Permanent(message[:500])
 
 
+def api_path(base_url: str) -> str:
+    """What goes between ``base_url`` and an endpoint: the API path, unless already there.
+
+    >>> api_path("https://proxy.example.com"), api_path("https://h.example/open_api/v1.3")
+    ('/open_api/v1.3', '')
+    """
+    return "" if base_url.rstrip("/").endswith(API_PATH) else API_PATH
+
+
 class TikTokAudience(AudienceClient):
     """A TikTok custom audience (``audience_id``: the custom_audience_id), changed one
     uploaded file at a time; the destination sets ``advertiser_id`` and ``calculate_type``."""
@@ -71,6 +83,11 @@ class TikTokAudience(AudienceClient):
 
     def auth_headers(self) -> dict[str, str]:
         return {"Access-Token": self.destination.secrets.get("access_token", "")}
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``path`` under the API's path on the destination's host."""
+        base = self.destination.base_url.rstrip("/")
+        return super().request(method, base + api_path(base) + path, **kwargs)
 
     @property
     def calculate_type(self) -> str:

@@ -1,0 +1,172 @@
+"""Emails through Resend (API_CONTRACTS.md, "Resend"): template variables are strings and numbers
+only, and a malformed address is skipped before sending (counted, said) instead of failing its
+whole batch of 100 under Resend's strict batch validation. The fake enforces both."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from textwrap import dedent
+
+import httpx
+import pytest
+from fakes import ResendFake
+from stateproject import AS_OF, iso, segctl, write_project
+
+import segctl as lib
+from segctl.delivery.resend import template_variables, valid_address
+
+KEY = "re_test_key"
+
+
+@pytest.fixture
+def resend() -> Iterator[ResendFake]:
+    with ResendFake(api_key=KEY, rate_limit=None) as fake:
+        yield fake
+
+
+def batch(fake: ResendFake, emails: list[dict[str, object]], **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{fake.base_url}/emails/batch",
+        json=emails,
+        headers={"authorization": f"Bearer {KEY}", **headers},
+    )
+
+
+def message(to: str, **variables: object) -> dict[str, object]:
+    return {"from": "t@example.com", "to": [to], "template": {"id": "t", "variables": variables}}
+
+
+# ---- the fake enforces the contract ------------------------------------------------------------
+
+
+def test_the_fake_fails_a_whole_strict_batch_for_one_malformed_address(
+    resend: ResendFake,
+) -> None:
+    emails = [message(f"u{i}@example.com") for i in range(99)] + [message("broken@example")]
+    reply = batch(resend, emails)
+    assert reply.status_code == 422 and "[99]" in reply.json()["message"]
+    assert resend.emails == []  # none of the 100 was sent
+
+
+def test_the_fake_sends_the_valid_ones_of_a_permissive_batch(resend: ResendFake) -> None:
+    emails = [message("a@example.com"), message("not an address"), message("b@example.com")]
+    reply = batch(resend, emails, **{"x-batch-validation": "permissive"})
+    assert reply.status_code == 200
+    assert len(reply.json()["data"]) == 2 and [e["index"] for e in reply.json()["errors"]] == [1]
+    assert sorted(e["to"][0] for e in resend.emails) == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize("value", [True, None, {"a": 1}, [1]])
+def test_the_fake_takes_strings_and_numbers_only_as_template_variables(
+    resend: ResendFake, value: object
+) -> None:
+    reply = batch(resend, [message("a@example.com", plan="pro", n=3, x=1.5, bad=value)])
+    assert reply.status_code == 422 and "template.variables.bad" in reply.json()["message"]
+    assert batch(resend, [message("a@example.com", plan="pro", n=3, x=1.5)]).status_code == 200
+
+
+# ---- what segctl sends ---------------------------------------------------------------------------
+
+
+def test_template_variables_are_strings_and_numbers() -> None:
+    found = template_variables(
+        {
+            "plan": "pro",
+            "orders": 3,
+            "spend": 12.5,
+            "vip": True,
+            "churned": False,
+            "signup": date(2026, 3, 1),
+            "seen": datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+            "credit": Decimal("10.00"),
+            "ratio": Decimal("0.25"),
+            "note": None,
+            "missing": float("nan"),
+            "tags": ["a", "b"],
+        }
+    )
+    assert found == {
+        "plan": "pro",
+        "orders": 3,
+        "spend": 12.5,
+        "vip": "true",
+        "churned": "false",
+        "signup": "2026-03-01",
+        "seen": "2026-03-01T12:30:00Z",
+        "credit": 10,
+        "ratio": 0.25,
+        "tags": '["a", "b"]',
+    }  # NULLs left out
+    assert all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in found.values())
+
+
+@pytest.mark.parametrize(
+    ("address", "ok"),
+    [
+        ("mary@example.com", True),
+        (" mary@example.com\n", True),
+        ("mary@example", False),
+        ("mary smith@example.com", False),
+        ("mary@@example.com", False),
+        ("<mary@example.com>", False),
+        ("", False),
+    ],
+)
+def test_valid_address(address: str, ok: bool) -> None:
+    assert valid_address(address) is ok
+
+
+def project(tmp_path: Path, resend: ResendFake, persons: list[str]) -> Path:
+    root = write_project(tmp_path / "proj")
+    (root / "persons.csv").write_text("\n".join(persons) + "\n")
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text()
+        + dedent(f"""\
+        destinations:
+          mail: {{type: resend, api_key: "{KEY}", from: "Team <team@example.com>",
+                  base_url: "{resend.base_url}", backoff: 0.01, max_retries: 1}}
+        """)
+    )
+    (root / "segments" / "active.yaml").write_text(
+        dedent("""\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - email: {destination: mail, template: welcome, variables: {promo: true, n: 2}}
+        """)
+    )
+    return root
+
+
+def test_a_run_skips_malformed_addresses_and_sends_only_strings_and_numbers(
+    tmp_path: Path, resend: ResendFake
+) -> None:
+    persons = ["person_id,email,plan,vip,signup,score"] + [
+        f"p{i},{'broken@example' if i == 3 else f'p{i}@example.com'},pro,"
+        f"{'true' if i % 2 else 'false'},2026-0{i}-01,{'' if i == 1 else i}"
+        for i in range(1, 7)
+    ]
+    root = project(tmp_path, resend, persons)
+    active = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[0]).members("active")
+    members = set(active["person_id"].to_list())
+    assert "p3" in members and "p1" in members, "the fixture makes p1 and p3 enter"
+
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 0, proc.stderr  # the malformed address did not fail the batch
+    assert "1 email(s) skipped: malformed email address" in proc.stderr
+    sent = {e["to"][0]: e["template"]["variables"] for e in resend.emails}
+    assert set(sent) == {f"{p}@example.com" for p in members - {"p3"}}
+    for variables in sent.values():
+        assert all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in variables.values()
+        )
+        assert variables["vip"] in ("true", "false") and variables["promo"] == "true"
+        assert variables["n"] == 2 and variables["signup"].startswith("2026-0")
+    assert "score" not in sent["p1@example.com"]  # NULL left out
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)
+    [skipped] = [d for d in status["deliveries"] if d["status"] == "skipped"]
+    assert skipped["count"] == 1 and skipped["last_error"] == "malformed email address"
