@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 
-from segctl import packed, progress
+from segctl import packed, progress, tempnames
 from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from segctl.state import StateStore
 
 DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
-RESULT_TABLE = "segctl_result"  # person_id + the memberships packed (segctl.packed)
-MEMBERS_VIEW = "segctl_members"  # person_id + a boolean per segment, read from RESULT_TABLE
+# Temp-object names live in segctl.tempnames; these two are re-exported for their readers.
+RESULT_TABLE = tempnames.RESULT_TABLE
+MEMBERS_VIEW = tempnames.MEMBERS_VIEW
 
 
 def parse_as_of(value: str | datetime | None, config: Config | None = None) -> datetime:
@@ -449,13 +450,14 @@ class Project:
                 raise UsageError(f"segment '{segment}' was not part of run {run.run_id}")
             columns = ", ".join(f"p.{qident(c)}" for c in schema["persons"] if c != "person_id")
             self.engine.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE segctl_members AS SELECT person_id FROM "
-                f"({members_at_sql()}) WHERE segment = ?",
+                f"CREATE OR REPLACE TEMP TABLE {tempnames.RUN_MEMBERS_TABLE} AS "
+                f"SELECT person_id FROM ({members_at_sql()}) WHERE segment = ?",
                 [run.run_id, segment],
             )
         return _polars(
             self.engine.arrow(
-                f"SELECT m.person_id{', ' + columns if columns else ''} FROM segctl_members m "
+                f"SELECT m.person_id{', ' + columns if columns else ''} "
+                f"FROM {tempnames.RUN_MEMBERS_TABLE} m "
                 "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
             )
         )
@@ -515,8 +517,10 @@ class Project:
             else f"SELECT CAST({k} AS VARCHAR) AS key FROM {reader}"
             for k in keys
         )
-        self.engine.con.execute(f"CREATE OR REPLACE TEMP VIEW segctl_suppressed AS {union}")
-        return "segctl_suppressed"
+        self.engine.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {tempnames.SUPPRESSED_VIEW} AS {union}"
+        )
+        return tempnames.SUPPRESSED_VIEW
 
     def reachable(self, person_ids: list[str]) -> set[str]:
         """Which of these persons may be emailed or uploaded."""
@@ -848,13 +852,14 @@ class Project:
         self.engine.check_persons()
         context = self._context_for(definitions, [name], moment, self.config.engine.type)
         builder = PlanBuilder(definitions, context)
-        self.engine.create_table("segctl_preview", builder.members_query(name))
+        self.engine.create_table(tempnames.PREVIEW_TABLE, builder.members_query(name))
         from segctl.engine.duckdb import qident
 
-        size_row = self.engine.rows("SELECT count(*) FROM segctl_preview")[0]
+        size_row = self.engine.rows(f"SELECT count(*) FROM {tempnames.PREVIEW_TABLE}")[0]
         columns = ", ".join(f"p.{qident(c)}" for c in self.schema["persons"] if c != "person_id")
         sample = self.engine.arrow(
-            f"SELECT m.person_id{', ' + columns if columns else ''} FROM segctl_preview m "
+            f"SELECT m.person_id{', ' + columns if columns else ''} "
+            f"FROM {tempnames.PREVIEW_TABLE} m "
             f"JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id LIMIT {int(limit)}"
         )
         return Preview(name, moment, int(size_row[0]) if size_row else 0, _polars(sample))
