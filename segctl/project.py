@@ -800,14 +800,18 @@ class Project:
         as_of: str | datetime | None = None,
         *,
         pretty: bool = True,
+        header: bool = True,
     ) -> str:
         """SQL for one segment's sorted members, or for several (default: all) segments at
         once as ``person_id`` plus one boolean column each.
 
+        With ``header``, the SQL opens with a comment naming the tables and columns it reads
+        and the ``CREATE TABLE`` statements for them in ``dialect`` (segctl.compiler.warehouse).
         Unsupported constructs for a dialect raise instead of producing wrong SQL.
 
         >>> print(project.compile("power_users", dialect="spark"))  # doctest: +SKIP
         """
+        from segctl.compiler import warehouse
         from segctl.compiler.plan import PlanBuilder
 
         if dialect not in DIALECTS:
@@ -820,14 +824,30 @@ class Project:
         builder = PlanBuilder(self.definitions, context)
         if wanted and len(wanted) == 1:
             query = builder.members_query(wanted[0])
+            title = f"segctl: the members of {wanted[0]} at {iso(moment)} (person_id, sorted)"
         else:
             query = builder.segments_query(names)
+            title = (
+                f"segctl: {len(names)} segment(s) at {iso(moment)} "
+                "(person_id and one boolean column per segment)"
+            )
+        query = warehouse.retype(query, dialect)
         try:
-            return query.sql(
+            sql = query.sql(
                 dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
             )
         except sqlglot.errors.UnsupportedError as exc:
             raise DefinitionError(f"cannot compile for {dialect}: {exc}") from None
+        if not header:
+            return sql
+        lists = [
+            warehouse.ListTable(context.list_tables[c.path], c.file, c.key)
+            for n in names
+            for dep in self.definitions.dependencies(n)
+            for c in segment_conditions(self.definitions.segments[dep])
+            if isinstance(c, ListCondition)
+        ]
+        return warehouse.header(sql, dialect, self.schema, lists, title) + sql
 
     def preview(self, target: str, as_of: str | datetime | None = None, limit: int = 10) -> Preview:
         """Size and sample members of a segment, or of a segment file not yet in the project
