@@ -831,9 +831,9 @@ class Project:
                 f"segctl: {len(names)} segment(s) at {iso(moment)} "
                 "(person_id and one boolean column per segment)"
             )
-        query = warehouse.retype(query, dialect)
+        typed = warehouse.retype(query, dialect)
         try:
-            sql = query.sql(
+            sql = typed.sql(
                 dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE
             )
         except sqlglot.errors.UnsupportedError as exc:

@@ -115,7 +115,7 @@ def header(sql: str, dialect: str, schema: Schema, lists: list[ListTable], title
     for table, columns in tables.items():
         create = exp.Create(
             this=exp.Schema(
-                this=exp.to_table(exp.to_identifier(table, quoted=True)),
+                this=exp.Table(this=exp.to_identifier(table, quoted=True)),
                 expressions=[
                     exp.ColumnDef(
                         this=exp.to_identifier(name, quoted=True),
