@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, load_yaml
+from segctl.definitions.source import Pos, Problems, YList, YMap, load_yaml, valid_keys
+from segctl.definitions.values import ValueProblem, parse_duration
 from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError
+from segctl.freshness import DEFAULT_STALE_AFTER
 from segctl.redact import register
 
 CONFIG_FILE = "segctl.yaml"
@@ -30,6 +33,7 @@ TOP_KEYS = (
     "destinations",
     "engine",
     "delivery",
+    "stale_after",
 )
 DATA_KEYS = ("events", "persons", "subscriptions", "columns")
 TABLES = ("events", "persons", "subscriptions")
@@ -74,6 +78,8 @@ class Config:
     engine: EngineConfig = EngineConfig()
     max_exit_ratio: float = 0.5
     file: str = CONFIG_FILE
+    #: run/evaluate warn when as_of is further than this past the newest event (None: never).
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
 
     @property
     def tz(self) -> ZoneInfo:
@@ -241,6 +247,14 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         else:
             max_exit_ratio = float(ratio)
 
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
+    if "stale_after" in doc:
+        value = doc["stale_after"]
+        try:
+            stale_after = None if value in ("off", False) else parse_duration(value)
+        except ValueProblem as exc:
+            problems.add(doc.at("stale_after"), f"stale_after: {exc}; or off to never warn")
+
     raw_destinations = doc.get("destinations", {})
     destinations: dict[str, Destination] = {}
     if not isinstance(raw_destinations, dict):
@@ -270,6 +284,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         destinations=destinations,
         engine=engine_config,
         max_exit_ratio=max_exit_ratio,
+        stale_after=stale_after,
     )
 
 
@@ -281,7 +296,7 @@ def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems
     for key in node:
         if key not in allowed:
             problems.add(
-                node.key_at(key), f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}"
+                node.key_at(key), f"unknown key '{key}' in {what}{valid_keys(key, allowed)}"
             )
 
 

@@ -222,7 +222,7 @@ class Project:
                 changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
         else:
             changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
-        return EvaluationResult(self, moment, names, changes)
+        return EvaluationResult(self, moment, names, changes, self.freshness_warnings(moment))
 
     def _evaluate(self, names: list[str], moment: datetime) -> None:
         """Evaluate into the engine's result table."""
@@ -265,7 +265,7 @@ class Project:
         started = now_utc()
         folder = self.config.state_dir
         with state_lock(folder, wait=wait, command="segctl run"):
-            return self._commit(
+            result = self._commit(
                 names,
                 moment,
                 started,
@@ -274,6 +274,29 @@ class Project:
                 fire_initial=fire_initial,
                 client=client,
             )
+        result.warnings = self.freshness_warnings(moment)
+        return result
+
+    def freshness_warnings(self, as_of: datetime) -> list[str]:
+        """``[warning]`` when ``as_of`` is more than ``stale_after`` past the newest event
+        (segctl.freshness), else ``[]``."""
+        from sqlglot import exp
+
+        from segctl.freshness import stale_warning
+
+        if self.config.stale_after is None:
+            return []
+        newest = (
+            self.engine.arrow(
+                exp.select(exp.Max(this=exp.column("timestamp", quoted=True))).from_("events")
+            )
+            .column(0)[0]
+            .as_py()
+        )
+        if isinstance(newest, datetime) and newest.tzinfo is not None:
+            newest = newest.astimezone(UTC).replace(tzinfo=None)
+        warning = stale_warning(newest, as_of, self.config.stale_after)
+        return [warning] if warning else []
 
     def _commit(
         self,
@@ -941,6 +964,8 @@ class EvaluationResult:
     as_of: datetime
     segments: list[str]
     changes: dict[str, Change]
+    #: What the user should know about this evaluation (stale data...); also in to_dict.
+    warnings: list[str] = field(default_factory=list)
 
     def members(self, name: str) -> pl.DataFrame:
         """The members of one segment: a DataFrame with a sorted ``person_id`` column."""
@@ -987,7 +1012,11 @@ class EvaluationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``evaluate --format json`` document."""
-        return {"as_of": iso(self.as_of), "segments": segment_dicts(self.segments, self.changes)}
+        return {
+            "as_of": iso(self.as_of),
+            "segments": segment_dicts(self.segments, self.changes),
+            "warnings": list(self.warnings),  # additive to the SPEC's shape
+        }
 
 
 def segment_dicts(names: list[str], changes: dict[str, Change]) -> list[dict[str, Any]]:
@@ -1015,6 +1044,7 @@ class RunResult:
     )
     report: Report | None = None
     plan: list[PlanRow] | None = None
+    warnings: list[str] = field(default_factory=list)  # stale data... (segctl.freshness)
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``run --format json`` document."""
@@ -1023,6 +1053,7 @@ class RunResult:
             "as_of": iso(self.as_of),
             "segments": segment_dicts(sorted(self.changes), self.changes),
             "deliveries": dict(self.deliveries),
+            "warnings": list(self.warnings),  # additive to the SPEC's shape
         }
         if self.plan is not None:
             document["plan"] = [row.to_dict() for row in self.plan]

@@ -279,6 +279,8 @@ def evaluate(
             numeric=["size", "entered", "exited"],
             document=document,
         )
+        for warning in result.warnings:
+            note(f"warning: {warning}", style="yellow")
         if out is not None:
             note(f"wrote {sum(r[1] for r in rows)} memberships to {out}")
 
@@ -484,6 +486,8 @@ def run(
         for row in result.plan or []:
             for warning in row.warnings:
                 note(f"warning: {row.segment}: {warning}", style="yellow")
+        for warning in result.warnings:
+            note(f"warning: {warning}", style="yellow")
         report = result.report
         if report is not None:
             for message in report.messages:

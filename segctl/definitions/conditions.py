@@ -40,7 +40,15 @@ from segctl.definitions.model import (
     Test,
     Window,
 )
-from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
+from segctl.definitions.source import (
+    Pos,
+    Problems,
+    YList,
+    YMap,
+    did_you_mean,
+    position_of,
+    valid_keys,
+)
 from segctl.definitions.values import ValueProblem, coerce, parse_duration, parse_timestamp
 
 COMPARATORS = (
@@ -107,7 +115,7 @@ class ConditionParser:
             if key not in allowed:
                 self.error(
                     node.key_at(key),
-                    f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}",
+                    f"unknown key '{key}' in {what}{valid_keys(key, allowed)}",
                 )
 
     def column_type(self, table: str, column: Any, pos: Pos, what: str) -> ColumnType | None:
