@@ -1052,6 +1052,9 @@ def init(
 import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
 from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discover`, `lookalike`)
+from segctl.cli.helptext import rewrap_help  # noqa: E402
+
+rewrap_help(app)  # after every command is registered: paragraphs as sentences, not source lines
 
 
 def main() -> None:
