@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from segctl.cli.output import error, note, print_rows, progress
+from segctl.cli.output import error, note, percent, print_rows, progress
 from segctl.errors import DataError, SegctlError, UsageError
 
 if TYPE_CHECKING:
@@ -675,6 +675,9 @@ def stats(
 ) -> None:
     """Size, entered and exited in the last N days, and growth rate, per segment.
 
+    The table shows the growth rate as a percentage (+2.8%); JSON (exact) and CSV give the
+    ratio (0.028169), for scripts.
+
     Examples:\n
       segctl stats\n
       segctl stats power_users --days 7 --format json
@@ -684,10 +687,13 @@ def stats(
     with handled(debug):
         rows = load(project).stats(segment, days, wait=wait)
         columns = ["segment", "size", "entered", "exited", "growth_rate", "since"]
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: a percentage; JSON and CSV keep the ratio
+            values = [[*v[:4], percent(v[4], signed=True), *v[5:]] for v in values]
         print_rows(
             fmt.value,
             columns,
-            [[getattr(r, c) for c in columns] for r in rows],
+            values,
             title=f"Last {days} days",
             numeric=["size", "entered", "exited", "growth_rate"],
             document=analytics.as_dicts(rows),
@@ -710,6 +716,9 @@ def overlap(
 ) -> None:
     """Pairwise overlap (counts, percentages, Jaccard) and the persons in all segments.
 
+    The table shows pct_of_a and pct_of_b (the share of a, of b, in both) as percentages and
+    Jaccard to three decimals; JSON (exact) and CSV give the ratios (0.913462), for scripts.
+
     Examples:\n
       segctl overlap power_users high_ltv\n
       segctl overlap trial_pricing churn_risk new_users --format json
@@ -723,13 +732,10 @@ def overlap(
             "pairs": analytics.as_dicts(rows),
             "in_all": {"segments": segments, "count": len(in_all), "person_ids": in_all},
         }
-        print_rows(
-            fmt.value,
-            columns,
-            [[getattr(r, c) for c in columns] for r in rows],
-            numeric=columns[2:],
-            document=document,
-        )
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: percentages; JSON and CSV keep the ratios
+            values = [[*v[:5], percent(v[5]), percent(v[6]), f"{v[7]:.3f}"] for v in values]
+        print_rows(fmt.value, columns, values, numeric=columns[2:], document=document)
         if fmt is Format.table:
             print(f"in all {len(segments)}: {len(in_all)} person(s)")
 
