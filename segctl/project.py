@@ -127,7 +127,15 @@ class Project:
         with every problem found)."""
         return self._load_definitions()
 
-    def _load_definitions(self, extra_files: list[Path] | None = None) -> Definitions:
+    def _load_definitions(
+        self,
+        extra_files: list[Path] | None = None,
+        *,
+        only: list[Path] | None = None,
+        features_needed: bool = True,
+    ) -> Definitions:
+        """Segments and features; with ``only``, just those segment files (and the extra
+        ones), and features.yaml's problems only when ``features_needed`` (segctl.drafts)."""
         schema = self.schema
         problems = Problems()
         features_file = self.config.features_file
@@ -137,7 +145,7 @@ class Project:
             schema,
             self.config.tz,
             self.root,
-            problems,
+            problems if features_needed else Problems(),
         )
         segments = load_segments(
             self.config.segments_dir,
@@ -148,6 +156,7 @@ class Project:
             problems,
             extra_files=extra_files,
             destinations=self.config.destinations,
+            files=only,
         )
         problems.raise_if_any()
         return Definitions(segments, features)
@@ -883,10 +892,16 @@ class Project:
             if not path.is_file():
                 raise UsageError(f"no such segment file: {target}")
             from segctl.definitions.source import Problems, load_yaml
+            from segctl.drafts import needed_files
 
             doc = load_yaml(path, target, Problems())
             name = doc.get("name") if isinstance(doc, dict) else None
-            definitions = self._load_definitions([path])
+            # The draft and what it references only: an unrelated broken segment of the
+            # project must not stop a preview.
+            files, uses_features = needed_files(path, self.config.segments_dir)
+            definitions = self._load_definitions(
+                [path], only=files, features_needed=uses_features
+            )
             if not isinstance(name, str) or name not in definitions.segments:
                 raise DefinitionError(f"{target}: not a segment file (it needs name: and rule:)")
         else:
