@@ -899,9 +899,7 @@ class Project:
             # The draft and what it references only: an unrelated broken segment of the
             # project must not stop a preview.
             files, uses_features = needed_files(path, self.config.segments_dir)
-            definitions = self._load_definitions(
-                [path], only=files, features_needed=uses_features
-            )
+            definitions = self._load_definitions([path], only=files, features_needed=uses_features)
             if not isinstance(name, str) or name not in definitions.segments:
                 raise DefinitionError(f"{target}: not a segment file (it needs name: and rule:)")
         else:

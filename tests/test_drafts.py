@@ -42,7 +42,7 @@ def test_a_draft_referencing_a_broken_segment_reports_it(
 def test_references_are_followed_transitively(make_project: MakeProject, cli: Cli) -> None:
     segments = {
         **SEGMENTS,
-        "vip_spenders": "name: vip_spenders\nrule: {any: [{segment: vip}, {segment: big_spenders}]}",
+        "vip_spenders": "name: vip_spenders\nrule: {any: [segment: vip, segment: big_spenders]}",
         "broken": BROKEN,
     }
     root = make_project(segments=segments)
