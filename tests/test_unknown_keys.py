@@ -12,7 +12,7 @@ from segctl.config import DELIVERY_KEYS, ENGINE_KEYS, PRIVACY_KEYS, TOP_KEYS
 DESTINATIONS = """\
 destinations:
   export: {type: file, path: out}
-  crm: {type: webhook, url: "http://127.0.0.1:9/hook", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+  crm: {type: webhook, url: "http://127.0.0.1:9/h", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
 """
 
 
