@@ -55,11 +55,11 @@ def needed_files(draft: Path, folder: Path) -> tuple[list[Path], bool]:
     wanted: set[Path] = set()
     pending = list(references(draft_doc))
     while pending:
-        path = by_name.get(pending.pop())
-        if path is None or path in wanted or path.resolve() == draft.resolve():
+        found = by_name.get(pending.pop())
+        if found is None or found in wanted or found.resolve() == draft.resolve():
             continue  # an unknown name: the loader says "unknown segment" at its place
-        wanted.add(path)
-        pending.extend(references(docs[path]))
+        wanted.add(found)
+        pending.extend(references(docs[found]))
     files = [p for p in docs if p in wanted]
     uses_features = any(_uses_feature(d) for d in [draft_doc, *(docs[p] for p in files)])
     return files, uses_features
