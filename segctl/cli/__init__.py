@@ -348,8 +348,10 @@ def compile_(
 ) -> None:
     """Print the SQL of one segment (its members) or of several evaluated together.
 
-    The SQL reads tables named events, persons and subscriptions with segctl's canonical
-    column names; timestamps are compared as UTC.
+    The SQL reads tables named events, persons and subscriptions (and one table per list
+    file) with segctl's canonical column names; timestamps are compared as UTC. It opens with
+    a comment naming each table and column it reads and the CREATE TABLE statements for them
+    in the dialect (docs/warehouse.md).
 
     Examples:\n
       segctl compile power_users\n
