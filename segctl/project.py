@@ -295,13 +295,14 @@ class Project:
 
         if self.config.stale_after is None:
             return []
-        newest = (
-            self.engine.arrow(
-                exp.select(exp.Max(this=exp.column("timestamp", quoted=True))).from_("events")
-            )
-            .column(0)[0]
-            .as_py()
-        )
+        self.schema  # noqa: B018 - the input views, and whether the source has a raw timestamp
+        column = "timestamp"
+        if self.config.engine.type == "duckdb" and self.engine.raw_timestamp:
+            # The source's own column: DuckDB answers its max from the Parquet statistics
+            # (3 ms for 10M events, against 48 ms through the per-row conversion to UTC).
+            column = self.engine.raw_timestamp
+        query = exp.select(exp.Max(this=exp.column(column, quoted=True))).from_("events")
+        newest = self.engine.arrow(query).column(0)[0].as_py()
         if isinstance(newest, datetime) and newest.tzinfo is not None:
             newest = newest.astimezone(UTC).replace(tzinfo=None)
         warning = stale_warning(newest, as_of, self.config.stale_after)

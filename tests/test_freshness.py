@@ -96,3 +96,15 @@ def test_stale_warning_edges(gap: timedelta, expected: str | None) -> None:
     assert (warning is None) if expected is None else (expected in (warning or ""))
     assert stale_warning(None, newest, DEFAULT_STALE_AFTER) is None  # no events at all
     assert stale_warning(newest, newest + gap, None) is None
+
+
+def test_csv_events_without_a_raw_timestamp_column(make_project: MakeProject, cli: Cli) -> None:
+    """Text timestamps are converted per row (no source column to read the max from)."""
+    events = "person_id,event,timestamp,amount,format\n"
+    events += "p1,login,2026-11-20 10:00:00,,\np2,purchase,2026-11-01,20.0,\n"
+    config = CONFIG.replace("data/events.parquet", "data/events.csv")
+    root = make_project(config=config, files={"data/events.csv": events})
+    project = segctl.Project.load(root)
+    (warning,) = project.evaluate(as_of=LATER).warnings
+    assert project.engine.raw_timestamp is None
+    assert f"30 days past the newest event ({NEWEST})" in warning
