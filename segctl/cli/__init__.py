@@ -257,6 +257,9 @@ def evaluate(
 ) -> None:
     """Compute memberships and show size, entered and exited per segment. Changes no state.
 
+    Warns (on stderr, and under "warnings" in JSON) when as_of is further than stale_after
+    (segctl.yaml, default 3d) past the newest event: the data may have stopped.
+
     Examples:\n
       segctl evaluate\n
       segctl evaluate power_users churn_risk --as-of 2026-11-17T00:00:00Z\n
@@ -453,7 +456,9 @@ def run(
     """Evaluate, diff against the last committed run, commit atomically, then deliver.
 
     The snapshot, history and queued actions commit in one transaction. Exits 5 when a
-    delivery failed or is still pending after retries (segctl push retries).
+    delivery failed or is still pending after retries (segctl push retries). Warns (on
+    stderr, and under "warnings" in JSON) when as_of is further than stale_after past the
+    newest event.
 
     Examples:\n
       segctl run\n
