@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, load_yaml
+from segctl.definitions.source import Pos, Problems, YList, YMap, load_yaml, valid_keys
+from segctl.definitions.values import ValueProblem, parse_duration
 from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError
+from segctl.freshness import DEFAULT_STALE_AFTER
 from segctl.redact import register
 from segctl.sources.spec import Source, parse_data
 
@@ -31,6 +34,7 @@ TOP_KEYS = (
     "destinations",
     "engine",
     "delivery",
+    "stale_after",
 )
 TABLES = ("events", "persons", "subscriptions")
 ENGINE_KEYS = (
@@ -76,6 +80,8 @@ class Config:
     file: str = CONFIG_FILE
     #: role (events, persons, subscriptions, identities) -> its sources (segctl.sources).
     sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)
+    #: run/evaluate warn when as_of is further than this past the newest event (None: never).
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
 
     @property
     def tz(self) -> ZoneInfo:
@@ -213,6 +219,14 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         else:
             max_exit_ratio = float(ratio)
 
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER
+    if "stale_after" in doc:
+        value = doc["stale_after"]
+        try:
+            stale_after = None if value in ("off", False) else parse_duration(value)
+        except ValueProblem as exc:
+            problems.add(doc.at("stale_after"), f"stale_after: {exc}; or off to never warn")
+
     raw_destinations = doc.get("destinations", {})
     destinations: dict[str, Destination] = {}
     if not isinstance(raw_destinations, dict):
@@ -243,6 +257,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         engine=engine_config,
         max_exit_ratio=max_exit_ratio,
         sources=sources,
+        stale_after=stale_after,
     )
 
 
@@ -254,7 +269,7 @@ def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems
     for key in node:
         if key not in allowed:
             problems.add(
-                node.key_at(key), f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}"
+                node.key_at(key), f"unknown key '{key}' in {what}{valid_keys(key, allowed)}"
             )
 
 

@@ -864,7 +864,7 @@ def explain(
         return explanation
     project.schema  # noqa: B018 - the input views must exist before the state is attached
     with StateStore.open(folder, con=project.engine.con, wait=wait) as store:
-        facts = _history(store, segment, person_id)
+        facts = _history(store, segment, person_id, moment)
     if facts is None:
         return explanation
     transition, since = facts
@@ -893,26 +893,29 @@ class _Facts:
 
 
 def _history(
-    store: StateStore, segment: str, person_id: str
+    store: StateStore, segment: str, person_id: str, moment: datetime
 ) -> tuple[_Facts | None, _Facts] | None:
     """The person's last transition in this segment (None if they never entered) and the
-    last committed run that evaluated the segment; None when no run evaluated it."""
+    last committed run that evaluated the segment, both at or before ``moment``; None when no
+    run evaluated it by then. (An explanation at a past as_of compares with the run of that
+    time, never with a later one.)"""
     from segctl.state import S
 
     evaluated = store.rows(
         f"""SELECT s.run_id, r.as_of, s.definition_hash, s.first_run
             FROM {S}.run_segments s JOIN {S}.runs r USING (run_id)
-            WHERE s.segment = ? ORDER BY s.run_id""",
-        [segment],
+            WHERE s.segment = ? AND r.as_of <= ? ORDER BY s.run_id""",
+        [segment, moment],
     )
     if not evaluated:
         return None
     runs = {int(r[0]): (r[1], str(r[2]), bool(r[3])) for r in evaluated}
     ids = sorted(runs)
     last_transition = store.rows(
-        f"""SELECT run_id, kind FROM {S}.transitions WHERE segment = ? AND person_id = ?
+        f"""SELECT run_id, kind FROM {S}.transitions
+            WHERE segment = ? AND person_id = ? AND run_id <= ?
             ORDER BY run_id DESC LIMIT 1""",
-        [segment, person_id],
+        [segment, person_id, ids[-1]],
     )
 
     def facts(run_id: int, kind: str, member: bool) -> _Facts:

@@ -15,14 +15,14 @@ import base64
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from html import escape
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from segctl.errors import UsageError
+from segctl.errors import SegctlError, UsageError
 
 if TYPE_CHECKING:
     from segctl.analytics import OverlapRow, StatsRow
@@ -82,7 +82,8 @@ class ReportData:
     stats: list[StatsRow]
     overlap_segments: list[str]
     overlap: list[OverlapRow]
-    status: dict[str, Any]  # Project.status()
+    status: dict[str, Any]  # Project.status(), holds limited to segments with exits to hold
+    descriptions: dict[str, str] = field(default_factory=dict)  # segment -> its description
 
     @property
     def segments(self) -> list[str]:
@@ -130,6 +131,23 @@ def collect(project: Project, *, days: int = 30, wait: float = 10.0) -> ReportDa
             pairs, _ = analytics.overlap(store, overlap_segments, runs[-1].run_id)
     from segctl.state import now
 
+    status = project.status(wait=wait)
+    descriptions: dict[str, str] = {}
+    try:
+        segments = project.definitions.segments
+    except SegctlError:
+        segments = None  # the state still reports; without descriptions, and holds as recorded
+    if segments is not None:
+        descriptions = {n: s.description for n, s in segments.items() if s.description}
+        # A segment with no exit actions and no audiences has nothing to hold: a hold recorded
+        # for it is no hold, and the report must not raise the alarm over it.
+        status["holds"] = [
+            h
+            for h in status["holds"]
+            if h["segment"] not in segments
+            or segments[h["segment"]].on_exit
+            or segments[h["segment"]].audiences
+        ]
     return ReportData(
         title=project.root.resolve().name,
         generated_at=now().replace(microsecond=0),
@@ -139,7 +157,8 @@ def collect(project: Project, *, days: int = 30, wait: float = 10.0) -> ReportDa
         stats=stats,
         overlap_segments=overlap_segments,
         overlap=pairs,
-        status=project.status(wait=wait),
+        status=status,
+        descriptions=descriptions,
     )
 
 
@@ -170,7 +189,9 @@ def render(data: ReportData) -> str:
         _cards(data),
         _section(
             "Segment sizes",
-            "Members at each committed run. Click a name to hide or show its line.",
+            "Members at each committed run, one panel per segment on a common time axis (each "
+            "with its own scale: read the shape, then the numbers). Points are runs; hover one "
+            "for its figures.",
             sizes_chart(data),
             "sizes",
         ),
@@ -257,46 +278,118 @@ def _section(title: str, hint: str, content: str, key: str) -> str:
 
 
 def sizes_chart(data: ReportData) -> str:
-    """A line per segment: its size at each shown run."""
+    """Small multiples: a panel per segment with its name, description, size and change, and
+    a line of its size at each shown run on a time axis common to all panels.
+
+    One line per panel instead of one chart of many lines: past a handful of segments the lines
+    of one chart tangle and their colours repeat. The axis is time, not run number, so that
+    runs days apart are drawn days apart.
+    """
     names = data.segments
     runs = data.runs
     if not names:
         return _empty("No segment has been committed.")
-    height, left, right, top, bottom = 300, 60, 16, 12, 40
-    values = [[run.segments[n].size if n in run.segments else None for run in runs] for n in names]
-    hi = max((v for row in values for v in row if v is not None), default=0)
-    ticks = _ticks(hi)
-    x = _band(len(runs), left, WIDTH - right)
-    y = _linear(ticks[-1], height - bottom, top)
-    parts = _y_axis(ticks, y, left, WIDTH - right) + _x_labels(runs, x, height - bottom)
-    legend = []
-    for index, (name, row) in enumerate(zip(names, values, strict=True)):
-        colour, dash = _style(index)
-        key = f"s{index}"
-        points = [(x(i), y(v), i, v) for i, v in enumerate(row) if v is not None]
-        dashes = f' stroke-dasharray="{dash}"' if dash else ""
-        series = [f'<g data-series="{key}" class="segment-line">']
-        series.append(
-            f'<polyline class="series" stroke="{colour}"{dashes} points="'
+    held = {h["segment"] for h in data.status.get("holds", [])}
+    x = _time_scale([r.as_of for r in runs], PANEL_LEFT, PANEL_WIDTH - PANEL_RIGHT)
+    panels = [
+        _size_panel(index, name, runs, x, data.descriptions.get(name, ""), name in held)
+        for index, name in enumerate(names)
+    ]
+    return '<div class="multiples" id="chart-sizes">' + "".join(panels) + "</div>"
+
+
+PANEL_WIDTH, PANEL_HEIGHT = 280, 104
+PANEL_LEFT, PANEL_RIGHT, PANEL_TOP, PANEL_BOTTOM = 40, 12, 8, 22
+
+
+def _size_panel(
+    index: int,
+    name: str,
+    runs: Sequence[RunFigures],
+    x: Callable[[datetime], float],
+    description: str,
+    held: bool,
+) -> str:
+    sizes = [(run, run.segments[name].size) for run in runs if name in run.segments]
+    hi = max((size for _, size in sizes), default=0)
+    ticks = _ticks(hi, 2)
+    y = _linear(ticks[-1], PANEL_HEIGHT - PANEL_BOTTOM, PANEL_TOP)
+    right = PANEL_WIDTH - PANEL_RIGHT
+    parts = _y_axis([0, ticks[-1]], y, PANEL_LEFT, right)
+    base = PANEL_HEIGHT - PANEL_BOTTOM
+    first, last = runs[0].as_of, runs[-1].as_of
+    for when, anchor in ((first, "start"), (last, "end")) if first != last else ((last, "middle"),):
+        parts.append(
+            f'<text x="{x(when):.1f}" y="{base + 16}" text-anchor="{anchor}">'
+            f"{_e(when.strftime('%Y-%m-%d'))}</text>"
+        )
+    points = [(x(run.as_of), y(size), run, size) for run, size in sizes]
+    colour = PALETTE[0]
+    parts.append(f'<g data-series="s{index}" class="segment-line">')
+    if len(points) > 1:
+        parts.append(
+            f'<polyline class="series" stroke="{colour}" points="'
             + " ".join(f"{px:.1f},{py:.1f}" for px, py, _, _ in points)
             + '"/>'
         )
-        for px, py, i, v in points:
-            series.append(
-                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}">'
-                f"<title>{_e(name)}: {v:,} at run {runs[i].run_id} "
-                f"({_e(_when(runs[i].as_of))})</title></circle>"
-            )
-        series.append("</g>")
-        parts += series
-        legend.append(
-            f'<li><button type="button" data-toggle="{key}" aria-pressed="true">'
-            f'<span class="swatch" style="background:{colour}"></span>{_e(name)}</button></li>'
+    for px, py, run, size in points:
+        parts.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}">'
+            f"<title>{_e(name)}: {size:,} at run {run.run_id} ({_e(_when(run.as_of))})</title>"
+            "</circle>"
         )
-    dense = " dense" if len(runs) > 40 else ""  # markers only under the pointer
-    return _svg("sizes", height, parts, "Segment sizes per run", extra=dense) + (
-        '<ul class="legend">' + "".join(legend) + "</ul>"
+    parts.append("</g>")
+    svg = (
+        f'<svg class="spark" role="img" aria-label="{_e(name)}: size per run" '
+        f'viewBox="0 0 {PANEL_WIDTH} {PANEL_HEIGHT}" width="{PANEL_WIDTH}" '
+        f'height="{PANEL_HEIGHT}">' + "".join(parts) + "</svg>"
     )
+    now = f"{sizes[-1][1]:,}" if sizes else "not evaluated"
+    change = ""
+    if len(sizes) > 1:
+        (start_run, start), (_, end) = sizes[0], sizes[-1]
+        trend = "up" if end > start else "down" if end < start else "flat"
+        since = f"{start:,} at run {start_run.run_id} ({_when(start_run.as_of)}), {end:,} now"
+        shown = _change(start, end)
+        change = f'<span class="change {trend}" title="{_e(since)}">{shown}</span>'
+    badge = (
+        '<span class="badge held" title="exits held by the mass-exit guard: segctl push '
+        f'--confirm {_e(name)}">held</span>'
+        if held
+        else ""
+    )
+    described = (
+        f'<span class="description" title="{_e(description)}">{_e(description)}</span>'
+        if description
+        else '<span class="description none">no description</span>'
+    )
+    return (
+        f'<figure class="panel" data-segment="{_e(name)}"><figcaption>'
+        f'<span class="head"><span class="name" title="{_e(name)}">{_e(name)}</span>{badge}'
+        f'<span class="size">{now}</span>{change}</span>{described}</figcaption>{svg}</figure>'
+    )
+
+
+def _change(start: int, end: int) -> str:
+    """The change of a size as people read it: ``+8.2%``, ``+131x`` past tenfold, ``new``
+    from zero."""
+    if start == 0:
+        return "new" if end else "0%"
+    rate = (end - start) / start
+    if rate >= 9:
+        return f"{end / start:,.0f}x"
+    return _pct(rate, sign=True)
+
+
+def _time_scale(
+    moments: Sequence[datetime], start: float, end: float
+) -> Callable[[datetime], float]:
+    """Positions proportional to time between the first and last moment (one: the middle)."""
+    first, last = min(moments), max(moments)
+    span = (last - first).total_seconds()
+    if span <= 0:
+        return lambda _: (start + end) / 2
+    return lambda when: start + (end - start) * (when - first).total_seconds() / span
 
 
 def flows_chart(data: ReportData) -> str:

@@ -34,6 +34,7 @@ segments: segments/      # one segment per *.yaml file (recursive)
 features: features.yaml  # named measures, used as `- feature: NAME`
 state: .segctl/          # snapshots, history, outbox: managed by segctl, keep it between runs
 timezone: UTC            # where days begin, for distinct_days and streak (an IANA name)
+# stale_after: 3d        # run/evaluate warn when as_of is further past the newest event (or off)
 
 # engine:
 #   memory_limit: 4GB        # DuckDB spills to temp_directory beyond this

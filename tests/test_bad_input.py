@@ -93,7 +93,7 @@ HOOK = "destinations:\n  hook: {type: webhook, secret: '${SEGCTL_TEST_UNSET}', u
 
 CONFIG_CASES = [
     Case("config-unknown-key", DEFINITION, "segctl.yaml:8:1",
-         "unknown key 'segmnets' in segctl.yaml (did you mean 'segments'?)",
+         "unknown key 'segmnets' in segctl.yaml (did you mean 'segments'?",
          {"config": CONFIG + "segmnets: other/\n"}),
     Case("config-missing-env-var", DEFINITION, "segctl.yaml:9:33",
          "environment variable SEGCTL_TEST_UNSET is not set (export it, or write "
@@ -108,12 +108,12 @@ CONFIG_CASES = [
          "missing data.events: a file, glob, or list of files",
          config("  events: data/events.parquet\n", "")),
     Case("config-unknown-data-key", DEFINITION, "segctl.yaml:3:3",
-         "unknown key 'person' in 'data' (did you mean 'persons'?)",
+         "unknown key 'person' in 'data' (did you mean 'persons'?",
          config("  persons:", "  person: data/other.csv\n  persons:")),
     Case("config-invalid-yaml", DEFINITION, "segctl.yaml:2:1", "invalid YAML",
          {"config": "data: [\n"}),
     Case("config-columns-unknown-table", DEFINITION, "segctl.yaml:5:13",
-         "unknown key 'person' in data.columns (did you mean 'persons'?)",
+         "unknown key 'person' in data.columns (did you mean 'persons'?",
          config("segments:", "  columns: {person: {person_id: id}}\nsegments:")),
     Case("config-engine-threads", DEFINITION, "segctl.yaml:8:19",
          "engine.threads must be a positive whole number",
@@ -155,7 +155,7 @@ SEGMENT_CASES = [
                count: {gtee: 3}
              """)),
     Case("unknown-segment-key", DEFINITION, "segments/a.yaml:2:1",
-         "unknown key 'descripton' in a segment file (did you mean 'description'?)",
+         "unknown key 'descripton' in a segment file (did you mean 'description'?",
          segment("name: a\ndescripton: x\nrule: {property: plan, eq: pro}\n")),
     Case("unknown-column", DEFINITION, "segments/a.yaml:4:17",
          "unknown person property 'plna' (did you mean 'plan'?)",

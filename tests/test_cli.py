@@ -111,7 +111,7 @@ def test_debug_shows_the_traceback(project: Path) -> None:
 def test_evaluate_json_shape(cli: Cli, project: Path) -> None:
     result = cli("evaluate", "--project", project, "--as-of", AS_OF, "--format", "json")
     document = json.loads(result.stdout)  # stdout holds only the document
-    # The SPEC's keys, plus "warnings": what the data views left out (none here).
+    # The SPEC's keys, plus "warnings" (additive: stale data, ignored events), empty here.
     assert list(document) == ["as_of", "segments", "warnings"]
     assert document["warnings"] == []
     assert document["as_of"] == AS_OF

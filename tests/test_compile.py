@@ -169,7 +169,7 @@ def golden(name: str, text: str) -> str:
 @pytest.mark.parametrize("dialect", GOLDEN_DIALECTS)
 @pytest.mark.parametrize("segment", sorted(GOLDEN_SEGMENTS))
 def test_golden_sql(golden_project: segctl.Project, segment: str, dialect: str) -> None:
-    sql = golden_project.compile(segment, dialect=dialect, as_of=AS_OF) + "\n"
+    sql = golden_project.compile(segment, dialect=dialect, as_of=AS_OF, header=False) + "\n"
     assert sql == golden(f"{segment}.{dialect}.sql", sql), (
         "compiled SQL changed; if intended, rerun with SEGCTL_UPDATE_GOLDEN=1 and review the diff"
     )

@@ -15,7 +15,7 @@ import math
 import shutil
 import textwrap
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -506,3 +506,21 @@ def test_a_changed_definition_is_noted(with_runs: Project) -> None:
     assert any("the definition has changed since run 2" in n for n in transition.notes)
     # Replayed with the 8-day window, p2 (events on days 2 and 3) is still in at run 2.
     assert any("the data or the definition has changed since" in n for n in transition.notes)
+
+
+def test_explain_at_a_past_as_of_compares_with_the_run_of_that_time(with_runs: Project) -> None:
+    # Runs 1-3 are at days 10, 11 and 12; p2 exited active at run 2. Explained at day 10 noon,
+    # the later runs are the future: compare with run 1, and its exit at run 2 is not history.
+    noon = STATE_AS_OF[0] + timedelta(hours=12)
+    explanation = with_runs.explain("active", "p2", as_of=state_iso(noon))
+    since, transition = explanation.since_last_run, explanation.transition
+    assert since is not None and transition is not None
+    assert (since.run_id, since.member_then) == (1, True)
+    assert (transition.kind, transition.run_id) == ("entered", 1)
+    text = explanation.render()
+    assert "since run 1 (2026-03-11T00:00:00Z)" in text
+    assert "run 2" not in text and "run 3" not in text
+    # Before the first run there is nothing to compare with.
+    early = with_runs.explain("active", "p2", as_of=state_iso(STATE_AS_OF[0] - timedelta(days=1)))
+    assert early.since_last_run is None and early.transition is None
+    assert "run " not in early.render()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import os
 import queue
@@ -36,7 +37,7 @@ from segctl.analytics import OverlapRow, StatsRow
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-CHARTS = ("sizes", "flows", "growth", "overlap", "destinations")
+CHARTS = ("flows", "growth", "overlap", "destinations")  # sizes: a panel per segment
 
 ACTIVE = """\
     name: active
@@ -106,7 +107,76 @@ def test_sizes_chart_plots_every_committed_size(project: Path, page: str) -> Non
             when = row.as_of.strftime("%Y-%m-%d %H:%MZ")
             assert f"{segment}: {row.size:,} at run {row.run_id} ({when})" in tips
     assert page.count('class="segment-line"') == 3
-    assert page.count('data-toggle="') == 3
+    assert page.count('<figure class="panel"') == 3
+
+
+def test_sizes_are_drawn_on_a_time_axis(project: Path, page: str) -> None:
+    """Runs at days 10, 11, 12 and 20: the points are spaced 1, 1 and 8 days apart."""
+    panel = page.split('data-segment="active"', 1)[1].split("</figure>", 1)[0]
+    xs = [float(v) for v in re.findall(r'<circle cx="([\d.]+)"', panel)]
+    assert len(xs) == len(AS_OF) == 4
+    gaps = [b - a for a, b in itertools.pairwise(xs)]
+    days = [(b - a).days for a, b in itertools.pairwise(AS_OF)]
+    assert days == [1, 1, 8]
+    for gap, day in zip(gaps, days, strict=True):
+        assert gap == pytest.approx(gaps[0] * day, rel=0.01)
+    # Every panel shares the axis: the same run sits at the same x in each.
+    for name in ("buyers", "active_buyers"):
+        other = page.split(f'data-segment="{name}"', 1)[1].split("</figure>", 1)[0]
+        assert [float(v) for v in re.findall(r'<circle cx="([\d.]+)"', other)] == xs
+
+
+def test_each_panel_shows_the_segment_description_size_and_change(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "described")
+    (root / "segments" / "active.yaml").write_text(
+        "name: active\ndescription: Any event in the last week\n"
+        'rule: {event: "*", within: 7d, count: {gte: 1}}\n'
+    )
+    for moment in AS_OF[:2]:
+        lib.Project.load(root).run(as_of=moment)
+    page = report.render(report.collect(lib.Project.load(root)))
+    panel = page.split('data-segment="active"', 1)[1].split("</figure>", 1)[0]
+    assert '<span class="description" title="Any event in the last week">' in panel
+    sizes = [r.size for r in lib.Project.load(root).history("active")]
+    assert f'<span class="size">{sizes[-1]:,}</span>' in panel
+    assert f"{(sizes[-1] - sizes[0]) / sizes[0] * 100:+.1f}%" in panel
+    buyers = page.split('data-segment="buyers"', 1)[1].split("</figure>", 1)[0]
+    assert "no description" in buyers
+
+
+HELD = """\
+    name: NAME
+    rule: {event: "*", within: 7d, count: {gte: 1}}
+    """
+
+
+def test_the_held_badge_marks_only_real_holds(tmp_path: Path) -> None:
+    """Both segments lose more than max_exit_ratio of their members at run 2; only the one
+    with an exit action has anything to hold."""
+    root = write_project(tmp_path / "held")
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text()
+        + "delivery: {max_exit_ratio: 0.1}\n"
+        + "destinations:\n  crm: {type: webhook, url: 'http://127.0.0.1:9/h', secret: S}\n"
+    )
+    (root / "segments" / "active.yaml").write_text(
+        dedent(HELD).replace("NAME", "active") + "on_exit:\n  - webhook: {destination: crm}\n"
+    )
+    (root / "segments" / "plain.yaml").write_text(dedent(HELD).replace("NAME", "plain"))
+    for moment in AS_OF[:2]:
+        lib.Project.load(root).run(as_of=moment)
+    page = report.render(report.collect(lib.Project.load(root)))
+    panels = {
+        chunk.split('"', 1)[0]: chunk.split("</figure>", 1)[0]
+        for chunk in page.split('<figure class="panel" data-segment="')[1:]
+    }
+    assert set(panels) == {"active", "active_buyers", "buyers", "plain"}
+    held = {name for name, panel in panels.items() if 'class="badge held"' in panel}
+    assert held == {"active"}
+    assert "push --confirm active" in page and "push --confirm plain" not in page
+    card = r'<div class="value">([^<]*)</div><div class="label">([^<]*)<'
+    cards = {label: value for value, label in re.findall(card, page)}
+    assert cards["held segments"] == "1"
 
 
 def test_flows_chart_shows_entered_and_exited_of_each_run(project: Path, page: str) -> None:
@@ -457,6 +527,8 @@ CHART_FACTS = """(() => {
   return JSON.stringify({
     ready: document.documentElement.dataset.ready === "true",
     charts,
+    panels: [...document.querySelectorAll("#chart-sizes figure.panel")].map((f) => {
+      const r = f.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }),
     lines: [...document.querySelectorAll("#chart-sizes polyline")].map(
       (p) => [p.getAttribute("points").split(" ").length, box(p)[0]]),
     bars: document.querySelectorAll("#chart-flows rect.bar").length,
@@ -494,6 +566,15 @@ def test_the_report_renders_in_chromium(project: Path, browser: Browser, tmp_pat
     for chart, info in facts["charts"].items():
         width, height = info["size"]
         assert width > 200 and height > 50 and info["shapes"] > 0, (chart, info)
+    assert len(facts["panels"]) == 3
+    for _left, _top, width, height in facts["panels"]:
+        assert width > 200 and height > 100
+    boxes = facts["panels"]
+    for i, a in enumerate(boxes):  # laid out side by side, none over another
+        for b in boxes[i + 1 :]:
+            apart_x = a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
+            apart_y = a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+            assert apart_x or apart_y, (a, b)
     assert [points for points, _ in facts["lines"]] == [len(AS_OF)] * 3
     assert all(width > 100 for _, width in facts["lines"])
     assert facts["bars"] > 0 and facts["cells"] == 9
@@ -502,26 +583,34 @@ def test_the_report_renders_in_chromium(project: Path, browser: Browser, tmp_pat
     assert shot.stat().st_size > 10_000
 
 
-def test_legend_buttons_hide_and_show_a_line(
-    project: Path, browser: Browser, tmp_path: Path
-) -> None:
+def test_panels_read_well_in_chromium(tmp_path: Path, browser: Browser) -> None:
+    """The sample project's 17 segments: each panel shows its description in full lines of
+    text (clamped to two), its line inside its box, and nothing overflows the page."""
+    root = tmp_path / "sample"
+    root.mkdir()
+    for name in ("segctl.yaml", "features.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "segments", root / "segments")
+    (root / "sample_data").symlink_to(ROOT / "sample_data")
+    for moment in ("2026-10-01", "2026-10-02", "2026-10-20", "2026-11-16", "2026-11-17"):
+        lib.Project.load(root).run(as_of=moment)
     out = tmp_path / "report.html"
-    out.write_text(report.render(report.collect(lib.Project.load(project))))
+    out.write_text(report.render(report.collect(lib.Project.load(root), days=60)))
     browser.open(out)
-    shown = """[...document.querySelectorAll('[data-series="s0"]')].map(
-        (g) => getComputedStyle(g).display !== "none")[0]"""
-    assert browser.evaluate(shown) is True
-    browser.evaluate("document.querySelector('button[data-toggle=\"s0\"]').click()")
-    assert browser.evaluate(shown) is False
-    assert (
-        browser.evaluate(
-            'document.querySelector(\'button[data-toggle="s0"]\').getAttribute("aria-pressed")'
-        )
-        == "false"
+    facts = json.loads(
+        browser.evaluate("""JSON.stringify([...document.querySelectorAll("figure.panel")].map(
+          (f) => { const d = f.querySelector(".description"); const s = f.querySelector("svg");
+            const fr = f.getBoundingClientRect(), sr = s.getBoundingClientRect();
+            return {desc: d.innerText, descHeight: d.getBoundingClientRect().height,
+                    inside: sr.left >= fr.left && sr.right <= fr.right + 1,
+                    page: fr.right <= document.documentElement.clientWidth}; }))""")
     )
-    browser.evaluate("document.querySelector('button[data-toggle=\"s0\"]').click()")
-    assert browser.evaluate(shown) is True
+    browser.screenshot(artifacts() / "report-sample.png")
     assert browser.problems() == []
+    assert len(facts) == 17
+    descriptions = {s.description for s in lib.Project.load(root).definitions.segments.values()}
+    assert {f["desc"] for f in facts} <= descriptions | {"no description"}
+    assert all(f["descHeight"] > 10 and f["inside"] and f["page"] for f in facts), facts
 
 
 def test_hostile_strings_stay_text_in_chromium(browser: Browser, tmp_path: Path) -> None:

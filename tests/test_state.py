@@ -306,7 +306,9 @@ def test_state_from_a_newer_segctl_is_refused(project: lib.Project) -> None:
 def test_state_commands_json_shapes(project: lib.Project) -> None:
     root = project.root
     run = json.loads(segctl(root, "run", "--as-of", iso(AS_OF[0]), "-f", "json").stdout)
+    # The SPEC's keys, plus "warnings" (additive: stale data, ignored events), empty here.
     assert set(run) == {"run_id", "as_of", "segments", "deliveries", "warnings"}
+    assert run["warnings"] == []
     assert run["as_of"] == iso(AS_OF[0])
     assert set(run["deliveries"]) == {"sent", "failed", "pending", "held"}
     assert run["deliveries"]["held"] == []  # nothing to hold: no on_exit actions, no audiences

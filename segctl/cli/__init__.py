@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from segctl.cli.output import error, note, print_rows, progress
+from segctl.cli.output import error, note, percent, print_rows, progress
 from segctl.errors import DataError, SegctlError, UsageError
 
 if TYPE_CHECKING:
@@ -326,6 +326,9 @@ def evaluate(
 ) -> None:
     """Compute memberships and show size, entered and exited per segment. Changes no state.
 
+    Warns (on stderr, and under "warnings" in JSON) when as_of is further than stale_after
+    (segctl.yaml, default 3d) past the newest event: the data may have stopped.
+
     Examples:\n
       segctl evaluate\n
       segctl evaluate power_users churn_risk --as-of 2026-11-17T00:00:00Z\n
@@ -338,7 +341,6 @@ def evaluate(
             result = proj.evaluate(segments, as_of=as_of)
             if out is not None:
                 write_frame(result.memberships(), out)
-        data_warnings(proj.data_warnings())
         rows = result.size_rows()
         document = result.to_dict()
         print_rows(
@@ -349,6 +351,7 @@ def evaluate(
             numeric=["size", "entered", "exited"],
             document=document,
         )
+        data_warnings(result.warnings)
         if out is not None:
             note(f"wrote {sum(r[1] for r in rows)} memberships to {out}")
 
@@ -416,8 +419,10 @@ def compile_(
 ) -> None:
     """Print the SQL of one segment (its members) or of several evaluated together.
 
-    The SQL reads tables named events, persons and subscriptions with segctl's canonical
-    column names; timestamps are compared as UTC.
+    The SQL reads tables named events, persons and subscriptions (and one table per list
+    file) with segctl's canonical column names; timestamps are compared as UTC. It opens with
+    a comment naming each table and column it reads and the CREATE TABLE statements for them
+    in the dialect (docs/warehouse.md).
 
     Examples:\n
       segctl compile power_users\n
@@ -527,7 +532,9 @@ def run(
     """Evaluate, diff against the last committed run, commit atomically, then deliver.
 
     The snapshot, history and queued actions commit in one transaction. Exits 5 when a
-    delivery failed or is still pending after retries (segctl push retries).
+    delivery failed or is still pending after retries (segctl push retries). Warns (on
+    stderr, and under "warnings" in JSON) when as_of is further than stale_after past the
+    newest event.
 
     Examples:\n
       segctl run\n
@@ -541,7 +548,6 @@ def run(
             result = proj.run(
                 as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait, full=full
             )
-        data_warnings(result.warnings)
         document = result.to_dict()
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
         label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"
@@ -566,6 +572,7 @@ def run(
         for row in result.plan or []:
             for warning in row.warnings:
                 note(f"warning: {row.segment}: {warning}", style="yellow")
+        data_warnings(result.warnings)
         report = result.report
         if report is not None:
             for message in report.messages:
@@ -757,6 +764,9 @@ def stats(
 ) -> None:
     """Size, entered and exited in the last N days, and growth rate, per segment.
 
+    The table shows the growth rate as a percentage (+2.8%); JSON (exact) and CSV give the
+    ratio (0.028169), for scripts.
+
     Examples:\n
       segctl stats\n
       segctl stats power_users --days 7 --format json
@@ -766,10 +776,13 @@ def stats(
     with handled(debug):
         rows = load(project).stats(segment, days, wait=wait)
         columns = ["segment", "size", "entered", "exited", "growth_rate", "since"]
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: a percentage; JSON and CSV keep the ratio
+            values = [[*v[:4], percent(v[4], signed=True), *v[5:]] for v in values]
         print_rows(
             fmt.value,
             columns,
-            [[getattr(r, c) for c in columns] for r in rows],
+            values,
             title=f"Last {days} days",
             numeric=["size", "entered", "exited", "growth_rate"],
             document=analytics.as_dicts(rows),
@@ -792,6 +805,9 @@ def overlap(
 ) -> None:
     """Pairwise overlap (counts, percentages, Jaccard) and the persons in all segments.
 
+    The table shows pct_of_a and pct_of_b (the share of a, of b, in both) as percentages and
+    Jaccard to three decimals; JSON (exact) and CSV give the ratios (0.913462), for scripts.
+
     Examples:\n
       segctl overlap power_users high_ltv\n
       segctl overlap trial_pricing churn_risk new_users --format json
@@ -805,13 +821,10 @@ def overlap(
             "pairs": analytics.as_dicts(rows),
             "in_all": {"segments": segments, "count": len(in_all), "person_ids": in_all},
         }
-        print_rows(
-            fmt.value,
-            columns,
-            [[getattr(r, c) for c in columns] for r in rows],
-            numeric=columns[2:],
-            document=document,
-        )
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: percentages; JSON and CSV keep the ratios
+            values = [[*v[:5], percent(v[5]), percent(v[6]), f"{v[7]:.3f}"] for v in values]
+        print_rows(fmt.value, columns, values, numeric=columns[2:], document=document)
         if fmt is Format.table:
             print(f"in all {len(segments)}: {len(in_all)} person(s)")
 
@@ -1137,6 +1150,9 @@ import segctl.cli.explain  # noqa: E402  (registers `segctl explain`)
 import segctl.cli.realtime  # noqa: E402  (registers `segctl verify`, `watch`)
 import segctl.cli.report  # noqa: E402, F401  (registers `segctl report`)
 from segctl.cli import ml as _ml  # noqa: E402, F401  (registers `segctl discover`, `lookalike`)
+from segctl.cli.helptext import rewrap_help  # noqa: E402
+
+rewrap_help(app)  # after every command is registered: paragraphs as sentences, not source lines
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ class Help:
 def parse_help(text: str | None) -> Help:
     """Split a Typer docstring (paragraphs; ``\\n``-terminated example lines after an
     ``Examples:`` line) into its parts."""
-    paragraphs = [" ".join(p.split()) for p in (text or "").split("\n\n") if p.strip()]
+    # `\[` is rich markup's escape for a bracket (segctl.cli.helptext): Markdown shows `[`.
+    text = (text or "").replace("\\[", "[")
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
     examples: list[str] = []
     if "Examples:" in paragraphs:
         start = paragraphs.index("Examples:")
@@ -73,7 +75,7 @@ def commands() -> list[tuple[str, Command, typer.Context]]:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
+    return " ".join(text.replace("\\[", "[").replace("|", "\\|").split())
 
 
 def _params(ctx: typer.Context, command: Command) -> list[str]:

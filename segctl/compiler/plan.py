@@ -391,6 +391,9 @@ class PlanBuilder:
         kind, of = measure.measure.kind, measure.measure.of
         if kind == "share":
             hit = exp.and_(*(self._event_test(t) for t in measure.measure.share_where))
+            if self.ctx.dialect not in ("duckdb", "spark"):
+                # Postgres and BigQuery cast a boolean to an integer only, not to DOUBLE.
+                hit = exp.cast(hit, exp.DataType.build("INT"))
             return exp.cast(hit, DOUBLE)
         if kind in ("sum", "avg", "min", "max"):
             assert of is not None

@@ -9,7 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
+from segctl.definitions.source import (
+    Pos,
+    Problems,
+    YList,
+    YMap,
+    did_you_mean,
+    position_of,
+    valid_keys,
+)
 from segctl.definitions.values import ValueProblem, parse_duration
 
 if TYPE_CHECKING:
@@ -137,7 +145,7 @@ def _action(
         if key not in allowed:
             problems.add(
                 spec.key_at(key),
-                f"unknown key '{key}' in a {kind} action{did_you_mean(key, allowed)}",
+                f"unknown key '{key}' in a {kind} action{valid_keys(key, allowed)}",
             )
             ok = False
     for key in rules["required"]:
@@ -274,7 +282,7 @@ def parse_audiences(
         for key in bad:
             problems.add(
                 item.key_at(key),
-                f"unknown key '{key}' in a {destination.type} audience{did_you_mean(key, allowed)}",
+                f"unknown key '{key}' in a {destination.type} audience{valid_keys(key, allowed)}",
             )
         audience_id = item.get(id_key)
         if destination.type == "file" and audience_id is None:

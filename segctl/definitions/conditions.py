@@ -43,7 +43,15 @@ from segctl.definitions.model import (
     Window,
 )
 from segctl.definitions.properties import TIME_ONLY, NestedProperties, looks_nested, reading_of
-from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean, position_of
+from segctl.definitions.source import (
+    Pos,
+    Problems,
+    YList,
+    YMap,
+    did_you_mean,
+    position_of,
+    valid_keys,
+)
 from segctl.definitions.values import ValueProblem, coerce, parse_duration, parse_timestamp
 
 COMPARATORS = (
@@ -124,7 +132,7 @@ class ConditionParser:
             elif key not in allowed:
                 self.error(
                     node.key_at(key),
-                    f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}",
+                    f"unknown key '{key}' in {what}{valid_keys(key, allowed)}",
                 )
 
     def column_type(

@@ -236,10 +236,15 @@ def load_segments(
     destinations: dict[str, Destination] | None = None,
     properties: NestedProperties | None = None,
     custom_events: dict[str, EventMatch] | None = None,
+    files: list[Path] | None = None,
 ) -> dict[str, Segment]:
-    """Parse every segment file; returns segments in dependency order."""
-    files = segment_files(folder) if folder.is_dir() else []
-    if not folder.is_dir():
+    """Parse every segment file (or only ``files``); returns segments in dependency order."""
+    if files is not None:  # a draft's preview: the files it needs (segctl.drafts)
+        files = list(files)
+    elif folder.is_dir():
+        files = segment_files(folder)
+    else:
+        files = []
         problems.add(
             Pos(_display(folder, root)), "segments folder not found (set 'segments' in segctl.yaml)"
         )

@@ -96,6 +96,16 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def valid_keys(word: str, options: Iterable[str]) -> str:
+    """What follows "unknown key 'x' in ...": the close match, if any, and every valid key,
+    so that the fix is in the message (`` (did you mean 'name'? valid keys: destination,
+    mode, name)``)."""
+    keys = list(dict.fromkeys(options))
+    close = difflib.get_close_matches(str(word), sorted(set(keys)), n=1, cutoff=0.6)
+    guess = f"did you mean '{close[0]}'? " if close else ""
+    return f" ({guess}valid keys: {', '.join(keys)})"
+
+
 def load_yaml(path: Path, display: str, problems: Problems) -> Any:
     """Read a YAML file into YMap/YList/scalars; syntax problems go to ``problems``.
 

@@ -35,6 +35,7 @@ from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.engine.duckdb import fetch_arrow
 from segctl.faults import crash_point
 from segctl.state import S, StateStore, now
+from segctl.tempnames import NEW_MEMBERS
 
 if TYPE_CHECKING:
     import httpx
@@ -534,15 +535,15 @@ class Reconciler:
         under the store's lock would hold up every other sync)."""
         if not table.num_rows:
             return
-        self.store.con.register("segctl_new_members", table)
+        self.store.con.register(NEW_MEMBERS, table)
         try:
             self.store.con.execute(
                 f"""INSERT INTO {S}.audience_members
-                    SELECT ?, ?, person_id, identifiers, ? FROM segctl_new_members""",
+                    SELECT ?, ?, person_id, identifiers, ? FROM {NEW_MEMBERS}""",
                 [destination, audience, now()],
             )
         finally:
-            self.store.con.unregister("segctl_new_members")
+            self.store.con.unregister(NEW_MEMBERS)
 
     def _record_status(self, destination: Destination, audience: str, result: SyncResult) -> None:
         figures = result.figures

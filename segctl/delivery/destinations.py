@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from segctl.definitions.source import Pos, Problems, YMap, did_you_mean
+from segctl.definitions.source import Pos, Problems, YMap, did_you_mean, valid_keys
 
 COMMON = ("type", "base_url", "timeout", "max_retries", "rate_limit", "concurrency", "backoff")
 TYPES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -88,7 +88,7 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
             if key not in allowed:
                 where = spec.key_at(key) if isinstance(spec, YMap) else at
                 problems.add(
-                    where, f"destination '{name}': unknown key '{key}'{did_you_mean(key, allowed)}"
+                    where, f"destination '{name}': unknown key '{key}'{valid_keys(key, allowed)}"
                 )
                 ok = False
         for key in rules["required"]:

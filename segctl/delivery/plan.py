@@ -9,6 +9,7 @@ from segctl.delivery.audiences import MINIMUM_SIZE
 from segctl.delivery.outbox import exits_held
 from segctl.diff import Change, quote
 from segctl.state import S
+from segctl.tempnames import MEMBERS_VIEW, PLAN_SYNCED_TABLE
 
 if TYPE_CHECKING:
     from segctl.project import Project
@@ -69,7 +70,7 @@ def plan_run(
                 rows.append(row)
         for audience in segment.audiences:
             desired = project.engine.rows(
-                f"""SELECT count(*) FROM segctl_members r JOIN persons p USING (person_id)
+                f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
                     WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
             )[0][0]
             synced: set[Any] = set()
@@ -84,13 +85,14 @@ def plan_run(
                 }
             if synced:
                 project.engine.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE plan_synced AS SELECT unnest(?) AS person_id",
+                    f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
+                    "SELECT unnest(?) AS person_id",
                     [sorted(synced)],
                 )
                 both = project.engine.rows(
-                    f"""SELECT count(*) FROM segctl_members r JOIN persons p USING (person_id)
+                    f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
                         WHERE r.{quote(name)} AND {reachable}
-                        AND r.person_id IN (SELECT person_id FROM plan_synced)"""
+                        AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})"""
                 )[0][0]
             else:
                 both = 0

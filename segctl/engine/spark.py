@@ -41,6 +41,7 @@ from segctl.sources.load import (
     TIMESTAMPS,
     Staged,
 )
+from segctl.tempnames import SPARK_RESULT
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -374,14 +375,14 @@ class SparkEngine(DuckDBEngine):
         """Run a plan on Spark and load ``SELECT columns`` (DuckDB SQL) of its result into
         the driver's DuckDB as a temporary table."""
         table = self.arrow(query)
-        self.con.register("segctl_spark_result", table)
+        self.con.register(SPARK_RESULT, table)
         try:
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS "
-                f"SELECT {columns} FROM segctl_spark_result"
+                f"SELECT {columns} FROM {SPARK_RESULT}"
             )
         finally:
-            self.con.unregister("segctl_spark_result")
+            self.con.unregister(SPARK_RESULT)
 
     @contextmanager
     def spark_errors(self, table: str | None) -> Iterator[None]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl.errors import UsageError
+from segctl.tempnames import LOOKALIKE_IDS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -255,7 +256,7 @@ def _reachable(project: Project, ranked: pl.DataFrame) -> int:
 
     from segctl.compiler.plan import col, ident
 
-    table = "segctl_lookalike_ids"
+    table = LOOKALIKE_IDS
     project.engine.con.register(table, ranked.select("person_id").to_arrow())
     try:
         consent = exp.func("COALESCE", exp.cast(col(column, "p"), "BOOLEAN"), exp.false())

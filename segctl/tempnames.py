@@ -1,0 +1,28 @@
+"""Names of the temporary tables and views segctl creates in an engine's connection.
+
+One place for all of them, each with one kind (table, view or registered Arrow table): a
+long-lived ``Project`` (a script calling ``run``, ``members``, ``evaluate``... in a row) reuses one
+connection, and DuckDB refuses ``CREATE OR REPLACE TEMP TABLE x`` where ``x`` is a view. Two
+call sites sharing a name for different kinds of object was issue 14's ``segctl_members`` bug.
+"""
+
+from __future__ import annotations
+
+#: Table: person_id plus the memberships of the last evaluation, packed (segctl.packed).
+RESULT_TABLE = "segctl_result"
+#: View over RESULT_TABLE: person_id plus one boolean column per evaluated segment.
+MEMBERS_VIEW = "segctl_members"
+#: Table: the person ids of one segment at a committed run (``Project.members``).
+RUN_MEMBERS_TABLE = "segctl_run_members"
+#: Table: the members of the segment or draft being previewed.
+PREVIEW_TABLE = "segctl_preview"
+#: View: the suppression file's keys (person ids and lower-cased emails).
+SUPPRESSED_VIEW = "segctl_suppressed"
+#: Table: the person ids an audience plan has already synced (the dry-run plan).
+PLAN_SYNCED_TABLE = "plan_synced"
+#: Registered Arrow table: the members staged for an audience (delivery).
+NEW_MEMBERS = "segctl_new_members"
+#: Registered Arrow table: a Spark evaluation's result, copied into DuckDB.
+SPARK_RESULT = "segctl_spark_result"
+#: Registered Arrow table: the ranked persons of a lookalike.
+LOOKALIKE_IDS = "segctl_lookalike_ids"
