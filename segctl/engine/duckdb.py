@@ -180,9 +180,11 @@ class DuckDBEngine:
 
     def warnings(self) -> list[str]:
         """What the views leave out (events with no person, duplicates ...), per source."""
+        from segctl.sources.checks import warnings
+
         self.schema()
         with self.plan_errors():
-            return self.loader.warnings()
+            return warnings(self.loader)
 
     def register_lists(self, conditions: list[ListCondition]) -> dict[str, str]:
         """A view per static list file, with one normalised ``key`` column."""
@@ -244,13 +246,17 @@ class DuckDBEngine:
     def check_timestamps(self) -> None:
         """Scan text timestamp columns (CSV, strings in Parquet or JSON, numeric text with
         ``timestamp_unit``) for values that do not parse (names file, row, column and value)."""
+        from segctl.sources.checks import find_bad_timestamps
+
         self.schema()
-        self.loader.find_bad_timestamps()
+        find_bad_timestamps(self.loader)
 
     def _find_bad_timestamp(self, table: str, column: str) -> None:
         """Trace a conversion error to its file, row, column and value (every source)."""
+        from segctl.sources.checks import find_bad_timestamps
+
         if self._schema is not None:
-            self.loader.find_bad_timestamps()
+            find_bad_timestamps(self.loader)
 
     # ---- execution --------------------------------------------------------------------
 

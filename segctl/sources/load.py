@@ -12,7 +12,7 @@ Every source is read by its format's reader, its columns mapped to the canonical
 
 Links between ids (``identities`` sources, and event rows carrying both a person id and an
 anonymous id) are resolved into ``segctl_identity_map`` (:mod:`segctl.sources.identities`).
-Nothing is dropped silently: :meth:`Loader.warnings` counts what the views leave out.
+Nothing is dropped silently: :mod:`segctl.sources.checks` counts what the views leave out.
 """
 
 from __future__ import annotations
@@ -88,17 +88,6 @@ class Staged:
     query: str = ""  # the canonical rows of the source (all groups unioned)
     dedupe: bool = False
     tz_aware: bool = False  # every group's timestamp is a TIMESTAMPTZ (pushdown possible)
-
-
-@dataclass
-class Stats:
-    """What the events views left out of one source."""
-
-    name: str
-    rows: int
-    duplicates: int
-    no_person: int
-    no_event: int
 
 
 class Loader:
@@ -185,7 +174,7 @@ class Loader:
             options = f", types = {{{pairs}}}"
         return f"read_csv({listed}, union_by_name = true{options})"
 
-    def _read_group(self, source: Source, group: InputFiles) -> Group:
+    def read_group(self, source: Source, group: InputFiles) -> Group:
         plain = self.reader(group.format, group.files)
         described = dict(self.describe(plain, source.role))
         if group.format == "json":
@@ -208,19 +197,19 @@ class Loader:
         return Group(group, plain, described)
 
     def _stage(self, source: Source, index: int, files: list[InputFiles]) -> Staged:
-        groups = [self._read_group(source, g) for g in files]
+        groups = [self.read_group(source, g) for g in files]
         for group in groups:
-            self._pick(source, group)
+            self.pick(source, group)
             if len(group.files.files) > 1:
                 for file in group.files.files:  # a file of a glob or list is checked alone
                     single = InputFiles(source.role, (file,), group.files.format, file)
-                    one = self._read_group(source, single)
-                    self._pick(source, one, self.display(Path(file)))
+                    one = self.read_group(source, single)
+                    self.pick(source, one, self.display(Path(file)))
         staged = Staged(source, index, groups)
         staged.query = self._source_query(staged)
         return staged
 
-    def _pick(self, source: Source, group: Group, display: str | None = None) -> None:
+    def pick(self, source: Source, group: Group, display: str | None = None) -> None:
         """Choose the column read as each canonical one; DataError naming the file when a
         required column is missing."""
         display = display or group.files.display
@@ -526,99 +515,6 @@ class Loader:
         if "persons" in self.staged:
             self._table_view("persons", as_of)
 
-    # ---- what was left out ---------------------------------------------------------------------
-
-    def stats(self) -> list[Stats]:
-        """Per events source: rows, duplicates removed, rows with no person or no event."""
-        if "events" not in self.staged:
-            return []
-        rows = self.con.execute(
-            f"SELECT {qident(SOURCE_INDEX)}, count(*), count(*) FILTER ({qident(DUPLICATE)}), "
-            f"count(*) FILTER (NOT {qident(DUPLICATE)} AND person_id IS NULL), count(*) FILTER "
-            f"(NOT {qident(DUPLICATE)} AND person_id IS NOT NULL AND event IS NULL) FROM {STAGED} "
-            "GROUP BY 1"
-        ).fetchall()
-        by_index = {int(r[0]): r for r in rows}
-        out = []
-        for staged in self.staged["events"]:
-            r = by_index.get(staged.index, (staged.index, 0, 0, 0, 0))
-            out.append(Stats(staged.source.name, int(r[1]), int(r[2]), int(r[3]), int(r[4])))
-        return out
-
-    def warnings(self) -> list[str]:
-        """What the events views leave out, one sentence per source and kind (SPEC 1)."""
-        found = []
-        for s in self.stats():
-            kept = s.rows - s.duplicates
-            if s.duplicates:
-                found.append(
-                    f"{s.name}: {s.duplicates:,} of {s.rows:,} rows "
-                    f"({_share(s.duplicates, s.rows)}) repeat an earlier row's dedupe_on value "
-                    "and were removed"
-                )
-            if s.no_person:
-                found.append(
-                    f"{s.name}: {s.no_person:,} of {kept:,} events ({_share(s.no_person, kept)}) "
-                    "have no person id and were ignored"
-                )
-            if s.no_event:
-                found.append(
-                    f"{s.name}: {s.no_event:,} of {kept:,} rows ({_share(s.no_event, kept)}) have "
-                    "no event name (identify or page calls?) and were ignored"
-                )
-        if self.ambiguous:
-            found.append(
-                f"identities: {self.ambiguous:,} anonymous id(s) link to more than one person; "
-                "their events count for the first of those person ids in sort order"
-            )
-        return found
-
-    # ---- bad values ------------------------------------------------------------------------
-
-    def find_bad_timestamps(self) -> None:
-        """Trace a timestamp that does not parse to its file, row (or line), column and value."""
-        for role, index in dict.fromkeys(self.text_timestamps):
-            staged = self.staged[role][index]
-            canonical = TIMESTAMPS[role]
-            unit = staged.source.timestamp_unit
-            for group in staged.groups:
-                for file in group.files.files:
-                    single = InputFiles(role, (file,), group.files.format, file)
-                    try:
-                        one = self._read_group(staged.source, single)
-                        self._pick(staged.source, one, file)
-                    except DataError:
-                        continue
-                    found = one.picked.get(canonical)
-                    if found is None:
-                        continue
-                    value = (
-                        found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
-                    )
-                    try:
-                        row = self.con.execute(
-                            f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} "
-                            f"AS v FROM {one.reader}) WHERE "
-                            f"{sql(cols.bad_timestamp(exp.column('v'), unit))} "
-                            "ORDER BY n LIMIT 1"
-                        ).fetchall()
-                    except duckdb.Error:
-                        continue
-                    if row:
-                        where = "line" if group.files.format == "json" else "row"
-                        expected = (
-                            f"expected a number of {cols.UNIT_NAMES[unit]} since the Unix epoch "
-                            f"(timestamp_unit: {unit})"
-                            if unit
-                            else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
-                            "an offset are read as UTC"
-                        )
-                        raise DataError(
-                            f"{self.display(Path(file))}: {where} {row[0][0]}: column "
-                            f"'{found.name}' has a value that is not a timestamp: "
-                            f"{row[0][1]!r} ({expected})"
-                        )
-
 
 def _names(source: Source, canonical: str) -> tuple[str, ...]:
     if canonical == "dedupe_on":
@@ -641,7 +537,3 @@ def _json_type(kind: str) -> str:
     if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
         return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
     return kind
-
-
-def _share(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "0%"
