@@ -251,10 +251,10 @@ def test_a_reading_the_sampled_values_never_give_is_a_warning(
     warnings = cli("validate", "--project", root).stderr.splitlines()
     assert warnings == [
         "warning: segments/a.yaml:2:33: event property 'properties.plan': the comparator reads "
-        "it as a number, but none of its 4 values in the first 10,000 rows with one is a number "
+        "it as a number, but none of its 4 values in the first 10,000 rows is a number "
         "(seen: 'free', 'pro'); compare with text to read it as text (eq: '5')",
         "warning: segments/b.yaml:2:18: person property 'traits.tier': the comparator reads it "
-        "as a boolean, but none of its 3 values in the first 10,000 rows with one is a boolean "
+        "as a boolean, but none of its 3 values in the first 10,000 rows is a boolean "
         "(seen: 'gold', 'silver'); compare with text to read it as text (eq: '5')",
     ]
 

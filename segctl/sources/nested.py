@@ -457,11 +457,18 @@ class PropertyTypes:
         column = exp.column(exp.to_identifier(path.column, quoted=True))
         text = access(column, column_type, path.keys, "text")
         read = access(column.copy(), column_type, path.keys, want)
+        # The first rows of the column (as the key sample): a rare key must not make it scan
+        # every row on each load of the project.
+        rows = (
+            exp.select(column.copy())
+            .from_(exp.to_identifier(table, quoted=True))
+            .where(exp.not_(exp.Is(this=column.copy(), expression=exp.Null())))
+            .limit(self.rows)
+        )
         sample = (
             exp.select(exp.alias_(text, "text"), exp.alias_(read, "value"))
-            .from_(exp.to_identifier(table, quoted=True))
+            .from_(rows.subquery("rows"))
             .where(exp.not_(exp.Is(this=text.copy(), expression=exp.Null())))
-            .limit(self.rows)
         )
         query = exp.select(
             exp.func("COUNT", exp.column("value")),
@@ -471,14 +478,14 @@ class PropertyTypes:
                 expressions=[exp.Distinct(expressions=[exp.column("text")])],
             ),
         ).from_(sample.subquery("sample"))
-        rows = self.run(query)
-        if not rows or not rows[0][1] or rows[0][0]:
+        found = self.run(query)
+        if not found or not found[0][1] or found[0][0]:
             return None  # no value in the sample, or some read as asked
-        seen = sorted(str(v) for v in rows[0][2] or [])
+        seen = sorted(str(v) for v in found[0][2] or [])
         shown = ", ".join(repr(v) for v in seen[:5]) + (", ..." if len(seen) > 5 else "")
         return (
-            f"the comparator reads it as a {family.value}, but none of its {rows[0][1]:,} values "
-            f"in the first {self.rows:,} rows with one is a {family.value} (seen: {shown}); "
+            f"the comparator reads it as a {family.value}, but none of its {found[0][1]:,} values "
+            f"in the first {self.rows:,} rows is a {family.value} (seen: {shown}); "
             "compare with text to read it as text (eq: '5')"
         )
 
