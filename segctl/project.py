@@ -942,6 +942,10 @@ class Project:
             title = f"segctl: the members of {wanted[0]} at {iso(moment)} (person_id, sorted)"
         else:
             query = builder.segments_query(names)
+            title = (
+                f"segctl: {len(names)} segment(s) at {iso(moment)} "
+                "(person_id and one boolean column per segment)"
+            )
         from segctl.compiler.dialects import adjust
         from segctl.sources.nested import NestedAccessError, check_dialect
 
@@ -949,10 +953,6 @@ class Project:
             check_dialect(query, dialect)
         except NestedAccessError as exc:
             raise DefinitionError(f"cannot compile for {dialect}: {exc}") from None
-            title = (
-                f"segctl: {len(names)} segment(s) at {iso(moment)} "
-                "(person_id and one boolean column per segment)"
-            )
         typed = warehouse.retype(adjust(query, dialect), dialect)
         try:
             sql = typed.sql(

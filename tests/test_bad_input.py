@@ -540,7 +540,8 @@ LANGUAGE_CASES = [
          "'at_least' needs 'of': a non-empty list of conditions",
          segment("name: a\nrule:\n  at_least: 1\n  of: []\n")),
     Case("at-least-unknown-key", DEFINITION, "segments/a.yaml:4:3",
-         "unknown key 'off' in an 'at_least' condition (did you mean 'of'?)",
+         "unknown key 'off' in an 'at_least' condition (did you mean 'of'? "
+         "valid keys: at_least, of)",
          segment("name: a\nrule:\n  at_least: 1\n  off: [{property: plan, eq: pro}]\n")),
     Case("calendar-with-from", DEFINITION, "segments/a.yaml:3:36",
          "'calendar' cannot go with from/to",
@@ -612,7 +613,8 @@ LANGUAGE_CASES = [
          {**segment("name: a\nrule:\n  {event: login, custom_event: mp4_render, "
                     "count: {gte: 1}}\n"), "features": CUSTOM}),
     Case("custom-event-definition-unknown-key", DEFINITION, "features.yaml:2:39",
-         "unknown key 'wher' in custom event 'mp4_render' (did you mean 'where'?)",
+         "unknown key 'wher' in custom event 'mp4_render' (did you mean 'where'? "
+         "valid keys: event, where, description)",
          {"features": "custom_events:\n  mp4_render: {event: video_rendered, wher: {}}\n"}),
     Case("custom-event-definition-bad-column", DEFINITION, "features.yaml:2:47",
          "unknown event property 'formt' (did you mean 'format'?)",
@@ -630,7 +632,8 @@ LANGUAGE_CASES = [
          "'max_span': expected a duration like 30d (units h, d, w, y), got '7 days'",
          segment("name: a\nrule:\n  sequence: {steps: [{event: login}], max_span: 7 days}\n")),
     Case("sequence-max-span-typo", DEFINITION, "segments/a.yaml:3:39",
-         "unknown key 'max_spam' in a sequence (did you mean 'max_span'?)",
+         "unknown key 'max_spam' in a sequence (did you mean 'max_span'? "
+         "valid keys: steps, max_gap, max_span, within, between, from, to)",
          segment("name: a\nrule:\n  sequence: {steps: [{event: login}], max_spam: 7d}\n")),
     Case("regex-unknown-flag", DEFINITION, "segments/a.yaml:3:28",
          "inline flag 'x' is not supported: a regex may start with (?i)",

@@ -127,6 +127,7 @@ NEEDLES: dict[tuple[str, str], list[str]] = {
 REGEXES = ["^p", "o$", "[A-Z]", "e.*m", "^$", "_", "^a|s$", r"\.com", "r[eo]"]
 # Inline flags (SPEC 2.4b), which DuckDB, Spark and Python's re read alike on this data.
 REGEXES += ["(?i)^p", "(?i)aws$", "(?i)[a-c]_", "(?m)^g", "(?s)a.w", "(?is)^A.S$"]
+PORTABLE_REGEXES = [r for r in REGEXES if "(?m)" not in r]  # PostgreSQL reads (?m) otherwise
 COUNT_LITERALS = [0, 1, 2, 3]
 SUM_LITERALS = [0, 1, 2.5, 5, 12.5, 50, -3]
 
@@ -349,6 +350,9 @@ class Context:
     segments: tuple[str, ...] = ()  # segments a rule may refer to (those generated before it)
     features: tuple[tuple[str, str], ...] = ()  # (name, value family)
     custom_events: tuple[str, ...] = ()  # custom events of features.yaml
+    # What a dialect without them cannot compile: nested properties, the (?m) regex flag.
+    nested: bool = True
+    multiline: bool = True
 
     def instant(self, literal: date | datetime) -> datetime:
         """A date or datetime literal as an instant (a bare date is local midnight)."""
@@ -460,7 +464,7 @@ def draw_comparator(
         elif op in ("contains", "starts_with", "ends_with"):
             comparator[op] = pick(draw, needles)
         elif op == "regex":
-            comparator[op] = pick(draw, REGEXES)
+            comparator[op] = pick(draw, REGEXES if ctx.multiline else PORTABLE_REGEXES)
         elif op in ("in", "not_in"):
             comparator[op] = [value() for _ in range(pick(draw, [1, 2, 3]))]
         elif op == "between":
@@ -487,7 +491,7 @@ def draw_nested_comparator(draw: st.DrawFn, ctx: Context, family: str) -> Node:
 
 
 def draw_where(draw: st.DrawFn, ctx: Context) -> Node:
-    if one_in(draw, 2):
+    if ctx.nested and one_in(draw, 2):
         nested = pick_some(draw, sorted(NESTED_EVENT_PROPERTIES), mostly_one(draw, 2))
         return {c: draw_nested_comparator(draw, ctx, NESTED_EVENT_PROPERTIES[c]) for c in nested}
     columns = pick_some(draw, sorted(EVENT_PROPERTIES), mostly_one(draw, 2))
@@ -560,9 +564,9 @@ def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
     if measure in ("count", "distinct_days", "streak"):
         spec[measure] = draw_comparator(draw, ctx, "num", COUNT_LITERALS)
     elif measure == "sum":
-        of = "amount" if one_in(draw, 2) else pick(draw, NESTED_OF)
+        of = "amount" if not ctx.nested or one_in(draw, 2) else pick(draw, NESTED_OF)
         spec[measure] = {"of": of, **draw_comparator(draw, ctx, "num", SUM_LITERALS)}
-    elif measure in ("avg", "min", "max") and one_in(draw, 3):
+    elif measure in ("avg", "min", "max") and ctx.nested and one_in(draw, 3):
         # A nested value is read as a number (a numeric string counts, anything else is not).
         comparator = draw_comparator(draw, ctx, "num", SUM_LITERALS)
         spec[measure] = {"of": pick(draw, NESTED_OF), **comparator}
@@ -581,7 +585,7 @@ def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
 def draw_feature(draw: st.DrawFn, ctx: Context) -> tuple[Node, str]:
     """A features.yaml entry and the family of its value ("num", "ts" or "kind")."""
     spec = draw_event_selection(draw, ctx)
-    measure = pick(draw, FEATURE_MEASURES)
+    measure = pick(draw, FEATURE_MEASURES if ctx.nested else FEATURE_MEASURES[:9])
     spec["measure"] = measure
     if measure in ("first_seen", "last_seen"):
         return spec, "ts"
@@ -600,7 +604,7 @@ def draw_feature_condition(draw: st.DrawFn, ctx: Context) -> Node:
 
 
 def draw_property_condition(draw: st.DrawFn, ctx: Context) -> Node:
-    if one_in(draw, 3):
+    if ctx.nested and one_in(draw, 3):
         name = pick(draw, sorted(NESTED_PERSON_PROPERTIES))
         return {"property": name, **draw_nested_comparator(draw, ctx, "any")}
     column = pick(draw, sorted(PERSON_COLUMNS))
@@ -671,9 +675,10 @@ def draw_condition(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
-    """A whole project: data, features, three to ten segments (later ones may refer to earlier)."""
-    ctx = draw_context(draw)
+def cases(draw: st.DrawFn, postgres: bool = False) -> Case:
+    """A whole project: data, features, three to ten segments (later ones may refer to earlier);
+    with ``postgres``, only what compiles for PostgreSQL (no nested properties, no (?m))."""
+    ctx = replace(draw_context(draw), nested=not postgres, multiline=not postgres)
     person_ids = [f"p{i}" for i in range(draw(_index(10)) + 1)]
     persons = [
         {

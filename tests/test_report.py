@@ -157,7 +157,8 @@ def test_the_held_badge_marks_only_real_holds(tmp_path: Path) -> None:
     (root / "segctl.yaml").write_text(
         (root / "segctl.yaml").read_text()
         + "delivery: {max_exit_ratio: 0.1}\n"
-        + "destinations:\n  crm: {type: webhook, url: 'http://127.0.0.1:9/h', secret: S}\n"
+        + "destinations:\n  crm: {type: webhook, url: 'http://127.0.0.1:9/h',\n"
+        + "        secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}\n"
     )
     (root / "segments" / "active.yaml").write_text(
         dedent(HELD).replace("NAME", "active") + "on_exit:\n  - webhook: {destination: crm}\n"
