@@ -101,19 +101,31 @@ class Watching:
         STARTED.append(self)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.stderr: list[str] = []
+        # One reader per pipe, and nothing else reads them (communicate() would race the
+        # stdout reader for the last lines).
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(json.loads(line))
 
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr.extend(self.proc.stderr)
+
     def next_run(self, timeout: float = 90) -> dict[str, Any]:
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
             self.proc.kill()
-            raise AssertionError(f"no run logged in {timeout}s: {self.proc.stderr}") from None
+            raise AssertionError(f"no run logged in {timeout}s: {''.join(self.stderr)}") from None
         self.seen.append(line)
         return line
 
@@ -122,7 +134,8 @@ class Watching:
         while not check():
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.proc.kill()
-                _, err = self.proc.communicate()
+                self.proc.wait()
+                err = "".join(self.stderr)
                 raise AssertionError(f"timed out; runs: {self.seen}; stderr: {err}")
             while not self.lines.empty():
                 self.seen.append(self.lines.get())
@@ -131,13 +144,22 @@ class Watching:
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
         self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=90)
+            self.proc.wait(timeout=90)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        self.close()
         while not self.lines.empty():
             self.seen.append(self.lines.get())
-        return self.proc.returncode, err
+        return self.proc.returncode, "".join(self.stderr)
+
+    def close(self) -> None:
+        """Once the process has ended: read its pipes to the end, then close them."""
+        for reader in self._readers:
+            reader.join(timeout=30)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture(autouse=True)
@@ -145,10 +167,11 @@ def _no_watch_left() -> Iterator[None]:
     """A test that fails half-way must not leave its watch running."""
     yield
     while STARTED:
-        proc = STARTED.pop().proc
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        watching = STARTED.pop()
+        if watching.proc.poll() is None:
+            watching.proc.kill()
+        watching.proc.wait()
+        watching.close()
 
 
 @pytest.fixture
