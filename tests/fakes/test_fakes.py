@@ -397,7 +397,7 @@ def test_google_processing_then_success() -> None:
 
 def test_google_platform_errors_and_concurrency() -> None:
     with (
-        GoogleFake(latency=1.0) as fake,  # long enough for all 12 to overlap
+        GoogleFake(latency=3.0) as fake,  # long enough for all 12 to overlap, even under load
         httpx.Client(base_url=fake.base_url, headers={"Authorization": "Bearer google-token"}) as c,
     ):
         fake.inject(platform_error="UNAVAILABLE")
