@@ -12,6 +12,7 @@ language.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -105,6 +106,7 @@ class IncrementalMachine(RuleBasedStateMachine):
         """The case's project with some of its events as the first file; the first run (full)
         starts before the case's as_of so that later steps cross its window edges."""
         self.case = case
+        self.root.mkdir(parents=True)
         case.write(self.root)
         (self.root / "data" / "events.parquet").unlink()
         config = yaml.safe_load((self.root / "segctl.yaml").read_text())
@@ -216,7 +218,8 @@ class IncrementalMachine(RuleBasedStateMachine):
 
 
 IncrementalMachine.TestCase.settings = settings(
-    max_examples=12,
+    # SEGCTL_INCREMENTAL_EXAMPLES=300 for a longer search (the suite's default is quick)
+    max_examples=int(os.environ.get("SEGCTL_INCREMENTAL_EXAMPLES", "12")),
     stateful_step_count=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
