@@ -102,13 +102,18 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
         elif isinstance(item, Periods):
             for i in range(item.of_last + 2):
                 durations.add(item.every * i + item.offset)
-        elif isinstance(item, Window) and item.calendar:
+        elif (isinstance(item, Window) and item.calendar) or getattr(item, "kind", None) in (
+            "distinct_days",
+            "streak",
+            "active_periods",
+        ):
             calendar = True
-        elif getattr(item, "kind", None) in ("distinct_days", "streak", "active_periods"):
-            calendar = True
-        elif isinstance(item, ColumnTest) and item.column not in timestamp_columns:
-            if any(t.op in ("within", "older_than") for t in item.comparator.tests):
-                unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
+        elif (
+            isinstance(item, ColumnTest)
+            and item.column not in timestamp_columns
+            and any(t.op in ("within", "older_than") for t in item.comparator.tests)
+        ):
+            unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
     return Catalogue(tuple(sorted(durations)), calendar, unsupported)
 
 
@@ -139,7 +144,9 @@ def fingerprint(project: Project) -> dict[str, str]:
             if isinstance(item, ListCondition):
                 files.add(str((project.root / item.file).resolve()))
     try:
-        for group in resolve_inputs("identities", config.inputs.get("identities", ()), project.root):
+        for group in resolve_inputs(
+            "identities", config.inputs.get("identities", ()), project.root
+        ):
             files.update(group.files)
     except DataError:
         pass  # no identities: the run itself reports a bad configuration
@@ -148,14 +155,17 @@ def fingerprint(project: Project) -> dict[str, str]:
         key = runfiles.stored_path(project.root, file)
         try:
             info = path.stat()
-            found[key] = f"{info.st_size}:{info.st_mtime_ns}:{runfiles.fingerprint(path, info.st_size)}"
+            found[key] = (
+                f"{info.st_size}:{info.st_mtime_ns}:{runfiles.fingerprint(path, info.st_size)}"
+            )
         except OSError:
             found[key] = "missing"
     return found
 
 
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
-    for key in sorted(set(old) | set(new)):
+    """The first difference, definitions first (the order :func:`fingerprint` builds)."""
+    for key in [*new, *(k for k in old if k not in new)]:
         if key not in old:
             return f"{key} is new"
         if key not in new:
@@ -273,9 +283,7 @@ def wake_sql(project: Project, moment: datetime, only: str | None) -> str:
         for column in timestamp_columns:
             c = qident(column)
             for d in cat.durations:
-                terms.append(
-                    f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}"
-                )
+                terms.append(f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}")
                 if cat.calendar:
                     shift = _interval(d - CALENDAR_BEFORE)
                     low = _ts(moment - d - CALENDAR_AFTER)

@@ -35,6 +35,7 @@ from test_differential import Case, _uses_last, cases
 from test_differential import write_events as write_case_events
 
 import segctl as lib
+from segctl.incremental import catalogue
 from segctl.state import DB_FILE
 
 Row = dict[str, Any]
@@ -51,6 +52,7 @@ STEPS = [
     timedelta(days=7),
     timedelta(days=31),
 ]
+SECOND = timedelta(seconds=1)
 #: Shifts applied to an existing event's timestamp to make a new one (late, future, on edges).
 SHIFTS = [
     timedelta(0),
@@ -115,9 +117,19 @@ class IncrementalMachine(RuleBasedStateMachine):
         (self.root / "data" / "events").mkdir()
         first = [e for e in case.events if data.draw(st.booleans())]
         self.write(first)
-        back = data.draw(st.sampled_from([timedelta(0), timedelta(days=1), timedelta(days=8)]))
+        back = data.draw(
+            st.sampled_from(
+                [timedelta(0), timedelta(days=1), timedelta(days=8), -timedelta(days=2)]
+            )
+        )
         self.as_of = case.as_of - back
         note(case.describe())
+        # Steps of exactly the catalogue's durations (and a second either side) move as_of
+        # across the window edges of the events written so far.
+        project = lib.Project.load(self.root)
+        stamps = {"timestamp", "created_at", "updated_at"}
+        found = catalogue(project.definitions, stamps).durations
+        self.edges = sorted({d + j for d in found if d for j in (-SECOND, 0 * SECOND, SECOND)})
         self.run()
 
     def write(self, rows: list[Row]) -> None:
@@ -170,6 +182,14 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.as_of += step
         self.run()
 
+    @precondition(lambda self: bool(getattr(self, "edges", None)))
+    @rule(data=st.data())
+    def time_passes_by_a_window(self, data: st.DataObject) -> None:
+        """No new file; as_of moves by one of the catalogue's durations (+-1s): events that
+        were at as_of, or on a window edge, cross an edge exactly now."""
+        self.as_of += data.draw(st.sampled_from(self.edges))
+        self.run()
+
     @precondition(lambda self: self.case is not None and len(self.case.segment_files) > 1)
     @rule(data=st.data())
     def change_definition(self, data: st.DataObject) -> None:
@@ -215,12 +235,13 @@ class IncrementalMachine(RuleBasedStateMachine):
     @invariant()
     def as_of_moves_forward(self) -> None:
         assert self.case is None or self.as_of >= self.case.as_of - timedelta(days=8)
+        assert self.files >= 1 or self.case is None
 
 
 IncrementalMachine.TestCase.settings = settings(
     # SEGCTL_INCREMENTAL_EXAMPLES=300 for a longer search (the suite's default is quick)
     max_examples=int(os.environ.get("SEGCTL_INCREMENTAL_EXAMPLES", "12")),
-    stateful_step_count=6,
+    stateful_step_count=int(os.environ.get("SEGCTL_INCREMENTAL_STEPS", "6")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -298,16 +298,9 @@ class PlanBuilder:
         """``events``, or with the nested readings projected beside its columns (so that
         each is extracted once per row, and the scan's filters and ranks can read it)."""
         reads = self.nested_reads["events"]
-        source: exp.Expr = ident("events")
-        if self.ctx.persons_filter is not None:  # only D's rows (a subset, for speed)
-            source = (
-                exp.select(exp.Star())
-                .from_(source)
-                .where(self._in_filter())
-                .subquery(ident("events"))
-            )
         if not reads:
-            return source
+            return ident("events")
+        source: exp.Expr = ident("events")
         if self.ctx.dialect == "duckdb":
             reads, parsed = share_json_parses(reads)
             if parsed:  # each JSON column parsed once per row, for all its keys
@@ -597,6 +590,8 @@ class PlanBuilder:
         for seq in self.sequences:
             scopes.extend((step, seq.window, None) for step in seq.steps)
         parts: list[exp.Expr] = [exp.LTE(this=ts, expression=time_bound(self.ctx.as_of, raw))]
+        if self.ctx.persons_filter is not None:  # only D's rows (a subset, for speed)
+            parts.append(self._in_filter())
         names: set[str] = set()
         if all(match.names is not None for match, _, _ in scopes):
             for match, _, _ in scopes:
