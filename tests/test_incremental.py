@@ -129,7 +129,11 @@ class IncrementalMachine(RuleBasedStateMachine):
         project = lib.Project.load(self.root)
         stamps = {"timestamp", "created_at", "updated_at"}
         found = catalogue(project.definitions, stamps).durations
-        self.edges = sorted({d + j for d in found if d for j in (-SECOND, 0 * SECOND, SECOND)})
+        self.durations = [d for d in found if d]
+        self.edges = sorted({d + j for d in self.durations for j in (-SECOND, 0 * SECOND, SECOND)})
+        self.uses_last = _uses_last([yaml.safe_load(t) for t in case.segment_files.values()]) or (
+            case.features_file is not None and "last" in case.features_file
+        )
         self.run()
 
     def write(self, rows: list[Row]) -> None:
@@ -158,9 +162,7 @@ class IncrementalMachine(RuleBasedStateMachine):
                 elif how == "future":  # after the next run's as_of: counted later
                     row["timestamp"] = self.as_of + step + data.draw(st.sampled_from(STEPS))
                 rows.append(row)
-        if _uses_last([yaml.safe_load(t) for t in self.case.segment_files.values()]) or (
-            self.case.features_file and "last" in self.case.features_file
-        ):
+        if self.uses_last:
             # The order of tied events under `last:` is unspecified: keep timestamps distinct
             # per person (identical duplicates are harmless: they tie with themselves).
             seen = {(r["person_id"], r["timestamp"]): r for r in self.written}
@@ -172,6 +174,29 @@ class IncrementalMachine(RuleBasedStateMachine):
                     kept.append(r)
             rows = kept
         event(f"file of {min(len(rows), 3)}+ rows")
+        self.write(rows)
+        self.as_of += step
+        self.run()
+
+    @precondition(lambda self: bool(getattr(self, "edges", None)))
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def append_events_near_an_edge(self, data: st.DataObject, step: timedelta) -> None:
+        """Events (copies of the case's) placed just inside one of the catalogue's windows at
+        the next as_of: they leave it soon after, with no new row of their persons."""
+        assert self.case is not None
+        if not self.case.events:
+            return
+        duration = data.draw(st.sampled_from(self.durations))
+        after = data.draw(st.sampled_from([SECOND, timedelta(hours=1), timedelta(days=1)]))
+        rows = []
+        for _ in range(data.draw(st.integers(1, 4))):
+            row = dict(data.draw(st.sampled_from(self.case.events)))
+            row["timestamp"] = self.as_of + step - duration + after
+            rows.append(row)
+        if self.uses_last:  # distinct timestamps per person under `last:` (see append_file)
+            taken = {(r["person_id"], r["timestamp"]) for r in self.written}
+            rows = [r for r in rows if (r["person_id"], r["timestamp"]) not in taken]
+            rows = list({(r["person_id"], r["timestamp"]): r for r in rows}.values())
         self.write(rows)
         self.as_of += step
         self.run()
