@@ -127,9 +127,11 @@ def compare_incremental(root: Path, data: Path, new: int) -> None:
             ),
         }
     )
-    folder = root / "events" / "day=new"
+    # A hive folder like the others' (day=<a date>): DuckDB types the partition column as a
+    # DATE only while every folder's value reads as one.
+    folder = root / "events" / f"day={moment:%Y-%m-%d}"
     folder.mkdir(exist_ok=True)
-    pq.write_table(table, folder / "part-0.parquet")
+    pq.write_table(table, folder / "part-incremental.parquet")
     copy = root.with_name(root.name + "-full")
     for label, as_of in (
         ("new day's file", moment),
