@@ -375,7 +375,10 @@ class Project:
             with StateStore.open(folder, locked=True, write=not dry_run) as store:
                 _check_after_last(store, moment)
         decision = incremental.Decision(True, None if full else "first run")
-        if kind == "run" and not dry_run and StateStore.exists(folder):
+        duckdb_engine = self.config.engine.type == "duckdb"
+        if kind == "run" and not full and not duckdb_engine:
+            decision.reason = f"the {self.config.engine.type} engine evaluates in full"
+        elif kind == "run" and not dry_run and StateStore.exists(folder):
             self.schema  # noqa: B018 - the input views must exist before the state is attached
             with StateStore.open(folder, con=self.engine.con, locked=True, write=True) as store:
                 decision = incremental.decide(self, store, moment, full)
@@ -387,7 +390,7 @@ class Project:
             self._evaluate(names, moment)
         finally:
             self._persons_filter = None
-        keep_incremental = kind == "run" and not dry_run and self.config.engine.type == "duckdb"
+        keep_incremental = kind == "run" and not dry_run and duckdb_engine
         if keep_incremental:
             incremental.prepare_wake(self, moment, decision)
         if kind == "run":  # privacy settings are checked before anything is committed
