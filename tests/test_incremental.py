@@ -403,3 +403,32 @@ def test_an_incremental_run_reevaluates_only_the_persons_that_can_change(root: P
     later = lib.Project.load(root).run(as_of=iso(AS_OF[3]))
     assert later.incremental and 0 < later.persons_evaluated < 7
     assert lib.Project.load(root).verify().equal
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "run:after-evaluate",
+        "commit:after-transitions",
+        "commit:before-commit",
+        "commit:after-commit",
+    ],
+)
+def test_kill_9_during_an_incremental_run_leaves_a_state_the_next_run_is_exact_from(
+    root: Path, point: str
+) -> None:
+    """SIGKILL at each crash point of an incremental run: the state holds the old run or the
+    new one (snapshot, wake-up times and fingerprint together), and the next incremental run
+    commits what a full run would."""
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(hours=1))
+    killed = segctl(root, "run", "--as-of", iso(AS_OF[1]), env={"SEGCTL_CRASH_AT": point})
+    assert killed.returncode == -9, killed.stderr
+    copy = root.with_name("copy")
+    shutil.copytree(root, copy)
+    after = segctl(root, "run", "--as-of", iso(AS_OF[3]), "--wait", "5")
+    assert after.returncode == 0, after.stderr
+    assert reason_lines(after) == []  # the old or the new state: either allows incremental
+    assert segctl(copy, "run", "--as-of", iso(AS_OF[3]), "--full", "--wait", "5").returncode == 0
+    assert committed(root) == committed(copy)
+    assert lib.Project.load(root).verify().equal
