@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -323,16 +324,19 @@ def test_first_run_then_incremental_runs_say_nothing(root: Path) -> None:
     assert full.returncode == 0 and reason_lines(full) == []  # asked for: nothing to explain
 
 
-CHANGES = {
+def replace_events(root: Path) -> None:
+    """A new file lands and the recorded one is removed."""
+    new_events(root / "events" / "b.parquet", "p1", T0)
+    (root / "events" / "a.parquet").unlink()
+
+
+CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
     "events file changed": (
         lambda root: new_events(root / "events" / "a.parquet", "p1", T0),
         "full evaluation: events/a.parquet changed",
     ),
     "events file gone": (
-        lambda root: (
-            new_events(root / "events" / "b.parquet", "p1", T0),
-            (root / "events" / "a.parquet").unlink(),
-        ),
+        lambda root: replace_events(root),
         "full evaluation: events/a.parquet is gone",
     ),
     "definition": (
