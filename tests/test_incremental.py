@@ -436,3 +436,23 @@ def test_kill_9_during_an_incremental_run_leaves_a_state_the_next_run_is_exact_f
     assert segctl(copy, "run", "--as-of", iso(AS_OF[3]), "--full", "--wait", "5").returncode == 0
     assert committed(root) == committed(copy)
     assert lib.Project.load(root).verify().equal
+
+
+def test_a_streak_ends_at_a_local_midnight_with_no_new_row(root: Path) -> None:
+    """p4's only events before day 16 are on day 4: its streak holds on days 4 and 5 and ends
+    at the start of day 6 with no new row; no window duration of the catalogue lands there, so
+    only the local-day part of the wake-up bound re-evaluates p4 (the stateful test's cases
+    rarely isolate this)."""
+    (root / "segments" / "streaky.yaml").write_text(
+        "name: streaky\nrule: {event: login, streak: {gte: 1}}\n"
+    )
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text().replace("timezone: UTC", "timezone: Europe/Berlin")
+    )
+    lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=5, hours=12)))
+    assert "p4" in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
+    later = lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=6, hours=1)))
+    assert later.incremental
+    assert later.changes["streaky"].exited >= 1
+    assert "p4" not in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
+    assert lib.Project.load(root).verify().equal
