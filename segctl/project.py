@@ -72,6 +72,8 @@ class Project:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._data_warnings: list[str] | None = None
+        #: While an incremental run evaluates: the table of the persons it re-evaluates.
+        self._persons_filter: str | None = None
 
     @classmethod
     def load(
@@ -241,6 +243,7 @@ class Project:
             raw,
             spillable,
             self.property_types.column_types,
+            self._persons_filter,
         )
 
     def evaluate(
@@ -303,16 +306,16 @@ class Project:
         """Evaluate every segment, diff against the last committed snapshot and commit the
         snapshot, history and queued actions in one transaction (nothing with ``dry_run``).
 
-        ``full`` asks for an evaluation from scratch over every input file. Every run is a
-        full evaluation today (incremental runs are designed in docs/realtime.md, not built),
-        so the flag only pins that down for scripts that must never run incrementally.
+        ``full`` asks for an evaluation from scratch over every input file; otherwise a run
+        re-evaluates only the persons whose memberships can have changed since the last run
+        when it can, and falls back to a full evaluation (``RunResult.full_reason`` says why)
+        when it cannot (docs/realtime.md, "Incremental runs").
 
         >>> project.run(as_of="2026-11-17T00:00:00Z").run_id  # doctest: +SKIP
         1
         """
         from segctl.lock import state_lock
 
-        del full  # every run is full (see above)
         moment = parse_as_of(as_of, self.config)
         names = self.segment_names()
         started = now_utc()
@@ -326,9 +329,17 @@ class Project:
                 dry_run=dry_run,
                 fire_initial=fire_initial,
                 client=client,
+                full=full,
             )
         result.warnings = self.data_warnings() + self.freshness_warnings(moment)
         return result
+
+    def _evaluated_count(self, decision: Any) -> int:
+        """How many persons the run evaluated: D for an incremental run, else all in the
+        result table."""
+        if not decision.full:
+            return int(decision.persons)
+        return int(self.engine.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0])
 
     def inspect(self) -> list[SourceReport]:
         """What segctl sees in each data source: files, rows, time range, persons, events with
@@ -382,10 +393,12 @@ class Project:
         dry_run: bool = False,
         fire_initial: bool = False,
         client: httpx.Client | None = None,
+        full: bool = True,
     ) -> RunResult:
         """Evaluate at ``moment`` and (unless ``dry_run``) commit it with its queued actions in
-        one transaction, then (for kind "run") deliver. The caller holds the lock."""
-        from segctl import diff
+        one transaction, then (for kind "run") deliver. The caller holds the lock. A run
+        (not ``full``) evaluates incrementally when it can (segctl.incremental)."""
+        from segctl import diff, incremental
         from segctl.delivery.outbox import queue_run
         from segctl.delivery.plan import plan_run
         from segctl.delivery.worker import Worker
@@ -395,7 +408,25 @@ class Project:
         if StateStore.exists(folder):
             with StateStore.open(folder, locked=True, write=not dry_run) as store:
                 _check_after_last(store, moment)
-        self._evaluate(names, moment)
+        decision = incremental.Decision(True, None if full else "first run")
+        duckdb_engine = self.config.engine.type == "duckdb"
+        if kind == "run" and not full and not duckdb_engine:
+            decision.reason = f"the {self.config.engine.type} engine evaluates in full"
+        elif kind == "run" and not dry_run and StateStore.exists(folder):
+            self.schema  # noqa: B018 - the input views must exist before the state is attached
+            with StateStore.open(folder, con=self.engine.con, locked=True, write=True) as store:
+                decision = incremental.decide(self, store, moment, full)
+        elif kind == "run" and dry_run and not full:
+            decision.reason = "dry run"
+        if not decision.full:
+            self._persons_filter = incremental.PERSONS_TABLE
+        try:
+            self._evaluate(names, moment)
+        finally:
+            self._persons_filter = None
+        keep_incremental = kind == "run" and not dry_run and duckdb_engine
+        if keep_incremental:
+            incremental.prepare_wake(self, moment, decision)
         if kind == "run":  # privacy settings are checked before anything is committed
             self.reachable_condition()
         crash_point("run:after-evaluate")
@@ -404,6 +435,8 @@ class Project:
             plan = plan_run(self, None, changes, fire_initial=fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
         with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
+            if not decision.full:
+                incremental.merge_snapshot(self, RESULT_TABLE, packed.words(len(names)))
             changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
@@ -431,6 +464,14 @@ class Project:
             from segctl import runfiles
 
             read = runfiles.record(self.root, self.engine.inputs)
+            kept = incremental.fingerprint(self) if keep_incremental else None
+
+            def queue_and_keep(run_id: int) -> None:
+                # The incremental state commits in the run's transaction, like the snapshot.
+                if queue is not None:
+                    queue(run_id)
+                incremental.save(store, run_id, kept, decision.full)
+
             run_id = store.commit_run(
                 inputs=[r.row() for r in read],
                 kind=kind,
@@ -438,9 +479,12 @@ class Project:
                 started_at=started,
                 figures=figures,
                 result_table=RESULT_TABLE,
-                queue=queue,
+                queue=queue_and_keep,
             )
             result = RunResult(run_id, moment, changes)
+            result.full_reason = decision.reason if decision.full else None
+            result.incremental = not decision.full
+            result.persons_evaluated = self._evaluated_count(decision)
             if kind == "run":
                 progress.phase("Delivering")
                 worker = Worker(self, store, self.config.destinations, client=client)
@@ -1149,6 +1193,10 @@ class RunResult:
     report: Report | None = None
     plan: list[PlanRow] | None = None
     warnings: list[str] = field(default_factory=list)  # data left out, stale data
+    #: Why the run evaluated in full (said on stderr), None when incremental or asked for.
+    full_reason: str | None = None
+    incremental: bool = False
+    persons_evaluated: int = 0  # persons the run evaluated (D for an incremental run)
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``run --format json`` document (plus ``warnings``)."""

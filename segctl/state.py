@@ -136,6 +136,15 @@ MIGRATIONS: dict[int, list[Migration]] = {
             mtime_ns BIGINT NOT NULL,
             fingerprint VARCHAR NOT NULL)       -- sha256 of size, first and last 64 KiB""",
     ],
+    # Incremental runs (segctl.incremental): the catalogue fingerprint of the run they belong
+    # to, and per person the earliest instant a membership can change without a new row.
+    4: [
+        f"""CREATE TABLE {S}.incremental (
+            run_id INTEGER NOT NULL,
+            key VARCHAR NOT NULL,
+            value VARCHAR NOT NULL)""",
+        f"CREATE TABLE {S}.wakeups (person_id VARCHAR NOT NULL, wake TIMESTAMP NOT NULL)",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -185,7 +185,7 @@ class Watch:
 
     def run_once(self) -> bool:
         """One run at the current time (delivering), logged; False when it failed."""
-        from segctl.project import RESULT_TABLE, parse_as_of
+        from segctl.project import parse_as_of
 
         if self.stopping.is_set():
             return True
@@ -200,7 +200,7 @@ class Watch:
             project = self._load()
             result = project.run(as_of=moment, wait=self.wait)
             read = {f for g in project.engine.inputs.get("events", []) for f in g.files}
-            persons = project.engine.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0]
+            persons = result.persons_evaluated  # D for an incremental run
         except SegctlError as exc:
             from segctl.redact import redact
 

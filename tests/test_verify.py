@@ -130,9 +130,11 @@ def test_a_v2_state_is_migrated_and_its_old_runs_verify_over_the_files_of_today(
     lib.Project.load(root).run(as_of=AS_OF[0])
     con = duckdb.connect(str(root / ".segctl" / DB_FILE))
     con.execute("DROP TABLE run_inputs")
+    con.execute("DROP TABLE incremental")  # and v4's tables (incremental runs)
+    con.execute("DROP TABLE wakeups")
     con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     con.close()
-    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 3
+    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 4
     proc = segctl(root, "verify")
     assert proc.returncode == 4 and "needs migrating" in proc.stderr  # read-only commands
     with StateStore.open(root / ".segctl", write=True) as store:  # as run or push would

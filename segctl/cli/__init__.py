@@ -517,8 +517,8 @@ def run(
         bool,
         typer.Option(
             "--full",
-            help="Evaluate from scratch over every input file (every run does today; "
-            "see docs/realtime.md).",
+            help="Evaluate from scratch over every input file (a run otherwise re-evaluates "
+            "only the persons whose memberships can have changed; see docs/realtime.md).",
         ),
     ] = False,
     wait: WaitOpt = 0.0,
@@ -548,6 +548,8 @@ def run(
             result = proj.run(
                 as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait, full=full
             )
+        if result.full_reason:
+            note(f"full evaluation: {result.full_reason}")
         document = result.to_dict()
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
         label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"

@@ -111,6 +111,9 @@ class PlanContext:
     #: table -> column -> the engine's full type (``STRUCT(...)``, ``MAP(...)``, ``VARCHAR``),
     #: which nested property names (``properties.plan``) are read through.
     column_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: A table of person ids: evaluate only those persons (an incremental run's D,
+    #: segctl.incremental); None evaluates everyone.
+    persons_filter: str | None = None
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
@@ -305,6 +308,12 @@ class PlanBuilder:
                 source = exp.select(exp.Star(), *lists).from_(source).subquery(ident("events"))
         projections = [exp.Star(), *(exp.alias_(e.copy(), ident(a)) for a, e in reads.items())]
         return exp.select(*projections).from_(source).subquery(ident("events"))
+
+    def _in_filter(self) -> exp.Expr:
+        """``person_id IN (SELECT person_id FROM <persons_filter>)``."""
+        assert self.ctx.persons_filter is not None
+        persons = exp.select(col("person_id")).from_(ident(self.ctx.persons_filter))
+        return exp.In(this=col("person_id"), query=persons.subquery())
 
     def _at_least(self, cond: AtLeast) -> exp.Expr:
         """How many of the conditions hold, compared with K."""
@@ -584,6 +593,8 @@ class PlanBuilder:
         for seq in self.sequences:
             scopes.extend((step, seq.window, None) for step in seq.steps)
         parts: list[exp.Expr] = [exp.LTE(this=ts, expression=time_bound(self.ctx.as_of, raw))]
+        if self.ctx.persons_filter is not None:  # only D's rows (a subset, for speed)
+            parts.append(self._in_filter())
         names: set[str] = set()
         if all(match.names is not None for match, _, _ in scopes):
             for match, _, _ in scopes:
@@ -883,6 +894,8 @@ class PlanBuilder:
             for c in self.person_columns
         ]
         query = exp.select(*columns).from_(ident("persons"))
+        if self.ctx.persons_filter is not None:
+            query = query.where(self._in_filter())
         if person_schema.get("created_at") is ColumnType.TIMESTAMP:
             created = col("created_at")
             query = query.where(

@@ -1,0 +1,458 @@
+"""Incremental ``segctl run`` (SPEC 5, docs/realtime.md "Incremental runs").
+
+The proof: a hypothesis state machine appends event files (new events, late events with old
+timestamps, events after as_of, duplicates, persons whose first events arrive), advances
+as_of (with and without a new file, across local day boundaries of the case's timezone) and
+changes definitions; after every step the incrementally committed snapshot and transitions
+equal those of ``run --full`` on a copy of the project taken just before the run, and the
+memberships equal the reference evaluator's (tests/reference.py) over the files written so far.
+The catalogue and the data come from tests/test_differential.py's ``cases()``: the whole
+language.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from stateproject import AS_OF, T0, iso, segctl, snapshot_members, write_project
+from test_differential import Case, _uses_last, cases
+from test_differential import write_events as write_case_events
+
+import segctl as lib
+from segctl.incremental import catalogue
+from segctl.state import DB_FILE
+
+Row = dict[str, Any]
+
+#: How far a step moves as_of: seconds around window edges, hours, local day boundaries, weeks.
+STEPS = [
+    timedelta(seconds=1),
+    timedelta(minutes=30),
+    timedelta(hours=5),
+    timedelta(hours=23, minutes=59, seconds=59),
+    timedelta(days=1),
+    timedelta(days=1, hours=7),
+    timedelta(days=3),
+    timedelta(days=7),
+    timedelta(days=31),
+]
+SECOND = timedelta(seconds=1)
+#: Shifts applied to an existing event's timestamp to make a new one (late, future, on edges).
+SHIFTS = [
+    timedelta(0),
+    timedelta(seconds=1),
+    timedelta(seconds=-1),
+    timedelta(days=1),
+    timedelta(days=-1),
+    timedelta(days=-7),
+    timedelta(days=-40),
+    timedelta(hours=6),
+]
+
+
+def committed(root: Path) -> tuple[dict[str, set[str]], set[tuple[str, str, str]]]:
+    """The committed snapshot and the last run's transitions, read from the state database."""
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        members = snapshot_members(con)
+        moves = {
+            (str(s), str(p), str(k))
+            for s, p, k in con.execute(
+                "SELECT segment, person_id, kind FROM transitions "
+                "WHERE run_id = (SELECT max(run_id) FROM runs)"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    return members, moves
+
+
+class IncrementalMachine(RuleBasedStateMachine):
+    """One project run incrementally, compared after each run with a full run on a copy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="segctl-incr-"))
+        self.root = self.folder / "project"
+        self.case: Case | None = None
+        self.written: list[Row] = []
+        self.as_of = datetime.min
+        self.files = 0
+        self.full_runs = 0
+        self.incremental_runs = 0
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        event(f"incremental runs: {self.incremental_runs}, full: {self.full_runs}")
+
+    # ---- set-up ---------------------------------------------------------------------------
+
+    @initialize(case=cases(), data=st.data())
+    def start(self, case: Case, data: st.DataObject) -> None:
+        """The case's project with some of its events as the first file; the first run (full)
+        starts before the case's as_of so that later steps cross its window edges."""
+        self.case = case
+        self.root.mkdir(parents=True)
+        case.write(self.root)
+        (self.root / "data" / "events.parquet").unlink()
+        config = yaml.safe_load((self.root / "segctl.yaml").read_text())
+        config["data"]["events"] = "data/events/*.parquet"
+        (self.root / "segctl.yaml").write_text(yaml.safe_dump(config))
+        (self.root / "data" / "events").mkdir()
+        first = [e for e in case.events if data.draw(st.booleans())]
+        self.write(first)
+        back = data.draw(
+            st.sampled_from(
+                [timedelta(0), timedelta(days=1), timedelta(days=8), -timedelta(days=2)]
+            )
+        )
+        self.as_of = case.as_of - back
+        note(case.describe())
+        # Steps of exactly the catalogue's durations (and a second either side) move as_of
+        # across the window edges of the events written so far.
+        project = lib.Project.load(self.root)
+        stamps = {"timestamp", "created_at", "updated_at"}
+        found = catalogue(project.definitions, stamps).durations
+        self.durations = [d for d in found if d]
+        self.edges = sorted({d + j for d in self.durations for j in (-SECOND, 0 * SECOND, SECOND)})
+        self.uses_last = _uses_last([yaml.safe_load(t) for t in case.segment_files.values()]) or (
+            case.features_file is not None and "last" in case.features_file
+        )
+        self.run()
+
+    def write(self, rows: list[Row]) -> None:
+        """A new event file, named so that it sorts anywhere among the others."""
+        name = f"{random.Random(self.files).randrange(10**6):06d}-{self.files}.parquet"
+        write_case_events(rows, self.root / "data" / "events" / name)
+        self.files += 1
+        self.written += rows
+
+    # ---- rules ----------------------------------------------------------------------------
+
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def append_file(self, data: st.DataObject, step: timedelta) -> None:
+        """New events (the case's, or copies moved late, early, after as_of) and duplicates."""
+        assert self.case is not None
+        pool = self.case.events
+        rows: list[Row] = []
+        for _ in range(data.draw(st.integers(0, 6))):
+            how = data.draw(st.sampled_from(["case", "shifted", "duplicate", "future"]))
+            if how == "duplicate" and self.written:
+                rows.append(dict(data.draw(st.sampled_from(self.written))))
+            elif pool:
+                row = dict(data.draw(st.sampled_from(pool)))
+                if how == "shifted":
+                    row["timestamp"] += data.draw(st.sampled_from(SHIFTS))
+                elif how == "future":  # after the next run's as_of: counted later
+                    row["timestamp"] = self.as_of + step + data.draw(st.sampled_from(STEPS))
+                rows.append(row)
+        if self.uses_last:
+            # The order of tied events under `last:` is unspecified: keep timestamps distinct
+            # per person (identical duplicates are harmless: they tie with themselves).
+            seen = {(r["person_id"], r["timestamp"]): r for r in self.written}
+            kept = []
+            for r in rows:
+                other = seen.get((r["person_id"], r["timestamp"]))
+                if other is None or other == r:
+                    seen[(r["person_id"], r["timestamp"])] = r
+                    kept.append(r)
+            rows = kept
+        event(f"file of {min(len(rows), 3)}+ rows")
+        self.write(rows)
+        self.as_of += step
+        self.run()
+
+    @precondition(lambda self: bool(getattr(self, "edges", None)))
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def append_events_near_an_edge(self, data: st.DataObject, step: timedelta) -> None:
+        """Events (copies of the case's) placed just inside one of the catalogue's windows at
+        the next as_of: they leave it soon after, with no new row of their persons."""
+        assert self.case is not None
+        if not self.case.events:
+            return
+        duration = data.draw(st.sampled_from(self.durations))
+        after = data.draw(st.sampled_from([SECOND, timedelta(hours=1), timedelta(days=1)]))
+        rows = []
+        for _ in range(data.draw(st.integers(1, 4))):
+            row = dict(data.draw(st.sampled_from(self.case.events)))
+            row["timestamp"] = self.as_of + step - duration + after
+            rows.append(row)
+        if self.uses_last:  # distinct timestamps per person under `last:` (see append_file)
+            taken = {(r["person_id"], r["timestamp"]) for r in self.written}
+            rows = [r for r in rows if (r["person_id"], r["timestamp"]) not in taken]
+            rows = list({(r["person_id"], r["timestamp"]): r for r in rows}.values())
+        self.write(rows)
+        self.as_of += step
+        self.run()
+
+    @rule(step=st.sampled_from(STEPS))
+    def time_passes(self, step: timedelta) -> None:
+        """No new file: only time-based changes (window edges, local days, created_at...)."""
+        self.as_of += step
+        self.run()
+
+    @precondition(lambda self: bool(getattr(self, "edges", None)))
+    @rule(data=st.data())
+    def time_passes_by_a_window(self, data: st.DataObject) -> None:
+        """No new file; as_of moves by one of the catalogue's durations (+-1s): events that
+        were at as_of, or on a window edge, cross an edge exactly now."""
+        self.as_of += data.draw(st.sampled_from(self.edges))
+        self.run()
+
+    @precondition(lambda self: self.case is not None and len(self.case.segment_files) > 1)
+    @rule(data=st.data())
+    def change_definition(self, data: st.DataObject) -> None:
+        """A segment takes the rule of an earlier one (references stay acyclic): full run."""
+        assert self.case is not None
+        names = list(self.case.segment_files)
+        i = data.draw(st.integers(1, len(names) - 1))
+        j = data.draw(st.integers(0, i - 1))
+        target = yaml.safe_load(self.case.segment_files[names[i]])
+        target["rule"] = yaml.safe_load(self.case.segment_files[names[j]])["rule"]
+        text = yaml.safe_dump(target, sort_keys=False)
+        files = {**self.case.segment_files, names[i]: text}
+        self.case = replace(self.case, segment_files=files)
+        (self.root / "segments" / f"{names[i]}.yaml").write_text(text)
+        self.as_of += data.draw(st.sampled_from(STEPS))
+        self.run()
+
+    # ---- the comparison -------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run incrementally here and in full on a copy taken just before; compare both with
+        each other and with the reference over the events written so far."""
+        assert self.case is not None
+        copy = self.folder / "full"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(self.root, copy)
+        stamp = iso(self.as_of)
+        result = lib.Project.load(self.root).run(as_of=stamp)
+        lib.Project.load(copy).run(as_of=stamp, full=True)
+        if result.incremental:
+            self.incremental_runs += 1
+            event(f"persons re-evaluated: {min(result.persons_evaluated, 5)}+")
+        else:
+            self.full_runs += 1
+            event(f"full evaluation: {(result.full_reason or '').split(' ')[0]}")
+        incremental, full = committed(self.root), committed(copy)
+        assert incremental[0] == full[0], (stamp, result.full_reason)
+        assert incremental[1] == full[1], (stamp, result.full_reason)
+        expected = replace(self.case, as_of=self.as_of).expected(events=self.written)
+        for name in self.case.segment_files:
+            assert incremental[0].get(name, set()) == expected[name], (name, stamp)
+
+    @invariant()
+    def as_of_moves_forward(self) -> None:
+        assert self.case is None or self.as_of >= self.case.as_of - timedelta(days=8)
+        assert self.files >= 1 or self.case is None
+
+
+IncrementalMachine.TestCase.settings = settings(
+    # SEGCTL_INCREMENTAL_EXAMPLES=300 for a longer search (the suite's default is quick)
+    max_examples=int(os.environ.get("SEGCTL_INCREMENTAL_EXAMPLES", "12")),
+    stateful_step_count=int(os.environ.get("SEGCTL_INCREMENTAL_STEPS", "6")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+test_incremental_runs_equal_full_runs_and_the_reference = IncrementalMachine.TestCase
+
+
+# ---- the fallback reasons --------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """stateproject's project with its events in ``events/``, a features file and a list."""
+    root = write_project(tmp_path / "proj")
+    (root / "events").mkdir()
+    shutil.move(root / "events.parquet", root / "events" / "a.parquet")
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace("events.parquet", "events/*.parquet") + "timezone: UTC\n"
+    )
+    (root / "features.yaml").write_text("features:\n  logins: {event: login, measure: count}\n")
+    (root / "vip.csv").write_text("person_id\np1\n")
+    (root / "segments" / "vip.yaml").write_text(
+        "name: vip\nrule: {list: {file: vip.csv, key: person_id}}\n"
+    )
+    return root
+
+
+def new_events(path: Path, person: str, when: datetime) -> None:
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [person],
+                "event": ["login"],
+                "timestamp": pa.array([when], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        path,
+    )
+
+
+def reason_lines(result: Any) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("full evaluation")]
+
+
+def test_first_run_then_incremental_runs_say_nothing(root: Path) -> None:
+    first = segctl(root, "run", "--as-of", iso(AS_OF[0]))
+    assert first.returncode == 0, first.stderr
+    assert reason_lines(first) == ["full evaluation: first run"]
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(hours=1))
+    second = segctl(root, "run", "--as-of", iso(AS_OF[1]), "--format", "json")
+    assert second.returncode == 0, second.stderr
+    assert reason_lines(second) == []
+    full = segctl(root, "run", "--as-of", iso(AS_OF[2]), "--full")
+    assert full.returncode == 0 and reason_lines(full) == []  # asked for: nothing to explain
+
+
+def replace_events(root: Path) -> None:
+    """A new file lands and the recorded one is removed."""
+    new_events(root / "events" / "b.parquet", "p1", T0)
+    (root / "events" / "a.parquet").unlink()
+
+
+CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
+    "events file changed": (
+        lambda root: new_events(root / "events" / "a.parquet", "p1", T0),
+        "full evaluation: events/a.parquet changed",
+    ),
+    "events file gone": (
+        lambda root: replace_events(root),
+        "full evaluation: events/a.parquet is gone",
+    ),
+    "definition": (
+        lambda root: (root / "segments" / "buyers.yaml").write_text(
+            dedent("""\
+            name: buyers
+            rule: {event: purchase, count: {gte: 2}}
+            """)
+        ),
+        "full evaluation: segment 'buyers' changed",
+    ),
+    "new segment": (
+        lambda root: (root / "segments" / "all.yaml").write_text(
+            "name: all\nrule: {event: '*', count: {gte: 0}}\n"
+        ),
+        "full evaluation: segment 'all' is new",
+    ),
+    "features file": (
+        lambda root: (root / "features.yaml").write_text(
+            "features:\n  logins: {event: login, measure: count, within: 30d}\n"
+        ),
+        "full evaluation: the features file changed",
+    ),
+    "timezone": (
+        lambda root: (root / "segctl.yaml").write_text(
+            (root / "segctl.yaml").read_text().replace("timezone: UTC", "timezone: Europe/Paris")
+        ),
+        "full evaluation: the timezone changed",
+    ),
+    "persons file": (
+        lambda root: (root / "persons.csv").write_text(
+            (root / "persons.csv").read_text() + "p7,p7@example.com,free\n"
+        ),
+        "full evaluation: persons.csv changed",
+    ),
+    "list file": (
+        lambda root: (root / "vip.csv").write_text("person_id\np1\np2\n"),
+        "full evaluation: vip.csv changed",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_each_fallback_says_its_reason_in_one_line(root: Path, change: str) -> None:
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    apply, line = CHANGES[change]
+    apply(root)
+    result = segctl(root, "run", "--as-of", iso(AS_OF[1]))
+    assert result.returncode == 0, result.stderr
+    assert reason_lines(result) == [line]
+    # The full run kept the incremental state: the next run is incremental again.
+    again = segctl(root, "run", "--as-of", iso(AS_OF[2]))
+    assert again.returncode == 0 and reason_lines(again) == [], again.stderr
+    # And it equals a from-scratch evaluation.
+    assert lib.Project.load(root).verify().equal
+
+
+def test_an_incremental_run_reevaluates_only_the_persons_that_can_change(root: Path) -> None:
+    """p5 (no events) is never re-evaluated; a new file re-evaluates its persons; time passing
+    re-evaluates the persons whose 7-day window edge it crossed."""
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=1)))
+    assert quiet.incremental and quiet.persons_evaluated == 0
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
+    landed = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=3)))
+    assert landed.incremental and landed.persons_evaluated == 1
+    assert landed.changes["active"].entered == 1
+    later = lib.Project.load(root).run(as_of=iso(AS_OF[3]))
+    assert later.incremental and 0 < later.persons_evaluated < 7
+    assert lib.Project.load(root).verify().equal
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "run:after-evaluate",
+        "commit:after-transitions",
+        "commit:before-commit",
+        "commit:after-commit",
+    ],
+)
+def test_kill_9_during_an_incremental_run_leaves_a_state_the_next_run_is_exact_from(
+    root: Path, point: str
+) -> None:
+    """SIGKILL at each crash point of an incremental run: the state holds the old run or the
+    new one (snapshot, wake-up times and fingerprint together), and the next incremental run
+    commits what a full run would."""
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(hours=1))
+    killed = segctl(root, "run", "--as-of", iso(AS_OF[1]), env={"SEGCTL_CRASH_AT": point})
+    assert killed.returncode == -9, killed.stderr
+    copy = root.with_name("copy")
+    shutil.copytree(root, copy)
+    after = segctl(root, "run", "--as-of", iso(AS_OF[3]), "--wait", "5")
+    assert after.returncode == 0, after.stderr
+    assert reason_lines(after) == []  # the old or the new state: either allows incremental
+    assert segctl(copy, "run", "--as-of", iso(AS_OF[3]), "--full", "--wait", "5").returncode == 0
+    assert committed(root) == committed(copy)
+    assert lib.Project.load(root).verify().equal
+
+
+def test_a_streak_ends_at_a_local_midnight_with_no_new_row(root: Path) -> None:
+    """p4's only events before day 16 are on day 4: its streak holds on days 4 and 5 and ends
+    at the start of day 6 with no new row; no window duration of the catalogue lands there, so
+    only the local-day part of the wake-up bound re-evaluates p4 (the stateful test's cases
+    rarely isolate this)."""
+    (root / "segments" / "streaky.yaml").write_text(
+        "name: streaky\nrule: {event: login, streak: {gte: 1}}\n"
+    )
+    (root / "segctl.yaml").write_text(
+        (root / "segctl.yaml").read_text().replace("timezone: UTC", "timezone: Europe/Berlin")
+    )
+    lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=5, hours=12)))
+    assert "p4" in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
+    later = lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=6, hours=1)))
+    assert later.incremental
+    assert later.changes["streaky"].exited >= 1
+    assert "p4" not in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
+    assert lib.Project.load(root).verify().equal
