@@ -517,15 +517,19 @@ class ConditionParser:
         else:
             self.error(pos, "'event' must be an event name, a list of names, or \"*\"")
             return None
-        where: tuple[ColumnTest, ...] | None = ()
-        if "where" in node:
-            spec = self.mapping(
-                node["where"], node.at("where"), "'where'", "where: {format: {eq: mp4}}"
-            )
-            where = self.column_tests("events", spec, "event property") if spec else None
+        where = self.event_where(node)
         if where is None:
             return None
         return EventMatch(parsed_names, where)
+
+    def event_where(self, node: YMap) -> tuple[ColumnTest, ...] | None:
+        """The event-property tests of a node's optional ``where`` (None: a problem)."""
+        if "where" not in node:
+            return ()
+        spec = self.mapping(
+            node["where"], node.at("where"), "'where'", "where: {format: {eq: mp4}}"
+        )
+        return self.column_tests("events", spec, "event property") if spec else None
 
     def custom_event_match(self, node: YMap) -> EventMatch | None:
         """``custom_event: NAME`` with an optional ``where`` ANDed with the definition's."""
@@ -543,12 +547,7 @@ class ConditionParser:
             )
             self.error(node.at("custom_event"), f"unknown custom event '{name}'{hint}")
             return None
-        where: tuple[ColumnTest, ...] | None = ()
-        if "where" in node:
-            spec = self.mapping(
-                node["where"], node.at("where"), "'where'", "where: {format: {eq: mp4}}"
-            )
-            where = self.column_tests("events", spec, "event property") if spec else None
+        where = self.event_where(node)
         if where is None:
             return None
         return EventMatch(definition.names, definition.where + where, custom=name)
