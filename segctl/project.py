@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.explain import Explanation
     from segctl.sources.inspect import SourceReport
-    from segctl.sources.nested import PropertyTypes
+    from segctl.sources.property_types import PropertyTypes
     from segctl.state import StateStore
     from segctl.verify import VerifyResult
 
@@ -187,7 +187,7 @@ class Project:
     def property_types(self) -> PropertyTypes:
         """Nested property names (``properties.plan``) resolved against the engine's column
         types, with a sample of the JSON keys for warnings."""
-        from segctl.sources.nested import PropertyTypes
+        from segctl.sources.property_types import PropertyTypes
 
         return PropertyTypes(self.engine.column_types(), self.engine.sample_rows)
 

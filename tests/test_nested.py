@@ -315,7 +315,7 @@ def test_keys_are_literals_not_sql() -> None:
 
 def test_property_types_families_and_errors() -> None:
     from segctl.definitions.model import ColumnType
-    from segctl.sources.nested import PropertyTypes
+    from segctl.sources.property_types import PropertyTypes
 
     types = PropertyTypes(
         {
@@ -350,7 +350,7 @@ def test_property_types_families_and_errors() -> None:
 
 
 def test_property_types_warn_once_about_unseen_json_keys() -> None:
-    from segctl.sources.nested import PropertyTypes
+    from segctl.sources.property_types import PropertyTypes
 
     con = duckdb.connect()
     con.execute(

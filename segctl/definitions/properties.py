@@ -3,7 +3,7 @@
 The definitions know the data only as type families (:data:`~segctl.definitions.model.Schema`).
 A dotted name reaches inside a column whose engine type (JSON text, STRUCT, MAP, key/value
 records) the layer above knows: it hands the parser a :class:`NestedProperties` (the project
-builds one from the engine's column types, see ``segctl.sources.nested.PropertyTypes``).
+builds one from the engine's column types, see ``segctl.sources.property_types``).
 
 What the comparator reads (SPEC 1, "Nested properties"): where the type is only known from the
 data (JSON text, text in a MAP, GA4's typed slots), the comparator's value decides: a number
