@@ -26,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 from segctl import diff, packed
-from segctl.state import StateStore, now
+from segctl.state import StateStore
+from segctl.timeutil import now_utc as now
 
 
 def build(con: duckdb.DuckDBPyConnection, persons: int, segments: int, churn: float) -> list[str]:

@@ -126,7 +126,7 @@ def distinct_measures(project_dir: Path) -> tuple[int, int]:
         for n in names
         for c in segment_conditions(project.definitions.segments[n])
     )
-    from segctl.project import parse_as_of
+    from segctl.timeutil import parse_as_of
 
     moment = parse_as_of(AS_OF)
     builder = PlanBuilder(project.definitions, project._context(names, moment))

@@ -22,11 +22,11 @@ from segctl.errors import (
     StateLockedError,
     UsageError,
 )
+from segctl.version import __version__
 
 if TYPE_CHECKING:
     from segctl.project import EvaluationResult, Project
 
-__version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",

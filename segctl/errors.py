@@ -48,6 +48,11 @@ class UsageError(SegctlError):
     exit_code = 2
 
 
+class ValueProblem(ValueError):
+    """A literal that does not fit where it stands (a definition reader turns it into a
+    :class:`Problem` with the file and line)."""
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong in a definition file, with where it is and how to fix it."""

@@ -53,6 +53,7 @@ from segctl.definitions.model import (
     Window,
 )
 from segctl.errors import DataError
+from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -342,10 +343,6 @@ def _tree(nodes: list[Node], indent: str, as_of: datetime) -> list[str]:
 
 
 # ---- values and conditions as text ---------------------------------------------------------
-
-
-def iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 def plain(value: Any) -> Any:
@@ -850,10 +847,9 @@ def explain(
     See :meth:`segctl.Project.explain`.
     """
     from segctl.engine.duckdb import DuckDBEngine
-    from segctl.project import parse_as_of
     from segctl.state import StateStore
 
-    moment = parse_as_of(as_of, project.config)
+    moment = parse_as_of(as_of, project.config.tz)
     project.segment_names([segment])
     # As evaluate does, the persons data must be usable as a whole. The plan itself always
     # runs in the local DuckDB, even for a Spark project: it reads one person's rows.

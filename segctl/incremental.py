@@ -121,8 +121,8 @@ def fingerprint(project: Project) -> dict[str, str]:
     """What a run's memberships depend on besides the event, persons and subscriptions files
     (those are compared file by file through ``run_inputs``): key -> hash."""
     from segctl.definitions.model import ListCondition
-    from segctl.engine.inputs import resolve_inputs
     from segctl.errors import DataError
+    from segctl.sources.inputs import resolve_inputs
 
     config = project.config
     found = {

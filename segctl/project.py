@@ -20,9 +20,9 @@ from segctl.definitions.custom_events import load_custom_events
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import ListCondition, Schema, segment_conditions
 from segctl.definitions.source import Problems
-from segctl.definitions.values import ValueProblem, parse_timestamp
 from segctl.errors import DataError, DefinitionError, UsageError
 from segctl.faults import crash_point
+from segctl.timeutil import iso, now_utc, parse_as_of
 
 if TYPE_CHECKING:
     import httpx
@@ -44,26 +44,6 @@ DIALECTS = ("duckdb", "spark", "postgres", "bigquery", "snowflake", "trino")
 # Temp-object names live in segctl.tempnames; these two are re-exported for their readers.
 RESULT_TABLE = tempnames.RESULT_TABLE
 MEMBERS_VIEW = tempnames.MEMBERS_VIEW
-
-
-def parse_as_of(value: str | datetime | None, config: Config | None = None) -> datetime:
-    """An evaluation time as a naive UTC datetime (default: now).
-
-    ISO-8601 text; values without an offset are UTC; a bare date is midnight in the project
-    timezone.
-    """
-    if value is None:
-        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    tz = config.tz if config else UTC
-    try:
-        return parse_timestamp(value, tz)  # type: ignore[arg-type]
-    except ValueProblem as exc:
-        raise UsageError(f"--as-of: {exc}") from None
-
-
-def iso(moment: datetime) -> str:
-    """A naive UTC datetime as ISO-8601 with a Z."""
-    return moment.replace(tzinfo=None).isoformat() + "Z"
 
 
 class Project:
@@ -262,7 +242,7 @@ class Project:
         from segctl import diff
         from segctl.state import StateStore
 
-        moment = parse_as_of(as_of, self.config)
+        moment = parse_as_of(as_of, self.config.tz)
         names = self.segment_names(segments)
         self._evaluate(names, moment)
         folder = self.config.state_dir
@@ -316,7 +296,7 @@ class Project:
         """
         from segctl.lock import state_lock
 
-        moment = parse_as_of(as_of, self.config)
+        moment = parse_as_of(as_of, self.config.tz)
         names = self.segment_names()
         started = now_utc()
         folder = self.config.state_dir
@@ -511,7 +491,7 @@ class Project:
         from segctl.lock import state_lock
         from segctl.state import StateStore
 
-        first, last = parse_as_of(start, self.config), parse_as_of(end, self.config)
+        first, last = parse_as_of(start, self.config.tz), parse_as_of(end, self.config.tz)
         try:
             step = parse_duration(every)
         except ValueError as exc:
@@ -816,7 +796,7 @@ class Project:
 
         from segctl.delivery.audiences import Reconciler
         from segctl.delivery.worker import Worker
-        from segctl.state import S, StateStore, now
+        from segctl.state import S, StateStore
 
         if not person_ids:
             raise UsageError("name at least one person id")
@@ -840,7 +820,7 @@ class Project:
             with store.transaction():
                 store.executemany(
                     f"INSERT INTO {S}.forgotten VALUES (?, ?, ?)",
-                    [[h, now(), json.dumps({"audiences": len(affected)})] for h in hashes],
+                    [[h, now_utc(), json.dumps({"audiences": len(affected)})] for h in hashes],
                 )
                 for table in ("transitions", "snapshot", "tags"):
                     store.con.execute(
@@ -975,7 +955,7 @@ class Project:
 
         if dialect not in DIALECTS:
             raise UsageError(f"unknown dialect '{dialect}' (choose from {', '.join(DIALECTS)})")
-        moment = parse_as_of(as_of, self.config)
+        moment = parse_as_of(as_of, self.config.tz)
         wanted = [segments] if isinstance(segments, str) else segments
         names = self.segment_names(wanted)
         # The SQL shown must run on plain tables: no time bounds on segctl's raw column.
@@ -1020,7 +1000,7 @@ class Project:
         (it may reference project segments). Nothing is saved."""
         from segctl.compiler.plan import PlanBuilder
 
-        moment = parse_as_of(as_of, self.config)
+        moment = parse_as_of(as_of, self.config.tz)
         path = Path(target)
         if target.endswith((".yaml", ".yml")) or path.is_file():
             if not path.is_file():
@@ -1067,7 +1047,7 @@ class Project:
                 from segctl.definitions.source import did_you_mean
 
                 raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
-        moment = parse_as_of(as_of, self.config)
+        moment = parse_as_of(as_of, self.config.tz)
         self.engine.check_persons()
         builder = PlanBuilder(self.definitions, self._context([], moment, self.config.engine.type))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
@@ -1241,10 +1221,6 @@ def _check_after_last(store: StateStore, moment: datetime) -> None:
             f"{iso(last.as_of)} (run {last.run_id}); history only moves forward (use "
             "`segctl backfill --reset` to rebuild it)"
         )
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _polars(table: Any) -> pl.DataFrame:

@@ -129,7 +129,7 @@ def collect(project: Project, *, days: int = 30, wait: float = 10.0) -> ReportDa
         pairs: list[OverlapRow] = []
         if len(overlap_segments) >= 2:
             pairs, _ = analytics.overlap(store, overlap_segments, runs[-1].run_id)
-    from segctl.state import now
+    from segctl.timeutil import now_utc
 
     status = project.status(wait=wait)
     descriptions: dict[str, str] = {}
@@ -150,7 +150,7 @@ def collect(project: Project, *, days: int = 30, wait: float = 10.0) -> ReportDa
         ]
     return ReportData(
         title=project.root.resolve().name,
-        generated_at=now().replace(microsecond=0),
+        generated_at=now_utc().replace(microsecond=0),
         days=days,
         runs=[RunFigures(r.run_id, r.kind, r.as_of, figures[r.run_id]) for r in shown],
         total_runs=len(runs),
@@ -860,6 +860,6 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _version() -> str:
-    from segctl import __version__
+    from segctl.version import __version__
 
     return __version__

@@ -6,7 +6,7 @@ exactly those files (:func:`resolve` with ``pinned``), and a file that changed o
 since is named rather than silently read as it is now.
 
 The engine resolves its inputs through :func:`resolve`, the one place where recording and
-pinning meet file resolution (:func:`segctl.engine.inputs.resolve_inputs`).
+pinning meet file resolution (:func:`segctl.sources.inputs.resolve_inputs`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segctl.engine.inputs import InputFiles, resolve_inputs
 from segctl.errors import DataError
+from segctl.sources.inputs import InputFiles, resolve_inputs
 
 if TYPE_CHECKING:
     from segctl.config import Config

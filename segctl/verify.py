@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from segctl import packed, runfiles
 from segctl.errors import DataError, StateError, UsageError
+from segctl.timeutil import iso
 
 if TYPE_CHECKING:
     from segctl.project import Project
@@ -58,7 +59,6 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``verify --format json`` document (every compared segment)."""
-        from segctl.project import iso
 
         return {
             "run_id": self.run_id,

@@ -36,6 +36,7 @@ from typing import Any
 
 from segctl import runfiles
 from segctl.errors import SegctlError, UsageError
+from segctl.timeutil import iso, parse_as_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -70,7 +71,6 @@ class RunLine:
 
     def text(self) -> str:
         """``run 12 as_of 2026-11-17T09:00:00Z: 1 new file, 6 persons evaluated, ...``."""
-        from segctl.project import iso
 
         files = f"{self.new_files} new file{'' if self.new_files == 1 else 's'}"
         if self.error:
@@ -85,7 +85,6 @@ class RunLine:
 
     def to_dict(self) -> dict[str, Any]:
         """The line as one JSON object (``watch --format json`` writes one per line)."""
-        from segctl.project import iso
 
         document: dict[str, Any] = {
             "run_id": self.run_id,
@@ -185,7 +184,6 @@ class Watch:
 
     def run_once(self) -> bool:
         """One run at the current time (delivering), logged; False when it failed."""
-        from segctl.project import parse_as_of
 
         if self.stopping.is_set():
             return True

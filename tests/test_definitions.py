@@ -29,14 +29,9 @@ from segctl.definitions.model import (
 )
 from segctl.definitions.source import Pos, Problems, YMap, did_you_mean, parse_yaml
 from segctl.definitions.templates import TEMPLATES
-from segctl.definitions.values import (
-    ValueProblem,
-    coerce,
-    format_duration,
-    parse_duration,
-    parse_timestamp,
-)
-from segctl.errors import DefinitionError, Problem
+from segctl.definitions.values import coerce, format_duration, parse_duration
+from segctl.errors import DefinitionError, Problem, ValueProblem
+from segctl.timeutil import parse_timestamp
 
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -31,7 +31,8 @@ from segctl.definitions.templates import TEMPLATES
 from segctl.errors import DataError
 from segctl.explain import INPUTS, Explanation, SegmentExplanation, _Plan, explain_many
 from segctl.explain import Node as Explained
-from segctl.project import Project, parse_as_of
+from segctl.project import Project
+from segctl.timeutil import parse_as_of
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_AS_OF = "2026-11-17T00:00:00Z"

@@ -508,8 +508,8 @@ def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:
     """docs/data.md cannot go stale: each of its `data:` examples parses as segctl.yaml does,
     and each preset and key it documents exists."""
     from segctl.config import load_config
-    from segctl.sources.presets import PRESETS
-    from segctl.sources.spec import SOURCE_KEYS
+    from segctl.definitions.data import SOURCE_KEYS
+    from segctl.definitions.presets import PRESETS
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
     blocks = [b.split("```")[0] for b in doc.split("```yaml\n")[1:]]

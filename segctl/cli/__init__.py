@@ -19,6 +19,7 @@ import typer
 
 from segctl.cli.output import error, note, percent, print_rows, progress
 from segctl.errors import DataError, SegctlError, UsageError
+from segctl.timeutil import iso
 
 if TYPE_CHECKING:
     from segctl.project import Project
@@ -376,7 +377,6 @@ def preview(
     with handled(debug):
         result = load(project, engine, spark_master).preview(target, as_of=as_of, limit=limit)
         sample = result.sample
-        from segctl.project import iso
 
         if fmt is Format.json:
             from segctl.cli.output import print_json
@@ -1102,7 +1102,7 @@ def templates_show(
 
     from segctl.definitions.source import did_you_mean
     from segctl.definitions.templates import TEMPLATES
-    from segctl.definitions.values import ValueProblem
+    from segctl.errors import ValueProblem
 
     with handled(debug):
         template = TEMPLATES.get(name)

@@ -18,7 +18,8 @@ from segctl.definitions.source import (
     position_of,
     valid_keys,
 )
-from segctl.definitions.values import ValueProblem, parse_duration
+from segctl.definitions.values import parse_duration
+from segctl.errors import ValueProblem
 
 if TYPE_CHECKING:
     from segctl.delivery.destinations import Destination

@@ -52,7 +52,9 @@ from segctl.definitions.source import (
     position_of,
     valid_keys,
 )
-from segctl.definitions.values import ValueProblem, coerce, parse_duration, parse_timestamp
+from segctl.definitions.values import coerce, parse_duration
+from segctl.errors import ValueProblem
+from segctl.timeutil import parse_timestamp
 
 COMPARATORS = (
     "eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in", "contains",

@@ -36,8 +36,7 @@ from segctl.definitions.source import (
     position_of,
 )
 from segctl.definitions.templates import TEMPLATES
-from segctl.definitions.values import ValueProblem
-from segctl.errors import Problem
+from segctl.errors import Problem, ValueProblem
 
 if TYPE_CHECKING:
     from segctl.delivery.destinations import Destination

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from segctl.definitions.model import ColumnType
-
-
-class ValueProblem(ValueError):
-    """A literal that does not fit where it stands."""
-
+from segctl.errors import ValueProblem
+from segctl.timeutil import parse_timestamp
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
 _UNITS = {
@@ -29,7 +26,6 @@ _UNITS = {
 # Bounds that keep every date segctl computes (as_of - a duration, a day before a bound)
 # inside the calendar Python and SQL engines share.
 MAX_DURATION = timedelta(days=500 * 365)
-MIN_YEAR, MAX_YEAR = 1000, 8999
 # Numbers are 64-bit, like the integer columns of every engine segctl compiles for.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
@@ -59,44 +55,6 @@ def format_duration(delta: timedelta) -> str:
         if hours and hours % size == 0:
             return f"{hours // size}{unit}"
     return f"{hours}h"
-
-
-def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
-    """A naive-UTC datetime from a YAML date/datetime or an ISO-8601 string.
-
-    A bare date means midnight in the project timezone; a datetime without an offset means UTC.
-    """
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                value = date.fromisoformat(text)
-            else:
-                value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueProblem(
-                f"expected a date or timestamp like 2026-01-01 or 2026-01-01T12:00:00Z, "
-                f"got {value!r}"
-            ) from None
-    if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueProblem(
-            f"expected a date or timestamp from year {MIN_YEAR} to {MAX_YEAR}, got {str(value)!r}"
-        )
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, date):
-        local = datetime(value.year, value.month, value.day, tzinfo=tz)
-        return local.astimezone(UTC).replace(tzinfo=None)
-    raise ValueProblem(f"expected a date or timestamp like 2026-01-01, got {value!r}")
-
-
-def to_utc_naive(value: datetime) -> datetime:
-    """Aware -> naive UTC; naive values are already UTC."""
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:

@@ -34,8 +34,9 @@ from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import DeliveryFailure, Permanent, call, policy_for
 from segctl.engine.duckdb import fetch_arrow
 from segctl.faults import crash_point
-from segctl.state import S, StateStore, now
+from segctl.state import S, StateStore
 from segctl.tempnames import NEW_MEMBERS
+from segctl.timeutil import now_utc
 
 if TYPE_CHECKING:
     import httpx
@@ -540,7 +541,7 @@ class Reconciler:
             self.store.con.execute(
                 f"""INSERT INTO {S}.audience_members
                     SELECT ?, ?, person_id, identifiers, ? FROM {NEW_MEMBERS}""",
-                [destination, audience, now()],
+                [destination, audience, now_utc()],
             )
         finally:
             self.store.con.unregister(NEW_MEMBERS)
@@ -568,7 +569,7 @@ class Reconciler:
                 [
                     destination.name,
                     audience,
-                    now(),
+                    now_utc(),
                     figures.received,
                     figures.invalid,
                     figures.match_rate,
@@ -633,7 +634,7 @@ class Journal:
                     payload,
                     f"{self.key}:{transition}:{row_id}",
                     self.key,
-                    now(),
+                    now_utc(),
                 ],
             )
         return row_id

@@ -19,7 +19,8 @@ from datetime import datetime
 
 from segctl.definitions.actions import Action, Audience
 from segctl.diff import Change, literal
-from segctl.state import S, StateStore, now
+from segctl.state import S, StateStore
+from segctl.timeutil import now_utc
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def queue_run(
 ) -> list[QueuePlan]:
     """Insert the outbox rows of one run (call inside the run's transaction)."""
     plans = []
-    created = now()
+    created = now_utc()
     for name, (on_enter, on_exit, audiences) in segments.items():
         change = changes.get(name)
         if change is None:

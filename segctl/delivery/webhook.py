@@ -13,6 +13,7 @@ from segctl.delivery.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
 from segctl.delivery.retry import Permanent
 from segctl.delivery.signing import headers as signed_headers
+from segctl.timeutil import iso
 
 if TYPE_CHECKING:
     from segctl.delivery.worker import Batch
@@ -21,13 +22,12 @@ if TYPE_CHECKING:
 def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
     """The SPEC's webhook body for one transition, with the action's static ``payload``
     object when it sets one (``payload: {action: send_retention_offer}``)."""
-    from segctl.delivery.worker import utc
 
     body = {
         "type": f"segment.{'entered' if row['transition'] == 'enter' else 'exited'}",
         "segment": row["segment"],
         "person_id": row["person_id"],
-        "as_of": utc(row["as_of"]),
+        "as_of": iso(row["as_of"]),
         "run_id": row["run_id"],
         "person": {k: _jsonable(v) for k, v in (person or {}).items()},
     }

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
 from segctl.errors import StateError
 from segctl.faults import crash_point
-from segctl.state import S, StateStore, now
+from segctl.state import S, StateStore
+from segctl.timeutil import now_utc
 
 if TYPE_CHECKING:
     import httpx
@@ -188,7 +189,7 @@ class Worker:
             )
             self.store.con.execute(
                 f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
-                [now(), segment],
+                [now_utc(), segment],
             )
         return int(held)
 
@@ -204,7 +205,7 @@ class Worker:
                     WHERE o.kind = ? AND o.status = 'pending'
                       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
                     ORDER BY o.id""",
-                [kind, now()],
+                [kind, now_utc()],
             )
             columns = [d[0] for d in cursor.description]
             found = cursor.fetchall()
@@ -290,7 +291,7 @@ class Worker:
             self.update(
                 rows,
                 "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
-                [now()],
+                [now_utc()],
             )
             self.report.sent += len(rows)
 
@@ -324,7 +325,7 @@ class Worker:
                 if isinstance(failure, Deferred) and failure.retry_after
                 else min(3600.0, 30.0 * 2 ** min(attempts, 7))
             )
-            status, next_at = "pending", now() + timedelta(seconds=wait)
+            status, next_at = "pending", now_utc() + timedelta(seconds=wait)
         with self.store.lock:
             self.update(
                 rows,
@@ -338,7 +339,7 @@ class Worker:
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
-        moment = now()
+        moment = now_utc()
         rows = self.store.rows(
             f"""SELECT count(*) FILTER (WHERE status = 'held' OR (status = 'pending' AND
                        (attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?))),
@@ -503,10 +504,6 @@ class Worker:
             raise StateError(f"cannot write {path}: {exc}") from None
         os.replace(partial, path)  # atomic: readers see the old file or the new one
         self.mark_sent(rows)
-
-
-def utc(moment: datetime | None) -> str:
-    return (moment or now()).replace(tzinfo=None).isoformat() + "Z"
 
 
 def held_exits(store: StateStore) -> list[Held]:

@@ -19,8 +19,8 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
-from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
+from segctl.sources.inputs import InputFiles
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -28,10 +28,10 @@ from sqlglot import exp
 from segctl.config import Config
 from segctl.definitions.model import ListCondition
 from segctl.engine.duckdb import TIMESTAMP_COLUMNS, DuckDBEngine, qident, quote
-from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError, DefinitionError, UsageError
 from segctl.sources.columns import Column as SourceColumn
 from segctl.sources.columns import is_number
+from segctl.sources.inputs import InputFiles
 from segctl.sources.load import (
     DUPLICATE,
     ID_COLUMNS,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl.errors import UsageError
+from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,7 +115,6 @@ class Discovery:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from segctl.project import iso
 
         return {
             "as_of": iso(self.as_of),
@@ -135,8 +135,6 @@ class Discovery:
     def segment_yaml(self, cluster: Cluster) -> str:
         """The segment file of one cluster."""
         import yaml
-
-        from segctl.project import iso
 
         lift = f"{cluster.lift:.2f}x" if cluster.lift is not None else "n/a"
         notes = [
@@ -217,9 +215,9 @@ def discover(
     >>> [c.name for c in found.clusters]  # doctest: +SKIP
     ['discovered_1', 'discovered_2', 'discovered_3']
     """
-    from segctl.definitions.values import ValueProblem, parse_duration
+    from segctl.definitions.values import parse_duration
+    from segctl.errors import ValueProblem
     from segctl.ml import model_threads, require_sklearn
-    from segctl.project import parse_as_of
 
     require_sklearn("segctl discover")
     import numpy as np
@@ -235,7 +233,7 @@ def discover(
         holdout = parse_duration(window)
     except ValueProblem as exc:
         raise UsageError(f"--window: {exc}") from None
-    end = parse_as_of(as_of, project.config)
+    end = parse_as_of(as_of, project.config.tz)
     start = end - holdout
     if conversion_event is not None:
         _check_event(project, conversion_event, end)

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from segctl.definitions.model import ColumnType
+from segctl.timeutil import parse_as_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -514,10 +515,9 @@ def behaviour_frame(
     """``segctl features --behaviour``: person_id and the behavioural features (all, or the
     named ones), raw or robust-scaled."""
     from segctl.ml import require_sklearn
-    from segctl.project import parse_as_of
 
     require_sklearn("segctl features --behaviour", ("numpy",))
-    moment = parse_as_of(as_of, project.config)
+    moment = parse_as_of(as_of, project.config.tz)
     matrix = behaviour_features(project, moment)
     if names:
         from segctl.definitions.source import did_you_mean

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from segctl.errors import UsageError
 from segctl.tempnames import LOOKALIKE_IDS
+from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +58,6 @@ class Lookalike:
         return self.precision_at_n / self.base_rate if self.base_rate else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        from segctl.project import iso
 
         return {
             "segment": self.segment,
@@ -87,8 +87,6 @@ class Lookalike:
     def segment_yaml(self, name: str, list_file: str) -> str:
         """A static list segment over the written list."""
         import yaml
-
-        from segctl.project import iso
 
         header = (
             f"# Lookalike of {self.segment} by `segctl lookalike` (seed {self.seed}) at "
@@ -147,7 +145,6 @@ def lookalike(
     >>> found.ranked.head(3)  # doctest: +SKIP
     """
     from segctl.ml import model_threads, require_sklearn
-    from segctl.project import parse_as_of
 
     require_sklearn("segctl lookalike")
     import numpy as np
@@ -159,7 +156,7 @@ def lookalike(
 
     if folds < 2:
         raise UsageError("--folds must be at least 2")
-    moment = parse_as_of(as_of, project.config)
+    moment = parse_as_of(as_of, project.config.tz)
     project.segment_names([segment])
     evaluation = project.evaluate([segment], as_of=moment)
     member_ids = evaluation.members(segment).get_column("person_id").to_arrow()

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from segctl.engine.inputs import InputFiles
 from segctl.errors import DataError
 from segctl.sources import columns as cols
+from segctl.sources.inputs import InputFiles
 from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader, qident, sql
 
 

@@ -26,11 +26,11 @@ import duckdb
 from sqlglot import exp
 
 from segctl import runfiles
-from segctl.engine.inputs import InputFiles
+from segctl.definitions.data import Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.identities import resolve
-from segctl.sources.spec import Source
+from segctl.sources.inputs import InputFiles
 
 STAGED = "segctl_events_staged"
 IDENTITY_MAP = "segctl_identity_map"

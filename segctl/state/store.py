@@ -7,8 +7,7 @@ The database is ATTACHed to the evaluation connection as ``segctl_state`` so tha
 arithmetic inside one DuckDB. A run's snapshot, history and queued work commit in one
 transaction; DuckDB's write-ahead log makes that atomic even under ``kill -9``.
 
-Schema changes are migrations: :data:`MIGRATIONS` maps each version to the statements that
-reach it from the one before; a database from a newer segctl is refused, not guessed at.
+Schema changes are migrations (:mod:`segctl.state.schema`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,124 +28,10 @@ from segctl.errors import StateError, UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
 from segctl.packed import literal, quote
+from segctl.state.schema import DB_FILE, MIGRATIONS, SCHEMA_VERSION, S, insert_layout
+from segctl.timeutil import now_utc
 
-DB_FILE = "state.duckdb"
-S = "segctl_state"  # the alias the state database is attached under
 CHECKPOINT_THRESHOLD = "1GB"  # write-ahead log size that makes DuckDB checkpoint mid-command
-
-Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
-MIGRATIONS: dict[int, list[Migration]] = {
-    1: [
-        f"CREATE TABLE {S}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-        f"""CREATE TABLE {S}.runs (
-            run_id INTEGER PRIMARY KEY,
-            kind VARCHAR NOT NULL,              -- run | backfill
-            as_of TIMESTAMP NOT NULL,           -- UTC
-            started_at TIMESTAMP NOT NULL,
-            finished_at TIMESTAMP NOT NULL,
-            segctl_version VARCHAR NOT NULL,
-            config_hash VARCHAR)""",
-        f"""CREATE TABLE {S}.run_segments (
-            run_id INTEGER NOT NULL,
-            segment VARCHAR NOT NULL,
-            definition_hash VARCHAR NOT NULL,   -- sha256 of the segment file
-            size BIGINT NOT NULL,
-            entered BIGINT NOT NULL,
-            exited BIGINT NOT NULL,
-            first_run BOOLEAN NOT NULL)""",
-        # Append-only: a row per entry into or exit from a segment. Intervals (the SPEC's
-        # history shape) are derived from it; a commit never rewrites history.
-        f"""CREATE TABLE {S}.transitions (
-            run_id INTEGER NOT NULL,
-            segment VARCHAR NOT NULL,
-            person_id VARCHAR NOT NULL,
-            kind VARCHAR NOT NULL)              -- enter | exit""",
-        # The last committed membership, one row per person and (since v2, packed into words)
-        # one flag per segment ever committed: a diff is one join on person_id, not a set
-        # operation over every (segment, person) pair.
-        f"CREATE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)",
-        f"CREATE SEQUENCE {S}.outbox_ids START 1",
-        f"""CREATE TABLE {S}.outbox (
-            id BIGINT PRIMARY KEY,
-            run_id INTEGER,
-            segment VARCHAR NOT NULL,
-            person_id VARCHAR,                  -- NULL for audience batches
-            kind VARCHAR NOT NULL,              -- webhook | email | tag | emit | audience
-            destination VARCHAR,
-            transition VARCHAR,                 -- enter | exit | add | remove | replace
-            spec VARCHAR,                       -- the action's definition, JSON
-            payload VARCHAR,                    -- what is sent, JSON (never secrets)
-            idempotency_key VARCHAR NOT NULL UNIQUE,
-            batch_key VARCHAR,                  -- set before a batch is sent; reused on retry
-            status VARCHAR NOT NULL,            -- pending | sent | failed | held
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TIMESTAMP,
-            last_error VARCHAR,
-            created_at TIMESTAMP NOT NULL,
-            sent_at TIMESTAMP)""",
-        f"""CREATE TABLE {S}.audience_members (
-            destination VARCHAR NOT NULL,
-            audience VARCHAR NOT NULL,
-            person_id VARCHAR NOT NULL,
-            identifiers VARCHAR NOT NULL,       -- what was sent (hashes, or a contact id)
-            synced_at TIMESTAMP NOT NULL)""",
-        f"""CREATE TABLE {S}.audience_status (
-            destination VARCHAR NOT NULL,
-            audience VARCHAR NOT NULL,
-            last_sync_at TIMESTAMP,
-            received BIGINT,
-            invalid BIGINT,
-            match_rate VARCHAR,
-            details VARCHAR)""",
-        f"""CREATE TABLE {S}.tags (
-            person_id VARCHAR NOT NULL,
-            name VARCHAR NOT NULL,
-            value VARCHAR,
-            set_at TIMESTAMP NOT NULL,
-            run_id INTEGER,
-            PRIMARY KEY (person_id, name))""",
-        f"""CREATE TABLE {S}.holds (
-            segment VARCHAR NOT NULL,
-            run_id INTEGER NOT NULL,
-            reason VARCHAR NOT NULL,
-            held_at TIMESTAMP NOT NULL,
-            confirmed_at TIMESTAMP)""",
-        f"""CREATE TABLE {S}.forgotten (
-            subject_hash VARCHAR NOT NULL,      -- sha256 of the person id: no PII
-            forgotten_at TIMESTAMP NOT NULL,
-            details VARCHAR)""",
-    ],
-    # The snapshot's memberships packed into BIGINT words (segctl.packed): a thousand BOOLEAN
-    # columns made every commit and diff a thousand columns wide.
-    2: [
-        f"""CREATE TABLE {S}.snapshot_layout (
-            slot INTEGER PRIMARY KEY,           -- bit slot % 63 of word w{{slot // 63}}
-            segment VARCHAR NOT NULL UNIQUE)""",
-        lambda con: _pack_snapshot(con),
-    ],
-    # The input files each run read (segctl.runfiles): what `segctl verify` re-reads, and
-    # what an incremental run compares to find new, changed and vanished files. Runs
-    # committed before v3 have no rows here.
-    3: [
-        f"""CREATE TABLE {S}.run_inputs (
-            run_id INTEGER NOT NULL,
-            source VARCHAR NOT NULL,            -- events | persons | subscriptions
-            path VARCHAR NOT NULL,              -- relative to the project folder when inside
-            size BIGINT NOT NULL,
-            mtime_ns BIGINT NOT NULL,
-            fingerprint VARCHAR NOT NULL)       -- sha256 of size, first and last 64 KiB""",
-    ],
-    # Incremental runs (segctl.incremental): the catalogue fingerprint of the run they belong
-    # to, and per person the earliest instant a membership can change without a new row.
-    4: [
-        f"""CREATE TABLE {S}.incremental (
-            run_id INTEGER NOT NULL,
-            key VARCHAR NOT NULL,
-            value VARCHAR NOT NULL)""",
-        f"CREATE TABLE {S}.wakeups (person_id VARCHAR NOT NULL, wake TIMESTAMP NOT NULL)",
-    ],
-}
-SCHEMA_VERSION = max(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -156,11 +41,6 @@ class Run:
     as_of: datetime
     started_at: datetime
     finished_at: datetime
-
-
-def now() -> datetime:
-    """The current time as naive UTC (how the state stores every timestamp)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class StateStore:
@@ -362,7 +242,7 @@ class StateStore:
         only the rows of the persons in the temp table ``changed`` (from
         :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is rewritten whole.
         """
-        from segctl import __version__
+        from segctl.version import __version__
 
         evaluated = [f[0] for f in figures]
         layout = self.snapshot_segments()
@@ -381,7 +261,7 @@ class StateStore:
             run_id = int(self.rows(f"SELECT coalesce(max(run_id), 0) + 1 FROM {S}.runs")[0][0])
             self.con.execute(
                 f"INSERT INTO {S}.runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [run_id, kind, as_of, started_at, now(), __version__, config_hash],
+                [run_id, kind, as_of, started_at, now_utc(), __version__, config_hash],
             )
             crash_point("commit:after-run-row")
             self.executemany(
@@ -425,61 +305,8 @@ def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str
                 ON r.person_id = s.person_id
             ) WHERE {packed.nonzero(columns)}""",
         f"DELETE FROM {S}.snapshot_layout",
-        _insert_layout(target),
+        insert_layout(target),
     ]
-
-
-def _pack_snapshot(con: duckdb.DuckDBPyConnection) -> None:
-    """Migration to v2: the v1 snapshot's BOOLEAN columns packed into words."""
-    layout = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND "
-            "table_name = 'snapshot' AND column_name <> 'person_id' ORDER BY column_index",
-            [S],
-        ).fetchall()
-    ]
-    if not layout:
-        return
-    flags = [f"coalesce({quote(n)}, false)" for n in layout]
-    columns = packed.pack_as(flags)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {S}.snapshot AS SELECT person_id, {', '.join(columns)} "
-        f"FROM {S}.snapshot"
-    )
-    con.execute(_insert_layout(layout))
-
-
-def _insert_layout(layout: list[str]) -> str:
-    """SQL recording ``layout`` as the snapshot's slots (into an empty snapshot_layout)."""
-    slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(layout))
-    return f"INSERT INTO {S}.snapshot_layout VALUES {slots}"
-
-
-def members_at_sql(run_param: str = "?") -> str:
-    """SQL selecting (segment, person_id) of the members as of a committed run: the pairs
-    whose last transition at or before that run is an entry."""
-    return (
-        f"SELECT segment, person_id FROM {S}.transitions WHERE run_id <= {run_param} "
-        "GROUP BY segment, person_id HAVING arg_max(kind, run_id) = 'enter'"
-    )
-
-
-def intervals_sql(where: str = "true") -> str:
-    """SQL of membership history as intervals: (segment, person_id, entered_at, exited_at,
-    entered_run, exited_run), one row per stay; ``where`` filters transitions first."""
-    return f"""
-        SELECT t.segment, t.person_id, e.as_of AS entered_at, x.as_of AS exited_at,
-               t.run_id AS entered_run, t.next_run AS exited_run
-        FROM (
-            SELECT segment, person_id, run_id, kind,
-                   lead(run_id) OVER (PARTITION BY segment, person_id ORDER BY run_id)
-                       AS next_run
-            FROM {S}.transitions WHERE {where}
-        ) AS t
-        JOIN {S}.runs AS e ON e.run_id = t.run_id
-        LEFT JOIN {S}.runs AS x ON x.run_id = t.next_run
-        WHERE t.kind = 'enter'"""
 
 
 def _create(path: Path) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from segctl.definitions.presets import PRESETS, Candidates, Preset
 from segctl.definitions.source import Pos, Problems, YList, YMap, did_you_mean
-from segctl.sources.presets import PRESETS, Candidates, Preset
 
 ROLES = ("events", "persons", "subscriptions", "identities")
 DATA_KEYS = (*ROLES, "columns")

@@ -1,0 +1,158 @@
+"""The state database's schema: its tables as migrations.
+
+:data:`MIGRATIONS` maps each version to the statements that reach it from the one before; a
+database from a newer segctl is refused, not guessed at (:class:`segctl.state.StateStore`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from segctl import packed
+from segctl.packed import literal, quote
+
+DB_FILE = "state.duckdb"
+S = "segctl_state"  # the alias the state database is attached under
+
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: dict[int, list[Migration]] = {
+    1: [
+        f"CREATE TABLE {S}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        f"""CREATE TABLE {S}.runs (
+            run_id INTEGER PRIMARY KEY,
+            kind VARCHAR NOT NULL,              -- run | backfill
+            as_of TIMESTAMP NOT NULL,           -- UTC
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            segctl_version VARCHAR NOT NULL,
+            config_hash VARCHAR)""",
+        f"""CREATE TABLE {S}.run_segments (
+            run_id INTEGER NOT NULL,
+            segment VARCHAR NOT NULL,
+            definition_hash VARCHAR NOT NULL,   -- sha256 of the segment file
+            size BIGINT NOT NULL,
+            entered BIGINT NOT NULL,
+            exited BIGINT NOT NULL,
+            first_run BOOLEAN NOT NULL)""",
+        # Append-only: a row per entry into or exit from a segment. Intervals (the SPEC's
+        # history shape) are derived from it; a commit never rewrites history.
+        f"""CREATE TABLE {S}.transitions (
+            run_id INTEGER NOT NULL,
+            segment VARCHAR NOT NULL,
+            person_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL)              -- enter | exit""",
+        # The last committed membership, one row per person and (since v2, packed into words)
+        # one flag per segment ever committed: a diff is one join on person_id, not a set
+        # operation over every (segment, person) pair.
+        f"CREATE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)",
+        f"CREATE SEQUENCE {S}.outbox_ids START 1",
+        f"""CREATE TABLE {S}.outbox (
+            id BIGINT PRIMARY KEY,
+            run_id INTEGER,
+            segment VARCHAR NOT NULL,
+            person_id VARCHAR,                  -- NULL for audience batches
+            kind VARCHAR NOT NULL,              -- webhook | email | tag | emit | audience
+            destination VARCHAR,
+            transition VARCHAR,                 -- enter | exit | add | remove | replace
+            spec VARCHAR,                       -- the action's definition, JSON
+            payload VARCHAR,                    -- what is sent, JSON (never secrets)
+            idempotency_key VARCHAR NOT NULL UNIQUE,
+            batch_key VARCHAR,                  -- set before a batch is sent; reused on retry
+            status VARCHAR NOT NULL,            -- pending | sent | failed | held
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMP,
+            last_error VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            sent_at TIMESTAMP)""",
+        f"""CREATE TABLE {S}.audience_members (
+            destination VARCHAR NOT NULL,
+            audience VARCHAR NOT NULL,
+            person_id VARCHAR NOT NULL,
+            identifiers VARCHAR NOT NULL,       -- what was sent (hashes, or a contact id)
+            synced_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE {S}.audience_status (
+            destination VARCHAR NOT NULL,
+            audience VARCHAR NOT NULL,
+            last_sync_at TIMESTAMP,
+            received BIGINT,
+            invalid BIGINT,
+            match_rate VARCHAR,
+            details VARCHAR)""",
+        f"""CREATE TABLE {S}.tags (
+            person_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            value VARCHAR,
+            set_at TIMESTAMP NOT NULL,
+            run_id INTEGER,
+            PRIMARY KEY (person_id, name))""",
+        f"""CREATE TABLE {S}.holds (
+            segment VARCHAR NOT NULL,
+            run_id INTEGER NOT NULL,
+            reason VARCHAR NOT NULL,
+            held_at TIMESTAMP NOT NULL,
+            confirmed_at TIMESTAMP)""",
+        f"""CREATE TABLE {S}.forgotten (
+            subject_hash VARCHAR NOT NULL,      -- sha256 of the person id: no PII
+            forgotten_at TIMESTAMP NOT NULL,
+            details VARCHAR)""",
+    ],
+    # The snapshot's memberships packed into BIGINT words (segctl.packed): a thousand BOOLEAN
+    # columns made every commit and diff a thousand columns wide.
+    2: [
+        f"""CREATE TABLE {S}.snapshot_layout (
+            slot INTEGER PRIMARY KEY,           -- bit slot % 63 of word w{{slot // 63}}
+            segment VARCHAR NOT NULL UNIQUE)""",
+        lambda con: _pack_snapshot(con),
+    ],
+    # The input files each run read (segctl.runfiles): what `segctl verify` re-reads, and
+    # what an incremental run compares to find new, changed and vanished files. Runs
+    # committed before v3 have no rows here.
+    3: [
+        f"""CREATE TABLE {S}.run_inputs (
+            run_id INTEGER NOT NULL,
+            source VARCHAR NOT NULL,            -- events | persons | subscriptions
+            path VARCHAR NOT NULL,              -- relative to the project folder when inside
+            size BIGINT NOT NULL,
+            mtime_ns BIGINT NOT NULL,
+            fingerprint VARCHAR NOT NULL)       -- sha256 of size, first and last 64 KiB""",
+    ],
+    # Incremental runs (segctl.incremental): the catalogue fingerprint of the run they belong
+    # to, and per person the earliest instant a membership can change without a new row.
+    4: [
+        f"""CREATE TABLE {S}.incremental (
+            run_id INTEGER NOT NULL,
+            key VARCHAR NOT NULL,
+            value VARCHAR NOT NULL)""",
+        f"CREATE TABLE {S}.wakeups (person_id VARCHAR NOT NULL, wake TIMESTAMP NOT NULL)",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def _pack_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Migration to v2: the v1 snapshot's BOOLEAN columns packed into words."""
+    layout = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND "
+            "table_name = 'snapshot' AND column_name <> 'person_id' ORDER BY column_index",
+            [S],
+        ).fetchall()
+    ]
+    if not layout:
+        return
+    flags = [f"coalesce({quote(n)}, false)" for n in layout]
+    columns = packed.pack_as(flags)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {S}.snapshot AS SELECT person_id, {', '.join(columns)} "
+        f"FROM {S}.snapshot"
+    )
+    con.execute(insert_layout(layout))
+
+
+def insert_layout(layout: list[str]) -> str:
+    """SQL recording ``layout`` as the snapshot's slots (into an empty snapshot_layout)."""
+    slots = ", ".join(f"({i}, {literal(n)})" for i, n in enumerate(layout))
+    return f"INSERT INTO {S}.snapshot_layout VALUES {slots}"
