@@ -390,12 +390,13 @@ class Project:
                 _check_after_last(store, moment)
         decision = incremental.Decision(True, None if full else "first run")
         duckdb_engine = self.config.engine.type == "duckdb"
+        runner = incremental.Incremental(self.config, self.definitions, self.engine)
         if kind == "run" and not full and not duckdb_engine:
             decision.reason = f"the {self.config.engine.type} engine evaluates in full"
         elif kind == "run" and not dry_run and StateStore.exists(folder):
             self.schema  # noqa: B018 - the input views must exist before the state is attached
             with StateStore.open(folder, con=self.engine.con, locked=True, write=True) as store:
-                decision = incremental.decide(self, store, moment, full)
+                decision = runner.decide(store, moment, full)
         elif kind == "run" and dry_run and not full:
             decision.reason = "dry run"
         if not decision.full:
@@ -406,7 +407,7 @@ class Project:
             self._persons_filter = None
         keep_incremental = kind == "run" and not dry_run and duckdb_engine
         if keep_incremental:
-            incremental.prepare_wake(self, moment, decision)
+            runner.prepare_wake(moment, decision)
         if kind == "run":  # privacy settings are checked before anything is committed
             self.reachable_condition()
         crash_point("run:after-evaluate")
@@ -416,7 +417,7 @@ class Project:
             return RunResult(None, moment, changes, True, plan=plan)
         with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
             if not decision.full:
-                incremental.merge_snapshot(self, RESULT_TABLE, packed.words(len(names)))
+                runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
             changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
@@ -441,16 +442,14 @@ class Project:
                     max_exit_ratio=self.config.max_exit_ratio,
                 )
             progress.phase("Committing the run")
-            from segctl import runfiles
-
-            read = runfiles.record(self.root, self.engine.inputs)
-            kept = incremental.fingerprint(self) if keep_incremental else None
+            read = runner.records()
+            kept = runner.fingerprint() if keep_incremental else None
 
             def queue_and_keep(run_id: int) -> None:
                 # The incremental state commits in the run's transaction, like the snapshot.
                 if queue is not None:
                     queue(run_id)
-                incremental.save(store, run_id, kept, decision.full)
+                runner.save(store, run_id, kept, decision)
 
             run_id = store.commit_run(
                 inputs=[r.row() for r in read],
@@ -532,7 +531,8 @@ class Project:
         """
         from segctl.verify import verify
 
-        return verify(self, wait=wait)
+        # The definitions read the data: loaded by verify once it has pinned the run's files.
+        return verify(self.config, self.engine, lambda: self.definitions, self._evaluate, wait=wait)
 
     def state(self, *, wait: float = 10.0) -> Any:
         """Open the committed state (a context manager yielding a StateStore)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from segctl.errors import DataError
 from segctl.sources.inputs import InputFiles, resolve_inputs
+from segctl.state import run_inputs
 
 if TYPE_CHECKING:
     from segctl.config import Config
@@ -151,16 +152,7 @@ def pinned(root: Path, records: Sequence[FileRecord]) -> dict[str, tuple[str, ..
 
 def load(store: StateStore, run_id: int) -> list[FileRecord]:
     """The files run ``run_id`` recorded (none for runs committed before state schema v3)."""
-    from segctl.state import S
-
-    return [
-        FileRecord(*row)
-        for row in store.rows(
-            f"SELECT source, path, size, mtime_ns, fingerprint FROM {S}.run_inputs "
-            "WHERE run_id = ? ORDER BY source, path",
-            [run_id],
-        )
-    ]
+    return [FileRecord(*row) for row in run_inputs.recorded(store, run_id)]
 
 
 def listing(config: Config) -> dict[str, tuple[int, int]]:

@@ -26,3 +26,7 @@ NEW_MEMBERS = "segctl_new_members"
 SPARK_RESULT = "segctl_spark_result"
 #: Registered Arrow table: the ranked persons of a lookalike.
 LOOKALIKE_IDS = "segctl_lookalike_ids"
+#: Table: the persons an incremental run re-evaluates (segctl.incremental's set D).
+INCREMENTAL_PERSONS = "segctl_incremental_persons"
+#: Table: the wake-up times an incremental (or full) run computed (segctl.incremental).
+INCREMENTAL_WAKE = "segctl_incremental_wake"
