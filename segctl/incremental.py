@@ -30,10 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl import runfiles, tempnames
+from segctl.compiler.calendar import day_start, local_day
 from segctl.definitions.model import ColumnTest, ColumnType, ListCondition, Periods, Window
 from segctl.engine.duckdb import qident
 from segctl.errors import DataError
+from segctl.sources import columns as cols
 from segctl.sources.inputs import resolve_inputs
+from segctl.sources.load import DUPLICATE, IDENTITY_MAP, STAGED, sql
 from segctl.state import incremental as kept_state
 
 if TYPE_CHECKING:
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
 PERSONS_TABLE = tempnames.INCREMENTAL_PERSONS
 #: The engine's temp table of the wake-up times computed by this run.
 WAKE_TABLE = tempnames.INCREMENTAL_WAKE
+#: The engine's temp table of the new event files' ids (person, anonymous, dedupe key).
+NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
 
 #: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
 #: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
@@ -277,58 +282,107 @@ class Incremental:
         return None, added
 
     def _add_new_file_persons(self, files: list[str]) -> None:
-        """Add to :data:`PERSONS_TABLE` the persons of the rows of ``files`` (identities
-        resolved by a second engine that reads only them as events)."""
-        from segctl.engine.duckdb import DuckDBEngine, fetch_arrow
-
-        side = DuckDBEngine(self.config)
-        side.pinned = {"events": tuple(files)}
-        side.schema()
-        table = fetch_arrow(side.con.sql("SELECT DISTINCT person_id FROM events"))
-        self.engine.con.register("new_file_persons_arrow", table)
-        self.engine.con.execute(
-            f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM new_file_persons_arrow"
-        )
-        self.engine.con.unregister("new_file_persons_arrow")
-        side.con.close()
+        """Add to :data:`PERSONS_TABLE` every person whose rows the new ``files`` can change,
+        read through the engine's own views and identity map: the persons of their rows (an
+        anonymous row's through the map), and, since a new row can move an old row to
+        another person, the persons of every row sharing an id with a new row (a new link
+        can re-map an anonymous id: its old and new persons) or a ``dedupe_on`` key (the
+        copy kept can change)."""
+        loader = self.engine.loader
+        con = self.engine.con
+        wanted = set(files)
+        selects = []
+        for staged in loader.staged.get("events", []):
+            for group in staged.groups:
+                mine = tuple(f for f in group.files.files if f in wanted)
+                if not mine:
+                    continue
+                one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
+                loader.pick(staged.source, one)
+                values = [
+                    sql(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
+                    for key in ("person_id", "anonymous_id", "dedupe_on")
+                ]
+                selects.append(
+                    f"SELECT {values[0]} AS person_id, {values[1]} AS anonymous_id, "
+                    f"{values[2]} AS key FROM {one.reader}"
+                )
+        if not selects:
+            return
+        rows = NEW_ROWS_TABLE
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS {' UNION ALL '.join(selects)}")
+        con.execute(f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {rows}")
+        resolved = "s.person_id"
+        if loader.linked:
+            con.execute(
+                f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {STAGED} WHERE anonymous_id "
+                f"IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id FROM {rows})"
+            )
+            for identities in loader.staged.get("identities", []):
+                con.execute(
+                    f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM ({identities.query}) "
+                    f"WHERE id IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id "
+                    f"FROM {rows})"
+                )
+            resolved = "coalesce(s.person_id, m.person_id)"
+        for staged in loader.staged.get("events", []):
+            if not staged.dedupe:
+                continue
+            anonymous = any(g.picked.get("anonymous_id") for g in staged.groups)
+            join = (
+                f" LEFT JOIN {IDENTITY_MAP} AS m ON s.person_id IS NULL AND s.anonymous_id = m.id"
+                if loader.linked and anonymous
+                else ""
+            )
+            con.execute(
+                f"INSERT INTO {PERSONS_TABLE} SELECT {resolved if join else 's.person_id'} "
+                f"FROM ({staged.query}) AS s{join} "
+                f"WHERE s.{qident(DUPLICATE)} IN (SELECT key FROM {rows})"
+            )
 
     def wake_sql(self, moment: datetime, only: str | None) -> str:
         """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment``
         over every timestamp value ``v`` of the person's rows (events, persons,
         subscriptions) and every duration ``d`` of the catalogue (0 included: a row becoming
-        visible). With local-day measures, also ``v + d - 26h`` for every ``v + d`` up to 4
-        days before ``moment``: the local midnight where such a measure moves lies in
-        [v + d - 26h, v + d + 4 days]. A lower bound, never later than a real change; persons
-        with no such value never wake."""
+        visible). With local-day measures, also ``max(v + d - 26h, N)`` for every ``v + d``
+        up to 4 days before ``moment``, where N is the first local midnight after ``moment``:
+        such a measure moves only at a local midnight, one in [v + d - 26h, v + d + 4 days].
+        A lower bound, never later than a real change; persons with no such value never
+        wake."""
         schema = self.engine.schema()
         cat = self.catalogue()
+        timezone = self.config.timezone
+        midnight = day_start(local_day(moment, timezone) + timedelta(days=1), timezone)
         parts = []
         for table, columns in schema.items():
             timestamp_columns = [c for c, k in columns.items() if k is ColumnType.TIMESTAMP]
             if not timestamp_columns or "person_id" not in columns:
                 continue
-            terms = []
+            plain, calendar = [], []
             for column in timestamp_columns:
                 c = qident(column)
                 for d in cat.durations:
-                    terms.append(
+                    plain.append(
                         f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}"
                     )
                     if cat.calendar:
                         shift = _interval(d - CALENDAR_BEFORE)
                         low = _ts(moment - d - CALENDAR_AFTER)
-                        terms.append(f"min({c}) FILTER (WHERE {c} >= {low}) + {shift}")
+                        calendar.append(f"min({c}) FILTER (WHERE {c} >= {low}) + {shift}")
             where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
+            days = f"least({', '.join(calendar)})" if calendar else "NULL::TIMESTAMP"
             parts.append(
-                f"SELECT person_id, least({', '.join(terms)}) AS wake FROM {qident(table)}"
-                f"{where} GROUP BY person_id"
+                f"SELECT person_id, least({', '.join(plain)}) AS plain, {days} AS days "
+                f"FROM {qident(table)}{where} GROUP BY person_id"
             )
         if not parts:
             return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
         union = " UNION ALL ".join(parts)
+        # least() and greatest() skip NULLs: a person with no local-day candidate has none.
+        days = f"CASE WHEN min(days) IS NOT NULL THEN greatest(min(days), {_ts(midnight)}) END"
         return (
-            f"SELECT person_id, min(wake) AS wake FROM ({union}) "
-            "WHERE wake IS NOT NULL AND person_id IS NOT NULL GROUP BY person_id"
+            f"SELECT person_id, least(min(plain), {days}) AS wake FROM ({union}) "
+            "WHERE person_id IS NOT NULL GROUP BY person_id HAVING wake IS NOT NULL"
         )
 
     def prepare_wake(self, moment: datetime, decision: Decision) -> None:

@@ -30,3 +30,5 @@ LOOKALIKE_IDS = "segctl_lookalike_ids"
 INCREMENTAL_PERSONS = "segctl_incremental_persons"
 #: Table: the wake-up times an incremental (or full) run computed (segctl.incremental).
 INCREMENTAL_WAKE = "segctl_incremental_wake"
+#: Table: the ids of the rows of the event files new to an incremental run.
+INCREMENTAL_NEW_ROWS = "segctl_incremental_new_rows"
