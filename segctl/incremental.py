@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,6 +52,10 @@ PERSONS_TABLE = tempnames.INCREMENTAL_PERSONS
 WAKE_TABLE = tempnames.INCREMENTAL_WAKE
 #: The engine's temp table of the new event files' ids (person, anonymous, dedupe key).
 NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
+#: The engine's temp table of D's events, named to shadow the ``events`` view.
+D_EVENTS = tempnames.INCREMENTAL_EVENTS
+#: D's events are copied into a table when D is at most one person in this many.
+COPY_SHARE = 4
 
 #: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
 #: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
@@ -69,6 +74,8 @@ class Decision:
     reason: str | None = None
     new_files: list[str] = field(default_factory=list)
     persons: int = 0  # the size of D for an incremental run
+    #: Whether D's events are read once into a table (see :meth:`Incremental.restricted`).
+    copy_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,7 +201,7 @@ class Incremental:
             else "none"
         )
         found["the timezone"] = config.timezone
-        found["the data configuration"] = hashlib.sha256(repr(config.sources).encode()).hexdigest()
+        found["the data configuration"] = runfiles.data_hash(config)
         found["the engine"] = config.engine.type
         files: set[str] = set()
         for segment in self.definitions.segments.values():
@@ -260,7 +267,29 @@ class Incremental:
             f"SELECT DISTINCT person_id FROM {PERSONS_TABLE} WHERE person_id IS NOT NULL"
         )
         count = int(con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchall()[0][0])
-        return Decision(False, None, new_files, count)
+        copy_events = count * COPY_SHARE <= kept_state.wakeup_count(store)
+        return Decision(False, None, new_files, count, copy_events)
+
+    @contextmanager
+    def restricted(self, decision: Decision) -> Iterator[None]:
+        """While inside, an incremental run's queries read D's events from a table of them
+        that shadows the engine's ``events`` view: the event files are scanned once, where the
+        plan and the wake-up times would scan them each (several times for the plan). The
+        plan is restricted to D's rows anyway, so it computes the same. Only for a D of at
+        most 1 in :data:`COPY_SHARE` of the persons: the table is held in memory."""
+        if decision.full or not decision.copy_events:
+            yield
+            return
+        con = self.engine.con
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {D_EVENTS} AS SELECT * FROM {qident(database)}.main."
+            f"events WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
+        )
+        try:
+            yield
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{D_EVENTS}")
 
     def _files(
         self, recorded: list[runfiles.FileRecord]

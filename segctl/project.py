@@ -294,9 +294,11 @@ class Project:
         >>> project.run(as_of="2026-11-17T00:00:00Z").run_id  # doctest: +SKIP
         1
         """
+        from segctl import runfiles
         from segctl.lock import state_lock
 
         moment = parse_as_of(as_of, self.config.tz)
+        self.engine.checked = runfiles.unchanged(self.config)  # files read before: not re-checked
         names = self.segment_names()
         started = now_utc()
         folder = self.config.state_dir
@@ -401,13 +403,14 @@ class Project:
             decision.reason = "dry run"
         if not decision.full:
             self._persons_filter = incremental.PERSONS_TABLE
+        keep_incremental = kind == "run" and not dry_run and duckdb_engine
         try:
-            self._evaluate(names, moment)
+            with runner.restricted(decision):  # an incremental run reads D's events only
+                self._evaluate(names, moment)
+                if keep_incremental:
+                    runner.prepare_wake(moment, decision)
         finally:
             self._persons_filter = None
-        keep_incremental = kind == "run" and not dry_run and duckdb_engine
-        if keep_incremental:
-            runner.prepare_wake(moment, decision)
         if kind == "run":  # privacy settings are checked before anything is committed
             self.reachable_condition()
         crash_point("run:after-evaluate")

@@ -17,7 +17,9 @@ new data.
 - :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit and
   deliver, then ends the loop.
 
-Every run is a full evaluation today; see docs/realtime.md.
+Each run is a ``segctl run``: incremental when it can be (it re-evaluates only the persons
+whose memberships can have changed, :mod:`segctl.incremental`), else in full; see
+docs/realtime.md.
 """
 
 from __future__ import annotations

@@ -580,3 +580,31 @@ def test_a_streak_ends_at_a_local_midnight_with_no_new_row(root: Path) -> None:
     assert later.changes["streaky"].exited >= 1
     assert "p4" not in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
     assert lib.Project.load(root).verify().equal
+
+
+def test_files_a_run_read_are_not_checked_alone_again_while_unchanged(root: Path) -> None:
+    """The engine skips the checks of each file alone (runfiles.unchanged) only for files the
+    last committed run read, as it recorded them, under the same data configuration."""
+    from segctl import runfiles
+
+    def unchanged(config: Any) -> set[str]:
+        return {f for f in runfiles.unchanged(config) if f.endswith(".parquet")}
+
+    project = lib.Project.load(root)
+    assert unchanged(project.config) == set()  # no state yet
+    project.run(as_of=iso(AS_OF[0]))
+    a, b = root / "events" / "a.parquet", root / "events" / "b.parquet"
+    config = lib.Project.load(root).config
+    assert unchanged(config) == {str(a.resolve())}
+    new_events(b, "p5", AS_OF[0] + timedelta(hours=1))  # new: checked
+    assert unchanged(config) == {str(a.resolve())}
+    lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert unchanged(config) == {str(a.resolve()), str(b.resolve())}
+    new_events(b, "p6", AS_OF[0] + timedelta(hours=2))  # rewritten: checked again
+    assert unchanged(config) == {str(a.resolve())}
+    other = replace(config, sources={**config.sources, "identities": ()})
+    assert unchanged(other) == set()  # another data configuration: all checked
+    # A file that fails its check alone is still named once it changes.
+    pq.write_table(pa.table({"person_id": ["p1"], "timestamp": [T0]}), b)
+    failed = segctl(root, "run", "--as-of", iso(AS_OF[2]))
+    assert failed.returncode != 0 and "b.parquet" in failed.stderr, failed.stderr

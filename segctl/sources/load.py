@@ -56,8 +56,9 @@ EXCLUSIVE = ("persons", "subscriptions", "identities")
 
 
 def quote(value: str) -> str:
-    """A SQL string literal (for our own config values: file paths)."""
-    return exp.Literal.string(value).sql(dialect="duckdb")
+    """A SQL string literal (for our own config values: file paths). Written out rather than
+    through sqlglot, which takes a millisecond a literal: a second at 540 files a run."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def qident(name: str) -> str:
@@ -102,9 +103,11 @@ class Loader:
         describe: Callable[[str, str], list[tuple[str, str]]],
         *,
         pinned: runfiles.Pinned | None = None,
+        checked: frozenset[str] = frozenset(),
     ) -> None:
         self.con = con
         self.pinned = pinned  # segctl verify: only the files the run read
+        self.checked = checked  # files whose checks alone need not run again
         self.sources = sources
         self.root = root
         self.display = display
@@ -202,6 +205,8 @@ class Loader:
             self.pick(source, group)
             if len(group.files.files) > 1:
                 for file in group.files.files:  # a file of a glob or list is checked alone
+                    if file in self.checked:
+                        continue  # as a committed run read it, under this configuration
                     single = InputFiles(source.role, (file,), group.files.format, file)
                     one = self.read_group(source, single)
                     self.pick(source, one, self.display(Path(file)))

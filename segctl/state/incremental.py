@@ -26,6 +26,12 @@ def kept(store: StateStore, run_id: int) -> dict[str, str]:
     return {str(k): str(v) for k, v in rows}
 
 
+def wakeup_count(store: StateStore) -> int:
+    """How many persons have a wake-up time (every person with a timestamp)."""
+    [(count,)] = store.rows(f"SELECT count(*) FROM {S}.wakeups")
+    return int(count)
+
+
 def add_woken(store: StateStore, persons_table: str, moment: datetime) -> None:
     """Add to ``persons_table`` the persons whose wake-up time is at or before ``moment``."""
     store.con.execute(
