@@ -52,8 +52,8 @@ PERSONS_TABLE = tempnames.INCREMENTAL_PERSONS
 WAKE_TABLE = tempnames.INCREMENTAL_WAKE
 #: The engine's temp table of the new event files' ids (person, anonymous, dedupe key).
 NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
-#: The engine's temp table of D's events, named to shadow the ``events`` view.
-D_EVENTS = tempnames.INCREMENTAL_EVENTS
+#: The engine's temp tables of D's rows, named to shadow the input views.
+D_ROWS = tempnames.INCREMENTAL_ROWS
 #: D's events are copied into a table when D is at most one person in this many.
 COPY_SHARE = 4
 
@@ -272,24 +272,30 @@ class Incremental:
 
     @contextmanager
     def restricted(self, decision: Decision) -> Iterator[None]:
-        """While inside, an incremental run's queries read D's events from a table of them
-        that shadows the engine's ``events`` view: the event files are scanned once, where the
+        """While inside, an incremental run's queries read D's rows of the events, persons
+        and subscriptions from tables of them that shadow the engine's views (a temp table
+        comes first in DuckDB's search path): the input files are scanned once, where the
         plan and the wake-up times would scan them each (several times for the plan). The
-        plan is restricted to D's rows anyway, so it computes the same. Only for a D of at
-        most 1 in :data:`COPY_SHARE` of the persons: the table is held in memory."""
+        plan is restricted to D anyway and no condition reads another person's rows, so it
+        computes the same. Only for a D of at most 1 in :data:`COPY_SHARE` of the persons:
+        the tables are held in memory."""
         if decision.full or not decision.copy_events:
             yield
             return
         con = self.engine.con
         [(database,)] = con.execute("SELECT current_database()").fetchall()
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {D_EVENTS} AS SELECT * FROM {qident(database)}.main."
-            f"events WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
-        )
+        views = [t for t in D_ROWS if t in self.engine.schema()]
         try:
+            for view in views:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {qident(view)} AS SELECT * FROM "
+                    f"{qident(database)}.main.{qident(view)} "
+                    f"WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
+                )
             yield
         finally:
-            con.execute(f"DROP TABLE IF EXISTS temp.main.{D_EVENTS}")
+            for view in views:
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
 
     def _files(
         self, recorded: list[runfiles.FileRecord]

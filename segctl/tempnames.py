@@ -32,6 +32,6 @@ INCREMENTAL_PERSONS = "segctl_incremental_persons"
 INCREMENTAL_WAKE = "segctl_incremental_wake"
 #: Table: the ids of the rows of the event files new to an incremental run.
 INCREMENTAL_NEW_ROWS = "segctl_incremental_new_rows"
-#: Table: D's events during an incremental run; named ``events`` to shadow the events view
-#: (a temp table comes first in DuckDB's search path), so the plan reads only them.
-INCREMENTAL_EVENTS = "events"
+#: Tables: D's rows of each input view during an incremental run, named like the views to
+#: shadow them (a temp table comes first in DuckDB's search path), so the plan reads only them.
+INCREMENTAL_ROWS = ("events", "persons", "subscriptions")
