@@ -15,8 +15,11 @@ What the state keeps, committed in the run's transaction (state schema v4):
   at which any membership of the person can change without a new row
   (:meth:`Incremental.wake_sql`).
 
-D = the persons with rows in the new event files (identities resolved as in a full run) and
-the persons whose wake-up time is at or before the new ``as_of``.
+D = the persons whose rows the new event files can change (their own rows, read through the
+run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
+a new row) and the persons whose wake-up time is at or before the new ``as_of``. While the
+plan runs for D, D's rows are read from temp tables that shadow the input views
+(:meth:`Incremental.restricted`), so the input files are scanned once.
 """
 
 from __future__ import annotations
