@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> None:
                     "timestamp": pa.array([moment] * len(chosen), pa.timestamp("us", tz="UTC")),
                 }
             )
-            folder = root / "events" / "live"
+            # Today's day= folder, like the others': a folder outside the hive layout would
+            # drop the `day` column from the view (a full run, rightly, on the first drop).
+            folder = root / "events" / f"day={moment:%Y-%m-%d}"
             folder.mkdir(exist_ok=True)
             partial = folder / f".drop-{drop}.partial"
             pq.write_table(table, partial)

@@ -205,6 +205,10 @@ class Incremental:
         )
         found["the timezone"] = config.timezone
         found["the data configuration"] = runfiles.data_hash(config)
+        # The views' column types (a new file can add a column or widen a type): the plan is
+        # compiled against them, for everyone.
+        types = repr(sorted((t, sorted(c.items())) for t, c in self.engine.column_types().items()))
+        found["the columns of the data"] = hashlib.sha256(types.encode()).hexdigest()
         found["the engine"] = config.engine.type
         files: set[str] = set()
         for segment in self.definitions.segments.values():

@@ -492,6 +492,13 @@ CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
         ),
         "full evaluation: persons.csv changed",
     ),
+    "new column": (
+        lambda root: pq.write_table(
+            pa.table({"person_id": ["p5"], "event": ["login"], "timestamp": [T0], "coupon": ["x"]}),
+            root / "events" / "b.parquet",
+        ),
+        "full evaluation: the columns of the data changed",
+    ),
     "list file": (
         lambda root: (root / "vip.csv").write_text("person_id\np1\np2\n"),
         "full evaluation: vip.csv changed",
