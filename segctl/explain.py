@@ -779,8 +779,8 @@ def explain_many(
         PlanBuilder(project.definitions, project._context([segment], as_of)),
     )
     sql = plan.query(sorted(set(person_ids))).sql(dialect="duckdb")
-    with project.engine.plan_errors():
-        cursor = project.engine.con.execute(sql)
+    with project.engine.driver.plan_errors():
+        cursor = project.engine.driver.con.execute(sql)
         columns = [d[0] for d in cursor.description]
         rows = {r[0]: dict(zip(columns, r, strict=True)) for r in cursor.fetchall()}
     out: dict[str, Explanation] = {}
@@ -804,13 +804,13 @@ def _persons(project: Project, person_ids: list[str]) -> dict[str, datetime | No
     naming the others (with the closest known id)."""
     schema = project.schema["persons"]
     created = "created_at" if "created_at" in schema else "NULL"
-    found = project.engine.rows(
+    found = project.engine.driver.rows(
         f"SELECT person_id, {created} FROM persons "
         "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))",
         [list(person_ids)],
     )
     known = {str(r[0]): r[1] if isinstance(r[1], datetime) else None for r in found}
-    display = project.engine.inputs["persons"][0].display
+    display = project.engine.driver.inputs["persons"][0].display
     if len(known) < len(found):
         twice = sorted(p for p, n in Counter(str(r[0]) for r in found).items() if n > 1)
         raise DataError(
@@ -818,7 +818,7 @@ def _persons(project: Project, person_ids: list[str]) -> dict[str, datetime | No
         )
     missing = [p for p in dict.fromkeys(person_ids) if p not in known]
     if missing:
-        closest = project.engine.rows(
+        closest = project.engine.driver.rows(
             "SELECT person_id, levenshtein(person_id, ?) AS d FROM persons "
             "ORDER BY d, jaro_winkler_similarity(person_id, ?) DESC, person_id LIMIT 1",
             [missing[0], missing[0]],
@@ -846,20 +846,19 @@ def explain(
 
     See :meth:`segctl.Project.explain`.
     """
-    from segctl.engine.duckdb import DuckDBEngine
     from segctl.state import StateStore
 
     moment = parse_as_of(as_of, project.config.tz)
     project.segment_names([segment])
     # As evaluate does, the persons data must be usable as a whole. The plan itself always
     # runs in the local DuckDB, even for a Spark project: it reads one person's rows.
-    DuckDBEngine.check_persons(project.engine)
+    project.engine.driver.check_persons()
     explanation = explain_many(project, segment, [person_id], moment)[person_id]
     folder = project.config.state_dir
     if not StateStore.exists(folder):
         return explanation
     project.schema  # noqa: B018 - the input views must exist before the state is attached
-    with StateStore.open(folder, con=project.engine.con, wait=wait) as store:
+    with StateStore.open(folder, con=project.engine.driver.con, wait=wait) as store:
         facts = _history(store, segment, person_id, moment)
     if facts is None:
         return explanation

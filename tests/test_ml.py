@@ -250,7 +250,7 @@ def test_features_and_conversions_equal_a_plain_python_reference(
     naive = TRAIN.replace(tzinfo=None)
     specs = mlf.plan_features(project, naive)
     matrix = mlf.compute(project, specs, naive, conversion=("purchase", END.replace(tzinfo=None)))
-    assert project.engine.raw_timestamp == (RAW_TIMESTAMP if tz else None)
+    assert project.engine.driver.raw_timestamp == (RAW_TIMESTAMP if tz else None)
 
     ids = matrix.person_ids.to_pylist()
     assert ids == ["q1", "q2", "q3", "q4", "q5"]

@@ -17,7 +17,8 @@ from sqlglot import exp
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
-from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader, qident, sql
+from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader
+from segctl.sources.sql import duck, qident
 
 
 @dataclass
@@ -98,9 +99,9 @@ def find_bad_timestamps(loader: Loader) -> None:
                 value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
                 try:
                     row = loader.con.execute(
-                        f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} "
-                        f"AS v FROM {one.reader}) WHERE "
-                        f"{sql(cols.bad_timestamp(exp.column('v'), unit))} "
+                        f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {duck(value)} "
+                        f"AS v FROM {duck(one.reader)}) WHERE "
+                        f"{duck(cols.bad_timestamp(exp.column('v'), unit))} "
                         "ORDER BY n LIMIT 1"
                     ).fetchall()
                 except duckdb.Error:

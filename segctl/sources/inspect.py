@@ -23,9 +23,9 @@ from segctl.sources.load import (
     STAGED,
     TIMESTAMPS,
     Loader,
-    qident,
 )
 from segctl.sources.nested import format_path
+from segctl.sources.sql import duck, qident
 
 #: Rows sampled for the keys inside nested columns.
 SAMPLE = 2000
@@ -90,7 +90,7 @@ def inspect(loader: Loader, con: duckdb.DuckDBPyConnection) -> list[SourceReport
     for role, staged_list in loader.staged.items():
         for staged in staged_list:
             files = [loader.display(Path(f)) for g in staged.groups for f in g.files.files]
-            query = f"({staged.query})"
+            query = f"({duck(staged.query)})"
             stamp = TIMESTAMPS.get(role)
             report = SourceReport(role, staged.source.name, files, 0)
             described = [

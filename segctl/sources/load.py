@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -31,6 +32,7 @@ from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
+from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name
 
 STAGED = "segctl_events_staged"
 IDENTITY_MAP = "segctl_identity_map"
@@ -55,25 +57,12 @@ ID_COLUMNS = ("person_id", "id", "anonymous_id")
 EXCLUSIVE = ("persons", "subscriptions", "identities")
 
 
-def quote(value: str) -> str:
-    """A SQL string literal (for our own config values: file paths)."""
-    return exp.Literal.string(value).sql(dialect="duckdb")
-
-
-def qident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
-
-
-def sql(tree: exp.Expr) -> str:
-    return tree.sql(dialect="duckdb")
-
-
 @dataclass
 class Group:
     """One format group of one source as read: the reader and the columns it gives."""
 
     files: InputFiles
-    reader: str
+    reader: exp.Table
     described: dict[str, str]
     picked: dict[str, cols.Column | None] = field(default_factory=dict)  # canonical -> column
 
@@ -85,7 +74,7 @@ class Staged:
     source: Source
     index: int
     groups: list[Group]
-    query: str = ""  # the canonical rows of the source (all groups unioned)
+    query: exp.Query = field(default_factory=exp.select)  # canonical rows (groups unioned)
     dedupe: bool = False
     tz_aware: bool = False  # every group's timestamp is a TIMESTAMPTZ (pushdown possible)
 
@@ -99,7 +88,7 @@ class Loader:
         sources: dict[str, tuple[Source, ...]],
         root: Path,
         display: Callable[[Path], str],
-        describe: Callable[[str, str], list[tuple[str, str]]],
+        describe: Callable[[exp.Expr, str], list[tuple[str, str]]],
         *,
         pinned: runfiles.Pinned | None = None,
     ) -> None:
@@ -108,7 +97,7 @@ class Loader:
         self.sources = sources
         self.root = root
         self.display = display
-        self.describe = describe  # (reader SQL, role) -> [(column, type)], errors translated
+        self.describe = describe  # (reader, role) -> [(column, type)], errors translated
         self.staged: dict[str, list[Staged]] = {}
         self.inputs: dict[str, list[InputFiles]] = {}
         self.raw_timestamp: str | None = None
@@ -137,49 +126,23 @@ class Loader:
             if role in self.staged:
                 self._table_view(role)
         if self.derived_persons:
-            self.con.execute(
-                "CREATE OR REPLACE VIEW persons AS SELECT person_id, min(timestamp) AS "
-                "created_at FROM events GROUP BY person_id"
+            first = exp.Min(this=exp.column("timestamp"))
+            persons = (
+                exp.select("person_id", exp.alias_(first, "created_at"))
+                .from_("events")
+                .group_by("person_id")
             )
+            self.con.execute(create_view("persons", persons))
             self.inputs["persons"] = [
                 InputFiles("persons", (), "derived", "the persons of the events")
             ]
 
-    def reader(
-        self,
-        fmt: str,
-        files: tuple[str, ...],
-        described: dict[str, str] | None = None,
-        text: tuple[str, ...] = (),
-    ) -> str:
-        """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
-        JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
-        so keys beyond the sniffed sample are never lost."""
-        listed = "[" + ", ".join(quote(f) for f in files) + "]"
-        if fmt == "parquet":
-            return f"read_parquet({listed}, union_by_name = true)"
-        if fmt == "json":
-            options = "format = 'newline_delimited', records = true"
-            if described:
-                types = ", ".join(
-                    f"{quote(name)}: {quote(_json_type(kind))}" for name, kind in described.items()
-                )
-                options += f", columns = {{{types}}}"
-            else:
-                options += ", union_by_name = true"
-            return f"read_json({listed}, {options})"
-        options = ""
-        if text:
-            pairs = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in text)
-            options = f", types = {{{pairs}}}"
-        return f"read_csv({listed}, union_by_name = true{options})"
-
     def read_group(self, source: Source, group: InputFiles) -> Group:
-        plain = self.reader(group.format, group.files)
+        plain = read_files(group.format, group.files)
         described = dict(self.describe(plain, source.role))
         if group.format == "json":
-            reader = self.reader("json", group.files, described)
-            described = {k: _json_type(v) for k, v in described.items()}
+            reader = read_files("json", group.files, described)
+            described = {k: json_type(v) for k, v in described.items()}
             return Group(group, reader, described)
         if group.format == "csv":
             # Ids, phones and timestamps are parsed by us, not guessed by the sniffer.
@@ -191,7 +154,7 @@ class Loader:
                 if name in described
             ]
             if text:
-                reader = self.reader("csv", group.files, text=tuple(dict.fromkeys(text)))
+                reader = read_files("csv", group.files, text=tuple(dict.fromkeys(text)))
                 described = dict(self.describe(reader, source.role))
                 return Group(group, reader, described)
         return Group(group, plain, described)
@@ -270,9 +233,13 @@ class Loader:
                 continue
             if candidate.name in group.described:
                 return candidate
-            hit = self.con.execute(
-                f"SELECT 1 FROM {group.reader} WHERE {sql(candidate.expr)} IS NOT NULL LIMIT 1"
-            ).fetchall()
+            probe = (
+                exp.select("1")
+                .from_(group.reader.copy())
+                .where(exp.not_(candidate.expr.copy().is_(exp.null())))
+                .limit(1)
+            )
+            hit = self.con.execute(duck(probe)).fetchall()
             if hit:
                 return candidate
         return found
@@ -336,10 +303,10 @@ class Loader:
 
     # ---- SQL of a source -------------------------------------------------------------------
 
-    def _source_query(self, staged: Staged) -> str:
+    def _source_query(self, staged: Staged) -> exp.Query:
         source = staged.source
         role = source.role
-        selects = []
+        selects: list[exp.Query] = []
         tz = []
         for group in staged.groups:
             picked = group.picked
@@ -395,12 +362,12 @@ class Loader:
                 for k, c in picked.items()
                 if c is not None and k in out and c.name in used
             }
-            projections = []
+            projections: list[exp.Expr] = []
             emitted: set[str] = set()
             for name, kind in group.described.items():
                 mapped = source_of.get(name)
                 if mapped is not None and mapped not in emitted:
-                    projections.append(f"{sql(out[mapped])} AS {qident(mapped)}")
+                    projections.append(_as(out[mapped], mapped))
                     emitted.add(mapped)
                 elif name not in used and name not in out:
                     # Every timestamp as naive UTC, as the canonical ones.
@@ -411,67 +378,83 @@ class Loader:
                             group.files.display,
                             name,
                         )
-                        projections.append(f"{sql(tree)} AS {qident(name)}")
+                        projections.append(_as(tree, name))
                     else:
-                        projections.append(qident(name))
+                        projections.append(exp.column(name, quoted=True))
             for canonical, tree in out.items():
                 if canonical not in emitted:
-                    projections.append(f"{sql(tree)} AS {qident(canonical)}")
-            if role == "events" and tz and tz[-1] and "timestamp" in out:
-                projections.append(f"{sql(picked['timestamp'].expr)} AS {qident(RAW_TIMESTAMP)}")  # type: ignore[union-attr]
-            selects.append(f"SELECT {', '.join(projections)} FROM {group.reader}")
+                    projections.append(_as(tree, canonical))
+            stamp = picked.get("timestamp")
+            if role == "events" and tz and tz[-1] and "timestamp" in out and stamp is not None:
+                projections.append(_as(stamp.expr, RAW_TIMESTAMP))
+            selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
-        return " UNION ALL BY NAME ".join(selects)
+        return union_by_name(selects)
 
     def _events_views(self) -> None:
-        parts = []
+        parts: list[exp.Query] = []
         all_tz = all(s.tz_aware for s in self.staged["events"])
+        duplicate = exp.column(DUPLICATE, quoted=True)
         for staged in self.staged["events"]:
-            query = f"({staged.query})"
+            flag: exp.Expr = exp.false()
             if staged.dedupe:
                 # Exports repeat rows: keep one per key (the first in a fixed order).
-                order = "timestamp, event, person_id"
+                order = ["timestamp", "event", "person_id"]
                 if any(g.picked.get("anonymous_id") for g in staged.groups):
-                    order += ", anonymous_id"
-                flag = (
-                    f"CASE WHEN {qident(DUPLICATE)} IS NULL THEN false ELSE row_number() OVER "
-                    f"(PARTITION BY {qident(DUPLICATE)} ORDER BY {order}) > 1 END"
+                    order.append("anonymous_id")
+                rank = exp.Window(
+                    this=exp.RowNumber(),
+                    partition_by=[duplicate.copy()],
+                    order=exp.Order(expressions=[exp.column(c) for c in order]),
                 )
-            else:
-                flag = "false"
+                flag = exp.Case(
+                    ifs=[exp.If(this=duplicate.copy().is_(exp.null()), true=exp.false())],
+                    default=exp.GT(this=rank, expression=exp.Literal.number(1)),
+                )
             exclude = [DUPLICATE] if staged.dedupe else []
             if not all_tz and staged.tz_aware:
                 exclude.append(RAW_TIMESTAMP)
-            star = f"* EXCLUDE ({', '.join(qident(c) for c in exclude)})" if exclude else "*"
             parts.append(
-                f"SELECT {star}, {staged.index} AS {qident(SOURCE_INDEX)}, {flag} AS "
-                f"{qident(DUPLICATE)} FROM {query}"
+                exp.select(
+                    _star(*exclude),
+                    _as(exp.Literal.number(staged.index), SOURCE_INDEX),
+                    _as(flag, DUPLICATE),
+                ).from_(staged.query.subquery())
             )
         self.raw_timestamp = RAW_TIMESTAMP if all_tz else None
-        union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        union = union_by_name(parts)
         self._identity_map(union)
+        body: exp.Query = union
         if self.linked:
-            body = (
-                f"SELECT COALESCE(s.person_id, m.person_id) AS person_id, s.* EXCLUDE "
-                f"(person_id) FROM ({union}) s LEFT JOIN {IDENTITY_MAP} m ON s.person_id IS NULL "
-                "AND s.anonymous_id = m.id"
+            person = exp.Coalesce(
+                this=exp.column("person_id", "s"), expressions=[exp.column("person_id", "m")]
             )
-        else:
-            body = union
-        self.con.execute(f"CREATE OR REPLACE VIEW {STAGED} AS {body}")
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE ({qident(SOURCE_INDEX)}, "
-            f"{qident(DUPLICATE)}) FROM {STAGED} WHERE NOT {qident(DUPLICATE)} AND person_id IS "
-            "NOT NULL AND event IS NOT NULL"
+            anonymous = exp.and_(
+                exp.column("person_id", "s").is_(exp.null()),
+                exp.EQ(this=exp.column("anonymous_id", "s"), expression=exp.column("id", "m")),
+            )
+            body = (
+                exp.select(exp.alias_(person, "person_id"), _star("person_id", table="s"))
+                .from_(union.subquery("s"))
+                .join(exp.table_(IDENTITY_MAP, alias="m"), on=anonymous, join_type="left")
+            )
+        self.con.execute(create_view(STAGED, body))
+        counted = exp.and_(
+            exp.not_(exp.column(DUPLICATE, quoted=True)),
+            exp.not_(exp.column("person_id").is_(exp.null())),
+            exp.not_(exp.column("event").is_(exp.null())),
         )
+        events = exp.select(_star(SOURCE_INDEX, DUPLICATE)).from_(STAGED).where(counted)
+        self.con.execute(create_view("events", events))
 
-    def _identity_map(self, union: str) -> None:
+    def _identity_map(self, union: exp.Query) -> None:
         """Resolve every link (identities sources, events carrying both ids) into the map."""
-        links: list[str] = []
+        links: list[exp.Query] = []
         for staged in self.staged.get("identities", []):
             links.append(
-                f"SELECT id, person_id FROM ({staged.query}) WHERE id IS NOT NULL AND "
-                "person_id IS NOT NULL"
+                exp.select("id", "person_id")
+                .from_(staged.query.subquery())
+                .where(_present("id", "person_id"))
             )
         anonymous = any(
             g.picked.get("anonymous_id") is not None
@@ -479,15 +462,20 @@ class Loader:
             for g in s.groups
         )
         if anonymous:
+            differ = exp.NEQ(this=exp.column("anonymous_id"), expression=exp.column("person_id"))
             links.append(
-                f"SELECT anonymous_id AS id, person_id FROM ({union}) WHERE anonymous_id IS NOT "
-                "NULL AND person_id IS NOT NULL AND anonymous_id <> person_id"
+                exp.select(exp.alias_("anonymous_id", "id"), "person_id")
+                .from_(union.subquery())
+                .where(exp.and_(_present("anonymous_id", "person_id"), differ))
             )
         self.linked = bool(links) and anonymous
         if not self.linked:
             return
+        every = links[0]
+        for link in links[1:]:
+            every = exp.union(every, link, distinct=False)
         pairs = self.con.execute(
-            f"SELECT DISTINCT id, person_id FROM ({' UNION ALL '.join(links)})"
+            duck(exp.select("id", "person_id").distinct().from_(every.subquery()))
         ).fetchall()
         mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
         self.con.execute(
@@ -498,22 +486,53 @@ class Loader:
                 f"INSERT INTO {IDENTITY_MAP} VALUES (?, ?)", sorted(mapping.items())
             )
 
-    def _table_view(self, role: str, as_of: str | None = None) -> None:
+    def _table_view(self, role: str, as_of: datetime | None = None) -> None:
         (staged,) = self.staged[role]
         query = staged.query
         if role == "persons" and any(g.picked.get("latest_by") for g in staged.groups):
-            bound = f"AND {qident(LATEST)} <= {as_of}" if as_of else ""
-            query = (
-                f"SELECT * EXCLUDE ({qident(LATEST)}) FROM ({query}) WHERE person_id IS NOT NULL "
-                f"{bound} QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY "
-                f"{qident(LATEST)} DESC NULLS LAST) = 1"
+            latest = exp.column(LATEST, quoted=True)
+            kept: list[exp.Expr] = [exp.not_(exp.column("person_id").is_(exp.null()))]
+            if as_of is not None:
+                kept.append(exp.LTE(this=latest, expression=timestamp_literal(as_of)))
+            rank = exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[exp.column("person_id")],
+                order=exp.Order(
+                    expressions=[exp.Ordered(this=latest.copy(), desc=True, nulls_first=False)]
+                ),
             )
-        self.con.execute(f"CREATE OR REPLACE VIEW {qident(role)} AS {query}")
+            query = (
+                exp.select(_star(LATEST))
+                .from_(query.subquery())
+                .where(exp.and_(*kept))
+                .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
+            )
+        self.con.execute(create_view(role, query))
 
-    def set_as_of(self, as_of: str) -> None:
-        """``latest_by``: each person's latest row at or before ``as_of`` (a SQL literal)."""
+    def set_as_of(self, as_of: datetime) -> None:
+        """``latest_by``: each person's latest row at or before ``as_of`` (naive UTC)."""
         if "persons" in self.staged:
             self._table_view("persons", as_of)
+
+
+def timestamp_literal(moment: datetime) -> exp.Cast:
+    """A naive UTC datetime as a SQL timestamp: ``CAST('2026-11-17 00:00:00' AS TIMESTAMP)``."""
+    return exp.cast(exp.Literal.string(moment.isoformat(sep=" ")), "TIMESTAMP")
+
+
+def _as(tree: exp.Expr, name: str) -> exp.Expr:
+    return exp.alias_(tree, exp.to_identifier(name, quoted=True))
+
+
+def _star(*exclude: str, table: str | None = None) -> exp.Expr:
+    """``*`` (of ``table``) without the ``exclude`` columns (DuckDB's ``* EXCLUDE (...)``)."""
+    star = exp.Star(except_=[exp.column(c, quoted=True) for c in exclude] or None)
+    return exp.Column(this=star, table=exp.to_identifier(table)) if table else star
+
+
+def _present(*names: str) -> exp.Condition:
+    """Every named column holds a value."""
+    return exp.and_(*(exp.not_(exp.column(n).is_(exp.null())) for n in names))
 
 
 def _names(source: Source, canonical: str) -> tuple[str, ...]:
@@ -530,10 +549,3 @@ def _mapping_key(source: Source) -> str:
     if not source.mapping:
         return f"data.columns.{source.role}"
     return f"{source.where}.columns"
-
-
-def _json_type(kind: str) -> str:
-    """Nested objects of NDJSON are read as JSON text: their keys vary from line to line."""
-    if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
-        return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
-    return kind
