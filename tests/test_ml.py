@@ -225,7 +225,7 @@ def test_features_and_conversions_equal_a_plain_python_reference(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from segctl.engine.duckdb import RAW_TIMESTAMP
+    from segctl.sources.views import RAW_TIMESTAMP
 
     persons = ["person_id,email,plan,country,created_at"]
     for pid, created in EDGE_PERSONS.items():

@@ -29,11 +29,6 @@ if TYPE_CHECKING:
 
     from segctl.sources.load import Loader
 
-REQUIRED = {
-    "events": ("person_id", "event", "timestamp"),
-    "persons": ("person_id",),
-    "subscriptions": ("person_id", "status", "updated_at"),
-}
 TIMESTAMP_COLUMNS = {
     "events": ("timestamp",),
     "persons": ("created_at",),
@@ -41,12 +36,6 @@ TIMESTAMP_COLUMNS = {
 }
 # Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone")
-TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
-# Any tz-aware timestamp: also TIMESTAMPTZ_NS (pandas writes nanoseconds), which DuckDB cannot
-# cast to TIMESTAMP nor compare with a TIMESTAMPTZ, but can convert AT TIME ZONE.
-TZ_AWARE = (TIMESTAMPTZ, "TIMESTAMPTZ_")
-#: The events view's extra column holding the source's tz-aware timestamp (not in the schema).
-RAW_TIMESTAMP = "__segctl_raw_timestamp"
 _NUMBER = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
     r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$"

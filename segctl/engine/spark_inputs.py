@@ -26,18 +26,10 @@ from segctl.errors import DataError
 from segctl.sources.columns import Column as SourceColumn
 from segctl.sources.columns import is_number
 from segctl.sources.inputs import InputFiles
-from segctl.sources.load import (
-    DUPLICATE,
-    ID_COLUMNS,
-    IDENTITY_MAP,
-    LATEST,
-    TEXT_COLUMNS,
-    TIMESTAMPS,
-    Staged,
-    timestamp_literal,
-)
+from segctl.sources.load import ID_COLUMNS, TEXT_COLUMNS, TIMESTAMPS, Staged
 from segctl.sources.sql import read_files
 from segctl.sources.sql import table as sql_table
+from segctl.sources.views import DUPLICATE, IDENTITY_MAP, LATEST, timestamp_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

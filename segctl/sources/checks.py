@@ -17,8 +17,9 @@ from sqlglot import exp
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
-from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader
+from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.sql import duck, qident
+from segctl.sources.views import DUPLICATE, SOURCE_INDEX, STAGED
 
 
 @dataclass

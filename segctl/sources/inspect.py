@@ -15,17 +15,10 @@ from typing import Any
 
 import duckdb
 
-from segctl.sources.load import (
-    DUPLICATE,
-    LATEST,
-    RAW_TIMESTAMP,
-    SOURCE_INDEX,
-    STAGED,
-    TIMESTAMPS,
-    Loader,
-)
+from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.nested import format_path
 from segctl.sources.sql import duck, qident
+from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, SOURCE_INDEX, STAGED
 
 #: Rows sampled for the keys inside nested columns.
 SAMPLE = 2000

@@ -30,16 +30,12 @@ from segctl import runfiles
 from segctl.definitions.data import Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
+from segctl.sources import views
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
 from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name
+from segctl.sources.views import DUPLICATE, IDENTITY_MAP, LATEST, RAW_TIMESTAMP, STAGED, alias
 
-STAGED = "segctl_events_staged"
-IDENTITY_MAP = "segctl_identity_map"
-SOURCE_INDEX = "__segctl_source"
-DUPLICATE = "__segctl_duplicate"
-LATEST = "__segctl_latest"
-RAW_TIMESTAMP = "__segctl_raw_timestamp"
 #: Canonical timestamp column of each role.
 TIMESTAMPS = {"events": "timestamp", "persons": "created_at", "subscriptions": "updated_at"}
 #: Columns every file of a source must have (events: also a person id or an anonymous id).
@@ -126,13 +122,7 @@ class Loader:
             if role in self.staged:
                 self._table_view(role)
         if self.derived_persons:
-            first = exp.Min(this=exp.column("timestamp"))
-            persons = (
-                exp.select("person_id", exp.alias_(first, "created_at"))
-                .from_("events")
-                .group_by("person_id")
-            )
-            self.con.execute(create_view("persons", persons))
+            self.con.execute(create_view("persons", views.derived_persons()))
             self.inputs["persons"] = [
                 InputFiles("persons", (), "derived", "the persons of the events")
             ]
@@ -367,7 +357,7 @@ class Loader:
             for name, kind in group.described.items():
                 mapped = source_of.get(name)
                 if mapped is not None and mapped not in emitted:
-                    projections.append(_as(out[mapped], mapped))
+                    projections.append(alias(out[mapped], mapped))
                     emitted.add(mapped)
                 elif name not in used and name not in out:
                     # Every timestamp as naive UTC, as the canonical ones.
@@ -378,105 +368,51 @@ class Loader:
                             group.files.display,
                             name,
                         )
-                        projections.append(_as(tree, name))
+                        projections.append(alias(tree, name))
                     else:
                         projections.append(exp.column(name, quoted=True))
             for canonical, tree in out.items():
                 if canonical not in emitted:
-                    projections.append(_as(tree, canonical))
+                    projections.append(alias(tree, canonical))
             stamp = picked.get("timestamp")
             if role == "events" and tz and tz[-1] and "timestamp" in out and stamp is not None:
-                projections.append(_as(stamp.expr, RAW_TIMESTAMP))
+                projections.append(alias(stamp.expr, RAW_TIMESTAMP))
             selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
         return union_by_name(selects)
 
     def _events_views(self) -> None:
-        parts: list[exp.Query] = []
         all_tz = all(s.tz_aware for s in self.staged["events"])
-        duplicate = exp.column(DUPLICATE, quoted=True)
+        parts = []
         for staged in self.staged["events"]:
-            flag: exp.Expr = exp.false()
+            order = None
             if staged.dedupe:
                 # Exports repeat rows: keep one per key (the first in a fixed order).
                 order = ["timestamp", "event", "person_id"]
                 if any(g.picked.get("anonymous_id") for g in staged.groups):
                     order.append("anonymous_id")
-                rank = exp.Window(
-                    this=exp.RowNumber(),
-                    partition_by=[duplicate.copy()],
-                    order=exp.Order(expressions=[exp.column(c) for c in order]),
-                )
-                flag = exp.Case(
-                    ifs=[exp.If(this=duplicate.copy().is_(exp.null()), true=exp.false())],
-                    default=exp.GT(this=rank, expression=exp.Literal.number(1)),
-                )
-            exclude = [DUPLICATE] if staged.dedupe else []
-            if not all_tz and staged.tz_aware:
-                exclude.append(RAW_TIMESTAMP)
-            parts.append(
-                exp.select(
-                    _star(*exclude),
-                    _as(exp.Literal.number(staged.index), SOURCE_INDEX),
-                    _as(flag, DUPLICATE),
-                ).from_(staged.query.subquery())
-            )
+            drop_raw = not all_tz and staged.tz_aware
+            parts.append(views.flagged(staged.query, staged.index, order, drop_raw))
         self.raw_timestamp = RAW_TIMESTAMP if all_tz else None
         union = union_by_name(parts)
         self._identity_map(union)
-        body: exp.Query = union
-        if self.linked:
-            person = exp.Coalesce(
-                this=exp.column("person_id", "s"), expressions=[exp.column("person_id", "m")]
-            )
-            anonymous = exp.and_(
-                exp.column("person_id", "s").is_(exp.null()),
-                exp.EQ(this=exp.column("anonymous_id", "s"), expression=exp.column("id", "m")),
-            )
-            body = (
-                exp.select(exp.alias_(person, "person_id"), _star("person_id", table="s"))
-                .from_(union.subquery("s"))
-                .join(exp.table_(IDENTITY_MAP, alias="m"), on=anonymous, join_type="left")
-            )
+        body = views.resolved(union) if self.linked else union
         self.con.execute(create_view(STAGED, body))
-        counted = exp.and_(
-            exp.not_(exp.column(DUPLICATE, quoted=True)),
-            exp.not_(exp.column("person_id").is_(exp.null())),
-            exp.not_(exp.column("event").is_(exp.null())),
-        )
-        events = exp.select(_star(SOURCE_INDEX, DUPLICATE)).from_(STAGED).where(counted)
-        self.con.execute(create_view("events", events))
+        self.con.execute(create_view("events", views.counted()))
 
     def _identity_map(self, union: exp.Query) -> None:
         """Resolve every link (identities sources, events carrying both ids) into the map."""
-        links: list[exp.Query] = []
-        for staged in self.staged.get("identities", []):
-            links.append(
-                exp.select("id", "person_id")
-                .from_(staged.query.subquery())
-                .where(_present("id", "person_id"))
-            )
+        identities = [staged.query for staged in self.staged.get("identities", [])]
         anonymous = any(
             g.picked.get("anonymous_id") is not None
             for s in self.staged["events"]
             for g in s.groups
         )
-        if anonymous:
-            differ = exp.NEQ(this=exp.column("anonymous_id"), expression=exp.column("person_id"))
-            links.append(
-                exp.select(exp.alias_("anonymous_id", "id"), "person_id")
-                .from_(union.subquery())
-                .where(exp.and_(_present("anonymous_id", "person_id"), differ))
-            )
-        self.linked = bool(links) and anonymous
+        # Links matter only to events with an anonymous id.
+        self.linked = anonymous
         if not self.linked:
             return
-        every = links[0]
-        for link in links[1:]:
-            every = exp.union(every, link, distinct=False)
-        pairs = self.con.execute(
-            duck(exp.select("id", "person_id").distinct().from_(every.subquery()))
-        ).fetchall()
+        pairs = self.con.execute(duck(views.links(identities, union))).fetchall()
         mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)"
@@ -490,49 +426,13 @@ class Loader:
         (staged,) = self.staged[role]
         query = staged.query
         if role == "persons" and any(g.picked.get("latest_by") for g in staged.groups):
-            latest = exp.column(LATEST, quoted=True)
-            kept: list[exp.Expr] = [exp.not_(exp.column("person_id").is_(exp.null()))]
-            if as_of is not None:
-                kept.append(exp.LTE(this=latest, expression=timestamp_literal(as_of)))
-            rank = exp.Window(
-                this=exp.RowNumber(),
-                partition_by=[exp.column("person_id")],
-                order=exp.Order(
-                    expressions=[exp.Ordered(this=latest.copy(), desc=True, nulls_first=False)]
-                ),
-            )
-            query = (
-                exp.select(_star(LATEST))
-                .from_(query.subquery())
-                .where(exp.and_(*kept))
-                .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
-            )
+            query = views.latest(query, as_of)
         self.con.execute(create_view(role, query))
 
     def set_as_of(self, as_of: datetime) -> None:
         """``latest_by``: each person's latest row at or before ``as_of`` (naive UTC)."""
         if "persons" in self.staged:
             self._table_view("persons", as_of)
-
-
-def timestamp_literal(moment: datetime) -> exp.Cast:
-    """A naive UTC datetime as a SQL timestamp: ``CAST('2026-11-17 00:00:00' AS TIMESTAMP)``."""
-    return exp.cast(exp.Literal.string(moment.isoformat(sep=" ")), "TIMESTAMP")
-
-
-def _as(tree: exp.Expr, name: str) -> exp.Expr:
-    return exp.alias_(tree, exp.to_identifier(name, quoted=True))
-
-
-def _star(*exclude: str, table: str | None = None) -> exp.Expr:
-    """``*`` (of ``table``) without the ``exclude`` columns (DuckDB's ``* EXCLUDE (...)``)."""
-    star = exp.Star(except_=[exp.column(c, quoted=True) for c in exclude] or None)
-    return exp.Column(this=star, table=exp.to_identifier(table)) if table else star
-
-
-def _present(*names: str) -> exp.Condition:
-    """Every named column holds a value."""
-    return exp.and_(*(exp.not_(exp.column(n).is_(exp.null())) for n in names))
 
 
 def _names(source: Source, canonical: str) -> tuple[str, ...]:
