@@ -142,10 +142,7 @@ class DuckDBEngine:
     def column_types(self) -> dict[str, dict[str, str]]:
         """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which
         nested property names are resolved against (the schema keeps only type families)."""
-        return {
-            table: {str(r[0]): str(r[1]) for r in self.rows(f"DESCRIBE {qident(table)}")}
-            for table in self.schema()
-        }
+        return {table: dict(self.describe(trees.table(table), table)) for table in self.schema()}
 
     def sample_rows(self, query: exp.Expr) -> list[tuple[Any, ...]]:
         """The rows of a small query built by segctl (a sample of JSON keys), or [] when the
@@ -215,14 +212,23 @@ class DuckDBEngine:
         if self.loader.derived_persons:
             return  # the distinct person ids of the events: unique and present by construction
         display = self.inputs["persons"][0].display
+        person = exp.column("person_id")
+        rows = exp.Count(this=exp.Star())
+        empty = exp.or_(
+            person.is_(exp.null()), exp.EQ(this=person, expression=exp.Literal.string(""))
+        )
+        repeated = (
+            exp.select(person, exp.alias_(rows, "n"))
+            .from_("persons")
+            .group_by(person)
+            .having(exp.GT(this=rows, expression=exp.Literal.number(1)))
+            .order_by(exp.Ordered(this=exp.column("n"), desc=True), person)
+            .limit(3)
+        )
         with self.translate_errors("persons"):
-            missing = self.rows(
-                "SELECT count(*) FROM persons WHERE person_id IS NULL OR person_id = ''"
-            )[0]
-            dupes = self.con.execute(
-                "SELECT person_id, count(*) AS n FROM persons GROUP BY person_id "
-                "HAVING count(*) > 1 ORDER BY n DESC, person_id LIMIT 3"
-            ).fetchall()
+            counted = exp.select(rows).from_("persons").where(empty)
+            missing = self.rows(counted.sql(dialect="duckdb"))[0]
+            dupes = self.rows(repeated.sql(dialect="duckdb"))
         if missing and missing[0]:
             raise DataError(
                 f"{display}: {missing[0]} row(s) have an empty person_id; every person needs one"

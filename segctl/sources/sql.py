@@ -20,6 +20,13 @@ def qident(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
+def count(where: exp.Expr | None = None, *, distinct: str | None = None) -> exp.Expr:
+    """``count(*)`` (or ``count(DISTINCT column)``), ``FILTER (WHERE where)`` when given."""
+    counted = exp.Distinct(expressions=[exp.column(distinct)]) if distinct else exp.Star()
+    total = exp.Count(this=counted)
+    return total if where is None else exp.Filter(this=total, expression=exp.Where(this=where))
+
+
 def table(name: str) -> exp.Table:
     """A table or view by name, quoted."""
     return exp.Table(this=exp.to_identifier(name, quoted=True))
