@@ -93,10 +93,8 @@ class DuckDBEngine:
         self.inputs: dict[str, list[InputFiles]] = {}
         self._schema: Schema | None = None
         self.list_tables: dict[str, str] = {}
-        #: table -> column -> DuckDB type of the views (nested properties read these).
-        self.view_types: dict[str, dict[str, str]] = {}
         self.loader: Loader
-        # The events' tz-aware source timestamp, when the view exposes it (see _register).
+        # The events' tz-aware source timestamp, when the view exposes it (segctl.sources.views).
         self.raw_timestamp: str | None = None
         # table -> the only files to read (segctl verify: exactly the files a run read).
         self.pinned: dict[str, tuple[str, ...]] | None = None
@@ -130,11 +128,10 @@ class DuckDBEngine:
             for table in ("events", "persons", "subscriptions"):
                 if table in loader.staged or table == "persons":
                     described = self.describe(trees.table(table), table)
-                    self.view_types[table] = {
-                        name: kind for name, kind in described if not name.startswith("__")
-                    }
                     schema[table] = {
-                        name: _family(name, kind) for name, kind in self.view_types[table].items()
+                        name: _family(name, kind)
+                        for name, kind in described
+                        if not name.startswith("__")  # the views' helper columns
                     }
             self._schema = schema
         return self._schema

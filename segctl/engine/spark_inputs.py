@@ -29,7 +29,8 @@ from segctl.sources.inputs import InputFiles
 from segctl.sources.load import ID_COLUMNS, TEXT_COLUMNS, TIMESTAMPS, Staged
 from segctl.sources.sql import read_files
 from segctl.sources.sql import table as sql_table
-from segctl.sources.views import DUPLICATE, IDENTITY_MAP, LATEST, timestamp_literal
+from segctl.sources.views import DUPLICATE, LATEST, timestamp_literal
+from segctl.tempnames import IDENTITY_MAP_TABLE
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -174,7 +175,8 @@ class InputFrames:
         from pyspark.sql import functions as F
 
         if self.driver.loader.linked:
-            links = self.driver.rows(f"SELECT id, person_id FROM {IDENTITY_MAP}")
+            resolved = exp.select("id", "person_id").from_(IDENTITY_MAP_TABLE)
+            links = self.driver.rows(resolved.sql(dialect="duckdb"))
             mapping = self.spark.createDataFrame(
                 links or [("", "")], "segctl_id string, segctl_person string"
             )

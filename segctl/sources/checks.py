@@ -19,7 +19,8 @@ from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
 from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.sql import count, duck
-from segctl.sources.views import DUPLICATE, SOURCE_INDEX, STAGED
+from segctl.sources.views import DUPLICATE, SOURCE_INDEX
+from segctl.tempnames import EVENTS_STAGED_VIEW
 
 
 @dataclass
@@ -49,7 +50,7 @@ def stats(loader: Loader) -> list[Stats]:
             count(exp.and_(kept, no_person)),
             count(exp.and_(kept, exp.not_(no_person), no_event)),
         )
-        .from_(STAGED)
+        .from_(EVENTS_STAGED_VIEW)
         .group_by(exp.Literal.number(1))
     )
     rows = loader.con.execute(duck(per_source)).fetchall()

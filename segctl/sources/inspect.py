@@ -19,7 +19,8 @@ from sqlglot import exp
 from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.nested import format_path
 from segctl.sources.sql import count, duck, qident
-from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, SOURCE_INDEX, STAGED
+from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, SOURCE_INDEX
+from segctl.tempnames import EVENTS_STAGED_VIEW
 
 #: Rows sampled for the keys inside nested columns.
 SAMPLE = 2000
@@ -108,7 +109,7 @@ def inspect(loader: Loader, con: duckdb.DuckDBPyConnection) -> list[SourceReport
                     count(kept, distinct="person_id"),
                     count(exp.and_(kept, no_person)),
                     count(duplicate),
-                ).from_(STAGED)
+                ).from_(EVENTS_STAGED_VIEW)
                 row = con.execute(duck(summary.where(this_source))).fetchone()
                 assert row is not None
                 report.rows, first, last, report.persons, report.no_person, report.duplicates = (

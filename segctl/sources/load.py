@@ -34,7 +34,8 @@ from segctl.sources import views
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
 from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name
-from segctl.sources.views import DUPLICATE, IDENTITY_MAP, LATEST, RAW_TIMESTAMP, STAGED, alias
+from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, alias
+from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
 
 #: Canonical timestamp column of each role.
 TIMESTAMPS = {"events": "timestamp", "persons": "created_at", "subscriptions": "updated_at"}
@@ -397,7 +398,7 @@ class Loader:
         union = union_by_name(parts)
         self._identity_map(union)
         body = views.resolved(union) if self.linked else union
-        self.con.execute(create_view(STAGED, body))
+        self.con.execute(create_view(EVENTS_STAGED_VIEW, body))
         self.con.execute(create_view("events", views.counted()))
 
     def _identity_map(self, union: exp.Query) -> None:
@@ -415,11 +416,11 @@ class Loader:
         pairs = self.con.execute(duck(views.links(identities, union))).fetchall()
         mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)"
+            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP_TABLE} (id VARCHAR, person_id VARCHAR)"
         )
         if mapping:
             self.con.executemany(
-                f"INSERT INTO {IDENTITY_MAP} VALUES (?, ?)", sorted(mapping.items())
+                f"INSERT INTO {IDENTITY_MAP_TABLE} VALUES (?, ?)", sorted(mapping.items())
             )
 
     def _table_view(self, role: str, as_of: datetime | None = None) -> None:

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlglot import exp
 
-STAGED = "segctl_events_staged"
-IDENTITY_MAP = "segctl_identity_map"
+from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
+
 #: Helper columns of the views (``__``: not properties, hidden from the schema and inspect).
 SOURCE_INDEX = "__segctl_source"
 DUPLICATE = "__segctl_duplicate"
@@ -61,14 +61,14 @@ def resolved(union: exp.Query) -> exp.Query:
     return (
         exp.select(exp.alias_(person, "person_id"), star("person_id", table="s"))
         .from_(union.subquery("s"))
-        .join(exp.table_(IDENTITY_MAP, alias="m"), on=anonymous, join_type="left")
+        .join(exp.table_(IDENTITY_MAP_TABLE, alias="m"), on=anonymous, join_type="left")
     )
 
 
 def counted() -> exp.Query:
     """The ``events`` view: not repeats, with a person and an event name."""
     kept = exp.and_(exp.not_(quoted(DUPLICATE)), present("person_id", "event"))
-    return exp.select(star(SOURCE_INDEX, DUPLICATE)).from_(STAGED).where(kept)
+    return exp.select(star(SOURCE_INDEX, DUPLICATE)).from_(EVENTS_STAGED_VIEW).where(kept)
 
 
 def links(identities: list[exp.Query], union: exp.Query) -> exp.Query:
