@@ -13,6 +13,8 @@ Every source is read by its format's reader, its columns mapped to the canonical
 Links between ids (``identities`` sources, and event rows carrying both a person id and an
 anonymous id) are resolved into ``segctl_identity_map`` (:mod:`segctl.sources.identities`).
 Nothing is dropped silently: :mod:`segctl.sources.checks` counts what the views leave out.
+Every query is a sqlglot tree: the readers in :mod:`segctl.sources.sql`, the views in
+:mod:`segctl.sources.views`.
 """
 
 from __future__ import annotations
@@ -404,13 +406,12 @@ class Loader:
     def _identity_map(self, union: exp.Query) -> None:
         """Resolve every link (identities sources, events carrying both ids) into the map."""
         identities = [staged.query for staged in self.staged.get("identities", [])]
-        anonymous = any(
+        # Links matter only to events with an anonymous id.
+        self.linked = any(
             g.picked.get("anonymous_id") is not None
             for s in self.staged["events"]
             for g in s.groups
         )
-        # Links matter only to events with an anonymous id.
-        self.linked = anonymous
         if not self.linked:
             return
         pairs = self.con.execute(duck(views.links(identities, union))).fetchall()
