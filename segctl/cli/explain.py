@@ -7,21 +7,11 @@ from typing import Annotated
 
 import typer
 
-from segctl.cli import (
-    AsOfOpt,
-    DebugOpt,
-    Format,
-    FormatOpt,
-    ProjectOpt,
-    WaitOpt,
-    app,
-    handled,
-    load,
-)
+from segctl.cli.exits import handled
+from segctl.cli.options import AsOfOpt, DebugOpt, Format, FormatOpt, ProjectOpt, WaitOpt, load
 from segctl.cli.output import is_terminal, print_rows
 
 
-@app.command()
 def explain(
     segment: Annotated[str, typer.Argument(help="Segment name.")],
     person_id: Annotated[str, typer.Argument(help="The person's id (as in the persons data).")],
