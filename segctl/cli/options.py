@@ -48,6 +48,7 @@ AsOfOpt = Annotated[
         "--as-of", help="Evaluation time, ISO-8601 (e.g. 2026-11-17T00:00:00Z). Default: now (UTC)."
     ),
 ]
+SegmentArg = Annotated[str, typer.Argument(help="Segment name.")]
 AsOfRunOpt = Annotated[
     int | None,
     typer.Option(

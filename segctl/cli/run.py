@@ -15,6 +15,7 @@ from segctl.cli.options import (
     FormatOpt,
     ProjectOpt,
     QuietOpt,
+    SegmentArg,
     SparkMasterOpt,
     WaitOpt,
     load,
@@ -197,7 +198,7 @@ def push(
 
 
 def sync(
-    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    segment: SegmentArg,
     destination: Annotated[str, typer.Argument(help="Destination name (segctl.yaml).")],
     mode: Annotated[str, typer.Option("--mode", help="add, remove or mirror.")] = "mirror",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, send nothing.")] = False,

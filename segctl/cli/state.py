@@ -17,6 +17,7 @@ from segctl.cli.options import (
     FormatOpt,
     LimitOpt,
     ProjectOpt,
+    SegmentArg,
     WaitOpt,
     load,
 )
@@ -83,7 +84,7 @@ def diff(
 
 
 def members(
-    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    segment: SegmentArg,
     as_of_run: AsOfRunOpt = None,
     out: Annotated[
         Path | None,
@@ -150,7 +151,7 @@ def person(
 
 
 def history(
-    segment: Annotated[str, typer.Argument(help="Segment name.")],
+    segment: SegmentArg,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
     wait: WaitOpt = 10.0,
