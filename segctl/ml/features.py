@@ -4,7 +4,7 @@ Every feature is a :class:`FeatureSpec` that knows how to say "value <= t" and "
 segment condition that evaluates to exactly the same persons. That is what lets
 :mod:`segctl.ml.rules` turn a decision tree on these features into a segment file whose members
 are the ones the tree selects: the event measures are computed by the project's own compiler
-(:class:`~segctl.compiler.plan.PlanBuilder`), so windows, calendar days and streaks mean here
+(:class:`~segctl.compiler.Plan`), so windows, calendar days and streaks mean here
 what they mean in a segment.
 
 The features (chosen from the data at ``as_of``):
@@ -229,7 +229,7 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
     """The behavioural features this project's data supports, at ``as_of``."""
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     schema = project.schema
     engine = project.engine
@@ -289,7 +289,7 @@ def _one_hot(project: Project, table: str, skip: tuple[str, ...], kind: str) -> 
     """One feature per frequent value of each low-cardinality text or boolean column."""
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     specs: list[FeatureSpec] = []
     for column, family in project.schema[table].items():
@@ -365,8 +365,7 @@ def features_query(
     """The SQL computing ``specs`` (columns f0, f1, ...) per person, sorted by person_id."""
     from sqlglot import exp
 
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import DOUBLE, PlanBuilder, PlanContext, col, ident
+    from segctl.compiler import DOUBLE, Plan, col, current_subscription, ident, literal
     from segctl.definitions.loader import Definitions
     from segctl.definitions.model import EventMatch, EventMeasure, Feature, Measure, Window
 
@@ -380,16 +379,9 @@ def features_query(
             measures[f"f{j}"] = Feature(f"f{j}", measure)
     project.engine.check_persons()
     # The engine's dialect: with engine.type spark the plan runs on Spark (portable forms only).
-    dialect = project.config.engine.type
-    context = PlanContext(
-        project.schema,
-        as_of,
-        project.config.timezone,
-        dialect=dialect,
-        raw_timestamp=_raw_timestamp(project),
-    )
-    builder = PlanBuilder(Definitions({}, measures), context)
-    inner = builder.features_query(list(measures))
+    definitions = Definitions({}, measures)
+    context = project.plan_context([], as_of, project.config.engine.type, definitions)
+    inner = Plan(definitions, context).features_query(list(measures))
     inner.set("order", None)  # sorted once, below
     projections: list[exp.Expr] = [col("person_id", "f")]
     query_joins: list[tuple[exp.Expr, str]] = [(ident("persons"), "p")]
@@ -414,7 +406,9 @@ def features_query(
                 value = exp.cast(exp.func("COALESCE", test, exp.false()), DOUBLE)
         projections.append(exp.alias_(value, ident(name)))
     if subscription:
-        query_joins.append((_current_subscription(project, as_of).subquery(), "s"))
+        columns = project.schema["subscriptions"]
+        subscriptions = current_subscription(project.schema, as_of, columns)
+        query_joins.append((subscriptions.subquery(), "s"))
     if conversion is not None:
         event, until = conversion
         converted = (
@@ -440,7 +434,7 @@ def features_query(
 
 def _raw_timestamp(project: Project) -> str | None:
     """The events column holding the source's own tz-aware timestamp, when the plan runs on
-    DuckDB and there is one (see :class:`~segctl.compiler.plan.PlanContext`)."""
+    DuckDB and there is one (see :class:`~segctl.compiler.PlanContext`)."""
     return project.engine.raw_timestamp if project.config.engine.type == "duckdb" else None
 
 
@@ -453,7 +447,7 @@ def time_bounds(project: Project, after: datetime | None, until: datetime) -> li
     """
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, time_bound
+    from segctl.compiler import col, time_bound
 
     raw = _raw_timestamp(project)
     column = col(raw or "timestamp")
@@ -461,36 +455,6 @@ def time_bounds(project: Project, after: datetime | None, until: datetime) -> li
     if after is not None:
         parts.append(exp.GT(this=column.copy(), expression=time_bound(after, raw)))
     return parts
-
-
-def _current_subscription(project: Project, as_of: datetime) -> exp.Select:
-    """Each person's latest subscription row with updated_at <= as_of (ties broken like the
-    compiler does: by the other columns, ascending)."""
-    from sqlglot import exp
-
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import col, ident
-
-    columns = list(project.schema["subscriptions"])
-    others = sorted(c for c in columns if c not in ("person_id", "updated_at"))
-    number = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[col("person_id")],
-        order=exp.Order(
-            expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
-            + [exp.Ordered(this=col(c)) for c in others]
-        ),
-    )
-    ranked = (
-        exp.select(*(col(c) for c in columns), exp.alias_(number, ident("rn")))
-        .from_(ident("subscriptions"))
-        .where(exp.LTE(this=col("updated_at"), expression=literal(as_of)))
-    )
-    return (
-        exp.select(*(col(c) for c in columns))
-        .from_(ranked.subquery("r"))
-        .where(exp.EQ(this=col("rn"), expression=literal(1)))
-    )
 
 
 def behaviour_features(
