@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from segctl.compiler import ConditionVisitor, Instrumented
+from sqlglot import exp
+
+from segctl.compiler import ConditionVisitor, Instrumented, col, ident, literal
 from segctl.compiler.calendar import resolve
 from segctl.definitions.model import (
     All,
@@ -108,11 +110,12 @@ def _persons(subject: Subject, person_ids: list[str]) -> dict[str, datetime | No
     """person_id -> created_at (None when unknown) for the persons found; raises DataError
     naming the others (with the closest known id)."""
     engine = subject.engine
-    created = "created_at" if "created_at" in subject.schema["persons"] else "NULL"
+    created = col("created_at") if "created_at" in subject.schema["persons"] else exp.Null()
+    wanted = exp.In(
+        this=col("person_id"), expressions=[literal(p) for p in dict.fromkeys(person_ids)]
+    )
     found = engine.rows(
-        f"SELECT person_id, {created} FROM persons "
-        "WHERE person_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(person_ids)],
+        exp.select(col("person_id"), created).from_(ident("persons")).where(wanted).sql("duckdb")
     )
     known = {str(r[0]): r[1] if isinstance(r[1], datetime) else None for r in found}
     display = engine.inputs["persons"][0].display
@@ -123,11 +126,7 @@ def _persons(subject: Subject, person_ids: list[str]) -> dict[str, datetime | No
         )
     missing = [p for p in dict.fromkeys(person_ids) if p not in known]
     if missing:
-        closest = engine.rows(
-            "SELECT person_id, levenshtein(person_id, ?) AS d FROM persons "
-            "ORDER BY d, jaro_winkler_similarity(person_id, ?) DESC, person_id LIMIT 1",
-            [missing[0], missing[0]],
-        )
+        closest = engine.rows(_closest(missing[0]).sql("duckdb"))
         hint = f" (did you mean '{closest[0][0]}'?)" if closest and closest[0][1] <= 2 else ""
         listed = ", ".join(f"'{p}'" for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -136,6 +135,18 @@ def _persons(subject: Subject, person_ids: list[str]) -> dict[str, datetime | No
             "person ids are matched exactly"
         )
     return known
+
+
+def _closest(person_id: str) -> exp.Select:
+    """The known person id closest to ``person_id``, and its edit distance."""
+    distance = exp.func("LEVENSHTEIN", col("person_id"), literal(person_id))
+    similarity = exp.func("JARO_WINKLER_SIMILARITY", col("person_id"), literal(person_id))
+    return (
+        exp.select(col("person_id"), exp.alias_(distance, ident("d")))
+        .from_(ident("persons"))
+        .order_by(col("d"), exp.Ordered(this=similarity, desc=True), col("person_id"))
+        .limit(1)
+    )
 
 
 # ---- which plan column holds what ------------------------------------------------------------

@@ -454,7 +454,7 @@ def suggest(matrix: FeatureMatrix, inside: np.ndarray, lift: float | None) -> tu
     """
     import numpy as np
 
-    from segctl.ml.features import CAP_DAYS
+    from segctl.ml.specs import CAP_DAYS
 
     recency = matrix.column("days_since_last_event")[inside]
     if not len(recency):
