@@ -60,5 +60,6 @@ class ConditionVisitor(Generic[T]):
         kind = kind_of(condition)
         method = getattr(self, f"visit_{kind}", None)
         if method is None:
-            raise TypeError(f"{type(self).__name__} cannot handle a {kind} condition")
+            name = type(self).__name__
+            raise TypeError(f"{name} has no visit_{kind}: {kind} conditions unhandled")
         return cast(Callable[[Condition], T], method)(condition)
