@@ -493,7 +493,7 @@ class Project:
         Runs are appended after the last committed one; ``reset`` first deletes all runs
         and membership history (the outbox and synced audiences are kept).
         """
-        from segctl.definitions.values import parse_duration
+        from segctl.definitions.durations import parse_duration
         from segctl.lock import state_lock
         from segctl.state import StateStore
 

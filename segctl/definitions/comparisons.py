@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from segctl.definitions.durations import parse_duration
 from segctl.definitions.model import (
     ColumnType,
     Comparator,
@@ -18,7 +19,7 @@ from segctl.definitions.source import (
     YMap,
     did_you_mean,
 )
-from segctl.definitions.values import coerce, parse_duration
+from segctl.definitions.values import coerce
 from segctl.errors import ValueProblem
 from segctl.timeutil import parse_timestamp
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from segctl.definitions.comparisons import COMPARATORS, ORDERED, ComparisonParser
+from segctl.definitions.durations import parse_duration
 from segctl.definitions.model import (
     AGGREGATES,
     ColumnTest,
@@ -25,7 +26,6 @@ from segctl.definitions.source import (
     did_you_mean,
     position_of,
 )
-from segctl.definitions.values import parse_duration
 from segctl.errors import ValueProblem
 from segctl.timeutil import parse_timestamp
 

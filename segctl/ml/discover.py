@@ -215,7 +215,7 @@ def discover(
     >>> [c.name for c in found.clusters]  # doctest: +SKIP
     ['discovered_1', 'discovered_2', 'discovered_3']
     """
-    from segctl.definitions.values import parse_duration
+    from segctl.definitions.durations import parse_duration
     from segctl.errors import ValueProblem
     from segctl.ml import model_threads, require_sklearn
 
