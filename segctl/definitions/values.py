@@ -1,4 +1,5 @@
-"""Durations, timestamps and comparator literals: from YAML values to typed Python values.
+"""Comparator literals: from YAML values to typed Python values (durations are in
+:mod:`segctl.definitions.durations`, timestamps in :mod:`segctl.timeutil`).
 
 Each function returns the typed value or raises :class:`ValueProblem` with a message that says
 what was expected; the parser adds the source position.
