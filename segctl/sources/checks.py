@@ -21,6 +21,7 @@ from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.sql import count, duck
 from segctl.sources.views import DUPLICATE, SOURCE_INDEX
 from segctl.tempnames import EVENTS_STAGED_VIEW
+from segctl.textfmt import percent
 
 
 @dataclass
@@ -140,4 +141,5 @@ def find_bad_timestamps(loader: Loader) -> None:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "0%"
+    """A whole percentage, unhedged (the counts stand beside it): ``(21%)``, ``(0%)``."""
+    return percent(part, whole, places=0, hedge=False)
