@@ -221,7 +221,7 @@ def converted_flags(found: Any, root: Path) -> np.ndarray:
     project = Project.load(root)
     project.schema  # noqa: B018 (registers the views)
     start, end = found.train_as_of, found.as_of
-    rows = project.engine.rows(
+    rows = project.engine.driver.rows(
         "SELECT DISTINCT person_id FROM events WHERE event = ? AND timestamp > ? "
         "AND timestamp <= ?",
         [found.conversion_event, start, end],
@@ -235,7 +235,7 @@ def person_column(root: Path, ids: list[str], column: str) -> list[Any]:
 
     project = Project.load(root)
     project.schema  # noqa: B018
-    values = dict(project.engine.rows(f'SELECT person_id, "{column}" FROM persons'))
+    values = dict(project.engine.driver.rows(f'SELECT person_id, "{column}" FROM persons'))
     return [values.get(p) for p in ids]
 
 

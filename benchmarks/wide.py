@@ -146,7 +146,7 @@ def per_segment(project_dir: Path) -> int:
     fused = {n: c.size for n, c in project.evaluate(as_of=AS_OF).changes.items()}
     fused_seconds = time.perf_counter() - started
     project = segctl.Project.load(project_dir)
-    con = project.engine.con
+    con = project.engine.driver.con
     started = time.perf_counter()
     sizes = {}
     for name in names:

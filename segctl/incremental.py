@@ -209,13 +209,13 @@ def decide(project: Project, store: StateStore | None, moment: datetime, full: b
     if problems:
         return Decision(True, problems[0].split(" (")[0].split(": ", 1)[-1])
     before = {(r.source, r.path) for r in recorded}
-    now = runfiles.record(project.root, project.engine.inputs)
+    now = runfiles.record(project.root, project.engine.driver.inputs)
     added = [r for r in now if (r.source, r.path) not in before]
     other = [r for r in added if r.source != "events"]
     if other:
         return Decision(True, f"{other[0].source}: {other[0].path} is new")
     new_files = [runfiles.absolute(project.root, r.path) for r in added]
-    con = project.engine.con
+    con = project.engine.driver.con
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
     if new_files:
         con.execute(
@@ -244,11 +244,11 @@ def _new_file_persons(project: Project, files: list[str]) -> bool:
     side.pinned = {"events": tuple(files)}
     side.schema()
     table = fetch_arrow(side.con.sql("SELECT DISTINCT person_id FROM events"))
-    project.engine.con.register("new_file_persons_arrow", table)
-    project.engine.con.execute(
+    project.engine.driver.con.register("new_file_persons_arrow", table)
+    project.engine.driver.con.execute(
         "CREATE OR REPLACE TEMP TABLE new_file_persons AS SELECT * FROM new_file_persons_arrow"
     )
-    project.engine.con.unregister("new_file_persons_arrow")
+    project.engine.driver.con.unregister("new_file_persons_arrow")
     side.con.close()
     return True
 
@@ -306,7 +306,7 @@ def prepare_wake(project: Project, moment: datetime, decision: Decision) -> None
     """Compute this run's wake-up times (of D, or of everyone for a full run) into the
     engine's :data:`WAKE_TABLE`, before the commit's transaction."""
     only = PERSONS_TABLE if not decision.full else None
-    project.engine.con.execute(
+    project.engine.driver.con.execute(
         f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {wake_sql(project, moment, only)}"
     )
 
@@ -317,7 +317,7 @@ def merge_snapshot(project: Project, result_table: str, words: list[str]) -> Non
     from segctl.state import S
 
     columns = ", ".join(["person_id", *words])
-    project.engine.con.execute(
+    project.engine.driver.con.execute(
         f"INSERT INTO {result_table} SELECT {columns} FROM {S}.snapshot "
         f"WHERE person_id NOT IN (SELECT person_id FROM {PERSONS_TABLE})"
     )

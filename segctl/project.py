@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from segctl.delivery.plan import PlanRow
     from segctl.delivery.worker import Report
     from segctl.diff import Change, SegmentDiff
-    from segctl.engine.duckdb import DuckDBEngine
+    from segctl.engine.base import Engine
     from segctl.explain import Explanation
     from segctl.sources.inspect import SourceReport
     from segctl.sources.property_types import PropertyTypes
@@ -93,7 +93,7 @@ class Project:
         return self.config.root
 
     @cached_property
-    def engine(self) -> DuckDBEngine:
+    def engine(self) -> Engine:
         """DuckDB on this machine; with ``engine.type: spark`` a SparkEngine, whose plans run
         on Spark while the result, state and deliveries stay in this DuckDB."""
         if self.config.engine.type == "spark":
@@ -106,7 +106,7 @@ class Project:
 
     @property
     def schema(self) -> Schema:
-        return self.engine.schema()
+        return self.engine.driver.schema()
 
     @cached_property
     def definitions(self) -> Definitions:
@@ -169,15 +169,16 @@ class Project:
         types, with a sample of the JSON keys for warnings."""
         from segctl.sources.property_types import PropertyTypes
 
-        return PropertyTypes(self.engine.column_types(), self.engine.sample_rows)
+        driver = self.engine.driver
+        return PropertyTypes(driver.column_types(), driver.sample_rows)
 
     def validate(self, *, check_data: bool = True) -> Definitions:
         """Check config, segments and features against the data schema, and (by default)
         the data itself: unique person ids, parseable timestamps, list files."""
         definitions = self.definitions
         if check_data:
-            self.engine.check_persons()
-            self.engine.check_timestamps()
+            self.engine.driver.check_persons()
+            self.engine.driver.check_timestamps()
             self.plan_context(list(definitions.segments), parse_as_of(None))
             self.reachable_condition()  # the consent column and the suppression file
         return definitions
@@ -217,8 +218,8 @@ class Project:
         ]
         tables = self.engine.register_lists(lists)
         # Persons with latest_by: each one's latest row at or before as_of.
-        self.engine.prepare(f"TIMESTAMP '{as_of.isoformat(sep=' ')}'")
-        raw = self.engine.raw_timestamp if dialect == "duckdb" else None
+        self.engine.prepare(as_of)
+        raw = self.engine.driver.raw_timestamp if dialect == "duckdb" else None
         spillable = self.config.engine.memory_limit is not None
         return PlanContext(
             self.schema,
@@ -253,10 +254,10 @@ class Project:
         self._evaluate(names, moment)
         folder = self.config.state_dir
         if StateStore.exists(folder):
-            with StateStore.open(folder, con=self.engine.con, wait=wait) as store:
-                changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
+            with StateStore.open(folder, con=self.engine.driver.con, wait=wait) as store:
+                changes = diff.compute(self.engine.driver.con, store, names, RESULT_TABLE)
         else:
-            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, None, names, RESULT_TABLE)
         warnings = self.data_warnings() + self.freshness_warnings(moment)
         return EvaluationResult(self, moment, names, changes, warnings)
 
@@ -265,7 +266,7 @@ class Project:
         from segctl.compiler import Plan
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
-        self.engine.check_persons()
+        self.engine.driver.check_persons()
         context = self.plan_context(names, moment, self.config.engine.type)
         builder = Plan(self.definitions, context)
         words = packed.pack_as([packed.quote(n) for n in names])
@@ -274,7 +275,7 @@ class Project:
         )
         # The memberships as one boolean column per segment, for readers of a few segments
         # (DuckDB computes only the columns a query reads).
-        self.engine.con.execute(
+        self.engine.driver.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {MEMBERS_VIEW} AS SELECT person_id, "
             f"{', '.join(packed.flags(names))} FROM {RESULT_TABLE}"
         )
@@ -325,7 +326,7 @@ class Project:
         result table."""
         if not decision.full:
             return int(decision.persons)
-        return int(self.engine.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0])
+        return int(self.engine.driver.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0])
 
     def inspect(self) -> list[SourceReport]:
         """What segctl sees in each data source: files, rows, time range, persons, events with
@@ -336,15 +337,16 @@ class Project:
         from segctl.sources.inspect import inspect
 
         self.schema  # noqa: B018 - reads and checks every source
-        with self.engine.plan_errors():
-            return inspect(self.engine.loader, self.engine.con)
+        driver = self.engine.driver
+        with driver.plan_errors():
+            return inspect(driver.loader, driver.con)
 
     def data_warnings(self) -> list[str]:
         """What the data views leave out, per source (SPEC 1: events with no person once
         identities are resolved, rows without an event name, duplicates removed by
         ``dedupe_on``); said on stderr and listed under ``"warnings"`` in JSON outputs."""
         if self._data_warnings is None:
-            self._data_warnings = self.engine.warnings()
+            self._data_warnings = self.engine.driver.warnings()
         return list(self._data_warnings)
 
     def freshness_warnings(self, as_of: datetime) -> list[str]:
@@ -358,10 +360,10 @@ class Project:
             return []
         self.schema  # noqa: B018 - the input views, and whether the source has a raw timestamp
         column = "timestamp"
-        if self.config.engine.type == "duckdb" and self.engine.raw_timestamp:
+        if self.config.engine.type == "duckdb" and self.engine.driver.raw_timestamp:
             # The source's own column: DuckDB answers its max from the Parquet statistics
             # (3 ms for 10M events, against 48 ms through the per-row conversion to UTC).
-            column = self.engine.raw_timestamp
+            column = self.engine.driver.raw_timestamp
         query = exp.select(exp.Max(this=exp.column(column, quoted=True))).from_("events")
         newest = self.engine.arrow(query).column(0)[0].as_py()
         if isinstance(newest, datetime) and newest.tzinfo is not None:
@@ -400,7 +402,9 @@ class Project:
             decision.reason = f"the {self.config.engine.type} engine evaluates in full"
         elif kind == "run" and not dry_run and StateStore.exists(folder):
             self.schema  # noqa: B018 - the input views must exist before the state is attached
-            with StateStore.open(folder, con=self.engine.con, locked=True, write=True) as store:
+            with StateStore.open(
+                folder, con=self.engine.driver.con, locked=True, write=True
+            ) as store:
                 decision = incremental.decide(self, store, moment, full)
         elif kind == "run" and dry_run and not full:
             decision.reason = "dry run"
@@ -417,13 +421,15 @@ class Project:
             self.reachable_condition()
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
-            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, None, names, RESULT_TABLE)
             plan = plan_run(self, None, changes, fire_initial=fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
-        with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
+        with StateStore.open(
+            folder, con=self.engine.driver.con, create=not dry_run, locked=True
+        ) as store:
             if not decision.full:
                 incremental.merge_snapshot(self, RESULT_TABLE, packed.words(len(names)))
-            changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, store, names, RESULT_TABLE)
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
                 return RunResult(None, moment, changes, True, plan=plan)
@@ -449,7 +455,7 @@ class Project:
             progress.phase("Committing the run")
             from segctl import runfiles
 
-            read = runfiles.record(self.root, self.engine.inputs)
+            read = runfiles.record(self.root, self.engine.driver.inputs)
             kept = incremental.fingerprint(self) if keep_incremental else None
 
             def queue_and_keep(run_id: int) -> None:
@@ -580,7 +586,7 @@ class Project:
         from segctl.state import StateStore, members_at_sql
 
         schema = self.schema  # registers the persons view before the state is attached
-        with StateStore.open(self.config.state_dir, con=self.engine.con, wait=wait) as store:
+        with StateStore.open(self.config.state_dir, con=self.engine.driver.con, wait=wait) as store:
             run = store.run(as_of_run) if as_of_run is not None else store.last_run()
             if run is None:
                 raise UsageError("no committed run yet: run `segctl run` first")
@@ -591,13 +597,13 @@ class Project:
             if not evaluated:
                 raise UsageError(f"segment '{segment}' was not part of run {run.run_id}")
             columns = ", ".join(f"p.{qident(c)}" for c in schema["persons"] if c != "person_id")
-            self.engine.con.execute(
+            self.engine.driver.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {tempnames.RUN_MEMBERS_TABLE} AS "
                 f"SELECT person_id FROM ({members_at_sql()}) WHERE segment = ?",
                 [run.run_id, segment],
             )
         return _polars(
-            self.engine.arrow(
+            self.engine.driver.arrow(
                 f"SELECT m.person_id{', ' + columns if columns else ''} "
                 f"FROM {tempnames.RUN_MEMBERS_TABLE} m "
                 "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
@@ -637,15 +643,12 @@ class Project:
         if not path.is_file():
             shown = self.config.display(path)
             raise DataError(f"privacy.suppression_file: file not found: {shown}")
-        from segctl.engine.duckdb import quote
+        from segctl.sources.sql import list_reader
 
-        reader = (
-            f"read_parquet({quote(str(path))})"
-            if path.suffix == ".parquet"
-            else f"read_csv({quote(str(path))}, all_varchar = true)"
-        )
+        read = list_reader(str(path))
+        reader = read.sql(dialect="duckdb")
         try:
-            columns = [c for c, _ in self.engine._describe(reader, "lists")]
+            columns = [c for c, _ in self.engine.driver.describe(read, "lists")]
         except DataError as exc:  # name the file: the reader's error does not
             raise DataError(f"{self.config.display(path)}: {exc}") from None
         keys = [c for c in ("person_id", "email") if c in columns]
@@ -659,7 +662,7 @@ class Project:
             else f"SELECT CAST({k} AS VARCHAR) AS key FROM {reader}"
             for k in keys
         )
-        self.engine.con.execute(
+        self.engine.driver.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {tempnames.SUPPRESSED_VIEW} AS {union}"
         )
         return tempnames.SUPPRESSED_VIEW
@@ -668,7 +671,7 @@ class Project:
         """Which of these persons may be emailed or uploaded."""
         if not person_ids:
             return set()
-        rows = self.engine.rows(
+        rows = self.engine.driver.rows(
             "SELECT p.person_id FROM persons p WHERE p.person_id IN "
             f"(SELECT unnest(?::VARCHAR[])) AND "
             f"{self.reachable_condition('p')}",
@@ -692,7 +695,11 @@ class Project:
             self.segment_names([name])
         self.schema  # noqa: B018 - the persons view must exist before the state is attached
         with StateStore.open(
-            self.config.state_dir, con=self.engine.con, wait=wait, write=True, command="segctl push"
+            self.config.state_dir,
+            con=self.engine.driver.con,
+            wait=wait,
+            write=True,
+            command="segctl push",
         ) as store:
             return Worker(self, store, self.config.destinations, client=client).push(confirm or [])
 
@@ -730,7 +737,7 @@ class Project:
         self.schema  # noqa: B018
         with StateStore.open(
             self.config.state_dir,
-            con=self.engine.con,
+            con=self.engine.driver.con,
             wait=wait,
             write=not dry_run,
             command="segctl sync",
@@ -810,7 +817,7 @@ class Project:
         self.schema  # noqa: B018
         with StateStore.open(
             self.config.state_dir,
-            con=self.engine.con,
+            con=self.engine.driver.con,
             wait=wait,
             create=True,
             command="segctl forget",
@@ -1024,15 +1031,15 @@ class Project:
         else:
             definitions, name = self.definitions, target
             self.segment_names([name])
-        self.engine.check_persons()
+        self.engine.driver.check_persons()
         context = self.plan_context([name], moment, self.config.engine.type, definitions)
         builder = Plan(definitions, context)
         self.engine.create_table(tempnames.PREVIEW_TABLE, builder.members_query(name))
         from segctl.engine.duckdb import qident
 
-        size_row = self.engine.rows(f"SELECT count(*) FROM {tempnames.PREVIEW_TABLE}")[0]
+        size_row = self.engine.driver.rows(f"SELECT count(*) FROM {tempnames.PREVIEW_TABLE}")[0]
         columns = ", ".join(f"p.{qident(c)}" for c in self.schema["persons"] if c != "person_id")
-        sample = self.engine.arrow(
+        sample = self.engine.driver.arrow(
             f"SELECT m.person_id{', ' + columns if columns else ''} "
             f"FROM {tempnames.PREVIEW_TABLE} m "
             f"JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id LIMIT {int(limit)}"
@@ -1053,7 +1060,7 @@ class Project:
 
                 raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
         moment = parse_as_of(as_of, self.config.tz)
-        self.engine.check_persons()
+        self.engine.driver.check_persons()
         builder = Plan(self.definitions, self.plan_context([], moment, self.config.engine.type))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
 
@@ -1104,7 +1111,7 @@ class EvaluationResult:
         """The members of one segment: a DataFrame with a sorted ``person_id`` column."""
         if name not in self.segments:
             raise UsageError(f"segment '{name}' was not evaluated")
-        table = self.project.engine.arrow(
+        table = self.project.engine.driver.arrow(
             f"SELECT person_id FROM {RESULT_TABLE} "
             f"WHERE {packed.is_set(self.segments.index(name))} ORDER BY person_id"
         )
@@ -1114,7 +1121,7 @@ class EvaluationResult:
         """Every (segment, person_id) pair, sorted."""
         words = packed.words(len(self.segments))
         return _polars(
-            self.project.engine.arrow(
+            self.project.engine.driver.arrow(
                 f"SELECT names.segment, m.person_id "
                 f"FROM ({packed.set_bits(RESULT_TABLE, words)}) AS m "
                 f"JOIN {packed.names_table(self.segments)} ON names.idx = m.idx "

@@ -26,3 +26,8 @@ NEW_MEMBERS = "segctl_new_members"
 SPARK_RESULT = "segctl_spark_result"
 #: Registered Arrow table: the ranked persons of a lookalike.
 LOOKALIKE_IDS = "segctl_lookalike_ids"
+#: View: every event row of every source, with its source's index, resolved person and
+#: duplicate flag (segctl.sources.views); the ``events`` view reads it.
+EVENTS_STAGED_VIEW = "segctl_events_staged"
+#: Table: anonymous id -> person id, the links of the sources resolved (segctl.sources.load).
+IDENTITY_MAP_TABLE = "segctl_identity_map"

@@ -100,7 +100,7 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
                 "the files a run read; restore them, or commit a new run (`segctl run`) and "
                 "verify that"
             )
-        project.engine.pinned = runfiles.pinned(project.root, records)
+        project.engine.driver.pinned = runfiles.pinned(project.root, records)
     else:
         warnings.append(
             f"run {run.run_id} was committed by a segctl that did not record its input files: "
@@ -113,7 +113,7 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
         project._evaluate(names, run.as_of)
     project.schema  # noqa: B018 - the input views must exist before the state is attached
     checks: dict[str, SegmentCheck] = {}
-    with StateStore.open(folder, con=project.engine.con, wait=wait) as store:
+    with StateStore.open(folder, con=project.engine.driver.con, wait=wait) as store:
         latest = store.last_run()
         if latest is None or latest.run_id != run.run_id:
             raise StateError(
@@ -155,6 +155,6 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
         run.run_id,
         run.as_of,
         [checks[n] for n in committed],
-        sum(len(g.files) for groups in project.engine.inputs.values() for g in groups),
+        sum(len(g.files) for groups in project.engine.driver.inputs.values() for g in groups),
         warnings,
     )

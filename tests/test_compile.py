@@ -186,7 +186,7 @@ def test_golden_duckdb_sql_computes_the_members(
 ) -> None:
     sql = (GOLDEN / f"{segment}.duckdb.sql").read_text()
     golden_project.compile(segment, as_of=AS_OF)  # registers the list views the SQL reads
-    rows = golden_project.engine.rows(sql)
+    rows = golden_project.engine.driver.rows(sql)
     assert [r[0] for r in rows] == GOLDEN_SEGMENTS[segment][1]
 
 
@@ -390,7 +390,7 @@ def test_no_segment_content_can_inject_sql(make_project: MakeProject) -> None:
         assert EVIL_COLUMN in {i.name for i in tree.find_all(exp.Identifier)}, dialect
     assert len(duckdb.extract_statements(project.compile("evil", as_of=AS_OF))) == 1
     assert project.evaluate(as_of=AS_OF).members("evil")["person_id"].to_list() == ["p2"]
-    assert project.engine.rows("SELECT count(*) FROM persons") == [(3,)]
+    assert project.engine.driver.rows("SELECT count(*) FROM persons") == [(3,)]
 
 
 # ---- every dialect ----------------------------------------------------------------------------

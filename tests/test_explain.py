@@ -74,7 +74,7 @@ def rows(project: Project, table: str, person_ids: list[str] | None = None) -> l
     where = ""
     if person_ids is not None:
         where = " WHERE person_id IN (" + ", ".join(f"'{p}'" for p in person_ids) + ")"
-    table_rows = project.engine.arrow(f'SELECT * FROM "{table}"{where}').to_pylist()
+    table_rows = project.engine.driver.arrow(f'SELECT * FROM "{table}"{where}').to_pylist()
     return table_rows  # type: ignore[no-any-return]
 
 

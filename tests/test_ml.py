@@ -226,7 +226,7 @@ def test_features_and_conversions_equal_a_plain_python_reference(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from segctl.engine.duckdb import RAW_TIMESTAMP
+    from segctl.sources.views import RAW_TIMESTAMP
 
     persons = ["person_id,email,plan,country,created_at"]
     for pid, created in EDGE_PERSONS.items():
@@ -251,7 +251,7 @@ def test_features_and_conversions_equal_a_plain_python_reference(
     naive = TRAIN.replace(tzinfo=None)
     specs = mlf.plan_features(project, naive)
     matrix = mlf.compute(project, specs, naive, conversion=("purchase", END.replace(tzinfo=None)))
-    assert project.engine.raw_timestamp == (RAW_TIMESTAMP if tz else None)
+    assert project.engine.driver.raw_timestamp == (RAW_TIMESTAMP if tz else None)
 
     ids = matrix.person_ids.to_pylist()
     assert ids == ["q1", "q2", "q3", "q4", "q5"]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from segctl.engine.duckdb import DuckDBEngine
 from segctl.explain.instrument import Subject, explain_many
 from segctl.explain.result import Change, Explanation, SegmentExplanation, Since
 from segctl.state import StateStore
@@ -38,12 +37,12 @@ def explain(
     subject.segment_names([segment])
     # As evaluate does, the persons data must be usable as a whole. The plan itself always
     # runs in the local DuckDB, even for a Spark project: it reads one person's rows.
-    DuckDBEngine.check_persons(subject.engine)
+    subject.engine.driver.check_persons()
     explanation = explain_many(subject, segment, [person_id], moment)[person_id]
     if not StateStore.exists(state_dir):
         return explanation
     subject.schema  # noqa: B018 - the input views must exist before the state is attached
-    with StateStore.open(state_dir, con=subject.engine.con, wait=wait) as store:
+    with StateStore.open(state_dir, con=subject.engine.driver.con, wait=wait) as store:
         facts = _history(store, segment, person_id, moment)
     if facts is None:
         return explanation

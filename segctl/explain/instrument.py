@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from segctl.compiler import PlanContext
     from segctl.definitions.loader import Definitions
     from segctl.definitions.model import Schema
-    from segctl.engine.duckdb import DuckDBEngine
+    from segctl.engine.base import Engine
 
 
 class Subject(Protocol):
@@ -53,7 +53,7 @@ class Subject(Protocol):
     def definitions(self) -> Definitions: ...
 
     @property
-    def engine(self) -> DuckDBEngine: ...
+    def engine(self) -> Engine: ...
 
     @property
     def schema(self) -> Schema: ...
@@ -85,9 +85,9 @@ def explain_many(
     shapes = _Shapes(subject.definitions, plan)
     root = shapes.segment(segment)
     sql = plan.query(sorted(set(person_ids))).sql(dialect="duckdb")
-    engine = subject.engine
-    with engine.plan_errors():
-        cursor = engine.con.execute(sql)
+    driver = subject.engine.driver
+    with driver.plan_errors():
+        cursor = driver.con.execute(sql)
         columns = [d[0] for d in cursor.description]
         rows = {r[0]: dict(zip(columns, r, strict=True)) for r in cursor.fetchall()}
     out: dict[str, Explanation] = {}
@@ -109,16 +109,16 @@ def explain_many(
 def _persons(subject: Subject, person_ids: list[str]) -> dict[str, datetime | None]:
     """person_id -> created_at (None when unknown) for the persons found; raises DataError
     naming the others (with the closest known id)."""
-    engine = subject.engine
+    driver = subject.engine.driver
     created = col("created_at") if "created_at" in subject.schema["persons"] else exp.Null()
     wanted = exp.In(
         this=col("person_id"), expressions=[literal(p) for p in dict.fromkeys(person_ids)]
     )
-    found = engine.rows(
+    found = driver.rows(
         exp.select(col("person_id"), created).from_(ident("persons")).where(wanted).sql("duckdb")
     )
     known = {str(r[0]): r[1] if isinstance(r[1], datetime) else None for r in found}
-    display = engine.inputs["persons"][0].display
+    display = driver.inputs["persons"][0].display
     if len(known) < len(found):
         twice = sorted(p for p, n in Counter(str(r[0]) for r in found).items() if n > 1)
         raise DataError(
@@ -126,7 +126,7 @@ def _persons(subject: Subject, person_ids: list[str]) -> dict[str, datetime | No
         )
     missing = [p for p in dict.fromkeys(person_ids) if p not in known]
     if missing:
-        closest = engine.rows(_closest(missing[0]).sql("duckdb"))
+        closest = driver.rows(_closest(missing[0]).sql("duckdb"))
         hint = f" (did you mean '{closest[0][0]}'?)" if closest and closest[0][1] <= 2 else ""
         listed = ", ".join(f"'{p}'" for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

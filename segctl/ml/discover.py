@@ -315,10 +315,10 @@ def _check_event(project: Project, event: str, as_of: datetime) -> None:
     named = exp.EQ(this=col("event"), expression=literal(event))
     probe = exp.select(literal(1)).from_(ident("events")).where(exp.and_(named, until)).limit(1)
     query = exp.select(col("event")).distinct().from_(ident("events")).where(until)
-    with project.engine.plan_errors():
-        if project.engine.rows(probe.sql(dialect="duckdb")):
+    with project.engine.driver.plan_errors():
+        if project.engine.driver.rows(probe.sql(dialect="duckdb")):
             return
-        names = [str(r[0]) for r in project.engine.rows(query.sql(dialect="duckdb"))]
+        names = [str(r[0]) for r in project.engine.driver.rows(query.sql(dialect="duckdb"))]
     if event not in names:
         raise UsageError(
             f"--conversion-event: no event named '{event}' up to "

@@ -96,7 +96,7 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
     from segctl.compiler import col, ident
 
     schema = project.schema
-    engine = project.engine
+    driver = project.engine.driver
     recent = exp.and_(*time_bounds(project, as_of - timedelta(days=365), as_of))
     numeric = [
         c
@@ -114,8 +114,8 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
         .group_by(col("event"))
         .order_by(exp.Ordered(this=col("n"), desc=True), col("event"))
     )
-    with engine.plan_errors():
-        rows = engine.rows(counts.sql(dialect="duckdb"))
+    with driver.plan_errors():
+        rows = driver.rows(counts.sql(dialect="duckdb"))
     rows = [r for r in rows if r[0] is not None]
     specs: list[FeatureSpec] = []
     for event, *_ in rows[:MAX_EVENTS]:
@@ -166,8 +166,8 @@ def _one_hot(project: Project, table: str, skip: tuple[str, ...], kind: str) -> 
             .order_by(exp.Ordered(this=col("n"), desc=True), col(column))
             .limit(MAX_CARDINALITY + 1)
         )
-        with project.engine.plan_errors():
-            rows = project.engine.rows(query.sql(dialect="duckdb"))
+        with project.engine.driver.plan_errors():
+            rows = project.engine.driver.rows(query.sql(dialect="duckdb"))
         values = [(v, n) for v, n in rows if v is not None and v != ""]
         if len(rows) > MAX_CARDINALITY or len(values) < 2:
             continue
@@ -241,7 +241,7 @@ def features_query(
             window = Window(within=timedelta(days=spec.window)) if spec.window else Window()
             measure = EventMeasure(match, window, Measure(kind, of=spec.column))
             measures[f"f{j}"] = Feature(f"f{j}", measure)
-    project.engine.check_persons()
+    project.engine.driver.check_persons()
     # The engine's dialect: with engine.type spark the plan runs on Spark (portable forms only).
     definitions = Definitions({}, measures)
     context = project.plan_context([], as_of, project.config.engine.type, definitions)
@@ -299,7 +299,7 @@ def features_query(
 def _raw_timestamp(project: Project) -> str | None:
     """The events column holding the source's own tz-aware timestamp, when the plan runs on
     DuckDB and there is one (see :class:`~segctl.compiler.PlanContext`)."""
-    return project.engine.raw_timestamp if project.config.engine.type == "duckdb" else None
+    return project.engine.driver.raw_timestamp if project.config.engine.type == "duckdb" else None
 
 
 def time_bounds(project: Project, after: datetime | None, until: datetime) -> list[exp.Expr]:
