@@ -159,9 +159,9 @@ def planted_project(root: Path, persons: int, seed: int) -> dict[str, str]:
 def sample_archetypes(n_persons: int = 3000, seed: int = 7) -> dict[str, str]:
     """The archetype of every sample person, replayed from the sample generator (its first
     random draws make the persons), checked against the committed persons.csv."""
-    from segctl.sample import _Generator
+    from segctl.sample import Generator
 
-    people = _Generator(random.Random(seed), END).persons(n_persons)
+    people = Generator(random.Random(seed), END).persons(n_persons)
     with (REPO / "sample_data" / "persons.csv").open() as handle:
         committed = [row["person_id"] for row in csv.DictReader(handle)]
     if committed != [p.person_id for p in people]:
@@ -221,7 +221,7 @@ def converted_flags(found: Any, root: Path) -> np.ndarray:
     project = Project.load(root)
     project.schema  # noqa: B018 (registers the views)
     start, end = found.train_as_of, found.as_of
-    rows = project.engine.rows(
+    rows = project.engine.driver.rows(
         "SELECT DISTINCT person_id FROM events WHERE event = ? AND timestamp > ? "
         "AND timestamp <= ?",
         [found.conversion_event, start, end],
@@ -235,7 +235,7 @@ def person_column(root: Path, ids: list[str], column: str) -> list[Any]:
 
     project = Project.load(root)
     project.schema  # noqa: B018
-    values = dict(project.engine.rows(f'SELECT person_id, "{column}" FROM persons'))
+    values = dict(project.engine.driver.rows(f'SELECT person_id, "{column}" FROM persons'))
     return [values.get(p) for p in ids]
 
 

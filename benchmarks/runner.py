@@ -86,7 +86,7 @@ def run_per_segment(project_dir: Path, as_of: str, out: Path | None) -> dict[str
 
     started = time.perf_counter()
     project = Project.load(project_dir)
-    con = project.engine.con
+    con = project.engine.driver.con
     sizes: dict[str, int] = {}
     for i, name in enumerate(NAMES):
         sql = project.compile(name, as_of=as_of, pretty=False)
@@ -110,7 +110,7 @@ def run_segctl_sql(project_dir: Path, as_of: str, out: Path | None) -> dict[str,
     started = time.perf_counter()
     project = Project.load(project_dir)
     sql = project.compile(as_of=as_of, pretty=False)
-    con = project.engine.con
+    con = project.engine.driver.con
     con.execute(f"CREATE TEMP TABLE result AS {sql}")
     counts = ", ".join(f"count(*) FILTER (WHERE {_quote(n)})" for n in NAMES)
     row = con.execute(f"SELECT {counts} FROM result").fetchone()

@@ -40,8 +40,10 @@ from segctl.engine.duckdb import qident
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import resolve_inputs
-from segctl.sources.load import DUPLICATE, IDENTITY_MAP, STAGED, sql
+from segctl.sources.sql import duck
+from segctl.sources.views import DUPLICATE
 from segctl.state import incremental as kept_state
+from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
 
 if TYPE_CHECKING:
     from segctl.config import Config
@@ -342,12 +344,12 @@ class Incremental:
                 one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
                 loader.pick(staged.source, one)
                 values = [
-                    sql(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
+                    duck(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
                     for key in ("person_id", "anonymous_id", "dedupe_on")
                 ]
                 selects.append(
                     f"SELECT {values[0]} AS person_id, {values[1]} AS anonymous_id, "
-                    f"{values[2]} AS key FROM {one.reader}"
+                    f"{values[2]} AS key FROM {duck(one.reader)}"
                 )
         if not selects:
             return
@@ -357,12 +359,13 @@ class Incremental:
         resolved = "s.person_id"
         if loader.linked:
             con.execute(
-                f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {STAGED} WHERE anonymous_id "
+                f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {EVENTS_STAGED_VIEW} WHERE "
+                f"anonymous_id "
                 f"IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id FROM {rows})"
             )
             for identities in loader.staged.get("identities", []):
                 con.execute(
-                    f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM ({identities.query}) "
+                    f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM ({duck(identities.query)}) "
                     f"WHERE id IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id "
                     f"FROM {rows})"
                 )
@@ -372,13 +375,14 @@ class Incremental:
                 continue
             anonymous = any(g.picked.get("anonymous_id") for g in staged.groups)
             join = (
-                f" LEFT JOIN {IDENTITY_MAP} AS m ON s.person_id IS NULL AND s.anonymous_id = m.id"
+                f" LEFT JOIN {IDENTITY_MAP_TABLE} AS m ON s.person_id IS NULL "
+                "AND s.anonymous_id = m.id"
                 if loader.linked and anonymous
                 else ""
             )
             con.execute(
                 f"INSERT INTO {PERSONS_TABLE} SELECT {resolved if join else 's.person_id'} "
-                f"FROM ({staged.query}) AS s{join} "
+                f"FROM ({duck(staged.query)}) AS s{join} "
                 f"WHERE s.{qident(DUPLICATE)} IN (SELECT key FROM {rows})"
             )
 

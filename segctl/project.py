@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     import polars as pl
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
-    from segctl.compiler.plan import PlanContext
+    from segctl.compiler import PlanContext
     from segctl.delivery.plan import PlanRow
     from segctl.delivery.worker import Report
     from segctl.diff import Change, SegmentDiff
-    from segctl.engine.duckdb import DuckDBEngine
+    from segctl.engine.base import Engine
     from segctl.explain import Explanation
     from segctl.sources.inspect import SourceReport
     from segctl.sources.property_types import PropertyTypes
@@ -93,7 +93,7 @@ class Project:
         return self.config.root
 
     @cached_property
-    def engine(self) -> DuckDBEngine:
+    def engine(self) -> Engine:
         """DuckDB on this machine; with ``engine.type: spark`` a SparkEngine, whose plans run
         on Spark while the result, state and deliveries stay in this DuckDB."""
         if self.config.engine.type == "spark":
@@ -106,7 +106,7 @@ class Project:
 
     @property
     def schema(self) -> Schema:
-        return self.engine.schema()
+        return self.engine.driver.schema()
 
     @cached_property
     def definitions(self) -> Definitions:
@@ -169,16 +169,17 @@ class Project:
         types, with a sample of the JSON keys for warnings."""
         from segctl.sources.property_types import PropertyTypes
 
-        return PropertyTypes(self.engine.column_types(), self.engine.sample_rows)
+        driver = self.engine.driver
+        return PropertyTypes(driver.column_types(), driver.sample_rows)
 
     def validate(self, *, check_data: bool = True) -> Definitions:
         """Check config, segments and features against the data schema, and (by default)
         the data itself: unique person ids, parseable timestamps, list files."""
         definitions = self.definitions
         if check_data:
-            self.engine.check_persons()
-            self.engine.check_timestamps()
-            self._context(list(definitions.segments), parse_as_of(None))
+            self.engine.driver.check_persons()
+            self.engine.driver.check_timestamps()
+            self.plan_context(list(definitions.segments), parse_as_of(None))
             self.reachable_condition()  # the consent column and the suppression file
         return definitions
 
@@ -194,14 +195,20 @@ class Project:
                 raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
         return list(dict.fromkeys(names))
 
-    def _context(self, names: list[str], as_of: datetime, dialect: str = "duckdb") -> PlanContext:
-        return self._context_for(self.definitions, names, as_of, dialect)
-
-    def _context_for(
-        self, definitions: Definitions, names: list[str], as_of: datetime, dialect: str = "duckdb"
+    def plan_context(
+        self,
+        names: list[str],
+        as_of: datetime,
+        dialect: str = "duckdb",
+        definitions: Definitions | None = None,
     ) -> PlanContext:
-        from segctl.compiler.plan import PlanContext
+        """The compiler's context for a plan of ``names`` (of the project's definitions, or of
+        ``definitions``) at ``as_of`` in ``dialect``: registers the list files they read and
+        the persons view at as_of in the engine."""
+        from segctl.compiler import PlanContext
 
+        if definitions is None:
+            definitions = self.definitions
         lists = [
             c
             for n in names
@@ -211,8 +218,8 @@ class Project:
         ]
         tables = self.engine.register_lists(lists)
         # Persons with latest_by: each one's latest row at or before as_of.
-        self.engine.prepare(f"TIMESTAMP '{as_of.isoformat(sep=' ')}'")
-        raw = self.engine.raw_timestamp if dialect == "duckdb" else None
+        self.engine.prepare(as_of)
+        raw = self.engine.driver.raw_timestamp if dialect == "duckdb" else None
         spillable = self.config.engine.memory_limit is not None
         return PlanContext(
             self.schema,
@@ -247,28 +254,28 @@ class Project:
         self._evaluate(names, moment)
         folder = self.config.state_dir
         if StateStore.exists(folder):
-            with StateStore.open(folder, con=self.engine.con, wait=wait) as store:
-                changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
+            with StateStore.open(folder, con=self.engine.driver.con, wait=wait) as store:
+                changes = diff.compute(self.engine.driver.con, store, names, RESULT_TABLE)
         else:
-            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, None, names, RESULT_TABLE)
         warnings = self.data_warnings() + self.freshness_warnings(moment)
         return EvaluationResult(self, moment, names, changes, warnings)
 
     def _evaluate(self, names: list[str], moment: datetime) -> None:
         """Evaluate into the engine's result table."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
-        self.engine.check_persons()
-        context = self._context(names, moment, self.config.engine.type)
-        builder = PlanBuilder(self.definitions, context)
+        self.engine.driver.check_persons()
+        context = self.plan_context(names, moment, self.config.engine.type)
+        builder = Plan(self.definitions, context)
         words = packed.pack_as([packed.quote(n) for n in names])
         self.engine.create_table(
             RESULT_TABLE, builder.segments_query(names), ", ".join(["person_id", *words])
         )
         # The memberships as one boolean column per segment, for readers of a few segments
         # (DuckDB computes only the columns a query reads).
-        self.engine.con.execute(
+        self.engine.driver.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {MEMBERS_VIEW} AS SELECT person_id, "
             f"{', '.join(packed.flags(names))} FROM {RESULT_TABLE}"
         )
@@ -298,7 +305,9 @@ class Project:
         from segctl.lock import state_lock
 
         moment = parse_as_of(as_of, self.config.tz)
-        self.engine.checked = runfiles.unchanged(self.config)  # files read before: not re-checked
+        self.engine.driver.checked = runfiles.unchanged(
+            self.config
+        )  # files read before: not re-checked
         names = self.segment_names()
         started = now_utc()
         folder = self.config.state_dir
@@ -321,7 +330,7 @@ class Project:
         result table."""
         if not decision.full:
             return int(decision.persons)
-        return int(self.engine.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0])
+        return int(self.engine.driver.rows(f"SELECT count(*) FROM {RESULT_TABLE}")[0][0])
 
     def inspect(self) -> list[SourceReport]:
         """What segctl sees in each data source: files, rows, time range, persons, events with
@@ -332,15 +341,16 @@ class Project:
         from segctl.sources.inspect import inspect
 
         self.schema  # noqa: B018 - reads and checks every source
-        with self.engine.plan_errors():
-            return inspect(self.engine.loader, self.engine.con)
+        driver = self.engine.driver
+        with driver.plan_errors():
+            return inspect(driver.loader, driver.con)
 
     def data_warnings(self) -> list[str]:
         """What the data views leave out, per source (SPEC 1: events with no person once
         identities are resolved, rows without an event name, duplicates removed by
         ``dedupe_on``); said on stderr and listed under ``"warnings"`` in JSON outputs."""
         if self._data_warnings is None:
-            self._data_warnings = self.engine.warnings()
+            self._data_warnings = self.engine.driver.warnings()
         return list(self._data_warnings)
 
     def freshness_warnings(self, as_of: datetime) -> list[str]:
@@ -354,10 +364,10 @@ class Project:
             return []
         self.schema  # noqa: B018 - the input views, and whether the source has a raw timestamp
         column = "timestamp"
-        if self.config.engine.type == "duckdb" and self.engine.raw_timestamp:
+        if self.config.engine.type == "duckdb" and self.engine.driver.raw_timestamp:
             # The source's own column: DuckDB answers its max from the Parquet statistics
             # (3 ms for 10M events, against 48 ms through the per-row conversion to UTC).
-            column = self.engine.raw_timestamp
+            column = self.engine.driver.raw_timestamp
         query = exp.select(exp.Max(this=exp.column(column, quoted=True))).from_("events")
         newest = self.engine.arrow(query).column(0)[0].as_py()
         if isinstance(newest, datetime) and newest.tzinfo is not None:
@@ -392,12 +402,14 @@ class Project:
                 _check_after_last(store, moment)
         decision = incremental.Decision(True, None if full else "first run")
         duckdb_engine = self.config.engine.type == "duckdb"
-        runner = incremental.Incremental(self.config, self.definitions, self.engine)
+        runner = incremental.Incremental(self.config, self.definitions, self.engine.driver)
         if kind == "run" and not full and not duckdb_engine:
             decision.reason = f"the {self.config.engine.type} engine evaluates in full"
         elif kind == "run" and not dry_run and StateStore.exists(folder):
             self.schema  # noqa: B018 - the input views must exist before the state is attached
-            with StateStore.open(folder, con=self.engine.con, locked=True, write=True) as store:
+            with StateStore.open(
+                folder, con=self.engine.driver.con, locked=True, write=True
+            ) as store:
                 decision = runner.decide(store, moment, full)
         elif kind == "run" and dry_run and not full:
             decision.reason = "dry run"
@@ -415,13 +427,15 @@ class Project:
             self.reachable_condition()
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
-            changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, None, names, RESULT_TABLE)
             plan = plan_run(self, None, changes, fire_initial=fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
-        with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
+        with StateStore.open(
+            folder, con=self.engine.driver.con, create=not dry_run, locked=True
+        ) as store:
             if not decision.full:
                 runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
-            changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
+            changes = diff.compute(self.engine.driver.con, store, names, RESULT_TABLE)
             if dry_run:
                 plan = plan_run(self, store, changes, fire_initial=fire_initial)
                 return RunResult(None, moment, changes, True, plan=plan)
@@ -489,7 +503,7 @@ class Project:
         Runs are appended after the last committed one; ``reset`` first deletes all runs
         and membership history (the outbox and synced audiences are kept).
         """
-        from segctl.definitions.values import parse_duration
+        from segctl.definitions.durations import parse_duration
         from segctl.lock import state_lock
         from segctl.state import StateStore
 
@@ -535,7 +549,9 @@ class Project:
         from segctl.verify import verify
 
         # The definitions read the data: loaded by verify once it has pinned the run's files.
-        return verify(self.config, self.engine, lambda: self.definitions, self._evaluate, wait=wait)
+        return verify(
+            self.config, self.engine.driver, lambda: self.definitions, self._evaluate, wait=wait
+        )
 
     def state(self, *, wait: float = 10.0) -> Any:
         """Open the committed state (a context manager yielding a StateStore)."""
@@ -577,7 +593,7 @@ class Project:
         from segctl.state import StateStore, members_at_sql
 
         schema = self.schema  # registers the persons view before the state is attached
-        with StateStore.open(self.config.state_dir, con=self.engine.con, wait=wait) as store:
+        with StateStore.open(self.config.state_dir, con=self.engine.driver.con, wait=wait) as store:
             run = store.run(as_of_run) if as_of_run is not None else store.last_run()
             if run is None:
                 raise UsageError("no committed run yet: run `segctl run` first")
@@ -588,13 +604,13 @@ class Project:
             if not evaluated:
                 raise UsageError(f"segment '{segment}' was not part of run {run.run_id}")
             columns = ", ".join(f"p.{qident(c)}" for c in schema["persons"] if c != "person_id")
-            self.engine.con.execute(
+            self.engine.driver.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {tempnames.RUN_MEMBERS_TABLE} AS "
                 f"SELECT person_id FROM ({members_at_sql()}) WHERE segment = ?",
                 [run.run_id, segment],
             )
         return _polars(
-            self.engine.arrow(
+            self.engine.driver.arrow(
                 f"SELECT m.person_id{', ' + columns if columns else ''} "
                 f"FROM {tempnames.RUN_MEMBERS_TABLE} m "
                 "LEFT JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id"
@@ -634,15 +650,12 @@ class Project:
         if not path.is_file():
             shown = self.config.display(path)
             raise DataError(f"privacy.suppression_file: file not found: {shown}")
-        from segctl.engine.duckdb import quote
+        from segctl.sources.sql import list_reader
 
-        reader = (
-            f"read_parquet({quote(str(path))})"
-            if path.suffix == ".parquet"
-            else f"read_csv({quote(str(path))}, all_varchar = true)"
-        )
+        read = list_reader(str(path))
+        reader = read.sql(dialect="duckdb")
         try:
-            columns = [c for c, _ in self.engine._describe(reader, "lists")]
+            columns = [c for c, _ in self.engine.driver.describe(read, "lists")]
         except DataError as exc:  # name the file: the reader's error does not
             raise DataError(f"{self.config.display(path)}: {exc}") from None
         keys = [c for c in ("person_id", "email") if c in columns]
@@ -656,7 +669,7 @@ class Project:
             else f"SELECT CAST({k} AS VARCHAR) AS key FROM {reader}"
             for k in keys
         )
-        self.engine.con.execute(
+        self.engine.driver.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {tempnames.SUPPRESSED_VIEW} AS {union}"
         )
         return tempnames.SUPPRESSED_VIEW
@@ -665,7 +678,7 @@ class Project:
         """Which of these persons may be emailed or uploaded."""
         if not person_ids:
             return set()
-        rows = self.engine.rows(
+        rows = self.engine.driver.rows(
             "SELECT p.person_id FROM persons p WHERE p.person_id IN "
             f"(SELECT unnest(?::VARCHAR[])) AND "
             f"{self.reachable_condition('p')}",
@@ -689,7 +702,11 @@ class Project:
             self.segment_names([name])
         self.schema  # noqa: B018 - the persons view must exist before the state is attached
         with StateStore.open(
-            self.config.state_dir, con=self.engine.con, wait=wait, write=True, command="segctl push"
+            self.config.state_dir,
+            con=self.engine.driver.con,
+            wait=wait,
+            write=True,
+            command="segctl push",
         ) as store:
             return Worker(self, store, self.config.destinations, client=client).push(confirm or [])
 
@@ -727,7 +744,7 @@ class Project:
         self.schema  # noqa: B018
         with StateStore.open(
             self.config.state_dir,
-            con=self.engine.con,
+            con=self.engine.driver.con,
             wait=wait,
             write=not dry_run,
             command="segctl sync",
@@ -807,7 +824,7 @@ class Project:
         self.schema  # noqa: B018
         with StateStore.open(
             self.config.state_dir,
-            con=self.engine.con,
+            con=self.engine.driver.con,
             wait=wait,
             create=True,
             command="segctl forget",
@@ -953,8 +970,7 @@ class Project:
 
         >>> print(project.compile("power_users", dialect="spark"))  # doctest: +SKIP
         """
-        from segctl.compiler import warehouse
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan, warehouse
 
         if dialect not in DIALECTS:
             raise UsageError(f"unknown dialect '{dialect}' (choose from {', '.join(DIALECTS)})")
@@ -962,8 +978,8 @@ class Project:
         wanted = [segments] if isinstance(segments, str) else segments
         names = self.segment_names(wanted)
         # The SQL shown must run on plain tables: no time bounds on segctl's raw column.
-        context = replace(self._context(names, moment, dialect), raw_timestamp=None)
-        builder = PlanBuilder(self.definitions, context)
+        context = replace(self.plan_context(names, moment, dialect), raw_timestamp=None)
+        builder = Plan(self.definitions, context)
         if wanted and len(wanted) == 1:
             query = builder.members_query(wanted[0])
             title = f"segctl: the members of {wanted[0]} at {iso(moment)} (person_id, sorted)"
@@ -1001,7 +1017,7 @@ class Project:
     def preview(self, target: str, as_of: str | datetime | None = None, limit: int = 10) -> Preview:
         """Size and sample members of a segment, or of a segment file not yet in the project
         (it may reference project segments). Nothing is saved."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         moment = parse_as_of(as_of, self.config.tz)
         path = Path(target)
@@ -1022,15 +1038,15 @@ class Project:
         else:
             definitions, name = self.definitions, target
             self.segment_names([name])
-        self.engine.check_persons()
-        context = self._context_for(definitions, [name], moment, self.config.engine.type)
-        builder = PlanBuilder(definitions, context)
+        self.engine.driver.check_persons()
+        context = self.plan_context([name], moment, self.config.engine.type, definitions)
+        builder = Plan(definitions, context)
         self.engine.create_table(tempnames.PREVIEW_TABLE, builder.members_query(name))
         from segctl.engine.duckdb import qident
 
-        size_row = self.engine.rows(f"SELECT count(*) FROM {tempnames.PREVIEW_TABLE}")[0]
+        size_row = self.engine.driver.rows(f"SELECT count(*) FROM {tempnames.PREVIEW_TABLE}")[0]
         columns = ", ".join(f"p.{qident(c)}" for c in self.schema["persons"] if c != "person_id")
-        sample = self.engine.arrow(
+        sample = self.engine.driver.arrow(
             f"SELECT m.person_id{', ' + columns if columns else ''} "
             f"FROM {tempnames.PREVIEW_TABLE} m "
             f"JOIN persons p ON p.person_id = m.person_id ORDER BY m.person_id LIMIT {int(limit)}"
@@ -1041,7 +1057,7 @@ class Project:
         self, names: list[str] | None = None, as_of: str | datetime | None = None
     ) -> pl.DataFrame:
         """Every named feature (or those named) per person, as a polars DataFrame."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         features = self.definitions.features
         wanted = names or list(features)
@@ -1051,8 +1067,8 @@ class Project:
 
                 raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
         moment = parse_as_of(as_of, self.config.tz)
-        self.engine.check_persons()
-        builder = PlanBuilder(self.definitions, self._context([], moment, self.config.engine.type))
+        self.engine.driver.check_persons()
+        builder = Plan(self.definitions, self.plan_context([], moment, self.config.engine.type))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
 
     def explain(
@@ -1073,7 +1089,8 @@ class Project:
         """
         from segctl.explain import explain
 
-        return explain(self, segment, person_id, as_of, wait=wait)
+        moment = parse_as_of(as_of, self.config.tz)
+        return explain(self, segment, person_id, moment, state_dir=self.config.state_dir, wait=wait)
 
 
 @dataclass(frozen=True)
@@ -1101,7 +1118,7 @@ class EvaluationResult:
         """The members of one segment: a DataFrame with a sorted ``person_id`` column."""
         if name not in self.segments:
             raise UsageError(f"segment '{name}' was not evaluated")
-        table = self.project.engine.arrow(
+        table = self.project.engine.driver.arrow(
             f"SELECT person_id FROM {RESULT_TABLE} "
             f"WHERE {packed.is_set(self.segments.index(name))} ORDER BY person_id"
         )
@@ -1111,7 +1128,7 @@ class EvaluationResult:
         """Every (segment, person_id) pair, sorted."""
         words = packed.words(len(self.segments))
         return _polars(
-            self.project.engine.arrow(
+            self.project.engine.driver.arrow(
                 f"SELECT names.segment, m.person_id "
                 f"FROM ({packed.set_bits(RESULT_TABLE, words)}) AS m "
                 f"JOIN {packed.names_table(self.segments)} ON names.idx = m.idx "

@@ -26,6 +26,11 @@ NEW_MEMBERS = "segctl_new_members"
 SPARK_RESULT = "segctl_spark_result"
 #: Registered Arrow table: the ranked persons of a lookalike.
 LOOKALIKE_IDS = "segctl_lookalike_ids"
+#: View: every event row of every source, with its source's index, resolved person and
+#: duplicate flag (segctl.sources.views); the ``events`` view reads it.
+EVENTS_STAGED_VIEW = "segctl_events_staged"
+#: Table: anonymous id -> person id, the links of the sources resolved (segctl.sources.load).
+IDENTITY_MAP_TABLE = "segctl_identity_map"
 #: Table: the persons an incremental run re-evaluates (segctl.incremental's set D).
 INCREMENTAL_PERSONS = "segctl_incremental_persons"
 #: Table: the wake-up times an incremental (or full) run computed (segctl.incremental).

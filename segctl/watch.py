@@ -199,7 +199,7 @@ class Watch:
         try:
             project = self._load()
             result = project.run(as_of=moment, wait=self.wait)
-            read = {f for g in project.engine.inputs.get("events", []) for f in g.files}
+            read = {f for g in project.engine.driver.inputs.get("events", []) for f in g.files}
             persons = result.persons_evaluated  # D for an incremental run
         except SegctlError as exc:
             from segctl.redact import redact
@@ -235,7 +235,7 @@ class Watch:
         runs for months."""
         if "engine" in vars(project):
             with suppress(Exception):
-                project.engine.con.close()
+                project.engine.driver.con.close()
 
 
 @contextmanager

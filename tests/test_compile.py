@@ -186,7 +186,7 @@ def test_golden_duckdb_sql_computes_the_members(
 ) -> None:
     sql = (GOLDEN / f"{segment}.duckdb.sql").read_text()
     golden_project.compile(segment, as_of=AS_OF)  # registers the list views the SQL reads
-    rows = golden_project.engine.rows(sql)
+    rows = golden_project.engine.driver.rows(sql)
     assert [r[0] for r in rows] == GOLDEN_SEGMENTS[segment][1]
 
 
@@ -194,6 +194,48 @@ def test_golden_segments_evaluate_together(golden_project: segctl.Project) -> No
     result = golden_project.evaluate(as_of=AS_OF)
     for name, (_, members) in GOLDEN_SEGMENTS.items():
         assert result.members(name)["person_id"].to_list() == members, name
+
+
+# ---- the public API: one dispatch over condition kinds --------------------------------------
+
+
+def test_every_condition_kind_has_one_entry_and_every_visitor_handles_it() -> None:
+    from typing import get_args
+
+    import segctl.explain  # noqa: F401 - its visitors subclass ConditionVisitor too
+    from segctl.compiler import KINDS, ConditionVisitor
+    from segctl.definitions.model import Condition
+
+    assert set(KINDS) == set(get_args(Condition))
+    visitors = ConditionVisitor.__subclasses__()
+    assert len(visitors) >= 4  # the compiler's, its instrumentation's, explain's two
+    for visitor in visitors:
+        missing = [k for k in KINDS.values() if not hasattr(visitor, f"visit_{k}")]
+        assert not missing, f"{visitor.__name__} lacks {missing}"
+
+
+def test_a_kind_a_visitor_lacks_raises(golden_project: segctl.Project) -> None:
+    from segctl.compiler import ConditionVisitor
+
+    rule = golden_project.definitions.segments["power_users"].rule
+    unhandled = r"ConditionVisitor has no visit_all: all conditions unhandled"
+    with pytest.raises(TypeError, match=unhandled):
+        ConditionVisitor[None]().visit(rule)
+
+
+def test_one_condition_compiles_over_the_plan_columns(golden_project: segctl.Project) -> None:
+    from segctl.compiler import Plan
+    from segctl.timeutil import parse_as_of
+
+    definitions = golden_project.definitions
+    context = golden_project.plan_context(["power_users"], parse_as_of(AS_OF))
+    plan = Plan(definitions, context)
+    verdict = plan.condition(definitions.segments["power_users"].rule)
+    columns = {c.name for c in verdict.find_all(exp.Column)}
+    assert columns == {"p__plan", *plan.needs.measures.values()} and plan.needs.measures
+    # The plan computes what the condition reads: its measures are columns of base.
+    base = cte(plan.segments_query(["power_users"]).sql(dialect="duckdb"), "base")
+    assert set(plan.needs.measures.values()) <= {p.alias_or_name for p in base.expressions}
 
 
 # ---- the fused plan ---------------------------------------------------------------------------
@@ -348,7 +390,7 @@ def test_no_segment_content_can_inject_sql(make_project: MakeProject) -> None:
         assert EVIL_COLUMN in {i.name for i in tree.find_all(exp.Identifier)}, dialect
     assert len(duckdb.extract_statements(project.compile("evil", as_of=AS_OF))) == 1
     assert project.evaluate(as_of=AS_OF).members("evil")["person_id"].to_list() == ["p2"]
-    assert project.engine.rows("SELECT count(*) FROM persons") == [(3,)]
+    assert project.engine.driver.rows("SELECT count(*) FROM persons") == [(3,)]
 
 
 # ---- every dialect ----------------------------------------------------------------------------

@@ -205,7 +205,7 @@ EVENTS_UTC = [
 
 
 def events_of(root: Path) -> list[tuple[Any, ...]]:
-    engine = segctl.Project.load(root).engine
+    engine = segctl.Project.load(root).engine.driver
     engine.schema()
     return engine.rows("SELECT person_id, event, timestamp, amount FROM events ORDER BY ALL")
 
@@ -245,8 +245,8 @@ def test_parquet_timestamps_naive_or_aware_become_utc(
     )
     pq.write_table(table, root / "data/e.parquet")
     project = segctl.Project.load(root)
-    project.engine.schema()
-    assert project.engine.rows("SELECT timestamp FROM events ORDER BY 1") == [
+    project.engine.driver.schema()
+    assert project.engine.driver.rows("SELECT timestamp FROM events ORDER BY 1") == [
         (t,) for t in instants
     ]
     # The plan's time bounds apply to the source column when it allows: it must still run.
@@ -306,7 +306,7 @@ def test_csv_ids_and_phones_stay_text(make_project: MakeProject) -> None:
     root = make_project(persons=persons, segments={}, features="features: {}\n")
     project = segctl.Project.load(root)
     project.validate()
-    assert project.engine.rows("SELECT person_id, phone, age FROM persons ORDER BY 1") == [
+    assert project.engine.driver.rows("SELECT person_id, phone, age FROM persons ORDER BY 1") == [
         ("007", "0049301234", 30),
         ("10", "+1 555", 41),
     ]

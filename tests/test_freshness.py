@@ -106,5 +106,5 @@ def test_csv_events_without_a_raw_timestamp_column(make_project: MakeProject, cl
     root = make_project(config=config, files={"data/events.csv": events})
     project = segctl.Project.load(root)
     (warning,) = project.evaluate(as_of=LATER).warnings
-    assert project.engine.raw_timestamp is None
+    assert project.engine.driver.raw_timestamp is None
     assert f"30 days past the newest event ({NEWEST})" in warning

@@ -184,8 +184,12 @@ def check_values(root: Path, values: list[str]) -> None:
             i = int(name.rsplit("_", 1)[1])
             assert person_ids(values)[i] in got, (name, texts[name])
     # Nothing was executed but the plan: the inputs are whole.
-    assert project.engine.rows("SELECT count(*) FROM persons") == [(len(values) + len(PLAIN),)]
-    assert project.engine.rows("SELECT count(*) FROM events") == [(len(values) + len(PLAIN),)]
+    assert project.engine.driver.rows("SELECT count(*) FROM persons") == [
+        (len(values) + len(PLAIN),)
+    ]
+    assert project.engine.driver.rows("SELECT count(*) FROM events") == [
+        (len(values) + len(PLAIN),)
+    ]
     # The plan is one statement, and every value sits in it as a string literal.
     sql = project.compile(as_of=AS_OF)
     assert len(duckdb.extract_statements(sql)) == 1
@@ -268,7 +272,7 @@ def check_name(root: Path, place: str, name: str) -> None:
     assert message.startswith(where), message
     assert "Traceback" not in message
     # Refused before anything ran: the inputs are whole.
-    assert project.engine.rows("SELECT count(*) FROM persons") == [(1,)]
+    assert project.engine.driver.rows("SELECT count(*) FROM persons") == [(1,)]
 
 
 HOSTILE_NAMES = st.one_of(

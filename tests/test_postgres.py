@@ -52,7 +52,7 @@ def members_on_postgres(
     """Every segment's members from the all-segments Postgres query, and one query each."""
     names = list(project.definitions.segments)
     everything = project.compile(dialect="postgres", as_of=as_of)
-    script = load_script(everything, project.engine.con, folder, schema)
+    script = load_script(everything, project.engine.driver.con, folder, schema)
     rows = server.query(script + everything + ";\n")
     together = {
         name: {row[0] for row in rows if row[i + 1] == "t"} for i, name in enumerate(sorted(names))

@@ -87,7 +87,7 @@ def test_segment_warehouse_tables(tmp_path: Path, t: Truth) -> None:
         ignored_warning("tracks", t.ignored(), kept),
     ]
     # Persons come from identifies: the latest row per user, with its traits.
-    plans = dict(proj.engine.rows("SELECT person_id, plan FROM persons ORDER BY 1"))
+    plans = dict(proj.engine.driver.rows("SELECT person_id, plan FROM persons ORDER BY 1"))
     assert plans == {p.user_id: p.plan for p in t.persons if p.known}
 
 
@@ -142,7 +142,7 @@ def test_amplitude_export(tmp_path: Path, t: Truth) -> None:
         if p.identified == "events" and t.count(p, "Video Rendered") >= 3
     )
     assert members(proj) == want
-    persons = proj.engine.rows("SELECT count(*) FROM persons")[0][0]
+    persons = proj.engine.driver.rows("SELECT count(*) FROM persons")[0][0]
     assert persons == sum(p.identified == "events" for p in t.persons)
 
 
@@ -158,7 +158,7 @@ def test_mixpanel_export(tmp_path: Path, t: Truth) -> None:
     )
     assert members(proj) == want
     # properties.time is epoch seconds: the first event of each person is its created_at.
-    created = dict(proj.engine.rows("SELECT person_id, created_at FROM persons"))
+    created = dict(proj.engine.driver.rows("SELECT person_id, created_at FROM persons"))
     first = {p.user_id: p.events[0].at.replace(tzinfo=None) for p in t.persons}
     assert created == {k: first[k] for k in created}
 
@@ -289,7 +289,9 @@ def test_spark_reads_each_tool_as_duckdb_does(
     spark_persons = sorted(str(r["person_id"]) for r in frame.collect())
     again = project(tmp_path, data, event)
     again.validate()
-    duck_persons = sorted(str(r[0]) for r in again.engine.rows("SELECT person_id FROM persons"))
+    duck_persons = sorted(
+        str(r[0]) for r in again.engine.driver.rows("SELECT person_id FROM persons")
+    )
     assert spark_persons == duck_persons
 
 
@@ -347,7 +349,7 @@ def test_persons_derived_from_events(tmp_path: Path) -> None:
     )
     proj = segctl.Project.load(tmp_path)
     proj.validate()
-    rows = proj.engine.rows("SELECT person_id, created_at FROM persons ORDER BY 1")
+    rows = proj.engine.driver.rows("SELECT person_id, created_at FROM persons ORDER BY 1")
     from datetime import UTC, datetime
 
     def at(ms: int) -> datetime:
@@ -375,7 +377,7 @@ def test_timestamp_units(tmp_path: Path, unit: str, value: int) -> None:
     )
     proj = segctl.Project.load(tmp_path)
     proj.validate()
-    (stamp,) = proj.engine.rows("SELECT timestamp FROM events")[0]
+    (stamp,) = proj.engine.driver.rows("SELECT timestamp FROM events")[0]
     from datetime import UTC, datetime, timedelta
 
     micros = {"s": value * 10**6, "ms": value * 10**3, "us": value, "ns": value // 1000}[unit]
@@ -545,7 +547,7 @@ def test_keys_beside_a_preset_override_it(tmp_path: Path) -> None:
     proj.validate()
     from datetime import UTC, datetime
 
-    rows = proj.engine.rows("SELECT person_id, timestamp FROM events")
+    rows = proj.engine.driver.rows("SELECT person_id, timestamp FROM events")
     assert rows == [("u1", datetime.fromtimestamp(1790000000.123, UTC).replace(tzinfo=None))]
     assert proj.data_warnings() == [
         "mp.jsonl: 1 of 2 rows (50%) repeat an earlier row's dedupe_on value and were removed"

@@ -132,6 +132,26 @@ def test_sample_project_memberships_equal_duckdb(spark: SparkSession, sample_roo
     assert sum(len(m) for m in duck.values()) > 1000
 
 
+def test_spark_engine_holds_a_duckdb_driver(spark: SparkSession, sample_root: Path) -> None:
+    """Side by side, not a subclass: a plan runs where the engine runs it, our own SQL on
+    the driver's DuckDB, whichever engine the project has."""
+    from segctl.engine.duckdb import DuckDBEngine
+    from segctl.engine.spark import SparkEngine
+
+    duck = segctl.Project.load(sample_root).engine
+    assert isinstance(duck, DuckDBEngine) and duck.driver is duck and duck.dialect == "duckdb"
+    project = segctl.Project.load(sample_root, engine="spark")
+    engine = project.engine
+    assert isinstance(engine, SparkEngine) and not isinstance(engine, DuckDBEngine)
+    assert isinstance(engine.driver, DuckDBEngine) and engine.dialect == "spark"
+    plan = exp.select(exp.Count(this=exp.Star())).from_("events")
+    tracker = spark.sparkContext.statusTracker()
+    jobs_before = len(tracker.getJobIdsForGroup(None))
+    (on_spark,) = engine.arrow(plan).column(0).to_pylist()
+    assert len(tracker.getJobIdsForGroup(None)) > jobs_before  # Spark ran the plan
+    assert engine.driver.rows(plan.sql(dialect="duckdb")) == [(on_spark,)]
+
+
 # ---- inputs: Spark's views equal DuckDB's -------------------------------------------------
 
 

@@ -69,7 +69,7 @@ def plan_run(
                     row.removes = count
                 rows.append(row)
         for audience in segment.audiences:
-            desired = project.engine.rows(
+            desired = project.engine.driver.rows(
                 f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
                     WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
             )[0][0]
@@ -84,12 +84,12 @@ def plan_run(
                     )
                 }
             if synced:
-                project.engine.con.execute(
+                project.engine.driver.con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
                     "SELECT unnest(?) AS person_id",
                     [sorted(synced)],
                 )
-                both = project.engine.rows(
+                both = project.engine.driver.rows(
                     f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
                         WHERE r.{quote(name)} AND {reachable}
                         AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})"""

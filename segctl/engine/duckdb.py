@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from sqlglot import exp
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
 from segctl.errors import DataError
+from segctl.sources import sql as trees
 from segctl.sources.inputs import InputFiles
 
 if TYPE_CHECKING:
@@ -27,11 +29,6 @@ if TYPE_CHECKING:
 
     from segctl.sources.load import Loader
 
-REQUIRED = {
-    "events": ("person_id", "event", "timestamp"),
-    "persons": ("person_id",),
-    "subscriptions": ("person_id", "status", "updated_at"),
-}
 TIMESTAMP_COLUMNS = {
     "events": ("timestamp",),
     "persons": ("created_at",),
@@ -39,12 +36,6 @@ TIMESTAMP_COLUMNS = {
 }
 # Read as text from CSV whatever they look like: ids and phones lose meaning as numbers.
 TEXT_COLUMNS = ("person_id", "email", "phone")
-TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
-# Any tz-aware timestamp: also TIMESTAMPTZ_NS (pandas writes nanoseconds), which DuckDB cannot
-# cast to TIMESTAMP nor compare with a TIMESTAMPTZ, but can convert AT TIME ZONE.
-TZ_AWARE = (TIMESTAMPTZ, "TIMESTAMPTZ_")
-#: The events view's extra column holding the source's tz-aware timestamp (not in the schema).
-RAW_TIMESTAMP = "__segctl_raw_timestamp"
 _NUMBER = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|"
     r"UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$"
@@ -83,7 +74,10 @@ def qident(name: str) -> str:
 
 
 class DuckDBEngine:
-    """One in-memory DuckDB connection with the project's inputs registered as views."""
+    """One in-memory DuckDB connection with the project's inputs registered as views; it runs
+    the plans too, and is its own :attr:`driver` (see :class:`segctl.engine.base.Engine`)."""
+
+    dialect = "duckdb"
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -99,15 +93,18 @@ class DuckDBEngine:
         self.inputs: dict[str, list[InputFiles]] = {}
         self._schema: Schema | None = None
         self.list_tables: dict[str, str] = {}
-        #: table -> column -> DuckDB type of the views (nested properties read these).
-        self.view_types: dict[str, dict[str, str]] = {}
         self.loader: Loader
-        # The events' tz-aware source timestamp, when the view exposes it (see _register).
+        # The events' tz-aware source timestamp, when the view exposes it (segctl.sources.views).
         self.raw_timestamp: str | None = None
         # table -> the only files to read (segctl verify: exactly the files a run read).
         self.pinned: dict[str, tuple[str, ...]] | None = None
         # Files whose checks alone passed in the last run and would again (runfiles.unchanged).
         self.checked: frozenset[str] = frozenset()
+
+    @property
+    def driver(self) -> DuckDBEngine:
+        """This engine: the input views, the result table and the state are on it."""
+        return self
 
     # ---- views ------------------------------------------------------------------------
 
@@ -121,7 +118,7 @@ class DuckDBEngine:
                 self.config.sources,
                 self.config.root,
                 self.config.display,
-                self._describe,
+                self.describe,
                 pinned=self.pinned,
                 checked=self.checked,
             )
@@ -133,12 +130,11 @@ class DuckDBEngine:
             schema: Schema = {}
             for table in ("events", "persons", "subscriptions"):
                 if table in loader.staged or table == "persons":
-                    described = self._describe(qident(table), table)
-                    self.view_types[table] = {
-                        name: kind for name, kind in described if not name.startswith("__")
-                    }
+                    described = self.describe(trees.table(table), table)
                     schema[table] = {
-                        name: _family(name, kind) for name, kind in self.view_types[table].items()
+                        name: _family(name, kind)
+                        for name, kind in described
+                        if not name.startswith("__")  # the views' helper columns
                     }
             self._schema = schema
         return self._schema
@@ -146,12 +142,9 @@ class DuckDBEngine:
     def column_types(self) -> dict[str, dict[str, str]]:
         """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which
         nested property names are resolved against (the schema keeps only type families)."""
-        return {
-            table: {str(r[0]): str(r[1]) for r in self.rows(f"DESCRIBE {qident(table)}")}
-            for table in self.schema()
-        }
+        return {table: dict(self.describe(trees.table(table), table)) for table in self.schema()}
 
-    def sample_rows(self, query: exp.Expression) -> list[tuple[Any, ...]]:
+    def sample_rows(self, query: exp.Expr) -> list[tuple[Any, ...]]:
         """The rows of a small query built by segctl (a sample of JSON keys), or [] when the
         data cannot answer it (malformed JSON in the sample): it only feeds warnings."""
         try:
@@ -159,27 +152,18 @@ class DuckDBEngine:
         except duckdb.Error:
             return []
 
-    def _reader(self, group: InputFiles, types: dict[str, str] | None = None) -> str:
-        files = "[" + ", ".join(quote(f) for f in group.files) + "]"
-        if group.format == "parquet":
-            return f"read_parquet({files}, union_by_name = true)"
-        if group.format == "json":
-            return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
-        options = ""
-        if types:
-            pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in types.items())
-            options = f", types = {{{pairs}}}"
-        return f"read_csv({files}, union_by_name = true{options})"
-
-    def _describe(self, sql: str, table: str) -> list[tuple[str, str]]:
+    def describe(self, source: exp.Expr, table: str) -> list[tuple[str, str]]:
+        """The columns and DuckDB types of a query's source (a reader of files, a view):
+        ``(name, type)`` in order, a reader's errors as DataError naming ``table``."""
+        query = exp.select("*").from_(source)
         with self.translate_errors(table):
-            rows = self.con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
+            rows = self.con.execute(f"DESCRIBE {query.sql(dialect='duckdb')}").fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def prepare(self, as_of_sql: str) -> None:
+    def prepare(self, as_of: datetime) -> None:
         """Views that depend on the evaluation time (``latest_by`` of persons)."""
         self.schema()
-        self.loader.set_as_of(as_of_sql)
+        self.loader.set_as_of(as_of)
 
     def warnings(self) -> list[str]:
         """What the views leave out (events with no person, duplicates ...), per source."""
@@ -196,13 +180,9 @@ class DuckDBEngine:
                 continue
             # Named after the file as written, so compiled SQL is the same on every machine.
             name = "segctl_list_" + hashlib.sha256(cond.file.encode()).hexdigest()[:10]
-            reader = (
-                f"read_parquet({quote(cond.path)})"
-                if cond.path.endswith(".parquet")
-                else f"read_csv({quote(cond.path)}, all_varchar = true)"
-            )
+            reader = trees.list_reader(cond.path)
             try:
-                columns = [c for c, _ in self._describe(reader, "lists")]
+                columns = [c for c, _ in self.describe(reader, "lists")]
             except DataError as exc:  # name the list file: the reader's error does not
                 raise DataError(f"{cond.file}: {exc}") from None
             if cond.key not in columns:
@@ -210,13 +190,17 @@ class DuckDBEngine:
                     f"{cond.file}: list has no '{cond.key}' column (columns are: "
                     f"{', '.join(columns)})"
                 )
-            key = f"CAST({qident(cond.key)} AS VARCHAR)"
+            column = exp.column(cond.key, quoted=True)
+            key: exp.Expr = exp.cast(column, "VARCHAR")
             if cond.key == "email":
-                key = f"LOWER(TRIM({key}))"
-            self.con.execute(
-                f"CREATE OR REPLACE VIEW {qident(name)} AS SELECT DISTINCT {key} "
-                f"AS key FROM {reader} WHERE {qident(cond.key)} IS NOT NULL"
+                key = exp.Lower(this=exp.Trim(this=key))
+            keys = (
+                exp.select(exp.alias_(key, "key"))
+                .distinct()
+                .from_(reader)
+                .where(exp.not_(column.copy().is_(exp.null())))
             )
+            self.con.execute(trees.create_view(name, keys))
             self.list_tables[cond.path] = name
         return self.list_tables
 
@@ -228,14 +212,23 @@ class DuckDBEngine:
         if self.loader.derived_persons:
             return  # the distinct person ids of the events: unique and present by construction
         display = self.inputs["persons"][0].display
+        person = exp.column("person_id")
+        rows = exp.Count(this=exp.Star())
+        empty = exp.or_(
+            person.is_(exp.null()), exp.EQ(this=person, expression=exp.Literal.string(""))
+        )
+        repeated = (
+            exp.select(person, exp.alias_(rows, "n"))
+            .from_("persons")
+            .group_by(person)
+            .having(exp.GT(this=rows, expression=exp.Literal.number(1)))
+            .order_by(exp.Ordered(this=exp.column("n"), desc=True), person)
+            .limit(3)
+        )
         with self.translate_errors("persons"):
-            missing = self.rows(
-                "SELECT count(*) FROM persons WHERE person_id IS NULL OR person_id = ''"
-            )[0]
-            dupes = self.con.execute(
-                "SELECT person_id, count(*) AS n FROM persons GROUP BY person_id "
-                "HAVING count(*) > 1 ORDER BY n DESC, person_id LIMIT 3"
-            ).fetchall()
+            counted = exp.select(rows).from_("persons").where(empty)
+            missing = self.rows(counted.sql(dialect="duckdb"))[0]
+            dupes = self.rows(repeated.sql(dialect="duckdb"))
         if missing and missing[0]:
             raise DataError(
                 f"{display}: {missing[0]} row(s) have an empty person_id; every person needs one"
@@ -249,13 +242,12 @@ class DuckDBEngine:
     def check_timestamps(self) -> None:
         """Scan text timestamp columns (CSV, strings in Parquet or JSON, numeric text with
         ``timestamp_unit``) for values that do not parse (names file, row, column and value)."""
-        from segctl.sources.checks import find_bad_timestamps
-
         self.schema()
-        find_bad_timestamps(self.loader)
+        self.trace_bad_timestamps()
 
-    def _find_bad_timestamp(self, table: str, column: str) -> None:
-        """Trace a conversion error to its file, row, column and value (every source)."""
+    def trace_bad_timestamps(self) -> None:
+        """Trace a conversion error to its file, row, column and value (DataError), once the
+        views exist; nothing when no value is bad."""
         from segctl.sources.checks import find_bad_timestamps
 
         if self._schema is not None:
@@ -270,8 +262,8 @@ class DuckDBEngine:
         try:
             yield
         except duckdb.ConversionException as exc:
-            for column in TIMESTAMP_COLUMNS.get(table, ()):
-                self._find_bad_timestamp(table, column)
+            if table in TIMESTAMP_COLUMNS:
+                self.trace_bad_timestamps()
             raise DataError(f"{where}{_first_line(exc)}") from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise _read_error(exc, where, self.config) from None
@@ -291,25 +283,25 @@ class DuckDBEngine:
         try:
             yield
         except duckdb.ConversionException as exc:
-            for table in self.inputs:
-                for column in TIMESTAMP_COLUMNS.get(table, ()):
-                    self._find_bad_timestamp(table, column)
+            if any(table in TIMESTAMP_COLUMNS for table in self.inputs):
+                self.trace_bad_timestamps()
             raise DataError(_first_line(exc)) from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise _read_error(exc, "", self.config) from None
         except duckdb.OutOfMemoryException as exc:
             raise memory_error(exc, self.config.engine.memory_limit) from None
 
-    def arrow(self, query: exp.Expression | str) -> pa.Table:
-        """Run a plan (or our own SQL) and return the whole result as an Arrow table."""
+    def arrow(self, query: exp.Expr | str) -> pa.Table:
+        """Run a query on this DuckDB connection (a tree, or our own SQL text over the result
+        table and state) and return the whole result as an Arrow table."""
         sql = query if isinstance(query, str) else query.sql(dialect="duckdb")
         with self.plan_errors():
             return fetch_arrow(self.con.sql(sql))
 
-    def create_table(self, name: str, query: exp.Expression, columns: str = "*") -> None:
+    def create_table(self, name: str, plan: exp.Expr, columns: str = "*") -> None:
         """Materialise a plan's result as a temporary table: ``SELECT columns`` (DuckDB
         SQL over the plan's columns) of it."""
-        sql = query.sql(dialect="duckdb")
+        sql = plan.sql(dialect="duckdb")
         with self.plan_errors():
             self.con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS SELECT {columns} FROM ({sql})"

@@ -1,12 +1,13 @@
 """The Spark engine: the same compiled plan, run on Apache Spark (SPEC 8, ``--engine spark``).
 
-The driver keeps everything it has with the default engine: a DuckDB connection whose views
+A SparkEngine holds a DuckDB driver (:class:`~segctl.engine.duckdb.DuckDBEngine`) that keeps
+everything it has with the default engine: a DuckDB connection whose views
 describe the inputs (Parquet footers, a CSV sample), against which definitions are validated
 and person ids checked, and which holds the result table that diffs, the state store and
 delivery read. Spark does the scan: it reads the same files, conforms each table to the schema
-of DuckDB's view (canonical names, person ids as text, every timestamp as UTC), registers it
-under the same view name, runs the plan rendered in Spark SQL, and returns ``person_id`` plus
-one boolean per segment as Arrow, loaded into the DuckDB result table.
+of DuckDB's view (:mod:`segctl.engine.spark_inputs`), registers it under the same view name,
+runs the plan rendered in Spark SQL, and returns ``person_id`` plus one boolean per segment as
+Arrow, loaded into the driver's result table.
 
 The session runs with ``spark.sql.session.timeZone=UTC`` (Spark's TIMESTAMP is then DuckDB's
 naive-UTC TIMESTAMP) and ANSI mode (a value that does not parse is an error, as in DuckDB, not a
@@ -15,11 +16,7 @@ silent NULL). pyspark is imported only here, and only when a plan first runs.
 
 from __future__ import annotations
 
-import gzip
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import reduce
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -27,25 +24,14 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.definitions.model import ListCondition
-from segctl.engine.duckdb import TIMESTAMP_COLUMNS, DuckDBEngine, qident, quote
-from segctl.errors import DataError, DefinitionError, UsageError
-from segctl.sources.columns import Column as SourceColumn
-from segctl.sources.columns import is_number
-from segctl.sources.inputs import InputFiles
-from segctl.sources.load import (
-    DUPLICATE,
-    ID_COLUMNS,
-    IDENTITY_MAP,
-    LATEST,
-    TEXT_COLUMNS,
-    TIMESTAMPS,
-    Staged,
-)
+from segctl.engine.duckdb import DuckDBEngine, qident
+from segctl.engine.spark_inputs import InputFrames, first_line, spark_errors
+from segctl.errors import DefinitionError, UsageError
 from segctl.tempnames import SPARK_RESULT
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 INSTALL_HINT = "pip install 'segctl[spark]'"
 DEFAULT_MASTER = "local[*]"
@@ -63,34 +49,6 @@ STARTUP_CONF = {
     "spark.ui.showConsoleProgress": "false",  # segctl draws its own progress
     "spark.log.level": "ERROR",  # stderr stays readable; warnings are Spark's business
 }
-
-#: DuckDB's type of a view column -> the Spark type its values are cast to.
-SPARK_TYPES = {
-    "VARCHAR": "string",
-    "BOOLEAN": "boolean",
-    "TINYINT": "tinyint",
-    "SMALLINT": "smallint",
-    "INTEGER": "int",
-    "BIGINT": "bigint",
-    "HUGEINT": "decimal(38,0)",
-    "UTINYINT": "smallint",
-    "USMALLINT": "int",
-    "UINTEGER": "bigint",
-    "UBIGINT": "decimal(20,0)",
-    "FLOAT": "float",
-    "DOUBLE": "double",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp",
-}
-_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
-
-
-def spark_type(duck_type: str) -> str | None:
-    """The Spark SQL type of a DuckDB type, or None for types kept as Spark reads them."""
-    decimal = _DECIMAL.match(duck_type)
-    if decimal:
-        return f"decimal({decimal.group(1)},{decimal.group(2)})"
-    return SPARK_TYPES.get(duck_type)
 
 
 def require_pyspark() -> None:
@@ -119,7 +77,7 @@ def start_session(master: str | None = None, conf: dict[str, str] | None = None)
             session = builder.getOrCreate()
         except Exception as exc:  # the JVM did not start: no Java, a bad master URL ...
             raise UsageError(
-                f"cannot start Spark on {master or DEFAULT_MASTER}: {_first_line(exc)} (Spark "
+                f"cannot start Spark on {master or DEFAULT_MASTER}: {first_line(exc)} (Spark "
                 "needs Java 17 or later on the PATH or in JAVA_HOME, and a reachable master)"
             ) from None
         session.sparkContext.setLogLevel("ERROR")
@@ -128,20 +86,24 @@ def start_session(master: str | None = None, conf: dict[str, str] | None = None)
     return session
 
 
-class SparkEngine(DuckDBEngine):
-    """Runs plans on Spark; schema, validation and the result table stay in the driver's DuckDB.
+class SparkEngine:
+    """Runs plans on Spark; schema, validation and the result table stay in its DuckDB
+    :attr:`driver` (see :class:`segctl.engine.base.Engine`).
 
     ``spark`` is an existing session to use; by default the active one, else a new one on
     ``config.engine.spark_master`` started when the first plan runs.
     """
 
+    dialect = "spark"
+
     def __init__(self, config: Config, spark: SparkSession | None = None) -> None:
         require_pyspark()
-        super().__init__(config)
+        self.config = config
+        self.driver = DuckDBEngine(config)
         self._spark = spark
-        self._frames: dict[str, DataFrame] = {}  # view name -> the conformed input
+        self._inputs: InputFrames | None = None
         self._lists: dict[str, ListCondition] = {}  # list view name -> its condition
-        self._as_of: str | None = None  # the SQL literal persons' latest_by is bounded by
+        self._as_of: datetime | None = None
 
     @property
     def spark(self) -> SparkSession:
@@ -150,331 +112,75 @@ class SparkEngine(DuckDBEngine):
             self._spark = start_session(engine.spark_master, dict(engine.spark_conf))
         return self._spark
 
+    @property
+    def inputs(self) -> InputFrames:
+        """The inputs as Spark DataFrames (the session starts on first use)."""
+        if self._inputs is None:
+            self._inputs = InputFrames(self.spark, self.driver)
+            if self._as_of is not None:
+                self._inputs.set_as_of(self._as_of)
+        return self._inputs
+
     # ---- views ------------------------------------------------------------------------
 
     def register_lists(self, conditions: list[ListCondition]) -> dict[str, str]:
-        tables = super().register_lists(conditions)
+        """The driver's list views (which check the files), read by Spark when a plan runs."""
+        tables = self.driver.register_lists(conditions)
         for cond in conditions:
             self._lists.setdefault(tables[cond.path], cond)
         return tables
 
+    def prepare(self, as_of: datetime) -> None:
+        self.driver.prepare(as_of)
+        self._as_of = as_of
+        if self._inputs is not None:
+            self._inputs.set_as_of(as_of)
+
     def views(self) -> dict[str, DataFrame]:
         """Every input (and list) as a Spark DataFrame with its DuckDB view's columns and
         types, registered as a temporary view of the same name."""
-        for table in self.schema():
-            self.views_of(table)
+        inputs = self.inputs
+        for table in self.driver.schema():
+            inputs.table(table)
         for name, cond in self._lists.items():
-            if name not in self._frames:
-                with self.spark_errors("lists"):
-                    self._frames[name] = self._list_frame(cond)
-        for name, frame in self._frames.items():
+            inputs.list_frame(name, cond)
+        for name, frame in inputs.frames.items():
             # Again each time: another project may have used these names in this session.
             frame.createOrReplaceTempView(name)
-        return self._frames
-
-    def _table_frame(self, table: str) -> DataFrame:
-        """One table as DuckDB's view has it: each source read by Spark and mapped as the
-        loader maps it (segctl.sources.load), unioned, repeats and events with no person left
-        out, anonymous events given their person through the driver's identity map."""
-        from pyspark.sql import functions as F
-
-        # The view's columns but DuckDB's own helpers (a raw timestamp for its Parquet pushdown).
-        described = self.rows(f"DESCRIBE {qident(table)}")
-        target = [(str(r[0]), str(r[1])) for r in described if not str(r[0]).startswith("__")]
-        loader = self.loader
-        if table == "persons" and loader.derived_persons:
-            events = self.views_of("events")
-            frame = events.groupBy("person_id").agg(F.min("timestamp").alias("created_at"))
-        else:
-            frames = [self._source_frame(staged) for staged in loader.staged[table]]
-            frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-        if table == "events":
-            frame = self._events(frame)
-        if table == "persons" and LATEST in frame.columns:
-            frame = self._latest(frame)
-        return frame.select(
-            *(_conform(frame, name, duck_type).alias(name) for name, duck_type in target)
-        )
-
-    def views_of(self, table: str) -> DataFrame:
-        """A table's conformed frame (made once)."""
-        if table not in self._frames:
-            with self.spark_errors(table):
-                self._frames[table] = self._table_frame(table)
-        return self._frames[table]
-
-    def _source_frame(self, staged: Staged) -> DataFrame:
-        """One source's rows with the canonical columns (and its other columns as they are)."""
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        source = staged.source
-        role = source.role
-        frames = []
-        for group in staged.groups:
-            raw = self._read(group.files, group.described)
-            columns: dict[str, Column] = {}
-            used = set()
-            for canonical, found in group.picked.items():
-                if found is None:
-                    if canonical in ("person_id", "event", "id"):
-                        columns[canonical] = F.lit(None).cast("string")
-                    continue
-                if found.name in group.described and canonical not in ("dedupe_on", "latest_by"):
-                    used.add(found.name)
-                value = F.expr(found.expr.sql(dialect="spark"))
-                if canonical in ("dedupe_on",):
-                    columns[DUPLICATE] = _text(value)
-                elif canonical == "latest_by":
-                    if role == "persons":
-                        columns[LATEST] = _timestamp(raw, found, value, source.timestamp_unit)
-                elif canonical == TIMESTAMPS.get(role):
-                    columns[canonical] = _timestamp(raw, found, value, source.timestamp_unit)
-                elif canonical in TEXT_COLUMNS or canonical == "event":
-                    columns[canonical] = _text(value, canonical in ID_COLUMNS)
-                else:
-                    columns[canonical] = value
-            if role == "events" and source.event is not None:
-                columns["event"] = F.lit(source.event)
-            rest = [F.col(_backticks(c)) for c in raw.columns if c not in used and c not in columns]
-            frames.append(raw.select(*rest, *(v.alias(k) for k, v in columns.items())))
-        frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-        if role != "events":
-            return frame
-        if staged.dedupe:
-            order = [
-                F.col(c).asc_nulls_first()
-                for c in ("timestamp", "event", "person_id", "anonymous_id")
-                if c in frame.columns
-            ]
-            window = Window.partitionBy(DUPLICATE).orderBy(*order)
-            repeat = F.when(F.col(DUPLICATE).isNull(), F.lit(False)).otherwise(
-                F.row_number().over(window) > 1
-            )
-            frame = frame.withColumn(DUPLICATE, repeat)
-        else:
-            frame = frame.withColumn(DUPLICATE, F.lit(False))
-        return frame
-
-    def _events(self, frame: DataFrame) -> DataFrame:
-        """Repeats out; anonymous events to their person (the identity map is the one the
-        driver resolved, a row per anonymous id); events with no person or name out."""
-        from pyspark.sql import functions as F
-
-        if self.loader.linked:
-            links = self.rows(f"SELECT id, person_id FROM {IDENTITY_MAP}")
-            mapping = self.spark.createDataFrame(
-                links or [("", "")], "segctl_id string, segctl_person string"
-            )
-            frame = frame.join(
-                F.broadcast(mapping),
-                F.col("person_id").isNull() & (F.col("anonymous_id") == F.col("segctl_id")),
-                "left",
-            )
-            frame = frame.withColumn(
-                "person_id", F.coalesce(F.col("person_id"), F.col("segctl_person"))
-            ).drop("segctl_id", "segctl_person")
-        return frame.where(
-            ~F.col(DUPLICATE) & F.col("person_id").isNotNull() & F.col("event").isNotNull()
-        )
-
-    def _latest(self, frame: DataFrame) -> DataFrame:
-        """latest_by: each person's latest row at or before as_of."""
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-
-        frame = frame.where(F.col("person_id").isNotNull())
-        if self._as_of is not None:
-            frame = frame.where(F.col(LATEST) <= F.expr(self._as_of))
-        window = Window.partitionBy("person_id").orderBy(F.col(LATEST).desc_nulls_last())
-        return frame.withColumn("__rank", F.row_number().over(window)).where("__rank = 1")
-
-    def prepare(self, as_of_sql: str) -> None:
-        super().prepare(as_of_sql)
-        if as_of_sql != self._as_of:
-            self._as_of = as_of_sql
-            self._frames.pop("persons", None)  # latest_by depends on as_of
-
-    def _read(self, group: InputFiles, described: dict[str, str] | None = None) -> DataFrame:
-        """One group of files as Spark reads them; CSV columns all text, named as DuckDB
-        names them, in the dialect DuckDB sniffed; NDJSON with the columns DuckDB found, nested
-        objects as their JSON text (as DuckDB reads them)."""
-        reader = self.spark.read
-        if group.format == "parquet":
-            if len(group.files) > 1:
-                reader = reader.option("mergeSchema", "true")
-            return reader.parquet(*group.files)
-        if group.format == "json":
-            return self._read_json(group, described or {})
-        frames = [self._read_csv(files) for files in _by_first_line(group.files)]
-        return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-
-    def _read_json(self, group: InputFiles, described: dict[str, str]) -> DataFrame:
-        fields = []
-        for name, duck_type in described.items():
-            kind = "STRING" if duck_type in ("JSON", "VARCHAR") else _spark_ddl(duck_type)
-            fields.append(f"{_backticks(name)} {kind}")
-        options = {"mode": "FAILFAST", "multiLine": "false"}
-        return self.spark.read.options(**options).schema(", ".join(fields)).json(list(group.files))
-
-    def _read_csv(self, files: list[str]) -> DataFrame:
-        from pyspark.sql.types import StringType, StructField, StructType
-
-        sample = InputFiles("csv", (files[0],), "csv", files[0])
-        names = [name for name, _ in self._describe(self._reader(sample), "lists")]
-        row = self.rows(
-            f"SELECT Delimiter, Quote, Escape, HasHeader, Comment FROM sniff_csv({quote(files[0])})"
-        )[0]
-        delimiter, quote_char, escape, header, comment = (_sniffed(v) for v in row)
-        options: dict[str, str] = {
-            "sep": delimiter or ",",
-            "quote": quote_char or "\u0000",  # DuckDB found no quoting: none
-            "escape": escape or quote_char or "\\",  # "" inside quotes, as DuckDB reads it
-            "header": "true" if header else "false",
-            "mode": "FAILFAST",  # a malformed row is an error, as in DuckDB
-            "enforceSchema": "true",
-        }
-        if comment:
-            options["comment"] = comment
-        schema = StructType([StructField(name, StringType()) for name in names])
-        return self.spark.read.options(**options).schema(schema).csv(files)
-
-    def _list_frame(self, cond: ListCondition) -> DataFrame:
-        from pyspark.sql import functions as F
-
-        if cond.path.endswith(".parquet"):
-            raw = self.spark.read.parquet(cond.path)
-        else:
-            raw = self._read_csv([cond.path])
-        source = F.col(_backticks(cond.key))
-        key = source.cast("string")
-        if cond.key == "email":
-            key = F.lower(F.trim(key))
-        return raw.where(source.isNotNull()).select(key.alias("key")).distinct()
+        return inputs.frames
 
     # ---- execution --------------------------------------------------------------------
 
-    def sql(self, query: exp.Expression) -> str:
+    def sql(self, plan: exp.Expr) -> str:
         """A plan in Spark SQL; a construct Spark cannot express is refused, never guessed."""
         try:
-            return query.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+            return plan.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
         except sqlglot.errors.UnsupportedError as exc:
             raise DefinitionError(f"cannot run on spark: {exc}") from None
 
-    def arrow(self, query: exp.Expression | str) -> pa.Table:
-        """A plan (a sqlglot tree) runs on Spark; text is our own SQL over the driver's DuckDB
-        tables (the result table, state), as with the default engine."""
-        if isinstance(query, str):
-            return super().arrow(query)
-        sql = self.sql(query)
+    def arrow(self, plan: exp.Expr) -> pa.Table:
+        """Run a plan on Spark; its whole result as Arrow (timestamps naive UTC, as DuckDB's)."""
+        sql = self.sql(plan)
         self.views()
-        with self.spark_errors(None):
+        with spark_errors(self.driver, None):
             return _naive_utc(_to_arrow(self.spark.sql(sql)))
 
-    def create_table(self, name: str, query: exp.Expression, columns: str = "*") -> None:
+    def create_table(self, name: str, plan: exp.Expr, columns: str = "*") -> None:
         """Run a plan on Spark and load ``SELECT columns`` (DuckDB SQL) of its result into
         the driver's DuckDB as a temporary table."""
-        table = self.arrow(query)
-        self.con.register(SPARK_RESULT, table)
+        table = self.arrow(plan)
+        con = self.driver.con
+        con.register(SPARK_RESULT, table)
         try:
-            self.con.execute(
+            con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS "
                 f"SELECT {columns} FROM {SPARK_RESULT}"
             )
         finally:
-            self.con.unregister(SPARK_RESULT)
-
-    @contextmanager
-    def spark_errors(self, table: str | None) -> Iterator[None]:
-        """Spark's errors -> DataError (naming the table, and the file and value of a
-        timestamp that does not parse); anything else is a segctl bug and propagates."""
-        from py4j.protocol import Py4JJavaError
-        from pyspark.errors import AnalysisException, PySparkException
-
-        where = "" if table in (None, "lists") else f"data.{table}: "
-        try:
-            yield
-        except AnalysisException as exc:
-            if table is None:
-                raise RuntimeError(
-                    "Spark rejected the compiled plan (`segctl compile --dialect spark` shows "
-                    f"it): {_first_line(exc)}"
-                ) from None
-            raise DataError(f"{where}cannot read input: {_first_line(exc)}") from None
-        except PySparkException as exc:
-            message = _first_line(exc)
-            if "CAST_INVALID_INPUT" in message:  # trace it to its file, column and value
-                for name in [table] if table else list(self.inputs):
-                    for column in TIMESTAMP_COLUMNS.get(name, ()):
-                        self._find_bad_timestamp(name, column)
-            raise DataError(f"{where}{message}") from None
-        except Py4JJavaError as exc:  # a Java error pyspark has no class for (reading files)
-            detail = str(exc.java_exception.toString()).splitlines()[0]
-            raise DataError(f"{where}Spark failed: {detail}") from None
+            con.unregister(SPARK_RESULT)
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def _conform(raw: DataFrame, source: str, duck_type: str) -> Column:
-    """A source column with the values and type of DuckDB's view column."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import IntegralType, StringType
-
-    target = spark_type(duck_type)
-    if source not in raw.columns:  # missing from this group's files: NULL, as union_by_name
-        return F.lit(None).cast(target or "string")
-    column = F.col(_backticks(source))
-    current = raw.schema[source].dataType
-    if target == "timestamp" and isinstance(current, IntegralType):
-        # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)); DuckDB truncates to micros.
-        micros = exp.IntDiv(
-            this=exp.column(source, quoted=True), expression=exp.Literal.number(1000)
-        )
-        return F.timestamp_micros(F.expr(micros.sql(dialect="spark")))
-    if target == "timestamp" and isinstance(current, StringType):
-        # ISO-8601 text: an offset is honoured, none means UTC (the session time zone).
-        return column.cast("timestamp")
-    return column.cast(target) if target else column
-
-
-def _text(value: Column, empty_is_null: bool = True) -> Column:
-    """Ids and names as text; for ids an empty string is no value (as DuckDB's NULLIF)."""
-    from pyspark.sql import functions as F
-
-    text = value.cast("string")
-    if not empty_is_null:
-        return text
-    return F.when(text == F.lit(""), F.lit(None).cast("string")).otherwise(text)
-
-
-def _timestamp(raw: DataFrame, found: SourceColumn, value: Column, unit: str | None) -> Column:
-    """A source timestamp as Spark's (UTC session) TIMESTAMP, read as the loader reads it."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import IntegralType, NumericType, StringType
-
-    spark_kind = raw.schema[found.name].dataType if found.name in raw.columns else StringType()
-    if unit is not None and (isinstance(spark_kind, (NumericType, StringType))):
-        # Decimals, as DuckDB: nanoseconds since 1970 have more digits than a double holds.
-        number = value.cast("decimal(38,9)") if isinstance(spark_kind, StringType) else value
-        if unit == "ns":
-            micros = number.cast("decimal(38,0)") / F.lit(1000)
-        else:
-            micros = number * F.lit({"s": 1_000_000, "ms": 1_000, "us": 1}[unit])
-        return F.timestamp_micros(F.floor(micros).cast("long"))
-    if isinstance(spark_kind, IntegralType) and not is_number(found.type):
-        # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)); DuckDB truncates to micros.
-        return F.timestamp_micros(F.floor(value / F.lit(1000)).cast("long"))
-    return value.cast("timestamp")
-
-
-def _spark_ddl(duck_type: str) -> str:
-    """A DuckDB type in Spark's DDL (nested types through sqlglot)."""
-    simple = spark_type(duck_type)
-    if simple is not None:
-        return simple
-    data_type = exp.DataType.build(duck_type.replace("JSON", "VARCHAR"), dialect="duckdb")
-    return data_type.sql(dialect="spark")
 
 
 def _to_arrow(frame: DataFrame) -> pa.Table:
@@ -503,26 +209,3 @@ def _naive_utc(table: pa.Table) -> pa.Table:
     ]
     schema = pa.schema(fields)
     return table if schema.equals(table.schema) else table.cast(schema)
-
-
-def _by_first_line(files: tuple[str, ...]) -> Iterator[list[str]]:
-    """Files grouped by their first line: files with one header are read in one pass."""
-    groups: dict[bytes, list[str]] = {}
-    for file in files:
-        opener: Any = gzip.open if file.lower().endswith(".gz") else open
-        with opener(file, "rb") as handle:
-            groups.setdefault(handle.readline(), []).append(file)
-    yield from groups.values()
-
-
-def _sniffed(value: Any) -> Any:
-    return None if value in ("(empty)", "") else value
-
-
-def _backticks(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

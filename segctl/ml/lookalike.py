@@ -251,10 +251,10 @@ def _reachable(project: Project, ranked: pl.DataFrame) -> int:
         return ranked.height
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     table = LOOKALIKE_IDS
-    project.engine.con.register(table, ranked.select("person_id").to_arrow())
+    project.engine.driver.con.register(table, ranked.select("person_id").to_arrow())
     try:
         consent = exp.func("COALESCE", exp.cast(col(column, "p"), "BOOLEAN"), exp.false())
         query = (
@@ -266,10 +266,10 @@ def _reachable(project: Project, ranked: pl.DataFrame) -> int:
             )
             .where(consent)
         )
-        with project.engine.plan_errors():
-            return int(project.engine.rows(query.sql(dialect="duckdb"))[0][0])
+        with project.engine.driver.plan_errors():
+            return int(project.engine.driver.rows(query.sql(dialect="duckdb"))[0][0])
     finally:
-        project.engine.con.unregister(table)
+        project.engine.driver.con.unregister(table)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,11 @@ from sqlglot import exp
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
-from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader, qident, sql
+from segctl.sources.load import TIMESTAMPS, Loader
+from segctl.sources.sql import count, duck
+from segctl.sources.views import DUPLICATE, SOURCE_INDEX
+from segctl.tempnames import EVENTS_STAGED_VIEW
+from segctl.textfmt import percent
 
 
 @dataclass
@@ -35,12 +39,22 @@ def stats(loader: Loader) -> list[Stats]:
     """Per events source: rows, duplicates removed, rows with no person or no event."""
     if "events" not in loader.staged:
         return []
-    rows = loader.con.execute(
-        f"SELECT {qident(SOURCE_INDEX)}, count(*), count(*) FILTER ({qident(DUPLICATE)}), "
-        f"count(*) FILTER (NOT {qident(DUPLICATE)} AND person_id IS NULL), count(*) FILTER "
-        f"(NOT {qident(DUPLICATE)} AND person_id IS NOT NULL AND event IS NULL) FROM {STAGED} "
-        "GROUP BY 1"
-    ).fetchall()
+    duplicate = exp.column(DUPLICATE, quoted=True)
+    kept = exp.not_(duplicate)
+    no_person = exp.column("person_id").is_(exp.null())
+    no_event = exp.column("event").is_(exp.null())
+    per_source = (
+        exp.select(
+            exp.column(SOURCE_INDEX, quoted=True),
+            count(),
+            count(duplicate),
+            count(exp.and_(kept, no_person)),
+            count(exp.and_(kept, exp.not_(no_person), no_event)),
+        )
+        .from_(EVENTS_STAGED_VIEW)
+        .group_by(exp.Literal.number(1))
+    )
+    rows = loader.con.execute(duck(per_source)).fetchall()
     by_index = {int(r[0]): r for r in rows}
     out = []
     for staged in loader.staged["events"]:
@@ -96,13 +110,18 @@ def find_bad_timestamps(loader: Loader) -> None:
                 if found is None:
                     continue
                 value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+                numbered = exp.select(
+                    exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
+                ).from_(one.reader)
+                first_bad = (
+                    exp.select("n", "v")
+                    .from_(numbered.subquery())
+                    .where(cols.bad_timestamp(exp.column("v"), unit))
+                    .order_by("n")
+                    .limit(1)
+                )
                 try:
-                    row = loader.con.execute(
-                        f"SELECT n, v FROM (SELECT row_number() OVER () AS n, {sql(value)} "
-                        f"AS v FROM {one.reader}) WHERE "
-                        f"{sql(cols.bad_timestamp(exp.column('v'), unit))} "
-                        "ORDER BY n LIMIT 1"
-                    ).fetchall()
+                    row = loader.con.execute(duck(first_bad)).fetchall()
                 except duckdb.Error:
                     continue
                 if row:
@@ -122,4 +141,5 @@ def find_bad_timestamps(loader: Loader) -> None:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "0%"
+    """A whole percentage, unhedged (the counts stand beside it): ``(21%)``, ``(0%)``."""
+    return percent(part, whole, places=0, hedge=False)

@@ -14,18 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
-from segctl.sources.load import (
-    DUPLICATE,
-    LATEST,
-    RAW_TIMESTAMP,
-    SOURCE_INDEX,
-    STAGED,
-    TIMESTAMPS,
-    Loader,
-    qident,
-)
+from segctl.sources.load import TIMESTAMPS, Loader
 from segctl.sources.nested import format_path
+from segctl.sources.sql import count, duck, qident
+from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, SOURCE_INDEX
+from segctl.tempnames import EVENTS_STAGED_VIEW
 
 #: Rows sampled for the keys inside nested columns.
 SAMPLE = 2000
@@ -90,22 +85,32 @@ def inspect(loader: Loader, con: duckdb.DuckDBPyConnection) -> list[SourceReport
     for role, staged_list in loader.staged.items():
         for staged in staged_list:
             files = [loader.display(Path(f)) for g in staged.groups for f in g.files.files]
-            query = f"({staged.query})"
+            query = f"({duck(staged.query)})"
             stamp = TIMESTAMPS.get(role)
             report = SourceReport(role, staged.source.name, files, 0)
             described = [
                 (str(r[0]), str(r[1]))
-                for r in con.execute(f"DESCRIBE SELECT * FROM {query}").fetchall()
+                for r in con.execute(f"DESCRIBE {duck(staged.query)}").fetchall()
                 if str(r[0]) not in _HIDDEN
             ]
             names = {n for n, _ in described}
             if role == "events":
-                row = con.execute(
-                    f"SELECT count(*), min(timestamp), max(timestamp), count(DISTINCT person_id) "
-                    f"FILTER (NOT {qident(DUPLICATE)}), count(*) FILTER (NOT {qident(DUPLICATE)} "
-                    f"AND person_id IS NULL), count(*) FILTER ({qident(DUPLICATE)}) FROM {STAGED} "
-                    f"WHERE {qident(SOURCE_INDEX)} = {staged.index}"
-                ).fetchone()
+                duplicate = exp.column(DUPLICATE, quoted=True)
+                kept = exp.not_(duplicate)
+                no_person = exp.column("person_id").is_(exp.null())
+                this_source = exp.EQ(
+                    this=exp.column(SOURCE_INDEX, quoted=True),
+                    expression=exp.Literal.number(staged.index),
+                )
+                summary = exp.select(
+                    count(),
+                    exp.Min(this=exp.column("timestamp")),
+                    exp.Max(this=exp.column("timestamp")),
+                    count(kept, distinct="person_id"),
+                    count(exp.and_(kept, no_person)),
+                    count(duplicate),
+                ).from_(EVENTS_STAGED_VIEW)
+                row = con.execute(duck(summary.where(this_source))).fetchone()
                 assert row is not None
                 report.rows, first, last, report.persons, report.no_person, report.duplicates = (
                     int(row[0]),
@@ -116,12 +121,14 @@ def inspect(loader: Loader, con: duckdb.DuckDBPyConnection) -> list[SourceReport
                     int(row[5]),
                 )
             else:
-                stamp_sql = stamp if stamp in names else "NULL"
-                person = "person_id" if "person_id" in names else "NULL"
-                row = con.execute(
-                    f"SELECT count(*), min({stamp_sql}), max({stamp_sql}), count(DISTINCT "
-                    f"{person}) FROM {query}"
-                ).fetchone()
+                time = exp.column(stamp) if stamp in names else exp.null()
+                persons = (
+                    count(distinct="person_id") if "person_id" in names else exp.Literal.number(0)
+                )
+                summary = exp.select(
+                    count(), exp.Min(this=time), exp.Max(this=time.copy()), persons
+                ).from_(staged.query.subquery())
+                row = con.execute(duck(summary)).fetchone()
                 assert row is not None
                 report.rows, first, last, report.persons = int(row[0]), row[1], row[2], int(row[3])
             report.first = _iso(first)

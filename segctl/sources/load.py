@@ -13,6 +13,8 @@ Every source is read by its format's reader, its columns mapped to the canonical
 Links between ids (``identities`` sources, and event rows carrying both a person id and an
 anonymous id) are resolved into ``segctl_identity_map`` (:mod:`segctl.sources.identities`).
 Nothing is dropped silently: :mod:`segctl.sources.checks` counts what the views leave out.
+Every query is a sqlglot tree: the readers in :mod:`segctl.sources.sql`, the views in
+:mod:`segctl.sources.views`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -29,15 +32,13 @@ from segctl import runfiles
 from segctl.definitions.data import Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
+from segctl.sources import views
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
+from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name
+from segctl.sources.views import DUPLICATE, LATEST, RAW_TIMESTAMP, alias
+from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
 
-STAGED = "segctl_events_staged"
-IDENTITY_MAP = "segctl_identity_map"
-SOURCE_INDEX = "__segctl_source"
-DUPLICATE = "__segctl_duplicate"
-LATEST = "__segctl_latest"
-RAW_TIMESTAMP = "__segctl_raw_timestamp"
 #: Canonical timestamp column of each role.
 TIMESTAMPS = {"events": "timestamp", "persons": "created_at", "subscriptions": "updated_at"}
 #: Columns every file of a source must have (events: also a person id or an anonymous id).
@@ -55,26 +56,12 @@ ID_COLUMNS = ("person_id", "id", "anonymous_id")
 EXCLUSIVE = ("persons", "subscriptions", "identities")
 
 
-def quote(value: str) -> str:
-    """A SQL string literal (for our own config values: file paths). Written out rather than
-    through sqlglot, which takes a millisecond a literal: a second at 540 files a run."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def qident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
-
-
-def sql(tree: exp.Expr) -> str:
-    return tree.sql(dialect="duckdb")
-
-
 @dataclass
 class Group:
     """One format group of one source as read: the reader and the columns it gives."""
 
     files: InputFiles
-    reader: str
+    reader: exp.Table
     described: dict[str, str]
     picked: dict[str, cols.Column | None] = field(default_factory=dict)  # canonical -> column
 
@@ -86,7 +73,7 @@ class Staged:
     source: Source
     index: int
     groups: list[Group]
-    query: str = ""  # the canonical rows of the source (all groups unioned)
+    query: exp.Query = field(default_factory=exp.select)  # canonical rows (groups unioned)
     dedupe: bool = False
     tz_aware: bool = False  # every group's timestamp is a TIMESTAMPTZ (pushdown possible)
 
@@ -100,7 +87,7 @@ class Loader:
         sources: dict[str, tuple[Source, ...]],
         root: Path,
         display: Callable[[Path], str],
-        describe: Callable[[str, str], list[tuple[str, str]]],
+        describe: Callable[[exp.Expr, str], list[tuple[str, str]]],
         *,
         pinned: runfiles.Pinned | None = None,
         checked: frozenset[str] = frozenset(),
@@ -111,7 +98,7 @@ class Loader:
         self.sources = sources
         self.root = root
         self.display = display
-        self.describe = describe  # (reader SQL, role) -> [(column, type)], errors translated
+        self.describe = describe  # (reader, role) -> [(column, type)], errors translated
         self.staged: dict[str, list[Staged]] = {}
         self.inputs: dict[str, list[InputFiles]] = {}
         self.raw_timestamp: str | None = None
@@ -140,49 +127,17 @@ class Loader:
             if role in self.staged:
                 self._table_view(role)
         if self.derived_persons:
-            self.con.execute(
-                "CREATE OR REPLACE VIEW persons AS SELECT person_id, min(timestamp) AS "
-                "created_at FROM events GROUP BY person_id"
-            )
+            self.con.execute(create_view("persons", views.derived_persons()))
             self.inputs["persons"] = [
                 InputFiles("persons", (), "derived", "the persons of the events")
             ]
 
-    def reader(
-        self,
-        fmt: str,
-        files: tuple[str, ...],
-        described: dict[str, str] | None = None,
-        text: tuple[str, ...] = (),
-    ) -> str:
-        """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
-        JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
-        so keys beyond the sniffed sample are never lost."""
-        listed = "[" + ", ".join(quote(f) for f in files) + "]"
-        if fmt == "parquet":
-            return f"read_parquet({listed}, union_by_name = true)"
-        if fmt == "json":
-            options = "format = 'newline_delimited', records = true"
-            if described:
-                types = ", ".join(
-                    f"{quote(name)}: {quote(_json_type(kind))}" for name, kind in described.items()
-                )
-                options += f", columns = {{{types}}}"
-            else:
-                options += ", union_by_name = true"
-            return f"read_json({listed}, {options})"
-        options = ""
-        if text:
-            pairs = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in text)
-            options = f", types = {{{pairs}}}"
-        return f"read_csv({listed}, union_by_name = true{options})"
-
     def read_group(self, source: Source, group: InputFiles) -> Group:
-        plain = self.reader(group.format, group.files)
+        plain = read_files(group.format, group.files)
         described = dict(self.describe(plain, source.role))
         if group.format == "json":
-            reader = self.reader("json", group.files, described)
-            described = {k: _json_type(v) for k, v in described.items()}
+            reader = read_files("json", group.files, described)
+            described = {k: json_type(v) for k, v in described.items()}
             return Group(group, reader, described)
         if group.format == "csv":
             # Ids, phones and timestamps are parsed by us, not guessed by the sniffer.
@@ -194,7 +149,7 @@ class Loader:
                 if name in described
             ]
             if text:
-                reader = self.reader("csv", group.files, text=tuple(dict.fromkeys(text)))
+                reader = read_files("csv", group.files, text=tuple(dict.fromkeys(text)))
                 described = dict(self.describe(reader, source.role))
                 return Group(group, reader, described)
         return Group(group, plain, described)
@@ -275,9 +230,13 @@ class Loader:
                 continue
             if candidate.name in group.described:
                 return candidate
-            hit = self.con.execute(
-                f"SELECT 1 FROM {group.reader} WHERE {sql(candidate.expr)} IS NOT NULL LIMIT 1"
-            ).fetchall()
+            probe = (
+                exp.select("1")
+                .from_(group.reader.copy())
+                .where(exp.not_(candidate.expr.copy().is_(exp.null())))
+                .limit(1)
+            )
+            hit = self.con.execute(duck(probe)).fetchall()
             if hit:
                 return candidate
         return found
@@ -341,10 +300,10 @@ class Loader:
 
     # ---- SQL of a source -------------------------------------------------------------------
 
-    def _source_query(self, staged: Staged) -> str:
+    def _source_query(self, staged: Staged) -> exp.Query:
         source = staged.source
         role = source.role
-        selects = []
+        selects: list[exp.Query] = []
         tz = []
         for group in staged.groups:
             picked = group.picked
@@ -400,12 +359,12 @@ class Loader:
                 for k, c in picked.items()
                 if c is not None and k in out and c.name in used
             }
-            projections = []
+            projections: list[exp.Expr] = []
             emitted: set[str] = set()
             for name, kind in group.described.items():
                 mapped = source_of.get(name)
                 if mapped is not None and mapped not in emitted:
-                    projections.append(f"{sql(out[mapped])} AS {qident(mapped)}")
+                    projections.append(alias(out[mapped], mapped))
                     emitted.add(mapped)
                 elif name not in used and name not in out:
                     # Every timestamp as naive UTC, as the canonical ones.
@@ -416,107 +375,68 @@ class Loader:
                             group.files.display,
                             name,
                         )
-                        projections.append(f"{sql(tree)} AS {qident(name)}")
+                        projections.append(alias(tree, name))
                     else:
-                        projections.append(qident(name))
+                        projections.append(exp.column(name, quoted=True))
             for canonical, tree in out.items():
                 if canonical not in emitted:
-                    projections.append(f"{sql(tree)} AS {qident(canonical)}")
-            if role == "events" and tz and tz[-1] and "timestamp" in out:
-                projections.append(f"{sql(picked['timestamp'].expr)} AS {qident(RAW_TIMESTAMP)}")  # type: ignore[union-attr]
-            selects.append(f"SELECT {', '.join(projections)} FROM {group.reader}")
+                    projections.append(alias(tree, canonical))
+            stamp = picked.get("timestamp")
+            if role == "events" and tz and tz[-1] and "timestamp" in out and stamp is not None:
+                projections.append(alias(stamp.expr, RAW_TIMESTAMP))
+            selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
-        return " UNION ALL BY NAME ".join(selects)
+        return union_by_name(selects)
 
     def _events_views(self) -> None:
-        parts = []
         all_tz = all(s.tz_aware for s in self.staged["events"])
+        parts = []
         for staged in self.staged["events"]:
-            query = f"({staged.query})"
+            order = None
             if staged.dedupe:
                 # Exports repeat rows: keep one per key (the first in a fixed order).
-                order = "timestamp, event, person_id"
+                order = ["timestamp", "event", "person_id"]
                 if any(g.picked.get("anonymous_id") for g in staged.groups):
-                    order += ", anonymous_id"
-                flag = (
-                    f"CASE WHEN {qident(DUPLICATE)} IS NULL THEN false ELSE row_number() OVER "
-                    f"(PARTITION BY {qident(DUPLICATE)} ORDER BY {order}) > 1 END"
-                )
-            else:
-                flag = "false"
-            exclude = [DUPLICATE] if staged.dedupe else []
-            if not all_tz and staged.tz_aware:
-                exclude.append(RAW_TIMESTAMP)
-            star = f"* EXCLUDE ({', '.join(qident(c) for c in exclude)})" if exclude else "*"
-            parts.append(
-                f"SELECT {star}, {staged.index} AS {qident(SOURCE_INDEX)}, {flag} AS "
-                f"{qident(DUPLICATE)} FROM {query}"
-            )
+                    order.append("anonymous_id")
+            drop_raw = not all_tz and staged.tz_aware
+            parts.append(views.flagged(staged.query, staged.index, order, drop_raw))
         self.raw_timestamp = RAW_TIMESTAMP if all_tz else None
-        union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        union = union_by_name(parts)
         self._identity_map(union)
-        if self.linked:
-            body = (
-                f"SELECT COALESCE(s.person_id, m.person_id) AS person_id, s.* EXCLUDE "
-                f"(person_id) FROM ({union}) s LEFT JOIN {IDENTITY_MAP} m ON s.person_id IS NULL "
-                "AND s.anonymous_id = m.id"
-            )
-        else:
-            body = union
-        self.con.execute(f"CREATE OR REPLACE VIEW {STAGED} AS {body}")
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW events AS SELECT * EXCLUDE ({qident(SOURCE_INDEX)}, "
-            f"{qident(DUPLICATE)}) FROM {STAGED} WHERE NOT {qident(DUPLICATE)} AND person_id IS "
-            "NOT NULL AND event IS NOT NULL"
-        )
+        body = views.resolved(union) if self.linked else union
+        self.con.execute(create_view(EVENTS_STAGED_VIEW, body))
+        self.con.execute(create_view("events", views.counted()))
 
-    def _identity_map(self, union: str) -> None:
+    def _identity_map(self, union: exp.Query) -> None:
         """Resolve every link (identities sources, events carrying both ids) into the map."""
-        links: list[str] = []
-        for staged in self.staged.get("identities", []):
-            links.append(
-                f"SELECT id, person_id FROM ({staged.query}) WHERE id IS NOT NULL AND "
-                "person_id IS NOT NULL"
-            )
-        anonymous = any(
+        identities = [staged.query for staged in self.staged.get("identities", [])]
+        # Links matter only to events with an anonymous id.
+        self.linked = any(
             g.picked.get("anonymous_id") is not None
             for s in self.staged["events"]
             for g in s.groups
         )
-        if anonymous:
-            links.append(
-                f"SELECT anonymous_id AS id, person_id FROM ({union}) WHERE anonymous_id IS NOT "
-                "NULL AND person_id IS NOT NULL AND anonymous_id <> person_id"
-            )
-        self.linked = bool(links) and anonymous
         if not self.linked:
             return
-        pairs = self.con.execute(
-            f"SELECT DISTINCT id, person_id FROM ({' UNION ALL '.join(links)})"
-        ).fetchall()
+        pairs = self.con.execute(duck(views.links(identities, union))).fetchall()
         mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP} (id VARCHAR, person_id VARCHAR)"
+            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP_TABLE} (id VARCHAR, person_id VARCHAR)"
         )
         if mapping:
             self.con.executemany(
-                f"INSERT INTO {IDENTITY_MAP} VALUES (?, ?)", sorted(mapping.items())
+                f"INSERT INTO {IDENTITY_MAP_TABLE} VALUES (?, ?)", sorted(mapping.items())
             )
 
-    def _table_view(self, role: str, as_of: str | None = None) -> None:
+    def _table_view(self, role: str, as_of: datetime | None = None) -> None:
         (staged,) = self.staged[role]
         query = staged.query
         if role == "persons" and any(g.picked.get("latest_by") for g in staged.groups):
-            bound = f"AND {qident(LATEST)} <= {as_of}" if as_of else ""
-            query = (
-                f"SELECT * EXCLUDE ({qident(LATEST)}) FROM ({query}) WHERE person_id IS NOT NULL "
-                f"{bound} QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY "
-                f"{qident(LATEST)} DESC NULLS LAST) = 1"
-            )
-        self.con.execute(f"CREATE OR REPLACE VIEW {qident(role)} AS {query}")
+            query = views.latest(query, as_of)
+        self.con.execute(create_view(role, query))
 
-    def set_as_of(self, as_of: str) -> None:
-        """``latest_by``: each person's latest row at or before ``as_of`` (a SQL literal)."""
+    def set_as_of(self, as_of: datetime) -> None:
+        """``latest_by``: each person's latest row at or before ``as_of`` (naive UTC)."""
         if "persons" in self.staged:
             self._table_view("persons", as_of)
 
@@ -535,10 +455,3 @@ def _mapping_key(source: Source) -> str:
     if not source.mapping:
         return f"data.columns.{source.role}"
     return f"{source.where}.columns"
-
-
-def _json_type(kind: str) -> str:
-    """Nested objects of NDJSON are read as JSON text: their keys vary from line to line."""
-    if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
-        return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
-    return kind
