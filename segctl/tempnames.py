@@ -26,3 +26,13 @@ NEW_MEMBERS = "segctl_new_members"
 SPARK_RESULT = "segctl_spark_result"
 #: Registered Arrow table: the ranked persons of a lookalike.
 LOOKALIKE_IDS = "segctl_lookalike_ids"
+#: Table: the persons whose memberships changed against the snapshot (segctl.diff.compute).
+CHANGED_TABLE = "changed"
+#: Table: the entries and exits of an evaluation, as (idx, person_id, kind) rows.
+RUN_MOVES_TABLE = "run_moves"
+#: View: (segment, person_id) of the entries an evaluation found, which a commit records.
+RUN_ENTERED_VIEW = "run_entered"
+#: View: (segment, person_id) of the exits an evaluation found, which a commit records.
+RUN_EXITED_VIEW = "run_exited"
+#: Table: (segment, person_id) of the segments compared by ``segctl overlap``.
+OVERLAP_MEMBERS_TABLE = "overlap_members"

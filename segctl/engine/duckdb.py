@@ -173,6 +173,11 @@ class DuckDBEngine:
             rows = self.con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def describe(self, source: exp.Expr, table: str) -> list[tuple[str, str]]:
+        """The columns (name, DuckDB type) of ``source`` (a table or a reader function such
+        as ``read_csv(...)``); its reader's errors as DataError naming ``table``."""
+        return self._describe(source.sql(dialect="duckdb"), table)
+
     def prepare(self, as_of_sql: str) -> None:
         """Views that depend on the evaluation time (``latest_by`` of persons)."""
         self.schema()
