@@ -61,8 +61,6 @@ class Project:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._data_warnings: list[str] | None = None
-        #: While an incremental run evaluates: the table of the persons it re-evaluates.
-        self._persons_filter: str | None = None
 
     @classmethod
     def load(
@@ -161,8 +159,7 @@ class Project:
 
     def _context(self, names: list[str], as_of: datetime, dialect: str = "duckdb") -> PlanContext:
         """The compiler's context for ``names`` at ``as_of`` (segctl.project.context)."""
-        definitions = self.definitions
-        return plan_context(self, definitions, names, as_of, dialect, self._persons_filter)
+        return plan_context(self, self.definitions, names, as_of, dialect)
 
     # ---- evaluating -------------------------------------------------------------------
 
@@ -193,13 +190,15 @@ class Project:
         warnings = self.data_warnings() + self.freshness_warnings(moment)
         return EvaluationResult(self.engine, moment, names, changes, warnings)
 
-    def _evaluate(self, names: list[str], moment: datetime) -> None:
-        """Evaluate into the engine's result table (and the members view over it)."""
+    def _evaluate(self, names: list[str], moment: datetime, persons: str | None = None) -> None:
+        """Evaluate into the engine's result table (and the members view over it); with
+        ``persons``, only the persons in that table (an incremental run)."""
         from segctl.compiler.plan import PlanBuilder
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.check_persons()
-        context = self._context(names, moment, self.config.engine.type)
+        dialect = self.config.engine.type
+        context = plan_context(self, self.definitions, names, moment, dialect, persons)
         builder = PlanBuilder(self.definitions, context)
         query = builder.segments_query(names)
         self.engine.create_table(RESULT_TABLE, query, diff.result_columns(names))

@@ -132,7 +132,7 @@ def commit(
         with StateStore.open(folder, locked=True, write=not dry_run) as store:
             check_after_last(store, moment)
     decision = _decide(project, moment, kind=kind, dry_run=dry_run, full=full)
-    _evaluate(project, names, moment, decision)
+    project._evaluate(names, moment, None if decision.full else incremental.PERSONS_TABLE)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
     if keep_incremental:
         incremental.prepare_wake(project, moment, decision)
@@ -197,19 +197,6 @@ def _decide(
     elif kind == "run" and dry_run and not full:
         decision.reason = "dry run"
     return decision
-
-
-def _evaluate(
-    project: Project, names: list[str], moment: datetime, decision: incremental.Decision
-) -> None:
-    """Evaluate into the result table: every person, or (incremental) only the persons in
-    the incremental decision's table."""
-    if not decision.full:
-        project._persons_filter = incremental.PERSONS_TABLE
-    try:
-        project._evaluate(names, moment)
-    finally:
-        project._persons_filter = None
 
 
 def _record(
