@@ -16,6 +16,7 @@ What the calls return is in :mod:`segctl.results`; every query of the state is i
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from segctl.privacy import Reachability
     from segctl.sources.inspect import SourceReport
     from segctl.sources.property_types import PropertyTypes
+    from segctl.state import StateStore
     from segctl.verify import VerifyResult
 
 __all__ = ["DIALECTS", "Project"]
@@ -372,8 +374,11 @@ class Project:
 
     # ---- reading the committed state ------------------------------------------------
 
-    def state(self, *, wait: float = 10.0) -> Any:
-        """Open the committed state (a context manager yielding a StateStore)."""
+    def state(self, *, wait: float = 10.0) -> AbstractContextManager[StateStore]:
+        """Open the committed state, read-only (a context manager yielding a StateStore).
+
+        >>> with project.state() as store: print(store.last_run())  # doctest: +SKIP
+        """
         from segctl.state import StateStore
 
         return StateStore.open(self.config.state_dir, wait=wait)
