@@ -74,8 +74,8 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
     """Evaluate the last committed run of ``project`` again from scratch and compare it with
     the committed snapshot. Raises DataError naming every recorded input file that changed or
     vanished since the run, and UsageError when nothing was committed yet."""
-    from segctl.project import RESULT_TABLE
     from segctl.state import S, StateStore
+    from segctl.tempnames import RESULT_TABLE
 
     folder = project.config.state_dir
     with StateStore.open(folder, wait=wait) as store:

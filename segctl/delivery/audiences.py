@@ -482,7 +482,7 @@ class Reconciler:
         :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
         member = self.store.member_test(segment, "s")
         if member is not None:
-            reachable = self.worker.project.reachable_condition("p")
+            reachable = self.worker.project.reachability.condition("p").sql(dialect="duckdb")
             source = (
                 f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
             )

@@ -40,7 +40,7 @@ def plan_run(
     """The plan of a run from the staged evaluation (nothing is written)."""
     segments = project.definitions.segments
     rows: list[PlanRow] = []
-    reachable = project.reachable_condition("p")
+    reachable = project.reachability.condition("p").sql(dialect="duckdb")
     forgotten = (
         f"sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten)" if store else "false"
     )

@@ -401,7 +401,7 @@ class Worker:
             return
         people = self.persons(r["person_id"] for r in rows)
         with self.store.lock:  # the project's queries run on the state's connection
-            allowed = self.project.reachable(sorted({r["person_id"] for r in rows}))
+            allowed = self.project.reachability.reachable(sorted({r["person_id"] for r in rows}))
         sendable, malformed = [], 0
         for row in rows:
             person = people.get(row["person_id"])
