@@ -39,7 +39,7 @@ from segctl.definitions.templates import TEMPLATES
 from segctl.errors import Problem, ValueProblem
 
 if TYPE_CHECKING:
-    from segctl.delivery.destinations import Destination
+    from segctl.definitions.destinations import Destination
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_NAMES = {"person_id"}  # the key column next to the segments in results and snapshots

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segctl import progress
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http
 from segctl.delivery.identifiers import (
     PLATFORMS,

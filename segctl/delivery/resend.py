@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, body, describe, retry_after
 from segctl.delivery.retry import Deferred, Permanent, Transient
 

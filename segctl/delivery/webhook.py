@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
 from segctl.delivery.retry import Permanent
 from segctl.delivery.signing import headers as signed_headers

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl import progress
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
 from segctl.errors import StateError
