@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler.plan import PlanContext
+    from segctl.delivery.model import Report
     from segctl.delivery.plan import PlanRow
-    from segctl.delivery.worker import Report
+    from segctl.delivery.worker import Worker
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
     from segctl.explain import Explanation
@@ -380,8 +381,6 @@ class Project:
         (not ``full``) evaluates incrementally when it can (segctl.incremental)."""
         from segctl import diff, incremental
         from segctl.delivery.outbox import queue_run
-        from segctl.delivery.plan import plan_run
-        from segctl.delivery.worker import Worker
         from segctl.state import StateStore
 
         folder = self.config.state_dir
@@ -412,14 +411,14 @@ class Project:
         crash_point("run:after-evaluate")
         if dry_run and not StateStore.exists(folder):
             changes = diff.compute(self.engine.con, None, names, RESULT_TABLE)
-            plan = plan_run(self, None, changes, fire_initial=fire_initial)
+            plan = self._plan(None, changes, fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
         with StateStore.open(folder, con=self.engine.con, create=not dry_run, locked=True) as store:
             if not decision.full:
                 incremental.merge_snapshot(self, RESULT_TABLE, packed.words(len(names)))
             changes = diff.compute(self.engine.con, store, names, RESULT_TABLE)
             if dry_run:
-                plan = plan_run(self, store, changes, fire_initial=fire_initial)
+                plan = self._plan(store, changes, fire_initial)
                 return RunResult(None, moment, changes, True, plan=plan)
             segments = self.definitions.segments
             figures = [
@@ -467,8 +466,7 @@ class Project:
             result.persons_evaluated = self._evaluated_count(decision)
             if kind == "run":
                 progress.phase("Delivering")
-                worker = Worker(self, store, self.config.destinations, client=client)
-                result.report = worker.push()
+                result.report = self._worker(store, client).push()
                 result.deliveries = result.report.counts()
         return result
 
@@ -600,6 +598,36 @@ class Project:
 
     # ---- delivery ---------------------------------------------------------------------
 
+    def _worker(self, store: StateStore, client: httpx.Client | None) -> Worker:
+        """The delivery worker of this project's state (the persons view must exist)."""
+        from segctl.delivery.worker import Worker
+
+        return Worker(
+            store,
+            _Reachability(self),
+            self.config.destinations,
+            client=client,
+            root=self.config.root,
+            person_columns=list(self.schema["persons"]),
+        )
+
+    def _plan(
+        self, store: StateStore | None, changes: dict[str, Change], fire_initial: bool
+    ) -> list[PlanRow]:
+        """What the staged run would send (``run --dry-run``)."""
+        from segctl.delivery.plan import plan_run
+
+        return plan_run(
+            self.engine.con,
+            store,
+            changes,
+            segments=self.definitions.segments,
+            destinations=self.config.destinations,
+            reachability=_Reachability(self),
+            max_exit_ratio=self.config.max_exit_ratio,
+            fire_initial=fire_initial,
+        )
+
     def reachable_condition(self, alias: str = "p") -> str:
         """SQL over a persons alias: consent given and not suppressed (SPEC 1, privacy)."""
         from segctl.engine.duckdb import qident
@@ -679,7 +707,6 @@ class Project:
     ) -> Report:
         """Deliver what is pending: retries, delayed emails, audience syncs; with
         ``confirm``, first release the held exits of those segments."""
-        from segctl.delivery.worker import Worker
         from segctl.state import StateStore
 
         for name in confirm or []:
@@ -688,7 +715,7 @@ class Project:
         with StateStore.open(
             self.config.state_dir, con=self.engine.con, wait=wait, write=True, command="segctl push"
         ) as store:
-            return Worker(self, store, self.config.destinations, client=client).push(confirm or [])
+            return self._worker(store, client).push(confirm or [])
 
     def sync(
         self,
@@ -706,7 +733,6 @@ class Project:
         does both (with the platform's replace where it has one).
         """
         from segctl.delivery.audiences import Reconciler
-        from segctl.delivery.worker import Worker
         from segctl.state import StateStore
 
         self.segment_names([segment])
@@ -729,8 +755,7 @@ class Project:
             write=not dry_run,
             command="segctl sync",
         ) as store:
-            worker = Worker(self, store, self.config.destinations, client=client)
-            reconciler = Reconciler(worker)
+            reconciler = Reconciler(self._worker(store, client))
             return [
                 reconciler.sync(destination, segment, a.audience_id, mode, dry_run=dry_run)
                 for a in audiences
@@ -738,53 +763,19 @@ class Project:
 
     def status(self, *, wait: float = 10.0) -> dict[str, Any]:
         """Last runs, pending/failed per destination, audiences' last sync and figures."""
+        from segctl.delivery import queries
         from segctl.state import S
 
         with self.state(wait=wait) as store:
             runs = store.rows(f"""SELECT run_id, kind, as_of, started_at, finished_at
                                   FROM {S}.runs ORDER BY run_id DESC LIMIT 5""")
-            outbox = store.rows(f"""SELECT coalesce(destination, kind), kind, status, count(*),
-                                           max(last_error)
-                                    FROM {S}.outbox GROUP BY ALL ORDER BY ALL""")
-            audiences = store.rows(f"""SELECT destination, audience, last_sync_at, received,
-                                              invalid, match_rate, details
-                                       FROM {S}.audience_status ORDER BY ALL""")
-            members = dict(
-                ((d, a), n)
-                for d, a, n in store.rows(
-                    f"SELECT destination, audience, count(*) FROM {S}.audience_members GROUP BY ALL"
-                )
-            )
-            holds = store.rows(f"""SELECT h.segment, h.run_id, h.reason, h.held_at, r.exited
-                                   FROM {S}.holds h LEFT JOIN {S}.run_segments r
-                                   USING (run_id, segment)
-                                   WHERE h.confirmed_at IS NULL ORDER BY h.run_id""")
+            delivery = queries.status(store)
         return {
             "runs": [
                 dict(zip(("run_id", "kind", "as_of", "started_at", "finished_at"), r, strict=True))
                 for r in runs
             ],
-            "deliveries": [
-                dict(zip(("destination", "kind", "status", "count", "last_error"), r, strict=True))
-                for r in outbox
-            ],
-            "audiences": [
-                {
-                    "destination": d,
-                    "audience": a,
-                    "last_sync_at": t,
-                    "received": rec,
-                    "invalid": inv,
-                    "match_rate": rate,
-                    "synced_members": members.get((d, a), 0),
-                    "details": json.loads(details) if details else {},
-                }
-                for d, a, t, rec, inv, rate, details in audiences
-            ],
-            "holds": [
-                dict(zip(("segment", "run_id", "reason", "held_at", "exits"), h, strict=True))
-                for h in holds
-            ],
+            **delivery,
         }
 
     def forget(
@@ -794,8 +785,8 @@ class Project:
         keep an audit record without PII (the SHA-256 of each id)."""
         import hashlib
 
+        from segctl.delivery import queries
         from segctl.delivery.audiences import Reconciler
-        from segctl.delivery.worker import Worker
         from segctl.state import S, StateStore
 
         if not person_ids:
@@ -809,14 +800,7 @@ class Project:
             create=True,
             command="segctl forget",
         ) as store:
-            affected = store.rows(
-                f"""SELECT DISTINCT m.destination, m.audience, o.segment, o.spec
-                    FROM {S}.audience_members m JOIN {S}.outbox o
-                      ON o.kind = 'audience' AND o.destination = m.destination
-                     AND json_extract_string(o.spec, '$.audience_id') = m.audience
-                    WHERE list_contains(?, m.person_id)""",
-                [person_ids],
-            )
+            affected = queries.audiences_of(store, person_ids)
             with store.transaction():
                 store.executemany(
                     f"INSERT INTO {S}.forgotten VALUES (?, ?, ?)",
@@ -826,33 +810,20 @@ class Project:
                     store.con.execute(
                         f"DELETE FROM {S}.{table} WHERE list_contains(?, person_id)", [person_ids]
                     )
-                store.con.execute(
-                    f"""DELETE FROM {S}.outbox WHERE list_contains(?, person_id)
-                        AND status IN ('pending', 'held', 'failed', 'skipped')""",
-                    [person_ids],
-                )
-                store.con.execute(
-                    f"UPDATE {S}.outbox SET person_id = NULL WHERE list_contains(?, person_id)",
-                    [person_ids],
-                )
-            worker = Worker(self, store, self.config.destinations, client=client)
-            reconciler = Reconciler(worker)
+                queries.forget_deliveries(store, person_ids)
+            reconciler = Reconciler(self._worker(store, client))
             results = []
-            for destination, audience, segment, spec in affected:
-                mode = json.loads(spec).get("mode", "sync")
+            for destination, audience, segment, mode in affected:
                 results.append(
                     reconciler.sync(
                         destination, segment, audience, "remove" if mode != "mirror" else mode
                     )
                 )
-            left = store.rows(
-                f"SELECT count(*) FROM {S}.audience_members WHERE list_contains(?, person_id)",
-                [person_ids],
-            )[0][0]
+            left = queries.still_in_audiences(store, person_ids)
         return {
             "forgotten": len(person_ids),
             "audiences": len(affected),
-            "still_in_audiences": int(left),
+            "still_in_audiences": left,
             "errors": [r.error for r in results if r.error],
         }
 
@@ -897,7 +868,8 @@ class Project:
 
     def person(self, person_id: str, *, wait: float = 10.0) -> dict[str, Any]:
         """A person's segments now, their membership history, and pending deliveries."""
-        from segctl.state import S, intervals_sql
+        from segctl.delivery import queries
+        from segctl.state import intervals_sql
 
         with self.state(wait=wait) as store:
             history = store.rows(
@@ -905,31 +877,14 @@ class Project:
                     FROM ({intervals_sql("person_id = $1")}) ORDER BY entered_run, segment""",
                 [person_id],
             )
-            pending = store.rows(
-                f"""SELECT id, segment, kind, destination, transition, status, attempts,
-                           next_attempt_at, last_error
-                    FROM {S}.outbox WHERE person_id = ? AND status IN ('pending', 'held')
-                    ORDER BY id""",
-                [person_id],
-            )
+            pending = queries.pending_for(store, person_id)
         keys = ("segment", "entered_at", "exited_at", "entered_run", "exited_run")
-        outbox_keys = (
-            "id",
-            "segment",
-            "kind",
-            "destination",
-            "transition",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_error",
-        )
         intervals = [dict(zip(keys, row, strict=True)) for row in history]
         return {
             "person_id": person_id,
             "segments": sorted(i["segment"] for i in intervals if i["exited_run"] is None),
             "history": intervals,
-            "pending": [dict(zip(outbox_keys, row, strict=True)) for row in pending],
+            "pending": pending,
         }
 
     def compile(
@@ -1211,6 +1166,21 @@ class DiffResult:
     @property
     def has_changes(self) -> bool:
         return any(d.entered or d.exited for d in self.segments)
+
+
+class _Reachability:
+    """The project's privacy rule as the delivery's Reachability (until segctl.privacy)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def condition(self, alias: str = "p") -> sqlglot.exp.Expression:
+        tree = sqlglot.parse_one(self.project.reachable_condition(alias), dialect="duckdb")
+        assert isinstance(tree, sqlglot.exp.Expression)
+        return tree
+
+    def reachable(self, person_ids: list[str]) -> set[str]:
+        return self.project.reachable(person_ids)
 
 
 def _check_after_last(store: StateStore, moment: datetime) -> None:

@@ -16,8 +16,9 @@ import pytest
 from fakes import TikTokFake
 
 from segctl.definitions.destinations import Destination
-from segctl.delivery.audiences import Member, client_for
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats
+from segctl.delivery.platforms import client_for
+from segctl.delivery.platforms.base import Member
 from segctl.delivery.platforms.tiktok import TikTokAudience
 from segctl.delivery.retry import Permanent, Transient
 

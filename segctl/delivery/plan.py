@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from segctl.delivery.audiences import MINIMUM_SIZE
 from segctl.delivery.outbox import exits_held
+from segctl.delivery.platforms.base import MINIMUM_SIZE
 from segctl.diff import Change, quote
 from segctl.state import S
 from segctl.tempnames import MEMBERS_VIEW, PLAN_SYNCED_TABLE
 
 if TYPE_CHECKING:
-    from segctl.project import Project
+    import duckdb
+
+    from segctl.definitions.destinations import Destination
+    from segctl.definitions.model import Segment
+    from segctl.delivery.model import Reachability
     from segctl.state import StateStore
 
 
@@ -31,16 +36,23 @@ class PlanRow:
 
 
 def plan_run(
-    project: Project,
+    con: duckdb.DuckDBPyConnection,
     store: StateStore | None,
     changes: dict[str, Change],
     *,
+    segments: Mapping[str, Segment],
+    destinations: Mapping[str, Destination],
+    reachability: Reachability,
+    max_exit_ratio: float,
     fire_initial: bool = False,
 ) -> list[PlanRow]:
-    """The plan of a run from the staged evaluation (nothing is written)."""
-    segments = project.definitions.segments
+    """The plan of a run from the staged evaluation (nothing is written).
+
+    ``con`` holds the evaluation's members view and the persons view; ``store`` is the state
+    (None before the first run).
+    """
     rows: list[PlanRow] = []
-    reachable = project.reachable_condition("p")
+    reachable = f"({reachability.condition('p').sql(dialect='duckdb')})"
     forgotten = (
         f"sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten)" if store else "false"
     )
@@ -48,7 +60,7 @@ def plan_run(
         segment = segments[name]
         held = exits_held(
             change,
-            project.config.max_exit_ratio,
+            max_exit_ratio,
             holdable=bool(segment.on_exit or segment.audiences),
         )
         entered = change.entered if (not change.first_run or fire_initial) else 0
@@ -69,9 +81,10 @@ def plan_run(
                     row.removes = count
                 rows.append(row)
         for audience in segment.audiences:
-            desired = project.engine.rows(
+            desired = _rows(
+                con,
                 f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
-                    WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
+                    WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})""",
             )[0][0]
             synced: set[Any] = set()
             if store is not None:
@@ -84,19 +97,20 @@ def plan_run(
                     )
                 }
             if synced:
-                project.engine.con.execute(
+                con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
                     "SELECT unnest(?) AS person_id",
                     [sorted(synced)],
                 )
-                both = project.engine.rows(
+                both = _rows(
+                    con,
                     f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
                         WHERE r.{quote(name)} AND {reachable}
-                        AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})"""
+                        AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})""",
                 )[0][0]
             else:
                 both = 0
-            destination = project.config.destinations[audience.destination]
+            destination = destinations[audience.destination]
             row = PlanRow(
                 name,
                 audience.destination,
@@ -113,6 +127,10 @@ def plan_run(
                 )
             rows.append(row)
     return rows
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return con.execute(sql).fetchall()
 
 
 def _local(kind: str, settings: dict[str, Any]) -> str:

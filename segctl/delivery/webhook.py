@@ -16,7 +16,7 @@ from segctl.delivery.signing import headers as signed_headers
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
-    from segctl.delivery.worker import Batch
+    from segctl.delivery.model import Batch
 
 
 def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:
