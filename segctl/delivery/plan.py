@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
+from segctl.delivery import queries
 from segctl.delivery.outbox import exits_held
 from segctl.delivery.platforms.base import MINIMUM_SIZE
-from segctl.diff import Change, quote
+from segctl.diff import Change
 from segctl.state import S
 from segctl.tempnames import MEMBERS_VIEW, PLAN_SYNCED_TABLE
 
@@ -52,9 +55,13 @@ def plan_run(
     (None before the first run).
     """
     rows: list[PlanRow] = []
-    reachable = f"({reachability.condition('p').sql(dialect='duckdb')})"
-    forgotten = (
-        f"sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten)" if store else "false"
+    reachable = reachability.condition("p")
+    forgotten: exp.Expression = (
+        exp.func("sha256", exp.column("person_id", "r")).isin(
+            query=exp.select("subject_hash").from_(exp.table_("forgotten", db=S))
+        )
+        if store
+        else exp.false()
     )
     for name, change in changes.items():
         segment = segments[name]
@@ -81,33 +88,22 @@ def plan_run(
                     row.removes = count
                 rows.append(row)
         for audience in segment.audiences:
-            desired = _rows(
-                con,
-                f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
-                    WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})""",
-            )[0][0]
-            synced: set[Any] = set()
-            if store is not None:
-                synced = {
-                    r[0]
-                    for r in store.rows(
-                        f"""SELECT person_id FROM {S}.audience_members
-                        WHERE destination = ? AND audience = ?""",
-                        [audience.destination, audience.audience_id],
-                    )
-                }
+            desired = _count(con, name, reachable, exp.not_(exp.paren(forgotten)))
+            synced = (
+                queries.synced_persons(store, audience.destination, audience.audience_id)
+                if store is not None
+                else set()
+            )
             if synced:
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
                     "SELECT unnest(?) AS person_id",
                     [sorted(synced)],
                 )
-                both = _rows(
-                    con,
-                    f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
-                        WHERE r.{quote(name)} AND {reachable}
-                        AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})""",
-                )[0][0]
+                in_synced = exp.column("person_id", "r").isin(
+                    query=exp.select("person_id").from_(PLAN_SYNCED_TABLE)
+                )
+                both = _count(con, name, reachable, in_synced)
             else:
                 both = 0
             destination = destinations[audience.destination]
@@ -129,8 +125,16 @@ def plan_run(
     return rows
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    return con.execute(sql).fetchall()
+def _count(con: duckdb.DuckDBPyConnection, segment: str, *conditions: exp.Expression) -> int:
+    """Members of ``segment`` in the staged evaluation (``r``) whose persons (``p``) meet
+    the conditions."""
+    query = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(exp.table_(MEMBERS_VIEW, alias="r"))
+        .join(exp.table_("persons", alias="p"), using=["person_id"])
+        .where(exp.and_(exp.column(segment, "r", quoted=True), *conditions))
+    )
+    return int(con.execute(query.sql(dialect="duckdb")).fetchall()[0][0])
 
 
 def _local(kind: str, settings: dict[str, Any]) -> str:

@@ -149,6 +149,18 @@ def segment_held(store: StateStore, segment: str) -> bool:
     )
 
 
+def synced_persons(store: StateStore, destination: str, audience: str) -> set[str]:
+    """The persons segctl has added to an audience (``run --dry-run`` plans against them)."""
+    return {
+        r[0]
+        for r in store.rows(
+            f"""SELECT person_id FROM {S}.audience_members
+                WHERE destination = ? AND audience = ?""",
+            [destination, audience],
+        )
+    }
+
+
 # ---- the project: status, person, forget ----------------------------------------------
 
 

@@ -11,6 +11,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from segctl.delivery import queries
 from segctl.delivery.audiences.journal import Journal
 from segctl.delivery.identifiers import PLATFORMS, bulk_hash_sql
@@ -108,7 +110,7 @@ def _stage_desired(store: StateStore, target: Audience, platform: str) -> None:
     :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
     member = store.member_test(target.segment, "s")
     if member is not None:
-        reachable = target.reachability.condition("p").sql(dialect="duckdb")
+        reachable = exp.paren(target.reachability.condition("p")).sql(dialect="duckdb")
         source = f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
     else:
         source = "persons p WHERE false"
