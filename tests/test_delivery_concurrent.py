@@ -1,4 +1,4 @@
-"""Audiences synced at once (segctl/delivery/audiences.py): limits kept, failures contained,
+"""Audiences synced at once (segctl/delivery/audiences/): limits kept, failures contained,
 and the hashes DuckDB computes in bulk equal to segctl's own, value for value."""
 
 from __future__ import annotations

@@ -37,6 +37,17 @@ def due(store: StateStore, kind: str) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in found]
 
 
+def persons(store: StateStore, person_ids: list[str]) -> list[dict[str, Any]]:
+    """Every column of the ``persons`` view for these persons (payloads, emails, audiences)."""
+    with store.lock:
+        cursor = store.con.execute(
+            "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [person_ids]
+        )
+        columns = [d[0] for d in cursor.description]
+        found = cursor.fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in found]
+
+
 def assign_batch_keys(store: StateStore, assignments: list[tuple[str, int]]) -> None:
     """Persist (batch key, outbox id) pairs, in one transaction, before anything is sent."""
     if not assignments:

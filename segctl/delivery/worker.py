@@ -239,14 +239,9 @@ class Worker:
         wanted = sorted(set(ids) - self._people.keys())
         if not wanted:
             return self._people
-        with self.store.lock:  # audience syncs ask for persons from their threads
-            cursor = self.store.con.execute(
-                "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
-            )
-            columns = [d[0] for d in cursor.description]
-            found = cursor.fetchall()
+        found = queries.persons(self.store, wanted)  # audience syncs ask from their threads
         # Two threads may fetch the same person: both get the same columns.
-        self._people.update((row[0], dict(zip(columns, row, strict=True))) for row in found)
+        self._people.update((person["person_id"], person) for person in found)
         return self._people
 
     # ---- kinds ------------------------------------------------------------------------
