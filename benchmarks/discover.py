@@ -159,9 +159,9 @@ def planted_project(root: Path, persons: int, seed: int) -> dict[str, str]:
 def sample_archetypes(n_persons: int = 3000, seed: int = 7) -> dict[str, str]:
     """The archetype of every sample person, replayed from the sample generator (its first
     random draws make the persons), checked against the committed persons.csv."""
-    from segctl.sample import _Generator
+    from segctl.sample import Generator
 
-    people = _Generator(random.Random(seed), END).persons(n_persons)
+    people = Generator(random.Random(seed), END).persons(n_persons)
     with (REPO / "sample_data" / "persons.csv").open() as handle:
         committed = [row["person_id"] for row in csv.DictReader(handle)]
     if committed != [p.person_id for p in people]:

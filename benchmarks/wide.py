@@ -116,7 +116,7 @@ def write_project(data_dir: Path, count: int, seed: int) -> Path:
 def distinct_measures(project_dir: Path) -> tuple[int, int]:
     """(distinct event measures, event conditions) of the project's compiled plan."""
     import segctl
-    from segctl.compiler.plan import PlanBuilder
+    from segctl.compiler import Plan
     from segctl.definitions.model import EventCondition, segment_conditions
 
     project = segctl.Project.load(project_dir)
@@ -129,9 +129,9 @@ def distinct_measures(project_dir: Path) -> tuple[int, int]:
     from segctl.timeutil import parse_as_of
 
     moment = parse_as_of(AS_OF)
-    builder = PlanBuilder(project.definitions, project._context(names, moment))
-    builder.segments_query(names)
-    return len(builder.measures), conditions
+    plan = Plan(project.definitions, project.plan_context(names, moment))
+    plan.segments_query(names)
+    return len(plan.needs.measures), conditions
 
 
 def per_segment(project_dir: Path) -> int:

@@ -1,7 +1,7 @@
 """The exceptions segctl raises, one root and a handful of kinds.
 
 Every error a user can cause is a :class:`SegctlError`; the CLI maps each kind to one exit code
-in one place (``segctl.cli``), and anything else is an internal error (exit 70)::
+in one place (``segctl.cli.exits``), and anything else is an internal error (exit 70)::
 
     SegctlError
     ├── UsageError          exit 2  bad command-line arguments

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
-    from segctl.compiler.plan import PlanContext
+    from segctl.compiler import PlanContext
     from segctl.delivery.model import Report
     from segctl.delivery.plan import PlanRow
     from segctl.delivery.worker import Worker
@@ -179,7 +179,7 @@ class Project:
         if check_data:
             self.engine.check_persons()
             self.engine.check_timestamps()
-            self._context(list(definitions.segments), parse_as_of(None))
+            self.plan_context(list(definitions.segments), parse_as_of(None))
             self.reachable_condition()  # the consent column and the suppression file
         return definitions
 
@@ -195,14 +195,20 @@ class Project:
                 raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
         return list(dict.fromkeys(names))
 
-    def _context(self, names: list[str], as_of: datetime, dialect: str = "duckdb") -> PlanContext:
-        return self._context_for(self.definitions, names, as_of, dialect)
-
-    def _context_for(
-        self, definitions: Definitions, names: list[str], as_of: datetime, dialect: str = "duckdb"
+    def plan_context(
+        self,
+        names: list[str],
+        as_of: datetime,
+        dialect: str = "duckdb",
+        definitions: Definitions | None = None,
     ) -> PlanContext:
-        from segctl.compiler.plan import PlanContext
+        """The compiler's context for a plan of ``names`` (of the project's definitions, or of
+        ``definitions``) at ``as_of`` in ``dialect``: registers the list files they read and
+        the persons view at as_of in the engine."""
+        from segctl.compiler import PlanContext
 
+        if definitions is None:
+            definitions = self.definitions
         lists = [
             c
             for n in names
@@ -257,12 +263,12 @@ class Project:
 
     def _evaluate(self, names: list[str], moment: datetime) -> None:
         """Evaluate into the engine's result table."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.check_persons()
-        context = self._context(names, moment, self.config.engine.type)
-        builder = PlanBuilder(self.definitions, context)
+        context = self.plan_context(names, moment, self.config.engine.type)
+        builder = Plan(self.definitions, context)
         words = packed.pack_as([packed.quote(n) for n in names])
         self.engine.create_table(
             RESULT_TABLE, builder.segments_query(names), ", ".join(["person_id", *words])
@@ -485,7 +491,7 @@ class Project:
         Runs are appended after the last committed one; ``reset`` first deletes all runs
         and membership history (the outbox and synced audiences are kept).
         """
-        from segctl.definitions.values import parse_duration
+        from segctl.definitions.durations import parse_duration
         from segctl.lock import state_lock
         from segctl.state import StateStore
 
@@ -905,8 +911,7 @@ class Project:
 
         >>> print(project.compile("power_users", dialect="spark"))  # doctest: +SKIP
         """
-        from segctl.compiler import warehouse
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan, warehouse
 
         if dialect not in DIALECTS:
             raise UsageError(f"unknown dialect '{dialect}' (choose from {', '.join(DIALECTS)})")
@@ -914,8 +919,8 @@ class Project:
         wanted = [segments] if isinstance(segments, str) else segments
         names = self.segment_names(wanted)
         # The SQL shown must run on plain tables: no time bounds on segctl's raw column.
-        context = replace(self._context(names, moment, dialect), raw_timestamp=None)
-        builder = PlanBuilder(self.definitions, context)
+        context = replace(self.plan_context(names, moment, dialect), raw_timestamp=None)
+        builder = Plan(self.definitions, context)
         if wanted and len(wanted) == 1:
             query = builder.members_query(wanted[0])
             title = f"segctl: the members of {wanted[0]} at {iso(moment)} (person_id, sorted)"
@@ -953,7 +958,7 @@ class Project:
     def preview(self, target: str, as_of: str | datetime | None = None, limit: int = 10) -> Preview:
         """Size and sample members of a segment, or of a segment file not yet in the project
         (it may reference project segments). Nothing is saved."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         moment = parse_as_of(as_of, self.config.tz)
         path = Path(target)
@@ -975,8 +980,8 @@ class Project:
             definitions, name = self.definitions, target
             self.segment_names([name])
         self.engine.check_persons()
-        context = self._context_for(definitions, [name], moment, self.config.engine.type)
-        builder = PlanBuilder(definitions, context)
+        context = self.plan_context([name], moment, self.config.engine.type, definitions)
+        builder = Plan(definitions, context)
         self.engine.create_table(tempnames.PREVIEW_TABLE, builder.members_query(name))
         from segctl.engine.duckdb import qident
 
@@ -993,7 +998,7 @@ class Project:
         self, names: list[str] | None = None, as_of: str | datetime | None = None
     ) -> pl.DataFrame:
         """Every named feature (or those named) per person, as a polars DataFrame."""
-        from segctl.compiler.plan import PlanBuilder
+        from segctl.compiler import Plan
 
         features = self.definitions.features
         wanted = names or list(features)
@@ -1004,7 +1009,7 @@ class Project:
                 raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
         moment = parse_as_of(as_of, self.config.tz)
         self.engine.check_persons()
-        builder = PlanBuilder(self.definitions, self._context([], moment, self.config.engine.type))
+        builder = Plan(self.definitions, self.plan_context([], moment, self.config.engine.type))
         return _polars(self.engine.arrow(builder.features_query(wanted)))
 
     def explain(
@@ -1025,7 +1030,8 @@ class Project:
         """
         from segctl.explain import explain
 
-        return explain(self, segment, person_id, as_of, wait=wait)
+        moment = parse_as_of(as_of, self.config.tz)
+        return explain(self, segment, person_id, moment, state_dir=self.config.state_dir, wait=wait)
 
 
 @dataclass(frozen=True)

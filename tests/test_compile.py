@@ -196,6 +196,48 @@ def test_golden_segments_evaluate_together(golden_project: segctl.Project) -> No
         assert result.members(name)["person_id"].to_list() == members, name
 
 
+# ---- the public API: one dispatch over condition kinds --------------------------------------
+
+
+def test_every_condition_kind_has_one_entry_and_every_visitor_handles_it() -> None:
+    from typing import get_args
+
+    import segctl.explain  # noqa: F401 - its visitors subclass ConditionVisitor too
+    from segctl.compiler import KINDS, ConditionVisitor
+    from segctl.definitions.model import Condition
+
+    assert set(KINDS) == set(get_args(Condition))
+    visitors = ConditionVisitor.__subclasses__()
+    assert len(visitors) >= 4  # the compiler's, its instrumentation's, explain's two
+    for visitor in visitors:
+        missing = [k for k in KINDS.values() if not hasattr(visitor, f"visit_{k}")]
+        assert not missing, f"{visitor.__name__} lacks {missing}"
+
+
+def test_a_kind_a_visitor_lacks_raises(golden_project: segctl.Project) -> None:
+    from segctl.compiler import ConditionVisitor
+
+    rule = golden_project.definitions.segments["power_users"].rule
+    unhandled = r"ConditionVisitor has no visit_all: all conditions unhandled"
+    with pytest.raises(TypeError, match=unhandled):
+        ConditionVisitor[None]().visit(rule)
+
+
+def test_one_condition_compiles_over_the_plan_columns(golden_project: segctl.Project) -> None:
+    from segctl.compiler import Plan
+    from segctl.timeutil import parse_as_of
+
+    definitions = golden_project.definitions
+    context = golden_project.plan_context(["power_users"], parse_as_of(AS_OF))
+    plan = Plan(definitions, context)
+    verdict = plan.condition(definitions.segments["power_users"].rule)
+    columns = {c.name for c in verdict.find_all(exp.Column)}
+    assert columns == {"p__plan", *plan.needs.measures.values()} and plan.needs.measures
+    # The plan computes what the condition reads: its measures are columns of base.
+    base = cte(plan.segments_query(["power_users"]).sql(dialect="duckdb"), "base")
+    assert set(plan.needs.measures.values()) <= {p.alias_or_name for p in base.expressions}
+
+
 # ---- the fused plan ---------------------------------------------------------------------------
 
 

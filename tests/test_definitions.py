@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from segctl.definitions.conditions import ConditionParser
+from segctl.definitions.durations import format_duration, parse_duration
 from segctl.definitions.loader import expand_template, load_segments
 from segctl.definitions.model import (
     All,
@@ -29,7 +30,7 @@ from segctl.definitions.model import (
 )
 from segctl.definitions.source import Pos, Problems, YMap, did_you_mean, parse_yaml
 from segctl.definitions.templates import TEMPLATES
-from segctl.definitions.values import coerce, format_duration, parse_duration
+from segctl.definitions.values import coerce
 from segctl.errors import DefinitionError, Problem, ValueProblem
 from segctl.timeutil import parse_timestamp
 

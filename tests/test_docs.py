@@ -16,7 +16,9 @@ import yaml
 from conftest import Cli
 
 from segctl.cli.docgen import commands, parse_help, render
-from segctl.definitions.conditions import COMPARATORS, KINDS, PERIOD_KEYS, WINDOW_KEYS
+from segctl.definitions.comparisons import COMPARATORS
+from segctl.definitions.conditions import KINDS
+from segctl.definitions.measures import PERIOD_KEYS, WINDOW_KEYS
 from segctl.definitions.model import MEASURES
 from segctl.definitions.templates import TEMPLATES
 from segctl.project import Project

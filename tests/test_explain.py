@@ -27,9 +27,10 @@ from reference import MEASURES, Evaluator, Node, Row, as_utc
 from stateproject import AS_OF as STATE_AS_OF
 from stateproject import write_project
 
+from segctl.compiler import INPUTS, Instrumented
 from segctl.definitions.templates import TEMPLATES
 from segctl.errors import DataError
-from segctl.explain import INPUTS, Explanation, SegmentExplanation, _Plan, explain_many
+from segctl.explain import Explanation, SegmentExplanation, explain_many
 from segctl.explain import Node as Explained
 from segctl.project import Project
 from segctl.timeutil import parse_as_of
@@ -244,12 +245,10 @@ def test_sample_explanation_reads_like_the_rule(sample: Project) -> None:
 def test_the_plan_reads_only_the_persons_explained(sample: Project) -> None:
     from sqlglot import exp
 
-    from segctl.compiler.plan import PlanBuilder
-
-    builder = PlanBuilder(
-        sample.definitions, sample._context(["trial_pricing"], parse_as_of(SAMPLE_AS_OF))
-    )
-    query = _Plan(sample.definitions, "trial_pricing", builder).query(["u00001", "u00002"])
+    context = sample.plan_context(["trial_pricing"], parse_as_of(SAMPLE_AS_OF))
+    plan = Instrumented(sample.definitions, context, "trial_pricing")
+    plan.member("trial_pricing")
+    query = plan.query(["u00001", "u00002"])
     reads = [
         clause.this
         for clause in query.find_all(exp.From, exp.Join)

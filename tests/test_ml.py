@@ -36,6 +36,7 @@ from segctl.ml import features as mlf
 from segctl.ml import rules
 from segctl.ml.discover import discover
 from segctl.ml.lookalike import lookalike, parse_size
+from segctl.ml.specs import KINDS
 
 END = datetime(2026, 11, 17, tzinfo=UTC)
 TRAIN = END - timedelta(days=30)
@@ -161,7 +162,7 @@ def test_every_feature_condition_selects_what_its_value_says(
     root, as_of = (planted[0], TRAIN_ISO) if which == "planted" else (project, AS_OF)
     matrix = mlf.behaviour_features(Project.load(root), datetime.fromisoformat(as_of[:-1]))
     kinds = {spec.kind for spec in matrix.specs}
-    assert kinds >= ({"count", "recency", "property"} if which == "planted" else set(mlf.KINDS))
+    assert kinds >= ({"count", "recency", "property"} if which == "planted" else set(KINDS))
     folder = tmp_path / "checks"
     folder.mkdir()
     expected: dict[str, np.ndarray] = {}

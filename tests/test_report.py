@@ -34,6 +34,8 @@ from stateproject import AS_OF, write_project
 import segctl as lib
 from segctl import report
 from segctl.analytics import OverlapRow, StatsRow
+from segctl.report import charts
+from segctl.report.svg import nice_ticks
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -628,12 +630,12 @@ def test_hostile_strings_stay_text_in_chromium(browser: Browser, tmp_path: Path)
 
 def test_an_outlier_does_not_flatten_the_growth_chart() -> None:
     rows = [StatsRow(f"s{i}", 10, 1, 0, rate, None) for i, rate in enumerate([50.0, 0.4, 0.2])]
-    svg = report.growth_chart(rows)
+    svg = charts.growth_chart(rows)
     widths = [float(w) for w in re.findall(r'<rect class="bar entered" [^>]*width="([\d.]+)"', svg)]
     # The outlier is cut at the edge (1.5x the runner-up), its number still written in full.
     assert widths[0] == pytest.approx(widths[1] * 1.5, rel=0.01)
     assert widths[1] == pytest.approx(widths[2] * 2, rel=0.01)
     assert "+5000.0%" in svg
-    assert report._ticks(0) == [0, 1]
-    assert report._ticks(7) == [0, 2, 4, 6, 8]
-    assert report._ticks(1234)[-1] >= 1234 and len(report._ticks(1234)) <= 7
+    assert nice_ticks(0) == [0, 1]
+    assert nice_ticks(7) == [0, 2, 4, 6, 8]
+    assert nice_ticks(1234)[-1] >= 1234 and len(nice_ticks(1234)) <= 7

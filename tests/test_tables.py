@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import AS_OF, Cli
 
-from segctl.cli.output import percent
+from segctl.textfmt import percent
 
 PERCENT = re.compile(r"^[+-]?(\d+(\.\d)?|<0\.1|>99\.9)%$")
 

@@ -11,17 +11,9 @@ from typing import Annotated
 
 import typer
 
-from segctl.cli import (
-    AsOfOpt,
-    DebugOpt,
-    Format,
-    FormatOpt,
-    ProjectOpt,
-    QuietOpt,
-    app,
-    handled,
-    load,
-)
+from segctl.cli.exits import handled
+from segctl.cli.frames import check_out, write_frame
+from segctl.cli.options import AsOfOpt, DebugOpt, Format, FormatOpt, ProjectOpt, QuietOpt, load
 from segctl.cli.output import note, print_rows, progress
 from segctl.errors import UsageError
 
@@ -45,7 +37,6 @@ DISCOVER_COLUMNS = [
 ]
 
 
-@app.command()
 def discover(
     k: Annotated[
         str,
@@ -118,8 +109,6 @@ def discover(
       segctl discover --k 5 -e purchase --window 14d --out segments/discovered --seed 7\n
       segctl discover -e purchase --format json > clusters.json
     """
-    from segctl.cli import check_out, write_frame
-
     with handled(debug):
         clusters = _parse_k(k)
         check_out(assignments)
@@ -203,7 +192,6 @@ def _remove_stale(folder: Path, prefix: str) -> None:
                 path.unlink()
 
 
-@app.command()
 def lookalike(
     segment: Annotated[str, typer.Argument(help="The seed segment.")],
     size: Annotated[

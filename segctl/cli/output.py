@@ -53,30 +53,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def percent(ratio: float | None, *, signed: bool = False) -> str:
-    """A ratio as people read it in a table: ``0.913462`` -> ``91.3%``.
-
-    One decimal; exactly 0 and 1 stay ``0%`` and ``100%``, and a share that is neither but
-    would round to them says so (``<0.1%``, ``>99.9%``) instead of claiming none or all.
-
-    >>> [percent(x) for x in (0.913462, 0.0492958, 0.0, 1.0, 0.0004, 0.9999)]
-    ['91.3%', '4.9%', '0%', '100%', '<0.1%', '>99.9%']
-    >>> percent(1.02815, signed=True), percent(-0.5, signed=True), percent(None)
-    ('+102.8%', '-50.0%', '')
-    """
-    if ratio is None:
-        return ""
-    sign = "+" if signed and ratio > 0 else "-" if ratio < 0 else ""
-    value = abs(ratio) * 100
-    if value == 0 or value == 100:
-        return f"{sign}{value:.0f}%"
-    if value < 0.1:
-        return f"{sign}<0.1%"
-    if 99.9 < value < 100:
-        return f"{sign}>99.9%"
-    return f"{sign}{value:.1f}%"
-
-
 def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat() + ("Z" if value.tzinfo is None else "")
@@ -240,3 +216,9 @@ class _Bars:
                 self.display.remove_task(bar)
 
         return advance
+
+
+def data_warnings(warnings: list[str]) -> None:
+    """What the data views left out (SPEC 1: nothing is dropped silently), on stderr."""
+    for warning in warnings:
+        note(f"warning: {warning}", style="yellow")

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from segctl.cli import (
+from segctl.cli.exits import handled
+from segctl.cli.options import (
     DebugOpt,
     EngineOpt,
     Format,
@@ -17,15 +18,12 @@ from segctl.cli import (
     QuietOpt,
     SparkMasterOpt,
     WaitOpt,
-    app,
-    handled,
     load,
 )
 from segctl.cli.output import json_default, note, print_rows, progress
 from segctl.redact import redact
 
 
-@app.command()
 def verify(
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
@@ -80,7 +78,6 @@ def verify(
             raise typer.Exit(1)
 
 
-@app.command()
 def watch(
     every: Annotated[
         str,

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from segctl.cli import DebugOpt, ProjectOpt, WaitOpt, app, handled, load
+from segctl.cli.exits import handled
+from segctl.cli.options import DebugOpt, ProjectOpt, QuietOpt, WaitOpt, load
 from segctl.cli.output import note, progress
 from segctl.errors import DataError, UsageError
 
 
-@app.command()
 def report(
     out: Annotated[
         Path,
@@ -27,7 +27,7 @@ def report(
     ] = 30,
     project: ProjectOpt = None,
     wait: WaitOpt = 10.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write a self-contained HTML report: segment sizes over the committed runs, entered and

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segctl.definitions.durations import parse_duration
 from segctl.definitions.source import (
     Pos,
     Problems,
@@ -18,7 +19,6 @@ from segctl.definitions.source import (
     position_of,
     valid_keys,
 )
-from segctl.definitions.values import parse_duration
 from segctl.errors import ValueProblem
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from segctl.definitions.conditions import ConditionParser
 from segctl.definitions.model import EventMatch, Schema
 from segctl.definitions.properties import NestedProperties
-from segctl.definitions.source import Pos, Problems, YMap, load_yaml
+from segctl.definitions.source import Problems, YMap, load_yaml, named_mappings
 
 #: The keys of one custom event definition.
 CUSTOM_EVENT_KEYS = ("event", "where", "description")
@@ -35,8 +35,6 @@ def load_custom_events(
     A file that does not read as YAML is reported by :func:`~segctl.definitions.loader.
     load_features`, which reads the same file; it is not reported twice here.
     """
-    from segctl.definitions.loader import NAME_PATTERN
-
     if path is None:
         return {}
     doc = load_yaml(path, display, Problems())
@@ -52,18 +50,8 @@ def load_custom_events(
         return {}
     parser = ConditionParser(schema, tz, root, problems, properties=properties)
     found: dict[str, EventMatch] = {}
-    for name, spec in specs.items():
-        pos: Pos = specs.key_at(name)
-        if not NAME_PATTERN.match(name):
-            problems.add(pos, f"custom event name '{name}' must match [a-z][a-z0-9_]*")
-            continue
-        if not isinstance(spec, YMap):
-            problems.add(
-                specs.at(name),
-                f"custom event '{name}' must be a mapping like "
-                "{event: $pageview, where: {url: {contains: /pricing}}}",
-            )
-            continue
+    example = "{event: $pageview, where: {url: {contains: /pricing}}}"
+    for name, spec in named_mappings(specs, problems, "custom event", example):
         parser.unknown_keys(spec, CUSTOM_EVENT_KEYS, f"custom event '{name}'")
         if "custom_event" in spec:
             continue  # reported above: a definition names events, not other custom events

@@ -8,7 +8,6 @@ whole cycle spelled out. Every problem of every file is collected and raised onc
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +26,14 @@ from segctl.definitions.model import (
 )
 from segctl.definitions.properties import NestedProperties
 from segctl.definitions.source import (
+    NAME_PATTERN,
     Pos,
     Problems,
     YList,
     YMap,
     did_you_mean,
     load_yaml,
+    named_mappings,
     position_of,
 )
 from segctl.definitions.templates import TEMPLATES
@@ -41,7 +42,6 @@ from segctl.errors import Problem, ValueProblem
 if TYPE_CHECKING:
     from segctl.definitions.destinations import Destination
 
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_NAMES = {"person_id"}  # the key column next to the segments in results and snapshots
 SEGMENT_KEYS = (
     "name", "description", "tags", "rule", "template", "params", "exclude",
@@ -163,18 +163,9 @@ def load_features(
     )
     features: dict[str, Feature] = {}
     specs: YMap = doc["features"]
-    for name, spec in specs.items():
+    example = "{event: purchase, measure: {sum: amount}}"
+    for name, spec in named_mappings(specs, problems, "feature", example):
         pos = specs.key_at(name)
-        if not NAME_PATTERN.match(name):
-            problems.add(pos, f"feature name '{name}' must match [a-z][a-z0-9_]*")
-            continue
-        if not isinstance(spec, YMap):
-            problems.add(
-                specs.at(name),
-                f"feature '{name}' must be a mapping like "
-                "{event: purchase, measure: {sum: amount}}",
-            )
-            continue
         parser.unknown_keys(spec, FEATURE_KEYS, f"feature '{name}'")
         measure_spec = spec.get("measure")
         kind, measure_args = _feature_measure(measure_spec, spec.at("measure"), problems)

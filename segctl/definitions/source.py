@@ -8,7 +8,8 @@ values (``str``, ``int``, ``date`` ...): their position is asked of the containe
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,21 @@ class _Converter:
             out.key_pos[key] = self.pos(key_node)
             out.value_pos[key] = self.pos(value_node)
         return out
+
+
+#: The names of segments, features and custom events.
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def named_mappings(
+    specs: YMap, problems: Problems, what: str, example: str
+) -> Iterator[tuple[str, YMap]]:
+    """The entries of a ``name: {...}`` mapping (features, custom events) whose name is valid
+    and whose value is a mapping; the others are recorded as problems and skipped."""
+    for name, spec in specs.items():
+        if not NAME_PATTERN.match(name):
+            problems.add(specs.key_at(name), f"{what} name '{name}' must match [a-z][a-z0-9_]*")
+        elif not isinstance(spec, YMap):
+            problems.add(specs.at(name), f"{what} '{name}' must be a mapping like {example}")
+        else:
+            yield name, spec

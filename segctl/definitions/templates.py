@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from segctl.definitions.values import format_duration, parse_duration
+from segctl.definitions.durations import format_duration, parse_duration
 from segctl.errors import ValueProblem
 
 

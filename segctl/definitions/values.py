@@ -1,4 +1,5 @@
-"""Durations, timestamps and comparator literals: from YAML values to typed Python values.
+"""Comparator literals: from YAML values to typed Python values (durations are in
+:mod:`segctl.definitions.durations`, timestamps in :mod:`segctl.timeutil`).
 
 Each function returns the typed value or raises :class:`ValueProblem` with a message that says
 what was expected; the parser adds the source position.
@@ -7,8 +8,7 @@ what was expected; the parser adds the source position.
 from __future__ import annotations
 
 import math
-import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,45 +16,8 @@ from segctl.definitions.model import ColumnType
 from segctl.errors import ValueProblem
 from segctl.timeutil import parse_timestamp
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
-_UNITS = {
-    "h": timedelta(hours=1),
-    "d": timedelta(days=1),
-    "w": timedelta(weeks=1),
-    "y": timedelta(days=365),
-}
-# Bounds that keep every date segctl computes (as_of - a duration, a day before a bound)
-# inside the calendar Python and SQL engines share.
-MAX_DURATION = timedelta(days=500 * 365)
 # Numbers are 64-bit, like the integer columns of every engine segctl compiles for.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``"30d"`` -> 30 days. Units: h, d, w, y (365 days).
-
-    >>> parse_duration("24h")
-    datetime.timedelta(days=1)
-    """
-    match = _DURATION.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueProblem(f"expected a duration like 30d (units h, d, w, y), got {value!r}")
-    unit = _UNITS[match.group(2)]
-    if int(match.group(1)) > MAX_DURATION // unit:
-        raise ValueProblem(
-            f"a duration of at most {format_duration(MAX_DURATION)}, got {value!r} (leave the "
-            "window out to take every event)"
-        )
-    return int(match.group(1)) * unit
-
-
-def format_duration(delta: timedelta) -> str:
-    """The shortest spelling of a duration in the language (``timedelta(days=7)`` -> ``7d``)."""
-    hours = int(delta.total_seconds() // 3600)
-    for unit, size in (("y", 365 * 24), ("w", 7 * 24), ("d", 24)):
-        if hours and hours % size == 0:
-            return f"{hours // size}{unit}"
-    return f"{hours}h"
 
 
 def coerce(value: Any, value_type: ColumnType, tz: ZoneInfo) -> Any:

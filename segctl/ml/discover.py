@@ -215,7 +215,7 @@ def discover(
     >>> [c.name for c in found.clusters]  # doctest: +SKIP
     ['discovered_1', 'discovered_2', 'discovered_3']
     """
-    from segctl.definitions.values import parse_duration
+    from segctl.definitions.durations import parse_duration
     from segctl.errors import ValueProblem
     from segctl.ml import model_threads, require_sklearn
 
@@ -306,8 +306,7 @@ def _check_event(project: Project, event: str, as_of: datetime) -> None:
     scan stops there); only a missing event costs the scan listing every name."""
     from sqlglot import exp
 
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident, literal
     from segctl.definitions.source import did_you_mean
     from segctl.ml.features import time_bounds
 
@@ -455,7 +454,7 @@ def suggest(matrix: FeatureMatrix, inside: np.ndarray, lift: float | None) -> tu
     """
     import numpy as np
 
-    from segctl.ml.features import CAP_DAYS
+    from segctl.ml.specs import CAP_DAYS
 
     recency = matrix.column("days_since_last_event")[inside]
     if not len(recency):

@@ -1,11 +1,11 @@
 """Behavioural features per person, computed in DuckDB, each one a condition of the language.
 
-Every feature is a :class:`FeatureSpec` that knows how to say "value <= t" and "value > t" as a
-segment condition that evaluates to exactly the same persons. That is what lets
-:mod:`segctl.ml.rules` turn a decision tree on these features into a segment file whose members
-are the ones the tree selects: the event measures are computed by the project's own compiler
-(:class:`~segctl.compiler.plan.PlanBuilder`), so windows, calendar days and streaks mean here
-what they mean in a segment.
+Every feature is a :class:`~segctl.ml.specs.FeatureSpec` that knows how to say "value <= t"
+and "value > t" as a segment condition that evaluates to exactly the same persons. That is what
+lets :mod:`segctl.ml.rules` turn a decision tree on these features into a segment file whose
+members are the ones the tree selects: the event measures are computed by the project's own
+compiler (:class:`~segctl.compiler.Plan`), so windows, calendar days and streaks mean here what
+they mean in a segment.
 
 The features (chosen from the data at ``as_of``):
 
@@ -24,12 +24,12 @@ they are log-transformed, centred on the median and divided by a quantile spread
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from segctl.definitions.model import ColumnType
+from segctl.ml.specs import CAP_DAYS, FeatureSpec, text
 from segctl.timeutil import parse_as_of
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ if TYPE_CHECKING:
 
     from segctl.project import Project
 
-#: Day spans (recency, tenure) are capped here; persons with no value get the cap.
-CAP_DAYS = 730
+
 #: Count windows, in days.
 WINDOWS = (7, 30, 90)
 #: At most this many event names get count features (the most frequent ones).
@@ -54,141 +53,6 @@ MIN_SHARE = 0.01
 MAX_CARDINALITY = 50
 #: Person columns never one-hot encoded (identifiers and personal data).
 SKIP_PERSON_COLUMNS = ("person_id", "email", "phone", "first_name", "last_name", "created_at")
-
-#: Conditions TRUE for everyone and for no one (a count is never below 0).
-EVERYONE: dict[str, Any] = {"event": "*", "count": {"gte": 0}}
-NO_ONE: dict[str, Any] = {"not": EVERYONE}
-
-#: Every kind of feature (see FeatureSpec).
-KINDS = (
-    "count",
-    "distinct_days",
-    "streak",
-    "sum",
-    "recency",
-    "tenure",
-    "property",
-    "subscription",
-    "mrr",
-)
-#: Kinds whose value is a whole number (a threshold t means floor(t)).
-INTEGER_KINDS = ("count", "distinct_days", "streak", "recency", "tenure")
-#: Kinds whose value is 0 or 1.
-BINARY_KINDS = ("property", "subscription")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One behavioural feature and its meaning in the segment language.
-
-    ``kind`` is one of count, distinct_days, streak, sum (event measures over ``event`` in the
-    last ``window`` days, of ``column`` for sums), recency (days since the last event), tenure
-    (days since ``created_at``), property / subscription (1 when ``column`` equals ``value``)
-    and mrr (the current subscription's mrr, 0 without one).
-    """
-
-    name: str
-    kind: str
-    event: str | None = None
-    window: int | None = None
-    column: str | None = None
-    value: str | bool | None = None
-
-    @property
-    def binary(self) -> bool:
-        return self.kind in BINARY_KINDS
-
-    @property
-    def integer(self) -> bool:
-        return self.kind in INTEGER_KINDS
-
-    def _event(self, **measure: Any) -> dict[str, Any]:
-        condition: dict[str, Any] = {"event": self.event}
-        if self.window is not None:
-            condition["within"] = f"{self.window}d"
-        condition.update(measure)
-        return condition
-
-    def _bounds(self) -> tuple[float, float] | None:
-        """(lowest, highest) value of a bounded kind: 0/1 for binary ones, 0/CAP_DAYS for
-        day spans; thresholds outside select everyone or no one."""
-        if self.binary:
-            return (0.0, 1.0)
-        if self.kind in ("recency", "tenure"):
-            return (0.0, float(CAP_DAYS))
-        return None
-
-    def at_most(self, t: float) -> dict[str, Any]:
-        """A segment condition TRUE exactly for the persons whose value is <= t."""
-        k = math.floor(t)
-        bounds = self._bounds()
-        if bounds is not None and t < bounds[0]:
-            return NO_ONE
-        if bounds is not None and t >= bounds[1]:
-            return EVERYONE
-        if self.kind in ("count", "distinct_days", "streak"):
-            # These are never negative, so "<= 0" reads better as "= 0".
-            return self._event(**{self.kind: {"eq": 0} if k == 0 else {"lte": k}})
-        if self.kind == "sum":
-            return self._event(sum={"of": self.column, "lte": _number(t)})
-        if self.kind == "recency":
-            # floor(days) <= k  <=>  as_of - last_seen < k+1 days  <=>  within (k+1)d
-            return {"event": "*", "last_seen": {"within": f"{k + 1}d"}}
-        if self.kind == "tenure":
-            return {"property": "created_at", "within": f"{k + 1}d"}
-        if self.kind in BINARY_KINDS:
-            return {"not": self.above(t)}
-        if self.kind == "mrr":
-            below: dict[str, Any] = {"subscription": {"mrr": {"lte": _number(t)}}}
-            if t < 0:
-                return below
-            # Persons without a subscription (or without an mrr) count as 0.
-            return {"any": [below, {"not": {"subscription": {"mrr": {"is_set": True}}}}]}
-        raise ValueError(f"unknown feature kind {self.kind}")  # pragma: no cover
-
-    def above(self, t: float) -> dict[str, Any]:
-        """A segment condition TRUE exactly for the persons whose value is > t."""
-        k = math.floor(t)
-        bounds = self._bounds()
-        if bounds is not None and t < bounds[0]:
-            return EVERYONE
-        if bounds is not None and t >= bounds[1]:
-            return NO_ONE
-        if self.kind in ("count", "distinct_days", "streak"):
-            return self._event(**{self.kind: {"gte": k + 1}})
-        if self.kind == "sum":
-            return self._event(sum={"of": self.column, "gt": _number(t)})
-        if self.kind == "property":
-            return {"property": self.column, "eq": self.value}
-        if self.kind == "subscription":
-            assert self.column is not None
-            return {"subscription": {self.column: {"eq": self.value}}}
-        if self.kind == "mrr" and t >= 0:
-            return {"subscription": {"mrr": {"gt": _number(t)}}}
-        # recency, tenure and negative mrr thresholds: the exact complement.
-        return {"not": self.at_most(t)}
-
-    def describe(self, above: bool, t: float) -> str:
-        """``video_rendered_30d >= 4``, ``country = DE``: one split, for people."""
-        if self.binary:
-            column = f"subscription.{self.column}" if self.kind == "subscription" else self.column
-            return f"{column} {'=' if above else '!='} {_text(self.value)}"
-        if self.integer:
-            k = math.floor(t)
-            if above:
-                return f"{self.name} >= {k + 1}"
-            return f"{self.name} = 0" if k == 0 else f"{self.name} <= {k}"
-        return f"{self.name} {'>' if above else '<='} {_number(t)}"
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 @dataclass
@@ -229,7 +93,7 @@ def plan_features(project: Project, as_of: datetime) -> list[FeatureSpec]:
     """The behavioural features this project's data supports, at ``as_of``."""
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     schema = project.schema
     engine = project.engine
@@ -289,7 +153,7 @@ def _one_hot(project: Project, table: str, skip: tuple[str, ...], kind: str) -> 
     """One feature per frequent value of each low-cardinality text or boolean column."""
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     specs: list[FeatureSpec] = []
     for column, family in project.schema[table].items():
@@ -311,7 +175,7 @@ def _one_hot(project: Project, table: str, skip: tuple[str, ...], kind: str) -> 
         label = f"subscription.{column}" if kind == "subscription" else column
         for value, n in values[:MAX_VALUES]:
             if n / total >= MIN_SHARE:
-                name = f"{label}={_text(value)}"
+                name = f"{label}={text(value)}"
                 specs.append(FeatureSpec(name, kind, column=column, value=value))
     return specs
 
@@ -365,8 +229,7 @@ def features_query(
     """The SQL computing ``specs`` (columns f0, f1, ...) per person, sorted by person_id."""
     from sqlglot import exp
 
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import DOUBLE, PlanBuilder, PlanContext, col, ident
+    from segctl.compiler import DOUBLE, Plan, col, current_subscription, ident, literal
     from segctl.definitions.loader import Definitions
     from segctl.definitions.model import EventMatch, EventMeasure, Feature, Measure, Window
 
@@ -380,16 +243,9 @@ def features_query(
             measures[f"f{j}"] = Feature(f"f{j}", measure)
     project.engine.check_persons()
     # The engine's dialect: with engine.type spark the plan runs on Spark (portable forms only).
-    dialect = project.config.engine.type
-    context = PlanContext(
-        project.schema,
-        as_of,
-        project.config.timezone,
-        dialect=dialect,
-        raw_timestamp=_raw_timestamp(project),
-    )
-    builder = PlanBuilder(Definitions({}, measures), context)
-    inner = builder.features_query(list(measures))
+    definitions = Definitions({}, measures)
+    context = project.plan_context([], as_of, project.config.engine.type, definitions)
+    inner = Plan(definitions, context).features_query(list(measures))
     inner.set("order", None)  # sorted once, below
     projections: list[exp.Expr] = [col("person_id", "f")]
     query_joins: list[tuple[exp.Expr, str]] = [(ident("persons"), "p")]
@@ -414,7 +270,9 @@ def features_query(
                 value = exp.cast(exp.func("COALESCE", test, exp.false()), DOUBLE)
         projections.append(exp.alias_(value, ident(name)))
     if subscription:
-        query_joins.append((_current_subscription(project, as_of).subquery(), "s"))
+        columns = project.schema["subscriptions"]
+        subscriptions = current_subscription(project.schema, as_of, columns)
+        query_joins.append((subscriptions.subquery(), "s"))
     if conversion is not None:
         event, until = conversion
         converted = (
@@ -440,7 +298,7 @@ def features_query(
 
 def _raw_timestamp(project: Project) -> str | None:
     """The events column holding the source's own tz-aware timestamp, when the plan runs on
-    DuckDB and there is one (see :class:`~segctl.compiler.plan.PlanContext`)."""
+    DuckDB and there is one (see :class:`~segctl.compiler.PlanContext`)."""
     return project.engine.raw_timestamp if project.config.engine.type == "duckdb" else None
 
 
@@ -453,7 +311,7 @@ def time_bounds(project: Project, after: datetime | None, until: datetime) -> li
     """
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, time_bound
+    from segctl.compiler import col, time_bound
 
     raw = _raw_timestamp(project)
     column = col(raw or "timestamp")
@@ -461,36 +319,6 @@ def time_bounds(project: Project, after: datetime | None, until: datetime) -> li
     if after is not None:
         parts.append(exp.GT(this=column.copy(), expression=time_bound(after, raw)))
     return parts
-
-
-def _current_subscription(project: Project, as_of: datetime) -> exp.Select:
-    """Each person's latest subscription row with updated_at <= as_of (ties broken like the
-    compiler does: by the other columns, ascending)."""
-    from sqlglot import exp
-
-    from segctl.compiler.comparators import literal
-    from segctl.compiler.plan import col, ident
-
-    columns = list(project.schema["subscriptions"])
-    others = sorted(c for c in columns if c not in ("person_id", "updated_at"))
-    number = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[col("person_id")],
-        order=exp.Order(
-            expressions=[exp.Ordered(this=col("updated_at"), desc=True)]
-            + [exp.Ordered(this=col(c)) for c in others]
-        ),
-    )
-    ranked = (
-        exp.select(*(col(c) for c in columns), exp.alias_(number, ident("rn")))
-        .from_(ident("subscriptions"))
-        .where(exp.LTE(this=col("updated_at"), expression=literal(as_of)))
-    )
-    return (
-        exp.select(*(col(c) for c in columns))
-        .from_(ranked.subquery("r"))
-        .where(exp.EQ(this=col("rn"), expression=literal(1)))
-    )
 
 
 def behaviour_features(

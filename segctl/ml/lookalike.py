@@ -251,7 +251,7 @@ def _reachable(project: Project, ranked: pl.DataFrame) -> int:
         return ranked.height
     from sqlglot import exp
 
-    from segctl.compiler.plan import col, ident
+    from segctl.compiler import col, ident
 
     table = LOOKALIKE_IDS
     project.engine.con.register(table, ranked.select("person_id").to_arrow())

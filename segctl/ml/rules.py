@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     import numpy as np
 
-    from segctl.ml.features import FeatureSpec
+    from segctl.ml.specs import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def mask(rule: Rule, values: np.ndarray) -> np.ndarray:
 
 def to_condition(rule: Rule, specs: list[FeatureSpec]) -> dict[str, Any]:
     """The rule as a segment condition (YAML data)."""
-    from segctl.ml.features import EVERYONE, NO_ONE
+    from segctl.ml.specs import EVERYONE, NO_ONE
 
     if isinstance(rule, bool):
         return EVERYONE if rule else NO_ONE

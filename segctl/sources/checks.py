@@ -18,6 +18,7 @@ from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
 from segctl.sources.load import DUPLICATE, SOURCE_INDEX, STAGED, TIMESTAMPS, Loader, qident, sql
+from segctl.textfmt import percent
 
 
 @dataclass
@@ -122,4 +123,5 @@ def find_bad_timestamps(loader: Loader) -> None:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}%" if whole else "0%"
+    """A whole percentage, unhedged (the counts stand beside it): ``(21%)``, ``(0%)``."""
+    return percent(part, whole, places=0, hedge=False)

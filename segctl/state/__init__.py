@@ -2,7 +2,8 @@
 
 - :mod:`~segctl.state.schema`: the tables, as migrations;
 - :mod:`~segctl.state.store`: :class:`StateStore`, opening, locking and committing a run;
-- :mod:`~segctl.state.queries`: reusable queries over the state tables.
+- :mod:`~segctl.state.queries`: reusable queries over the state tables;
+- :mod:`~segctl.state.history`: a person's history in one segment (``segctl explain``).
 """
 
 from segctl.state.queries import intervals_sql, members_at_sql

@@ -1,0 +1,262 @@
+"""Committing runs and delivering: ``run``, ``backfill``, ``push``, ``sync``, ``forget``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from segctl.cli.exits import handled
+from segctl.cli.options import (
+    AsOfOpt,
+    DebugOpt,
+    EngineOpt,
+    Format,
+    FormatOpt,
+    ProjectOpt,
+    QuietOpt,
+    SegmentArg,
+    SparkMasterOpt,
+    WaitOpt,
+    load,
+)
+from segctl.cli.output import data_warnings, error, note, print_rows, progress
+
+
+def run(
+    as_of: AsOfOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; commit and send nothing.")
+    ] = False,
+    fire_initial: Annotated[
+        bool,
+        typer.Option(
+            "--fire-initial",
+            help="Fire on_enter actions for the members of segments evaluated for the first time.",
+        ),
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Evaluate from scratch over every input file (a run otherwise re-evaluates "
+            "only the persons whose memberships can have changed; see docs/realtime.md).",
+        ),
+    ] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    engine: EngineOpt = None,
+    spark_master: SparkMasterOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Evaluate, diff against the last committed run, commit atomically, then deliver.
+
+    The snapshot, history and queued actions commit in one transaction. Exits 5 when a
+    delivery failed or is still pending after retries (segctl push retries). Warns (on
+    stderr, and under "warnings" in JSON) when as_of is further than stale_after past the
+    newest event.
+
+    Examples:\n
+      segctl run\n
+      segctl run --dry-run\n
+      segctl run --full\n
+      segctl run --as-of 2026-11-17T00:00:00Z --format json --wait 60
+    """
+    with handled(debug):
+        proj = load(project, engine, spark_master)
+        with progress("Running…", quiet):
+            result = proj.run(
+                as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait, full=full
+            )
+        if result.full_reason:
+            note(f"full evaluation: {result.full_reason}")
+        document = result.to_dict()
+        rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
+        label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"
+        print_rows(
+            fmt.value,
+            ["segment", "size", "entered", "exited"],
+            rows,
+            title=f"{label} as of {document['as_of']}",
+            numeric=["size", "entered", "exited"],
+            document=document,
+        )
+        if fmt is Format.table and result.plan:
+            columns = ["segment", "destination", "kind", "adds", "removes", "held"]
+            print_rows(
+                "table",
+                columns,
+                [[getattr(r, c) for c in columns] for r in result.plan],
+                title="Deliveries it would make (adds: on enter / audience adds; "
+                "removes: on exit / audience removes)",
+                numeric=["adds", "removes"],
+            )
+        for row in result.plan or []:
+            for warning in row.warnings:
+                note(f"warning: {row.segment}: {warning}", style="yellow")
+        data_warnings(result.warnings)
+        report = result.report
+        if report is not None:
+            for message in report.messages:
+                note(message, style="yellow")
+            for held in report.held:  # the mass-exit guard: push alone will not send these
+                note(held.message, style="yellow")
+            if not report.complete:
+                held_count = sum(h.exits for h in report.held)
+                error(
+                    f"delivery incomplete: {report.failed} failed, {report.pending} pending"
+                    + (f" ({held_count} held exits)" if held_count else "")
+                    + " (see segctl status; segctl push retries)"
+                )
+                raise typer.Exit(5)
+
+
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First as_of (ISO-8601).")],
+    end: Annotated[str, typer.Option("--to", help="Last as_of (ISO-8601).")],
+    every: Annotated[
+        str, typer.Option("--every", help="Step: a duration like 1d, 12h, 1w.")
+    ] = "1d",
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Delete all committed runs and membership history first."),
+    ] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild committed history at past as_of times from the raw events (no deliveries).
+
+    Examples:\n
+      segctl backfill --from 2026-01-01 --to 2026-06-30 --every 1d\n
+      segctl backfill --from 2026-01-01 --to 2026-06-30 --every 1w --reset
+    """
+    with handled(debug):
+        with progress("Backfilling…", quiet):
+            results = load(project).backfill(start, end, every, reset=reset, wait=wait)
+        rows = [
+            (
+                r.run_id,
+                r.to_dict()["as_of"],
+                sum(c.size for c in r.changes.values()),
+                sum(c.entered for c in r.changes.values()),
+                sum(c.exited for c in r.changes.values()),
+            )
+            for r in results
+        ]
+        print_rows(
+            fmt.value,
+            ["run_id", "as_of", "memberships", "entered", "exited"],
+            rows,
+            numeric=["memberships", "entered", "exited"],
+            document=[r.to_dict() for r in results],
+        )
+
+
+def push(
+    confirm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--confirm",
+            help="Release the held exits of this segment (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Deliver what is pending: retries of earlier failures, delayed emails, audience syncs.
+
+    Exits 5 when something failed or is still pending after retries.
+
+    Examples:\n
+      segctl push\n
+      segctl push --confirm churn_risk
+    """
+    with handled(debug):
+        report = load(project).push(confirm=confirm, wait=wait)
+        counts = report.counts()
+        print_rows(
+            fmt.value,
+            ["sent", "failed", "pending", "skipped", "scheduled"],
+            [(report.sent, report.failed, report.pending, report.skipped, report.scheduled)],
+            document={**counts, "skipped": report.skipped, "scheduled": report.scheduled},
+            numeric=["sent", "failed", "pending", "skipped", "scheduled"],
+        )
+        for message in report.messages:
+            note(message, style="yellow")
+        for held in report.held:
+            note(held.message, style="yellow")
+        if not report.complete:
+            raise typer.Exit(5)
+
+
+def sync(
+    segment: SegmentArg,
+    destination: Annotated[str, typer.Argument(help="Destination name (segctl.yaml).")],
+    mode: Annotated[str, typer.Option("--mode", help="add, remove or mirror.")] = "mirror",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, send nothing.")] = False,
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Reconcile one segment's audience on one destination now, from the last committed run.
+
+    Examples:\n
+      segctl sync power_users meta\n
+      segctl sync churn_risk google --mode remove --dry-run
+    """
+    with handled(debug):
+        results = load(project).sync(segment, destination, mode=mode, dry_run=dry_run, wait=wait)
+        columns = [
+            "destination",
+            "audience",
+            "added",
+            "removed",
+            "skipped",
+            "held_removals",
+            "error",
+        ]
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in results],
+            numeric=["added", "removed", "skipped", "held_removals"],
+            title="Would sync (dry run)" if dry_run else None,
+        )
+        if any(r.error for r in results):
+            raise typer.Exit(5)
+
+
+def forget(
+    person_ids: Annotated[list[str], typer.Argument(help="Person ids to erase.")],
+    wait: WaitOpt = 0.0,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Erasure: remove persons from every audience, drop their data from the state, and keep
+    an audit record without PII. They are never added again.
+
+    Examples:\n
+      segctl forget u00042\n
+      segctl forget u00042 u00043 --format json
+    """
+    with handled(debug):
+        result = load(project).forget(person_ids, wait=wait)
+        print_rows(
+            fmt.value,
+            ["forgotten", "audiences", "still_in_audiences"],
+            [(result["forgotten"], result["audiences"], result["still_in_audiences"])],
+            document=result,
+        )
+        if result["still_in_audiences"]:
+            error("some audience removals failed; segctl push retries them")
+            raise typer.Exit(5)

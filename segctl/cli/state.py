@@ -1,0 +1,323 @@
+"""Reading the committed state: ``diff``, ``members``, ``person``, ``history``, ``stats``,
+``overlap``, ``status``, ``tags``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segctl.cli.exits import handled
+from segctl.cli.frames import show_frame
+from segctl.cli.options import (
+    AsOfRunOpt,
+    DebugOpt,
+    Format,
+    FormatOpt,
+    LimitOpt,
+    ProjectOpt,
+    SegmentArg,
+    WaitOpt,
+    load,
+)
+from segctl.cli.output import note, print_rows
+from segctl.textfmt import percent
+
+
+def diff(
+    segments: Annotated[
+        list[str] | None,
+        typer.Argument(help="Segments to show (default: all).", show_default=False),
+    ] = None,
+    from_run: Annotated[
+        int | None,
+        typer.Option(
+            "--from", help="Earlier run id (default: the run before --to).", show_default=False
+        ),
+    ] = None,
+    to_run: Annotated[
+        int | None,
+        typer.Option("--to", help="Later run id (default: the last run).", show_default=False),
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with 1 when anyone entered or exited.")
+    ] = False,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Who entered and exited between two committed runs (default: the last two).
+
+    Examples:\n
+      segctl diff\n
+      segctl diff power_users --from 3 --to 7 --format json\n
+      segctl diff --exit-code || echo "segments changed"
+    """
+    with handled(debug):
+        result = load(project).diff(segments, from_run, to_run, wait=wait)
+        rows = [
+            (d.name, transition, person_id)
+            for d in result.segments
+            for transition, ids in (("entered", d.entered), ("exited", d.exited))
+            for person_id in ids
+        ]
+        if fmt is Format.table:
+            summary = [
+                (d.name, len(d.entered), len(d.exited), "yes" if d.definition_changed else "")
+                for d in result.segments
+            ]
+            print_rows(
+                "table",
+                ["segment", "entered", "exited", "definition changed"],
+                summary,
+                numeric=["entered", "exited"],
+                title=f"Changes from run {result.from_run} to run {result.to_run}",
+            )
+        else:
+            print_rows(
+                fmt.value, ["segment", "change", "person_id"], rows, document=result.to_dict()
+            )
+    if exit_code and result.has_changes:
+        raise typer.Exit(1)
+
+
+def members(
+    segment: SegmentArg,
+    as_of_run: AsOfRunOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the members to a .parquet or .csv file."),
+    ] = None,
+    limit: LimitOpt = 50,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Members of a segment at the last (or a given) committed run, with person columns.
+
+    Examples:\n
+      segctl members power_users\n
+      segctl members churn_risk --as-of-run 12 --out churn.csv\n
+      segctl members vip --format json
+    """
+    with handled(debug):
+        frame = load(project).members(segment, as_of_run, wait=wait)
+        show_frame(frame, fmt, out, limit, "members")
+
+
+def person(
+    person_id: Annotated[str, typer.Argument(help="The person's id.")],
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """A person's segments now, their entered/exited history, and pending deliveries.
+
+    Examples:\n
+      segctl person u00042\n
+      segctl person u00042 --format json
+    """
+    with handled(debug):
+        info = load(project).person(person_id, wait=wait)
+        if fmt is not Format.table:
+            columns = ["segment", "entered_at", "exited_at", "entered_run", "exited_run"]
+            print_rows(
+                fmt.value,
+                columns,
+                [[h[c] for c in columns] for h in info["history"]],
+                document=info,
+            )
+            return
+        print(
+            f"{person_id}: in {len(info['segments'])} segment(s): "
+            + (", ".join(info["segments"]) or "none")
+        )
+        columns = ["segment", "entered_at", "exited_at", "entered_run", "exited_run"]
+        print_rows(
+            "table", columns, [[h[c] for c in columns] for h in info["history"]], title="History"
+        )
+        if info["pending"]:
+            keys = ["segment", "kind", "destination", "transition", "status", "attempts"]
+            print_rows(
+                "table",
+                keys,
+                [[p[k] for k in keys] for p in info["pending"]],
+                title="Pending deliveries",
+            )
+
+
+def history(
+    segment: SegmentArg,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Size, entered and exited of a segment at every committed run.
+
+    Examples:\n
+      segctl history power_users\n
+      segctl history power_users --format csv > power_users.csv
+    """
+    with handled(debug):
+        rows = load(project).history(segment, wait=wait)
+        columns = ["run_id", "as_of", "size", "entered", "exited", "definition_changed"]
+        print_rows(
+            fmt.value,
+            columns,
+            [[getattr(r, c) for c in columns] for r in rows],
+            title=f"{segment}: history",
+            numeric=["size", "entered", "exited"],
+        )
+
+
+def stats(
+    segment: Annotated[
+        str | None, typer.Argument(help="Segment name (default: all).", show_default=False)
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="The period, in days.")] = 30,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Size, entered and exited in the last N days, and growth rate, per segment.
+
+    The table shows the growth rate as a percentage (+2.8%); JSON (exact) and CSV give the
+    ratio (0.028169), for scripts.
+
+    Examples:\n
+      segctl stats\n
+      segctl stats power_users --days 7 --format json
+    """
+    from segctl import analytics
+
+    with handled(debug):
+        rows = load(project).stats(segment, days, wait=wait)
+        columns = ["segment", "size", "entered", "exited", "growth_rate", "since"]
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: a percentage; JSON and CSV keep the ratio
+            values = [[*v[:4], percent(v[4], signed=True), *v[5:]] for v in values]
+        print_rows(
+            fmt.value,
+            columns,
+            values,
+            title=f"Last {days} days",
+            numeric=["size", "entered", "exited", "growth_rate"],
+            document=analytics.as_dicts(rows),
+        )
+
+
+def overlap(
+    segments: Annotated[list[str], typer.Argument(help="Two or more segments.")],
+    as_of_run: AsOfRunOpt = None,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Pairwise overlap (counts, percentages, Jaccard) and the persons in all segments.
+
+    The table shows pct_of_a and pct_of_b (the share of a, of b, in both) as percentages and
+    Jaccard to three decimals; JSON (exact) and CSV give the ratios (0.913462), for scripts.
+
+    Examples:\n
+      segctl overlap power_users high_ltv\n
+      segctl overlap trial_pricing churn_risk new_users --format json
+    """
+    from segctl import analytics
+
+    with handled(debug):
+        rows, in_all = load(project).overlap(segments, as_of_run, wait=wait)
+        columns = ["a", "b", "size_a", "size_b", "both", "pct_of_a", "pct_of_b", "jaccard"]
+        document = {
+            "pairs": analytics.as_dicts(rows),
+            "in_all": {"segments": segments, "count": len(in_all), "person_ids": in_all},
+        }
+        values = [[getattr(r, c) for c in columns] for r in rows]
+        if fmt is Format.table:  # for people: percentages; JSON and CSV keep the ratios
+            values = [[*v[:5], percent(v[5]), percent(v[6]), f"{v[7]:.3f}"] for v in values]
+        print_rows(fmt.value, columns, values, numeric=columns[2:], document=document)
+        if fmt is Format.table:
+            print(f"in all {len(segments)}: {len(in_all)} person(s)")
+
+
+def status(
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """Last runs, pending and failed deliveries per destination, and each audience's last
+    sync time and platform figures (received, invalid, match rate); held exits.
+
+    Examples:\n
+      segctl status\n
+      segctl status --format json
+    """
+    with handled(debug):
+        info = load(project).status(wait=wait)
+        if fmt is not Format.table:
+            rows = [
+                [d[k] for k in ("destination", "kind", "status", "count")]
+                for d in info["deliveries"]
+            ]
+            print_rows(fmt.value, ["destination", "kind", "status", "count"], rows, document=info)
+            return
+        run_cols = ["run_id", "kind", "as_of", "finished_at"]
+        print_rows(
+            "table", run_cols, [[r[c] for c in run_cols] for r in info["runs"]], title="Last runs"
+        )
+        out_cols = ["destination", "kind", "status", "count", "last_error"]
+        print_rows(
+            "table",
+            out_cols,
+            [[d[c] for c in out_cols] for d in info["deliveries"]],
+            title="Deliveries",
+            numeric=["count"],
+        )
+        aud_cols = [
+            "destination",
+            "audience",
+            "last_sync_at",
+            "synced_members",
+            "received",
+            "invalid",
+            "match_rate",
+        ]
+        print_rows(
+            "table",
+            aud_cols,
+            [[a[c] for c in aud_cols] for a in info["audiences"]],
+            title="Audiences",
+            numeric=["synced_members", "received", "invalid"],
+        )
+        for hold in info["holds"]:
+            note(
+                f"held: {hold['segment']} (run {hold['run_id']}): {hold['exits'] or 0} exits "
+                f"held, {hold['reason']}; release with segctl push --confirm {hold['segment']}",
+                style="yellow",
+            )
+
+
+def tags(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the tags to a .parquet or .csv file.")
+    ] = None,
+    project: ProjectOpt = None,
+    fmt: FormatOpt = Format.table,
+    wait: WaitOpt = 10.0,
+    debug: DebugOpt = False,
+) -> None:
+    """The person tags set by tag actions.
+
+    Examples:\n
+      segctl tags\n
+      segctl tags --out tags.csv
+    """
+    with handled(debug):
+        show_frame(load(project).tags(wait=wait), fmt, out, None, "tags")

@@ -1,0 +1,3 @@
+from segctl.sample import main
+
+raise SystemExit(main())
