@@ -16,8 +16,8 @@ from segctl.timeutil import iso
 if TYPE_CHECKING:
     import polars as pl
 
+    from segctl.delivery.model import Report
     from segctl.delivery.plan import PlanRow
-    from segctl.delivery.worker import Report
     from segctl.diff import Change, SegmentDiff
     from segctl.engine.duckdb import DuckDBEngine
 

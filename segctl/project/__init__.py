@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler import PlanContext
-    from segctl.delivery.audiences import SyncResult
-    from segctl.delivery.worker import Report
+    from segctl.delivery.audiences.result import SyncResult
+    from segctl.delivery.model import Report
     from segctl.engine.base import Engine
     from segctl.explain import Explanation
     from segctl.privacy import Reachability

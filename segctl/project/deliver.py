@@ -12,8 +12,9 @@ from segctl.errors import UsageError
 if TYPE_CHECKING:
     import httpx
 
-    from segctl.delivery.audiences import SyncResult
-    from segctl.delivery.worker import Report, Worker
+    from segctl.delivery.audiences.result import SyncResult
+    from segctl.delivery.model import Report
+    from segctl.delivery.worker import Worker
     from segctl.project import Project
     from segctl.state import StateStore
 
@@ -22,7 +23,14 @@ def worker(project: Project, store: StateStore, client: httpx.Client | None) -> 
     """The delivery worker over an open state (whose connection holds the persons view)."""
     from segctl.delivery.worker import Worker
 
-    return Worker(project, store, project.config.destinations, client=client)
+    return Worker(
+        store,
+        project.reachability,
+        project.config.destinations,
+        client=client,
+        root=project.root,
+        person_columns=list(project.schema["persons"]),
+    )
 
 
 def push(
@@ -90,7 +98,7 @@ def forget(
 ) -> dict[str, Any]:
     """Erasure: drop the persons' data from the state in one transaction (keeping an audit
     record without PII), then remove them from every audience that holds them."""
-    from segctl.delivery import records
+    from segctl.delivery import queries
     from segctl.delivery.audiences import Reconciler
     from segctl.state import StateStore, erasure
 
@@ -104,10 +112,10 @@ def forget(
         create=True,
         command="segctl forget",
     ) as store:
-        affected = records.audiences_holding(store, person_ids)
+        affected = queries.audiences_of(store, person_ids)
         with store.transaction():
             erasure.forget(store, person_ids, {"audiences": len(affected)})
-            records.forget_deliveries(store, person_ids)
+            queries.forget_deliveries(store, person_ids)
         reconciler = Reconciler(worker(project, store, client))
         results = [
             reconciler.sync(
@@ -115,7 +123,7 @@ def forget(
             )
             for destination, audience, segment, mode in affected
         ]
-        left = records.still_in_audiences(store, person_ids)
+        left = queries.still_in_audiences(store, person_ids)
     return {
         "forgotten": len(person_ids),
         "audiences": len(affected),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from segctl import diff
-from segctl.delivery import records
+from segctl.delivery import queries as delivery
 from segctl.errors import UsageError
 from segctl.results import DiffResult, polars_frame
 from segctl.state import StateStore
@@ -63,7 +63,7 @@ def person(store: StateStore, person_id: str) -> dict[str, Any]:
         "person_id": person_id,
         "segments": sorted(i["segment"] for i in intervals if i["exited_run"] is None),
         "history": intervals,
-        "pending": records.pending_for(store, person_id),
+        "pending": delivery.pending_for(store, person_id),
     }
 
 
@@ -78,10 +78,7 @@ def tags(store: StateStore) -> pl.DataFrame:
 def status(store: StateStore) -> dict[str, Any]:
     """Last runs, deliveries per destination and status, audiences, open holds."""
     run_keys = ("run_id", "kind", "as_of", "started_at", "finished_at")
-    hold_keys = ("segment", "run_id", "reason", "held_at", "exits")
     return {
         "runs": [dict(zip(run_keys, r, strict=True)) for r in q.recent_runs(store)],
-        "deliveries": records.deliveries(store),
-        "audiences": records.audiences(store),
-        "holds": [dict(zip(hold_keys, h, strict=True)) for h in q.open_holds(store)],
+        **delivery.status(store),
     }

@@ -24,6 +24,7 @@ from segctl.timeutil import iso, now_utc, parse_as_of
 if TYPE_CHECKING:
     import httpx
 
+    from segctl.delivery.plan import PlanRow
     from segctl.diff import Change
     from segctl.project import Project
 
@@ -125,8 +126,6 @@ def commit(
     """Evaluate at ``moment`` and (unless ``dry_run``) commit it with its queued actions in
     one transaction, then (for kind "run") deliver. The caller holds the lock. A run
     (not ``full``) evaluates incrementally when it can (segctl.incremental)."""
-    from segctl.delivery.plan import plan_run
-
     folder = project.config.state_dir
     if StateStore.exists(folder):
         with StateStore.open(folder, locked=True, write=not dry_run) as store:
@@ -141,7 +140,7 @@ def commit(
     crash_point("run:after-evaluate")
     if dry_run and not StateStore.exists(folder):
         changes = diff.compute(project.engine.driver.con, None, names, RESULT_TABLE)
-        plan = plan_run(project, None, changes, fire_initial=fire_initial)
+        plan = _plan(project, None, changes, fire_initial)
         return RunResult(None, moment, changes, True, plan=plan)
     with StateStore.open(
         folder, con=project.engine.driver.con, create=not dry_run, locked=True
@@ -150,7 +149,7 @@ def commit(
             incremental.merge_snapshot(project, RESULT_TABLE, packed.words(len(names)))
         changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE)
         if dry_run:
-            plan = plan_run(project, store, changes, fire_initial=fire_initial)
+            plan = _plan(project, store, changes, fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
         run_id = _record(
             project,
@@ -276,3 +275,21 @@ def _deliver(
     progress.phase("Delivering")
     result.report = worker(project, store, client).push()
     result.deliveries = result.report.counts()
+
+
+def _plan(
+    project: Project, store: StateStore | None, changes: dict[str, Change], fire_initial: bool
+) -> list[PlanRow]:
+    """What a dry run would queue and sync (segctl.delivery.plan); nothing is written."""
+    from segctl.delivery.plan import plan_run
+
+    return plan_run(
+        project.engine.driver.con,
+        store,
+        changes,
+        segments=project.definitions.segments,
+        destinations=project.config.destinations,
+        reachability=project.reachability,
+        max_exit_ratio=project.config.max_exit_ratio,
+        fire_initial=fire_initial,
+    )

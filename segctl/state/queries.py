@@ -104,17 +104,6 @@ def recent_runs(store: StateStore, limit: int = 5) -> list[tuple[Any, ...]]:
     )
 
 
-def open_holds(store: StateStore) -> list[tuple[Any, ...]]:
-    """(segment, run_id, reason, held_at, exits) of the holds not yet confirmed, by run."""
-    return store.rows(f"""SELECT h.segment, h.run_id, h.reason, h.held_at, r.exited
-                          FROM {S}.holds h LEFT JOIN {S}.run_segments r
-                          USING (run_id, segment)
-                          WHERE h.confirmed_at IS NULL ORDER BY h.run_id""")
-
-
-# ---- memberships ------------------------------------------------------------------------
-
-
 def net_transitions(
     store: StateStore, low: int, high: int, segments: list[str]
 ) -> list[tuple[str, str, str]]:
