@@ -6,7 +6,7 @@ through these functions; none of them writes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from segctl.state.schema import S
 from segctl.state.store import StateStore
@@ -75,14 +75,25 @@ def segment_history(store: StateStore, segment: str) -> list[tuple[Any, ...]]:
     )
 
 
-def run_figures(store: StateStore, since_run: int) -> list[tuple[Any, ...]]:
-    """(run_id, segment, size, entered, exited, first_run) of every segment at every run from
-    ``since_run`` on, by run and segment."""
-    return store.rows(
+class RunSegment(NamedTuple):
+    """A segment's figures at one committed run."""
+
+    run_id: int
+    segment: str
+    size: int
+    entered: int
+    exited: int
+    first_run: bool  # the segment's first committed run: everyone "entered"
+
+
+def run_segments_since(store: StateStore, run_id: int) -> list[RunSegment]:
+    """Every segment's figures at each committed run from ``run_id`` on, by run and segment."""
+    rows = store.rows(
         f"""SELECT run_id, segment, size, entered, exited, first_run
             FROM {S}.run_segments WHERE run_id >= ? ORDER BY run_id, segment""",
-        [since_run],
+        [run_id],
     )
+    return [RunSegment(*row) for row in rows]
 
 
 def definitions_changed(store: StateStore, from_run: int, to_run: int) -> set[str]:
