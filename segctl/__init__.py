@@ -25,7 +25,8 @@ from segctl.errors import (
 from segctl.version import __version__
 
 if TYPE_CHECKING:
-    from segctl.project import EvaluationResult, Project
+    from segctl.project import Project
+    from segctl.results import EvaluationResult, RunResult
 
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "EvaluationResult",
     "Problem",
     "Project",
+    "RunResult",
     "SegctlError",
     "StateLockedError",
     "UsageError",
@@ -44,9 +46,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The project module pulls in sqlglot; importing it lazily keeps `segctl --help` fast.
-    if name in ("Project", "EvaluationResult"):
-        from segctl import project
+    # The project package pulls in sqlglot and DuckDB; importing it lazily keeps `segctl
+    # --help` fast.
+    if name == "Project":
+        from segctl.project import Project
 
-        return getattr(project, name)
+        return Project
+    if name in ("EvaluationResult", "RunResult"):
+        from segctl import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'segctl' has no attribute {name!r}")

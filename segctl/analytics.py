@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from segctl.errors import UsageError
-from segctl.state import S, StateStore, members_at_sql
+from segctl.state import StateStore
+from segctl.state.queries import Overlap, evaluated_segments, segment_history
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,7 @@ class HistoryRow:
 
 def history(store: StateStore, segment: str) -> list[HistoryRow]:
     """Size, entered and exited of a segment at every committed run that evaluated it."""
-    rows = store.rows(
-        f"""SELECT r.run_id, r.as_of, s.size, s.entered, s.exited,
-                   coalesce(s.definition_hash <> lag(s.definition_hash)
-                            OVER (ORDER BY r.run_id), false)
-            FROM {S}.run_segments s JOIN {S}.runs r USING (run_id)
-            WHERE s.segment = ? ORDER BY r.run_id""",
-        [segment],
-    )
+    rows = segment_history(store, segment)
     if not rows:
         raise UsageError(f"segment '{segment}' has no committed run yet")
     return [HistoryRow(*row) for row in rows]
@@ -51,10 +45,7 @@ def stats(store: StateStore, segments: list[str] | None, days: int) -> list[Stat
     if last is None:
         raise UsageError("no committed run yet: run `segctl run` first")
     start = last.as_of - timedelta(days=days)
-    names = segments or sorted(
-        r[0]
-        for r in store.rows(f"SELECT segment FROM {S}.run_segments WHERE run_id = ?", [last.run_id])
-    )
+    names = segments or evaluated_segments(store, last.run_id)
     out = []
     for name in names:
         rows = history(store, name)
@@ -99,32 +90,17 @@ def overlap(
     run = store.run(run_id) if run_id is not None else store.last_run()
     if run is None:
         raise UsageError("no committed run yet: run `segctl run` first")
-    known = {
-        r[0]
-        for r in store.rows(f"SELECT segment FROM {S}.run_segments WHERE run_id = ?", [run.run_id])
-    }
+    known = set(evaluated_segments(store, run.run_id))
     for name in segments:
         if name not in known:
             raise UsageError(f"segment '{name}' was not part of run {run.run_id}")
-    store.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE overlap_members AS SELECT * FROM ({members_at_sql()}) "
-        "WHERE list_contains(?, segment)",
-        [run.run_id, segments],
-    )
-    sizes = dict(store.rows("SELECT segment, count(*) FROM overlap_members GROUP BY segment"))
-    pairs = dict(
-        ((a, b), n)
-        for a, b, n in store.rows(
-            """SELECT x.segment, y.segment, count(*) FROM overlap_members x
-               JOIN overlap_members y ON x.person_id = y.person_id AND x.segment < y.segment
-               GROUP BY 1, 2"""
-        )
-    )
+    members = Overlap(store, run.run_id, segments)
+    sizes, pairs = members.sizes(), members.pairs()
     rows = []
     for i, a in enumerate(segments):
         for b in segments[i + 1 :]:
             both = pairs.get((min(a, b), max(a, b)), 0)
-            size_a, size_b = int(sizes.get(a, 0)), int(sizes.get(b, 0))
+            size_a, size_b = sizes.get(a, 0), sizes.get(b, 0)
             union = size_a + size_b - both
             rows.append(
                 OverlapRow(
@@ -132,20 +108,13 @@ def overlap(
                     b,
                     size_a,
                     size_b,
-                    int(both),
+                    both,
                     _ratio(both, size_a),
                     _ratio(both, size_b),
                     _ratio(both, union),
                 )
             )
-    in_all = [
-        r[0]
-        for r in store.rows(
-            """SELECT person_id FROM overlap_members GROUP BY person_id
-           HAVING count(DISTINCT segment) = ? ORDER BY person_id""",
-            [len(set(segments))],
-        )
-    ]
+    in_all = members.in_all()
     return rows, in_all
 
 

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segctl.definitions.data import Source, parse_data
+from segctl.definitions.destinations import Destination, parse_destinations, secret_values
 from segctl.definitions.durations import parse_duration
 from segctl.definitions.source import Pos, Problems, YList, YMap, load_yaml, valid_keys
-from segctl.delivery.destinations import Destination, parse_destinations, secret_values
 from segctl.errors import ConfigError, ValueProblem
 from segctl.freshness import DEFAULT_STALE_AFTER
 from segctl.redact import register

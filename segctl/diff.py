@@ -15,9 +15,35 @@ import duckdb
 
 from segctl import packed
 from segctl.packed import literal, quote
-from segctl.state import S, StateStore
+from segctl.state import SNAPSHOT_TABLE, StateStore
+from segctl.state.queries import (
+    definitions_changed,
+    evaluated_segments,
+    forgotten_sql,
+    net_transitions,
+)
+from segctl.tempnames import (
+    CHANGED_TABLE,
+    MEMBERS_VIEW,
+    RESULT_TABLE,
+    RUN_ENTERED_VIEW,
+    RUN_EXITED_VIEW,
+    RUN_MOVES_TABLE,
+)
 
-__all__ = ["Change", "SegmentDiff", "between", "compute", "literal", "quote"]
+__all__ = [
+    "Change",
+    "SegmentDiff",
+    "between",
+    "compute",
+    "literal",
+    "members_view",
+    "memberships_query",
+    "quote",
+    "result_columns",
+    "result_members_query",
+    "result_size_query",
+]
 
 
 @dataclass(frozen=True)
@@ -46,13 +72,12 @@ def compute(
     if store is not None:
         # Forgotten persons (segctl forget) never come back, whatever the data says.
         con.execute(
-            f"DELETE FROM {quote(result_table)} WHERE sha256(person_id) IN "
-            f"(SELECT subject_hash FROM {S}.forgotten)"
+            f"DELETE FROM {quote(result_table)} WHERE sha256(person_id) IN ({forgotten_sql()})"
         )
     columns = packed.words(len(segments))
     layout = store.snapshot_segments() if store else []
     known = store.known_segments() if store else set()
-    snapshot = f"{S}.snapshot" if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"
+    snapshot = SNAPSHOT_TABLE if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"
     new = [f"coalesce(r.{w}, 0)" for w in columns]
     old = packed.convert(layout, segments, "s")
     pairs = [f"{v} AS n{j}" for j, v in enumerate(new)] + [
@@ -62,7 +87,7 @@ def compute(
     news = ", ".join(["0", *(f"n{j}" for j in range(len(columns)))])
     olds = ", ".join(["0", *(f"o{j}" for j in range(len(columns)))])
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM (
+        f"""CREATE OR REPLACE TEMP TABLE {CHANGED_TABLE} AS SELECT * FROM (
                 SELECT coalesce(r.person_id, s.person_id) AS person_id
                        {"".join(", " + p for p in pairs)}
                 FROM {quote(result_table)} AS r FULL JOIN {snapshot} AS s
@@ -72,17 +97,18 @@ def compute(
     enters = [f"n{j} & ~o{j}" for j in range(len(columns))]
     exits = [f"o{j} & ~n{j}" for j in range(len(columns))]
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE run_moves AS
-            SELECT idx, person_id, 'e' AS kind FROM ({packed.set_bits("changed", enters)})
+        f"""CREATE OR REPLACE TEMP TABLE {RUN_MOVES_TABLE} AS
+            SELECT idx, person_id, 'e' AS kind FROM ({packed.set_bits(CHANGED_TABLE, enters)})
             UNION ALL
-            SELECT idx, person_id, 'x' AS kind FROM ({packed.set_bits("changed", exits)})"""
+            SELECT idx, person_id, 'x' AS kind FROM ({packed.set_bits(CHANGED_TABLE, exits)})"""
         if segments
-        else "CREATE OR REPLACE TEMP TABLE run_moves (idx BIGINT, person_id VARCHAR, kind VARCHAR)"
+        else f"CREATE OR REPLACE TEMP TABLE {RUN_MOVES_TABLE} "
+        "(idx BIGINT, person_id VARCHAR, kind VARCHAR)"
     )
-    for view, kind in (("run_entered", "e"), ("run_exited", "x")):
+    for view, kind in ((RUN_ENTERED_VIEW, "e"), (RUN_EXITED_VIEW, "x")):
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {view} AS
-                SELECT names.segment, m.person_id FROM run_moves AS m
+                SELECT names.segment, m.person_id FROM {RUN_MOVES_TABLE} AS m
                 JOIN {packed.names_table(segments or [""])} ON names.idx = m.idx
                 WHERE m.kind = '{kind}'"""
         )
@@ -92,7 +118,7 @@ def compute(
     moves = {
         (idx, kind): n
         for idx, kind, n in con.execute(
-            "SELECT idx, kind, count(*) FROM run_moves GROUP BY ALL"
+            f"SELECT idx, kind, count(*) FROM {RUN_MOVES_TABLE} GROUP BY ALL"
         ).fetchall()
     }
     return {
@@ -125,31 +151,55 @@ def between(
     and exited when both are exits; anything else nets out.
     """
     low, high = sorted((from_run, to_run))
-    names = segments or sorted(
-        r[0]
-        for r in store.rows(
-            f"SELECT DISTINCT segment FROM {S}.run_segments WHERE run_id IN (?, ?)",
-            [from_run, to_run],
-        )
-    )
-    rows = store.rows(
-        f"""SELECT segment, person_id, arg_min(kind, run_id) AS first,
-                   arg_max(kind, run_id) AS last
-            FROM {S}.transitions
-            WHERE run_id > ? AND run_id <= ? AND list_contains(?, segment)
-            GROUP BY segment, person_id HAVING first = last
-            ORDER BY segment, person_id""",
-        [low, high, names],
-    )
-    hashes = store.rows(
-        f"""SELECT segment, count(DISTINCT definition_hash) FROM {S}.run_segments
-            WHERE run_id IN (?, ?) GROUP BY segment""",
-        [from_run, to_run],
-    )
-    changed = {segment for segment, n in hashes if n > 1}
+    names = segments or evaluated_segments(store, from_run, to_run)
+    changed = definitions_changed(store, from_run, to_run)
     out = {n: SegmentDiff(n, [], [], n in changed) for n in names}
     backwards = from_run > to_run
-    for segment, person_id, kind, _ in rows:
+    for segment, person_id, kind in net_transitions(store, low, high, names):
         entered = (kind == "enter") != backwards
         (out[segment].entered if entered else out[segment].exited).append(person_id)
     return list(out.values())
+
+
+# ---- the result table -----------------------------------------------------------------
+# An evaluation's result table holds person_id plus the memberships packed into words, in
+# the layout of the evaluated segments (their order).
+
+
+def result_columns(segments: list[str]) -> str:
+    """The columns of a result table, over a plan with one boolean column per segment."""
+    return ", ".join(["person_id", *packed.pack_as([packed.quote(n) for n in segments])])
+
+
+def members_view(segments: list[str], result_table: str = RESULT_TABLE) -> str:
+    """The statement (re)creating the members view over a result table: person_id plus one
+    boolean column per segment, for readers of a few segments (DuckDB computes only the
+    columns a query reads)."""
+    return (
+        f"CREATE OR REPLACE TEMP VIEW {MEMBERS_VIEW} AS SELECT "
+        f"{', '.join(['person_id', *packed.flags(segments)])} FROM {quote(result_table)}"
+    )
+
+
+def result_members_query(segments: list[str], name: str, result_table: str = RESULT_TABLE) -> str:
+    """The sorted person ids of one segment of a result table (``person_id``)."""
+    return (
+        f"SELECT person_id FROM {quote(result_table)} "
+        f"WHERE {packed.is_set(segments.index(name))} ORDER BY person_id"
+    )
+
+
+def memberships_query(segments: list[str], result_table: str = RESULT_TABLE) -> str:
+    """Every (segment, person_id) pair of a result table, sorted."""
+    words = packed.words(len(segments))
+    return (
+        f"SELECT names.segment, m.person_id "
+        f"FROM ({packed.set_bits(quote(result_table), words)}) AS m "
+        f"JOIN {packed.names_table(segments)} ON names.idx = m.idx "
+        "ORDER BY names.segment, m.person_id"
+    )
+
+
+def result_size_query(result_table: str = RESULT_TABLE) -> str:
+    """The number of persons in a result table (``count``)."""
+    return f"SELECT count(*) FROM {quote(result_table)}"

@@ -33,12 +33,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segctl import runfiles, tempnames
+from segctl import tempnames
 from segctl.compiler.calendar import day_start, local_day
 from segctl.definitions.model import ColumnTest, ColumnType, ListCondition, Periods, Window
 from segctl.engine.duckdb import qident
 from segctl.errors import DataError
 from segctl.sources import columns as cols
+from segctl.sources import runfiles
 from segctl.sources.inputs import resolve_inputs
 from segctl.sources.sql import duck
 from segctl.sources.views import DUPLICATE

@@ -31,6 +31,16 @@ LOOKALIKE_IDS = "segctl_lookalike_ids"
 EVENTS_STAGED_VIEW = "segctl_events_staged"
 #: Table: anonymous id -> person id, the links of the sources resolved (segctl.sources.load).
 IDENTITY_MAP_TABLE = "segctl_identity_map"
+#: Table: the persons whose memberships changed against the snapshot (segctl.diff.compute).
+CHANGED_TABLE = "changed"
+#: Table: the entries and exits of an evaluation, as (idx, person_id, kind) rows.
+RUN_MOVES_TABLE = "run_moves"
+#: View: (segment, person_id) of the entries an evaluation found, which a commit records.
+RUN_ENTERED_VIEW = "run_entered"
+#: View: (segment, person_id) of the exits an evaluation found, which a commit records.
+RUN_EXITED_VIEW = "run_exited"
+#: Table: (segment, person_id) of the segments compared by ``segctl overlap``.
+OVERLAP_MEMBERS_TABLE = "overlap_members"
 #: Table: the persons an incremental run re-evaluates (segctl.incremental's set D).
 INCREMENTAL_PERSONS = "segctl_incremental_persons"
 #: Table: the wake-up times an incremental (or full) run computed (segctl.incremental).

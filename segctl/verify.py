@@ -1,7 +1,7 @@
 """``segctl verify``: re-evaluate the last committed run from scratch and compare (SPEC 5).
 
 The run is evaluated at its own as_of over exactly the input files it recorded
-(:mod:`segctl.runfiles`): files that landed later are not read, and a recorded file that
+(:mod:`segctl.sources.runfiles`): files that landed later are not read, and a recorded file that
 changed or vanished since is an error naming it, because an evaluation over other bytes would
 prove nothing about the run. Lists, the features file and the suppression file are read as they
 are now, like the segment definitions: a changed definition shows as a difference.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segctl import runfiles
 from segctl.errors import DataError, StateError, UsageError
+from segctl.sources import runfiles
 from segctl.state import StateStore, run_inputs
 from segctl.tempnames import RESULT_TABLE
 from segctl.timeutil import iso

@@ -36,8 +36,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from segctl import runfiles
 from segctl.errors import SegctlError, UsageError
+from segctl.sources import runfiles
 from segctl.timeutil import iso, parse_as_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")

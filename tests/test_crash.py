@@ -366,7 +366,7 @@ def test_a_crash_between_an_audience_change_and_its_record_is_repaired(
     """The platform took an add or a removal, segctl died before recording it; the next runs
     must still end with exactly the desired audiences (before the fix: {who})."""
     import segctl as lib
-    from segctl.delivery import audiences
+    from segctl.delivery.audiences import send
 
     def crash_at(name: str) -> None:
         if name == point:
@@ -379,7 +379,7 @@ def test_a_crash_between_an_audience_change_and_its_record_is_repaired(
             project = lib.Project.load(root, environ=environment())
             if step == 1:
                 with monkeypatch.context() as patch, pytest.raises(Crash):
-                    patch.setattr(audiences, "crash_point", crash_at)
+                    patch.setattr(send, "crash_point", crash_at)
                     project.run(as_of=moment)
             else:
                 report = project.run(as_of=moment, fire_initial=step == 0).report

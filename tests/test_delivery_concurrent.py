@@ -1,4 +1,4 @@
-"""Audiences synced at once (segctl/delivery/audiences.py): limits kept, failures contained,
+"""Audiences synced at once (segctl/delivery/audiences/): limits kept, failures contained,
 and the hashes DuckDB computes in bulk equal to segctl's own, value for value."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from fakes import GoogleFake, MetaFake
 
 import segctl as lib
-from segctl.delivery.audiences import IDENTIFIERS_SQL, Member
+from segctl.delivery.audiences.stage import IDENTIFIERS_SQL
 from segctl.delivery.identifiers import (
     PLATFORMS,
     IdentityStats,
@@ -22,6 +22,7 @@ from segctl.delivery.identifiers import (
     bulk_identity,
     hash_identity,
 )
+from segctl.delivery.platforms.base import Member
 
 AS_OF = "2026-06-01T00:00:00Z"
 PERSONS = 60

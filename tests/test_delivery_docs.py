@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from segctl.definitions.actions import ACTIONS
-from segctl.delivery.destinations import COMMON, TYPES
+from segctl.definitions.destinations import COMMON, TYPES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "delivery.md"
 

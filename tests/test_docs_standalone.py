@@ -18,7 +18,7 @@ from segctl.cli import app
 from segctl.cli.docgen import commands
 from segctl.config import DELIVERY_KEYS, ENGINE_KEYS, PRIVACY_KEYS, TOP_KEYS
 from segctl.definitions.actions import AUDIENCE_ID_KEYS, AUDIENCE_MODES
-from segctl.delivery.destinations import COMMON, TYPES
+from segctl.definitions.destinations import COMMON, TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGURATION = REPO / "docs" / "configuration.md"

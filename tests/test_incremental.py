@@ -592,7 +592,7 @@ def test_a_streak_ends_at_a_local_midnight_with_no_new_row(root: Path) -> None:
 def test_files_a_run_read_are_not_checked_alone_again_while_unchanged(root: Path) -> None:
     """The engine skips the checks of each file alone (runfiles.unchanged) only for files the
     last committed run read, as it recorded them, under the same data configuration."""
-    from segctl import runfiles
+    from segctl.sources import runfiles
 
     def unchanged(config: Any) -> set[str]:
         return {f for f in runfiles.unchanged(config) if f.endswith(".parquet")}

@@ -106,3 +106,35 @@ def test_one_project_object_for_every_call_in_a_row(sample: Path, hook: WebhookF
         ("segment.exited", p) for p in power.exited
     }
     assert delivered == expected
+
+
+def test_the_other_calls_on_one_project_object(sample: Path, hook: WebhookFake) -> None:
+    """preview, features, compile, status, person, tags and overlap after a run, then a run
+    and members again: every temp object keeps one kind across calls."""
+    project = segctl.Project.load(sample)
+    project.validate()
+    first = project.run(as_of=FIRST, fire_initial=True)
+    assert first.run_id == 1 and first.report is not None and first.report.complete
+
+    preview = project.preview("power_users", as_of=FIRST, limit=3)
+    members = project.members("power_users")
+    assert preview.size == members.height
+    assert ids(preview.sample) == ids(members)[:3]
+    assert "person_id" in project.features(as_of=FIRST).columns
+    assert "power_users" in project.compile("power_users", dialect="postgres")
+
+    status = project.status()
+    assert [r["run_id"] for r in status["runs"]] == [1]
+    someone = ids(members)[0]
+    person = project.person(someone)
+    assert "power_users" in person["segments"] and person["pending"] == []
+    assert project.tags().columns == ["person_id", "name", "value", "set_at", "run_id"]
+    (row,), in_all = project.overlap(["power_users", "active_users"])
+    active = set(ids(project.members("active_users")))
+    assert row.both == len(active & set(ids(members))) == len(in_all)
+
+    assert project.run(as_of=SECOND).run_id == 2
+    assert (
+        project.preview("power_users", as_of=SECOND).size == project.members("power_users").height
+    )
+    assert project.evaluate(["power_users"], as_of=SECOND).changes["power_users"].entered == 0

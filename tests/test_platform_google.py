@@ -17,9 +17,10 @@ import httpx
 import pytest
 from fakes import GoogleFake
 
-from segctl.delivery.audiences import Member, client_for
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.identifiers import HashedIdentity, hash_identity, sha256_hex
+from segctl.delivery.platforms import client_for
+from segctl.delivery.platforms.base import Member
 from segctl.delivery.platforms.google import GoogleAudience, classify
 from segctl.delivery.retry import Deferred, Permanent, Transient
 

@@ -18,9 +18,10 @@ import pytest
 from fakes import MetaFake, Recorded
 from fakes.meta import MESSAGES
 
-from segctl.delivery.audiences import Member, client_for
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.identifiers import HashedIdentity, hash_identity
+from segctl.delivery.platforms import client_for
+from segctl.delivery.platforms.base import Member
 from segctl.delivery.platforms.meta import MetaAudience
 from segctl.delivery.retry import Deferred, Permanent, Transient
 

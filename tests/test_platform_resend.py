@@ -11,9 +11,10 @@ import httpx
 import pytest
 from fakes import ResendFake
 
-from segctl.delivery.audiences import Member, client_for
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.identifiers import IdentityStats
+from segctl.delivery.platforms import client_for
+from segctl.delivery.platforms.base import Member
 from segctl.delivery.platforms.resend import ResendAudience
 from segctl.delivery.retry import Deferred, Permanent
 

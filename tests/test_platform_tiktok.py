@@ -15,9 +15,10 @@ import httpx
 import pytest
 from fakes import TikTokFake
 
-from segctl.delivery.audiences import Member, client_for
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats
+from segctl.delivery.platforms import client_for
+from segctl.delivery.platforms.base import Member
 from segctl.delivery.platforms.tiktok import TikTokAudience
 from segctl.delivery.retry import Permanent, Transient
 
@@ -161,8 +162,8 @@ def test_base_url_is_the_host_and_a_path_given_still_works(
 
 
 def test_a_tiktok_destination_in_segctl_yaml_defaults_to_the_host() -> None:
+    from segctl.definitions.destinations import parse_destinations
     from segctl.definitions.source import Pos, Problems
-    from segctl.delivery.destinations import parse_destinations
 
     problems = Problems()
     found = parse_destinations(

@@ -18,7 +18,8 @@ from standardwebhooks import Webhook
 from stateproject import AS_OF, iso, segctl, write_project
 
 import segctl as lib
-from segctl.delivery.signing import SecretError, headers, secret_key
+from segctl.definitions.destinations import SecretError, secret_key
+from segctl.delivery.signing import headers
 
 KEY = bytes(range(32))  # a 32-byte key
 B64 = base64.b64encode(KEY).decode()  # ends in '=': padded

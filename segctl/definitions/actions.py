@@ -22,7 +22,7 @@ from segctl.definitions.source import (
 from segctl.errors import ValueProblem
 
 if TYPE_CHECKING:
-    from segctl.delivery.destinations import Destination
+    from segctl.definitions.destinations import Destination
 
 ACTIONS: dict[str, dict[str, Any]] = {
     # kind: destination type (None: local), required keys, optional keys

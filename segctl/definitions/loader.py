@@ -40,7 +40,7 @@ from segctl.definitions.templates import TEMPLATES
 from segctl.errors import Problem, ValueProblem
 
 if TYPE_CHECKING:
-    from segctl.delivery.destinations import Destination
+    from segctl.definitions.destinations import Destination
 
 RESERVED_NAMES = {"person_id"}  # the key column next to the segments in results and snapshots
 SEGMENT_KEYS = (

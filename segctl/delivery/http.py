@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.retry import Permanent, Transient
 
 #: How an HTTP response is judged: returns the parsed body or raises Transient/Permanent.

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from segctl.delivery.audiences import MINIMUM_SIZE
+from sqlglot import exp
+
+from segctl.delivery import queries
 from segctl.delivery.outbox import exits_held
-from segctl.diff import Change, quote
+from segctl.delivery.platforms.base import MINIMUM_SIZE
+from segctl.diff import Change
 from segctl.state import S
 from segctl.tempnames import MEMBERS_VIEW, PLAN_SYNCED_TABLE
 
 if TYPE_CHECKING:
-    from segctl.project import Project
+    import duckdb
+
+    from segctl.definitions.destinations import Destination
+    from segctl.definitions.model import Segment
+    from segctl.delivery.model import Reachability
     from segctl.state import StateStore
 
 
@@ -31,24 +39,35 @@ class PlanRow:
 
 
 def plan_run(
-    project: Project,
+    con: duckdb.DuckDBPyConnection,
     store: StateStore | None,
     changes: dict[str, Change],
     *,
+    segments: Mapping[str, Segment],
+    destinations: Mapping[str, Destination],
+    reachability: Reachability,
+    max_exit_ratio: float,
     fire_initial: bool = False,
 ) -> list[PlanRow]:
-    """The plan of a run from the staged evaluation (nothing is written)."""
-    segments = project.definitions.segments
+    """The plan of a run from the staged evaluation (nothing is written).
+
+    ``con`` holds the evaluation's members view and the persons view; ``store`` is the state
+    (None before the first run).
+    """
     rows: list[PlanRow] = []
-    reachable = project.reachable_condition("p")
-    forgotten = (
-        f"sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten)" if store else "false"
+    reachable = reachability.condition("p")
+    forgotten: exp.Expr = (
+        exp.func("sha256", exp.column("person_id", "r")).isin(
+            query=exp.select("subject_hash").from_(exp.table_("forgotten", db=S))
+        )
+        if store
+        else exp.false()
     )
     for name, change in changes.items():
         segment = segments[name]
         held = exits_held(
             change,
-            project.config.max_exit_ratio,
+            max_exit_ratio,
             holdable=bool(segment.on_exit or segment.audiences),
         )
         entered = change.entered if (not change.first_run or fire_initial) else 0
@@ -69,34 +88,25 @@ def plan_run(
                     row.removes = count
                 rows.append(row)
         for audience in segment.audiences:
-            desired = project.engine.driver.rows(
-                f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
-                    WHERE r.{quote(name)} AND {reachable} AND NOT ({forgotten})"""
-            )[0][0]
-            synced: set[Any] = set()
-            if store is not None:
-                synced = {
-                    r[0]
-                    for r in store.rows(
-                        f"""SELECT person_id FROM {S}.audience_members
-                        WHERE destination = ? AND audience = ?""",
-                        [audience.destination, audience.audience_id],
-                    )
-                }
+            desired = _count(con, name, reachable, exp.not_(exp.paren(forgotten)))
+            synced = (
+                queries.synced_persons(store, audience.destination, audience.audience_id)
+                if store is not None
+                else set()
+            )
             if synced:
-                project.engine.driver.con.execute(
+                con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
                     "SELECT unnest(?) AS person_id",
                     [sorted(synced)],
                 )
-                both = project.engine.driver.rows(
-                    f"""SELECT count(*) FROM {MEMBERS_VIEW} r JOIN persons p USING (person_id)
-                        WHERE r.{quote(name)} AND {reachable}
-                        AND r.person_id IN (SELECT person_id FROM {PLAN_SYNCED_TABLE})"""
-                )[0][0]
+                in_synced = exp.column("person_id", "r").isin(
+                    query=exp.select("person_id").from_(PLAN_SYNCED_TABLE)
+                )
+                both = _count(con, name, reachable, in_synced)
             else:
                 both = 0
-            destination = project.config.destinations[audience.destination]
+            destination = destinations[audience.destination]
             row = PlanRow(
                 name,
                 audience.destination,
@@ -113,6 +123,18 @@ def plan_run(
                 )
             rows.append(row)
     return rows
+
+
+def _count(con: duckdb.DuckDBPyConnection, segment: str, *conditions: exp.Expr) -> int:
+    """Members of ``segment`` in the staged evaluation (``r``) whose persons (``p``) meet
+    the conditions."""
+    query = (
+        exp.select(exp.Count(this=exp.Star()))
+        .from_(exp.table_(MEMBERS_VIEW, alias="r"))
+        .join(exp.table_("persons", alias="p"), using=["person_id"])
+        .where(exp.and_(exp.column(segment, "r", quoted=True), *conditions))
+    )
+    return int(con.execute(query.sql(dialect="duckdb")).fetchall()[0][0])
 
 
 def _local(kind: str, settings: dict[str, Any]) -> str:

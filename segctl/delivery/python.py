@@ -29,7 +29,7 @@ from segctl.delivery.retry import Transient
 from segctl.delivery.webhook import payload
 
 if TYPE_CHECKING:
-    from segctl.delivery.worker import Batch
+    from segctl.delivery.model import Batch
 
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = 0.5

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, body, describe, retry_after
 from segctl.delivery.retry import Deferred, Permanent, Transient
 
 if TYPE_CHECKING:
-    from segctl.delivery.worker import Batch
+    from segctl.delivery.model import Batch
 
 QUOTA_ERRORS = ("daily_quota_exceeded", "monthly_quota_exceeded")
 

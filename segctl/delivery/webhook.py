@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
 from segctl.delivery.retry import Permanent
 from segctl.delivery.signing import headers as signed_headers
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
-    from segctl.delivery.worker import Batch
+    from segctl.delivery.model import Batch
 
 
 def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any]:

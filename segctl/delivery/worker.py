@@ -19,118 +19,62 @@ import functools
 import hashlib
 import json
 import os
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from contextvars import copy_context
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl import progress
-from segctl.delivery.destinations import Destination
+from segctl.definitions.destinations import Destination
+from segctl.delivery import queries
+from segctl.delivery.audiences import Reconciler
 from segctl.delivery.limits import RateLimiter
+from segctl.delivery.model import Batch, Reachability, Report
+from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
+from segctl.delivery.resend import EmailSender, valid_address
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
+from segctl.delivery.webhook import WebhookSender
 from segctl.errors import StateError
 from segctl.faults import crash_point
-from segctl.state import S, StateStore
+from segctl.state import StateStore
 from segctl.timeutil import now_utc
 
 if TYPE_CHECKING:
     import httpx
 
-    from segctl.project import Project
-
 EMAIL_BATCH = 100
 EMITTED_FILE = "emitted_events.parquet"
 
 
-@dataclass(frozen=True)
-class Held:
-    """A segment whose exits the mass-exit guard holds until ``segctl push --confirm``."""
-
-    segment: str
-    exits: int  # persons whose exit actions and audience removals wait
-    max_exit_ratio: float | None  # the ratio the run exceeded (None: not recorded)
-    reason: str  # e.g. "146 of 292 members would exit (max_exit_ratio 0.5)"
-
-    @property
-    def command(self) -> str:
-        return f"segctl push --confirm {self.segment}"
-
-    @property
-    def message(self) -> str:
-        """One line for people: how many exits, why, and how to release them.
-
-        >>> print(Held("power_users", 146, 0.5, "").message.replace("; ", ";\\n"))
-        power_users: 146 exits held (max_exit_ratio 0.5);
-        release with segctl push --confirm power_users
-        """
-        why = f"max_exit_ratio {self.max_exit_ratio:g}" if self.max_exit_ratio else self.reason
-        plural = "exit" if self.exits == 1 else "exits"
-        return f"{self.segment}: {self.exits} {plural} held ({why}); release with {self.command}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "segment": self.segment,
-            "exits": self.exits,
-            "max_exit_ratio": self.max_exit_ratio,
-            "reason": self.reason,
-            "release": self.command,
-        }
-
-
-@dataclass
-class Report:
-    """What one push did, and what is left."""
-
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    pending: int = 0  # due but not delivered, or held for confirmation
-    scheduled: int = 0  # delayed and not yet due
-    messages: list[str] = field(default_factory=list)
-    held: list[Held] = field(default_factory=list)  # segments whose exits wait for --confirm
-
-    @property
-    def complete(self) -> bool:
-        return self.failed == 0 and self.pending == 0
-
-    def counts(self) -> dict[str, Any]:
-        """The ``deliveries`` of ``run --format json``: counts, and the held segments."""
-        return {
-            "sent": self.sent,
-            "failed": self.failed,
-            "pending": self.pending,
-            "held": [h.to_dict() for h in self.held],
-        }
-
-
-@dataclass
-class Batch:
-    key: str
-    destination: str
-    rows: list[dict[str, Any]]
-
-
 class Worker:
-    """Delivers the due rows of one state store."""
+    """Delivers the due rows of one state store.
+
+    ``reachability`` says who may be emailed or uploaded; ``root`` is the project folder
+    (python actions' modules are found from it); ``person_columns`` are the columns of the
+    ``persons`` view, which must exist on the store's connection (payloads, emails and
+    audiences read it).
+    """
 
     def __init__(
         self,
-        project: Project,
         store: StateStore,
+        reachability: Reachability,
         destinations: dict[str, Destination],
         *,
         client: httpx.Client | None = None,
+        root: Path,
+        person_columns: Collection[str],
     ) -> None:
-        self.project = project
         self.store = store
+        self.reachability = reachability
         self.destinations = destinations
         self.client = client
+        self.root = root
+        self.person_columns = person_columns
         self.report = Report()
         self._people: dict[str, dict[str, Any]] = {}
         self.limiters = {n: RateLimiter(d.rate_limit, burst=1) for n, d in destinations.items()}
@@ -140,8 +84,6 @@ class Worker:
     # ---- entry point ------------------------------------------------------------------
 
     def push(self, confirm: Iterable[str] = ()) -> Report:
-        from segctl.delivery.audiences import Reconciler
-
         for segment in confirm:
             self.confirm(segment)
         with self._shared_client():
@@ -175,41 +117,13 @@ class Worker:
     def confirm(self, segment: str) -> int:
         """Release a segment's held exits (the mass-exit guard): its held exit actions become
         pending and its audiences are reconciled again, removals included."""
-        with self.store.transaction():
-            held = self.store.rows(
-                f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'",
-                [segment],
-            )[0][0]
-            self.store.con.execute(
-                f"""UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL
-                    WHERE segment = ? AND (status = 'held' OR (kind = 'audience' AND run_id IN
-                        (SELECT run_id FROM {S}.holds WHERE segment = ?
-                         AND confirmed_at IS NULL)))""",
-                [segment, segment],
-            )
-            self.store.con.execute(
-                f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
-                [now_utc(), segment],
-            )
-        return int(held)
+        return queries.confirm(self.store, segment)
 
     # ---- rows and batches -------------------------------------------------------------
 
     def due(self, kind: str) -> list[dict[str, Any]]:
         """Due pending rows of a kind, oldest first, with their run's as_of."""
-        with self.store.lock:
-            cursor = self.store.con.execute(
-                f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
-                           o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
-                    FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
-                    WHERE o.kind = ? AND o.status = 'pending'
-                      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
-                    ORDER BY o.id""",
-                [kind, now_utc()],
-            )
-            columns = [d[0] for d in cursor.description]
-            found = cursor.fetchall()
-        return [dict(zip(columns, row, strict=True)) for row in found]
+        return queries.due(self.store, kind)
 
     def batches(
         self,
@@ -240,15 +154,7 @@ class Worker:
                     row["batch_key"] = key
                     assignments.append((key, row["id"]))
                 keyed[key] = Batch(key, chunk[0]["destination"], chunk)
-        if assignments:
-            with self.store.transaction():
-                self.store.con.execute(
-                    f"""UPDATE {S}.outbox SET batch_key = b.batch_key
-                        FROM (SELECT unnest(?::VARCHAR[]) AS batch_key,
-                                     unnest(?::BIGINT[]) AS id) AS b
-                        WHERE outbox.id = b.id""",
-                    [[k for k, _ in assignments], [i for _, i in assignments]],
-                )
+        queries.assign_batch_keys(self.store, assignments)
         crash_point("push:after-batch-keys")
         return list(keyed.values())
 
@@ -288,27 +194,13 @@ class Worker:
 
     def mark_sent(self, rows: list[dict[str, Any]]) -> None:
         with self.store.lock:
-            self.update(
-                rows,
-                "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
-                [now_utc()],
-            )
+            queries.mark_sent(self.store, [r["id"] for r in rows])
             self.report.sent += len(rows)
 
     def mark(self, rows: list[dict[str, Any]], status: str, reason: str) -> None:
-        self.update(rows, "status = ?, last_error = ?", [status, reason])
+        queries.mark(self.store, [r["id"] for r in rows], status, reason)
         if status == "skipped":
             self.report.skipped += len(rows)
-
-    def update(self, rows: list[dict[str, Any]], assignments: str, params: list[Any]) -> None:
-        """One UPDATE of the outbox rows given (a transaction of its own)."""
-        if not rows:
-            return
-        with self.store.transaction():
-            self.store.con.execute(
-                f"UPDATE {S}.outbox SET {assignments} WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                [*params, [r["id"] for r in rows]],
-            )
 
     def fail(self, batches: list[Batch], reason: str) -> None:
         for batch in batches:
@@ -327,10 +219,8 @@ class Worker:
             )
             status, next_at = "pending", now_utc() + timedelta(seconds=wait)
         with self.store.lock:
-            self.update(
-                rows,
-                "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
-                [status, failure.message[:1000], next_at],
+            queries.mark_attempt(
+                self.store, [r["id"] for r in rows], status, failure.message[:1000], next_at
             )
             self.report.failed += len(rows) if status == "failed" else 0
             self.report.messages.append(
@@ -339,17 +229,8 @@ class Worker:
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
-        moment = now_utc()
-        rows = self.store.rows(
-            f"""SELECT count(*) FILTER (WHERE status = 'held' OR (status = 'pending' AND
-                       (attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?))),
-                       count(*) FILTER (WHERE status = 'pending' AND attempts = 0
-                                        AND next_attempt_at > ?)
-                FROM {S}.outbox""",
-            [moment, moment],
-        )
-        self.report.pending, self.report.scheduled = int(rows[0][0]), int(rows[0][1])
-        self.report.held = held_exits(self.store)
+        self.report.pending, self.report.scheduled = queries.left(self.store)
+        self.report.held = queries.held_exits(self.store)
 
     # ---- persons ----------------------------------------------------------------------
 
@@ -358,22 +239,14 @@ class Worker:
         wanted = sorted(set(ids) - self._people.keys())
         if not wanted:
             return self._people
-        self.project.schema  # noqa: B018 - registers the persons view
-        with self.store.lock:  # audience syncs ask for persons from their threads
-            cursor = self.store.con.execute(
-                "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]
-            )
-            columns = [d[0] for d in cursor.description]
-            found = cursor.fetchall()
+        found = queries.persons(self.store, wanted)  # audience syncs ask from their threads
         # Two threads may fetch the same person: both get the same columns.
-        self._people.update((row[0], dict(zip(columns, row, strict=True))) for row in found)
+        self._people.update((person["person_id"], person) for person in found)
         return self._people
 
     # ---- kinds ------------------------------------------------------------------------
 
     def webhooks(self) -> None:
-        from segctl.delivery.webhook import WebhookSender
-
         rows = self.due("webhook")
         if not rows:
             return
@@ -394,14 +267,12 @@ class Worker:
                 sender.close()
 
     def emails(self) -> None:
-        from segctl.delivery.resend import EmailSender, valid_address
-
         rows = self.due("email")
         if not rows:
             return
         people = self.persons(r["person_id"] for r in rows)
-        with self.store.lock:  # the project's queries run on the state's connection
-            allowed = self.project.reachable(sorted({r["person_id"] for r in rows}))
+        with self.store.lock:  # the rule's queries run on the state's connection
+            allowed = self.reachability.reachable(sorted({r["person_id"] for r in rows}))
         sendable, malformed = [], 0
         for row in rows:
             person = people.get(row["person_id"])
@@ -436,8 +307,6 @@ class Worker:
     def python_actions(self) -> None:
         """Call the ``python`` actions' functions, one batch at a time in this thread (user
         code need not be thread-safe), each retried with its action's backoff."""
-        from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
-
         rows = self.due("python")
         if not rows:
             return
@@ -448,7 +317,7 @@ class Worker:
         )
         people = self.persons(r["person_id"] for r in rows)
         senders: dict[str, PythonSender] = {}
-        root = self.project.config.root
+        root = self.root
         advance = progress.task("Calling python actions", len(batches))
         for batch in batches:
             spec = json.loads(batch.rows[0]["spec"])
@@ -504,18 +373,3 @@ class Worker:
             raise StateError(f"cannot write {path}: {exc}") from None
         os.replace(partial, path)  # atomic: readers see the old file or the new one
         self.mark_sent(rows)
-
-
-def held_exits(store: StateStore) -> list[Held]:
-    """The segments whose exits wait for ``segctl push --confirm``, with how many exits (over
-    every run not yet confirmed) and the ratio the latest of them exceeded."""
-    found = store.rows(
-        f"""SELECT h.segment, sum(coalesce(r.exited, 0)), arg_max(h.reason, h.run_id)
-            FROM {S}.holds h LEFT JOIN {S}.run_segments r USING (run_id, segment)
-            WHERE h.confirmed_at IS NULL GROUP BY h.segment ORDER BY h.segment"""
-    )
-    held = []
-    for segment, exits, reason in found:
-        ratio = re.search(r"max_exit_ratio ([0-9.]+)", str(reason))
-        held.append(Held(segment, int(exits), float(ratio.group(1)) if ratio else None, reason))
-    return held

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from segctl import analytics
 from segctl.analytics import OverlapRow, StatsRow
 from segctl.errors import SegctlError, UsageError
-from segctl.state.report_queries import run_segments_since
+from segctl.state.queries import run_segments_since
 from segctl.timeutil import now_utc
 
 if TYPE_CHECKING:

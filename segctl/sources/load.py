@@ -28,11 +28,10 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from segctl import runfiles
 from segctl.definitions.data import Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
-from segctl.sources import views
+from segctl.sources import runfiles, views
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
 from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name

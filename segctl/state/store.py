@@ -29,6 +29,7 @@ from segctl.faults import crash_point
 from segctl.lock import state_lock
 from segctl.packed import literal, quote
 from segctl.state.schema import DB_FILE, MIGRATIONS, SCHEMA_VERSION, S, insert_layout
+from segctl.tempnames import CHANGED_TABLE, RUN_ENTERED_VIEW, RUN_EXITED_VIEW
 from segctl.timeutil import now_utc
 
 CHECKPOINT_THRESHOLD = "1GB"  # write-ahead log size that makes DuckDB checkpoint mid-command
@@ -248,7 +249,7 @@ class StateStore:
         layout = self.snapshot_segments()
         if layout and layout == evaluated:
             words = packed.words(len(layout))
-            changed = "SELECT person_id FROM changed"
+            changed = f"SELECT person_id FROM {CHANGED_TABLE}"
             update = [
                 f"DELETE FROM {S}.snapshot WHERE person_id IN ({changed})",
                 f"""INSERT INTO {S}.snapshot SELECT person_id, {", ".join(words)}
@@ -276,8 +277,8 @@ class StateStore:
             )
             self.con.execute(
                 f"""INSERT INTO {S}.transitions
-                    SELECT ?, segment, person_id, 'exit' FROM run_exited
-                    UNION ALL SELECT ?, segment, person_id, 'enter' FROM run_entered""",
+                    SELECT ?, segment, person_id, 'exit' FROM {RUN_EXITED_VIEW}
+                    UNION ALL SELECT ?, segment, person_id, 'enter' FROM {RUN_ENTERED_VIEW}""",
                 [run_id, run_id],
             )
             crash_point("commit:after-transitions")

@@ -447,7 +447,7 @@ class FakeServer:
     # -- serving -----------------------------------------------------------------------------------
     def _serve(self, handler: _Handler) -> None:
         req = self._parse(handler)
-        abandoned = False
+        counted = True  # the request counts as in flight
         with self.lock:
             req.at = self.now()
             self._requests.append(req)
@@ -463,7 +463,7 @@ class FakeServer:
             if wait and self._delay(handler, wait):
                 # The client gave up (its timeout) and no longer waits: not in flight any more,
                 # though the request still takes effect, as on a real server.
-                abandoned = True
+                counted = False
                 with self.lock:
                     self._in_flight -= 1
             reply: Reply | None
@@ -486,10 +486,16 @@ class FakeServer:
             handler.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 handler.send_header(name, value)
+            # Counted out before the answer goes: once the client has it, it may send the next
+            # request before this thread runs again, and that one must not count as a third.
+            if counted:
+                counted = False
+                with self.lock:
+                    self._in_flight -= 1
             handler.end_headers()
             handler.wfile.write(data)
         finally:
-            if not abandoned:
+            if counted:
                 with self.lock:
                     self._in_flight -= 1
 

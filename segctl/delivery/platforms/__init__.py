@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from segctl.delivery.platforms.base import AudienceClient
+
+if TYPE_CHECKING:
+    import threading
+
+    import httpx
+
+    from segctl.definitions.destinations import Destination
+    from segctl.delivery.limits import RateLimiter
 
 
 class _Registry(Mapping[str, Callable[..., Any]]):
@@ -31,3 +41,16 @@ class _Registry(Mapping[str, Callable[..., Any]]):
 
 
 CLIENTS = _Registry()
+
+
+def client_for(
+    destination: Destination,
+    client: httpx.Client | None,
+    limiter: RateLimiter | None = None,
+    *,
+    slots: threading.Semaphore | None = None,
+) -> AudienceClient:
+    """The audience client of a destination type (``limiter`` and ``slots``: the rate and the
+    requests in flight, when shared with other clients of the destination)."""
+    factory: Callable[..., AudienceClient] = CLIENTS[destination.type]
+    return factory(destination, client, limiter, slots=slots)

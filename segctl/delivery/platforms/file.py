@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from segctl.delivery.audiences import AudienceClient, Figures, Member
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 
 
 class FileAudience(AudienceClient):

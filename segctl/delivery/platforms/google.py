@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from segctl.delivery.audiences import AudienceClient, Figures, Member
 from segctl.delivery.http import body, retry_after
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 from segctl.delivery.retry import DeliveryFailure, Permanent, Transient, call
 
 INGEST = "/v1/audienceMembers:ingest"

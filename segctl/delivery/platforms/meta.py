@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import httpx
 
-from segctl.delivery.audiences import AudienceClient, Figures, Member
 from segctl.delivery.http import body, describe, retry_after
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 from segctl.delivery.retry import Permanent, Transient
 
 DEFAULT_VERSION = "v25.0"

@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 import httpx
 
-from segctl.delivery.audiences import AudienceClient, Figures, Member
 from segctl.delivery.http import describe
 from segctl.delivery.identifiers import IdentityStats, normalize_email
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 from segctl.delivery.resend import classify
 from segctl.delivery.retry import Permanent
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from segctl.delivery.audiences import AudienceClient, Figures, Member
 from segctl.delivery.http import body, describe, retry_after
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 from segctl.delivery.retry import Permanent, Transient
 
 #: The API's path under the host; a destination's ``base_url`` is the host, as for Meta and

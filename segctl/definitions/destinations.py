@@ -2,11 +2,16 @@
 
 Secrets (tokens, API keys, webhook secrets) are kept apart from the other settings and never
 appear in a message, a log line or the state; :func:`secret_values` lists them so that output
-can be redacted as a last line of defence.
+can be redacted as a last line of defence. A webhook secret is read here as the official
+Standard Webhooks libraries read it (:func:`secret_key`), so a secret the receiver cannot
+verify with is a configuration error; :mod:`segctl.delivery.signing` signs with the same key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,8 +156,6 @@ def _check_webhook_secret(
     """A webhook secret must read as the official Standard Webhooks libraries read it, or
     every signature fails at the receiver (or, before, segctl failed mid-push): a config
     error, naming the destination and never the secret."""
-    from segctl.delivery.signing import SecretError, secret_key, secret_warnings
-
     where = spec.at("secret") if isinstance(spec, YMap) else at
     secret = str(spec["secret"])
     if "${" in secret:  # an unset environment variable: already reported as such
@@ -168,6 +171,64 @@ def _check_webhook_secret(
         return False
     warnings.extend(f"destination '{name}': {w}" for w in secret_warnings(secret))
     return True
+
+
+PREFIX = "whsec_"
+#: The Standard Webhooks minimum key length (bytes); shorter keys are accepted with a warning.
+MIN_KEY_BYTES = 24
+# The standard base64 alphabet and at most two '=' at the end. The official library decodes
+# without validation (it silently drops other characters, so a url-safe or mistyped secret
+# would sign with a different key than the one the user meant): refuse those instead.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+class SecretError(ValueError):
+    """A webhook secret that cannot be read (the message never quotes the secret)."""
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a webhook secret, as the official library reads it.
+
+    >>> secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\\n") == secret_key(
+    ...     "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=")
+    True
+
+    Raises:
+        SecretError: the secret is empty or not base64.
+    """
+    text = secret.strip()
+    if text.startswith(PREFIX):
+        text = text[len(PREFIX) :]
+    if not text.rstrip("="):
+        raise SecretError("the webhook secret is empty (a key of zero bytes)")
+    if not _BASE64.fullmatch(text):
+        raise SecretError(
+            f"the webhook secret is not base64 (expected {PREFIX} then standard base64: "
+            "A-Z, a-z, 0-9, + and /)"
+        )
+    try:
+        # As the official library does: padding added (b64decode ignores any extra '=').
+        key = base64.b64decode(text + "==")
+    except binascii.Error:
+        raise SecretError(
+            "the webhook secret is not base64 (its length is not that of any base64 text: "
+            "a character is missing or extra)"
+        ) from None
+    if not key:
+        raise SecretError("the webhook secret is empty (a key of zero bytes)")
+    return key
+
+
+def secret_warnings(secret: str) -> list[str]:
+    """What is legal but weak about a (readable) secret."""
+    key = secret_key(secret)
+    if len(key) < MIN_KEY_BYTES:
+        return [
+            f"the webhook secret's key is {len(key)} bytes, under the Standard Webhooks minimum "
+            f'of {MIN_KEY_BYTES} (generate one with: python -c "import base64, os; '
+            f"print('{PREFIX}' + base64.b64encode(os.urandom(32)).decode())\")"
+        ]
+    return []
 
 
 def secret_values(destinations: dict[str, Destination]) -> list[str]:

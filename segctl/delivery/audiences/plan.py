@@ -1,0 +1,100 @@
+"""Planning one audience sync from what was staged: the members to add and the persons to
+remove, or the whole audience to send at once (a replace)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from segctl.delivery.audiences.journal import stored_member
+from segctl.delivery.audiences.result import SyncResult
+from segctl.delivery.audiences.stage import Staged
+from segctl.delivery.identifiers import PLATFORMS, IdentityStats, bulk_identity
+from segctl.delivery.platforms.base import AudienceClient, Member
+
+#: Person columns by id, for the persons given (the worker fetches each once per push).
+Persons = Callable[[Iterable[str]], dict[str, dict[str, Any]]]
+
+
+@dataclass
+class Changes:
+    """Adds and removes, sent in batches at the platform's limit."""
+
+    adds: list[Member]
+    removes: list[tuple[Any, ...]]  # (person id, identifiers stored when added)
+    doubt: dict[str, str]  # person id -> identifiers, in doubt from interrupted syncs
+    wanted: int  # persons to add (a dry run counts them; some may have no identifier)
+
+
+@dataclass
+class Replacement:
+    """The whole audience, sent with the platform's replace (or written as a file)."""
+
+    members: list[Member]  # the desired persons, and those a hold keeps in
+    changed: list[Member]  # those it adds or removes (journalled)
+    synced: dict[str, str]  # person id -> identifiers stored (not in doubt)
+
+
+def changes(
+    client: AudienceClient, staged: Staged, mode: str, result: SyncResult, persons: Persons
+) -> Changes:
+    """Adds and removes by ``mode``: ``add`` only adds, ``remove`` only removes; with a hold
+    open, removals wait (counted as held)."""
+    adds, removes = staged.rows
+    members = plan_members(client, adds, result, persons)
+    doubt = dict(staged.in_doubt)
+    unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
+    removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
+    if staged.held:
+        result.held_removals = len(removes)
+        removes = []
+    if mode == "add":
+        removes = []
+    if mode == "remove":
+        adds, members = [], []
+    return Changes(members, removes, doubt, len(adds))
+
+
+def replacement(
+    client: AudienceClient, staged: Staged, result: SyncResult, persons: Persons
+) -> Replacement:
+    """The desired persons and those kept (a hold is open: they stay, from the identifiers
+    stored when they were added). The persons it adds or removes are journalled (unless the
+    destination is only ever replaced)."""
+    desired, synced_rows, kept = staged.rows
+    synced = dict(synced_rows)
+    members = plan_members(client, desired, result, persons)
+    if kept:
+        result.held_removals = len(kept)
+        members += [stored_member(pid, identifiers) for pid, identifiers in kept]
+    changed: list[Member] = []
+    if not client.always_replace:
+        changed = [m for m in members if m.person_id not in synced]
+        staying = {m.person_id for m in members}
+        changed += [stored_member(p, ids) for p, ids in synced.items() if p not in staying]
+        changed += [stored_member(pid, ids) for pid, ids in staged.in_doubt]
+    return Replacement(members, changed, synced)
+
+
+def plan_members(
+    client: AudienceClient, rows: list[tuple[Any, ...]], result: SyncResult, persons: Persons
+) -> list[Member]:
+    """The members to send for rows of ``desired``, in order; persons without a usable
+    identifier are counted as skipped. For ad platforms the rows carry the hashes (see
+    :func:`bulk_hash_sql`); the values DuckDB left are hashed here."""
+    stats = IdentityStats()
+    if client.platform not in PLATFORMS:
+        people = persons(row[0] for row in rows)
+        found = [client.identity(people[row[0]], stats) for row in rows]
+    else:  # rows: person_id, the hashes..., exact, identifiers
+        people = persons(row[0] for row in rows if not row[-2])
+        found = []
+        for row in rows:
+            if not row[-2]:
+                found.append(client.identity(people[row[0]], stats))
+            elif member := client.member(bulk_identity(row[:-1], stats), stats):
+                found.append(member.known_as(row[-1]))
+    members = [member for member in found if member is not None]
+    result.skipped += len(rows) - len(members)
+    return members

@@ -1,0 +1,101 @@
+"""Sending one audience sync's changes: batches at the platform's limit, at once up to the
+destination's concurrency; each journalled before it is sent and recorded after, on its own,
+as when they went one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from segctl.delivery.audiences.journal import Journal, stored_member
+from segctl.delivery.audiences.plan import Changes, Replacement
+from segctl.delivery.audiences.record import record_added, record_removed, record_replaced
+from segctl.delivery.audiences.result import SyncResult
+from segctl.delivery.platforms.base import AudienceClient, Figures, Member
+from segctl.delivery.retry import Permanent
+from segctl.faults import crash_point
+from segctl.state import StateStore
+
+
+def send_changes(
+    store: StateStore,
+    client: AudienceClient,
+    concurrency: int,
+    audience: str,
+    planned: Changes,
+    result: SyncResult,
+    journal: Journal,
+) -> None:
+    """Send the removes and adds. A permanent error on one batch is recorded and the other
+    batches still go; the first such error is raised at the end, so the sync request is
+    marked failed."""
+    destination = client.destination.name
+
+    def remove(chunk: list[tuple[Any, ...]]) -> Figures:
+        gone = [stored_member(pid, ids) for pid, ids in chunk]
+        entry = journal.write("remove", gone)
+        try:
+            figures = client.remove(audience, gone)
+        except Permanent:
+            journal.done([entry])  # refused: nothing changed, nothing in doubt
+            raise
+        crash_point("sync:after-remove")
+        record_removed(store, destination, audience, [pid for pid, _ in chunk], journal, entry)
+        return figures
+
+    def add(batch: list[Member]) -> Figures:
+        entry = journal.write("add", batch)
+        try:
+            figures = client.add(audience, batch)
+        except Permanent:
+            journal.done([entry])
+            raise
+        crash_point("sync:after-add")
+        record_added(store, destination, audience, batch, journal, entry)
+        return figures
+
+    size, removes, adds = client.max_batch, planned.removes, planned.adds
+    sends: list[tuple[Callable[[Any], Figures], list[Any]]] = [
+        (remove, removes[i : i + size]) for i in range(0, len(removes), size)
+    ] + [(add, adds[i : i + size]) for i in range(0, len(adds), size)]
+    workers = max(1, min(concurrency, len(sends)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(send, batch) for send, batch in sends]
+    refused: Permanent | None = None
+    settled: set[str] = set()
+    for (send, batch), future in zip(sends, futures, strict=True):
+        try:
+            result.figures.add(future.result())
+        except Permanent as failure:
+            refused = refused or failure
+            continue
+        if send is remove:
+            settled.update(pid for pid, _ in batch)
+            result.removed += len(batch)
+        else:
+            settled.update(m.person_id for m in batch)
+            result.added += len(batch)
+    if planned.doubt.keys() <= settled:
+        journal.done(journal.loaded)
+    if refused is not None:
+        raise refused
+
+
+def send_replacement(
+    store: StateStore,
+    client: AudienceClient,
+    audience: str,
+    planned: Replacement,
+    result: SyncResult,
+    journal: Journal,
+) -> None:
+    """Send the whole audience and record it as the synced set."""
+    entry = None if client.always_replace else journal.write("replace", planned.changed)
+    members, synced = planned.members, planned.synced
+    result.figures.add(client.replace(audience, members))
+    entries = [*journal.loaded, *([entry] if entry else [])]
+    record_replaced(store, client.destination.name, audience, members, journal, entries)
+    current = {m.person_id for m in members}
+    result.added = len(current - synced.keys())
+    result.removed = len(synced.keys() - current)

@@ -1,0 +1,126 @@
+"""Staging one audience sync: what is desired, what is synced and what is in doubt, read from
+the state in one go under the store's lock.
+
+``desired``, ``doubt`` and ``synced`` are temp tables of the connection, shared by every sync:
+they are made and read in one go, and nothing after uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from segctl.delivery import queries
+from segctl.delivery.audiences.journal import Journal
+from segctl.delivery.identifiers import PLATFORMS, bulk_hash_sql
+from segctl.delivery.model import Reachability
+from segctl.delivery.platforms.base import AudienceClient
+from segctl.engine.duckdb import fetch_arrow
+from segctl.state import S, StateStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Member.identifiers of a hashed identity, as SQL over the columns of bulk_hash_sql (hex
+#: digests need no escaping: the same text as json.dumps gives).
+IDENTIFIERS_SQL = """'{"email": ' || coalesce('"' || email_sha256 || '"', 'null')
+    || ', "phone": ' || coalesce('"' || phone_sha256 || '"', 'null') || '}'"""
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What one sync read from the state before sending anything."""
+
+    in_doubt: list[list[str]]  # (person id, identifiers) from interrupted syncs
+    held: bool  # a hold of the segment is open: removals wait
+    replace: bool  # send the whole audience (a file, or mirror where the platform replaces)
+    #: replace: desired, synced and kept rows; otherwise: adds and removes. Each row of
+    #: ``desired`` (or of adds) is person_id, and for an ad platform the hashes and identifiers.
+    rows: list[list[tuple[Any, ...]]]
+    desired_count: int = 0  # a dry-run replace reads only how many are desired
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One audience of one destination, fed by one segment, and how its persons are read."""
+
+    destination: str
+    audience: str
+    segment: str
+    mode: str
+    reachability: Reachability
+    person_columns: Collection[str]
+
+
+def stage(
+    store: StateStore,
+    target: Audience,
+    client: AudienceClient,
+    journal: Journal,
+    *,
+    dry_run: bool = False,
+) -> Staged:
+    """Read the difference of one audience (under the store's lock; the Arrow tables become
+    Python rows after it, since that needs the GIL the other syncs share)."""
+    con = store.con
+    with store.lock:
+        _stage_desired(store, target, client.platform)
+        in_doubt = journal.in_doubt()
+        con.execute("CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)")
+        store.executemany("INSERT INTO doubt VALUES (?, ?)", in_doubt)
+        # Persons in doubt count as not synced: added again if desired, removed otherwise.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
+                FROM {S}.audience_members WHERE destination = ? AND audience = ?
+                AND person_id NOT IN (SELECT person_id FROM doubt)""",
+            [target.destination, target.audience],
+        )
+        held = queries.segment_held(store, target.segment)
+        # A file can only be written whole; elsewhere mirror means the platform's replace.
+        mirror = target.mode == "mirror" and client.supports_replace and not held
+        replace = client.always_replace or mirror
+        if replace and dry_run:
+            count = int(store.rows("SELECT count(*) FROM desired")[0][0])
+            return Staged(in_doubt, held, replace, [], desired_count=count)
+        if replace:
+            sqls = [
+                "SELECT * FROM desired ORDER BY person_id",
+                "SELECT person_id, identifiers FROM synced",
+                # With a hold open, those who would leave stay in the audience.
+                "SELECT person_id, identifiers FROM synced WHERE person_id NOT IN "
+                f"(SELECT person_id FROM desired) AND {held} ORDER BY person_id",
+            ]
+        else:
+            sqls = [
+                "SELECT * FROM desired WHERE person_id NOT IN (SELECT person_id FROM "
+                "synced) ORDER BY person_id",
+                "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT "
+                "* FROM doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) "
+                "ORDER BY person_id",
+            ]
+        tables = [fetch_arrow(con.sql(sql)) for sql in sqls]
+    return Staged(in_doubt, held, replace, [_tuples(table) for table in tables])
+
+
+def _stage_desired(store: StateStore, target: Audience, platform: str) -> None:
+    """The temp table ``desired``: person_id, and for an ad platform the columns of
+    :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
+    member = store.member_test(target.segment, "s")
+    if member is not None:
+        reachable = exp.paren(target.reachability.condition("p")).sql(dialect="duckdb")
+        source = f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
+    else:
+        source = "persons p WHERE false"
+    query = f"SELECT p.person_id FROM {source}"
+    if platform in PLATFORMS:
+        hashed = bulk_hash_sql(platform, target.person_columns, source)
+        query = f"SELECT *, {IDENTIFIERS_SQL} AS identifiers FROM ({hashed})"
+    store.con.execute(f"CREATE OR REPLACE TEMP TABLE desired AS {query}")
+
+
+def _tuples(table: pa.Table) -> list[tuple[Any, ...]]:
+    """The rows of an Arrow table."""
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))

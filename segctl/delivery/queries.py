@@ -1,0 +1,281 @@
+"""Every query of the outbox and holds tables outside a run's queueing (:mod:`.outbox`) and
+the audience sync (:mod:`.audiences`): due rows and their batch keys, outcomes, releasing
+held exits, what is left, and what ``segctl status``, ``person`` and ``forget`` read or erase.
+
+Outcomes are written from the audience syncs' threads too: every statement here takes the
+store's lock (through :meth:`StateStore.rows` or :meth:`StateStore.transaction`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from segctl.delivery.model import Held
+from segctl.state import S, StateStore
+from segctl.timeutil import now_utc
+
+# ---- the worker -----------------------------------------------------------------------
+
+
+def due(store: StateStore, kind: str) -> list[dict[str, Any]]:
+    """Due pending rows of a kind, oldest first, with their run's as_of."""
+    with store.lock:
+        cursor = store.con.execute(
+            f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
+                       o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
+                FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
+                WHERE o.kind = ? AND o.status = 'pending'
+                  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+                ORDER BY o.id""",
+            [kind, now_utc()],
+        )
+        columns = [d[0] for d in cursor.description]
+        found = cursor.fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in found]
+
+
+def persons(store: StateStore, person_ids: list[str]) -> list[dict[str, Any]]:
+    """Every column of the ``persons`` view for these persons (payloads, emails, audiences)."""
+    with store.lock:
+        cursor = store.con.execute(
+            "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [person_ids]
+        )
+        columns = [d[0] for d in cursor.description]
+        found = cursor.fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in found]
+
+
+def assign_batch_keys(store: StateStore, assignments: list[tuple[str, int]]) -> None:
+    """Persist (batch key, outbox id) pairs, in one transaction, before anything is sent."""
+    if not assignments:
+        return
+    with store.transaction():
+        store.con.execute(
+            f"""UPDATE {S}.outbox SET batch_key = b.batch_key
+                FROM (SELECT unnest(?::VARCHAR[]) AS batch_key,
+                             unnest(?::BIGINT[]) AS id) AS b
+                WHERE outbox.id = b.id""",
+            [[k for k, _ in assignments], [i for _, i in assignments]],
+        )
+
+
+def mark_sent(store: StateStore, ids: list[int]) -> None:
+    _update(
+        store,
+        ids,
+        "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
+        [now_utc()],
+    )
+
+
+def mark(store: StateStore, ids: list[int], status: str, reason: str) -> None:
+    """Set rows' status without an attempt (``skipped``: never to be sent)."""
+    _update(store, ids, "status = ?, last_error = ?", [status, reason])
+
+
+def mark_attempt(
+    store: StateStore, ids: list[int], status: str, error: str, next_attempt: datetime | None
+) -> None:
+    """A failed attempt: ``failed`` for good, or ``pending`` until ``next_attempt``."""
+    _update(
+        store,
+        ids,
+        "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+        [status, error, next_attempt],
+    )
+
+
+def _update(store: StateStore, ids: list[int], assignments: str, params: list[Any]) -> None:
+    """One UPDATE of the outbox rows given (a transaction of its own)."""
+    if not ids:
+        return
+    with store.transaction():
+        store.con.execute(
+            f"UPDATE {S}.outbox SET {assignments} WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [*params, ids],
+        )
+
+
+def confirm(store: StateStore, segment: str) -> int:
+    """Release a segment's held exits: its held exit actions become pending, and the audience
+    syncs of its unconfirmed held runs are due again. Returns how many exit actions were held."""
+    with store.transaction():
+        held = store.rows(
+            f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'",
+            [segment],
+        )[0][0]
+        store.con.execute(
+            f"""UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL
+                WHERE segment = ? AND (status = 'held' OR (kind = 'audience' AND run_id IN
+                    (SELECT run_id FROM {S}.holds WHERE segment = ?
+                     AND confirmed_at IS NULL)))""",
+            [segment, segment],
+        )
+        store.con.execute(
+            f"UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND confirmed_at IS NULL",
+            [now_utc(), segment],
+        )
+    return int(held)
+
+
+def left(store: StateStore) -> tuple[int, int]:
+    """(pending, scheduled): held, due or waiting to be retried; delayed and never tried."""
+    moment = now_utc()
+    rows = store.rows(
+        f"""SELECT count(*) FILTER (WHERE status = 'held' OR (status = 'pending' AND
+                   (attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?))),
+                   count(*) FILTER (WHERE status = 'pending' AND attempts = 0
+                                    AND next_attempt_at > ?)
+            FROM {S}.outbox""",
+        [moment, moment],
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+def held_exits(store: StateStore) -> list[Held]:
+    """The segments whose exits wait for ``segctl push --confirm``, with how many exits (over
+    every run not yet confirmed) and the ratio the latest of them exceeded."""
+    found = store.rows(
+        f"""SELECT h.segment, sum(coalesce(r.exited, 0)), arg_max(h.reason, h.run_id)
+            FROM {S}.holds h LEFT JOIN {S}.run_segments r USING (run_id, segment)
+            WHERE h.confirmed_at IS NULL GROUP BY h.segment ORDER BY h.segment"""
+    )
+    held = []
+    for segment, exits, reason in found:
+        ratio = re.search(r"max_exit_ratio ([0-9.]+)", str(reason))
+        held.append(Held(segment, int(exits), float(ratio.group(1)) if ratio else None, reason))
+    return held
+
+
+def segment_held(store: StateStore, segment: str) -> bool:
+    """A hold of the segment waits for confirmation (its audience removals wait too)."""
+    return bool(
+        store.rows(
+            f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
+            [segment],
+        )[0][0]
+    )
+
+
+def synced_persons(store: StateStore, destination: str, audience: str) -> set[str]:
+    """The persons segctl has added to an audience (``run --dry-run`` plans against them)."""
+    return {
+        r[0]
+        for r in store.rows(
+            f"""SELECT person_id FROM {S}.audience_members
+                WHERE destination = ? AND audience = ?""",
+            [destination, audience],
+        )
+    }
+
+
+# ---- the project: status, person, forget ----------------------------------------------
+
+
+def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
+    """``deliveries`` (per destination, kind and status), ``audiences`` (last sync and
+    figures) and ``holds`` (waiting for confirmation) of ``segctl status``."""
+    outbox = store.rows(f"""SELECT coalesce(destination, kind), kind, status, count(*),
+                                   max(last_error)
+                            FROM {S}.outbox GROUP BY ALL ORDER BY ALL""")
+    audiences = store.rows(f"""SELECT destination, audience, last_sync_at, received,
+                                      invalid, match_rate, details
+                               FROM {S}.audience_status ORDER BY ALL""")
+    members = dict(
+        ((d, a), n)
+        for d, a, n in store.rows(
+            f"SELECT destination, audience, count(*) FROM {S}.audience_members GROUP BY ALL"
+        )
+    )
+    holds = store.rows(f"""SELECT h.segment, h.run_id, h.reason, h.held_at, r.exited
+                           FROM {S}.holds h LEFT JOIN {S}.run_segments r
+                           USING (run_id, segment)
+                           WHERE h.confirmed_at IS NULL ORDER BY h.run_id""")
+    return {
+        "deliveries": [
+            dict(zip(("destination", "kind", "status", "count", "last_error"), r, strict=True))
+            for r in outbox
+        ],
+        "audiences": [
+            {
+                "destination": d,
+                "audience": a,
+                "last_sync_at": t,
+                "received": rec,
+                "invalid": inv,
+                "match_rate": rate,
+                "synced_members": members.get((d, a), 0),
+                "details": json.loads(details) if details else {},
+            }
+            for d, a, t, rec, inv, rate, details in audiences
+        ],
+        "holds": [
+            dict(zip(("segment", "run_id", "reason", "held_at", "exits"), h, strict=True))
+            for h in holds
+        ],
+    }
+
+
+PENDING_KEYS = (
+    "id",
+    "segment",
+    "kind",
+    "destination",
+    "transition",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+)
+
+
+def pending_for(store: StateStore, person_id: str) -> list[dict[str, Any]]:
+    """A person's deliveries still to go (pending or held), oldest first."""
+    rows = store.rows(
+        f"""SELECT id, segment, kind, destination, transition, status, attempts,
+                   next_attempt_at, last_error
+            FROM {S}.outbox WHERE person_id = ? AND status IN ('pending', 'held')
+            ORDER BY id""",
+        [person_id],
+    )
+    return [dict(zip(PENDING_KEYS, row, strict=True)) for row in rows]
+
+
+def audiences_of(store: StateStore, person_ids: list[str]) -> list[tuple[str, str, str, str]]:
+    """(destination, audience, segment, mode) of every audience synced with these persons."""
+    found = store.rows(
+        f"""SELECT DISTINCT m.destination, m.audience, o.segment, o.spec
+            FROM {S}.audience_members m JOIN {S}.outbox o
+              ON o.kind = 'audience' AND o.destination = m.destination
+             AND json_extract_string(o.spec, '$.audience_id') = m.audience
+            WHERE list_contains(?, m.person_id)""",
+        [person_ids],
+    )
+    return [(d, a, s, json.loads(spec).get("mode", "sync")) for d, a, s, spec in found]
+
+
+def forget_deliveries(store: StateStore, person_ids: list[str]) -> None:
+    """Erase the persons from the outbox (call inside the erasure's transaction): what is
+    still to go is dropped, what went loses its person id."""
+    store.con.execute(
+        f"""DELETE FROM {S}.outbox WHERE list_contains(?, person_id)
+            AND status IN ('pending', 'held', 'failed', 'skipped')""",
+        [person_ids],
+    )
+    store.con.execute(
+        f"UPDATE {S}.outbox SET person_id = NULL WHERE list_contains(?, person_id)",
+        [person_ids],
+    )
+
+
+def still_in_audiences(store: StateStore, person_ids: list[str]) -> int:
+    """Synced audience memberships of these persons (after a forget: the removals that failed)."""
+    return int(
+        store.rows(
+            f"SELECT count(*) FROM {S}.audience_members WHERE list_contains(?, person_id)",
+            [person_ids],
+        )[0][0]
+    )

@@ -1,0 +1,308 @@
+"""A run: evaluate every segment, diff against the committed snapshot, commit the snapshot,
+history and queued actions in one transaction, then deliver. A backfill commits runs at past
+times, without delivering.
+
+:func:`commit` is the run in steps: decide (incremental or full), evaluate, diff, record,
+deliver. The caller holds the state lock throughout.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from segctl import diff, incremental, packed, progress
+from segctl.errors import UsageError
+from segctl.faults import crash_point
+from segctl.lock import state_lock
+from segctl.results import RunResult
+from segctl.sources import runfiles
+from segctl.state import StateStore
+from segctl.tempnames import RESULT_TABLE
+from segctl.timeutil import iso, now_utc, parse_as_of
+
+if TYPE_CHECKING:
+    import httpx
+
+    from segctl.delivery.plan import PlanRow
+    from segctl.diff import Change
+    from segctl.project import Project
+
+#: A backfill commits at most this many runs (a larger --every makes fewer).
+MAX_BACKFILL_RUNS = 10_000
+
+
+def run(
+    project: Project,
+    as_of: str | datetime | None,
+    *,
+    dry_run: bool,
+    fire_initial: bool,
+    wait: float,
+    client: httpx.Client | None,
+    full: bool,
+) -> RunResult:
+    """Evaluate every segment at ``as_of``, commit and deliver (see :meth:`Project.run`)."""
+    moment = parse_as_of(as_of, project.config.tz)
+    # The files the last run read unchanged are not checked alone again (runfiles.unchanged).
+    project.engine.driver.checked = runfiles.unchanged(project.config)
+    names = project.segment_names()
+    started = now_utc()
+    with state_lock(project.config.state_dir, wait=wait, command="segctl run"):
+        result = commit(
+            project,
+            names,
+            moment,
+            started,
+            kind="run",
+            dry_run=dry_run,
+            fire_initial=fire_initial,
+            client=client,
+            full=full,
+        )
+    result.warnings = project.data_warnings() + project.freshness_warnings(moment)
+    return result
+
+
+def backfill(
+    project: Project,
+    start: str | datetime,
+    end: str | datetime,
+    every: str,
+    *,
+    reset: bool,
+    wait: float,
+) -> list[RunResult]:
+    """Commit runs at start, start+every, ... <= end (see :meth:`Project.backfill`)."""
+    from segctl.state.erasure import reset_history
+
+    times = backfill_times(
+        parse_as_of(start, project.config.tz), parse_as_of(end, project.config.tz), every
+    )
+    names = project.segment_names()
+    folder = project.config.state_dir
+    results = []
+    with state_lock(folder, wait=wait, command="segctl backfill"):
+        if reset and StateStore.exists(folder):
+            with StateStore.open(folder, locked=True, write=True) as store:
+                reset_history(store)
+        advance = progress.task("Backfilling", len(times))
+        for moment in times:
+            results.append(commit(project, names, moment, now_utc(), kind="backfill"))
+            advance(1)
+    return results
+
+
+def backfill_times(first: datetime, last: datetime, every: str) -> list[datetime]:
+    """first, first+every, ... up to last (UsageError for a bad step or too many runs)."""
+    from segctl.definitions.durations import parse_duration
+
+    try:
+        step = parse_duration(every)
+    except ValueError as exc:
+        raise UsageError(f"--every: {exc}") from None
+    if last < first:
+        raise UsageError("--to must not be before --from")
+    times = []
+    moment = first
+    while moment <= last:
+        times.append(moment)
+        moment += step
+    if len(times) > MAX_BACKFILL_RUNS:
+        raise UsageError(f"backfill would commit {len(times)} runs; use a larger --every")
+    return times
+
+
+def commit(
+    project: Project,
+    names: list[str],
+    moment: datetime,
+    started: datetime,
+    *,
+    kind: str,
+    dry_run: bool = False,
+    fire_initial: bool = False,
+    client: httpx.Client | None = None,
+    full: bool = True,
+) -> RunResult:
+    """Evaluate at ``moment`` and (unless ``dry_run``) commit it with its queued actions in
+    one transaction, then (for kind "run") deliver. The caller holds the lock. A run
+    (not ``full``) evaluates incrementally when it can (segctl.incremental)."""
+    folder = project.config.state_dir
+    if StateStore.exists(folder):
+        with StateStore.open(folder, locked=True, write=not dry_run) as store:
+            check_after_last(store, moment)
+    runner = incremental.Incremental(project.config, project.definitions, project.engine.driver)
+    decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
+    keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
+    with runner.restricted(decision):  # an incremental run reads D's rows only
+        project._evaluate(names, moment, None if decision.full else incremental.PERSONS_TABLE)
+        if keep_incremental:
+            runner.prepare_wake(moment, decision)
+    if kind == "run":  # privacy settings are checked before anything is committed
+        project.reachability.condition()
+    crash_point("run:after-evaluate")
+    if dry_run and not StateStore.exists(folder):
+        changes = diff.compute(project.engine.driver.con, None, names, RESULT_TABLE)
+        plan = _plan(project, None, changes, fire_initial)
+        return RunResult(None, moment, changes, True, plan=plan)
+    with StateStore.open(
+        folder, con=project.engine.driver.con, create=not dry_run, locked=True
+    ) as store:
+        if not decision.full:
+            runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
+        changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE)
+        if dry_run:
+            plan = _plan(project, store, changes, fire_initial)
+            return RunResult(None, moment, changes, True, plan=plan)
+        run_id = _record(
+            project,
+            store,
+            changes,
+            moment,
+            started,
+            kind=kind,
+            runner=runner,
+            decision=decision,
+            keep_incremental=keep_incremental,
+            fire_initial=fire_initial,
+        )
+        result = RunResult(run_id, moment, changes)
+        result.full_reason = decision.reason if decision.full else None
+        result.incremental = not decision.full
+        result.persons_evaluated = _evaluated_count(project, decision)
+        if kind == "run":
+            _deliver(project, store, result, client)
+    return result
+
+
+def check_after_last(store: StateStore, moment: datetime) -> None:
+    """History only moves forward: UsageError unless ``moment`` is after the last run's."""
+    last = store.last_run()
+    if last is not None and moment <= last.as_of:
+        raise UsageError(
+            f"as_of {iso(moment)} is not after the last committed run's as_of "
+            f"{iso(last.as_of)} (run {last.run_id}); history only moves forward (use "
+            "`segctl backfill --reset` to rebuild it)"
+        )
+
+
+def _decide(
+    project: Project,
+    runner: incremental.Incremental,
+    moment: datetime,
+    *,
+    kind: str,
+    dry_run: bool,
+    full: bool,
+) -> incremental.Decision:
+    """Whether this evaluation is full or incremental, and why full."""
+    decision = incremental.Decision(True, None if full else "first run")
+    folder = project.config.state_dir
+    engine = project.config.engine.type
+    if kind == "run" and not full and engine != "duckdb":
+        decision.reason = f"the {engine} engine evaluates in full"
+    elif kind == "run" and not dry_run and StateStore.exists(folder):
+        project.schema  # noqa: B018 - the input views must exist before the state is attached
+        with StateStore.open(
+            folder, con=project.engine.driver.con, locked=True, write=True
+        ) as store:
+            decision = runner.decide(store, moment, full)
+    elif kind == "run" and dry_run and not full:
+        decision.reason = "dry run"
+    return decision
+
+
+def _record(
+    project: Project,
+    store: StateStore,
+    changes: dict[str, Change],
+    moment: datetime,
+    started: datetime,
+    *,
+    kind: str,
+    runner: incremental.Incremental,
+    decision: incremental.Decision,
+    keep_incremental: bool,
+    fire_initial: bool,
+) -> int:
+    """Commit the run: its figures, transitions, snapshot, files read, queued actions (a
+    run's) and incremental state, in one transaction. Returns the run id."""
+    from segctl.delivery.outbox import queue_run
+
+    segments = project.definitions.segments
+    figures = [
+        (n, segments[n].source_hash, c.size, c.entered, c.exited, c.first_run)
+        for n, c in changes.items()
+    ]
+    queue = None
+    if kind == "run":
+        queue = functools.partial(
+            queue_run,
+            store,
+            as_of=moment,
+            changes=changes,
+            segments={
+                n: (segments[n].on_enter, segments[n].on_exit, segments[n].audiences)
+                for n in changes
+            },
+            fire_initial=fire_initial,
+            max_exit_ratio=project.config.max_exit_ratio,
+        )
+    progress.phase("Committing the run")
+    read = runner.records()
+    kept = runner.fingerprint() if keep_incremental else None
+
+    def queue_and_keep(run_id: int) -> None:
+        # The incremental state commits in the run's transaction, like the snapshot.
+        if queue is not None:
+            queue(run_id)
+        runner.save(store, run_id, kept, decision)
+
+    return store.commit_run(
+        inputs=[r.row() for r in read],
+        kind=kind,
+        as_of=moment,
+        started_at=started,
+        figures=figures,
+        result_table=RESULT_TABLE,
+        queue=queue_and_keep,
+    )
+
+
+def _evaluated_count(project: Project, decision: incremental.Decision) -> int:
+    """How many persons the run evaluated: D for an incremental run, else all in the
+    result table."""
+    if not decision.full:
+        return int(decision.persons)
+    return project._result_size()
+
+
+def _deliver(
+    project: Project, store: StateStore, result: RunResult, client: httpx.Client | None
+) -> None:
+    """Deliver what the run queued (and anything still pending), into ``result``."""
+    from segctl.project.deliver import worker
+
+    progress.phase("Delivering")
+    result.report = worker(project, store, client).push()
+    result.deliveries = result.report.counts()
+
+
+def _plan(
+    project: Project, store: StateStore | None, changes: dict[str, Change], fire_initial: bool
+) -> list[PlanRow]:
+    """What a dry run would queue and sync (segctl.delivery.plan); nothing is written."""
+    from segctl.delivery.plan import plan_run
+
+    return plan_run(
+        project.engine.driver.con,
+        store,
+        changes,
+        segments=project.definitions.segments,
+        destinations=project.config.destinations,
+        reachability=project.reachability,
+        max_exit_ratio=project.config.max_exit_ratio,
+        fire_initial=fire_initial,
+    )

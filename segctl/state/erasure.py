@@ -1,0 +1,47 @@
+"""Removing history: a person's data on erasure (``segctl forget``), every run on
+``segctl backfill --reset``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from segctl.state.schema import S
+from segctl.state.store import StateStore
+from segctl.timeutil import now_utc
+
+#: The tables holding a person's membership history and tags, keyed by person_id.
+PERSON_TABLES = ("transitions", "snapshot", "tags")
+#: The tables ``backfill --reset`` empties (the outbox and synced audiences are kept).
+HISTORY_TABLES = ("runs", "run_segments", "transitions", "holds", "run_inputs")
+
+
+def subject_hash(person_id: str) -> str:
+    """What the erasure audit keeps of a person id: its SHA-256, in hex."""
+    return hashlib.sha256(person_id.encode()).hexdigest()
+
+
+def forget(store: StateStore, person_ids: list[str], details: dict[str, Any]) -> None:
+    """Record the erasure of ``person_ids`` (their hashes and ``details``, no PII) and drop
+    their history, snapshot rows and tags. Call inside the store's transaction."""
+    at = now_utc()
+    store.executemany(
+        f"INSERT INTO {S}.forgotten VALUES (?, ?, ?)",
+        [[subject_hash(p), at, json.dumps(details)] for p in person_ids],
+    )
+    with store.lock:
+        for table in PERSON_TABLES:
+            store.con.execute(
+                f"DELETE FROM {S}.{table} WHERE list_contains(?, person_id)", [person_ids]
+            )
+
+
+def reset_history(store: StateStore) -> None:
+    """Delete every run, its figures, transitions, holds and inputs, and empty the snapshot,
+    in one transaction."""
+    with store.transaction():
+        for table in HISTORY_TABLES:
+            store.con.execute(f"DELETE FROM {S}.{table}")
+        store.con.execute(f"CREATE OR REPLACE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)")
+        store.con.execute(f"DELETE FROM {S}.snapshot_layout")
