@@ -12,10 +12,14 @@ What the state keeps, committed in the run's transaction (state schema v4):
   file, timezone, data configuration, list and identities files), keyed by the run it belongs
   to; a run whose last committed run has no such rows evaluates in full.
 - ``wakeups``: per person, a lower bound of the first instant at or after the run's ``as_of``
-  at which any membership of the person can change without a new row (:func:`wake_sql`).
+  at which any membership of the person can change without a new row
+  (:meth:`Incremental.wake_sql`).
 
-D = the persons with rows in the new event files (identities resolved as in a full run) and
-the persons whose wake-up time is at or before the new ``as_of``.
+D = the persons whose rows the new event files can change (their own rows, read through the
+run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
+a new row) and the persons whose wake-up time is at or before the new ``as_of``. While the
+plan runs for D, D's rows are read from temp tables that shadow the input views
+(:meth:`Incremental.restricted`), so the input files are scanned once.
 """
 
 from __future__ import annotations
@@ -23,23 +27,41 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segctl import runfiles
-from segctl.definitions.model import ColumnTest, ColumnType, Periods, Window
+from segctl import tempnames
+from segctl.compiler.calendar import day_start, local_day
+from segctl.definitions.model import ColumnTest, ColumnType, ListCondition, Periods, Window
+from segctl.engine.duckdb import qident
+from segctl.errors import DataError
+from segctl.sources import columns as cols
+from segctl.sources import runfiles
+from segctl.sources.inputs import resolve_inputs
+from segctl.sources.sql import duck
+from segctl.sources.views import DUPLICATE
+from segctl.state import incremental as kept_state
+from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
 
 if TYPE_CHECKING:
+    from segctl.config import Config
     from segctl.definitions.loader import Definitions
-    from segctl.project import Project
+    from segctl.engine.duckdb import DuckDBEngine
     from segctl.state import StateStore
 
 #: The engine's temp table holding D (one ``person_id`` per row).
-PERSONS_TABLE = "incremental_persons"
+PERSONS_TABLE = tempnames.INCREMENTAL_PERSONS
 #: The engine's temp table of the wake-up times computed by this run.
-WAKE_TABLE = "incremental_wake"
+WAKE_TABLE = tempnames.INCREMENTAL_WAKE
+#: The engine's temp table of the new event files' ids (person, anonymous, dedupe key).
+NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
+#: The engine's temp tables of D's rows, named to shadow the input views.
+D_ROWS = tempnames.INCREMENTAL_ROWS
+#: D's events are copied into a table when D is at most one person in this many.
+COPY_SHARE = 4
 
 #: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
 #: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
@@ -58,6 +80,8 @@ class Decision:
     reason: str | None = None
     new_files: list[str] = field(default_factory=list)
     persons: int = 0  # the size of D for an incremental run
+    #: Whether D's events are read once into a table (see :meth:`Incremental.restricted`).
+    copy_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,54 +141,9 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
     return Catalogue(tuple(sorted(durations)), calendar, unsupported)
 
 
-def fingerprint(project: Project) -> dict[str, str]:
-    """What a run's memberships depend on besides the event, persons and subscriptions files
-    (those are compared file by file through ``run_inputs``): key -> hash."""
-    from segctl.definitions.model import ListCondition
-    from segctl.errors import DataError
-    from segctl.sources.inputs import resolve_inputs
-
-    config = project.config
-    found = {
-        f"segment '{name}'": segment.source_hash
-        for name, segment in project.definitions.segments.items()
-    }
-    features = config.features_file
-    found["the features file"] = (
-        hashlib.sha256(features.read_bytes()).hexdigest()
-        if features is not None and features.is_file()
-        else "none"
-    )
-    found["the timezone"] = config.timezone
-    found["the data configuration"] = hashlib.sha256(repr(config.sources).encode()).hexdigest()
-    found["the engine"] = config.engine.type
-    files: set[str] = set()
-    for segment in project.definitions.segments.values():
-        for item in _objects(segment):
-            if isinstance(item, ListCondition):
-                files.add(str((project.root / item.file).resolve()))
-    try:
-        for group in resolve_inputs(
-            "identities", config.inputs.get("identities", ()), project.root
-        ):
-            files.update(group.files)
-    except DataError:
-        pass  # no identities: the run itself reports a bad configuration
-    for file in sorted(files):
-        path = Path(file)
-        key = runfiles.stored_path(project.root, file)
-        try:
-            info = path.stat()
-            found[key] = (
-                f"{info.st_size}:{info.st_mtime_ns}:{runfiles.fingerprint(path, info.st_size)}"
-            )
-        except OSError:
-            found[key] = "missing"
-    return found
-
-
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
-    """The first difference, definitions first (the order :func:`fingerprint` builds)."""
+    """The first difference, definitions first (the order :meth:`Incremental.fingerprint`
+    builds)."""
     for key in [*new, *(k for k in old if k not in new)]:
         if key not in old:
             return f"{key} is new"
@@ -173,84 +152,6 @@ def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
         if old[key] != new[key]:
             return f"{key} changed"
     return None
-
-
-def decide(project: Project, store: StateStore | None, moment: datetime, full: bool) -> Decision:
-    """Full or incremental, and for an incremental run D in the engine's :data:`PERSONS_TABLE`.
-    The caller holds the lock; ``store`` is the state opened on the engine's connection."""
-    from segctl.state import S
-
-    if full:
-        return Decision(True)
-    if project.config.engine.type != "duckdb":
-        return Decision(True, f"the {project.config.engine.type} engine evaluates in full")
-    last = store.last_run() if store is not None else None
-    if store is None or last is None:
-        return Decision(True, "first run")
-    kept = dict(
-        store.rows(f"SELECT key, value FROM {S}.incremental WHERE run_id = ?", [last.run_id])
-    )
-    if not kept:
-        return Decision(True, f"run {last.run_id} kept no incremental state")
-    schema = project.schema
-    stamps = {c for t in schema.values() for c, k in t.items() if k is ColumnType.TIMESTAMP}
-    cat = catalogue(project.definitions, stamps)
-    if cat.unsupported:
-        return Decision(True, cat.unsupported)
-    if any(source.latest_by for source in project.config.sources.get("persons", ())):
-        return Decision(True, "persons use latest_by")
-    reason = _compare(kept, fingerprint(project))
-    if reason:
-        return Decision(True, reason)
-    if store.snapshot_segments() != project.segment_names() and store.snapshot_segments():
-        return Decision(True, "the segments' layout changed")
-    recorded = runfiles.load(store, last.run_id)
-    problems = runfiles.changes(project.root, recorded)
-    if problems:
-        return Decision(True, problems[0].split(" (")[0].split(": ", 1)[-1])
-    before = {(r.source, r.path) for r in recorded}
-    now = runfiles.record(project.root, project.engine.driver.inputs)
-    added = [r for r in now if (r.source, r.path) not in before]
-    other = [r for r in added if r.source != "events"]
-    if other:
-        return Decision(True, f"{other[0].source}: {other[0].path} is new")
-    new_files = [runfiles.absolute(project.root, r.path) for r in added]
-    con = project.engine.driver.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
-    if new_files:
-        con.execute(
-            f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM new_file_persons"
-            if _new_file_persons(project, new_files)
-            else "SELECT 1"
-        )
-    con.execute(
-        f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {S}.wakeups WHERE wake <= ?",
-        [moment],
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} AS "
-        f"SELECT DISTINCT person_id FROM {PERSONS_TABLE} WHERE person_id IS NOT NULL"
-    )
-    count = int(con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchall()[0][0])
-    return Decision(False, None, new_files, count)
-
-
-def _new_file_persons(project: Project, files: list[str]) -> bool:
-    """The persons of the rows of ``files`` (identities resolved by a second engine that reads
-    only them as events) into the temp table ``new_file_persons`` of the project's engine."""
-    from segctl.engine.duckdb import DuckDBEngine, fetch_arrow
-
-    side = DuckDBEngine(project.config)
-    side.pinned = {"events": tuple(files)}
-    side.schema()
-    table = fetch_arrow(side.con.sql("SELECT DISTINCT person_id FROM events"))
-    project.engine.driver.con.register("new_file_persons_arrow", table)
-    project.engine.driver.con.execute(
-        "CREATE OR REPLACE TEMP TABLE new_file_persons AS SELECT * FROM new_file_persons_arrow"
-    )
-    project.engine.driver.con.unregister("new_file_persons_arrow")
-    side.con.close()
-    return True
 
 
 def _ts(moment: datetime) -> str:
@@ -262,84 +163,293 @@ def _interval(delta: timedelta) -> str:
     return f"INTERVAL ({micros}) MICROSECONDS"
 
 
-def wake_sql(project: Project, moment: datetime, only: str | None) -> str:
-    """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment`` over
-    every timestamp value ``v`` of the person's rows (events, persons, subscriptions) and every
-    duration ``d`` of the catalogue (0 included: a row becoming visible). With local-day
-    measures, also ``v + d - 26h`` for every ``v + d`` up to 4 days before ``moment``: the
-    local midnight where such a measure moves lies in [v + d - 26h, v + d + 4 days]. A lower
-    bound, never later than a real change; persons with no such value never wake."""
-    from segctl.engine.duckdb import qident
+class Incremental:
+    """One run's incremental machinery over the project's configuration, definitions and
+    engine (whose views are registered). ``segctl.project.Project`` drives it:
+    :meth:`decide` before evaluating (the plan then reads :data:`PERSONS_TABLE` as its
+    persons filter), :meth:`prepare_wake` after, :meth:`merge_snapshot` with the state
+    attached, and :meth:`save` inside the commit's transaction."""
 
-    schema = project.schema
-    stamps = {c for t in schema.values() for c, k in t.items() if k is ColumnType.TIMESTAMP}
-    cat = catalogue(project.definitions, stamps)
-    parts = []
-    for table, columns in schema.items():
-        timestamp_columns = [c for c, k in columns.items() if k is ColumnType.TIMESTAMP]
-        if not timestamp_columns or "person_id" not in columns:
-            continue
-        terms = []
-        for column in timestamp_columns:
-            c = qident(column)
-            for d in cat.durations:
-                terms.append(f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}")
-                if cat.calendar:
-                    shift = _interval(d - CALENDAR_BEFORE)
-                    low = _ts(moment - d - CALENDAR_AFTER)
-                    terms.append(f"min({c}) FILTER (WHERE {c} >= {low}) + {shift}")
-        where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
-        parts.append(
-            f"SELECT person_id, least({', '.join(terms)}) AS wake FROM {qident(table)}"
-            f"{where} GROUP BY person_id"
+    def __init__(self, config: Config, definitions: Definitions, engine: DuckDBEngine) -> None:
+        self.config = config
+        self.definitions = definitions
+        self.engine = engine
+        self._records: list[runfiles.FileRecord] | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    def records(self) -> list[runfiles.FileRecord]:
+        """The input files of this run as they are now, stat'ed and fingerprinted once per run
+        (the comparison with the last run and the commit's record share them)."""
+        if self._records is None:
+            self._records = runfiles.record(self.root, self.engine.inputs)
+        return self._records
+
+    def catalogue(self) -> Catalogue:
+        schema = self.engine.schema()
+        stamps = {c for t in schema.values() for c, k in t.items() if k is ColumnType.TIMESTAMP}
+        return catalogue(self.definitions, stamps)
+
+    def fingerprint(self) -> dict[str, str]:
+        """What a run's memberships depend on besides the event, persons and subscriptions
+        files (those are compared file by file through ``run_inputs``): key -> hash."""
+        config = self.config
+        found = {
+            f"segment '{name}'": segment.source_hash
+            for name, segment in self.definitions.segments.items()
+        }
+        features = config.features_file
+        found["the features file"] = (
+            hashlib.sha256(features.read_bytes()).hexdigest()
+            if features is not None and features.is_file()
+            else "none"
         )
-    if not parts:
-        return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
-    union = " UNION ALL ".join(parts)
-    return (
-        f"SELECT person_id, min(wake) AS wake FROM ({union}) "
-        "WHERE wake IS NOT NULL AND person_id IS NOT NULL GROUP BY person_id"
-    )
+        found["the timezone"] = config.timezone
+        found["the data configuration"] = runfiles.data_hash(config)
+        # The views' column types (a new file can add a column or widen a type): the plan is
+        # compiled against them, for everyone.
+        types = repr(sorted((t, sorted(c.items())) for t, c in self.engine.column_types().items()))
+        found["the columns of the data"] = hashlib.sha256(types.encode()).hexdigest()
+        found["the engine"] = config.engine.type
+        files: set[str] = set()
+        for segment in self.definitions.segments.values():
+            for item in _objects(segment):
+                if isinstance(item, ListCondition):
+                    files.add(str((self.root / item.file).resolve()))
+        try:
+            for group in resolve_inputs(
+                "identities", config.inputs.get("identities", ()), self.root
+            ):
+                files.update(group.files)
+        except DataError:
+            pass  # no identities: the run itself reports a bad configuration
+        for file in sorted(files):
+            path = Path(file)
+            key = runfiles.stored_path(self.root, file)
+            try:
+                info = path.stat()
+                found[key] = (
+                    f"{info.st_size}:{info.st_mtime_ns}:{runfiles.fingerprint(path, info.st_size)}"
+                )
+            except OSError:
+                found[key] = "missing"
+        return found
 
-
-def prepare_wake(project: Project, moment: datetime, decision: Decision) -> None:
-    """Compute this run's wake-up times (of D, or of everyone for a full run) into the
-    engine's :data:`WAKE_TABLE`, before the commit's transaction."""
-    only = PERSONS_TABLE if not decision.full else None
-    project.engine.driver.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {wake_sql(project, moment, only)}"
-    )
-
-
-def merge_snapshot(project: Project, result_table: str, words: list[str]) -> None:
-    """Add to ``result_table`` (D's fresh rows) the committed snapshot's rows of everyone else:
-    their memberships cannot have changed (module docstring). The state is attached."""
-    from segctl.state import S
-
-    columns = ", ".join(["person_id", *words])
-    project.engine.driver.con.execute(
-        f"INSERT INTO {result_table} SELECT {columns} FROM {S}.snapshot "
-        f"WHERE person_id NOT IN (SELECT person_id FROM {PERSONS_TABLE})"
-    )
-
-
-def save(store: StateStore, run_id: int, kept: dict[str, str] | None, full: bool) -> None:
-    """Inside the commit's transaction: this run's catalogue fingerprint and wake-up times
-    (``kept`` None: keep nothing, so the next run is full)."""
-    from segctl.state import S
-
-    store.con.execute(f"DELETE FROM {S}.incremental")
-    if kept is None:
-        store.con.execute(f"DELETE FROM {S}.wakeups")
-        return
-    store.executemany(
-        f"INSERT INTO {S}.incremental VALUES (?, ?, ?)",
-        [[run_id, k, v] for k, v in sorted(kept.items())],
-    )
-    if full:
-        store.con.execute(f"DELETE FROM {S}.wakeups")
-    else:
-        store.con.execute(
-            f"DELETE FROM {S}.wakeups WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
+    def decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:
+        """Full or incremental, and for an incremental run D in the engine's
+        :data:`PERSONS_TABLE`. The caller holds the lock; ``store`` is the state attached to
+        the engine's connection."""
+        if full:
+            return Decision(True)
+        if self.config.engine.type != "duckdb":
+            return Decision(True, f"the {self.config.engine.type} engine evaluates in full")
+        last = store.last_run()
+        if last is None:
+            return Decision(True, "first run")
+        kept = kept_state.kept(store, last.run_id)
+        if not kept:
+            return Decision(True, f"run {last.run_id} kept no incremental state")
+        cat = self.catalogue()
+        if cat.unsupported:
+            return Decision(True, cat.unsupported)
+        if any(source.latest_by for source in self.config.sources.get("persons", ())):
+            return Decision(True, "persons use latest_by")
+        reason = _compare(kept, self.fingerprint())
+        if reason:
+            return Decision(True, reason)
+        if store.snapshot_segments() != sorted(self.definitions.segments) and (
+            store.snapshot_segments()
+        ):
+            return Decision(True, "the segments' layout changed")
+        reason, added = self._files(runfiles.load(store, last.run_id))
+        if reason:
+            return Decision(True, reason)
+        new_files = [runfiles.absolute(self.root, r.path) for r in added]
+        con = self.engine.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
+        if new_files:
+            self._add_new_file_persons(new_files)
+        kept_state.add_woken(store, PERSONS_TABLE, moment)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} AS "
+            f"SELECT DISTINCT person_id FROM {PERSONS_TABLE} WHERE person_id IS NOT NULL"
         )
-    store.con.execute(f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {WAKE_TABLE}")
+        count = int(con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchall()[0][0])
+        copy_events = count * COPY_SHARE <= kept_state.wakeup_count(store)
+        return Decision(False, None, new_files, count, copy_events)
+
+    @contextmanager
+    def restricted(self, decision: Decision) -> Iterator[None]:
+        """While inside, an incremental run's queries read D's rows of the events, persons
+        and subscriptions from tables of them that shadow the engine's views (a temp table
+        comes first in DuckDB's search path): the input files are scanned once, where the
+        plan and the wake-up times would scan them each (several times for the plan). The
+        plan is restricted to D anyway and no condition reads another person's rows, so it
+        computes the same. Only for a D of at most 1 in :data:`COPY_SHARE` of the persons:
+        the tables are held in memory."""
+        if decision.full or not decision.copy_events:
+            yield
+            return
+        con = self.engine.con
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+        views = [t for t in D_ROWS if t in self.engine.schema()]
+        try:
+            for view in views:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {qident(view)} AS SELECT * FROM "
+                    f"{qident(database)}.main.{qident(view)} "
+                    f"WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
+                )
+            yield
+        finally:
+            for view in views:
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
+
+    def _files(
+        self, recorded: list[runfiles.FileRecord]
+    ) -> tuple[str | None, list[runfiles.FileRecord]]:
+        """Why the input files forbid an incremental run (a recorded file changed or gone, a
+        new persons or subscriptions file), else None and the new event files."""
+        now = {(r.source, r.path): r for r in self.records()}
+        for rec in recorded:
+            current = now.get((rec.source, rec.path))
+            if current is None:
+                return f"{rec.path} is gone", []
+            if current != rec:
+                return f"{rec.path} changed", []
+        before = {(r.source, r.path) for r in recorded}
+        added = [r for key, r in now.items() if key not in before]
+        other = [r for r in added if r.source != "events"]
+        if other:
+            return f"{other[0].source}: {other[0].path} is new", []
+        return None, added
+
+    def _add_new_file_persons(self, files: list[str]) -> None:
+        """Add to :data:`PERSONS_TABLE` every person whose rows the new ``files`` can change,
+        read through the engine's own views and identity map: the persons of their rows (an
+        anonymous row's through the map), and, since a new row can move an old row to
+        another person, the persons of every row sharing an id with a new row (a new link
+        can re-map an anonymous id: its old and new persons) or a ``dedupe_on`` key (the
+        copy kept can change)."""
+        loader = self.engine.loader
+        con = self.engine.con
+        wanted = set(files)
+        selects = []
+        for staged in loader.staged.get("events", []):
+            for group in staged.groups:
+                mine = tuple(f for f in group.files.files if f in wanted)
+                if not mine:
+                    continue
+                one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
+                loader.pick(staged.source, one)
+                values = [
+                    duck(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
+                    for key in ("person_id", "anonymous_id", "dedupe_on")
+                ]
+                selects.append(
+                    f"SELECT {values[0]} AS person_id, {values[1]} AS anonymous_id, "
+                    f"{values[2]} AS key FROM {duck(one.reader)}"
+                )
+        if not selects:
+            return
+        rows = NEW_ROWS_TABLE
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS {' UNION ALL '.join(selects)}")
+        con.execute(f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {rows}")
+        resolved = "s.person_id"
+        if loader.linked:
+            con.execute(
+                f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {EVENTS_STAGED_VIEW} WHERE "
+                f"anonymous_id "
+                f"IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id FROM {rows})"
+            )
+            for identities in loader.staged.get("identities", []):
+                con.execute(
+                    f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM ({duck(identities.query)}) "
+                    f"WHERE id IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id "
+                    f"FROM {rows})"
+                )
+            resolved = "coalesce(s.person_id, m.person_id)"
+        for staged in loader.staged.get("events", []):
+            if not staged.dedupe:
+                continue
+            anonymous = any(g.picked.get("anonymous_id") for g in staged.groups)
+            join = (
+                f" LEFT JOIN {IDENTITY_MAP_TABLE} AS m ON s.person_id IS NULL "
+                "AND s.anonymous_id = m.id"
+                if loader.linked and anonymous
+                else ""
+            )
+            con.execute(
+                f"INSERT INTO {PERSONS_TABLE} SELECT {resolved if join else 's.person_id'} "
+                f"FROM ({duck(staged.query)}) AS s{join} "
+                f"WHERE s.{qident(DUPLICATE)} IN (SELECT key FROM {rows})"
+            )
+
+    def wake_sql(self, moment: datetime, only: str | None) -> str:
+        """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment``
+        over every timestamp value ``v`` of the person's rows (events, persons,
+        subscriptions) and every duration ``d`` of the catalogue (0 included: a row becoming
+        visible). With local-day measures, also ``max(v + d - 26h, N)`` for every ``v + d``
+        up to 4 days before ``moment``, where N is the first local midnight after ``moment``:
+        such a measure moves only at a local midnight, one in [v + d - 26h, v + d + 4 days].
+        A lower bound, never later than a real change; persons with no such value never
+        wake."""
+        schema = self.engine.schema()
+        cat = self.catalogue()
+        timezone = self.config.timezone
+        midnight = day_start(local_day(moment, timezone) + timedelta(days=1), timezone)
+        parts = []
+        for table, columns in schema.items():
+            timestamp_columns = [c for c, k in columns.items() if k is ColumnType.TIMESTAMP]
+            if not timestamp_columns or "person_id" not in columns:
+                continue
+            plain, calendar = [], []
+            for column in timestamp_columns:
+                c = qident(column)
+                for d in cat.durations:
+                    plain.append(
+                        f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}"
+                    )
+                    if cat.calendar:
+                        shift = _interval(d - CALENDAR_BEFORE)
+                        low = _ts(moment - d - CALENDAR_AFTER)
+                        calendar.append(f"min({c}) FILTER (WHERE {c} >= {low}) + {shift}")
+            where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
+            days = f"least({', '.join(calendar)})" if calendar else "NULL::TIMESTAMP"
+            parts.append(
+                f"SELECT person_id, least({', '.join(plain)}) AS plain, {days} AS days "
+                f"FROM {qident(table)}{where} GROUP BY person_id"
+            )
+        if not parts:
+            return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
+        union = " UNION ALL ".join(parts)
+        # least() and greatest() skip NULLs: a person with no local-day candidate has none.
+        days = f"CASE WHEN min(days) IS NOT NULL THEN greatest(min(days), {_ts(midnight)}) END"
+        return (
+            f"SELECT person_id, least(min(plain), {days}) AS wake FROM ({union}) "
+            "WHERE person_id IS NOT NULL GROUP BY person_id HAVING wake IS NOT NULL"
+        )
+
+    def prepare_wake(self, moment: datetime, decision: Decision) -> None:
+        """Compute this run's wake-up times (of D, or of everyone for a full run) into the
+        engine's :data:`WAKE_TABLE`, before the commit's transaction."""
+        only = PERSONS_TABLE if not decision.full else None
+        self.engine.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {self.wake_sql(moment, only)}"
+        )
+
+    def merge_snapshot(self, store: StateStore, result_table: str, words: list[str]) -> None:
+        """Add to ``result_table`` (D's fresh rows) the committed snapshot's rows of everyone
+        else: their memberships cannot have changed (module docstring)."""
+        kept_state.merge_snapshot(store, result_table, PERSONS_TABLE, words)
+
+    def save(
+        self, store: StateStore, run_id: int, kept: dict[str, str] | None, decision: Decision
+    ) -> None:
+        """Inside the commit's transaction: this run's catalogue fingerprint ``kept`` (from
+        :meth:`fingerprint`, taken before the transaction) and wake-up times; ``kept`` None
+        keeps nothing, so the next run is full."""
+        only = None if decision.full else PERSONS_TABLE
+        kept_state.save(store, run_id, kept, WAKE_TABLE, only)

@@ -41,3 +41,12 @@ RUN_ENTERED_VIEW = "run_entered"
 RUN_EXITED_VIEW = "run_exited"
 #: Table: (segment, person_id) of the segments compared by ``segctl overlap``.
 OVERLAP_MEMBERS_TABLE = "overlap_members"
+#: Table: the persons an incremental run re-evaluates (segctl.incremental's set D).
+INCREMENTAL_PERSONS = "segctl_incremental_persons"
+#: Table: the wake-up times an incremental (or full) run computed (segctl.incremental).
+INCREMENTAL_WAKE = "segctl_incremental_wake"
+#: Table: the ids of the rows of the event files new to an incremental run.
+INCREMENTAL_NEW_ROWS = "segctl_incremental_new_rows"
+#: Tables: D's rows of each input view during an incremental run, named like the views to
+#: shadow them (a temp table comes first in DuckDB's search path), so the plan reads only them.
+INCREMENTAL_ROWS = ("events", "persons", "subscriptions")

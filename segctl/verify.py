@@ -1,7 +1,7 @@
 """``segctl verify``: re-evaluate the last committed run from scratch and compare (SPEC 5).
 
 The run is evaluated at its own as_of over exactly the input files it recorded
-(:mod:`segctl.runfiles`): files that landed later are not read, and a recorded file that
+(:mod:`segctl.sources.runfiles`): files that landed later are not read, and a recorded file that
 changed or vanished since is an error naming it, because an evaluation over other bytes would
 prove nothing about the run. Lists, the features file and the suppression file are read as they
 are now, like the segment definitions: a changed definition shows as a difference.
@@ -13,16 +13,21 @@ with ``segctl forget`` are left out of the fresh side (the snapshot no longer ho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from segctl import packed, runfiles
 from segctl.errors import DataError, StateError, UsageError
+from segctl.sources import runfiles
+from segctl.state import StateStore, run_inputs
+from segctl.tempnames import RESULT_TABLE
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
-    from segctl.project import Project
+    from segctl.config import Config
+    from segctl.definitions.loader import Definitions
+    from segctl.engine.duckdb import DuckDBEngine
 
 
 @dataclass(frozen=True)
@@ -70,29 +75,30 @@ class VerifyResult:
         }
 
 
-def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
-    """Evaluate the last committed run of ``project`` again from scratch and compare it with
-    the committed snapshot. Raises DataError naming every recorded input file that changed or
-    vanished since the run, and UsageError when nothing was committed yet."""
-    from segctl.state import S, StateStore
-    from segctl.tempnames import RESULT_TABLE
-
-    folder = project.config.state_dir
+def verify(
+    config: Config,
+    engine: DuckDBEngine,
+    definitions: Callable[[], Definitions],
+    evaluate: Callable[[list[str], datetime], None],
+    *,
+    wait: float = 10.0,
+) -> VerifyResult:
+    """Evaluate the last committed run again from scratch and compare it with the committed
+    snapshot. ``engine`` has not read its inputs yet (its views are created over exactly the
+    files the run read); ``definitions`` loads the project's definitions (which reads them),
+    and ``evaluate(names, as_of)`` evaluates into the engine's result table. Raises DataError
+    naming every recorded input file that changed or vanished since the run, and UsageError
+    when nothing was committed yet."""
+    folder = config.state_dir
     with StateStore.open(folder, wait=wait) as store:
         run = store.last_run()
         if run is None:
             raise UsageError("no committed run yet: run `segctl run` first")
         records = runfiles.load(store, run.run_id)
-        committed = [
-            r[0]
-            for r in store.rows(
-                f"SELECT segment FROM {S}.run_segments WHERE run_id = ? ORDER BY segment",
-                [run.run_id],
-            )
-        ]
+        committed = run_inputs.committed_segments(store, run.run_id)
     warnings = []
     if records:
-        problems = runfiles.changes(project.root, records)
+        problems = runfiles.changes(config.root, records)
         if problems:
             raise DataError(
                 f"cannot verify run {run.run_id}: {len(problems)} of the {len(records)} input "
@@ -100,53 +106,32 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
                 "the files a run read; restore them, or commit a new run (`segctl run`) and "
                 "verify that"
             )
-        project.engine.driver.pinned = runfiles.pinned(project.root, records)
+        engine.pinned = runfiles.pinned(config.root, records)
     else:
         warnings.append(
             f"run {run.run_id} was committed by a segctl that did not record its input files: "
             "verifying over the files the configuration matches now"
         )
-    defined = project.definitions.segments
+    defined = definitions().segments
     names = [n for n in committed if n in defined]
     gone = [n for n in committed if n not in defined]
     if names:
-        project._evaluate(names, run.as_of)
-    project.schema  # noqa: B018 - the input views must exist before the state is attached
+        evaluate(names, run.as_of)
+    engine.schema()  # the input views must exist before the state is attached
     checks: dict[str, SegmentCheck] = {}
-    with StateStore.open(folder, con=project.engine.driver.con, wait=wait) as store:
+    with StateStore.open(folder, con=engine.con, wait=wait) as store:
         latest = store.last_run()
         if latest is None or latest.run_id != run.run_id:
             raise StateError(
                 f"run {latest.run_id if latest else '?'} was committed while verifying run "
                 f"{run.run_id}: run `segctl verify` again"
             )
-        layout = store.snapshot_segments()
-        erased = f"coalesce(sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten), false)"
-        terms = []
-        for i, name in enumerate(names):
-            fresh = f"coalesce({packed.is_set(i, 'r')} AND NOT {erased}, false)"
-            held = (
-                f"coalesce({packed.is_set(layout.index(name), 's')}, false)"
-                if name in layout
-                else "false"
-            )
-            terms.append(f"count(*) FILTER (WHERE {fresh} AND NOT {held})")
-            terms.append(f"count(*) FILTER (WHERE {held} AND NOT {fresh})")
-        if terms:
-            [counts] = store.rows(
-                f"SELECT {', '.join(terms)} FROM {RESULT_TABLE} AS r "
-                f"FULL JOIN {S}.snapshot AS s ON r.person_id = s.person_id"
-            )
-            for i, name in enumerate(names):
-                checks[name] = SegmentCheck(name, int(counts[2 * i]), int(counts[2 * i + 1]))
+        counts = run_inputs.compare_snapshot(store, RESULT_TABLE, names)
+        for name, (missing, extra) in zip(names, counts, strict=True):
+            checks[name] = SegmentCheck(name, missing, extra)
         for name in gone:
-            held_count = 0
-            if name in layout:
-                [(held_count,)] = store.rows(
-                    f"SELECT count(*) FROM {S}.snapshot AS s "
-                    f"WHERE {packed.is_set(layout.index(name), 's')}"
-                )
-            checks[name] = SegmentCheck(name, 0, int(held_count), "no longer defined")
+            held = run_inputs.snapshot_size(store, name)
+            checks[name] = SegmentCheck(name, 0, held, "no longer defined")
             warnings.append(
                 f"segment '{name}' was committed by run {run.run_id} but is no longer defined: "
                 "its committed members all count as extra"
@@ -155,6 +140,6 @@ def verify(project: Project, *, wait: float = 10.0) -> VerifyResult:
         run.run_id,
         run.as_of,
         [checks[n] for n in committed],
-        sum(len(g.files) for groups in project.engine.driver.inputs.values() for g in groups),
+        sum(len(g.files) for groups in engine.inputs.values() for g in groups),
         warnings,
     )

@@ -17,7 +17,9 @@ new data.
 - :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit and
   deliver, then ends the loop.
 
-Every run is a full evaluation today; see docs/realtime.md.
+Each run is a ``segctl run``: incremental when it can be (it re-evaluates only the persons
+whose memberships can have changed, :mod:`segctl.incremental`), else in full; see
+docs/realtime.md.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from segctl import runfiles
 from segctl.errors import SegctlError, UsageError
+from segctl.sources import runfiles
 from segctl.timeutil import iso, parse_as_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")

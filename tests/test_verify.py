@@ -104,7 +104,7 @@ def test_each_run_records_every_file_it_read(root: Path) -> None:
 
 
 def test_the_fingerprint_sees_a_rewrite_of_the_same_size(tmp_path: Path) -> None:
-    from segctl.runfiles import FINGERPRINT_BLOCK, fingerprint
+    from segctl.sources.runfiles import FINGERPRINT_BLOCK, fingerprint
 
     path = tmp_path / "f.bin"
     data = bytearray(os.urandom(3 * FINGERPRINT_BLOCK))

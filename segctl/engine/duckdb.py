@@ -98,6 +98,8 @@ class DuckDBEngine:
         self.raw_timestamp: str | None = None
         # table -> the only files to read (segctl verify: exactly the files a run read).
         self.pinned: dict[str, tuple[str, ...]] | None = None
+        # Files whose checks alone passed in the last run and would again (runfiles.unchanged).
+        self.checked: frozenset[str] = frozenset()
 
     @property
     def driver(self) -> DuckDBEngine:
@@ -118,6 +120,7 @@ class DuckDBEngine:
                 self.config.display,
                 self.describe,
                 pinned=self.pinned,
+                checked=self.checked,
             )
             with self.translate_errors("events"):
                 loader.load()

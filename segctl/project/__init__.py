@@ -379,7 +379,10 @@ class Project:
         """
         from segctl.verify import verify
 
-        return verify(self, wait=wait)
+        # The definitions read the data: loaded by verify once it has pinned the run's files.
+        return verify(
+            self.config, self.engine.driver, lambda: self.definitions, self._evaluate, wait=wait
+        )
 
     # ---- reading the committed state ------------------------------------------------
 

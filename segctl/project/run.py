@@ -12,11 +12,12 @@ import functools
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from segctl import diff, incremental, packed, progress, runfiles
+from segctl import diff, incremental, packed, progress
 from segctl.errors import UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
 from segctl.results import RunResult
+from segctl.sources import runfiles
 from segctl.state import StateStore
 from segctl.tempnames import RESULT_TABLE
 from segctl.timeutil import iso, now_utc, parse_as_of
@@ -44,6 +45,8 @@ def run(
 ) -> RunResult:
     """Evaluate every segment at ``as_of``, commit and deliver (see :meth:`Project.run`)."""
     moment = parse_as_of(as_of, project.config.tz)
+    # The files the last run read unchanged are not checked alone again (runfiles.unchanged).
+    project.engine.driver.checked = runfiles.unchanged(project.config)
     names = project.segment_names()
     started = now_utc()
     with state_lock(project.config.state_dir, wait=wait, command="segctl run"):
@@ -130,11 +133,13 @@ def commit(
     if StateStore.exists(folder):
         with StateStore.open(folder, locked=True, write=not dry_run) as store:
             check_after_last(store, moment)
-    decision = _decide(project, moment, kind=kind, dry_run=dry_run, full=full)
-    project._evaluate(names, moment, None if decision.full else incremental.PERSONS_TABLE)
+    runner = incremental.Incremental(project.config, project.definitions, project.engine.driver)
+    decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
-    if keep_incremental:
-        incremental.prepare_wake(project, moment, decision)
+    with runner.restricted(decision):  # an incremental run reads D's rows only
+        project._evaluate(names, moment, None if decision.full else incremental.PERSONS_TABLE)
+        if keep_incremental:
+            runner.prepare_wake(moment, decision)
     if kind == "run":  # privacy settings are checked before anything is committed
         project.reachability.condition()
     crash_point("run:after-evaluate")
@@ -146,7 +151,7 @@ def commit(
         folder, con=project.engine.driver.con, create=not dry_run, locked=True
     ) as store:
         if not decision.full:
-            incremental.merge_snapshot(project, RESULT_TABLE, packed.words(len(names)))
+            runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
         changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE)
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)
@@ -158,6 +163,7 @@ def commit(
             moment,
             started,
             kind=kind,
+            runner=runner,
             decision=decision,
             keep_incremental=keep_incremental,
             fire_initial=fire_initial,
@@ -183,7 +189,13 @@ def check_after_last(store: StateStore, moment: datetime) -> None:
 
 
 def _decide(
-    project: Project, moment: datetime, *, kind: str, dry_run: bool, full: bool
+    project: Project,
+    runner: incremental.Incremental,
+    moment: datetime,
+    *,
+    kind: str,
+    dry_run: bool,
+    full: bool,
 ) -> incremental.Decision:
     """Whether this evaluation is full or incremental, and why full."""
     decision = incremental.Decision(True, None if full else "first run")
@@ -196,7 +208,7 @@ def _decide(
         with StateStore.open(
             folder, con=project.engine.driver.con, locked=True, write=True
         ) as store:
-            decision = incremental.decide(project, store, moment, full)
+            decision = runner.decide(store, moment, full)
     elif kind == "run" and dry_run and not full:
         decision.reason = "dry run"
     return decision
@@ -210,6 +222,7 @@ def _record(
     started: datetime,
     *,
     kind: str,
+    runner: incremental.Incremental,
     decision: incremental.Decision,
     keep_incremental: bool,
     fire_initial: bool,
@@ -238,14 +251,14 @@ def _record(
             max_exit_ratio=project.config.max_exit_ratio,
         )
     progress.phase("Committing the run")
-    read = runfiles.record(project.root, project.engine.driver.inputs)
-    kept = incremental.fingerprint(project) if keep_incremental else None
+    read = runner.records()
+    kept = runner.fingerprint() if keep_incremental else None
 
     def queue_and_keep(run_id: int) -> None:
         # The incremental state commits in the run's transaction, like the snapshot.
         if queue is not None:
             queue(run_id)
-        incremental.save(store, run_id, kept, decision.full)
+        runner.save(store, run_id, kept, decision)
 
     return store.commit_run(
         inputs=[r.row() for r in read],

@@ -28,11 +28,10 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from segctl import runfiles
 from segctl.definitions.data import Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
-from segctl.sources import views
+from segctl.sources import runfiles, views
 from segctl.sources.identities import resolve
 from segctl.sources.inputs import InputFiles
 from segctl.sources.sql import create_view, duck, json_type, read_files, union_by_name
@@ -90,9 +89,11 @@ class Loader:
         describe: Callable[[exp.Expr, str], list[tuple[str, str]]],
         *,
         pinned: runfiles.Pinned | None = None,
+        checked: frozenset[str] = frozenset(),
     ) -> None:
         self.con = con
         self.pinned = pinned  # segctl verify: only the files the run read
+        self.checked = checked  # files whose checks alone need not run again
         self.sources = sources
         self.root = root
         self.display = display
@@ -158,6 +159,8 @@ class Loader:
             self.pick(source, group)
             if len(group.files.files) > 1:
                 for file in group.files.files:  # a file of a glob or list is checked alone
+                    if file in self.checked:
+                        continue  # as a committed run read it, under this configuration
                     single = InputFiles(source.role, (file,), group.files.format, file)
                     one = self.read_group(source, single)
                     self.pick(source, one, self.display(Path(file)))

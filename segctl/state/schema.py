@@ -106,7 +106,7 @@ MIGRATIONS: dict[int, list[Migration]] = {
             segment VARCHAR NOT NULL UNIQUE)""",
         lambda con: _pack_snapshot(con),
     ],
-    # The input files each run read (segctl.runfiles): what `segctl verify` re-reads, and
+    # The input files each run read (segctl.sources.runfiles): what `segctl verify` re-reads, and
     # what an incremental run compares to find new, changed and vanished files. Runs
     # committed before v3 have no rows here.
     3: [

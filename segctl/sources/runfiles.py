@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from segctl.errors import DataError
+from segctl.errors import DataError, SegctlError
 from segctl.sources.inputs import InputFiles, resolve_inputs
+from segctl.state import StateStore, incremental, run_inputs
 
 if TYPE_CHECKING:
     from segctl.config import Config
-    from segctl.state import StateStore
 
 #: Bytes read at each end of a file for its fingerprint. The tail holds a Parquet file's footer
 #: (schema, row groups and their statistics), so a rewrite with other rows changes it; reading
@@ -151,16 +151,44 @@ def pinned(root: Path, records: Sequence[FileRecord]) -> dict[str, tuple[str, ..
 
 def load(store: StateStore, run_id: int) -> list[FileRecord]:
     """The files run ``run_id`` recorded (none for runs committed before state schema v3)."""
-    from segctl.state import S
+    return [FileRecord(*row) for row in run_inputs.recorded(store, run_id)]
 
-    return [
-        FileRecord(*row)
-        for row in store.rows(
-            f"SELECT source, path, size, mtime_ns, fingerprint FROM {S}.run_inputs "
-            "WHERE run_id = ? ORDER BY source, path",
-            [run_id],
-        )
-    ]
+
+def data_hash(config: Config) -> str:
+    """A hash of the data configuration (sources, their columns and options)."""
+    return hashlib.sha256(repr(config.sources).encode()).hexdigest()
+
+
+def unchanged(config: Config) -> frozenset[str]:
+    """The input files the last committed run read that are as it recorded them (size and
+    modification time), when it kept the same data configuration (an incremental run's
+    fingerprint): the checks of each file alone passed then and would pass again, so the
+    engine skips them (:class:`segctl.sources.load.Loader`'s ``checked``). Empty when the
+    state is missing, locked or from another configuration: every file is checked."""
+    folder = config.state_dir
+    if not StateStore.exists(folder):
+        return frozenset()
+    try:
+        with StateStore.open(folder) as store:
+            last = store.last_run()
+            if last is None:
+                return frozenset()
+            kept = incremental.kept(store, last.run_id)
+            records = load(store, last.run_id)
+    except SegctlError:
+        return frozenset()
+    if kept.get("the data configuration") != data_hash(config):
+        return frozenset()
+    found = set()
+    for rec in records:
+        path = absolute(config.root, rec.path)
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if (info.st_size, info.st_mtime_ns) == (rec.size, rec.mtime_ns):
+            found.add(path)
+    return frozenset(found)
 
 
 def listing(config: Config) -> dict[str, tuple[int, int]]:

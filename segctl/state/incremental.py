@@ -1,0 +1,83 @@
+"""The state of incremental runs (:mod:`segctl.incremental`, state schema v4).
+
+- ``incremental``: the catalogue fingerprint (key -> value) of the last committed run, keyed by
+  its run id; a run committed without one makes the next run full;
+- ``wakeups``: per person, the earliest instant a membership can change without a new row.
+
+Both are written inside the run's commit transaction, so ``kill -9`` leaves the old or the new
+version, like the snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from segctl.packed import quote
+from segctl.state.schema import S
+
+if TYPE_CHECKING:
+    from segctl.state.store import StateStore
+
+
+def kept(store: StateStore, run_id: int) -> dict[str, str]:
+    """The catalogue fingerprint run ``run_id`` kept (empty when it kept none)."""
+    rows = store.rows(f"SELECT key, value FROM {S}.incremental WHERE run_id = ?", [run_id])
+    return {str(k): str(v) for k, v in rows}
+
+
+def wakeup_count(store: StateStore) -> int:
+    """How many persons have a wake-up time (every person with a timestamp)."""
+    [(count,)] = store.rows(f"SELECT count(*) FROM {S}.wakeups")
+    return int(count)
+
+
+def add_woken(store: StateStore, persons_table: str, moment: datetime) -> None:
+    """Add to ``persons_table`` the persons whose wake-up time is at or before ``moment``."""
+    store.con.execute(
+        f"INSERT INTO {quote(persons_table)} SELECT person_id FROM {S}.wakeups WHERE wake <= ?",
+        [moment],
+    )
+
+
+def merge_snapshot(
+    store: StateStore, result_table: str, persons_table: str, words: list[str]
+) -> None:
+    """Add to ``result_table`` (the fresh rows of the persons in ``persons_table``) the
+    committed snapshot's rows of everyone else, in the packed ``words``."""
+    columns = ", ".join(["person_id", *words])
+    store.con.execute(
+        f"INSERT INTO {quote(result_table)} SELECT {columns} FROM {S}.snapshot "
+        f"WHERE person_id NOT IN (SELECT person_id FROM {quote(persons_table)})"
+    )
+
+
+def save(
+    store: StateStore,
+    run_id: int,
+    fingerprint: dict[str, str] | None,
+    wake_table: str,
+    persons_table: str | None,
+) -> None:
+    """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` and the
+    wake-up times in ``wake_table``, which replace those of the persons in ``persons_table``
+    (None: of everyone, after a full run). ``fingerprint`` None keeps nothing, so the next run
+    is full."""
+    store.con.execute(f"DELETE FROM {S}.incremental")
+    if fingerprint is None:
+        store.con.execute(f"DELETE FROM {S}.wakeups")
+        return
+    if fingerprint:  # one statement: executemany costs a millisecond a row
+        keys = sorted(fingerprint)
+        store.con.execute(
+            f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
+            [run_id, keys, [fingerprint[k] for k in keys]],
+        )
+    if persons_table is None:
+        store.con.execute(f"DELETE FROM {S}.wakeups")
+    else:
+        store.con.execute(
+            f"DELETE FROM {S}.wakeups "
+            f"WHERE person_id IN (SELECT person_id FROM {quote(persons_table)})"
+        )
+    store.con.execute(f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}")

@@ -1,0 +1,76 @@
+"""Queries of a committed run for ``segctl verify`` and incremental runs: the input files it
+read (``run_inputs``, written by :meth:`StateStore.commit_run`), the segments it committed, and
+its snapshot compared with a fresh evaluation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from segctl import packed
+from segctl.packed import quote
+from segctl.state.schema import S
+
+if TYPE_CHECKING:
+    from segctl.state.store import StateStore
+
+#: One recorded file: (source, path, size, mtime_ns, fingerprint).
+FileRow = tuple[str, str, int, int, str]
+
+
+def recorded(store: StateStore, run_id: int) -> list[FileRow]:
+    """The files run ``run_id`` read, by source and path (none for runs committed before
+    state schema v3)."""
+    return [
+        (str(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
+        for r in store.rows(
+            f"SELECT source, path, size, mtime_ns, fingerprint FROM {S}.run_inputs "
+            "WHERE run_id = ? ORDER BY source, path",
+            [run_id],
+        )
+    ]
+
+
+def committed_segments(store: StateStore, run_id: int) -> list[str]:
+    """The segments run ``run_id`` committed, by name."""
+    return [
+        str(r[0])
+        for r in store.rows(
+            f"SELECT segment FROM {S}.run_segments WHERE run_id = ? ORDER BY segment", [run_id]
+        )
+    ]
+
+
+def compare_snapshot(
+    store: StateStore, result_table: str, names: list[str]
+) -> list[tuple[int, int]]:
+    """Per segment of ``names`` (packed in ``result_table`` in that order): (missing, extra),
+    the persons the fresh result has and the committed snapshot lacks, and the other way
+    round. Persons erased with ``segctl forget`` are left out of the fresh side."""
+    if not names:
+        return []
+    layout = store.snapshot_segments()
+    erased = f"coalesce(sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten), false)"
+    terms = []
+    for i, name in enumerate(names):
+        fresh = f"coalesce({packed.is_set(i, 'r')} AND NOT {erased}, false)"
+        held = (
+            f"coalesce({packed.is_set(layout.index(name), 's')}, false)"
+            if name in layout
+            else "false"
+        )
+        terms.append(f"count(*) FILTER (WHERE {fresh} AND NOT {held})")
+        terms.append(f"count(*) FILTER (WHERE {held} AND NOT {fresh})")
+    [counts] = store.rows(
+        f"SELECT {', '.join(terms)} FROM {quote(result_table)} AS r "
+        f"FULL JOIN {S}.snapshot AS s ON r.person_id = s.person_id"
+    )
+    return [(int(counts[2 * i]), int(counts[2 * i + 1])) for i in range(len(names))]
+
+
+def snapshot_size(store: StateStore, segment: str) -> int:
+    """The committed snapshot's members of ``segment`` (0 when it was never committed)."""
+    test = store.member_test(segment, "s")
+    if test is None:
+        return 0
+    [(count,)] = store.rows(f"SELECT count(*) FROM {S}.snapshot AS s WHERE {test}")
+    return int(count)
