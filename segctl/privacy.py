@@ -10,7 +10,6 @@ person ids. Both run on the DuckDB connection that holds the persons view, whate
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import duckdb
@@ -18,6 +17,7 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.errors import DataError, DefinitionError
+from segctl.sources.sql import list_reader
 from segctl.tempnames import SUPPRESSED_VIEW
 
 __all__ = ["YES", "Driver", "Reachability"]
@@ -103,7 +103,7 @@ class Reachability:
         shown = self.config.display(path)
         if not path.is_file():
             raise DataError(f"privacy.suppression_file: file not found: {shown}")
-        reader = _reader(path)
+        reader = list_reader(str(path))
         try:
             columns = [c for c, _ in self.driver.describe(reader, "lists")]
         except DataError as exc:  # name the file: the reader's error does not
@@ -140,11 +140,3 @@ def _normalised(value: exp.Expr) -> exp.Expr:
 def _key(column: str) -> exp.Expr:
     text = exp.cast(exp.column(column, quoted=True), "VARCHAR")
     return _normalised(text) if column == "email" else text
-
-
-def _reader(path: Path) -> exp.Expr:
-    """A table function reading the suppression file (CSV values all as text)."""
-    if path.suffix == ".parquet":
-        return exp.func("read_parquet", exp.Literal.string(str(path)))
-    all_text = exp.EQ(this=exp.column("all_varchar"), expression=exp.true())
-    return exp.func("read_csv", exp.Literal.string(str(path)), all_text)
