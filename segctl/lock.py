@@ -24,8 +24,12 @@ LOCK_FILE = "segctl.lock"
 
 
 @contextmanager
-def state_lock(folder: Path, *, wait: float = 0.0, command: str = "") -> Iterator[None]:
-    """Hold the state folder's lock, waiting up to ``wait`` seconds for another holder."""
+def state_lock(
+    folder: Path, *, wait: float = 0.0, command: str = "", record: bool = True
+) -> Iterator[None]:
+    """Hold the state folder's lock, waiting up to ``wait`` seconds for another holder;
+    ``record``: write who holds it into the lock file (a brief peek at the state, before the
+    command has checked its input, leaves the folder as it was)."""
     path = folder / LOCK_FILE
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -48,9 +52,10 @@ def state_lock(folder: Path, *, wait: float = 0.0, command: str = "") -> Iterato
             "command": command or " ".join(["segctl", *sys.argv[1:2]]),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        with suppress(OSError):  # who holds it is only news: a full disk must not stop us here
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        if record:
+            with suppress(OSError):  # who holds it is only news: a full disk must not stop us
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(holder).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segctl.errors import DataError, SegctlError
+from segctl.lock import state_lock
 from segctl.sources.inputs import InputFiles, resolve_inputs
 from segctl.state import StateStore, incremental, run_inputs
 
@@ -169,7 +170,9 @@ def unchanged(config: Config) -> frozenset[str]:
     if not StateStore.exists(folder):
         return frozenset()
     try:
-        with StateStore.open(folder) as store:
+        # Before the command has read its definitions: a definition error must leave the state
+        # folder byte for byte as it was, so the lock is taken without naming its holder.
+        with state_lock(folder, record=False), StateStore.open(folder, locked=True) as store:
             last = store.last_run()
             if last is None:
                 return frozenset()
