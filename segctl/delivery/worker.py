@@ -243,8 +243,7 @@ class Worker:
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
-        self.report.pending, self.report.scheduled = queries.left(self.store)
-        self.report.held = queries.held_exits(self.store)
+        queries.count_left(self.store, self.report)
 
     # ---- persons ----------------------------------------------------------------------
 
@@ -353,12 +352,12 @@ class Worker:
 
     def emit(self) -> None:
         """Append emitted events to state/emitted_events.parquet, once per outbox row."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         rows = self.due("emit")
         if not rows:
             return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = Path(self.store.folder) / EMITTED_FILE
         new = pa.table(
             {

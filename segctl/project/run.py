@@ -301,7 +301,16 @@ def _evaluated_count(project: Project, decision: incremental.Decision) -> int:
 def _deliver(
     project: Project, store: StateStore, result: RunResult, client: httpx.Client | None
 ) -> None:
-    """Deliver what the run queued (and anything still pending), into ``result``."""
+    """Deliver what the run queued (and anything still pending), into ``result``. With
+    nothing due, the report of a push that sends nothing, without loading the senders."""
+    from segctl.delivery import queries
+    from segctl.delivery.model import Report
+
+    if not queries.anything_due(store):
+        result.report = Report()
+        queries.count_left(store, result.report)
+        result.deliveries = result.report.counts()
+        return
     from segctl.project.deliver import worker
 
     progress.phase("Delivering")
