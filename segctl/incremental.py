@@ -158,6 +158,15 @@ def _ts(moment: datetime) -> str:
     return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
 
 
+def _first(column: str, steps: list[tuple[datetime, timedelta]], shift: timedelta) -> str:
+    """``CASE WHEN column >= low THEN column + d + shift ...`` over ``steps`` (low, d) in
+    order: the first step whose ``low`` the value reaches."""
+    whens = " ".join(
+        f"WHEN {column} >= {_ts(low)} THEN {column} + {_interval(d + shift)}" for low, d in steps
+    )
+    return f"CASE {whens} END"
+
+
 def _interval(delta: timedelta) -> str:
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return f"INTERVAL ({micros}) MICROSECONDS"
@@ -408,18 +417,18 @@ class Incremental:
             plain, calendar = [], []
             for column in timestamp_columns:
                 c = qident(column)
-                for d in cat.durations:
-                    plain.append(
-                        f"min({c}) FILTER (WHERE {c} >= {_ts(moment - d)}) + {_interval(d)}"
+                # Per row, the smallest duration d (they ascend) with v + d >= moment: the
+                # row's smallest candidate, so the min over rows is the min over (v, d).
+                steps = [(moment - d, d) for d in cat.durations]
+                plain.append(_first(c, steps, timedelta(0)))
+                if cat.calendar:
+                    calendar.append(
+                        _first(c, [(m - CALENDAR_AFTER, d) for m, d in steps], -CALENDAR_BEFORE)
                     )
-                    if cat.calendar:
-                        shift = _interval(d - CALENDAR_BEFORE)
-                        low = _ts(moment - d - CALENDAR_AFTER)
-                        calendar.append(f"min({c}) FILTER (WHERE {c} >= {low}) + {shift}")
             where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
-            days = f"least({', '.join(calendar)})" if calendar else "NULL::TIMESTAMP"
+            days = f"min(least({', '.join(calendar)}))" if calendar else "NULL::TIMESTAMP"
             parts.append(
-                f"SELECT person_id, least({', '.join(plain)}) AS plain, {days} AS days "
+                f"SELECT person_id, min(least({', '.join(plain)})) AS plain, {days} AS days "
                 f"FROM {qident(table)}{where} GROUP BY person_id"
             )
         if not parts:

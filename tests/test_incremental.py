@@ -253,7 +253,10 @@ class IncrementalMachine(RuleBasedStateMachine):
         shutil.copytree(self.root, copy)
         stamp = iso(self.as_of)
         result = lib.Project.load(self.root).run(as_of=stamp)
-        lib.Project.load(copy).run(as_of=stamp, full=True)
+        from_scratch = lib.Project.load(copy).run(as_of=stamp, full=True)
+        # The data and freshness warnings too: an incremental run adds its new files' figures
+        # to the kept ones (segctl.project.figures) where a full run counts every event.
+        assert result.warnings == from_scratch.warnings, (stamp, result.full_reason)
         if result.incremental:
             self.incremental_runs += 1
             event(f"persons re-evaluated: {min(result.persons_evaluated, 5)}+")
@@ -615,3 +618,99 @@ def test_files_a_run_read_are_not_checked_alone_again_while_unchanged(root: Path
     pq.write_table(pa.table({"person_id": ["p1"], "timestamp": [T0]}), b)
     failed = segctl(root, "run", "--as-of", iso(AS_OF[2]))
     assert failed.returncode != 0 and "b.parquet" in failed.stderr, failed.stderr
+
+
+# ---- the data warnings and the newest event (segctl.project.figures) ----------------------------
+
+
+def raw_events(path: Path, rows: list[tuple[str | None, str | None, str | None, datetime]]) -> None:
+    """(person_id, anonymous_id, event, timestamp) rows, with an event_id each."""
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [r[0] for r in rows],
+                "anonymous_id": [r[1] for r in rows],
+                "event": [r[2] for r in rows],
+                "timestamp": pa.array([r[3] for r in rows], pa.timestamp("us", tz="UTC")),
+                "event_id": [f"{path.stem}-{i}" for i in range(len(rows))],
+            }
+        ),
+        path,
+    )
+
+
+@pytest.mark.parametrize("events", ["plain", "dedupe_on", "identities", "anonymous"])
+def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
+    root: Path, events: str
+) -> None:
+    """An incremental run's data warnings (rows with no person, no event name, repeats
+    removed) and freshness warning equal ``run --full``'s at every step: new files with such
+    rows, time passing, a changed file, a repeat across files, an anonymous id linked by a
+    later file, and as_of far past the newest event."""
+    config = root / "segctl.yaml"
+    text = config.read_text().replace(
+        "events: events/*.parquet",
+        "events: {path: events/*.parquet"
+        + {
+            "plain": "}",
+            "dedupe_on": ", dedupe_on: event_id}",
+            "identities": ", anonymous_id: anonymous_id}",
+            "anonymous": ", anonymous_id: anonymous_id, dedupe_on: event_id}",
+        }[events],
+    )
+    if events == "identities":
+        pq.write_table(pa.table({"id": ["a1"], "person_id": ["p2"]}), root / "identities.parquet")
+        text = text.replace("events: {", "identities: identities.parquet\n  events: {")
+    config.write_text(text + "stale_after: 2d\n")
+    first = pq.read_table(root / "events" / "a.parquet").to_pylist()
+    raw_events(
+        root / "events" / "a.parquet",
+        [(r["person_id"], None, r["event"], r["timestamp"]) for r in first],
+    )
+    at = AS_OF[0] + timedelta(hours=1)
+    raw_events(
+        root / "events" / "m.parquet",
+        [(None, "a1", "login", at), ("", "a2", "login", at), ("p1", None, None, at)],
+    )
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("first run", lambda: None),
+        (
+            "new file",
+            lambda: raw_events(
+                root / "events" / "n.parquet",
+                [(None, "a3", "login", at), ("p2", "a2", "login", at), ("p3", None, None, at)],
+            ),
+        ),
+        ("time passes", lambda: None),
+        (
+            "a repeat across files",
+            lambda: shutil.copy(root / "events" / "n.parquet", root / "events" / "o.parquet"),
+        ),
+        (
+            "a changed file",
+            lambda: raw_events(
+                root / "events" / "m.parquet", [(None, "a9", None, at), ("p4", None, "x", at)]
+            ),
+        ),
+        (
+            "a new file after the change",
+            lambda: raw_events(root / "events" / "p.parquet", [(None, "a3", "login", at)]),
+        ),
+        ("stale", lambda: None),
+    ]
+    copy = root.parent / "full"
+    kinds = []
+    for i, (label, step) in enumerate(steps):
+        step()
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(root, copy)
+        later = timedelta(days=30) if label == "stale" else timedelta(0)
+        stamp = iso(AS_OF[0] + timedelta(hours=2 + i) + later)
+        result = lib.Project.load(root).run(as_of=stamp)
+        full = lib.Project.load(copy).run(as_of=stamp, full=True)
+        assert result.warnings == full.warnings, label
+        assert committed(root) == committed(copy), label
+        kinds.append(result.incremental)
+    assert any("no person id" in w for w in result.warnings)
+    assert any("past the newest event" in w for w in result.warnings)
+    assert kinds == [False, True, True, True, False, True, True]

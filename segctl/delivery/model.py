@@ -40,10 +40,12 @@ class Push(Protocol):
     store: StateStore
     reachability: Reachability
     destinations: dict[str, Destination]
-    client: httpx.Client | None
     limiters: dict[str, RateLimiter]
     slots: dict[str, threading.BoundedSemaphore]
     person_columns: Collection[str]
+
+    @property
+    def client(self) -> httpx.Client | None: ...
 
     def due(self, kind: str) -> list[dict[str, Any]]: ...
 

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from segctl.delivery.model import Held
+from segctl.delivery.model import Held, Report
 from segctl.state import S, StateStore
 from segctl.timeutil import now_utc
 
@@ -35,6 +35,18 @@ def due(store: StateStore, kind: str) -> list[dict[str, Any]]:
         columns = [d[0] for d in cursor.description]
         found = cursor.fetchall()
     return [dict(zip(columns, row, strict=True)) for row in found]
+
+
+def anything_due(store: StateStore) -> bool:
+    """Whether any pending row of any kind is due (what :func:`due` would return for some
+    kind): with none, a push has nothing to send."""
+    with store.lock:
+        found = store.con.execute(
+            f"""SELECT 1 FROM {S}.outbox WHERE status = 'pending'
+                AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1""",
+            [now_utc()],
+        ).fetchall()
+    return bool(found)
 
 
 def persons(store: StateStore, person_ids: list[str]) -> list[dict[str, Any]]:
@@ -133,6 +145,13 @@ def left(store: StateStore) -> tuple[int, int]:
         [moment, moment],
     )
     return int(rows[0][0]), int(rows[0][1])
+
+
+def count_left(store: StateStore, report: Report) -> None:
+    """Into ``report``, what a push leaves: pending, scheduled (:func:`left`) and the held
+    exits (:func:`held_exits`)."""
+    report.pending, report.scheduled = left(store)
+    report.held = held_exits(store)
 
 
 def held_exits(store: StateStore) -> list[Held]:

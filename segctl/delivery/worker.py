@@ -72,7 +72,10 @@ class Worker:
         self.store = store
         self.reachability = reachability
         self.destinations = destinations
-        self.client = client
+        self._given = client  # the caller's client, which the caller closes
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._sharing = False  # inside push(): a client is made on first use
         self.root = root
         self.person_columns = person_columns
         self.report = Report()
@@ -99,20 +102,31 @@ class Worker:
         self._count_left()
         return self.report
 
+    @property
+    def client(self) -> httpx.Client | None:
+        """One HTTP client (and connection pool) for the whole push, the caller's or made on
+        first use: a client per sender would each build an SSL context and open its own
+        connections, and a push with nothing to send over HTTP builds none. Outside a push,
+        the caller's (None: each audience sync makes its own)."""
+        with self._client_lock:  # audiences sync in a thread beside the webhooks
+            if self._client is None and self._sharing:
+                import httpx
+
+                self._client = httpx.Client()  # each request sets its destination's timeout
+            return self._client
+
     @contextmanager
     def _shared_client(self) -> Iterator[None]:
-        """One HTTP client (and connection pool) for the whole push, unless one was given:
-        a client per sender would each build an SSL context and open its own connections."""
-        if self.client is not None:
+        """Clients are made on first use while inside; the one made (if any) is closed at the
+        end."""
+        self._sharing = True
+        try:
             yield
-            return
-        import httpx
-
-        with httpx.Client() as self.client:  # each request sets its destination's timeout
-            try:
-                yield
-            finally:
-                self.client = None
+        finally:
+            self._sharing = False
+            if self._given is None and self._client is not None:
+                self._client.close()
+                self._client = None
 
     def confirm(self, segment: str) -> int:
         """Release a segment's held exits (the mass-exit guard): its held exit actions become
@@ -229,8 +243,7 @@ class Worker:
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
-        self.report.pending, self.report.scheduled = queries.left(self.store)
-        self.report.held = queries.held_exits(self.store)
+        queries.count_left(self.store, self.report)
 
     # ---- persons ----------------------------------------------------------------------
 
@@ -339,12 +352,12 @@ class Worker:
 
     def emit(self) -> None:
         """Append emitted events to state/emitted_events.parquet, once per outbox row."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         rows = self.due("emit")
         if not rows:
             return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = Path(self.store.folder) / EMITTED_FILE
         new = pa.table(
             {

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from segctl.delivery.plan import PlanRow
     from segctl.diff import Change
     from segctl.project import Project
+    from segctl.project.figures import Figures
 
 #: A backfill commits at most this many runs (a larger --every makes fewer).
 MAX_BACKFILL_RUNS = 10_000
@@ -153,6 +154,7 @@ def commit(
         if not decision.full:
             runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
         changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE)
+        figures = _figures(project, store, decision) if keep_incremental else None
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
@@ -167,6 +169,7 @@ def commit(
             decision=decision,
             keep_incremental=keep_incremental,
             fire_initial=fire_initial,
+            data=figures,
         )
         result = RunResult(run_id, moment, changes)
         result.full_reason = decision.reason if decision.full else None
@@ -226,6 +229,7 @@ def _record(
     decision: incremental.Decision,
     keep_incremental: bool,
     fire_initial: bool,
+    data: Figures | None,
 ) -> int:
     """Commit the run: its figures, transitions, snapshot, files read, queued actions (a
     run's) and incremental state, in one transaction. Returns the run id."""
@@ -253,6 +257,8 @@ def _record(
     progress.phase("Committing the run")
     read = runner.records()
     kept = runner.fingerprint() if keep_incremental else None
+    if kept is not None and data is not None:
+        kept.update(data.encode())
 
     def queue_and_keep(run_id: int) -> None:
         # The incremental state commits in the run's transaction, like the snapshot.
@@ -271,6 +277,19 @@ def _record(
     )
 
 
+def _figures(project: Project, store: StateStore, decision: incremental.Decision) -> Figures:
+    """The run's data figures (segctl.project.figures), kept with it; the run's data and
+    freshness warnings are said from them."""
+    from segctl.project.figures import compute
+    from segctl.sources.checks import render
+
+    figures = compute(project, store, decision)
+    project._data_warnings = render(figures.stats, project.engine.driver.loader.ambiguous)
+    if figures.known:
+        project._newest_event = (figures.newest,)
+    return figures
+
+
 def _evaluated_count(project: Project, decision: incremental.Decision) -> int:
     """How many persons the run evaluated: D for an incremental run, else all in the
     result table."""
@@ -282,7 +301,16 @@ def _evaluated_count(project: Project, decision: incremental.Decision) -> int:
 def _deliver(
     project: Project, store: StateStore, result: RunResult, client: httpx.Client | None
 ) -> None:
-    """Deliver what the run queued (and anything still pending), into ``result``."""
+    """Deliver what the run queued (and anything still pending), into ``result``. With
+    nothing due, the report of a push that sends nothing, without loading the senders."""
+    from segctl.delivery import queries
+    from segctl.delivery.model import Report
+
+    if not queries.anything_due(store):
+        result.report = Report()
+        queries.count_left(store, result.report)
+        result.deliveries = result.report.counts()
+        return
     from segctl.project.deliver import worker
 
     progress.phase("Delivering")

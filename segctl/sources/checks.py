@@ -8,7 +8,9 @@ column and value.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -63,33 +65,102 @@ def stats(loader: Loader) -> list[Stats]:
     return out
 
 
+def additive(loader: Loader) -> bool:
+    """Whether the figures of :func:`stats` (and the newest event) over a set of files are
+    the sums (the max) of those over its parts: no row's fate depends on another file's rows,
+    that is, no ``dedupe_on`` (a repeat may sit in another file) and no identity map (a link
+    in one file gives another file's anonymous rows a person)."""
+    return not loader.linked and not any(s.dedupe for s in loader.staged.get("events", []))
+
+
+def files_stats(loader: Loader, files: list[str]) -> tuple[list[Stats], datetime | None]:
+    """:func:`stats` over the events rows of ``files`` (of the views' inputs) alone, and the
+    newest timestamp of those kept (naive UTC; None without one). Exact for the rows of the
+    views only when :func:`additive`: the rows are read as the views read them, with each
+    source's mapping, but without repeats removed or identities resolved."""
+    wanted = set(files)
+    totals = []
+    newest: datetime | None = None
+    for staged in loader.staged.get("events", []):
+        rows = Stats(staged.source.name, 0, 0, 0, 0)
+        for group in staged.groups:
+            mine = tuple(f for f in group.files.files if f in wanted)
+            if not mine:
+                continue
+            one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
+            loader.pick(staged.source, one)
+            found = one.picked.get("person_id")
+            person = cols.text(found) if found is not None else exp.null()
+            name = one.picked.get("event")
+            event: exp.Expr = cols.text(name, False) if name is not None else exp.null()
+            if staged.source.event is not None:
+                event = exp.Literal.string(staged.source.event)
+            stamp = one.picked.get("timestamp")
+            moment: exp.Expr = (
+                cols.timestamp(stamp, staged.source.timestamp_unit, one.files.display, "timestamp")
+                if stamp is not None
+                else exp.cast(exp.null(), "TIMESTAMP")
+            )
+            inner = exp.select(
+                exp.alias_(person, "p"), exp.alias_(event, "e"), exp.alias_(moment, "t")
+            ).from_(one.reader)
+            p, e = exp.column("p"), exp.column("e")
+            has_person = exp.not_(p.is_(exp.null()))
+            kept = exp.and_(has_person, exp.not_(e.is_(exp.null())))
+            query = exp.select(
+                count(),
+                count(p.is_(exp.null())),
+                count(exp.and_(has_person, e.is_(exp.null()))),
+                _max_where("t", kept),
+            ).from_(inner.subquery())
+            [(n, no_person, no_event, last)] = loader.con.execute(duck(query)).fetchall()
+            rows.rows += int(n)
+            rows.no_person += int(no_person)
+            rows.no_event += int(no_event)
+            if last is not None and (newest is None or last > newest):
+                newest = last
+        totals.append(rows)
+    return totals, newest
+
+
+def _max_where(column: str, condition: exp.Expr) -> exp.Expr:
+    """``max(column) FILTER (WHERE condition)``."""
+    return exp.Filter(this=exp.Max(this=exp.column(column)), expression=exp.Where(this=condition))
+
+
 def warnings(loader: Loader) -> list[str]:
     """What the events views leave out, one sentence per source and kind (SPEC 1)."""
-    found = []
-    for s in stats(loader):
+    return render(stats(loader), loader.ambiguous)
+
+
+def render(found: list[Stats], ambiguous: int) -> list[str]:
+    """The sentences of :func:`warnings` for the figures ``found`` and the count of
+    ambiguous anonymous ids."""
+    sentences = []
+    for s in found:
         kept = s.rows - s.duplicates
         if s.duplicates:
-            found.append(
+            sentences.append(
                 f"{s.name}: {s.duplicates:,} of {s.rows:,} rows "
                 f"({_share(s.duplicates, s.rows)}) repeat an earlier row's dedupe_on value "
                 "and were removed"
             )
         if s.no_person:
-            found.append(
+            sentences.append(
                 f"{s.name}: {s.no_person:,} of {kept:,} events ({_share(s.no_person, kept)}) "
                 "have no person id and were ignored"
             )
         if s.no_event:
-            found.append(
+            sentences.append(
                 f"{s.name}: {s.no_event:,} of {kept:,} rows ({_share(s.no_event, kept)}) have "
                 "no event name (identify or page calls?) and were ignored"
             )
-    if loader.ambiguous:
-        found.append(
-            f"identities: {loader.ambiguous:,} anonymous id(s) link to more than one person; "
+    if ambiguous:
+        sentences.append(
+            f"identities: {ambiguous:,} anonymous id(s) link to more than one person; "
             "their events count for the first of those person ids in sort order"
         )
-    return found
+    return sentences
 
 
 def find_bad_timestamps(loader: Loader) -> None:

@@ -4,6 +4,11 @@
   its run id; a run committed without one makes the next run full;
 - ``wakeups``: per person, the earliest instant a membership can change without a new row.
 
+The ``incremental`` rows whose key starts with :data:`FIGURES` are not part of the fingerprint:
+they hold the run's data figures (rows, duplicates, events with no person or no event per
+events source, the newest event), which the next run adds its new files' figures to
+(``segctl.project.figures``).
+
 Both are written inside the run's commit transaction, so ``kill -9`` leaves the old or the new
 version, like the snapshot.
 """
@@ -19,11 +24,21 @@ from segctl.state.schema import S
 if TYPE_CHECKING:
     from segctl.state.store import StateStore
 
+#: The prefix of the ``incremental`` keys that hold data figures, not the fingerprint.
+FIGURES = "data figures: "
+
 
 def kept(store: StateStore, run_id: int) -> dict[str, str]:
     """The catalogue fingerprint run ``run_id`` kept (empty when it kept none)."""
     rows = store.rows(f"SELECT key, value FROM {S}.incremental WHERE run_id = ?", [run_id])
-    return {str(k): str(v) for k, v in rows}
+    return {str(k): str(v) for k, v in rows if not str(k).startswith(FIGURES)}
+
+
+def figures(store: StateStore, run_id: int) -> dict[str, str]:
+    """The data figures run ``run_id`` kept, by key without :data:`FIGURES` (empty when it
+    kept none)."""
+    rows = store.rows(f"SELECT key, value FROM {S}.incremental WHERE run_id = ?", [run_id])
+    return {str(k)[len(FIGURES) :]: str(v) for k, v in rows if str(k).startswith(FIGURES)}
 
 
 def wakeup_count(store: StateStore) -> int:
@@ -59,10 +74,11 @@ def save(
     wake_table: str,
     persons_table: str | None,
 ) -> None:
-    """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` and the
-    wake-up times in ``wake_table``, which replace those of the persons in ``persons_table``
-    (None: of everyone, after a full run). ``fingerprint`` None keeps nothing, so the next run
-    is full."""
+    """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` (with its
+    data figures, under keys starting with :data:`FIGURES`) and the wake-up times in
+    ``wake_table``, which replace those of the persons in ``persons_table`` (None: of
+    everyone, after a full run). ``fingerprint`` None keeps nothing, so the next run is
+    full."""
     store.con.execute(f"DELETE FROM {S}.incremental")
     if fingerprint is None:
         store.con.execute(f"DELETE FROM {S}.wakeups")
