@@ -344,23 +344,16 @@ class Incremental:
         copy kept can change)."""
         loader = self.engine.loader
         con = self.engine.con
-        wanted = set(files)
         selects = []
-        for staged in loader.staged.get("events", []):
-            for group in staged.groups:
-                mine = tuple(f for f in group.files.files if f in wanted)
-                if not mine:
-                    continue
-                one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
-                loader.pick(staged.source, one)
-                values = [
-                    duck(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
-                    for key in ("person_id", "anonymous_id", "dedupe_on")
-                ]
-                selects.append(
-                    f"SELECT {values[0]} AS person_id, {values[1]} AS anonymous_id, "
-                    f"{values[2]} AS key FROM {duck(one.reader)}"
-                )
+        for _, one in loader.read_events_of(files):
+            values = [
+                duck(cols.text(found)) if (found := one.picked.get(key)) else "NULL::VARCHAR"
+                for key in ("person_id", "anonymous_id", "dedupe_on")
+            ]
+            selects.append(
+                f"SELECT {values[0]} AS person_id, {values[1]} AS anonymous_id, "
+                f"{values[2]} AS key FROM {duck(one.reader)}"
+            )
         if not selects:
             return
         rows = NEW_ROWS_TABLE

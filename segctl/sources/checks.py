@@ -8,7 +8,6 @@ column and value.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,49 +77,41 @@ def files_stats(loader: Loader, files: list[str]) -> tuple[list[Stats], datetime
     newest timestamp of those kept (naive UTC; None without one). Exact for the rows of the
     views only when :func:`additive`: the rows are read as the views read them, with each
     source's mapping, but without repeats removed or identities resolved."""
-    wanted = set(files)
-    totals = []
+    totals = {id(s): Stats(s.source.name, 0, 0, 0, 0) for s in loader.staged.get("events", [])}
     newest: datetime | None = None
-    for staged in loader.staged.get("events", []):
-        rows = Stats(staged.source.name, 0, 0, 0, 0)
-        for group in staged.groups:
-            mine = tuple(f for f in group.files.files if f in wanted)
-            if not mine:
-                continue
-            one = loader.read_group(staged.source, dataclasses.replace(group.files, files=mine))
-            loader.pick(staged.source, one)
-            found = one.picked.get("person_id")
-            person = cols.text(found) if found is not None else exp.null()
-            name = one.picked.get("event")
-            event: exp.Expr = cols.text(name, False) if name is not None else exp.null()
-            if staged.source.event is not None:
-                event = exp.Literal.string(staged.source.event)
-            stamp = one.picked.get("timestamp")
-            moment: exp.Expr = (
-                cols.timestamp(stamp, staged.source.timestamp_unit, one.files.display, "timestamp")
-                if stamp is not None
-                else exp.cast(exp.null(), "TIMESTAMP")
-            )
-            inner = exp.select(
-                exp.alias_(person, "p"), exp.alias_(event, "e"), exp.alias_(moment, "t")
-            ).from_(one.reader)
-            p, e = exp.column("p"), exp.column("e")
-            has_person = exp.not_(p.is_(exp.null()))
-            kept = exp.and_(has_person, exp.not_(e.is_(exp.null())))
-            query = exp.select(
-                count(),
-                count(p.is_(exp.null())),
-                count(exp.and_(has_person, e.is_(exp.null()))),
-                _max_where("t", kept),
-            ).from_(inner.subquery())
-            [(n, no_person, no_event, last)] = loader.con.execute(duck(query)).fetchall()
-            rows.rows += int(n)
-            rows.no_person += int(no_person)
-            rows.no_event += int(no_event)
-            if last is not None and (newest is None or last > newest):
-                newest = last
-        totals.append(rows)
-    return totals, newest
+    for staged, one in loader.read_events_of(files):
+        found = one.picked.get("person_id")
+        person = cols.text(found) if found is not None else exp.null()
+        name = one.picked.get("event")
+        event: exp.Expr = cols.text(name, False) if name is not None else exp.null()
+        if staged.source.event is not None:
+            event = exp.Literal.string(staged.source.event)
+        stamp = one.picked.get("timestamp")
+        moment: exp.Expr = (
+            cols.timestamp(stamp, staged.source.timestamp_unit, one.files.display, "timestamp")
+            if stamp is not None
+            else exp.cast(exp.null(), "TIMESTAMP")
+        )
+        inner = exp.select(
+            exp.alias_(person, "p"), exp.alias_(event, "e"), exp.alias_(moment, "t")
+        ).from_(one.reader)
+        p, e = exp.column("p"), exp.column("e")
+        has_person = exp.not_(p.is_(exp.null()))
+        kept = exp.and_(has_person, exp.not_(e.is_(exp.null())))
+        query = exp.select(
+            count(),
+            count(p.is_(exp.null())),
+            count(exp.and_(has_person, e.is_(exp.null()))),
+            _max_where("t", kept),
+        ).from_(inner.subquery())
+        [(n, no_person, no_event, last)] = loader.con.execute(duck(query)).fetchall()
+        rows = totals[id(staged)]
+        rows.rows += int(n)
+        rows.no_person += int(no_person)
+        rows.no_event += int(no_event)
+        if last is not None and (newest is None or last > newest):
+            newest = last
+    return list(totals.values()), newest
 
 
 def _max_where(column: str, condition: exp.Expr) -> exp.Expr:

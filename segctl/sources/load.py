@@ -20,8 +20,8 @@ Every query is a sqlglot tree: the readers in :mod:`segctl.sources.sql`, the vie
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -152,6 +152,19 @@ class Loader:
                 described = dict(self.describe(reader, source.role))
                 return Group(group, reader, described)
         return Group(group, plain, described)
+
+    def read_events_of(self, files: Iterable[str]) -> Iterator[tuple[Staged, Group]]:
+        """Each events source's rows in ``files`` alone (of the views' inputs), read and
+        mapped as the views read them: (the staged source, the group of those files), a group
+        per source's group that holds any of them."""
+        wanted = set(files)
+        for staged in self.staged.get("events", []):
+            for group in staged.groups:
+                mine = tuple(f for f in group.files.files if f in wanted)
+                if mine:
+                    one = self.read_group(staged.source, replace(group.files, files=mine))
+                    self.pick(staged.source, one)
+                    yield staged, one
 
     def _stage(self, source: Source, index: int, files: list[InputFiles]) -> Staged:
         groups = [self.read_group(source, g) for g in files]
