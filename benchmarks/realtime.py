@@ -3,16 +3,20 @@ landing to its webhooks delivered (docs/realtime.md).
 
     python -m benchmarks.realtime                       # 100k persons, 1M events
     python -m benchmarks.realtime --persons 1000000 --events 10000000 --drops 5
+    python -m benchmarks.realtime --persons 1000000 --events 50000000 --catalogue 1000
 
 The generated events (benchmarks/generate.py) are split into one Parquet file per day under
-``data/<size>/realtime/events/day=YYYY-MM-DD/``; the project is the benchmark's 27 segments plus
-``active_now`` (an event in the last hour) whose entries go to a local webhook receiver
-(tests/fakes/webhook.py). Then:
+``data/<size>/realtime/events/day=YYYY-MM-DD/``; the project is the benchmark's 27 segments
+(``--catalogue 1000``: benchmarks/wide.py's 1,000) plus ``active_now`` (an event in the last
+hour) whose entries go to a local webhook receiver (tests/fakes/webhook.py). Then:
 
-1. ``segctl run`` (the first run: a full evaluation) and ``segctl verify``, timed; then
-   ``segctl run`` (incremental) against ``segctl run --full`` on a copy of the project at the
-   same as_of, after a new day's file and an hour later with no new file (the ratio, and a
-   check that both commit the same snapshot and transitions);
+1. ``segctl run`` (the first run: a full evaluation, at 10:00 UTC of today, or of yesterday
+   before 11:00, so that the steps below fall where they say) and ``segctl verify``, timed;
+   then ``segctl run`` (incremental) against ``segctl run --full`` on a copy of the project at
+   the same as_of, a minute later after a new day's file, an hour later with no new file, and
+   the next day with no new file (past a local midnight: every local-day measure may move);
+   the ratio, the persons whose wake-up time had come, and a check that both commit the same
+   snapshot and transitions;
 2. ``segctl watch --every 1h``: ``--drops`` times, a file of fresh events for ``--new`` persons
    is renamed into the events folder, and the time until the receiver holds all of its
    ``active_now`` entries is measured (the median is reported);
@@ -41,13 +45,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
+from benchmarks import wide  # noqa: E402
 from benchmarks.generate import ensure_data  # noqa: E402
 from benchmarks.project import SEGMENTS  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def build(data: Path, hook_url: str) -> Path:
+def build(data: Path, hook_url: str, catalogue: int) -> Path:
     """The project over per-day event files (rebuilt from scratch each time)."""
     root = data / "realtime"
     shutil.rmtree(root, ignore_errors=True)
@@ -72,8 +77,12 @@ destinations:
   hook: {{type: webhook, url: "{hook_url}", secret: "${{HOOK_SECRET}}"}}
 """
     )
-    for name, body in SEGMENTS.items():
-        (root / "segments" / f"{name}.yaml").write_text(f"name: {name}\n{body.lstrip()}")
+    if catalogue == 1000:
+        for name, text in wide.catalogue(1000, 42).items():
+            (root / "segments" / f"{name}.yaml").write_text(text)
+    else:
+        for name, body in SEGMENTS.items():
+            (root / "segments" / f"{name}.yaml").write_text(f"name: {name}\n{body.lstrip()}")
     (root / "segments" / "active_now.yaml").write_text(
         "name: active_now\nrule: {event: '*', within: 1h, count: {gte: 1}}\n"
         "on_enter:\n  - webhook: {destination: hook, batch: 100}\n"
@@ -120,16 +129,37 @@ def snapshot(root: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, .
     return rows, moves
 
 
-def compare_incremental(root: Path, data: Path, new: int) -> None:
+def woken(root: Path, as_of: datetime) -> int:
+    """The persons whose kept wake-up time has come at ``as_of``."""
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True)
+    try:
+        [(count,)] = con.execute(
+            "SELECT count(*) FROM wakeups WHERE wake <= ?", [as_of.replace(tzinfo=None)]
+        ).fetchall()
+    finally:
+        con.close()
+    return int(count)
+
+
+def first_as_of() -> datetime:
+    """10:00 UTC today, or yesterday before 11:00: the steps of :func:`compare_incremental`
+    (a minute, an hour) stay within its day, the last one crosses a midnight."""
+    now = datetime.now(UTC)
+    day = now.replace(hour=10, minute=0, second=0, microsecond=0)
+    return day if now >= day + timedelta(hours=1) else day - timedelta(days=1)
+
+
+def compare_incremental(root: Path, data: Path, new: int, start: datetime) -> None:
     """``segctl run`` (incremental) against ``segctl run --full`` on a copy of the project
-    and its state, at the same as_of: after a new day's file of ``new`` persons' events, and
-    an hour later with no new file. Checks both commit the same snapshot and transitions.
-    Works on a copy of ``root``, which the watch then runs at the current time."""
+    and its state, at the same as_of: a minute after ``start`` (the last run's as_of) after a
+    new day's file of ``new`` persons' events, an hour later with no new file, and the next
+    day with no new file. Checks both commit the same snapshot and transitions. Works on a
+    copy of ``root``, which the watch then runs at the current time."""
     work = root.with_name(root.name + "-incremental")
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(root, work)
     root = work
-    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    moment = start + timedelta(minutes=1)
     ids = pq.read_table(data / "persons.parquet", columns=["person_id"]).column(0).to_pylist()
     chosen = random.Random(11).sample(ids, new)
     table = pa.table(
@@ -150,10 +180,12 @@ def compare_incremental(root: Path, data: Path, new: int) -> None:
     for label, as_of in (
         ("new day's file", moment),
         ("no new file, 1h later", moment + timedelta(hours=1)),
+        ("no new file, next day", moment + timedelta(days=1)),
     ):
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(root, copy)
         stamp = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+        due = woken(root, as_of)
         incremental, proc = timed(["run", "--as-of", stamp, "--format", "json"], root)
         assert proc.returncode == 0, proc.stderr
         assert "full evaluation" not in proc.stderr, proc.stderr
@@ -163,7 +195,8 @@ def compare_incremental(root: Path, data: Path, new: int) -> None:
         assert same, f"{label}: incremental and full runs committed different results"
         print(
             f"{label}: incremental {incremental:6.2f} s, --full {full:6.2f} s "
-            f"({full / incremental:.1f}x), identical snapshot and transitions"
+            f"({full / incremental:.1f}x), {due:,} persons woken, identical snapshot and "
+            "transitions"
         )
     shutil.rmtree(copy, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -175,22 +208,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--drops", type=int, default=5)
     parser.add_argument("--new", type=int, default=1000, help="persons per dropped file")
+    parser.add_argument("--catalogue", type=int, choices=(27, 1000), default=27)
+    parser.add_argument("--no-watch", action="store_true", help="skip the watch latency")
     options = parser.parse_args(argv)
 
     from fakes import WebhookFake
 
     data = ensure_data(options.persons, options.events)
     with WebhookFake(secret=SECRET) as hook:
-        root = build(data, hook.url)
+        root = build(data, hook.url, options.catalogue)
         files = len(list((root / "events").rglob("*.parquet")))
-        print(f"project: {root} ({files} event files)")
-        seconds, proc = timed(["run", "--format", "json"], root)
+        print(f"project: {root} ({files} event files, the {options.catalogue}-segment catalogue)")
+        start = first_as_of()
+        stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        seconds, proc = timed(["run", "--as-of", stamp, "--format", "json"], root)
         assert proc.returncode == 0, proc.stderr
         print(f"segctl run (full):   {seconds:6.2f} s")
         seconds, proc = timed(["verify", "--format", "json"], root)
         assert proc.returncode == 0 and json.loads(proc.stdout)["equal"], proc.stdout + proc.stderr
         print(f"segctl verify:       {seconds:6.2f} s (equal)")
-        compare_incremental(root, data, options.new)
+        compare_incremental(root, data, options.new, start)
+        if options.no_watch:
+            return
 
         command = ["watch", "--every", "1h", "--format", "json", "--project", str(root)]
         watch = subprocess.Popen(

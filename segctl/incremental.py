@@ -60,8 +60,10 @@ WAKE_TABLE = tempnames.INCREMENTAL_WAKE
 NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
 #: The engine's temp tables of D's rows, named to shadow the input views.
 D_ROWS = tempnames.INCREMENTAL_ROWS
-#: D's events are copied into a table when D is at most one person in this many.
+#: D's rows are read into tables when D is at most one person in this many, or at most
+#: :data:`COPY_PERSONS` persons (the tables are held in memory).
 COPY_SHARE = 4
+COPY_PERSONS = 10_000
 
 #: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
 #: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
@@ -286,7 +288,7 @@ class Incremental:
             f"SELECT DISTINCT person_id FROM {PERSONS_TABLE} WHERE person_id IS NOT NULL"
         )
         count = int(con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchall()[0][0])
-        copy_events = count * COPY_SHARE <= kept_state.wakeup_count(store)
+        copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= kept_state.wakeup_count(store)
         return Decision(False, None, new_files, count, copy_events)
 
     @contextmanager
@@ -296,8 +298,8 @@ class Incremental:
         comes first in DuckDB's search path): the input files are scanned once, where the
         plan and the wake-up times would scan them each (several times for the plan). The
         plan is restricted to D anyway and no condition reads another person's rows, so it
-        computes the same. Only for a D of at most 1 in :data:`COPY_SHARE` of the persons:
-        the tables are held in memory."""
+        computes the same. Only for a D of at most :data:`COPY_PERSONS` persons or 1 in
+        :data:`COPY_SHARE` of them: the tables are held in memory."""
         if decision.full or not decision.copy_events:
             yield
             return

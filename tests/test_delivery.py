@@ -281,7 +281,7 @@ def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFak
     assert hashed({victim}) & file_audience(root) == set()
     state = duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True)
     try:
-        for table in ("transitions", "snapshot", "tags", "audience_members"):
+        for table in ("transitions", "snapshot", "tags", "wakeups", "audience_members"):
             found = state.execute(
                 f"SELECT count(*) FROM {table} WHERE person_id = ?", [victim]
             ).fetchall()[0][0]

@@ -44,6 +44,7 @@ from test_differential import (
 from test_differential import write_events as write_case_events
 
 import segctl as lib
+from segctl import incremental
 from segctl.incremental import catalogue
 from segctl.state import DB_FILE
 
@@ -108,6 +109,8 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.reference_applies = True  # False once the reference's rules differ (see below)
 
     def teardown(self) -> None:
+        if hasattr(self, "saved"):
+            incremental.COPY_SHARE, incremental.COPY_PERSONS = self.saved
         shutil.rmtree(self.folder, ignore_errors=True)
         event(f"incremental runs: {self.incremental_runs}, full: {self.full_runs}")
 
@@ -134,6 +137,7 @@ class IncrementalMachine(RuleBasedStateMachine):
         )
         self.as_of = case.as_of - back
         note(case.describe())
+        self.read_rows(data)
         # Steps of exactly the catalogue's durations (and a second either side) move as_of
         # across the window edges of the events written so far.
         project = lib.Project.load(self.root)
@@ -145,6 +149,13 @@ class IncrementalMachine(RuleBasedStateMachine):
             case.features_file is not None and "last" in case.features_file
         )
         self.run()
+
+    def read_rows(self, data: st.DataObject) -> None:
+        """How this machine's incremental runs read D's rows: into tables (one scan of the
+        files), or through the views (as for a D of more than a quarter of the persons)."""
+        self.saved = (incremental.COPY_SHARE, incremental.COPY_PERSONS)
+        if data.draw(st.booleans(), label="D's rows through the views"):
+            incremental.COPY_SHARE, incremental.COPY_PERSONS = 10**9, 0
 
     def write(self, rows: list[Row]) -> None:
         """A new event file, named so that it sorts anywhere among the others."""
@@ -310,6 +321,7 @@ class StitchedMachine(IncrementalMachine):
         self.write([e for e in case.raw_events if data.draw(st.booleans())])
         self.as_of = case.as_of - data.draw(st.sampled_from([timedelta(0), timedelta(days=8)]))
         note(case.describe())
+        self.read_rows(data)
         project = lib.Project.load(self.root)
         stamps = {"timestamp", "created_at", "updated_at"}
         self.durations = [d for d in catalogue(project.definitions, stamps).durations if d]
@@ -714,3 +726,24 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
     assert any("no person id" in w for w in result.warnings)
     assert any("past the newest event" in w for w in result.warnings)
     assert kinds == [False, True, True, True, False, True, True]
+
+
+def test_an_erased_person_keeps_no_wake_up_time(root: Path) -> None:
+    """``segctl forget`` drops the person's wake-up time, and no later run (a full one reads
+    their events again) keeps one: an erased id is kept nowhere in the state."""
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+
+    def woken() -> set[str]:
+        con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+        try:
+            return {str(p) for (p,) in con.execute("SELECT person_id FROM wakeups").fetchall()}
+        finally:
+            con.close()
+
+    victim = sorted(woken())[0]
+    lib.Project.load(root).forget([victim])
+    assert victim not in woken()
+    lib.Project.load(root).run(as_of=iso(AS_OF[1]), full=True)
+    assert victim not in woken() and woken()
+    lib.Project.load(root).run(as_of=iso(AS_OF[2]))
+    assert victim not in woken()

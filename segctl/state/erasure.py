@@ -11,8 +11,8 @@ from segctl.state.schema import S
 from segctl.state.store import StateStore
 from segctl.timeutil import now_utc
 
-#: The tables holding a person's membership history and tags, keyed by person_id.
-PERSON_TABLES = ("transitions", "snapshot", "tags")
+#: The tables holding a person's membership history, tags and wake-up time, by person_id.
+PERSON_TABLES = ("transitions", "snapshot", "tags", "wakeups")
 #: The tables ``backfill --reset`` empties (the outbox and synced audiences are kept).
 HISTORY_TABLES = ("runs", "run_segments", "transitions", "holds", "run_inputs")
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from segctl.packed import quote
+from segctl.state.queries import forgotten_sql
 from segctl.state.schema import S
 
 if TYPE_CHECKING:
@@ -96,4 +97,9 @@ def save(
             f"DELETE FROM {S}.wakeups "
             f"WHERE person_id IN (SELECT person_id FROM {quote(persons_table)})"
         )
-    store.con.execute(f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}")
+    erased = ""  # an erased person's id is kept nowhere (segctl forget)
+    if store.rows(f"SELECT count(*) FROM {S}.forgotten")[0][0]:
+        erased = f" WHERE sha256(person_id) NOT IN ({forgotten_sql()})"
+    store.con.execute(
+        f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}{erased}"
+    )
