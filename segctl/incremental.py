@@ -64,6 +64,9 @@ D_ROWS = tempnames.INCREMENTAL_ROWS
 #: :data:`COPY_PERSONS` persons (the tables are held in memory).
 COPY_SHARE = 4
 COPY_PERSONS = 10_000
+#: A run evaluates in full when D holds more than 1 in this many persons (and more than
+#: :data:`COPY_PERSONS`): it would cost more than a full evaluation.
+FULL_SHARE = 2
 
 #: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
 #: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
@@ -186,6 +189,7 @@ class Incremental:
         self.definitions = definitions
         self.engine = engine
         self._records: list[runfiles.FileRecord] | None = None
+        self._fingerprint: dict[str, str] | None = None
 
     @property
     def root(self) -> Path:
@@ -205,7 +209,13 @@ class Incremental:
 
     def fingerprint(self) -> dict[str, str]:
         """What a run's memberships depend on besides the event, persons and subscriptions
-        files (those are compared file by file through ``run_inputs``): key -> hash."""
+        files (those are compared file by file through ``run_inputs``): key -> hash. Taken
+        once per run: the comparison with the last run and the commit share it."""
+        if self._fingerprint is None:
+            self._fingerprint = self._take_fingerprint()
+        return dict(self._fingerprint)
+
+    def _take_fingerprint(self) -> dict[str, str]:
         config = self.config
         found = {
             f"segment '{name}'": segment.source_hash
@@ -288,7 +298,12 @@ class Incremental:
             f"SELECT DISTINCT person_id FROM {PERSONS_TABLE} WHERE person_id IS NOT NULL"
         )
         count = int(con.execute(f"SELECT count(*) FROM {PERSONS_TABLE}").fetchall()[0][0])
-        copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= kept_state.wakeup_count(store)
+        persons = kept_state.wakeup_count(store)
+        if count > COPY_PERSONS and count * FULL_SHARE > persons:
+            # Re-evaluating most persons through the persons filter, then merging, costs
+            # more than a full evaluation (the next day past a local midnight, typically).
+            return Decision(True, f"{count:,} of {persons:,} persons can have changed")
+        copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= persons
         return Decision(False, None, new_files, count, copy_events)
 
     @contextmanager

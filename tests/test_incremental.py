@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -747,3 +748,22 @@ def test_an_erased_person_keeps_no_wake_up_time(root: Path) -> None:
     assert victim not in woken() and woken()
     lib.Project.load(root).run(as_of=iso(AS_OF[2]))
     assert victim not in woken()
+
+
+def test_a_run_that_can_change_most_persons_evaluates_in_full(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When more than half the persons can have changed (the next day, past a local
+    midnight), re-evaluating them through the persons filter costs more than a full
+    evaluation: the run evaluates in full and says why; a minute later it is incremental
+    again. (Only above COPY_PERSONS persons: lowered here.)"""
+    monkeypatch.setattr(incremental, "COPY_PERSONS", 0)
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    later = lib.Project.load(root).run(as_of=iso(AS_OF[3]))
+    assert not later.incremental
+    found = re.fullmatch(r"(\d) of (\d) persons can have changed", later.full_reason or "")
+    assert found is not None, later.full_reason
+    assert 2 * int(found[1]) > int(found[2])
+    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[3] + timedelta(minutes=1)))
+    assert quiet.incremental
+    assert lib.Project.load(root).verify().equal
