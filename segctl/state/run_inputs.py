@@ -49,10 +49,12 @@ def compare_snapshot(
     if not names:
         return []
     layout = store.snapshot_segments()
-    erased = f"coalesce(sha256(r.person_id) IN (SELECT subject_hash FROM {S}.forgotten), false)"
+    # Whether a person is erased, once per row: as a term of each of a thousand segments'
+    # counts, its subquery passed DuckDB's expression depth limit.
+    erased = f"coalesce(sha256(person_id) IN (SELECT subject_hash FROM {S}.forgotten), false)"
     terms = []
     for i, name in enumerate(names):
-        fresh = f"coalesce({packed.is_set(i, 'r')} AND NOT {erased}, false)"
+        fresh = f"coalesce({packed.is_set(i, 'r')} AND NOT r.erased, false)"
         held = (
             f"coalesce({packed.is_set(layout.index(name), 's')}, false)"
             if name in layout
@@ -61,8 +63,8 @@ def compare_snapshot(
         terms.append(f"count(*) FILTER (WHERE {fresh} AND NOT {held})")
         terms.append(f"count(*) FILTER (WHERE {held} AND NOT {fresh})")
     [counts] = store.rows(
-        f"SELECT {', '.join(terms)} FROM {quote(result_table)} AS r "
-        f"FULL JOIN {S}.snapshot AS s ON r.person_id = s.person_id"
+        f"SELECT {', '.join(terms)} FROM (SELECT *, {erased} AS erased "
+        f"FROM {quote(result_table)}) AS r FULL JOIN {S}.snapshot AS s ON r.person_id = s.person_id"
     )
     return [(int(counts[2 * i]), int(counts[2 * i + 1])) for i in range(len(names))]
 
