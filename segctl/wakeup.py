@@ -78,7 +78,7 @@ class Catalogue:
     durations: tuple[timedelta, ...]
     calendar: bool
     unsupported: str | None  # why incremental evaluation cannot be exact for this catalogue
-    reads: tuple[Reads, ...] = ()
+    reads: tuple[Reads, ...]
 
 
 def objects(value: Any) -> Iterator[Any]:

@@ -6,13 +6,15 @@ full runs and the reference); these tests show that the bound is tight where it 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from stateproject import write_project
+from stateproject import iso, write_project
 
 import segctl as lib
 from segctl.definitions.model import ColumnType, Schema
@@ -162,3 +164,35 @@ def test_a_condition_kind_it_does_not_know_reads_everything_with_every_duration(
     definitions.segments["other"] = loyal
     found = reads(definitions, STAMPS)
     assert Reads(None, None, None, frozenset({timedelta(0), YEAR}), False) in found
+
+
+def test_time_passing_wakes_only_the_persons_of_the_events_whose_edge_it_crossed(
+    tmp_path: Path,
+) -> None:
+    """A purchase and a page_view, each 365 days and an hour before the first as_of: two hours
+    later the purchase has left ``loyal``'s window and its person alone is re-evaluated (and
+    exits), the page_view's person is not (the catalogue-wide bound re-evaluated both); the
+    incremental runs commit what a full run does."""
+    root = write_project(tmp_path / "proj", {"loyal": SEGMENTS["loyal"].replace("2", "1")})
+    (root / "segments" / "browsing.yaml").write_text(SEGMENTS["browsing"])
+    first = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    old = first - YEAR + HOUR
+    rows = [("buyer", "purchase", old), ("viewer", "page_view", old)]
+    rows += [("buyer", "login", first - 2 * DAY), ("viewer", "login", first - 2 * DAY)]
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [r[0] for r in rows],
+                "event": [r[1] for r in rows],
+                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        root / "events.parquet",
+    )
+    (root / "persons.csv").write_text("person_id\nbuyer\nviewer\n")
+    lib.Project.load(root).run(as_of=iso(first))
+    assert set(lib.Project.load(root).members("loyal")["person_id"].to_list()) == {"buyer"}
+    later = lib.Project.load(root).run(as_of=iso(first + 2 * HOUR))
+    assert later.incremental and later.persons_evaluated == 1
+    assert later.changes["loyal"].exited == 1
+    assert lib.Project.load(root).verify().equal
