@@ -32,6 +32,11 @@ SEGMENTS = {
     "loyal": "name: loyal\nrule: {event: purchase, within: 365d, count: {gte: 2}}\n",
     "browsing": "name: browsing\nrule: {event: [page_view, search], within: 7d, count: {gte: 1}}\n",
     "streaky": "name: streaky\nrule: {event: login, streak: {gte: 2}}\n",
+    "funnel": dedent("""\
+        name: funnel
+        rule:
+          sequence: {steps: [{event: signup}, {event: purchase}], within: 7d}
+        """),
     "new": "name: new\nrule: {property: created_at, within: 30d}\n",
     "either": dedent("""\
         name: either
@@ -97,6 +102,13 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         Reads(
             "events",
             frozenset({"page_view", "search"}),
+            frozenset({"timestamp"}),
+            frozenset({zero, WEEK}),
+            False,
+        ),
+        Reads(  # every step's events
+            "events",
+            frozenset({"signup", "purchase"}),
             frozenset({"timestamp"}),
             frozenset({zero, WEEK}),
             False,
