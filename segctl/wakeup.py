@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 CALENDAR_AFTER = timedelta(days=4)
 #: ... and no earlier than this before it (the start of ``v + d``'s local day, 25 hours at most).
 CALENDAR_BEFORE = timedelta(hours=26)
-#: Measures that count local days whatever their window.
+#: Measures that count local days whatever their window (the catalogue-wide flag, and the
+#: fallback's local-midnight term).
 LOCAL_DAY_MEASURES = ("distinct_days", "streak", "active_periods")
 #: The events' time column (the views' canonical name).
 EVENT_TIME = "timestamp"
@@ -122,6 +123,17 @@ def uses_local_days(value: Any) -> bool:
     )
 
 
+def moves_at_midnight(value: Any) -> bool:
+    """Whether ``value`` depends on ``as_of``'s local day: a calendar window (its edges are
+    local midnights) or a streak (it ends on ``as_of``'s local day or the day before).
+    ``distinct_days`` and rolling ``active_periods`` count the local days of the events in
+    rolling windows: functions of which events are inside, which changes at ``v + d`` alone."""
+    return any(
+        (isinstance(item, Window) and item.calendar) or getattr(item, "kind", None) == "streak"
+        for item in objects(value)
+    )
+
+
 def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogue:
     """Every duration the catalogue uses, whether it uses local days, which rows each
     condition's durations apply to (:func:`reads`), and whether some comparator compares a
@@ -185,7 +197,7 @@ def _event_reads(value: Any, stamps: set[str]) -> Reads:
         names = frozenset(n for m in matches for n in m.names or ())
     named = {s for s in objects(value) if isinstance(s, str) and s in stamps}
     columns = frozenset({EVENT_TIME, *named})
-    return Reads("events", names, columns, durations(value), uses_local_days(value))
+    return Reads("events", names, columns, durations(value), moves_at_midnight(value))
 
 
 # ---- the SQL ---------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ SEGMENTS = {
     "loyal": "name: loyal\nrule: {event: purchase, within: 365d, count: {gte: 2}}\n",
     "browsing": "name: browsing\nrule: {event: [page_view, search], within: 7d, count: {gte: 1}}\n",
     "streaky": "name: streaky\nrule: {event: login, streak: {gte: 2}}\n",
+    # The local days of the events in a rolling window: no local-midnight term.
+    "regular": "name: regular\nrule: {event: visit, within: 30d, distinct_days: {gte: 3}}\n",
     "funnel": dedent("""\
         name: funnel
         rule:
@@ -106,6 +108,13 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
             frozenset({zero, WEEK}),
             False,
         ),
+        Reads(
+            "events",
+            frozenset({"visit"}),
+            frozenset({"timestamp"}),
+            frozenset({zero, MONTH}),
+            False,
+        ),
         Reads(  # every step's events
             "events",
             frozenset({"signup", "purchase"}),
@@ -137,17 +146,23 @@ def test_an_event_no_condition_reads_needs_no_wake_up(cat: Catalogue) -> None:
 
 def test_the_local_midnight_term_is_the_local_day_conditions_alone(cat: Catalogue) -> None:
     """A login two days ago (streak: a local-day measure) wakes at the next midnight; a
-    page_view two days ago waits for its 7-day edge, and a purchase whose 365-day edge passed a
-    day ago never wakes (the catalogue-wide bound woke both at the midnight)."""
+    page_view two days ago waits for its 7-day edge, a visit (distinct_days in a rolling
+    window) for its 30-day edge, and a purchase whose 365-day edge passed a day ago never wakes
+    (the catalogue-wide bound woke them all at the midnight)."""
     found = wakes(
         cat,
         [
             ("streaker", "login", AS_OF - 2 * DAY),
             ("viewer", "page_view", AS_OF - 2 * DAY),
+            ("visitor", "visit", AS_OF - 2 * DAY),
             ("buyer", "purchase", AS_OF - YEAR - DAY),
         ],
     )
-    assert found == {"streaker": MIDNIGHT, "viewer": AS_OF + 5 * DAY}
+    assert found == {
+        "streaker": MIDNIGHT,
+        "viewer": AS_OF + 5 * DAY,
+        "visitor": AS_OF + 28 * DAY,
+    }
 
 
 def test_person_columns_wake_for_the_comparators_that_read_them(cat: Catalogue) -> None:
