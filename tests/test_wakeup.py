@@ -26,12 +26,15 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 YEAR = timedelta(days=365)
 WEEK = timedelta(days=7)
+FORTNIGHT = timedelta(days=14)
 MONTH = timedelta(days=30)
 
 SEGMENTS = {
     "loyal": "name: loyal\nrule: {event: purchase, within: 365d, count: {gte: 2}}\n",
     "browsing": "name: browsing\nrule: {event: [page_view, search], within: 7d, count: {gte: 1}}\n",
     "streaky": "name: streaky\nrule: {event: login, streak: {gte: 2}}\n",
+    # A comparator's duration (no window): last_seen <= as_of - 14d.
+    "lapsed": "name: lapsed\nrule: {event: cart_add, last_seen: {older_than: 14d}}\n",
     # The local days of the events in a rolling window: no local-midnight term.
     "regular": "name: regular\nrule: {event: visit, within: 30d, distinct_days: {gte: 3}}\n",
     "funnel": dedent("""\
@@ -110,6 +113,13 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         ),
         Reads(
             "events",
+            frozenset({"cart_add"}),
+            frozenset({"timestamp"}),
+            frozenset({zero, FORTNIGHT}),
+            False,
+        ),
+        Reads(
+            "events",
             frozenset({"visit"}),
             frozenset({"timestamp"}),
             frozenset({zero, MONTH}),
@@ -126,7 +136,7 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         Reads("persons", None, frozenset({"created_at"}), frozenset({zero, MONTH}), False),
     }
     # All durations still (the state machines step as_of by them), and local days are used.
-    assert cat.durations == (zero, WEEK, MONTH, YEAR)
+    assert cat.durations == (zero, WEEK, FORTNIGHT, MONTH, YEAR)
     assert cat.calendar
 
 
@@ -198,14 +208,18 @@ def test_time_passing_wakes_only_the_persons_of_the_events_whose_edge_it_crossed
 ) -> None:
     """A purchase and a page_view, each 365 days and an hour before the first as_of: two hours
     later the purchase has left ``loyal``'s window and its person alone is re-evaluated (and
-    exits), the page_view's person is not (the catalogue-wide bound re-evaluated both); the
-    incremental runs commit what a full run does."""
-    root = write_project(tmp_path / "proj", {"loyal": SEGMENTS["loyal"].replace("2", "1")})
+    exits), the page_view's person is not (the catalogue-wide bound re-evaluated both); a
+    cart_add 14 days before (plus an hour) enters ``lapsed`` by its comparator's duration. The
+    incremental runs commit what a full run does. (The state machines rarely isolate a
+    comparator's duration: their cases draw windows and comparators from a few durations.)"""
+    segments = {"loyal": SEGMENTS["loyal"].replace("2", "1"), "lapsed": SEGMENTS["lapsed"]}
+    root = write_project(tmp_path / "proj", segments)
     (root / "segments" / "browsing.yaml").write_text(SEGMENTS["browsing"])
     first = datetime(2026, 3, 10, 12, tzinfo=UTC)
     old = first - YEAR + HOUR
     rows = [("buyer", "purchase", old), ("viewer", "page_view", old)]
     rows += [("buyer", "login", first - 2 * DAY), ("viewer", "login", first - 2 * DAY)]
+    rows += [("shopper", "cart_add", first - FORTNIGHT + HOUR)]
     pq.write_table(
         pa.table(
             {
@@ -216,10 +230,12 @@ def test_time_passing_wakes_only_the_persons_of_the_events_whose_edge_it_crossed
         ),
         root / "events.parquet",
     )
-    (root / "persons.csv").write_text("person_id\nbuyer\nviewer\n")
+    (root / "persons.csv").write_text("person_id\nbuyer\nviewer\nshopper\n")
     lib.Project.load(root).run(as_of=iso(first))
     assert set(lib.Project.load(root).members("loyal")["person_id"].to_list()) == {"buyer"}
+    assert lib.Project.load(root).members("lapsed")["person_id"].to_list() == []
     later = lib.Project.load(root).run(as_of=iso(first + 2 * HOUR))
-    assert later.incremental and later.persons_evaluated == 1
+    assert later.incremental and later.persons_evaluated == 2  # buyer and shopper
     assert later.changes["loyal"].exited == 1
+    assert later.changes["lapsed"].entered == 1
     assert lib.Project.load(root).verify().equal
