@@ -24,18 +24,16 @@ plan runs for D, D's rows are read from temp tables that shadow the input views
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from segctl import tempnames
-from segctl.compiler.calendar import day_start, local_day
-from segctl.definitions.model import ColumnTest, ColumnType, ListCondition, Periods, Window
+from segctl import tempnames, wakeup
+from segctl.definitions.model import ColumnType, ListCondition
 from segctl.engine.duckdb import qident
 from segctl.errors import DataError
 from segctl.sources import columns as cols
@@ -45,6 +43,7 @@ from segctl.sources.sql import duck
 from segctl.sources.views import DUPLICATE
 from segctl.state import incremental as kept_state
 from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
+from segctl.wakeup import Catalogue, catalogue
 
 if TYPE_CHECKING:
     from segctl.config import Config
@@ -68,13 +67,6 @@ COPY_PERSONS = 10_000
 #: :data:`COPY_PERSONS`): it would cost more than a full evaluation.
 FULL_SHARE = 2
 
-#: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
-#: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
-#: next, plus a daylight-saving hour) ...
-CALENDAR_AFTER = timedelta(days=4)
-#: ... and no earlier than this before it (the start of ``v + d``'s local day, 25 hours at most).
-CALENDAR_BEFORE = timedelta(hours=26)
-
 
 @dataclass
 class Decision:
@@ -89,63 +81,6 @@ class Decision:
     copy_events: bool = False
 
 
-@dataclass(frozen=True)
-class Catalogue:
-    """What the rules depend on besides the rows: durations, whether local days matter, and
-    the fingerprint compared between runs."""
-
-    durations: tuple[timedelta, ...]
-    calendar: bool
-    unsupported: str | None  # why incremental evaluation cannot be exact for this catalogue
-
-
-def _objects(value: Any) -> Iterator[Any]:
-    """Every object reachable from a definition (dataclasses, tuples, dicts), depth first."""
-    stack = [value]
-    seen: set[int] = set()
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
-        elif isinstance(item, (tuple, list, frozenset, set)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-
-
-def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogue:
-    """Every duration the catalogue uses (each ``within``, ``between`` bound, comparator
-    duration, sequence window, active_periods edge ``i * every + offset``), whether it uses
-    local days (calendar windows, distinct_days, streak), and whether some comparator compares
-    a value the wake-up bound cannot see (a nested timestamp property) with as_of."""
-    durations: set[timedelta] = {timedelta(0)}
-    calendar = False
-    unsupported = None
-    for item in _objects([definitions.segments, definitions.features]):
-        if isinstance(item, timedelta):
-            durations.add(item)
-        elif isinstance(item, Periods):
-            for i in range(item.of_last + 2):
-                durations.add(item.every * i + item.offset)
-        elif (isinstance(item, Window) and item.calendar) or getattr(item, "kind", None) in (
-            "distinct_days",
-            "streak",
-            "active_periods",
-        ):
-            calendar = True
-        elif (
-            isinstance(item, ColumnTest)
-            and item.column not in timestamp_columns
-            and any(t.op in ("within", "older_than") for t in item.comparator.tests)
-        ):
-            unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
-    return Catalogue(tuple(sorted(durations)), calendar, unsupported)
-
-
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
     """The first difference, definitions first (the order :meth:`Incremental.fingerprint`
     builds)."""
@@ -157,24 +92,6 @@ def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
         if old[key] != new[key]:
             return f"{key} changed"
     return None
-
-
-def _ts(moment: datetime) -> str:
-    return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
-
-
-def _first(column: str, steps: list[tuple[datetime, timedelta]], shift: timedelta) -> str:
-    """``CASE WHEN column >= low THEN column + d + shift ...`` over ``steps`` (low, d) in
-    order: the first step whose ``low`` the value reaches."""
-    whens = " ".join(
-        f"WHEN {column} >= {_ts(low)} THEN {column} + {_interval(d + shift)}" for low, d in steps
-    )
-    return f"CASE {whens} END"
-
-
-def _interval(delta: timedelta) -> str:
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return f"INTERVAL ({micros}) MICROSECONDS"
 
 
 class Incremental:
@@ -236,7 +153,7 @@ class Incremental:
         found["the engine"] = config.engine.type
         files: set[str] = set()
         for segment in self.definitions.segments.values():
-            for item in _objects(segment):
+            for item in wakeup.objects(segment):
                 if isinstance(item, ListCondition):
                     files.add(str((self.root / item.file).resolve()))
         try:
@@ -407,49 +324,11 @@ class Incremental:
             )
 
     def wake_sql(self, moment: datetime, only: str | None) -> str:
-        """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment``
-        over every timestamp value ``v`` of the person's rows (events, persons,
-        subscriptions) and every duration ``d`` of the catalogue (0 included: a row becoming
-        visible). With local-day measures, also ``max(v + d - 26h, N)`` for every ``v + d``
-        up to 4 days before ``moment``, where N is the first local midnight after ``moment``:
-        such a measure moves only at a local midnight, one in [v + d - 26h, v + d + 4 days].
-        A lower bound, never later than a real change; persons with no such value never
-        wake."""
-        schema = self.engine.schema()
+        """SELECT person_id, wake: per person a lower bound of the first instant at or after
+        ``moment`` at which a membership can change without a new row, for the persons in the
+        table ``only`` (everyone when None): :func:`segctl.wakeup.wake_sql`."""
         cat = self.catalogue()
-        timezone = self.config.timezone
-        midnight = day_start(local_day(moment, timezone) + timedelta(days=1), timezone)
-        parts = []
-        for table, columns in schema.items():
-            timestamp_columns = [c for c, k in columns.items() if k is ColumnType.TIMESTAMP]
-            if not timestamp_columns or "person_id" not in columns:
-                continue
-            plain, calendar = [], []
-            for column in timestamp_columns:
-                c = qident(column)
-                # Per row, the smallest duration d (they ascend) with v + d >= moment: the
-                # row's smallest candidate, so the min over rows is the min over (v, d).
-                steps = [(moment - d, d) for d in cat.durations]
-                plain.append(_first(c, steps, timedelta(0)))
-                if cat.calendar:
-                    calendar.append(
-                        _first(c, [(m - CALENDAR_AFTER, d) for m, d in steps], -CALENDAR_BEFORE)
-                    )
-            where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
-            days = f"min(least({', '.join(calendar)}))" if calendar else "NULL::TIMESTAMP"
-            parts.append(
-                f"SELECT person_id, min(least({', '.join(plain)})) AS plain, {days} AS days "
-                f"FROM {qident(table)}{where} GROUP BY person_id"
-            )
-        if not parts:
-            return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
-        union = " UNION ALL ".join(parts)
-        # least() and greatest() skip NULLs: a person with no local-day candidate has none.
-        days = f"CASE WHEN min(days) IS NOT NULL THEN greatest(min(days), {_ts(midnight)}) END"
-        return (
-            f"SELECT person_id, least(min(plain), {days}) AS wake FROM ({union}) "
-            "WHERE person_id IS NOT NULL GROUP BY person_id HAVING wake IS NOT NULL"
-        )
+        return wakeup.wake_sql(self.engine.schema(), cat, moment, self.config.timezone, only)
 
     def prepare_wake(self, moment: datetime, decision: Decision) -> None:
         """Compute this run's wake-up times (of D, or of everyone for a full run) into the

@@ -1,0 +1,312 @@
+"""The wake-up time of an incremental run (docs/realtime.md "The wake-up time, and why it is
+exact").
+
+A condition depends on ``as_of`` only through comparisons ``v <op> as_of - d`` of the
+timestamp values ``v`` of the rows it reads with its own durations ``d`` (and, for local-day
+measures, through the local day of such a comparison). So a person's memberships cannot change
+before the smallest ``v + d >= as_of`` over the rows each condition reads and that condition's
+durations: :func:`catalogue` attributes durations to rows (:class:`Reads`: a table, event
+names, timestamp columns), and :func:`wake_sql` takes that minimum per person in one pass over
+each table. What it cannot attribute (a condition kind it does not know) applies every
+duration to every row of every table, as the first version of the bound did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from segctl.compiler.calendar import day_start, local_day
+from segctl.definitions.model import (
+    All,
+    AnyOf,
+    AtLeast,
+    ColumnTest,
+    ColumnType,
+    Condition,
+    EventCondition,
+    EventMatch,
+    FeatureCondition,
+    ListCondition,
+    Not,
+    Periods,
+    PropertyCondition,
+    Schema,
+    SegmentCondition,
+    SequenceCondition,
+    SubscriptionCondition,
+    Window,
+    segment_conditions,
+)
+from segctl.engine.duckdb import qident
+
+if TYPE_CHECKING:
+    from segctl.definitions.loader import Definitions
+
+#: Calendar measures move at local midnights: a change caused by a value ``v`` and a duration
+#: ``d`` happens at the start of a local day at most this long after ``v + d`` (the day after
+#: next, plus a daylight-saving hour) ...
+CALENDAR_AFTER = timedelta(days=4)
+#: ... and no earlier than this before it (the start of ``v + d``'s local day, 25 hours at most).
+CALENDAR_BEFORE = timedelta(hours=26)
+#: Measures that count local days whatever their window (the catalogue-wide flag, and the
+#: fallback's local-midnight term).
+LOCAL_DAY_MEASURES = ("distinct_days", "streak", "active_periods")
+#: The events' time column (the views' canonical name).
+EVENT_TIME = "timestamp"
+
+
+@dataclass(frozen=True)
+class Reads:
+    """Rows some condition reads, and the durations it compares their timestamps with
+    ``as_of`` by (0 included: a row becoming visible)."""
+
+    table: str | None  # None: every table
+    names: frozenset[str] | None  # events: the event names it reads (None: any)
+    columns: frozenset[str] | None  # the timestamp columns it compares (None: all)
+    durations: frozenset[timedelta]
+    calendar: bool  # a local-day measure: also the local-midnight term for these durations
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What the rules depend on besides the rows: durations (all, and which rows each applies
+    to), whether local days matter, and whether the bound cannot be exact."""
+
+    durations: tuple[timedelta, ...]
+    calendar: bool
+    unsupported: str | None  # why incremental evaluation cannot be exact for this catalogue
+    reads: tuple[Reads, ...]
+
+
+def objects(value: Any) -> Iterator[Any]:
+    """Every object reachable from a definition (dataclasses, tuples, dicts), depth first."""
+    stack = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        elif isinstance(item, (tuple, list, frozenset, set)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
+def durations(value: Any) -> frozenset[timedelta]:
+    """0 and every duration in ``value`` (each ``within``, ``between`` bound, comparator
+    duration, sequence window, ``max_gap``/``max_span``, active_periods edge
+    ``i * every + offset``): collected by walking it, so a construct added later is covered
+    as long as its durations are ``timedelta`` values."""
+    found: set[timedelta] = {timedelta(0)}
+    for item in objects(value):
+        if isinstance(item, timedelta):
+            found.add(item)
+        elif isinstance(item, Periods):
+            found.update(item.every * i + item.offset for i in range(item.of_last + 2))
+    return frozenset(found)
+
+
+def uses_local_days(value: Any) -> bool:
+    """Whether ``value`` holds a calendar window or a measure counting local days."""
+    return any(
+        (isinstance(item, Window) and item.calendar)
+        or getattr(item, "kind", None) in LOCAL_DAY_MEASURES
+        for item in objects(value)
+    )
+
+
+def moves_at_midnight(value: Any) -> bool:
+    """Whether ``value`` depends on ``as_of``'s local day: a calendar window (its edges are
+    local midnights) or a streak (it ends on ``as_of``'s local day or the day before).
+    ``distinct_days`` and rolling ``active_periods`` count the local days of the events in
+    rolling windows: functions of which events are inside, which changes at ``v + d`` alone."""
+    return any(
+        (isinstance(item, Window) and item.calendar) or getattr(item, "kind", None) == "streak"
+        for item in objects(value)
+    )
+
+
+def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogue:
+    """Every duration the catalogue uses, whether it uses local days, which rows each
+    condition's durations apply to (:func:`reads`), and whether some comparator compares a
+    value the wake-up bound cannot see (a nested timestamp property) with as_of."""
+    unsupported = None
+    everything = [definitions.segments, definitions.features]
+    for item in objects(everything):
+        if (
+            isinstance(item, ColumnTest)
+            and item.column not in timestamp_columns
+            and any(t.op in ("within", "older_than") for t in item.comparator.tests)
+        ):
+            unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
+    found = durations(everything)
+    return Catalogue(
+        tuple(sorted(found)),
+        uses_local_days(everything),
+        unsupported,
+        tuple(dict.fromkeys(reads(definitions, timestamp_columns))),
+    )
+
+
+def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads]:
+    """The rows each condition and feature reads with its durations, and the persons'
+    ``created_at`` (a person becomes visible at it)."""
+    everything = [definitions.segments, definitions.features]
+    fallback = Reads(None, None, None, durations(everything), uses_local_days(everything))
+    found = [Reads("persons", None, frozenset({"created_at"}), frozenset({timedelta(0)}), False)]
+    for segment in definitions.segments.values():
+        for condition in segment_conditions(segment):
+            found.extend(_condition_reads(condition, timestamp_columns, fallback))
+    for feature in definitions.features.values():
+        found.append(_event_reads(feature.measure, timestamp_columns))
+    return found
+
+
+def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) -> list[Reads]:
+    """One condition's own reads (its parts are walked by ``segment_conditions``); a kind
+    this does not know reads everything with every duration."""
+    if isinstance(condition, (All, AnyOf, AtLeast, Not, SegmentCondition, ListCondition)):
+        return []  # no row of its own: its parts and the segments it names are walked
+    if isinstance(condition, (EventCondition, FeatureCondition, SequenceCondition)):
+        return [_event_reads(condition, stamps)]
+    if isinstance(condition, PropertyCondition):
+        test = condition.test
+        return [Reads("persons", None, frozenset({test.column}), durations(test), False)]
+    if isinstance(condition, SubscriptionCondition):
+        # The latest row with updated_at <= as_of: every row and timestamp column counts.
+        return [Reads("subscriptions", None, None, durations(condition), False)]
+    return [fallback]
+
+
+def _event_reads(value: Any, stamps: set[str]) -> Reads:
+    """An event condition, sequence or feature: the event names of its matches (any, when
+    one matches any event; a ``where`` only narrows the rows, so it is left out), the events'
+    time column and each timestamp column it names (``where``, ``share``, ``of``), and its
+    durations (window, comparator, periods, sequence gaps)."""
+    matches = [m for m in objects(value) if isinstance(m, EventMatch)]
+    names: frozenset[str] | None = None
+    if matches and all(m.names is not None for m in matches):
+        names = frozenset(n for m in matches for n in m.names or ())
+    named = {s for s in objects(value) if isinstance(s, str) and s in stamps}
+    columns = frozenset({EVENT_TIME, *named})
+    return Reads("events", names, columns, durations(value), moves_at_midnight(value))
+
+
+# ---- the SQL ---------------------------------------------------------------------------------
+
+
+def wake_sql(
+    schema: Schema, cat: Catalogue, moment: datetime, timezone: str, only: str | None
+) -> str:
+    """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment`` over
+    every timestamp value ``v`` of the person's rows and every duration ``d`` of a condition
+    reading that row (:class:`Reads`). For a local-day condition, also ``max(v + d - 26h, N)``
+    for its ``v + d`` up to 4 days before ``moment``, where N is the first local midnight
+    after ``moment``: such a measure moves only at a local midnight, one in
+    [v + d - 26h, v + d + 4 days]. A lower bound, never later than a real change; persons
+    with no such value never wake. ``only``: a table of the persons to compute it for."""
+    midnight = day_start(local_day(moment, timezone) + timedelta(days=1), timezone)
+    parts = []
+    for table, columns in schema.items():
+        if "person_id" not in columns:
+            continue
+        plain, days = [], []
+        for column, kind in columns.items():
+            if kind is not ColumnType.TIMESTAMP:
+                continue
+            applying = [
+                r
+                for r in cat.reads
+                if r.table in (None, table) and (r.columns is None or column in r.columns)
+            ]
+            by_name = "event" in columns and table == "events"
+            plain += _candidates(qident(column), applying, by_name, moment, calendar=False)
+            days += _candidates(qident(column), applying, by_name, moment, calendar=True)
+        if not plain and not days:
+            continue
+        where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
+        low = f"min(least({', '.join(plain)}))" if plain else "NULL::TIMESTAMP"
+        day = f"min(least({', '.join(days)}))" if days else "NULL::TIMESTAMP"
+        parts.append(
+            f"SELECT person_id, {low} AS plain, {day} AS days "
+            f"FROM {qident(table)}{where} GROUP BY person_id"
+        )
+    if not parts:
+        return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
+    union = " UNION ALL ".join(parts)
+    # least() and greatest() skip NULLs: a person with no local-day candidate has none.
+    day = f"CASE WHEN min(days) IS NOT NULL THEN greatest(min(days), {_ts(midnight)}) END"
+    return (
+        f"SELECT person_id, least(min(plain), {day}) AS wake FROM ({union}) "
+        "WHERE person_id IS NOT NULL GROUP BY person_id HAVING wake IS NOT NULL"
+    )
+
+
+def _candidates(
+    column: str, applying: list[Reads], by_name: bool, moment: datetime, calendar: bool
+) -> list[str]:
+    """A row's smallest candidate for ``column`` (none, or one expression): with
+    ``by_name``, one ``CASE WHEN event IN (...)`` branch per set of event names sharing the
+    same durations (rows of any other name get the durations of the conditions reading any
+    event, or no candidate)."""
+    if calendar:
+        applying = [r for r in applying if r.calendar]
+    if not by_name:
+        every = _union(r.durations for r in applying)
+        return [_first(column, every, moment, calendar)] if every else []
+    anyone = _union(r.durations for r in applying if r.names is None)
+    named: dict[str, set[timedelta]] = {}
+    for r in applying:
+        for name in r.names or ():
+            named.setdefault(name, set(anyone)).update(r.durations)
+    groups: dict[frozenset[timedelta], list[str]] = {}
+    for name, theirs in sorted(named.items()):
+        if theirs != anyone:
+            groups.setdefault(frozenset(theirs), []).append(name)
+    whens = " ".join(
+        f"WHEN event IN ({', '.join(_text(n) for n in names)}) "
+        f"THEN {_first(column, found, moment, calendar)}"
+        for found, names in groups.items()
+    )
+    otherwise = f" ELSE {_first(column, anyone, moment, calendar)}" if anyone else ""
+    if not whens:
+        return [_first(column, anyone, moment, calendar)] if anyone else []
+    return [f"CASE {whens}{otherwise} END"]
+
+
+def _union(sets: Iterable[frozenset[timedelta]]) -> frozenset[timedelta]:
+    return frozenset().union(*sets)
+
+
+def _first(column: str, found: Iterable[timedelta], moment: datetime, calendar: bool) -> str:
+    """``CASE WHEN column >= low THEN column + d + shift ...`` over the durations ascending:
+    the smallest ``d`` whose ``low`` the value reaches (``moment - d``, or 4 days before it
+    for the local-midnight term, shifted 26 hours back), so the min over rows is the min over
+    every pair (v, d)."""
+    reach, shift = (CALENDAR_AFTER, -CALENDAR_BEFORE) if calendar else (timedelta(0), timedelta(0))
+    whens = " ".join(
+        f"WHEN {column} >= {_ts(moment - d - reach)} THEN {column} + {_interval(d + shift)}"
+        for d in sorted(found)
+    )
+    return f"CASE {whens} END"
+
+
+def _ts(moment: datetime) -> str:
+    return f"TIMESTAMP '{moment.isoformat(sep=' ')}'"
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _interval(delta: timedelta) -> str:
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"INTERVAL ({micros}) MICROSECONDS"
