@@ -6,7 +6,7 @@ person's rows changed and nothing in the rules can flip for that person between 
 run uses, restricted to D (``PlanContext.persons_filter``), and the snapshot rows of the others
 are copied into the result table, so the diff, commit and deliveries are a full run's.
 
-What the state keeps, committed in the run's transaction (state schema v4):
+What the state keeps, committed in the run's transaction (state schema v5):
 
 - ``incremental``: the catalogue fingerprint of the run (each definition's hash, the features
   file, timezone, data configuration, list and identities files), keyed by the run it belongs
@@ -15,11 +15,15 @@ What the state keeps, committed in the run's transaction (state schema v4):
   at which any membership of the person can change without a new row
   (:meth:`Incremental.wake_sql`).
 
+- ``person_keys``, ``event_rows``, ``event_copy``: the ``events`` view's rows clustered by
+  person (:mod:`segctl.state.event_rows`), when no row's fate depends on another file's rows.
+
 D = the persons whose rows the new event files can change (their own rows, read through the
 run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
 a new row) and the persons whose wake-up time is at or before the new ``as_of``. While the
 plan runs for D, D's rows are read from temp tables that shadow the input views
-(:meth:`Incremental.restricted`), so the input files are scanned once.
+(:meth:`Incremental.restricted`): D's events from the state's copy plus the new files' rows
+when the copy is kept, else from one scan of the input files.
 """
 
 from __future__ import annotations
@@ -32,15 +36,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from segctl import tempnames, wakeup
 from segctl.definitions.model import ColumnType, ListCondition
 from segctl.engine.duckdb import qident
 from segctl.errors import DataError
+from segctl.sources import checks, runfiles
 from segctl.sources import columns as cols
-from segctl.sources import runfiles
 from segctl.sources.inputs import resolve_inputs
 from segctl.sources.sql import duck
 from segctl.sources.views import DUPLICATE
+from segctl.state import event_rows
 from segctl.state import incremental as kept_state
 from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
 from segctl.wakeup import Catalogue, catalogue
@@ -59,6 +66,10 @@ WAKE_TABLE = tempnames.INCREMENTAL_WAKE
 NEW_ROWS_TABLE = tempnames.INCREMENTAL_NEW_ROWS
 #: The engine's temp tables of D's rows, named to shadow the input views.
 D_ROWS = tempnames.INCREMENTAL_ROWS
+#: The engine's temp table of the ``events`` view's rows of the new files (with the copy).
+NEW_EVENTS = tempnames.INCREMENTAL_NEW_EVENTS
+#: The engine's temp table of D's events read from the copy, renamed to shadow ``events``.
+D_EVENTS = tempnames.INCREMENTAL_EVENTS
 #: D's rows are read into tables when D is at most one person in this many, or at most
 #: :data:`COPY_PERSONS` persons (the tables are held in memory).
 COPY_SHARE = 4
@@ -66,6 +77,11 @@ COPY_PERSONS = 10_000
 #: A run evaluates in full when D holds more than 1 in this many persons (and more than
 #: :data:`COPY_PERSONS`): it would cost more than a full evaluation.
 FULL_SHARE = 2
+
+#: The DuckDB whose ``hash`` keys the copy of the events (another one writes it again).
+VERSION = duckdb.__version__
+#: The fingerprint's keys the ``events`` view's rows of a file depend on (with the file).
+EVENTS_VIEW_KEYS = ("the timezone", "the data configuration", "the columns of the data")
 
 
 @dataclass
@@ -77,8 +93,11 @@ class Decision:
     reason: str | None = None
     new_files: list[str] = field(default_factory=list)
     persons: int = 0  # the size of D for an incremental run
-    #: Whether D's events are read once into a table (see :meth:`Incremental.restricted`).
+    #: Whether D's rows are read once into tables (see :meth:`Incremental.restricted`).
     copy_events: bool = False
+    #: The state's copy of the events when it holds the last run's rows (this run adds the
+    #: new files' rows to it): D's events come from it, not from a scan of every file.
+    copy: list[Path] | None = None
 
 
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
@@ -184,7 +203,34 @@ class Incremental:
     def decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:
         """Full or incremental, and for an incremental run D in the engine's
         :data:`PERSONS_TABLE`. The caller holds the lock; ``store`` is the state attached to
-        the engine's connection."""
+        the engine's connection. A full run keeps the state's copy of the events when it
+        still holds the rows of the files it was written from (:meth:`_kept_copy`)."""
+        decision = self._decide(store, moment, full)
+        if decision.full and self.config.engine.type == "duckdb" and self.keeps_rows():
+            decision.copy, decision.new_files = self._kept_copy(store)
+        return decision
+
+    def _kept_copy(self, store: StateStore) -> tuple[list[Path] | None, list[str]]:
+        """For a full run: the state's copy of the events and the event files new since it
+        was written, when it still holds the ``events`` view's rows of every file it was
+        written from (each unchanged, and the data configuration, timezone and columns too).
+        It depends on nothing else, so a new definition or ``run --full`` keeps it and adds
+        the new files' rows, where writing it again costs a sort of every event."""
+        last = store.last_run()
+        copy = event_rows.current(store, last.run_id, VERSION) if last is not None else None
+        if last is None or copy is None:
+            return None, []
+        kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
+        if any(kept.get(key) != now.get(key) for key in EVENTS_VIEW_KEYS):
+            return None, []
+        recorded = {(r.source, r.path): r for r in runfiles.load(store, last.run_id)}
+        files = {(r.source, r.path): r for r in self.records() if r.source == "events"}
+        if any(files.get(key) != r for key, r in recorded.items() if key[0] == "events"):
+            return None, []
+        added = [r.path for key, r in files.items() if key not in recorded]
+        return copy, [runfiles.absolute(self.root, path) for path in added]
+
+    def _decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:
         if full:
             return Decision(True)
         if self.config.engine.type != "duckdb":
@@ -213,7 +259,11 @@ class Incremental:
         new_files = [runfiles.absolute(self.root, r.path) for r in added]
         con = self.engine.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
-        if new_files:
+        copy = event_rows.current(store, last.run_id, VERSION) if self.keeps_rows() else None
+        if copy is not None:
+            self._new_events(new_files)
+            con.execute(f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {NEW_EVENTS}")
+        elif new_files:
             self._add_new_file_persons(new_files)
         kept_state.add_woken(store, PERSONS_TABLE, moment)
         con.execute(
@@ -227,7 +277,35 @@ class Incremental:
             # more than a full evaluation (the next day past a local midnight, typically).
             return Decision(True, f"{count:,} of {persons:,} persons can have changed")
         copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= persons
-        return Decision(False, None, new_files, count, copy_events)
+        if copy is not None and copy_events:  # D's events: the copy's, and the new files'
+            event_rows.read(con, copy, PERSONS_TABLE, D_EVENTS, self._event_columns(), self._raw())
+            con.execute(f"INSERT INTO {D_EVENTS} SELECT * FROM {NEW_EVENTS}")
+        return Decision(False, None, new_files, count, copy_events, copy)
+
+    def keeps_rows(self) -> bool:
+        """Whether runs keep a copy of the events (:mod:`segctl.state.event_rows`): when the
+        ``events`` view's rows of a file do not depend on other files' rows (no ``dedupe_on``,
+        no identity map), so the copy grows by the new files' rows alone."""
+        return "events" in self.engine.schema() and checks.additive(self.engine.loader)
+
+    def _event_columns(self) -> list[str]:
+        """The ``events`` view's columns, in order."""
+        cursor = self.engine.con.execute("SELECT * FROM events LIMIT 0")
+        return [str(d[0]) for d in cursor.description]
+
+    def _raw(self) -> str | None:
+        """The ``events`` view's column of the source's own timestamps, if it has one."""
+        return self.engine.loader.raw_timestamp
+
+    def _new_events(self, files: list[str]) -> None:
+        """The ``events`` view's rows of the new ``files`` into :data:`NEW_EVENTS`, typed as
+        the view (whose column types are those of the last run: the fingerprint says so)."""
+        con = self.engine.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW_EVENTS} AS SELECT * FROM events LIMIT 0")
+        rows = self.engine.loader.events_of(files)
+        if rows is not None:
+            with self.engine.plan_errors():
+                con.execute(f"INSERT INTO {NEW_EVENTS} BY NAME {duck(rows)}")
 
     @contextmanager
     def restricted(self, decision: Decision) -> Iterator[None]:
@@ -246,6 +324,9 @@ class Incremental:
         views = [t for t in D_ROWS if t in self.engine.schema()]
         try:
             for view in views:
+                if view == "events" and decision.copy is not None:  # read by decide()
+                    con.execute(f"ALTER TABLE temp.main.{D_EVENTS} RENAME TO events")
+                    continue
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE {qident(view)} AS SELECT * FROM "
                     f"{qident(database)}.main.{qident(view)} "
@@ -357,3 +438,19 @@ class Incremental:
         keeps nothing, so the next run is full."""
         only = None if decision.full else PERSONS_TABLE
         kept_state.save(store, run_id, kept, WAKE_TABLE, only)
+        names: list[str] = []
+        if kept is not None and self.keeps_rows():
+            if decision.copy is None:  # the first run that can keep a copy, or a rewrite
+                names = [event_rows.write(store, "events", self._raw())]
+            elif decision.new_files:
+                if decision.full:  # an incremental run read them in decide()
+                    self._new_events(decision.new_files)
+                added = event_rows.write(store, NEW_EVENTS, self._raw())
+                names = event_rows.grown(store, decision.copy, added)
+            else:
+                names = [f.name for f in decision.copy]
+        event_rows.record(store, run_id, VERSION, names)
+
+    def collect(self, store: StateStore) -> None:
+        """After the commit: delete the files of the copy of the events it no longer uses."""
+        event_rows.collect(store)

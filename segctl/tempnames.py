@@ -50,3 +50,7 @@ INCREMENTAL_NEW_ROWS = "segctl_incremental_new_rows"
 #: Tables: D's rows of each input view during an incremental run, named like the views to
 #: shadow them (a temp table comes first in DuckDB's search path), so the plan reads only them.
 INCREMENTAL_ROWS = ("events", "persons", "subscriptions")
+#: Table: the ``events`` view's rows of the event files new to an incremental run.
+INCREMENTAL_NEW_EVENTS = "segctl_incremental_new_events"
+#: Table: D's events, from the state's copy and the new files (renamed to shadow ``events``).
+INCREMENTAL_EVENTS = "segctl_incremental_events"

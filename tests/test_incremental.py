@@ -47,7 +47,7 @@ from test_differential import write_events as write_case_events
 import segctl as lib
 from segctl import incremental
 from segctl.incremental import catalogue
-from segctl.state import DB_FILE
+from segctl.state import DB_FILE, event_rows
 
 Row = dict[str, Any]
 
@@ -111,7 +111,7 @@ class IncrementalMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if hasattr(self, "saved"):
-            incremental.COPY_SHARE, incremental.COPY_PERSONS = self.saved
+            incremental.COPY_SHARE, incremental.COPY_PERSONS, event_rows.UNSORTED_SHARE = self.saved
         shutil.rmtree(self.folder, ignore_errors=True)
         event(f"incremental runs: {self.incremental_runs}, full: {self.full_runs}")
 
@@ -152,11 +152,14 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.run()
 
     def read_rows(self, data: st.DataObject) -> None:
-        """How this machine's incremental runs read D's rows: into tables (one scan of the
-        files), or through the views (as for a D of more than a quarter of the persons)."""
-        self.saved = (incremental.COPY_SHARE, incremental.COPY_PERSONS)
+        """How this machine's incremental runs read D's rows: into tables (from the state's
+        copy of the events when it is kept, else from one scan of the files), or through
+        the views (as for a D of more than a quarter of the persons)."""
+        self.saved = (incremental.COPY_SHARE, incremental.COPY_PERSONS, event_rows.UNSORTED_SHARE)
         if data.draw(st.booleans(), label="D's rows through the views"):
             incremental.COPY_SHARE, incremental.COPY_PERSONS = 10**9, 0
+        # The copy's small files merged into the whole (tiny files: nearly always), or not.
+        event_rows.UNSORTED_SHARE = data.draw(st.sampled_from([0.25, 1000.0]))
 
     def write(self, rows: list[Row]) -> None:
         """A new event file, named so that it sorts anywhere among the others."""
@@ -170,6 +173,12 @@ class IncrementalMachine(RuleBasedStateMachine):
     @rule(data=st.data(), step=st.sampled_from(STEPS))
     def append_file(self, data: st.DataObject, step: timedelta) -> None:
         """New events (the case's, or copies moved late, early, after as_of) and duplicates."""
+        self.new_file(data, step)
+        self.as_of += step
+        self.run()
+
+    def new_file(self, data: st.DataObject, step: timedelta) -> None:
+        """Write a file of new events (:meth:`append_file`) for a run at ``as_of + step``."""
         assert self.case is not None
         pool = self.pool()
         rows: list[Row] = []
@@ -197,8 +206,6 @@ class IncrementalMachine(RuleBasedStateMachine):
             rows = kept
         event(f"file of {min(len(rows), 3)}+ rows")
         self.write(rows)
-        self.as_of += step
-        self.run()
 
     @precondition(lambda self: bool(getattr(self, "edges", None)))
     @rule(data=st.data(), step=st.sampled_from(STEPS))
@@ -240,7 +247,8 @@ class IncrementalMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.case is not None and len(self.case.segment_files) > 1)
     @rule(data=st.data())
     def change_definition(self, data: st.DataObject) -> None:
-        """A segment takes the rule of an earlier one (references stay acyclic): full run."""
+        """A segment takes the rule of an earlier one (references stay acyclic), with or
+        without a new file: a full run."""
         assert self.case is not None
         names = list(self.case.segment_files)
         i = data.draw(st.integers(1, len(names) - 1))
@@ -251,7 +259,10 @@ class IncrementalMachine(RuleBasedStateMachine):
         files = {**self.case.segment_files, names[i]: text}
         self.case = replace(self.case, segment_files=files)
         (self.root / "segments" / f"{names[i]}.yaml").write_text(text)
-        self.as_of += data.draw(st.sampled_from(STEPS))
+        step = data.draw(st.sampled_from(STEPS))
+        if data.draw(st.booleans(), label="with a new file"):  # the full run adds it to the copy
+            self.new_file(data, step)
+        self.as_of += step
         self.run()
 
     # ---- the comparison -------------------------------------------------------------------
@@ -767,3 +778,129 @@ def test_a_run_that_can_change_most_persons_evaluates_in_full(
     quiet = lib.Project.load(root).run(as_of=iso(AS_OF[3] + timedelta(minutes=1)))
     assert quiet.incremental
     assert lib.Project.load(root).verify().equal
+
+
+# ---- the state's copy of the events ------------------------------------------------------------
+
+
+def copy_figures(root: Path) -> tuple[set[int], int | None, set[str]]:
+    """The runs the state's ``event_copy`` names, the copy's row count and its persons
+    (None, set() when there is no copy); the copy's folder holds its files alone."""
+    state = root / ".segctl"
+    con = duckdb.connect(str(state / DB_FILE), read_only=True)
+    try:
+        marker = con.execute("SELECT file, run_id FROM event_copy").fetchall()
+    finally:
+        con.close()
+    files = sorted(state / "events" / str(f) for f, _ in marker)
+    on_disk = sorted((state / "events").glob("*")) if (state / "events").is_dir() else []
+    assert files == on_disk
+    if not files:
+        return set(), None, set()
+    listed = ", ".join(f"'{f}'" for f in files)
+    con = duckdb.connect()
+    [(rows, persons)] = con.execute(
+        f"SELECT count(*), list(DISTINCT person_id) FROM read_parquet([{listed}])"
+    ).fetchall()
+    return {int(r) for _, r in marker}, int(rows), set(persons)
+
+
+def test_the_copy_of_the_events_grows_with_each_run_and_serves_d(root: Path) -> None:
+    """A full run copies every event into the state, sorted; an incremental run adds its new
+    files' rows, and a later run re-evaluating their persons reads them from the copy: p5's
+    purchase of the second file keeps p5 among the buyers when a third file re-evaluates p5
+    (left out of the copy, p5 would exit). Erasure removes a person's rows."""
+    events = pq.read_table(root / "events" / "a.parquet").num_rows
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    assert copy_figures(root)[:2] == ({1}, events)
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": ["p5"],
+                "event": ["purchase"],
+                "timestamp": pa.array(
+                    [AS_OF[0] + timedelta(hours=1)], pa.timestamp("us", tz="UTC")
+                ),
+            }
+        ),
+        root / "events" / "b.parquet",
+    )
+    second = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert second.incremental and second.changes["buyers"].entered == 1
+    assert copy_figures(root)[:2] == ({2}, events + 1)
+    new_events(root / "events" / "c.parquet", "p5", AS_OF[1] + timedelta(hours=1))
+    third = lib.Project.load(root).run(as_of=iso(AS_OF[1] + timedelta(hours=2)))
+    assert third.incremental and third.persons_evaluated >= 1
+    assert "p5" in set(lib.Project.load(root).members("buyers")["person_id"].to_list())
+    assert copy_figures(root)[:2] == ({3}, events + 2)
+    assert lib.Project.load(root).verify().equal
+    lib.Project.load(root).forget(["p5"])  # drops the copy; the next run writes it again
+    assert copy_figures(root) == (set(), None, set())
+    after = lib.Project.load(root).run(as_of=iso(AS_OF[2]))
+    assert after.incremental
+    figures = copy_figures(root)
+    assert figures[0] == {4} and "p5" not in figures[2] and "p1" in figures[2]
+
+
+def copy_files(root: Path) -> set[str]:
+    return {p.name for p in (root / ".segctl" / "events").glob("*.parquet")}
+
+
+def test_a_full_run_keeps_the_copy_of_unchanged_files_and_adds_the_new_ones(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy depends only on the event files and how they are read: a changed definition
+    (a full run) and ``run --full`` keep its files and add the new files' rows, and the next
+    incremental run reads the new rows from it (p5 re-evaluated by a third file stays a
+    buyer thanks to a purchase in the file the full run added); a changed event file or data
+    configuration writes it again. (Small files are merged into the whole when they weigh a
+    quarter of it: never, here, so that the whole keeps its name.)"""
+    monkeypatch.setattr(event_rows, "UNSORTED_SHARE", 1000.0)
+    events = pq.read_table(root / "events" / "a.parquet").num_rows
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    [base] = copy_files(root)
+    buy = pa.table(
+        {
+            "person_id": ["p5"],
+            "event": ["purchase"],
+            "timestamp": pa.array([AS_OF[0] + timedelta(hours=1)], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(buy, root / "events" / "b.parquet")
+    (root / "segments" / "all.yaml").write_text("name: all\nrule: {event: '*', count: {gte: 0}}\n")
+    second = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert second.full_reason == "segment 'all' is new"
+    assert base in copy_files(root) and copy_figures(root)[:2] == ({2}, events + 1)
+    new_events(root / "events" / "c.parquet", "p5", AS_OF[1] + timedelta(hours=1))
+    third = lib.Project.load(root).run(as_of=iso(AS_OF[1] + timedelta(hours=2)))
+    assert third.incremental and third.persons_evaluated >= 1
+    assert "p5" in set(lib.Project.load(root).members("buyers")["person_id"].to_list())
+    lib.Project.load(root).run(as_of=iso(AS_OF[2]), full=True)
+    assert base in copy_files(root) and copy_figures(root)[:2] == ({4}, events + 2)
+    assert lib.Project.load(root).verify().equal
+    pq.write_table(pa.concat_tables([buy, buy]), root / "events" / "b.parquet")
+    changed = lib.Project.load(root).run(as_of=iso(AS_OF[3]))
+    assert changed.full_reason == "events/b.parquet changed"
+    assert base not in copy_files(root) and copy_figures(root)[:2] == ({5}, events + 3)
+
+
+def test_no_copy_of_the_events_when_rows_depend_on_other_files(root: Path) -> None:
+    """With ``dedupe_on`` a file's rows depend on the others' (which repeat is kept): runs keep
+    no copy and stay incremental, reading D's rows from the files; dropping ``dedupe_on``
+    (a full run: the data configuration changed) makes the next run keep one."""
+    config = root / "segctl.yaml"
+    plain = config.read_text()
+    config.write_text(
+        plain.replace(
+            "events: events/*.parquet", "events: {path: events/*.parquet, dedupe_on: event}"
+        )
+    )
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(hours=1))
+    second = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert second.incremental
+    assert copy_figures(root) == (set(), None, set())
+    config.write_text(plain)
+    third = lib.Project.load(root).run(as_of=iso(AS_OF[2]))
+    assert third.full_reason == "the data configuration changed"
+    assert copy_figures(root)[0] == {3}

@@ -171,6 +171,7 @@ def commit(
             fire_initial=fire_initial,
             data=figures,
         )
+        runner.collect(store)
         result = RunResult(run_id, moment, changes)
         result.full_reason = decision.reason if decision.full else None
         result.incremental = not decision.full

@@ -166,6 +166,26 @@ class Loader:
                     self.pick(staged.source, one)
                     yield staged, one
 
+    def events_of(self, files: Iterable[str]) -> exp.Query | None:
+        """The ``events`` view's rows of ``files`` alone (of the views' inputs), read and
+        mapped as the view reads them; None when no events source reads any of them. The
+        same rows as the view's only when no row's fate depends on another file's rows
+        (:func:`segctl.sources.checks.additive`: no ``dedupe_on``, no identity map)."""
+        mine: dict[int, tuple[Staged, list[Group]]] = {}
+        for staged, one in self.read_events_of(files):
+            mine.setdefault(staged.index, (staged, []))[1].append(one)
+        if not mine:
+            return None
+        noted = list(self.text_timestamps)  # the view's own notes stand
+        parts = []
+        for staged, groups in mine.values():
+            part = Staged(staged.source, staged.index, groups)
+            part.query = self._source_query(part)
+            drop_raw = self.raw_timestamp is None and part.tz_aware
+            parts.append(views.flagged(part.query, staged.index, None, drop_raw))
+        self.text_timestamps[:] = noted
+        return views.counted(union_by_name(parts))
+
     def _stage(self, source: Source, index: int, files: list[InputFiles]) -> Staged:
         groups = [self.read_group(source, g) for g in files]
         for group in groups:

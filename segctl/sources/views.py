@@ -65,10 +65,12 @@ def resolved(union: exp.Query) -> exp.Query:
     )
 
 
-def counted() -> exp.Query:
-    """The ``events`` view: not repeats, with a person and an event name."""
+def counted(staged: exp.Query | None = None) -> exp.Query:
+    """The ``events`` view: not repeats, with a person and an event name (of ``staged``'s
+    rows, by default of the staged view's)."""
     kept = exp.and_(exp.not_(quoted(DUPLICATE)), present("person_id", "event"))
-    return exp.select(star(SOURCE_INDEX, DUPLICATE)).from_(EVENTS_STAGED_VIEW).where(kept)
+    rows = staged.subquery() if staged is not None else exp.to_table(EVENTS_STAGED_VIEW)
+    return exp.select(star(SOURCE_INDEX, DUPLICATE)).from_(rows).where(kept)
 
 
 def links(identities: list[exp.Query], union: exp.Query) -> exp.Query:

@@ -7,6 +7,7 @@ import hashlib
 import json
 from typing import Any
 
+from segctl.state import event_rows
 from segctl.state.schema import S
 from segctl.state.store import StateStore
 from segctl.timeutil import now_utc
@@ -35,6 +36,8 @@ def forget(store: StateStore, person_ids: list[str], details: dict[str, Any]) ->
             store.con.execute(
                 f"DELETE FROM {S}.{table} WHERE list_contains(?, person_id)", [person_ids]
             )
+        event_rows.record(store, 0, "", [])  # the copy is written again without them
+        event_rows.collect(store)
 
 
 def reset_history(store: StateStore) -> None:

@@ -127,6 +127,14 @@ MIGRATIONS: dict[int, list[Migration]] = {
             value VARCHAR NOT NULL)""",
         f"CREATE TABLE {S}.wakeups (person_id VARCHAR NOT NULL, wake TIMESTAMP NOT NULL)",
     ],
+    # The events clustered by person (segctl.state.event_rows): the files of the copy, the
+    # run whose input files they hold the rows of, and the DuckDB version that hashed them.
+    5: [
+        f"""CREATE TABLE {S}.event_copy (
+            file VARCHAR NOT NULL,              -- in <state>/events/
+            run_id INTEGER NOT NULL,
+            version VARCHAR NOT NULL)""",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
