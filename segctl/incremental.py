@@ -14,9 +14,9 @@ What the state keeps, committed in the run's transaction (state schema v5):
 - ``wakeups``: per person, a lower bound of the first instant at or after the run's ``as_of``
   at which any membership of the person can change without a new row
   (:meth:`Incremental.wake_sql`).
-
-- ``person_keys``, ``event_rows``, ``event_copy``: the ``events`` view's rows clustered by
-  person (:mod:`segctl.state.event_rows`), when no row's fate depends on another file's rows.
+- ``event_copy`` and the Parquet files it names in ``<state>/events/``: the ``events`` view's
+  rows clustered by person (:mod:`segctl.state.event_rows`), when no row's fate depends on
+  another file's rows; full runs keep it while the files it holds are unchanged.
 
 D = the persons whose rows the new event files can change (their own rows, read through the
 run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with

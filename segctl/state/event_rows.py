@@ -7,9 +7,11 @@ them, a day per file); the copy holds the ``events`` view's rows sorted by perso
 D's rows are found by one join on an integer key whose Parquet pages are mostly skipped.
 
 - Parquet files in ``<state>/events/``, each sorted by ``(h, timestamp)``, ``h`` the engine's
-  ``hash(person_id)``: a full run writes one of every row, each incremental run with new files
-  one of theirs; the small ones are merged once there are :data:`MAX_FILES`, and everything
-  is merged once the small ones hold :data:`UNSORTED_SHARE` of the rows.
+  ``hash(person_id)``: the first run that keeps a copy writes one of every row (so does a
+  run after a file it holds changed or vanished, or the data configuration, timezone or
+  columns changed), and every other run with new files, full or incremental, one of
+  theirs; the small ones are merged once there are :data:`MAX_FILES`, and everything is
+  merged once the small ones hold :data:`UNSORTED_SHARE` of the rows.
 - ``event_copy``: the files that make up the copy, the run whose input files they hold the
   rows of, and the DuckDB version that computed ``h``.
 
