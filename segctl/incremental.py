@@ -98,6 +98,11 @@ class Decision:
     #: The state's copy of the events when it holds the last run's rows (this run adds the
     #: new files' rows to it): D's events come from it, not from a scan of every file.
     copy: list[Path] | None = None
+    #: Without a copy: whether this run writes one. Not after an event file it held changed
+    #: or vanished: a source that rewrites its files makes every run full, and writing the
+    #: copy (a sort of every event) would nearly double each; the next run with stable
+    #: files writes it.
+    write_copy: bool = True
 
 
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
@@ -207,28 +212,29 @@ class Incremental:
         still holds the rows of the files it was written from (:meth:`_kept_copy`)."""
         decision = self._decide(store, moment, full)
         if decision.full and self.config.engine.type == "duckdb" and self.keeps_rows():
-            decision.copy, decision.new_files = self._kept_copy(store)
+            decision.copy, decision.new_files, decision.write_copy = self._kept_copy(store)
         return decision
 
-    def _kept_copy(self, store: StateStore) -> tuple[list[Path] | None, list[str]]:
+    def _kept_copy(self, store: StateStore) -> tuple[list[Path] | None, list[str], bool]:
         """For a full run: the state's copy of the events and the event files new since it
         was written, when it still holds the ``events`` view's rows of every file it was
         written from (each unchanged, and the data configuration, timezone and columns too).
         It depends on nothing else, so a new definition or ``run --full`` keeps it and adds
-        the new files' rows, where writing it again costs a sort of every event."""
+        the new files' rows, where writing it again costs a sort of every event. Last,
+        whether to write a copy when it keeps none (:attr:`Decision.write_copy`)."""
         last = store.last_run()
         copy = event_rows.current(store, last.run_id, VERSION) if last is not None else None
         if last is None or copy is None:
-            return None, []
+            return None, [], True
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
         if any(kept.get(key) != now.get(key) for key in EVENTS_VIEW_KEYS):
-            return None, []
+            return None, [], True
         recorded = {(r.source, r.path): r for r in runfiles.load(store, last.run_id)}
         files = {(r.source, r.path): r for r in self.records() if r.source == "events"}
         if any(files.get(key) != r for key, r in recorded.items() if key[0] == "events"):
-            return None, []
+            return None, [], False
         added = [r.path for key, r in files.items() if key not in recorded]
-        return copy, [runfiles.absolute(self.root, path) for path in added]
+        return copy, [runfiles.absolute(self.root, path) for path in added], True
 
     def _decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:
         if full:
@@ -439,16 +445,19 @@ class Incremental:
         only = None if decision.full else PERSONS_TABLE
         kept_state.save(store, run_id, kept, WAKE_TABLE, only)
         names: list[str] = []
-        if kept is not None and self.keeps_rows():
-            if decision.copy is None:  # the first run that can keep a copy, or a rewrite
+        copy = decision.copy
+        if kept is None or not self.keeps_rows():
+            pass  # no copy
+        elif copy is None:
+            if decision.write_copy:  # the first run that keeps one, or a rewrite
                 names = [event_rows.write(store, "events", self._raw())]
-            elif decision.new_files:
-                if decision.full:  # an incremental run read them in decide()
-                    self._new_events(decision.new_files)
-                added = event_rows.write(store, NEW_EVENTS, self._raw())
-                names = event_rows.grown(store, decision.copy, added)
-            else:
-                names = [f.name for f in decision.copy]
+        elif decision.new_files:
+            if decision.full:  # an incremental run read them in decide()
+                self._new_events(decision.new_files)
+            added = event_rows.write(store, NEW_EVENTS, self._raw())
+            names = event_rows.grown(store, copy, added)
+        else:
+            names = [f.name for f in copy]
         event_rows.record(store, run_id, VERSION, names)
 
     def collect(self, store: StateStore) -> None:
