@@ -14,7 +14,9 @@ duration to every row of every table, as the first version of the bound did.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import math
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,9 +28,11 @@ from segctl.definitions.model import (
     AtLeast,
     ColumnTest,
     ColumnType,
+    Comparator,
     Condition,
     EventCondition,
     EventMatch,
+    EventMeasure,
     FeatureCondition,
     ListCondition,
     Not,
@@ -72,6 +76,30 @@ class Reads:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """A condition whose truth can change with no new row only when a few of its rows cross
+    its durations, not any of them: a bound from those rows alone (:func:`_edge`).
+
+    - ``count``: the rows of ``names`` in a rolling window ``within: d`` (no ``where``, no
+      ``last``), compared with numbers. As time passes the count only falls, one row at a
+      time, the oldest first: from ``c`` to ``j`` when the ``(j + 1)``-th newest row ``v``
+      leaves, at ``v + d``. The truth changes only where the count crosses a ``step`` ``j``
+      (``truth(j) != truth(j + 1)``), so the first change is when the ``(j + 1)``-th newest
+      row leaves, for the largest step ``j < c``; never if there is none.
+    - ``last_seen``/``first_seen`` over all time (no ``where``, no ``last``), compared by
+      its ``durations`` (``within``, ``older_than``): the newest (oldest) row ``v`` is the
+      value, which changes only with a new row, and the comparison at ``v + d``.
+
+    Rows after ``moment`` become visible at their own time: the condition's :class:`Reads`
+    keep the duration 0 for every row."""
+
+    kind: str  # count, last_seen, first_seen
+    names: frozenset[str] | None  # None: any event
+    durations: frozenset[timedelta]  # count: the window's; seen: the comparator's
+    steps: tuple[int, ...] = ()  # count: the j with truth(j) != truth(j + 1), ascending
+
+
+@dataclass(frozen=True)
 class Catalogue:
     """What the rules depend on besides the rows: durations (all, and which rows each applies
     to), whether local days matter, and whether the bound cannot be exact."""
@@ -80,6 +108,7 @@ class Catalogue:
     calendar: bool
     unsupported: str | None  # why incremental evaluation cannot be exact for this catalogue
     reads: tuple[Reads, ...]
+    edges: tuple[Edge, ...] = ()
 
 
 def objects(value: Any) -> Iterator[Any]:
@@ -148,20 +177,24 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
         ):
             unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
     found = durations(everything)
+    terms = list(dict.fromkeys(reads(definitions, timestamp_columns)))
     return Catalogue(
         tuple(sorted(found)),
         uses_local_days(everything),
         unsupported,
-        tuple(dict.fromkeys(reads(definitions, timestamp_columns))),
+        tuple(t for t in terms if isinstance(t, Reads)),
+        tuple(t for t in terms if isinstance(t, Edge)),
     )
 
 
-def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads]:
-    """The rows each condition and feature reads with its durations, and the persons'
-    ``created_at`` (a person becomes visible at it)."""
+def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads | Edge]:
+    """The rows each condition and feature reads with its durations (or its :class:`Edge`),
+    and the persons' ``created_at`` (a person becomes visible at it)."""
     everything = [definitions.segments, definitions.features]
     fallback = Reads(None, None, None, durations(everything), uses_local_days(everything))
-    found = [Reads("persons", None, frozenset({"created_at"}), frozenset({timedelta(0)}), False)]
+    found: list[Reads | Edge] = [
+        Reads("persons", None, frozenset({"created_at"}), frozenset({timedelta(0)}), False)
+    ]
     for segment in definitions.segments.values():
         for condition in segment_conditions(segment):
             found.extend(_condition_reads(condition, timestamp_columns, fallback))
@@ -170,11 +203,16 @@ def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads]:
     return found
 
 
-def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) -> list[Reads]:
+def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) -> list[Reads | Edge]:
     """One condition's own reads (its parts are walked by ``segment_conditions``); a kind
     this does not know reads everything with every duration."""
     if isinstance(condition, (All, AnyOf, AtLeast, Not, SegmentCondition, ListCondition)):
         return []  # no row of its own: its parts and the segments it names are walked
+    if isinstance(condition, (EventCondition, FeatureCondition)):
+        edge = _edge(condition.measure, condition.comparator)
+        if edge is not None:  # its rows become visible at their time; the rest is the edge's
+            zero = frozenset({timedelta(0)})
+            return [Reads("events", edge.names, frozenset({EVENT_TIME}), zero, False), edge]
     if isinstance(condition, (EventCondition, FeatureCondition, SequenceCondition)):
         return [_event_reads(condition, stamps)]
     if isinstance(condition, PropertyCondition):
@@ -184,6 +222,69 @@ def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) ->
         # The latest row with updated_at <= as_of: every row and timestamp column counts.
         return [Reads("subscriptions", None, None, durations(condition), False)]
     return [fallback]
+
+
+#: A count's edge keeps per person its newest rows up to the largest step + 1: not for a
+#: step this large (the per-row bound then applies).
+EDGE_ROWS = 64
+#: The comparator keys :func:`_steps` evaluates on a count.
+COUNT_TESTS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
+
+
+def _edge(measure: EventMeasure, comparator: Comparator) -> Edge | None:
+    """The :class:`Edge` of a condition on ``measure``, when it has one."""
+    match, window, kind = measure.match, measure.window, measure.measure.kind
+    if match.where or measure.last is not None or window.calendar:
+        return None
+    names = frozenset(match.names) if match.names is not None else None
+    rolling = window.within is not None and dataclasses.replace(window, within=None) == Window()
+    if kind == "count" and rolling and window.within is not None:
+        steps = _steps(comparator)
+        if steps is None or (steps and steps[-1] >= EDGE_ROWS):
+            return None
+        return Edge(kind, names, frozenset({window.within}), steps)
+    if kind in ("last_seen", "first_seen") and window == Window():
+        return Edge(kind, names, durations(comparator) - {timedelta(0)})
+    return None
+
+
+def _steps(comparator: Comparator) -> tuple[int, ...] | None:
+    """The counts ``j >= 0`` with ``truth(j) != truth(j + 1)`` for a comparator of numbers
+    (None for another one). The truth can change only beside a constant ``k``: between
+    ``ceil(k) - 1`` and ``ceil(k)``, or ``floor(k)`` and ``floor(k) + 1``."""
+    constants: list[float] = []
+    for test in comparator.tests:
+        values = test.value if isinstance(test.value, tuple) else (test.value,)
+        if test.op not in COUNT_TESTS or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        ):
+            return None
+        constants.extend(float(v) for v in values)
+
+    def truth(j: int) -> bool:
+        return all(_holds(test.op, test.value, j) for test in comparator.tests)
+
+    near = {j for k in constants for j in (math.floor(k) - 1, math.floor(k), math.ceil(k) - 1)}
+    return tuple(sorted(j for j in near if j >= 0 and truth(j) != truth(j + 1)))
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def _holds(op: str, value: Any, j: int) -> bool:
+    """Whether the count ``j`` passes one comparator key of :data:`COUNT_TESTS`."""
+    if op == "between":
+        return bool(value[0] <= j <= value[1])
+    if op in ("in", "not_in"):
+        return (j in value) == (op == "in")
+    return _ORDER[op](j, value)
 
 
 def _event_reads(value: Any, stamps: set[str]) -> Reads:
@@ -239,6 +340,14 @@ def wake_sql(
             f"SELECT person_id, {low} AS plain, {day} AS days "
             f"FROM {qident(table)}{where} GROUP BY person_id"
         )
+    columns = schema.get("events", {})
+    if "person_id" in columns and EVENT_TIME in columns:
+        named = "event" in columns
+        parts += [
+            sql
+            for edge in cat.edges
+            if (named or edge.names is None) and (sql := _edge_sql(edge, moment, only))
+        ]
     if not parts:
         return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
     union = " UNION ALL ".join(parts)
@@ -247,6 +356,46 @@ def wake_sql(
     return (
         f"SELECT person_id, least(min(plain), {day}) AS wake FROM ({union}) "
         "WHERE person_id IS NOT NULL GROUP BY person_id HAVING wake IS NOT NULL"
+    )
+
+
+def _edge_sql(edge: Edge, moment: datetime, only: str | None) -> str | None:
+    """SELECT person_id, plain, days: an :class:`Edge`'s term per person (None when it has
+    none: a count whose truth no count changes, a comparison with no duration)."""
+    time = qident(EVENT_TIME)
+    where = [f"{time} <= {_ts(moment)}"]
+    if edge.names is not None:
+        where.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
+    if only:
+        where.append(f"person_id IN (SELECT person_id FROM {only})")
+    if edge.kind == "count":
+        if not edge.steps:
+            return None
+        [d] = edge.durations
+        where.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
+        # The largest step j below the count c: the (j + 1)-th newest row leaving.
+        whens = " ".join(
+            f"WHEN c > {j} THEN top[{j + 1}] + {_interval(d)}" for j in reversed(edge.steps)
+        )
+        found, value = (
+            f"count(*) AS c, max({time}, {edge.steps[-1] + 1}) AS top",
+            f"CASE {whens} END",
+        )
+    else:
+        if not edge.durations:
+            return None
+        found = f"{'max' if edge.kind == 'last_seen' else 'min'}({time}) AS v"
+        value = (
+            "least("
+            + ", ".join(
+                f"CASE WHEN v >= {_ts(moment - d)} THEN v + {_interval(d)} END"
+                for d in sorted(edge.durations)
+            )
+            + ")"
+        )
+    return (
+        f"SELECT person_id, {value} AS plain, NULL::TIMESTAMP AS days FROM (SELECT person_id, "
+        f"{found} FROM {qident('events')} WHERE {' AND '.join(where)} GROUP BY person_id)"
     )
 
 

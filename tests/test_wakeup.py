@@ -18,7 +18,7 @@ from stateproject import iso, write_project
 
 import segctl as lib
 from segctl.definitions.model import ColumnType, Schema
-from segctl.wakeup import Catalogue, Reads, catalogue, reads, wake_sql
+from segctl.wakeup import Catalogue, Edge, Reads, catalogue, reads, wake_sql
 
 AS_OF = datetime(2026, 3, 10, 12)
 MIDNIGHT = datetime(2026, 3, 11)  # the first local (UTC) midnight after AS_OF
@@ -94,30 +94,15 @@ def wakes(
 
 
 def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue) -> None:
+    """Each condition's rows and durations; a count in a rolling window and a last_seen
+    comparison keep the duration 0 for their rows (visible at their time) and an edge."""
     zero = timedelta(0)
+    stamp = frozenset({"timestamp"})
     assert set(cat.reads) == {
         Reads("persons", None, frozenset({"created_at"}), frozenset({zero}), False),
-        Reads(
-            "events",
-            frozenset({"purchase"}),
-            frozenset({"timestamp"}),
-            frozenset({zero, YEAR}),
-            False,
-        ),
-        Reads(
-            "events",
-            frozenset({"page_view", "search"}),
-            frozenset({"timestamp"}),
-            frozenset({zero, WEEK}),
-            False,
-        ),
-        Reads(
-            "events",
-            frozenset({"cart_add"}),
-            frozenset({"timestamp"}),
-            frozenset({zero, FORTNIGHT}),
-            False,
-        ),
+        Reads("events", frozenset({"purchase"}), stamp, frozenset({zero}), False),
+        Reads("events", frozenset({"page_view", "search"}), stamp, frozenset({zero}), False),
+        Reads("events", frozenset({"cart_add"}), stamp, frozenset({zero}), False),
         Reads(
             "events",
             frozenset({"visit"}),
@@ -135,6 +120,11 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         Reads("events", frozenset({"login"}), frozenset({"timestamp"}), frozenset({zero}), True),
         Reads("persons", None, frozenset({"created_at"}), frozenset({zero, MONTH}), False),
     }
+    assert set(cat.edges) == {
+        Edge("count", frozenset({"purchase"}), frozenset({YEAR}), (1,)),  # gte 2
+        Edge("count", frozenset({"page_view", "search"}), frozenset({WEEK}), (0,)),  # gte 1
+        Edge("last_seen", frozenset({"cart_add"}), frozenset({FORTNIGHT})),
+    }
     # All durations still (the state machines step as_of by them), and local days are used.
     assert cat.durations == (zero, WEEK, FORTNIGHT, MONTH, YEAR)
     assert cat.calendar
@@ -142,11 +132,89 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
 
 def test_a_duration_wakes_only_the_rows_of_the_events_it_applies_to(cat: Catalogue) -> None:
     """A page_view 365 days before as_of (plus an hour) reaches no page_view duration: its
-    person never wakes; a purchase at the same time wakes its person an hour after as_of. (The
-    catalogue-wide bound woke both then, and both again at the next midnight.)"""
+    person never wakes; the second newest of two purchases at the same time wakes its person
+    an hour after as_of, when ``loyal``'s count falls below 2. (The catalogue-wide bound woke
+    both then, and both again at the next midnight.)"""
     old = AS_OF - YEAR + HOUR
-    found = wakes(cat, [("viewer", "page_view", old), ("buyer", "purchase", old)])
+    found = wakes(
+        cat,
+        [
+            ("viewer", "page_view", old),
+            ("buyer", "purchase", old),
+            ("buyer", "purchase", AS_OF - DAY),
+        ],
+    )
     assert found == {"buyer": AS_OF + HOUR}
+
+
+def test_a_count_wakes_only_when_it_can_cross_a_step(cat: Catalogue) -> None:
+    """As time passes a count in a rolling window only falls, the oldest row first: its truth
+    can change only when the count crosses a step, so the bound is the row whose leaving
+    makes it cross, not the oldest row. ``loyal`` (two purchases in 365 days) with three:
+    the second newest; with one: never (no fall makes it a member). ``browsing`` (a
+    page_view or search in 7 days): the newest. ``lapsed`` (the last cart_add 14 days
+    before as_of): the newest cart_add's edge. The per-row bound woke each at its oldest
+    row's edge."""
+    found = wakes(
+        cat,
+        [
+            *(("loyal", "purchase", AS_OF - n * DAY) for n in (300, 200, 100)),
+            ("single", "purchase", AS_OF - 300 * DAY),
+            ("viewer", "page_view", AS_OF - 6 * DAY),
+            ("viewer", "search", AS_OF - DAY),
+            ("cart", "cart_add", AS_OF - 13 * DAY),
+            ("cart", "cart_add", AS_OF - 2 * DAY),
+        ],
+    )
+    assert found == {
+        "loyal": AS_OF + 165 * DAY,
+        "viewer": AS_OF + 6 * DAY,
+        "cart": AS_OF + 12 * DAY,
+    }
+
+
+@pytest.mark.parametrize(
+    ("comparator", "steps"),
+    [
+        ("{eq: 0}", (0,)),
+        ("{ne: 0}", (0,)),
+        ("{gte: 1, lt: 10}", (0, 9)),
+        ("{between: [2, 4]}", (1, 4)),
+        ("{gt: 2.5}", (2,)),
+        ("{lte: 3}", (3,)),
+        ("{in: [1, 3]}", (0, 1, 2, 3)),
+        ("{not_in: [0]}", (0,)),
+        ("{gte: 0}", ()),
+        ("{gte: 65}", None),  # 65 rows to keep per person: the per-row bound
+    ],
+)
+def test_a_count_steps_where_its_comparator_changes(
+    tmp_path: Path, comparator: str, steps: tuple[int, ...] | None
+) -> None:
+    """The steps of a count's comparator: the counts j where truth(j) != truth(j + 1)."""
+    segment = f"name: s\nrule: {{event: login, within: 30d, count: {comparator}}}\n"
+    root = write_project(tmp_path / "proj", {"s": segment})
+    edges = catalogue(lib.Project.load(root).definitions, STAMPS).edges
+    expected = Edge("count", frozenset({"login"}), frozenset({MONTH}), steps or ())
+    assert edges == (() if steps is None else (expected,))
+
+
+def test_a_count_with_a_where_or_a_calendar_window_has_no_edge(tmp_path: Path) -> None:
+    """A ``where`` narrows the rows (a bound from every row of the name would be too late),
+    and a calendar window's edges are local midnights: both keep the per-row bound."""
+    segments = {
+        "w": (
+            "name: w\nrule: {event: login, where: {person_id: {eq: p1}}, within: 30d, "
+            "count: {gte: 1}}\n"
+        ),
+        "c": "name: c\nrule: {event: login, within: 30d, calendar: true, count: {gte: 1}}\n",
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    assert cat.edges == ()
+    assert {r.durations for r in cat.reads if r.table == "events"} == {
+        frozenset({timedelta(0), MONTH})
+    }
 
 
 def test_an_event_no_condition_reads_needs_no_wake_up(cat: Catalogue) -> None:
@@ -238,4 +306,38 @@ def test_time_passing_wakes_only_the_persons_of_the_events_whose_edge_it_crossed
     assert later.incremental and later.persons_evaluated == 2  # buyer and shopper
     assert later.changes["loyal"].exited == 1
     assert later.changes["lapsed"].entered == 1
+    assert lib.Project.load(root).verify().equal
+
+
+def test_a_count_is_re_evaluated_when_the_row_that_crosses_its_step_leaves(
+    tmp_path: Path,
+) -> None:
+    """``frequent``: three purchases in 30 days. Two hours after the first run the oldest
+    purchase of both ``three`` and ``four`` leaves the window: ``three`` falls to two and
+    exits, ``four`` stays a member and is not re-evaluated (the per-row bound re-evaluated
+    both). The incremental run commits what a full run does."""
+    frequent = "name: frequent\nrule: {event: purchase, within: 30d, count: {gte: 3}}\n"
+    root = write_project(tmp_path / "proj", {"frequent": frequent})
+    first = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    leaving = first - MONTH + HOUR
+    rows = [("three", leaving), ("three", first - 10 * DAY), ("three", first - 5 * DAY)]
+    rows += [("four", leaving), *(("four", first - n * DAY) for n in (20, 10, 5))]
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [r[0] for r in rows],
+                "event": ["purchase"] * len(rows),
+                "timestamp": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        root / "events.parquet",
+    )
+    (root / "persons.csv").write_text("person_id\nthree\nfour\n")
+    lib.Project.load(root).run(as_of=iso(first))
+    members = set(lib.Project.load(root).members("frequent")["person_id"].to_list())
+    assert members == {"three", "four"}
+    later = lib.Project.load(root).run(as_of=iso(first + 2 * HOUR))
+    assert later.incremental and later.persons_evaluated == 1
+    assert later.changes["frequent"].exited == 1
+    assert lib.Project.load(root).members("frequent")["person_id"].to_list() == ["four"]
     assert lib.Project.load(root).verify().equal
