@@ -178,12 +178,26 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
             unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
     found = durations(everything)
     terms = list(dict.fromkeys(reads(definitions, timestamp_columns)))
-    return Catalogue(
-        tuple(sorted(found)),
-        uses_local_days(everything),
-        unsupported,
-        tuple(t for t in terms if isinstance(t, Reads)),
-        tuple(t for t in terms if isinstance(t, Edge)),
+    rows = tuple(t for t in terms if isinstance(t, Reads))
+    edges = tuple(t for t in terms if isinstance(t, Edge) and not _dominated(t, rows))
+    return Catalogue(tuple(sorted(found)), uses_local_days(everything), unsupported, rows, edges)
+
+
+def _dominated(edge: Edge, reads: tuple[Reads, ...]) -> bool:
+    """Whether the per-row bound already applies each of the edge's durations to every row
+    it reads (another condition reads them with the same durations): it then wakes the
+    person no later than the edge would, so the edge adds nothing but its aggregates."""
+    applying = [
+        r
+        for r in reads
+        if r.table in (None, "events") and (r.columns is None or EVENT_TIME in r.columns)
+    ]
+    anyone = _union(r.durations for r in applying if r.names is None)
+    if edge.names is None:
+        return edge.durations <= anyone
+    return all(
+        edge.durations <= anyone | _union(r.durations for r in applying if name in (r.names or ()))
+        for name in edge.names
     )
 
 
@@ -331,23 +345,26 @@ def wake_sql(
             by_name = "event" in columns and table == "events"
             plain += _candidates(qident(column), applying, by_name, moment, calendar=False)
             days += _candidates(qident(column), applying, by_name, moment, calendar=True)
-        if not plain and not days:
+        edges: list[tuple[list[str], str]] = []
+        if table == "events" and EVENT_TIME in columns:
+            named = "event" in columns  # else no row has a name: no named edge reads one
+            for index, edge in enumerate(cat.edges):
+                found = _edge_sql(index, edge, moment) if named or edge.names is None else None
+                edges += [found] if found is not None else []
+        if not plain and not days and not edges:
             continue
         where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
         low = f"min(least({', '.join(plain)}))" if plain else "NULL::TIMESTAMP"
         day = f"min(least({', '.join(days)}))" if days else "NULL::TIMESTAMP"
-        parts.append(
-            f"SELECT person_id, {low} AS plain, {day} AS days "
+        aggregates = "".join(f", {a}" for found_aggregates, _ in edges for a in found_aggregates)
+        select = (
+            f"SELECT person_id, {low} AS plain, {day} AS days{aggregates} "
             f"FROM {qident(table)}{where} GROUP BY person_id"
         )
-    columns = schema.get("events", {})
-    if "person_id" in columns and EVENT_TIME in columns:
-        named = "event" in columns
-        parts += [
-            sql
-            for edge in cat.edges
-            if (named or edge.names is None) and (sql := _edge_sql(edge, moment, only))
-        ]
+        if edges:  # the edges' terms, from their aggregates in the same pass
+            terms = ", ".join(term for _, term in edges)
+            select = f"SELECT person_id, least(plain, {terms}) AS plain, days FROM ({select})"
+        parts.append(select)
     if not parts:
         return "SELECT NULL::VARCHAR AS person_id, NULL::TIMESTAMP AS wake WHERE false"
     union = " UNION ALL ".join(parts)
@@ -359,44 +376,41 @@ def wake_sql(
     )
 
 
-def _edge_sql(edge: Edge, moment: datetime, only: str | None) -> str | None:
-    """SELECT person_id, plain, days: an :class:`Edge`'s term per person (None when it has
-    none: a count whose truth no count changes, a comparison with no duration)."""
+def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str] | None:
+    """An :class:`Edge`'s aggregates over a person's events (named ``e<index>_*``) and its
+    term from them; None when it has none (a count whose truth no count changes, a
+    comparison with no duration)."""
     time = qident(EVENT_TIME)
-    where = [f"{time} <= {_ts(moment)}"]
+    rows = [f"{time} <= {_ts(moment)}"]
     if edge.names is not None:
-        where.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
-    if only:
-        where.append(f"person_id IN (SELECT person_id FROM {only})")
+        rows.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
+    name = f"e{index}"
     if edge.kind == "count":
         if not edge.steps:
             return None
         [d] = edge.durations
-        where.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
+        rows.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
+        where = " AND ".join(rows)
+        if edge.steps == (0,):  # the newest row leaving
+            top = f"max({time}) FILTER (WHERE {where}) AS {name}_top"
+            return [top], f"{name}_top + {_interval(d)}"
         # The largest step j below the count c: the (j + 1)-th newest row leaving.
         whens = " ".join(
-            f"WHEN c > {j} THEN top[{j + 1}] + {_interval(d)}" for j in reversed(edge.steps)
+            f"WHEN {name}_c > {j} THEN {name}_top[{j + 1}] + {_interval(d)}"
+            for j in reversed(edge.steps)
         )
-        found, value = (
-            f"count(*) AS c, max({time}, {edge.steps[-1] + 1}) AS top",
-            f"CASE {whens} END",
-        )
-    else:
-        if not edge.durations:
-            return None
-        found = f"{'max' if edge.kind == 'last_seen' else 'min'}({time}) AS v"
-        value = (
-            "least("
-            + ", ".join(
-                f"CASE WHEN v >= {_ts(moment - d)} THEN v + {_interval(d)} END"
-                for d in sorted(edge.durations)
-            )
-            + ")"
-        )
-    return (
-        f"SELECT person_id, {value} AS plain, NULL::TIMESTAMP AS days FROM (SELECT person_id, "
-        f"{found} FROM {qident('events')} WHERE {' AND '.join(where)} GROUP BY person_id)"
+        return [
+            f"count(*) FILTER (WHERE {where}) AS {name}_c",
+            f"max({time}, {edge.steps[-1] + 1}) FILTER (WHERE {where}) AS {name}_top",
+        ], f"CASE {whens} END"
+    if not edge.durations:
+        return None
+    value = f"{'max' if edge.kind == 'last_seen' else 'min'}({time})"
+    reached = ", ".join(
+        f"CASE WHEN {name}_v >= {_ts(moment - d)} THEN {name}_v + {_interval(d)} END"
+        for d in sorted(edge.durations)
     )
+    return [f"{value} FILTER (WHERE {' AND '.join(rows)}) AS {name}_v"], f"least({reached})"
 
 
 def _candidates(

@@ -341,3 +341,17 @@ def test_a_count_is_re_evaluated_when_the_row_that_crosses_its_step_leaves(
     assert later.changes["frequent"].exited == 1
     assert lib.Project.load(root).members("frequent")["person_id"].to_list() == ["four"]
     assert lib.Project.load(root).verify().equal
+
+
+def test_an_edge_the_per_row_bound_already_covers_is_dropped(tmp_path: Path) -> None:
+    """``distinct_days`` keeps the per-row bound: every event wakes at its 30-day edge. A
+    count of any event in 30 days then needs no edge of its own (it could only wake later),
+    a count in 7 days does."""
+    segments = {
+        "regular": "name: regular\nrule: {event: '*', within: 30d, distinct_days: {gte: 3}}\n",
+        "month": "name: month\nrule: {event: '*', within: 30d, count: {gte: 1}}\n",
+        "week": "name: week\nrule: {event: login, within: 7d, count: {gte: 1}}\n",
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    assert cat.edges == (Edge("count", frozenset({"login"}), frozenset({WEEK}), (0,)),)
