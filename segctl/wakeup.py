@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from segctl.compiler.calendar import day_start, local_day
+from sqlglot import exp
+
+from segctl.compiler.calendar import day_start, local_day, local_day_of
 from segctl.definitions.model import (
     All,
     AnyOf,
@@ -86,6 +88,12 @@ class Edge:
       leaves, at ``v + d``. The truth changes only where the count crosses a ``step`` ``j``
       (``truth(j) != truth(j + 1)``), so the first change is when the ``(j + 1)``-th newest
       row leaves, for the largest step ``j < c``; never if there is none.
+    - ``distinct_days`` in a rolling window: a local day counts while its newest row is in
+      the window, so it is ``count`` over each day's newest row.
+    - ``between`` (``count`` in ``between: [far, near]`` whose truth changes only between
+      0 and 1): while a row is in the window the count cannot reach 0 before the newest of
+      them leaves, at ``v + far``; while none is, it cannot leave 0 before the oldest row
+      of the last ``near`` enters, at ``v + near``.
     - ``last_seen``/``first_seen`` over all time (no ``where``, no ``last``), compared by
       its ``durations`` (``within``, ``older_than``): the newest (oldest) row ``v`` is the
       value, which changes only with a new row, and the comparison at ``v + d``.
@@ -93,9 +101,9 @@ class Edge:
     Rows after ``moment`` become visible at their own time: the condition's :class:`Reads`
     keep the duration 0 for every row."""
 
-    kind: str  # count, last_seen, first_seen
+    kind: str  # count, distinct_days, between, last_seen, first_seen
     names: frozenset[str] | None  # None: any event
-    durations: frozenset[timedelta]  # count: the window's; seen: the comparator's
+    durations: frozenset[timedelta]  # the window's (between: far and near); seen: the comparator's
     steps: tuple[int, ...] = ()  # count: the j with truth(j) != truth(j + 1), ascending
 
 
@@ -251,12 +259,18 @@ def _edge(measure: EventMeasure, comparator: Comparator) -> Edge | None:
     if match.where or measure.last is not None or window.calendar:
         return None
     names = frozenset(match.names) if match.names is not None else None
-    rolling = window.within is not None and dataclasses.replace(window, within=None) == Window()
-    if kind == "count" and rolling and window.within is not None:
+    within, between = window.within, window.between
+    if kind in ("count", "distinct_days") and within is not None:
+        if dataclasses.replace(window, within=None) != Window():
+            return None
         steps = _steps(comparator)
         if steps is None or (steps and steps[-1] >= EDGE_ROWS):
             return None
-        return Edge(kind, names, frozenset({window.within}), steps)
+        return Edge(kind, names, frozenset({within}), steps)
+    if kind == "count" and between is not None and between[0] != between[1]:
+        if dataclasses.replace(window, between=None) != Window() or _steps(comparator) != (0,):
+            return None
+        return Edge("between", names, frozenset(between))
     if kind in ("last_seen", "first_seen") and window == Window():
         return Edge(kind, names, durations(comparator) - {timedelta(0)})
     return None
@@ -349,8 +363,12 @@ def wake_sql(
         if table == "events" and EVENT_TIME in columns:
             named = "event" in columns  # else no row has a name: no named edge reads one
             for index, edge in enumerate(cat.edges):
-                found = _edge_sql(index, edge, moment) if named or edge.names is None else None
+                if edge.names is not None and not named:
+                    continue
+                found = _edge_sql(index, edge, moment)
                 edges += [found] if found is not None else []
+                if edge.kind == "distinct_days":
+                    parts += [p for p in [_days_sql(edge, moment, timezone, only)] if p]
         if not plain and not days and not edges:
             continue
         where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
@@ -385,13 +403,15 @@ def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str]
     if edge.names is not None:
         rows.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
     name = f"e{index}"
+    if edge.kind == "distinct_days":
+        return None  # a pass of its own (:func:`_days_sql`)
     if edge.kind == "count":
         if not edge.steps:
             return None
         [d] = edge.durations
         rows.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
         where = " AND ".join(rows)
-        if edge.steps == (0,):  # the newest row leaving
+        if edge.steps == (0,):  # the newest row leaving (or newest day)
             top = f"max({time}) FILTER (WHERE {where}) AS {name}_top"
             return [top], f"{name}_top + {_interval(d)}"
         # The largest step j below the count c: the (j + 1)-th newest row leaving.
@@ -403,6 +423,18 @@ def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str]
             f"count(*) FILTER (WHERE {where}) AS {name}_c",
             f"max({time}, {edge.steps[-1] + 1}) FILTER (WHERE {where}) AS {name}_top",
         ], f"CASE {whens} END"
+    if edge.kind == "between":
+        near, far = sorted(edge.durations)
+        inside = " AND ".join([*rows, f"{time} >= {_ts(moment - far)}"])
+        inside += f" AND {time} <= {_ts(moment - near)}"
+        coming = " AND ".join([*rows, f"{time} >= {_ts(moment - near)}"])
+        return [
+            f"max({time}) FILTER (WHERE {inside}) AS {name}_in",
+            f"min({time}) FILTER (WHERE {coming}) AS {name}_next",
+        ], (
+            f"CASE WHEN {name}_in IS NOT NULL THEN {name}_in + {_interval(far)} "
+            f"ELSE {name}_next + {_interval(near)} END"
+        )
     if not edge.durations:
         return None
     value = f"{'max' if edge.kind == 'last_seen' else 'min'}({time})"
@@ -411,6 +443,33 @@ def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str]
         for d in sorted(edge.durations)
     )
     return [f"{value} FILTER (WHERE {' AND '.join(rows)}) AS {name}_v"], f"least({reached})"
+
+
+def _days_sql(edge: Edge, moment: datetime, timezone: str, only: str | None) -> str | None:
+    """SELECT person_id, plain, days: a ``distinct_days`` edge's term, the ``count`` edge's
+    over each local day's newest row in the window."""
+    if not edge.steps:
+        return None
+    time = qident(EVENT_TIME)
+    [d] = edge.durations
+    rows = [f"{time} <= {_ts(moment)}", f"{time} >= {_ts(moment - d)}"]
+    if edge.names is not None:
+        rows.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
+    if only:
+        rows.append(f"person_id IN (SELECT person_id FROM {only})")
+    day = local_day_of(exp.column(EVENT_TIME, quoted=True), timezone).sql("duckdb")
+    newest = (
+        f"SELECT person_id, max({time}) AS w FROM {qident('events')} "
+        f"WHERE {' AND '.join(rows)} GROUP BY person_id, {day}"
+    )
+    whens = " ".join(
+        f"WHEN c > {j} THEN top[{j + 1}] + {_interval(d)}" for j in reversed(edge.steps)
+    )
+    return (
+        f"SELECT person_id, CASE {whens} END AS plain, NULL::TIMESTAMP AS days FROM "
+        f"(SELECT person_id, count(*) AS c, max(w, {edge.steps[-1] + 1}) AS top "
+        f"FROM ({newest}) GROUP BY person_id)"
+    )
 
 
 def _candidates(

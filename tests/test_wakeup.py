@@ -103,13 +103,7 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         Reads("events", frozenset({"purchase"}), stamp, frozenset({zero}), False),
         Reads("events", frozenset({"page_view", "search"}), stamp, frozenset({zero}), False),
         Reads("events", frozenset({"cart_add"}), stamp, frozenset({zero}), False),
-        Reads(
-            "events",
-            frozenset({"visit"}),
-            frozenset({"timestamp"}),
-            frozenset({zero, MONTH}),
-            False,
-        ),
+        Reads("events", frozenset({"visit"}), stamp, frozenset({zero}), False),
         Reads(  # every step's events
             "events",
             frozenset({"signup", "purchase"}),
@@ -124,6 +118,7 @@ def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue
         Edge("count", frozenset({"purchase"}), frozenset({YEAR}), (1,)),  # gte 2
         Edge("count", frozenset({"page_view", "search"}), frozenset({WEEK}), (0,)),  # gte 1
         Edge("last_seen", frozenset({"cart_add"}), frozenset({FORTNIGHT})),
+        Edge("distinct_days", frozenset({"visit"}), frozenset({MONTH}), (2,)),  # gte 3
     }
     # All durations still (the state machines step as_of by them), and local days are used.
     assert cat.durations == (zero, WEEK, FORTNIGHT, MONTH, YEAR)
@@ -224,9 +219,10 @@ def test_an_event_no_condition_reads_needs_no_wake_up(cat: Catalogue) -> None:
 
 def test_the_local_midnight_term_is_the_local_day_conditions_alone(cat: Catalogue) -> None:
     """A login two days ago (streak: a local-day measure) wakes at the next midnight; a
-    page_view two days ago waits for its 7-day edge, a visit (distinct_days in a rolling
-    window) for its 30-day edge, and a purchase whose 365-day edge passed a day ago never wakes
-    (the catalogue-wide bound woke them all at the midnight)."""
+    page_view two days ago waits for its 7-day edge; a visit (distinct_days in a rolling
+    window, an edge: one day of the three ``regular`` needs) and a purchase whose 365-day
+    edge passed a day ago never wake (the catalogue-wide bound woke them all at the
+    midnight)."""
     found = wakes(
         cat,
         [
@@ -239,7 +235,6 @@ def test_the_local_midnight_term_is_the_local_day_conditions_alone(cat: Catalogu
     assert found == {
         "streaker": MIDNIGHT,
         "viewer": AS_OF + 5 * DAY,
-        "visitor": AS_OF + 28 * DAY,
     }
 
 
@@ -344,14 +339,44 @@ def test_a_count_is_re_evaluated_when_the_row_that_crosses_its_step_leaves(
 
 
 def test_an_edge_the_per_row_bound_already_covers_is_dropped(tmp_path: Path) -> None:
-    """``distinct_days`` keeps the per-row bound: every event wakes at its 30-day edge. A
-    count of any event in 30 days then needs no edge of its own (it could only wake later),
-    a count in 7 days does."""
+    """Two events in ``between: [30d, 7d]`` keep the per-row bound: every event wakes at its
+    7- and 30-day edges. A count of any event in 30 days then needs no edge of its own (it
+    could only wake later), a count in 14 days does."""
     segments = {
-        "regular": "name: regular\nrule: {event: '*', within: 30d, distinct_days: {gte: 3}}\n",
+        "twice": "name: twice\nrule: {event: '*', between: [30d, 7d], count: {gte: 2}}\n",
         "month": "name: month\nrule: {event: '*', within: 30d, count: {gte: 1}}\n",
-        "week": "name: week\nrule: {event: login, within: 7d, count: {gte: 1}}\n",
+        "fortnight": "name: fortnight\nrule: {event: login, within: 14d, count: {gte: 1}}\n",
     }
     root = write_project(tmp_path / "proj", segments)
     cat = catalogue(lib.Project.load(root).definitions, STAMPS)
-    assert cat.edges == (Edge("count", frozenset({"login"}), frozenset({WEEK}), (0,)),)
+    assert cat.edges == (Edge("count", frozenset({"login"}), frozenset({FORTNIGHT}), (0,)),)
+
+
+def test_distinct_days_and_between_windows_wake_at_their_edges(tmp_path: Path) -> None:
+    """``regular`` (3 distinct days of visits in 30 days) with visits on four days: when the
+    third newest day's newest visit leaves. ``lapsing`` (an order 60 to 30 days ago): with
+    orders in that window, when the newest of them leaves (an order entering cannot make it
+    false); with none, when the oldest order of the last 30 days enters."""
+    segments = {
+        "regular": SEGMENTS["regular"],
+        "lapsing": "name: lapsing\nrule: {event: order, between: [60d, 30d], count: {gte: 1}}\n",
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    ten = AS_OF - 10 * DAY
+    visits = [ten - 10 * DAY, ten, ten + HOUR, AS_OF - 5 * DAY, AS_OF - DAY]
+    found = wakes(
+        cat,
+        [
+            *(("visitor", "visit", t) for t in visits),
+            *(("in", "order", AS_OF - n * DAY) for n in (40, 35)),
+            ("coming", "order", ten),
+            *(("both", "order", t) for t in (AS_OF - 40 * DAY, ten)),
+        ],
+    )
+    assert found == {
+        "visitor": ten + HOUR + MONTH,
+        "in": AS_OF - 35 * DAY + 60 * DAY,
+        "coming": ten + MONTH,
+        "both": AS_OF - 40 * DAY + 60 * DAY,
+    }

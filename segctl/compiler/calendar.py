@@ -18,6 +18,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlglot import exp
+
+from segctl.compiler.sql import DATE
 from segctl.definitions.model import EventMeasure, Window
 
 DAY = timedelta(days=1)
@@ -26,6 +29,14 @@ DAY = timedelta(days=1)
 def local_day(moment: datetime, timezone: str) -> date:
     """The local calendar day of a naive-UTC instant."""
     return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def local_day_of(value: exp.Expr, timezone: str) -> exp.Expr:
+    """SQL: the calendar day of a naive-UTC timestamp in ``timezone``."""
+    if timezone == "UTC":
+        return exp.cast(value, DATE)
+    utc, local = exp.Literal.string("UTC"), exp.Literal.string(timezone)
+    return exp.cast(exp.ConvertTimezone(source_tz=utc, target_tz=local, timestamp=value), DATE)
 
 
 def day_start(day: date, timezone: str) -> datetime:

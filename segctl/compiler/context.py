@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from segctl.compiler.comparators import literal
-from segctl.compiler.sql import DATE
+from segctl.compiler.calendar import local_day_of
 from segctl.definitions.model import Schema
 
 
@@ -43,12 +42,7 @@ class PlanContext:
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""
-        if self.timezone == "UTC":
-            return exp.cast(value, DATE)
-        local = exp.ConvertTimezone(
-            source_tz=literal("UTC"), target_tz=literal(self.timezone), timestamp=value
-        )
-        return exp.cast(local, DATE)
+        return local_day_of(value, self.timezone)
 
     def as_of_day(self) -> datetime:
         """as_of's calendar day in the project timezone, as a naive midnight."""
