@@ -75,6 +75,9 @@ class Reads:
     columns: frozenset[str] | None  # the timestamp columns it compares (None: all)
     durations: frozenset[timedelta]
     calendar: bool  # a local-day measure: also the local-midnight term for these durations
+    #: Whether these durations also give the plain ``v + d`` term: not for a calendar
+    #: window's own durations, whose edges are local midnights (the local-midnight term).
+    rolling: bool = True
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads |
         for condition in segment_conditions(segment):
             found.extend(_condition_reads(condition, timestamp_columns, fallback))
     for feature in definitions.features.values():
-        found.append(_event_reads(feature.measure, timestamp_columns))
+        found.extend(_measure_reads(feature.measure, None, timestamp_columns))
     return found
 
 
@@ -235,7 +238,8 @@ def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) ->
         if edge is not None:  # its rows become visible at their time; the rest is the edge's
             zero = frozenset({timedelta(0)})
             return [Reads("events", edge.names, frozenset({EVENT_TIME}), zero, False), edge]
-    if isinstance(condition, (EventCondition, FeatureCondition, SequenceCondition)):
+        return _measure_reads(condition.measure, condition.comparator, stamps)
+    if isinstance(condition, SequenceCondition):
         return [_event_reads(condition, stamps)]
     if isinstance(condition, PropertyCondition):
         test = condition.test
@@ -313,6 +317,25 @@ def _holds(op: str, value: Any, j: int) -> bool:
     if op in ("in", "not_in"):
         return (j in value) == (op == "in")
     return _ORDER[op](j, value)
+
+
+def _measure_reads(
+    measure: EventMeasure, comparator: Comparator | None, stamps: set[str]
+) -> list[Reads | Edge]:
+    """A condition (or feature) on an events measure: its :func:`_event_reads`, but in a
+    calendar window the window's and periods' durations give the local-midnight term alone
+    (its edges are local midnights; a row becoming visible keeps the duration 0)."""
+    value = (measure, comparator)
+    if not measure.window.calendar:
+        return [_event_reads(value, stamps)]
+    rows = _event_reads(value, stamps)
+    edges = durations([measure.window, measure.measure])
+    rest = durations([measure.match, comparator])
+    streak = measure.measure.kind == "streak"
+    return [
+        dataclasses.replace(rows, durations=edges, calendar=True, rolling=False),
+        dataclasses.replace(rows, durations=rest, calendar=streak),
+    ]
 
 
 def _event_reads(value: Any, stamps: set[str]) -> Reads:
@@ -479,8 +502,7 @@ def _candidates(
     ``by_name``, one ``CASE WHEN event IN (...)`` branch per set of event names sharing the
     same durations (rows of any other name get the durations of the conditions reading any
     event, or no candidate)."""
-    if calendar:
-        applying = [r for r in applying if r.calendar]
+    applying = [r for r in applying if (r.calendar if calendar else r.rolling)]
     if not by_name:
         every = _union(r.durations for r in applying)
         return [_first(column, every, moment, calendar)] if every else []

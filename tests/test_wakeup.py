@@ -196,7 +196,9 @@ def test_a_count_steps_where_its_comparator_changes(
 
 def test_a_count_with_a_where_or_a_calendar_window_has_no_edge(tmp_path: Path) -> None:
     """A ``where`` narrows the rows (a bound from every row of the name would be too late),
-    and a calendar window's edges are local midnights: both keep the per-row bound."""
+    and a calendar window's edges are local midnights: neither has an edge. The ``where``
+    keeps the per-row bound; the calendar window's durations give the local-midnight term
+    alone (no ``v + d`` within a local day can move it)."""
     segments = {
         "w": (
             "name: w\nrule: {event: login, where: {person_id: {eq: p1}}, within: 30d, "
@@ -207,8 +209,11 @@ def test_a_count_with_a_where_or_a_calendar_window_has_no_edge(tmp_path: Path) -
     root = write_project(tmp_path / "proj", segments)
     cat = catalogue(lib.Project.load(root).definitions, STAMPS)
     assert cat.edges == ()
-    assert {r.durations for r in cat.reads if r.table == "events"} == {
-        frozenset({timedelta(0), MONTH})
+    month = frozenset({timedelta(0), MONTH})
+    assert {(r.durations, r.calendar, r.rolling) for r in cat.reads if r.table == "events"} == {
+        (month, False, True),  # the where: per row
+        (month, True, False),  # the calendar window: the local-midnight term alone ...
+        (frozenset({timedelta(0)}), False, True),  # ... and rows becoming visible
     }
 
 
@@ -380,3 +385,17 @@ def test_distinct_days_and_between_windows_wake_at_their_edges(tmp_path: Path) -
         "coming": ten + MONTH,
         "both": AS_OF - 40 * DAY + 60 * DAY,
     }
+
+
+def test_a_calendar_window_moves_at_local_midnights_alone(tmp_path: Path) -> None:
+    """A login 7 days before as_of plus an hour, in a 7-day calendar window: its rolling edge
+    (an hour after as_of) cannot move the window, whose edges are local midnights; it wakes
+    at the next one. A login after as_of wakes when it becomes visible."""
+    segment = "name: week\nrule: {event: login, within: 7d, calendar: true, count: {gte: 1}}\n"
+    root = write_project(tmp_path / "proj", {"week": segment})
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    found = wakes(
+        cat,
+        [("past", "login", AS_OF - WEEK + HOUR), ("coming", "login", AS_OF + HOUR)],
+    )
+    assert found == {"past": MIDNIGHT, "coming": AS_OF + HOUR}
