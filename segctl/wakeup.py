@@ -106,7 +106,7 @@ class Edge:
 
     kind: str  # count, distinct_days, between, last_seen, first_seen
     names: frozenset[str] | None  # None: any event
-    durations: frozenset[timedelta]  # the window's (between: far and near); seen: the comparator's
+    durations: frozenset[timedelta]  # the window's (between: far, near); seen: the comparator's
     steps: tuple[int, ...] = ()  # count: the j with truth(j) != truth(j + 1), ascending
 
 
@@ -201,7 +201,9 @@ def _dominated(edge: Edge, reads: tuple[Reads, ...]) -> bool:
     applying = [
         r
         for r in reads
-        if r.table in (None, "events") and (r.columns is None or EVENT_TIME in r.columns)
+        if r.rolling  # a calendar window's durations give no v + d term
+        and r.table in (None, "events")
+        and (r.columns is None or EVENT_TIME in r.columns)
     ]
     anyone = _union(r.durations for r in applying if r.names is None)
     if edge.names is None:

@@ -399,3 +399,17 @@ def test_a_calendar_window_moves_at_local_midnights_alone(tmp_path: Path) -> Non
         [("past", "login", AS_OF - WEEK + HOUR), ("coming", "login", AS_OF + HOUR)],
     )
     assert found == {"past": MIDNIGHT, "coming": AS_OF + HOUR}
+
+
+def test_a_calendar_window_does_not_cover_an_edge(tmp_path: Path) -> None:
+    """A calendar window's 7 days give the local-midnight term alone: they do not wake a
+    row 7 days after it, so a rolling count in 7 days keeps its edge."""
+    segments = {
+        "calendar": (
+            "name: calendar\nrule: {event: '*', within: 7d, calendar: true, count: {gte: 1}}\n"
+        ),
+        "rolling": "name: rolling\nrule: {event: '*', within: 7d, count: {gte: 1}}\n",
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    assert cat.edges == (Edge("count", None, frozenset({WEEK}), (0,)),)
