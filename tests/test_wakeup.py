@@ -413,3 +413,28 @@ def test_a_calendar_window_does_not_cover_an_edge(tmp_path: Path) -> None:
     root = write_project(tmp_path / "proj", segments)
     cat = catalogue(lib.Project.load(root).definitions, STAMPS)
     assert cat.edges == (Edge("count", None, frozenset({WEEK}), (0,)),)
+
+
+def test_edges_on_the_same_rows_share_one_and_too_many_keep_the_per_row_bound(
+    tmp_path: Path,
+) -> None:
+    """Two counts of logins in 30 days (one and three) make one edge with both steps (a step
+    more can only wake earlier). Each ``distinct_days`` edge past the first would cost a pass
+    over every event: the second keeps the per-row bound."""
+    segments = {
+        "one": "name: one\nrule: {event: login, within: 30d, count: {gte: 1}}\n",
+        "three": "name: three\nrule: {event: login, within: 30d, count: {gte: 3}}\n",
+        "days": "name: days\nrule: {event: login, within: 30d, distinct_days: {gte: 2}}\n",
+        "visits": "name: visits\nrule: {event: visit, within: 7d, distinct_days: {gte: 2}}\n",
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+    login = frozenset({"login"})
+    assert set(cat.edges) == {
+        Edge("count", login, frozenset({MONTH}), (0, 2)),
+        Edge("distinct_days", login, frozenset({MONTH}), (1,)),
+    }
+    stamp = frozenset({"timestamp"})
+    assert Reads("events", frozenset({"visit"}), stamp, frozenset({timedelta(0), WEEK}), False) in (
+        cat.reads
+    )
