@@ -187,8 +187,9 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
             and any(t.op in ("within", "older_than") for t in item.comparator.tests)
         ):
             unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
-    found = durations(everything)
-    terms = list(dict.fromkeys(reads(definitions, timestamp_columns)))
+    found, local = durations(everything), uses_local_days(everything)
+    fallback = Reads(None, None, None, found, local)
+    terms = list(dict.fromkeys(reads(definitions, timestamp_columns, fallback)))
     rows = [t for t in terms if isinstance(t, Reads)]
     edges = _merged([t for t in terms if isinstance(t, Edge)])
     kept: list[Edge] = []
@@ -204,9 +205,7 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
             rows.append(
                 Reads("events", edge.names, frozenset({EVENT_TIME}), edge.durations | zero, False)
             )
-    return Catalogue(
-        tuple(sorted(found)), uses_local_days(everything), unsupported, tuple(rows), tuple(kept)
-    )
+    return Catalogue(tuple(sorted(found)), local, unsupported, tuple(rows), tuple(kept))
 
 
 def _heavy(edge: Edge) -> bool:
@@ -249,11 +248,16 @@ def _dominated(edge: Edge, reads: tuple[Reads, ...]) -> bool:
     )
 
 
-def reads(definitions: Definitions, timestamp_columns: set[str]) -> list[Reads | Edge]:
+def reads(
+    definitions: Definitions, timestamp_columns: set[str], fallback: Reads | None = None
+) -> list[Reads | Edge]:
     """The rows each condition and feature reads with its durations (or its :class:`Edge`),
-    and the persons' ``created_at`` (a person becomes visible at it)."""
-    everything = [definitions.segments, definitions.features]
-    fallback = Reads(None, None, None, durations(everything), uses_local_days(everything))
+    and the persons' ``created_at`` (a person becomes visible at it). ``fallback``: what a
+    condition kind this does not know reads (every row with every duration of the
+    catalogue; computed when not given)."""
+    if fallback is None:
+        everything = [definitions.segments, definitions.features]
+        fallback = Reads(None, None, None, durations(everything), uses_local_days(everything))
     found: list[Reads | Edge] = [
         Reads("persons", None, frozenset({"created_at"}), frozenset({timedelta(0)}), False)
     ]

@@ -165,6 +165,17 @@ class StateStore:
             with self.lock:
                 self.con.executemany(sql, rows)
 
+    def _insert_columns(
+        self, table: str, run_id: int, rows: Sequence[Sequence[Any]], width: int
+    ) -> None:
+        """Insert ``(run_id, *row)`` for each row of ``width`` values in one statement."""
+        if rows:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            self.con.execute(
+                f"INSERT INTO {S}.{table} SELECT ?, {', '.join(['unnest(?)'] * width)}",
+                [run_id, *columns],
+            )
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit: everything inside commits together or not at all (and holds
@@ -265,16 +276,10 @@ class StateStore:
                 [run_id, kind, as_of, started_at, now_utc(), __version__, config_hash],
             )
             crash_point("commit:after-run-row")
-            if inputs:  # one statement: executemany costs a millisecond a row
-                columns = [list(column) for column in zip(*inputs, strict=True)]
-                self.con.execute(
-                    f"INSERT INTO {S}.run_inputs SELECT ?, {', '.join(['unnest(?)'] * 5)}",
-                    [run_id, *columns],
-                )
-            self.executemany(
-                f"INSERT INTO {S}.run_segments VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, *row] for row in figures],
-            )
+            # One statement each: executemany costs a millisecond a row (0.37 s for the
+            # figures of 1,000 segments).
+            self._insert_columns("run_inputs", run_id, inputs, 5)
+            self._insert_columns("run_segments", run_id, figures, 6)
             self.con.execute(
                 f"""INSERT INTO {S}.transitions
                     SELECT ?, segment, person_id, 'exit' FROM {RUN_EXITED_VIEW}
