@@ -1,10 +1,11 @@
 """The state's copy of the events, clustered by person (state schema v5; docs/realtime.md,
-"D's rows").
+"How it grows").
 
 An incremental run re-evaluates the persons of the set D from their whole history. Reading
 their rows from the event files means a scan of every file (their rows are spread over all of
 them, a day per file); the copy holds the ``events`` view's rows sorted by person, so that
-D's rows are found by one join on an integer key whose Parquet pages are mostly skipped.
+D's rows are one semi-join on an integer key over a few files, whose other columns DuckDB
+decodes only where D's rows are (0.55 to 0.65 s instead of 1.8 to 2.4 s at 50M events).
 
 - Parquet files in ``<state>/events/``, each sorted by ``(h, timestamp)``, ``h`` the engine's
   ``hash(person_id)``: the first run that keeps a copy writes one of every row (so does a
