@@ -344,7 +344,10 @@ def test_a_first_run_killed_while_creating_the_state_leaves_no_state(tmp_path: P
     status = command(root, "status")
     assert status.returncode == 2 and "no state in" in status.stderr
     assert command(root, "run", "--as-of", text(TIMES[0])).returncode == 0
-    assert sorted(p.name for p in (root / ".segctl").iterdir()) == ["segctl.lock", "state.duckdb"]
+    # The lock, the database and the copy of the events (one file): nothing half-made.
+    state = root / ".segctl"
+    assert sorted(p.name for p in state.iterdir()) == ["events", "segctl.lock", "state.duckdb"]
+    assert [p.suffix for p in (state / "events").iterdir()] == [".parquet"]
     assert committed_runs(root) == 1
 
 
