@@ -93,6 +93,20 @@ def wakes(
     return {person: wake for person, wake in rows}
 
 
+def write_events(path: Path, rows: list[tuple[str, str, datetime]]) -> None:
+    """(person, event, time) rows as an events Parquet file."""
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [r[0] for r in rows],
+                "event": [r[1] for r in rows],
+                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        path,
+    )
+
+
 def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue) -> None:
     """Each condition's rows and durations; a count in a rolling window and a last_seen
     comparison keep the duration 0 for their rows (visible at their time) and an edge."""
@@ -288,16 +302,7 @@ def test_time_passing_wakes_only_the_persons_of_the_events_whose_edge_it_crossed
     rows = [("buyer", "purchase", old), ("viewer", "page_view", old)]
     rows += [("buyer", "login", first - 2 * DAY), ("viewer", "login", first - 2 * DAY)]
     rows += [("shopper", "cart_add", first - FORTNIGHT + HOUR)]
-    pq.write_table(
-        pa.table(
-            {
-                "person_id": [r[0] for r in rows],
-                "event": [r[1] for r in rows],
-                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
-            }
-        ),
-        root / "events.parquet",
-    )
+    write_events(root / "events.parquet", rows)
     (root / "persons.csv").write_text("person_id\nbuyer\nviewer\nshopper\n")
     lib.Project.load(root).run(as_of=iso(first))
     assert set(lib.Project.load(root).members("loyal")["person_id"].to_list()) == {"buyer"}
@@ -322,16 +327,7 @@ def test_a_count_is_re_evaluated_when_the_row_that_crosses_its_step_leaves(
     leaving = first - MONTH + HOUR
     rows = [("three", leaving), ("three", first - 10 * DAY), ("three", first - 5 * DAY)]
     rows += [("four", leaving), *(("four", first - n * DAY) for n in (20, 10, 5))]
-    pq.write_table(
-        pa.table(
-            {
-                "person_id": [r[0] for r in rows],
-                "event": ["purchase"] * len(rows),
-                "timestamp": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
-            }
-        ),
-        root / "events.parquet",
-    )
+    write_events(root / "events.parquet", [(p, "purchase", t) for p, t in rows])
     (root / "persons.csv").write_text("person_id\nthree\nfour\n")
     lib.Project.load(root).run(as_of=iso(first))
     members = set(lib.Project.load(root).members("frequent")["person_id"].to_list())
