@@ -14,16 +14,18 @@ duration to every row of every table, as the first version of the bound did.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from segctl.compiler.calendar import day_start, local_day, local_day_of
+from segctl.compiler.calendar import DAY, day_start, local_day, local_day_of
 from segctl.definitions.model import (
     All,
     AnyOf,
@@ -100,14 +102,28 @@ class Edge:
     - ``last_seen``/``first_seen`` over all time (no ``where``, no ``last``), compared by
       its ``durations`` (``within``, ``older_than``): the newest (oldest) row ``v`` is the
       value, which changes only with a new row, and the comparison at ``v + d``.
+    - ``periods`` (``active_periods`` with ``min_count: 1``; ``durations``: the periods'
+      boundaries ``b0 < b1 < ...``, period i is ``(as_of - b(i+1), as_of - b(i)]``) and
+      ``calendar`` (the same over local days: period i is the local days
+      ``D - b(i+1) + 1 .. D - b(i)`` of as_of's local day ``D``; also a count in one
+      calendar window whose truth changes only between 0 and 1): a period is active while
+      it holds a row. An active one cannot change before its newest row leaves (at
+      ``v + b(i+1)``), an inactive one before the oldest newer row enters (at ``v + b(i)``);
+      with ``c`` periods active, the number can cross a step ``j`` only once ``j + 1 - c``
+      (below it) or ``c - j`` (above it) periods have changed: the term is that many-th
+      first change. A calendar edge's changes are local midnights: its term is in the
+      local-midnight part of the bound.
 
     Rows after ``moment`` become visible at their own time: the condition's :class:`Reads`
     keep the duration 0 for every row."""
 
-    kind: str  # count, distinct_days, between, last_seen, first_seen
+    kind: str  # count, distinct_days, between, periods, calendar, last_seen, first_seen
     names: frozenset[str] | None  # None: any event
-    durations: frozenset[timedelta]  # the window's (between: far, near); seen: the comparator's
-    steps: tuple[int, ...] = ()  # count: the j with truth(j) != truth(j + 1), ascending
+    #: The window's (between: far and near; periods, calendar: the boundaries); seen: the
+    #: comparator's.
+    durations: frozenset[timedelta]
+    #: count, periods, calendar: the j with truth(j) != truth(j + 1), ascending.
+    steps: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,11 +217,18 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
         if len(kept) < MAX_EDGES and heavy <= MAX_HEAVY_EDGES and days <= MAX_DAY_EDGES:
             kept.append(edge)
         else:  # its aggregates would cost more than they save: the per-row bound
-            zero = frozenset({timedelta(0)})
-            rows.append(
-                Reads("events", edge.names, frozenset({EVENT_TIME}), edge.durations | zero, False)
-            )
+            rows.append(_per_row(edge))
     return Catalogue(tuple(sorted(found)), local, unsupported, tuple(rows), tuple(kept))
+
+
+def _per_row(edge: Edge) -> Reads:
+    """The per-row bound of an edge's rows (for an edge not kept): its durations applied to
+    each row, as a calendar window's local-midnight term for a ``calendar`` edge (a row of
+    local day n crosses the edge ``d`` at the start of day n + d, after ``v + d - 26h``)."""
+    stamp = frozenset({EVENT_TIME})
+    if edge.kind == "calendar":
+        return Reads("events", edge.names, stamp, edge.durations, True, rolling=False)
+    return Reads("events", edge.names, stamp, edge.durations | {timedelta(0)}, False)
 
 
 def _heavy(edge: Edge) -> bool:
@@ -231,7 +254,11 @@ def _merged(edges: list[Edge]) -> list[Edge]:
 def _dominated(edge: Edge, reads: tuple[Reads, ...]) -> bool:
     """Whether the per-row bound already applies each of the edge's durations to every row
     it reads (another condition reads them with the same durations): it then wakes the
-    person no later than the edge would, so the edge adds nothing but its aggregates."""
+    person no later than the edge would, so the edge adds nothing but its aggregates. (Not
+    the periods of ``periods`` and ``calendar``: which of their rows wakes depends on the
+    others, and a calendar edge's terms are local midnights.)"""
+    if edge.kind in ("periods", "calendar"):
+        return False
     applying = [
         r
         for r in reads
@@ -275,10 +302,11 @@ def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) ->
     if isinstance(condition, (All, AnyOf, AtLeast, Not, SegmentCondition, ListCondition)):
         return []  # no row of its own: its parts and the segments it names are walked
     if isinstance(condition, (EventCondition, FeatureCondition)):
-        edge = _edge(condition.measure, condition.comparator)
-        if edge is not None:  # its rows become visible at their time; the rest is the edge's
+        edges = _edges(condition.measure, condition.comparator)
+        if edges:  # its rows become visible at their time; the rest is the edges'
             zero = frozenset({timedelta(0)})
-            return [Reads("events", edge.names, frozenset({EVENT_TIME}), zero, False), edge]
+            names = edges[0].names
+            return [Reads("events", names, frozenset({EVENT_TIME}), zero, False), *edges]
         return _measure_reads(condition.measure, condition.comparator, stamps)
     if isinstance(condition, SequenceCondition):
         return [_event_reads(condition, stamps)]
@@ -306,27 +334,72 @@ EDGE_ROWS = 64
 COUNT_TESTS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
 
 
-def _edge(measure: EventMeasure, comparator: Comparator) -> Edge | None:
-    """The :class:`Edge` of a condition on ``measure``, when it has one."""
+def _edges(measure: EventMeasure, comparator: Comparator) -> list[Edge]:
+    """The :class:`Edge` of a condition on ``measure`` (one per period of
+    ``active_periods``), when it has them."""
     match, window, kind = measure.match, measure.window, measure.measure.kind
-    if match.where or measure.last is not None or window.calendar:
-        return None
+    if match.where or measure.last is not None:
+        return []
     names = frozenset(match.names) if match.names is not None else None
+    if kind == "active_periods":
+        return _period_edges(measure, comparator, names)
+    if window.calendar:
+        return _calendar_edges(window, comparator, names)
     within, between = window.within, window.between
     if kind in ("count", "distinct_days") and within is not None:
         if dataclasses.replace(window, within=None) != Window():
-            return None
+            return []
         steps = _steps(comparator)
         if steps is None or (steps and steps[-1] >= EDGE_ROWS):
-            return None
-        return Edge(kind, names, frozenset({within}), steps)
+            return []
+        return [Edge(kind, names, frozenset({within}), steps)]
     if kind == "count" and between is not None and between[0] != between[1]:
         if dataclasses.replace(window, between=None) != Window() or _steps(comparator) != (0,):
-            return None
-        return Edge("between", names, frozenset(between))
+            return []
+        return [Edge("between", names, frozenset(between))]
     if kind in ("last_seen", "first_seen") and window == Window():
-        return Edge(kind, names, durations(comparator) - {timedelta(0)})
-    return None
+        return [Edge(kind, names, durations(comparator) - {timedelta(0)})]
+    return []
+
+
+def _calendar_edges(
+    window: Window, comparator: Comparator, names: frozenset[str] | None
+) -> list[Edge]:
+    """A count in a calendar window (whole days) whose truth changes only between 0 and 1
+    row: one period. ``within: N`` holds the local days D - N .. D (boundaries 0 and N + 1),
+    ``between: [F, N]`` D - F .. D - N - 1 (N + 1 and F + 1)."""
+    if _steps(comparator) != (0,):
+        return []
+    if window.within is not None:
+        bounds = (timedelta(0), window.within + DAY)
+    elif window.between is not None and window.between[0] > window.between[1]:
+        bounds = (window.between[1] + DAY, window.between[0] + DAY)
+    else:
+        return []
+    if any(b % DAY for b in bounds) or bounds[1] > CALENDAR_DAYS * DAY:
+        return []  # beyond the days a calendar edge keeps: the per-row bound
+    return [Edge("calendar", names, frozenset(bounds), (0,))]
+
+
+def _period_edges(
+    measure: EventMeasure, comparator: Comparator, names: frozenset[str] | None
+) -> list[Edge]:
+    """``active_periods`` with ``min_count: 1``: each period is active while it holds a row,
+    and the measure (the number of active periods) can cross a step of its comparator only
+    when enough periods change. Boundaries K + iE (i = 0 .. of_last); steps below
+    ``of_last`` (the measure cannot pass it)."""
+    periods = measure.measure.periods
+    steps = _steps(comparator)
+    if periods is None or periods.min_count != 1 or steps is None:
+        return []
+    every, offset = periods.every, periods.offset
+    kind = "calendar" if measure.window.calendar else "periods"
+    if kind == "calendar" and (
+        every % DAY or offset % DAY or offset + periods.of_last * every > CALENDAR_DAYS * DAY
+    ):
+        return []
+    bounds = frozenset(offset + i * every for i in range(periods.of_last + 1))
+    return [Edge(kind, names, bounds, tuple(j for j in steps if j < periods.of_last))]
 
 
 def _steps(comparator: Comparator) -> tuple[int, ...] | None:
@@ -434,13 +507,19 @@ def wake_sql(
         edges: list[tuple[list[str], str]] = []
         if table == "events" and EVENT_TIME in columns:
             named = "event" in columns  # else no row has a name: no named edge reads one
+            windowed = []
             for index, edge in enumerate(cat.edges):
                 if edge.names is not None and not named:
+                    continue
+                if edge.kind in ("periods", "calendar"):
+                    windowed += [(index, edge)] if edge.steps else []  # else it cannot change
                     continue
                 found = _edge_sql(index, edge, moment)
                 edges += [found] if found is not None else []
                 if edge.kind == "distinct_days":
                     parts += [p for p in [_days_sql(edge, moment, timezone, only)] if p]
+            if windowed:
+                parts.append(_periods_pass(windowed, moment, timezone, only))
         if not plain and not days and not edges:
             continue
         where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
@@ -515,6 +594,127 @@ def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str]
         for d in sorted(edge.durations)
     )
     return [f"{value} FILTER (WHERE {' AND '.join(rows)}) AS {name}_v"], f"least({reached})"
+
+
+def _periods_pass(
+    windowed: list[tuple[int, Edge]], moment: datetime, timezone: str, only: str | None
+) -> str:
+    """SELECT person_id, plain, days: the ``periods`` and ``calendar`` edges' terms (the
+    calendar ones in ``days``), in a pass of their own over the rows of their names since
+    their oldest boundary: a filter on the events' time skips the files before it, where
+    a dozen more aggregates over every event cost a full run seconds (4 s at 50M events)."""
+    found = [(edge.kind, _periods_sql(i, edge, moment, timezone)) for i, edge in windowed]
+    time = qident(EVENT_TIME)
+    start = min(oldest for _, (_, _, oldest) in found)
+    # Files before ``start`` are skipped. (Not by event name: with one, DuckDB 1.x filters
+    # the files' rows by name and no longer skips files by time, 0.2 s -> 1.4 s here.)
+    rows = [f"{time} <= {_ts(moment)}", f"{time} >= {_ts(start)}"]
+    if only:
+        rows.append(f"person_id IN (SELECT person_id FROM {only})")
+    aggregates = ", ".join(a for _, (found_aggregates, _, _) in found for a in found_aggregates)
+
+    def terms(kinds: tuple[str, ...]) -> str:
+        return "".join(f", {term}" for kind, (_, term, _) in found if kind in kinds)
+
+    return (
+        f"SELECT person_id, least(NULL::TIMESTAMP{terms(('periods',))}) AS plain, "
+        f"least(NULL::TIMESTAMP{terms(('calendar',))}) AS days FROM ("
+        f"SELECT person_id, {aggregates} FROM {qident('events')} "
+        f"WHERE {' AND '.join(rows)} GROUP BY person_id)"
+    )
+
+
+def _periods_sql(
+    index: int, edge: Edge, moment: datetime, timezone: str
+) -> tuple[list[str], str, datetime]:
+    """A ``periods`` or ``calendar`` edge's aggregates, its term, and the oldest instant a
+    row it reads can have (its last period's first: rows before it only move further out).
+
+    ``periods``: per period ``i``, ``e<index>_in<i>`` (its newest row) and
+    ``e<index>_next<i>`` (the oldest newer one); with ``c`` periods active, the number can
+    cross a step ``j`` only once ``j + 1 - c`` or ``c - j`` periods have changed."""
+    if edge.kind == "calendar":
+        return _calendar_sql(index, edge, moment, timezone)
+    time, name = qident(EVENT_TIME), f"e{index}"
+    bounds = sorted(edge.durations)
+    aggregates, changes, active = [], [], []
+    for i, (near, far) in enumerate(itertools.pairwise(bounds)):
+        inside, newer = f"{name}_in{i}", f"{name}_next{i}"
+        newest = [*_names(edge), f"{time} > {_ts(moment - far)}", f"{time} <= {_ts(moment - near)}"]
+        oldest = [*_names(edge), f"{time} > {_ts(moment - near)}"]
+        aggregates += [
+            f"max({time}) FILTER (WHERE {' AND '.join(newest)}) AS {inside}",
+            f"min({time}) FILTER (WHERE {' AND '.join(oldest)}) AS {newer}",
+        ]
+        changes.append(
+            f"CASE WHEN {inside} IS NOT NULL THEN {inside} + {_interval(far)} "
+            f"ELSE {newer} + {_interval(near)} END"
+        )
+        active.append(f"({inside} IS NOT NULL)::INTEGER")
+    c = f"({' + '.join(active)})"
+    needed = ", ".join(
+        f"CASE WHEN {c} <= {j} THEN {j + 1} - {c} ELSE {c} - {j} END" for j in edge.steps
+    )
+    term = f"list_sort([{', '.join(changes)}], 'ASC', 'NULLS LAST')[least({needed})]"
+    return aggregates, term, moment - bounds[-1]
+
+
+#: A ``calendar`` edge keeps a person's local days as the bits of a 64-bit integer: its
+#: periods reach at most this many days back.
+CALENDAR_DAYS = 63
+
+
+def _calendar_sql(
+    index: int, edge: Edge, moment: datetime, timezone: str
+) -> tuple[list[str], str, datetime]:
+    """A ``calendar`` edge: ``e<index>`` has bit ``k`` set when a row is on the local day
+    ``D - k`` (``D``: as_of's local day). On day ``D + t``, period ``i`` is active when a
+    row has ``b(i) <= k + t < b(i+1)``: the bits of its mask shifted ``t`` down. The term is
+    the first ``t`` (up to the last boundary: every row has left by then) at which the
+    number of active periods is on the other side of a step than at ``D``: exact for the
+    rows at hand, as its first instant at the earliest (the local midnight less the zone's
+    largest UTC offset; the bound then takes the next local midnight at least)."""
+    name, bounds = f"e{index}", [d // DAY for d in sorted(edge.durations)]
+    today = local_day(moment, timezone)
+    bit = f"bit_or(CAST(1 AS UBIGINT) << {_day_index(today, timezone)})"
+    names = "".join(f" FILTER (WHERE {n})" for n in _names(edge))
+    aggregates = [f"{bit}{names} AS {name}"]
+
+    def count(t: int) -> str:  # the periods active on day D + t
+        masks = [((1 << far) - (1 << near)) >> t for near, far in itertools.pairwise(bounds)]
+        return " + ".join(f"({name} & {mask})::BOOLEAN::INTEGER" for mask in masks if mask)
+
+    def crosses(t: int) -> str:
+        now, then = count(0), count(t) or "0"
+        return " OR ".join(f"(({now}) > {j}) != (({then}) > {j})" for j in edge.steps)
+
+    whens = " ".join(f"WHEN {crosses(t)} THEN {t}" for t in range(1, bounds[-1] + 1))
+    earliest = _interval(_largest_offset(timezone, moment))
+    term = f"CAST(DATE '{today.isoformat()}' + (CASE {whens} END) AS TIMESTAMP) - {earliest}"
+    return aggregates, term, day_start(today - timedelta(days=bounds[-1] - 1), timezone)
+
+
+def _day_index(today: date, timezone: str) -> str:
+    """SQL: how many local days before ``today`` a row is (at most :data:`CALENDAR_DAYS`:
+    the pass reads rows of up to that many days, and a shift of 64 bits is an error)."""
+    day = local_day_of(exp.column(EVENT_TIME, quoted=True), timezone).sql("duckdb")
+    return f"least(DATE '{today.isoformat()}' - {day}, {CALENDAR_DAYS})"
+
+
+def _names(edge: Edge) -> list[str]:
+    """``event IN (...)`` for an edge of some event names (none for any event)."""
+    if edge.names is None:
+        return []
+    return [f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})"]
+
+
+def _largest_offset(timezone: str, moment: datetime) -> timedelta:
+    """The largest UTC offset of ``timezone`` in the years around ``moment`` (a local
+    midnight is at least this long before the same date's midnight in UTC)."""
+    zone = ZoneInfo(timezone)
+    start = moment.replace(tzinfo=UTC) - timedelta(days=400)
+    found = {zone.utcoffset(start + timedelta(days=n)) for n in range(1200)}
+    return max(offset for offset in found if offset is not None)
 
 
 def _days_sql(edge: Edge, moment: datetime, timezone: str, only: str | None) -> str | None:

@@ -78,6 +78,7 @@ def wakes(
     cat: Catalogue,
     events: list[tuple[str, str, datetime]],
     persons: list[tuple[str, datetime | None, datetime | None]] | None = None,
+    timezone: str = "UTC",
 ) -> dict[str, datetime]:
     """The wake-up times (person -> time) of these rows at AS_OF."""
     con = duckdb.connect()
@@ -89,7 +90,7 @@ def wakes(
         con.executemany("INSERT INTO events VALUES (?, ?, ?)", events)
     if persons:
         con.executemany("INSERT INTO persons VALUES (?, ?, ?)", persons)
-    rows = con.execute(wake_sql(SCHEMA, cat, AS_OF, "UTC", None)).fetchall()
+    rows = con.execute(wake_sql(SCHEMA, cat, AS_OF, timezone, None)).fetchall()
     return {person: wake for person, wake in rows}
 
 
@@ -208,17 +209,20 @@ def test_a_count_steps_where_its_comparator_changes(
     assert edges == (() if steps is None else (expected,))
 
 
-def test_a_count_with_a_where_or_a_calendar_window_has_no_edge(tmp_path: Path) -> None:
+def test_a_count_with_a_where_or_a_step_in_a_calendar_window_has_no_edge(
+    tmp_path: Path,
+) -> None:
     """A ``where`` narrows the rows (a bound from every row of the name would be too late),
-    and a calendar window's edges are local midnights: neither has an edge. The ``where``
-    keeps the per-row bound; the calendar window's durations give the local-midnight term
-    alone (no ``v + d`` within a local day can move it)."""
+    and a count in a calendar window has an edge only when its truth moves between 0 and 1
+    rows alone: neither of these has one. The ``where`` keeps the per-row bound; the
+    calendar window's durations give the local-midnight term alone (no ``v + d`` within a
+    local day can move it)."""
     segments = {
         "w": (
             "name: w\nrule: {event: login, where: {person_id: {eq: p1}}, within: 30d, "
             "count: {gte: 1}}\n"
         ),
-        "c": "name: c\nrule: {event: login, within: 30d, calendar: true, count: {gte: 1}}\n",
+        "c": "name: c\nrule: {event: login, within: 30d, calendar: true, count: {gte: 2}}\n",
     }
     root = write_project(tmp_path / "proj", segments)
     cat = catalogue(lib.Project.load(root).definitions, STAMPS)
@@ -398,11 +402,12 @@ def test_a_calendar_window_moves_at_local_midnights_alone(tmp_path: Path) -> Non
 
 
 def test_a_calendar_window_does_not_cover_an_edge(tmp_path: Path) -> None:
-    """A calendar window's 7 days give the local-midnight term alone: they do not wake a
-    row 7 days after it, so a rolling count in 7 days keeps its edge."""
+    """A calendar window's 7 days (two events: no edge of its own) give the local-midnight
+    term alone: they do not wake a row 7 days after it, so a rolling count in 7 days keeps
+    its edge."""
     segments = {
         "calendar": (
-            "name: calendar\nrule: {event: '*', within: 7d, calendar: true, count: {gte: 1}}\n"
+            "name: calendar\nrule: {event: '*', within: 7d, calendar: true, count: {gte: 2}}\n"
         ),
         "rolling": "name: rolling\nrule: {event: '*', within: 7d, count: {gte: 1}}\n",
     }
@@ -434,3 +439,97 @@ def test_edges_on_the_same_rows_share_one_and_too_many_keep_the_per_row_bound(
     assert Reads("events", frozenset({"visit"}), stamp, frozenset({timedelta(0), WEEK}), False) in (
         cat.reads
     )
+
+
+CALENDAR = {
+    "week": "name: week\nrule: {event: buy, within: 7d, calendar: true, count: {gte: 1}}\n",
+    "earlier": (
+        "name: earlier\nrule: {event: view, between: [30d, 7d], calendar: true, count: {gte: 1}}\n"
+    ),
+    # Logged in during 3 of the last 4 calendar weeks ending yesterday.
+    "regulars": dedent("""\
+        name: regulars
+        rule:
+          event: login
+          calendar: true
+          active_periods: {every: 7d, of_last: 4, offset: 1d, gte: 3}
+        """),
+}
+
+
+def test_calendar_counts_and_periods_have_an_edge_per_window(tmp_path: Path) -> None:
+    """A count in a calendar window whose truth moves between 0 and 1 row, and
+    ``active_periods`` with ``min_count: 1`` (calendar: local days; rolling), have an edge
+    over their periods' boundaries, with the steps of the number of periods active. Two
+    events a period are not an edge's 0 and 1: the per-row bound."""
+    segments = {
+        **CALENDAR,
+        "rolling": (
+            "name: rolling\nrule: {event: visit, active_periods: {every: 7d, of_last: 2, gte: 1}}\n"
+        ),
+        "twice": (
+            "name: twice\nrule: {event: chat, calendar: true, active_periods: {every: 7d, "
+            "of_last: 2, min_count: 2, gte: 1}}\n"
+        ),
+    }
+    root = write_project(tmp_path / "proj", segments)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+
+    def days(*counts: int) -> frozenset[timedelta]:
+        return frozenset(n * DAY for n in counts)
+
+    assert set(cat.edges) == {
+        Edge("calendar", frozenset({"buy"}), days(0, 8), (0,)),  # days D - 7 .. D
+        Edge("calendar", frozenset({"view"}), days(8, 31), (0,)),  # days D - 30 .. D - 8
+        # Days D - 7 .. D - 1, D - 14 .. D - 8, ...; the number of them crosses 2 to 3.
+        Edge("calendar", frozenset({"login"}), days(1, 8, 15, 22, 29), (2,)),
+        Edge("periods", frozenset({"visit"}), days(0, 7, 14), (0,)),
+    }
+    chats = [r for r in cat.reads if r.names == frozenset({"chat"})]
+    assert [r.calendar for r in chats if len(r.durations) > 1] == [True]
+
+
+def test_a_calendar_edge_wakes_at_the_local_midnight_its_measure_crosses_a_step(
+    tmp_path: Path,
+) -> None:
+    """At AS_OF (Tuesday 10 March), ``regulars``' periods are the local days 3-9 March,
+    24 February-2 March, 17-23 and 10-16 February; each midnight moves them a day on.
+    Logging in daily until today keeps 3 periods active until the 25th (period 1 is then
+    empty too). Logins on 5 March, 26 February and 19 February make 3 periods active until
+    the 20th (the oldest has left period 3); on the 5th, the 26th and today, 2 until the
+    13th, when today's is in period 0, the 5th's in period 1 and the 26th's in period 2. A
+    single login never makes 3 periods active: no wake-up. A
+    purchase on the 4th leaves ``week`` (days D - 7 .. D) at the start of the 12th, a view
+    on the 5th enters ``earlier`` (D - 30 .. D - 8) at the start of the 13th, one on 12
+    February leaves it at the start of the 15th. The local-midnight term the calendar
+    windows gave before woke them all at the next midnight."""
+    root = write_project(tmp_path / "proj", CALENDAR)
+    cat = catalogue(lib.Project.load(root).definitions, STAMPS)
+
+    def logins(person: str, *days: tuple[int, int]) -> list[tuple[str, str, datetime]]:
+        return [(person, "login", datetime(2026, m, d, 9)) for m, d in days]
+
+    rows = [
+        *(("daily", "login", datetime(2026, 2, 5, 9) + n * DAY) for n in range(34)),
+        *logins("three", (3, 5), (2, 26), (2, 19)),
+        *logins("two", (3, 5), (2, 26), (3, 10)),
+        *logins("once", (3, 6)),
+        ("buyer", "buy", datetime(2026, 3, 4, 9)),
+        ("coming", "view", datetime(2026, 3, 5, 9)),
+        ("leaving", "view", datetime(2026, 2, 12, 9)),
+    ]
+    assert wakes(cat, rows) == {
+        "daily": datetime(2026, 3, 25),
+        "three": datetime(2026, 3, 20),
+        "two": datetime(2026, 3, 13),
+        "buyer": datetime(2026, 3, 12),
+        "coming": datetime(2026, 3, 13),
+        "leaving": datetime(2026, 3, 15),
+    }
+    # In New York the local midnights are 04:00 UTC (daylight saving time from 8 March),
+    # and a row's local day is New York's: 6 March 02:00 UTC is the 5th there.
+    york = [("late", "buy", datetime(2026, 3, 6, 2)), ("buyer", "buy", datetime(2026, 3, 4, 9))]
+    assert wakes(cat, york, timezone="America/New_York") == {
+        "late": datetime(2026, 3, 13, 4),
+        "buyer": datetime(2026, 3, 12, 4),
+    }
