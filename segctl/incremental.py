@@ -151,7 +151,7 @@ class Incremental:
         if self._catalogue is None:
             schema = self.engine.schema()
             stamps = {c for t in schema.values() for c, k in t.items() if k is ColumnType.TIMESTAMP}
-            self._catalogue = catalogue(self.definitions, stamps)
+            self._catalogue = catalogue(self.definitions, stamps, schema.get("events", {}))
         return self._catalogue
 
     def fingerprint(self) -> dict[str, str]:

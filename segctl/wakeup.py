@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from segctl.compiler.calendar import DAY, day_start, local_day, local_day_of
+from segctl.compiler.comparators import compile_comparator
+from segctl.compiler.sql import col
 from segctl.definitions.model import (
     All,
     AnyOf,
@@ -124,6 +126,10 @@ class Edge:
     durations: frozenset[timedelta]
     #: count, periods, calendar: the j with truth(j) != truth(j + 1), ascending.
     steps: tuple[int, ...] = ()
+    #: The condition's ``where`` tests: the edge is over the rows that pass them. Kept only
+    #: when each tests a plain events column with no duration (:func:`_plain`): whether a
+    #: row passes is then a fact of the row, which time passing does not change.
+    where: tuple[ColumnTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,10 +196,13 @@ def moves_at_midnight(value: Any) -> bool:
     )
 
 
-def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogue:
+def catalogue(
+    definitions: Definitions, timestamp_columns: set[str], event_columns: Iterable[str] = ()
+) -> Catalogue:
     """Every duration the catalogue uses, whether it uses local days, which rows each
     condition's durations apply to (:func:`reads`), and whether some comparator compares a
-    value the wake-up bound cannot see (a nested timestamp property) with as_of."""
+    value the wake-up bound cannot see (a nested timestamp property) with as_of.
+    ``event_columns``: the events' own columns, which an edge's ``where`` may test."""
     unsupported = None
     everything = [definitions.segments, definitions.features]
     for item in objects(everything):
@@ -209,8 +218,12 @@ def catalogue(definitions: Definitions, timestamp_columns: set[str]) -> Catalogu
     rows = [t for t in terms if isinstance(t, Reads)]
     edges = _merged([t for t in terms if isinstance(t, Edge)])
     kept: list[Edge] = []
+    plain = frozenset(event_columns)
     for edge in edges:
         if _dominated(edge, tuple(rows)):
+            continue
+        if not _plain(edge.where, plain):  # a nested property, or a test of as_of
+            rows.append(_per_row(edge))
             continue
         heavy = sum(_heavy(e) for e in [*kept, edge])
         days = sum(e.kind == "distinct_days" for e in [*kept, edge])
@@ -231,6 +244,12 @@ def _per_row(edge: Edge) -> Reads:
     return Reads("events", edge.names, stamp, edge.durations | {timedelta(0)}, False)
 
 
+def _plain(where: tuple[ColumnTest, ...], columns: frozenset[str]) -> bool:
+    """Whether each ``where`` test reads a column of the events themselves and no duration
+    (a nested property's reading is the plan's own, not rendered here)."""
+    return all(t.column in columns and durations(t) == {timedelta(0)} for t in where)
+
+
 def _heavy(edge: Edge) -> bool:
     """Whether an edge keeps a list of rows per person (a count with a step above 0) or
     needs a pass of its own (``distinct_days``): some ten times the cost of the others."""
@@ -238,17 +257,18 @@ def _heavy(edge: Edge) -> bool:
 
 
 def _merged(edges: list[Edge]) -> list[Edge]:
-    """One edge per kind, names and durations, with the steps of all of them: a step more
-    can only make the bound earlier, and they share one set of aggregates. Edges over any
-    event first (they cover every row), then by their number of conditions."""
-    steps: dict[tuple[str, frozenset[str] | None, frozenset[timedelta]], set[int]] = {}
-    uses: dict[tuple[str, frozenset[str] | None, frozenset[timedelta]], int] = {}
+    """One edge per kind, names, durations and ``where``, with the steps of all of them: a
+    step more can only make the bound earlier, and they share one set of aggregates. Edges
+    over any event first (they cover every row), then those with no ``where``, then by their
+    number of conditions."""
+    steps: dict[Edge, set[int]] = {}
+    uses: dict[Edge, int] = {}
     for edge in edges:
-        key = (edge.kind, edge.names, edge.durations)
+        key = dataclasses.replace(edge, steps=())
         steps.setdefault(key, set()).update(edge.steps)
         uses[key] = uses.get(key, 0) + 1
-    order = sorted(uses, key=lambda k: (k[1] is not None, -uses[k]))
-    return [Edge(k[0], k[1], k[2], tuple(sorted(steps[k]))) for k in order]
+    order = sorted(uses, key=lambda k: (k.names is not None, bool(k.where), -uses[k]))
+    return [dataclasses.replace(k, steps=tuple(sorted(steps[k]))) for k in order]
 
 
 def _dominated(edge: Edge, reads: tuple[Reads, ...]) -> bool:
@@ -319,13 +339,16 @@ def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) ->
     return [fallback]
 
 
-#: At most this many edges (each one or two aggregates in the events' pass), of which this
-#: many heavy ones (:func:`_heavy`) and this many ``distinct_days`` ones (each a pass of its
-#: own over every event, some 1 s at 50M events); the others keep the per-row bound. At 1M
+#: At most this many edges (each one or two aggregates), of which this many heavy ones
+#: (:func:`_heavy`) and this many ``distinct_days`` ones (each a pass of its own over the
+#: events of its window, some 1 s at 50M events); the others keep the per-row bound. At 1M
 #: persons and 10M events with 1,000 segments, everyone's wake-up times took 1.1 s without
-#: edges, 5.5 s with 24 edges keeping up to 20 rows per person each, 1.6 s with these limits.
+#: edges, 5.5 s with 24 edges keeping up to 20 rows per person each in the events' single
+#: pass, 1.6 s with 4 heavy edges; 1.8 s with 4 and 2.1 s with 8 in the windows' pass. At
+#: 50M events with the benchmark's 27 segments, 8 heavy edges instead of 4 cost a full run
+#: 0.4 s and halve the persons woken an hour later (5,167 -> 3,072).
 MAX_EDGES = 24
-MAX_HEAVY_EDGES = 4
+MAX_HEAVY_EDGES = 8
 MAX_DAY_EDGES = 1
 #: A count's edge keeps per person its newest rows up to the largest step + 1: not for a
 #: step this large (the per-row bound then applies).
@@ -337,10 +360,19 @@ COUNT_TESTS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
 def _edges(measure: EventMeasure, comparator: Comparator) -> list[Edge]:
     """The :class:`Edge` of a condition on ``measure`` (one per period of
     ``active_periods``), when it has them."""
-    match, window, kind = measure.match, measure.window, measure.measure.kind
-    if match.where or measure.last is not None:
+    match = measure.match
+    if measure.last is not None:
         return []
     names = frozenset(match.names) if match.names is not None else None
+    edges = _unfiltered(measure, comparator, names)
+    return [dataclasses.replace(e, where=match.where) for e in edges]
+
+
+def _unfiltered(
+    measure: EventMeasure, comparator: Comparator, names: frozenset[str] | None
+) -> list[Edge]:
+    """:func:`_edges` before the ``where``."""
+    window, kind = measure.window, measure.measure.kind
     if kind == "active_periods":
         return _period_edges(measure, comparator, names)
     if window.calendar:
@@ -509,17 +541,18 @@ def wake_sql(
             named = "event" in columns  # else no row has a name: no named edge reads one
             windowed = []
             for index, edge in enumerate(cat.edges):
-                if edge.names is not None and not named:
+                if (edge.names is not None and not named) or (
+                    edge.kind in STEPPED and not edge.steps  # its truth cannot change
+                ):
                     continue
-                if edge.kind in ("periods", "calendar"):
-                    windowed += [(index, edge)] if edge.steps else []  # else it cannot change
-                    continue
-                found = _edge_sql(index, edge, moment)
-                edges += [found] if found is not None else []
-                if edge.kind == "distinct_days":
-                    parts += [p for p in [_days_sql(edge, moment, timezone, only)] if p]
+                if edge.kind in WINDOWED:
+                    windowed.append((index, edge))
+                elif edge.kind == "distinct_days":  # a pass of its own
+                    parts.append(_days_sql(edge, moment, timezone, only))
+                else:
+                    edges += [f for f in [_seen_sql(index, edge, moment)] if f is not None]
             if windowed:
-                parts.append(_periods_pass(windowed, moment, timezone, only))
+                parts.append(_window_pass(windowed, moment, timezone, only))
         if not plain and not days and not edges:
             continue
         where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
@@ -545,49 +578,68 @@ def wake_sql(
     )
 
 
-def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str] | None:
-    """An :class:`Edge`'s aggregates over a person's events (named ``e<index>_*``) and its
-    term from them; None when it has none (a count whose truth no count changes, a
-    comparison with no duration)."""
+#: Edges over rows in a window (``count``, ``between``, ``periods``, ``calendar``): a row
+#: older than the window's far edge can only move further out, so their aggregates are
+#: taken in a pass over the window's rows alone (:func:`_window_pass`).
+WINDOWED = ("count", "between", "periods", "calendar")
+#: Edges whose truth changes only at their steps (none: it cannot change).
+STEPPED = ("count", "distinct_days", "periods", "calendar")
+
+
+def _windowed_sql(
+    index: int, edge: Edge, moment: datetime, timezone: str
+) -> tuple[list[str], str, datetime]:
+    """A windowed edge's aggregates over a person's events (named ``e<index>_*``), its term
+    from them, and the oldest instant of a row it reads."""
+    if edge.kind in ("periods", "calendar"):
+        return _periods_sql(index, edge, moment, timezone)
     time = qident(EVENT_TIME)
-    rows = [f"{time} <= {_ts(moment)}"]
-    if edge.names is not None:
-        rows.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
+    rows = [f"{time} <= {_ts(moment)}", *_rows(edge, moment)]
     name = f"e{index}"
-    if edge.kind == "distinct_days":
-        return None  # a pass of its own (:func:`_days_sql`)
     if edge.kind == "count":
-        if not edge.steps:
-            return None
         [d] = edge.durations
         rows.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
         where = " AND ".join(rows)
         if edge.steps == (0,):  # the newest row leaving (or newest day)
             top = f"max({time}) FILTER (WHERE {where}) AS {name}_top"
-            return [top], f"{name}_top + {_interval(d)}"
+            return [top], f"{name}_top + {_interval(d)}", moment - d
         # The largest step j below the count c: the (j + 1)-th newest row leaving.
         whens = " ".join(
             f"WHEN {name}_c > {j} THEN {name}_top[{j + 1}] + {_interval(d)}"
             for j in reversed(edge.steps)
         )
-        return [
-            f"count(*) FILTER (WHERE {where}) AS {name}_c",
-            f"max({time}, {edge.steps[-1] + 1}) FILTER (WHERE {where}) AS {name}_top",
-        ], f"CASE {whens} END"
-    if edge.kind == "between":
-        near, far = sorted(edge.durations)
-        inside = " AND ".join([*rows, f"{time} >= {_ts(moment - far)}"])
-        inside += f" AND {time} <= {_ts(moment - near)}"
-        coming = " AND ".join([*rows, f"{time} >= {_ts(moment - near)}"])
-        return [
+        return (
+            [
+                f"count(*) FILTER (WHERE {where}) AS {name}_c",
+                f"max({time}, {edge.steps[-1] + 1}) FILTER (WHERE {where}) AS {name}_top",
+            ],
+            f"CASE {whens} END",
+            moment - d,
+        )
+    near, far = sorted(edge.durations)  # between
+    inside = " AND ".join([*rows, f"{time} >= {_ts(moment - far)}"])
+    inside += f" AND {time} <= {_ts(moment - near)}"
+    coming = " AND ".join([*rows, f"{time} >= {_ts(moment - near)}"])
+    return (
+        [
             f"max({time}) FILTER (WHERE {inside}) AS {name}_in",
             f"min({time}) FILTER (WHERE {coming}) AS {name}_next",
-        ], (
+        ],
+        (
             f"CASE WHEN {name}_in IS NOT NULL THEN {name}_in + {_interval(far)} "
             f"ELSE {name}_next + {_interval(near)} END"
-        )
+        ),
+        moment - far,
+    )
+
+
+def _seen_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str] | None:
+    """A ``last_seen``/``first_seen`` edge's aggregate over all of a person's events (in
+    the events' single pass) and its term; None with no duration to compare."""
     if not edge.durations:
         return None
+    time, name = qident(EVENT_TIME), f"e{index}"
+    rows = [f"{time} <= {_ts(moment)}", *_rows(edge, moment)]
     value = f"{'max' if edge.kind == 'last_seen' else 'min'}({time})"
     reached = ", ".join(
         f"CASE WHEN {name}_v >= {_ts(moment - d)} THEN {name}_v + {_interval(d)} END"
@@ -596,14 +648,14 @@ def _edge_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str]
     return [f"{value} FILTER (WHERE {' AND '.join(rows)}) AS {name}_v"], f"least({reached})"
 
 
-def _periods_pass(
+def _window_pass(
     windowed: list[tuple[int, Edge]], moment: datetime, timezone: str, only: str | None
 ) -> str:
-    """SELECT person_id, plain, days: the ``periods`` and ``calendar`` edges' terms (the
-    calendar ones in ``days``), in a pass of their own over the rows of their names since
-    their oldest boundary: a filter on the events' time skips the files before it, where
-    a dozen more aggregates over every event cost a full run seconds (4 s at 50M events)."""
-    found = [(edge.kind, _periods_sql(i, edge, moment, timezone)) for i, edge in windowed]
+    """SELECT person_id, plain, days: the :data:`WINDOWED` edges' terms (the calendar ones
+    in ``days``), in a pass of their own over the rows since their oldest window's start:
+    a filter on the events' time skips the files before it, where their aggregates over
+    every event cost a full run seconds (a dozen: 4 s at 50M events)."""
+    found = [(edge.kind, _windowed_sql(i, edge, moment, timezone)) for i, edge in windowed]
     time = qident(EVENT_TIME)
     start = min(oldest for _, (_, _, oldest) in found)
     # Files before ``start`` are skipped. (Not by event name: with one, DuckDB 1.x filters
@@ -617,7 +669,8 @@ def _periods_pass(
         return "".join(f", {term}" for kind, (_, term, _) in found if kind in kinds)
 
     return (
-        f"SELECT person_id, least(NULL::TIMESTAMP{terms(('periods',))}) AS plain, "
+        f"SELECT person_id, least(NULL::TIMESTAMP{terms(('count', 'between', 'periods'))}) "
+        "AS plain, "
         f"least(NULL::TIMESTAMP{terms(('calendar',))}) AS days FROM ("
         f"SELECT person_id, {aggregates} FROM {qident('events')} "
         f"WHERE {' AND '.join(rows)} GROUP BY person_id)"
@@ -640,8 +693,12 @@ def _periods_sql(
     aggregates, changes, active = [], [], []
     for i, (near, far) in enumerate(itertools.pairwise(bounds)):
         inside, newer = f"{name}_in{i}", f"{name}_next{i}"
-        newest = [*_names(edge), f"{time} > {_ts(moment - far)}", f"{time} <= {_ts(moment - near)}"]
-        oldest = [*_names(edge), f"{time} > {_ts(moment - near)}"]
+        newest = [
+            *_rows(edge, moment),
+            f"{time} > {_ts(moment - far)}",
+            f"{time} <= {_ts(moment - near)}",
+        ]
+        oldest = [*_rows(edge, moment), f"{time} > {_ts(moment - near)}"]
         aggregates += [
             f"max({time}) FILTER (WHERE {' AND '.join(newest)}) AS {inside}",
             f"min({time}) FILTER (WHERE {' AND '.join(oldest)}) AS {newer}",
@@ -677,7 +734,8 @@ def _calendar_sql(
     name, bounds = f"e{index}", [d // DAY for d in sorted(edge.durations)]
     today = local_day(moment, timezone)
     bit = f"bit_or(CAST(1 AS UBIGINT) << {_day_index(today, timezone)})"
-    names = "".join(f" FILTER (WHERE {n})" for n in _names(edge))
+    rows = _rows(edge, moment)
+    names = f" FILTER (WHERE {' AND '.join(rows)})" if rows else ""
     aggregates = [f"{bit}{names} AS {name}"]
 
     def count(t: int) -> str:  # the periods active on day D + t
@@ -701,11 +759,14 @@ def _day_index(today: date, timezone: str) -> str:
     return f"least(DATE '{today.isoformat()}' - {day}, {CALENDAR_DAYS})"
 
 
-def _names(edge: Edge) -> list[str]:
-    """``event IN (...)`` for an edge of some event names (none for any event)."""
-    if edge.names is None:
-        return []
-    return [f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})"]
+def _rows(edge: Edge, moment: datetime) -> list[str]:
+    """The predicates of an edge's rows: ``event IN (...)`` (none for any event) and its
+    ``where`` tests, compiled as the plan compiles them."""
+    names = sorted(edge.names) if edge.names is not None else None
+    rows = [f"event IN ({', '.join(_text(n) for n in names)})"] if names is not None else []
+    return rows + [
+        compile_comparator(col(t.column), t.comparator, moment).sql("duckdb") for t in edge.where
+    ]
 
 
 def _largest_offset(timezone: str, moment: datetime) -> timedelta:
@@ -717,16 +778,12 @@ def _largest_offset(timezone: str, moment: datetime) -> timedelta:
     return max(offset for offset in found if offset is not None)
 
 
-def _days_sql(edge: Edge, moment: datetime, timezone: str, only: str | None) -> str | None:
+def _days_sql(edge: Edge, moment: datetime, timezone: str, only: str | None) -> str:
     """SELECT person_id, plain, days: a ``distinct_days`` edge's term, the ``count`` edge's
     over each local day's newest row in the window."""
-    if not edge.steps:
-        return None
     time = qident(EVENT_TIME)
     [d] = edge.durations
-    rows = [f"{time} <= {_ts(moment)}", f"{time} >= {_ts(moment - d)}"]
-    if edge.names is not None:
-        rows.append(f"event IN ({', '.join(_text(n) for n in sorted(edge.names))})")
+    rows = [f"{time} <= {_ts(moment)}", f"{time} >= {_ts(moment - d)}", *_rows(edge, moment)]
     if only:
         rows.append(f"person_id IN (SELECT person_id FROM {only})")
     day = local_day_of(exp.column(EVENT_TIME, quoted=True), timezone).sql("duckdb")

@@ -6,6 +6,7 @@ full runs and the reference); these tests show that the bound is tight where it 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
@@ -533,3 +534,69 @@ def test_a_calendar_edge_wakes_at_the_local_midnight_its_measure_crosses_a_step(
         "late": datetime(2026, 3, 13, 4),
         "buyer": datetime(2026, 3, 12, 4),
     }
+
+
+def test_a_where_on_a_column_of_the_events_narrows_the_edge_to_its_rows(tmp_path: Path) -> None:
+    """``where: {format: ...}`` on the events' own column: the count's edge is over the rows
+    that pass it. Three mp4 exports (20, 10 and 5 days ago) and a gif yesterday: the third
+    newest mp4 leaves in 10 days (over every export, the third newest would be 10 days ago,
+    leaving in 20: too late). A nested property or a test of as_of keeps the per-row bound."""
+    segments = {
+        "mp4": (
+            "name: mp4\nrule: {event: export, where: {format: {in: [mp4, mov]}}, within: 30d, "
+            "count: {gte: 3}}\n"
+        ),
+        "nested": (
+            "name: nested\nrule: {event: share, where: {properties.plan: {eq: pro}}, "
+            "within: 30d, count: {gte: 1}}\n"
+        ),
+        "recent": (
+            "name: recent\nrule: {event: visit, where: {timestamp: {within: 7d}}, within: 30d, "
+            "count: {gte: 1}}\n"
+        ),
+    }
+    root = write_project(tmp_path / "proj", segments)
+    one = {"person_id": ["p1"], "event": ["export"], "format": ["mp4"]}
+    pq.write_table(
+        pa.table(
+            {
+                **one,
+                "timestamp": pa.array([AS_OF], pa.timestamp("us", tz="UTC")),
+                "properties": [{"plan": "pro"}],
+            }
+        ),
+        root / "events.parquet",
+    )
+    project = lib.Project.load(root)
+    columns = project.schema["events"]
+    assert {"format", "properties"} <= set(columns)
+    cat = catalogue(project.definitions, STAMPS, columns)
+    [edge] = cat.edges
+    assert (edge.kind, edge.names, edge.durations, edge.steps) == (
+        "count",
+        frozenset({"export"}),
+        frozenset({MONTH}),
+        (2,),
+    )
+    assert [t.column for t in edge.where] == ["format"]
+    assert {r.names for r in cat.reads if r.durations > {timedelta(0)}} >= {
+        frozenset({"share"}),
+        frozenset({"visit"}),
+    }
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events (person_id VARCHAR, event VARCHAR, timestamp TIMESTAMP, "
+        "format VARCHAR)"
+    )
+    rows = [("p", "export", AS_OF - n * DAY, "mp4") for n in (20, 10, 5)]
+    con.executemany(
+        "INSERT INTO events VALUES (?, ?, ?, ?)", [*rows, ("p", "export", AS_OF - DAY, "gif")]
+    )
+    schema: Schema = {"events": {**SCHEMA["events"], "format": ColumnType.STRING}}
+    found = dict(
+        con.execute(
+            wake_sql(schema, dataclasses.replace(cat, reads=()), AS_OF, "UTC", None)
+        ).fetchall()
+    )
+    assert found == {"p": AS_OF + 10 * DAY}
