@@ -7,14 +7,21 @@ full runs and the reference); these tests show that the bound is tight where it 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import reference
+import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from stateproject import iso, write_project
 
 import segctl as lib
@@ -24,6 +31,8 @@ from segctl.wakeup import Catalogue, Edge, Reads, catalogue, reads, wake_sql
 AS_OF = datetime(2026, 3, 10, 12)
 MIDNIGHT = datetime(2026, 3, 11)  # the first local (UTC) midnight after AS_OF
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+MICRO = timedelta(microseconds=1)
 DAY = timedelta(days=1)
 YEAR = timedelta(days=365)
 WEEK = timedelta(days=7)
@@ -600,3 +609,170 @@ def test_a_where_on_a_column_of_the_events_narrows_the_edge_to_its_rows(tmp_path
         ).fetchall()
     )
     assert found == {"p": AS_OF + 10 * DAY}
+
+
+# ---- the bound against the reference evaluator -----------------------------------------------
+
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
+
+
+@st.composite
+def edge_rules(draw: st.DrawFn) -> dict[str, Any]:
+    """A rule of one of the forms with an edge (or just beside one: a step it lacks, a
+    ``min_count`` above 1), over logins or any event, sometimes with a ``where``."""
+    rule: dict[str, Any] = {"event": draw(st.sampled_from(["login", "*"]))}
+    if draw(st.booleans()):
+        rule["where"] = {"format": {"eq": "mp4"}}
+    op = draw(st.sampled_from(["gte", "lte", "eq", "gt"]))
+    form = draw(
+        st.sampled_from(["within", "between", "periods", "calendar periods", "distinct days"])
+    )
+    calendar = form != "periods" and draw(st.booleans())
+    if form in ("within", "distinct days"):
+        unit = "d" if calendar else draw(st.sampled_from(["h", "d"]))
+        rule["within"] = f"{draw(st.integers(1 if unit == 'h' else 0, 9))}{unit}"
+    elif form == "between":
+        near = draw(st.integers(0, 6))
+        rule["between"] = [f"{near + draw(st.integers(1, 6))}d", f"{near}d"]
+    if calendar:
+        rule["calendar"] = True
+    if form in ("periods", "calendar periods"):
+        rule["calendar"] = form == "calendar periods"
+        of_last = draw(st.integers(1, 4))
+        periods: dict[str, Any] = {
+            "every": f"{draw(st.integers(1, 4))}d",
+            "of_last": of_last,
+            op: draw(st.integers(0, of_last)),
+        }
+        if draw(st.booleans()):
+            periods["offset"] = f"{draw(st.integers(1, 2))}d"
+        if draw(st.integers(0, 4)) == 0:
+            periods["min_count"] = 2
+        rule["active_periods"] = periods
+    else:
+        measure = "distinct_days" if form == "distinct days" else "count"
+        rule[measure] = {op: draw(st.integers(0, 3))}
+    return rule
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The shapes where a late bound shows, besides the search: rolling periods, a count crossing
+# a step above 0 (the second newest row leaving), distinct days, calendar periods and a
+# calendar window with a where.
+@example(  # rolling periods: a row leaving the only period, one entering it
+    rule={"event": "login", "active_periods": {"every": "1d", "of_last": 1, "gte": 1}},
+    timezone="UTC",
+    rows=[("login", "mp4", -20, 0)],
+)
+@example(
+    rule={
+        "event": "login",
+        "active_periods": {"every": "1d", "of_last": 1, "offset": "1d", "gte": 1},
+    },
+    timezone="UTC",
+    rows=[("login", "mp4", -10, 0)],
+)
+@example(
+    rule={"event": "login", "within": "5d", "count": {"gte": 2}},
+    timezone="UTC",
+    rows=[("login", "mp4", -96, 0), ("login", "mp4", -24, 0), ("visit", "gif", -1, 0)],
+)
+@example(
+    rule={"event": "*", "within": "4d", "distinct_days": {"gte": 2}},
+    timezone="Asia/Kolkata",
+    rows=[("login", "mp4", -80, 0), ("visit", "gif", -79, 30), ("login", "gif", -2, 0)],
+)
+@example(
+    rule={
+        "event": "login",
+        "calendar": True,
+        "active_periods": {"every": "2d", "of_last": 3, "offset": "1d", "gte": 2},
+    },
+    timezone="America/New_York",
+    rows=[("login", "mp4", -30, 0), ("login", "mp4", -80, 0), ("login", "gif", -130, 0)],
+)
+@example(
+    rule={
+        "event": "login",
+        "where": {"format": {"eq": "mp4"}},
+        "within": "3d",
+        "calendar": True,
+        "count": {"gte": 1},
+    },
+    timezone="Pacific/Auckland",
+    rows=[("login", "mp4", -70, 0), ("login", "gif", -2, 0)],
+)
+@given(
+    rule=edge_rules(),
+    timezone=st.sampled_from(ZONES),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["login", "visit"]),
+            st.sampled_from(["mp4", "gif"]),
+            # Hours from AS_OF (plus minutes): near it for windows of hours, within days of
+            # it for windows of days, up to 40 days back for periods.
+            st.one_of(st.integers(-12, 2), st.integers(-10 * 24, 2 * 24), st.integers(-960, 0)),
+            st.integers(0, 59),
+        ),
+        max_size=8,
+    ),
+)
+def test_no_membership_changes_before_the_wake_up_time(
+    rule: dict[str, Any], timezone: str, rows: list[tuple[str, str, int, int]]
+) -> None:
+    """For one person's rows around AS_OF and a rule of each form with an edge (or beside
+    one), in several timezones, the reference evaluator's membership is the same at every
+    instant from AS_OF up to the wake-up time. It is checked where a membership can change:
+    at each local midnight, at each row's ``v`` and ``v + d`` for the catalogue's
+    durations (and a day later, for calendar windows), each plus a microsecond, and just
+    before the wake-up time. The bound may be early, never late."""
+    events = [
+        {"person_id": "p", "event": name, "format": fmt, "timestamp": AS_OF + h * HOUR + m * MINUTE}
+        for name, fmt, h, m in rows
+    ]
+    segment = {"name": "s", "rule": rule}
+    with tempfile.TemporaryDirectory() as folder:
+        root = write_project(Path(folder) / "proj", {"s": yaml.safe_dump(segment)})
+        table = {
+            "person_id": ["p1"],
+            "event": ["login"],
+            "format": ["mp4"],
+            "timestamp": pa.array([AS_OF], pa.timestamp("us", tz="UTC")),
+        }
+        pq.write_table(pa.table(table), root / "events.parquet")
+        project = lib.Project.load(root)
+        cat = catalogue(project.definitions, STAMPS, project.schema["events"])
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE events (person_id VARCHAR, event VARCHAR, timestamp TIMESTAMP, "
+        "format VARCHAR)"
+    )
+    for e in events:
+        con.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            [e["person_id"], e["event"], e["timestamp"], e["format"]],
+        )
+    schema: Schema = {"events": {**SCHEMA["events"], "format": ColumnType.STRING}}
+    found = dict(con.execute(wake_sql(schema, cat, AS_OF, timezone, None)).fetchall())
+    wake = found.get("p", AS_OF + 80 * DAY)
+    assert wake >= AS_OF
+
+    def member(at: datetime) -> bool:
+        utc = [{**e, "timestamp": e["timestamp"].replace(tzinfo=UTC)} for e in events]
+        members = reference.evaluate(
+            {"s": segment}, [{"person_id": "p"}], utc, [], at.replace(tzinfo=UTC), timezone
+        )
+        return "p" in members["s"]
+
+    zone = ZoneInfo(timezone)
+    first = datetime.combine(AS_OF.date() - timedelta(days=1), datetime.min.time(), zone)
+    midnights = [(first + n * DAY).astimezone(UTC).replace(tzinfo=None) for n in range(80)]
+    crossings = [e["timestamp"] + d for e in events for d in (timedelta(0), *cat.durations)]
+    marks = {
+        t + j
+        for t in [*midnights, *crossings, *[c + DAY for c in crossings]]
+        for j in (timedelta(0), MICRO)
+    }
+    now = member(AS_OF)
+    for instant in sorted(m for m in marks | {wake - MICRO} if AS_OF <= m < wake):
+        assert member(instant) == now, (instant, wake, found)
