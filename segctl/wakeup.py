@@ -225,9 +225,9 @@ def catalogue(
         if not _plain(edge.where, plain):  # a nested property, or a test of as_of
             rows.append(_per_row(edge))
             continue
-        heavy = sum(_heavy(e) for e in [*kept, edge])
+        heavy = _lists([*kept, edge])
         days = sum(e.kind == "distinct_days" for e in [*kept, edge])
-        if len(kept) < MAX_EDGES and heavy <= MAX_HEAVY_EDGES and days <= MAX_DAY_EDGES:
+        if len(kept) < MAX_EDGES and heavy <= MAX_LISTS and days <= MAX_DAY_EDGES:
             kept.append(edge)
         else:  # its aggregates would cost more than they save: the per-row bound
             rows.append(_per_row(edge))
@@ -250,10 +250,12 @@ def _plain(where: tuple[ColumnTest, ...], columns: frozenset[str]) -> bool:
     return all(t.column in columns and durations(t) == {timedelta(0)} for t in where)
 
 
-def _heavy(edge: Edge) -> bool:
-    """Whether an edge keeps a list of rows per person (a count with a step above 0) or
-    needs a pass of its own (``distinct_days``): some ten times the cost of the others."""
-    return edge.kind == "distinct_days" or (edge.kind == "count" and edge.steps not in ((), (0,)))
+def _lists(edges: list[Edge]) -> int:
+    """How many lists of rows per person (and passes of their own) these edges keep: one per
+    name set (and ``where``) of the counts with a step above 0 (:func:`_counts_sql`), and
+    one per ``distinct_days`` edge; some ten times the cost of one aggregate each."""
+    counts = {(e.names, e.where) for e in edges if e.kind == "count" and e.steps not in ((), (0,))}
+    return len(counts) + sum(e.kind == "distinct_days" for e in edges)
 
 
 def _merged(edges: list[Edge]) -> list[Edge]:
@@ -339,16 +341,16 @@ def _condition_reads(condition: Condition, stamps: set[str], fallback: Reads) ->
     return [fallback]
 
 
-#: At most this many edges (each one or two aggregates), of which this many heavy ones
-#: (:func:`_heavy`) and this many ``distinct_days`` ones (each a pass of its own over the
-#: events of its window, some 1 s at 50M events); the others keep the per-row bound. At 1M
-#: persons and 10M events with 1,000 segments, everyone's wake-up times took 1.1 s without
-#: edges, 5.5 s with 24 edges keeping up to 20 rows per person each in the events' single
-#: pass, 1.6 s with 4 heavy edges; 1.8 s with 4 and 2.1 s with 8 in the windows' pass. At
-#: 50M events with the benchmark's 27 segments, 8 heavy edges instead of 4 cost a full run
+#: At most this many edges, keeping at most this many lists of rows per person
+#: (:func:`_lists`), of which this many ``distinct_days`` ones (each a pass of its own over
+#: the events of its window, some 1 s at 50M events); the others keep the per-row bound. At
+#: 1M persons and 10M events with 1,000 segments, everyone's wake-up times took 1.1 s
+#: without edges, 5.5 s with 24 edges keeping up to 20 rows per person each in the events'
+#: single pass, 1.6 s with 4 of them; 1.8 s with 4 and 2.1 s with 8 in the windows' pass.
+#: At 50M events with the benchmark's 27 segments, 8 lists instead of 4 cost a full run
 #: 0.4 s and halve the persons woken an hour later (5,167 -> 3,072).
 MAX_EDGES = 24
-MAX_HEAVY_EDGES = 8
+MAX_LISTS = 8
 MAX_DAY_EDGES = 1
 #: A count's edge keeps per person its newest rows up to the largest step + 1: not for a
 #: step this large (the per-row bound then applies).
@@ -589,33 +591,13 @@ STEPPED = ("count", "distinct_days", "periods", "calendar")
 def _windowed_sql(
     index: int, edge: Edge, moment: datetime, timezone: str
 ) -> tuple[list[str], str, datetime]:
-    """A windowed edge's aggregates over a person's events (named ``e<index>_*``), its term
-    from them, and the oldest instant of a row it reads."""
+    """A ``between``, ``periods`` or ``calendar`` edge's aggregates over a person's events
+    (named ``e<index>_*``), its term from them, and the oldest instant of a row it reads."""
     if edge.kind in ("periods", "calendar"):
         return _periods_sql(index, edge, moment, timezone)
     time = qident(EVENT_TIME)
     rows = [f"{time} <= {_ts(moment)}", *_rows(edge, moment)]
     name = f"e{index}"
-    if edge.kind == "count":
-        [d] = edge.durations
-        rows.append(f"{time} >= {_ts(moment - d)}")  # in the window (and its edge: earlier)
-        where = " AND ".join(rows)
-        if edge.steps == (0,):  # the newest row leaving (or newest day)
-            top = f"max({time}) FILTER (WHERE {where}) AS {name}_top"
-            return [top], f"{name}_top + {_interval(d)}", moment - d
-        # The largest step j below the count c: the (j + 1)-th newest row leaving.
-        whens = " ".join(
-            f"WHEN {name}_c > {j} THEN {name}_top[{j + 1}] + {_interval(d)}"
-            for j in reversed(edge.steps)
-        )
-        return (
-            [
-                f"count(*) FILTER (WHERE {where}) AS {name}_c",
-                f"max({time}, {edge.steps[-1] + 1}) FILTER (WHERE {where}) AS {name}_top",
-            ],
-            f"CASE {whens} END",
-            moment - d,
-        )
     near, far = sorted(edge.durations)  # between
     inside = " AND ".join([*rows, f"{time} >= {_ts(moment - far)}"])
     inside += f" AND {time} <= {_ts(moment - near)}"
@@ -655,7 +637,13 @@ def _window_pass(
     in ``days``), in a pass of their own over the rows since their oldest window's start:
     a filter on the events' time skips the files before it, where their aggregates over
     every event cost a full run seconds (a dozen: 4 s at 50M events)."""
-    found = [(edge.kind, _windowed_sql(i, edge, moment, timezone)) for i, edge in windowed]
+    counts = [edge for _, edge in windowed if edge.kind == "count"]
+    found = [
+        (edge.kind, _windowed_sql(i, edge, moment, timezone))
+        for i, edge in windowed
+        if edge.kind != "count"
+    ]
+    found += [("count", f) for f in _counts_sql(counts, moment)]
     time = qident(EVENT_TIME)
     start = min(oldest for _, (_, _, oldest) in found)
     # Files before ``start`` are skipped. (Not by event name: with one, DuckDB 1.x filters
@@ -675,6 +663,41 @@ def _window_pass(
         f"SELECT person_id, {aggregates} FROM {qident('events')} "
         f"WHERE {' AND '.join(rows)} GROUP BY person_id)"
     )
+
+
+def _counts_sql(edges: list[Edge], moment: datetime) -> list[tuple[list[str], str, datetime]]:
+    """The ``count`` edges' aggregates and terms: per name set (and ``where``), one list of
+    the K newest rows over the longest window of its edges, K the largest step + 1 (a
+    count's ``(j + 1)``-th newest row in its window ``d`` is the list's ``(j + 1)``-th when
+    that one is in ``d``); each edge's term is the list's ``(j + 1)``-th row plus ``d`` for
+    the largest step ``j`` whose row is in the window (then the count is above ``j``).
+    Counts of the same rows over several windows and steps share one list."""
+    time = qident(EVENT_TIME)
+    groups: dict[tuple[frozenset[str] | None, tuple[ColumnTest, ...]], list[Edge]] = {}
+    for edge in edges:
+        groups.setdefault((edge.names, edge.where), []).append(edge)
+    found = []
+    for g, members in enumerate(groups.values()):
+        longest = max(d for e in members for d in e.durations)
+        size = max(e.steps[-1] for e in members) + 1
+        rows = [f"{time} <= {_ts(moment)}", f"{time} >= {_ts(moment - longest)}"]
+        where = " AND ".join([*rows, *_rows(members[0], moment)])
+        name = f"c{g}"
+        newest = (
+            f"max({time}, {size}) FILTER (WHERE {where})"
+            if size > 1
+            else f"[max({time}) FILTER (WHERE {where})]"
+        )
+        terms = []
+        for edge in members:
+            [d] = edge.durations
+            whens = " ".join(
+                f"WHEN {name}[{j + 1}] >= {_ts(moment - d)} THEN {name}[{j + 1}] + {_interval(d)}"
+                for j in reversed(edge.steps)
+            )
+            terms.append(f"CASE {whens} END")
+        found.append(([f"{newest} AS {name}"], f"least({', '.join(terms)})", moment - longest))
+    return found
 
 
 def _periods_sql(
