@@ -154,12 +154,26 @@ def objects(value: Any) -> Iterator[Any]:
             continue
         seen.add(id(item))
         yield item
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        names = _fields(type(item))
+        if names:
+            stack.extend(getattr(item, name) for name in names)
         elif isinstance(item, (tuple, list, frozenset, set)):
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
+
+
+#: The field names of each dataclass met (none for another type), looked up once per class:
+#: the catalogue's walks visit some 100,000 objects for 1,000 segments.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(kind: type) -> tuple[str, ...]:
+    found = _FIELDS.get(kind)
+    if found is None:
+        dataclass = dataclasses.is_dataclass(kind)
+        found = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if dataclass else ()
+    return found
 
 
 def durations(value: Any) -> frozenset[timedelta]:
