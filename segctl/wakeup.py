@@ -374,8 +374,8 @@ COUNT_TESTS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
 
 
 def _edges(measure: EventMeasure, comparator: Comparator) -> list[Edge]:
-    """The :class:`Edge` of a condition on ``measure`` (one per period of
-    ``active_periods``), when it has them."""
+    """The :class:`Edge` of a condition on ``measure`` when it has one (a list, empty when
+    it has none), over the rows its ``where`` passes."""
     match = measure.match
     if measure.last is not None:
         return []
@@ -607,8 +607,10 @@ def _windowed_sql(
 ) -> tuple[list[str], str, datetime]:
     """A ``between``, ``periods`` or ``calendar`` edge's aggregates over a person's events
     (named ``e<index>_*``), its term from them, and the oldest instant of a row it reads."""
-    if edge.kind in ("periods", "calendar"):
-        return _periods_sql(index, edge, moment, timezone)
+    if edge.kind == "calendar":
+        return _calendar_sql(index, edge, moment, timezone)
+    if edge.kind == "periods":
+        return _periods_sql(index, edge, moment)
     time = qident(EVENT_TIME)
     rows = [f"{time} <= {_ts(moment)}", *_rows(edge, moment)]
     name = f"e{index}"
@@ -714,17 +716,12 @@ def _counts_sql(edges: list[Edge], moment: datetime) -> list[tuple[list[str], st
     return found
 
 
-def _periods_sql(
-    index: int, edge: Edge, moment: datetime, timezone: str
-) -> tuple[list[str], str, datetime]:
-    """A ``periods`` or ``calendar`` edge's aggregates, its term, and the oldest instant a
-    row it reads can have (its last period's first: rows before it only move further out).
-
-    ``periods``: per period ``i``, ``e<index>_in<i>`` (its newest row) and
-    ``e<index>_next<i>`` (the oldest newer one); with ``c`` periods active, the number can
-    cross a step ``j`` only once ``j + 1 - c`` or ``c - j`` periods have changed."""
-    if edge.kind == "calendar":
-        return _calendar_sql(index, edge, moment, timezone)
+def _periods_sql(index: int, edge: Edge, moment: datetime) -> tuple[list[str], str, datetime]:
+    """A ``periods`` edge's aggregates (per period ``i``, ``e<index>_in<i>``: its newest row,
+    ``e<index>_next<i>``: the oldest newer one), its term, and the oldest instant a row it
+    reads can have (its last period's first: rows before it only move further out). With
+    ``c`` periods active, the number can cross a step ``j`` only once ``j + 1 - c`` or
+    ``c - j`` periods have changed: the term is that many-th first change."""
     time, name = qident(EVENT_TIME), f"e{index}"
     bounds = sorted(edge.durations)
     aggregates, changes, active = [], [], []
