@@ -63,19 +63,26 @@ def write_project(root: Path, segments: dict[str, str] | None = None) -> Path:
     for person, offsets in days.items():
         rows += [(person, "login", T0 + timedelta(days=d, hours=1)) for d in offsets]
     rows += [(p, "purchase", T0 + timedelta(days=d, hours=2)) for p, d in purchases.items()]
-    table = pa.table(
-        {
-            "person_id": [r[0] for r in rows],
-            "event": [r[1] for r in rows],
-            "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
-        }
-    )
-    pq.write_table(table, root / "events.parquet")
+    write_events(root / "events.parquet", rows)
     seg_dir = root / "segments"
     seg_dir.mkdir(exist_ok=True)
     for name, text in (segments or SEGMENTS).items():
         (seg_dir / f"{name}.yaml").write_text(dedent(text))
     return root
+
+
+def write_events(path: Path, rows: list[tuple[str, str, datetime]]) -> None:
+    """(person, event, time) rows as an events Parquet file (times as UTC)."""
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": [r[0] for r in rows],
+                "event": [r[1] for r in rows],
+                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        path,
+    )
 
 
 def iso(moment: datetime) -> str:

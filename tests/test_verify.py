@@ -13,13 +13,12 @@ from textwrap import dedent
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from stateproject import AS_OF, T0, iso, segctl, snapshot_members, write_project
+from stateproject import AS_OF, T0, iso, segctl, snapshot_members, write_events, write_project
 from test_differential import Case, cases
 from test_differential import write_events as write_case_events
 
@@ -44,19 +43,6 @@ def split_events(root: Path, parts: int = 2) -> list[Path]:
     config = root / "segctl.yaml"
     config.write_text(config.read_text().replace("events.parquet", "events/*.parquet"))
     return files
-
-
-def write_events(path: Path, rows: list[tuple[str, str, Any]]) -> None:
-    pq.write_table(
-        pa.table(
-            {
-                "person_id": [r[0] for r in rows],
-                "event": [r[1] for r in rows],
-                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
-            }
-        ),
-        path,
-    )
 
 
 def recorded(root: Path) -> list[tuple[Any, ...]]:

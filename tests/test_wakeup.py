@@ -22,7 +22,7 @@ import reference
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from stateproject import iso, write_project
+from stateproject import iso, write_events, write_project
 
 import segctl as lib
 from segctl.definitions.model import ColumnType, Schema
@@ -102,20 +102,6 @@ def wakes(
         con.executemany("INSERT INTO persons VALUES (?, ?, ?)", persons)
     rows = con.execute(wake_sql(SCHEMA, cat, AS_OF, timezone, None)).fetchall()
     return {person: wake for person, wake in rows}
-
-
-def write_events(path: Path, rows: list[tuple[str, str, datetime]]) -> None:
-    """(person, event, time) rows as an events Parquet file."""
-    pq.write_table(
-        pa.table(
-            {
-                "person_id": [r[0] for r in rows],
-                "event": [r[1] for r in rows],
-                "timestamp": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
-            }
-        ),
-        path,
-    )
 
 
 def test_each_condition_reads_its_own_rows_with_its_own_durations(cat: Catalogue) -> None:
