@@ -58,11 +58,20 @@ class Change:
 
 
 def compute(
-    con: duckdb.DuckDBPyConnection, store: StateStore | None, segments: list[str], result_table: str
+    con: duckdb.DuckDBPyConnection,
+    store: StateStore | None,
+    segments: list[str],
+    result_table: str,
+    persons: str | None = None,
 ) -> dict[str, Change]:
     """Sizes and entered/exited counts of ``result_table`` (packed in the layout
     ``segments``) against the last committed snapshot (without a store, no state yet, every
     member has entered).
+
+    ``persons`` (an incremental run: a table of ``person_id``, the set D) says that
+    ``result_table`` holds only their rows and that everyone else's memberships are the
+    snapshot's, unchanged (its layout is ``segments``): only their rows are compared, and a
+    segment's size is its committed members plus those who entered less those who exited.
 
     Leaves the persons whose memberships changed in the temp table ``changed`` (``n{j}`` and
     ``o{j}``: their new and old words), and the transitions as (segment, person_id) rows in
@@ -78,6 +87,13 @@ def compute(
     layout = store.snapshot_segments() if store else []
     known = store.known_segments() if store else set()
     snapshot = SNAPSHOT_TABLE if store else "(SELECT NULL::VARCHAR AS person_id WHERE false)"
+    if store is not None and persons is not None:
+        if layout != segments:
+            raise ValueError("an incremental diff needs the snapshot in the run's layout")
+        snapshot = (
+            f"(SELECT * FROM {SNAPSHOT_TABLE} "
+            f"WHERE person_id IN (SELECT person_id FROM {quote(persons)}))"
+        )
     new = [f"coalesce(r.{w}, 0)" for w in columns]
     old = packed.convert(layout, segments, "s")
     pairs = [f"{v} AS n{j}" for j, v in enumerate(new)] + [
@@ -114,13 +130,19 @@ def compute(
         )
     if not segments:
         return {}
-    sizes = dict(con.execute(packed.counts(quote(result_table), len(segments))).fetchall())
     moves = {
         (idx, kind): n
         for idx, kind, n in con.execute(
             f"SELECT idx, kind, count(*) FROM {RUN_MOVES_TABLE} GROUP BY ALL"
         ).fetchall()
     }
+    if store is not None and persons is not None:
+        # Everyone outside D keeps their row: sizes move by the transitions alone.
+        sizes = dict(con.execute(packed.counts(SNAPSHOT_TABLE, len(segments))).fetchall())
+        for i in range(len(segments)):
+            sizes[i] = sizes.get(i, 0) + moves.get((i, "e"), 0) - moves.get((i, "x"), 0)
+    else:
+        sizes = dict(con.execute(packed.counts(quote(result_table), len(segments))).fetchall())
     return {
         name: Change(
             name,

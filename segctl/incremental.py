@@ -3,8 +3,10 @@
 A run may take a person's memberships from the last committed run unchanged when none of the
 person's rows changed and nothing in the rules can flip for that person between the last
 ``as_of`` and this one. Everything else (the set D) is re-evaluated with the very plan a full
-run uses, restricted to D (``PlanContext.persons_filter``), and the snapshot rows of the others
-are copied into the result table, so the diff, commit and deliveries are a full run's.
+run uses, restricted to D (``PlanContext.persons_filter``). The result table holds D's rows
+alone: the diff compares them with their snapshot rows (everyone else's are unchanged), so
+the transitions, the commit (which replaces the changed persons' rows) and the deliveries
+are a full run's.
 
 What the state keeps, committed in the run's transaction (state schema v5):
 
@@ -122,8 +124,8 @@ class Incremental:
     """One run's incremental machinery over the project's configuration, definitions and
     engine (whose views are registered). ``segctl.project.Project`` drives it:
     :meth:`decide` before evaluating (the plan then reads :data:`PERSONS_TABLE` as its
-    persons filter), :meth:`prepare_wake` after, :meth:`merge_snapshot` with the state
-    attached, and :meth:`save` inside the commit's transaction."""
+    persons filter, and the diff compares D's rows alone), :meth:`prepare_wake` after, and
+    :meth:`save` inside the commit's transaction."""
 
     def __init__(self, config: Config, definitions: Definitions, engine: DuckDBEngine) -> None:
         self.config = config
@@ -430,11 +432,6 @@ class Incremental:
         self.engine.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {self.wake_sql(moment, only)}"
         )
-
-    def merge_snapshot(self, store: StateStore, result_table: str, words: list[str]) -> None:
-        """Add to ``result_table`` (D's fresh rows) the committed snapshot's rows of everyone
-        else: their memberships cannot have changed (module docstring)."""
-        kept_state.merge_snapshot(store, result_table, PERSONS_TABLE, words)
 
     def save(
         self, store: StateStore, run_id: int, kept: dict[str, str] | None, decision: Decision

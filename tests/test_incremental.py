@@ -289,11 +289,15 @@ class IncrementalMachine(RuleBasedStateMachine):
         incremental, full = committed(self.root), committed(copy)
         assert incremental[0] == full[0], (stamp, result.full_reason)
         assert incremental[1] == full[1], (stamp, result.full_reason)
+        # The run's figures: an incremental run's sizes are the committed ones moved by its
+        # transitions (diff.compute's persons), a full run's counted.
+        assert result.changes == from_scratch.changes, (stamp, result.full_reason)
         if not self.reference_applies:
             return
         expected = self.reference()
         for name in self.case.segment_files:
             assert incremental[0].get(name, set()) == expected[name], (name, stamp)
+            assert result.changes[name].size == len(expected[name]), (name, stamp)
 
     def pool(self) -> list[Row]:
         """The rows new files copy."""
@@ -759,6 +763,29 @@ def test_an_erased_person_keeps_no_wake_up_time(root: Path) -> None:
     assert victim not in woken() and woken()
     lib.Project.load(root).run(as_of=iso(AS_OF[2]))
     assert victim not in woken()
+
+
+def test_an_incremental_run_after_an_erasure_counts_the_snapshot_without_it(
+    root: Path,
+) -> None:
+    """An incremental run's sizes are the committed members moved by its transitions: after
+    ``segctl forget`` (which deletes the person's snapshot row) they equal a full run's and
+    the members committed, without the erased person."""
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    members = committed(root)[0]
+    victim = min(p for persons in members.values() for p in persons)
+    lib.Project.load(root).forget([victim])
+    copy = root.parent / "full"
+    shutil.copytree(root, copy)
+    result = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert result.incremental
+    assert result.changes == lib.Project.load(copy).run(as_of=iso(AS_OF[1]), full=True).changes
+    after = committed(root)[0]
+    assert {n: c.size for n, c in result.changes.items()} == {
+        n: len(after.get(n, set())) for n in result.changes
+    }
+    assert any(victim in persons for persons in members.values())
+    assert all(victim not in persons for persons in after.values())
 
 
 def test_a_run_that_can_change_most_persons_evaluates_in_full(

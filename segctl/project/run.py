@@ -12,7 +12,7 @@ import functools
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from segctl import diff, incremental, packed, progress
+from segctl import diff, incremental, progress
 from segctl.errors import UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
@@ -151,9 +151,9 @@ def commit(
     with StateStore.open(
         folder, con=project.engine.driver.con, create=not dry_run, locked=True
     ) as store:
-        if not decision.full:
-            runner.merge_snapshot(store, RESULT_TABLE, packed.words(len(names)))
-        changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE)
+        # An incremental run's result table holds D's rows; everyone else keeps theirs.
+        persons = None if decision.full else incremental.PERSONS_TABLE
+        changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE, persons)
         figures = _figures(project, store, decision) if keep_incremental else None
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)

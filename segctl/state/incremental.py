@@ -56,18 +56,6 @@ def add_woken(store: StateStore, persons_table: str, moment: datetime) -> None:
     )
 
 
-def merge_snapshot(
-    store: StateStore, result_table: str, persons_table: str, words: list[str]
-) -> None:
-    """Add to ``result_table`` (the fresh rows of the persons in ``persons_table``) the
-    committed snapshot's rows of everyone else, in the packed ``words``."""
-    columns = ", ".join(["person_id", *words])
-    store.con.execute(
-        f"INSERT INTO {quote(result_table)} SELECT {columns} FROM {S}.snapshot "
-        f"WHERE person_id NOT IN (SELECT person_id FROM {quote(persons_table)})"
-    )
-
-
 def save(
     store: StateStore,
     run_id: int,
