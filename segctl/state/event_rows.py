@@ -5,7 +5,7 @@ An incremental run re-evaluates the persons of the set D from their whole histor
 their rows from the event files means a scan of every file (their rows are spread over all of
 them, a day per file); the copy holds the ``events`` view's rows sorted by person, so that
 D's rows are one semi-join on an integer key over a few files, whose other columns DuckDB
-decodes only where D's rows are (0.55 to 0.65 s instead of 1.8 to 2.4 s at 50M events).
+decodes only where D's rows are (0.33 to 0.65 s instead of 1.8 to 2.4 s at 50M events).
 
 - Parquet files in ``<state>/events/``, each sorted by ``(h, timestamp)``, ``h`` the engine's
   ``hash(person_id)``: the first run that keeps a copy writes one of every row (so does a
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 #: The copy's folder, inside the state folder.
 FOLDER = "events"
+#: Parquet 2's encodings: a person's timestamps, sorted, are stored as deltas (at 50M events
+#: the copy is 368 MiB instead of 432, and D's rows read in 0.33 s instead of 0.5).
+FORMAT = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2"
 #: Incremental runs' files are merged into one when there are this many ...
 MAX_FILES = 16
 #: ... and into the whole once they hold this share of the rows.
@@ -99,7 +102,7 @@ def write(store: StateStore, rows: str, raw: str | None) -> str:
     store.con.execute(
         f"COPY (SELECT hash(person_id) AS h, {columns} FROM {quote(rows)}{erased} "
         f'ORDER BY h, "timestamp") TO {literal(str(folder / name))} '
-        "(FORMAT parquet, COMPRESSION zstd)"
+        f"({FORMAT})"
     )
     return name
 
@@ -109,7 +112,7 @@ def merge(store: StateStore, files: list[Path]) -> str:
     name = f"{uuid.uuid4().hex}.parquet"
     store.con.execute(
         f'COPY (SELECT * FROM {_files(files)} ORDER BY h, "timestamp") '
-        f"TO {literal(str(store.folder / FOLDER / name))} (FORMAT parquet, COMPRESSION zstd)"
+        f"TO {literal(str(store.folder / FOLDER / name))} ({FORMAT})"
     )
     return name
 
