@@ -416,12 +416,14 @@ def test_edges_on_the_same_rows_share_one_and_too_many_keep_the_per_row_bound(
     tmp_path: Path,
 ) -> None:
     """Two counts of logins in 30 days (one and three) make one edge with both steps (a step
-    more can only wake earlier). Each ``distinct_days`` edge past the first would cost a pass
-    over every event: the second keeps the per-row bound."""
+    more can only wake earlier). Each ``distinct_days`` edge is a pass of its own over the
+    events of its window: the first two are kept (in the order of the segments' names),
+    the third keeps the per-row bound."""
     segments = {
         "one": "name: one\nrule: {event: login, within: 30d, count: {gte: 1}}\n",
         "three": "name: three\nrule: {event: login, within: 30d, count: {gte: 3}}\n",
         "days": "name: days\nrule: {event: login, within: 30d, distinct_days: {gte: 2}}\n",
+        "quizzes": "name: quizzes\nrule: {event: quiz, within: 90d, distinct_days: {gte: 5}}\n",
         "visits": "name: visits\nrule: {event: visit, within: 7d, distinct_days: {gte: 2}}\n",
     }
     root = write_project(tmp_path / "proj", segments)
@@ -430,6 +432,7 @@ def test_edges_on_the_same_rows_share_one_and_too_many_keep_the_per_row_bound(
     assert set(cat.edges) == {
         Edge("count", login, frozenset({MONTH}), (0, 2)),
         Edge("distinct_days", login, frozenset({MONTH}), (1,)),
+        Edge("distinct_days", frozenset({"quiz"}), frozenset({timedelta(days=90)}), (4,)),
     }
     stamp = frozenset({"timestamp"})
     assert Reads("events", frozenset({"visit"}), stamp, frozenset({timedelta(0), WEEK}), False) in (
