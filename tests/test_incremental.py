@@ -843,8 +843,9 @@ def test_the_copy_of_the_events_grows_with_each_run_and_serves_d(root: Path) -> 
     # Parquet 2: each person's sorted timestamps are stored as deltas (a third smaller than
     # plain values at 50M events, and read faster).
     [copied] = (root / ".segctl" / "events").glob("*.parquet")
-    [(encodings,)] = duckdb.connect().execute(
-        f"SELECT encodings FROM parquet_metadata('{copied}') WHERE path_in_schema = 'timestamp'"
+    metadata = f"parquet_metadata('{copied}')"
+    [(encodings,)] = duckdb.execute(
+        f"SELECT encodings FROM {metadata} WHERE path_in_schema = 'timestamp'"
     ).fetchall()
     assert "DELTA_BINARY_PACKED" in encodings
     pq.write_table(
