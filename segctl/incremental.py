@@ -329,7 +329,7 @@ class Incremental:
             return
         con = self.engine.con
         [(database,)] = con.execute("SELECT current_database()").fetchall()
-        views = [t for t in D_ROWS if t in self.engine.schema()]
+        views = self.shadowed(decision)
         try:
             for view in views:
                 if view == "events" and decision.copy is not None:  # read by decide()
@@ -418,20 +418,29 @@ class Incremental:
                 f"WHERE s.{qident(DUPLICATE)} IN (SELECT key FROM {rows})"
             )
 
-    def wake_sql(self, moment: datetime, only: str | None) -> str:
+    def wake_sql(self, moment: datetime, only: str | None, shadowed: list[str]) -> str:
         """SELECT person_id, wake: per person a lower bound of the first instant at or after
         ``moment`` at which a membership can change without a new row, for the persons in the
-        table ``only`` (everyone when None): :func:`segctl.wakeup.wake_sql`."""
+        table ``only`` (everyone when None; the ``shadowed`` views hold their rows alone):
+        :func:`segctl.wakeup.wake_sql`."""
         cat = self.catalogue()
-        return wakeup.wake_sql(self.engine.schema(), cat, moment, self.config.timezone, only)
+        timezone = self.config.timezone
+        return wakeup.wake_sql(self.engine.schema(), cat, moment, timezone, only, shadowed)
 
     def prepare_wake(self, moment: datetime, decision: Decision) -> None:
         """Compute this run's wake-up times (of D, or of everyone for a full run) into the
-        engine's :data:`WAKE_TABLE`, before the commit's transaction."""
+        engine's :data:`WAKE_TABLE`, before the commit's transaction (inside
+        :meth:`restricted`)."""
         only = PERSONS_TABLE if not decision.full else None
-        self.engine.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {self.wake_sql(moment, only)}"
-        )
+        wake = self.wake_sql(moment, only, self.shadowed(decision))
+        self.engine.con.execute(f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {wake}")
+
+    def shadowed(self, decision: Decision) -> list[str]:
+        """The views :meth:`restricted` shadows with tables of D's rows for ``decision``:
+        their reads need no filter by D."""
+        if decision.full or not decision.copy_events:
+            return []
+        return [t for t in D_ROWS if t in self.engine.schema()]
 
     def save(
         self, store: StateStore, run_id: int, kept: dict[str, str] | None, decision: Decision

@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import math
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -528,7 +528,12 @@ def _event_reads(value: Any, stamps: set[str]) -> Reads:
 
 
 def wake_sql(
-    schema: Schema, cat: Catalogue, moment: datetime, timezone: str, only: str | None
+    schema: Schema,
+    cat: Catalogue,
+    moment: datetime,
+    timezone: str,
+    only: str | None,
+    shadowed: Collection[str] = (),
 ) -> str:
     """SELECT person_id, wake: per person the smallest ``v + d`` at or after ``moment`` over
     every timestamp value ``v`` of the person's rows and every duration ``d`` of a condition
@@ -536,12 +541,15 @@ def wake_sql(
     for its ``v + d`` up to 4 days before ``moment``, where N is the first local midnight
     after ``moment``: such a measure moves only at a local midnight, one in
     [v + d - 26h, v + d + 4 days]. A lower bound, never later than a real change; persons
-    with no such value never wake. ``only``: a table of the persons to compute it for."""
+    with no such value never wake. ``only``: a table of the persons to compute it for;
+    ``shadowed``: the tables that hold their rows alone (an incremental run's temp tables in
+    place of the views), read without that filter."""
     midnight = day_start(local_day(moment, timezone) + timedelta(days=1), timezone)
     parts = []
     for table, columns in schema.items():
         if "person_id" not in columns:
             continue
+        theirs = None if table in shadowed else only
         plain, days = [], []
         for column, kind in columns.items():
             if kind is not ColumnType.TIMESTAMP:
@@ -566,14 +574,14 @@ def wake_sql(
                 if edge.kind in WINDOWED:
                     windowed.append((index, edge))
                 elif edge.kind == "distinct_days":  # a pass of its own
-                    parts.append(_days_sql(edge, moment, timezone, only))
+                    parts.append(_days_sql(edge, moment, timezone, theirs))
                 else:
                     edges += [f for f in [_seen_sql(index, edge, moment)] if f is not None]
             if windowed:
-                parts.append(_window_pass(windowed, moment, timezone, only))
+                parts.append(_window_pass(windowed, moment, timezone, theirs))
         if not plain and not days and not edges:
             continue
-        where = f" WHERE person_id IN (SELECT person_id FROM {only})" if only else ""
+        where = f" WHERE person_id IN (SELECT person_id FROM {theirs})" if theirs else ""
         low = f"min(least({', '.join(plain)}))" if plain else "NULL::TIMESTAMP"
         day = f"min(least({', '.join(days)}))" if days else "NULL::TIMESTAMP"
         aggregates = "".join(f", {a}" for found_aggregates, _ in edges for a in found_aggregates)

@@ -94,6 +94,19 @@ def committed(root: Path) -> tuple[dict[str, set[str]], set[tuple[str, str, str]
     return members, moves
 
 
+def one_wake_up_time_each(root: Path) -> bool:
+    """Whether the state keeps at most one wake-up time per person (an incremental run
+    replaces D's, never adds a second row for anyone)."""
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        [(rows, persons)] = con.execute(
+            "SELECT count(*), count(DISTINCT person_id) FROM wakeups"
+        ).fetchall()
+    finally:
+        con.close()
+    return bool(rows == persons)
+
+
 class IncrementalMachine(RuleBasedStateMachine):
     """One project run incrementally, compared after each run with a full run on a copy."""
 
@@ -287,6 +300,7 @@ class IncrementalMachine(RuleBasedStateMachine):
             self.full_runs += 1
             event(f"full evaluation: {(result.full_reason or '').split(' ')[0]}")
         incremental, full = committed(self.root), committed(copy)
+        assert one_wake_up_time_each(self.root), stamp
         assert incremental[0] == full[0], (stamp, result.full_reason)
         assert incremental[1] == full[1], (stamp, result.full_reason)
         # The run's figures: an incremental run's sizes are the committed ones moved by its

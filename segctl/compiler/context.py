@@ -39,6 +39,9 @@ class PlanContext:
     #: A table of person ids: evaluate only those persons (an incremental run's D,
     #: segctl.incremental); None evaluates everyone.
     persons_filter: str | None = None
+    #: The ``events`` the plan reads hold the rows of ``persons_filter``'s persons alone (an
+    #: incremental run's temp table in place of the view): their scan needs no filter.
+    events_shadowed: bool = False
 
     def local_day(self, value: exp.Expr) -> exp.Expr:
         """The calendar day of a naive-UTC timestamp in the project timezone."""

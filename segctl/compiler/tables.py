@@ -199,8 +199,8 @@ class Tables:
         for seq in self.needs.sequences:
             scopes.extend((step, seq.window, None) for step in seq.steps)
         parts: list[exp.Expr] = [exp.LTE(this=ts, expression=time_bound(as_of, raw))]
-        if self.ctx.persons_filter is not None:  # only D's rows (a subset, for speed)
-            parts.append(self._in_filter())
+        if self.ctx.persons_filter is not None and not self.ctx.events_shadowed:
+            parts.append(self._in_filter())  # only D's rows (a subset, for speed)
         names: set[str] = set()
         if all(match.names is not None for match, _, _ in scopes):
             for match, _, _ in scopes:

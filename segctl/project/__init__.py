@@ -201,15 +201,24 @@ class Project:
         warnings = self.data_warnings() + self.freshness_warnings(moment)
         return EvaluationResult(self.engine.driver, moment, names, changes, warnings)
 
-    def _evaluate(self, names: list[str], moment: datetime, persons: str | None = None) -> None:
+    def _evaluate(
+        self,
+        names: list[str],
+        moment: datetime,
+        persons: str | None = None,
+        events_shadowed: bool = False,
+    ) -> None:
         """Evaluate into the engine's result table (and the members view over it); with
-        ``persons``, only the persons in that table (an incremental run)."""
+        ``persons``, only the persons in that table (an incremental run; ``events_shadowed``:
+        the ``events`` hold their rows alone)."""
         from segctl.compiler import Plan
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.driver.check_persons()
         dialect = self.config.engine.type
-        context = plan_context(self, self.definitions, names, moment, dialect, persons)
+        context = plan_context(
+            self, self.definitions, names, moment, dialect, persons, events_shadowed
+        )
         builder = Plan(self.definitions, context)
         query = builder.segments_query(names)
         self.engine.create_table(RESULT_TABLE, query, diff.result_columns(names))

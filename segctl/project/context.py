@@ -76,10 +76,11 @@ def plan_context(
     as_of: datetime,
     dialect: str = "duckdb",
     persons_filter: str | None = None,
+    events_shadowed: bool = False,
 ) -> PlanContext:
     """The compiler's context for ``names`` at ``as_of``: their list files registered, the
     persons view at ``as_of`` (``latest_by``), and (while an incremental run evaluates) the
-    table of the persons to evaluate."""
+    table of the persons to evaluate and whether the ``events`` hold their rows alone."""
     from segctl.compiler import PlanContext
 
     engine = project.engine
@@ -105,4 +106,5 @@ def plan_context(
         spillable,
         project.property_types.column_types,
         persons_filter,
+        events_shadowed,
     )

@@ -138,7 +138,9 @@ def commit(
     decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
     with runner.restricted(decision):  # an incremental run reads D's rows only
-        project._evaluate(names, moment, None if decision.full else incremental.PERSONS_TABLE)
+        persons = None if decision.full else incremental.PERSONS_TABLE
+        shadowed = "events" in runner.shadowed(decision)
+        project._evaluate(names, moment, persons, shadowed)
         if keep_incremental:
             runner.prepare_wake(moment, decision)
     if kind == "run":  # privacy settings are checked before anything is committed
