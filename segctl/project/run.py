@@ -137,8 +137,9 @@ def commit(
     runner = incremental.Incremental(project.config, project.definitions, project.engine.driver)
     decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
-    with runner.restricted(decision):  # an incremental run reads D's rows only
-        persons = None if decision.full else incremental.PERSONS_TABLE
+    # An incremental run evaluates D alone, reading D's rows only.
+    persons = None if decision.full else incremental.PERSONS_TABLE
+    with runner.restricted(decision):
         shadowed = "events" in runner.shadowed(decision)
         project._evaluate(names, moment, persons, shadowed)
         if keep_incremental:
@@ -154,7 +155,6 @@ def commit(
         folder, con=project.engine.driver.con, create=not dry_run, locked=True
     ) as store:
         # An incremental run's result table holds D's rows; everyone else keeps theirs.
-        persons = None if decision.full else incremental.PERSONS_TABLE
         changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE, persons)
         figures = _figures(project, store, decision) if keep_incremental else None
         if dry_run:
