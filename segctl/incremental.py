@@ -442,6 +442,13 @@ class Incremental:
             return []
         return [t for t in D_ROWS if t in self.engine.schema()]
 
+    def committed_sizes(self, store: StateStore) -> dict[str, int] | None:
+        """Segment -> members of the committed snapshot when the last run's figures still
+        say it (no erasure since), else None: an incremental run's sizes are these moved by
+        its transitions (:func:`segctl.diff.compute`)."""
+        last = store.last_run()
+        return kept_state.committed_sizes(store, last.run_id) if last is not None else None
+
     def save(
         self, store: StateStore, run_id: int, kept: dict[str, str] | None, decision: Decision
     ) -> None:

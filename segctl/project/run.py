@@ -155,7 +155,9 @@ def commit(
         folder, con=project.engine.driver.con, create=not dry_run, locked=True
     ) as store:
         # An incremental run's result table holds D's rows; everyone else keeps theirs.
-        changes = diff.compute(project.engine.driver.con, store, names, RESULT_TABLE, persons)
+        sizes = None if decision.full else runner.committed_sizes(store)
+        con = project.engine.driver.con
+        changes = diff.compute(con, store, names, RESULT_TABLE, persons, sizes)
         figures = _figures(project, store, decision) if keep_incremental else None
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 #: The prefix of the ``incremental`` keys that hold data figures, not the fingerprint.
 FIGURES = "data figures: "
+#: The figure of how many erasures the state held when the run committed: while no erasure
+#: follows (``segctl forget`` deletes snapshot rows), the snapshot's segments have the sizes
+#: the run recorded.
+ERASURES = "erasures"
 
 
 def kept(store: StateStore, run_id: int) -> dict[str, str]:
@@ -40,6 +44,17 @@ def figures(store: StateStore, run_id: int) -> dict[str, str]:
     kept none)."""
     rows = store.rows(f"SELECT key, value FROM {S}.incremental WHERE run_id = ?", [run_id])
     return {str(k)[len(FIGURES) :]: str(v) for k, v in rows if str(k).startswith(FIGURES)}
+
+
+def committed_sizes(store: StateStore, run_id: int) -> dict[str, int] | None:
+    """Segment -> members of the committed snapshot, from run ``run_id``'s figures, when the
+    snapshot is still that run's (no erasure since it committed); else None."""
+    kept = figures(store, run_id).get(ERASURES)
+    [(erasures,)] = store.rows(f"SELECT count(*) FROM {S}.forgotten")
+    if kept != str(erasures):
+        return None
+    rows = store.rows(f"SELECT segment, size FROM {S}.run_segments WHERE run_id = ?", [run_id])
+    return {str(segment): int(size) for segment, size in rows}
 
 
 def wakeup_count(store: StateStore) -> int:
@@ -77,6 +92,10 @@ def save(
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
             [run_id, keys, [fingerprint[k] for k in keys]],
+        )
+        store.con.execute(
+            f"INSERT INTO {S}.incremental SELECT ?, ?, count(*)::VARCHAR FROM {S}.forgotten",
+            [run_id, FIGURES + ERASURES],
         )
     if persons_table is None:
         store.con.execute(f"DELETE FROM {S}.wakeups")
