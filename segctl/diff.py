@@ -72,8 +72,9 @@ def compute(
     ``persons`` (an incremental run: a table of ``person_id``, the set D) says that
     ``result_table`` holds only their rows and that everyone else's memberships are the
     snapshot's, unchanged (its layout is ``segments``): only their rows are compared, and a
-    segment's size is its committed members (``committed``, segment -> members, when known;
-    else counted in the snapshot) plus those who entered less those who exited.
+    segment's size is its committed members (``committed``, segment -> members, when it
+    holds every segment; else counted in the snapshot) plus those who entered less those who
+    exited.
 
     Leaves the persons whose memberships changed in the temp table ``changed`` (``n{j}`` and
     ``o{j}``: their new and old words), and the transitions as (segment, person_id) rows in
@@ -140,8 +141,8 @@ def compute(
     }
     if store is not None and persons is not None:
         # Everyone outside D keeps their row: sizes move by the transitions alone.
-        if committed is not None:
-            sizes = {i: committed.get(name, 0) for i, name in enumerate(segments)}
+        if committed is not None and committed.keys() >= set(segments):
+            sizes = {i: committed[name] for i, name in enumerate(segments)}
         else:
             sizes = dict(con.execute(packed.counts(SNAPSHOT_TABLE, len(segments))).fetchall())
         for i in range(len(segments)):
