@@ -162,6 +162,9 @@ def parse_yaml(text: str, display: str, problems: Problems) -> Any:
     return _Converter(display, problems).convert(node)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Converter:
     def __init__(self, display: str, problems: Problems) -> None:
         self.display = display
@@ -179,6 +182,8 @@ class _Converter:
             out.pos = self.pos(node)
             out.item_pos = [self.pos(item) for item in node.value]
             return out
+        if node.tag == _STR_TAG:  # most scalars: the constructor would return the text
+            return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
