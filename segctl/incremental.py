@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from segctl import tempnames, wakeup
-from segctl.definitions.model import ColumnType, ListCondition
+from segctl.definitions.model import ColumnType, ListCondition, segment_conditions
 from segctl.engine.duckdb import qident
 from segctl.errors import DataError
 from segctl.sources import checks, runfiles
@@ -185,7 +185,7 @@ class Incremental:
         found["the engine"] = config.engine.type
         files: set[str] = set()
         for segment in self.definitions.segments.values():
-            for item in wakeup.objects(segment):
+            for item in segment_conditions(segment):
                 if isinstance(item, ListCondition):
                     files.add(str((self.root / item.file).resolve()))
         try:

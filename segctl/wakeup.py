@@ -183,20 +183,26 @@ def durations(value: Any) -> frozenset[timedelta]:
     as long as its durations are ``timedelta`` values."""
     found: set[timedelta] = {timedelta(0)}
     for item in objects(value):
-        if isinstance(item, timedelta):
-            found.add(item)
-        elif isinstance(item, Periods):
-            found.update(item.every * i + item.offset for i in range(item.of_last + 2))
+        found.update(_own_durations(item))
     return frozenset(found)
+
+
+def _own_durations(item: Any) -> Iterator[timedelta]:
+    if isinstance(item, timedelta):
+        yield item
+    elif isinstance(item, Periods):
+        yield from (item.every * i + item.offset for i in range(item.of_last + 2))
 
 
 def uses_local_days(value: Any) -> bool:
     """Whether ``value`` holds a calendar window or a measure counting local days."""
-    return any(
-        (isinstance(item, Window) and item.calendar)
-        or getattr(item, "kind", None) in LOCAL_DAY_MEASURES
-        for item in objects(value)
-    )
+    return any(_counts_local_days(item) for item in objects(value))
+
+
+def _counts_local_days(item: Any) -> bool:
+    return (isinstance(item, Window) and item.calendar) or getattr(
+        item, "kind", None
+    ) in LOCAL_DAY_MEASURES
 
 
 def moves_at_midnight(value: Any) -> bool:
@@ -218,16 +224,18 @@ def catalogue(
     value the wake-up bound cannot see (a nested timestamp property) with as_of.
     ``event_columns``: the events' own columns, which an edge's ``where`` may test."""
     unsupported = None
-    everything = [definitions.segments, definitions.features]
-    for item in objects(everything):
+    found: set[timedelta] = {timedelta(0)}
+    local = False
+    for item in objects([definitions.segments, definitions.features]):  # one walk: 1,000
+        found.update(_own_durations(item))  # segments are some 30,000 objects
+        local = local or _counts_local_days(item)
         if (
             isinstance(item, ColumnTest)
             and item.column not in timestamp_columns
             and any(t.op in ("within", "older_than") for t in item.comparator.tests)
         ):
             unsupported = f"'{item.column}' is compared with as_of (within/older_than)"
-    found, local = durations(everything), uses_local_days(everything)
-    fallback = Reads(None, None, None, found, local)
+    fallback = Reads(None, None, None, frozenset(found), local)
     terms = list(dict.fromkeys(reads(definitions, timestamp_columns, fallback)))
     rows = [t for t in terms if isinstance(t, Reads)]
     edges = _merged([t for t in terms if isinstance(t, Edge)])

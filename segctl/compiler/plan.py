@@ -50,7 +50,9 @@ class Plan:
         """``person_id`` plus one boolean column per segment (dependencies included)."""
         levels = self._levels(self._with_dependencies(names))
         query = self.with_tables(levels)
-        projections = [col("person_id")] + [exp.alias_(col(f"seg__{n}"), ident(n)) for n in names]
+        projections = [col("person_id")] + [
+            exp.alias_(col(f"seg__{n}"), ident(n), copy=False) for n in names
+        ]
         # copy=False here and below: the trees are fresh, and copying a plan of a thousand
         # segments at every builder call made building it quadratic.
         return query.select(*projections, copy=False).from_(

@@ -85,7 +85,8 @@ class Tables:
         # The aggregates, streak filters and sequence steps first: building them names the
         # event columns and ranks they read, which the scan below projects.
         aggregates = {
-            m: exp.alias_(measures.aggregate(m), ident(needs.measures[m])) for m in aggregated
+            m: exp.alias_(measures.aggregate(m), ident(needs.measures[m]), copy=False)
+            for m in aggregated
         }
         streak_filters = {m: measures.filter(m) for m in streaks}
         sequence_steps: dict[SequenceCondition, list[exp.Expr]] = {
