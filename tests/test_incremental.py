@@ -828,6 +828,33 @@ def test_an_incremental_run_takes_the_sizes_the_last_run_recorded(
     assert result.changes == lib.Project.load(copy).run(as_of=iso(AS_OF[1]), full=True).changes
 
 
+def test_an_incremental_plan_over_d_alone_skips_the_heavy_optimizer_passes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the plan reads D's rows alone, DuckDB skips the passes whose cost is the plan's
+    size (a third of planning 1,000 segments); a full run's plan keeps them, and the setting
+    is DuckDB's default again afterwards. A pass this DuckDB does not know is left out."""
+    from segctl.engine import duckdb as engine
+
+    seen: list[str] = []
+    create_table = engine.DuckDBEngine.create_table
+
+    def watched(self: engine.DuckDBEngine, *args: Any, **kwargs: Any) -> None:
+        seen.append(str(self.rows("SELECT current_setting('disabled_optimizers')")[0][0]))
+        create_table(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.DuckDBEngine, "create_table", watched)
+    monkeypatch.setattr(engine, "HEAVY_PASSES", ("projection_placement", "no_such_pass"))
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
+    project = lib.Project.load(root)
+    landed = project.run(as_of=iso(AS_OF[0] + timedelta(minutes=3)))
+    assert landed.incremental and landed.persons_evaluated == 1
+    assert seen == ["", "projection_placement"]
+    assert project.engine.driver.rows("SELECT current_setting('disabled_optimizers')") == [("",)]
+    assert project.verify().equal
+
+
 def test_a_run_that_can_change_most_persons_evaluates_in_full(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

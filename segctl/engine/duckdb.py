@@ -307,9 +307,31 @@ class DuckDBEngine:
                 f"CREATE OR REPLACE TEMP TABLE {qident(name)} AS SELECT {columns} FROM ({sql})"
             )
 
+    @contextmanager
+    def light_planning(self) -> Iterator[None]:
+        """While inside, DuckDB skips the optimizer passes of :data:`HEAVY_PASSES`: for a
+        plan over a few persons' rows (an incremental run's), whose planning is then most
+        of its time."""
+        known = {str(r[0]) for r in self.rows("SELECT name FROM duckdb_optimizers()")}
+        skipped = ",".join(p for p in HEAVY_PASSES if p in known)
+        if not skipped:
+            yield
+            return
+        self.con.execute(f"SET disabled_optimizers = {quote(skipped)}")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET disabled_optimizers")
+
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of our own (trusted) SQL, fully fetched."""
         return self.con.execute(sql, params or []).fetchall()
+
+
+#: DuckDB's optimizer passes whose cost is the plan's size, not its rows': DuckDB 2.0's
+#: ``projection_placement`` took a third of planning the plan of 1,000 segments (0.1 s of
+#: 0.3 s); over the rows of 37,000 persons (13.6M events) the plan ran as fast without it.
+HEAVY_PASSES = ("projection_placement",)
 
 
 def memory_error(exc: Exception, limit: str | None = None) -> DataError:

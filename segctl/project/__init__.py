@@ -16,7 +16,7 @@ What the calls return is in :mod:`segctl.results`; every query of the state is i
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
@@ -221,7 +221,10 @@ class Project:
         )
         builder = Plan(self.definitions, context)
         query = builder.segments_query(names)
-        self.engine.create_table(RESULT_TABLE, query, diff.result_columns(names))
+        # D's rows alone (an incremental run's, in memory): DuckDB plans lightly.
+        light = self.engine.driver.light_planning() if events_shadowed else nullcontext()
+        with light:
+            self.engine.create_table(RESULT_TABLE, query, diff.result_columns(names))
         self.engine.driver.con.execute(diff.members_view(names))
 
     def _result_size(self) -> int:
