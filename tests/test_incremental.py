@@ -1011,3 +1011,35 @@ def test_no_copy_of_the_events_when_rows_depend_on_other_files(root: Path) -> No
     third = lib.Project.load(root).run(as_of=iso(AS_OF[2]))
     assert third.full_reason == "the data configuration changed"
     assert copy_figures(root)[0] == {3}
+
+
+def test_d_rows_are_read_with_the_copys_largest_file_first(tmp_path: Path) -> None:
+    """DuckDB estimates a Parquet scan from its first file: with an incremental run's small
+    file first (by name) it built the semi-join's hash table on the copy instead of on D
+    (4.0 s instead of 0.63 s at 50M events). Read lists the largest first, whatever the
+    names, so the copy is the probe side; the rows are the same either way."""
+    con = duckdb.connect()
+    rows = (
+        "SELECT hash(p) AS h, p AS person_id, i AS n "
+        "FROM (SELECT 'p' || (i % 5000) AS p, i FROM range(200000) t(i))"
+    )
+    big, small = tmp_path / "b.parquet", tmp_path / "a.parquet"  # the small one sorts first
+    con.execute(f"COPY ({rows} ORDER BY h) TO '{big}' (FORMAT parquet)")
+    con.execute(f"COPY ({rows} LIMIT 10) TO '{small}' (FORMAT parquet)")
+    con.execute("CREATE TEMP TABLE d AS SELECT 'p' || i AS person_id FROM range(0, 5000, 25) t(i)")
+    statements: list[str] = []
+
+    class Recording:
+        def execute(self, sql: str) -> Any:
+            statements.append(sql)
+            return con.execute(sql)
+
+    event_rows.read(Recording(), [small, big], "d", "mine", ["person_id", "n"], None)  # type: ignore[arg-type]
+    query = statements[0].split(" AS ", 1)[1]
+    plan = "".join(str(r[1]) for r in con.execute(f"EXPLAIN {query}").fetchall())
+    assert "RIGHT_SEMI" not in plan, plan
+    expected = con.execute(
+        f"SELECT count(*) FROM read_parquet(['{big}', '{small}']) "
+        "WHERE person_id IN (SELECT person_id FROM d)"
+    ).fetchall()
+    assert con.execute("SELECT count(*) FROM mine").fetchall() == expected != [(0,)]

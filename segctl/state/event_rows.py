@@ -75,9 +75,14 @@ def read(
         for c in columns
     ]
     persons = f"SELECT person_id FROM {quote(persons_table)}"
+    # The largest file first: DuckDB estimates a Parquet scan's rows from its first file.
+    # A small file first (an incremental run's, by name) made it 2,000 rows instead of 50
+    # million, so it built the join's hash table on the copy, not on D, and lost the filter
+    # on h that skips the row groups without D's persons: 4.0 s instead of 0.63 s.
+    largest = sorted(files, key=lambda f: f.stat().st_size, reverse=True)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote(into)} AS SELECT {', '.join(listed)} "
-        f"FROM {_files(files)} WHERE h IN (SELECT hash(person_id) FROM ({persons})) "
+        f"FROM {_files(largest)} WHERE h IN (SELECT hash(person_id) FROM ({persons})) "
         f"AND person_id IN ({persons})"
     )
 
