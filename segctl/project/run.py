@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -53,37 +53,42 @@ def run(
     project.engine.driver.checked = runfiles.unchanged(project.config)
     with collector_paused():
         names = project.segment_names()
-        started = now_utc()
-        with state_lock(project.config.state_dir, wait=wait, command="segctl run"):
-            result = commit(
-                project,
-                names,
-                moment,
-                started,
-                kind="run",
-                dry_run=dry_run,
-                fire_initial=fire_initial,
-                client=client,
-                full=full,
-            )
+    started = now_utc()
+    with state_lock(project.config.state_dir, wait=wait, command="segctl run"):
+        result = commit(
+            project,
+            names,
+            moment,
+            started,
+            kind="run",
+            dry_run=dry_run,
+            fire_initial=fire_initial,
+            client=client,
+            full=full,
+        )
     result.warnings = project.data_warnings() + project.freshness_warnings(moment)
     return result
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[Callable[[], None]]:
     """Python's cyclic garbage collector paused while inside (as Mercurial does around its
-    parsers): the definitions, the plan's syntax trees and the rows of a run are up to a
-    million objects, which each full collection walks again (5% of a run over 1,000
-    segments). What the run leaves behind is collected once the collector runs again: a
-    run's garbage never outlives the next one (``segctl watch``)."""
+    parsers), for loading the definitions and evaluating, diffing and recording a run: the
+    definitions, the plan's syntax trees and the rows are up to a million objects, which
+    each full collection walks again (5% of a run over 1,000 segments). What they leave
+    behind is collected once it runs again: ``resume()`` before delivery, whose retries can
+    make cyclic garbage (exceptions and their tracebacks) by the million."""
     enabled = gc.isenabled()
     gc.disable()
-    try:
-        yield
-    finally:
+
+    def resume() -> None:
         if enabled:
             gc.enable()
+
+    try:
+        yield resume
+    finally:
+        resume()
 
 
 def backfill(
@@ -150,6 +155,35 @@ def commit(
     """Evaluate at ``moment`` and (unless ``dry_run``) commit it with its queued actions in
     one transaction, then (for kind "run") deliver. The caller holds the lock. A run
     (not ``full``) evaluates incrementally when it can (segctl.incremental)."""
+    with collector_paused() as resume:
+        return _commit(
+            project,
+            names,
+            moment,
+            started,
+            resume,
+            kind=kind,
+            dry_run=dry_run,
+            fire_initial=fire_initial,
+            client=client,
+            full=full,
+        )
+
+
+def _commit(
+    project: Project,
+    names: list[str],
+    moment: datetime,
+    started: datetime,
+    resume: Callable[[], None],
+    *,
+    kind: str,
+    dry_run: bool,
+    fire_initial: bool,
+    client: httpx.Client | None,
+    full: bool,
+) -> RunResult:
+    """:func:`commit`, the collector paused until ``resume()``, before delivery."""
     folder = project.config.state_dir
     if StateStore.exists(folder):
         with StateStore.open(folder, locked=True, write=not dry_run) as store:
@@ -200,6 +234,7 @@ def commit(
         result.full_reason = decision.reason if decision.full else None
         result.incremental = not decision.full
         result.persons_evaluated = _evaluated_count(project, decision)
+        resume()
         if kind == "run":
             _deliver(project, store, result, client)
     return result
