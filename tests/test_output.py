@@ -233,12 +233,16 @@ def test_shell_completion_is_installed_for_segctl(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.stdout.split() == ["report"]
-    script = subprocess.run(
+    shown = subprocess.run(
         [sys.executable, "-m", "segctl", "--show-completion", "bash"],
         capture_output=True,
         text=True,
         env=command_env(),
         timeout=60,
         check=False,
-    ).stdout
-    assert "_SEGCTL_COMPLETE=complete_bash" in script and script.rstrip().endswith("segctl")
+    )
+    script = shown.stdout
+    assert "_SEGCTL_COMPLETE=complete_bash" in script and script.rstrip().endswith("segctl"), (
+        shown.returncode,
+        shown.stderr,
+    )
