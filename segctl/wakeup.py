@@ -226,8 +226,9 @@ def catalogue(
     unsupported = None
     found: set[timedelta] = {timedelta(0)}
     local = False
-    for item in objects([definitions.segments, definitions.features]):  # one walk: 1,000
-        found.update(_own_durations(item))  # segments are some 30,000 objects
+    # One walk for all three (1,000 segments are some 30,000 objects).
+    for item in objects([definitions.segments, definitions.features]):
+        found.update(_own_durations(item))
         local = local or _counts_local_days(item)
         if (
             isinstance(item, ColumnTest)
