@@ -233,8 +233,12 @@ def test_shell_completion_is_installed_for_segctl(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.stdout.split() == ["report"]
+    # --show-completion prints the script of the shell it runs under (shellingham walks up
+    # the process tree): from bash, as a user would. Run straight from pytest, it failed
+    # ("Shell  not supported.") whenever no ancestor was a shell, e.g. under `timeout` or
+    # nohup after the launching shell exited; its "bash" argument was never read.
     shown = subprocess.run(
-        [sys.executable, "-m", "segctl", "--show-completion", "bash"],
+        ["bash", "-c", f'"{sys.executable}" -m segctl --show-completion; exit $?'],
         capture_output=True,
         text=True,
         env=command_env(),
