@@ -115,6 +115,39 @@ def test_history_is_stored_as_intervals(project: lib.Project) -> None:
     assert transitions < sum(len(m) for snap in expected for m in snap.values())
 
 
+def test_transitions_are_stored_keyed_and_sorted_within_each_run(project: lib.Project) -> None:
+    """Each person id and segment name is stored once, with one key each, and a run's rows
+    are in segment and person order (what lets DuckDB bit-pack them): the history stays
+    what the runs committed."""
+    for moment in AS_OF:
+        lib.Project.load(project.root).run(as_of=moment)
+    con = duckdb.connect(str(project.root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        for table, key, name in (
+            ("person_keys", "person_key", "person_id"),
+            ("segment_keys", "segment_key", "segment"),
+        ):
+            [(rows, keys, names)] = con.execute(
+                f"SELECT count(*), count(DISTINCT {key}), count(DISTINCT {name}) FROM {table}"
+            ).fetchall()
+            assert rows == keys == names > 1, table
+        stored = con.execute(
+            "SELECT run_id, segment_key, person_key FROM transition_rows ORDER BY rowid"
+        ).fetchall()
+        assert stored == sorted(stored) and len({r[0] for r in stored}) == len(AS_OF)
+        # Persons are keyed in id order as they first enter: the first run's keys ascend
+        # with the ids, so its rows are in id order within each segment too.
+        first = con.execute(
+            """SELECT p.person_id FROM transition_rows AS t
+               JOIN person_keys AS p ON p.person_key = t.person_key
+               JOIN segment_keys AS g ON g.segment_key = t.segment_key
+               WHERE t.run_id = 1 AND g.segment = 'active' ORDER BY t.rowid"""
+        ).fetchall()
+    finally:
+        con.close()
+    assert [p for (p,) in first] == sorted(members(project, AS_OF[0])["active"])
+
+
 def test_diff_between_any_two_runs(project: lib.Project) -> None:
     for moment in AS_OF:
         lib.Project.load(project.root).run(as_of=moment)

@@ -115,17 +115,25 @@ def test_a_v2_state_is_migrated_and_its_old_runs_verify_over_the_files_of_today(
     has no rows, and verify says it reads the files the configuration matches now."""
     lib.Project.load(root).run(as_of=AS_OF[0])
     con = duckdb.connect(str(root / ".segctl" / DB_FILE))
+    history = con.execute("SELECT * FROM transitions ORDER BY ALL").fetchall()
+    con.execute("CREATE TABLE strings AS SELECT * FROM transitions")  # v6's keyed rows
+    con.execute("DROP VIEW transitions")
+    con.execute("DROP TABLE transition_rows")
+    con.execute("DROP TABLE person_keys")
+    con.execute("DROP TABLE segment_keys")
+    con.execute("ALTER TABLE strings RENAME TO transitions")
     con.execute("DROP TABLE run_inputs")
     con.execute("DROP TABLE incremental")  # and v4's tables (incremental runs)
     con.execute("DROP TABLE wakeups")
     con.execute("DROP TABLE event_copy")  # and v5's (the copy of the events)
     con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     con.close()
-    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 5
+    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 6
     proc = segctl(root, "verify")
     assert proc.returncode == 4 and "needs migrating" in proc.stderr  # read-only commands
     with StateStore.open(root / ".segctl", write=True) as store:  # as run or push would
         assert store.rows(f"SELECT count(*) FROM {S}.run_inputs") == [(0,)]
+        assert store.rows(f"SELECT * FROM {S}.transitions ORDER BY ALL") == history
     proc = segctl(root, "verify", "-f", "json")
     assert proc.returncode == 0, proc.stderr
     assert "did not record its input files" in proc.stderr

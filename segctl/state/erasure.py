@@ -12,10 +12,19 @@ from segctl.state.schema import S
 from segctl.state.store import StateStore
 from segctl.timeutil import now_utc
 
-#: The tables holding a person's membership history, tags and wake-up time, by person_id.
-PERSON_TABLES = ("transitions", "snapshot", "tags", "wakeups")
+#: The tables holding a person's snapshot row, tags and wake-up time, by person_id (their
+#: transitions are by person_key).
+PERSON_TABLES = ("snapshot", "tags", "wakeups")
 #: The tables ``backfill --reset`` empties (the outbox and synced audiences are kept).
-HISTORY_TABLES = ("runs", "run_segments", "transitions", "holds", "run_inputs")
+HISTORY_TABLES = (
+    "runs",
+    "run_segments",
+    "transition_rows",
+    "person_keys",
+    "segment_keys",
+    "holds",
+    "run_inputs",
+)
 
 
 def subject_hash(person_id: str) -> str:
@@ -32,7 +41,11 @@ def forget(store: StateStore, person_ids: list[str], details: dict[str, Any]) ->
         [[subject_hash(p), at, json.dumps(details)] for p in person_ids],
     )
     with store.lock:
-        for table in PERSON_TABLES:
+        keys = f"SELECT person_key FROM {S}.person_keys WHERE list_contains(?, person_id)"
+        store.con.execute(
+            f"DELETE FROM {S}.transition_rows WHERE person_key IN ({keys})", [person_ids]
+        )
+        for table in ("person_keys", *PERSON_TABLES):
             store.con.execute(
                 f"DELETE FROM {S}.{table} WHERE list_contains(?, person_id)", [person_ids]
             )

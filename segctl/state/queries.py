@@ -16,13 +16,19 @@ from segctl.tempnames import OVERLAP_MEMBERS_TABLE
 SNAPSHOT_TABLE = f"{S}.snapshot"
 
 
-def members_at_sql(run_param: str = "?") -> str:
-    """SQL selecting (segment, person_id) of the members as of a committed run: the pairs
-    whose last transition at or before that run is an entry."""
-    return (
-        f"SELECT segment, person_id FROM {S}.transitions WHERE run_id <= {run_param} "
-        "GROUP BY segment, person_id HAVING arg_max(kind, run_id) = 'enter'"
-    )
+def members_at_sql() -> str:
+    """SQL selecting (segment, person_id) of the members of some segments as of a committed
+    run (its parameters: the run_id, the segments' names as a list): the pairs whose last
+    transition at or before that run is an entry."""
+    return f"""
+        SELECT g.segment, p.person_id FROM (
+            SELECT segment_key, person_key FROM {S}.transition_rows
+            WHERE run_id <= ? AND segment_key IN (
+                SELECT segment_key FROM {S}.segment_keys WHERE list_contains(?, segment))
+            GROUP BY segment_key, person_key HAVING arg_max(entered, run_id)
+        ) AS t
+        JOIN {S}.segment_keys AS g ON g.segment_key = t.segment_key
+        JOIN {S}.person_keys AS p ON p.person_key = t.person_key"""
 
 
 def intervals_sql(where: str = "true") -> str:
@@ -141,9 +147,8 @@ def stage_members(store: StateStore, run_id: int, segment: str, table: str) -> N
     store's connection (which outlives the attached state)."""
     with store.lock:
         store.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            f"SELECT person_id FROM ({members_at_sql()}) WHERE segment = ?",
-            [run_id, segment],
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT person_id FROM ({members_at_sql()})",
+            [run_id, [segment]],
         )
 
 
@@ -171,7 +176,7 @@ class Overlap:
     def __init__(self, store: StateStore, run_id: int, segments: list[str]) -> None:
         store.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {OVERLAP_MEMBERS_TABLE} AS "
-            f"SELECT * FROM ({members_at_sql()}) WHERE list_contains(?, segment)",
+            f"SELECT * FROM ({members_at_sql()})",
             [run_id, segments],
         )
         self.store = store

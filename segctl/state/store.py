@@ -1,8 +1,9 @@
 """The state store: an embedded DuckDB database in the state folder (SPEC section 5).
 
 It records runs, per-run segment figures, membership transitions (a row per entry or exit, not
-a copy per run; intervals are derived from them), the last committed snapshot (one row per
-person), the delivery outbox, synced audiences, tags and the erasure audit.
+a copy per run, keyed by integers for person and segment; intervals are derived from them),
+the last committed snapshot (one row per person), the delivery outbox, synced audiences, tags
+and the erasure audit.
 The database is ATTACHed to the evaluation connection as ``segctl_state`` so that diffs are set
 arithmetic inside one DuckDB. A run's snapshot, history and queued work commit in one
 transaction; DuckDB's write-ahead log makes that atomic even under ``kill -9``.
@@ -280,12 +281,7 @@ class StateStore:
             # figures of 1,000 segments).
             self._insert_columns("run_inputs", run_id, inputs, 5)
             self._insert_columns("run_segments", run_id, figures, 6)
-            self.con.execute(
-                f"""INSERT INTO {S}.transitions
-                    SELECT ?, segment, person_id, 'exit' FROM {RUN_EXITED_VIEW}
-                    UNION ALL SELECT ?, segment, person_id, 'enter' FROM {RUN_ENTERED_VIEW}""",
-                [run_id, run_id],
-            )
+            self._insert_transitions(run_id, evaluated)
             crash_point("commit:after-transitions")
             for statement in update:
                 self.con.execute(statement)
@@ -294,6 +290,36 @@ class StateStore:
             crash_point("commit:before-commit")
         crash_point("commit:after-commit")
         return run_id
+
+    def _insert_transitions(self, run_id: int, segments: list[str]) -> None:
+        """Append the transitions staged in ``run_entered``/``run_exited`` (of ``segments``)
+        as keyed rows, sorted by segment and person (they bit-pack so), giving a key to each
+        segment and person new to the history."""
+        moves = f"""SELECT segment, person_id, false AS entered FROM {RUN_EXITED_VIEW}
+                    UNION ALL SELECT segment, person_id, true FROM {RUN_ENTERED_VIEW}"""
+        self.con.execute(
+            f"""INSERT INTO {S}.segment_keys
+                SELECT (SELECT coalesce(max(segment_key), -1) FROM {S}.segment_keys)
+                       + row_number() OVER (ORDER BY segment), segment
+                FROM unnest(?::VARCHAR[]) AS names(segment)
+                WHERE segment NOT IN (SELECT segment FROM {S}.segment_keys)""",
+            [segments],
+        )
+        self.con.execute(
+            f"""INSERT INTO {S}.person_keys
+                SELECT (SELECT coalesce(max(person_key), -1) FROM {S}.person_keys)
+                       + row_number() OVER (ORDER BY person_id), person_id
+                FROM (SELECT DISTINCT person_id FROM {CHANGED_TABLE})
+                WHERE person_id NOT IN (SELECT person_id FROM {S}.person_keys)"""
+        )
+        self.con.execute(
+            f"""INSERT INTO {S}.transition_rows
+                SELECT ?, g.segment_key, p.person_key, m.entered FROM ({moves}) AS m
+                JOIN {S}.segment_keys AS g ON g.segment = m.segment
+                JOIN {S}.person_keys AS p ON p.person_id = m.person_id
+                ORDER BY g.segment_key, p.person_key""",
+            [run_id],
+        )
 
 
 def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str) -> list[str]:
