@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-from sqlglot import exp
 
 from segctl import tempnames, wakeup
 from segctl.definitions.model import ColumnType, ListCondition, segment_conditions
@@ -73,7 +72,6 @@ D_ROWS = tempnames.INCREMENTAL_ROWS
 NEW_EVENTS = tempnames.INCREMENTAL_NEW_EVENTS
 #: The engine's temp table of D's events read from the copy, renamed to shadow ``events``.
 D_EVENTS = tempnames.INCREMENTAL_EVENTS
-THINNED = tempnames.INCREMENTAL_THINNED
 #: D's rows are read into tables when D is at most one person in this many, or at most
 #: :data:`COPY_PERSONS` persons (the tables are held in memory).
 COPY_SHARE = 4
@@ -346,15 +344,6 @@ class Incremental:
         finally:
             for view in views:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
-
-    def thin(self, rows: exp.Select) -> None:
-        """Replace the table of D's events shadowing ``events`` by ``rows`` of it: the rows
-        the plan can read at this as_of or a later one (:meth:`Plan.thinned_events`), which
-        the plan and the wake-up times then read."""
-        con = self.engine.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {THINNED} AS {rows.sql(dialect='duckdb')}")
-        con.execute("DROP TABLE temp.main.events")
-        con.execute(f"ALTER TABLE temp.main.{THINNED} RENAME TO events")
 
     def _files(
         self, recorded: list[runfiles.FileRecord]

@@ -54,5 +54,3 @@ INCREMENTAL_ROWS = ("events", "persons", "subscriptions")
 INCREMENTAL_NEW_EVENTS = "segctl_incremental_new_events"
 #: Table: D's events, from the state's copy and the new files (renamed to shadow ``events``).
 INCREMENTAL_EVENTS = "segctl_incremental_events"
-#: Table: D's events thinned to the rows the plan can read (renamed to shadow ``events``).
-INCREMENTAL_THINNED = "segctl_incremental_thinned"

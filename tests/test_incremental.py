@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from reference import resolve_identities
@@ -40,7 +40,6 @@ from test_differential import (
     StitchedCase,
     _uses_last,
     cases,
-    smoke_case,
     stitched_cases,
 )
 from test_differential import write_events as write_case_events
@@ -827,129 +826,6 @@ def test_an_incremental_run_takes_the_sizes_the_last_run_recorded(
     assert result.incremental and SNAPSHOT_TABLE not in counted
     monkeypatch.undo()
     assert result.changes == lib.Project.load(copy).run(as_of=iso(AS_OF[1]), full=True).changes
-
-
-def shadowed_members(project: lib.Project, names: list[str], moment: datetime) -> set[Any]:
-    """(segment, person) of every membership the plan computes at ``moment`` over the rows
-    of the temp table ``events`` (as an incremental run's plan over D's rows)."""
-    project._evaluate(names, moment, events_shadowed=True)
-    con = project.engine.driver.con
-    return {
-        (name, person)
-        for name in names
-        for (person,) in con.execute(
-            f'SELECT person_id FROM segctl_members WHERE "{name}"'
-        ).fetchall()
-    }
-
-
-def thinned_and_all(
-    case: Case, later: list[timedelta] | None = None
-) -> tuple[int, int, list[Any], list[Any]]:
-    """(rows, rows thinned at the case's as_of, the memberships over every row at as_of and
-    at as_of plus each of ``later``, and those over the thinned rows). ``later`` defaults to
-    each duration of the catalogue (a second either side), a day and a year."""
-    from segctl.compiler import Plan
-    from segctl.project.context import plan_context
-    from segctl.timeutil import parse_as_of
-
-    with tempfile.TemporaryDirectory(prefix="segctl-thin-") as folder:
-        root = Path(folder)
-        case.write(root)
-        project = lib.Project.load(root)
-        names = project.segment_names(None)
-        moment = parse_as_of(case.as_of_iso, project.config.tz)
-        if later is None:
-            stamps = {"timestamp", "created_at", "updated_at"}
-            found = sorted(d for d in catalogue(project.definitions, stamps).durations if d)
-            later = [d + j for d in found for j in (-SECOND, 0 * SECOND, SECOND)]
-            later = [d for d in later if d > 0 * SECOND] + [timedelta(days=1), timedelta(days=400)]
-        moments = [moment, *(moment + d for d in later)]
-        con = project.engine.driver.con
-        [(database,)] = con.execute("SELECT current_database()").fetchall()
-        con.execute(f"CREATE TEMP TABLE events AS SELECT * FROM {database}.main.events")
-        everything = [shadowed_members(project, names, m) for m in moments]
-        context = plan_context(project, project.definitions, names, moment, "duckdb", None, True)
-        plan = Plan(project.definitions, context)
-        plan.segments_query(names)
-        rows = plan.thinned_events()
-        [(before,)] = con.execute("SELECT count(*) FROM temp.main.events").fetchall()
-        if rows is None:
-            return before, before, everything, everything
-        con.execute(f"CREATE TEMP TABLE thinned AS {rows.sql(dialect='duckdb')}")
-        con.execute("DROP TABLE temp.main.events")
-        con.execute("ALTER TABLE thinned RENAME TO events")
-        [(after,)] = con.execute("SELECT count(*) FROM events").fetchall()
-        return before, after, everything, [shadowed_members(project, names, m) for m in moments]
-
-
-@settings(
-    max_examples=int(os.environ.get("SEGCTL_THINNING_EXAMPLES", "40")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(case=cases())
-def test_the_rows_thinned_at_an_as_of_give_every_later_as_of_its_memberships(case: Case) -> None:
-    """An incremental run thins D's rows to those its plan can read at as_of or later
-    (``Plan.thinned_events``). Over the whole language, the plan over the rows thinned at
-    as_of computes the memberships of every row at as_of and at later instants: each
-    window edge of the case (a second either side), a day and a year later."""
-    before, after, everything, thinned = thinned_and_all(case)
-    event("rows thinned" if after < before else "no row thinned")
-    assert thinned == everything
-
-
-def test_thinning_keeps_what_each_kind_of_condition_reads() -> None:
-    """Each rule of the thinning, on data where getting it wrong changes a membership: a
-    window keeps the rows after its far edge, an all-time last_seen and first_seen each
-    person's newest and oldest row of a name, a count compared with 0 one row but a count
-    compared with 2 every row, a ``where`` every row; rows after as_of are kept for later
-    as_ofs."""
-    base = smoke_case()
-    as_of, day, hour = base.as_of, timedelta(days=1), timedelta(hours=1)
-
-    def e(pid: str, name: str, ago: timedelta, kind: str | None = None) -> Row:
-        return {"person_id": pid, "event": name, "timestamp": as_of - ago, "kind": kind}
-
-    events = [
-        e("p1", "render", 7 * day - hour),  # an hour inside within: 7d
-        e("p1", "render", day),
-        e("p2", "login", 100 * day),  # last_seen: the newest of old rows
-        e("p2", "login", 50 * day),
-        e("p2", "login", 20 * day),
-        e("p3", "purchase", 90 * day),  # count eq 2: all three count
-        e("p3", "purchase", 80 * day),
-        e("p3", "purchase", 70 * day),
-        e("p3", "export", 100 * day, "mp4"),  # where: the newest mp4 is not the newest export
-        e("p3", "export", 40 * day, "mp4"),
-        e("p3", "export", 20 * day, "gif"),
-        e("p1", "render", -hour),  # after as_of: counted later
-        e("p1", "login", -hour),  # after as_of, the middle one the newest at as_of + 2.5h
-        e("p1", "login", -2 * hour),
-        e("p1", "login", -3 * hour),
-    ]
-    segments = {
-        "recent": "{event: render, within: 7d, count: {gte: 2}}",
-        "seen": "{event: login, last_seen: {within: 30d}}",
-        "first": "{event: login, first_seen: {older_than: 95d}}",
-        "just_seen": "{event: login, last_seen: {within: 1h}}",
-        "never": "{event: export, count: {eq: 0}}",
-        "exactly_two": "{event: purchase, count: {eq: 2}}",
-        "mp4": "{event: export, where: {kind: {eq: mp4}}, last_seen: {within: 60d}}",
-        "soon": "{event: render, within: 1d, count: {gte: 1}}",
-    }
-    case = replace(
-        base,
-        events=events,
-        features_file=None,
-        segment_files={n: f"name: {n}\nrule: {r}\n" for n, r in segments.items()},
-    )
-    before, after, everything, thinned = thinned_and_all(case, [5 * hour / 2])
-    assert after < before
-    assert thinned == everything
-    assert {("seen", "p2"), ("mp4", "p3"), ("first", "p2"), ("recent", "p1")} <= everything[0]
-    assert ("exactly_two", "p3") not in everything[0] and ("never", "p3") not in everything[0]
-    assert {("soon", "p1"), ("just_seen", "p1")} <= everything[1] - everything[0]
 
 
 def test_an_incremental_plan_over_d_alone_skips_the_heavy_optimizer_passes(

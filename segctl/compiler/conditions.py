@@ -54,7 +54,7 @@ class ConditionCompiler(ConditionVisitor[exp.Expr]):
         return compile_comparator(column, cond.test.comparator, self.ctx.as_of)
 
     def visit_event(self, cond: EventCondition | FeatureCondition) -> exp.Expr:
-        column = self.needs.compared(cond.measure, cond.comparator)
+        column = self.needs.measure(cond.measure)
         nullable = cond.measure.measure.kind not in ZERO_WHEN_NONE
         return compile_comparator(col(column), cond.comparator, self.ctx.as_of, nullable=nullable)
 

@@ -23,7 +23,6 @@ from segctl.compiler.sql import col, ident
 from segctl.definitions.model import (
     ColumnTest,
     ColumnType,
-    Comparator,
     EventMatch,
     EventMeasure,
     SequenceCondition,
@@ -47,8 +46,6 @@ class Needs:
     def __init__(self, ctx: PlanContext) -> None:
         self.ctx = ctx
         self.measures: dict[EventMeasure, str] = {}
-        #: The comparators each measure is compared with by the conditions.
-        self.comparators: dict[EventMeasure, list[Comparator]] = {}
         self.sequences: dict[SequenceCondition, str] = {}
         #: ``last: N`` ranks of the portable form, by (match, window, tie-break value SQL):
         #: the rank column's name and the value that orders events of the same instant.
@@ -68,11 +65,6 @@ class Needs:
         if measure not in self.measures:
             self.measures[measure] = f"m__{len(self.measures)}"
         return self.measures[measure]
-
-    def compared(self, measure: EventMeasure, comparator: Comparator) -> str:
-        """:meth:`measure`, for a condition comparing it with ``comparator``."""
-        self.comparators.setdefault(measure, []).append(comparator)
-        return self.measure(measure)
 
     def sequence(self, sequence: SequenceCondition) -> str:
         """The CTE (and flag column) of a sequence (``q__0``)."""

@@ -59,11 +59,6 @@ class Plan:
             ident(f"level_{len(levels) - 1}"), copy=False
         )
 
-    def thinned_events(self) -> exp.Select | None:
-        """After :meth:`segments_query`: the rows of ``events`` the plan can read at its as_of
-        or a later one (:meth:`Tables.thinned_events`), None when every row."""
-        return Tables(self.ctx, self.needs).thinned_events()
-
     def members_query(self, name: str) -> exp.Select:
         """The sorted person_ids of one segment."""
         wide = self.segments_query([name])

@@ -27,16 +27,12 @@ from segctl.compiler.needs import Needs
 from segctl.compiler.sql import col, ident, time_bound
 from segctl.definitions.model import (
     ColumnType,
-    Comparator,
     EventMatch,
     EventMeasure,
     Schema,
     SequenceCondition,
     Window,
 )
-
-#: What :meth:`Tables.thinned_events` keeps of a name's rows besides those after a bound.
-WHOLE, ENDS = "whole", "ends"
 
 #: An aggregate CTE: the event names it reads (None: any) and its measures.
 MeasureTables = dict[str, tuple[tuple[str, ...] | None, list[EventMeasure]]]
@@ -68,34 +64,6 @@ def current_subscription(schema: Schema, as_of: datetime, columns: Iterable[str]
         .from_(ranked.subquery("s"))
         .where(exp.EQ(this=col("rn"), expression=literal(1)))
     )
-
-
-def lower_bound(window: Window, as_of: datetime, limit: timedelta | None = None) -> datetime | None:
-    """The instant after which a window (resolved at as_of, reaching back at most ``limit``)
-    holds its events, or None when it reaches back to the beginning."""
-    lookback = window.lookback()
-    if limit is not None and (lookback is None or lookback > limit):
-        lookback = limit
-    if lookback is not None:
-        return as_of - lookback
-    if window.start is not None:
-        return window.start - timedelta(microseconds=1)
-    return None
-
-
-def same_from_one(comparator: Comparator) -> bool:
-    """Whether a comparator of a count is true for every count from 1 on or for none (it
-    tells 0 from the rest, and nothing more)."""
-    for test in comparator.tests:
-        value = test.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        if not (
-            (test.op in ("gte", "lt") and value <= 1)
-            or (test.op in ("gt", "lte", "eq", "ne") and value < 1)
-        ):
-            return False
-    return True
 
 
 class Tables:
@@ -241,133 +209,18 @@ class Tables:
             parts.append(exp.In(this=col("event"), expressions=[literal(n) for n in sorted(names)]))
         lower_bounds: list[datetime] = []
         for _, window, limit in scopes:
-            bound = lower_bound(window, as_of, limit)
-            if bound is None:
+            lookback = window.lookback()
+            if limit is not None and (lookback is None or lookback > limit):
+                lookback = limit
+            if lookback is not None:
+                lower_bounds.append(as_of - lookback)
+            elif window.start is not None:
+                lower_bounds.append(window.start - timedelta(microseconds=1))
+            else:
                 return parts  # some condition reads all history
-            lower_bounds.append(bound)
         if lower_bounds:
             parts.append(exp.GT(this=ts.copy(), expression=time_bound(min(lower_bounds), raw)))
         return parts
-
-    def thinned_events(self) -> exp.Select | None:
-        """The rows of ``events`` (an incremental run's table of D's rows) that the plan can
-        read at as_of or at any later as_of, or None when that is every row.
-
-        A measure or sequence with a window reads its names' rows after the window's far
-        edge, which only moves forward with as_of: an older row is never read again. An
-        all-time ``first_seen`` or ``last_seen``, and an all-time ``count`` that every
-        comparator compares with 0 alone (the same truth for every count from 1 on), with
-        no ``where``, read only each person's oldest and newest row of each name. A row of
-        a name nothing reads is never read. Everything else (an all-time sum, a streak,
-        whose long runs read whole histories, ``last: N``...) reads every row of its names.
-        The rows after as_of are kept: the wake-up times read them."""
-        as_of, raw = self.ctx.as_of, self.ctx.raw_timestamp
-        ts = col(raw or "timestamp")
-        reads: dict[str, list[datetime | str]] = {}  # event name -> what its readers read
-        anyone: list[datetime | str] = []  # what the readers of any event read
-
-        def read(match: EventMatch, what: datetime | str) -> None:
-            for name in match.names or ():
-                reads.setdefault(name, []).append(what)
-            if match.names is None:
-                anyone.append(what)
-
-        for measure in self.needs.measures:
-            read(measure.match, self._reads(measure))
-        for seq in self.needs.sequences:
-            bound = lower_bound(seq.window, as_of)
-            for step in seq.steps:
-                read(step, WHOLE if bound is None else bound)
-        if WHOLE in anyone:
-            return None
-
-        def event_in(names: Iterable[str]) -> exp.Expr:
-            return exp.In(this=col("event"), expressions=[literal(n) for n in sorted(names)])
-
-        kept: list[exp.Expr] = [
-            exp.Is(this=ts.copy(), expression=exp.Null()),
-            exp.Is(this=col("event"), expression=exp.Null()),
-            exp.GT(this=ts.copy(), expression=time_bound(as_of, raw)),
-        ]
-        by_bound: dict[datetime, list[str]] = {}
-        whole, ends = [], []
-        for name, what in reads.items():
-            what = what + anyone
-            if WHOLE in what:
-                whole.append(name)
-                continue
-            bounds = [w for w in what if isinstance(w, datetime)]
-            if bounds:
-                by_bound.setdefault(min(bounds), []).append(name)
-            if ENDS in what:
-                ends.append(name)
-        if whole:
-            kept.append(event_in(whole))
-        for bound, names in by_bound.items():
-            later = exp.GT(this=ts.copy(), expression=time_bound(bound, raw))
-            kept.append(exp.and_(event_in(names), later))
-        others = exp.not_(event_in(reads)) if reads else exp.true()
-        bounds = [w for w in anyone if isinstance(w, datetime)]
-        if bounds:
-            later = exp.GT(this=ts.copy(), expression=time_bound(min(bounds), raw))
-            kept.append(exp.and_(others, later))
-        keep = exp.func("COALESCE", exp.or_(*kept), exp.true())
-        rows = exp.select(exp.Star(), exp.alias_(keep, ident("segctl_keep"))).from_(ident("events"))
-        thinned: exp.Query = (
-            exp.select(exp.Star(except_=[ident("segctl_keep")]))
-            .from_(ident("d"))
-            .where(col("segctl_keep"))
-        )
-        edge = exp.or_(event_in(ends), others) if ENDS in anyone else event_in(ends)
-        if ends or ENDS in anyone:
-            edges = (
-                exp.select(
-                    col("person_id"),
-                    col("event"),
-                    exp.alias_(exp.Min(this=ts.copy()), ident("lo")),
-                    exp.alias_(exp.Max(this=ts.copy()), ident("hi")),
-                )
-                .from_(ident("d"))
-                .where(exp.and_(exp.not_(col("segctl_keep")), edge))
-                .group_by(col("person_id"), col("event"))
-            )
-            on = exp.and_(
-                exp.EQ(this=col("person_id", "d"), expression=col("person_id", "x")),
-                exp.EQ(this=col("event", "d"), expression=col("event", "x")),
-                exp.or_(
-                    exp.EQ(this=col(raw or "timestamp", "d"), expression=col("lo", "x")),
-                    exp.EQ(this=col(raw or "timestamp", "d"), expression=col("hi", "x")),
-                ),
-            )
-            oldest_newest = (
-                exp.select(exp.Star(except_=[ident("segctl_keep")]))
-                .from_(ident("d"))
-                .join(edges.subquery("x"), on=on, join_type="SEMI")
-                .where(exp.not_(col("segctl_keep", "d")))
-            )
-            thinned = exp.union(thinned, oldest_newest, distinct=False)
-        return exp.select(exp.Star()).from_(thinned.subquery("t")).with_(ident("d"), as_=rows)
-
-    def _reads(self, measure: EventMeasure) -> datetime | str:
-        """What of its names' rows a measure reads: those after a bound, their oldest and
-        newest (:data:`ENDS`), or all of them (:data:`WHOLE`)."""
-        if measure.measure.kind == "streak":
-            return WHOLE
-        bound = lower_bound(scope(measure, self.ctx.as_of, self.ctx.timezone), self.ctx.as_of)
-        if bound is not None:
-            return bound
-        plain = not measure.match.where and measure.last is None
-        kind = measure.measure.kind
-        if plain and (
-            kind in ("first_seen", "last_seen")
-            or (
-                kind == "count"
-                and measure in self.needs.comparators
-                and all(same_from_one(c) for c in self.needs.comparators[measure])
-            )
-        ):
-            return ENDS
-        return WHOLE
 
     def _persons_base(self) -> exp.Select:
         person_schema = self.ctx.schema.get("persons", {})

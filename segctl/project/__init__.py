@@ -16,7 +16,6 @@ What the calls return is in :mod:`segctl.results`; every query of the state is i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime
@@ -42,7 +41,6 @@ from segctl.timeutil import iso, parse_as_of
 if TYPE_CHECKING:
     import httpx
     import polars as pl
-    from sqlglot import exp
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler import PlanContext
@@ -209,12 +207,10 @@ class Project:
         moment: datetime,
         persons: str | None = None,
         events_shadowed: bool = False,
-        thin: Callable[[exp.Select], None] | None = None,
     ) -> None:
         """Evaluate into the engine's result table (and the members view over it); with
         ``persons``, only the persons in that table (an incremental run; ``events_shadowed``:
-        the ``events`` hold their rows alone, and ``thin`` thins them to the rows the plan
-        can read)."""
+        the ``events`` hold their rows alone)."""
         from segctl.compiler import Plan
 
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
@@ -225,8 +221,6 @@ class Project:
         )
         builder = Plan(self.definitions, context)
         query = builder.segments_query(names)
-        if events_shadowed and thin is not None and (rows := builder.thinned_events()):
-            thin(rows)
         # D's rows alone (an incremental run's, in memory): DuckDB plans lightly.
         light = self.engine.driver.light_planning() if events_shadowed else nullcontext()
         with light:

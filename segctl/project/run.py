@@ -195,7 +195,7 @@ def _commit(
     persons = None if decision.full else incremental.PERSONS_TABLE
     with runner.restricted(decision):
         shadowed = "events" in runner.shadowed(decision)
-        project._evaluate(names, moment, persons, shadowed, runner.thin)
+        project._evaluate(names, moment, persons, shadowed)
         if keep_incremental:
             runner.prepare_wake(moment, decision)
     if kind == "run":  # privacy settings are checked before anything is committed
