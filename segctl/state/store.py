@@ -281,7 +281,7 @@ class StateStore:
             # figures of 1,000 segments).
             self._insert_columns("run_inputs", run_id, inputs, 5)
             self._insert_columns("run_segments", run_id, figures, 6)
-            self._insert_transitions(run_id, evaluated)
+            self._insert_transitions(run_id, evaluated, sum(f[3] + f[4] for f in figures))
             crash_point("commit:after-transitions")
             for statement in update:
                 self.con.execute(statement)
@@ -291,10 +291,11 @@ class StateStore:
         crash_point("commit:after-commit")
         return run_id
 
-    def _insert_transitions(self, run_id: int, segments: list[str]) -> None:
-        """Append the transitions staged in ``run_entered``/``run_exited`` (of ``segments``)
-        as keyed rows, sorted by segment and person (they bit-pack so), giving a key to each
-        segment and person new to the history."""
+    def _insert_transitions(self, run_id: int, segments: list[str], expected: int) -> None:
+        """Append the ``expected`` transitions staged in ``run_entered``/``run_exited`` (of
+        ``segments``, their persons in ``changed``) as keyed rows, sorted by segment and
+        person (they bit-pack so), giving a key to each segment and person new to the
+        history."""
         moves = f"""SELECT segment, person_id, false AS entered FROM {RUN_EXITED_VIEW}
                     UNION ALL SELECT segment, person_id, true FROM {RUN_ENTERED_VIEW}"""
         self.con.execute(
@@ -312,14 +313,19 @@ class StateStore:
                 FROM (SELECT DISTINCT person_id FROM {CHANGED_TABLE})
                 WHERE person_id NOT IN (SELECT person_id FROM {S}.person_keys)"""
         )
-        self.con.execute(
+        [(inserted,)] = self.con.execute(
             f"""INSERT INTO {S}.transition_rows
                 SELECT ?, g.segment_key, p.person_key, m.entered FROM ({moves}) AS m
                 JOIN {S}.segment_keys AS g ON g.segment = m.segment
                 JOIN {S}.person_keys AS p ON p.person_id = m.person_id
                 ORDER BY g.segment_key, p.person_key""",
             [run_id],
-        )
+        ).fetchall()
+        if inserted != expected:  # a transition without its key: never commit a partial one
+            raise StateError(
+                f"run {run_id} recorded {inserted:,} of its {expected:,} transitions; "
+                "nothing was committed (please report this)"
+            )
 
 
 def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str) -> list[str]:
