@@ -115,6 +115,37 @@ def test_history_is_stored_as_intervals(project: lib.Project) -> None:
     assert transitions < sum(len(m) for snap in expected for m in snap.values())
 
 
+def test_a_commit_that_cannot_key_every_transition_commits_nothing(
+    project: lib.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transitions are keyed by a join on the changed persons: one missing there would
+    drop its rows silently. The commit counts them against the run's figures and fails."""
+    from segctl import diff
+
+    project.run(as_of=AS_OF[2])  # a person outside every segment then enters one at [3]
+    before = committed(project.root)
+    compute = diff.compute
+
+    lost = []
+
+    def losing_a_person(con, *args, **kwargs):  # type: ignore[no-untyped-def]
+        changes = compute(con, *args, **kwargs)
+        new = "SELECT person_id FROM segctl_state.person_keys"  # a person with no key yet
+        lost.extend(
+            con.execute(
+                f"DELETE FROM changed WHERE person_id = (SELECT min(person_id) FROM changed "
+                f"WHERE person_id NOT IN ({new})) RETURNING person_id"
+            ).fetchall()
+        )
+        return changes
+
+    monkeypatch.setattr(diff, "compute", losing_a_person)
+    with pytest.raises(StateError, match=r"recorded .* of its .* transitions"):
+        lib.Project.load(project.root).run(as_of=AS_OF[3])
+    assert len(lost) == 1
+    assert committed(project.root) == before
+
+
 def test_transitions_are_stored_keyed_and_sorted_within_each_run(project: lib.Project) -> None:
     """Each person id and segment name is stored once, with one key each, and a run's rows
     are in segment and person order (what lets DuckDB bit-pack them): the history stays
