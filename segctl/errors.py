@@ -19,6 +19,7 @@ so that a user fixes all of them in one pass instead of one per run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
     "ConfigError",
@@ -46,6 +47,15 @@ class UsageError(SegctlError):
     """The command line asks for something that cannot be done."""
 
     exit_code = 2
+
+
+class NotAfterLastRun(UsageError):
+    """A run's as_of is not after the last committed run's (``last``): history only moves
+    forward."""
+
+    def __init__(self, message: str, last: datetime) -> None:
+        super().__init__(message)
+        self.last = last
 
 
 class ValueProblem(ValueError):

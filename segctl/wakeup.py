@@ -226,7 +226,8 @@ def catalogue(
     unsupported = None
     found: set[timedelta] = {timedelta(0)}
     local = False
-    # One walk for all three (1,000 segments are some 30,000 objects).
+    # One walk finds the durations, the local days and a comparator the bound cannot see
+    # (1,000 segments are some 30,000 objects).
     for item in objects([definitions.segments, definitions.features]):
         found.update(_own_durations(item))
         local = local or _counts_local_days(item)

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from segctl.errors import SegctlError, UsageError
+from segctl.errors import NotAfterLastRun, SegctlError, UsageError
 from segctl.sources import runfiles
 from segctl.timeutil import iso, parse_as_of
 
@@ -184,21 +184,30 @@ class Watch:
         except SegctlError:
             return previous  # the failure is the next run's log line
 
+    def _after(self, last: datetime | None) -> datetime:
+        """The current time, once it is after ``last``: as_of has a precision of one second
+        and must move forward."""
+        moment = parse_as_of(None)
+        if last is not None and moment <= last:
+            self.stopping.wait((last - moment + timedelta(seconds=1)).total_seconds())
+            moment = parse_as_of(None)
+        return moment
+
     def run_once(self) -> bool:
         """One run at the current time (delivering), logged; False when it failed."""
 
         if self.stopping.is_set():
             return True
-        moment = parse_as_of(None)
-        if self._last_as_of is not None and moment <= self._last_as_of:
-            # as_of has a precision of one second and must move forward: wait for the next one
-            self.stopping.wait((self._last_as_of - moment + timedelta(seconds=1)).total_seconds())
-            moment = parse_as_of(None)
+        moment = self._after(self._last_as_of)
         started = time.monotonic()
         project = None
         try:
             project = self._load()
-            result = project.run(as_of=moment, wait=self.wait)
+            try:
+                result = project.run(as_of=moment, wait=self.wait)
+            except NotAfterLastRun as exc:  # another command (a `segctl run`) committed
+                moment = self._after(exc.last)  # this second: the next one, not an error
+                result = project.run(as_of=moment, wait=self.wait)
             read = {f for g in project.engine.driver.inputs.get("events", []) for f in g.files}
             persons = result.persons_evaluated  # D for an incremental run
         except SegctlError as exc:

@@ -254,6 +254,28 @@ def test_an_idle_watch_holds_no_lock_and_a_failing_delivery_does_not_stop_it(
     assert undelivered == [("p4",), ("p5",)]  # left in the outbox for the next push
 
 
+def test_a_run_beside_the_watch_in_the_same_second_delays_the_watchs_run_not_fails_it(
+    tmp_path: Path, hook: WebhookFake
+) -> None:
+    """as_of has a one-second precision and moves forward: when another command commits a
+    run at (or after) the second the watch's next run would take, the watch waits for the
+    second after it instead of logging a failed run (it did, and its new file then waited
+    for the retry)."""
+    root = make_project(tmp_path / "proj", hook.url)
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    ahead = now() + timedelta(seconds=3)  # as a run beside it that took this second would
+    stamp = ahead.strftime("%Y-%m-%dT%H:%M:%SZ")
+    beside = segctl(root, "run", "--as-of", stamp, "--wait", "0", env={"CRM_SECRET": TEST_SECRET})
+    assert beside.returncode == 0, beside.stderr
+    drop(root / "events", "day-2.parquet", [("p4", "login", now() - timedelta(seconds=2))])
+    run = watching.next_run()
+    assert "error" not in run and run["run_id"] == 3 and run["new_files"] == 1, run
+    assert run["as_of"] > stamp
+    code, err = watching.stop(signal.SIGTERM)
+    assert code == 0, err
+
+
 def test_sigterm_during_a_run_lets_it_commit_and_deliver(tmp_path: Path) -> None:
     with WebhookFake(secret=TEST_SECRET, latency=3.0) as slow:
         root = make_project(tmp_path / "proj", slow.url)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from segctl import diff, incremental, progress
-from segctl.errors import UsageError
+from segctl.errors import NotAfterLastRun, UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
 from segctl.results import RunResult
@@ -241,13 +241,14 @@ def _commit(
 
 
 def check_after_last(store: StateStore, moment: datetime) -> None:
-    """History only moves forward: UsageError unless ``moment`` is after the last run's."""
+    """History only moves forward: NotAfterLastRun unless ``moment`` is after the last run's."""
     last = store.last_run()
     if last is not None and moment <= last.as_of:
-        raise UsageError(
+        raise NotAfterLastRun(
             f"as_of {iso(moment)} is not after the last committed run's as_of "
             f"{iso(last.as_of)} (run {last.run_id}); history only moves forward (use "
-            "`segctl backfill --reset` to rebuild it)"
+            "`segctl backfill --reset` to rebuild it)",
+            last.as_of,
         )
 
 
