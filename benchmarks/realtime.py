@@ -16,7 +16,8 @@ hour) whose entries go to a local webhook receiver (tests/fakes/webhook.py). The
    the same as_of, a minute later after a new day's file, an hour later with no new file, and
    the next day with no new file (past a local midnight: every local-day measure may move);
    the ratio, the persons whose wake-up time had come, and a check that both commit the same
-   snapshot and transitions;
+   snapshot and transitions; then a minute later with the persons file re-exported (1% of
+   the persons' plan changed);
 2. ``segctl watch --every 1h``: ``--drops`` times, a file of fresh events for ``--new`` persons
    is renamed into the events folder, and the time until the receiver holds all of its
    ``active_now`` entries is measured (the median is reported);
@@ -64,11 +65,13 @@ def build(data: Path, hook_url: str, catalogue: int) -> Path:
         "(FORMAT parquet, PARTITION_BY (day))"
     )
     con.close()
+    # The project's own persons file: the benchmark re-exports it (compare_incremental).
+    shutil.copy(data / "persons.parquet", root / "persons.parquet")
     (root / "segctl.yaml").write_text(
         f"""\
 data:
   events: events/**/*.parquet
-  persons: ../persons.parquet
+  persons: persons.parquet
   subscriptions: ../subscriptions.parquet
 segments: segments/
 state: .segctl/
@@ -162,12 +165,32 @@ def first_as_of() -> datetime:
     return day if now >= day + timedelta(hours=1) else day - timedelta(days=1)
 
 
+#: The share of persons whose row the re-exported persons file changes.
+REEXPORTED = 0.01
+
+
+def reexport_persons(path: Path) -> None:
+    """The persons file written again, as a CRM export would be the next day, with the plan
+    of :data:`REEXPORTED` of the persons changed (renamed into place: the state's clones
+    hold the old file as a hard link)."""
+    table = pq.read_table(path)
+    rng = random.Random(5)
+    plans = table.column("plan").to_pylist()
+    for i in rng.sample(range(len(plans)), int(len(plans) * REEXPORTED)):
+        plans[i] = "premium" if plans[i] != "premium" else "free"
+    index = table.schema.get_field_index("plan")
+    changed = table.set_column(index, "plan", pa.array(plans, table.schema.field("plan").type))
+    pq.write_table(changed, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def compare_incremental(root: Path, data: Path, new: int, start: datetime) -> None:
     """``segctl run`` (incremental) against ``segctl run --full`` on a copy of the project
     and its state, at the same as_of: a minute after ``start`` (the last run's as_of) after a
-    new day's file of ``new`` persons' events, an hour later with no new file, and the next
-    day with no new file. Checks both commit the same snapshot and transitions. Works on a
-    copy of ``root``, which the watch then runs at the current time."""
+    new day's file of ``new`` persons' events, an hour later with no new file, the next
+    day with no new file, and a minute after that with the persons file re-exported. Checks
+    both commit the same snapshot and transitions. Works on a copy of ``root``, which the
+    watch then runs at the current time."""
     work = root.with_name(root.name + "-incremental")
     clone(root, work)
     root = work
@@ -193,7 +216,10 @@ def compare_incremental(root: Path, data: Path, new: int, start: datetime) -> No
         ("new day's file", moment),
         ("no new file, 1h later", moment + timedelta(hours=1)),
         ("no new file, next day", moment + timedelta(days=1)),
+        (f"persons re-exported ({REEXPORTED:.0%} changed)", moment + timedelta(days=1, minutes=1)),
     ):
+        if label.startswith("persons"):
+            reexport_persons(root / "persons.parquet")
         clone(root, copy)
         stamp = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
         due = woken(root, as_of)

@@ -8,7 +8,7 @@ alone: the diff compares them with their snapshot rows (everyone else's are unch
 the transitions, the commit (which replaces the changed persons' rows) and the deliveries
 are a full run's.
 
-What the state keeps, committed in the run's transaction (state schema v5):
+What the state keeps, committed in the run's transaction (state schema v7):
 
 - ``incremental``: the catalogue fingerprint of the run (each definition's hash, the features
   file, timezone, data configuration, list and identities files), keyed by the run it belongs
@@ -18,14 +18,18 @@ What the state keeps, committed in the run's transaction (state schema v5):
   (:meth:`Incremental.wake_sql`).
 - ``event_copy`` and the Parquet files it names in ``<state>/events/``: the ``events`` view's
   rows clustered by person (:mod:`segctl.state.event_rows`), when no row's fate depends on
-  another file's rows; full runs keep it while the files it holds are unchanged.
+  another file's rows; full runs keep it while the files it holds are unchanged;
+- ``row_hashes``: per person, a hash of their rows in the persons and subscriptions views
+  (:meth:`Incremental._hash_rows`), so that a re-exported persons or subscriptions file
+  re-evaluates the persons whose rows changed.
 
 D = the persons whose rows the new event files can change (their own rows, read through the
 run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
-a new row) and the persons whose wake-up time is at or before the new ``as_of``. While the
-plan runs for D, D's rows are read from temp tables that shadow the input views
-(:meth:`Incremental.restricted`): D's events from the state's copy plus the new files' rows
-when the copy is kept, else from one scan of the input files.
+a new row), the persons whose persons or subscriptions rows changed (a re-exported, new or
+removed file of those sources), and the persons whose wake-up time is at or before the new
+``as_of``. While the plan runs for D, D's rows are read from temp tables that shadow the
+input views (:meth:`Incremental.restricted`): D's events from the state's copy plus the new
+files' rows when the copy is kept, else from one scan of the input files.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import duckdb
 
 from segctl import tempnames, wakeup
 from segctl.definitions.model import ColumnType, ListCondition, segment_conditions
-from segctl.engine.duckdb import qident
+from segctl.engine.duckdb import qident, quote
 from segctl.errors import DataError
 from segctl.sources import checks, runfiles
 from segctl.sources import columns as cols
@@ -82,8 +86,13 @@ FULL_SHARE = 2
 
 #: The DuckDB whose ``hash`` keys the copy of the events (another one writes it again).
 VERSION = duckdb.__version__
-#: The fingerprint's keys the ``events`` view's rows of a file depend on (with the file).
-EVENTS_VIEW_KEYS = ("the timezone", "the data configuration", "the columns of the data")
+#: The fingerprint's keys a view's rows of a file depend on (with the file).
+VIEW_KEYS = ("the timezone", "the data configuration", "the columns of the data")
+#: The engine's temp table of every person's hash of their persons and subscriptions rows.
+ROW_HASHES = tempnames.INCREMENTAL_ROW_HASHES
+#: The sources whose files an incremental run may find re-exported: it re-evaluates the
+#: persons whose rows changed (by :data:`ROW_HASHES`), not everyone (SPEC 5).
+DIFFED = ("persons", "subscriptions")
 
 
 @dataclass
@@ -105,6 +114,11 @@ class Decision:
     #: copy (a sort of every event) would nearly double each; the next run with stable
     #: files writes it.
     write_copy: bool = True
+    #: Whether this run hashes everyone's persons and subscriptions rows (into
+    #: :data:`ROW_HASHES`) and keeps them: not when the kept ones still describe its rows.
+    rehash: bool = True
+    #: Whether :data:`ROW_HASHES` holds them already (an incremental run diffs them early).
+    hashed: bool = False
 
 
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
@@ -213,9 +227,53 @@ class Incremental:
         the engine's connection. A full run keeps the state's copy of the events when it
         still holds the rows of the files it was written from (:meth:`_kept_copy`)."""
         decision = self._decide(store, moment, full)
-        if decision.full and self.config.engine.type == "duckdb" and self.keeps_rows():
-            decision.copy, decision.new_files, decision.write_copy = self._kept_copy(store)
+        if decision.full and self.config.engine.type == "duckdb":
+            if self.keeps_rows():
+                decision.copy, decision.new_files, decision.write_copy = self._kept_copy(store)
+            if not decision.hashed:
+                decision.rehash = not self._hashes_current(store)
         return decision
+
+    def _hashes_current(self, store: StateStore) -> bool:
+        """Whether the kept row hashes describe this run's persons and subscriptions rows:
+        the last run kept them, and its files of those sources are unchanged, read as then."""
+        last = store.last_run()
+        if last is None or not kept_state.kept_row_hashes(store, last.run_id):
+            return False
+        kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
+        if any(kept.get(key) != now.get(key) for key in VIEW_KEYS):
+            return False
+        recorded = {r.row() for r in runfiles.load(store, last.run_id) if r.source in DIFFED}
+        return recorded == {r.row() for r in self.records() if r.source in DIFFED}
+
+    def _hash_rows(self) -> None:
+        """Every person's hash of their rows in the persons and subscriptions views into
+        :data:`ROW_HASHES`: the sum, modulo 2^64, of each row's MD5 (its low 64 bits) of the
+        source's name and the row as JSON. JSON is one text per value, so a changed, added
+        or removed row changes the sum unless 64 bits of two MD5s happen to agree."""
+        con = self.engine.con
+        [(database,)] = con.execute("SELECT current_database()").fetchall()
+        schema = self.engine.schema()
+        rows = " UNION ALL ".join(
+            f"SELECT person_id, md5_number_lower({quote(table)} || to_json(r)::VARCHAR) AS h "
+            f"FROM {qident(database)}.main.{qident(table)} AS r"
+            for table in DIFFED
+            if table in schema
+        )
+        select = (
+            f"SELECT person_id, (sum(h) % {2**64})::UBIGINT AS hash FROM ({rows}) "
+            "WHERE person_id IS NOT NULL GROUP BY person_id"
+            if rows
+            else "SELECT NULL::VARCHAR AS person_id, NULL::UBIGINT AS hash WHERE false"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ROW_HASHES} AS {select}")
+
+    def prepare_rows(self, decision: Decision) -> None:
+        """Hash everyone's persons and subscriptions rows when this run keeps new hashes and
+        has not yet (outside :meth:`restricted`: the views' rows, not D's)."""
+        if decision.rehash and not decision.hashed:
+            self._hash_rows()
+            decision.hashed = True
 
     def _kept_copy(self, store: StateStore) -> tuple[list[Path] | None, list[str], bool]:
         """For a full run: the state's copy of the events and the event files new since it
@@ -229,7 +287,7 @@ class Incremental:
         if last is None or copy is None:
             return None, [], True
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
-        if any(kept.get(key) != now.get(key) for key in EVENTS_VIEW_KEYS):
+        if any(kept.get(key) != now.get(key) for key in VIEW_KEYS):
             return None, [], True
         recorded = {(r.source, r.path): r for r in runfiles.load(store, last.run_id)}
         files = {(r.source, r.path): r for r in self.records() if r.source == "events"}
@@ -261,12 +319,20 @@ class Incremental:
             store.snapshot_segments()
         ):
             return Decision(True, "the segments' layout changed")
-        reason, added = self._files(runfiles.load(store, last.run_id))
+        reason, added, diffed = self._files(runfiles.load(store, last.run_id))
         if reason:
             return Decision(True, reason)
+        hashes = kept_state.kept_row_hashes(store, last.run_id)
+        if diffed and not hashes:
+            return Decision(True, diffed)
         new_files = [runfiles.absolute(self.root, r.path) for r in added]
         con = self.engine.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
+        rehash = bool(diffed) or not hashes  # not kept: a state written before v7
+        if rehash:
+            self._hash_rows()
+        if diffed:  # a re-exported persons or subscriptions file: the persons it changed
+            kept_state.add_changed_rows(store, ROW_HASHES, PERSONS_TABLE)
         copy = event_rows.current(store, last.run_id, VERSION) if self.keeps_rows() else None
         if copy is not None:
             self._new_events(new_files)
@@ -283,12 +349,22 @@ class Incremental:
         if count > COPY_PERSONS and count * FULL_SHARE > persons:
             # Re-evaluating most persons through the persons filter, then merging, costs
             # more than a full evaluation (the next day past a local midnight, typically).
-            return Decision(True, f"{count:,} of {persons:,} persons can have changed")
+            reason = f"{count:,} of {persons:,} persons can have changed"
+            return Decision(True, reason, hashed=rehash)
         copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= persons
         if copy is not None and copy_events:  # D's events: the copy's, and the new files'
             event_rows.read(con, copy, PERSONS_TABLE, D_EVENTS, self._event_columns(), self._raw())
             con.execute(f"INSERT INTO {D_EVENTS} SELECT * FROM {NEW_EVENTS}")
-        return Decision(False, None, new_files, count, copy_events, copy)
+        return Decision(
+            False,
+            None,
+            new_files,
+            count,
+            copy_events,
+            copy,
+            rehash=rehash,
+            hashed=rehash,
+        )
 
     def keeps_rows(self) -> bool:
         """Whether runs keep a copy of the events (:mod:`segctl.state.event_rows`): when the
@@ -347,22 +423,28 @@ class Incremental:
 
     def _files(
         self, recorded: list[runfiles.FileRecord]
-    ) -> tuple[str | None, list[runfiles.FileRecord]]:
-        """Why the input files forbid an incremental run (a recorded file changed or gone, a
-        new persons or subscriptions file), else None and the new event files."""
+    ) -> tuple[str | None, list[runfiles.FileRecord], str | None]:
+        """Why the event files forbid an incremental run (a recorded one changed or gone),
+        else None and the new event files; last, the first change of a persons or
+        subscriptions file (changed, gone or new), whose rows a run diffs by person."""
         now = {(r.source, r.path): r for r in self.records()}
+        diffed = None
         for rec in recorded:
             current = now.get((rec.source, rec.path))
+            change = None
             if current is None:
-                return f"{rec.path} is gone", []
-            if current != rec:
-                return f"{rec.path} changed", []
+                change = f"{rec.path} is gone"
+            elif current != rec:
+                change = f"{rec.path} changed"
+            if change is not None and rec.source not in DIFFED:
+                return change, [], None
+            diffed = diffed or change
         before = {(r.source, r.path) for r in recorded}
         added = [r for key, r in now.items() if key not in before]
         other = [r for r in added if r.source != "events"]
         if other:
-            return f"{other[0].source}: {other[0].path} is new", []
-        return None, added
+            diffed = diffed or f"{other[0].source}: {other[0].path} is new"
+        return None, [r for r in added if r.source == "events"], diffed
 
     def _add_new_file_persons(self, files: list[str]) -> None:
         """Add to :data:`PERSONS_TABLE` every person whose rows the new ``files`` can change,
@@ -456,7 +538,8 @@ class Incremental:
         :meth:`fingerprint`, taken before the transaction) and wake-up times; ``kept`` None
         keeps nothing, so the next run is full."""
         only = None if decision.full else PERSONS_TABLE
-        kept_state.save(store, run_id, kept, WAKE_TABLE, only)
+        hashes = ROW_HASHES if decision.rehash else None
+        kept_state.save(store, run_id, kept, WAKE_TABLE, only, hashes)
         names: list[str] = []
         copy = decision.copy
         if kept is None or not self.keeps_rows():

@@ -54,3 +54,5 @@ INCREMENTAL_ROWS = ("events", "persons", "subscriptions")
 INCREMENTAL_NEW_EVENTS = "segctl_incremental_new_events"
 #: Table: D's events, from the state's copy and the new files (renamed to shadow ``events``).
 INCREMENTAL_EVENTS = "segctl_incremental_events"
+#: Table: per person, the hash of their persons and subscriptions rows (segctl.incremental).
+INCREMENTAL_ROW_HASHES = "segctl_incremental_row_hashes"

@@ -281,7 +281,15 @@ def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFak
     assert hashed({victim}) & file_audience(root) == set()
     state = duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True)
     try:
-        tables = ("transitions", "person_keys", "snapshot", "tags", "wakeups", "audience_members")
+        tables = (
+            "transitions",
+            "person_keys",
+            "snapshot",
+            "tags",
+            "wakeups",
+            "row_hashes",
+            "audience_members",
+        )
         for table in tables:
             found = state.execute(
                 f"SELECT count(*) FROM {table} WHERE person_id = ?", [victim]

@@ -35,7 +35,17 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from reference import resolve_identities
 from stateproject import AS_OF, T0, iso, segctl, snapshot_members, write_project
 from test_differential import (
+    COUNTRIES,
+    EMAILS,
+    MRRS,
+    ORPHAN_ID,
+    PERSONS_SCHEMA,
+    PLANS,
     RAW_EVENTS_SCHEMA,
+    SCORES,
+    STATUSES,
+    SUBSCRIPTION_PLANS,
+    SUBSCRIPTIONS_SCHEMA,
     Case,
     StitchedCase,
     _uses_last,
@@ -64,6 +74,17 @@ STEPS = [
     timedelta(days=31),
 ]
 SECOND = timedelta(seconds=1)
+#: The values a re-exported persons or subscriptions row takes, per column (empty: a time).
+REEXPORTED: dict[str, dict[str, list[Any]]] = {
+    "persons": {
+        "email": EMAILS,
+        "plan": PLANS,
+        "country": COUNTRIES,
+        "score": SCORES,
+        "created_at": [],
+    },
+    "subscriptions": {"status": STATUSES, "plan": SUBSCRIPTION_PLANS, "mrr": MRRS},
+}
 #: Shifts applied to an existing event's timestamp to make a new one (late, future, on edges).
 SHIFTS = [
     timedelta(0),
@@ -278,9 +299,51 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.as_of += step
         self.run()
 
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def reexport_persons_or_subscriptions(self, data: st.DataObject, step: timedelta) -> None:
+        """The persons or subscriptions file written again with rows changed, added or
+        removed (values from the case's own): the persons whose rows changed are re-evaluated
+        (SPEC 5), or everyone when that is most of them."""
+        assert self.case is not None
+        persons = [dict(p) for p in self.case.persons]
+        subscriptions = [dict(s) for s in self.case.subscriptions]
+        stamps = [p["created_at"] for p in persons] + [e["timestamp"] for e in self.written]
+        for _ in range(data.draw(st.integers(1, 3))):
+            table = data.draw(st.sampled_from(["persons", "subscriptions"]))
+            rows = persons if table == "persons" else subscriptions
+            how = data.draw(st.sampled_from(["change", "add", "remove"]))
+            if how == "remove" and rows:
+                rows.pop(data.draw(st.integers(0, len(rows) - 1)))
+            elif how == "change" and rows:
+                row = rows[data.draw(st.integers(0, len(rows) - 1))]
+                values = REEXPORTED[table]
+                column = data.draw(st.sampled_from(sorted(values)))
+                row[column] = data.draw(st.sampled_from(values[column] or [None, *stamps]))
+            elif how == "add" and table == "persons":
+                taken = {p["person_id"] for p in persons}
+                free = [i for i in [ORPHAN_ID, *(f"p{n}" for n in range(12))] if i not in taken]
+                source = data.draw(st.sampled_from(persons)) if persons else {"created_at": None}
+                persons.append({**source, "person_id": free[0]})
+            elif how == "add" and rows:
+                # A later row of a person's history (distinct updated_at per person).
+                source = dict(data.draw(st.sampled_from(rows)))
+                latest = max(r["updated_at"] for r in rows if r["person_id"] == source["person_id"])
+                source["updated_at"] = latest + data.draw(st.sampled_from(STEPS))
+                rows.append(source)
+        self.case = replace(self.case, persons=persons, subscriptions=subscriptions)
+        data_dir = self.root / "data"
+        pq.write_table(pa.Table.from_pylist(persons, PERSONS_SCHEMA), data_dir / "persons.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(subscriptions, SUBSCRIPTIONS_SCHEMA),
+            data_dir / "subscriptions.parquet",
+        )
+        self.as_of += step
+        result = self.run()
+        event(f"re-export: {'incremental' if result.incremental else result.full_reason}")
+
     # ---- the comparison -------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self) -> lib.RunResult:
         """Run incrementally here and in full on a copy taken just before; compare both with
         each other and with the reference over the events written so far."""
         assert self.case is not None
@@ -307,11 +370,12 @@ class IncrementalMachine(RuleBasedStateMachine):
         # transitions (diff.compute's persons), a full run's counted.
         assert result.changes == from_scratch.changes, (stamp, result.full_reason)
         if not self.reference_applies:
-            return
+            return result
         expected = self.reference()
         for name in self.case.segment_files:
             assert incremental[0].get(name, set()) == expected[name], (name, stamp)
             assert result.changes[name].size == len(expected[name]), (name, stamp)
+        return result
 
     def pool(self) -> list[Row]:
         """The rows new files copy."""
@@ -531,12 +595,6 @@ CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
         ),
         "full evaluation: the timezone changed",
     ),
-    "persons file": (
-        lambda root: (root / "persons.csv").write_text(
-            (root / "persons.csv").read_text() + "p7,p7@example.com,free\n"
-        ),
-        "full evaluation: persons.csv changed",
-    ),
     "new column": (
         lambda root: pq.write_table(
             pa.table({"person_id": ["p5"], "event": ["login"], "timestamp": [T0], "coupon": ["x"]}),
@@ -564,6 +622,131 @@ def test_each_fallback_says_its_reason_in_one_line(root: Path, change: str) -> N
     assert again.returncode == 0 and reason_lines(again) == [], again.stderr
     # And it equals a from-scratch evaluation.
     assert lib.Project.load(root).verify().equal
+
+
+def persons_file(root: Path, rows: list[str], name: str = "persons.csv") -> None:
+    (root / name).write_text("\n".join(["person_id,email,plan", *rows]) + "\n")
+
+
+def run_beside_a_full_run(root: Path, moment: datetime) -> lib.RunResult:
+    """``run`` here and ``run --full`` on a copy taken just before; both committed the same
+    snapshot and transitions (:func:`committed`)."""
+    copy = root.with_name(root.name + "-full")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(root, copy)
+    result = lib.Project.load(root).run(as_of=iso(moment))
+    lib.Project.load(copy).run(as_of=iso(moment), full=True)
+    assert committed(root) == committed(copy)
+    return result
+
+
+def test_a_reexported_persons_file_reevaluates_the_persons_whose_rows_changed(root: Path) -> None:
+    """SPEC 5's SHOULD: a changed row (p2 on the pro plan), a new person (p7) and a removed
+    one (p6) are re-evaluated; the rest, written again in another order, are not."""
+    (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    rows = [f"p{i},p{i}@example.com,free" for i in (5, 4, 3, 1)]
+    persons_file(root, [*rows, "p2,p2@example.com,pro", "p7,p7@example.com,pro"])
+    moment = AS_OF[0] + timedelta(minutes=1)  # no one's wake-up time comes
+    result = run_beside_a_full_run(root, moment)
+    assert result.incremental and result.full_reason is None
+    assert result.persons_evaluated == 3  # p2, p6, p7
+    assert (result.changes["pro"].entered, result.changes["pro"].size) == (2, 2)
+    # The next run keeps the new rows' hashes: nothing left to re-evaluate.
+    quiet = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=1)))
+    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert lib.Project.load(root).verify().equal
+
+
+def test_a_persons_file_that_lands_or_goes_reevaluates_its_persons(root: Path) -> None:
+    """Persons from a glob of files: a new file's persons, then a removed file's, alone."""
+    (root / "people").mkdir()
+    shutil.move(root / "persons.csv", root / "people" / "a.csv")
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text().replace("persons.csv", "people/*.csv"))
+    (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    persons_file(root, ["p8,p8@example.com,pro"], "people/b.csv")
+    landed = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
+    assert landed.incremental and landed.persons_evaluated == 1
+    assert landed.changes["pro"].entered == 1
+    (root / "people" / "b.csv").unlink()
+    gone = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
+    assert gone.incremental and gone.persons_evaluated == 1
+    assert gone.changes["pro"].exited == 1
+
+
+def test_a_reexported_subscriptions_file_reevaluates_the_persons_whose_rows_changed(
+    root: Path,
+) -> None:
+    """A row changed (p1 canceled), a row added to a person's history (p2 active again) and
+    a person's rows removed (p3): those three are re-evaluated."""
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "persons: persons.csv", "persons: persons.csv\n  subscriptions: subs.csv"
+        )
+    )
+    header = "person_id,status,mrr,updated_at"
+    (root / "subs.csv").write_text(
+        f"{header}\np1,active,900,2026-03-02T00:00:00Z\np2,canceled,0,2026-03-02T00:00:00Z\n"
+        "p3,active,900,2026-03-03T00:00:00Z\np4,active,2900,2026-03-04T00:00:00Z\n"
+    )
+    (root / "segments" / "paying.yaml").write_text(
+        "name: paying\nrule: {subscription: {status: {eq: active}}}\n"
+    )
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    (root / "subs.csv").write_text(
+        f"{header}\np4,active,2900,2026-03-04T00:00:00Z\np1,canceled,0,2026-03-02T00:00:00Z\n"
+        "p2,canceled,0,2026-03-02T00:00:00Z\np2,active,900,2026-03-09T00:00:00Z\n"
+    )
+    result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
+    assert result.incremental and result.persons_evaluated == 3
+    paying = result.changes["paying"]
+    assert (paying.entered, paying.exited, paying.size) == (1, 2, 2)
+
+
+def test_a_full_run_keeps_the_hashes_of_the_rows_it_read(root: Path) -> None:
+    """A full run (a definition changed) over a re-exported persons file keeps the hashes of
+    the new rows: p2's row written back as before is then a change, re-evaluated."""
+    (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
+    before = [f"p{i},p{i}@example.com,free" for i in range(1, 7)]
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    persons_file(
+        root, [row.replace("p2,p2@example.com,free", "p2,p2@example.com,pro") for row in before]
+    )
+    (root / "segments" / "all.yaml").write_text("name: all\nrule: {event: '*', count: {gte: 0}}\n")
+    full = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=1)))
+    assert not full.incremental and full.changes["pro"].entered == 1
+    persons_file(root, before)
+    result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
+    assert result.incremental and result.persons_evaluated == 1
+    assert result.changes["pro"].exited == 1
+
+
+def test_a_state_without_row_hashes_evaluates_a_reexport_in_full_then_keeps_them(
+    root: Path,
+) -> None:
+    """A state written before v7 (no row hashes): a re-exported persons file is a full run,
+    said; the next run keeps the hashes, and the re-export after it is incremental."""
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
+    con.execute("DELETE FROM row_hashes")
+    con.execute("DELETE FROM incremental WHERE key = 'data figures: row hashes'")
+    con.close()
+    persons_file(root, [f"p{i},p{i}@example.com,free" for i in range(1, 8)])
+    result = segctl(root, "run", "--as-of", iso(AS_OF[0] + timedelta(minutes=1)))
+    assert result.returncode == 0, result.stderr
+    assert reason_lines(result) == ["full evaluation: persons.csv changed"]
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
+    con.execute("DELETE FROM row_hashes")
+    con.execute("DELETE FROM incremental WHERE key = 'data figures: row hashes'")
+    con.close()
+    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=2)))
+    assert quiet.incremental and quiet.persons_evaluated == 0  # and hashes everyone's rows
+    persons_file(root, [f"p{i},p{i}@example.com,free" for i in range(1, 7)])
+    later = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=3))
+    assert later.incremental and later.persons_evaluated == 1  # p7
 
 
 def test_an_incremental_run_reevaluates_only_the_persons_that_can_change(root: Path) -> None:

@@ -198,6 +198,8 @@ def _commit(
         project._evaluate(names, moment, persons, shadowed)
         if keep_incremental:
             runner.prepare_wake(moment, decision)
+    if keep_incremental:
+        runner.prepare_rows(decision)
     if kind == "run":  # privacy settings are checked before anything is committed
         project.reachability.condition()
     crash_point("run:after-evaluate")

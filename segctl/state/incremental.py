@@ -2,7 +2,9 @@
 
 - ``incremental``: the catalogue fingerprint (key -> value) of the last committed run, keyed by
   its run id; a run committed without one makes the next run full;
-- ``wakeups``: per person, the earliest instant a membership can change without a new row.
+- ``wakeups``: per person, the earliest instant a membership can change without a new row;
+- ``row_hashes`` (v7): per person, a hash of their rows in the persons and subscriptions views
+  at the run (:data:`ROW_HASHES` among the figures says the run kept them).
 
 The ``incremental`` rows whose key starts with :data:`FIGURES` are not part of the fingerprint:
 they hold the run's data figures (rows, duplicates, events with no person or no event per
@@ -31,6 +33,9 @@ FIGURES = "data figures: "
 #: follows (``segctl forget`` deletes snapshot rows), the snapshot's segments have the sizes
 #: the run recorded.
 ERASURES = "erasures"
+#: The figure saying that ``row_hashes`` holds the hashes of the run's persons and
+#: subscriptions rows (not after a run that kept none, or a state written before v7).
+ROW_HASHES = "row hashes"
 
 
 def kept(store: StateStore, run_id: int) -> dict[str, str]:
@@ -63,6 +68,21 @@ def wakeup_count(store: StateStore) -> int:
     return int(count)
 
 
+def kept_row_hashes(store: StateStore, run_id: int) -> bool:
+    """Whether ``row_hashes`` holds the hashes of run ``run_id``'s persons and subscriptions."""
+    return ROW_HASHES in figures(store, run_id)
+
+
+def add_changed_rows(store: StateStore, hashes_table: str, persons_table: str) -> None:
+    """Add to ``persons_table`` the persons whose hash in ``hashes_table`` (the rows as they
+    are now) differs from the kept one, or who have only one of them (rows added, removed)."""
+    store.con.execute(
+        f"INSERT INTO {quote(persons_table)} SELECT coalesce(n.person_id, k.person_id) "
+        f"FROM {quote(hashes_table)} AS n FULL JOIN {S}.row_hashes AS k "
+        "ON n.person_id = k.person_id WHERE n.hash IS DISTINCT FROM k.hash"
+    )
+
+
 def add_woken(store: StateStore, persons_table: str, moment: datetime) -> None:
     """Add to ``persons_table`` the persons whose wake-up time is at or before ``moment``."""
     store.con.execute(
@@ -77,17 +97,21 @@ def save(
     fingerprint: dict[str, str] | None,
     wake_table: str,
     persons_table: str | None,
+    hashes_table: str | None,
 ) -> None:
     """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` (with its
     data figures, under keys starting with :data:`FIGURES`) and the wake-up times in
     ``wake_table``, which replace those of the persons in ``persons_table`` (None: of
-    everyone, after a full run). ``fingerprint`` None keeps nothing, so the next run is
-    full."""
+    everyone, after a full run); the row hashes in ``hashes_table`` replace the kept ones
+    (None: those still describe the run's rows). ``fingerprint`` None keeps nothing, so the
+    next run is full."""
     store.con.execute(f"DELETE FROM {S}.incremental")
     if fingerprint is None:
         store.con.execute(f"DELETE FROM {S}.wakeups")
+        store.con.execute(f"DELETE FROM {S}.row_hashes")
         return
     if fingerprint:  # one statement: executemany costs a millisecond a row
+        fingerprint = {**fingerprint, FIGURES + ROW_HASHES: "kept"}
         keys = sorted(fingerprint)
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
@@ -110,3 +134,9 @@ def save(
     store.con.execute(
         f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}{erased}"
     )
+    if hashes_table is not None:
+        store.con.execute(f"DELETE FROM {S}.row_hashes")
+        store.con.execute(
+            f"INSERT INTO {S}.row_hashes SELECT person_id, hash FROM {quote(hashes_table)}"
+            f"{erased} ORDER BY person_id"
+        )
