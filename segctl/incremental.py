@@ -91,7 +91,8 @@ VIEW_KEYS = ("the timezone", "the data configuration", "the columns of the data"
 #: The engine's temp table of every person's hash of their persons and subscriptions rows.
 ROW_HASHES = tempnames.INCREMENTAL_ROW_HASHES
 #: The sources whose files an incremental run may find re-exported: it re-evaluates the
-#: persons whose rows changed (by :data:`ROW_HASHES`), not everyone (SPEC 5).
+#: persons whose rows changed (by :data:`ROW_HASHES`), not everyone (SPEC 5); list files
+#: too (the entries that name or match a person count among their rows).
 DIFFED = ("persons", "subscriptions")
 
 
@@ -119,6 +120,10 @@ class Decision:
     rehash: bool = True
     #: Whether :data:`ROW_HASHES` holds them already (an incremental run diffs them early).
     hashed: bool = False
+
+
+def _without(found: dict[str, str], keys: set[str]) -> dict[str, str]:
+    return {k: v for k, v in found.items() if k not in keys}
 
 
 def _compare(old: dict[str, str], new: dict[str, str]) -> str | None:
@@ -197,19 +202,8 @@ class Incremental:
         types = repr(sorted((t, sorted(c.items())) for t, c in self.engine.column_types().items()))
         found["the columns of the data"] = hashlib.sha256(types.encode()).hexdigest()
         found["the engine"] = config.engine.type
-        files: set[str] = set()
-        for segment in self.definitions.segments.values():
-            for item in segment_conditions(segment):
-                if isinstance(item, ListCondition):
-                    files.add(str((self.root / item.file).resolve()))
-        try:
-            for group in resolve_inputs(
-                "identities", config.inputs.get("identities", ()), self.root
-            ):
-                files.update(group.files)
-        except DataError:
-            pass  # no identities: the run itself reports a bad configuration
-        for file in sorted(files):
+        files = {str((self.root / c.file).resolve()) for c in self._list_conditions()}
+        for file in sorted(files | self._identity_files()):
             path = Path(file)
             key = runfiles.stored_path(self.root, file)
             try:
@@ -220,6 +214,35 @@ class Incremental:
             except OSError:
                 found[key] = "missing"
         return found
+
+    def _list_conditions(self) -> list[ListCondition]:
+        """Every list condition of the catalogue."""
+        return [
+            item
+            for segment in self.definitions.segments.values()
+            for item in segment_conditions(segment)
+            if isinstance(item, ListCondition)
+        ]
+
+    def _identity_files(self) -> set[str]:
+        """The identities files' paths."""
+        try:
+            groups = resolve_inputs(
+                "identities", self.config.inputs.get("identities", ()), self.root
+            )
+        except DataError:
+            return set()  # no identities: the run itself reports a bad configuration
+        return {file for group in groups for file in group.files}
+
+    def _list_keys(self) -> set[str]:
+        """The fingerprint's keys of the catalogue's list files (their stored paths), but
+        not of a file that is an identities file too (compared as such)."""
+        identities = self._identity_files()
+        return {
+            runfiles.stored_path(self.root, file)
+            for c in self._list_conditions()
+            if (file := str((self.root / c.file).resolve())) not in identities
+        }
 
     def decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:
         """Full or incremental, and for an incremental run D in the engine's
@@ -241,7 +264,7 @@ class Incremental:
         if last is None or not kept_state.kept_row_hashes(store, last.run_id):
             return False
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
-        if any(kept.get(key) != now.get(key) for key in VIEW_KEYS):
+        if any(kept.get(key) != now.get(key) for key in [*VIEW_KEYS, *self._list_keys()]):
             return False
         recorded = {r.row() for r in runfiles.load(store, last.run_id) if r.source in DIFFED}
         return recorded == {r.row() for r in self.records() if r.source in DIFFED}
@@ -254,12 +277,14 @@ class Incremental:
         con = self.engine.con
         [(database,)] = con.execute("SELECT current_database()").fetchall()
         schema = self.engine.schema()
-        rows = " UNION ALL ".join(
+        parts = [
             f"SELECT person_id, md5_number_lower({quote(table)} || to_json(r)::VARCHAR) AS h "
             f"FROM {qident(database)}.main.{qident(table)} AS r"
             for table in DIFFED
             if table in schema
-        )
+        ]
+        parts += self._list_terms(f"{qident(database)}.main.persons")
+        rows = " UNION ALL ".join(parts)
         select = (
             f"SELECT person_id, (sum(h) % {2**64})::UBIGINT AS hash FROM ({rows}) "
             "WHERE person_id IS NOT NULL GROUP BY person_id"
@@ -267,6 +292,25 @@ class Incremental:
             else "SELECT NULL::VARCHAR AS person_id, NULL::UBIGINT AS hash WHERE false"
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ROW_HASHES} AS {select}")
+
+    def _list_terms(self, persons: str) -> list[str]:
+        """The terms of the list files in the persons' hashes: one per entry of a list by
+        ``person_id`` (the id it names) and per person whose email a list by ``email``
+        holds, matched as the plan matches them (``segctl.compiler.conditions``)."""
+        conditions = {(c.path, c.key): c for c in self._list_conditions()}
+        tables = self.engine.register_lists(list(conditions.values()))
+        terms = []
+        for (path, key), condition in sorted(conditions.items()):
+            tag = quote(f"list {key} {condition.file}")
+            keys = f"SELECT key FROM {qident(tables[path])}"
+            if key != "email":
+                terms.append(f"SELECT key AS person_id, md5_number_lower({tag}) AS h FROM ({keys})")
+            elif "email" in self.engine.schema().get("persons", {}):
+                terms.append(
+                    f"SELECT person_id, md5_number_lower({tag}) AS h FROM {persons} "
+                    f"WHERE lower(trim(email)) IN ({keys})"
+                )
+        return terms
 
     def prepare_rows(self, decision: Decision) -> None:
         """Hash everyone's persons and subscriptions rows when this run keeps new hashes and
@@ -312,7 +356,8 @@ class Incremental:
             return Decision(True, cat.unsupported)
         if any(source.latest_by for source in self.config.sources.get("persons", ())):
             return Decision(True, "persons use latest_by")
-        reason = _compare(kept, self.fingerprint())
+        now, lists = self.fingerprint(), self._list_keys()
+        reason = _compare(_without(kept, lists), _without(now, lists))
         if reason:
             return Decision(True, reason)
         if store.snapshot_segments() != sorted(self.definitions.segments) and (
@@ -322,6 +367,8 @@ class Incremental:
         reason, added, diffed = self._files(runfiles.load(store, last.run_id))
         if reason:
             return Decision(True, reason)
+        changed = sorted(key for key in lists if kept.get(key) != now.get(key))
+        diffed = diffed or (f"{changed[0]} changed" if changed else None)
         hashes = kept_state.kept_row_hashes(store, last.run_id)
         if diffed and not hashes:
             return Decision(True, diffed)

@@ -12,6 +12,7 @@ language.
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import re
@@ -37,6 +38,8 @@ from stateproject import AS_OF, T0, iso, segctl, snapshot_members, write_project
 from test_differential import (
     COUNTRIES,
     EMAILS,
+    LIST_EMAILS,
+    LIST_FILES,
     MRRS,
     ORPHAN_ID,
     PERSONS_SCHEMA,
@@ -300,16 +303,27 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.run()
 
     @rule(data=st.data(), step=st.sampled_from(STEPS))
-    def reexport_persons_or_subscriptions(self, data: st.DataObject, step: timedelta) -> None:
+    def reexport_persons_subscriptions_or_lists(self, data: st.DataObject, step: timedelta) -> None:
         """The persons or subscriptions file written again with rows changed, added or
-        removed (values from the case's own): the persons whose rows changed are re-evaluated
-        (SPEC 5), or everyone when that is most of them."""
+        removed, or a list file with entries added or removed (values from the case's own):
+        the persons whose rows or entries changed are re-evaluated (SPEC 5), or everyone when
+        that is most of them."""
         assert self.case is not None
         persons = [dict(p) for p in self.case.persons]
         subscriptions = [dict(s) for s in self.case.subscriptions]
         stamps = [p["created_at"] for p in persons] + [e["timestamp"] for e in self.written]
+        lists = {file: [dict(r) for r in rows] for file, rows in self.case.lists.items()}
         for _ in range(data.draw(st.integers(1, 3))):
-            table = data.draw(st.sampled_from(["persons", "subscriptions"]))
+            table = data.draw(st.sampled_from(["persons", "subscriptions", *LIST_FILES]))
+            if table in LIST_FILES:  # a list by person_id or by email
+                entries = lists[LIST_FILES[table]]
+                if len(entries) > 1 and data.draw(st.booleans(), label="remove an entry"):
+                    entries.pop(data.draw(st.integers(0, len(entries) - 1)))
+                else:
+                    named = [p.get(table) for p in persons if p.get(table)]
+                    extra = LIST_EMAILS if table == "email" else [ORPHAN_ID, "P1"]
+                    entries.append({table: data.draw(st.sampled_from([*named, *extra]))})
+                continue
             rows = persons if table == "persons" else subscriptions
             how = data.draw(st.sampled_from(["change", "add", "remove"]))
             if how == "remove" and rows:
@@ -330,7 +344,12 @@ class IncrementalMachine(RuleBasedStateMachine):
                 latest = max(r["updated_at"] for r in rows if r["person_id"] == source["person_id"])
                 source["updated_at"] = latest + data.draw(st.sampled_from(STEPS))
                 rows.append(source)
-        self.case = replace(self.case, persons=persons, subscriptions=subscriptions)
+        self.case = replace(self.case, persons=persons, subscriptions=subscriptions, lists=lists)
+        for file, entries in lists.items():
+            with (self.root / file).open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(entries[0]))
+                writer.writeheader()
+                writer.writerows(entries)
         data_dir = self.root / "data"
         pq.write_table(pa.Table.from_pylist(persons, PERSONS_SCHEMA), data_dir / "persons.parquet")
         pq.write_table(
@@ -602,10 +621,6 @@ CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
         ),
         "full evaluation: the columns of the data changed",
     ),
-    "list file": (
-        lambda root: (root / "vip.csv").write_text("person_id\np1\np2\n"),
-        "full evaluation: vip.csv changed",
-    ),
 }
 
 
@@ -722,6 +737,24 @@ def test_a_full_run_keeps_the_hashes_of_the_rows_it_read(root: Path) -> None:
     result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
     assert result.incremental and result.persons_evaluated == 1
     assert result.changes["pro"].exited == 1
+
+
+def test_a_reexported_list_file_reevaluates_the_persons_it_names_or_matches(root: Path) -> None:
+    """A list by person_id (p1 out, p2 and p9, who has no row, in) and one by email (p4 in;
+    p3's entry written another way, the same once normalised) re-evaluate those four."""
+    (root / "emails.csv").write_text("email\n P3@Example.com\n")
+    (root / "segments" / "known.yaml").write_text(
+        "name: known\nrule: {list: {file: emails.csv, key: email}}\n"
+    )
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    (root / "vip.csv").write_text("person_id\np2\np9\n")
+    (root / "emails.csv").write_text("email\np3@example.com\np4@EXAMPLE.com \n")
+    result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
+    assert result.incremental and result.persons_evaluated == 4
+    vip, known = result.changes["vip"], result.changes["known"]
+    assert (vip.entered, vip.exited, known.entered, known.exited) == (1, 1, 1, 0)
+    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=2)))
+    assert quiet.incremental and quiet.persons_evaluated == 0
 
 
 def test_a_state_without_row_hashes_evaluates_a_reexport_in_full_then_keeps_them(

@@ -4,7 +4,8 @@
   its run id; a run committed without one makes the next run full;
 - ``wakeups``: per person, the earliest instant a membership can change without a new row;
 - ``row_hashes`` (v7): per person, a hash of their rows in the persons and subscriptions views
-  at the run (:data:`ROW_HASHES` among the figures says the run kept them).
+  and of the list entries naming or matching them at the run (:data:`ROW_HASHES` among the
+  figures says the run kept them).
 
 The ``incremental`` rows whose key starts with :data:`FIGURES` are not part of the fingerprint:
 they hold the run's data figures (rows, duplicates, events with no person or no event per
@@ -34,8 +35,10 @@ FIGURES = "data figures: "
 #: the run recorded.
 ERASURES = "erasures"
 #: The figure saying that ``row_hashes`` holds the hashes of the run's persons and
-#: subscriptions rows (not after a run that kept none, or a state written before v7).
+#: subscriptions rows and list entries (not after a run that kept none, or a state written
+#: before v7), and its value: what they hash.
 ROW_HASHES = "row hashes"
+HASHED = "persons, subscriptions, list entries"
 
 
 def kept(store: StateStore, run_id: int) -> dict[str, str]:
@@ -69,8 +72,9 @@ def wakeup_count(store: StateStore) -> int:
 
 
 def kept_row_hashes(store: StateStore, run_id: int) -> bool:
-    """Whether ``row_hashes`` holds the hashes of run ``run_id``'s persons and subscriptions."""
-    return ROW_HASHES in figures(store, run_id)
+    """Whether ``row_hashes`` holds the hashes of run ``run_id``'s persons and subscriptions
+    rows and list entries."""
+    return figures(store, run_id).get(ROW_HASHES) == HASHED
 
 
 def add_changed_rows(store: StateStore, hashes_table: str, persons_table: str) -> None:
@@ -111,7 +115,7 @@ def save(
         store.con.execute(f"DELETE FROM {S}.row_hashes")
         return
     if fingerprint:  # one statement: executemany costs a millisecond a row
-        fingerprint = {**fingerprint, FIGURES + ROW_HASHES: "kept"}
+        fingerprint = {**fingerprint, FIGURES + ROW_HASHES: HASHED}
         keys = sorted(fingerprint)
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
