@@ -115,9 +115,12 @@ class Decision:
     #: copy (a sort of every event) would nearly double each; the next run with stable
     #: files writes it.
     write_copy: bool = True
-    #: Whether this run hashes everyone's persons and subscriptions rows (into
-    #: :data:`ROW_HASHES`) and keeps them: not when the kept ones still describe its rows.
-    rehash: bool = True
+    #: The persons' row hashes this run keeps: ``drop`` none, ``keep`` the kept ones (they
+    #: still describe its rows), ``new`` everyone's, hashed into :data:`ROW_HASHES`. A
+    #: project keeps none until a persons, subscriptions or list file is first re-exported
+    #: (that run is full): 13 MiB at a million persons that a file never re-exported leaves
+    #: unused.
+    hashes: str = "drop"
     #: Whether :data:`ROW_HASHES` holds them already (an incremental run diffs them early).
     hashed: bool = False
 
@@ -253,15 +256,17 @@ class Incremental:
         if decision.full and self.config.engine.type == "duckdb":
             if self.keeps_rows():
                 decision.copy, decision.new_files, decision.write_copy = self._kept_copy(store)
-            if not decision.hashed:
-                decision.rehash = not self._hashes_current(store)
+            last = store.last_run()
+            held = last is not None and kept_state.kept_row_hashes(store, last.run_id)
+            if held and not decision.hashed:
+                decision.hashes = "keep" if self._hashes_current(store) else "new"
         return decision
 
     def _hashes_current(self, store: StateStore) -> bool:
-        """Whether the kept row hashes describe this run's persons and subscriptions rows:
-        the last run kept them, and its files of those sources are unchanged, read as then."""
+        """Whether the kept row hashes describe this run's persons and subscriptions rows and
+        list entries: the files of those sources are as the last run read them."""
         last = store.last_run()
-        if last is None or not kept_state.kept_row_hashes(store, last.run_id):
+        if last is None:
             return False
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
         if any(kept.get(key) != now.get(key) for key in [*VIEW_KEYS, *self._list_keys()]):
@@ -315,7 +320,7 @@ class Incremental:
     def prepare_rows(self, decision: Decision) -> None:
         """Hash everyone's persons and subscriptions rows when this run keeps new hashes and
         has not yet (outside :meth:`restricted`: the views' rows, not D's)."""
-        if decision.rehash and not decision.hashed:
+        if decision.hashes == "new" and not decision.hashed:
             self._hash_rows()
             decision.hashed = True
 
@@ -369,16 +374,15 @@ class Incremental:
             return Decision(True, reason)
         changed = sorted(key for key in lists if kept.get(key) != now.get(key))
         diffed = diffed or (f"{changed[0]} changed" if changed else None)
-        hashes = kept_state.kept_row_hashes(store, last.run_id)
-        if diffed and not hashes:
-            return Decision(True, diffed)
+        held = kept_state.kept_row_hashes(store, last.run_id)
+        if diffed and not held:  # the first re-export: in full, keeping the hashes from now
+            return Decision(True, diffed, hashes="new")
         new_files = [runfiles.absolute(self.root, r.path) for r in added]
         con = self.engine.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
-        rehash = bool(diffed) or not hashes  # not kept: a state written before v7
-        if rehash:
+        hashes = "new" if diffed else "keep" if held else "drop"
+        if diffed:  # a re-exported persons, subscriptions or list file: the persons it changed
             self._hash_rows()
-        if diffed:  # a re-exported persons or subscriptions file: the persons it changed
             kept_state.add_changed_rows(store, ROW_HASHES, PERSONS_TABLE)
         copy = event_rows.current(store, last.run_id, VERSION) if self.keeps_rows() else None
         if copy is not None:
@@ -397,7 +401,7 @@ class Incremental:
             # Re-evaluating most persons through the persons filter, then merging, costs
             # more than a full evaluation (the next day past a local midnight, typically).
             reason = f"{count:,} of {persons:,} persons can have changed"
-            return Decision(True, reason, hashed=rehash)
+            return Decision(True, reason, hashes=hashes, hashed=bool(diffed))
         copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= persons
         if copy is not None and copy_events:  # D's events: the copy's, and the new files'
             event_rows.read(con, copy, PERSONS_TABLE, D_EVENTS, self._event_columns(), self._raw())
@@ -409,8 +413,8 @@ class Incremental:
             count,
             copy_events,
             copy,
-            rehash=rehash,
-            hashed=rehash,
+            hashes=hashes,
+            hashed=bool(diffed),
         )
 
     def keeps_rows(self) -> bool:
@@ -585,8 +589,8 @@ class Incremental:
         :meth:`fingerprint`, taken before the transaction) and wake-up times; ``kept`` None
         keeps nothing, so the next run is full."""
         only = None if decision.full else PERSONS_TABLE
-        hashes = ROW_HASHES if decision.rehash else None
-        kept_state.save(store, run_id, kept, WAKE_TABLE, only, hashes)
+        new = ROW_HASHES if decision.hashes == "new" else None
+        kept_state.save(store, run_id, kept, WAKE_TABLE, only, decision.hashes != "drop", new)
         names: list[str] = []
         copy = decision.copy
         if kept is None or not self.keeps_rows():

@@ -145,6 +145,7 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.full_runs = 0
         self.incremental_runs = 0
         self.reference_applies = True  # False once the reference's rules differ (see below)
+        self.reexported = False  # whether a re-export made the state keep the row hashes
 
     def teardown(self) -> None:
         if hasattr(self, "saved"):
@@ -309,6 +310,11 @@ class IncrementalMachine(RuleBasedStateMachine):
         the persons whose rows or entries changed are re-evaluated (SPEC 5), or everyone when
         that is most of them."""
         assert self.case is not None
+        if not self.reexported:  # the first re-export is full; it keeps the row hashes
+            self.reexported = True
+            self.write_persons_and_lists(self.case)
+            self.as_of += SECOND
+            self.run()
         persons = [dict(p) for p in self.case.persons]
         subscriptions = [dict(s) for s in self.case.subscriptions]
         stamps = [p["created_at"] for p in persons] + [e["timestamp"] for e in self.written]
@@ -345,20 +351,24 @@ class IncrementalMachine(RuleBasedStateMachine):
                 source["updated_at"] = latest + data.draw(st.sampled_from(STEPS))
                 rows.append(source)
         self.case = replace(self.case, persons=persons, subscriptions=subscriptions, lists=lists)
-        for file, entries in lists.items():
+        self.write_persons_and_lists(self.case)
+        self.as_of += step
+        result = self.run()
+        event(f"re-export: {'incremental' if result.incremental else result.full_reason}")
+
+    def write_persons_and_lists(self, case: Case) -> None:
+        """The case's persons, subscriptions and list files, written again."""
+        for file, entries in case.lists.items():
             with (self.root / file).open("w", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(entries[0]))
                 writer.writeheader()
                 writer.writerows(entries)
-        data_dir = self.root / "data"
-        pq.write_table(pa.Table.from_pylist(persons, PERSONS_SCHEMA), data_dir / "persons.parquet")
+        data = self.root / "data"
+        pq.write_table(pa.Table.from_pylist(case.persons, PERSONS_SCHEMA), data / "persons.parquet")
         pq.write_table(
-            pa.Table.from_pylist(subscriptions, SUBSCRIPTIONS_SCHEMA),
-            data_dir / "subscriptions.parquet",
+            pa.Table.from_pylist(case.subscriptions, SUBSCRIPTIONS_SCHEMA),
+            data / "subscriptions.parquet",
         )
-        self.as_of += step
-        result = self.run()
-        event(f"re-export: {'incremental' if result.incremental else result.full_reason}")
 
     # ---- the comparison -------------------------------------------------------------------
 
@@ -643,6 +653,18 @@ def persons_file(root: Path, rows: list[str], name: str = "persons.csv") -> None
     (root / name).write_text("\n".join(["person_id,email,plan", *rows]) + "\n")
 
 
+def first_run_and_a_reexport(root: Path, *names: str) -> None:
+    """The first run, then the files ``names`` written again as they were: the first
+    re-export is a full run, said, after which the state keeps the persons' row hashes."""
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    for name in names:
+        path = root / name
+        path.write_bytes(path.read_bytes())
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    result = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(seconds=30)))
+    assert not result.incremental and result.full_reason in {f"{n} changed" for n in names}
+
+
 def run_beside_a_full_run(root: Path, moment: datetime) -> lib.RunResult:
     """``run`` here and ``run --full`` on a copy taken just before; both committed the same
     snapshot and transitions (:func:`committed`)."""
@@ -659,7 +681,7 @@ def test_a_reexported_persons_file_reevaluates_the_persons_whose_rows_changed(ro
     """SPEC 5's SHOULD: a changed row (p2 on the pro plan), a new person (p7) and a removed
     one (p6) are re-evaluated; the rest, written again in another order, are not."""
     (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
-    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    first_run_and_a_reexport(root, "persons.csv")
     rows = [f"p{i},p{i}@example.com,free" for i in (5, 4, 3, 1)]
     persons_file(root, [*rows, "p2,p2@example.com,pro", "p7,p7@example.com,pro"])
     moment = AS_OF[0] + timedelta(minutes=1)  # no one's wake-up time comes
@@ -680,7 +702,7 @@ def test_a_persons_file_that_lands_or_goes_reevaluates_its_persons(root: Path) -
     config = root / "segctl.yaml"
     config.write_text(config.read_text().replace("persons.csv", "people/*.csv"))
     (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
-    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    first_run_and_a_reexport(root, "people/a.csv")
     persons_file(root, ["p8,p8@example.com,pro"], "people/b.csv")
     landed = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
     assert landed.incremental and landed.persons_evaluated == 1
@@ -710,7 +732,7 @@ def test_a_reexported_subscriptions_file_reevaluates_the_persons_whose_rows_chan
     (root / "segments" / "paying.yaml").write_text(
         "name: paying\nrule: {subscription: {status: {eq: active}}}\n"
     )
-    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    first_run_and_a_reexport(root, "subs.csv")
     (root / "subs.csv").write_text(
         f"{header}\np4,active,2900,2026-03-04T00:00:00Z\np1,canceled,0,2026-03-02T00:00:00Z\n"
         "p2,canceled,0,2026-03-02T00:00:00Z\np2,active,900,2026-03-09T00:00:00Z\n"
@@ -726,7 +748,7 @@ def test_a_full_run_keeps_the_hashes_of_the_rows_it_read(root: Path) -> None:
     the new rows: p2's row written back as before is then a change, re-evaluated."""
     (root / "segments" / "pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
     before = [f"p{i},p{i}@example.com,free" for i in range(1, 7)]
-    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    first_run_and_a_reexport(root, "persons.csv")
     persons_file(
         root, [row.replace("p2,p2@example.com,free", "p2,p2@example.com,pro") for row in before]
     )
@@ -746,7 +768,7 @@ def test_a_reexported_list_file_reevaluates_the_persons_it_names_or_matches(root
     (root / "segments" / "known.yaml").write_text(
         "name: known\nrule: {list: {file: emails.csv, key: email}}\n"
     )
-    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    first_run_and_a_reexport(root, "vip.csv", "emails.csv")
     (root / "vip.csv").write_text("person_id\np2\np9\n")
     (root / "emails.csv").write_text("email\np3@example.com\np4@EXAMPLE.com \n")
     result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
@@ -757,29 +779,35 @@ def test_a_reexported_list_file_reevaluates_the_persons_it_names_or_matches(root
     assert quiet.incremental and quiet.persons_evaluated == 0
 
 
-def test_a_state_without_row_hashes_evaluates_a_reexport_in_full_then_keeps_them(
-    root: Path,
-) -> None:
-    """A state written before v7 (no row hashes): a re-exported persons file is a full run,
-    said; the next run keeps the hashes, and the re-export after it is incremental."""
+def row_hashes(root: Path) -> tuple[int, bool]:
+    """How many row hashes the state keeps, and whether its last run says it kept them."""
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        [(count,)] = con.execute("SELECT count(*) FROM row_hashes").fetchall()
+        [(said,)] = con.execute(
+            "SELECT count(*) FROM incremental WHERE key = 'data figures: row hashes'"
+        ).fetchall()
+    finally:
+        con.close()
+    return int(count), bool(said)
+
+
+def test_the_first_reexport_is_a_full_run_that_keeps_the_hashes_for_the_next(root: Path) -> None:
+    """A project whose persons file was never re-exported keeps no row hashes (13 MiB at a
+    million persons); the first re-export evaluates in full, says so and keeps them; the next
+    re-exports are incremental."""
     assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
-    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
-    con.execute("DELETE FROM row_hashes")
-    con.execute("DELETE FROM incremental WHERE key = 'data figures: row hashes'")
-    con.close()
+    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=1)))
+    assert quiet.incremental and row_hashes(root) == (0, False)
     persons_file(root, [f"p{i},p{i}@example.com,free" for i in range(1, 8)])
-    result = segctl(root, "run", "--as-of", iso(AS_OF[0] + timedelta(minutes=1)))
+    result = segctl(root, "run", "--as-of", iso(AS_OF[0] + timedelta(minutes=2)))
     assert result.returncode == 0, result.stderr
     assert reason_lines(result) == ["full evaluation: persons.csv changed"]
-    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
-    con.execute("DELETE FROM row_hashes")
-    con.execute("DELETE FROM incremental WHERE key = 'data figures: row hashes'")
-    con.close()
-    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=2)))
-    assert quiet.incremental and quiet.persons_evaluated == 0  # and hashes everyone's rows
+    assert row_hashes(root) == (7, True)
     persons_file(root, [f"p{i},p{i}@example.com,free" for i in range(1, 7)])
     later = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=3))
     assert later.incremental and later.persons_evaluated == 1  # p7
+    assert row_hashes(root) == (6, True)
 
 
 def test_an_incremental_run_reevaluates_only_the_persons_that_can_change(root: Path) -> None:

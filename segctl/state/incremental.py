@@ -101,21 +101,23 @@ def save(
     fingerprint: dict[str, str] | None,
     wake_table: str,
     persons_table: str | None,
+    keep_hashes: bool,
     hashes_table: str | None,
 ) -> None:
     """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` (with its
     data figures, under keys starting with :data:`FIGURES`) and the wake-up times in
     ``wake_table``, which replace those of the persons in ``persons_table`` (None: of
-    everyone, after a full run); the row hashes in ``hashes_table`` replace the kept ones
-    (None: those still describe the run's rows). ``fingerprint`` None keeps nothing, so the
-    next run is full."""
+    everyone, after a full run); with ``keep_hashes``, the row hashes in ``hashes_table``
+    (None: the kept ones, which still describe the run's rows), else none. ``fingerprint``
+    None keeps nothing, so the next run is full."""
     store.con.execute(f"DELETE FROM {S}.incremental")
     if fingerprint is None:
         store.con.execute(f"DELETE FROM {S}.wakeups")
         store.con.execute(f"DELETE FROM {S}.row_hashes")
         return
     if fingerprint:  # one statement: executemany costs a millisecond a row
-        fingerprint = {**fingerprint, FIGURES + ROW_HASHES: HASHED}
+        if keep_hashes:
+            fingerprint = {**fingerprint, FIGURES + ROW_HASHES: HASHED}
         keys = sorted(fingerprint)
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
@@ -138,8 +140,9 @@ def save(
     store.con.execute(
         f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}{erased}"
     )
-    if hashes_table is not None:
+    if not keep_hashes or hashes_table is not None:
         store.con.execute(f"DELETE FROM {S}.row_hashes")
+    if keep_hashes and hashes_table is not None:
         store.con.execute(
             f"INSERT INTO {S}.row_hashes SELECT person_id, hash FROM {quote(hashes_table)}"
             f"{erased} ORDER BY person_id"
