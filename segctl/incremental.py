@@ -19,17 +19,19 @@ What the state keeps, committed in the run's transaction (state schema v7):
 - ``event_copy`` and the Parquet files it names in ``<state>/events/``: the ``events`` view's
   rows clustered by person (:mod:`segctl.state.event_rows`), when no row's fate depends on
   another file's rows; full runs keep it while the files it holds are unchanged;
-- ``row_hashes``: per person, a hash of their rows in the persons and subscriptions views
-  (:meth:`Incremental._hash_rows`), so that a re-exported persons or subscriptions file
-  re-evaluates the persons whose rows changed.
+- ``row_hashes``: per person, a hash of their rows in the persons and subscriptions views and
+  of the list entries naming or matching them (:meth:`Incremental._hash_rows`), so that a
+  re-exported persons, subscriptions or list file re-evaluates the persons whose rows
+  changed; kept once such a file has been re-exported (that first run is full).
 
 D = the persons whose rows the new event files can change (their own rows, read through the
 run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
-a new row), the persons whose persons or subscriptions rows changed (a re-exported, new or
-removed file of those sources), and the persons whose wake-up time is at or before the new
-``as_of``. While the plan runs for D, D's rows are read from temp tables that shadow the
-input views (:meth:`Incremental.restricted`): D's events from the state's copy plus the new
-files' rows when the copy is kept, else from one scan of the input files.
+a new row), the persons whose persons or subscriptions rows or list entries changed (a
+re-exported, new or removed file of those sources), and the persons whose wake-up time is
+at or before the new ``as_of``. While the plan runs for D, D's rows are read from temp
+tables that shadow the input views (:meth:`Incremental.restricted`): D's events from the
+state's copy plus the new files' rows when the copy is kept, else from one scan of the input
+files.
 """
 
 from __future__ import annotations
@@ -275,10 +277,11 @@ class Incremental:
         return recorded == {r.row() for r in self.records() if r.source in DIFFED}
 
     def _hash_rows(self) -> None:
-        """Every person's hash of their rows in the persons and subscriptions views into
-        :data:`ROW_HASHES`: the sum, modulo 2^64, of each row's MD5 (its low 64 bits) of the
-        source's name and the row as JSON. JSON is one text per value, so a changed, added
-        or removed row changes the sum unless 64 bits of two MD5s happen to agree."""
+        """Every person's hash of their rows in the persons and subscriptions views and of the
+        list entries naming or matching them (:meth:`_list_terms`) into :data:`ROW_HASHES`:
+        the sum, modulo 2^64, of each row's MD5 (its low 64 bits) of the source's name and
+        the row as JSON. JSON is one text per value, so a changed, added or removed row
+        changes the sum unless 64 bits of two MD5s happen to agree."""
         con = self.engine.con
         [(database,)] = con.execute("SELECT current_database()").fetchall()
         schema = self.engine.schema()

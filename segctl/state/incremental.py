@@ -4,7 +4,7 @@
   its run id; a run committed without one makes the next run full;
 - ``wakeups``: per person, the earliest instant a membership can change without a new row;
 - ``row_hashes`` (v7): per person, a hash of their rows in the persons and subscriptions views
-  and of the list entries naming or matching them at the run (:data:`ROW_HASHES` among the
+  and of the list entries naming or matching them at the run (:data:`HASHES_FIGURE` among the
   figures says the run kept them).
 
 The ``incremental`` rows whose key starts with :data:`FIGURES` are not part of the fingerprint:
@@ -36,8 +36,9 @@ FIGURES = "data figures: "
 ERASURES = "erasures"
 #: The figure saying that ``row_hashes`` holds the hashes of the run's persons and
 #: subscriptions rows and list entries (not after a run that kept none, or a state written
-#: before v7), and its value: what they hash.
-ROW_HASHES = "row hashes"
+#: before v7).
+HASHES_FIGURE = "row hashes"
+#: That figure's value (a state whose hashes hash something else keeps none).
 HASHED = "persons, subscriptions, list entries"
 
 
@@ -74,7 +75,7 @@ def wakeup_count(store: StateStore) -> int:
 def kept_row_hashes(store: StateStore, run_id: int) -> bool:
     """Whether ``row_hashes`` holds the hashes of run ``run_id``'s persons and subscriptions
     rows and list entries."""
-    return figures(store, run_id).get(ROW_HASHES) == HASHED
+    return figures(store, run_id).get(HASHES_FIGURE) == HASHED
 
 
 def add_changed_rows(store: StateStore, hashes_table: str, persons_table: str) -> None:
@@ -117,7 +118,7 @@ def save(
         return
     if fingerprint:  # one statement: executemany costs a millisecond a row
         if keep_hashes:
-            fingerprint = {**fingerprint, FIGURES + ROW_HASHES: HASHED}
+            fingerprint = {**fingerprint, FIGURES + HASHES_FIGURE: HASHED}
         keys = sorted(fingerprint)
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
