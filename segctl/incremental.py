@@ -41,8 +41,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 
@@ -98,6 +99,10 @@ ROW_HASHES = tempnames.INCREMENTAL_ROW_HASHES
 DIFFED = ("persons", "subscriptions")
 
 
+#: What a run does with the persons' row hashes (:attr:`Decision.hashes`).
+Hashes = Literal["drop", "keep", "new"]
+
+
 @dataclass
 class Decision:
     """How a run evaluates: in full (with the reason said on stderr, None when asked for) or
@@ -122,7 +127,7 @@ class Decision:
     #: project keeps none until a persons, subscriptions or list file is first re-exported
     #: (that run is full): 13 MiB at a million persons that a file never re-exported leaves
     #: unused.
-    hashes: str = "drop"
+    hashes: Hashes = "drop"
     #: Whether :data:`ROW_HASHES` holds them already (an incremental run diffs them early).
     hashed: bool = False
 
@@ -207,8 +212,8 @@ class Incremental:
         types = repr(sorted((t, sorted(c.items())) for t, c in self.engine.column_types().items()))
         found["the columns of the data"] = hashlib.sha256(types.encode()).hexdigest()
         found["the engine"] = config.engine.type
-        files = {str((self.root / c.file).resolve()) for c in self._list_conditions()}
-        for file in sorted(files | self._identity_files()):
+        files = {str((self.root / c.file).resolve()) for c in self._list_conditions}
+        for file in sorted(files | self._identity_files):
             path = Path(file)
             key = runfiles.stored_path(self.root, file)
             try:
@@ -220,8 +225,10 @@ class Incremental:
                 found[key] = "missing"
         return found
 
+    @cached_property
     def _list_conditions(self) -> list[ListCondition]:
-        """Every list condition of the catalogue."""
+        """Every list condition of the catalogue (the fingerprint, the decision and the row
+        hashes read them)."""
         return [
             item
             for segment in self.definitions.segments.values()
@@ -229,6 +236,7 @@ class Incremental:
             if isinstance(item, ListCondition)
         ]
 
+    @cached_property
     def _identity_files(self) -> set[str]:
         """The identities files' paths."""
         try:
@@ -239,13 +247,14 @@ class Incremental:
             return set()  # no identities: the run itself reports a bad configuration
         return {file for group in groups for file in group.files}
 
+    @cached_property
     def _list_keys(self) -> set[str]:
         """The fingerprint's keys of the catalogue's list files (their stored paths), but
         not of a file that is an identities file too (compared as such)."""
-        identities = self._identity_files()
+        identities = self._identity_files
         return {
             runfiles.stored_path(self.root, file)
-            for c in self._list_conditions()
+            for c in self._list_conditions
             if (file := str((self.root / c.file).resolve())) not in identities
         }
 
@@ -271,7 +280,7 @@ class Incremental:
         if last is None:
             return False
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
-        if any(kept.get(key) != now.get(key) for key in [*VIEW_KEYS, *self._list_keys()]):
+        if any(kept.get(key) != now.get(key) for key in [*VIEW_KEYS, *self._list_keys]):
             return False
         recorded = {r.row() for r in runfiles.load(store, last.run_id) if r.source in DIFFED}
         return recorded == {r.row() for r in self.records() if r.source in DIFFED}
@@ -305,7 +314,7 @@ class Incremental:
         """The terms of the list files in the persons' hashes: one per entry of a list by
         ``person_id`` (the id it names) and per person whose email a list by ``email``
         holds, matched as the plan matches them (``segctl.compiler.conditions``)."""
-        conditions = {(c.path, c.key): c for c in self._list_conditions()}
+        conditions = {(c.path, c.key): c for c in self._list_conditions}
         tables = self.engine.register_lists(list(conditions.values()))
         terms = []
         for (path, key), condition in sorted(conditions.items()):
@@ -364,7 +373,7 @@ class Incremental:
             return Decision(True, cat.unsupported)
         if any(source.latest_by for source in self.config.sources.get("persons", ())):
             return Decision(True, "persons use latest_by")
-        now, lists = self.fingerprint(), self._list_keys()
+        now, lists = self.fingerprint(), self._list_keys
         reason = _compare(_without(kept, lists), _without(now, lists))
         if reason:
             return Decision(True, reason)
@@ -383,7 +392,7 @@ class Incremental:
         new_files = [runfiles.absolute(self.root, r.path) for r in added]
         con = self.engine.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PERSONS_TABLE} (person_id VARCHAR)")
-        hashes = "new" if diffed else "keep" if held else "drop"
+        hashes: Hashes = "new" if diffed else "keep" if held else "drop"
         if diffed:  # a re-exported persons, subscriptions or list file: the persons it changed
             self._hash_rows()
             kept_state.add_changed_rows(store, ROW_HASHES, PERSONS_TABLE)

@@ -159,9 +159,10 @@ MIGRATIONS: dict[int, list[Migration]] = {
             JOIN segment_keys AS g ON g.segment_key = t.segment_key
             JOIN person_keys AS p ON p.person_key = t.person_key""",
     ],
-    # Per person, a hash of their rows in the persons and subscriptions views at the last run
-    # (segctl.incremental): a re-exported persons or subscriptions file re-evaluates the
-    # persons whose hash changed instead of everyone. 8 MiB of hashes at a million persons.
+    # Per person, a hash of their rows in the persons and subscriptions views and of the list
+    # entries naming or matching them (segctl.incremental): a re-exported persons,
+    # subscriptions or list file re-evaluates the persons whose hash changed instead of
+    # everyone. Kept once such a file has been re-exported; 12.75 MiB at a million persons.
     7: [
         f"CREATE TABLE {S}.row_hashes (person_id VARCHAR NOT NULL, hash UBIGINT NOT NULL)",
     ],
