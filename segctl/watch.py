@@ -1,14 +1,18 @@
 """``segctl watch``: keep memberships current (SPEC section 5).
 
-A loop that polls the events' files and folders (a listing and a ``stat`` per file: it works
-on local disks, NFS/SMB and object-store mounts alike, where change notifications do not) and
-runs at the current time, then delivers, when new event files have landed and at least every
-``every`` seconds, so that time-based exits ("no activity in 30 days") happen on time without
-new data.
+A loop that polls the project's input files and folders (a listing and a ``stat`` per file:
+it works on local disks, NFS/SMB and object-store mounts alike, where change notifications do
+not) and runs at the current time, then delivers, when an input has landed, changed or gone
+and at least every ``every`` seconds, so that time-based exits ("no activity in 30 days")
+happen on time without new data. The inputs are the event, persons, subscriptions and
+identities files, the segments' list files and the features file: a CRM's re-exported
+persons file or a suppression list with new addresses is read within a poll or two, not at
+the next ``every``.
 
-- A new file triggers a run once it has *settled*: the same size and modification time on two
-  polls in a row, so a file still being copied is not read half-written (writers that rename a
-  finished file into place are never caught halfway anyway).
+- A new or rewritten file triggers a run once it has *settled*: the same size and
+  modification time on two polls in a row, so a file still being copied is not read
+  half-written (writers that rename a finished file into place are never caught halfway
+  anyway); a file that is gone triggers one once it is missing from two polls in a row.
 - Each run loads the project afresh (new files, edited segments) and takes the state lock only
   for the run itself; between runs the watch holds nothing, so ``segctl run`` or ``push`` beside
   an idle watch works.
@@ -69,6 +73,7 @@ class RunLine:
     entered: int = 0
     exited: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)
+    full_reason: str | None = None  # why the run evaluated everyone (None: incremental)
     error: str = ""
 
     def text(self) -> str:
@@ -78,9 +83,10 @@ class RunLine:
         if self.error:
             return f"run failed as_of {iso(self.as_of)}: {files}, {self.seconds:.2f}s: {self.error}"
         sent = self.deliveries
+        full = f" (full evaluation: {self.full_reason})" if self.full_reason else ""
         return (
             f"run {self.run_id} as_of {iso(self.as_of)}: {files}, {self.persons:,} persons "
-            f"evaluated, {self.entered:,} entered, {self.exited:,} exited, deliveries "
+            f"evaluated{full}, {self.entered:,} entered, {self.exited:,} exited, deliveries "
             f"{sent.get('sent', 0)} sent {sent.get('failed', 0)} failed "
             f"{sent.get('pending', 0)} pending, {self.seconds:.2f}s"
         )
@@ -97,6 +103,7 @@ class RunLine:
             "exited": self.exited,
             "deliveries": dict(self.deliveries),
             "seconds": round(self.seconds, 3),
+            "full_reason": self.full_reason,
         }
         if self.error:
             document["error"] = self.error
@@ -127,6 +134,11 @@ class Watch:
         self.stopping = threading.Event()
         self.runs = 0
         self._seen: set[str] = set()  # the event files a committed run has read
+        # Every input file as the listing found it just before the last committed run
+        # (path -> size, mtime), and the list and features files the project reads besides
+        # its sources, which the listing polls too.
+        self._read: dict[str, tuple[int, int]] = {}
+        self._side: tuple[str, ...] = ()
         self._last_as_of: datetime | None = None
 
     def stop(self) -> None:
@@ -165,12 +177,14 @@ class Watch:
         next_due = time.monotonic()  # when time alone makes a run due
         retry_at = next_due  # after a failed run, new files wait for this too
         while not self.stopping.is_set():
-            listing = runfiles.listing(config)
-            settled = [p for p, seen in listing.items() if observed.get(p) == seen]
-            landed = [p for p in settled if p not in self._seen]
+            listing = runfiles.listing(config, self._side)
+            changed = [
+                p for p, seen in listing.items() if observed.get(p) == seen != self._read.get(p)
+            ]
+            changed += [p for p in self._read if p not in listing and p not in observed]
             observed = listing
             now = time.monotonic()
-            if (landed and now >= retry_at) or now >= next_due:
+            if (changed and now >= retry_at) or now >= next_due:
                 ok = self.run_once()
                 config = self._load_config(config)
                 now = time.monotonic()
@@ -203,6 +217,10 @@ class Watch:
         project = None
         try:
             project = self._load()
+            self._side = _side_files(project)
+            # The inputs as the run will read them, unless one changes meanwhile: then the
+            # next polls find it differ from this and run again.
+            before = runfiles.listing(project.config, self._side)
             try:
                 result = project.run(as_of=moment, wait=self.wait)
             except NotAfterLastRun as exc:  # another command (a `segctl run`) committed
@@ -221,6 +239,7 @@ class Watch:
                 self._close(project)
         new = len(read - self._seen)
         self._seen = read
+        self._read = before
         self._last_as_of = moment
         self.runs += 1
         changes = result.changes.values()
@@ -234,6 +253,7 @@ class Watch:
                 entered=sum(c.entered for c in changes),
                 exited=sum(c.exited for c in changes),
                 deliveries=dict(result.deliveries),
+                full_reason=result.full_reason,
             )
         )
         return True
@@ -245,6 +265,23 @@ class Watch:
         if "engine" in vars(project):
             with suppress(Exception):
                 project.engine.driver.con.close()
+
+
+def _side_files(project: Any) -> tuple[str, ...]:
+    """The files a project's runs read besides its sources: the segments' list files and the
+    features file."""
+    from segctl.definitions.model import ListCondition, segment_conditions
+
+    files = {
+        str((project.root / item.file).resolve())
+        for segment in project.definitions.segments.values()
+        for item in segment_conditions(segment)
+        if isinstance(item, ListCondition)
+    }
+    features = project.config.features_file
+    if features is not None:
+        files.add(str(features.resolve()))
+    return tuple(sorted(files))
 
 
 @contextmanager

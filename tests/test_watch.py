@@ -28,7 +28,7 @@ from stateproject import segctl
 from segctl.errors import UsageError
 from segctl.lock import state_lock
 from segctl.state import DB_FILE
-from segctl.watch import parse_every
+from segctl.watch import RunLine, parse_every
 
 WINDOW = timedelta(days=30)
 RECENT = """\
@@ -306,6 +306,76 @@ def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: Webh
     watching.until(lambda: transitions(hook) == [("segment.entered", "p2")])
     code, err = watching.stop()
     assert code == 0, err
+
+
+def land(path: Path, text: str) -> None:
+    """Re-export a file the way a pipeline should: written aside, renamed into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def test_a_reexported_persons_or_list_file_runs_without_waiting_for_every(
+    tmp_path: Path, hook: WebhookFake
+) -> None:
+    """The watch polls every input, not the event files alone: a CRM's re-exported persons
+    file and a list with a new entry each run within a few polls (--every is an hour here),
+    and once the state keeps the row hashes, such a run re-evaluates the persons it changed."""
+    root = make_project(tmp_path / "proj", hook.url)
+    plans = {f"p{i}": "free" for i in range(1, 7)}
+
+    def persons() -> str:
+        return "person_id,email,plan\n" + "".join(
+            f"{p},{p}@example.com,{plan}\n" for p, plan in plans.items()
+        )
+
+    land(root / "persons.csv", persons())
+    land(root / "vip.csv", "person_id\np1\n")
+    drop(root / "events", "day-0.parquet", [("p5", "login", now() - timedelta(days=3))])
+    hooks = "on_enter: [{webhook: {destination: crm}}]"
+    (root / "segments" / "pro.yaml").write_text(
+        f"name: pro\nrule: {{property: plan, eq: pro}}\n{hooks}\n"
+    )
+    (root / "segments" / "vip.yaml").write_text(
+        f"name: vip\nrule: {{list: {{file: vip.csv, key: person_id}}}}\n{hooks}\n"
+    )
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    plans["p2"] = "pro"
+    land(root / "persons.csv", persons())
+    first = watching.next_run(timeout=30)  # the first re-export: a full run, said
+    assert (first["run_id"], first["new_files"], first["entered"]) == (2, 0, 1), first
+    assert first["persons"] == 6 and first["full_reason"] == "persons.csv changed"
+    plans["p3"] = "pro"
+    land(root / "persons.csv", persons())
+    second = watching.next_run(timeout=30)  # later ones: the persons whose rows changed
+    assert (second["run_id"], second["persons"], second["entered"]) == (3, 1, 1), second
+    assert second["full_reason"] is None
+    land(root / "vip.csv", "person_id\np1\np4\n")
+    listed = watching.next_run(timeout=30)
+    assert (listed["run_id"], listed["persons"], listed["entered"]) == (4, 1, 1), listed
+    (root / "events" / "day-1.parquet").unlink()  # p1's only event: p1 leaves `recent`
+    gone = watching.next_run(timeout=30)
+    assert (gone["run_id"], gone["exited"]) == (5, 1), gone
+    assert gone["full_reason"] == "events/day-1.parquet is gone"
+    watching.until(lambda: len(transitions(hook)) == 4)
+    assert transitions(hook) == [
+        *[("segment.entered", p) for p in ("p2", "p3", "p4")],
+        ("segment.exited", "p1"),
+    ]
+    code, err = watching.stop()
+    assert code == 0, err
+    assert [r["run_id"] for r in watching.seen] == [1, 2, 3, 4, 5]  # no run without a change
+
+
+def test_a_run_line_says_why_a_run_evaluated_everyone() -> None:
+    moment = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    full = RunLine(moment, 0, 1.5, run_id=3, persons=6, full_reason="persons.csv changed")
+    assert "6 persons evaluated (full evaluation: persons.csv changed), 0 entered" in full.text()
+    assert full.to_dict()["full_reason"] == "persons.csv changed"
+    incremental = RunLine(moment, 1, 0.5, run_id=4, persons=2)
+    assert "2 persons evaluated, 0 entered" in incremental.text()
+    assert incremental.to_dict()["full_reason"] is None
 
 
 def test_every_takes_seconds_minutes_and_hours() -> None:

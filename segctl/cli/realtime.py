@@ -91,8 +91,8 @@ def watch(
         str,
         typer.Option(
             "--poll",
-            help="How often to look for new event files (s, m or h). A new file runs once it "
-            "is the same on two polls in a row.",
+            help="How often to look for new, changed or removed input files (s, m or h). A "
+            "file runs once it is the same on two polls in a row.",
         ),
     ] = "1s",
     project: ProjectOpt = None,
@@ -102,10 +102,11 @@ def watch(
     spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Keep memberships current: run (and deliver) when new event files land and at least
-    every --every, until SIGINT or SIGTERM.
+    """Keep memberships current: run (and deliver) when input files land or change and at
+    least every --every, until SIGINT or SIGTERM.
 
-    Polls the events' files and folders (works on network and object-store mounts). Holds
+    Polls the input files and folders: events, persons, subscriptions, identities, the
+    segments' list files and the features file (works on network and object-store mounts). Holds
     the state lock only while a run is in progress, so `segctl run` and `segctl push` work
     beside an idle watch. Writes one line per run on stdout (--format json: one JSON object
     per line). A failed delivery stays in the outbox and later runs retry it. SIGINT/SIGTERM

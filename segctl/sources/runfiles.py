@@ -194,20 +194,23 @@ def unchanged(config: Config) -> frozenset[str]:
     return frozenset(found)
 
 
-def listing(config: Config) -> dict[str, tuple[int, int]]:
-    """The event files the configuration matches now, path -> (size, mtime_ns): what
-    ``segctl watch`` polls. A glob that matches nothing yet is an empty listing."""
+def listing(config: Config, extra: Sequence[str] = ()) -> dict[str, tuple[int, int]]:
+    """The input files the configuration matches now (events, persons, subscriptions,
+    identities), and the ``extra`` files that exist, path -> (size, mtime_ns): what ``segctl
+    watch`` polls. A glob that matches nothing yet adds nothing."""
     found: dict[str, tuple[int, int]] = {}
-    for pattern in config.inputs.get("events", ()):
+    files = list(extra)
+    for table, patterns in config.inputs.items():
+        for pattern in patterns:
+            try:
+                groups = resolve_inputs(table, (pattern,), config.root)
+            except DataError:
+                continue  # nothing landed yet, or a file type to be reported by the run
+            files += [file for group in groups for file in group.files]
+    for file in files:
         try:
-            groups = resolve_inputs("events", (pattern,), config.root)
-        except DataError:
-            continue  # nothing landed yet, or a file type to be reported by the run
-        for group in groups:
-            for file in group.files:
-                try:
-                    info = os.stat(file)
-                except OSError:
-                    continue  # gone between the glob and the stat: the next poll sees it
-                found[file] = (info.st_size, info.st_mtime_ns)
+            info = os.stat(file)
+        except OSError:
+            continue  # gone between the glob and the stat: the next poll sees it
+        found[file] = (info.st_size, info.st_mtime_ns)
     return found
