@@ -248,6 +248,17 @@ class Incremental:
         return {file for group in groups for file in group.files}
 
     @cached_property
+    def _identity_keys(self) -> set[str]:
+        """The fingerprint's keys of the identities files (their stored paths)."""
+        return {runfiles.stored_path(self.root, file) for file in self._identity_files}
+
+    def _relinks(self, store: StateStore, run_id: int) -> bool:
+        """Whether this run finds the persons whose ids moved by diffing the identity map with
+        the one run ``run_id`` kept (the events carry anonymous ids): a changed identities
+        file then re-evaluates those persons, not everyone."""
+        return self.engine.loader.linked and kept_state.kept_identity_map(store, run_id)
+
+    @cached_property
     def _list_keys(self) -> set[str]:
         """The fingerprint's keys of the catalogue's list files (their stored paths), but
         not of a file that is an identities file too (compared as such)."""
@@ -374,14 +385,16 @@ class Incremental:
         if any(source.latest_by for source in self.config.sources.get("persons", ())):
             return Decision(True, "persons use latest_by")
         now, lists = self.fingerprint(), self._list_keys
-        reason = _compare(_without(kept, lists), _without(now, lists))
+        relinks = self._relinks(store, last.run_id)
+        diffed_keys = lists | (self._identity_keys if relinks else set())
+        reason = _compare(_without(kept, diffed_keys), _without(now, diffed_keys))
         if reason:
             return Decision(True, reason)
         if store.snapshot_segments() != sorted(self.definitions.segments) and (
             store.snapshot_segments()
         ):
             return Decision(True, "the segments' layout changed")
-        reason, added, diffed = self._files(runfiles.load(store, last.run_id))
+        reason, added, diffed = self._files(runfiles.load(store, last.run_id), relinks)
         if reason:
             return Decision(True, reason)
         changed = sorted(key for key in lists if kept.get(key) != now.get(key))
@@ -396,6 +409,8 @@ class Incremental:
         if diffed:  # a re-exported persons, subscriptions or list file: the persons it changed
             self._hash_rows()
             kept_state.add_changed_rows(store, ROW_HASHES, PERSONS_TABLE)
+        if relinks:  # an id linked to another person (identities files, new rows): both
+            kept_state.add_relinked(store, IDENTITY_MAP_TABLE, PERSONS_TABLE)
         copy = event_rows.current(store, last.run_id, VERSION) if self.keeps_rows() else None
         if copy is not None:
             self._new_events(new_files)
@@ -485,14 +500,18 @@ class Incremental:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
 
     def _files(
-        self, recorded: list[runfiles.FileRecord]
+        self, recorded: list[runfiles.FileRecord], relinks: bool
     ) -> tuple[str | None, list[runfiles.FileRecord], str | None]:
         """Why the event files forbid an incremental run (a recorded one changed or gone),
         else None and the new event files; last, the first change of a persons or
-        subscriptions file (changed, gone or new), whose rows a run diffs by person."""
-        now = {(r.source, r.path): r for r in self.records()}
+        subscriptions file (changed, gone or new), whose rows a run diffs by person. With
+        ``relinks``, the identities files' changes are the identity map's (:meth:`_relinks`)."""
+        ignored = {"identities"} if relinks else set()
+        now = {(r.source, r.path): r for r in self.records() if r.source not in ignored}
         diffed = None
         for rec in recorded:
+            if rec.source in ignored:
+                continue
             current = now.get((rec.source, rec.path))
             change = None
             if current is None:
@@ -602,7 +621,10 @@ class Incremental:
         keeps nothing, so the next run is full."""
         only = None if decision.full else PERSONS_TABLE
         new = ROW_HASHES if decision.hashes == "new" else None
-        kept_state.save(store, run_id, kept, WAKE_TABLE, only, decision.hashes != "drop", new)
+        linked = IDENTITY_MAP_TABLE if self.engine.loader.linked else None
+        kept_state.save(
+            store, run_id, kept, WAKE_TABLE, only, decision.hashes != "drop", new, linked
+        )
         names: list[str] = []
         copy = decision.copy
         if kept is None or not self.keeps_rows():

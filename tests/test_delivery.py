@@ -288,6 +288,7 @@ def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFak
             "tags",
             "wakeups",
             "row_hashes",
+            "identity_map",
             "audience_members",
         )
         for table in tables:

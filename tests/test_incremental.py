@@ -502,6 +502,48 @@ class StitchedMachine(IncrementalMachine):
         self.as_of += step
         self.run()
 
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def reexport_identities(self, data: st.DataObject, step: timedelta) -> None:
+        """The identities file written again with links moved to another person, added or
+        removed: the run diffs the identity map the last run kept and re-evaluates the
+        persons whose ids moved (SPEC 5), not everyone."""
+        assert isinstance(self.case, StitchedCase)
+        links = [dict(r) for r in self.case.identities]
+        # The ids whose rows move: of rows written with no person id.
+        anonymous = sorted(
+            {
+                str(r["anonymous_id"])
+                for r in self.written
+                if r["anonymous_id"] and not r["person_id"]
+            }
+        )
+        persons = sorted({str(p["person_id"]) for p in self.case.persons})
+        if not anonymous or not persons:
+            return
+        for _ in range(data.draw(st.integers(1, 3))):
+            how = data.draw(st.sampled_from(["move", "add", "remove"]))
+            if how == "remove" and links:
+                links.pop(data.draw(st.integers(0, len(links) - 1)))
+            elif how == "move" and links:
+                links[data.draw(st.integers(0, len(links) - 1))]["person_id"] = data.draw(
+                    st.sampled_from(["p", *persons])
+                )
+            else:
+                links.append(
+                    {
+                        "id": data.draw(st.sampled_from(anonymous)),
+                        "person_id": data.draw(st.sampled_from(["p", *persons])),
+                    }
+                )
+        self.case = replace(self.case, identities=tuple(links))
+        schema = pa.schema([("id", pa.string()), ("person_id", pa.string())])
+        pq.write_table(
+            pa.Table.from_pylist(links, schema), self.root / "data" / "identities.parquet"
+        )
+        self.as_of += step
+        result = self.run()
+        event(f"identities: {'incremental' if result.incremental else result.full_reason}")
+
     @precondition(lambda self: bool(getattr(self, "written", None)))
     @rule(data=st.data(), step=st.sampled_from(STEPS))
     def repeat_a_key_earlier(self, data: st.DataObject, step: timedelta) -> None:
@@ -711,6 +753,78 @@ def test_a_persons_file_that_lands_or_goes_reevaluates_its_persons(root: Path) -
     gone = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
     assert gone.incremental and gone.persons_evaluated == 1
     assert gone.changes["pro"].exited == 1
+
+
+def row_count(root: Path, table: str) -> int:
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def identities_file(root: Path, links: dict[str, str]) -> None:
+    pq.write_table(
+        pa.table({"id": list(links), "person_id": list(links.values())}),
+        root / "identities.parquet",
+    )
+
+
+def test_a_reexported_identities_file_reevaluates_the_persons_whose_ids_moved(
+    root: Path,
+) -> None:
+    """SPEC 5's SHOULD for identities: an id linked to another person (a1: p2 -> p4), an id
+    linked for the first time (a2 -> p5) and a link removed (a3, p5's) move anonymous
+    purchases between persons. The run diffs the identity map the last run kept and
+    re-evaluates p2, p4 and p5 alone: p2 leaves `buyers`, p4 enters it."""
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "events: events/*.parquet",
+            "identities: identities.parquet\n"
+            "  events: {path: events/*.parquet, anonymous_id: anonymous_id}",
+        )
+    )
+    first = pq.read_table(root / "events" / "a.parquet").to_pylist()
+    raw_events(
+        root / "events" / "a.parquet",
+        [(r["person_id"], None, r["event"], r["timestamp"]) for r in first],
+    )
+    bought = T0 + timedelta(days=1)
+    raw_events(
+        root / "events" / "m.parquet",
+        [(None, a, "purchase", bought) for a in ("a1", "a2", "a3")],
+    )
+    identities_file(root, {"a1": "p2", "a3": "p5"})
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    assert row_count(root, "identity_map") == 2
+    identities_file(root, {"a1": "p4", "a2": "p5"})
+    moment = AS_OF[0] + timedelta(minutes=1)  # no one's wake-up time comes
+    result = run_beside_a_full_run(root, moment)
+    assert result.incremental and result.full_reason is None
+    assert result.persons_evaluated == 3  # p2, p4, p5
+    assert (result.changes["buyers"].entered, result.changes["buyers"].exited) == (1, 1)
+    quiet = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=1)))
+    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert lib.Project.load(root).verify().equal
+    # An erased person's ids are kept nowhere, and do not make every later run re-evaluate
+    # them as relinked.
+    lib.Project.load(root).forget(["p5"])
+    assert row_count(root, "identity_map WHERE person_id = 'p5'") == 0
+    for minutes in (2, 3):
+        after = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=minutes)))
+        assert after.incremental and after.persons_evaluated == 0
+    assert row_count(root, "identity_map WHERE person_id = 'p5'") == 0
+    moment += timedelta(minutes=3)
+    # A state whose last run kept no map (written by v7) finds the next re-export by the
+    # file's fingerprint: a full run, said, that keeps the map from then on.
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
+    con.execute("DELETE FROM incremental WHERE key = 'data figures: identity map'")
+    con.close()
+    identities_file(root, {"a1": "p2"})
+    full = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=2)))
+    assert not full.incremental and full.full_reason == "identities.parquet changed"
+    assert row_count(root, "identity_map") == 1  # kept again from that run on
 
 
 def test_a_reexported_subscriptions_file_reevaluates_the_persons_whose_rows_changed(

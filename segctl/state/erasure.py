@@ -12,9 +12,9 @@ from segctl.state.schema import S
 from segctl.state.store import StateStore
 from segctl.timeutil import now_utc
 
-#: The tables holding a person's snapshot row, tags, wake-up time and row hash, by person_id
-#: (their transitions are by person_key).
-PERSON_TABLES = ("snapshot", "tags", "wakeups", "row_hashes")
+#: The tables holding a person's snapshot row, tags, wake-up time, row hash and linked ids, by
+#: person_id (their transitions are by person_key).
+PERSON_TABLES = ("snapshot", "tags", "wakeups", "row_hashes", "identity_map")
 #: The tables ``backfill --reset`` empties (the outbox and synced audiences are kept).
 HISTORY_TABLES = (
     "runs",

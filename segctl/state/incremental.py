@@ -5,7 +5,9 @@
 - ``wakeups``: per person, the earliest instant a membership can change without a new row;
 - ``row_hashes`` (v7): per person, a hash of their rows in the persons and subscriptions views
   and of the list entries naming or matching them at the run (:data:`HASHES_FIGURE` among the
-  figures says the run kept them).
+  figures says the run kept them);
+- ``identity_map`` (v8): each anonymous id of the run's identity map and its person
+  (:data:`MAP_FIGURE` says the run kept it).
 
 The ``incremental`` rows whose key starts with :data:`FIGURES` are not part of the fingerprint:
 they hold the run's data figures (rows, duplicates, events with no person or no event per
@@ -40,6 +42,8 @@ ERASURES = "erasures"
 HASHES_FIGURE = "row hashes"
 #: That figure's value (a state whose hashes hash something else keeps none).
 HASHED = "persons, subscriptions, list entries"
+#: The figure saying that ``identity_map`` holds the run's identity map (its value: "kept").
+MAP_FIGURE = "identity map"
 
 
 def kept(store: StateStore, run_id: int) -> dict[str, str]:
@@ -78,6 +82,35 @@ def kept_row_hashes(store: StateStore, run_id: int) -> bool:
     return figures(store, run_id).get(HASHES_FIGURE) == HASHED
 
 
+def kept_identity_map(store: StateStore, run_id: int) -> bool:
+    """Whether ``identity_map`` holds run ``run_id``'s identity map."""
+    return figures(store, run_id).get(MAP_FIGURE) == "kept"
+
+
+def add_relinked(store: StateStore, map_table: str, persons_table: str) -> None:
+    """Add to ``persons_table`` both persons of every id that the map in ``map_table`` (as
+    it is now) gives to another person than the kept map did, or that only one of them
+    holds: the rows of that id moved between them. (An erased person's ids are kept
+    nowhere, so they count as unchanged.)"""
+    store.con.execute(
+        f"INSERT INTO {quote(persons_table)} SELECT unnest([k.person_id, n.person_id]) "
+        f"FROM {_map(store, map_table)} AS n FULL JOIN {S}.identity_map AS k ON n.id = k.id "
+        "WHERE n.person_id IS DISTINCT FROM k.person_id"
+    )
+
+
+def _map(store: StateStore, map_table: str) -> str:
+    """The map in ``map_table`` without the ids of erased persons."""
+    return f"(SELECT id, person_id FROM {quote(map_table)}{_not_erased(store)})"
+
+
+def _not_erased(store: StateStore) -> str:
+    """A WHERE clause leaving out the rows of erased persons (none when nobody is)."""
+    if store.rows(f"SELECT count(*) FROM {S}.forgotten")[0][0]:
+        return f" WHERE sha256(person_id) NOT IN ({forgotten_sql()})"
+    return ""
+
+
 def add_changed_rows(store: StateStore, hashes_table: str, persons_table: str) -> None:
     """Add to ``persons_table`` the persons whose hash in ``hashes_table`` (the rows as they
     are now) differs from the kept one, or who have only one of them (rows added, removed)."""
@@ -104,21 +137,25 @@ def save(
     persons_table: str | None,
     keep_hashes: bool,
     hashes_table: str | None,
+    map_table: str | None = None,
 ) -> None:
     """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` (with its
     data figures, under keys starting with :data:`FIGURES`) and the wake-up times in
     ``wake_table``, which replace those of the persons in ``persons_table`` (None: of
     everyone, after a full run); with ``keep_hashes``, the row hashes in ``hashes_table``
-    (None: the kept ones, which still describe the run's rows), else none. ``fingerprint``
-    None keeps nothing, so the next run is full."""
+    (None: the kept ones, which still describe the run's rows), else none; the identity map
+    in ``map_table``, else none. ``fingerprint`` None keeps nothing, so the next run is
+    full."""
     store.con.execute(f"DELETE FROM {S}.incremental")
     if fingerprint is None:
-        store.con.execute(f"DELETE FROM {S}.wakeups")
-        store.con.execute(f"DELETE FROM {S}.row_hashes")
+        for table in ("wakeups", "row_hashes", "identity_map"):
+            store.con.execute(f"DELETE FROM {S}.{table}")
         return
     if fingerprint:  # one statement: executemany costs a millisecond a row
         if keep_hashes:
             fingerprint = {**fingerprint, FIGURES + HASHES_FIGURE: HASHED}
+        if map_table is not None:
+            fingerprint = {**fingerprint, FIGURES + MAP_FIGURE: "kept"}
         keys = sorted(fingerprint)
         store.con.execute(
             f"INSERT INTO {S}.incremental SELECT ?, unnest(?), unnest(?)",
@@ -135,9 +172,7 @@ def save(
             f"DELETE FROM {S}.wakeups "
             f"WHERE person_id IN (SELECT person_id FROM {quote(persons_table)})"
         )
-    erased = ""  # an erased person's id is kept nowhere (segctl forget)
-    if store.rows(f"SELECT count(*) FROM {S}.forgotten")[0][0]:
-        erased = f" WHERE sha256(person_id) NOT IN ({forgotten_sql()})"
+    erased = _not_erased(store)  # an erased person's id is kept nowhere (segctl forget)
     store.con.execute(
         f"INSERT INTO {S}.wakeups SELECT person_id, wake FROM {quote(wake_table)}{erased}"
     )
@@ -148,3 +183,21 @@ def save(
             f"INSERT INTO {S}.row_hashes SELECT person_id, hash FROM {quote(hashes_table)}"
             f"{erased} ORDER BY person_id"
         )
+    _save_map(store, map_table)
+
+
+def _save_map(store: StateStore, map_table: str | None) -> None:
+    """The identity map in ``map_table`` replaces the kept one (None: none is kept). Only
+    the ids whose person changed are written: most runs link few new ids."""
+    if map_table is None:
+        store.con.execute(f"DELETE FROM {S}.identity_map")
+        return
+    now = _map(store, map_table)
+    store.con.execute(
+        f"DELETE FROM {S}.identity_map WHERE id IN (SELECT k.id FROM {S}.identity_map AS k "
+        f"LEFT JOIN {now} AS n ON n.id = k.id WHERE n.person_id IS DISTINCT FROM k.person_id)"
+    )
+    store.con.execute(
+        f"INSERT INTO {S}.identity_map SELECT id, person_id FROM {now} "
+        f"WHERE id NOT IN (SELECT id FROM {S}.identity_map)"
+    )

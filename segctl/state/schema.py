@@ -166,6 +166,12 @@ MIGRATIONS: dict[int, list[Migration]] = {
     7: [
         f"CREATE TABLE {S}.row_hashes (person_id VARCHAR NOT NULL, hash UBIGINT NOT NULL)",
     ],
+    # The identity map of the last run (each anonymous id and the person its rows belong to),
+    # kept when the events carry anonymous ids (segctl.incremental): a re-exported identities
+    # file, or a new link, re-evaluates the persons whose ids moved instead of everyone.
+    8: [
+        f"CREATE TABLE {S}.identity_map (id VARCHAR NOT NULL, person_id VARCHAR NOT NULL)",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
