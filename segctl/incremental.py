@@ -621,10 +621,9 @@ class Incremental:
         keeps nothing, so the next run is full."""
         only = None if decision.full else PERSONS_TABLE
         new = ROW_HASHES if decision.hashes == "new" else None
+        hashes = decision.hashes != "drop"
         linked = IDENTITY_MAP_TABLE if self.engine.loader.linked else None
-        kept_state.save(
-            store, run_id, kept, WAKE_TABLE, only, decision.hashes != "drop", new, linked
-        )
+        kept_state.save(store, run_id, kept, WAKE_TABLE, only, hashes, new, map_table=linked)
         names: list[str] = []
         copy = decision.copy
         if kept is None or not self.keeps_rows():

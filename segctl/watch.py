@@ -156,7 +156,7 @@ class Watch:
         from segctl.state import StateStore
 
         project = self._load()
-        project.definitions  # noqa: B018 - a broken project fails now, not in the loop
+        self._side = _side_files(project)  # a broken project fails now, not in the loop
         folder = project.config.state_dir
         if StateStore.exists(folder):
             with StateStore.open(folder, wait=self.wait) as store:
@@ -217,15 +217,16 @@ class Watch:
         project = None
         try:
             project = self._load()
-            self._side = _side_files(project)
             # The inputs as the run will read them, unless one changes meanwhile: then the
-            # next polls find it differ from this and run again.
+            # next polls find it differ from this and run again. (A list file the edited
+            # segments name for the first time makes one more run, once.)
             before = runfiles.listing(project.config, self._side)
             try:
                 result = project.run(as_of=moment, wait=self.wait)
             except NotAfterLastRun as exc:  # another command (a `segctl run`) committed
                 moment = self._after(exc.last)  # this second: the next one, not an error
                 result = project.run(as_of=moment, wait=self.wait)
+            self._side = _side_files(project)  # the run loaded the definitions
             read = {f for g in project.engine.driver.inputs.get("events", []) for f in g.files}
             persons = result.persons_evaluated  # D for an incremental run
         except SegctlError as exc:
@@ -269,7 +270,7 @@ class Watch:
 
 def _side_files(project: Any) -> tuple[str, ...]:
     """The files a project's runs read besides its sources: the segments' list files and the
-    features file."""
+    features file (loading the definitions, if the project has not)."""
     from segctl.definitions.model import ListCondition, segment_conditions
 
     files = {

@@ -137,7 +137,8 @@ def save(
     persons_table: str | None,
     keep_hashes: bool,
     hashes_table: str | None,
-    map_table: str | None = None,
+    *,
+    map_table: str | None,
 ) -> None:
     """Inside the commit's transaction: run ``run_id``'s catalogue ``fingerprint`` (with its
     data figures, under keys starting with :data:`FIGURES`) and the wake-up times in
