@@ -60,7 +60,8 @@ def generate(folder: Path, persons: int, events: int) -> None:
               hash(i) % {persons} AS p,
               hash(i, 1) % 2 = 0 AS anonymous,
               hash(i, 2) % 2 AS device,
-              ['login', 'page_view', 'page_view', 'purchase'][hash(i, 3) % 4 + 1] AS event,
+              ['login', 'page_view', 'page_view', 'purchase'][(hash(i, 3) % 4)::BIGINT + 1]
+                  AS event,
               TIMESTAMPTZ '{start.isoformat()}' + to_microseconds(
                   (hash(i, 4) % {DAYS * 86_400_000_000})::BIGINT) AS timestamp
             FROM range({events}) t(i)"""

@@ -31,6 +31,8 @@ LOOKALIKE_IDS = "segctl_lookalike_ids"
 EVENTS_STAGED_VIEW = "segctl_events_staged"
 #: Table: anonymous id -> person id, the links of the sources resolved (segctl.sources.load).
 IDENTITY_MAP_TABLE = "segctl_identity_map"
+#: Table: the distinct (id, person_id) links of the sources, while they are resolved.
+IDENTITY_LINKS = "segctl_identity_links"
 #: Table: the persons whose memberships changed against the snapshot (segctl.diff.compute).
 CHANGED_TABLE = "changed"
 #: Table: the entries and exits of an evaluation, as (idx, person_id, kind) rows.

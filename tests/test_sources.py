@@ -335,6 +335,34 @@ def test_latest_by_takes_each_persons_latest_row_at_or_before_as_of(tmp_path: Pa
     assert later.members("pro")["person_id"].to_list() == ["u2"]
 
 
+def test_identity_links_resolve_to_the_first_person_and_count_the_ambiguous(
+    tmp_path: Path,
+) -> None:
+    """An anonymous id linked to two persons goes to the first in sort order, and the
+    warning counts it; an id that is itself a person id is never remapped; an id linked to
+    nobody leaves its rows without a person (counted too)."""
+    write(tmp_path, {
+        "events.csv": """\
+            person_id,anonymous_id,event,timestamp
+            ,d1,purchase,2026-11-01
+            ,d2,purchase,2026-11-01
+            ,u2,purchase,2026-11-01
+            ,d9,purchase,2026-11-01
+            u4,,login,2026-11-01
+            """,
+        "identities.csv": "id,person_id\nd1,u2\nd1,u1\nd2,u3\nu2,u3\n",
+        "segments/buyers.yaml": "name: buyers\nrule: {event: purchase, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  identities: identities.csv\n"
+        "  events: {path: events.csv, anonymous_id: anonymous_id}\nsegments: segments/\n"
+    )
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert result.members("buyers")["person_id"].to_list() == ["u1", "u3"]
+    assert any("1 anonymous id(s) link to more than one person" in w for w in result.warnings)
+    assert any("2 of 5 events" in w for w in result.warnings), result.warnings
+
+
 def test_persons_derived_from_events(tmp_path: Path) -> None:
     write(tmp_path, {
         "events.jsonl.gz": "".join(

@@ -450,15 +450,8 @@ class Loader:
         )
         if not self.linked:
             return
-        pairs = self.con.execute(duck(views.links(identities, union))).fetchall()
-        mapping, self.ambiguous = resolve([(str(a), str(b)) for a, b in pairs])
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {IDENTITY_MAP_TABLE} (id VARCHAR, person_id VARCHAR)"
-        )
-        if mapping:
-            self.con.executemany(
-                f"INSERT INTO {IDENTITY_MAP_TABLE} VALUES (?, ?)", sorted(mapping.items())
-            )
+        links = duck(views.links(identities, union))
+        self.ambiguous = resolve(self.con, links, IDENTITY_MAP_TABLE)
 
     def _table_view(self, role: str, as_of: datetime | None = None) -> None:
         (staged,) = self.staged[role]
