@@ -456,3 +456,95 @@ def test_a_v1_snapshot_of_boolean_columns_is_migrated_and_diffed_against(
         )
         assert not change.first_run
     assert committed(project.root)["snapshot"] == after
+
+
+# ---- compaction (segctl.state.compaction) ---------------------------------------------------
+
+
+def everything(root: Path) -> dict[str, object]:
+    """Every table a run writes, and where the outbox's ids go on."""
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    try:
+        found = {
+            table: con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            for table in ("meta", "outbox", "incremental", "wakeups", "run_inputs", "snapshot")
+        }
+    finally:
+        con.close()
+    return {**found, **committed(root)}
+
+
+def free_space(root: Path, megabytes: int) -> None:
+    """Leave ``megabytes`` of freed blocks in the state file (a table written and dropped,
+    with another written after it: DuckDB cuts free blocks off the file's end), without
+    compacting it."""
+    from segctl.state import StateStore, compaction
+
+    share, compaction.SPARSE_SHARE = compaction.SPARSE_SHARE, 2.0
+    try:
+        with StateStore.open(root / ".segctl", write=True) as store:
+            rows = megabytes * 1024 * 1024 // 18  # an md5 text and an integer
+            store.con.execute(
+                f"CREATE TABLE segctl_state.junk AS SELECT range AS x, md5(range::VARCHAR) AS y "
+                f"FROM range({rows})"
+            )
+            store.con.execute("CHECKPOINT segctl_state")
+            store.con.execute("CREATE TABLE segctl_state.filler AS FROM range(100000)")
+            store.con.execute("CHECKPOINT segctl_state")
+            store.con.execute("DROP TABLE segctl_state.junk")
+    finally:
+        compaction.SPARSE_SHARE = share
+
+
+def test_a_state_that_is_mostly_free_blocks_is_compacted_and_keeps_everything(
+    project: lib.Project,
+) -> None:
+    root = project.root
+    project.run(as_of=AS_OF[0])
+    before = everything(root)
+    path = root / ".segctl" / DB_FILE
+    free_space(root, 80)
+    sparse = path.stat().st_size
+    assert sparse > 64 * 1024 * 1024
+    assert everything(root) == before
+    assert segctl(root, "status").returncode == 0  # read-only: no compaction
+    assert path.stat().st_size == sparse
+    later = segctl(root, "run", "--as-of", iso(AS_OF[1]))  # writes, then compacts
+    assert later.returncode == 0, later.stderr
+    assert path.stat().st_size < sparse / 4
+    assert not path.with_name(DB_FILE + ".compacting").exists()
+    # The copy keeps the tables, views, constraints and where the sequence goes on.
+    con = duckdb.connect(str(path))
+    try:
+        [(nextval,)] = con.execute("SELECT nextval('outbox_ids')").fetchall()
+        [(largest,)] = con.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchall()
+        assert nextval > largest
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO meta VALUES ('schema_version', 'again')")
+    finally:
+        con.close()
+    assert lib.Project.load(root).verify().equal
+    again = segctl(root, "run", "--as-of", iso(AS_OF[2]))
+    assert again.returncode == 0, again.stderr
+
+
+def test_kill_9_before_the_compacted_file_is_renamed_leaves_the_old_one(
+    project: lib.Project,
+) -> None:
+    root = project.root
+    project.run(as_of=AS_OF[0])
+    free_space(root, 80)
+    path = root / ".segctl" / DB_FILE
+    sparse = path.stat().st_size
+    env = {"SEGCTL_CRASH_AT": "state:compaction-before-rename"}
+    crashed = segctl(root, "run", "--as-of", iso(AS_OF[1]), env=env)
+    assert crashed.returncode == -signal.SIGKILL
+    assert path.with_name(DB_FILE + ".compacting").exists()  # the copy, never renamed
+    assert path.stat().st_size >= sparse  # the old file, whole
+    # The command's first write compacts: the crash came before or after its run committed.
+    assert [r[0] for r in committed(root)["runs"]] in ([1], [1, 2])  # type: ignore[union-attr]
+    after = segctl(root, "run", "--as-of", iso(AS_OF[2]))
+    assert after.returncode == 0, after.stderr
+    assert path.stat().st_size < sparse / 4
+    assert not path.with_name(DB_FILE + ".compacting").exists()
+    assert lib.Project.load(root).verify().equal

@@ -29,6 +29,7 @@ from segctl.errors import StateError, UsageError
 from segctl.faults import crash_point
 from segctl.lock import state_lock
 from segctl.packed import literal, quote
+from segctl.state import compaction
 from segctl.state.schema import DB_FILE, MIGRATIONS, SCHEMA_VERSION, S, insert_layout
 from segctl.tempnames import CHANGED_TABLE, RUN_ENTERED_VIEW, RUN_EXITED_VIEW
 from segctl.timeutil import now_utc
@@ -80,8 +81,8 @@ class StateStore:
         which also migrate a database written by an older segctl.
 
         The database is detached before the lock is released, so the next holder finds it
-        closed and checkpointed.
-        """
+        closed and checkpointed; after a write, compacted when over a quarter of it is free
+        (:mod:`segctl.state.compaction`)."""
         if not create and not cls.exists(folder):
             raise UsageError(f"no state in {folder} yet: run `segctl run` first")
         connection = con or duckdb.connect(":memory:")
@@ -112,10 +113,16 @@ class StateStore:
                 store._migrate(create or write)
                 yield store
             finally:
+                sparse = False
+                if write or create:
+                    with suppress(duckdb.Error):
+                        sparse = compaction.sparse(connection)
                 with suppress(duckdb.Error):
                     connection.execute(f"DETACH {S}")
                 if con is None:
                     connection.close()
+                if sparse:
+                    compaction.compact(path)
 
     # ---- schema -----------------------------------------------------------------------
 
