@@ -30,7 +30,7 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.realtime import clone, snapshot, timed  # noqa: E402
+from benchmarks.realtime import beside_a_full_run, clone, timed  # noqa: E402
 
 #: The history: this many days, one events file per :data:`FILE_DAYS`.
 DAYS = 180
@@ -143,20 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             reexport_identities(root / "identities.parquet", args.persons)
         else:
             new_file(root / "events" / f"{moment:%Y-%m-%d-%H%M}.parquet", args.persons, moment)
-        clone(root, copy)
-        stamp = f"{moment:%Y-%m-%dT%H:%M:%SZ}"
-        incremental, proc = timed(["run", "--as-of", stamp, "--format", "json"], root)
-        assert proc.returncode == 0, proc.stderr
-        reason = [line for line in proc.stderr.splitlines() if line.startswith("full evaluation")]
-        full, proc = timed(["run", "--as-of", stamp, "--full", "--format", "json"], copy)
-        assert proc.returncode == 0, proc.stderr
-        same = snapshot(root) == snapshot(copy)
-        assert same, f"{label}: the two runs committed different results"
-        print(
-            f"{label}: incremental {incremental:6.2f} s, --full {full:6.2f} s "
-            f"({full / incremental:.1f}x), identical snapshot and transitions"
-            f"{''.join(f' [{r}]' for r in reason)}"
-        )
+        beside_a_full_run(root, copy, moment, label)
     shutil.rmtree(copy, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
 
