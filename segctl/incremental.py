@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 
 from segctl import tempnames, wakeup
-from segctl.definitions.model import ColumnType, ListCondition, segment_conditions
+from segctl.definitions.model import ColumnType, ListCondition, list_conditions
 from segctl.engine.duckdb import qident, quote
 from segctl.errors import DataError
 from segctl.sources import checks, runfiles
@@ -229,12 +229,7 @@ class Incremental:
     def _list_conditions(self) -> list[ListCondition]:
         """Every list condition of the catalogue (the fingerprint, the decision and the row
         hashes read them)."""
-        return [
-            item
-            for segment in self.definitions.segments.values()
-            for item in segment_conditions(segment)
-            if isinstance(item, ListCondition)
-        ]
+        return list_conditions(self.definitions.segments.values())
 
     @cached_property
     def _identity_files(self) -> set[str]:

@@ -271,14 +271,10 @@ class Watch:
 def _side_files(project: Any) -> tuple[str, ...]:
     """The files a project's runs read besides its sources: the segments' list files and the
     features file (loading the definitions, if the project has not)."""
-    from segctl.definitions.model import ListCondition, segment_conditions
+    from segctl.definitions.model import list_conditions
 
-    files = {
-        str((project.root / item.file).resolve())
-        for segment in project.definitions.segments.values()
-        for item in segment_conditions(segment)
-        if isinstance(item, ListCondition)
-    }
+    segments = project.definitions.segments.values()
+    files = {str((project.root / c.file).resolve()) for c in list_conditions(segments)}
     features = project.config.features_file
     if features is not None:
         files.add(str(features.resolve()))

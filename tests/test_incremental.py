@@ -707,6 +707,13 @@ def first_run_and_a_reexport(root: Path, *names: str) -> None:
     assert not result.incremental and result.full_reason in {f"{n} changed" for n in names}
 
 
+def assert_quiet(root: Path, moment: datetime) -> None:
+    """A run at ``moment`` is incremental and re-evaluates nobody: the last run kept what it
+    read."""
+    quiet = lib.Project.load(root).run(as_of=iso(moment))
+    assert quiet.incremental and quiet.persons_evaluated == 0
+
+
 def run_beside_a_full_run(root: Path, moment: datetime) -> lib.RunResult:
     """``run`` here and ``run --full`` on a copy taken just before; both committed the same
     snapshot and transitions (:func:`committed`)."""
@@ -732,8 +739,7 @@ def test_a_reexported_persons_file_reevaluates_the_persons_whose_rows_changed(ro
     assert result.persons_evaluated == 3  # p2, p6, p7
     assert (result.changes["pro"].entered, result.changes["pro"].size) == (2, 2)
     # The next run keeps the new rows' hashes: nothing left to re-evaluate.
-    quiet = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=1)))
-    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert_quiet(root, moment + timedelta(minutes=1))
     assert lib.Project.load(root).verify().equal
 
 
@@ -804,8 +810,7 @@ def test_a_reexported_identities_file_reevaluates_the_persons_whose_ids_moved(
     assert result.incremental and result.full_reason is None
     assert result.persons_evaluated == 3  # p2, p4, p5
     assert (result.changes["buyers"].entered, result.changes["buyers"].exited) == (1, 1)
-    quiet = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=1)))
-    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert_quiet(root, moment + timedelta(minutes=1))
     assert lib.Project.load(root).verify().equal
     # An erased person's ids are kept nowhere, and do not make every later run re-evaluate
     # them as relinked.
@@ -889,8 +894,7 @@ def test_a_reexported_list_file_reevaluates_the_persons_it_names_or_matches(root
     assert result.incremental and result.persons_evaluated == 4
     vip, known = result.changes["vip"], result.changes["known"]
     assert (vip.entered, vip.exited, known.entered, known.exited) == (1, 1, 1, 0)
-    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=2)))
-    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert_quiet(root, AS_OF[0] + timedelta(minutes=2))
 
 
 def row_hashes(root: Path) -> tuple[int, bool]:
@@ -928,8 +932,7 @@ def test_an_incremental_run_reevaluates_only_the_persons_that_can_change(root: P
     """p5 (no events) is never re-evaluated; a new file re-evaluates its persons; time passing
     re-evaluates the persons whose 7-day window edge it crossed."""
     lib.Project.load(root).run(as_of=iso(AS_OF[0]))
-    quiet = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=1)))
-    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert_quiet(root, AS_OF[0] + timedelta(minutes=1))
     new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
     landed = lib.Project.load(root).run(as_of=iso(AS_OF[0] + timedelta(minutes=3)))
     assert landed.incremental and landed.persons_evaluated == 1
@@ -982,8 +985,7 @@ def test_a_streak_ends_at_a_local_midnight_with_no_new_row(root: Path) -> None:
     lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=5, hours=12)))
     # Within the same local day nothing moves a local-day measure: nobody is re-evaluated
     # for it, however recent their events (the bound waits for the next local midnight).
-    quiet = lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=5, hours=12, minutes=1)))
-    assert quiet.incremental and quiet.persons_evaluated == 0
+    assert_quiet(root, T0 + timedelta(days=5, hours=12, minutes=1))
     assert "p4" in set(lib.Project.load(root).members("streaky")["person_id"].to_list())
     later = lib.Project.load(root).run(as_of=iso(T0 + timedelta(days=6, hours=1)))
     assert later.incremental

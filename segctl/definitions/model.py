@@ -8,6 +8,7 @@ equality, so two segments that count the same events in the same window share on
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -305,3 +306,13 @@ def segment_conditions(segment: Segment) -> list[Condition]:
     for item in segment.exclude:
         out.extend(walk(item))
     return out
+
+
+def list_conditions(segments: Iterable[Segment]) -> list[ListCondition]:
+    """Every list condition of ``segments`` (their rules and exclusions)."""
+    return [
+        item
+        for segment in segments
+        for item in segment_conditions(segment)
+        if isinstance(item, ListCondition)
+    ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import sqlglot
 
-from segctl.definitions.model import ListCondition, segment_conditions
+from segctl.definitions.model import list_conditions
 from segctl.errors import DefinitionError, UsageError
 from segctl.timeutil import iso, parse_as_of
 
@@ -63,11 +63,9 @@ def compile_sql(
     if not header:
         return sql
     definitions = project.definitions
+    used = (definitions.segments[dep] for n in names for dep in definitions.dependencies(n))
     lists = [
         warehouse.ListTable(context.list_tables[c.path], c.file, c.key)
-        for n in names
-        for dep in definitions.dependencies(n)
-        for c in segment_conditions(definitions.segments[dep])
-        if isinstance(c, ListCondition)
+        for c in list_conditions(used)
     ]
     return warehouse.header(sql, dialect, project.schema, lists, title) + sql

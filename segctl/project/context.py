@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from segctl.definitions.custom_events import load_custom_events
 from segctl.definitions.loader import Definitions, load_features, load_segments
-from segctl.definitions.model import ListCondition, segment_conditions
+from segctl.definitions.model import list_conditions
 from segctl.definitions.source import Problems
 
 if TYPE_CHECKING:
@@ -84,13 +84,9 @@ def plan_context(
     from segctl.compiler import PlanContext
 
     engine = project.engine
-    lists = [
-        c
-        for n in names
-        for dep in definitions.dependencies(n)
-        for c in segment_conditions(definitions.segments[dep])
-        if isinstance(c, ListCondition)
-    ]
+    lists = list_conditions(
+        definitions.segments[dep] for n in names for dep in definitions.dependencies(n)
+    )
     tables = engine.register_lists(lists)
     # Persons with latest_by: each one's latest row at or before as_of.
     engine.prepare(as_of)
