@@ -5,9 +5,9 @@ it works on local disks, NFS/SMB and object-store mounts alike, where change not
 not) and runs at the current time, then delivers, when an input has landed, changed or gone
 and at least every ``every`` seconds, so that time-based exits ("no activity in 30 days")
 happen on time without new data. The inputs are the event, persons, subscriptions and
-identities files, the segments' list files and the features file: a CRM's re-exported
-persons file or a suppression list with new addresses is read within a poll or two, not at
-the next ``every``.
+identities files, the segments' list files and the features file, and the definitions (the
+segment files and ``segctl.yaml``): a CRM's re-exported persons file, a suppression list with
+new addresses or an edited segment is read within a poll or two, not at the next ``every``.
 
 - A new or rewritten file triggers a run once it has *settled*: the same size and
   modification time on two polls in a row, so a file still being copied is not read
@@ -38,11 +38,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segctl.errors import NotAfterLastRun, SegctlError, UsageError
 from segctl.sources import runfiles
 from segctl.timeutil import iso, parse_as_of
+
+if TYPE_CHECKING:
+    from segctl.config import Config
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -177,7 +180,7 @@ class Watch:
         next_due = time.monotonic()  # when time alone makes a run due
         retry_at = next_due  # after a failed run, new files wait for this too
         while not self.stopping.is_set():
-            listing = runfiles.listing(config, self._side)
+            listing = runfiles.listing(config, self._side + _definition_files(config))
             changed = [
                 p for p, seen in listing.items() if observed.get(p) == seen != self._read.get(p)
             ]
@@ -220,7 +223,8 @@ class Watch:
             # The inputs as the run will read them, unless one changes meanwhile: then the
             # next polls find it differ from this and run again. (A list file the edited
             # segments name for the first time makes one more run, once.)
-            before = runfiles.listing(project.config, self._side)
+            config = project.config
+            before = runfiles.listing(config, self._side + _definition_files(config))
             try:
                 result = project.run(as_of=moment, wait=self.wait)
             except NotAfterLastRun as exc:  # another command (a `segctl run`) committed
@@ -279,6 +283,16 @@ def _side_files(project: Any) -> tuple[str, ...]:
     if features is not None:
         files.add(str(features.resolve()))
     return tuple(sorted(files))
+
+
+def _definition_files(config: Config) -> tuple[str, ...]:
+    """The files the definitions are read from: every segment file and ``segctl.yaml``
+    (features and list files are :func:`_side_files`)."""
+    from segctl.definitions.loader import segment_files
+
+    folder = config.segments_dir
+    files = segment_files(folder.resolve()) if folder.is_dir() else []
+    return tuple(str(f) for f in [*files, (config.root / config.file).resolve()])
 
 
 @contextmanager

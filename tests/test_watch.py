@@ -368,6 +368,41 @@ def test_a_reexported_persons_or_list_file_runs_without_waiting_for_every(
     assert [r["run_id"] for r in watching.seen] == [1, 2, 3, 4, 5]  # no run without a change
 
 
+def test_an_edited_added_or_removed_segment_runs_without_waiting_for_every(
+    tmp_path: Path, hook: WebhookFake
+) -> None:
+    """The watch polls the definitions too: an edited segment file, a new one and a removed
+    one each run within a few polls (--every is an hour here), in full, saying why; a
+    segment edited into an invalid one is a failed run, and the mended file runs."""
+    root = make_project(tmp_path / "proj", hook.url)
+    drop(root / "events", "day-0.parquet", [("p2", "login", now() - timedelta(days=40))])
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1  # p1 enters `recent` (no fire: first run)
+    recent = root / "segments" / "recent.yaml"
+    recent.write_text(dedent(RECENT).replace("within: 30d", "within: 60d"))
+    edited = watching.next_run(timeout=30)  # p2's login 40 days ago counts now
+    assert (edited["run_id"], edited["entered"], edited["exited"]) == (2, 1, 0), edited
+    assert edited["full_reason"] == "segment 'recent' changed", edited
+    hooks = "on_enter: [{webhook: {destination: crm}}]"
+    (root / "segments" / "old.yaml").write_text(
+        f"name: old\nrule: {{event: login, last_seen: {{older_than: 30d}}}}\n{hooks}\n"
+    )
+    added = watching.next_run(timeout=30)  # a new segment: its members enter, unfired
+    assert (added["run_id"], added["entered"]) == (3, 1), added
+    assert added["full_reason"] == "segment 'old' is new", added
+    (root / "segments" / "old.yaml").write_text("name: old\nrule: {event: login, within: }\n")
+    failed = watching.next_run(timeout=30)
+    assert failed["run_id"] is None and "old.yaml" in failed["error"], failed
+    (root / "segments" / "old.yaml").unlink()
+    removed = watching.next_run(timeout=30)
+    assert (removed["run_id"], removed["full_reason"]) == (4, "segment 'old' is gone"), removed
+    watching.until(lambda: len(transitions(hook)) == 1)
+    assert transitions(hook) == [("segment.entered", "p2")]
+    code, err = watching.stop()
+    assert code == 0, err
+    assert [r["run_id"] for r in watching.seen] == [1, 2, 3, None, 4]
+
+
 def test_a_run_line_says_why_a_run_evaluated_everyone() -> None:
     moment = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
     full = RunLine(moment, 0, 1.5, run_id=3, persons=6, full_reason="persons.csv changed")

@@ -102,11 +102,12 @@ def watch(
     spark_master: SparkMasterOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Keep memberships current: run (and deliver) when input files land or change and at
-    least every --every, until SIGINT or SIGTERM.
+    """Keep memberships current: run (and deliver) when input files or definitions land or
+    change and at least every --every, until SIGINT or SIGTERM.
 
     Polls the input files and folders: events, persons, subscriptions, identities, the
-    segments' list files and the features file (works on network and object-store mounts). Holds
+    segments' list files and the features file, and the segment files and segctl.yaml (works
+    on network and object-store mounts). Holds
     the state lock only while a run is in progress, so `segctl run` and `segctl push` work
     beside an idle watch. Writes one line per run on stdout (--format json: one JSON object
     per line). A failed delivery stays in the outbox and later runs retry it. SIGINT/SIGTERM
