@@ -8,7 +8,7 @@ alone: the diff compares them with their snapshot rows (everyone else's are unch
 the transitions, the commit (which replaces the changed persons' rows) and the deliveries
 are a full run's.
 
-What the state keeps, committed in the run's transaction (state schema v7):
+What the state keeps, committed in the run's transaction (state schema v8):
 
 - ``incremental``: the catalogue fingerprint of the run (each definition's hash, the features
   file, timezone, data configuration, list and identities files), keyed by the run it belongs
@@ -23,15 +23,18 @@ What the state keeps, committed in the run's transaction (state schema v7):
   of the list entries naming or matching them (:meth:`Incremental._hash_rows`), so that a
   re-exported persons, subscriptions or list file re-evaluates the persons whose rows
   changed; kept once such a file has been re-exported (that first run is full).
+- ``identity_map``: each anonymous id and its person, when the events carry anonymous ids;
+  the next run diffs its own map with it (a run that finds none kept evaluates in full).
 
-D = the persons whose rows the new event files can change (their own rows, read through the
-run's views and identity map, and the rows sharing an anonymous id or a ``dedupe_on`` key with
-a new row), the persons whose persons or subscriptions rows or list entries changed (a
-re-exported, new or removed file of those sources), and the persons whose wake-up time is
-at or before the new ``as_of``. While the plan runs for D, D's rows are read from temp
-tables that shadow the input views (:meth:`Incremental.restricted`): D's events from the
-state's copy plus the new files' rows when the copy is kept, else from one scan of the input
-files.
+D = the persons whose rows the new event files can change (their own rows, an anonymous
+row's through the identity map, and the rows sharing a ``dedupe_on`` key with a new row),
+both persons of every anonymous id whose entry in the identity map moved (an identities
+file re-exported, a new row linking an id), the persons whose persons or subscriptions
+rows or list entries changed (a re-exported, new or removed file of those sources), and
+the persons whose wake-up time is at or before the new ``as_of``. While the plan runs for
+D, D's rows are read from temp tables that shadow the input views
+(:meth:`Incremental.restricted`): D's events from the state's copy plus the new files' rows
+when the copy is kept, else from one scan of the input files.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from segctl.sources.sql import duck
 from segctl.sources.views import DUPLICATE
 from segctl.state import event_rows
 from segctl.state import incremental as kept_state
-from segctl.tempnames import EVENTS_STAGED_VIEW, IDENTITY_MAP_TABLE
+from segctl.tempnames import IDENTITY_MAP_TABLE
 from segctl.wakeup import Catalogue, catalogue
 
 if TYPE_CHECKING:
@@ -247,12 +250,6 @@ class Incremental:
         """The fingerprint's keys of the identities files (their stored paths)."""
         return {runfiles.stored_path(self.root, file) for file in self._identity_files}
 
-    def _relinks(self, store: StateStore, run_id: int) -> bool:
-        """Whether this run finds the persons whose ids moved by diffing the identity map with
-        the one run ``run_id`` kept (the events carry anonymous ids): a changed identities
-        file then re-evaluates those persons, not everyone."""
-        return self.engine.loader.linked and kept_state.kept_identity_map(store, run_id)
-
     @cached_property
     def _list_keys(self) -> set[str]:
         """The fingerprint's keys of the catalogue's list files (their stored paths), but
@@ -380,8 +377,13 @@ class Incremental:
         if any(source.latest_by for source in self.config.sources.get("persons", ())):
             return Decision(True, "persons use latest_by")
         now, lists = self.fingerprint(), self._list_keys
-        relinks = self._relinks(store, last.run_id)
-        diffed_keys = lists | (self._identity_keys if relinks else set())
+        # Events that carry anonymous ids: the run diffs the identity map with the one the
+        # last run kept and re-evaluates the persons whose ids moved (a changed identities
+        # file, a new link), so it needs that map.
+        linked = self.engine.loader.linked
+        if linked and not kept_state.kept_identity_map(store, last.run_id):
+            return Decision(True, f"run {last.run_id} kept no identity map")
+        diffed_keys = lists | (self._identity_keys if linked else set())
         reason = _compare(_without(kept, diffed_keys), _without(now, diffed_keys))
         if reason:
             return Decision(True, reason)
@@ -389,7 +391,7 @@ class Incremental:
             store.snapshot_segments()
         ):
             return Decision(True, "the segments' layout changed")
-        reason, added, diffed = self._files(runfiles.load(store, last.run_id), relinks)
+        reason, added, diffed = self._files(runfiles.load(store, last.run_id), linked)
         if reason:
             return Decision(True, reason)
         changed = sorted(key for key in lists if kept.get(key) != now.get(key))
@@ -404,7 +406,7 @@ class Incremental:
         if diffed:  # a re-exported persons, subscriptions or list file: the persons it changed
             self._hash_rows()
             kept_state.add_changed_rows(store, ROW_HASHES, PERSONS_TABLE)
-        if relinks:  # an id linked to another person (identities files, new rows): both
+        if linked:  # an id linked to another person (identities files, new rows): both
             kept_state.add_relinked(store, IDENTITY_MAP_TABLE, PERSONS_TABLE)
         copy = event_rows.current(store, last.run_id, VERSION) if self.keeps_rows() else None
         if copy is not None:
@@ -495,13 +497,13 @@ class Incremental:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
 
     def _files(
-        self, recorded: list[runfiles.FileRecord], relinks: bool
+        self, recorded: list[runfiles.FileRecord], linked: bool
     ) -> tuple[str | None, list[runfiles.FileRecord], str | None]:
         """Why the event files forbid an incremental run (a recorded one changed or gone),
         else None and the new event files; last, the first change of a persons or
-        subscriptions file (changed, gone or new), whose rows a run diffs by person. With
-        ``relinks``, the identities files' changes are the identity map's (:meth:`_relinks`)."""
-        ignored = {"identities"} if relinks else set()
+        subscriptions file (changed, gone or new), whose rows a run diffs by person. When
+        ``linked``, the identities files' changes are the identity map's (diffed by person)."""
+        ignored = {"identities"} if linked else set()
         now = {(r.source, r.path): r for r in self.records() if r.source not in ignored}
         diffed = None
         for rec in recorded:
@@ -524,12 +526,12 @@ class Incremental:
         return None, [r for r in added if r.source == "events"], diffed
 
     def _add_new_file_persons(self, files: list[str]) -> None:
-        """Add to :data:`PERSONS_TABLE` every person whose rows the new ``files`` can change,
-        read through the engine's own views and identity map: the persons of their rows (an
-        anonymous row's through the map), and, since a new row can move an old row to
-        another person, the persons of every row sharing an id with a new row (a new link
-        can re-map an anonymous id: its old and new persons) or a ``dedupe_on`` key (the
-        copy kept can change)."""
+        """Add to :data:`PERSONS_TABLE` every person whose rows the new ``files`` can change:
+        the persons of their rows (an anonymous row's through the identity map), and, since a
+        new row can move an old row to another person, the persons of every row sharing a
+        ``dedupe_on`` key with a new row (the copy kept can change). An anonymous id's old
+        rows move only when its entry in the map changes, and the map diff has added both
+        persons of every entry that did (:func:`segctl.state.incremental.add_relinked`)."""
         loader = self.engine.loader
         con = self.engine.con
         selects = []
@@ -550,16 +552,9 @@ class Incremental:
         resolved = "s.person_id"
         if loader.linked:
             con.execute(
-                f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM {EVENTS_STAGED_VIEW} WHERE "
-                f"anonymous_id "
-                f"IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id FROM {rows})"
+                f"INSERT INTO {PERSONS_TABLE} SELECT m.person_id FROM {rows} AS r "
+                f"JOIN {IDENTITY_MAP_TABLE} AS m ON r.person_id IS NULL AND r.anonymous_id = m.id"
             )
-            for identities in loader.staged.get("identities", []):
-                con.execute(
-                    f"INSERT INTO {PERSONS_TABLE} SELECT person_id FROM ({duck(identities.query)}) "
-                    f"WHERE id IN (SELECT anonymous_id FROM {rows} UNION SELECT person_id "
-                    f"FROM {rows})"
-                )
             resolved = "coalesce(s.person_id, m.person_id)"
         for staged in loader.staged.get("events", []):
             if not staged.dedupe:

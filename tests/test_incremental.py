@@ -424,10 +424,11 @@ class IncrementalMachine(RuleBasedStateMachine):
 
 class StitchedMachine(IncrementalMachine):
     """The same over events as a tool exports them (tests/test_differential.py's stitched
-    cases): anonymous rows, rows carrying both ids, an identities file, ``dedupe_on``. New files
-    also link an anonymous id to another person (re-mapping the old rows of that id: its old
-    person changes with no row of theirs in the file) and repeat a key with another person
-    and an earlier time (the copy kept changes)."""
+    cases): anonymous rows, rows carrying both ids, an identities file, ``dedupe_on`` (or
+    not). New files also link an anonymous id to another person (re-mapping the old rows of
+    that id: its old person changes with no row of theirs in the file), repeat a key with
+    another person and an earlier time (the copy kept changes), or hold only anonymous rows
+    of linked ids (only the identity map names their persons)."""
 
     @initialize(case=stitched_cases(), data=st.data())
     def start(self, case: Case, data: st.DataObject) -> None:
@@ -438,6 +439,11 @@ class StitchedMachine(IncrementalMachine):
         (self.root / "data" / "events.parquet").unlink()
         config = yaml.safe_load((self.root / "segctl.yaml").read_text())
         config["data"]["events"]["path"] = "data/events/*.parquet"
+        # Without dedupe_on, no run reads keys: only the identity map names the persons of
+        # a new file's anonymous rows.
+        self.dedupe = data.draw(st.booleans(), label="dedupe_on")
+        if not self.dedupe:
+            del config["data"]["events"]["dedupe_on"]
         (self.root / "segctl.yaml").write_text(yaml.safe_dump(config))
         (self.root / "data" / "events").mkdir()
         self.keys: dict[str, Row] = {}
@@ -479,7 +485,8 @@ class StitchedMachine(IncrementalMachine):
 
     def reference(self) -> dict[str, set[str]]:
         assert isinstance(self.case, StitchedCase)
-        resolved = resolve_identities(self.written, self.case.identities, "event_id")
+        key = "event_id" if self.dedupe else None
+        resolved = resolve_identities(self.written, self.case.identities, key)
         plain = replace(self.case, as_of=self.as_of, raw_events=())
         return Case.expected(plain, events=resolved)
 
@@ -499,6 +506,29 @@ class StitchedMachine(IncrementalMachine):
         row["timestamp"] = self.as_of + moved
         row["event_id"] = f"link-{self.files}"
         self.write([row])
+        self.as_of += step
+        self.run()
+
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def append_anonymous_rows(self, data: st.DataObject, step: timedelta) -> None:
+        """A new file of anonymous rows alone (no person id) of ids already linked: their
+        persons have no row in the file; only the identity map names them."""
+        assert isinstance(self.case, StitchedCase)
+        linked = {str(link["id"]) for link in self.case.identities} | {
+            str(r["anonymous_id"]) for r in self.written if r["anonymous_id"] and r["person_id"]
+        }
+        if not linked:
+            return
+        rows = []
+        for i in range(data.draw(st.integers(1, 3))):
+            row = dict(data.draw(st.sampled_from(self.pool())))
+            row["person_id"] = None
+            row["anonymous_id"] = data.draw(st.sampled_from(sorted(linked)))
+            moved = data.draw(st.sampled_from(SHIFTS)) + timedelta(microseconds=self.files + i + 1)
+            row["timestamp"] = self.as_of + moved
+            row["event_id"] = f"anonymous-{self.files}-{i}"
+            rows.append(row)
+        self.write(rows)
         self.as_of += step
         self.run()
 
@@ -556,7 +586,7 @@ class StitchedMachine(IncrementalMachine):
         row["person_id"] = data.draw(st.sampled_from(["p", "p0", "p1", "ghost"]))
         row["timestamp"] -= SECOND + timedelta(microseconds=self.files + 1)
         self.keys[str(row["event_id"])] = row  # write() keeps its key
-        self.reference_applies = False
+        self.reference_applies = self.reference_applies and not self.dedupe
         self.write([row])
         self.as_of += step
         self.run()
@@ -821,15 +851,20 @@ def test_a_reexported_identities_file_reevaluates_the_persons_whose_ids_moved(
         assert after.incremental and after.persons_evaluated == 0
     assert row_count(root, "identity_map WHERE person_id = 'p5'") == 0
     moment += timedelta(minutes=3)
-    # A state whose last run kept no map (written by v7) finds the next re-export by the
-    # file's fingerprint: a full run, said, that keeps the map from then on.
+    # A state whose last run kept no map (written by v7) cannot diff one: its next run is
+    # full, said, even for a new events file alone, and keeps the map from then on.
     con = duckdb.connect(str(root / ".segctl" / DB_FILE))
     con.execute("DELETE FROM incremental WHERE key = 'data figures: identity map'")
+    [(last,)] = con.execute("SELECT max(run_id) FROM runs").fetchall()
     con.close()
     identities_file(root, {"a1": "p2"})
+    raw_events(root / "events" / "n.parquet", [(None, "a1", "purchase", bought)])
     full = lib.Project.load(root).run(as_of=iso(moment + timedelta(minutes=2)))
-    assert not full.incremental and full.full_reason == "identities.parquet changed"
+    assert not full.incremental and full.full_reason == f"run {last} kept no identity map"
     assert row_count(root, "identity_map") == 1  # kept again from that run on
+    raw_events(root / "events" / "o.parquet", [(None, "a1", "purchase", bought)])
+    after = run_beside_a_full_run(root, moment + timedelta(minutes=3))
+    assert after.incremental and after.persons_evaluated == 1  # p2, by the map alone
 
 
 def test_a_reexported_subscriptions_file_reevaluates_the_persons_whose_rows_changed(
