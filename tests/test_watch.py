@@ -373,7 +373,7 @@ def test_an_edited_added_or_removed_segment_runs_without_waiting_for_every(
 ) -> None:
     """The watch polls the definitions too: an edited segment file, a new one and a removed
     one each run within a few polls (--every is an hour here), in full, saying why; a
-    segment edited into an invalid one is a failed run, and the mended file runs."""
+    segment edited into an invalid one is a failed run, and removing it runs."""
     root = make_project(tmp_path / "proj", hook.url)
     drop(root / "events", "day-0.parquet", [("p2", "login", now() - timedelta(days=40))])
     watching = Watching(root, "--every", "1h", "--poll", "0.2s")
