@@ -16,8 +16,10 @@ new addresses or an edited segment is read within a poll or two, not at the next
 - Each run loads the project afresh (new files, edited segments) and takes the state lock only
   for the run itself; between runs the watch holds nothing, so ``segctl run`` or ``push`` beside
   an idle watch works.
-- A run that fails (a bad file, a lock held by a long ``segctl run``) is logged and retried on
-  the next trigger; a delivery that fails stays in the outbox and each later run retries it.
+- A run that fails is logged and tried again when an input changes, else after
+  :func:`retry_delay`: a lock held by a long ``segctl run`` every few seconds, anything else
+  (a bad file, a broken segment, which only a change mends) less and less often. A delivery
+  that fails stays in the outbox and each later run retries it.
 - :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit and
   deliver, then ends the loop.
 
@@ -40,7 +42,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from segctl.errors import NotAfterLastRun, SegctlError, UsageError
+from segctl.errors import NotAfterLastRun, SegctlError, StateLockedError, UsageError
 from segctl.sources import runfiles
 from segctl.timeutil import iso, parse_as_of
 
@@ -51,6 +53,15 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 #: After a failed run, the soonest the next attempt comes (unless --every is shorter).
 RETRY_AFTER = 5.0
+
+
+def retry_delay(failures: int, every: float, locked: bool) -> float:
+    """Seconds from the last of ``failures`` failed runs in a row to the next attempt when
+    no input changes: :data:`RETRY_AFTER` for a state locked by another command, else
+    doubled with each failure (5 s, 10 s, 20 s...: a broken segment or a bad file fails
+    the same way until it changes, and a change runs at once), never more than ``every``."""
+    backoff = 1 if locked else 2 ** min(failures - 1, 20)
+    return min(every, RETRY_AFTER * backoff)
 
 
 def parse_every(text: str, option: str = "--every") -> float:
@@ -143,6 +154,7 @@ class Watch:
         self._read: dict[str, tuple[int, int]] = {}
         self._side: tuple[str, ...] = ()
         self._last_as_of: datetime | None = None
+        self._locked = False  # whether the last failed run found the state locked
 
     def stop(self) -> None:
         """End the loop after the run in progress (if any) has committed and delivered."""
@@ -178,21 +190,20 @@ class Watch:
         config = self._load().config
         observed: dict[str, tuple[int, int]] = {}
         next_due = time.monotonic()  # when time alone makes a run due
-        retry_at = next_due  # after a failed run, new files wait for this too
+        failures = 0  # failed runs in a row
+        tried: dict[str, tuple[int, int]] | None = None  # the inputs a failed run was tried on
         while not self.stopping.is_set():
             listing = runfiles.listing(config, self._side + _definition_files(config))
-            changed = [
-                p for p, seen in listing.items() if observed.get(p) == seen != self._read.get(p)
-            ]
-            changed += [p for p in self._read if p not in listing and p not in observed]
+            since = self._read if tried is None else tried
+            changed = [p for p, seen in listing.items() if observed.get(p) == seen != since.get(p)]
+            changed += [p for p in since if p not in listing and p not in observed]
             observed = listing
-            now = time.monotonic()
-            if (changed and now >= retry_at) or now >= next_due:
+            if changed or time.monotonic() >= next_due:
                 ok = self.run_once()
                 config = self._load_config(config)
-                now = time.monotonic()
-                next_due = now + (self.every if ok else min(self.every, RETRY_AFTER))
-                retry_at = now if ok else next_due
+                failures, tried = (0, None) if ok else (failures + 1, listing)
+                wait = self.every if ok else retry_delay(failures, self.every, self._locked)
+                next_due = time.monotonic() + wait
             self.stopping.wait(self.poll)
 
     def _load_config(self, previous: Any) -> Any:
@@ -236,6 +247,7 @@ class Watch:
         except SegctlError as exc:
             from segctl.redact import redact
 
+            self._locked = isinstance(exc, StateLockedError)
             line = RunLine(moment, 0, time.monotonic() - started, error=redact(str(exc)))
             self.emit(line)
             return False

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -28,7 +29,7 @@ from stateproject import segctl
 from segctl.errors import UsageError
 from segctl.lock import state_lock
 from segctl.state import DB_FILE
-from segctl.watch import RunLine, parse_every
+from segctl.watch import RunLine, Watch, parse_every, retry_delay
 
 WINDOW = timedelta(days=30)
 RECENT = """\
@@ -306,6 +307,65 @@ def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: Webh
     watching.until(lambda: transitions(hook) == [("segment.entered", "p2")])
     code, err = watching.stop()
     assert code == 0, err
+
+
+class FakeTime:
+    """The watch's clock and its waits, without waiting: each wait moves the clock."""
+
+    def __init__(self, until: float) -> None:
+        self.now = 0.0
+        self.until = until
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return self.now > self.until
+
+    def wait(self, seconds: float) -> bool:
+        self.now += seconds
+        return self.is_set()
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes(
+    monkeypatch: pytest.MonkeyPatch, locked: bool
+) -> None:
+    """The loop's schedule on a fake clock (--every 1m, --poll 1s): a run that fails the same
+    way until an input changes (a broken segment) is tried again after 5, 10, 20, 40 s, then
+    every minute; a change runs at once (once settled: two polls alike); a state locked by
+    another command is tried every 5 s."""
+    clock = FakeTime(until=150)
+    monkeypatch.setattr("segctl.watch.time", clock)
+    # The segment as the last good run read it, broken (the first run fails), then mended.
+    read, broken, mended = ({"segments/s.yaml": (size, 1)} for size in (8, 9, 10))
+    monkeypatch.setattr(
+        "segctl.watch.runfiles.listing",
+        lambda config, extra: mended if clock.now >= 100 else broken,
+    )
+    monkeypatch.setattr("segctl.watch._definition_files", lambda config: ())
+    monkeypatch.setattr(Watch, "_load", lambda self: SimpleNamespace(config=None))
+    runs: list[float] = []
+
+    def run_once(self: Watch) -> bool:
+        runs.append(clock.now)
+        if clock.now >= 100 and not locked:
+            self._read = dict(mended)
+            return True
+        self._locked = locked
+        return False
+
+    monkeypatch.setattr(Watch, "run_once", run_once)
+    watch = Watch(None, every=60, poll=1, emit=lambda line: None)
+    watch.stopping = clock  # type: ignore[assignment]
+    watch._read = read
+    watch.loop()
+    if locked:
+        assert runs == [5.0 * i for i in range(31)]
+    else:
+        assert runs == [0, 5, 15, 35, 75, 101]  # a change at 100, settled at 101
+    assert [retry_delay(n, 60, False) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+    assert retry_delay(30, 3600, False) == 3600 and retry_delay(9, 3600, True) == 5
 
 
 def land(path: Path, text: str) -> None:
