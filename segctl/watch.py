@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-#: After a failed run, the soonest the next attempt comes (unless --every is shorter).
+#: After a failed run and no input changed, the first wait before trying again.
 RETRY_AFTER = 5.0
 
 
