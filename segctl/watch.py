@@ -193,7 +193,7 @@ class Watch:
         failures = 0  # failed runs in a row
         tried: dict[str, tuple[int, int]] | None = None  # the inputs a failed run was tried on
         while not self.stopping.is_set():
-            listing = runfiles.listing(config, self._side + _definition_files(config))
+            listing = self._listing(config)
             since = self._read if tried is None else tried
             changed = [p for p, seen in listing.items() if observed.get(p) == seen != since.get(p)]
             changed += [p for p in since if p not in listing and p not in observed]
@@ -205,6 +205,11 @@ class Watch:
                 wait = self.every if ok else retry_delay(failures, self.every, self._locked)
                 next_due = time.monotonic() + wait
             self.stopping.wait(self.poll)
+
+    def _listing(self, config: Config) -> dict[str, tuple[int, int]]:
+        """What the watch polls, path -> (size, mtime_ns): the input files, the list and
+        features files (:func:`_side_files`) and the definitions."""
+        return runfiles.listing(config, self._side + _definition_files(config))
 
     def _load_config(self, previous: Any) -> Any:
         try:
@@ -234,8 +239,7 @@ class Watch:
             # The inputs as the run will read them, unless one changes meanwhile: then the
             # next polls find it differ from this and run again. (A list file the edited
             # segments name for the first time makes one more run, once.)
-            config = project.config
-            before = runfiles.listing(config, self._side + _definition_files(config))
+            before = self._listing(project.config)
             try:
                 result = project.run(as_of=moment, wait=self.wait)
             except NotAfterLastRun as exc:  # another command (a `segctl run`) committed
