@@ -215,7 +215,7 @@ class Incremental:
         types = repr(sorted((t, sorted(c.items())) for t, c in self.engine.column_types().items()))
         found["the columns of the data"] = hashlib.sha256(types.encode()).hexdigest()
         found["the engine"] = config.engine.type
-        files = {str((self.root / c.file).resolve()) for c in self._list_conditions}
+        files = {c.path for c in self._list_conditions}
         for file in sorted(files | self._identity_files):
             path = Path(file)
             key = runfiles.stored_path(self.root, file)
@@ -256,9 +256,9 @@ class Incremental:
         not of a file that is an identities file too (compared as such)."""
         identities = self._identity_files
         return {
-            runfiles.stored_path(self.root, file)
+            runfiles.stored_path(self.root, c.path)
             for c in self._list_conditions
-            if (file := str((self.root / c.file).resolve())) not in identities
+            if c.path not in identities
         }
 
     def decide(self, store: StateStore, moment: datetime, full: bool) -> Decision:

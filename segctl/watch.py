@@ -294,7 +294,7 @@ def _side_files(project: Any) -> tuple[str, ...]:
     from segctl.definitions.model import list_conditions
 
     segments = project.definitions.segments.values()
-    files = {str((project.root / c.file).resolve()) for c in list_conditions(segments)}
+    files = {c.path for c in list_conditions(segments)}
     features = project.config.features_file
     if features is not None:
         files.add(str(features.resolve()))
