@@ -25,7 +25,8 @@ def ident(name: str) -> exp.Identifier:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     """A quoted column, optionally qualified: ``"table"."name"``."""
-    return exp.column(ident(name), table=ident(table) if table else None)
+    # copy=False: the identifiers are fresh (copying them was 0.07 s of a 1,000-segment plan).
+    return exp.column(ident(name), table=ident(table) if table else None, copy=False)
 
 
 def filtered(aggregate: exp.Expr, condition: exp.Expr | None) -> exp.Expr:
