@@ -92,6 +92,7 @@ class DuckDBEngine:
             self.con.execute(f"SET threads = {int(engine.threads)}")
         self.inputs: dict[str, list[InputFiles]] = {}
         self._schema: Schema | None = None
+        self._types: dict[str, dict[str, str]] = {}
         self.list_tables: dict[str, str] = {}
         self.loader: Loader
         # The events' tz-aware source timestamp, when the view exposes it (segctl.sources.views).
@@ -131,6 +132,7 @@ class DuckDBEngine:
             for table in ("events", "persons", "subscriptions"):
                 if table in loader.staged or table == "persons":
                     described = self.describe(trees.table(table), table)
+                    self._types[table] = dict(described)
                     schema[table] = {
                         name: _family(name, kind)
                         for name, kind in described
@@ -141,8 +143,10 @@ class DuckDBEngine:
 
     def column_types(self) -> dict[str, dict[str, str]]:
         """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which
-        nested property names are resolved against (the schema keeps only type families)."""
-        return {table: dict(self.describe(trees.table(table), table)) for table in self.schema()}
+        nested property names are resolved against (the schema keeps only type families).
+        Described once, with the schema: a run asks twice (0.02 s each over 547 files)."""
+        self.schema()
+        return {table: dict(types) for table, types in self._types.items()}
 
     def sample_rows(self, query: exp.Expr) -> list[tuple[Any, ...]]:
         """The rows of a small query built by segctl (a sample of JSON keys), or [] when the
