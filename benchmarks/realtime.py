@@ -17,9 +17,10 @@ hour) whose entries go to a local webhook receiver (tests/fakes/webhook.py). The
    the next day with no new file (past a local midnight: every local-day measure may move);
    the ratio, the persons whose wake-up time had come, and a check that both commit the same
    snapshot and transitions (``--rounds``, 3 by default: each command runs that many times per
-   step, alternated, from the same state, and the medians are compared); then a minute later with the persons file re-exported (1% of
-   the persons' plan changed), twice: the first re-export is a full run (it starts keeping
-   the persons' row hashes), the second re-evaluates the changed persons;
+   step, alternated, from the same state, and the medians are compared); then a minute later
+   with the persons file re-exported (1% of the persons' plan changed), twice: the first
+   re-export is a full run (it starts keeping the persons' row hashes), the second
+   re-evaluates the changed persons;
 2. ``segctl watch --every 1h``: ``--drops`` times, a file of fresh events for ``--new`` persons
    is renamed into the events folder, and the time until the receiver holds all of its
    ``active_now`` entries is measured (the median is reported);

@@ -25,7 +25,7 @@ def ident(name: str) -> exp.Identifier:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     """A quoted column, optionally qualified: ``"table"."name"``."""
-    # copy=False: the identifiers are fresh (copying them was 0.07 s of a 1,000-segment plan).
+    # copy=False: the identifiers are fresh (a 1,000-segment plan makes some 3,000 columns).
     return exp.column(ident(name), table=ident(table) if table else None, copy=False)
 
 

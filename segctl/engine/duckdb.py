@@ -305,7 +305,7 @@ class DuckDBEngine:
     def create_table(self, name: str, plan: exp.Expr, columns: str = "*") -> None:
         """Materialise a plan's result as a temporary table: ``SELECT columns`` (DuckDB
         SQL over the plan's columns) of it. The plan is spent: its SQL is generated without
-        the copy of the tree (0.04 to 0.17 s for a 1,000-segment plan), which the generator's
+        the copy of the tree (0.03 to 0.17 s for a 1,000-segment plan), which the generator's
         rewrites may change."""
         sql = plan.sql(dialect="duckdb", copy=False)
         with self.plan_errors():
