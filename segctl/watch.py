@@ -12,7 +12,9 @@ new addresses or an edited segment is read within a poll or two, not at the next
 - A new or rewritten file triggers a run once it has *settled*: the same size and
   modification time on two polls in a row, so a file still being copied is not read
   half-written (writers that rename a finished file into place are never caught halfway
-  anyway); a file that is gone triggers one once it is missing from two polls in a row.
+  anyway), or, for a Parquet file, at once when its footer is in place (a writer writes it
+  last: :func:`_finished`); a file that is gone triggers one once it is missing from two
+  polls in a row.
 - Each run loads the project afresh (new files, edited segments) and takes the state lock only
   for the run itself; between runs the watch holds nothing, so ``segctl run`` or ``push`` beside
   an idle watch works.
@@ -30,6 +32,7 @@ docs/realtime.md.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
@@ -195,7 +198,11 @@ class Watch:
         while not self.stopping.is_set():
             listing = self._listing(config)
             since = self._read if tried is None else tried
-            changed = [p for p, seen in listing.items() if observed.get(p) == seen != since.get(p)]
+            changed = [
+                p
+                for p, seen in listing.items()
+                if seen != since.get(p) and (observed.get(p) == seen or _finished(p, seen[0]))
+            ]
             changed += [p for p in since if p not in listing and p not in observed]
             observed = listing
             if changed or time.monotonic() >= next_due:
@@ -286,6 +293,31 @@ class Watch:
         if "engine" in vars(project):
             with suppress(Exception):
                 project.engine.driver.con.close()
+
+
+#: The magic number a Parquet file starts and ends with.
+PARQUET_MAGIC = b"PAR1"
+
+
+def _finished(path: str, size: int) -> bool:
+    """Whether ``path`` is a finished Parquet file of ``size`` bytes, which needs no second
+    poll to settle: a Parquet writer writes the footer last (its metadata, the metadata's
+    length and the magic number), so a file still being written or copied ends in row-group
+    data and settles the usual way, two polls alike. (A half-copied file that happens to end
+    in a plausible footer fails its run, logged, and runs again once the copy changes it.)"""
+    if not path.endswith(".parquet") or size < 12:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size != size:
+                return False  # it changed since the listing: not settled
+            head = handle.read(4)
+            handle.seek(size - 8)
+            tail = handle.read(8)
+    except OSError:
+        return False
+    footer = int.from_bytes(tail[:4], "little")
+    return head == tail[4:] == PARQUET_MAGIC and 0 < footer <= size - 12
 
 
 def _side_files(project: Any) -> tuple[str, ...]:

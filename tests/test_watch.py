@@ -29,7 +29,7 @@ from stateproject import segctl
 from segctl.errors import UsageError
 from segctl.lock import state_lock
 from segctl.state import DB_FILE
-from segctl.watch import RunLine, Watch, parse_every, retry_delay
+from segctl.watch import RunLine, Watch, _finished, parse_every, retry_delay
 
 WINDOW = timedelta(days=30)
 RECENT = """\
@@ -366,6 +366,70 @@ def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes
         assert runs == [0, 5, 15, 35, 75, 101]  # a change at 100, settled at 101
     assert [retry_delay(n, 60, False) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
     assert retry_delay(30, 3600, False) == 3600 and retry_delay(9, 3600, True) == 5
+
+
+def a_parquet_file(path: Path, rows: int = 2000) -> bytes:
+    """A Parquet file of several row groups (as a writer leaves it, footer last); its bytes."""
+    table = pa.table({"person_id": [f"p{i % 97}" for i in range(rows)], "n": list(range(rows))})
+    pq.write_table(table, path, row_group_size=rows // 4)
+    return path.read_bytes()
+
+
+def test_a_parquet_file_is_finished_only_once_its_footer_is_written(tmp_path: Path) -> None:
+    """A finished Parquet file needs no second poll to settle; no prefix of one (a file still
+    being written or copied) passes for finished, nor a file of another format, nor one whose
+    size is not the listing's any more."""
+    whole = a_parquet_file(tmp_path / "whole.parquet")
+    assert _finished(str(tmp_path / "whole.parquet"), len(whole))
+    part = tmp_path / "part.parquet"
+    for length in range(len(whole)):
+        part.write_bytes(whole[:length])
+        assert not _finished(str(part), length), length
+    assert not _finished(str(tmp_path / "whole.parquet"), len(whole) - 1)  # grew since
+    (tmp_path / "whole.csv").write_bytes(whole)
+    assert not _finished(str(tmp_path / "whole.csv"), len(whole))
+    assert not _finished(str(tmp_path / "missing.parquet"), len(whole))
+
+
+def test_a_finished_parquet_file_runs_at_the_first_poll_that_sees_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a fake clock (--every 1h, --poll 1s): a finished Parquet file landing at 10.5 s
+    runs at the poll of 11 s, not 12 s; a CSV file landing at 20.5 s waits for two polls
+    alike (22 s), as before; a Parquet file written a third at a time from 30.5 s runs at
+    the first poll that finds it whole (33 s), not while it grows."""
+    clock = FakeTime(until=45)
+    monkeypatch.setattr("segctl.watch.time", clock)
+    whole = a_parquet_file(tmp_path / "a.parquet")
+    (tmp_path / "b.csv").write_text("person_id,event,timestamp\np1,login,2026-11-01\n")
+    growing = tmp_path / "c.parquet"
+
+    def listing(config: Any, extra: Any) -> dict[str, tuple[int, int]]:
+        found = {}
+        for path, landed in ((tmp_path / "a.parquet", 10.5), (tmp_path / "b.csv", 20.5)):
+            if clock.now >= landed:
+                found[str(path)] = (path.stat().st_size, 1)
+        if clock.now >= 30.5:  # written a third at a time: whole from 32.5 s
+            stage = min(int(clock.now - 30.5), 2)
+            growing.write_bytes(whole[: len(whole) * (stage + 1) // 3])
+            found[str(growing)] = (growing.stat().st_size, stage)
+        return found
+
+    monkeypatch.setattr("segctl.watch.runfiles.listing", listing)
+    monkeypatch.setattr("segctl.watch._definition_files", lambda config: ())
+    monkeypatch.setattr(Watch, "_load", lambda self: SimpleNamespace(config=None))
+    runs: list[float] = []
+
+    def run_once(self: Watch) -> bool:
+        runs.append(clock.now)
+        self._read = listing(None, None)
+        return True
+
+    monkeypatch.setattr(Watch, "run_once", run_once)
+    watch = Watch(None, every=3600, poll=1, emit=lambda line: None)
+    watch.stopping = clock  # type: ignore[assignment]
+    watch.loop()
+    assert runs == [0, 11, 22, 33]
 
 
 def land(path: Path, text: str) -> None:

@@ -92,7 +92,8 @@ def watch(
         typer.Option(
             "--poll",
             help="How often to look for new, changed or removed input files (s, m or h). A "
-            "file runs once it is the same on two polls in a row.",
+            "file runs once it is the same on two polls in a row (a Parquet file, once its "
+            "footer is written).",
         ),
     ] = "1s",
     project: ProjectOpt = None,
