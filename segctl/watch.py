@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from segctl.errors import NotAfterLastRun, SegctlError, StateLockedError, UsageError
 from segctl.sources import runfiles
+from segctl.sources.inputs import file_format
 from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ def _finished(path: str, size: int) -> bool:
     length and the magic number), so a file still being written or copied ends in row-group
     data and settles the usual way, two polls alike. (A half-copied file that happens to end
     in a plausible footer fails its run, logged, and runs again once the copy changes it.)"""
-    if not path.endswith(".parquet") or size < 12:
+    if file_format(path) != "parquet" or size < 12:
         return False
     try:
         with open(path, "rb") as handle:

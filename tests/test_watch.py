@@ -381,6 +381,8 @@ def test_a_parquet_file_is_finished_only_once_its_footer_is_written(tmp_path: Pa
     size is not the listing's any more."""
     whole = a_parquet_file(tmp_path / "whole.parquet")
     assert _finished(str(tmp_path / "whole.parquet"), len(whole))
+    (tmp_path / "WHOLE.PQ").write_bytes(whole)  # any name the loader reads as Parquet
+    assert _finished(str(tmp_path / "WHOLE.PQ"), len(whole))
     part = tmp_path / "part.parquet"
     for length in range(len(whole)):
         part.write_bytes(whole[:length])
