@@ -327,6 +327,30 @@ class FakeTime:
         return self.is_set()
 
 
+Listing = dict[str, tuple[int, int]]
+
+
+def loop_on_a_fake_clock(
+    monkeypatch: pytest.MonkeyPatch,
+    clock: FakeTime,
+    listing: Callable[[], Listing],
+    run_once: Callable[[Watch], bool],
+    every: float,
+    read: Listing | None = None,
+) -> None:
+    """The real watch loop (--poll 1s) on ``clock``, polling ``listing()``, each run being
+    ``run_once``; ``read``: the inputs as the last committed run read them."""
+    monkeypatch.setattr("segctl.watch.time", clock)
+    monkeypatch.setattr("segctl.watch.runfiles.listing", lambda config, extra: listing())
+    monkeypatch.setattr("segctl.watch._definition_files", lambda config: ())
+    monkeypatch.setattr(Watch, "_load", lambda self: SimpleNamespace(config=None))
+    monkeypatch.setattr(Watch, "run_once", run_once)
+    watch = Watch(None, every=every, poll=1, emit=lambda line: None)
+    watch.stopping = clock  # type: ignore[assignment]
+    watch._read = dict(read or {})
+    watch.loop()
+
+
 @pytest.mark.parametrize("locked", [False, True])
 def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes(
     monkeypatch: pytest.MonkeyPatch, locked: bool
@@ -336,15 +360,8 @@ def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes
     every minute; a change runs at once (once settled: two polls alike); a state locked by
     another command is tried every 5 s."""
     clock = FakeTime(until=150)
-    monkeypatch.setattr("segctl.watch.time", clock)
     # The segment as the last good run read it, broken (the first run fails), then mended.
     read, broken, mended = ({"segments/s.yaml": (size, 1)} for size in (8, 9, 10))
-    monkeypatch.setattr(
-        "segctl.watch.runfiles.listing",
-        lambda config, extra: mended if clock.now >= 100 else broken,
-    )
-    monkeypatch.setattr("segctl.watch._definition_files", lambda config: ())
-    monkeypatch.setattr(Watch, "_load", lambda self: SimpleNamespace(config=None))
     runs: list[float] = []
 
     def run_once(self: Watch) -> bool:
@@ -355,11 +372,10 @@ def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes
         self._locked = locked
         return False
 
-    monkeypatch.setattr(Watch, "run_once", run_once)
-    watch = Watch(None, every=60, poll=1, emit=lambda line: None)
-    watch.stopping = clock  # type: ignore[assignment]
-    watch._read = read
-    watch.loop()
+    def listing() -> Listing:
+        return mended if clock.now >= 100 else broken
+
+    loop_on_a_fake_clock(monkeypatch, clock, listing, run_once, every=60, read=read)
     if locked:
         assert runs == [5.0 * i for i in range(31)]
     else:
@@ -401,12 +417,11 @@ def test_a_finished_parquet_file_runs_at_the_first_poll_that_sees_it(
     alike (22 s), as before; a Parquet file written a third at a time from 30.5 s runs at
     the first poll that finds it whole (33 s), not while it grows."""
     clock = FakeTime(until=45)
-    monkeypatch.setattr("segctl.watch.time", clock)
     whole = a_parquet_file(tmp_path / "a.parquet")
     (tmp_path / "b.csv").write_text("person_id,event,timestamp\np1,login,2026-11-01\n")
     growing = tmp_path / "c.parquet"
 
-    def listing(config: Any, extra: Any) -> dict[str, tuple[int, int]]:
+    def listing() -> Listing:
         found = {}
         for path, landed in ((tmp_path / "a.parquet", 10.5), (tmp_path / "b.csv", 20.5)):
             if clock.now >= landed:
@@ -417,20 +432,14 @@ def test_a_finished_parquet_file_runs_at_the_first_poll_that_sees_it(
             found[str(growing)] = (growing.stat().st_size, stage)
         return found
 
-    monkeypatch.setattr("segctl.watch.runfiles.listing", listing)
-    monkeypatch.setattr("segctl.watch._definition_files", lambda config: ())
-    monkeypatch.setattr(Watch, "_load", lambda self: SimpleNamespace(config=None))
     runs: list[float] = []
 
     def run_once(self: Watch) -> bool:
         runs.append(clock.now)
-        self._read = listing(None, None)
+        self._read = listing()
         return True
 
-    monkeypatch.setattr(Watch, "run_once", run_once)
-    watch = Watch(None, every=3600, poll=1, emit=lambda line: None)
-    watch.stopping = clock  # type: ignore[assignment]
-    watch.loop()
+    loop_on_a_fake_clock(monkeypatch, clock, listing, run_once, every=3600)
     assert runs == [0, 11, 22, 33]
 
 
