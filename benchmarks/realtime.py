@@ -240,7 +240,7 @@ def beside_a_full_run(
     same snapshot and transitions. With ``rounds`` above 1, each command runs that many
     times, alternated, each from the state before the step (the incremental ones on clones
     but the last, which runs in ``root`` and goes on from it), and the medians are compared:
-    one pair of commands varies by 10 to 20% on this shared machine."""
+    one pair of commands varies by 10 to 30% on this shared machine."""
     stamp = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
     trial = root.with_name(root.name + "-trial")
     incremental: list[float] = []
