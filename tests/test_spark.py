@@ -65,7 +65,12 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         # Tiny data, many short queries: the JIT's first tier is enough and costs half the CPU.
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+        # Its code cache is then 48 MB, which the slow variant's 80 generated projects of
+        # whole-stage code filled ("Out of space in CodeCache", the JVM gone): 256 MB.
+        .config(
+            "spark.driver.extraJavaOptions",
+            "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m",
+        )
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
