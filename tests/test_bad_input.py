@@ -554,6 +554,15 @@ LANGUAGE_CASES = [
          "a calendar window counts whole days: 'within' takes d, w or y (like 7d), not hours",
          segment("name: a\nrule:\n  {event: login, within: 36h, calendar: true, "
                  "count: {gte: 1}}\n")),
+    # Hours are refused even when they add up to whole days (48h): the spelling is the error.
+    Case("calendar-hours-whole-days", DEFINITION, "segments/a.yaml:3:26",
+         "a calendar window counts whole days: 'within' takes d, w or y (like 7d), not hours",
+         segment("name: a\nrule:\n  {event: login, within: 48h, calendar: true, "
+                 "count: {gte: 1}}\n")),
+    Case("calendar-between-hours", DEFINITION, "segments/a.yaml:3:27",
+         "a calendar window counts whole days: 'between' takes d, w or y (like 7d), not hours",
+         segment("name: a\nrule:\n  {event: login, between: [48h, 1d], calendar: true, "
+                 "count: {gte: 1}}\n")),
     Case("calendar-on-property", DEFINITION, "segments/a.yaml:3:38",
          "'calendar' applies only to an event condition's window, not to a property condition",
          segment("name: a\nrule:\n  {property: created_at, within: 7d, calendar: true}\n")),
@@ -589,6 +598,10 @@ LANGUAGE_CASES = [
          "calendar periods are whole days: 'every' and 'offset' take d, w or y",
          segment("name: a\nrule:\n  {event: login, calendar: true, active_periods: "
                  "{every: 36h, of_last: 4, gte: 2}}\n")),
+    Case("active-periods-calendar-24h", DEFINITION, "segments/a.yaml:3:50",
+         "calendar periods are whole days: 'every' and 'offset' take d, w or y",
+         segment("name: a\nrule:\n  {event: login, calendar: true, active_periods: "
+                 "{every: 7d, offset: 24h, of_last: 4, gte: 2}}\n")),
     Case("active-periods-unknown-key", DEFINITION, "segments/a.yaml:3:58",
          "unknown operator 'of_lats' (did you mean 'of_last'?)",
          segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 2, "
@@ -650,6 +663,11 @@ LANGUAGE_CASES = [
     Case("template-stopped-calendar-hours", DEFINITION, "segments/a.yaml:3:9",
          "template 'stopped' with calendar: true counts whole days: 'recent' takes d, w or y",
          segment("name: a\ntemplate: stopped\nparams: {event: login, recent: 12h, "
+                 "calendar: true}\n")),
+    Case("template-stopped-calendar-24h", DEFINITION, "segments/a.yaml:3:9",
+         "template 'stopped' with calendar: true counts whole days: 'recent' takes d, w or y "
+         "(like 7d), not 24h",
+         segment("name: a\ntemplate: stopped\nparams: {event: login, recent: 24h, "
                  "calendar: true}\n")),
     Case("type-error-names-the-column", DEFINITION, "segments/a.yaml:3:24",
          "'gte': expected a number, got the text 'lots' ('age' is a number column)",

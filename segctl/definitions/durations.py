@@ -38,6 +38,13 @@ def parse_duration(value: Any) -> timedelta:
     return int(match.group(1)) * unit
 
 
+def in_hours(value: Any) -> bool:
+    """Whether a duration is spelled in hours (``24h``): a calendar window takes whole days
+    spelled in d, w or y, whatever the hours add up to (SPEC 2.4b)."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    return match is not None and match.group(2) == "h"
+
+
 def format_duration(delta: timedelta) -> str:
     """The shortest spelling of a duration in the language (``timedelta(days=7)`` -> ``7d``)."""
     hours = int(delta.total_seconds() // 3600)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from segctl.definitions.comparisons import COMPARATORS, ORDERED, ComparisonParser
-from segctl.definitions.durations import parse_duration
+from segctl.definitions.durations import in_hours, parse_duration
 from segctl.definitions.model import (
     AGGREGATES,
     ColumnTest,
@@ -140,7 +140,8 @@ class MeasureParser(ComparisonParser):
                 )
                 return None
             assert measure.periods is not None
-            if window.calendar and not _whole_days(measure.periods.every, measure.periods.offset):
+            raw = [spec.get(k) for k in ("every", "offset")] if isinstance(spec, YMap) else []
+            if window.calendar and any(in_hours(v) for v in raw):
                 self.error(
                     position_of(spec, pos),
                     "calendar periods are whole days: 'every' and 'offset' take d, w or y "
@@ -176,9 +177,9 @@ class MeasureParser(ComparisonParser):
                 "between: [90d, 30d]",
             )
             return None
-        durations = [window.within] if window.within is not None else list(window.between or ())
-        if not _whole_days(*(d for d in durations if d is not None)):
-            key = "within" if window.within is not None else "between"
+        key = "within" if window.within is not None else "between"
+        raw = node[key]
+        if any(in_hours(v) for v in (raw if isinstance(raw, list) else [raw])):
             self.error(
                 node.at(key),
                 f"a calendar window counts whole days: '{key}' takes d, w or y "
@@ -345,5 +346,3 @@ def measure_subject(kind: str) -> str:
     return f"{kind} is a number"
 
 
-def _whole_days(*durations: timedelta) -> bool:
-    return all(d % timedelta(days=1) == timedelta(0) for d in durations)

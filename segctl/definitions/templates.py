@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from segctl.definitions.durations import format_duration, parse_duration
+from segctl.definitions.durations import format_duration, in_hours, parse_duration
 from segctl.errors import ValueProblem
 
 
@@ -94,7 +94,7 @@ def _calendar(calendar: bool) -> dict[str, Any]:
 def _whole_days(template: str, calendar: bool, **durations: str) -> None:
     """Calendar windows count whole days: one message for the template, not one per window."""
     for name, value in durations.items():
-        if calendar and parse_duration(value) % timedelta(days=1):
+        if calendar and in_hours(value):
             raise ValueProblem(
                 f"template '{template}' with calendar: true counts whole days: '{name}' takes "
                 f"d, w or y (like 7d), not {value}"
