@@ -1,10 +1,15 @@
-"""Numbers as people read them in messages and tables: one percentage formatter.
+"""Numbers as people read them in messages and tables (one percentage formatter), and values as
+JSON writes them (one conversion for the CLI's documents and the webhooks' bodies).
 
 >>> percent(0.913462), percent(12, 3843, places=0, hedge=False)
 ('91.3%', '0%')
 """
 
 from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
 
 
 def percent(
@@ -45,3 +50,27 @@ def percent(
         if 100 - smallest < value < 100:
             return f"{sign}>{100 - smallest:.{places}f}%"
     return f"{sign}{value:.{places}f}%"
+
+
+def json_value(value: Any) -> Any:
+    """A value JSON cannot hold as it is, as JSON holds it: a timestamp or date as ISO 8601
+    (a naive timestamp is UTC: ``Z``), a DECIMAL as a number (an integer when it is whole),
+    a UUID as text. For ``json.dumps(default=...)``: anything else is a TypeError.
+
+    >>> from datetime import datetime, date
+    >>> json_value(datetime(2026, 1, 2, 3, 4)), json_value(date(2026, 1, 2))
+    ('2026-01-02T03:04:00Z', '2026-01-02')
+    >>> json_value(Decimal("12.50")), json_value(Decimal("1200")), json_value(Decimal("1E+3"))
+    (12.5, 1200, 1000)
+    """
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):  # datetime, date, time
+        text = str(value.isoformat())
+        naive = "T" in text and getattr(value, "tzinfo", "") is None
+        return text + "Z" if naive else text
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

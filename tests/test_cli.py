@@ -287,6 +287,25 @@ def test_features_json_named(cli: Cli, project: Path) -> None:
     assert json.loads(result.stdout)[0] == {"person_id": "p1", "ltv": 600.0}
 
 
+def test_features_json_of_a_sum_over_whole_numbers(cli: Cli, tmp_path: Path) -> None:
+    """DuckDB sums an integer column as a DECIMAL: JSON holds it as a number."""
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "events.csv").write_text(
+        "person_id,event,timestamp,amount\n"
+        "a,purchase,2026-11-10T00:00:00Z,100\nb,purchase,2026-11-11T00:00:00Z,50\n"
+        "a,purchase,2026-11-12T00:00:00Z,7\n"
+    )
+    (tmp_path / "segctl.yaml").write_text("data:\n  events: events.csv\nsegments: segments/\n")
+    (tmp_path / "features.yaml").write_text(
+        "features:\n  spent: {event: purchase, measure: {sum: amount}}\n"
+    )
+    result = cli("features", "--project", tmp_path, "--as-of", AS_OF, "-f", "json")
+    assert json.loads(result.stdout) == [
+        {"person_id": "a", "spent": 107},
+        {"person_id": "b", "spent": 50},
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_features_out(cli: Cli, project: Path, suffix: str) -> None:
     out = project / f"features{suffix}"

@@ -6,6 +6,7 @@ import csv
 import json
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from textwrap import dedent
 
@@ -129,6 +130,48 @@ def test_transitions_fire_actions_exactly_once(
     emitted = pq.read_table(root / ".segctl" / "emitted_events.parquet").to_pylist()
     assert sorted(r["person_id"] for r in emitted) == sorted(first)
     assert {r["event"] for r in emitted} == {"entered_active"}
+
+
+def test_person_columns_json_cannot_hold_as_they_are_reach_the_webhook_and_json_outputs(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A DECIMAL person column is a JSON number (whole: an integer), a timestamp nested in a
+    STRUCT is ISO 8601, in the webhook's body and in members/preview --format json."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    root = make(tmp_path, hook, resend)
+    ids = [f"p{i}" for i in range(1, 7)]
+    paid = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": ids,
+                "email": [f"{p}@example.com" for p in ids],
+                "ltv": pa.array([Decimal("12.50")] * 5 + [Decimal("7.00")], pa.decimal128(10, 2)),
+                "last_order": pa.array(
+                    [{"at": paid, "total": Decimal("3.10")}] * 6,
+                    pa.struct([("at", pa.timestamp("us", "UTC")), ("total", pa.decimal128(6, 2))]),
+                ),
+            }
+        ),
+        root / "persons.parquet",
+    )
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text().replace("persons.csv", "persons.parquet"))
+    lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    person = {e["person_id"]: e["person"] for e in hook.events()}
+    assert person and all(p["ltv"] == (7 if i == "p6" else 12.5) for i, p in person.items())
+    assert {type(p["ltv"]) for i, p in person.items() if i == "p6"} <= {int}
+    assert all(p["last_order"] == {"at": "2026-02-01T09:30:00+00:00", "total": 3.1}
+               for p in person.values())  # fmt: skip
+    for command in (["members", "active"], ["preview", "active", "--as-of", iso(AS_OF[0])]):
+        proc = segctl(root, *command, "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        document = json.loads(proc.stdout)
+        rows = document if isinstance(document, list) else document["members"]
+        assert {r["person_id"]: r["ltv"] for r in rows} == {i: p["ltv"] for i, p in person.items()}
 
 
 def test_transient_errors_are_retried_and_permanent_ones_recorded(

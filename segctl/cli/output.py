@@ -13,10 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from segctl.redact import redact
+from segctl.textfmt import json_value
 
 FORMATS = ("table", "json", "csv")
 
@@ -53,16 +54,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat() + ("Z" if value.tzinfo is None else "")
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=json_default, ensure_ascii=False))
+    sys.stdout.write(json.dumps(document, indent=2, default=json_value, ensure_ascii=False))
     sys.stdout.write("\n")
 
 

@@ -20,8 +20,9 @@ from segctl.cli.options import (
     WaitOpt,
     load,
 )
-from segctl.cli.output import json_default, note, print_rows, progress
+from segctl.cli.output import note, print_rows, progress
 from segctl.redact import redact
+from segctl.textfmt import json_value
 
 
 def verify(
@@ -130,7 +131,7 @@ def watch(
 
         def emit(line: RunLine) -> None:
             if fmt is Format.json:
-                text = json.dumps(line.to_dict(), default=json_default)
+                text = json.dumps(line.to_dict(), default=json_value)
             else:
                 text = line.text()
             sys.stdout.write(redact(text) + "\n")

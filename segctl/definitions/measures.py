@@ -344,5 +344,3 @@ def measure_subject(kind: str) -> str:
     if kind in ("min", "max", "sum", "avg"):
         return f"{kind} is a value of its 'of' column"
     return f"{kind} is a number"
-
-

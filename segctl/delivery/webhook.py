@@ -13,6 +13,7 @@ from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
 from segctl.delivery.retry import Permanent
 from segctl.delivery.signing import headers as signed_headers
+from segctl.textfmt import json_value
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
@@ -38,10 +39,11 @@ def payload(row: dict[str, Any], person: dict[str, Any] | None) -> dict[str, Any
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        text = value.isoformat()
-        return text + "Z" if "T" in text and value.tzinfo is None else text
-    return value
+    """A person's value as the body holds it (a nested one is converted when written)."""
+    try:
+        return json_value(value)
+    except TypeError:
+        return value
 
 
 def classify(response: httpx.Response) -> Any:
@@ -66,7 +68,9 @@ class WebhookSender:
             raise Permanent("the endpoint answered 410 Gone earlier in this push")
         bodies = [payload(r, people.get(r["person_id"])) for r in batch.rows]
         single = json.loads(batch.rows[0]["spec"]).get("batch", 1) == 1 and len(bodies) == 1
-        data = json.dumps(bodies[0] if single else bodies, sort_keys=True).encode()
+        data = json.dumps(
+            bodies[0] if single else bodies, sort_keys=True, default=json_value
+        ).encode()
         secret = self.destination.secrets["secret"]
         headers = signed_headers(secret, batch.key, int(time.time()), data)
         try:
