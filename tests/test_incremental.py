@@ -1071,7 +1071,9 @@ def test_files_a_run_read_are_not_checked_alone_again_while_unchanged(root: Path
 # ---- the data warnings and the newest event (segctl.project.figures) ----------------------------
 
 
-def raw_events(path: Path, rows: list[tuple[str | None, str | None, str | None, datetime]]) -> None:
+def raw_events(
+    path: Path, rows: list[tuple[str | None, str | None, str | None, datetime | None]]
+) -> None:
     """(person_id, anonymous_id, event, timestamp) rows, with an event_id each."""
     pq.write_table(
         pa.table(
@@ -1091,8 +1093,8 @@ def raw_events(path: Path, rows: list[tuple[str | None, str | None, str | None, 
 def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
     root: Path, events: str
 ) -> None:
-    """An incremental run's data warnings (rows with no person, no event name, repeats
-    removed) and freshness warning equal ``run --full``'s at every step: new files with such
+    """An incremental run's data warnings (rows with no person, no event name, no timestamp,
+    repeats removed) and freshness warning equal ``run --full``'s at every step: new files with such
     rows, time passing, a changed file, a repeat across files, an anonymous id linked by a
     later file, and as_of far past the newest event."""
     config = root / "segctl.yaml"
@@ -1118,7 +1120,12 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
     at = AS_OF[0] + timedelta(hours=1)
     raw_events(
         root / "events" / "m.parquet",
-        [(None, "a1", "login", at), ("", "a2", "login", at), ("p1", None, None, at)],
+        [
+            (None, "a1", "login", at),
+            ("", "a2", "login", at),
+            ("p1", None, None, at),
+            ("p1", None, "login", None),
+        ],
     )
     steps: list[tuple[str, Callable[[], object]]] = [
         ("first run", lambda: None),
@@ -1126,7 +1133,13 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
             "new file",
             lambda: raw_events(
                 root / "events" / "n.parquet",
-                [(None, "a3", "login", at), ("p2", "a2", "login", at), ("p3", None, None, at)],
+                [
+                    (None, "a3", "login", at),
+                    ("p2", "a2", "login", at),
+                    ("p3", None, None, at),
+                    ("p3", None, "login", None),
+                    ("p4", None, "login", None),
+                ],
             ),
         ),
         ("time passes", lambda: None),
@@ -1160,6 +1173,7 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
         assert committed(root) == committed(copy), label
         kinds.append(result.incremental)
     assert any("no person id" in w for w in result.warnings)
+    assert any("have no timestamp and were ignored" in w for w in result.warnings)
     assert any("past the newest event" in w for w in result.warnings)
     assert kinds == [False, True, True, True, False, True, True]
 

@@ -435,6 +435,46 @@ def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth
         assert f"warning: {line}" in result.stderr
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".ndjson", ".parquet"])
+def test_events_with_no_timestamp_are_counted_and_said(tmp_path: Path, suffix: str) -> None:
+    """An empty timestamp cell (a NULL) places the event nowhere in time: no condition counts
+    it, and validate, evaluate and run say how many per source, as for rows with no person."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    rows = pa.table(
+        {
+            "person_id": ["a", "b", "b", "c"],
+            "event": ["video_rendered"] * 4,
+            "timestamp": ["2026-11-10T00:00:00Z", None, "2026-11-11T00:00:00Z", None],
+        }
+    )
+    path = tmp_path / f"events{suffix}"
+    if suffix == ".csv":
+        pacsv.write_csv(rows, path)
+    elif suffix == ".ndjson":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows.to_pylist()))
+    else:
+        pq.write_table(rows, path)
+    proj = project(tmp_path, f"data:\n  events: {{path: {path.name}, name: app}}\n", "x")
+    assert members(proj) == []  # SEGMENT counts 3 renders of "x": nobody
+    (tmp_path / "segments/renders.yaml").write_text(
+        "name: renders\nrule: {event: video_rendered, count: {gte: 1}}\n"
+    )
+    assert members(segctl.Project.load(tmp_path)) == ["a", "b"]
+    line = "app: 2 of 4 events (50%) have no timestamp and were ignored"
+    runner = CliRunner()
+    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert line in json.loads(result.stdout)["warnings"]
+        assert f"warning: {line}" in result.stderr
+
+
 def test_inspect_lists_sources_and_nested_keys(tmp_path: Path, t: Truth) -> None:
     from typer.testing import CliRunner
 

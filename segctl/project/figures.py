@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 NEWEST = "newest event"
 #: ``newest event`` when there is no event.
 NONE = "none"
+#: The figures kept per events source, in order.
+FIELDS = ("rows", "duplicates", "no_person", "no_event", "no_time")
 
 
 @dataclass
@@ -40,9 +42,7 @@ class Figures:
     def encode(self) -> dict[str, str]:
         """The ``incremental`` rows that keep the figures (key -> value)."""
         found = {
-            f"{kept_state.FIGURES}events source {i}": (
-                f"{s.rows} {s.duplicates} {s.no_person} {s.no_event}"
-            )
+            f"{kept_state.FIGURES}events source {i}": " ".join(str(getattr(s, f)) for f in FIELDS)
             for i, s in enumerate(self.stats)
         }
         if self.known:
@@ -63,21 +63,16 @@ def compute(project: Project, store: StateStore, decision: Decision) -> Figures:
     old = kept_state.figures(store, last.run_id) if last is not None else {}
     sources = loader.staged.get("events", [])
     keys = [f"events source {i}" for i in range(len(sources))]
-    if not decision.full and checks.additive(loader) and all(k in old for k in keys):
+    # Figures kept before the timestamp count (four numbers) are counted again, in full.
+    kept_all = all(len(old.get(k, "").split()) == len(FIELDS) for k in keys)
+    if not decision.full and checks.additive(loader) and kept_all:
         with driver.plan_errors():
             added, newest = checks.files_stats(loader, decision.new_files)
         stats = []
         for key, new in zip(keys, added, strict=True):
-            rows, duplicates, no_person, no_event = (int(v) for v in old[key].split())
-            stats.append(
-                checks.Stats(
-                    new.name,
-                    rows + new.rows,
-                    duplicates + new.duplicates,
-                    no_person + new.no_person,
-                    no_event + new.no_event,
-                )
-            )
+            counts = dict(zip(FIELDS, (int(v) for v in old[key].split()), strict=True))
+            sums = {f: counts[f] + getattr(new, f) for f in FIELDS}
+            stats.append(checks.Stats(new.name, **sums))
         before = old.get(NEWEST)
         if before is not None:
             if before != NONE:

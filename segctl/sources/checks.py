@@ -1,7 +1,8 @@
 """What the views leave out, and bad values traced to their file (SPEC 1, "Data sources").
 
 Nothing is dropped silently: :func:`warnings` says per events source how many rows were
-repeats (``dedupe_on``), had no person once identities were resolved, or had no event name.
+repeats (``dedupe_on``), had no person once identities were resolved, had no event name, or
+had no timestamp (an empty cell: no condition can place the event in time).
 :func:`find_bad_timestamps` traces a timestamp that does not parse to its file, row (or line),
 column and value.
 """
@@ -34,16 +35,20 @@ class Stats:
     duplicates: int
     no_person: int
     no_event: int
+    no_time: int
 
 
 def stats(loader: Loader) -> list[Stats]:
-    """Per events source: rows, duplicates removed, rows with no person or no event."""
+    """Per events source: rows, duplicates removed, rows with no person, no event or no
+    timestamp."""
     if "events" not in loader.staged:
         return []
     duplicate = exp.column(DUPLICATE, quoted=True)
     kept = exp.not_(duplicate)
     no_person = exp.column("person_id").is_(exp.null())
     no_event = exp.column("event").is_(exp.null())
+    no_time = exp.column("timestamp").is_(exp.null())
+    named = exp.and_(kept, exp.not_(no_person), exp.not_(no_event))
     per_source = (
         exp.select(
             exp.column(SOURCE_INDEX, quoted=True),
@@ -51,6 +56,7 @@ def stats(loader: Loader) -> list[Stats]:
             count(duplicate),
             count(exp.and_(kept, no_person)),
             count(exp.and_(kept, exp.not_(no_person), no_event)),
+            count(exp.and_(named, no_time)),
         )
         .from_(EVENTS_STAGED_VIEW)
         .group_by(exp.Literal.number(1))
@@ -59,8 +65,8 @@ def stats(loader: Loader) -> list[Stats]:
     by_index = {int(r[0]): r for r in rows}
     out = []
     for staged in loader.staged["events"]:
-        r = by_index.get(staged.index, (staged.index, 0, 0, 0, 0))
-        out.append(Stats(staged.source.name, int(r[1]), int(r[2]), int(r[3]), int(r[4])))
+        r = by_index.get(staged.index, (staged.index, 0, 0, 0, 0, 0))
+        out.append(Stats(staged.source.name, *(int(v) for v in r[1:])))
     return out
 
 
@@ -77,7 +83,7 @@ def files_stats(loader: Loader, files: list[str]) -> tuple[list[Stats], datetime
     newest timestamp of those kept (naive UTC; None without one). Exact for the rows of the
     views only when :func:`additive`: the rows are read as the views read them, with each
     source's mapping, but without repeats removed or identities resolved."""
-    totals = {id(s): Stats(s.source.name, 0, 0, 0, 0) for s in loader.staged.get("events", [])}
+    totals = {id(s): Stats(s.source.name, 0, 0, 0, 0, 0) for s in loader.staged.get("events", [])}
     newest: datetime | None = None
     for staged, one in loader.read_events_of(files):
         found = one.picked.get("person_id")
@@ -102,13 +108,15 @@ def files_stats(loader: Loader, files: list[str]) -> tuple[list[Stats], datetime
             count(),
             count(p.is_(exp.null())),
             count(exp.and_(has_person, e.is_(exp.null()))),
+            count(exp.and_(kept, exp.column("t").is_(exp.null()))),
             _max_where("t", kept),
         ).from_(inner.subquery())
-        [(n, no_person, no_event, last)] = loader.con.execute(duck(query)).fetchall()
+        [(n, no_person, no_event, no_time, last)] = loader.con.execute(duck(query)).fetchall()
         rows = totals[id(staged)]
         rows.rows += int(n)
         rows.no_person += int(no_person)
         rows.no_event += int(no_event)
+        rows.no_time += int(no_time)
         if last is not None and (newest is None or last > newest):
             newest = last
     return list(totals.values()), newest
@@ -145,6 +153,11 @@ def render(found: list[Stats], ambiguous: int) -> list[str]:
             sentences.append(
                 f"{s.name}: {s.no_event:,} of {kept:,} rows ({_share(s.no_event, kept)}) have "
                 "no event name (identify or page calls?) and were ignored"
+            )
+        if s.no_time:
+            sentences.append(
+                f"{s.name}: {s.no_time:,} of {kept:,} events ({_share(s.no_time, kept)}) have "
+                "no timestamp and were ignored"
             )
     if ambiguous:
         sentences.append(
