@@ -392,6 +392,17 @@ DATA_CASES = [
          "column 'updated_at' has a value that is not a timestamp: '03/01/2026 noon'",
          {"subscriptions": SUBSCRIPTIONS.replace("2026-03-01T00:00:00Z", "03/01/2026 noon"),
           **segment("name: a\nrule: {subscription: {status: {eq: active}}}\n")}),
+    # Read by no condition, still checked: validate, evaluate and run agree.
+    Case("data-bad-timestamp-unread-subscriptions", DATA, "data/subscriptions.csv",
+         "column 'updated_at' has a value that is not a timestamp: '03/01/2026 noon'",
+         {"subscriptions": SUBSCRIPTIONS.replace("2026-03-01T00:00:00Z", "03/01/2026 noon"),
+          **LOGIN_ONLY}),
+    Case("data-bad-latest-by", DATA, "data/persons.csv",
+         "row 2: column 'seen' has a value that is not a timestamp: 'garbage'",
+         {"persons": "person_id,email,plan,seen\np1,a@example.com,pro,2026-01-01T00:00:00Z\n"
+                     "p1,b@example.com,free,garbage\n", **LOGIN_ONLY,
+          **config("  persons: data/persons.csv",
+                   "  persons: {path: data/persons.csv, latest_by: seen}")}),
     Case("data-bad-timestamp-parquet-text", DATA, "data/events.parquet",
          "column 'timestamp' has a value that is not a timestamp: 'garbage'",
          {**segment("name: a\nrule: {event: login, count: {gte: 1}}\n"),
@@ -453,10 +464,22 @@ DATA_CASES = [
          "file must be one JSON object",
          {**config("data/events.parquet", "data/events.jsonl"),
           "files": {"data/events.jsonl": JSON_LINE + JSON_LINE[:-3] + "\n" + JSON_LINE}}),
-    Case("data-json-not-objects", DATA, "data.events",
-         "a JSON file does not hold one object per line",
+    Case("data-json-not-objects", DATA, "data/events.json:1",
+         "a JSON line that is not an object: each line of an NDJSON file must be one JSON "
+         "object",
          {**config("data/events.parquet", "data/events.json"),
           "files": {"data/events.json": "[1, 2, 3]\n"}}),
+    Case("data-json-line-not-an-object", DATA, "data/events.ndjson:3",
+         "a JSON line that is not an object",
+         {**config("data/events.parquet", "data/events.ndjson"), **LOGIN_ONLY,
+          "files": {"data/events.ndjson": JSON_LINE * 2 + '"login"\n' + JSON_LINE}}),
+    # A JSON column mixing numbers and text (typed JSON, not VARCHAR) is traced as well.
+    Case("data-json-mixed-timestamp", DATA, "data/events.ndjson",
+         "line 2: column 'timestamp' has a value that is not a timestamp: '5' "
+         "(expected ISO-8601",
+         {**config("data/events.parquet", "data/events.ndjson"), **LOGIN_ONLY,
+          "files": {"data/events.ndjson": JSON_LINE + JSON_LINE.replace(
+              '"2026-11-16T10:00:00Z"', "5")}}),
     Case("data-json-bad-timestamp", DATA, "data/events.ndjson",
          "line 2: column 'timestamp' has a value that is not a timestamp: 'yesterday' "
          "(expected ISO-8601",

@@ -123,10 +123,10 @@ class DuckDBEngine:
                 pinned=self.pinned,
                 checked=self.checked,
             )
+            self.inputs = loader.inputs  # filled as it loads: a reader's error names its file
             with self.translate_errors("events"):
                 loader.load()
             self.loader = loader
-            self.inputs = loader.inputs
             self.raw_timestamp = loader.raw_timestamp
             schema: Schema = {}
             for table in ("events", "persons", "subscriptions"):
@@ -211,8 +211,11 @@ class DuckDBEngine:
     # ---- checks -----------------------------------------------------------------------
 
     def check_persons(self) -> None:
-        """Person ids must be present and unique (SPEC 1, data contract)."""
+        """Person ids must be present and unique, and the persons' and subscriptions'
+        timestamps read from text must parse, whether or not a condition reads them (SPEC 1,
+        data contract)."""
         self.schema()
+        self._check_text_timestamps()
         if self.loader.derived_persons:
             return  # the distinct person ids of the events: unique and present by construction
         display = self.inputs["persons"][0].display
@@ -242,6 +245,20 @@ class DuckDBEngine:
             raise DataError(
                 f"{display}: duplicate person_id values, e.g. {examples}; person ids must be unique"
             )
+
+    def _check_text_timestamps(self) -> None:
+        """A persons or subscriptions timestamp read from text that does not parse is a
+        DataError naming its file, row, column and value, as ``validate`` says, even where no
+        condition reads the column (the events' are read by any plan that reads events: their
+        files are the large ones)."""
+        noted: dict[str, set[str]] = {}
+        for role, _, column in self.loader.text_timestamps:
+            if role != "events":  # latest_by: the view's choice of rows reads it
+                noted.setdefault(role, set()).update({column} - {"latest_by"})
+        for role, columns in noted.items():
+            counts = ["count(*)", *(f"count({qident(c)})" for c in sorted(columns))]
+            with self.translate_errors(role):
+                self.rows(f"SELECT {', '.join(counts)} FROM {qident(role)}")
 
     def check_timestamps(self) -> None:
         """Scan text timestamp columns (CSV, strings in Parquet or JSON, numeric text with
@@ -273,10 +290,19 @@ class DuckDBEngine:
             raise _read_error(exc, where, self.config) from None
         except duckdb.BinderException as exc:
             if "json_read expected records" in str(exc):
+                json_files = [
+                    Path(path)
+                    for group in self.inputs.values()
+                    for files in group
+                    if files.format == "json"
+                    for path in files.files
+                ]
+                found = next(((p, n) for p in json_files if (n := _first_bad_line(p))), None)
+                place = f"{self.config.display(found[0])}:{found[1]}: " if found else where
                 raise DataError(
-                    f"{where}a JSON file does not hold one object per line (newline-delimited "
-                    'JSON, like {"event": "login", ...}): a JSON array or a bare value '
-                    "cannot be read as rows"
+                    f"{place}a JSON line that is not an object: each line of an NDJSON file "
+                    'must be one JSON object (like {"event": "login", ...}), not a JSON array '
+                    "or a bare value"
                 ) from None
             raise DataError(f"{where}{_first_line(exc)}") from None
 
@@ -375,6 +401,12 @@ def _read_error(exc: Exception, where: str, config: Config) -> DataError:
 def _line_at(path: Path, reported: int) -> int:
     """The first line of an NDJSON file that is not a JSON object, found by reading it (the
     reader's own line count is one past it in DuckDB 1.x/2.x); ``reported`` when all parse."""
+    return _first_bad_line(path) or reported
+
+
+def _first_bad_line(path: Path) -> int | None:
+    """The number of the first line of an NDJSON file that is not a JSON object (malformed,
+    an array or a bare value), None when every line is one (or the file cannot be read)."""
     import gzip
     import json
 
@@ -392,7 +424,7 @@ def _line_at(path: Path, reported: int) -> int:
                     return number
     except OSError:
         pass
-    return reported
+    return None
 
 
 def _family(name: str, duck_type: str) -> ColumnType:

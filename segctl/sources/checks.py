@@ -19,7 +19,7 @@ from sqlglot import exp
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources.inputs import InputFiles
-from segctl.sources.load import TIMESTAMPS, Loader
+from segctl.sources.load import Loader
 from segctl.sources.sql import count, duck
 from segctl.sources.views import DUPLICATE, SOURCE_INDEX
 from segctl.tempnames import EVENTS_STAGED_VIEW
@@ -169,9 +169,8 @@ def render(found: list[Stats], ambiguous: int) -> list[str]:
 
 def find_bad_timestamps(loader: Loader) -> None:
     """Trace a timestamp that does not parse to its file, row (or line), column and value."""
-    for role, index in dict.fromkeys(loader.text_timestamps):
+    for role, index, canonical in dict.fromkeys(loader.text_timestamps):
         staged = loader.staged[role][index]
-        canonical = TIMESTAMPS[role]
         unit = staged.source.timestamp_unit
         for group in staged.groups:
             for file in group.files.files:
@@ -185,6 +184,8 @@ def find_bad_timestamps(loader: Loader) -> None:
                 if found is None:
                     continue
                 value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+                if found.type == "JSON":  # a string unquoted, as the view reads it
+                    value = exp.func("json_extract_string", found.expr, exp.Literal.string("$"))
                 numbered = exp.select(
                     exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
                 ).from_(one.reader)

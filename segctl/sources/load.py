@@ -104,7 +104,8 @@ class Loader:
         self.derived_persons = "persons" not in sources
         self.ambiguous: int = 0  # anonymous ids linked to more than one person
         self.linked = False  # the events join the identity map
-        self.text_timestamps: list[tuple[str, int]] = []  # (role, source index) to scan
+        #: (role, source index, canonical column) of timestamps read from text, to scan
+        self.text_timestamps: list[tuple[str, int, str]] = []
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -359,10 +360,10 @@ class Loader:
                         found, source.timestamp_unit, group.files.display, canonical
                     )
                     tz.append(found.type == cols.TIMESTAMPTZ and source.timestamp_unit is None)
-                    if found.type == "VARCHAR" or (
+                    if cols.is_text(found.type) or (
                         source.timestamp_unit and not cols.is_number(found.type)
                     ):
-                        self.text_timestamps.append((role, staged.index))
+                        self.text_timestamps.append((role, staged.index, canonical))
                 elif canonical in TEXT_COLUMNS or canonical == "event":
                     out[canonical] = cols.text(found, canonical in ID_COLUMNS)
                 elif cols.is_timestamp(found.type) and found.type != "TIMESTAMP":
@@ -384,6 +385,10 @@ class Loader:
                     else found.expr
                 )
                 out[LATEST] = value
+                if cols.is_text(found.type) or (
+                    source.timestamp_unit and not cols.is_number(found.type)
+                ):
+                    self.text_timestamps.append((role, staged.index, "latest_by"))
             # In the file's column order (a mapped column where its source stands); other
             # columns are properties, under their own names.
             source_of = {
