@@ -285,8 +285,16 @@ class Incremental:
         kept, now = kept_state.kept(store, last.run_id), self.fingerprint()
         if any(kept.get(key) != now.get(key) for key in [*VIEW_KEYS, *self._list_keys]):
             return False
-        recorded = {r.row() for r in runfiles.load(store, last.run_id) if r.source in DIFFED}
-        return recorded == {r.row() for r in self.records() if r.source in DIFFED}
+        return self.same_files(store, DIFFED)
+
+    def same_files(self, store: StateStore, sources: tuple[str, ...]) -> bool:
+        """Whether the input files of ``sources`` are those the last committed run read,
+        unchanged."""
+        last = store.last_run()
+        if last is None:
+            return False
+        recorded = {r.row() for r in runfiles.load(store, last.run_id) if r.source in sources}
+        return recorded == {r.row() for r in self.records() if r.source in sources}
 
     def _hash_rows(self) -> None:
         """Every person's hash of their rows in the persons and subscriptions views and of the

@@ -1139,6 +1139,7 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
                     ("p3", None, None, at),
                     ("p3", None, "login", None),
                     ("p4", None, "login", None),
+                    ("p9", None, "login", at),  # no row of the persons file
                 ],
             ),
         ),
@@ -1157,8 +1158,14 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
             "a new file after the change",
             lambda: raw_events(root / "events" / "p.parquet", [(None, "a3", "login", at)]),
         ),
+        # p9's events belong to a person once the persons file holds p9, and to nobody again
+        # once it drops p9: the second re-export runs incrementally, and counts again.
+        ("the persons file gains p9", lambda: persons.write_text(held + "p9,p9@x.com,free\n")),
+        ("the persons file drops p9", lambda: persons.write_text(held)),
         ("stale", lambda: None),
     ]
+    persons = root / "persons.csv"
+    held = persons.read_text()
     copy = root.parent / "full"
     kinds = []
     for i, (label, step) in enumerate(steps):
@@ -1174,8 +1181,9 @@ def test_warnings_and_freshness_of_incremental_runs_equal_full_runs(
         kinds.append(result.incremental)
     assert any("no person id" in w for w in result.warnings)
     assert any("have no timestamp and were ignored" in w for w in result.warnings)
+    assert any("no row of the persons source holds" in w for w in result.warnings)
     assert any("past the newest event" in w for w in result.warnings)
-    assert kinds == [False, True, True, True, False, True, True]
+    assert kinds == [False, True, True, True, False, True, False, True, True]
 
 
 def test_an_erased_person_keeps_no_wake_up_time(root: Path) -> None:

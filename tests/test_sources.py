@@ -475,6 +475,43 @@ def test_events_with_no_timestamp_are_counted_and_said(tmp_path: Path, suffix: s
         assert f"warning: {line}" in result.stderr
 
 
+def test_events_of_a_person_the_persons_source_does_not_hold_are_counted_and_said(
+    tmp_path: Path,
+) -> None:
+    """With a persons source, the persons are its rows: events of another person id are
+    evaluated for nobody, and validate, evaluate and run say how many per source."""
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    (tmp_path / "events.csv").write_text(
+        "person_id,event,timestamp\na,video_rendered,2026-11-10T00:00:00Z\n"
+        "ghost,video_rendered,2026-11-10T00:00:00Z\nghost,video_rendered,2026-11-11T00:00:00Z\n"
+        "b,video_rendered,2026-11-11T00:00:00Z\n"
+    )
+    (tmp_path / "persons.csv").write_text("person_id,plan\na,free\nb,pro\nc,pro\n")
+    project(
+        tmp_path,
+        "data:\n  events: {path: events.csv, name: app}\n  persons: persons.csv\n",
+        "video_rendered",
+    )
+    (tmp_path / "segments/renders.yaml").write_text(
+        "name: renders\nrule: {event: video_rendered, count: {gte: 1}}\n"
+    )
+    assert members(segctl.Project.load(tmp_path)) == ["a", "b"]
+    line = "app: 2 of 4 events (50%) have a person id that no row of the persons source holds"
+    runner = CliRunner()
+    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert f"{line} and were ignored" in json.loads(result.stdout)["warnings"]
+        assert f"warning: {line}" in result.stderr
+    # Without a persons source every person id of the events is a person: nothing ignored.
+    (tmp_path / "persons.csv").unlink()
+    project(tmp_path, "data:\n  events: {path: events.csv, name: app}\n", "video_rendered")
+    assert segctl.Project.load(tmp_path).data_warnings() == []
+
+
 def test_inspect_lists_sources_and_nested_keys(tmp_path: Path, t: Truth) -> None:
     from typer.testing import CliRunner
 

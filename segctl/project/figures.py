@@ -6,7 +6,9 @@ A full run counts over every event, as before, and keeps the figures. An increme
 (every file the last run read is unchanged, under the same data configuration: otherwise it
 is full) adds the figures of its new files to the kept ones, when that is exact: when no
 row's fate depends on another file's rows (:func:`segctl.sources.checks.additive`: no
-``dedupe_on``, no identity map). Otherwise it counts over every event, as a full run does.
+``dedupe_on``, no identity map), and the persons files are those the last run read (the
+events of a person id no persons row holds are counted against them). Otherwise it counts over
+every event, as a full run does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ NEWEST = "newest event"
 #: ``newest event`` when there is no event.
 NONE = "none"
 #: The figures kept per events source, in order.
-FIELDS = ("rows", "duplicates", "no_person", "no_event", "no_time")
+FIELDS = ("rows", "duplicates", "no_person", "no_event", "no_time", "unknown")
 
 
 @dataclass
@@ -52,10 +54,11 @@ class Figures:
         return found
 
 
-def compute(project: Project, store: StateStore, decision: Decision) -> Figures:
+def compute(project: Project, store: StateStore, decision: Decision, persons_same: bool) -> Figures:
     """This run's figures: the kept ones plus those of the new files when exact (module
     docstring), else counted over every event. ``store`` is attached and its last run is the
-    one before this."""
+    one before this; ``persons_same``: the persons files are those it read (the events of
+    persons it does not hold are counted against them)."""
     driver = project.engine.driver
     loader = driver.loader
     stale = project.config.stale_after is not None
@@ -65,7 +68,8 @@ def compute(project: Project, store: StateStore, decision: Decision) -> Figures:
     keys = [f"events source {i}" for i in range(len(sources))]
     # Figures kept before the timestamp count (four numbers) are counted again, in full.
     kept_all = all(len(old.get(k, "").split()) == len(FIELDS) for k in keys)
-    if not decision.full and checks.additive(loader) and kept_all:
+    persons_held = persons_same or loader.derived_persons
+    if not decision.full and checks.additive(loader) and kept_all and persons_held:
         with driver.plan_errors():
             added, newest = checks.files_stats(loader, decision.new_files)
         stats = []

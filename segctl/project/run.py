@@ -214,7 +214,7 @@ def _commit(
         sizes = None if decision.full else runner.committed_sizes(store)
         con = project.engine.driver.con
         changes = diff.compute(con, store, names, RESULT_TABLE, persons, sizes)
-        figures = _figures(project, store, decision) if keep_incremental else None
+        figures = _figures(project, store, runner, decision) if keep_incremental else None
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
@@ -340,13 +340,19 @@ def _record(
     )
 
 
-def _figures(project: Project, store: StateStore, decision: incremental.Decision) -> Figures:
+def _figures(
+    project: Project,
+    store: StateStore,
+    runner: incremental.Incremental,
+    decision: incremental.Decision,
+) -> Figures:
     """The run's data figures (segctl.project.figures), kept with it; the run's data and
     freshness warnings are said from them."""
     from segctl.project.figures import compute
     from segctl.sources.checks import render
 
-    figures = compute(project, store, decision)
+    persons_same = runner.same_files(store, ("persons",))
+    figures = compute(project, store, decision, persons_same)
     project._data_warnings = render(figures.stats, project.engine.driver.loader.ambiguous)
     if figures.known:
         project._newest_event = (figures.newest,)
