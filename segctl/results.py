@@ -125,6 +125,9 @@ class RunResult:
     full_reason: str | None = None
     incremental: bool = False
     persons_evaluated: int = 0  # persons the run evaluated (D for an incremental run)
+    #: The last committed run, run again at its as_of: not evaluated, its figures reported
+    #: and what was pending delivered.
+    again: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The SPEC's ``run --format json`` document (plus ``warnings``)."""

@@ -6,7 +6,7 @@ import csv
 import json
 import signal
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
@@ -172,6 +172,42 @@ def test_person_columns_json_cannot_hold_as_they_are_reach_the_webhook_and_json_
         document = json.loads(proc.stdout)
         rows = document if isinstance(document, list) else document["members"]
         assert {r["person_id"]: r["ltv"] for r in rows} == {i: p["ltv"] for i, p in person.items()}
+
+
+def test_the_same_run_again_after_a_crash_delivers_what_it_left_and_reports_the_run(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """``segctl run --as-of T`` killed after its commit, then the same command again (as a
+    scheduler retries it): the second does not evaluate T again (history only moves forward)
+    but reports run 1's figures and delivers what the crash left, once; a third sends
+    nothing more."""
+    root = make(tmp_path, hook, resend)
+    args = ("run", "--as-of", iso(AS_OF[0]), "--fire-initial", "--format", "json")
+    crashed = segctl(root, *args, env={"SEGCTL_CRASH_AT": "commit:after-commit"})
+    assert crashed.returncode == -signal.SIGKILL
+    assert hook.deliveries == []
+    again = segctl(root, *args)
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    members_now = members(root, AS_OF[0])
+    assert document["run_id"] == 1
+    assert [d["name"] for d in document["segments"]] == lib.Project.load(root).segment_names()
+    assert {
+        "name": "active",
+        "size": len(members_now),
+        "entered": len(members_now),
+        "exited": 0,
+    } in (document["segments"])
+    assert document["deliveries"]["sent"] > 0 and document["deliveries"]["pending"] == 0
+    assert "run 1 is committed as of" in again.stderr
+    assert sorted(e["person_id"] for e in hook.events()) == sorted(members_now)
+    third = segctl(root, *args)
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout)["segments"] == document["segments"]
+    assert len(hook.deliveries) == len(hook.unique_ids())  # nothing sent twice
+    assert sorted(e["person_id"] for e in hook.events()) == sorted(members_now)
+    earlier = segctl(root, "run", "--as-of", iso(AS_OF[0] - timedelta(days=1)))
+    assert earlier.returncode == 2 and "history only moves forward" in earlier.stderr
 
 
 def test_transient_errors_are_retried_and_permanent_ones_recorded(

@@ -21,6 +21,7 @@ from segctl.cli.options import (
     load,
 )
 from segctl.cli.output import data_warnings, error, note, print_rows, progress
+from segctl.timeutil import iso
 
 
 def run(
@@ -69,6 +70,12 @@ def run(
         with progress("Running…", quiet):
             result = proj.run(
                 as_of=as_of, dry_run=dry_run, fire_initial=fire_initial, wait=wait, full=full
+            )
+        if result.again:
+            note(
+                f"run {result.run_id} is committed as of {iso(result.as_of)}: not evaluated "
+                "again (history only moves forward; a later --as-of evaluates changed data or "
+                "definitions); what was pending was delivered"
             )
         if result.full_reason:
             note(f"full evaluation: {result.full_reason}")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from segctl.diff import Change
     from segctl.project import Project
     from segctl.project.figures import Figures
+    from segctl.state.store import Run
 
 #: A backfill commits at most this many runs (a larger --every makes fewer).
 MAX_BACKFILL_RUNS = 10_000
@@ -187,7 +188,9 @@ def _commit(
     folder = project.config.state_dir
     if StateStore.exists(folder):
         with StateStore.open(folder, locked=True, write=not dry_run) as store:
-            check_after_last(store, moment)
+            again = check_after_last(store, moment, again=kind == "run" and not dry_run)
+        if again is not None:
+            return _again(project, again, moment, resume, client)
     runner = incremental.Incremental(project.config, project.definitions, project.engine.driver)
     decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
@@ -242,9 +245,13 @@ def _commit(
     return result
 
 
-def check_after_last(store: StateStore, moment: datetime) -> None:
-    """History only moves forward: NotAfterLastRun unless ``moment`` is after the last run's."""
+def check_after_last(store: StateStore, moment: datetime, *, again: bool = False) -> Run | None:
+    """History only moves forward: NotAfterLastRun unless ``moment`` is after the last run's.
+    With ``again`` (a run), ``moment`` may also be the last run's as_of: that run is returned
+    (:func:`_again`); else None."""
     last = store.last_run()
+    if again and last is not None and moment == last.as_of:
+        return last
     if last is not None and moment <= last.as_of:
         raise NotAfterLastRun(
             f"as_of {iso(moment)} is not after the last committed run's as_of "
@@ -252,6 +259,35 @@ def check_after_last(store: StateStore, moment: datetime) -> None:
             "`segctl backfill --reset` to rebuild it)",
             last.as_of,
         )
+    return None
+
+
+def _again(
+    project: Project,
+    last: Run,
+    moment: datetime,
+    resume: Callable[[], None],
+    client: httpx.Client | None,
+) -> RunResult:
+    """``run`` at the last committed run's as_of, as when a command is run again after a
+    crash: that run is not evaluated again (history only moves forward), its figures are
+    reported, and what is pending (what the crash left undelivered) is delivered."""
+    from segctl.diff import Change
+    from segctl.state.queries import run_segments_since
+
+    project.schema  # noqa: B018 - the persons view must exist before the state is attached
+    with StateStore.open(
+        project.config.state_dir, con=project.engine.driver.con, locked=True, write=True
+    ) as store:
+        changes = {
+            r.segment: Change(r.segment, r.size, r.entered, r.exited, r.first_run)
+            for r in run_segments_since(store, last.run_id)
+            if r.run_id == last.run_id
+        }
+        result = RunResult(last.run_id, moment, changes, again=True)
+        resume()
+        _deliver(project, store, result, client)
+    return result
 
 
 def _decide(
