@@ -167,7 +167,9 @@ class Watch:
     def _load(self) -> Any:
         from segctl.project import Project
 
-        return Project.load(self.path, engine=self.engine, spark_master=self.spark_master)
+        project = Project.load(self.path, engine=self.engine, spark_master=self.spark_master)
+        project.retry_waiting = False  # retries on the backoff's schedule, not every run
+        return project
 
     def start(self) -> None:
         """Check the project loads (config and definitions; errors raise, the loop has not

@@ -236,11 +236,26 @@ def test_pending_items_are_delivered_by_push(
     first = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial")
     assert first.returncode == 5
     assert hook.deliveries == []
+    # Left for a retry on the backoff's schedule, which only a watch waits for (SPEC 6:
+    # pending "for the next push/run").
+    from segctl.delivery import queries
+    from segctl.state import StateStore
+
+    with StateStore.open(root / ".segctl") as store:
+        assert queries.due(store, "webhook", waiting=False) == []
+        assert queries.due(store, "webhook")
     hook.clear_faults()
-    _make_due(root)
     second = segctl(root, "push")
     assert second.returncode == 0, second.stderr
     assert sorted(e["person_id"] for e in hook.events()) == sorted(members(root, AS_OF[0]))
+
+
+def test_a_watch_retries_on_the_backoffs_schedule(tmp_path: Path) -> None:
+    from segctl.watch import Watch
+
+    root = write_project(tmp_path / "proj")
+    assert lib.Project.load(root).retry_waiting
+    assert not Watch(root, every=60, emit=print)._load().retry_waiting
 
 
 def _make_due(root: Path) -> None:

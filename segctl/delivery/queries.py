@@ -20,15 +20,15 @@ from segctl.timeutil import now_utc
 # ---- the worker -----------------------------------------------------------------------
 
 
-def due(store: StateStore, kind: str) -> list[dict[str, Any]]:
-    """Due pending rows of a kind, oldest first, with their run's as_of."""
+def due(store: StateStore, kind: str, *, waiting: bool = True) -> list[dict[str, Any]]:
+    """Due pending rows of a kind, oldest first, with their run's as_of. With ``waiting``,
+    a row waiting for its retry after a failure is due too (a delayed email is not)."""
     with store.lock:
         cursor = store.con.execute(
             f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
                        o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
                 FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
-                WHERE o.kind = ? AND o.status = 'pending'
-                  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+                WHERE o.kind = ? AND o.status = 'pending' AND {_due("o", waiting)}
                 ORDER BY o.id""",
             [kind, now_utc()],
         )
@@ -37,16 +37,26 @@ def due(store: StateStore, kind: str) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in found]
 
 
-def anything_due(store: StateStore) -> bool:
+def anything_due(store: StateStore, *, waiting: bool = True) -> bool:
     """Whether any pending row of any kind is due (what :func:`due` would return for some
     kind): with none, a push has nothing to send."""
     with store.lock:
         found = store.con.execute(
-            f"""SELECT 1 FROM {S}.outbox WHERE status = 'pending'
-                AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1""",
+            f"""SELECT 1 FROM {S}.outbox o WHERE status = 'pending' AND {_due("o", waiting)}
+                LIMIT 1""",
             [now_utc()],
         ).fetchall()
     return bool(found)
+
+
+def _due(alias: str, waiting: bool) -> str:
+    """SQL: the pending row ``alias`` is due now (one parameter: now). A row tried before
+    (``attempts > 0``) waits for ``next_attempt_at`` only when not ``waiting``: ``segctl push``
+    and ``segctl run`` retry what is left at once (SPEC 6: pending "for the next push/run"),
+    ``segctl watch`` on the backoff's schedule. A delayed email (never tried) waits for its
+    time either way."""
+    scheduled = f"({alias}.next_attempt_at IS NULL OR {alias}.next_attempt_at <= ?)"
+    return f"({alias}.attempts > 0 OR {scheduled})" if waiting else scheduled
 
 
 def persons(store: StateStore, person_ids: list[str]) -> list[dict[str, Any]]:

@@ -67,8 +67,12 @@ class Worker:
         client: httpx.Client | None = None,
         root: Path,
         person_columns: Collection[str],
+        retry_waiting: bool = True,
     ) -> None:
         self.store = store
+        # Rows waiting for a retry after a failure are sent now (push, run), or on the
+        # backoff's schedule (watch): queries.due.
+        self.retry_waiting = retry_waiting
         self.reachability = reachability
         self.destinations = destinations
         self._given = client  # the caller's client, which the caller closes
@@ -145,7 +149,7 @@ class Worker:
 
     def due(self, kind: str) -> list[dict[str, Any]]:
         """Due pending rows of a kind, oldest first, with their run's as_of."""
-        return queries.due(self.store, kind)
+        return queries.due(self.store, kind, waiting=self.retry_waiting)
 
     def batches(
         self,

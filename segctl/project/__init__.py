@@ -62,6 +62,10 @@ class Project:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        #: Whether a delivery (``push``, a ``run``'s) sends at once what waits for a retry
+        #: after a failure (True), or leaves it to the backoff's schedule (``segctl watch``,
+        #: whose runs come every minute: a failing endpoint is not retried at each).
+        self.retry_waiting = True
         self._data_warnings: list[str] | None = None
         self._newest_event: tuple[datetime | None] | None = None  # (newest,) once known
 

@@ -30,6 +30,7 @@ def worker(project: Project, store: StateStore, client: httpx.Client | None) -> 
         client=client,
         root=project.root,
         person_columns=list(project.schema["persons"]),
+        retry_waiting=project.retry_waiting,
     )
 
 

@@ -411,7 +411,7 @@ def _deliver(
     from segctl.delivery import queries
     from segctl.delivery.model import Report
 
-    if not queries.anything_due(store):
+    if not queries.anything_due(store, waiting=project.retry_waiting):
         result.report = Report()
         queries.count_left(store, result.report)
         result.deliveries = result.report.counts()
