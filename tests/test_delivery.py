@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -248,6 +249,24 @@ def test_pending_items_are_delivered_by_push(
     second = segctl(root, "push")
     assert second.returncode == 0, second.stderr
     assert sorted(e["person_id"] for e in hook.events()) == sorted(members(root, AS_OF[0]))
+
+
+def test_two_state_folders_never_send_the_same_message_id(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """webhook-id is unique per message (and Resend's Idempotency-Key per request): two
+    projects, or one whose state was reset, send the same run 1 of the same segment with
+    other ids."""
+    one, two = make(tmp_path / "one", hook, resend), make(tmp_path / "two", hook, resend)
+    for root in (one, two):
+        lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    shutil.rmtree(one / ".segctl")
+    lib.Project.load(one).run(as_of=AS_OF[0], fire_initial=True)
+    ids = [d.id for d in hook.deliveries]
+    assert len(set(ids)) == len(ids) > 0
+    keys = [r.headers["idempotency-key"] for r in resend.requests if r.path.startswith("/emails")]
+    assert len(set(keys)) == len(keys) > 0
+    assert len(resend.emails) == 3 * len(members(one, AS_OF[0]))  # none taken for a repeat
 
 
 def test_a_watch_retries_on_the_backoffs_schedule(tmp_path: Path) -> None:

@@ -54,6 +54,7 @@ def queue_run(
     """Insert the outbox rows of one run (call inside the run's transaction)."""
     plans = []
     created = now_utc()
+    origin = store.origin()  # the keys of two state folders never meet
     for name, (on_enter, on_exit, audiences) in segments.items():
         change = changes.get(name)
         if change is None:
@@ -77,12 +78,13 @@ def queue_run(
             ("exit", on_exit, "run_exited", "held" if held else "pending"),
         ):
             for index, action in enumerate(actions):
+                prefix = f"{origin}:run{run_id}:{name}:{transition}:{index}:"
                 count += _queue_action(
-                    store, run_id, as_of, name, transition, index, action, source, status, created
+                    store, run_id, as_of, name, transition, prefix, action, source, status, created
                 )
         for audience in audiences:
             if change.entered or change.exited or change.first_run:
-                key = f"run{run_id}:{name}:audience:{audience.key}"
+                key = f"{origin}:run{run_id}:{name}:audience:{audience.key}"
                 store.con.execute(
                     f"""INSERT INTO {S}.outbox (id, run_id, segment, kind, destination,
                         transition, spec, idempotency_key, status, created_at)
@@ -107,12 +109,14 @@ def _queue_action(
     as_of: datetime,
     segment: str,
     transition: str,
-    index: int,
+    prefix: str,
     action: Action,
     source: str,
     status: str,
     created: datetime,
 ) -> int:
+    """Queue ``action`` for the persons of ``segment`` in the view ``source``, each keyed by
+    ``prefix`` and their person id (a tag is set at once); how many."""
     where = f"FROM {source} WHERE segment = {literal(segment)}"
     if action.kind == "tag":
         settings = action.settings
@@ -124,7 +128,6 @@ def _queue_action(
         )
         return 0
     next_attempt = created + action.delay if action.delay else None
-    prefix = f"run{run_id}:{segment}:{transition}:{index}:"
     before = store.rows(f"SELECT count(*) {where}")[0][0]
     store.con.execute(
         f"""INSERT INTO {S}.outbox (id, run_id, segment, person_id, kind, destination,

@@ -36,7 +36,7 @@ DEFAULT_BACKOFF = 0.5
 
 
 def record_id(row: dict[str, Any]) -> str:
-    """A transition's stable id: derived from its outbox idempotency key (run, segment,
+    """A transition's stable id: derived from its outbox idempotency key (state, run, segment,
     transition, action and person), so a retry or a re-run push carries the same one.
 
     >>> record_id({"idempotency_key": "run1:vip:enter:0:u1"})

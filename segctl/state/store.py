@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -160,6 +161,17 @@ class StateStore:
                 f"INSERT OR REPLACE INTO {S}.meta VALUES ('schema_version', ?)",
                 [str(SCHEMA_VERSION)],
             )
+
+    def origin(self) -> str:
+        """This state's random id, made the first time it is asked for (a write): the outbox's
+        keys start with it, so that two state folders (two projects, or one whose state was
+        reset) never send the same webhook-id or Idempotency-Key for different messages."""
+        found = self.rows(f"SELECT value FROM {S}.meta WHERE key = 'origin'")
+        if found:
+            return str(found[0][0])
+        origin = uuid.uuid4().hex[:16]
+        self.con.execute(f"INSERT INTO {S}.meta VALUES ('origin', ?)", [origin])
+        return origin
 
     # ---- helpers ----------------------------------------------------------------------
 
