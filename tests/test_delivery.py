@@ -499,6 +499,40 @@ def ads() -> Iterator[tuple[MetaFake, GoogleFake]]:
         google.assert_limits(allow_throttling=True)
 
 
+def test_mirror_removes_only_what_segctl_added(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 5: the state records what segctl synced "so mirror removes only what segctl
+    added": a member someone else put in the audience stays through runs in mirror mode and
+    ``segctl sync --mode mirror``, while the persons who left go."""
+    import hashlib
+
+    import httpx
+
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    segment = root / "segments" / "active.yaml"
+    segment.write_text(
+        segment.read_text().replace(f'"{audience}"}}', f'"{audience}", mode: mirror}}')
+    )
+    outsider = hashlib.sha256(b"someone-else@example.com").hexdigest()
+    seeded = httpx.post(
+        f"{meta.base_url}/v25.0/{audience}/users",
+        data={"access_token": "meta-token",
+              "payload": json.dumps({"schema": "EMAIL_SHA256", "data": [[outsider]]})},
+    )  # fmt: skip
+    assert seeded.status_code == 200, seeded.text
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    lib.Project.load(root).run(as_of=AS_OF[2])
+    left = members(root, AS_OF[0]) - members(root, AS_OF[2])
+    assert left, "the fixture data must make someone leave"
+    expected = _ad_hashes(members(root, AS_OF[2]), "meta") | {outsider}
+    assert {r[0] for r in meta.audience(audience)} == expected
+    assert lib.Project.load(root).sync("active", "meta", mode="mirror")
+    assert {r[0] for r in meta.audience(audience)} == expected
+    assert meta.calls("replace_users") == []
+
+
 def test_revoked_consent_removes_the_person_from_ad_audiences(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

@@ -252,7 +252,6 @@ def test_batches_of_10000(google: GoogleFake, client: GoogleAudience, many: list
 
 
 def test_no_replace(client: GoogleAudience, http: httpx.Client, google: GoogleFake) -> None:
-    assert not client.supports_replace
     assert isinstance(client_for(destination(google), http), GoogleAudience)
     with pytest.raises(Permanent, match="google has no replace"):
         client.replace(LIST, people("alex"))

@@ -17,7 +17,7 @@ email), logins and purchases spread over three weeks so that memberships change 
   function, in a module of the project folder, appends each call's records to
   ``python_calls.jsonl``); audiences on Meta, Google, TikTok (add/remove) and a file;
 - ``buyers`` (a purchase in the last 30 days): on enter a webhook; audiences on Meta and TikTok
-  in mirror mode (the platforms' replace) and a Resend segment.
+  in mirror mode and a Resend segment.
 
 The first run is made with ``--fire-initial``, so every transition of every run is due.
 Secrets are distinctive values (``SECRETS``), so that a test can look for them anywhere.

@@ -5,7 +5,8 @@ consent, suppressed or forgotten. synced = what segctl has added there (``audien
 with the identifiers it sent, so a removal never needs the raw data again). The difference is
 sent in batches at the platform's limit; every successful batch is recorded at once, so a
 failure or a crash leaves a smaller difference for the next push, never a wrong record.
-``mirror`` uses the platform's replace where it has one.
+``mirror`` is the same: it removes only what segctl added (a platform's replace would drop the
+members someone else put in the audience); a file is written whole.
 
 A sync runs in four steps, a module each: :mod:`.stage` (read the difference from the state),
 :mod:`.plan` (the members to add, remove or replace), :mod:`.send` (batches to the platform)
@@ -96,8 +97,8 @@ class Reconciler:
     ) -> SyncResult:
         """Make one audience match its segment (rows: the sync requests it answers).
 
-        Modes: ``sync`` and ``mirror`` add and remove (``mirror`` with the platform's replace
-        where it has one), ``add`` only adds, ``remove`` only removes.
+        Modes: ``sync`` and ``mirror`` add and remove (what segctl added alone), ``add`` only
+        adds, ``remove`` only removes.
         """
         result = SyncResult(name, audience, segment)
         progress.phase(f"Syncing audience {audience} on {name}")

@@ -36,7 +36,7 @@ class Staged:
 
     in_doubt: list[list[str]]  # (person id, identifiers) from interrupted syncs
     held: bool  # a hold of the segment is open: removals wait
-    replace: bool  # send the whole audience (a file, or mirror where the platform replaces)
+    replace: bool  # send the whole audience (a file)
     #: replace: desired, synced and kept rows; otherwise: adds and removes. Each row of
     #: ``desired`` (or of adds) is person_id, and for an ad platform the hashes and identifiers.
     rows: list[list[tuple[Any, ...]]]
@@ -79,9 +79,10 @@ def stage(
             [target.destination, target.audience],
         )
         held = queries.segment_held(store, target.segment)
-        # A file can only be written whole; elsewhere mirror means the platform's replace.
-        mirror = target.mode == "mirror" and client.supports_replace and not held
-        replace = client.always_replace or mirror
+        # A file can only be written whole. Elsewhere every mode adds and removes: mirror
+        # too removes only what segctl added (a platform's replace would drop the members
+        # someone else put in the audience).
+        replace = client.always_replace
         if replace and dry_run:
             count = int(store.rows("SELECT count(*) FROM desired")[0][0])
             return Staged(in_doubt, held, replace, [], desired_count=count)

@@ -76,15 +76,15 @@ class Figures:
 class AudienceClient:
     """Base of the platform clients: batching limits and retried requests.
 
-    Subclasses set ``platform`` (which normalisation applies), ``max_batch`` and
-    ``supports_replace``, and implement :meth:`add`, :meth:`remove` and, if supported,
-    :meth:`replace`. Each request goes through :meth:`request`, which paces, retries and
+    Subclasses set ``platform`` (which normalisation applies) and ``max_batch``, and
+    implement :meth:`add`, :meth:`remove` and, where the platform has one, :meth:`replace`
+    (the reconciler replaces only a destination that takes the whole audience alone, a file:
+    ``always_replace``). Each request goes through :meth:`request`, which paces, retries and
     classifies; a failure raises :class:`DeliveryFailure`.
     """
 
     platform = "meta"
     max_batch = 10_000
-    supports_replace = False
     always_replace = False  # the destination can only take the whole audience (files)
 
     def __init__(

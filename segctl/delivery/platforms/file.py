@@ -17,7 +17,6 @@ from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 
 
 class FileAudience(AudienceClient):
-    supports_replace = True
     always_replace = True
     max_batch = 10**9
 

@@ -4,8 +4,8 @@ The contract is shared/API_CONTRACTS.md, "Google". Each member is sent as one ``
 and/or one ``phoneNumber`` identifier (SHA-256, lowercase hex) for the user list
 ``audience_id`` of the operating account in the destination's settings. Google rejects a whole
 request for one invalid record, so members are checked here first and the invalid ones skipped
-(counted in ``Figures.invalid``). There is no replace: ``mirror`` falls back to adding and
-removing what segctl added.
+(counted in ``Figures.invalid``). There is no replace (``mirror`` adds and removes what segctl
+added, on every platform).
 
 Google processes a request after accepting it; the client polls ``requestStatus:retrieve`` a
 few times, briefly, and reports what it learnt (``PROCESSING`` is a normal answer).
@@ -66,7 +66,6 @@ class GoogleAudience(AudienceClient):
 
     platform = "google"
     max_batch = 10_000
-    supports_replace = False
     status_polls: tuple[float, ...] = (0.25, 0.75, 2.0)
 
     def auth_headers(self) -> dict[str, str]:

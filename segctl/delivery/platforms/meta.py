@@ -116,7 +116,6 @@ class MetaAudience(AudienceClient):
 
     platform = "meta"
     max_batch = 10_000
-    supports_replace = True
     in_progress_wait = IN_PROGRESS_WAIT
 
     def auth_headers(self) -> dict[str, str]:

@@ -53,7 +53,6 @@ class ResendAudience(AudienceClient):
     """A Resend segment (``audience_id``: the segment id) kept in step, contact by contact."""
 
     platform = "resend"
-    supports_replace = False
     max_batch = 100  # two requests a contact at 2/s: record progress every ~100 s
 
     def auth_headers(self) -> dict[str, str]:

@@ -78,7 +78,6 @@ class TikTokAudience(AudienceClient):
     uploaded file at a time; the destination sets ``advertiser_id`` and ``calculate_type``."""
 
     platform = "tiktok"
-    supports_replace = True
     max_batch = 1_000_000  # hashes per file: 65 bytes a line, far below TikTok's 1 GB a file
 
     def auth_headers(self) -> dict[str, str]:
