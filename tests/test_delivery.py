@@ -533,6 +533,43 @@ def test_mirror_removes_only_what_segctl_added(
     assert meta.calls("replace_users") == []
 
 
+@pytest.mark.parametrize("how", ["consent", "suppression"])
+def test_consent_changes_reach_audiences_when_no_one_enters_or_exits(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake], how: str
+) -> None:
+    """SPEC 6: audiences honour consent changes. A revoked consent or a newly suppressed
+    email reaches the audience at the next run, though no membership changed (a second
+    later), and a run after it with nothing changed queues no sync."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "consent_column: opt_in}", "consent_column: opt_in, suppression_file: supp.csv}"
+        )
+    )
+    (root / "supp.csv").write_text("email\n")
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    first = members(root, AS_OF[0])
+    gone = sorted(first)[0]
+    if how == "consent":
+        persons = root / "persons.csv"
+        line = f"{gone},{gone}@example.com,free,"
+        persons.write_text(persons.read_text().replace(line + "true", line + "false"))
+    else:
+        (root / "supp.csv").write_text(f"email\n{gone}@example.com\n")
+    later = AS_OF[0] + timedelta(seconds=1)
+    result = lib.Project.load(root).run(as_of=later)
+    assert all(c.entered == c.exited == 0 for c in result.changes.values())
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first - {gone}, "meta")
+    assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(
+        first - {gone}, "google"
+    )
+    calls = len(meta.requests)
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=1))
+    assert len(meta.requests) == calls  # nothing changed: no sync
+
+
 def test_revoked_consent_removes_the_person_from_ad_audiences(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

@@ -50,8 +50,11 @@ def queue_run(
     *,
     fire_initial: bool,
     max_exit_ratio: float,
+    resync: bool = False,
 ) -> list[QueuePlan]:
-    """Insert the outbox rows of one run (call inside the run's transaction)."""
+    """Insert the outbox rows of one run (call inside the run's transaction). An audience is
+    synced when its segment changed, and on every audience when ``resync`` (who may be
+    uploaded changed: consent or suppression)."""
     plans = []
     created = now_utc()
     origin = store.origin()  # the keys of two state folders never meet
@@ -83,7 +86,7 @@ def queue_run(
                     store, run_id, as_of, name, transition, prefix, action, source, status, created
                 )
         for audience in audiences:
-            if change.entered or change.exited or change.first_run:
+            if change.entered or change.exited or change.first_run or resync:
                 key = f"{origin}:run{run_id}:{name}:audience:{audience.key}"
                 store.con.execute(
                     f"""INSERT INTO {S}.outbox (id, run_id, segment, kind, destination,

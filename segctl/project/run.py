@@ -354,6 +354,7 @@ def _record(
             max_exit_ratio=project.config.max_exit_ratio,
         )
     progress.phase("Committing the run")
+    persons_changed = not runner.same_files(store, ("persons",))  # before this run's record
     read = runner.records()
     kept = runner.fingerprint() if keep_incremental else None
     if kept is not None and data is not None:
@@ -362,7 +363,7 @@ def _record(
     def queue_and_keep(run_id: int) -> None:
         # The incremental state commits in the run's transaction, like the snapshot.
         if queue is not None:
-            queue(run_id)
+            queue(run_id, resync=_privacy_changed(project, store, persons_changed))
         runner.save(store, run_id, kept, decision)
 
     return store.commit_run(
@@ -374,6 +375,23 @@ def _record(
         result_table=RESULT_TABLE,
         queue=queue_and_keep,
     )
+
+
+def _privacy_changed(project: Project, store: StateStore, persons_changed: bool) -> bool:
+    """Whether who may be uploaded to an audience can have changed since the last run with
+    no membership change (SPEC 6: audiences honour consent changes): a consent column and
+    ``persons_changed`` (its files), or the suppression file changed. The suppression file's
+    fingerprint is kept in the state's ``meta``: call in the run's transaction."""
+    config = project.config
+    if config.consent_column is None and config.suppression_file is None:
+        return False
+    changed = config.consent_column is not None and persons_changed
+    path = config.suppression_file
+    seen = ""
+    if path is not None and path.is_file():
+        size = path.stat().st_size
+        seen = f"{size} {runfiles.fingerprint(path, size)}"
+    return store.swap_meta("suppression file", seen) or changed
 
 
 def _figures(

@@ -162,6 +162,13 @@ class StateStore:
                 [str(SCHEMA_VERSION)],
             )
 
+    def swap_meta(self, key: str, value: str) -> bool:
+        """Set ``meta[key]`` to ``value`` (in the caller's transaction); whether it held
+        another value (a key never set holds "")."""
+        found = self.rows(f"SELECT value FROM {S}.meta WHERE key = ?", [key])
+        self.con.execute(f"INSERT OR REPLACE INTO {S}.meta VALUES (?, ?)", [key, value])
+        return (str(found[0][0]) if found else "") != value
+
     def origin(self) -> str:
         """This state's random id, made the first time it is asked for (a write): the outbox's
         keys start with it, so that two state folders (two projects, or one whose state was
