@@ -3,6 +3,7 @@ and the hashes DuckDB computes in bulk equal to segctl's own, value for value.""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,6 +131,12 @@ def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exa
         assert set(google.identifiers(google_id, "emailAddress")) == expected("google", persons)
     meta.assert_limits()  # two at a time at most, 40/s (not 40/s each), over both audiences
     google.assert_limits()
+    # The batches of one upload share a session and count up from 1 (API_CONTRACTS, Meta).
+    for meta_id in ids:
+        adds = [json.loads(r.form["session"]) for r in meta.calls("add_users") if meta_id in r.path]
+        assert len(adds) > 1 and len({a["session_id"] for a in adds}) == 1
+        assert [a["batch_seq"] for a in adds] == list(range(1, len(adds) + 1))
+        assert [a["last_batch_flag"] for a in adds] == [False] * (len(adds) - 1) + [True]
     assert google.max_concurrent == 2  # the batches did go at once
     # A dry run plans without sending: only u013, who has no identifier Google takes, is left.
     sent = len(google.requests)

@@ -5,7 +5,8 @@ as when they went one by one."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from typing import Any
 
 from segctl.delivery.audiences.journal import Journal, stored_member
@@ -59,17 +60,20 @@ def send_changes(
     sends: list[tuple[Callable[[Any], Figures], list[Any]]] = [
         (remove, removes[i : i + size]) for i in range(0, len(removes), size)
     ] + [(add, adds[i : i + size]) for i in range(0, len(adds), size)]
-    workers = max(1, min(concurrency, len(sends)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(send, batch) for send, batch in sends]
+    if client.sessions:  # one upload session per kind, its batches in order
+        outcomes = _in_sessions(store, client, audience, sends, remove, journal)
+    else:
+        workers = max(1, min(concurrency, len(sends)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(send, batch) for send, batch in sends]
+        outcomes = [_outcome(future) for future in futures]
     refused: Permanent | None = None
     settled: set[str] = set()
-    for (send, batch), future in zip(sends, futures, strict=True):
-        try:
-            result.figures.add(future.result())
-        except Permanent as failure:
-            refused = refused or failure
+    for (send, batch), outcome in zip(sends, outcomes, strict=True):
+        if isinstance(outcome, Permanent):
+            refused = refused or outcome
             continue
+        result.figures.add(outcome)
         if send is remove:
             settled.update(pid for pid, _ in batch)
             result.removed += len(batch)
@@ -80,6 +84,65 @@ def send_changes(
         journal.done(journal.loaded)
     if refused is not None:
         raise refused
+
+
+def _outcome(future: Future[Figures]) -> Figures | Permanent:
+    try:
+        return future.result()
+    except Permanent as failure:
+        return failure
+
+
+def _in_sessions(
+    store: StateStore,
+    client: AudienceClient,
+    audience: str,
+    sends: list[tuple[Callable[[Any], Figures], list[Any]]],
+    remove: Callable[[Any], Figures],
+    journal: Journal,
+) -> list[Figures | Permanent]:
+    """The removes, then the adds, of ``sends`` each in one upload session (Meta): every
+    batch journalled before its session starts, recorded as soon as the platform took it;
+    per batch what it reported, or the permanent error that refused it."""
+    outcomes: list[Figures | Permanent] = []
+    for method, kind in (("DELETE", "remove"), ("POST", "add")):
+        mine = [batch for send, batch in sends if (send is remove) == (kind == "remove")]
+        if not mine:
+            continue
+        members = mine
+        if kind == "remove":
+            members = [[stored_member(pid, ids) for pid, ids in batch] for batch in mine]
+        entries = [journal.write(kind, batch) for batch in members]
+        # Closed on any way out: the session holds the audience's lock while it waits.
+        with closing(client.in_session(method, audience, members)) as answers:
+            for batch, entry, outcome in zip(members, entries, answers, strict=True):
+                _record(store, client, audience, kind, batch, entry, outcome, journal)
+                outcomes.append(outcome)
+    return outcomes
+
+
+def _record(
+    store: StateStore,
+    client: AudienceClient,
+    audience: str,
+    kind: str,
+    batch: list[Member],
+    entry: int,
+    outcome: Figures | Permanent,
+    journal: Journal,
+) -> None:
+    """Record one batch of a session as the platform answered it (its journal entry settled
+    either way: a refused batch changed nothing)."""
+    destination = client.destination.name
+    if isinstance(outcome, Permanent):
+        journal.done([entry])
+    elif kind == "remove":
+        crash_point("sync:after-remove")
+        ids = [m.person_id for m in batch]
+        record_removed(store, destination, audience, ids, journal, entry)
+    else:
+        crash_point("sync:after-add")
+        record_added(store, destination, audience, batch, journal, entry)
 
 
 def send_replacement(

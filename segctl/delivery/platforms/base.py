@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Generator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,11 @@ class AudienceClient:
 
     platform = "meta"
     max_batch = 10_000
-    always_replace = False  # the destination can only take the whole audience (files)
+    always_replace = False
+    #: Whether a sync's batches of adds (of removes) must go one after another in one upload
+    #: session (Meta): then :meth:`in_session` sends them, else :meth:`add` and
+    #: :meth:`remove` each batch, several at once.
+    sessions = False  # the destination can only take the whole audience (files)
 
     def __init__(
         self,
@@ -119,6 +124,14 @@ class AudienceClient:
     def member(self, identity: HashedIdentity, stats: IdentityStats) -> Member | None:
         """The member to send for a person's hashes, or None (skipped)."""
         return None if identity.empty else Member(identity.person_id, identity=identity)
+
+    def in_session(
+        self, method: str, audience_id: str, batches: list[list[Member]]
+    ) -> Generator[Figures | Permanent, None, None]:
+        """Send ``batches`` (adds: POST, removes: DELETE) in one upload session, in order;
+        per batch what the platform reported, or the permanent error that refused it (the
+        others still go)."""
+        raise NotImplementedError(f"{self.platform} has no upload sessions")
 
     def add(self, audience_id: str, members: list[Member]) -> Figures:
         raise NotImplementedError

@@ -18,12 +18,13 @@ was: Meta applies it only when the last batch arrives.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -116,6 +117,7 @@ class MetaAudience(AudienceClient):
 
     platform = "meta"
     max_batch = 10_000
+    sessions = True  # the batches of one upload share a session (API_CONTRACTS, Meta)
     in_progress_wait = IN_PROGRESS_WAIT
 
     def auth_headers(self) -> dict[str, str]:
@@ -173,23 +175,54 @@ class MetaAudience(AudienceClient):
         figures.invalid += skipped
         return figures
 
-    def _session(self, edge: str, method: str, audience_id: str, rows: list[list[str]]) -> Figures:
-        """Send ``rows`` in batches of one new session; sums what Meta reported."""
+    def in_session(
+        self, method: str, audience_id: str, batches: list[list[Member]]
+    ) -> Generator[Figures | Permanent, None, None]:
+        """A sync's adds (POST) or removes (DELETE) in one ``/users`` session: each batch of
+        members in requests of at most ``max_batch`` rows (300 for DELETE), ``batch_seq``
+        counting the requests; a batch Meta refuses for good yields its error and the next
+        batches still go."""
+        rows = [_rows(batch) for batch in batches]
+        requests = [list(self._requests(method, found)) if found else [] for found, _ in rows]
+        total = sum(len(found) for found, _ in rows)
+        last = max((i for i, r in enumerate(requests) if r), default=-1)
+        sender = self._sender("users", method, audience_id, total)
+        with self._exclusive(audience_id):
+            for i, ((_, skipped), parts) in enumerate(zip(rows, requests, strict=True)):
+                figures = Figures(details={"invalid_entry_samples": {}})
+                try:
+                    for j, part in enumerate(parts):
+                        figures.add(sender(part, i == last and j == len(parts) - 1))
+                except Permanent as refused:
+                    yield refused
+                    continue
+                figures.invalid += skipped
+                yield figures
+
+    def _requests(self, method: str, rows: list[list[str]]) -> Iterator[list[list[str]]]:
+        """``rows`` in the requests Meta takes: ``max_batch`` rows, 300 for a DELETE."""
+        size = min(self.max_batch, DELETE_MAX_ROWS) if method == "DELETE" else self.max_batch
+        for i in range(0, len(rows), size):
+            yield rows[i : i + size]
+
+    def _sender(
+        self, edge: str, method: str, audience_id: str, total: int
+    ) -> Callable[[list[list[str]], bool], Figures]:
+        """A new upload session's request sender: each call sends the next batch
+        (``batch_seq`` from 1; ``last`` sets ``last_batch_flag``) and returns what Meta
+        reported for it."""
         path = f"/{self.version}/{quote(audience_id, safe='')}/{edge}"
         session_id = secrets.randbelow(2**63 - 1) + 1  # a positive int64
-        size = min(self.max_batch, DELETE_MAX_ROWS) if method == "DELETE" else self.max_batch
-        batches = [rows[i : i + size] for i in range(0, len(rows), size)]
-        batches = batches or [[]]  # replacing with nobody is still one (empty) batch
-        figures = Figures()
-        samples: dict[str, Any] = {}
-        for seq, batch in enumerate(batches, start=1):
+        sequence = itertools.count(1)
+
+        def send(batch: list[list[str]], last: bool) -> Figures:
             payload = {
                 "payload": {"schema": list(SCHEMA), "data": batch},
                 "session": {
                     "session_id": session_id,
-                    "batch_seq": seq,
-                    "last_batch_flag": seq == len(batches),
-                    "estimated_num_total": len(rows),
+                    "batch_seq": next(sequence),
+                    "last_batch_flag": last,
+                    "estimated_num_total": total,
                 },
             }
             # As the official SDK: POST parameters form-encoded, DELETE ones in the query
@@ -198,9 +231,26 @@ class MetaAudience(AudienceClient):
             sent = {"params": fields} if method == "DELETE" else {"data": fields}
             reply = self.request(method, path, **sent, classify=self._classify)
             reply = reply if isinstance(reply, dict) else {}
-            figures.received += _int(reply.get("num_received")) or 0
-            figures.invalid += _int(reply.get("num_invalid_entries")) or 0
+            samples: dict[str, Any] = {}
             _keep_samples(samples, reply.get("invalid_entry_samples"))
+            return Figures(
+                received=_int(reply.get("num_received")) or 0,
+                invalid=_int(reply.get("num_invalid_entries")) or 0,
+                details={"invalid_entry_samples": samples},
+            )
+
+        return send
+
+    def _session(self, edge: str, method: str, audience_id: str, rows: list[list[str]]) -> Figures:
+        """Send ``rows`` in the batches of one new session; sums what Meta reported."""
+        batches = list(self._requests(method, rows)) or [[]]  # replacing with nobody: one
+        sender = self._sender(edge, method, audience_id, len(rows))
+        figures = Figures(details={"invalid_entry_samples": {}})
+        samples: dict[str, Any] = {}
+        for seq, batch in enumerate(batches, start=1):
+            one = sender(batch, seq == len(batches))
+            _keep_samples(samples, one.details.pop("invalid_entry_samples", None))
+            figures.add(one)
         figures.details["invalid_entry_samples"] = samples
         return figures
 
