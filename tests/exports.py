@@ -289,6 +289,31 @@ def write_ga4(t: Truth, folder: Path) -> Path:
     return path
 
 
+def write_ga4_ndjson(t: Truth, folder: Path) -> Path:
+    """The BigQuery export extracted as NEWLINE_DELIMITED_JSON (``bq extract``): the same
+    rows as :func:`write_ga4`, INT64 values as JSON strings (as BigQuery writes them), unset
+    slots left out, event_params a JSON array of key/value records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "events_20261001.json"
+    with path.open("w") as out:
+        for person, e in _rows(t):
+            anonymous = person.identified != "events" or e.anonymous
+            row = {
+                "event_date": e.at.strftime("%Y%m%d"),
+                "event_timestamp": str(int(e.at.timestamp() * 1_000_000)),
+                "event_name": e.name.lower().replace(" ", "_"),
+                "event_params": [
+                    {"key": "format", "value": {"string_value": e.properties["format"]}},
+                    {"key": "amount", "value": {"int_value": str(e.properties["amount"])}},
+                ],
+                "user_id": None if anonymous else person.user_id,
+                "user_pseudo_id": person.anonymous_id,
+                "platform": "WEB",
+            }
+            out.write(json.dumps(row) + "\n")
+    return path
+
+
 def write_stripe_charges(t: Truth, folder: Path) -> Path:
     """Stripe's charges as a CSV: ``created`` in epoch seconds, ``customer`` the person."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -83,11 +83,39 @@ def list_reader(path: str) -> exp.Table:
     return table_function("read_csv", (path,), all_varchar=exp.true())
 
 
+#: The value of GA4's key/value records (its documented export schema): one typed slot set.
+GA4_SLOTS = (
+    "STRUCT(string_value VARCHAR, int_value BIGINT, float_value DOUBLE, double_value DOUBLE)"
+)
+
+
 def json_type(kind: str) -> str:
-    """Nested objects of NDJSON are read as JSON text: their keys vary from line to line."""
+    """Nested objects of NDJSON are read as JSON text: their keys vary from line to line. A
+    list of key/value records whose values are typed slots (GA4's ``event_params``, sniffed
+    as ``STRUCT(key VARCHAR, value STRUCT(string_value ...))[]``) is read as such records
+    with every slot of GA4's schema, so that a slot the sniffed lines left out is not lost
+    (and the records' keys are read as nested properties are)."""
+    if _slot_records(kind):
+        return f"STRUCT(key VARCHAR, value {GA4_SLOTS})[]"
     if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
         return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
     return kind
+
+
+def _slot_records(kind: str) -> bool:
+    """Whether a sniffed type is a list of key/value records of GA4's typed slots."""
+    if not kind.endswith("[]") or not kind.startswith("STRUCT"):
+        return False
+    try:
+        element = exp.DataType.build(kind[:-2], dialect="duckdb")
+    except Exception:  # sqlglot raises ParseError or ValueError: not such a list
+        return False
+    fields = {f.name: f.args.get("kind") for f in element.expressions}
+    value = fields.get("value")
+    if set(fields) != {"key", "value"} or not isinstance(value, exp.DataType):
+        return False
+    slots = {f.name for f in value.expressions} if value.this == exp.DataType.Type.STRUCT else set()
+    return bool(slots) and slots <= {"string_value", "int_value", "float_value", "double_value"}
 
 
 def create_view(name: str, query: exp.Expr) -> str:
