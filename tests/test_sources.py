@@ -436,6 +436,20 @@ def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth
         assert f"warning: {line}" in result.stderr
 
 
+def said_by_each_command(root: Path, line: str) -> None:
+    """validate, evaluate and run say ``line`` on stderr and list it under "warnings"."""
+    from typer.testing import CliRunner
+
+    from segctl.cli import app
+
+    runner = CliRunner()
+    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = runner.invoke(app, [*command, "--project", str(root), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert line in json.loads(result.stdout)["warnings"]
+        assert f"warning: {line}" in result.stderr
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".ndjson", ".parquet"])
 def test_events_with_no_timestamp_are_counted_and_said(tmp_path: Path, suffix: str) -> None:
     """An empty timestamp cell (a NULL) places the event nowhere in time: no condition counts
@@ -443,9 +457,6 @@ def test_events_with_no_timestamp_are_counted_and_said(tmp_path: Path, suffix: s
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-    from typer.testing import CliRunner
-
-    from segctl.cli import app
 
     rows = pa.table(
         {
@@ -467,13 +478,7 @@ def test_events_with_no_timestamp_are_counted_and_said(tmp_path: Path, suffix: s
         "name: renders\nrule: {event: video_rendered, count: {gte: 1}}\n"
     )
     assert members(segctl.Project.load(tmp_path)) == ["a", "b"]
-    line = "app: 2 of 4 events (50%) have no timestamp and were ignored"
-    runner = CliRunner()
-    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
-        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
-        assert result.exit_code == 0, result.output
-        assert line in json.loads(result.stdout)["warnings"]
-        assert f"warning: {line}" in result.stderr
+    said_by_each_command(tmp_path, "app: 2 of 4 events (50%) have no timestamp and were ignored")
 
 
 def test_events_of_a_person_the_persons_source_does_not_hold_are_counted_and_said(
@@ -481,10 +486,6 @@ def test_events_of_a_person_the_persons_source_does_not_hold_are_counted_and_sai
 ) -> None:
     """With a persons source, the persons are its rows: events of another person id are
     evaluated for nobody, and validate, evaluate and run say how many per source."""
-    from typer.testing import CliRunner
-
-    from segctl.cli import app
-
     (tmp_path / "events.csv").write_text(
         "person_id,event,timestamp\na,video_rendered,2026-11-10T00:00:00Z\n"
         "ghost,video_rendered,2026-11-10T00:00:00Z\nghost,video_rendered,2026-11-11T00:00:00Z\n"
@@ -500,13 +501,11 @@ def test_events_of_a_person_the_persons_source_does_not_hold_are_counted_and_sai
         "name: renders\nrule: {event: video_rendered, count: {gte: 1}}\n"
     )
     assert members(segctl.Project.load(tmp_path)) == ["a", "b"]
-    line = "app: 2 of 4 events (50%) have a person id that no row of the persons source holds"
-    runner = CliRunner()
-    for command in (["validate"], ["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
-        result = runner.invoke(app, [*command, "--project", str(tmp_path), "--format", "json"])
-        assert result.exit_code == 0, result.output
-        assert f"{line} and were ignored" in json.loads(result.stdout)["warnings"]
-        assert f"warning: {line}" in result.stderr
+    said_by_each_command(
+        tmp_path,
+        "app: 2 of 4 events (50%) have a person id that no row of the persons source holds and "
+        "were ignored",
+    )
     # Without a persons source every person id of the events is a person: nothing ignored.
     (tmp_path / "persons.csv").unlink()
     project(tmp_path, "data:\n  events: {path: events.csv, name: app}\n", "video_rendered")
