@@ -235,6 +235,20 @@ def test_backfill_refuses_to_rewrite_history_without_reset(project: lib.Project)
     assert [r.run_id for r in results] == [1, 2, 3]
 
 
+def test_a_reset_history_gives_the_state_a_new_origin(project: lib.Project) -> None:
+    """Run ids start again from 1 after ``backfill --reset``: the outbox keys (webhook-id,
+    Idempotency-Key) of the new runs start with a new origin, never repeating the old ones."""
+    from segctl.state import StateStore
+    from segctl.state.erasure import reset_history
+
+    project.run(as_of=AS_OF[0])
+    with StateStore.open(project.root / ".segctl", write=True) as store:
+        before = store.origin()
+        assert store.origin() == before  # kept
+        reset_history(store)
+        assert store.origin() != before
+
+
 def test_evaluate_and_dry_run_change_nothing(project: lib.Project) -> None:
     lib.Project.load(project.root).run(dry_run=True, as_of=AS_OF[0])
     assert not (project.root / ".segctl" / DB_FILE).exists()

@@ -217,7 +217,9 @@ def _commit(
         sizes = None if decision.full else runner.committed_sizes(store)
         con = project.engine.driver.con
         changes = diff.compute(con, store, names, RESULT_TABLE, persons, sizes)
-        figures = _figures(project, store, runner, decision) if keep_incremental else None
+        # Before this run's record: whether its persons files are those the last run read.
+        persons_same = runner.same_files(store, ("persons",))
+        figures = _figures(project, store, persons_same, decision) if keep_incremental else None
         if dry_run:
             plan = _plan(project, store, changes, fire_initial)
             return RunResult(None, moment, changes, True, plan=plan)
@@ -233,6 +235,7 @@ def _commit(
             keep_incremental=keep_incremental,
             fire_initial=fire_initial,
             data=figures,
+            persons_same=persons_same,
         )
         runner.collect(store)
         result = RunResult(run_id, moment, changes)
@@ -329,6 +332,7 @@ def _record(
     keep_incremental: bool,
     fire_initial: bool,
     data: Figures | None,
+    persons_same: bool,
 ) -> int:
     """Commit the run: its figures, transitions, snapshot, files read, queued actions (a
     run's) and incremental state, in one transaction. Returns the run id."""
@@ -354,7 +358,6 @@ def _record(
             max_exit_ratio=project.config.max_exit_ratio,
         )
     progress.phase("Committing the run")
-    persons_changed = not runner.same_files(store, ("persons",))  # before this run's record
     read = runner.records()
     kept = runner.fingerprint() if keep_incremental else None
     if kept is not None and data is not None:
@@ -363,7 +366,7 @@ def _record(
     def queue_and_keep(run_id: int) -> None:
         # The incremental state commits in the run's transaction, like the snapshot.
         if queue is not None:
-            queue(run_id, resync=_privacy_changed(project, store, persons_changed))
+            queue(run_id, resync=_privacy_changed(project, store, not persons_same))
         runner.save(store, run_id, kept, decision)
 
     return store.commit_run(
@@ -395,17 +398,13 @@ def _privacy_changed(project: Project, store: StateStore, persons_changed: bool)
 
 
 def _figures(
-    project: Project,
-    store: StateStore,
-    runner: incremental.Incremental,
-    decision: incremental.Decision,
+    project: Project, store: StateStore, persons_same: bool, decision: incremental.Decision
 ) -> Figures:
     """The run's data figures (segctl.project.figures), kept with it; the run's data and
     freshness warnings are said from them."""
     from segctl.project.figures import compute
     from segctl.sources.checks import render
 
-    persons_same = runner.same_files(store, ("persons",))
     figures = compute(project, store, decision, persons_same)
     project._data_warnings = render(figures.stats, project.engine.driver.loader.ambiguous)
     if figures.known:

@@ -55,9 +55,11 @@ def forget(store: StateStore, person_ids: list[str], details: dict[str, Any]) ->
 
 def reset_history(store: StateStore) -> None:
     """Delete every run, its figures, transitions, holds and inputs, and empty the snapshot,
-    in one transaction."""
+    in one transaction. The state's origin goes too: run ids start again from 1, and the
+    outbox keys of the new runs must not repeat the old ones'."""
     with store.transaction():
         for table in HISTORY_TABLES:
             store.con.execute(f"DELETE FROM {S}.{table}")
+        store.con.execute(f"DELETE FROM {S}.meta WHERE key = 'origin'")
         store.con.execute(f"CREATE OR REPLACE TABLE {S}.snapshot (person_id VARCHAR NOT NULL)")
         store.con.execute(f"DELETE FROM {S}.snapshot_layout")
