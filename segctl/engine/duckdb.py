@@ -256,9 +256,12 @@ class DuckDBEngine:
             if role != "events":  # latest_by: the view's choice of rows reads it
                 noted.setdefault(role, set()).update({column} - {"latest_by"})
         for role, columns in noted.items():
-            counts = ["count(*)", *(f"count({qident(c)})" for c in sorted(columns))]
+            counts = [exp.column(c, quoted=True) for c in sorted(columns)]
+            read = exp.select(
+                exp.Count(this=exp.Star()), *(exp.Count(this=c) for c in counts)
+            ).from_(exp.to_table(role, quoted=True))
             with self.translate_errors(role):
-                self.rows(f"SELECT {', '.join(counts)} FROM {qident(role)}")
+                self.rows(read.sql(dialect="duckdb"))
 
     def check_timestamps(self) -> None:
         """Scan text timestamp columns (CSV, strings in Parquet or JSON, numeric text with
