@@ -24,7 +24,7 @@ import math
 import re
 import secrets
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -189,10 +189,11 @@ class MetaAudience(AudienceClient):
         sender = self._sender("users", method, audience_id, total)
         with self._exclusive(audience_id):
             for i, ((_, skipped), parts) in enumerate(zip(rows, requests, strict=True)):
-                figures = Figures(details={"invalid_entry_samples": {}})
                 try:
-                    for j, part in enumerate(parts):
-                        figures.add(sender(part, i == last and j == len(parts) - 1))
+                    figures = _summed(
+                        sender(part, i == last and j == len(parts) - 1)
+                        for j, part in enumerate(parts)
+                    )
                 except Permanent as refused:
                     yield refused
                     continue
@@ -245,14 +246,9 @@ class MetaAudience(AudienceClient):
         """Send ``rows`` in the batches of one new session; sums what Meta reported."""
         batches = list(self._requests(method, rows)) or [[]]  # replacing with nobody: one
         sender = self._sender(edge, method, audience_id, len(rows))
-        figures = Figures(details={"invalid_entry_samples": {}})
-        samples: dict[str, Any] = {}
-        for seq, batch in enumerate(batches, start=1):
-            one = sender(batch, seq == len(batches))
-            _keep_samples(samples, one.details.pop("invalid_entry_samples", None))
-            figures.add(one)
-        figures.details["invalid_entry_samples"] = samples
-        return figures
+        return _summed(
+            sender(batch, seq == len(batches)) for seq, batch in enumerate(batches, start=1)
+        )
 
     def _classify(self, response: httpx.Response) -> Any:
         return classify(response, in_progress_wait=self.in_progress_wait)
@@ -287,6 +283,18 @@ def _rows(members: list[Member]) -> tuple[list[list[str]], int]:
         if email or phone:
             rows.append([email, phone])
     return rows, len(members) - len(rows)
+
+
+def _summed(replies: Iterable[Figures]) -> Figures:
+    """What Meta reported for several requests (sent as they are iterated): counts summed,
+    invalid-entry samples gathered (up to :data:`MAX_SAMPLES`)."""
+    figures = Figures()
+    samples: dict[str, Any] = {}
+    for one in replies:
+        _keep_samples(samples, one.details.pop("invalid_entry_samples", None))
+        figures.add(one)
+    figures.details["invalid_entry_samples"] = samples
+    return figures
 
 
 def _keep_samples(samples: dict[str, Any], reported: Any) -> None:
