@@ -211,6 +211,28 @@ def test_stripe_charges_with_a_constant_event(tmp_path: Path, t: Truth) -> None:
     ]
 
 
+def test_a_list_of_sources_takes_plain_paths_beside_mappings(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "app.csv": "person_id,event,timestamp\nu1,login,2026-11-10T00:00:00Z\n",
+        "more/app2.csv": "person_id,event,timestamp\nu2,login,2026-11-11T00:00:00Z\n",
+        "billing.csv": "customer,created\nu3,1790000000\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events:\n    - app.csv\n    - more/*.csv\n"
+        "    - {path: billing.csv, event: login, columns: {person_id: customer, "
+        "timestamp: created}, timestamp_unit: s}\nsegments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("s")["person_id"].to_list() == ["u1", "u2", "u3"]
+    # Persons still take one source: a list of two is refused, naming the key.
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: app.csv\n  persons: [app.csv, {path: billing.csv}]\nsegments: segments/\n"
+    )
+    with pytest.raises(segctl.ConfigError, match=r"data\.persons takes one source"):
+        segctl.Project.load(tmp_path)
+
+
 # ---- the Spark engine reads the same sources (SPEC 8) ----------------------------------------
 
 TOOLS: dict[str, tuple[Callable[[Truth, Path], object], str, str]] = {

@@ -93,7 +93,7 @@ def parse_data(data: YMap, problems: Problems) -> dict[str, tuple[Source, ...]]:
 
 def _items(value: Any, pos: Pos, role: str, problems: Problems) -> list[tuple[Any, Pos]]:
     """The sources written under one role: a path, a list of paths, a mapping, or (events
-    only) a list of mappings."""
+    only) a list of sources, each a mapping or a path."""
     if isinstance(value, str) and value:
         return [(value, pos)]
     if isinstance(value, YMap):
@@ -101,7 +101,8 @@ def _items(value: Any, pos: Pos, role: str, problems: Problems) -> list[tuple[An
     if isinstance(value, YList) and value:
         if all(isinstance(v, str) and v for v in value):
             return [(list(value), pos)]  # one source over several files (as before)
-        if all(isinstance(v, YMap) for v in value):
+        if all(isinstance(v, YMap) or (isinstance(v, str) and v) for v in value):
+            # A list of sources (events), a plain path among them one source of that path.
             if role != "events" and len(value) > 1:
                 problems.add(
                     pos, f"data.{role} takes one source (a path or a mapping), not a list of them"
