@@ -451,10 +451,13 @@ DATA_CASES = [
     Case("data-persons-empty-file", DATA, "data/persons.csv",
          "missing required column 'person_id' (columns are: column0; no header row was found",
          {"persons": ""}),
-    Case("data-persons-ragged-rows", DATA, "data/persons.csv",
-         "no header row was found: is the file empty, or does a row have more fields than the "
-         "header?",
+    Case("data-persons-ragged-rows", DATA, f"data/persons.csv:{PERSONS.count(chr(10)) + 1}",
+         "a row of 8 fields, where the header has 6 (person_id, email, plan, country, age, "
+         "created_at), so the columns cannot be read: quote the values that hold the delimiter",
          {"persons": PERSONS + "p6,x@example.com,pro,DE,1,2026-01-01T00:00:00Z,extra,more\n"}),
+    Case("data-persons-short-row", DATA, f"data/persons.csv:{PERSONS.count(chr(10)) + 1}",
+         "a row of 2 fields, where the header has 6",
+         {"persons": PERSONS + "p6,x@example.com\n"}),
     Case("data-persons-not-utf8", DATA, "data.persons",
          "cannot read input: Invalid Input Error: CSV Error on Line: 3",
          {}, write_bytes("data/persons.csv", PERSONS.replace("bob", "b\xf6b").encode("latin-1"))),

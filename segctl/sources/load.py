@@ -19,6 +19,8 @@ Every query is a sqlglot tree: the readers in :mod:`segctl.sources.sql`, the vie
 
 from __future__ import annotations
 
+import csv
+import gzip
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -224,7 +226,7 @@ class Loader:
             if found is None and canonical == "event" and source.event is not None:
                 continue
             if found is None and (canonical in REQUIRED[role] or (explicit and names)):
-                self._missing(source, canonical, names, described, display)
+                self._missing(source, canonical, names, described, display, group.files.files)
             if (
                 explicit
                 and found is not None
@@ -241,7 +243,14 @@ class Loader:
             and group.picked["person_id"] is None
             and (group.picked["anonymous_id"] is None)
         ):
-            self._missing(source, "person_id", _names(source, "person_id"), described, display)
+            self._missing(
+                source,
+                "person_id",
+                _names(source, "person_id"),
+                described,
+                display,
+                group.files.files,
+            )
         for key in ("dedupe_on", "latest_by", "anonymous_id"):
             given = getattr(source, key, ())
             if given and len(given) == 1 and source.preset is None and group.picked[key] is None:
@@ -281,6 +290,7 @@ class Loader:
         names: tuple[str, ...],
         described: dict[str, str],
         display: str,
+        files: tuple[str, ...],
     ) -> None:
         listed = ", ".join(described)
         if canonical in source.columns and source.preset is None:
@@ -299,8 +309,18 @@ class Loader:
             )
         if canonical == "person_id" and source.role == "events":
             hint += ", or give anonymous_id: your_column"
-        if all(re.fullmatch(r"column\d+", c) for c in described):
-            hint = (  # DuckDB names the columns itself when it finds no header row
+        # DuckDB names the columns itself when it finds no header row (a row of more fields
+        # than the header), or takes another delimiter (a row of fewer): name that row.
+        unread = all(re.fullmatch(r"column\d+", c) for c in described)
+        if (unread or len(described) == 1) and (ragged := _ragged_row(files)):
+            file, line, fields, header = ragged
+            raise DataError(
+                f"{self.display(Path(file))}:{line}: a row of {fields} fields, where the header "
+                f"has {len(header)} ({', '.join(header)}), so the columns cannot be read: quote "
+                "the values that hold the delimiter, or fix the row"
+            )
+        if unread:
+            hint = (
                 "no header row was found: is the file empty, or does a row have more "
                 "fields than the header?"
             )
@@ -469,6 +489,28 @@ class Loader:
         """``latest_by``: each person's latest row at or before ``as_of`` (naive UTC)."""
         if "persons" in self.staged:
             self._table_view("persons", as_of)
+
+
+def _ragged_row(files: tuple[str, ...]) -> tuple[str, int, int, list[str]] | None:
+    """The first row of a CSV file whose number of fields differs from its header's: (file,
+    line, its fields, the header); None when there is none."""
+    for file in files:
+        if not file.endswith((".csv", ".csv.gz")):
+            continue
+        opener = gzip.open if file.endswith(".gz") else open
+        with opener(file, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+            sample = handle.read(65536)
+            handle.seek(0)
+            try:
+                dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
+            except csv.Error:
+                dialect = csv.excel
+            rows = csv.reader(handle, dialect)
+            header = next(rows, [])
+            for row in rows:
+                if header and row and len(row) != len(header):
+                    return file, rows.line_num, len(row), header
+    return None
 
 
 def _names(source: Source, canonical: str) -> tuple[str, ...]:
