@@ -531,15 +531,28 @@ _TESTS: dict[str, Callable[[Any, Any], bool]] = {
 # ---- nested properties (SPEC 1) -------------------------------------------------------------
 
 
+class JSONValue(str):
+    """The JSON text of a column of JSON values (a top-level NDJSON key whose lines mix
+    numbers and text; Parquet's JSON type): read as a nested JSON value is."""
+
+
 def read(row: Row, name: str, comparator: Node | None) -> Any:
     """The value ``name`` names in ``row``: a column, or a dotted path into one (JSON text, a
     record, a map, a list of key/value records), read as its comparator asks: against a
     boolean as a boolean, against a number (or as ``of:``, ``comparator`` None) as a number,
-    otherwise as text. A missing key, or a value of another kind, is missing (None)."""
+    otherwise as text. A missing key, or a value of another kind, is missing (None). A
+    column of JSON values reads so too."""
+    keys: list[str] = []
     if name in row or ("." not in name and '"' not in name):
-        return row.get(name)
-    column, *keys = split_path(name)
-    value, in_json = row.get(column), False
+        value = row.get(name)
+        if not isinstance(value, JSONValue):
+            return value
+    else:
+        column, *keys = split_path(name)
+        value = row.get(column)
+    in_json = isinstance(value, JSONValue)
+    if in_json:
+        value = json.loads(value)
     for key in keys:
         if isinstance(value, str) and not in_json:  # JSON text (a string inside it is text)
             value, in_json = json.loads(value), True

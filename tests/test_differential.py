@@ -31,7 +31,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
-from reference import Node, Row, evaluate, parse_duration, resolve_identities
+from reference import JSONValue, Node, Row, evaluate, parse_duration, resolve_identities
 
 T = TypeVar("T")
 
@@ -63,6 +63,7 @@ EVENTS_SCHEMA = pa.schema(
         ("ctx", pa.struct([("n", pa.float64()), ("tag", pa.string()), ("flag", pa.bool_())])),
         ("params", pa.list_(pa.struct([("key", pa.string()), ("value", GA4_VALUE)]))),  # GA4
         ("tags", pa.map_(pa.string(), pa.string())),
+        ("jv", pa.json_()),  # JSON values: a top-level NDJSON key mixing numbers and text
     ]
 )
 MAP_COLUMNS = ("tags",)  # a dict in the rows (what the reference reads), pairs in Parquet
@@ -161,10 +162,10 @@ NESTED_EVENT_PROPERTIES = {
     "props.plan": "any", "props.n": "any", "props.flag": "any", 'props."a.b"': "any",
     "props.$u": "any", "props.o.k": "any", "props.missing": "any",
     "ctx.n": "num", "ctx.flag": "bool", "ctx.tag": "any",
-    "params.page": "any", "params.n": "any", "tags.k1": "any", "tags.k2": "any",
+    "params.page": "any", "params.n": "any", "tags.k1": "any", "tags.k2": "any", "jv": "any",
 }  # fmt: skip
 NESTED_PERSON_PROPERTIES = {"traits.tier": "any", "traits.score": "any"}
-NESTED_OF = ["props.n", "params.n", "ctx.n", "tags.k1", "props.plan"]
+NESTED_OF = ["props.n", "params.n", "ctx.n", "tags.k1", "props.plan", "jv"]
 NESTED_LITERALS: dict[str, list[Any]] = {
     "str": ["pro", "Pro", "", "5", "true", "2.5", "x", "home", "/p", "v", "gold"],
     "num": [0, 1, 2.5, 3, 5, 7, 10, -3, -0.5],
@@ -789,7 +790,8 @@ def draw_json(draw: st.DrawFn, values: dict[str, list[Any]], inner: bool = False
 
 
 def draw_nested_event_columns(draw: st.DrawFn) -> Row:
-    """props (JSON text), ctx (STRUCT), params (GA4 key/value records), tags (MAP)."""
+    """props (JSON text), ctx (STRUCT), params (GA4 key/value records), tags (MAP), jv
+    (JSON values, a JSON null among them)."""
     ctx = None
     if not one_in(draw, 4):
         ctx = {"n": pick(draw, CTX_N), "tag": pick(draw, CTX_TAGS),
@@ -805,7 +807,9 @@ def draw_nested_event_columns(draw: st.DrawFn) -> Row:
     tags = None
     if not one_in(draw, 4):
         tags = {k: pick(draw, MAP_VALUES) for k in ("k1", "k2") if not one_in(draw, 3)}
+    jv = None if one_in(draw, 4) else JSONValue(json.dumps(pick(draw, JSON_VALUES["n"])))
     return {
+        "jv": jv,
         "props": draw_json(draw, JSON_VALUES, inner=True),
         "ctx": ctx,
         "params": params,

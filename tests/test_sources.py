@@ -635,6 +635,46 @@ def test_nested_properties_of_each_tool(
     assert sorted(result.members("spend")["person_id"].to_list()) == spend
 
 
+def test_a_top_level_json_key_mixing_numbers_and_text_reads_as_a_json_value(
+    tmp_path: Path,
+) -> None:
+    """An NDJSON key whose lines mix numbers, numeric strings, text and booleans (typed JSON)
+    is read by the comparator's value, as a nested JSON value is (SPEC 1): in a where, a sum
+    and a person property. It was refused ('a other column')."""
+    values = {"p1": 12, "p2": "12", "p3": "n/a", "p4": 3, "p5": "3.5e1", "p6": None, "p7": True}
+    flags = {"p1": "true", "p2": True, "p3": False, "p4": "no"}
+    write(tmp_path, {
+        "ev.jsonl": "".join(
+            json.dumps({"person_id": p, "event": "buy", "timestamp": "2026-11-10T00:00:00Z",
+                        "amount": v, "flag": flags.get(p, False)}) + "\n"
+            for p, v in values.items()
+        ),
+        "persons.jsonl": "".join(
+            json.dumps({"person_id": p, "tier": v}) + "\n" for p, v in values.items()
+        ),
+        "segments/big.yaml": "name: big\nrule: {event: buy, where: {amount: {gte: 10}}, "
+                             "count: {gte: 1}}\n",
+        "segments/total.yaml": "name: total\nrule: {event: buy, sum: {of: amount, gte: 10}}\n",
+        "segments/flag.yaml": "name: flag\nrule: {event: buy, where: {flag: {eq: true}}, "
+                              "count: {gte: 1}}\n",
+        "segments/tier.yaml": "name: tier\nrule: {property: tier, in: ['12', 'n/a']}\n",
+        "segments/low.yaml": "name: low\nrule: {property: tier, lt: 5}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: ev.jsonl\n  persons: persons.jsonl\nsegments: segments/\n"
+    )
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    segments = ["big", "total", "flag", "tier", "low"]
+    got = {s: sorted(result.members(s)["person_id"].to_list()) for s in segments}
+    assert got == {
+        "big": ["p1", "p2", "p5"],  # 12, "12", "3.5e1": "n/a" and true are no numbers
+        "total": ["p1", "p2", "p5"],
+        "flag": ["p1", "p2"],  # "true" and true alike
+        "tier": ["p1", "p2", "p3"],  # as text: 12 reads "12"
+        "low": ["p4"],
+    }
+
+
 def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:
     """docs/data.md cannot go stale: each of its `data:` examples parses as segctl.yaml does,
     and each preset and key it documents exists."""

@@ -28,7 +28,13 @@ from segctl.definitions.model import (
     SequenceCondition,
     Window,
 )
-from segctl.sources.nested import access, parse_path, share_json_parses, value_type
+from segctl.sources.nested import (
+    PropertyPath,
+    access,
+    parse_path,
+    share_json_parses,
+    value_type,
+)
 
 
 def want(value_type: ColumnType) -> str:
@@ -106,7 +112,7 @@ class Needs:
 
     def _of_want(self, name: str) -> str:
         if name in self.ctx.schema.get("events", {}):
-            return "any"
+            return "number" if self._json("events", name) else "any"
         path = parse_path(name)
         leaf = value_type(self.ctx.column_types["events"][path.column], path.keys)
         typed = leaf is not None and leaf.this not in exp.DataType.TEXT_TYPES
@@ -115,17 +121,23 @@ class Needs:
     def _reading(self, table: str, name: str, wanted: str) -> str:
         """``name`` itself for a plain column; for a nested path, the column its reading is
         projected as (registered once per name and reading)."""
-        if name in self.ctx.schema.get(table, {}):
+        plain = name in self.ctx.schema.get(table, {})
+        if plain and not self._json(table, name):
             return name
         key = (table, name, wanted)
         if key not in self.nested:
-            path = parse_path(name)
+            path = PropertyPath(name, (), name) if plain else parse_path(name)
             column_type = self.ctx.column_types[table][path.column]
             read = access(col(path.column), column_type, path.keys, wanted)
             prefix = "n__" if table == "events" else f"n__{wanted}__"
             self.nested[key] = f"{prefix}{len(self.nested)}"
             self.nested_reads[table][self.nested[key]] = read
         return self.nested[key]
+
+    def _json(self, table: str, name: str) -> bool:
+        """Whether a plain column holds JSON values (a top-level NDJSON key whose lines mix
+        numbers and text), read by the comparator's value as nested JSON values are."""
+        return self.ctx.column_types.get(table, {}).get(name) == "JSON"
 
     # ---- the tables' view of it ------------------------------------------------------------
 

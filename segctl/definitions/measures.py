@@ -263,8 +263,9 @@ class MeasureParser(ComparisonParser):
     def measure_type(self, measure: EventMeasure) -> ColumnType:
         of = measure.measure.of
         if measure.measure.kind in ("min", "max") and of:
-            if of not in self.schema["events"] and self.properties is not None:
-                try:  # a nested property: its own type, else read as a number
+            plain = of in self.schema["events"] and not self._json_values("events", of)
+            if not plain and self.properties is not None:
+                try:  # a nested property (or JSON values): its own type, else a number
                     found = self.properties.nested_type("events", of)
                 except ValueError:
                     found = None

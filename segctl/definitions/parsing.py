@@ -104,7 +104,20 @@ class ParserBase:
             )
             self.error(pos, f"unknown {what} '{column}'{hint}")
             return None
+        if self._json_values(table, column):
+            return self.nested_type(table, column, pos, what, comparators)
         return columns[column]
+
+    def _json_values(self, table: str, column: str) -> bool:
+        """Whether a plain column holds values whose type only the data knows (JSON values:
+        a top-level NDJSON key whose lines mix numbers and text), read as nested ones are."""
+        if self.properties is None or self.schema[table].get(column) is not ColumnType.OTHER:
+            return False
+        try:
+            found = self.properties.nested_type(table, column)
+        except ValueError:  # a LIST, a STRUCT named whole: not comparable, said as before
+            return False
+        return found is not None and found.family is None
 
     def nested_type(
         self,

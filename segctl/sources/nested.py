@@ -287,6 +287,11 @@ def _read(
         slots = _slots(dtype)
         if slots is not None:
             return _from_slots(node, slots, want)
+        if dtype.this == exp.DataType.Type.JSON:  # a JSON value (a top-level NDJSON key
+            # whose lines mix numbers and text): its scalar, unquoted, read by the rules
+            root = exp.JSONPath(expressions=[exp.JSONPathRoot()])
+            text = _mark(exp.JSONExtractScalar(this=node, expression=root), "json")
+            return _from_text(text, "text" if want == "any" else want)
         return _convert(node, dtype, want)
     key = keys[0]
     done = path[: len(path) - len(keys) + 1]

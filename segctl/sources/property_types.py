@@ -71,8 +71,10 @@ class PropertyTypes:
     _samples: dict[tuple[str, str, tuple[str, ...]], set[str]] = field(default_factory=dict)
 
     def nested_type(self, table: str, name: str) -> NestedType | None:
-        """See ``segctl.definitions.properties.NestedProperties``."""
-        path = parse_path(name)
+        """See ``segctl.definitions.properties.NestedProperties``. A plain column is named
+        too: one of JSON values reads as a nested value does (its family None)."""
+        plain = name in self.column_types.get(table, {})
+        path = PropertyPath(name, (), name) if plain else parse_path(name)
         column_type = self.column_types.get(table, {}).get(path.column)
         if column_type is None:
             return None
