@@ -15,6 +15,7 @@ files.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -26,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import AS_OF, CONFIG, PERSONS, SUBSCRIPTIONS, Cli, MakeProject, build_project
+
+from segctl.engine.read_errors import SAMPLED_ROWS
 
 DEFINITION, DATA = 3, 4
 
@@ -754,6 +757,52 @@ def test_bad_input(
         # Exactly one problem: a malformed input does not cascade into follow-up errors.
         assert result.stderr.count("\n") == 1, result.stderr
     assert fingerprint(root / ".segctl") == before, "a failed run changed the state"
+
+
+def _late(suffix: str, column: str, value: object) -> str:
+    """An events file whose ``column`` holds a good value on every row of the readers' sample
+    and ``value`` on the row after it."""
+    good: dict[str, object] = {"amount": 5, "timestamp": "2026-11-16T10:00:00Z"}
+    rows = [{"person_id": "p1", "event": "login", **good} for _ in range(SAMPLED_ROWS)]
+    rows.append({**rows[0], column: value})
+    if suffix == ".jsonl":
+        return "".join(json.dumps(row) + "\n" for row in rows)
+    return "person_id,event,amount,timestamp\n" + "".join(
+        ",".join(str(v) for v in row.values()) + "\n" for row in rows
+    )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "column", "value", "message"),
+    [
+        (".csv", "amount", "abc", f"row {SAMPLED_ROWS + 1}: column 'amount' has a value that is "
+         "not a number: 'abc' (the column is read as numbers, as its first 20,480 rows hold "
+         "numbers; fix the value in the file)"),
+        (".jsonl", "amount", "n/a", f"line {SAMPLED_ROWS + 1}: column 'amount' has a value that "
+         "is not a number: 'n/a'"),
+        (".jsonl", "timestamp", "notatime", f"line {SAMPLED_ROWS + 1}: column 'timestamp' has a "
+         "value that is not a timestamp: 'notatime'"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_past_the_sampled_rows_names_its_file_row_and_column(
+    cli: Cli, make_project: MakeProject, state: Path, suffix: str, column: str, value: object,
+    message: str,
+) -> None:  # fmt: skip
+    """DuckDB types a CSV or NDJSON column from its first rows: a value past them that the
+    type cannot hold was a raw reader error (no file or column, an approximate line)."""
+    root = make_project(
+        **config("data/events.parquet", f"data/late{suffix}"),
+        segments={"a": "name: a\nrule: {event: login, sum: {of: amount, gte: 1}}\n"},
+        features="features: {}\n",
+    )
+    (root / f"data/late{suffix}").write_text(_late(suffix, column, value))
+    shutil.copytree(state, root / ".segctl")
+    before = fingerprint(root / ".segctl")
+    for command in (["evaluate", "--as-of", AS_OF], ["run", "--as-of", AS_OF]):
+        result = cli(*command, "--project", root, code=4)
+        assert result.stderr.startswith(f"error: data/late{suffix}: {message}"), result.stderr
+        assert result.stderr.count("\n") == 1
+    assert fingerprint(root / ".segctl") == before
 
 
 def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: MakeProject) -> None:

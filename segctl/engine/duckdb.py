@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from segctl.config import Config
 from segctl.definitions.model import ColumnType, ListCondition, Schema
+from segctl.engine.read_errors import first_bad_line, first_line, past_the_sample, read_error
 from segctl.errors import DataError
 from segctl.sources import sql as trees
 from segctl.sources.inputs import InputFiles
@@ -288,9 +289,10 @@ class DuckDBEngine:
         except duckdb.ConversionException as exc:
             if table in TIMESTAMP_COLUMNS:
                 self.trace_bad_timestamps()
-            raise DataError(f"{where}{_first_line(exc)}") from None
+            past = past_the_sample(str(exc), self.config.display)
+            raise past or DataError(f"{where}{first_line(exc)}") from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise _read_error(exc, where, self.config) from None
+            raise read_error(exc, where, self.config.display) from None
         except duckdb.BinderException as exc:
             if "json_read expected records" in str(exc):
                 json_files = [
@@ -300,14 +302,14 @@ class DuckDBEngine:
                     if files.format == "json"
                     for path in files.files
                 ]
-                found = next(((p, n) for p in json_files if (n := _first_bad_line(p))), None)
+                found = next(((p, n) for p in json_files if (n := first_bad_line(p))), None)
                 place = f"{self.config.display(found[0])}:{found[1]}: " if found else where
                 raise DataError(
                     f"{place}a JSON line that is not an object: each line of an NDJSON file "
                     'must be one JSON object (like {"event": "login", ...}), not a JSON array '
                     "or a bare value"
                 ) from None
-            raise DataError(f"{where}{_first_line(exc)}") from None
+            raise DataError(f"{where}{first_line(exc)}") from None
 
     @contextmanager
     def plan_errors(self) -> Iterator[None]:
@@ -318,9 +320,10 @@ class DuckDBEngine:
         except duckdb.ConversionException as exc:
             if any(table in TIMESTAMP_COLUMNS for table in self.inputs):
                 self.trace_bad_timestamps()
-            raise DataError(_first_line(exc)) from None
+            past = past_the_sample(str(exc), self.config.display)
+            raise past or DataError(first_line(exc)) from None
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            raise _read_error(exc, "", self.config) from None
+            raise read_error(exc, "", self.config.display) from None
         except duckdb.OutOfMemoryException as exc:
             raise memory_error(exc, self.config.engine.memory_limit) from None
 
@@ -373,69 +376,13 @@ def memory_error(exc: Exception, limit: str | None = None) -> DataError:
     """DuckDB's out-of-memory error as a DataError saying what to change."""
     setting = f"engine.memory_limit {limit}" if limit else "engine.memory_limit"
     return DataError(
-        f"out of memory under {setting}: {_first_line(exc)}; most of the plan spills to "
+        f"out of memory under {setting}: {first_line(exc)}; most of the plan spills to "
         "engine.temp_directory, but each thread needs its share of the limit for the "
         "per-person aggregate: set engine.threads: 1 or raise engine.memory_limit in segctl.yaml"
     )
-
-
-_MALFORMED_JSON = re.compile(
-    r'Malformed JSON in file "(?P<file>[^"]+)", at byte \d+ in line (?P<line>\d+): '
-    r"(?P<what>.*)"
-)
-
-
-def _read_error(exc: Exception, where: str, config: Config) -> DataError:
-    """A reader's error as a DataError; a malformed JSON line names its file and line."""
-    message = _first_line(exc)
-    malformed = _MALFORMED_JSON.search(message)
-    if malformed:
-        path = Path(malformed.group("file"))
-        file = config.display(path)
-        line = _line_at(path, int(malformed.group("line")))
-        return DataError(
-            f"{file}:{line}: malformed JSON line "
-            f"({malformed.group('what').rstrip('. ')}); each line of an NDJSON file must be one "
-            "JSON object"
-        )
-    return DataError(f"{where}cannot read input: {message}")
-
-
-def _line_at(path: Path, reported: int) -> int:
-    """The first line of an NDJSON file that is not a JSON object, found by reading it (the
-    reader's own line count is one past it in DuckDB 1.x/2.x); ``reported`` when all parse."""
-    return _first_bad_line(path) or reported
-
-
-def _first_bad_line(path: Path) -> int | None:
-    """The number of the first line of an NDJSON file that is not a JSON object (malformed,
-    an array or a bare value), None when every line is one (or the file cannot be read)."""
-    import gzip
-    import json
-
-    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    return number
-                if not isinstance(value, dict):
-                    return number
-    except OSError:
-        pass
-    return None
 
 
 def _family(name: str, duck_type: str) -> ColumnType:
     if name in ("person_id", "event") or name in TEXT_COLUMNS:
         return ColumnType.STRING
     return column_type(duck_type)
-
-
-def _first_line(exc: Exception) -> str:
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
