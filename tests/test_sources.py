@@ -30,6 +30,7 @@ from exports import (
 )
 
 import segctl
+from segctl.engine.read_errors import SAMPLED_ROWS
 
 AS_OF = "2026-12-01T00:00:00Z"
 SEGMENT = "name: renders\nrule: {{event: {event}, count: {{gte: 3}}}}\n"
@@ -673,6 +674,36 @@ def test_a_top_level_json_key_mixing_numbers_and_text_reads_as_a_json_value(
         "tier": ["p1", "p2", "p3"],  # as text: 12 reads "12"
         "low": ["p4"],
     }
+
+
+def test_a_top_level_key_first_written_past_the_sniffed_lines_is_read(tmp_path: Path) -> None:
+    """DuckDB sniffs an NDJSON file's columns from its first 20,480 lines: a key first written
+    after them (a rare event's property) was an unknown property. A definition naming a column
+    the views lack makes segctl sniff every line, once; a project that names none does not."""
+    line = {"person_id": "p1", "event": "view", "timestamp": "2026-11-10T00:00:00Z"}
+    late = [
+        {**line, "person_id": "p2", "event": "buy", "coupon": "FALL"},
+        {**line, "person_id": "p3", "event": "buy", "coupon": "SPRING"},
+    ]
+    write(tmp_path, {
+        "ev.jsonl": "".join(json.dumps(r) + "\n" for r in [line] * SAMPLED_ROWS + late),
+        "segments/views.yaml": "name: views\nrule: {event: view, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text("data:\n  events: ev.jsonl\nsegments: segments/\n")
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("views")["person_id"].to_list() == ["p1"]
+    assert "coupon" not in proj.schema["events"]
+    assert not proj.engine.driver.every_line  # named by no definition: the first lines do
+    (tmp_path / "segments/fall.yaml").write_text(
+        "name: fall\nrule: {event: buy, where: {coupon: {eq: FALL}}, count: {gte: 1}}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("fall")["person_id"].to_list() == ["p2"]
+    (tmp_path / "segments/fall.yaml").write_text(
+        "name: fall\nrule: {event: buy, where: {cuopon: {eq: FALL}}, count: {gte: 1}}\n"
+    )
+    with pytest.raises(segctl.DefinitionError, match="unknown event property 'cuopon' \\(did you"):
+        segctl.Project.load(tmp_path).validate()
 
 
 def test_every_data_block_of_the_docs_is_a_valid_config(tmp_path: Path) -> None:

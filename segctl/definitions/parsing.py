@@ -103,6 +103,7 @@ class ParserBase:
                 f" (available: {', '.join(sorted(columns)[:12])})" if columns else ""
             )
             self.error(pos, f"unknown {what} '{column}'{hint}")
+            self.problems.unknown_column = True
             return None
         if self._json_values(table, column):
             return self.nested_type(table, column, pos, what, comparators)
@@ -146,6 +147,7 @@ class ParserBase:
                 f" (available: {', '.join(sorted(columns)[:12])})" if columns else ""
             )
             self.error(pos, f"unknown {what} '{name}': there is no column '{head}'{hint}")
+            self.problems.unknown_column = True
             return None
         if found.warning:
             self.problems.warn(pos, f"{what} '{name}': {found.warning}")

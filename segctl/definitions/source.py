@@ -70,6 +70,8 @@ class Problems:
     items: list[Problem] = field(default_factory=list)
     #: Not errors, but worth saying (a nested key never seen in a sample of the data).
     warnings: list[Problem] = field(default_factory=list)
+    #: Whether a problem is a column the data lacks (which a wider sniff of NDJSON can find).
+    unknown_column: bool = False
 
     def add(self, pos: Pos, message: str) -> None:
         self.items.append(pos.problem(message))

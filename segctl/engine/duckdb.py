@@ -102,6 +102,8 @@ class DuckDBEngine:
         self.pinned: dict[str, tuple[str, ...]] | None = None
         # Files whose checks alone passed in the last run and would again (runfiles.unchanged).
         self.checked: frozenset[str] = frozenset()
+        # NDJSON columns sniffed from every line (see sample_every_line).
+        self.every_line = False
 
     @property
     def driver(self) -> DuckDBEngine:
@@ -123,6 +125,7 @@ class DuckDBEngine:
                 self.describe,
                 pinned=self.pinned,
                 checked=self.checked,
+                every_line=self.every_line,
             )
             self.inputs = loader.inputs  # filled as it loads: a reader's error names its file
             with self.translate_errors("events"):
@@ -141,6 +144,21 @@ class DuckDBEngine:
                     }
             self._schema = schema
         return self._schema
+
+    def sample_every_line(self) -> bool:
+        """Sniff the NDJSON sources' columns from every line from now on, where DuckDB reads
+        the first 20,480: a top-level key first written past them is otherwise not a column.
+        Costs a parse of every line at each load, so a project asks only when its definitions
+        name a column the views lack. False when it changes nothing (already so, or no NDJSON
+        source); else the views are made again at the next :meth:`schema`."""
+        self.schema()
+        json = any(g.format == "json" for groups in self.inputs.values() for g in groups)
+        if self.every_line or not json:
+            return False
+        self.every_line = True
+        self._schema = None
+        self._types = {}
+        return True
 
     def column_types(self) -> dict[str, dict[str, str]]:
         """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which

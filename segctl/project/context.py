@@ -65,6 +65,10 @@ def load_definitions(
         custom_events=custom_events,
         files=only,
     )
+    if problems.unknown_column and project.engine.driver.sample_every_line():
+        # A column an NDJSON file's first lines lack may be a key first written past them.
+        project.__dict__.pop("property_types", None)
+        return load_definitions(project, extra_files, only=only, features_needed=features_needed)
     problems.raise_if_any()
     return Definitions(segments, features, problems.warnings)
 

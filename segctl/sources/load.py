@@ -92,8 +92,10 @@ class Loader:
         *,
         pinned: runfiles.Pinned | None = None,
         checked: frozenset[str] = frozenset(),
+        every_line: bool = False,
     ) -> None:
         self.con = con
+        self.every_line = every_line  # NDJSON columns sniffed from every line, not the first
         self.pinned = pinned  # segctl verify: only the files the run read
         self.checked = checked  # files whose checks alone need not run again
         self.sources = sources
@@ -135,7 +137,7 @@ class Loader:
             ]
 
     def read_group(self, source: Source, group: InputFiles) -> Group:
-        plain = read_files(group.format, group.files)
+        plain = read_files(group.format, group.files, every_line=self.every_line)
         described = dict(self.describe(plain, source.role))
         if group.format == "json":
             reader = read_files("json", group.files, described)

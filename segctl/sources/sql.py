@@ -54,10 +54,13 @@ def read_files(
     files: tuple[str, ...],
     described: dict[str, str] | None = None,
     text: tuple[str, ...] = (),
+    *,
+    every_line: bool = False,
 ) -> exp.Table:
     """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
     JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
-    so keys beyond the sniffed sample are never lost."""
+    so keys beyond the sniffed sample are never lost; without, the columns are sniffed from
+    the first lines, or from ``every_line`` (a top-level key first written past them)."""
     if fmt == "parquet":
         return table_function("read_parquet", files, union_by_name=exp.true())
     if fmt == "json":
@@ -69,6 +72,8 @@ def read_files(
             options["columns"] = struct({k: json_type(v) for k, v in described.items()})
         else:
             options["union_by_name"] = exp.true()
+            if every_line:
+                options["sample_size"] = exp.Literal.number(-1)
         return table_function("read_json", files, **options)
     csv: dict[str, exp.Expr] = {"union_by_name": exp.true()}
     if text:
