@@ -166,6 +166,14 @@ NESTED_EVENT_PROPERTIES = {
 }  # fmt: skip
 NESTED_PERSON_PROPERTIES = {"traits.tier": "any", "traits.score": "any"}
 NESTED_OF = ["props.n", "params.n", "ctx.n", "tags.k1", "props.plan", "jv"]
+JSON_CONTAINERS = ("props.", "jv", "traits.")  # JSON text and JSON values (not STRUCT...)
+
+
+def nested_names(ctx: Context, names: Sequence[str]) -> list[str]:
+    """The nested names of ``names`` that ``ctx``'s dialect reads."""
+    return [n for n in names if not ctx.json_only or n.startswith(JSON_CONTAINERS)]
+
+
 NESTED_LITERALS: dict[str, list[Any]] = {
     "str": ["pro", "Pro", "", "5", "true", "2.5", "x", "home", "/p", "v", "gold"],
     "num": [0, 1, 2.5, 3, 5, 7, 10, -3, -0.5],
@@ -351,8 +359,10 @@ class Context:
     segments: tuple[str, ...] = ()  # segments a rule may refer to (those generated before it)
     features: tuple[tuple[str, str], ...] = ()  # (name, value family)
     custom_events: tuple[str, ...] = ()  # custom events of features.yaml
-    # What a dialect without them cannot compile: nested properties, the (?m) regex flag.
+    # What a dialect without them cannot compile: nested properties (json_only: but JSON text
+    # and JSON values, as PostgreSQL reads them), the (?m) regex flag.
     nested: bool = True
+    json_only: bool = False
     multiline: bool = True
 
     def instant(self, literal: date | datetime) -> datetime:
@@ -493,7 +503,8 @@ def draw_nested_comparator(draw: st.DrawFn, ctx: Context, family: str) -> Node:
 
 def draw_where(draw: st.DrawFn, ctx: Context) -> Node:
     if ctx.nested and one_in(draw, 2):
-        nested = pick_some(draw, sorted(NESTED_EVENT_PROPERTIES), mostly_one(draw, 2))
+        names = nested_names(ctx, sorted(NESTED_EVENT_PROPERTIES))
+        nested = pick_some(draw, names, mostly_one(draw, 2))
         return {c: draw_nested_comparator(draw, ctx, NESTED_EVENT_PROPERTIES[c]) for c in nested}
     columns = pick_some(draw, sorted(EVENT_PROPERTIES), mostly_one(draw, 2))
     return {c: draw_column_comparator(draw, ctx, "events", c, EVENT_PROPERTIES[c]) for c in columns}
@@ -565,12 +576,16 @@ def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
     if measure in ("count", "distinct_days", "streak"):
         spec[measure] = draw_comparator(draw, ctx, "num", COUNT_LITERALS)
     elif measure == "sum":
-        of = "amount" if not ctx.nested or one_in(draw, 2) else pick(draw, NESTED_OF)
+        of = (
+            "amount"
+            if not ctx.nested or one_in(draw, 2)
+            else pick(draw, nested_names(ctx, NESTED_OF))
+        )
         spec[measure] = {"of": of, **draw_comparator(draw, ctx, "num", SUM_LITERALS)}
     elif measure in ("avg", "min", "max") and ctx.nested and one_in(draw, 3):
         # A nested value is read as a number (a numeric string counts, anything else is not).
         comparator = draw_comparator(draw, ctx, "num", SUM_LITERALS)
-        spec[measure] = {"of": pick(draw, NESTED_OF), **comparator}
+        spec[measure] = {"of": pick(draw, nested_names(ctx, NESTED_OF)), **comparator}
     elif measure in ("avg", "min", "max"):
         of = "amount" if measure == "avg" else pick(draw, ["amount", "kind"])
         comparator = draw_column_comparator(draw, ctx, "events", of, EVENT_PROPERTIES[of])
@@ -586,7 +601,10 @@ def draw_event_condition(draw: st.DrawFn, ctx: Context) -> Node:
 def draw_feature(draw: st.DrawFn, ctx: Context) -> tuple[Node, str]:
     """A features.yaml entry and the family of its value ("num", "ts" or "kind")."""
     spec = draw_event_selection(draw, ctx)
-    measure = pick(draw, FEATURE_MEASURES if ctx.nested else FEATURE_MEASURES[:9])
+    measures = FEATURE_MEASURES if ctx.nested else FEATURE_MEASURES[:9]
+    if ctx.json_only:
+        measures = FEATURE_MEASURES[:10]  # {"sum": "props.n"}: JSON text
+    measure = pick(draw, measures)
     spec["measure"] = measure
     if measure in ("first_seen", "last_seen"):
         return spec, "ts"
@@ -678,8 +696,9 @@ def draw_condition(draw: st.DrawFn, ctx: Context, depth: int) -> Node:
 @st.composite
 def cases(draw: st.DrawFn, postgres: bool = False) -> Case:
     """A whole project: data, features, three to ten segments (later ones may refer to earlier);
-    with ``postgres``, only what compiles for PostgreSQL (no nested properties, no (?m))."""
-    ctx = replace(draw_context(draw), nested=not postgres, multiline=not postgres)
+    with ``postgres``, only what compiles for PostgreSQL (nested properties in JSON alone, no
+    (?m))."""
+    ctx = replace(draw_context(draw), json_only=postgres, multiline=not postgres)
     person_ids = [f"p{i}" for i in range(draw(_index(10)) + 1)]
     persons = [
         {

@@ -111,7 +111,7 @@ def test_the_header_declares_exactly_the_tables_the_sql_reads(postgres: Postgres
 
 
 @settings(DIFFERENTIAL, max_examples=30)
-@given(case=cases(postgres=True))  # no Postgres form for nested properties yet, nor (?m)
+@given(case=cases(postgres=True))  # nested properties in JSON alone, no (?m)
 def test_generated_projects_on_postgres_match_duckdb_and_the_reference(
     postgres: PostgresServer, case: Case
 ) -> None:

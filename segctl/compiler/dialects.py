@@ -6,6 +6,11 @@ group inside the pattern alike. Snowflake does not read inline flags: they move 
 REGEXP_LIKE's parameters argument, where ``i``, ``s`` and ``m`` mean the same. PostgreSQL reads
 ``(?i)`` and ``(?s)`` (its default), but its ``(?m)`` also stops ``.`` from matching a newline,
 so a pattern with ``(?m)`` is refused for PostgreSQL rather than compiled to another meaning.
+
+JSON text (SPEC 1, nested properties): PostgreSQL reads keys out of a ``json`` value, and the
+tables hold JSON as text, so each reading casts its column (``JSON_EXTRACT_PATH_TEXT(CAST(props
+AS JSON), 'plan')``); a column of JSON values read whole is ``CAST(jv AS JSON) #>> '{}'``, its
+scalar unquoted.
 """
 
 from __future__ import annotations
@@ -15,15 +20,19 @@ import re
 from sqlglot import exp
 
 from segctl.errors import DefinitionError
+from segctl.sources.nested import json_reads
 
 _FLAGS = re.compile(r"^\(\?([ism]+)\)")
 
 
 def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
-    """The plan with its regex tests in the form ``dialect`` reads (a copy when changed)."""
+    """The plan with its regex tests and JSON readings in the form ``dialect`` reads (a copy
+    when changed)."""
     if dialect not in ("snowflake", "postgres"):
         return query
     query = query.copy()
+    if dialect == "postgres":
+        _postgres_json(query)
     for node in list(query.find_all(exp.RegexpLike)):
         pattern = node.expression
         if not isinstance(pattern, exp.Literal) or not pattern.is_string:
@@ -43,3 +52,13 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
         node.set("expression", exp.Literal.string(pattern.this[found.end() :]))
         node.set("flag", exp.Literal.string(flags))
     return query
+
+
+def _postgres_json(query: exp.Expr) -> None:
+    for node in json_reads(query):
+        value = exp.cast(node.this, "JSON")
+        path = node.expression
+        if isinstance(path, exp.JSONPath) and len(path.expressions) == 1:  # the root alone
+            node.replace(exp.JSONBExtractScalar(this=value, expression=exp.Literal.string("{}")))
+        else:
+            node.set("this", value)

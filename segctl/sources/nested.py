@@ -41,7 +41,9 @@ NUMERIC_PATTERN = r"^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 _SLOT_SUFFIX = "_value"
 #: Dialects that can express each kind of access; ``check_dialect`` refuses the others.
 SUPPORTED_DIALECTS: dict[str, frozenset[str]] = {
-    "json": frozenset({"duckdb", "spark", "databricks", "bigquery", "trino", "snowflake"}),
+    "json": frozenset(
+        {"duckdb", "spark", "databricks", "bigquery", "trino", "snowflake", "postgres"}
+    ),
     "struct": frozenset({"duckdb", "spark", "databricks", "trino"}),
     "map": frozenset({"duckdb", "spark", "databricks", "trino"}),
     "records": frozenset({"duckdb", "spark", "databricks", "trino"}),
@@ -190,6 +192,15 @@ def check_dialect(tree: exp.Expression, dialect: str) -> None:
                 f"the {dialect} dialect cannot read a property nested in a {_KIND_NAMES[kind]} "
                 f"(segctl renders that for: {able})"
             )
+
+
+def json_reads(tree: exp.Expr) -> list[exp.JSONExtractScalar]:
+    """The readings of JSON text in ``tree`` (for a dialect's own form of them)."""
+    return [
+        node
+        for node in tree.find_all(exp.JSONExtractScalar)
+        if node._meta and node.meta.get(_META) == "json"
+    ]
 
 
 _KIND_NAMES = {
