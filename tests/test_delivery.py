@@ -628,3 +628,13 @@ def test_a_permanent_error_on_one_batch_does_not_block_the_others(
     status = lib.Project.load(root).status()
     [failed] = [d for d in status["deliveries"] if d["status"] == "failed"]
     assert failed["destination"] == "meta" and "HTTP 400" in failed["last_error"]
+    # Reconciliation self-heals (SPEC 6): once the platform takes the member, the next run
+    # brings the audience in step, though no one entered or exited.
+    meta.clear_faults()
+    later = AS_OF[0] + timedelta(minutes=1)
+    assert members(root, later) == first
+    google_requests = len(google.requests)
+    result = lib.Project.load(root).run(as_of=later)
+    assert result.report is not None and result.report.failed == 0
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first, "meta")
+    assert len(google.requests) == google_requests  # in step already: not synced again

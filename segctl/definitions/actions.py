@@ -77,7 +77,7 @@ class Audience:
 
     destination: str
     audience_id: str
-    mode: str = "sync"  # sync: add/remove what segctl added; mirror: the platform's replace
+    mode: str = "sync"  # sync and mirror: add, and remove what segctl added; add; remove
     pos: Pos = field(default=Pos(""), compare=False)
 
     @property

@@ -53,11 +53,19 @@ def queue_run(
     resync: bool = False,
 ) -> list[QueuePlan]:
     """Insert the outbox rows of one run (call inside the run's transaction). An audience is
-    synced when its segment changed, and on every audience when ``resync`` (who may be
-    uploaded changed: consent or suppression)."""
+    synced when its segment changed, when its last sync failed (SPEC 6: reconciliation
+    self-heals; a push does not retry a refusal, the next run tries the audience again), and
+    on every audience when ``resync`` (who may be uploaded changed: consent or suppression)."""
     plans = []
     created = now_utc()
     origin = store.origin()  # the keys of two state folders never meet
+    failed = {
+        (str(r[0]), str(r[1]))
+        for r in store.rows(
+            f"SELECT destination, audience FROM {S}.audience_status "
+            "WHERE json_extract_string(details, '$.error') IS NOT NULL"
+        )
+    }
     for name, (on_enter, on_exit, audiences) in segments.items():
         change = changes.get(name)
         if change is None:
@@ -86,7 +94,8 @@ def queue_run(
                     store, run_id, as_of, name, transition, prefix, action, source, status, created
                 )
         for audience in audiences:
-            if change.entered or change.exited or change.first_run or resync:
+            again = (audience.destination, audience.audience_id) in failed
+            if change.entered or change.exited or change.first_run or resync or again:
                 key = f"{origin}:run{run_id}:{name}:audience:{audience.key}"
                 store.con.execute(
                     f"""INSERT INTO {S}.outbox (id, run_id, segment, kind, destination,
