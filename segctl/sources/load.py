@@ -219,6 +219,7 @@ class Loader:
             wanted += ["created_at", "email", "phone"]
         if role == "subscriptions":
             wanted += ["plan", "mrr"]
+        csv_files = group.files.files if group.files.format == "csv" else ()
         for canonical in dict.fromkeys([*wanted, "dedupe_on", "latest_by"]):
             names = _names(source, canonical)
             found = next((c for n in names if (c := cols.column(n, described))), None)
@@ -228,7 +229,7 @@ class Loader:
             if found is None and canonical == "event" and source.event is not None:
                 continue
             if found is None and (canonical in REQUIRED[role] or (explicit and names)):
-                self._missing(source, canonical, names, described, display, group.files.files)
+                self._missing(source, canonical, names, described, display, csv_files)
             if (
                 explicit
                 and found is not None
@@ -251,7 +252,7 @@ class Loader:
                 _names(source, "person_id"),
                 described,
                 display,
-                group.files.files,
+                csv_files,
             )
         for key in ("dedupe_on", "latest_by", "anonymous_id"):
             given = getattr(source, key, ())
@@ -292,7 +293,7 @@ class Loader:
         names: tuple[str, ...],
         described: dict[str, str],
         display: str,
-        files: tuple[str, ...],
+        files: tuple[str, ...],  # the CSV files, whose rows may be ragged
     ) -> None:
         listed = ", ".join(described)
         if canonical in source.columns and source.preset is None:
@@ -497,9 +498,7 @@ def _ragged_row(files: tuple[str, ...]) -> tuple[str, int, int, list[str]] | Non
     """The first row of a CSV file whose number of fields differs from its header's: (file,
     line, its fields, the header); None when there is none."""
     for file in files:
-        if not file.endswith((".csv", ".csv.gz")):
-            continue
-        opener = gzip.open if file.endswith(".gz") else open
+        opener = gzip.open if file.lower().endswith(".gz") else open
         with opener(file, "rt", encoding="utf-8", errors="replace", newline="") as handle:
             sample = handle.read(65536)
             handle.seek(0)
