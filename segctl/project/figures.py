@@ -7,7 +7,11 @@ A full run counts over every event, as before, and keeps the figures. An increme
 is full) adds the figures of its new files to the kept ones, when that is exact: when no
 row's fate depends on another file's rows (:func:`segctl.sources.checks.additive`: no
 ``dedupe_on``, no identity map), and the persons files are those the last run read (the
-events of a person id no persons row holds are counted against them). Otherwise it counts over
+events of a person id no persons row holds are counted against them). When they changed,
+that last count is taken again over the state's copy of the events (their person ids'
+hashes, stored beside them: 0.26 s at 50 million events, where the event files' ids cost
+2.2 s) and the new files, for a single events source and a state that erased no one (the
+copy leaves out erased persons' rows, which the views still read). Otherwise it counts over
 every event, as a full run does.
 """
 
@@ -15,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlglot import exp
+
 from segctl.sources import checks
+from segctl.sources.sql import count, duck, table_function
 from segctl.state import incremental as kept_state
 
 if TYPE_CHECKING:
@@ -69,7 +77,8 @@ def compute(project: Project, store: StateStore, decision: Decision, persons_sam
     # Figures kept before the timestamp count (four numbers) are counted again, in full.
     kept_all = all(len(old.get(k, "").split()) == len(FIELDS) for k in keys)
     persons_held = persons_same or loader.derived_persons
-    if not decision.full and checks.additive(loader) and kept_all and persons_held:
+    recount = not persons_held and _copy_counts(store, decision, len(sources))
+    if not decision.full and checks.additive(loader) and kept_all and (persons_held or recount):
         with driver.plan_errors():
             added, newest = checks.files_stats(loader, decision.new_files)
         stats = []
@@ -77,6 +86,8 @@ def compute(project: Project, store: StateStore, decision: Decision, persons_sam
             counts = dict(zip(FIELDS, (int(v) for v in old[key].split()), strict=True))
             sums = {f: counts[f] + getattr(new, f) for f in FIELDS}
             stats.append(checks.Stats(new.name, **sums))
+        if recount and decision.copy is not None:  # the persons changed: against them, again
+            stats[0].unknown = _unknown_in_copy(project, decision.copy) + added[0].unknown
         before = old.get(NEWEST)
         if before is not None:
             if before != NONE:
@@ -91,6 +102,29 @@ def compute(project: Project, store: StateStore, decision: Decision, persons_sam
     if not stale:
         return Figures(stats, None, False)
     return Figures(stats, newest_event(project), True)
+
+
+def _copy_counts(store: StateStore, decision: Decision, sources: int) -> bool:
+    """Whether the events of persons the persons source does not hold can be counted over the
+    state's copy of the events (module docstring)."""
+    from segctl.state.queries import forgotten_sql
+
+    if decision.full or decision.copy is None or sources != 1:
+        return False
+    return not store.rows(f"SELECT count(*) FROM ({forgotten_sql()})")[0][0]
+
+
+def _unknown_in_copy(project: Project, files: list[Path]) -> int:
+    """The rows of the state's copy of the events whose person the persons view does not
+    hold, compared by the hash the copy keeps (as :func:`segctl.sources.checks.stats` compares
+    the views' ids)."""
+    known = exp.select(exp.func("hash", exp.column("person_id"))).from_("persons")
+    rows = table_function("read_parquet", tuple(str(f) for f in files))
+    query = exp.select(count(exp.not_(exp.In(this=exp.column("h"), query=known.subquery()))))
+    driver = project.engine.driver
+    with driver.plan_errors():
+        [(found,)] = driver.con.execute(duck(query.from_(rows))).fetchall()
+    return int(found)
 
 
 def newest_event(project: Project) -> datetime | None:
