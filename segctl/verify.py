@@ -63,7 +63,8 @@ class VerifyResult:
         return [s for s in self.segments if not s.equal]
 
     def to_dict(self) -> dict[str, Any]:
-        """The SPEC's ``verify --format json`` document (every compared segment)."""
+        """The SPEC's ``verify --format json`` document (every compared segment), with the
+        warnings said on stderr."""
 
         return {
             "run_id": self.run_id,
@@ -72,6 +73,7 @@ class VerifyResult:
             "segments": [
                 {"name": s.name, "missing": s.missing, "extra": s.extra} for s in self.segments
             ],
+            "warnings": self.warnings,
         }
 
 
@@ -86,9 +88,9 @@ def verify(
     """Evaluate the last committed run again from scratch and compare it with the committed
     snapshot. ``engine`` has not read its inputs yet (its views are created over exactly the
     files the run read); ``definitions`` loads the project's definitions (which reads them),
-    and ``evaluate(names, as_of)`` evaluates into the engine's result table. Raises DataError
-    naming every recorded input file that changed or vanished since the run, and UsageError
-    when nothing was committed yet."""
+    and ``evaluate(names, as_of)`` evaluates into the engine's result table. A recorded input
+    file that changed since the run is read as it is now, with a warning naming it; raises
+    DataError naming every one that vanished, and UsageError when nothing was committed yet."""
     folder = config.state_dir
     with StateStore.open(folder, wait=wait) as store:
         run = store.last_run()
@@ -99,12 +101,18 @@ def verify(
     warnings = []
     if records:
         problems = runfiles.changes(config.root, records)
-        if problems:
+        gone = [p for p in problems if p.endswith(" is gone")]
+        if gone:
             raise DataError(
-                f"cannot verify run {run.run_id}: {len(problems)} of the {len(records)} input "
-                f"files it read changed since: {'; '.join(problems)}. verify re-reads exactly "
-                "the files a run read; restore them, or commit a new run (`segctl run`) and "
-                "verify that"
+                f"cannot verify run {run.run_id}: {len(gone)} of the {len(records)} input "
+                f"files it read are gone: {'; '.join(gone)}. verify re-reads exactly the files "
+                "a run read; restore them, or commit a new run (`segctl run`) and verify that"
+            )
+        if problems:  # read as they are now, as today's definitions are
+            warnings.append(
+                f"{len(problems)} of the {len(records)} input files run {run.run_id} read "
+                f"changed since: {'; '.join(problems)}; verified over what they hold now, so a "
+                "difference may come from the data rather than the run"
             )
         engine.pinned = runfiles.pinned(config.root, records)
     else:

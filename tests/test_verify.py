@@ -181,6 +181,7 @@ def test_verify_after_a_run_is_equal(root: Path) -> None:
         "segments": [
             {"name": n, "missing": 0, "extra": 0} for n in ("active", "active_buyers", "buyers")
         ],
+        "warnings": [],
     }
     table = segctl(root, "verify")
     assert table.returncode == 0 and "equal" in table.stdout and "over 3 input file" in table.stdout
@@ -246,27 +247,46 @@ def test_a_file_that_landed_later_is_not_read(root: Path) -> None:
     assert json.loads(proc.stdout)["equal"] is True
 
 
-@pytest.mark.parametrize("how", ["changed", "gone", "persons"])
-def test_a_file_changed_or_gone_since_the_run_is_named(root: Path, how: str) -> None:
+def test_a_file_gone_since_the_run_stops_verify_naming_it(root: Path) -> None:
     lib.Project.load(root).run(as_of=AS_OF[1])
     before = recorded(root)
-    target = root / "events" / "part-1.parquet"
-    expected = f"events: events/part-1.parquet {'is gone' if how == 'gone' else 'changed'}"
-    if how == "gone":
-        target.unlink()
-    elif how == "changed":
-        write_events(target, [("p1", "login", T0)])
-    else:  # the same size, another content: only the fingerprint sees it
-        persons = root / "persons.csv"
+    (root / "events" / "part-1.parquet").unlink()
+    proc = segctl(root, "verify", "-f", "json")
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stdout == ""
+    assert "cannot verify run 1" in proc.stderr and "Traceback" not in proc.stderr
+    assert "events: events/part-1.parquet is gone" in proc.stderr
+    assert recorded(root) == before
+
+
+@pytest.mark.parametrize("how", ["changed", "persons", "touched"])
+def test_a_file_changed_since_the_run_is_read_as_it_is_now_and_named(root: Path, how: str) -> None:
+    """SPEC 5: verify exits 1 on any difference. A file the run read that changed since is
+    read as it is now (as today's definitions are), named in a warning; the same bytes with
+    another modification time verify equal."""
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    before = recorded(root)
+    committed = members(root, AS_OF[1])
+    persons = root / "persons.csv"
+    if how == "changed":
+        write_events(root / "events" / "part-1.parquet", [("p1", "login", T0)])
+        expected = "events: events/part-1.parquet changed"
+    elif how == "persons":  # the same size, another content: only the fingerprint sees it
         stat = persons.stat()
         persons.write_text(persons.read_text().replace("free", "paid"))
         os.utime(persons, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         expected = "persons: persons.csv changed (content)"
+    else:
+        os.utime(persons, ns=(persons.stat().st_atime_ns, persons.stat().st_mtime_ns + 10**9))
+        expected = "persons: persons.csv changed (modification time)"
+    now = members(root, AS_OF[1])
     proc = segctl(root, "verify", "-f", "json")
-    assert proc.returncode == 4, proc.stderr
-    assert proc.stdout == ""
-    assert expected in proc.stderr
-    assert "cannot verify run 1" in proc.stderr and "Traceback" not in proc.stderr
+    found = json.loads(proc.stdout)
+    assert proc.returncode == (0 if now == committed else 1), proc.stderr
+    assert found["equal"] is (now == committed)
+    assert (now != committed) if how == "changed" else (now == committed)  # plan: unread
+    assert expected in proc.stderr and "verified over what they hold now" in proc.stderr
+    assert any(expected in w for w in found["warnings"])
     assert recorded(root) == before
 
 

@@ -35,9 +35,10 @@ def verify(
     """Re-evaluate the last committed run from scratch and compare it with its snapshot.
 
     The run is evaluated at its as_of over exactly the input files it read (files that landed
-    later are not read; one that changed or vanished since is named, exit 4), with today's
-    segment definitions. Per segment, missing: persons the fresh evaluation has and the
-    snapshot lacks; extra: persons the snapshot holds and the fresh evaluation does not.
+    later are not read; one that changed since is read as it is now, named in a warning; one
+    that vanished is named, exit 4), with today's segment definitions. Per segment, missing:
+    persons the fresh evaluation has and the snapshot lacks; extra: persons the snapshot holds
+    and the fresh evaluation does not.
     Exits 0 when equal, 1 when any segment differs.
 
     Examples:\n
