@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -233,6 +235,28 @@ def test_backfill_refuses_to_rewrite_history_without_reset(project: lib.Project)
         iso(AS_OF[0]), iso(AS_OF[2]), "1d", reset=True
     )
     assert [r.run_id for r in results] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("every", "days", "said"),
+    [
+        ("0d", 2, "--every must be longer than 0 (like 1d), got '0d'"),
+        ("0h", 2, "--every must be longer than 0"),
+        ("1h", 500, "backfill would commit 12,001 runs; use a larger --every"),
+    ],
+)
+def test_backfill_refuses_a_step_of_zero_or_too_many_runs(
+    project: lib.Project, every: str, days: int, said: str
+) -> None:
+    """A zero step looped for ever, growing a list until memory ran out; a small one made all
+    its times before the limit was checked. Both are usage errors (exit 2), and nothing is
+    committed."""
+    start, end = iso(AS_OF[0]), iso(AS_OF[0] + timedelta(days=days))
+    with pytest.raises(UsageError, match=re.escape(said)):
+        project.backfill(start, end, every)
+    proc = segctl(project.root, "backfill", "--from", start, "--to", end, "--every", every)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr
+    assert not (project.root / ".segctl" / DB_FILE).exists() or not committed(project.root)["runs"]
 
 
 def test_a_reset_history_gives_the_state_a_new_origin(project: lib.Project) -> None:

@@ -12,7 +12,7 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from segctl import diff, incremental, progress
@@ -129,16 +129,14 @@ def backfill_times(first: datetime, last: datetime, every: str) -> list[datetime
         step = parse_duration(every)
     except ValueError as exc:
         raise UsageError(f"--every: {exc}") from None
+    if step <= timedelta(0):
+        raise UsageError(f"--every must be longer than 0 (like 1d), got {every!r}")
     if last < first:
         raise UsageError("--to must not be before --from")
-    times = []
-    moment = first
-    while moment <= last:
-        times.append(moment)
-        moment += step
-    if len(times) > MAX_BACKFILL_RUNS:
-        raise UsageError(f"backfill would commit {len(times)} runs; use a larger --every")
-    return times
+    count = (last - first) // step + 1  # counted before any is made: a tiny step is refused
+    if count > MAX_BACKFILL_RUNS:
+        raise UsageError(f"backfill would commit {count:,} runs; use a larger --every")
+    return [first + i * step for i in range(count)]
 
 
 def commit(
