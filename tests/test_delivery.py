@@ -133,6 +133,29 @@ def test_transitions_fire_actions_exactly_once(
     assert {r["event"] for r in emitted} == {"entered_active"}
 
 
+def test_a_webhooks_base_url_takes_the_urls_host(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """SPEC 1: every destination accepts base_url (a proxy, a local receiver). A webhook's is
+    put before its url's path and query, where it was accepted and ignored."""
+    root = make(tmp_path, hook, resend)
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            f'url: "{hook.url}"',
+            f'url: "https://crm.example.com/hooks/segments?src=segctl", '
+            f'base_url: "{hook.base_url}"',
+        )
+    )
+    result = lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    assert result.report is not None and result.report.failed == 0
+    sent = [r for r in hook.requests if r.method == "POST"]
+    assert sent and {(r.path, tuple(r.query.items())) for r in sent} == {
+        ("/hooks/segments", (("src", "segctl"),))
+    }
+    assert {e["person_id"] for e in hook.events()} == members(root, AS_OF[0])
+
+
 def test_person_columns_json_cannot_hold_as_they_are_reach_the_webhook_and_json_outputs(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -55,10 +56,20 @@ def classify(response: httpx.Response) -> Any:
     return default_classifier(response)
 
 
+def endpoint(url: str, base_url: str) -> str:
+    """Where a webhook is POSTed: its ``url``, or with a ``base_url`` (a proxy, a local
+    receiver; SPEC 1: every destination takes one) that scheme, host and port before the
+    url's path and query."""
+    if not base_url:
+        return url
+    parts = urlsplit(url)
+    return base_url.rstrip("/") + urlunsplit(("", "", parts.path, parts.query, ""))
+
+
 class WebhookSender:
     def __init__(self, destination: Destination, client: httpx.Client | None) -> None:
         self.destination = destination
-        self.url = str(destination.settings.get("url"))
+        self.url = endpoint(str(destination.settings.get("url")), destination.base_url)
         extra = destination.settings.get("headers") or {}
         self.http = Http(destination, client, {"content-type": "application/json", **extra})
         self.gone = False
