@@ -138,6 +138,12 @@ def test_a_good_reference_validates(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     plan = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial")
     assert plan.returncode == 0 and "python hooks_for_test:record" in plan.stdout
+    # SPEC 5: the plan gives per segment and destination adds, removes and messages: the
+    # calls a batch of 2 makes.
+    planned = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial",
+                     "--format", "json")  # fmt: skip
+    [row] = [r for r in json.loads(planned.stdout)["plan"] if r["kind"] == "python"]
+    assert row["adds"] > 2 and row["messages"] == -(-row["adds"] // 2)
 
 
 # ---- the webhook payload -------------------------------------------------------------------------

@@ -275,7 +275,7 @@ def test_a_reset_history_gives_the_state_a_new_origin(project: lib.Project) -> N
 
 def test_evaluate_and_dry_run_change_nothing(project: lib.Project) -> None:
     lib.Project.load(project.root).run(dry_run=True, as_of=AS_OF[0])
-    assert not (project.root / ".segctl" / DB_FILE).exists()
+    assert not (project.root / ".segctl").exists()  # not even a lock file in a new folder
     project.run(as_of=AS_OF[0])
     db = project.root / ".segctl" / DB_FILE
     before = (db.read_bytes(), committed(project.root))

@@ -27,7 +27,12 @@ from segctl.timeutil import iso
 def run(
     as_of: AsOfOpt = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the plan; commit and send nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show the plan (per segment and destination: adds, removes, messages); commit "
+            "and send nothing.",
+        ),
     ] = False,
     fire_initial: Annotated[
         bool,
@@ -91,14 +96,14 @@ def run(
             document=document,
         )
         if fmt is Format.table and result.plan:
-            columns = ["segment", "destination", "kind", "adds", "removes", "held"]
+            columns = ["segment", "destination", "kind", "adds", "removes", "messages", "held"]
             print_rows(
                 "table",
                 columns,
                 [[getattr(r, c) for c in columns] for r in result.plan],
                 title="Deliveries it would make (adds: on enter / audience adds; "
-                "removes: on exit / audience removes)",
-                numeric=["adds", "removes"],
+                "removes: on exit / audience removes; messages: what the actions send)",
+                numeric=["adds", "removes", "messages"],
             )
         for row in result.plan or []:
             for warning in row.warnings:

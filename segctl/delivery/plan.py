@@ -29,8 +29,11 @@ class PlanRow:
     segment: str
     destination: str  # a destination name, or "tags"/"emitted events" for local actions
     kind: str  # webhook | email | tag | emit | audience
-    adds: int = 0  # audience adds, or messages on enter
-    removes: int = 0  # audience removes, or messages on exit
+    adds: int = 0  # audience adds, or persons entering
+    removes: int = 0  # audience removes, or persons exiting
+    #: What an action sends (webhook requests, a batch a request; emails; python calls; tags
+    #: or emitted rows); an audience's adds and removes are its own figures, 0 here.
+    messages: int = 0
     held: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -86,6 +89,7 @@ def plan_run(
                     row.adds = count
                 else:
                     row.removes = count
+                row.messages = -(-count // int(action.settings.get("batch") or 1))
                 rows.append(row)
         for audience in segment.audiences:
             desired = _count(con, name, reachable, exp.not_(exp.paren(forgotten)))

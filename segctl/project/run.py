@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -55,7 +55,10 @@ def run(
     with collector_paused():
         names = project.segment_names()
     started = now_utc()
-    with state_lock(project.config.state_dir, wait=wait, command="segctl run"):
+    folder = project.config.state_dir
+    # A dry run changes nothing: with no state yet, not even a lock file in a new folder.
+    fresh = dry_run and not StateStore.exists(folder)
+    with nullcontext() if fresh else state_lock(folder, wait=wait, command="segctl run"):
         result = commit(
             project,
             names,
