@@ -432,6 +432,18 @@ def test_consent_and_forget(tmp_path: Path, hook: WebhookFake, resend: ResendFak
                 f"SELECT count(*) FROM {table} WHERE person_id = ?", [victim]
             ).fetchall()[0][0]
             assert found == 0, table
+        # Nowhere else either: no text value of any table is the id, or ends with it as a
+        # key's last part (the outbox's keys end with the person id).
+        columns = state.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE data_type = 'VARCHAR'"
+        ).fetchall()
+        for table, column in columns:
+            held = state.execute(
+                f'SELECT count(*) FROM "{table}" WHERE "{column}" = ? OR "{column}" LIKE ?',
+                [victim, f"%:{victim}"],
+            ).fetchall()[0][0]
+            assert held == 0, (table, column)
         audit = state.execute("SELECT subject_hash FROM forgotten").fetchall()
     finally:
         state.close()

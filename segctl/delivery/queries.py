@@ -288,14 +288,21 @@ def audiences_of(store: StateStore, person_ids: list[str]) -> list[tuple[str, st
 
 def forget_deliveries(store: StateStore, person_ids: list[str]) -> None:
     """Erase the persons from the outbox (call inside the erasure's transaction): what is
-    still to go is dropped, what went loses its person id."""
+    still to go is dropped, what went loses its person id, and its key (which ends with the
+    id: ``...:enter:0:p1``) ends with the id's SHA-256 instead, as the erasure's record."""
     store.con.execute(
         f"""DELETE FROM {S}.outbox WHERE list_contains(?, person_id)
             AND status IN ('pending', 'held', 'failed', 'skipped')""",
         [person_ids],
     )
     store.con.execute(
-        f"UPDATE {S}.outbox SET person_id = NULL WHERE list_contains(?, person_id)",
+        f"""UPDATE {S}.outbox SET
+              idempotency_key = CASE WHEN suffix(idempotency_key, ':' || person_id)
+                THEN left(idempotency_key, length(idempotency_key) - length(person_id))
+                  || sha256(person_id)
+                ELSE idempotency_key END,
+              person_id = NULL
+            WHERE list_contains(?, person_id)""",
         [person_ids],
     )
 
