@@ -191,6 +191,11 @@ def test_diff_between_any_two_runs(project: lib.Project) -> None:
     assert active.exited == sorted(first["active"] - last["active"])
     with pytest.raises(UsageError, match="no committed run 9"):
         lib.Project.load(project.root).diff(from_run=1, to_run=9)
+    # An unknown segment is a usage error, as for members and history (it gave empty lists).
+    with pytest.raises(UsageError, match=r"segment 'activ' was not part of run 4 or run 1 \(did"):
+        lib.Project.load(project.root).diff(["activ"], from_run=1, to_run=4)
+    proc = segctl(project.root, "diff", "nosuch", "--format", "json")
+    assert proc.returncode == 2 and "segment 'nosuch' was not part of run 4" in proc.stderr
 
 
 def test_definition_change_is_diffed_and_traced(project: lib.Project) -> None:

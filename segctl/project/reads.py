@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from segctl import diff
+from segctl.definitions.source import did_you_mean
 from segctl.delivery import queries as delivery
 from segctl.errors import UsageError
 from segctl.results import DiffResult, polars_frame
@@ -34,6 +35,16 @@ def between(
     else:
         from_id = from_run
         store.run(from_id)
+    known = set(q.evaluated_segments(store, to_id))
+    known |= set(q.evaluated_segments(store, from_id)) if from_id else set()
+    for name in segments or []:
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise UsageError(
+                f"segment '{name}' was not part of run {to_id}"
+                + (f" or run {from_id}" if from_id else "")
+                + (hint or f" (segments: {', '.join(sorted(known)[:12])})")
+            )
     return DiffResult(from_id, to_id, diff.between(store, from_id, to_id, segments))
 
 
