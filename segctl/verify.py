@@ -100,8 +100,7 @@ def verify(
         committed = run_inputs.committed_segments(store, run.run_id)
     warnings = []
     if records:
-        problems = runfiles.changes(config.root, records)
-        gone = [p for p in problems if p.endswith(" is gone")]
+        problems, gone = runfiles.changes(config.root, records)
         if gone:
             raise DataError(
                 f"cannot verify run {run.run_id}: {len(gone)} of the {len(records)} input "

@@ -116,16 +116,18 @@ def record(root: Path, inputs: Mapping[str, Sequence[InputFiles]]) -> list[FileR
     return records
 
 
-def changes(root: Path, records: Sequence[FileRecord]) -> list[str]:
-    """What happened since to each recorded file that is not as recorded ("... changed:
-    size 10 -> 12 bytes", "... is gone"); empty when every file is as it was."""
-    found = []
+def changes(root: Path, records: Sequence[FileRecord]) -> tuple[list[str], list[str]]:
+    """What happened since to each recorded file that is not as recorded: those that changed
+    ("... changed (size 10 -> 12 bytes)") and those that are gone ("... is gone"); both
+    empty when every file is as it was."""
+    found: list[str] = []
+    gone: list[str] = []
     for rec in records:
         path = Path(absolute(root, rec.path))
         try:
             info = path.stat()
         except OSError:
-            found.append(f"{rec.source}: {rec.path} is gone")
+            gone.append(f"{rec.source}: {rec.path} is gone")
             continue
         what = []
         if info.st_size != rec.size:
@@ -139,7 +141,7 @@ def changes(root: Path, records: Sequence[FileRecord]) -> list[str]:
             what.append(f"unreadable: {exc.strerror or exc}")
         if what:
             found.append(f"{rec.source}: {rec.path} changed ({', '.join(what)})")
-    return found
+    return found, gone
 
 
 def pinned(root: Path, records: Sequence[FileRecord]) -> dict[str, tuple[str, ...]]:

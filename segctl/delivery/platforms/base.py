@@ -86,11 +86,11 @@ class AudienceClient:
 
     platform = "meta"
     max_batch = 10_000
-    always_replace = False
+    always_replace = False  # the destination can only take the whole audience (files)
     #: Whether a sync's batches of adds (of removes) must go one after another in one upload
     #: session (Meta): then :meth:`in_session` sends them, else :meth:`add` and
     #: :meth:`remove` each batch, several at once.
-    sessions = False  # the destination can only take the whole audience (files)
+    sessions = False
 
     def __init__(
         self,
