@@ -209,7 +209,10 @@ def write_segment_archive(t: Truth, folder: Path) -> Path:
                 "userId": person.user_id, "anonymousId": person.anonymous_id,
                 "traits": {"plan": person.plan}, "timestamp": _iso(person.events[0].at),
             })  # fmt: skip
-    path = folder / "segment-archive.json.gz"
+    # As Segment's S3 destination names them: segment-logs/<source id>/<day received, in
+    # ms>/<ms>.<id>.gz, gzipped NDJSON with no .json in the name.
+    path = folder / "segment-logs/Hy2FPqtY9y/1793491200000/1793494800000.e1f2a3b4.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
     _ndjson(path, lines)
     return path
 

@@ -373,7 +373,8 @@ DATA_CASES = [
          "no files match 'data/events/*.parquet'",
          config("data/events.parquet", "data/events/*.parquet")),
     Case("data-unsupported-file-type", DATA, "data.persons", "unsupported file type",
-         {**config("data/persons.csv", "data/persons.xlsx"), "files": {"data/persons.xlsx": "{}"}}),
+         {**config("data/persons.csv", "data/persons.xlsx"),
+          "files": {"data/persons.xlsx": "PK\x03\x04"}}),  # a zip's magic, as Excel writes
     Case("data-missing-required-column", DATA, "data/subscriptions.csv",
          "missing required column 'status' (columns are: person_id, state, plan, mrr, "
          "updated_at; rename yours with data.columns.subscriptions: {status: your_column})",

@@ -5,7 +5,9 @@ Parquet, CSV and CSV.gz files, globs and lists of files, column renames, and tim
 from __future__ import annotations
 
 import gzip
+import json
 import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -223,6 +225,67 @@ def test_csv_gz_events(make_project: MakeProject) -> None:
     root = make_project(config=with_events("data/e.csv.gz"))
     (root / "data/e.csv.gz").write_bytes(gzip.compress(EVENTS_CSV.encode()))
     assert events_of(root) == EVENTS_UTC
+
+
+def _ndjson_events() -> bytes:
+    """EVENTS_CSV's rows as NDJSON."""
+    lines = []
+    for line in EVENTS_CSV.splitlines()[1:]:
+        person, event, timestamp, amount = line.split(",")
+        row = {"person_id": person, "event": event, "timestamp": timestamp}
+        lines.append(json.dumps({**row, "amount": float(amount) if amount else None}) + "\n")
+    return "".join(lines).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        # Segment's S3 archive: gzipped NDJSON named <received ms>.<id>.gz
+        ("1793494800000.e1f2a3b4.gz", lambda: gzip.compress(_ndjson_events())),
+        ("export", _ndjson_events),  # no suffix at all (a saved API response)
+        ("events.log", lambda: b"\xef\xbb\xbf\n  " + _ndjson_events()),  # BOM, blank line
+        ("events.bin", lambda: _parquet_bytes()),
+    ],
+)
+def test_a_file_whose_name_does_not_tell_its_format_is_read_by_its_content(
+    make_project: MakeProject, name: str, content: Callable[[], bytes]
+) -> None:
+    root = make_project(config=with_events(f"data/in/**/{name}"))
+    path = root / "data/in/a/b" / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content())
+    assert events_of(root) == EVENTS_UTC
+
+
+def _parquet_bytes() -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"person_id": [r[0] for r in EVENTS_UTC],
+                             "event": [r[1] for r in EVENTS_UTC],
+                             "timestamp": [r[2] for r in EVENTS_UTC],
+                             "amount": [r[3] for r in EVENTS_UTC]}), sink)  # fmt: skip
+    return bytes(sink.getvalue().to_pybytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("events.txt", EVENTS_CSV.encode()), ("events.gz", gzip.compress(b"a;b"))]
+)
+def test_a_file_no_name_or_content_tells_is_refused_with_the_formats(
+    make_project: MakeProject, name: str, content: bytes
+) -> None:
+    root = make_project(config=with_events(f"data/{name}"))
+    (root / "data" / name).write_bytes(content)
+    with pytest.raises(DataError, match=rf"data.events: unsupported file type: {name} in "
+                      r"'data/{name}' \(use \.parquet, \.csv, \.tsv, \.json, \.jsonl, "
+                      r"\.ndjson, each optionally \.gz\)".replace("{name}", name)):  # fmt: skip
+        events_of(root)
+
+
+def test_a_folder_named_as_a_source_says_to_glob_its_files(make_project: MakeProject) -> None:
+    root = make_project(config=with_events("data/events/"))
+    (root / "data/events/day=2026-11-16").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"data.events: data/events/ is a folder: name its files "
+                      r"with a glob, e.g. 'data/events/\*\*/\*.parquet'"):  # fmt: skip
+        events_of(root)
 
 
 @pytest.mark.parametrize("unit", ["us", "ns"])  # pandas writes nanoseconds

@@ -1486,7 +1486,7 @@ RENDER = "Video Rendered"
 #: of its render event, and the property that holds an amount.
 TOOL_EXPORTS: dict[str, tuple[Callable[[Truth, Path], object], str, str, str, str]] = {
     "posthog": (write_posthog, "posthog", ".csv", RENDER, "properties.amount"),
-    "segment": (write_segment_archive, "archive", ".json.gz", RENDER, "properties.amount"),
+    "segment": (write_segment_archive, "archive", ".gz", RENDER, "properties.amount"),
     "amplitude": (write_amplitude, "amplitude", ".json.gz", RENDER, "event_properties.amount"),
     "mixpanel": (write_mixpanel, "mixpanel", ".jsonl", RENDER, "properties.amount"),
     "ga4": (write_ga4, "ga4", ".parquet", "video_rendered", "event_params.amount"),

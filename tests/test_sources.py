@@ -118,7 +118,7 @@ def test_segment_raw_archive(tmp_path: Path, t: Truth) -> None:
     write_segment_archive(t, tmp_path / "archive")
     proj = project(
         tmp_path,
-        "data:\n  events: {path: archive/*.json.gz, preset: segment, name: archive}\n",
+        "data:\n  events: {path: archive/**/*.gz, preset: segment, name: archive}\n",
         "Video Rendered",
     )
     assert members(proj) == expected(t)
@@ -249,7 +249,7 @@ TOOLS: dict[str, tuple[Callable[[Truth, Path], object], str, str]] = {
     ),
     "segment-archive": (
         write_segment_archive,
-        "data:\n  events: {path: warehouse/*.json.gz, preset: segment}\n",
+        "data:\n  events: {path: warehouse/**/*.gz, preset: segment}\n",
         "Video Rendered",
     ),
     "amplitude": (
@@ -584,8 +584,8 @@ NESTED = [
      "event_params", "events"),
     ("posthog", write_posthog, "{path: w/*.csv, preset: posthog}", "Video Rendered", "properties",
      "known"),
-    ("segment-archive", write_segment_archive, "{path: w/*.gz, preset: segment}", "Video Rendered",
-     "properties", "known"),
+    ("segment-archive", write_segment_archive, "{path: w/**/*.gz, preset: segment}",
+     "Video Rendered", "properties", "known"),
 ]  # fmt: skip
 
 

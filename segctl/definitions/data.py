@@ -40,7 +40,7 @@ CANONICAL: dict[str, tuple[str, ...]] = {
     "subscriptions": ("person_id", "status", "plan", "mrr", "updated_at"),
     "identities": ("id", "person_id"),
 }
-FORMATS_HINT = ".parquet, .csv, .csv.gz, .json, .jsonl, .ndjson (optionally .gz)"
+FORMATS_HINT = ".parquet, .csv, .tsv, .json, .jsonl, .ndjson, each optionally .gz"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import glob
+import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from segctl.definitions.data import FORMATS_HINT
 from segctl.errors import DataError
 
-FORMATS_HINT = ".parquet, .csv, .csv.gz, .json, .jsonl, .ndjson, optionally .gz"
 _JSON = (".json", ".jsonl", ".ndjson")
+_SNIFFED = 4096  # bytes read to tell a file's format from its content
 
 
 @dataclass(frozen=True)
@@ -21,16 +24,37 @@ class InputFiles:
 
 
 def file_format(path: str) -> str | None:
-    """The reader of a file from its name: parquet, csv or json (NDJSON); None if unknown."""
+    """The reader of a file: parquet, csv or json (NDJSON), by its name (``.parquet``,
+    ``.csv``/``.tsv``, ``.json``/``.jsonl``/``.ndjson``, the text ones optionally ``.gz``),
+    else by its first bytes (:func:`sniffed_format`); None if neither tells."""
     lower = path.lower()
-    if lower.endswith(".csv.gz") or lower.endswith(".csv") or lower.endswith(".tsv"):
-        return "csv"
-    if lower.endswith(".parquet") or lower.endswith(".pq"):
+    if lower.endswith((".parquet", ".pq")):
         return "parquet"
     stem = lower[:-3] if lower.endswith(".gz") else lower
+    if stem.endswith((".csv", ".tsv")):
+        return "csv"
     if stem.endswith(_JSON):
         return "json"
-    return None
+    return sniffed_format(path)
+
+
+def sniffed_format(path: str) -> str | None:
+    """The format of a file whose name does not tell it, from its first bytes: Parquet's
+    magic number, or JSON (an opening brace or bracket, gzipped or not). Segment's S3
+    archive, for one, names its gzipped NDJSON files ``<received>.<id>.gz``. CSV is not
+    guessed: any text could be one. None when unreadable or not told."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_SNIFFED)
+        if head.startswith(b"PAR1"):
+            return "parquet"
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.open(path, "rb") as file:
+                head = file.read(_SNIFFED)
+    except (OSError, EOFError, zlib.error):
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "json" if text[:1] in (b"{", b"[") else None
 
 
 def resolve_inputs(
@@ -47,6 +71,11 @@ def resolve_inputs(
             if not matches:
                 raise DataError(f"{where}: no files match '{pattern}'")
         else:
+            if Path(full).is_dir():
+                raise DataError(
+                    f"{where}: {pattern} is a folder: name its files with a glob, "
+                    f"e.g. '{pattern.rstrip('/')}/**/*.parquet' (or *.csv, *.jsonl)"
+                )
             if not Path(full).is_file():
                 raise DataError(
                     f"{where}: file not found: {pattern} (paths are relative "
