@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from textwrap import dedent
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -82,6 +83,8 @@ def test_template_variables_are_strings_and_numbers() -> None:
             "churned": False,
             "signup": date(2026, 3, 1),
             "seen": datetime(2026, 3, 1, 12, 30, tzinfo=UTC),
+            "signed_up": datetime(2026, 1, 2, 3, 4),  # a persons column: naive UTC
+            "paid": datetime(2026, 3, 1, 13, 30, tzinfo=ZoneInfo("Europe/Berlin")),
             "credit": Decimal("10.00"),
             "ratio": Decimal("0.25"),
             "note": None,
@@ -97,6 +100,8 @@ def test_template_variables_are_strings_and_numbers() -> None:
         "churned": "false",
         "signup": "2026-03-01",
         "seen": "2026-03-01T12:30:00Z",
+        "signed_up": "2026-01-02T03:04:00Z",
+        "paid": "2026-03-01T12:30:00Z",
         "credit": 10,
         "ratio": 0.25,
         "tags": '["a", "b"]',

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ import httpx
 from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, body, describe, retry_after
 from segctl.delivery.retry import Deferred, Permanent, Transient
+from segctl.timeutil import iso
 
 if TYPE_CHECKING:
     from segctl.delivery.model import Batch
@@ -105,10 +106,9 @@ def _variable(value: Any) -> str | int | float:
 
 
 def _when(value: datetime | date | time) -> str:
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat() + "Z"
-    return value.isoformat()
+    """A moment as UTC with a ``Z`` (segctl's naive timestamps are UTC); a date or a time
+    as it is."""
+    return iso(value) if isinstance(value, datetime) else value.isoformat()
 
 
 class EmailSender:
