@@ -13,7 +13,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
@@ -23,6 +25,7 @@ from conftest import AS_OF, EXPECTED, Cli, MakeProject
 from typer.testing import CliRunner
 
 from segctl.cli import app
+from segctl.cli.frames import write_frame
 from segctl.definitions.templates import TEMPLATES
 from segctl.project import DIALECTS
 from segctl.scaffold import SEGMENTS
@@ -318,6 +321,27 @@ def test_features_out(cli: Cli, project: Path, suffix: str) -> None:
         assert table.column("person_id").to_pylist() == ["p1", "p2", "p3", "p4"]
     else:
         assert out.read_text().splitlines()[0] == "person_id,renders_30d,ltv"
+
+
+def test_members_out_csv_is_what_format_csv_prints(cli: Cli, project: Path) -> None:
+    """Timestamps too (created_at): UTC with a Z in both, where polars' own CSV writes
+    ``2026-01-01T00:00:00.000000``."""
+    cli("run", "--project", project, "--as-of", AS_OF)
+    out = project / "members.csv"
+    cli("members", "big_spenders", "--project", project, "--out", out)
+    printed = cli("members", "big_spenders", "--project", project, "-f", "csv").stdout
+    assert out.read_text() == printed
+    assert "created_at" in printed.splitlines()[0] and "T00:00:00Z" in printed
+
+
+def test_a_zoned_moment_in_a_csv_file_is_utc_with_a_z(tmp_path: Path) -> None:
+    moments = [datetime(2026, 3, 1, 13, 30, 0, 250_000, tzinfo=ZoneInfo("Europe/Berlin"))]
+    frame = pl.DataFrame({"at": moments, "naive": [datetime(2026, 3, 1, 12, 30)]})
+    write_frame(frame, tmp_path / "f.csv")
+    assert (tmp_path / "f.csv").read_text().splitlines() == [
+        "at,naive",
+        "2026-03-01T12:30:00.250Z,2026-03-01T12:30:00Z",
+    ]
 
 
 # ---- templates --------------------------------------------------------------------------------

@@ -15,6 +15,21 @@ def check_out(out: Path | None) -> None:
         raise UsageError(f"--out {out}: use a .parquet or .csv file name")
 
 
+#: A moment in a CSV file as printed (``--format csv``): UTC with a ``Z``, the fraction of a
+#: second only when there is one.
+CSV_MOMENT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def _utc_moments(frame: Any) -> Any:
+    """``frame`` with its zoned timestamp columns in UTC, their zone dropped (naive ones are
+    UTC already), for :data:`CSV_MOMENT`."""
+    import polars as pl
+
+    zoned = [n for n, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    utc = [pl.col(n).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for n in zoned]
+    return frame.with_columns(utc) if utc else frame
+
+
 def write_frame(frame: Any, out: Path) -> None:
     """Write a polars DataFrame as Parquet or CSV, chosen by the file's extension; whole or not
     at all (a write cut short leaves the previous file as it was)."""
@@ -26,7 +41,7 @@ def write_frame(frame: Any, out: Path) -> None:
             if out.suffix.lower() == ".parquet":
                 frame.write_parquet(partial)
             else:
-                frame.write_csv(partial)
+                _utc_moments(frame).write_csv(partial, datetime_format=CSV_MOMENT)
     except Exception as exc:  # polars reports I/O failures in several exception types
         raise DataError(f"--out {out}: cannot write the file: {exc}") from None
 
