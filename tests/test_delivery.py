@@ -319,6 +319,9 @@ def test_delayed_emails_wait_for_a_later_push(
     result = lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
     assert result.report is not None and result.report.complete
     assert resend.emails == [] and result.report.scheduled == len(members(root, AS_OF[0]))
+    # status says "scheduled" too, as run and push do, not "pending" (pending is undelivered)
+    emails = [d for d in lib.Project.load(root).status()["deliveries"] if d["kind"] == "email"]
+    assert [(d["status"], d["count"]) for d in emails] == [("scheduled", result.report.scheduled)]
     _make_due(root)
     report = lib.Project.load(root).push()
     assert len(resend.emails) == len(members(root, AS_OF[0])) and report.complete

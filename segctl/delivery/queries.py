@@ -207,9 +207,15 @@ def synced_persons(store: StateStore, destination: str, audience: str) -> set[st
 def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
     """``deliveries`` (per destination, kind and status), ``audiences`` (last sync and
     figures) and ``holds`` (waiting for confirmation) of ``segctl status``."""
-    outbox = store.rows(f"""SELECT coalesce(destination, kind), kind, status, count(*),
-                                   max(last_error)
-                            FROM {S}.outbox GROUP BY ALL ORDER BY ALL""")
+    # A delayed email not yet due is "scheduled", as a push reports it (:func:`left`).
+    outbox = store.rows(
+        f"""SELECT coalesce(destination, kind), kind,
+                   CASE WHEN status = 'pending' AND attempts = 0 AND next_attempt_at > ?
+                        THEN 'scheduled' ELSE status END,
+                   count(*), max(last_error)
+            FROM {S}.outbox GROUP BY ALL ORDER BY ALL""",
+        [now_utc()],
+    )
     audiences = store.rows(f"""SELECT destination, audience, last_sync_at, received,
                                       invalid, match_rate, details
                                FROM {S}.audience_status ORDER BY ALL""")
