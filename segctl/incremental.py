@@ -40,7 +40,7 @@ when the copy is kept, else from one scan of the input files.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
+from sqlglot import Tokenizer, TokenType, exp
 
 from segctl import tempnames, wakeup
 from segctl.definitions.model import ColumnType, ListCondition, list_conditions
@@ -133,6 +134,19 @@ class Decision:
     hashes: Hashes = "drop"
     #: Whether :data:`ROW_HASHES` holds them already (an incremental run diffs them early).
     hashed: bool = False
+
+
+def named(plan: exp.Expr, *texts: str) -> set[str]:
+    """The identifiers (lower case) a plan and some DuckDB SQL ``texts`` name: every column
+    they read among them (:meth:`Incremental.d_events`)."""
+    found = {i.name.lower() for i in plan.find_all(exp.Identifier)}
+    for text in texts:
+        tokens = Tokenizer().tokenize(text)
+        found |= {t.text.lower() for t in tokens if t.token_type in _NAMES}
+    return found
+
+
+_NAMES = (TokenType.VAR, TokenType.IDENTIFIER)
 
 
 def _without(found: dict[str, str], keys: set[str]) -> dict[str, str]:
@@ -435,9 +449,6 @@ class Incremental:
             reason = f"{count:,} of {persons:,} persons can have changed"
             return Decision(True, reason, hashes=hashes, hashed=bool(diffed))
         copy_events = count <= COPY_PERSONS or count * COPY_SHARE <= persons
-        if copy is not None and copy_events:  # D's events: the copy's, and the new files'
-            event_rows.read(con, copy, PERSONS_TABLE, D_EVENTS, self._event_columns(), self._raw())
-            con.execute(f"INSERT INTO {D_EVENTS} SELECT * FROM {NEW_EVENTS}")
         return Decision(
             False,
             None,
@@ -475,14 +486,17 @@ class Incremental:
                 con.execute(f"INSERT INTO {NEW_EVENTS} BY NAME {duck(rows)}")
 
     @contextmanager
-    def restricted(self, decision: Decision) -> Iterator[None]:
+    def restricted(
+        self, decision: Decision, reads: Collection[str] | None = None
+    ) -> Iterator[None]:
         """While inside, an incremental run's queries read D's rows of the events, persons
         and subscriptions from tables of them that shadow the engine's views (a temp table
         comes first in DuckDB's search path): the input files are scanned once, where the
         plan and the wake-up times would scan them each (several times for the plan). The
         plan is restricted to D anyway and no condition reads another person's rows, so it
         computes the same. Only for a D of at most :data:`COPY_PERSONS` persons or 1 in
-        :data:`COPY_SHARE` of them: the tables are held in memory."""
+        :data:`COPY_SHARE` of them: the tables are held in memory. ``reads``: the identifiers
+        the queries inside name, if known (:meth:`d_events`)."""
         if decision.full or not decision.copy_events:
             yield
             return
@@ -491,18 +505,41 @@ class Incremental:
         views = self.shadowed(decision)
         try:
             for view in views:
-                if view == "events" and decision.copy is not None:  # read by decide()
-                    con.execute(f"ALTER TABLE temp.main.{D_EVENTS} RENAME TO events")
+                source = f"{qident(database)}.main.{qident(view)}"
+                if view == "events":
+                    self.d_events(decision, source, reads)
                     continue
                 con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {qident(view)} AS SELECT * FROM "
-                    f"{qident(database)}.main.{qident(view)} "
+                    f"CREATE OR REPLACE TEMP TABLE {qident(view)} AS SELECT * FROM {source} "
                     f"WHERE person_id IN (SELECT person_id FROM {PERSONS_TABLE})"
                 )
             yield
         finally:
             for view in views:
                 con.execute(f"DROP TABLE IF EXISTS temp.main.{qident(view)}")
+
+    def d_events(self, decision: Decision, view: str, reads: Collection[str] | None) -> None:
+        """D's rows of the events into a temp table ``events``: from the copy and the new
+        files' rows when the state keeps a copy, else from the ``view``. Given the
+        identifiers ``reads`` of the queries to run (:func:`named`), only the columns they
+        name are read, the others left NULL (the table keeps every column, so that a
+        ``SELECT *`` still binds): a wide export's row is decoded at a cost per column, and a
+        catalogue reads a few. An alias that happens to be a column's name only makes the
+        column read needlessly."""
+        con = self.engine.con
+        columns = self._event_columns()
+        if reads is not None:
+            columns = [c for c in columns if c.lower() in reads]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {D_EVENTS} AS SELECT * FROM {view} LIMIT 0")
+        listed = ", ".join(qident(c) for c in columns)
+        if decision.copy is not None:
+            event_rows.read(con, decision.copy, PERSONS_TABLE, D_EVENTS, columns, self._raw())
+            rows = f"SELECT {listed} FROM {NEW_EVENTS}"
+        else:
+            d = f"SELECT person_id FROM {PERSONS_TABLE}"
+            rows = f"SELECT {listed} FROM {view} WHERE person_id IN ({d})"
+        con.execute(f"INSERT INTO {D_EVENTS} BY NAME {rows}")
+        con.execute(f"ALTER TABLE temp.main.{D_EVENTS} RENAME TO events")
 
     def _files(
         self, recorded: list[runfiles.FileRecord], linked: bool
@@ -589,12 +626,15 @@ class Incremental:
         timezone = self.config.timezone
         return wakeup.wake_sql(self.engine.schema(), cat, moment, timezone, only, shadowed)
 
-    def prepare_wake(self, moment: datetime, decision: Decision) -> None:
-        """Compute this run's wake-up times (of D, or of everyone for a full run) into the
+    def run_wake_sql(self, moment: datetime, decision: Decision) -> str:
+        """:meth:`wake_sql` of this run: of D, or of everyone for a full run."""
+        only = PERSONS_TABLE if not decision.full else None
+        return self.wake_sql(moment, only, self.shadowed(decision))
+
+    def prepare_wake(self, wake: str) -> None:
+        """Compute this run's wake-up times (``wake``: :meth:`run_wake_sql`) into the
         engine's :data:`WAKE_TABLE`, before the commit's transaction (inside
         :meth:`restricted`)."""
-        only = PERSONS_TABLE if not decision.full else None
-        wake = self.wake_sql(moment, only, self.shadowed(decision))
         self.engine.con.execute(f"CREATE OR REPLACE TEMP TABLE {WAKE_TABLE} AS {wake}")
 
     def shadowed(self, decision: Decision) -> list[str]:

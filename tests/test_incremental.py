@@ -1427,6 +1427,58 @@ def test_a_full_run_keeps_the_copy_of_unchanged_files_and_adds_the_new_ones(
     assert lib.Project.load(root).verify().equal
 
 
+def _with_columns(path: Path, amount: float) -> None:
+    """The events file at ``path`` with an ``amount`` and two columns no segment reads: ``id``
+    (unique, for ``dedupe_on``) and ``note``."""
+    table = pq.read_table(path)
+    rows = table.num_rows
+    table = table.append_column("amount", pa.array([amount] * rows))
+    table = table.append_column("id", pa.array([f"{path.stem}-{i}" for i in range(rows)]))
+    pq.write_table(table.append_column("note", pa.array(["unread"] * rows)), path)
+
+
+@pytest.mark.parametrize("source", ["copy", "files"])
+def test_an_incremental_run_reads_only_the_event_columns_its_queries_name(
+    root: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """D's rows of the events are read with the columns the plan and the wake-up times name,
+    the others left NULL: a wide export's columns cost per column decoded. From the state's
+    copy, and from the files when there is no copy (``dedupe_on``); the run commits what a
+    full run does."""
+    _with_columns(root / "events" / "a.parquet", 10.0)
+    if source == "files":
+        config = root / "segctl.yaml"
+        config.write_text(
+            config.read_text().replace(
+                "events: events/*.parquet", "events: {path: events/*.parquet, dedupe_on: id}"
+            )
+        )
+    (root / "segments" / "spenders.yaml").write_text(
+        "name: spenders\nrule: {event: login, sum: {of: amount, gte: 25}}\n"
+    )
+    seen: dict[str, int] = {}
+    prepare_wake = incremental.Incremental.prepare_wake
+
+    def counting(self: incremental.Incremental, wake: str) -> None:
+        found = self.engine.con.execute(
+            "SELECT count(*), count(amount), count(id), count(note) FROM events"
+        ).fetchall()[0]
+        seen.update(zip(("rows", "amount", "id", "note"), found, strict=True))
+        prepare_wake(self, wake)
+
+    monkeypatch.setattr(incremental.Incremental, "prepare_wake", counting)
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    assert seen["note"] > 0  # a full run reads the views
+    new_events(root / "events" / "b.parquet", "p2", AS_OF[0] + timedelta(hours=1))
+    _with_columns(root / "events" / "b.parquet", 20.0)
+    run = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert run.incremental
+    assert seen["rows"] == seen["amount"] > 0 and seen["id"] == seen["note"] == 0, seen
+    assert "p2" in set(lib.Project.load(root).members("spenders")["person_id"].to_list())
+    assert lib.Project.load(root).verify().equal
+    assert (copy_figures(root)[0] != set()) == (source == "copy")
+
+
 def test_no_copy_of_the_events_when_rows_depend_on_other_files(root: Path) -> None:
     """With ``dedupe_on`` a file's rows depend on the others' (which repeat is kept): runs keep
     no copy and stay incremental, reading D's rows from the files; dropping ``dedupe_on``
@@ -1470,8 +1522,9 @@ def test_d_rows_are_read_with_the_copys_largest_file_first(tmp_path: Path) -> No
             statements.append(sql)
             return con.execute(sql)
 
+    con.execute("CREATE TEMP TABLE mine (person_id VARCHAR, n BIGINT, unread INTEGER)")
     event_rows.read(Recording(), [small, big], "d", "mine", ["person_id", "n"], None)  # type: ignore[arg-type]
-    query = statements[0].split(" AS ", 1)[1]
+    query = statements[0].split(" BY NAME ", 1)[1]
     plan = "".join(str(r[1]) for r in con.execute(f"EXPLAIN {query}").fetchall())
     assert "RIGHT_SEMI" not in plan, plan
     expected = con.execute(
@@ -1479,6 +1532,7 @@ def test_d_rows_are_read_with_the_copys_largest_file_first(tmp_path: Path) -> No
         "WHERE person_id IN (SELECT person_id FROM d)"
     ).fetchall()
     assert con.execute("SELECT count(*) FROM mine").fetchall() == expected != [(0,)]
+    assert con.execute("SELECT count(unread) FROM mine").fetchall() == [(0,)]  # not read
 
 
 RENDER = "Video Rendered"

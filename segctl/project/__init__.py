@@ -41,6 +41,7 @@ from segctl.timeutil import iso, parse_as_of
 if TYPE_CHECKING:
     import httpx
     import polars as pl
+    from sqlglot import exp
 
     from segctl.analytics import HistoryRow, OverlapRow, StatsRow
     from segctl.compiler import PlanContext
@@ -211,25 +212,35 @@ class Project:
         moment: datetime,
         persons: str | None = None,
         events_shadowed: bool = False,
+        plan: exp.Expr | None = None,
     ) -> None:
         """Evaluate into the engine's result table (and the members view over it); with
         ``persons``, only the persons in that table (an incremental run; ``events_shadowed``:
-        the ``events`` hold their rows alone)."""
-        from segctl.compiler import Plan
-
+        the ``events`` hold their rows alone). ``plan``: :meth:`_plan`'s, built already."""
         progress.phase(f"Evaluating {len(names)} segment(s) as of {iso(moment)}")
         self.engine.driver.check_persons()
-        dialect = self.config.engine.type
-        context = plan_context(
-            self, self.definitions, names, moment, dialect, persons, events_shadowed
-        )
-        builder = Plan(self.definitions, context)
-        query = builder.segments_query(names)
+        query = plan if plan is not None else self._plan(names, moment, persons, events_shadowed)
         # D's rows alone (an incremental run's, in memory): DuckDB plans lightly.
         light = self.engine.driver.light_planning() if events_shadowed else nullcontext()
         with light:
             self.engine.create_table(RESULT_TABLE, query, diff.result_columns(names))
         self.engine.driver.con.execute(diff.members_view(names))
+
+    def _plan(
+        self,
+        names: list[str],
+        moment: datetime,
+        persons: str | None = None,
+        events_shadowed: bool = False,
+    ) -> exp.Expr:
+        """The query of the segments ``names`` at ``moment`` (see :meth:`_evaluate`)."""
+        from segctl.compiler import Plan
+
+        dialect = self.config.engine.type
+        context = plan_context(
+            self, self.definitions, names, moment, dialect, persons, events_shadowed
+        )
+        return Plan(self.definitions, context).segments_query(names)
 
     def _result_size(self) -> int:
         """How many persons the last evaluation's result table holds."""

@@ -195,13 +195,17 @@ def _commit(
     runner = incremental.Incremental(project.config, project.definitions, project.engine.driver)
     decision = _decide(project, runner, moment, kind=kind, dry_run=dry_run, full=full)
     keep_incremental = kind == "run" and not dry_run and project.config.engine.type == "duckdb"
-    # An incremental run evaluates D alone, reading D's rows only.
+    # An incremental run evaluates D alone, reading D's rows only: of the events, the
+    # columns its queries name.
     persons = None if decision.full else incremental.PERSONS_TABLE
-    with runner.restricted(decision):
-        shadowed = "events" in runner.shadowed(decision)
-        project._evaluate(names, moment, persons, shadowed)
-        if keep_incremental:
-            runner.prepare_wake(moment, decision)
+    shadowed = "events" in runner.shadowed(decision)
+    query = project._plan(names, moment, persons, shadowed)
+    wake = runner.run_wake_sql(moment, decision) if keep_incremental else None
+    reads = incremental.named(query, *([wake] if wake else [])) if shadowed else None
+    with runner.restricted(decision, reads):
+        project._evaluate(names, moment, persons, shadowed, query)
+        if wake is not None:
+            runner.prepare_wake(wake)
     if keep_incremental:
         runner.prepare_rows(decision)
     if kind == "run":  # privacy settings are checked before anything is committed
