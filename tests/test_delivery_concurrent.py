@@ -120,8 +120,23 @@ def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exa
     setup: Setup,
 ) -> None:
     meta, google, ids, root = setup.meta, setup.google, setup.ids, setup.root
+    planned = lib.Project.load(root).run(as_of=AS_OF, dry_run=True).plan
+    assert planned is not None and meta.requests == google.requests == []
     report = lib.Project.load(root).run(as_of=AS_OF).report
     assert report is not None and report.failed == 0 and report.pending == 0
+    # The dry run's plan said what the run did: per audience, the persons added and those
+    # skipped for want of an identifier the platform takes (u013; the odd values are read
+    # by Python, as in the sync).
+    done = {
+        (a["destination"], a["audience"]): (a["details"]["added"], a["details"]["skipped"])
+        for a in lib.Project.load(root).status()["audiences"]
+    }
+    audience = {("meta", "everyone"): ids[0], ("meta", "first"): ids[1]}
+    audience |= {("google", "everyone"): "7001", ("google", "first"): "7002"}
+    assert {
+        (r.destination, audience[r.destination, r.segment]): (r.adds, r.skipped) for r in planned
+    } == done
+    assert sorted(done.values()) == [(29, 1), (29, 1), (59, 1), (59, 1)]
     for platform_ids, persons in (
         (("7001", ids[0]), range(PERSONS)),
         (("7002", ids[1]), range(30)),
@@ -141,7 +156,7 @@ def test_audiences_on_one_destination_synced_at_once_keep_its_limits_and_end_exa
     # A dry run plans without sending: only u013, who has no identifier Google takes, is left.
     sent = len(google.requests)
     [plan] = lib.Project.load(root).sync("everyone", "google", mode="mirror", dry_run=True)
-    assert (plan.added, plan.removed, plan.error) == (1, 0, None)
+    assert (plan.added, plan.removed, plan.skipped, plan.error) == (0, 0, 1, None)
     assert len(google.requests) == sent
 
 

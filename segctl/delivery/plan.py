@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from segctl.delivery import queries
+from segctl.delivery.audiences.plan import Persons, plan_members
+from segctl.delivery.audiences.result import SyncResult
+from segctl.delivery.audiences.stage import desired_sql
 from segctl.delivery.outbox import exits_held
+from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
 from segctl.diff import Change
 from segctl.state import S
@@ -34,6 +38,9 @@ class PlanRow:
     #: What an action sends (webhook requests, a batch a request; emails; python calls; tags
     #: or emitted rows); an audience's adds and removes are its own figures, 0 here.
     messages: int = 0
+    #: An audience's members with no identifier the platform takes: not added (the sync
+    #: counts them as skipped).
+    skipped: int = 0
     held: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -59,6 +66,8 @@ def plan_run(
     """
     rows: list[PlanRow] = []
     reachable = reachability.condition("p")
+    people = _people(con)
+    person_columns = [str(d[0]) for d in con.execute("SELECT * FROM persons LIMIT 0").description]
     forgotten: exp.Expr = (
         exp.func("sha256", exp.column("person_id", "r")).isin(
             query=exp.select("subject_hash").from_(exp.table_("forgotten", db=S))
@@ -92,53 +101,70 @@ def plan_run(
                 row.messages = -(-count // int(action.settings.get("batch") or 1))
                 rows.append(row)
         for audience in segment.audiences:
-            desired = _count(con, name, reachable, exp.not_(exp.paren(forgotten)))
+            destination = destinations[audience.destination]
             synced = (
                 queries.synced_persons(store, audience.destination, audience.audience_id)
                 if store is not None
                 else set()
             )
-            if synced:
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
-                    "SELECT unnest(?) AS person_id",
-                    [sorted(synced)],
-                )
-                in_synced = exp.column("person_id", "r").isin(
-                    query=exp.select("person_id").from_(PLAN_SYNCED_TABLE)
-                )
-                both = _count(con, name, reachable, in_synced)
-            else:
-                both = 0
-            destination = destinations[audience.destination]
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
+                "SELECT unnest(?::VARCHAR[]) AS person_id",
+                [sorted(synced)],
+            )
+            in_synced = exp.column("person_id", "r").isin(
+                query=exp.select("person_id").from_(PLAN_SYNCED_TABLE)
+            )
+            both = _count(con, name, reachable, in_synced) if synced else 0
+            # The persons to add as the sync reads them: members it can reach, not synced
+            # yet, with an identifier the platform takes (the others are skipped).
+            source = _members(name, reachable, exp.not_(exp.paren(forgotten)), exp.not_(in_synced))
+            skipped = SyncResult(audience.destination, audience.audience_id, name)
+            client = client_for(destination, None)
+            try:
+                query = desired_sql(source, client.platform, person_columns)
+                adds = len(plan_members(client, con.execute(query).fetchall(), skipped, people))
+            finally:
+                client.close()
             row = PlanRow(
                 name,
                 audience.destination,
                 "audience",
-                adds=int(desired - both),
+                adds=adds,
                 removes=len(synced) - int(both),
+                skipped=skipped.skipped,
                 held=held,
             )
             minimum = MINIMUM_SIZE.get(destination.type)
-            if minimum and desired < minimum:
+            if minimum and both + adds < minimum:
                 row.warnings.append(
-                    f"{destination.type} audience {audience.audience_id} would hold {desired} "
-                    f"people, below the platform's minimum of {minimum}"
+                    f"{destination.type} audience {audience.audience_id} would hold "
+                    f"{both + adds} people, below the platform's minimum of {minimum}"
                 )
             rows.append(row)
     return rows
 
 
+def _members(segment: str, *conditions: exp.Expr) -> str:
+    """``FROM`` text of the members of ``segment`` in the staged evaluation (``r``) whose
+    persons (``p``) meet the conditions."""
+    where = exp.and_(exp.column(segment, "r", quoted=True), *conditions).sql(dialect="duckdb")
+    return f"{MEMBERS_VIEW} r JOIN persons p USING (person_id) WHERE {where}"
+
+
 def _count(con: duckdb.DuckDBPyConnection, segment: str, *conditions: exp.Expr) -> int:
-    """Members of ``segment`` in the staged evaluation (``r``) whose persons (``p``) meet
-    the conditions."""
-    query = (
-        exp.select(exp.Count(this=exp.Star()))
-        .from_(exp.table_(MEMBERS_VIEW, alias="r"))
-        .join(exp.table_("persons", alias="p"), using=["person_id"])
-        .where(exp.and_(exp.column(segment, "r", quoted=True), *conditions))
-    )
-    return int(con.execute(query.sql(dialect="duckdb")).fetchall()[0][0])
+    """How many :func:`_members` there are."""
+    found = con.execute(f"SELECT count(*) FROM {_members(segment, *conditions)}").fetchall()
+    return int(found[0][0])
+
+
+def _people(con: duckdb.DuckDBPyConnection) -> Persons:
+    """Person columns by id, from the ``persons`` view (as a push reads them)."""
+
+    def people(ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {p["person_id"]: p for p in queries.persons_of(con, sorted(set(ids)))}
+
+    return people
 
 
 def _local(kind: str, settings: dict[str, Any]) -> str:

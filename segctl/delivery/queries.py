@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segctl.delivery.model import Held, Report
 from segctl.state import S, StateStore
 from segctl.timeutil import now_utc
+
+if TYPE_CHECKING:
+    import duckdb
 
 # ---- the worker -----------------------------------------------------------------------
 
@@ -62,12 +65,16 @@ def _due(alias: str, waiting: bool) -> str:
 def persons(store: StateStore, person_ids: list[str]) -> list[dict[str, Any]]:
     """Every column of the ``persons`` view for these persons (payloads, emails, audiences)."""
     with store.lock:
-        cursor = store.con.execute(
-            "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [person_ids]
-        )
-        columns = [d[0] for d in cursor.description]
-        found = cursor.fetchall()
-    return [dict(zip(columns, row, strict=True)) for row in found]
+        return persons_of(store.con, person_ids)
+
+
+def persons_of(con: duckdb.DuckDBPyConnection, person_ids: list[str]) -> list[dict[str, Any]]:
+    """:func:`persons` on a connection."""
+    cursor = con.execute(
+        "SELECT * FROM persons WHERE person_id IN (SELECT unnest(?::VARCHAR[]))", [person_ids]
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def assign_batch_keys(store: StateStore, assignments: list[tuple[str, int]]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from segctl import progress
 from segctl.delivery.audiences.journal import JOURNAL, Journal
-from segctl.delivery.audiences.plan import changes, replacement
+from segctl.delivery.audiences.plan import changes, plan_members, replacement
 from segctl.delivery.audiences.record import record_status
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.send import send_changes, send_replacement
@@ -147,17 +147,17 @@ class Reconciler:
         journal = Journal(
             self.store, target.destination, target.segment, target.audience, target.mode
         )
-        staged = stage(self.store, target, client, journal, dry_run=dry_run)
+        staged = stage(self.store, target, client, journal)
         if staged.replace:
-            if dry_run:
-                result.added = staged.desired_count
+            if dry_run:  # the members with a usable identifier (the others are skipped)
+                result.added = len(plan_members(client, staged.rows[0], result, self.push.persons))
                 return
             whole = replacement(client, staged, result, self.push.persons)
             send_replacement(self.store, client, target.audience, whole, result, journal)
             return
         planned = changes(client, staged, target.mode, result, self.push.persons)
         if dry_run:
-            result.added, result.removed = planned.wanted, len(planned.removes)
+            result.added, result.removed = len(planned.adds), len(planned.removes)
             return
         concurrency = client.destination.concurrency
         send_changes(self.store, client, concurrency, target.audience, planned, result, journal)

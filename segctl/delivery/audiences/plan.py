@@ -24,7 +24,6 @@ class Changes:
     adds: list[Member]
     removes: list[tuple[Any, ...]]  # (person id, identifiers stored when added)
     doubt: dict[str, str]  # person id -> identifiers, in doubt from interrupted syncs
-    wanted: int  # persons to add (a dry run counts them; some may have no identifier)
 
 
 @dataclass
@@ -53,7 +52,7 @@ def changes(
         removes = []
     if mode == "remove":
         adds, members = [], []
-    return Changes(members, removes, doubt, len(adds))
+    return Changes(members, removes, doubt)
 
 
 def replacement(

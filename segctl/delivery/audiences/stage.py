@@ -40,7 +40,6 @@ class Staged:
     #: replace: desired, synced and kept rows; otherwise: adds and removes. Each row of
     #: ``desired`` (or of adds) is person_id, and for an ad platform the hashes and identifiers.
     rows: list[list[tuple[Any, ...]]]
-    desired_count: int = 0  # a dry-run replace reads only how many are desired
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,6 @@ def stage(
     target: Audience,
     client: AudienceClient,
     journal: Journal,
-    *,
-    dry_run: bool = False,
 ) -> Staged:
     """Read the difference of one audience (under the store's lock; the Arrow tables become
     Python rows after it, since that needs the GIL the other syncs share)."""
@@ -83,9 +80,6 @@ def stage(
         # too removes only what segctl added (a platform's replace would drop the members
         # someone else put in the audience).
         replace = client.always_replace
-        if replace and dry_run:
-            count = int(store.rows("SELECT count(*) FROM desired")[0][0])
-            return Staged(in_doubt, held, replace, [], desired_count=count)
         if replace:
             sqls = [
                 "SELECT * FROM desired ORDER BY person_id",
@@ -115,11 +109,18 @@ def _stage_desired(store: StateStore, target: Audience, platform: str) -> None:
         source = f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
     else:
         source = "persons p WHERE false"
-    query = f"SELECT p.person_id FROM {source}"
-    if platform in PLATFORMS:
-        hashed = bulk_hash_sql(platform, target.person_columns, source)
-        query = f"SELECT *, {IDENTIFIERS_SQL} AS identifiers FROM ({hashed})"
+    query = desired_sql(source, platform, target.person_columns)
     store.con.execute(f"CREATE OR REPLACE TEMP TABLE desired AS {query}")
+
+
+def desired_sql(source: str, platform: str, person_columns: Collection[str]) -> str:
+    """The rows of ``desired`` from ``source`` (``FROM`` text whose persons are ``p``): the
+    person_id, and for an ad platform the columns of :func:`bulk_hash_sql` and the
+    identifiers."""
+    if platform not in PLATFORMS:
+        return f"SELECT p.person_id FROM {source}"
+    hashed = bulk_hash_sql(platform, person_columns, source)
+    return f"SELECT *, {IDENTIFIERS_SQL} AS identifiers FROM ({hashed})"
 
 
 def _tuples(table: pa.Table) -> list[tuple[Any, ...]]:
