@@ -129,3 +129,33 @@ def test_no_list_file_name_can_break_out_of_the_header(make_project: MakeProject
         assert isinstance(tree, exp.Select)
     lines = header("SELECT 1", "duckdb", {}, [], "a\nb\rc").splitlines()
     assert lines[0] == "-- a?b?c, for duckdb."
+
+
+#: ``regex`` is a search (SPEC 2.2): unanchored, anchored at one end, with an inline flag.
+REGEX_SEGMENTS = {
+    "middle": r"(a|o)b",
+    "end": r"l@example\.com$",
+    "flagged": r"(?i)^CAROL@",
+}
+
+
+@pytest.mark.parametrize("dialect", WAREHOUSES)
+def test_a_regex_compiled_for_a_warehouse_means_what_it_means_in_duckdb(
+    make_project: MakeProject, dialect: str
+) -> None:
+    """The warehouse's SQL, read back into DuckDB by sqlglot and run on the project's data,
+    finds the members the DuckDB evaluation finds. Snowflake's REGEXP_LIKE anchors its
+    pattern at both ends: a search there is REGEXP_INSTR (``"end"`` found no one before)."""
+    segments = {
+        name: f"name: {name}\nrule: {{property: email, regex: '{pattern}'}}\n"
+        for name, pattern in REGEX_SEGMENTS.items()
+    }
+    project = segctl.Project.load(make_project(segments=segments))
+    evaluated = project.evaluate(as_of=AS_OF)
+    project.engine.driver.schema()
+    for name in REGEX_SEGMENTS:
+        sql = project.compile(name, dialect=dialect, as_of=AS_OF)
+        duck = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+        found = [row[0] for row in project.engine.driver.rows(duck)]
+        expected = sorted(evaluated.members(name)["person_id"].to_list())
+        assert found == expected and expected, (name, sql)

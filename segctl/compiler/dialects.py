@@ -3,7 +3,9 @@
 Regex inline flags (SPEC 2.4b): a pattern may start with ``(?i)``, ``(?s)``, ``(?m)`` or a
 combination. DuckDB and BigQuery (RE2), Spark (java.util.regex) and Trino (Java syntax) read the
 group inside the pattern alike. Snowflake does not read inline flags: they move to
-REGEXP_LIKE's parameters argument, where ``i``, ``s`` and ``m`` mean the same. PostgreSQL reads
+the parameters argument, where ``i``, ``s`` and ``m`` mean the same. And Snowflake's
+REGEXP_LIKE matches the whole value (it anchors the pattern at both ends), where ``regex`` is a
+search: the test is ``REGEXP_INSTR(value, pattern, 1, 1, 0[, flags]) > 0`` there. PostgreSQL reads
 ``(?i)`` and ``(?s)`` (its default), but its ``(?m)`` also stops ``.`` from matching a newline,
 so a pattern with ``(?m)`` is refused for PostgreSQL rather than compiled to another meaning.
 
@@ -38,9 +40,7 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
         if not isinstance(pattern, exp.Literal) or not pattern.is_string:
             continue
         found = _FLAGS.match(pattern.this)
-        if found is None:
-            continue
-        flags = "".join(sorted(set(found.group(1))))
+        flags = "".join(sorted(set(found.group(1)))) if found else ""
         if dialect == "postgres":
             if "m" in flags:
                 raise DefinitionError(
@@ -49,8 +49,12 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
                     "rewrite it without (?m) for this dialect"
                 )
             continue
-        node.set("expression", exp.Literal.string(pattern.this[found.end() :]))
-        node.set("flag", exp.Literal.string(flags))
+        text = pattern.this[found.end() :] if found else pattern.this
+        position = [exp.Literal.number(n) for n in (1, 1, 0)]
+        arguments = [node.this, exp.Literal.string(text), *position]
+        arguments += [exp.Literal.string(flags)] if flags else []
+        search = exp.Anonymous(this="REGEXP_INSTR", expressions=arguments)
+        node.replace(exp.GT(this=search, expression=exp.Literal.number(0)))
     return query
 
 
