@@ -84,9 +84,11 @@ class OverlapRow:
 def overlap(
     store: StateStore, segments: list[str], run_id: int | None = None
 ) -> tuple[list[OverlapRow], list[str]]:
-    """Pairwise overlap of segments at a committed run, and the persons in all of them."""
+    """Pairwise overlap of segments at a committed run, and the persons in all of them (a
+    segment named twice counts once)."""
+    segments = list(dict.fromkeys(segments))
     if len(segments) < 2:
-        raise UsageError("overlap needs at least two segments")
+        raise UsageError("overlap needs at least two different segments")
     run = store.run(run_id) if run_id is not None else store.last_run()
     if run is None:
         raise UsageError("no committed run yet: run `segctl run` first")

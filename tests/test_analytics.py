@@ -71,6 +71,11 @@ def test_overlap_counts_and_jaccard(project: lib.Project) -> None:
     assert rows[0].both == len(early["active"] & early["buyers"])
     with pytest.raises(UsageError, match="at least two"):
         project.overlap(["active"])
+    # A segment named twice counts once (its pair with itself said "both: 0").
+    with pytest.raises(UsageError, match="at least two different segments"):
+        project.overlap(["active", "active"])
+    rows, in_all = project.overlap(["active", "buyers", "active"])
+    assert [(r.a, r.b, r.both) for r in rows] == [("active", "buyers", len(both))]
 
 
 def test_members_at_an_earlier_run(project: lib.Project) -> None:

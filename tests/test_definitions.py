@@ -318,6 +318,17 @@ def test_both_bad_window_bounds_are_reported() -> None:
     ]
 
 
+def test_a_misspelt_comparator_is_one_problem() -> None:
+    """In a property condition the key is both unknown and not an operator: said once, with
+    the valid keys."""
+    _, problems = parse("{property: plan, gtee: 1}")
+    assert problems == [
+        "1:18: unknown key 'gtee' in a property condition (did you mean 'gte'? valid keys: "
+        "property, eq, ne, gt, gte, lt, lte, between, in, not_in, contains, starts_with, "
+        "ends_with, regex, is_set, within, older_than, before, after)"
+    ]
+
+
 def test_problems_are_collected_not_stopped_at() -> None:
     _, problems = parse(
         """\

@@ -74,7 +74,13 @@ class Problems:
     unknown_column: bool = False
 
     def add(self, pos: Pos, message: str) -> None:
-        self.items.append(pos.problem(message))
+        """Record a problem; one per place (file, line and column): the first found says it,
+        so a key that is both unknown and not an operator is one problem, not two."""
+        problem = pos.problem(message)
+        place = (problem.file, problem.line, problem.col)
+        if problem.line and any((p.file, p.line, p.col) == place for p in self.items):
+            return
+        self.items.append(problem)
 
     def warn(self, pos: Pos, message: str) -> None:
         """Record a warning: definitions still load, and validate shows it."""
