@@ -164,3 +164,19 @@ def test_a_sample_project_runs_and_reports(demo: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert 'id="chart-sizes"' in out.read_text()
     assert lib.Project.load(demo).history("active_users")[0].size > 0
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(demo: Path) -> None:
+    """``segctl features -f json | head -1``: the rest of the output has nowhere to go, which
+    is the reader's choice, not an internal error (exit 70 and a plea to report it)."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "segctl", "features", "--format", "json"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with subprocess.Popen(
+        command, cwd=demo, env={**os.environ, "PYTHONPATH": path}, **pipes
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"[\n"
+        proc.stdout.close()  # the sample's ~3,000 persons are more than a pipe holds
+        errors = proc.stderr.read().decode()
+        assert (proc.wait(timeout=120), errors) == (0, "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ error; 4 data error; 5 delivery incomplete; 6 state locked; 70 internal error.""
 @contextmanager
 def handled(debug: bool = False) -> Iterator[None]:
     """Map errors to exit codes: each :class:`~segctl.errors.SegctlError` to its own code,
-    Ctrl-C to 130 and anything else to 70 (an internal error, with a plea to report it)."""
+    Ctrl-C to 130, a closed pipe on stdout to a quiet 0, and anything else to 70 (an
+    internal error, with a plea to report it)."""
     try:
         yield
     except typer.Exit:
@@ -33,6 +35,12 @@ def handled(debug: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         error("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader of stdout went away (`segctl members x -f csv | head`): stop quietly,
+        # as a pipe's writer does; stdout is pointed at /dev/null so that Python's flush at
+        # exit does not fail again. Whatever was committed stays committed.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's, outside a plan
             from segctl.engine.duckdb import memory_error
