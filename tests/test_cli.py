@@ -210,6 +210,19 @@ def test_usage_errors_exit_2(cli: Cli, project: Path, args: list[str], message: 
     assert_one_error(result, message)
 
 
+def test_project_and_debug_may_come_before_the_command(
+    cli: Cli, project: Path, tmp_path: Path
+) -> None:
+    """``segctl --project DIR validate`` as ``segctl validate --project DIR``; the command's
+    own option still wins."""
+    assert "are valid" in cli("--project", project, "validate").stdout
+    assert "are valid" in cli("-p", tmp_path, "validate", "--project", project).stdout
+    result = cli("--project", tmp_path, "validate", code=3)
+    assert "no segctl.yaml" in result.stderr
+    with pytest.raises(AssertionError, match="Traceback"):  # --debug shows it, as after
+        cli("--project", project, "--debug", "members", "nope", code=2)
+
+
 def test_bad_option_value_exits_2(cli: Cli, project: Path) -> None:
     result = cli("evaluate", "--project", project, "--format", "xml", code=2)
     assert "'xml' is not one of" in result.stderr

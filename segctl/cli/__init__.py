@@ -11,7 +11,8 @@ imported inside the commands so that ``segctl --help`` starts fast.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -50,10 +51,14 @@ COMMANDS: list[tuple[str, Callable[..., Any]]] = [
     ("lookalike", ml.lookalike),
 ]
 
+HELP = (
+    "Audience segmentation on analytical files: YAML segments compiled to SQL, evaluated "
+    "in DuckDB, diffed and delivered."
+)
+
 app = typer.Typer(
     name="segctl",
-    help="Audience segmentation on analytical files: YAML segments compiled to SQL, evaluated "
-    "in DuckDB, diffed and delivered.",
+    help=HELP,
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=True,
@@ -62,6 +67,33 @@ app = typer.Typer(
 )
 for name, command in COMMANDS:
     app.command(name)(command)
+
+
+@app.callback(help=HELP, epilog=EXIT_CODES_HELP)
+def _everywhere(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project folder for the command that follows (as its own --project).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors (as the command's own).")
+    ] = False,
+) -> None:
+    # The options every command takes, also before its name (segctl --project DIR run):
+    # they become the command's defaults, which its own options still override. (A
+    # docstring here would replace the app's help.)
+    given: dict[str, Any] = {"project": project} if project is not None else {}
+    given |= {"debug": True} if debug else {}
+    if given:
+        ctx.default_map = {name: dict(given) for name, _ in COMMANDS}
+
+
 app.add_typer(setup.templates_app, name="templates")
 rewrap_help(app)  # paragraphs as sentences, not source lines
 

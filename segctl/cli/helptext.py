@@ -43,6 +43,8 @@ def rewrap_help(app: typer.Typer) -> None:
     callback = app.registered_callback
     if callback is not None and callback.callback is not None:
         callback.help = rewrap(_text(callback.help) or inspect.getdoc(callback.callback))
+        if isinstance(callback.epilog, str):
+            callback.epilog = rewrap(callback.epilog)
     for command in app.registered_commands:
         if command.callback is not None:
             command.help = rewrap(_text(command.help) or inspect.getdoc(command.callback))
