@@ -582,4 +582,10 @@ def test_running_out_of_memory_is_a_data_error_with_the_fix(
     root = make_project(config=limited, persons=persons, events=events)
     result = cli("evaluate", "--project", root, "--as-of", AS_OF, code=4)
     assert "out of memory under engine.memory_limit" in result.stderr
-    assert "engine.threads: 1" in result.stderr
+    assert "set engine.threads: 1" in result.stderr
+    # With one thread already, the fix is the limit (it said to set threads: 1 again).
+    (root / "segctl.yaml").write_text(limited.replace("threads: 2", "threads: 1"))
+    result = cli("evaluate", "--project", root, "--as-of", AS_OF, code=4)
+    assert "set engine.threads" not in result.stderr
+    assert "with one thread, the plan still holds" in result.stderr
+    assert "raise engine.memory_limit in segctl.yaml" in result.stderr

@@ -343,7 +343,11 @@ class DuckDBEngine:
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
             raise read_error(exc, "", self.config.display) from None
         except duckdb.OutOfMemoryException as exc:
-            raise memory_error(exc, self.config.engine.memory_limit) from None
+            raise self.memory_error(exc) from None
+
+    def memory_error(self, exc: Exception) -> DataError:
+        """:func:`memory_error` with this engine's settings."""
+        return memory_error(exc, self.config.engine.memory_limit, self.config.engine.threads)
 
     def arrow(self, query: exp.Expr | str) -> pa.Table:
         """Run a query on this DuckDB connection (a tree, or our own SQL text over the result
@@ -381,7 +385,10 @@ class DuckDBEngine:
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Every row of our own (trusted) SQL, fully fetched."""
-        return self.con.execute(sql, params or []).fetchall()
+        try:
+            return self.con.execute(sql, params or []).fetchall()
+        except duckdb.OutOfMemoryException as exc:
+            raise self.memory_error(exc) from None
 
 
 #: DuckDB's optimizer passes whose cost is the plan's size, not its rows': DuckDB 2.0's
@@ -390,13 +397,24 @@ class DuckDBEngine:
 HEAVY_PASSES = ("projection_placement",)
 
 
-def memory_error(exc: Exception, limit: str | None = None) -> DataError:
-    """DuckDB's out-of-memory error as a DataError saying what to change."""
+def memory_error(exc: Exception, limit: str | None = None, threads: int | None = None) -> DataError:
+    """DuckDB's out-of-memory error as a DataError saying what to change (``threads``: the
+    engine's setting; with one thread already, the limit is what to raise)."""
     setting = f"engine.memory_limit {limit}" if limit else "engine.memory_limit"
+    if threads == 1:
+        fix = (
+            "with one thread, the plan still holds some blocks per measure whatever the "
+            "data's size (a catalogue of many measure kinds may need 150 MB): raise "
+            "engine.memory_limit in segctl.yaml"
+        )
+    else:
+        fix = (
+            "each thread needs its share of the limit for the per-person aggregate: set "
+            "engine.threads: 1 or raise engine.memory_limit in segctl.yaml"
+        )
     return DataError(
         f"out of memory under {setting}: {first_line(exc)}; most of the plan spills to "
-        "engine.temp_directory, but each thread needs its share of the limit for the "
-        "per-person aggregate: set engine.threads: 1 or raise engine.memory_limit in segctl.yaml"
+        f"engine.temp_directory, but {fix}"
     )
 
 
