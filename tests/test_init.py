@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,22 @@ def test_a_reader_that_stops_early_ends_it_quietly(demo: Path) -> None:
         proc.stdout.close()  # the sample's ~3,000 persons are more than a pipe holds
         errors = proc.stderr.read().decode()
         assert (proc.wait(timeout=120), errors) == (0, "")
+
+
+def test_forget_leaves_no_byte_of_the_person_in_the_state(demo: Path, tmp_path: Path) -> None:
+    """Erasure drops the person's data from the state: not only from its tables, from the
+    files' bytes too (DuckDB keeps the blocks a delete frees, readable, until rewritten)."""
+    root = tmp_path / "demo"
+    shutil.copytree(demo, root, ignore=shutil.ignore_patterns(".segctl"))
+    assert segctl(root, "run", "--as-of", "2026-12-05T00:00:00Z").returncode == 0
+    state = root / ".segctl"
+
+    def holding(text: str) -> list[str]:
+        found = [f for f in state.rglob("*") if f.is_file() and text.encode() in f.read_bytes()]
+        return sorted(str(f.relative_to(state)) for f in found)
+
+    members = segctl(root, "members", "active_users", "--format", "json").stdout
+    victim = json.loads(members)[5]["person_id"]
+    assert holding(victim) == ["state.duckdb"]  # before: the id is readable in the file
+    assert segctl(root, "forget", victim).returncode == 0
+    assert holding(victim) == []

@@ -257,6 +257,10 @@ def forget(
     """Erasure: remove persons from every audience, drop their data from the state, and keep
     an audit record without PII. They are never added again.
 
+    The state file is rewritten after, so that no byte of their rows is left in the space
+    the database freed. What an audience still holds (a removal that failed) keeps the
+    hashed identifiers it needs until a push removes it.
+
     Examples:\n
       segctl forget u00042\n
       segctl forget u00042 u00043 --format json

@@ -51,6 +51,7 @@ def forget(store: StateStore, person_ids: list[str], details: dict[str, Any]) ->
             )
         event_rows.record(store, 0, "", [])  # the copy is written again without them
         event_rows.collect(store)
+    store.compact_on_close = True  # their rows' freed blocks too
 
 
 def reset_history(store: StateStore) -> None:
