@@ -319,13 +319,14 @@ def test_both_bad_window_bounds_are_reported() -> None:
 
 
 def test_a_misspelt_comparator_is_one_problem() -> None:
-    """In a property condition the key is both unknown and not an operator: said once, with
-    the valid keys."""
+    """In a property or feature condition an unknown key is an operator misspelt: said once,
+    in the words of the others (it was also "unknown key 'gtee' in a property condition")."""
     _, problems = parse("{property: plan, gtee: 1}")
+    assert problems == ["1:18: unknown operator 'gtee' (did you mean 'gte'?)"]
+    _, problems = parse("{property: plna, gtee: 1}")  # the column is unknown too
     assert problems == [
-        "1:18: unknown key 'gtee' in a property condition (did you mean 'gte'? valid keys: "
-        "property, eq, ne, gt, gte, lt, lte, between, in, not_in, contains, starts_with, "
-        "ends_with, regex, is_set, within, older_than, before, after)"
+        "1:18: unknown operator 'gtee' (did you mean 'gte'?)",
+        "1:12: unknown person property 'plna' (did you mean 'plan'?)",
     ]
 
 

@@ -112,7 +112,7 @@ class ConditionParser(MeasureParser):
         return Not(inner, node.pos) if inner is not None else None
 
     def _property(self, node: YMap) -> Condition | None:
-        self.unknown_keys(node, ("property", *COMPARATORS), "a property condition")
+        self.unknown_keys(node, ("property", *COMPARATORS), "a property condition", operators=True)
         value_type = self.column_type(
             "persons",
             node["property"],
@@ -202,7 +202,7 @@ class ConditionParser(MeasureParser):
         return AtLeast(count, tuple(p for p in parsed if p is not None), node.pos)
 
     def _feature(self, node: YMap) -> Condition | None:
-        self.unknown_keys(node, ("feature", *COMPARATORS), "a feature condition")
+        self.unknown_keys(node, ("feature", *COMPARATORS), "a feature condition", operators=True)
         name = node["feature"]
         feature = self.features.get(name) if isinstance(name, str) else None
         if feature is None:

@@ -70,7 +70,12 @@ class ParserBase:
         self.error(position_of(node, pos), f"{what} must be a mapping, like {example}")
         return None
 
-    def unknown_keys(self, node: YMap, allowed: Iterable[str], what: str) -> None:
+    def unknown_keys(
+        self, node: YMap, allowed: Iterable[str], what: str, *, operators: bool = False
+    ) -> None:
+        """Report each key of ``node`` not ``allowed``. With ``operators`` (a condition of a
+        column and comparators, whose other keys can only be operators), as an unknown
+        operator: "unknown operator 'gtee' (did you mean 'gte'?)"."""
         allowed = tuple(allowed)
         for key in node:
             if key == "calendar" and key not in allowed:
@@ -78,6 +83,10 @@ class ParserBase:
                     node.key_at(key),
                     f"'calendar' applies only to an event condition's window, not to {what} "
                     "(use it beside within: or between: of an event or custom_event condition)",
+                )
+            elif key not in allowed and operators:
+                self.error(
+                    node.key_at(key), f"unknown operator '{key}'{did_you_mean(key, allowed)}"
                 )
             elif key not in allowed:
                 self.error(
