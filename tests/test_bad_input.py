@@ -833,6 +833,26 @@ def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: Make
     ]
 
 
+def test_the_datas_problems_are_reported_with_the_definitions(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """A repeated person id and a broken segment: one validate says both (exit 3, the
+    definitions'); each alone is said as before (the data's exit 4)."""
+    repeated = PERSONS + PERSONS.splitlines()[1] + "\n"
+    broken = {"a": "name: a\nrule: {property: plan, gtee: 1}\n"}
+    root = make_project(persons=repeated, segments=broken)
+    lines = cli("validate", "--project", root, code=3).stderr.removeprefix("error: ").splitlines()
+    assert lines == [
+        "data/persons.csv: duplicate person_id values, e.g. 'p1' (2 rows); person ids must "
+        "be unique",
+        "segments/a.yaml:2:24: unknown operator 'gtee' (did you mean 'gte'?)",
+        "2 problems found.",
+    ]
+    (root / "segments" / "a.yaml").unlink()
+    alone = cli("validate", "--project", root, code=4).stderr
+    assert alone == f"error: {lines[0]}\n"
+
+
 def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
     root = make_project(
         config=CONFIG.replace("timezone: UTC", "timezone: Nowhere") + "segmnets: x/\n" + HOOK

@@ -35,6 +35,7 @@ from conftest import (
 from sqlglot import exp
 
 import segctl
+from segctl.errors import DataError
 from segctl.project import DIALECTS
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -589,3 +590,30 @@ def test_running_out_of_memory_is_a_data_error_with_the_fix(
     assert "set engine.threads" not in result.stderr
     assert "with one thread, the plan still holds" in result.stderr
     assert "raise engine.memory_limit in segctl.yaml" in result.stderr
+
+
+def test_validate_says_the_definitions_problems_with_the_datas(make_project: MakeProject) -> None:
+    """The events file missing, validate still checks the definitions, each column taken as
+    its comparators read it: a catalogue of every condition kind has no problem made up,
+    and a broken segment is said beside the data error (exit 4 stays: the data's)."""
+    root = make_project(
+        segments={name: text for name, (text, _) in GOLDEN_SEGMENTS.items()},
+        features=FEATURES + GOLDEN_CUSTOM_EVENTS,
+    )
+    (root / "data" / "events.parquet").unlink()
+    with pytest.raises(DataError) as missing:
+        segctl.Project.load(root).validate()
+    [line] = str(missing.value).splitlines()
+    assert line.startswith("data.events: file not found: data/events.parquet")
+    (root / "segments" / "typo.yaml").write_text(
+        "name: typo\nrule: {event: login, within: 7d, count: {gtee: 1}}\nfoo: 1\n"
+    )
+    with pytest.raises(DataError) as both:
+        segctl.Project.load(root).validate()
+    assert str(both.value).splitlines() == [
+        line,
+        "segments/typo.yaml:2:42: unknown operator 'gtee' (did you mean 'gte'?)",
+        "segments/typo.yaml:3:1: unknown key 'foo' in a segment file (valid keys: name, "
+        "description, tags, rule, template, params, exclude, on_enter, on_exit, audiences)",
+        "3 problems found.",
+    ]

@@ -7,11 +7,15 @@ import re
 import textwrap
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from test_differential import Case, cases
 
+import segctl
 from segctl.definitions.conditions import ConditionParser
 from segctl.definitions.durations import format_duration, parse_duration
 from segctl.definitions.loader import expand_template, load_segments
@@ -32,6 +36,7 @@ from segctl.definitions.source import Pos, Problems, YMap, did_you_mean, parse_y
 from segctl.definitions.templates import TEMPLATES
 from segctl.definitions.values import coerce
 from segctl.errors import DefinitionError, Problem, ValueProblem
+from segctl.project.context import load_definitions
 from segctl.timeutil import parse_timestamp
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -584,3 +589,17 @@ def test_extra_file_replaces_the_project_segment_of_the_same_name(tmp_path: Path
     assert vip.test.comparator.tests[0].value == "premium"
     assert segments["vip"].file == "draft/vip.yaml"
     assert set(segments) == {"vip", "uses_vip"}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_reading_the_definitions_without_the_data_makes_up_no_problem(case: Case) -> None:
+    """``validate`` with the data unreadable reads the definitions blind, each column's type
+    taken from its comparators (:class:`BlindSchema`): over the whole language (the
+    differential test's catalogues, valid with their data), it finds no problem."""
+    with TemporaryDirectory(prefix="segctl-blind-") as folder:
+        root = Path(folder)
+        case.write(root)
+        project = segctl.Project.load(root)
+        blind = load_definitions(project, blind=True)
+        assert sorted(blind.segments) == sorted(project.definitions.segments)

@@ -106,7 +106,10 @@ def validate(
 ) -> None:
     """Check segctl.yaml, segments and features against the data schema, and the data itself.
 
-    Every problem is reported at once, each as file:line:col with a suggested fix.
+    Every problem is reported at once, each as file:line:col with a suggested fix: the
+    data's (a file missing, a repeated person id) with the definitions' (the exit code is
+    the first's: 4 when the data cannot be read, else 3). segctl.yaml's problems come
+    alone, since what else is read depends on it.
 
     Examples:\n
       segctl validate\n

@@ -9,11 +9,13 @@ from typing import Any
 
 from segctl.definitions.durations import parse_duration
 from segctl.definitions.model import (
+    BlindSchema,
     ColumnType,
     Comparator,
     Test,
 )
 from segctl.definitions.parsing import ParserBase
+from segctl.definitions.properties import blind_type
 from segctl.definitions.source import (
     Pos,
     YMap,
@@ -59,6 +61,8 @@ class ComparisonParser(ParserBase):
         value of the wrong type is reported with the column it was meant for."""
         skip = tuple(skip)
         keys = [k for k in node if k not in skip]
+        if isinstance(self.schema, BlindSchema):  # no data: what the comparators apply to
+            value_type = blind_type((k, node[k]) for k in keys)
         if not keys:
             self.error(
                 pos,

@@ -35,6 +35,32 @@ class ColumnType(enum.Enum):
 Schema: TypeAlias = dict[str, dict[str, ColumnType]]
 
 
+class _AnyColumn(dict[str, ColumnType]):
+    """Every column name (:class:`BlindSchema`), each a number until its comparators say."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> ColumnType:
+        return ColumnType.NUMBER
+
+
+class BlindSchema(dict[str, dict[str, ColumnType]]):
+    """The schema of data that cannot be read (``segctl validate`` with an input missing):
+    every table and column is there, and the readers take a column's type from the
+    comparators it is tested with (as for JSON values), so that the definitions' own
+    problems are still found, and no problem of types the data would decide is made up."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> dict[str, ColumnType]:
+        return _AnyColumn()
+
+    def get(self, key: str, default: object = None) -> dict[str, ColumnType]:
+        return self[key]
+
+
 @dataclass(frozen=True)
 class Test:
     """One comparator key with its typed value, e.g. ``gte: 10``.

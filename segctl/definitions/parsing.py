@@ -14,12 +14,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from segctl.definitions.model import (
+    BlindSchema,
     ColumnType,
     EventMatch,
     Feature,
     Schema,
 )
-from segctl.definitions.properties import TIME_ONLY, NestedProperties, looks_nested, reading_of
+from segctl.definitions.properties import (
+    TIME_ONLY,
+    NestedProperties,
+    blind_type,
+    looks_nested,
+    reading_of,
+)
 from segctl.definitions.source import (
     Pos,
     Problems,
@@ -104,6 +111,8 @@ class ParserBase:
     ) -> ColumnType | None:
         """The type family of a column or nested property (``comparators``: the keys it is
         tested with, which decide how a value only the data types is read; none: a number)."""
+        if isinstance(self.schema, BlindSchema):
+            return blind_type(comparators or [])
         columns = self.schema.get(table, {})
         if column not in columns and self.properties is not None and looks_nested(column):
             return self.nested_type(table, column, pos, what, comparators)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from segctl.definitions.model import ColumnType
@@ -51,6 +52,22 @@ def looks_nested(name: Any) -> bool:
 _VALUED = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "between")
 #: Comparators that only apply to timestamps, which a JSON value is never read as.
 TIME_ONLY = ("within", "older_than", "before", "after")
+
+
+def blind_type(comparators: Iterable[tuple[str, Any]]) -> ColumnType:
+    """The type a column of data that cannot be read is taken to have, for these comparator
+    keys (:class:`~segctl.definitions.model.BlindSchema`): whatever they apply to, so that
+    no type problem is made up (a timestamp for the time comparators or a date value, text
+    for the text ones, else as a JSON value is read)."""
+    tests = list(comparators)
+    values = [
+        v for op, raw in tests if op in _VALUED for v in (raw if isinstance(raw, list) else [raw])
+    ]
+    if any(op in TIME_ONLY for op, _ in tests) or any(isinstance(v, date) for v in values):
+        return ColumnType.TIMESTAMP
+    if any(op in ("contains", "starts_with", "ends_with", "regex") for op, _ in tests):
+        return ColumnType.STRING
+    return reading_of(tests) if values else ColumnType.NUMBER
 
 
 def reading_of(comparators: Iterable[tuple[str, Any]]) -> ColumnType:

@@ -28,7 +28,7 @@ from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import Schema
 from segctl.definitions.source import did_you_mean
-from segctl.errors import UsageError
+from segctl.errors import DataError, DefinitionError, Problem, UsageError
 from segctl.project import deliver, reads
 from segctl.project import run as runs
 from segctl.project.compile import DIALECTS, compile_sql
@@ -146,14 +146,37 @@ class Project:
 
     def validate(self, *, check_data: bool = True) -> Definitions:
         """Check config, segments and features against the data schema, and (by default)
-        the data itself: unique person ids, parseable timestamps, list files."""
-        definitions = self.definitions
+        the data itself: unique person ids, parseable timestamps, list files. Every problem
+        is said at once: when the data cannot be read (a file missing), the definitions' own
+        problems come with that error (exit 4); when the definitions have problems, the
+        data's come with them (exit 3)."""
+        try:
+            definitions = self.definitions
+        except DataError as unread:
+            try:
+                load_definitions(self, blind=True)
+            except DefinitionError as found:
+                problems = [Problem("", 0, 0, str(unread)), *found.problems]
+                raise DataError(DefinitionError(problems).args[0]) from None
+            raise
+        except DefinitionError as found:
+            try:
+                if check_data:
+                    self._check_data()
+            except DataError as bad:
+                raise DefinitionError([*found.problems, Problem("", 0, 0, str(bad))]) from None
+            raise
         if check_data:
-            self.engine.driver.check_persons()
-            self.engine.driver.check_timestamps()
+            self._check_data()
             self.plan_context(list(definitions.segments), parse_as_of(None))
             self.reachability.condition()  # the consent column and the suppression file
         return definitions
+
+    def _check_data(self) -> None:
+        """The data's own problems, whatever the definitions: repeated person ids and
+        timestamps that do not parse."""
+        self.engine.driver.check_persons()
+        self.engine.driver.check_timestamps()
 
     def segment_names(self, names: list[str] | None = None) -> list[str]:
         """The named segments (all by default), checked to exist, in dependency order."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from segctl.definitions.custom_events import load_custom_events
 from segctl.definitions.loader import Definitions, load_features, load_segments
-from segctl.definitions.model import list_conditions
+from segctl.definitions.model import BlindSchema, Schema, list_conditions
 from segctl.definitions.source import Problems
 
 if TYPE_CHECKING:
@@ -23,12 +23,15 @@ def load_definitions(
     *,
     only: list[Path] | None = None,
     features_needed: bool = True,
+    blind: bool = False,
 ) -> Definitions:
     """Segments and features; with ``only``, just those segment files (and the extra
-    ones), and features.yaml's problems only when ``features_needed`` (segctl.drafts)."""
+    ones), and features.yaml's problems only when ``features_needed`` (segctl.drafts).
+    ``blind``: without reading the data (:class:`BlindSchema`), for the problems of the
+    definitions themselves when the data cannot be read."""
     config = project.config
-    schema = project.schema
-    properties = project.property_types
+    schema: Schema = BlindSchema() if blind else project.schema
+    properties = None if blind else project.property_types
     problems = Problems()
     features_file = config.features_file
     display = config.display(features_file) if features_file else ""
@@ -65,7 +68,7 @@ def load_definitions(
         custom_events=custom_events,
         files=only,
     )
-    if problems.unknown_column and project.engine.driver.sample_every_line():
+    if not blind and problems.unknown_column and project.engine.driver.sample_every_line():
         # A column an NDJSON file's first lines lack may be a key first written past them.
         project.__dict__.pop("property_types", None)
         return load_definitions(project, extra_files, only=only, features_needed=features_needed)
