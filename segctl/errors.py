@@ -89,7 +89,7 @@ class DefinitionError(SegctlError):
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems = sorted(set(problems))
-        super().__init__(_join(self.problems))
+        super().__init__(listed(self.problems))
 
 
 class ConfigError(DefinitionError):
@@ -118,7 +118,9 @@ class StateLockedError(SegctlError):
     exit_code = 6
 
 
-def _join(problems: list[Problem]) -> str:
+def listed(problems: list[Problem]) -> str:
+    """Problems as one message: a line each (at most :data:`MAX_LISTED_PROBLEMS`), then how
+    many when more than one."""
     lines = [str(p) if p.file else p.message for p in problems[:MAX_LISTED_PROBLEMS]]
     if len(problems) > MAX_LISTED_PROBLEMS:
         lines.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")

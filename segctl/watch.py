@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from segctl.errors import NotAfterLastRun, SegctlError, StateLockedError, UsageError
 from segctl.sources import runfiles
-from segctl.sources.inputs import file_format
+from segctl.sources.inputs import PARQUET_MAGIC, file_format
 from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
@@ -296,10 +296,6 @@ class Watch:
         if "engine" in vars(project):
             with suppress(Exception):
                 project.engine.driver.con.close()
-
-
-#: The magic number a Parquet file starts and ends with.
-PARQUET_MAGIC = b"PAR1"
 
 
 def _finished(path: str, size: int) -> bool:

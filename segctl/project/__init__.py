@@ -28,7 +28,7 @@ from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import Schema
 from segctl.definitions.source import did_you_mean
-from segctl.errors import DataError, DefinitionError, Problem, UsageError
+from segctl.errors import DataError, DefinitionError, Problem, UsageError, listed
 from segctl.project import deliver, reads
 from segctl.project import run as runs
 from segctl.project.compile import DIALECTS, compile_sql
@@ -157,7 +157,7 @@ class Project:
                 load_definitions(self, blind=True)
             except DefinitionError as found:
                 problems = [Problem("", 0, 0, str(unread)), *found.problems]
-                raise DataError(DefinitionError(problems).args[0]) from None
+                raise DataError(listed(problems)) from None
             raise
         except DefinitionError as found:
             try:

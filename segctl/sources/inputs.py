@@ -13,6 +13,8 @@ from segctl.errors import DataError
 
 _JSON = (".json", ".jsonl", ".ndjson")
 _SNIFFED = 4096  # bytes read to tell a file's format from its content
+#: The magic number a Parquet file starts and ends with.
+PARQUET_MAGIC = b"PAR1"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def sniffed_format(path: str) -> str | None:
     try:
         with open(path, "rb") as file:
             head = file.read(_SNIFFED)
-        if head.startswith(b"PAR1"):
+        if head.startswith(PARQUET_MAGIC):
             return "parquet"
         if head.startswith(b"\x1f\x8b"):
             with gzip.open(path, "rb") as file:
