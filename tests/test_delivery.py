@@ -632,6 +632,55 @@ def test_revoked_consent_removes_the_person_from_ad_audiences(
     assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")
 
 
+def test_a_leaving_person_does_not_take_a_shared_identifier_from_one_who_stays(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 6: the audience holds the desired set. Two persons with one phone are one entry
+    on the platform (Meta and Google remove every member sharing an identifier with a
+    removed one; TikTok keeps one line per hash): p2, leaving, shares p1's phone, so its
+    removal sends its own email alone; p4 shares p3's email and phone, so nothing is sent
+    for it. p1 and p3 stay whole, and the next run sends nothing."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    phones = {"p1": "+1 202 555 0101", "p2": "+1 202 555 0101", "p3": "+1 202 555 0103",
+              "p4": "+1 202 555 0103", "p5": "+1 202 555 0105", "p6": "+1 202 555 0106"}  # fmt: skip
+    persons = (root / "persons.csv").read_text().splitlines()
+    lines = [persons[0] + ",phone,country"]
+    for line in persons[1:]:
+        person = line.split(",")[0]
+        lines.append(line.replace("p4@example.com", "p3@example.com") + f",{phones[person]},US")
+    (root / "persons.csv").write_text("\n".join(lines) + "\n")
+
+    def identity(person: str, platform: str) -> tuple[str, str]:
+        email = "p3@example.com" if person == "p4" else f"{person}@example.com"
+        found = hash_identity({"person_id": person, "email": email, "phone": phones[person],
+                               "country": "US"}, platform)  # fmt: skip
+        assert found.email and found.phone
+        return found.email, found.phone
+
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    assert members(root, AS_OF[0]) >= {"p1", "p2", "p3", "p4"}
+    result = lib.Project.load(root).run(as_of=AS_OF[2])
+    assert members(root, AS_OF[2]) & {"p2", "p4"} == set() and {"p1", "p3"} <= members(
+        root, AS_OF[2]
+    )
+
+    removed = [json.loads(r.query["payload"])["data"] for r in meta.calls("remove_users")]
+    assert removed == [[[identity("p2", "meta")[0], ""]]]  # p2's email, not p1's phone
+    held = {value for row in meta.audience(audience) for value in row}
+    for person in ("p1", "p3"):
+        assert set(identity(person, "meta")) <= held
+    assert identity("p2", "meta")[0] not in held
+    for kind, index in (("emailAddress", 0), ("phoneNumber", 1)):
+        kept = google.identifiers("7001234", kind)
+        assert {identity(p, "google")[index] for p in ("p1", "p3")} <= kept
+    assert identity("p2", "google")[0] not in google.identifiers("7001234", "emailAddress")
+    assert result.deliveries["failed"] == result.deliveries["pending"] == 0
+    calls = len(meta.requests) + len(google.requests)
+    lib.Project.load(root).run(as_of=AS_OF[2] + timedelta(seconds=1))
+    assert len(meta.requests) + len(google.requests) == calls  # p4 is not removed again
+
+
 def test_kill_9_during_audience_sync_then_push_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

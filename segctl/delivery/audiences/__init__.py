@@ -157,7 +157,8 @@ class Reconciler:
             return
         planned = changes(client, staged, target.mode, result, self.push.persons)
         if dry_run:
-            result.added, result.removed = len(planned.adds), len(planned.removes)
+            result.added = len(planned.adds)
+            result.removed = len(planned.removes) + len(planned.shared)
             return
         concurrency = client.destination.concurrency
         send_changes(self.store, client, concurrency, target.audience, planned, result, journal)

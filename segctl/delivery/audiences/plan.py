@@ -3,13 +3,14 @@ remove, or the whole audience to send at once (a replace)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from segctl.delivery.audiences.journal import stored_member
 from segctl.delivery.audiences.result import SyncResult
-from segctl.delivery.audiences.stage import Staged
+from segctl.delivery.audiences.stage import SHARED_KEYS, Staged
 from segctl.delivery.identifiers import PLATFORMS, IdentityStats, bulk_identity
 from segctl.delivery.platforms.base import AudienceClient, Member
 
@@ -24,6 +25,9 @@ class Changes:
     adds: list[Member]
     removes: list[tuple[Any, ...]]  # (person id, identifiers stored when added)
     doubt: dict[str, str]  # person id -> identifiers, in doubt from interrupted syncs
+    #: Persons who leave the audience with nothing to send: every identifier of theirs is a
+    #: member's who stays (or is added), and removing it would remove that member.
+    shared: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -52,7 +56,40 @@ def changes(
         removes = []
     if mode == "remove":
         adds, members = [], []
-    return Changes(members, removes, doubt)
+    kept = staged.staying | {v for m in members for v in _identifiers(m.identifiers).values() if v}
+    removes, shared = _unshared(removes, kept)
+    return Changes(members, removes, doubt, shared)
+
+
+def _identifiers(stored: str) -> dict[str, Any]:
+    """The identifiers a stored member can share with others (:data:`SHARED_KEYS`)."""
+    data = json.loads(stored)
+    return {k: data.get(k) for k in SHARED_KEYS if k in data}
+
+
+def _unshared(
+    removes: list[tuple[Any, ...]], kept: set[str] | frozenset[str]
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The removals without the identifiers in ``kept`` (held by a member who stays: two
+    persons with one phone or email make one entry on the platform, and removing it would
+    remove both); last, the persons left with none to send."""
+    if not kept:
+        return removes, []
+    sent: list[tuple[Any, ...]] = []
+    shared: list[str] = []
+    for person_id, stored in removes:
+        data = json.loads(stored)
+        held = {k for k in SHARED_KEYS if data.get(k) is not None and data[k] in kept}
+        if not held:
+            sent.append((person_id, stored))
+            continue
+        hashes = set(data) <= set(SHARED_KEYS)  # an ad platform's; else a contact
+        if hashes and any(data.get(k) is not None for k in set(SHARED_KEYS) - held):
+            left = [f'"{k}": {json.dumps(None if k in held else data.get(k))}' for k in SHARED_KEYS]
+            sent.append((person_id, "{" + ", ".join(left) + "}"))  # as Member.identifiers
+        else:
+            shared.append(person_id)
+    return sent, shared
 
 
 def replacement(

@@ -27,16 +27,18 @@ def record_removed(
     audience: str,
     person_ids: list[str],
     journal: Journal,
-    entry: int,
+    entry: int | None,
 ) -> None:
-    """Forget removed members and settle the journal entry of the removal, in one transaction."""
+    """Forget removed members and settle the journal entry of the removal (None: nothing was
+    sent), in one transaction."""
     with store.transaction():
         store.con.execute(
             f"""DELETE FROM {S}.audience_members WHERE destination = ? AND
                 audience = ? AND person_id IN (SELECT unnest(?::VARCHAR[]))""",
             [destination, audience, person_ids],
         )
-        journal.done([entry], transaction=False)
+        if entry is not None:
+            journal.done([entry], transaction=False)
 
 
 def record_added(

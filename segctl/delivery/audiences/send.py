@@ -56,6 +56,9 @@ def send_changes(
         record_added(store, destination, audience, batch, journal, entry)
         return figures
 
+    if planned.shared:  # nothing to send: their identifiers stay for members who stay
+        record_removed(store, destination, audience, planned.shared, journal, None)
+        result.removed += len(planned.shared)
     size, removes, adds = client.max_batch, planned.removes, planned.adds
     sends: list[tuple[Callable[[Any], Figures], list[Any]]] = [
         (remove, removes[i : i + size]) for i in range(0, len(removes), size)
@@ -68,7 +71,7 @@ def send_changes(
             futures = [pool.submit(send, batch) for send, batch in sends]
         outcomes = [_outcome(future) for future in futures]
     refused: Permanent | None = None
-    settled: set[str] = set()
+    settled: set[str] = set(planned.shared)
     for (send, batch), outcome in zip(sends, outcomes, strict=True):
         if isinstance(outcome, Permanent):
             refused = refused or outcome

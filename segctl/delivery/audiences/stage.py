@@ -40,6 +40,14 @@ class Staged:
     #: replace: desired, synced and kept rows; otherwise: adds and removes. Each row of
     #: ``desired`` (or of adds) is person_id, and for an ad platform the hashes and identifiers.
     rows: list[list[tuple[Any, ...]]]
+    #: Not a replace: the identifiers (:data:`SHARED_KEYS`) of the removals that a synced
+    #: member who stays holds too (two persons with one phone): a removal must not send them.
+    staying: frozenset[str] = frozenset()
+
+
+#: The identifiers of a stored member that persons can share, and that a removal sends: the
+#: hashes of an ad platform, the email of a Resend contact.
+SHARED_KEYS = ("email", "phone")
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,23 @@ def stage(
                 "ORDER BY person_id",
             ]
         tables = [fetch_arrow(con.sql(sql)) for sql in sqls]
-    return Staged(in_doubt, held, replace, [_tuples(table) for table in tables])
+        staying = frozenset() if replace else _staying(store)
+    return Staged(in_doubt, held, replace, [_tuples(table) for table in tables], staying)
+
+
+def _staying(store: StateStore) -> frozenset[str]:
+    """The identifiers that both a synced member who stays and a person to remove hold."""
+    keys = ", ".join(f"json_extract_string(identifiers, '$.{k}')" for k in SHARED_KEYS)
+    leaving = (
+        f"SELECT unnest([{keys}]) AS k FROM (SELECT * FROM synced UNION ALL SELECT * FROM doubt) "
+        "WHERE person_id NOT IN (SELECT person_id FROM desired)"
+    )
+    rows = store.rows(
+        f"SELECT DISTINCT k FROM (SELECT unnest([{keys}]) AS k FROM synced "
+        "WHERE person_id IN (SELECT person_id FROM desired)) "
+        f"WHERE k IS NOT NULL AND k IN ({leaving})"
+    )
+    return frozenset(str(k) for (k,) in rows)
 
 
 def _stage_desired(store: StateStore, target: Audience, platform: str) -> None:
