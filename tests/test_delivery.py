@@ -369,6 +369,38 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     assert file_audience(root) == hashed(after)
 
 
+def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """SPEC 3, 5: a segment with audiences and no on_exit actions holds its audience
+    removals; they are pending work like held exit actions (exit 5, "delivery incomplete",
+    counted pending, not sent) until ``segctl push --confirm`` sends them (exit 0)."""
+    audience_only = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        audiences:
+          - {destination: files}
+        """
+    root = make(tmp_path, hook, resend, active=audience_only)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
+    late = AS_OF[3].replace(day=AS_OF[3].day + 10)
+    before, after = members(root, AS_OF[2]), members(root, late)
+    assert len(before - after) > len(before) / 2
+    proc = segctl(root, "run", "--as-of", iso(late), "-f", "json")
+    assert proc.returncode == 5, proc.stderr
+    deliveries = json.loads(proc.stdout)["deliveries"]
+    assert (deliveries["sent"], deliveries["failed"], deliveries["pending"]) == (0, 0, 1)
+    assert [h["segment"] for h in deliveries["held"]] == ["active"]
+    assert "delivery incomplete: 0 failed, 1 pending" in proc.stderr
+    assert file_audience(root) == hashed(before)  # the removals wait
+    assert segctl(root, "push").returncode == 5
+    assert file_audience(root) == hashed(before)
+    confirmed = segctl(root, "push", "--confirm", "active", "-f", "json")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert file_audience(root) == hashed(after)
+    assert json.loads(segctl(root, "status", "-f", "json").stdout)["holds"] == []
+
+
 def test_a_segment_with_nothing_to_hold_is_never_held(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

@@ -131,7 +131,9 @@ class Reconciler:
             if rows:
                 self.push.record_failure([batch], failure)
         else:
-            if rows:
+            # Removals held by the mass-exit guard keep the request pending (the push is
+            # incomplete, exit 5) until `segctl push --confirm` lets them go.
+            if rows and not result.held_removals:
                 self.push.mark_sent(rows)
         finally:
             if client is not None:

@@ -49,10 +49,10 @@ def changes(
     doubt = dict(staged.in_doubt)
     unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
     removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
+    if mode == "add":
+        removes = []
     if staged.held:
         result.held_removals = len(removes)
-        removes = []
-    if mode == "add":
         removes = []
     if mode == "remove":
         adds, members = [], []
