@@ -713,6 +713,33 @@ def test_a_leaving_person_does_not_take_a_shared_identifier_from_one_who_stays(
     assert len(meta.requests) + len(google.requests) == calls  # p4 is not removed again
 
 
+def test_a_sync_failing_at_each_push_counts_once_and_converges(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 3, 6: a Meta audience whose platform answers 503 to every request stays one
+    pending delivery, push after push (the changes it journalled as in doubt are not
+    deliveries and do not pile up: `status` shows them apart), and converges once the
+    platform is back."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    meta.inject(status=503, times=None)
+    first = segctl(root, "run", "--as-of", iso(AS_OF[0]), "-f", "json")
+    assert first.returncode == 5
+    assert json.loads(first.stdout)["deliveries"]["pending"] == 1  # google's sync went
+    for _ in range(3):
+        pushed = segctl(root, "push", "-f", "json")
+        assert pushed.returncode == 5
+        assert json.loads(pushed.stdout)["pending"] == 1, pushed.stdout
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
+    meta_rows = {r["status"]: r["count"] for r in status if r["destination"] == "meta"}
+    assert meta_rows["pending"] == 1 and meta_rows["in doubt"] <= 2, meta_rows
+    meta.clear_faults()
+    assert segctl(root, "push").returncode == 0
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(members(root, AS_OF[0]), "meta")
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
+    assert {r["status"] for r in status if r["destination"] == "meta"} == {"sent"}
+
+
 def test_kill_9_during_audience_sync_then_push_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 # ---- the worker -----------------------------------------------------------------------
 
+#: Outbox transitions of journalled audience changes (``audiences.journal.Journal``) ...
+JOURNAL = ("add", "remove", "replace")
+#: ... which are not deliveries of their own (the audience's sync request is), so not counted
+#: as pending: a change in doubt.
+IN_DOUBT = f"(kind = 'audience' AND transition IN {JOURNAL})"
+
 
 def due(store: StateStore, kind: str, *, waiting: bool = True) -> list[dict[str, Any]]:
     """Due pending rows of a kind, oldest first, with their run's as_of. With ``waiting``,
@@ -158,7 +164,7 @@ def left(store: StateStore) -> tuple[int, int]:
                    (attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?))),
                    count(*) FILTER (WHERE status = 'pending' AND attempts = 0
                                     AND next_attempt_at > ?)
-            FROM {S}.outbox""",
+            FROM {S}.outbox WHERE NOT {IN_DOUBT}""",
         [moment, moment],
     )
     return int(rows[0][0]), int(rows[0][1])
@@ -217,7 +223,8 @@ def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
     # A delayed email not yet due is "scheduled", as a push reports it (:func:`left`).
     outbox = store.rows(
         f"""SELECT coalesce(destination, kind), kind,
-                   CASE WHEN status = 'pending' AND attempts = 0 AND next_attempt_at > ?
+                   CASE WHEN {IN_DOUBT} THEN 'in doubt'
+                        WHEN status = 'pending' AND attempts = 0 AND next_attempt_at > ?
                         THEN 'scheduled' ELSE status END,
                    count(*), max(last_error)
             FROM {S}.outbox GROUP BY ALL ORDER BY ALL""",

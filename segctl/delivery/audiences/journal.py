@@ -7,11 +7,11 @@ from contextlib import nullcontext
 
 from segctl.delivery.identifiers import HashedIdentity
 from segctl.delivery.platforms.base import Member
+from segctl.delivery.queries import JOURNAL
 from segctl.state import S, StateStore
 from segctl.timeutil import now_utc
 
-#: Outbox transitions of journalled audience changes (see :class:`Journal`).
-JOURNAL = ("add", "remove", "replace")
+__all__ = ["JOURNAL", "Journal", "stored_member"]
 
 
 class Journal:
@@ -37,21 +37,33 @@ class Journal:
         self.loaded: list[int] = []  # the rows in doubt found by in_doubt()
 
     def in_doubt(self) -> list[list[str]]:
-        """(person_id, identifiers) of the persons in doubt, from earlier, interrupted syncs."""
+        """(person_id, identifiers) of the persons in doubt, from earlier, interrupted syncs.
+        Several rows (a sync failing at each push journals its changes again) become one, the
+        later identifiers of a person winning, so that the journal does not grow with the
+        attempts."""
         found: dict[str, str] = {}
-        for row_id, payload in self.store.rows(
-            f"""SELECT id, payload FROM {S}.outbox WHERE kind = 'audience' AND batch_key = ?
-                AND status = 'pending' AND list_contains(?, transition) ORDER BY id""",
+        rows = self.store.rows(
+            f"""SELECT id, payload, transition FROM {S}.outbox WHERE kind = 'audience'
+                AND batch_key = ? AND status = 'pending' AND list_contains(?, transition)
+                ORDER BY id""",
             [self.key, list(JOURNAL)],
-        ):
+        )
+        for row_id, payload, _ in rows:
             self.loaded.append(int(row_id))
             found.update(json.loads(payload or "{}"))
+        if len(rows) > 1:
+            with self.store.transaction():
+                self.done(self.loaded, transaction=False)
+                self.loaded = [self._insert(str(rows[-1][2]), json.dumps(found), False)]
         return [[pid, identifiers] for pid, identifiers in found.items()]
 
     def write(self, transition: str, members: list[Member]) -> int:
         """Journal a change about to be sent; returns its row id."""
         payload = json.dumps({m.person_id: m.identifiers for m in members})  # before the lock
-        with self.store.transaction():
+        return self._insert(transition, payload)
+
+    def _insert(self, transition: str, payload: str, transaction: bool = True) -> int:
+        with self.store.transaction() if transaction else nullcontext():
             row_id = int(self.store.rows(f"SELECT nextval('{S}.outbox_ids')")[0][0])
             self.store.con.execute(
                 f"""INSERT INTO {S}.outbox (id, segment, kind, destination, transition, spec,
