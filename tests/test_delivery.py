@@ -327,6 +327,44 @@ def test_delayed_emails_wait_for_a_later_push(
     assert len(resend.emails) == len(members(root, AS_OF[0])) and report.complete
 
 
+def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """Standard Webhooks: 410 disables the endpoint. The message it answered is failed; the
+    others of the push are not sent and stay pending (SPEC 6: what could not be delivered
+    stays pending), so the next push delivers them; `push --retry-failed` sends the failed
+    one once the endpoint is back. Each person's webhook arrives once."""
+    hooked = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - webhook: {destination: crm}
+        """
+    root = make(tmp_path, hook, resend, active=hooked)
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace("max_retries: 2}", "max_retries: 2, concurrency: 1}")
+    )
+    entering = members(root, AS_OF[0])
+    assert len(entering) >= 3
+    hook.inject(status=410, times=1)
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5
+    deliveries = json.loads(proc.stdout)["deliveries"]
+    assert (deliveries["sent"], deliveries["failed"]) == (0, 1)
+    assert deliveries["pending"] == len(entering) - 1
+    assert len(hook.requests) == 1 and hook.events() == []  # the rest never left
+    assert "segctl push --retry-failed what failed" in proc.stderr
+    pushed = json.loads(segctl(root, "push", "-f", "json").stdout)
+    assert (pushed["sent"], pushed["failed"], pushed["pending"]) == (len(entering) - 1, 0, 0)
+    retried = segctl(root, "push", "--retry-failed", "-f", "json")
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)["sent"] == 1
+    assert sorted(e["person_id"] for e in hook.events()) == sorted(entering)
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
+    assert {r["status"] for r in status if r["destination"] == "crm"} == {"sent"}
+
+
 def test_mass_exit_guard_holds_exits_until_confirmed(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

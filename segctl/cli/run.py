@@ -120,7 +120,9 @@ def run(
                 error(
                     f"delivery incomplete: {report.failed} failed, {report.pending} pending"
                     + (f" ({held_count} held exits)" if held_count else "")
-                    + " (see segctl status; segctl push retries)"
+                    + " (see segctl status; segctl push retries what is pending"
+                    + (", segctl push --retry-failed what failed" if report.failed else "")
+                    + ")"
                 )
                 raise typer.Exit(5)
 
@@ -178,6 +180,13 @@ def push(
             show_default=False,
         ),
     ] = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Try the failed deliveries again too (once what refused them is fixed).",
+        ),
+    ] = False,
     wait: WaitOpt = 0.0,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
@@ -185,14 +194,17 @@ def push(
 ) -> None:
     """Deliver what is pending: retries of earlier failures, delayed emails, audience syncs.
 
-    Exits 5 when something failed or is still pending after retries.
+    A delivery the destination refused for good (a 4xx, a webhook endpoint gone) is failed
+    and not tried again, unless --retry-failed asks for it once the cause is fixed. Exits 5
+    when something failed or is still pending after retries.
 
     Examples:\n
       segctl push\n
-      segctl push --confirm churn_risk
+      segctl push --confirm churn_risk\n
+      segctl push --retry-failed
     """
     with handled(debug):
-        report = load(project).push(confirm=confirm, wait=wait)
+        report = load(project).push(confirm=confirm, wait=wait, retry_failed=retry_failed)
         counts = report.counts()
         print_rows(
             fmt.value,

@@ -156,6 +156,18 @@ def confirm(store: StateStore, segment: str) -> int:
     return int(held)
 
 
+def retry_failed(store: StateStore) -> int:
+    """Make every failed delivery pending again, due at once (``segctl push --retry-failed``:
+    what refused it, a url or a token, has been fixed). Returns how many."""
+    with store.transaction():
+        [(count,)] = store.rows(f"SELECT count(*) FROM {S}.outbox WHERE status = 'failed'")
+        store.con.execute(
+            f"UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL "
+            "WHERE status = 'failed'"
+        )
+    return int(count)
+
+
 def left(store: StateStore) -> tuple[int, int]:
     """(pending, scheduled): held, due or waiting to be retried; delayed and never tried."""
     moment = now_utc()

@@ -12,7 +12,7 @@ import httpx
 
 from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
-from segctl.delivery.retry import Permanent
+from segctl.delivery.retry import Deferred, Permanent
 from segctl.delivery.signing import headers as signed_headers
 from segctl.textfmt import json_value
 from segctl.timeutil import iso
@@ -51,7 +51,7 @@ def classify(response: httpx.Response) -> Any:
     if response.status_code == 410:
         raise Permanent(
             f"{describe(response)} (the endpoint is gone; fix the destination's "
-            "url and run segctl push)"
+            "url, then segctl push --retry-failed)"
         )
     return default_classifier(response)
 
@@ -75,8 +75,8 @@ class WebhookSender:
         self.gone = False
 
     def send(self, batch: Batch, people: dict[str, dict[str, Any]]) -> None:
-        if self.gone:
-            raise Permanent("the endpoint answered 410 Gone earlier in this push")
+        if self.gone:  # not sent: pending for the next push, once the url is fixed
+            raise Deferred("not sent: the endpoint answered 410 Gone earlier in this push")
         bodies = [payload(r, people.get(r["person_id"])) for r in batch.rows]
         single = json.loads(batch.rows[0]["spec"]).get("batch", 1) == 1 and len(bodies) == 1
         data = json.dumps(

@@ -89,9 +89,11 @@ class Worker:
 
     # ---- entry point ------------------------------------------------------------------
 
-    def push(self, confirm: Iterable[str] = ()) -> Report:
+    def push(self, confirm: Iterable[str] = (), *, retry_failed: bool = False) -> Report:
         for segment in confirm:
             self.confirm(segment)
+        if retry_failed:
+            queries.retry_failed(self.store)
         with self._shared_client():
             # Audiences sync in the background meanwhile: one's network waits are the
             # other's CPU time. Each records its outcomes on its own, under the store's lock.

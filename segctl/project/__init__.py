@@ -507,10 +507,14 @@ class Project:
         confirm: list[str] | None = None,
         wait: float = 0.0,
         client: httpx.Client | None = None,
+        retry_failed: bool = False,
     ) -> Report:
         """Deliver what is pending: retries, delayed emails, audience syncs; with
-        ``confirm``, first release the held exits of those segments."""
-        return deliver.push(self, confirm or [], wait=wait, client=client)
+        ``confirm``, first release the held exits of those segments; with ``retry_failed``,
+        try the failed deliveries again (after fixing what refused them)."""
+        return deliver.push(
+            self, confirm or [], wait=wait, client=client, retry_failed=retry_failed
+        )
 
     def sync(
         self,

@@ -35,9 +35,15 @@ def worker(project: Project, store: StateStore, client: httpx.Client | None) -> 
 
 
 def push(
-    project: Project, confirm: list[str], *, wait: float, client: httpx.Client | None
+    project: Project,
+    confirm: list[str],
+    *,
+    wait: float,
+    client: httpx.Client | None,
+    retry_failed: bool = False,
 ) -> Report:
-    """Deliver what is pending; first release the held exits of the ``confirm`` segments."""
+    """Deliver what is pending; first release the held exits of the ``confirm`` segments and,
+    with ``retry_failed``, make the failed deliveries pending again."""
     from segctl.state import StateStore
 
     for name in confirm:
@@ -50,7 +56,7 @@ def push(
         write=True,
         command="segctl push",
     ) as store:
-        return worker(project, store, client).push(confirm)
+        return worker(project, store, client).push(confirm, retry_failed=retry_failed)
 
 
 def sync(
