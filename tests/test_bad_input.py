@@ -142,6 +142,20 @@ CONFIG_CASES = [
     Case("config-destination-timeout-text", DEFINITION, "segctl.yaml:9:41",
          "destination 'out': 'timeout' must be a number >= 0.001",
          {"config": CONFIG + "destinations:\n  out: {type: file, path: out, timeout: soon}\n"}),
+    Case("config-destination-base-url", DEFINITION, "segctl.yaml:9:42",
+         "destination 'out': 'base_url' must be an http(s) URL with a host, not 'not a url'",
+         {"config": CONFIG
+          + "destinations:\n  out: {type: file, path: out, base_url: not a url}\n"}),
+    Case("config-destination-google-account", DEFINITION, "segctl.yaml:10:42",
+         "destination 'ads': 'operating_account_id' must be digits (dashes allowed), "
+         "not '12-34-abc'",
+         {"config": CONFIG + "destinations:\n  ads:\n    {type: google, operating_account_id: "
+                             "12-34-abc, access_token: t}\n"}),
+    Case("config-destination-tiktok-type", DEFINITION, "segctl.yaml:10:56",
+         "destination 'tt': 'calculate_type' must be one of EMAIL_SHA256, PHONE_SHA256, not "
+         "'MAID_SHA256'",
+         {"config": CONFIG + "destinations:\n  tt:\n    {type: tiktok, advertiser_id: '1', "
+                             "calculate_type: MAID_SHA256, access_token: t}\n"}),
     Case("config-consent-column-unknown", DEFINITION, "privacy.consent_column",
          "'opt_in' is not a column of the persons data (columns are: person_id, email, plan",
          {"config": CONFIG + "privacy: {consent_column: opt_in}\n" + FILES,

@@ -712,8 +712,8 @@ def test_a_leaving_person_does_not_take_a_shared_identifier_from_one_who_stays(
     for it. p1 and p3 stay whole, and the next run sends nothing."""
     meta, google = ads
     root, audience = _ad_project(tmp_path, meta, google)
-    phones = {"p1": "+1 202 555 0101", "p2": "+1 202 555 0101", "p3": "+1 202 555 0103",
-              "p4": "+1 202 555 0103", "p5": "+1 202 555 0105", "p6": "+1 202 555 0106"}  # fmt: skip
+    phones = {p: f"+1 202 555 010{p[1]}" for p in ("p1", "p3", "p5", "p6")}
+    phones |= {"p2": phones["p1"], "p4": phones["p3"]}
     persons = (root / "persons.csv").read_text().splitlines()
     lines = [persons[0] + ",phone,country"]
     for line in persons[1:]:

@@ -45,6 +45,20 @@ BASE_URLS = {
     "tiktok": "https://business-api.tiktok.com",
     "resend": "https://api.resend.com",
 }
+#: Settings whose values the platforms take from a list (checked by ``validate``; the
+#: platforms' clients read them from here).
+GOOGLE_ACCOUNT_TYPES = (
+    "GOOGLE_ADS",
+    "DISPLAY_VIDEO_PARTNER",
+    "DISPLAY_VIDEO_ADVERTISER",
+    "DATA_PARTNER",
+)
+GOOGLE_CONSENT_VALUES = ("CONSENT_GRANTED", "CONSENT_DENIED", "CONSENT_STATUS_UNSPECIFIED")
+GOOGLE_CONSENT_KEYS = ("adUserData", "adPersonalization")
+TIKTOK_CALCULATE_TYPES = ("EMAIL_SHA256", "PHONE_SHA256")
+FILE_PLATFORMS = ("meta", "google", "tiktok")
+#: An http(s) URL with a host: ``base_url`` and a webhook's ``url``.
+HTTP_URL = re.compile(r"https?://[^/\s?#]+(/\S*)?", re.IGNORECASE)
 # Requests per second the platforms document (or a safe default).
 # Resend allows 2 requests/second per team: stay a little under it.
 DEFAULT_RATE = {"meta": 10.0, "google": 5.0, "tiktok": 10.0, "resend": 1.8, "webhook": 50.0}
@@ -125,6 +139,7 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
                 problems.add(where, f"destination '{name}': '{key}' must be a number >= {low}")
                 ok = False
             numbers[key] = value
+        ok = _check_settings(name, kind, spec, at, problems) and ok
         warnings: list[str] = []
         if ok and kind == "webhook":
             ok = _check_webhook_secret(name, spec, at, problems, warnings)
@@ -148,6 +163,51 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
             warnings=tuple(warnings),
         )
     return out
+
+
+def _check_settings(
+    name: str, kind: str, spec: dict[str, Any], at: Pos, problems: Problems
+) -> bool:
+    """The settings a platform would refuse at the first delivery, said by ``validate``
+    instead, at their place: a URL that is not http(s) with a host, a value not in the
+    platform's list, a Google account id that is not digits."""
+    found: list[tuple[str, str]] = []
+
+    def one_of(key: str, values: tuple[str, ...]) -> None:
+        value = spec.get(key)
+        if value is not None and value not in values:
+            found.append((key, f"'{key}' must be one of {', '.join(values)}, not {value!r}"))
+
+    for key in ("base_url", *(("url",) if kind == "webhook" else ())):
+        value = spec.get(key)
+        if value and not (isinstance(value, str) and HTTP_URL.fullmatch(value.strip())):
+            found.append((key, f"'{key}' must be an http(s) URL with a host, not {value!r}"))
+    if kind == "google":
+        account = spec.get("operating_account_id")
+        if account and not re.fullmatch(r"[\d\s-]+", str(account)):
+            found.append(
+                ("operating_account_id", "'operating_account_id' must be digits (dashes "
+                 f"allowed), not {account!r}")
+            )  # fmt: skip
+        one_of("account_type", GOOGLE_ACCOUNT_TYPES)
+        consent = spec.get("consent")
+        if consent is not None and not (
+            isinstance(consent, dict)
+            and set(consent) <= set(GOOGLE_CONSENT_KEYS)
+            and all(v in GOOGLE_CONSENT_VALUES for v in consent.values())
+        ):
+            found.append(
+                ("consent", f"'consent' must map {' and/or '.join(GOOGLE_CONSENT_KEYS)} to one "
+                 f"of {', '.join(GOOGLE_CONSENT_VALUES)}")
+            )  # fmt: skip
+    elif kind == "tiktok":
+        one_of("calculate_type", TIKTOK_CALCULATE_TYPES)
+    elif kind == "file":
+        one_of("platform", FILE_PLATFORMS)
+    for key, message in found:
+        where = spec.at(key) if isinstance(spec, YMap) else at
+        problems.add(where, f"destination '{name}': {message}")
+    return not found
 
 
 def _check_webhook_secret(

@@ -20,6 +20,11 @@ from typing import Any
 
 import httpx
 
+from segctl.definitions.destinations import (
+    GOOGLE_ACCOUNT_TYPES,
+    GOOGLE_CONSENT_KEYS,
+    GOOGLE_CONSENT_VALUES,
+)
 from segctl.delivery.http import body, retry_after
 from segctl.delivery.platforms.base import AudienceClient, Figures, Member
 from segctl.delivery.retry import DeliveryFailure, Permanent, Transient, call
@@ -29,9 +34,9 @@ REMOVE = "/v1/audienceMembers:remove"
 STATUS = "/v1/requestStatus:retrieve"
 MAX_IDENTIFIERS = 10
 RETRIED = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED"})
-CONSENT_VALUES = ("CONSENT_GRANTED", "CONSENT_DENIED", "CONSENT_STATUS_UNSPECIFIED")
-DEFAULT_CONSENT = {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"}
-ACCOUNT_TYPES = ("GOOGLE_ADS", "DISPLAY_VIDEO_PARTNER", "DISPLAY_VIDEO_ADVERTISER", "DATA_PARTNER")
+CONSENT_VALUES = GOOGLE_CONSENT_VALUES
+DEFAULT_CONSENT = dict.fromkeys(GOOGLE_CONSENT_KEYS, "CONSENT_GRANTED")
+ACCOUNT_TYPES = GOOGLE_ACCOUNT_TYPES
 # Worst first: the status reported for several requests or destinations.
 STATUS_ORDER = ("FAILED", "PARTIAL_SUCCESS", "PROCESSING", "SUCCESS")
 DIGEST = re.compile(r"[0-9a-f]{64}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from segctl.definitions.destinations import TIKTOK_CALCULATE_TYPES
 from segctl.delivery.http import body, describe, retry_after
 from segctl.delivery.identifiers import HashedIdentity, IdentityStats
 from segctl.delivery.platforms.base import AudienceClient, Figures, Member
@@ -31,7 +32,7 @@ API_PATH = "/open_api/v1.3"
 UPLOAD = "/dmp/custom_audience/file/upload/"
 UPDATE = "/dmp/custom_audience/update/"
 #: calculate_type -> the HashedIdentity field it is made of.
-CALCULATE_TYPES = {"EMAIL_SHA256": "email", "PHONE_SHA256": "phone"}
+CALCULATE_TYPES = dict(zip(TIKTOK_CALCULATE_TYPES, ("email", "phone"), strict=True))
 DEFAULT_CALCULATE_TYPE = "EMAIL_SHA256"
 RATE_LIMITED = 40100
 
