@@ -171,6 +171,14 @@ SEGMENT_CASES = [
                event: login
                count: {gtee: 3}
              """)),
+    Case("action-missing-key", DEFINITION, "segments/a.yaml:4:11",
+         "an emit action needs 'event'",
+         segment("""\
+             name: a
+             rule: {property: plan, eq: pro}
+             on_enter:
+               - emit: {}
+             """)),
     Case("unknown-segment-key", DEFINITION, "segments/a.yaml:2:1",
          "unknown key 'descripton' in a segment file (did you mean 'description'?",
          segment("name: a\ndescripton: x\nrule: {property: plan, eq: pro}\n")),

@@ -85,6 +85,11 @@ class Audience:
         return f"{self.destination}:{self.audience_id}"
 
 
+def _a(kind: str) -> str:
+    """``kind`` with its article: "a webhook", "an email"."""
+    return f"{'an' if kind[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {kind}"
+
+
 def parse_actions(
     value: Any,
     pos: Pos,
@@ -146,12 +151,12 @@ def _action(
         if key not in allowed:
             problems.add(
                 spec.key_at(key),
-                f"unknown key '{key}' in a {kind} action{valid_keys(key, allowed)}",
+                f"unknown key '{key}' in {_a(kind)} action{valid_keys(key, allowed)}",
             )
             ok = False
     for key in rules["required"]:
         if key not in spec or spec[key] in (None, ""):
-            problems.add(spec.pos, f"a {kind} action needs '{key}'")
+            problems.add(spec.pos, f"{_a(kind)} action needs '{key}'")
             ok = False
     destination = spec.get("destination")
     if rules["type"] and isinstance(destination, str) and ok:

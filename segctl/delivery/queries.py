@@ -230,16 +230,19 @@ def synced_persons(store: StateStore, destination: str, audience: str) -> set[st
 
 
 def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
-    """``deliveries`` (per destination, kind and status), ``audiences`` (last sync and
-    figures) and ``holds`` (waiting for confirmation) of ``segctl status``."""
+    """``deliveries`` (per destination, kind and status, and the skipped per reason),
+    ``audiences`` (last sync and figures) and ``holds`` (waiting for confirmation) of
+    ``segctl status``."""
     # A delayed email not yet due is "scheduled", as a push reports it (:func:`left`).
     outbox = store.rows(
-        f"""SELECT coalesce(destination, kind), kind,
+        f"""SELECT coalesce(destination, kind) AS d, kind,
                    CASE WHEN {IN_DOUBT} THEN 'in doubt'
                         WHEN status = 'pending' AND attempts = 0 AND next_attempt_at > ?
-                        THEN 'scheduled' ELSE status END,
+                        THEN 'scheduled' ELSE status END AS s,
                    count(*), max(last_error)
-            FROM {S}.outbox GROUP BY ALL ORDER BY ALL""",
+            FROM {S}.outbox
+            GROUP BY d, kind, s, CASE WHEN status = 'skipped' THEN last_error END
+            ORDER BY ALL""",
         [now_utc()],
     )
     audiences = store.rows(f"""SELECT destination, audience, last_sync_at, received,
