@@ -122,6 +122,13 @@ def verify(
     defined = definitions().segments
     names = [n for n in committed if n in defined]
     gone = [n for n in committed if n not in defined]
+    edited = [n for n in names if committed[n] != defined[n].source_hash]
+    if edited:  # compared as they are now, as the changed input files are
+        listed = ", ".join(f"'{n}'" for n in edited)
+        warnings.append(
+            f"the definition of {listed} changed since run {run.run_id}: verified with the "
+            "definition as it is now, so a difference may come from the edit rather than the run"
+        )
     if names:
         evaluate(names, run.as_of)
     engine.schema()  # the input views must exist before the state is attached

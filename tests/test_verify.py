@@ -231,6 +231,10 @@ def test_a_changed_definition_shows_as_the_difference_of_the_two_memberships(
         )
     proc = segctl(root, "verify")
     assert proc.returncode == 1 and "active" in proc.stdout
+    # said, with the edited segment alone named: the difference may be the edit's
+    [warning] = [w for w in result.warnings if "definition" in w]
+    assert warning.startswith("the definition of 'active' changed since run 1:")
+    assert warning in proc.stderr
 
 
 def test_a_file_that_landed_later_is_not_read(root: Path) -> None:
