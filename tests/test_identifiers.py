@@ -65,6 +65,7 @@ def test_normalize_email(raw: str | None, platform: str, expected: str | None) -
         ("020 7946 0164", "GB", "meta", "442079460164"),
         ("020 7946 0164", "GB", "google", "+442079460164"),
         ("0049 30 881011", None, "meta", "4930881011"),
+        ("011 44 20 7946 0958", "US", "google", "+442079460958"),  # the US call prefix
         ("+44 (0)20 7946 0958", None, "meta", "442079460958"),  # the trunk 0 is dropped
         ("+49-30-881011", None, "google", "+4930881011"),
         ("(555) 987 6543", None, "meta", None),  # no country code, no country: invalid
