@@ -5,6 +5,8 @@ tests/test_crash.py)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -144,6 +146,14 @@ def test_a_good_reference_validates(tmp_path: Path) -> None:
                      "--format", "json")  # fmt: skip
     [row] = [r for r in json.loads(planned.stdout)["plan"] if r["kind"] == "python"]
     assert row["adds"] > 2 and row["messages"] == -(-row["adds"] // 2)
+    # CSV (SPEC 3: every format prints the data): the segments and the plan in one table
+    as_csv = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial",
+                    "--format", "csv")  # fmt: skip
+    table = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    [python] = [r for r in table if r["kind"] == "python"]
+    assert python["segment"] == "active" and python["destination"] == "python hooks_for_test:record"
+    assert (int(python["adds"]), int(python["messages"])) == (row["adds"], row["messages"])
+    assert int(python["size"]) == int(python["entered"]) == row["adds"]
 
 
 # ---- the webhook payload -------------------------------------------------------------------------

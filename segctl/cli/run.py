@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from segctl.cli.options import (
 from segctl.cli.output import data_warnings, error, note, print_rows, progress
 from segctl.timeutil import iso
 
+if TYPE_CHECKING:
+    from segctl.delivery.plan import PlanRow
+
 
 def run(
     as_of: AsOfOpt = None,
@@ -30,8 +33,8 @@ def run(
         bool,
         typer.Option(
             "--dry-run",
-            help="Show the plan (per segment and destination: adds, removes, messages); commit "
-            "and send nothing.",
+            help="Show the plan (per segment and destination: adds, removes, messages; in "
+            "CSV, beside each segment's figures); commit and send nothing.",
         ),
     ] = False,
     fire_initial: Annotated[
@@ -85,18 +88,21 @@ def run(
         if result.full_reason:
             note(f"full evaluation: {result.full_reason}")
         document = result.to_dict()
+        columns = ["segment", "size", "entered", "exited"]
         rows = [(s["name"], s["size"], s["entered"], s["exited"]) for s in document["segments"]]
+        if fmt is Format.csv and result.plan is not None:  # one table: the plan's rows too
+            rows, columns = _with_plan(rows, result.plan), [*columns, *PLAN_COLUMNS]
         label = "Plan (dry run, nothing committed)" if dry_run else f"Run {result.run_id}"
         print_rows(
             fmt.value,
-            ["segment", "size", "entered", "exited"],
+            columns,
             rows,
             title=f"{label} as of {document['as_of']}",
             numeric=["size", "entered", "exited"],
             document=document,
         )
         if fmt is Format.table and result.plan:
-            columns = ["segment", "destination", "kind", "adds", "removes", "messages", "held"]
+            columns = ["segment", *PLAN_COLUMNS]
             print_rows(
                 "table",
                 columns,
@@ -125,6 +131,24 @@ def run(
                     + ")"
                 )
                 raise typer.Exit(5)
+
+
+#: A dry run's plan, per segment and destination (SPEC 3).
+PLAN_COLUMNS = ["destination", "kind", "adds", "removes", "messages", "held"]
+
+
+def _with_plan(rows: list[tuple[Any, ...]], plan: list[PlanRow]) -> list[tuple[Any, ...]]:
+    """A dry run's segments and plan as one CSV table: a row per segment and destination
+    (a segment with none keeps one row, its plan columns empty)."""
+    by_segment: dict[str, list[PlanRow | None]] = {}
+    for planned in plan:
+        by_segment.setdefault(planned.segment, []).append(planned)
+    empty = (None,) * len(PLAN_COLUMNS)
+    return [
+        (*row, *(tuple(getattr(p, c) for c in PLAN_COLUMNS) if p else empty))
+        for row in rows
+        for p in by_segment.get(row[0]) or [None]
+    ]
 
 
 def backfill(
