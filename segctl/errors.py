@@ -33,10 +33,6 @@ __all__ = [
     "UsageError",
 ]
 
-#: How many problems a DefinitionError spells out before "... and N more".
-MAX_LISTED_PROBLEMS = 25
-
-
 class SegctlError(Exception):
     """Root of every error segctl raises on purpose."""
 
@@ -119,11 +115,9 @@ class StateLockedError(SegctlError):
 
 
 def listed(problems: list[Problem]) -> str:
-    """Problems as one message: a line each (at most :data:`MAX_LISTED_PROBLEMS`), then how
-    many when more than one."""
-    lines = [str(p) if p.file else p.message for p in problems[:MAX_LISTED_PROBLEMS]]
-    if len(problems) > MAX_LISTED_PROBLEMS:
-        lines.append(f"... and {len(problems) - MAX_LISTED_PROBLEMS} more")
+    """Problems as one message: a line each, every one of them (SPEC 2: all problems at
+    once), then how many when more than one."""
+    lines = [str(p) if p.file else p.message for p in problems]
     if len(problems) > 1:
         lines.append(f"{len(problems)} problems found.")
     return "\n".join(lines)
