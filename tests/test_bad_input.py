@@ -265,6 +265,15 @@ SEGMENT_CASES = [
     Case("feature-unknown", DEFINITION, "segments/a.yaml:2:17",
          "unknown feature 'render_30d' (did you mean 'renders_30d'?)",
          segment("name: a\nrule: {feature: render_30d, gte: 1}\n")),
+    Case("regex-lookahead", DEFINITION, "segments/a.yaml:2:32",
+         "'regex': DuckDB's regular expressions (RE2) cannot read this one: invalid perl "
+         "operator: (?= (lookarounds, backreferences and possessive or atomic groups are not "
+         "supported; rewrite it without them)",
+         segment("name: a\nrule: {property: email, regex: 'gmail(?=\\.com)'}\n")),
+    Case("regex-backreference", DEFINITION, "segments/a.yaml:2:32",
+         "'regex': DuckDB's regular expressions (RE2) cannot read this one: invalid escape "
+         "sequence: \\1",
+         segment("name: a\nrule: {property: email, regex: '(a)\\1'}\n")),
     Case("regex-invalid", DEFINITION, "segments/a.yaml:2:32",
          "'regex': invalid regular expression: unterminated character set",
          segment("name: a\nrule: {property: email, regex: '([a-z'}\n")),

@@ -3,9 +3,12 @@ the column or measure they test."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
+
+import duckdb
 
 from segctl.definitions.durations import parse_duration
 from segctl.definitions.model import (
@@ -145,6 +148,7 @@ class ComparisonParser(ParserBase):
             except re.error as exc:
                 raise ValueProblem(f"invalid regular expression: {exc}") from None
             _check_regex_flags(raw)
+            _check_re2(raw)
             return raw
         if op in ("contains", "starts_with", "ends_with"):
             if isinstance(raw, (list, dict, bool)) or raw is None:
@@ -162,6 +166,26 @@ def _has_number(raw: Any) -> bool:
 # Comparators whose value type is their own, whatever the column holds: a wrong value there is
 # not about the column.
 _OWN_TYPE = {"is_set", "within", "older_than", "before", "after", "regex"}
+
+
+@functools.cache
+def _regex_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that compiles regexes as the plan's will (RE2)."""
+    return duckdb.connect()
+
+
+def _check_re2(pattern: str) -> None:
+    """A pattern Python reads but DuckDB's RE2 does not (a lookahead, a backreference, a
+    possessive quantifier) is a definition error here, not a failure of the first run."""
+    try:
+        _regex_engine().cursor().execute("SELECT regexp_matches('', ?)", [pattern])
+    except duckdb.Error as exc:
+        reason = str(exc).split("Error: ", 1)[-1]
+        raise ValueProblem(
+            f"DuckDB's regular expressions (RE2) cannot read this one: {reason} (lookarounds, "
+            "backreferences and possessive or atomic groups are not supported; rewrite it "
+            "without them)"
+        ) from None
 
 
 def _check_regex_flags(pattern: str) -> None:
