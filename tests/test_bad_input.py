@@ -897,6 +897,20 @@ def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProje
     assert lines[3] == "3 problems found."
 
 
+def test_a_bad_window_does_not_hide_the_comparators_problem(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """SPEC 2: all problems at once, two in one condition too."""
+    bad = {"m": "name: m\nrule:\n  event: login\n  within: 30dd\n  count: {gtee: 1}\n"}
+    lines = cli("validate", "--project", make_project(segments=bad), code=3).stderr.splitlines()
+    assert lines == [
+        "error: segments/m.yaml:4:11: 'within': expected a duration like 30d (units h, d, w, "
+        "y), got '30dd'",
+        "segments/m.yaml:5:11: unknown operator 'gtee' (did you mean 'gte'?)",
+        "2 problems found.",
+    ]
+
+
 def test_every_problem_is_listed_with_a_count(cli: Cli, make_project: MakeProject) -> None:
     """SPEC 2: all problems of a run at once, however many."""
     bad = {f"s{i:02}": f"name: s{i:02}\nrule: {{property: plna, eq: x}}\n" for i in range(30)}

@@ -38,6 +38,7 @@ from segctl.definitions.model import (
     SegmentCondition,
     SequenceCondition,
     SubscriptionCondition,
+    measure_type,
 )
 from segctl.definitions.source import (
     Pos,
@@ -155,13 +156,16 @@ class ConditionParser(MeasureParser):
         if spec is None:
             return None
         measure = self.event_measure(node, kind, spec, node.at(kind))
-        if measure is None:
-            return None
         skip: tuple[str, ...] = (
             ("of",) if kind in AGGREGATES else ("where",) if kind == "share" else ()
         )
         if kind == "active_periods":
             skip = PERIOD_KEYS
+        if measure is None:  # its problems are said; the comparator's too, where its type is
+            if kind not in ("min", "max"):  # known without the measure (all problems at once)
+                subject = measure_subject(kind)
+                self.comparator(spec, measure_type(kind), spec.pos, skip=skip, subject=subject)
+            return None
         comparator = self.comparator(
             spec, self.measure_type(measure), spec.pos, skip=skip, subject=measure_subject(kind)
         )

@@ -183,13 +183,12 @@ class EventMeasure:
 
     @property
     def value_type(self) -> ColumnType:
-        return _MEASURE_TYPES.get(self.measure.kind, ColumnType.NUMBER)
+        return measure_type(self.measure.kind)
 
 
-_MEASURE_TYPES = {
-    "first_seen": ColumnType.TIMESTAMP,
-    "last_seen": ColumnType.TIMESTAMP,
-}
+def measure_type(kind: str) -> ColumnType:
+    """The type of a measure's value (``min``/``max`` take their column's: see the parser)."""
+    return ColumnType.TIMESTAMP if kind in ("first_seen", "last_seen") else ColumnType.NUMBER
 
 
 # ---- conditions ---------------------------------------------------------------------------
