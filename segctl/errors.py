@@ -33,6 +33,7 @@ __all__ = [
     "UsageError",
 ]
 
+
 class SegctlError(Exception):
     """Root of every error segctl raises on purpose."""
 

@@ -34,8 +34,7 @@ def committed_segments(store: StateStore, run_id: int) -> dict[str, str]:
     """The segments run ``run_id`` committed, by name, and the hash of the definition each
     was evaluated with."""
     rows = store.rows(
-        f"SELECT segment, definition_hash FROM {S}.run_segments WHERE run_id = ? "
-        "ORDER BY segment",
+        f"SELECT segment, definition_hash FROM {S}.run_segments WHERE run_id = ? ORDER BY segment",
         [run_id],
     )
     return {str(segment): str(digest) for segment, digest in rows}
