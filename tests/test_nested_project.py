@@ -209,6 +209,38 @@ def test_compile_gives_each_dialects_json_access(
     assert access in Project.load(root).compile("a", dialect=dialect, as_of=AS_OF)
 
 
+@pytest.mark.parametrize("dialect", ["bigquery", "trino"])
+def test_struct_and_ga4_readings_compiled_for_a_warehouse_mean_what_they_mean_here(
+    make_project: MakeProject, dialect: str
+) -> None:
+    """SPEC 1, 8: a nested property works wherever a property name does, in the warehouses'
+    SQL too. BigQuery (where GA4 exports) and Trino read a STRUCT's field with a dot (a ROW
+    takes no name in brackets), and BigQuery a GA4 parameter by a subquery over
+    ``UNNEST(event_params)``. Each segment's SQL, read back into DuckDB by sqlglot and run on
+    the project's data, finds the members worked out by hand; the header creates the nested
+    columns with their shapes."""
+    import sqlglot
+
+    nested = [n for n in SEGMENTS if n.startswith(("struct_", "ga4_", "sequence_"))]
+    project = Project.load(nested_project(make_project))
+    project.engine.driver.schema()
+    for name in nested:
+        sql = project.compile(name, dialect=dialect, as_of=AS_OF)
+        body = "\n".join(line for line in sql.splitlines() if not line.startswith("-- "))
+        assert "['" not in body, (name, sql)  # no field read by name in brackets
+        duck = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+        found = [row[0] for row in project.engine.driver.rows(duck)]
+        assert found == SEGMENTS[name][1], (name, sql)
+    sql = project.compile("ga4_text", dialect=dialect, as_of=AS_OF)
+    if dialect == "bigquery":
+        assert "FROM UNNEST(`event_params`) AS __kv" in sql
+        assert "`event_params` ARRAY<STRUCT<`key` STRING, `value` STRUCT<string_value STRING" in sql
+    else:
+        assert '"event_params" ARRAY(ROW("key" VARCHAR, "value" ROW(string_value VARCHAR' in sql
+    struct = project.compile("struct_number", dialect=dialect, as_of=AS_OF)
+    assert ("`ctx` STRUCT<n INT64" if dialect == "bigquery" else '"ctx" ROW(n BIGINT') in struct
+
+
 def test_compile_refuses_a_dialect_that_cannot_express_it(
     cli: Cli, make_project: MakeProject
 ) -> None:

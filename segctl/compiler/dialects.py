@@ -22,7 +22,7 @@ import re
 from sqlglot import exp
 
 from segctl.errors import DefinitionError
-from segctl.sources.nested import json_reads
+from segctl.sources.nested import field_reads, json_reads, record_reads
 
 _FLAGS = re.compile(r"^\(\?([ism]+)\)")
 
@@ -30,11 +30,15 @@ _FLAGS = re.compile(r"^\(\?([ism]+)\)")
 def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
     """The plan with its regex tests and JSON readings in the form ``dialect`` reads (a copy
     when changed)."""
-    if dialect not in ("snowflake", "postgres"):
+    if dialect not in ("snowflake", "postgres", "bigquery", "trino"):
         return query
     query = query.copy()
     if dialect == "postgres":
         _postgres_json(query)
+    if dialect == "bigquery":
+        _bigquery_records(query)
+    if dialect in ("bigquery", "trino"):
+        _dotted_fields(query)
     for node in list(query.find_all(exp.RegexpLike)):
         pattern = node.expression
         if not isinstance(pattern, exp.Literal) or not pattern.is_string:
@@ -66,3 +70,31 @@ def _postgres_json(query: exp.Expr) -> None:
             node.replace(exp.JSONBExtractScalar(this=value, expression=exp.Literal.string("{}")))
         else:
             node.set("this", value)
+
+
+def _dotted_fields(query: exp.Expr) -> None:
+    """A STRUCT's field by name, ``col['field']`` in DuckDB and Spark, is ``col.field`` in
+    BigQuery and Trino (where a ROW takes only a constant position in brackets)."""
+    for node in field_reads(query):
+        [name] = node.expressions
+        node.replace(exp.Dot(this=node.this, expression=exp.to_identifier(name.this, quoted=True)))
+
+
+def _bigquery_records(query: exp.Expr) -> None:
+    """The value of the first record whose key matches in a list of key/value records (GA4's
+    ``event_params``): BigQuery has no array filter, so a subquery over the list, as GA4's
+    own examples read it: ``(SELECT __kv.value FROM UNNEST(event_params) AS __kv WHERE
+    __kv.key = 'page_location' LIMIT 1)``."""
+    for node in record_reads(query):
+        first = node.this  # the first match of the list's filter
+        assert isinstance(first, exp.Bracket) and isinstance(first.this, exp.ArrayFilter)
+        listed, match = first.this.this, first.this.expression
+        assert isinstance(match, exp.Lambda)
+        [record] = match.expressions
+        select = (
+            exp.select(exp.column("value", table=record.name))
+            .from_(exp.Unnest(expressions=[listed], alias=exp.TableAlias(columns=[record])))
+            .where(match.this)
+            .limit(1)
+        )
+        node.replace(select.subquery())

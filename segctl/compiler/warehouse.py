@@ -64,10 +64,16 @@ def retype(tree: exp.Expr, dialect: str) -> exp.Expr:
     return tree.transform(swap)
 
 
-def column_type(family: ColumnType, dialect: str) -> exp.DataType:
-    """The SQL type a column of this family has in ``dialect``'s tables."""
+def column_type(family: ColumnType, dialect: str, engine_type: str | None = None) -> exp.DataType:
+    """The SQL type a column of this family has in ``dialect``'s tables; a nested one (a
+    STRUCT, a MAP, a list: ``engine_type``, DuckDB's spelling) keeps its shape, which the
+    plan reads into."""
     if family is ColumnType.TIMESTAMP:
         return exp.DataType.build(TIMESTAMP_TYPES[dialect])
+    if family is ColumnType.OTHER and engine_type is not None:
+        nested = exp.DataType.build(engine_type, dialect="duckdb")
+        if nested.is_type(*exp.DataType.NESTED_TYPES):
+            return nested
     return exp.DataType.build(FAMILY_TYPES[family])
 
 
@@ -79,7 +85,8 @@ def expected_tables(
     # Read back from the SQL itself: what the header promises is what the text reads.
     tree = sqlglot.parse_one(sql, read=dialect)
     tables = {t.name for t in tree.find_all(exp.Table)}
-    named = {c.name for c in tree.find_all(exp.Column)}
+    # A STRUCT's field read with a dot (BigQuery, Trino) parses as column.table: both count.
+    named = {n for c in tree.find_all(exp.Column) for n in (c.name, c.table) if n}
     found: dict[str, dict[str, ColumnType]] = {}
     for table in SOURCE_TABLES:
         if table in tables and table in schema:
@@ -91,9 +98,18 @@ def expected_tables(
     return found
 
 
-def header(sql: str, dialect: str, schema: Schema, lists: list[ListTable], title: str) -> str:
+def header(
+    sql: str,
+    dialect: str,
+    schema: Schema,
+    lists: list[ListTable],
+    title: str,
+    engine_types: dict[str, dict[str, str]] | None = None,
+) -> str:
     """The comment that opens compiled SQL: what it computes, the tables and columns it reads,
-    how to fill the list tables, and the ``CREATE TABLE`` statements for ``dialect``."""
+    how to fill the list tables, and the ``CREATE TABLE`` statements for ``dialect``
+    (``engine_types``: the columns' DuckDB types, for the nested ones' shapes)."""
+    engine_types = engine_types or {}
     tables = expected_tables(sql, dialect, schema, lists)
     by_table = {item.table: item for item in lists}
     lines = [
@@ -119,7 +135,7 @@ def header(sql: str, dialect: str, schema: Schema, lists: list[ListTable], title
                 expressions=[
                     exp.ColumnDef(
                         this=exp.to_identifier(name, quoted=True),
-                        kind=column_type(family, dialect),
+                        kind=column_type(family, dialect, engine_types.get(table, {}).get(name)),
                     )
                     for name, family in columns.items()
                 ],

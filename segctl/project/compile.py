@@ -68,4 +68,5 @@ def compile_sql(
         warehouse.ListTable(context.list_tables[c.path], c.file, c.key)
         for c in list_conditions(used)
     ]
-    return warehouse.header(sql, dialect, project.schema, lists, title) + sql
+    types = project.engine.driver.column_types()
+    return warehouse.header(sql, dialect, project.schema, lists, title, types) + sql

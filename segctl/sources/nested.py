@@ -44,11 +44,14 @@ SUPPORTED_DIALECTS: dict[str, frozenset[str]] = {
     "json": frozenset(
         {"duckdb", "spark", "databricks", "bigquery", "trino", "snowflake", "postgres"}
     ),
-    "struct": frozenset({"duckdb", "spark", "databricks", "trino"}),
+    "struct": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery"}),
     "map": frozenset({"duckdb", "spark", "databricks", "trino"}),
-    "records": frozenset({"duckdb", "spark", "databricks", "trino"}),
+    "records": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery"}),
 }
 _META = "segctl_nested"
+#: Marks a bracket that reads a STRUCT's field by name (``col['field']``), which BigQuery and
+#: Trino write ``col.field`` (:func:`field_reads`).
+_FIELD = "segctl_field"
 _BARE_KEY = re.compile(r"[^.\"\s]+")
 
 
@@ -216,6 +219,26 @@ def _mark(node: exp.Expression, kind: str) -> exp.Expression:
     return node
 
 
+def _field(node: exp.Expression, name: str) -> exp.Bracket:
+    """``node['name']``: a STRUCT's field, marked as one (:func:`field_reads`)."""
+    bracket = exp.Bracket(this=node, expressions=[exp.Literal.string(name)])
+    bracket.meta[_FIELD] = True
+    return bracket
+
+
+def field_reads(tree: exp.Expr) -> list[exp.Bracket]:
+    """The readings of a STRUCT's field by name in ``tree``, innermost first."""
+    found = [n for n in tree.find_all(exp.Bracket) if n._meta and n.meta.get(_FIELD)]
+    return sorted(found, key=lambda n: -n.depth)
+
+
+def record_reads(tree: exp.Expr) -> list[exp.Bracket]:
+    """The readings of a value in a list of key/value records in ``tree`` (``value`` of the
+    first record whose key matches), innermost first."""
+    found = [n for n in tree.find_all(exp.Bracket) if n._meta and n.meta.get(_META) == "records"]
+    return sorted(found, key=lambda n: -n.depth)
+
+
 def _is_text(dtype: exp.DataType) -> bool:
     return dtype.this in exp.DataType.TEXT_TYPES or dtype.this == exp.DataType.Type.JSON
 
@@ -309,7 +332,7 @@ def _read(
     child = _child_type(dtype, key, done)
     literal = exp.Literal.string(key)
     if dtype.this == exp.DataType.Type.STRUCT:
-        inner: exp.Expression = _mark(exp.Bracket(this=node, expressions=[literal]), "struct")
+        inner: exp.Expression = _mark(_field(node, key), "struct")
     elif dtype.this == exp.DataType.Type.MAP:
         inner = _mark(exp.Bracket(this=node, expressions=[literal], safe=True), "map")
     else:
@@ -327,7 +350,7 @@ def _read(
             offset=0,
             safe=True,
         )
-        inner = _mark(exp.Bracket(this=first, expressions=[exp.Literal.string("value")]), "records")
+        inner = _mark(_field(first, "value"), "records")
     return _read(inner, child, keys[1:], want, path)
 
 
@@ -377,20 +400,9 @@ def _convert(node: exp.Expression, dtype: exp.DataType, want: str) -> exp.Expres
 def _from_slots(node: exp.Expression, slots: dict[str, exp.DataType], want: str) -> exp.Expression:
     """The first set slot of a typed-slot record, read as ``want`` (text slots first)."""
     order = sorted(slots, key=lambda name: (not _is_text(slots[name]), list(slots).index(name)))
-    reads = [
-        _convert(
-            exp.Bracket(this=node.copy(), expressions=[exp.Literal.string(name)]), slots[name], want
-        )
-        for name in order
-    ]
-    if want == "any":
-        # Mixed slot types have no common type: read the value as text.
-        reads = [
-            _convert(
-                exp.Bracket(this=node.copy(), expressions=[exp.Literal.string(n)]), slots[n], "text"
-            )
-            for n in order
-        ]
+    # Mixed slot types have no common type: ``any`` reads the value as text.
+    reading = "text" if want == "any" else want
+    reads = [_convert(_field(node.copy(), name), slots[name], reading) for name in order]
     return exp.Coalesce(this=reads[0], expressions=reads[1:]) if len(reads) > 1 else reads[0]
 
 
