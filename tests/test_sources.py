@@ -234,6 +234,32 @@ def test_a_list_of_sources_takes_plain_paths_beside_mappings(tmp_path: Path) -> 
         segctl.Project.load(tmp_path)
 
 
+def test_a_column_empty_in_one_source_takes_the_type_the_others_give_it(tmp_path: Path) -> None:
+    """SPEC 1: the sources' rows are unioned. An all-empty CSV column reads as text; beside a
+    source where it holds numbers it takes their type, so the union stays a number column
+    and ``sum`` reads it, as when both files are one source. A column with text in it still
+    makes the union text (the sum is then refused, saying so)."""
+    write(tmp_path, {
+        "app.csv": "person_id,event,timestamp,amount\nu1,login,2026-11-10T00:00:00Z,\n",
+        "charges.csv": "person_id,event,timestamp,amount\nu1,purchase,2026-11-10T00:00:00Z,300\n"
+                       "u2,purchase,2026-11-10T00:00:00Z,20\n",
+        "segments/s.yaml": "name: s\nrule: {event: purchase, sum: {of: amount, gte: 100}}\n",
+    })  # fmt: skip
+    config = tmp_path / "segctl.yaml"
+    config.write_text(
+        "data:\n  events:\n    - {path: app.csv}\n    - {path: charges.csv}\n"
+        "segments: segments/\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("s")["person_id"].to_list() == ["u1"]
+    assert proj.engine.driver.column_types()["events"]["amount"] == "BIGINT"  # charges.csv's
+    (tmp_path / "app.csv").write_text(
+        "person_id,event,timestamp,amount\nu1,login,2026-11-10T00:00:00Z,n/a\n"
+    )
+    with pytest.raises(segctl.DefinitionError, match="cannot take sum of 'amount'"):
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+
+
 # ---- the Spark engine reads the same sources (SPEC 8) ----------------------------------------
 
 TOOLS: dict[str, tuple[Callable[[Truth, Path], object], str, str]] = {

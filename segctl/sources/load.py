@@ -451,7 +451,9 @@ class Loader:
     def _events_views(self) -> None:
         all_tz = all(s.tz_aware for s in self.staged["events"])
         parts = []
-        for staged in self.staged["events"]:
+        alike = self._alike([staged.query for staged in self.staged["events"]])
+        for staged, query in zip(self.staged["events"], alike, strict=True):
+            staged.query = query
             order = None
             if staged.dedupe:
                 # Exports repeat rows: keep one per key (the first in a fixed order).
@@ -466,6 +468,34 @@ class Loader:
         body = views.resolved(union) if self.linked else union
         self.con.execute(create_view(EVENTS_STAGED_VIEW, body))
         self.con.execute(create_view("events", views.counted()))
+
+    def _alike(self, queries: list[exp.Query]) -> list[exp.Query]:
+        """The events sources, a column that is wholly empty in one of them cast to the type
+        the others agree on: an empty CSV column reads as text, and the union would make the
+        column text for every source (a ``sum`` of a number column refused)."""
+        if len(queries) < 2:
+            return queries
+        types = [
+            {str(row[0]): str(row[1]) for row in self.con.execute(f"DESCRIBE {duck(q)}").fetchall()}
+            for q in queries
+        ]
+        out = []
+        for query, mine in zip(queries, types, strict=True):
+            casts = []
+            for column, kind in mine.items():
+                others = {t[column] for t in types if t is not mine and column in t} - {kind}
+                if kind != "VARCHAR" or len(others) != 1:
+                    continue
+                name = exp.to_identifier(column, quoted=True)
+                count = exp.select(exp.Count(this=exp.column(name))).from_(query.subquery())
+                [(found,)] = self.con.execute(duck(count)).fetchall()
+                if not found:
+                    to = exp.DataType.build(others.pop(), dialect="duckdb")
+                    casts.append(alias(exp.cast(exp.column(name.copy()), to), column))
+            if casts:
+                query = exp.select(exp.Star(replace=casts)).from_(query.subquery())
+            out.append(query)
+        return out
 
     def _identity_map(self, union: exp.Query) -> None:
         """Resolve every link (identities sources, events carrying both ids) into the map."""
