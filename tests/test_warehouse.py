@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from conftest import MakeProject
+from conftest import CONFIG, MakeProject, at
 from sqlglot import exp
 
 import segctl
@@ -155,6 +155,59 @@ def test_a_regex_compiled_for_a_warehouse_means_what_it_means_in_duckdb(
     project.engine.driver.schema()
     for name in REGEX_SEGMENTS:
         sql = project.compile(name, dialect=dialect, as_of=AS_OF)
+        duck = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+        found = [row[0] for row in project.engine.driver.rows(duck)]
+        expected = sorted(evaluated.members(name)["person_id"].to_list())
+        assert found == expected and expected, (name, sql)
+
+
+#: Logins a few hours after midnight UTC: in New York they fall on the day before.
+NEW_YORK_EVENTS = [
+    (person, "login", at(f"2026-11-{day:02d} {hour:02d}:30"), None, None)
+    for person, days, hour in (
+        ("p1", (12, 13, 14, 15, 16), 3),  # local days 11..15: a streak up to yesterday
+        ("p2", (14, 15, 16), 3),  # local days 13, 14, 15
+        ("p3", (14, 15, 16), 15),  # local days 14, 15, 16 (today)
+    )
+    for day in days
+]
+NEW_YORK_SEGMENTS = {
+    "streak": "name: streak\nrule: {event: login, streak: {gte: 4}}\n",
+    "days": "name: days\nrule: {event: login, within: 3d, distinct_days: {gte: 3}}\n",
+    "yesterday": "name: yesterday\nrule: {event: login, between: [2d, 1d], calendar: true, "
+    "count: {gte: 1}}\n",
+}
+
+
+@pytest.mark.parametrize("dialect", ["bigquery", "trino"])
+def test_local_days_compiled_for_a_warehouse_mean_what_they_mean_in_duckdb(
+    make_project: MakeProject, dialect: str
+) -> None:
+    """SPEC 1: ``timezone`` sets the day boundaries, in a warehouse's SQL too. BigQuery's
+    TIMESTAMP columns take ``DATETIME(ts, zone)``; Trino's naive ones ``WITH_TIMEZONE(ts,
+    'UTC')`` before the zone (an ``AT TIME ZONE`` alone reads them in the session's zone).
+    Read back into DuckDB (Trino's ``WITH_TIMEZONE`` and ``AT_TIMEZONE`` as DuckDB's ``timezone``,
+    which converts both ways) and run on the
+    project's data, each segment has DuckDB's members."""
+    root = make_project(
+        config=CONFIG.replace("timezone: UTC", "timezone: America/New_York"),
+        segments=NEW_YORK_SEGMENTS,
+        events=NEW_YORK_EVENTS,
+    )
+    project = segctl.Project.load(root)
+    evaluated = project.evaluate(as_of=AS_OF)
+    for macro in ("with_timezone", "at_timezone"):  # Trino's, as DuckDB says them
+        project.engine.driver.con.execute(
+            f"CREATE OR REPLACE TEMP MACRO {macro}(ts, zone) AS timezone(zone, ts)"
+        )
+    local = {
+        "bigquery": "DATETIME(`timestamp`, 'America/New_York')",
+        "trino": """AT_TIMEZONE(WITH_TIMEZONE("timestamp", 'UTC'), 'America/New_York')""",
+    }
+    for name in NEW_YORK_SEGMENTS:
+        sql = project.compile(name, dialect=dialect, as_of=AS_OF)
+        # (a calendar window's edges are instants, resolved when compiling)
+        assert (local[dialect] in sql) == (name != "yesterday"), sql
         duck = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
         found = [row[0] for row in project.engine.driver.rows(duck)]
         expected = sorted(evaluated.members(name)["person_id"].to_list())

@@ -9,6 +9,10 @@ search: the test is ``REGEXP_INSTR(value, pattern, 1, 1, 0[, flags]) > 0`` there
 ``(?i)`` and ``(?s)`` (its default), but its ``(?m)`` also stops ``.`` from matching a newline,
 so a pattern with ``(?m)`` is refused for PostgreSQL rather than compiled to another meaning.
 
+Local times (a calendar measure in a project ``timezone`` other than UTC): BigQuery's
+``DATETIME(ts, zone)`` of its TIMESTAMP columns, Trino's ``WITH_TIMEZONE(ts, 'UTC') AT TIME ZONE
+zone`` (an ``AT TIME ZONE`` of a naive timestamp reads it in the session's zone).
+
 JSON text (SPEC 1, nested properties): PostgreSQL reads keys out of a ``json`` value, and the
 tables hold JSON as text, so each reading casts its column (``JSON_EXTRACT_PATH_TEXT(CAST(props
 AS JSON), 'plan')``); a column of JSON values read whole is ``CAST(jv AS JSON) #>> '{}'``, its
@@ -39,6 +43,7 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
         _bigquery_records(query)
     if dialect in ("bigquery", "trino"):
         _dotted_fields(query)
+        _local_times(query, dialect)
     for node in list(query.find_all(exp.RegexpLike)):
         pattern = node.expression
         if not isinstance(pattern, exp.Literal) or not pattern.is_string:
@@ -98,3 +103,17 @@ def _bigquery_records(query: exp.Expr) -> None:
             .limit(1)
         )
         node.replace(select.subquery())
+
+
+def _local_times(query: exp.Expr, dialect: str) -> None:
+    """A naive-UTC timestamp's local time (``local_day_of``: the project's timezone), in the
+    form each warehouse types right. BigQuery's columns are TIMESTAMP (instants):
+    ``DATETIME(ts, zone)``. Trino's are naive TIMESTAMP, which an ``AT TIME ZONE`` would read
+    in the session's zone: ``WITH_TIMEZONE(ts, 'UTC') AT TIME ZONE zone``."""
+    for node in list(query.find_all(exp.ConvertTimezone)):
+        value, zone = node.args["timestamp"], node.args["target_tz"]
+        if dialect == "bigquery":
+            node.replace(exp.Anonymous(this="DATETIME", expressions=[value, zone]))
+        else:
+            utc = exp.Anonymous(this="WITH_TIMEZONE", expressions=[value, node.args["source_tz"]])
+            node.replace(exp.AtTimeZone(this=utc, zone=zone))
