@@ -179,6 +179,17 @@ SEGMENT_CASES = [
              on_enter:
                - emit: {}
              """)),
+    Case("last-on-a-property", DEFINITION, "segments/a.yaml:2:33",
+         "'last' applies to an event condition, not to a property condition (last: 5 beside "
+         "event: keeps each person's 5 newest matching events)",
+         segment("name: a\nrule: {property: plan, eq: pro, last: 3}\n")),
+    Case("max-gap-on-an-event", DEFINITION, "segments/a.yaml:2:39",
+         "'max_gap' applies to a sequence, not to an event condition",
+         segment("name: a\nrule: {event: login, count: {gte: 1}, max_gap: 7d}\n")),
+    Case("calendar-in-a-measure", DEFINITION, "segments/a.yaml:3:58",
+         "'calendar' applies only to an event condition's window, not to a comparator",
+         segment("name: a\nrule:\n  {event: login, active_periods: {every: 7d, of_last: 4, "
+                 "calendar: true, gte: 2}}\n")),
     Case("unknown-segment-key", DEFINITION, "segments/a.yaml:2:1",
          "unknown key 'descripton' in a segment file (did you mean 'description'?",
          segment("name: a\ndescripton: x\nrule: {property: plan, eq: pro}\n")),
@@ -236,9 +247,10 @@ SEGMENT_CASES = [
     Case("invalid-yaml", DEFINITION, "segments/a.yaml:3:1",
          "invalid YAML: expected ',' or '}'",
          segment("name: a\nrule: {property: plan, eq: pro\n")),
-    Case("empty-file", DEFINITION, "segments/a.yaml",
+    Case("empty-file", DEFINITION, "segments/a.yaml:1:1",
          "empty segment file (expected name: and rule:)", segment("")),
-    Case("duplicate-key", DEFINITION, "segments/a.yaml:3:1", "duplicate key 'rule'",
+    Case("duplicate-key", DEFINITION, "segments/a.yaml:3:1",
+         "duplicate key 'rule' (a mapping takes each key once: keep one)",
          segment("name: a\nrule: {property: plan, eq: pro}\nrule: {property: plan, eq: free}\n")),
     Case("unknown-condition-kind", DEFINITION, "segments/a.yaml:2:8",
          "unknown condition 'evnt' (did you mean 'event'?)",
@@ -384,7 +396,8 @@ FEATURE_CASES = [
          {"features": "- ltv\n"}),
     Case("features-file-missing", DEFINITION, "features.yaml", "file not found",
          {"features": None}),
-    Case("feature-duplicate-name", DEFINITION, "features.yaml:3:3", "duplicate key 'x'",
+    Case("feature-duplicate-name", DEFINITION, "features.yaml:3:3",
+         "duplicate key 'x' (a mapping takes each key once: keep one)",
          {"features": "features:\n  x: {event: login, measure: count}\n"
                       "  x: {event: purchase, measure: count}\n"}),
     Case("features-not-utf8", DEFINITION, "features.yaml",
@@ -859,7 +872,7 @@ def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: Make
         "segments/b.yaml:5:17: unknown segment 'nope'",
         "segments/c.yaml:1:7: segment name 'C' must match [a-z][a-z0-9_]* (like power_users)",
         "segments/d.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
-        "segments/e.yaml: empty segment file (expected name: and rule:)",
+        "segments/e.yaml:1:1: empty segment file (expected name: and rule:)",
         "7 problems found.",
     ]
 
@@ -895,6 +908,21 @@ def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProje
         "segctl.yaml:10:33",
     ]
     assert lines[3] == "3 problems found."
+
+
+def test_a_feature_defined_with_problems_is_not_said_to_be_unknown(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    root = make_project(
+        features="features:\n  x: {event: login, measure: summ}\n",
+        segments={"a": "name: a\nrule: {feature: x, gte: 1}\n"},
+    )
+    lines = cli("validate", "--project", root, code=3).stderr.splitlines()
+    assert lines[0].startswith("error: features.yaml:2:30: unknown measure 'summ'")
+    assert lines[1:] == [
+        "segments/a.yaml:2:17: feature 'x' has problems in features.yaml (said there): fix them",
+        "2 problems found.",
+    ]
 
 
 def test_a_bad_window_does_not_hide_the_comparators_problem(

@@ -530,7 +530,9 @@ def test_yaml_keys_stay_names_and_merges_resolve() -> None:
 def test_yaml_duplicate_keys_are_problems() -> None:
     problems = Problems()
     parse_yaml("a: 1\nb: 2\na: 3\n", "f.yaml", problems)
-    assert [str(p) for p in problems.items] == ["f.yaml:3:1: duplicate key 'a'"]
+    assert [str(p) for p in problems.items] == [
+        "f.yaml:3:1: duplicate key 'a' (a mapping takes each key once: keep one)"
+    ]
 
 
 def test_definition_error_sorts_and_deduplicates_problems() -> None:

@@ -247,8 +247,7 @@ def test_a_column_empty_in_one_source_takes_the_type_the_others_give_it(tmp_path
     })  # fmt: skip
     config = tmp_path / "segctl.yaml"
     config.write_text(
-        "data:\n  events:\n    - {path: app.csv}\n    - {path: charges.csv}\n"
-        "segments: segments/\n"
+        "data:\n  events:\n    - {path: app.csv}\n    - {path: charges.csv}\nsegments: segments/\n"
     )
     proj = segctl.Project.load(tmp_path)
     assert proj.evaluate(as_of=AS_OF).members("s")["person_id"].to_list() == ["u1"]

@@ -17,7 +17,7 @@ from segctl.definitions.model import (
     Comparator,
     Test,
 )
-from segctl.definitions.parsing import ParserBase
+from segctl.definitions.parsing import ParserBase, misplaced
 from segctl.definitions.properties import blind_type
 from segctl.definitions.source import (
     Pos,
@@ -80,7 +80,8 @@ class ComparisonParser(ParserBase):
             if key not in COMPARATORS:
                 self.error(
                     node.key_at(key),
-                    f"unknown operator '{key}'{did_you_mean(key, (*COMPARATORS, *skip))}",
+                    misplaced(key, "a comparator")
+                    or f"unknown operator '{key}'{did_you_mean(key, (*COMPARATORS, *skip))}",
                 )
                 ok = False
                 continue

@@ -210,8 +210,12 @@ class ConditionParser(MeasureParser):
         name = node["feature"]
         feature = self.features.get(name) if isinstance(name, str) else None
         if feature is None:
-            hint = did_you_mean(str(name), self.features) or (" (define it in features.yaml)")
-            self.error(node.at("feature"), f"unknown feature '{name}'{hint}")
+            if name in getattr(self.features, "broken", ()):
+                message = f"feature '{name}' has problems in features.yaml (said there): fix them"
+            else:
+                hint = did_you_mean(str(name), self.features) or " (define it in features.yaml)"
+                message = f"unknown feature '{name}'{hint}"
+            self.error(node.at("feature"), message)
             return None
         comparator = self.comparator(
             node,

@@ -124,6 +124,15 @@ def attach(data: Any, pos: Pos) -> Any:
     return data
 
 
+class Features(dict[str, "Feature"]):
+    """The features of features.yaml by name; ``broken``: those defined with problems (said
+    at their place), so that a segment naming one is not told to define it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[str] = set()
+
+
 def load_features(
     path: Path | None,
     display: str,
@@ -161,7 +170,7 @@ def load_features(
     parser = ConditionParser(
         schema, tz, root, problems, properties=properties, custom_events=custom_events
     )
-    features: dict[str, Feature] = {}
+    features = Features()
     specs: YMap = doc["features"]
     example = "{event: purchase, measure: {sum: amount}}"
     for name, spec in named_mappings(specs, problems, "feature", example):
@@ -181,6 +190,7 @@ def load_features(
         measure = parser.event_measure(spec, kind, measure_args, spec.at("measure"))
         if measure is not None:
             features[name] = Feature(name, measure, str(spec.get("description", "")), pos)
+    features.broken = {str(name) for name in specs} - set(features)
     return features
 
 
@@ -253,7 +263,7 @@ def load_segments(
         doc = load_yaml(path, display, problems)
         if doc is None:
             if len(problems.items) == known:  # no syntax problem: the file holds no document
-                problems.add(Pos(display), "empty segment file (expected name: and rule:)")
+                problems.add(Pos(display, 1, 1), "empty segment file (expected name: and rule:)")
             continue
         if not isinstance(doc, YMap):
             problems.add(

@@ -40,6 +40,23 @@ from segctl.definitions.source import (
 TemplateExpander = Callable[[Any, Any, Pos], Any]
 
 
+#: Keys that belong to another kind of condition: where each goes, instead of a did-you-mean.
+ELSEWHERE = {
+    "calendar": "applies only to an event condition's window (use it beside within: or "
+    "between: of an event or custom_event condition)",
+    "last": "applies to an event condition (last: 5 beside event: keeps each person's 5 newest "
+    "matching events)",
+    "max_gap": "applies to a sequence (sequence: {steps: [...], max_gap: 7d})",
+    "max_span": "applies to a sequence (sequence: {steps: [...], max_span: 30d})",
+}
+
+
+def misplaced(key: Any, what: str) -> str | None:
+    """The message for a key that belongs to another kind of condition, else None."""
+    where = ELSEWHERE.get(key) if isinstance(key, str) else None
+    return f"'{key}' {where.replace(' (', f', not to {what} (', 1)}" if where else None
+
+
 class ParserBase:
     """Problems, mappings and column types for the readers of one project."""
 
@@ -60,7 +77,7 @@ class ParserBase:
         self.tz = tz
         self.root = root
         self.problems = problems
-        self.features = features or {}
+        self.features = features if features is not None else {}
         self.segment_names = set(segment_names)
         self.expand_template = expand_template
         self.properties = properties
@@ -85,12 +102,8 @@ class ParserBase:
         operator: "unknown operator 'gtee' (did you mean 'gte'?)"."""
         allowed = tuple(allowed)
         for key in node:
-            if key == "calendar" and key not in allowed:
-                self.error(
-                    node.key_at(key),
-                    f"'calendar' applies only to an event condition's window, not to {what} "
-                    "(use it beside within: or between: of an event or custom_event condition)",
-                )
+            if key not in allowed and (elsewhere := misplaced(key, what)):
+                self.error(node.key_at(key), elsewhere)
             elif key not in allowed and operators:
                 self.error(
                     node.key_at(key), f"unknown operator '{key}'{did_you_mean(key, allowed)}"

@@ -211,7 +211,10 @@ class _Converter:
                 # YAML reads `on:`/`yes:` as booleans and `1:` as a number; keys here are names.
                 key = str(key_node.value)
             if key in out:
-                self.problems.add(self.pos(key_node), f"duplicate key '{key}'")
+                self.problems.add(
+                    self.pos(key_node),
+                    f"duplicate key '{key}' (a mapping takes each key once: keep one)",
+                )
                 continue
             out[key] = self.convert(value_node)
             out.key_pos[key] = self.pos(key_node)
