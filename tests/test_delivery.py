@@ -751,6 +751,46 @@ def test_a_leaving_person_does_not_take_a_shared_identifier_from_one_who_stays(
     assert len(meta.requests) + len(google.requests) == calls  # p4 is not removed again
 
 
+def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 6: audiences are the desired set, self-healing. A member who stays while their
+    email changes in the persons file has the new hash added and the old one removed (on
+    Meta and Google), at the next run though no membership changed; nobody else is sent.
+    Members synced before segctl kept what their identifiers were made of (state schema v9)
+    are not sent again for it."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    members_now = members(root, AS_OF[0])
+    assert "p1" in members_now
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    con.execute("UPDATE audience_members SET source = NULL")  # as a v8 state migrated
+    con.close()
+    persons = root / "persons.csv"
+    text = persons.read_text()
+    persons.write_text(text.replace("p5,p5@example.com,free,true", "p5,p5@example.com,pro,true"))
+    calls = len(meta.requests) + len(google.requests)
+    later = AS_OF[0] + timedelta(seconds=1)
+    lib.Project.load(root).run(as_of=later)  # the persons changed, no member's identifiers
+    assert len(meta.requests) + len(google.requests) == calls
+    persons.write_text(persons.read_text().replace("p1,p1@example.com,", "p1,p1.new@example.com,"))
+    result = lib.Project.load(root).run(as_of=later + timedelta(seconds=1))
+    assert all(c.entered == c.exited == 0 for c in result.changes.values())
+
+    def hashed(platform: str, *emails: str) -> set[str]:
+        return {str(hash_identity({"person_id": "x", "email": e}, platform).email) for e in emails}
+
+    emails = [f"{p}@example.com" for p in sorted(members_now - {"p1"})] + ["p1.new@example.com"]
+    assert {r[0] for r in meta.audience(audience)} == hashed("meta", *emails)
+    assert google.identifiers("7001234", "emailAddress") == hashed("google", *emails)
+    [removal] = meta.calls("remove_users")
+    assert json.loads(removal.query["payload"])["data"] == [[*hashed("meta", "p1@example.com"), ""]]
+    calls = len(meta.requests) + len(google.requests)
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=2))
+    assert len(meta.requests) + len(google.requests) == calls  # in step: nothing to send
+
+
 def test_a_sync_failing_at_each_push_counts_once_and_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

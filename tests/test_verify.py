@@ -128,9 +128,10 @@ def test_a_v2_state_is_migrated_and_its_old_runs_verify_over_the_files_of_today(
     con.execute("DROP TABLE event_copy")  # and v5's (the copy of the events)
     con.execute("DROP TABLE row_hashes")  # and v7's (the persons' row hashes)
     con.execute("DROP TABLE identity_map")  # and v8's (the identity map)
+    con.execute("ALTER TABLE audience_members DROP COLUMN source")  # and v9's
     con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     con.close()
-    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 8
+    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 9
     proc = segctl(root, "verify")
     assert proc.returncode == 4 and "needs migrating" in proc.stderr  # read-only commands
     with StateStore.open(root / ".segctl", write=True) as store:  # as run or push would

@@ -274,10 +274,14 @@ _INTERNATIONAL = r"'\+[0-9 ./-]+'"
 _DIGEST = "'[0-9a-fA-F]{64}'"
 
 
-def bulk_hash_sql(platform: str, columns: Iterable[str], source: str) -> str:
+def bulk_hash_sql(
+    platform: str, columns: Iterable[str], source: str, *, digest: bool = False
+) -> str:
     """A query over ``source`` (a FROM clause naming the persons ``p``): person_id, email hash,
     phone hash, whether an email and a phone were given, and ``exact`` (false: use
-    :func:`hash_identity` instead). Each value is computed once, in layers.
+    :func:`hash_identity` instead); with ``digest``, last, ``source``: a digest of the values
+    the identity is made of (email, phone, country), which changes when one of them does.
+    Each value is computed once, in layers.
 
     >>> "sha256" in bulk_hash_sql("meta", ["person_id", "email"], "persons p")
     True
@@ -296,6 +300,11 @@ def bulk_hash_sql(platform: str, columns: Iterable[str], source: str) -> str:
             f"'.', ''), '') || '@' || {domain} ELSE email END"
         )
     plus = "'+' || " if platform == "google" else ""
+    country = "p.country" if "country" in present else "NULL::VARCHAR"
+    made_of = ", ".join(f"coalesce(CAST({c} AS VARCHAR), chr(0))" for c in (email, phone, country))
+    inner = outer = ""  # the digest, carried through each layer when asked for
+    if digest:
+        inner, outer = f", md5(concat_ws(chr(31), {made_of})) AS source", ", source"
     return f"""
         SELECT person_id,
                CASE WHEN email_digest THEN email
@@ -305,9 +314,9 @@ def bulk_hash_sql(platform: str, columns: Iterable[str], source: str) -> str:
                     WHEN phone_fast THEN sha256({plus}digits) END AS phone_sha256,
                email_given, phone_given,
                (NOT email_given OR email_fast) AND (NOT phone_given OR phone_fast OR phone_digest)
-                   AS exact
+                   AS exact{outer}
         FROM (
-            SELECT person_id, email_given, phone_given, email_fast, digits, phone_text,
+            SELECT person_id, email_given, phone_given, email_fast, digits, phone_text{outer},
                    CASE WHEN email_fast THEN lower(email_text) END AS email,
                    coalesce(email_fast AND regexp_full_match(email_text, {_DIGEST}), false)
                        AS email_digest,
@@ -317,7 +326,7 @@ def bulk_hash_sql(platform: str, columns: Iterable[str], source: str) -> str:
                        AS phone_fast
             FROM (
                 SELECT person_id, email_text, email_given, phone_given, phone_text,
-                       phone_varchar,
+                       phone_varchar{outer},
                        coalesce(email_varchar AND regexp_full_match(email_text, {_PRINTABLE}),
                                 false) AS email_fast,
                        coalesce(phone_varchar AND regexp_full_match(phone_text, {_INTERNATIONAL}),
@@ -329,7 +338,7 @@ def bulk_hash_sql(platform: str, columns: Iterable[str], source: str) -> str:
                            CAST({phone} AS VARCHAR) AS phone_text,
                            {email} IS NOT NULL AS email_given, {phone} IS NOT NULL AS phone_given,
                            typeof({email}) = 'VARCHAR' AS email_varchar,
-                           typeof({phone}) = 'VARCHAR' AS phone_varchar
+                           typeof({phone}) = 'VARCHAR' AS phone_varchar{inner}
                     FROM {source})))"""
 
 

@@ -371,7 +371,7 @@ def _record(
     def queue_and_keep(run_id: int) -> None:
         # The incremental state commits in the run's transaction, like the snapshot.
         if queue is not None:
-            queue(run_id, resync=_privacy_changed(project, store, not persons_same))
+            queue(run_id, resync=_audiences_may_change(project, store, not persons_same))
         runner.save(store, run_id, kept, decision)
 
     return store.commit_run(
@@ -385,21 +385,21 @@ def _record(
     )
 
 
-def _privacy_changed(project: Project, store: StateStore, persons_changed: bool) -> bool:
-    """Whether who may be uploaded to an audience can have changed since the last run with
-    no membership change (SPEC 6: audiences honour consent changes): a consent column and
-    ``persons_changed`` (its files), or the suppression file changed. The suppression file's
-    fingerprint is kept in the state's ``meta``: call in the run's transaction."""
+def _audiences_may_change(project: Project, store: StateStore, persons_changed: bool) -> bool:
+    """Whether an audience can differ from its segment's synced members with no membership
+    change (SPEC 6: audiences honour consent changes, and self-heal): ``persons_changed``
+    (its files: consent, or a member's email or phone), or the suppression file changed.
+    The suppression file's fingerprint is kept in the state's ``meta``: call in the run's
+    transaction."""
     config = project.config
-    if config.consent_column is None and config.suppression_file is None:
-        return False
-    changed = config.consent_column is not None and persons_changed
     path = config.suppression_file
+    if path is None:
+        return persons_changed
     seen = ""
-    if path is not None and path.is_file():
+    if path.is_file():
         size = path.stat().st_size
         seen = f"{size} {runfiles.fingerprint(path, size)}"
-    return store.swap_meta("suppression file", seen) or changed
+    return store.swap_meta("suppression file", seen) or persons_changed
 
 
 def _figures(

@@ -172,6 +172,13 @@ MIGRATIONS: dict[int, list[Migration]] = {
     8: [
         f"CREATE TABLE {S}.identity_map (id VARCHAR NOT NULL, person_id VARCHAR NOT NULL)",
     ],
+    # Per audience member, a digest of the identifiers they were hashed from (the persons'
+    # email, phone and country as read): a member whose email or phone changed is sent again
+    # with the new hashes, the old ones removed (segctl.delivery.audiences). NULL for the
+    # members added before v9: they are given theirs at their audience's next sync.
+    9: [
+        f"ALTER TABLE {S}.audience_members ADD COLUMN source VARCHAR",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -6,7 +6,8 @@ with the identifiers it sent, so a removal never needs the raw data again). The 
 sent in batches at the platform's limit; every successful batch is recorded at once, so a
 failure or a crash leaves a smaller difference for the next push, never a wrong record.
 ``mirror`` is the same: it removes only what segctl added (a platform's replace would drop the
-members someone else put in the audience); a file is written whole.
+members someone else put in the audience); a file is written whole. A member who stays but
+whose email or phone changed is sent again, their old identifiers removed.
 
 A sync runs in four steps, a module each: :mod:`.stage` (read the difference from the state),
 :mod:`.plan` (the members to add, remove or replace), :mod:`.send` (batches to the platform)

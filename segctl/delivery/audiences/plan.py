@@ -28,6 +28,11 @@ class Changes:
     #: Persons who leave the audience with nothing to send: every identifier of theirs is a
     #: member's who stays (or is added), and removing it would remove that member.
     shared: list[str] = field(default_factory=list)
+    #: Members who stay with new identifiers: among the removes (their old identifiers, but
+    #: those they keep) and the adds; their removal is not recorded (the add is).
+    changed: set[str] = field(default_factory=set)
+    #: The adds' digests of their identifiers' values (recorded with them).
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,14 +56,19 @@ def changes(
     removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
     if mode == "add":
         removes = []
-    if staged.held:
+    if staged.held:  # the exits wait; a changed member's old identifiers are no exit
         result.held_removals = len(removes)
         removes = []
     if mode == "remove":
         adds, members = [], []
     kept = staged.staying | {v for m in members for v in _identifiers(m.identifiers).values() if v}
     removes, shared = _unshared(removes, kept)
-    return Changes(members, removes, doubt, shared)
+    # The old identifiers of members who stay with new ones, but those kept (their own new
+    # ones too): only where the new ones are sent (not remove) and removals are (not add).
+    old = staged.changed if mode not in ("add", "remove") else []
+    gone, _ = _unshared(old, kept)
+    changed = {str(pid) for pid, _ in old}
+    return Changes(members, removes + gone, doubt, shared, changed, staged.sources)
 
 
 def _identifiers(stored: str) -> dict[str, Any]:

@@ -48,10 +48,12 @@ def record_added(
     members: list[Member],
     journal: Journal,
     entry: int,
+    sources: dict[str, str] | None = None,
 ) -> None:
-    """Record added members (replacing the rows of any who were in doubt) and settle the
-    journal entry of the add, in one transaction."""
-    ids, table = [m.person_id for m in members], synced_table(members)
+    """Record added members (replacing the rows of any who were in doubt or changed, with
+    ``sources``: their digests) and settle the journal entry of the add, in one
+    transaction."""
+    ids, table = [m.person_id for m in members], synced_table(members, sources)
     with store.transaction():
         store.con.execute(
             f"""DELETE FROM {S}.audience_members WHERE destination = ? AND audience = ?
@@ -114,16 +116,18 @@ def record_status(store: StateStore, destination: str, audience: str, result: Sy
         )
 
 
-def synced_table(members: list[Member]) -> pa.Table:
-    """person_id and identifiers of the members, for a bulk insert into audience_members
-    (built before the transaction: Python work under the store's lock would hold up every
-    other sync)."""
+def synced_table(members: list[Member], sources: dict[str, str] | None = None) -> pa.Table:
+    """person_id, identifiers and the digest of what they are made of (``sources``, when
+    kept) of the members, for a bulk insert into audience_members (built before the
+    transaction: Python work under the store's lock would hold up every other sync)."""
     import pyarrow as pa
 
+    found = sources or {}
     return pa.table(
         {
             "person_id": pa.array([m.person_id for m in members], pa.string()),
             "identifiers": pa.array([m.identifiers for m in members], pa.string()),
+            "source": pa.array([found.get(m.person_id) for m in members], pa.string()),
         }
     )
 
@@ -136,7 +140,7 @@ def _insert(store: StateStore, destination: str, audience: str, table: pa.Table)
     try:
         store.con.execute(
             f"""INSERT INTO {S}.audience_members
-                SELECT ?, ?, person_id, identifiers, ? FROM {NEW_MEMBERS}""",
+                SELECT ?, ?, person_id, identifiers, ?, source FROM {NEW_MEMBERS}""",
             [destination, audience, now_utc()],
         )
     finally:

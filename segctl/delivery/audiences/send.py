@@ -42,7 +42,8 @@ def send_changes(
             journal.done([entry])  # refused: nothing changed, nothing in doubt
             raise
         crash_point("sync:after-remove")
-        record_removed(store, destination, audience, [pid for pid, _ in chunk], journal, entry)
+        ids = [pid for pid, _ in chunk if pid not in planned.changed]  # a changed one's add
+        record_removed(store, destination, audience, ids, journal, entry)  # records them
         return figures
 
     def add(batch: list[Member]) -> Figures:
@@ -53,7 +54,7 @@ def send_changes(
             journal.done([entry])
             raise
         crash_point("sync:after-add")
-        record_added(store, destination, audience, batch, journal, entry)
+        record_added(store, destination, audience, batch, journal, entry, planned.sources)
         return figures
 
     if planned.shared:  # nothing to send: their identifiers stay for members who stay
@@ -64,7 +65,7 @@ def send_changes(
         (remove, removes[i : i + size]) for i in range(0, len(removes), size)
     ] + [(add, adds[i : i + size]) for i in range(0, len(adds), size)]
     if client.sessions:  # one upload session per kind, its batches in order
-        outcomes = _in_sessions(store, client, audience, sends, remove, journal)
+        outcomes = _in_sessions(store, client, audience, sends, remove, journal, planned)
     else:
         workers = max(1, min(concurrency, len(sends)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -79,7 +80,7 @@ def send_changes(
         result.figures.add(outcome)
         if send is remove:
             settled.update(pid for pid, _ in batch)
-            result.removed += len(batch)
+            result.removed += sum(pid not in planned.changed for pid, _ in batch)
         else:
             settled.update(m.person_id for m in batch)
             result.added += len(batch)
@@ -103,6 +104,7 @@ def _in_sessions(
     sends: list[tuple[Callable[[Any], Figures], list[Any]]],
     remove: Callable[[Any], Figures],
     journal: Journal,
+    planned: Changes,
 ) -> list[Figures | Permanent]:
     """The removes, then the adds, of ``sends`` each in one upload session (Meta): every
     batch journalled before its session starts, recorded as soon as the platform took it;
@@ -119,7 +121,7 @@ def _in_sessions(
         # Closed on any way out: the session holds the audience's lock while it waits.
         with closing(client.in_session(method, audience, members)) as answers:
             for batch, entry, outcome in zip(members, entries, answers, strict=True):
-                _record(store, client, audience, kind, batch, entry, outcome, journal)
+                _record(store, client, audience, kind, batch, entry, outcome, journal, planned)
                 outcomes.append(outcome)
     return outcomes
 
@@ -133,19 +135,21 @@ def _record(
     entry: int,
     outcome: Figures | Permanent,
     journal: Journal,
+    planned: Changes,
 ) -> None:
     """Record one batch of a session as the platform answered it (its journal entry settled
-    either way: a refused batch changed nothing)."""
+    either way: a refused batch changed nothing). A changed member's removal is not
+    recorded: their add is."""
     destination = client.destination.name
     if isinstance(outcome, Permanent):
         journal.done([entry])
     elif kind == "remove":
         crash_point("sync:after-remove")
-        ids = [m.person_id for m in batch]
+        ids = [m.person_id for m in batch if m.person_id not in planned.changed]
         record_removed(store, destination, audience, ids, journal, entry)
     else:
         crash_point("sync:after-add")
-        record_added(store, destination, audience, batch, journal, entry)
+        record_added(store, destination, audience, batch, journal, entry, planned.sources)
 
 
 def send_replacement(

@@ -1,14 +1,15 @@
 """Staging one audience sync: what is desired, what is synced and what is in doubt, read from
-the state in one go under the store's lock.
+the state in one go under the store's lock; and, for an ad platform, the members who stay
+but whose identifiers are made of other values now (``audience_members.source``).
 
-``desired``, ``doubt`` and ``synced`` are temp tables of the connection, shared by every sync:
-they are made and read in one go, and nothing after uses them.
+``desired``, ``doubt``, ``synced`` and ``changed`` are temp tables of the connection, shared
+by every sync: they are made and read in one go, and nothing after uses them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -43,6 +44,11 @@ class Staged:
     #: Not a replace: the identifiers (:data:`SHARED_KEYS`) of the removals that a synced
     #: member who stays holds too (two persons with one phone): a removal must not send them.
     staying: frozenset[str] = frozenset()
+    #: Members who stay but whose identifiers changed (an ad platform's): (person id, the
+    #: identifiers sent for them), to remove; they are among the adds, with the new ones.
+    changed: list[tuple[Any, ...]] = field(default_factory=list)
+    #: The adds' digests of what their identifiers are made of (``audience_members.source``).
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 #: The identifiers of a stored member that persons can share, and that a removal sends: the
@@ -71,23 +77,35 @@ def stage(
     """Read the difference of one audience (under the store's lock; the Arrow tables become
     Python rows after it, since that needs the GIL the other syncs share)."""
     con = store.con
+    # An ad platform's members are hashed from email, phone and country: a digest of those
+    # (`source`) tells a member whose identifiers changed, whose old hashes must go.
+    digest = client.platform in PLATFORMS and not client.always_replace
     with store.lock:
-        _stage_desired(store, target, client.platform)
+        _stage_desired(store, target, client.platform, digest)
         in_doubt = journal.in_doubt()
         con.execute("CREATE OR REPLACE TEMP TABLE doubt (person_id VARCHAR, identifiers VARCHAR)")
         store.executemany("INSERT INTO doubt VALUES (?, ?)", in_doubt)
         # Persons in doubt count as not synced: added again if desired, removed otherwise.
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers
+            f"""CREATE OR REPLACE TEMP TABLE synced AS SELECT person_id, identifiers, source
                 FROM {S}.audience_members WHERE destination = ? AND audience = ?
                 AND person_id NOT IN (SELECT person_id FROM doubt)""",
             [target.destination, target.audience],
         )
+        if digest:
+            _changed(store, target)
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE changed (person_id VARCHAR)")
         held = queries.segment_held(store, target.segment)
         # A file can only be written whole. Elsewhere every mode adds and removes: mirror
         # too removes only what segctl added (a platform's replace would drop the members
         # someone else put in the audience).
         replace = client.always_replace
+        columns = "* EXCLUDE (source)" if digest else "*"
+        adds = (
+            "FROM desired WHERE person_id NOT IN (SELECT person_id FROM synced) "
+            "OR person_id IN (SELECT person_id FROM changed) ORDER BY person_id"
+        )
         if replace:
             sqls = [
                 "SELECT * FROM desired ORDER BY person_id",
@@ -98,52 +116,92 @@ def stage(
             ]
         else:
             sqls = [
-                "SELECT * FROM desired WHERE person_id NOT IN (SELECT person_id FROM "
-                "synced) ORDER BY person_id",
-                "SELECT person_id, identifiers FROM (SELECT * FROM synced UNION ALL SELECT "
-                "* FROM doubt) WHERE person_id NOT IN (SELECT person_id FROM desired) "
-                "ORDER BY person_id",
+                f"SELECT {columns} {adds}",
+                f"SELECT person_id, identifiers FROM ({LEAVING}) ORDER BY person_id",
+                "SELECT person_id, identifiers FROM synced WHERE person_id IN "
+                "(SELECT person_id FROM changed) ORDER BY person_id",
             ]
-        tables = [fetch_arrow(con.sql(sql)) for sql in sqls]
+            if digest:
+                sqls.append(f"SELECT person_id, source {adds}")
+        rows = [_tuples(fetch_arrow(con.sql(sql))) for sql in sqls]
         staying = frozenset() if replace else _staying(store)
-    return Staged(in_doubt, held, replace, [_tuples(table) for table in tables], staying)
+    if replace:
+        return Staged(in_doubt, held, replace, rows)
+    sources = {str(pid): str(source) for pid, source in rows[3]} if digest else {}
+    return Staged(in_doubt, held, replace, rows[:2], staying, rows[2], sources)
+
+
+#: The persons to remove: synced (or in doubt) and no longer desired.
+LEAVING = (
+    "SELECT person_id, identifiers FROM (SELECT person_id, identifiers FROM synced UNION ALL "
+    "SELECT person_id, identifiers FROM doubt) WHERE person_id NOT IN "
+    "(SELECT person_id FROM desired)"
+)
+
+
+def _changed(store: StateStore, target: Audience) -> None:
+    """The temp table ``changed``: the synced members still desired whose identifiers are
+    made of other values now. Members synced before their digest was kept (state schema
+    v9) are given it, as they are: their identifiers are those they were added with."""
+    store.con.execute(
+        """CREATE OR REPLACE TEMP TABLE changed AS SELECT person_id FROM synced
+           JOIN desired USING (person_id)
+           WHERE synced.source IS NOT NULL AND synced.source IS DISTINCT FROM desired.source"""
+    )
+    if store.rows("SELECT count(*) FROM synced WHERE source IS NULL")[0][0]:
+        with store.transaction():
+            store.con.execute(
+                f"""UPDATE {S}.audience_members AS m SET source = d.source FROM desired AS d
+                    WHERE m.destination = ? AND m.audience = ? AND m.person_id = d.person_id
+                    AND m.source IS NULL""",
+                [target.destination, target.audience],
+            )
 
 
 def _staying(store: StateStore) -> frozenset[str]:
-    """The identifiers that both a synced member who stays and a person to remove hold."""
+    """The identifiers that both a synced member who stays as they are and a person to
+    remove (or a changed member's old identifiers) hold."""
     keys = ", ".join(f"json_extract_string(identifiers, '$.{k}')" for k in SHARED_KEYS)
-    leaving = (
-        f"SELECT unnest([{keys}]) AS k FROM (SELECT * FROM synced UNION ALL SELECT * FROM doubt) "
-        "WHERE person_id NOT IN (SELECT person_id FROM desired)"
+    changed = "SELECT person_id FROM changed"
+    removed = (
+        f"SELECT unnest([{keys}]) AS k FROM ({LEAVING} UNION ALL SELECT person_id, identifiers "
+        f"FROM synced WHERE person_id IN ({changed}))"
     )
     rows = store.rows(
         f"SELECT DISTINCT k FROM (SELECT unnest([{keys}]) AS k FROM synced "
-        "WHERE person_id IN (SELECT person_id FROM desired)) "
-        f"WHERE k IS NOT NULL AND k IN ({leaving})"
+        f"WHERE person_id IN (SELECT person_id FROM desired) AND person_id NOT IN ({changed})) "
+        f"WHERE k IS NOT NULL AND k IN ({removed})"
     )
     return frozenset(str(k) for (k,) in rows)
 
 
-def _stage_desired(store: StateStore, target: Audience, platform: str) -> None:
+def _stage_desired(store: StateStore, target: Audience, platform: str, digest: bool) -> None:
     """The temp table ``desired``: person_id, and for an ad platform the columns of
-    :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass)."""
+    :func:`bulk_hash_sql` (DuckDB hashes while it selects: no second pass), with ``digest``
+    its ``source`` last."""
     member = store.member_test(target.segment, "s")
     if member is not None:
         reachable = exp.paren(target.reachability.condition("p")).sql(dialect="duckdb")
         source = f"{S}.snapshot s JOIN persons p USING (person_id) WHERE {member} AND {reachable}"
     else:
         source = "persons p WHERE false"
-    query = desired_sql(source, platform, target.person_columns)
+    query = desired_sql(source, platform, target.person_columns, digest=digest)
     store.con.execute(f"CREATE OR REPLACE TEMP TABLE desired AS {query}")
 
 
-def desired_sql(source: str, platform: str, person_columns: Collection[str]) -> str:
+def desired_sql(
+    source: str, platform: str, person_columns: Collection[str], *, digest: bool = False
+) -> str:
     """The rows of ``desired`` from ``source`` (``FROM`` text whose persons are ``p``): the
     person_id, and for an ad platform the columns of :func:`bulk_hash_sql` and the
     identifiers."""
     if platform not in PLATFORMS:
         return f"SELECT p.person_id FROM {source}"
-    hashed = bulk_hash_sql(platform, person_columns, source)
+    hashed = bulk_hash_sql(platform, person_columns, source, digest=digest)
+    if digest:
+        return (
+            f"SELECT * EXCLUDE (source), {IDENTIFIERS_SQL} AS identifiers, source FROM ({hashed})"
+        )
     return f"SELECT *, {IDENTIFIERS_SQL} AS identifiers FROM ({hashed})"
 
 
