@@ -775,6 +775,11 @@ def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
     lib.Project.load(root).run(as_of=later)  # the persons changed, no member's identifiers
     assert len(meta.requests) + len(google.requests) == calls
     persons.write_text(persons.read_text().replace("p1,p1@example.com,", "p1,p1.new@example.com,"))
+    planned = lib.Project.load(root).run(as_of=later + timedelta(seconds=1), dry_run=True).plan
+    assert {(r.destination, r.adds, r.removes) for r in planned or []} == {
+        ("meta", 1, 1),
+        ("google", 1, 1),
+    }  # the dry run counts p1 as the sync will send them
     result = lib.Project.load(root).run(as_of=later + timedelta(seconds=1))
     assert all(c.entered == c.exited == 0 for c in result.changes.values())
 

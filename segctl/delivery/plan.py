@@ -12,6 +12,7 @@ from segctl.delivery import queries
 from segctl.delivery.audiences.plan import Persons, plan_members
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.stage import desired_sql
+from segctl.delivery.identifiers import PLATFORMS
 from segctl.delivery.outbox import exits_held
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
@@ -105,25 +106,37 @@ def plan_run(
             synced = (
                 queries.synced_persons(store, audience.destination, audience.audience_id)
                 if store is not None
-                else set()
+                else {}
             )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {PLAN_SYNCED_TABLE} AS "
-                "SELECT unnest(?::VARCHAR[]) AS person_id",
-                [sorted(synced)],
+                "SELECT unnest(?::VARCHAR[]) AS person_id, unnest(?::VARCHAR[]) AS source",
+                [list(synced), list(synced.values())],
             )
             in_synced = exp.column("person_id", "r").isin(
                 query=exp.select("person_id").from_(PLAN_SYNCED_TABLE)
             )
             both = _count(con, name, reachable, in_synced) if synced else 0
             # The persons to add as the sync reads them: members it can reach, not synced
-            # yet, with an identifier the platform takes (the others are skipped).
-            source = _members(name, reachable, exp.not_(exp.paren(forgotten)), exp.not_(in_synced))
+            # yet or synced with identifiers made of other values (an ad platform's), with an
+            # identifier the platform takes (the others are skipped).
+            source = _members(name, reachable, exp.not_(exp.paren(forgotten)))
             skipped = SyncResult(audience.destination, audience.audience_id, name)
             client = client_for(destination, None)
+            digest = client.platform in PLATFORMS and not client.always_replace
             try:
-                query = desired_sql(source, client.platform, person_columns)
-                adds = len(plan_members(client, con.execute(query).fetchall(), skipped, people))
+                query = desired_sql(source, client.platform, person_columns, digest=digest)
+                exclude, changed = " EXCLUDE (source)", "s.source IS DISTINCT FROM d.source"
+                if not digest:
+                    exclude, changed = "", "false"
+                wanted = (
+                    f"SELECT d.*{exclude} FROM ({query}) AS d "
+                    f"LEFT JOIN {PLAN_SYNCED_TABLE} AS s USING (person_id) "
+                    f"WHERE s.person_id IS NULL OR (s.source IS NOT NULL AND {changed})"
+                )
+                found = con.execute(wanted).fetchall()
+                adds = len(plan_members(client, found, skipped, people))
+                again = sum(p in synced for p, *_ in found)  # changed: added again
             finally:
                 client.close()
             row = PlanRow(
@@ -131,15 +144,15 @@ def plan_run(
                 audience.destination,
                 "audience",
                 adds=adds,
-                removes=len(synced) - int(both),
+                removes=len(synced) - int(both) + again,
                 skipped=skipped.skipped,
                 held=held,
             )
             minimum = MINIMUM_SIZE.get(destination.type)
-            if minimum and both + adds < minimum:
+            if minimum and both + adds - again < minimum:
                 row.warnings.append(
                     f"{destination.type} audience {audience.audience_id} would hold "
-                    f"{both + adds} people, below the platform's minimum of {minimum}"
+                    f"{both + adds - again} people, below the platform's minimum of {minimum}"
                 )
             rows.append(row)
     return rows

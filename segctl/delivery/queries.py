@@ -214,12 +214,13 @@ def segment_held(store: StateStore, segment: str) -> bool:
     )
 
 
-def synced_persons(store: StateStore, destination: str, audience: str) -> set[str]:
-    """The persons segctl has added to an audience (``run --dry-run`` plans against them)."""
+def synced_persons(store: StateStore, destination: str, audience: str) -> dict[str, str | None]:
+    """The persons segctl has added to an audience, each with the digest of what their
+    identifiers were made of (``run --dry-run`` plans against them)."""
     return {
-        r[0]
-        for r in store.rows(
-            f"""SELECT person_id FROM {S}.audience_members
+        str(person): source
+        for person, source in store.rows(
+            f"""SELECT person_id, source FROM {S}.audience_members
                 WHERE destination = ? AND audience = ?""",
             [destination, audience],
         )
