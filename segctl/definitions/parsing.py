@@ -40,21 +40,29 @@ from segctl.definitions.source import (
 TemplateExpander = Callable[[Any, Any, Pos], Any]
 
 
-#: Keys that belong to another kind of condition: where each goes, instead of a did-you-mean.
+#: Keys that belong to another kind of condition: where each goes and how, said instead of a
+#: did-you-mean.
 ELSEWHERE = {
-    "calendar": "applies only to an event condition's window (use it beside within: or "
-    "between: of an event or custom_event condition)",
-    "last": "applies to an event condition (last: 5 beside event: keeps each person's 5 newest "
-    "matching events)",
-    "max_gap": "applies to a sequence (sequence: {steps: [...], max_gap: 7d})",
-    "max_span": "applies to a sequence (sequence: {steps: [...], max_span: 30d})",
+    "calendar": (
+        "only to an event condition's window",
+        "use it beside within: or between: of an event or custom_event condition",
+    ),
+    "last": (
+        "to an event condition",
+        "last: 5 beside event: keeps each person's 5 newest matching events",
+    ),
+    "max_gap": ("to a sequence", "sequence: {steps: [...], max_gap: 7d}"),
+    "max_span": ("to a sequence", "sequence: {steps: [...], max_span: 30d}"),
 }
 
 
 def misplaced(key: Any, what: str) -> str | None:
     """The message for a key that belongs to another kind of condition, else None."""
-    where = ELSEWHERE.get(key) if isinstance(key, str) else None
-    return f"'{key}' {where.replace(' (', f', not to {what} (', 1)}" if where else None
+    found = ELSEWHERE.get(key) if isinstance(key, str) else None
+    if found is None:
+        return None
+    where, how = found
+    return f"'{key}' applies {where}, not to {what} ({how})"
 
 
 class ParserBase:

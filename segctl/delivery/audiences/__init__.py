@@ -150,7 +150,7 @@ class Reconciler:
         journal = Journal(
             self.store, target.destination, target.segment, target.audience, target.mode
         )
-        staged = stage(self.store, target, client, journal)
+        staged = stage(self.store, target, client, journal, write=not dry_run)
         if staged.replace:
             if dry_run:  # the members with a usable identifier (the others are skipped)
                 result.added = len(plan_members(client, staged.rows[0], result, self.push.persons))
@@ -161,7 +161,8 @@ class Reconciler:
         planned = changes(client, staged, target.mode, result, self.push.persons)
         if dry_run:
             result.added = len(planned.adds)
-            result.removed = len(planned.removes) + len(planned.shared)
+            gone = [pid for pid, _ in planned.removes if pid not in planned.changed]
+            result.removed = len(gone) + len(planned.shared)
             return
         concurrency = client.destination.concurrency
         send_changes(self.store, client, concurrency, target.audience, planned, result, journal)

@@ -73,9 +73,12 @@ def stage(
     target: Audience,
     client: AudienceClient,
     journal: Journal,
+    *,
+    write: bool = True,
 ) -> Staged:
     """Read the difference of one audience (under the store's lock; the Arrow tables become
-    Python rows after it, since that needs the GIL the other syncs share)."""
+    Python rows after it, since that needs the GIL the other syncs share); ``write``: give
+    the members synced before their digest was kept theirs (not in a dry run)."""
     con = store.con
     # An ad platform's members are hashed from email, phone and country: a digest of those
     # (`source`) tells a member whose identifiers changed, whose old hashes must go.
@@ -93,7 +96,7 @@ def stage(
             [target.destination, target.audience],
         )
         if digest:
-            _changed(store, target)
+            _changed(store, target, write)
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE changed (person_id VARCHAR)")
         held = queries.segment_held(store, target.segment)
@@ -139,16 +142,17 @@ LEAVING = (
 )
 
 
-def _changed(store: StateStore, target: Audience) -> None:
+def _changed(store: StateStore, target: Audience, write: bool) -> None:
     """The temp table ``changed``: the synced members still desired whose identifiers are
-    made of other values now. Members synced before their digest was kept (state schema
-    v9) are given it, as they are: their identifiers are those they were added with."""
+    made of other values now. With ``write``, members synced before their digest was kept
+    (state schema v9) are given it, as they are: their identifiers are those they were
+    added with."""
     store.con.execute(
         """CREATE OR REPLACE TEMP TABLE changed AS SELECT person_id FROM synced
            JOIN desired USING (person_id)
            WHERE synced.source IS NOT NULL AND synced.source IS DISTINCT FROM desired.source"""
     )
-    if store.rows("SELECT count(*) FROM synced WHERE source IS NULL")[0][0]:
+    if write and store.rows("SELECT count(*) FROM synced WHERE source IS NULL")[0][0]:
         with store.transaction():
             store.con.execute(
                 f"""UPDATE {S}.audience_members AS m SET source = d.source FROM desired AS d
