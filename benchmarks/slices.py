@@ -19,9 +19,7 @@ today), against the sum over the groups.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.generate import ensure_data  # noqa: E402
-from benchmarks.project import SEGMENTS  # noqa: E402
 from benchmarks.realtime import first_as_of  # noqa: E402
+from benchmarks.strips import catalogue_project  # noqa: E402
 from segctl import Project, wakeup  # noqa: E402
 from segctl.compiler import Plan  # noqa: E402
 from segctl.definitions.loader import Definitions  # noqa: E402
@@ -89,18 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     data = ensure_data(options.persons, options.events)
     last = (options.as_of or first_as_of()).replace(tzinfo=None)  # naive UTC, as a run's
     later = last + timedelta(hours=options.hours)
-    folder = Path(tempfile.mkdtemp(prefix="segctl-slices-"))
-    try:
-        (folder / "segments").mkdir()
-        (folder / "segctl.yaml").write_text(
-            "data:\n  events: events.parquet\n  persons: persons.parquet\n"
-            "  subscriptions: subscriptions.parquet\nsegments: segments/\ntimezone: UTC\n"
-        )
-        for name in ("events", "persons", "subscriptions"):
-            (folder / f"{name}.parquet").symlink_to(data / f"{name}.parquet")
-        for name, body in SEGMENTS.items():
-            (folder / "segments" / f"{name}.yaml").write_text(f"name: {name}\n{body.lstrip()}")
-        project = Project.load(folder)
+    with catalogue_project(data, 27) as project:
         definitions = project.definitions
         schema = project.schema
         con = project.engine.driver.con
@@ -147,8 +134,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{persons:,} woken persons with events, their histories {rows:,} rows; "
             f"the groups' rows {total_rows:,} ({rows / max(total_rows, 1):.1f}x fewer)"
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +38,7 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import segctl  # noqa: E402
 from benchmarks import wide  # noqa: E402
 from benchmarks.generate import ensure_data  # noqa: E402
 from benchmarks.project import SEGMENTS  # noqa: E402
@@ -45,35 +48,41 @@ from benchmarks.realtime import first_as_of  # noqa: E402
 STEPS = {"an hour later": timedelta(hours=1), "the next day": timedelta(days=1)}
 
 
-def durations(catalogue: int) -> list[timedelta]:
-    """Every duration the catalogue's conditions compare a timestamp with as_of by."""
-    import segctl
-    from segctl.definitions.model import ColumnType
-    from segctl.wakeup import catalogue as wake_catalogue
+def texts(catalogue: int) -> dict[str, str]:
+    """The segment files of the benchmark's catalogue (27 or 1,000 segments), by name."""
+    if catalogue == 1000:
+        return wide.catalogue(1000, 42)
+    return {n: f"name: {n}\n{b.lstrip()}" for n, b in SEGMENTS.items()}
 
-    folder = Path(tempfile.mkdtemp(prefix="segctl-strips-"))
+
+@contextmanager
+def catalogue_project(data: Path, catalogue: int) -> Iterator[segctl.Project]:
+    """A throwaway project over the generated ``data`` with the benchmark's catalogue."""
+    folder = Path(tempfile.mkdtemp(prefix="segctl-catalogue-"))
     try:
         (folder / "segments").mkdir()
         (folder / "segctl.yaml").write_text(
             "data:\n  events: events.parquet\n  persons: persons.parquet\n"
             "  subscriptions: subscriptions.parquet\nsegments: segments/\ntimezone: UTC\n"
         )
-        data = ensure_data(1000, 10000, log=False)
         for name in ("events", "persons", "subscriptions"):
             (folder / f"{name}.parquet").symlink_to(data / f"{name}.parquet")
-        texts = (
-            wide.catalogue(1000, 42)
-            if catalogue == 1000
-            else {n: f"name: {n}\n{b.lstrip()}" for n, b in SEGMENTS.items()}
-        )
-        for name, text in texts.items():
+        for name, text in texts(catalogue).items():
             (folder / "segments" / f"{name}.yaml").write_text(text)
-        project = segctl.Project.load(folder)
+        yield segctl.Project.load(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def durations(catalogue: int) -> list[timedelta]:
+    """Every duration the catalogue's conditions compare a timestamp with as_of by."""
+    from segctl.definitions.model import ColumnType
+    from segctl.wakeup import catalogue as wake_catalogue
+
+    with catalogue_project(ensure_data(1000, 10000, log=False), catalogue) as project:
         schema = project.schema
         stamps = {c for t in schema.values() for c, k in t.items() if k is ColumnType.TIMESTAMP}
         found = wake_catalogue(project.definitions, stamps, schema.get("events", {})).durations
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return [d for d in found if d > timedelta(0)]
 
 
