@@ -794,6 +794,14 @@ def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
     calls = len(meta.requests) + len(google.requests)
     lib.Project.load(root).run(as_of=later + timedelta(seconds=2))
     assert len(meta.requests) + len(google.requests) == calls  # in step: nothing to send
+    # An email that is no email now: no identifier to send, so p3 leaves the audience once.
+    persons.write_text(persons.read_text().replace("p3,p3@example.com,", "p3,not an email,"))
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=3))
+    emails.remove("p3@example.com")
+    assert {r[0] for r in meta.audience(audience)} == hashed("meta", *emails)
+    removals = len(meta.calls("remove_users"))
+    assert lib.Project.load(root).sync("active", "meta", mode="mirror")  # a sync, in step
+    assert len(meta.calls("remove_users")) == removals  # p3 is not removed again
 
 
 def test_a_sync_failing_at_each_push_counts_once_and_converges(

@@ -67,7 +67,9 @@ def changes(
     # ones too): only where the new ones are sent (not remove) and removals are (not add).
     old = staged.changed if mode not in ("add", "remove") else []
     gone, _ = _unshared(old, kept)
-    changed = {str(pid) for pid, _ in old}
+    # Added again with their new identifiers: their removal is not recorded, their add is
+    # (one left with no identifier the platform takes leaves the audience, recorded so).
+    changed = {str(pid) for pid, _ in old} & {m.person_id for m in members}
     return Changes(members, removes + gone, doubt, shared, changed, staged.sources)
 
 
