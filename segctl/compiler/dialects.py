@@ -44,6 +44,13 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
     if dialect in ("bigquery", "trino"):
         _dotted_fields(query)
         _local_times(query, dialect)
+    if dialect in ("snowflake", "postgres"):
+        _regexes(query, dialect)
+    return query
+
+
+def _regexes(query: exp.Expr, dialect: str) -> None:
+    """Snowflake's search with the flags as parameters; PostgreSQL's refusal of ``(?m)``."""
     for node in list(query.find_all(exp.RegexpLike)):
         pattern = node.expression
         if not isinstance(pattern, exp.Literal) or not pattern.is_string:
@@ -64,7 +71,6 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
         arguments += [exp.Literal.string(flags)] if flags else []
         search = exp.Anonymous(this="REGEXP_INSTR", expressions=arguments)
         node.replace(exp.GT(this=search, expression=exp.Literal.number(0)))
-    return query
 
 
 def _postgres_json(query: exp.Expr) -> None:
