@@ -802,6 +802,19 @@ def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
     removals = len(meta.calls("remove_users"))
     assert lib.Project.load(root).sync("active", "meta", mode="mirror")  # a sync, in step
     assert len(meta.calls("remove_users")) == removals  # p3 is not removed again
+    # p6 takes p1's email (its own removed), then none: what it held is p1's, so nothing is
+    # sent, and p6 leaves segctl's record of the audience.
+    persons.write_text(persons.read_text().replace("p6,p6@example.com,", "p6,p1.new@example.com,"))
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=4))
+    persons.write_text(persons.read_text().replace("p6,p1.new@example.com,", "p6,,"))
+    calls = len(meta.requests)
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=5))
+    assert len(meta.requests) == calls
+    emails.remove("p6@example.com")
+    assert {r[0] for r in meta.audience(audience)} == hashed("meta", *emails)
+    with duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True) as con:
+        synced = {p for (p,) in con.execute("SELECT person_id FROM audience_members").fetchall()}
+    assert "p6" not in synced and "p1" in synced
 
 
 def test_a_sync_failing_at_each_push_counts_once_and_converges(

@@ -66,10 +66,11 @@ def changes(
     # The old identifiers of members who stay with new ones, but those kept (their own new
     # ones too): only where the new ones are sent (not remove) and removals are (not add).
     old = staged.changed if mode not in ("add", "remove") else []
-    gone, _ = _unshared(old, kept)
+    gone, quiet = _unshared(old, kept)
     # Added again with their new identifiers: their removal is not recorded, their add is
     # (one left with no identifier the platform takes leaves the audience, recorded so).
     changed = {str(pid) for pid, _ in old} & {m.person_id for m in members}
+    shared += [pid for pid in quiet if pid not in changed]
     return Changes(members, removes + gone, doubt, shared, changed, staged.sources)
 
 
