@@ -18,7 +18,6 @@ today), against the sum over the groups.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from datetime import datetime, timedelta
@@ -31,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.generate import ensure_data  # noqa: E402
 from benchmarks.realtime import first_as_of  # noqa: E402
-from benchmarks.strips import catalogue_project  # noqa: E402
+from benchmarks.strips import arguments, catalogue_project  # noqa: E402
 from segctl import Project, wakeup  # noqa: E402
 from segctl.compiler import Plan  # noqa: E402
 from segctl.definitions.loader import Definitions  # noqa: E402
@@ -73,15 +72,8 @@ def events_filter(project: Project, names: list[str], as_of: datetime) -> str | 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser = arguments(__doc__)
     parser.add_argument("--hours", type=float, default=24.0, help="the step after the last run")
-    parser.add_argument(
-        "--as-of",
-        type=datetime.fromisoformat,
-        help="the last run's as_of (UTC; default: as benchmarks/realtime.py's first run)",
-    )
     options = parser.parse_args(argv)
 
     data = ensure_data(options.persons, options.events)

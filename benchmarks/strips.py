@@ -86,16 +86,23 @@ def durations(catalogue: int) -> list[timedelta]:
     return [d for d in found if d > timedelta(0)]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks of a last run and what follows it: the data's size and
+    the last run's ``--as-of``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--catalogue", type=int, choices=(27, 1000), default=27)
     parser.add_argument(
         "--as-of",
         type=datetime.fromisoformat,
         help="the last run's as_of (UTC; default: as benchmarks/realtime.py's first run)",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--catalogue", type=int, choices=(27, 1000), default=27)
     options = parser.parse_args(argv)
 
     data = ensure_data(options.persons, options.events)
