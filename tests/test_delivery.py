@@ -431,6 +431,11 @@ def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(
     assert [h["segment"] for h in deliveries["held"]] == ["active"]
     assert "delivery incomplete: 0 failed, 1 pending" in proc.stderr
     assert file_audience(root) == hashed(before)  # the removals wait
+    gone = sorted(before - after)[0]
+    pending = lib.Project.load(root).person(gone)["pending"]
+    assert [(p["destination"], p["transition"], p["status"]) for p in pending] == [
+        ("files", "remove", "held")
+    ]
     assert segctl(root, "push").returncode == 5
     assert file_audience(root) == hashed(before)
     confirmed = segctl(root, "push", "--confirm", "active", "-f", "json")
@@ -842,6 +847,65 @@ def test_a_sync_failing_at_each_push_counts_once_and_converges(
     assert {r[0] for r in meta.audience(audience)} == _ad_hashes(members(root, AS_OF[0]), "meta")
     status = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
     assert {r["status"] for r in status if r["destination"] == "meta"} == {"sent"}
+
+
+def test_person_lists_the_audience_changes_a_pending_sync_will_make(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 3: ``segctl person`` lists the person's pending deliveries, the audiences among
+    them: while Meta refuses every request, a member is still to be added there (not on
+    Google, which took them), an unreachable one is not, a member with no usable identifier
+    is skipped, and after the platform is back and a run later, a member whose email
+    changed is to be updated and one who left to be removed."""
+    meta, google = ads
+    root, _ = _ad_project(tmp_path, meta, google)
+    inside = sorted(members(root, AS_OF[0]))
+    stays = sorted(set(inside) & members(root, AS_OF[1]))
+    leaves = sorted(set(inside) - members(root, AS_OF[1]))
+    persons = root / "persons.csv"
+    unreachable, bare = stays[1], stays[2]
+    text = persons.read_text().replace(
+        f"{unreachable}@example.com,free,true", f"{unreachable}@example.com,free,false"
+    )
+    persons.write_text(text.replace(f"{bare},{bare}@example.com,", f"{bare},,"))
+    meta.inject(status=503, times=None)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 5
+
+    def audience_rows(person: str) -> set[tuple[str, str, str]]:
+        found = lib.Project.load(root).person(person)["pending"]
+        assert all(r["kind"] == "audience" for r in found)
+        return {(r["destination"], r["transition"], r["status"]) for r in found}
+
+    assert audience_rows(stays[0]) == {("meta", "add", "pending")}
+    assert audience_rows(unreachable) == set()
+    assert audience_rows(bare) == {("meta", "add", "skipped")}
+    shown = json.loads(segctl(root, "person", stays[0], "-f", "json").stdout)["pending"]
+    assert [(r["destination"], r["transition"], r["attempts"] > 0) for r in shown] == [
+        ("meta", "add", True)
+    ]
+    meta.clear_faults()
+    assert segctl(root, "push").returncode == 0
+    assert audience_rows(stays[0]) == set()
+
+    changed = stays[0]
+    persons.write_text(
+        persons.read_text().replace(
+            f"{changed},{changed}@example.com,", f"{changed},{changed}.new@example.com,"
+        )
+    )
+    crash = {"SEGCTL_CRASH_AT": "commit:after-commit"}  # committed, nothing sent yet
+    assert segctl(root, "run", "--as-of", iso(AS_OF[1]), env=crash).returncode == -signal.SIGKILL
+    assert audience_rows(changed) == {
+        ("meta", "update", "pending"),
+        ("google", "update", "pending"),
+    }
+    assert audience_rows(leaves[0]) == {
+        ("meta", "remove", "pending"),
+        ("google", "remove", "pending"),
+    }
+    assert audience_rows(stays[3]) == set()
+    assert segctl(root, "push").returncode == 0
+    assert audience_rows(changed) == audience_rows(leaves[0]) == set()
 
 
 def test_kill_9_during_audience_sync_then_push_converges(

@@ -117,6 +117,11 @@ def person(
 ) -> None:
     """A person's segments now, their entered/exited history, and pending deliveries.
 
+    Pending deliveries are the person's actions still to send and, for each audience with a
+    sync to come, what it will do for them: add, remove (held while a mass-exit hold is
+    open), update (their email or phone changed: sent again) or add skipped (no identifier
+    the platform takes).
+
     Examples:\n
       segctl person u00042\n
       segctl person u00042 --format json

@@ -309,6 +309,21 @@ def pending_for(store: StateStore, person_id: str) -> list[dict[str, Any]]:
     return [dict(zip(PENDING_KEYS, row, strict=True)) for row in rows]
 
 
+def sync_requests(store: StateStore) -> list[dict[str, Any]]:
+    """The audiences a push will sync (a pending sync request, or changes in doubt), each
+    with its oldest request's id and the latest attempt: :data:`PENDING_KEYS` but the
+    transition, and the audience id and mode."""
+    rows = store.rows(
+        f"""SELECT min(id), segment, destination, json_extract_string(spec, '$.audience_id'),
+                   json_extract_string(spec, '$.mode'), max(attempts), max(next_attempt_at),
+                   arg_max(last_error, coalesce(next_attempt_at, created_at))
+            FROM {S}.outbox WHERE kind = 'audience' AND status = 'pending'
+            GROUP BY segment, destination, spec ORDER BY 1"""
+    )
+    keys = ("id", "segment", "destination", "audience", "mode", "attempts", "next_attempt_at")
+    return [{**dict(zip(keys, row, strict=False)), "last_error": row[-1]} for row in rows]
+
+
 def audiences_of(store: StateStore, person_ids: list[str]) -> list[tuple[str, str, str, str]]:
     """(destination, audience, segment, mode) of every audience synced with these persons."""
     found = store.rows(

@@ -485,9 +485,14 @@ class Project:
             return analytics.overlap(store, segments, as_of_run)
 
     def person(self, person_id: str, *, wait: float = 10.0) -> dict[str, Any]:
-        """A person's segments now, their membership history, and pending deliveries."""
+        """A person's segments now, their membership history, and pending deliveries (the
+        audiences a pending sync adds them to or removes them from among them)."""
         with self.state(wait=wait) as store:
-            return reads.person(store, person_id)
+            info = reads.person(store, person_id)
+            syncs = reads.syncs_pending(store)
+        if syncs:
+            info["pending"] += deliver.audience_changes(self, person_id, wait=wait)
+        return info
 
     def tags(self, *, wait: float = 10.0) -> pl.DataFrame:
         """Every person tag set by ``tag`` actions."""

@@ -137,3 +137,19 @@ def forget(
         "still_in_audiences": left,
         "errors": [r.error for r in results if r.error],
     }
+
+
+def audience_changes(project: Project, person_id: str, *, wait: float) -> list[dict[str, Any]]:
+    """What the pending audience syncs will do for one person (``segctl person``)."""
+    from segctl.delivery.audiences import person_changes
+    from segctl.state import StateStore
+
+    project.schema  # noqa: B018 - the persons view must exist before the state is attached
+    with StateStore.open(project.config.state_dir, con=project.engine.driver.con, wait=wait) as s:
+        return person_changes(
+            s,
+            person_id,
+            project.config.destinations,
+            project.reachability,
+            list(project.schema["persons"]),
+        )

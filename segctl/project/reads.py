@@ -78,6 +78,11 @@ def person(store: StateStore, person_id: str) -> dict[str, Any]:
     }
 
 
+def syncs_pending(store: StateStore) -> bool:
+    """Whether a push has audiences to sync."""
+    return bool(delivery.sync_requests(store))
+
+
 def tags(store: StateStore) -> pl.DataFrame:
     """Every person tag, sorted."""
     import polars as pl

@@ -18,21 +18,27 @@ in doubt between send and record.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from segctl import progress
+from segctl.delivery import queries
 from segctl.delivery.audiences.journal import JOURNAL, Journal
 from segctl.delivery.audiences.plan import changes, plan_members, replacement
 from segctl.delivery.audiences.record import record_status
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.send import send_changes, send_replacement
-from segctl.delivery.audiences.stage import Audience, stage
-from segctl.delivery.model import Batch, Push
+from segctl.delivery.audiences.stage import Audience, person_change, stage
+from segctl.delivery.model import Batch, Push, Reachability
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import AudienceClient
 from segctl.delivery.retry import DeliveryFailure
+
+if TYPE_CHECKING:
+    from segctl.definitions.destinations import Destination
+    from segctl.state import StateStore
 
 #: Audiences synced at once by one push (each destination's own limits still apply).
 CONCURRENT_SYNCS = 4
@@ -166,3 +172,41 @@ class Reconciler:
             return
         concurrency = client.destination.concurrency
         send_changes(self.store, client, concurrency, target.audience, planned, result, journal)
+
+
+def person_changes(
+    store: StateStore,
+    person_id: str,
+    destinations: dict[str, Destination],
+    reachability: Reachability,
+    person_columns: Collection[str],
+) -> list[dict[str, Any]]:
+    """What the audience syncs a push will run do for one person (``segctl person``): rows
+    of :data:`~segctl.delivery.queries.PENDING_KEYS` whose transition is ``add``, ``remove``
+    or ``update``; a removal a hold keeps is ``held``, an add with no identifier the platform
+    takes ``skipped``."""
+    found = []
+    for request in queries.sync_requests(store):
+        destination = destinations.get(request["destination"])
+        if destination is None:
+            continue
+        name, segment, audience, mode = (
+            request[k] for k in ("destination", "segment", "audience", "mode")
+        )
+        target = Audience(name, audience, segment, mode, reachability, person_columns)
+        client = client_for(destination, None)
+        try:
+            journal = Journal(store, name, segment, audience, mode)
+            change = person_change(store, target, client, journal, person_id)
+        finally:
+            client.close()
+        if change is None:
+            continue
+        status = "pending"
+        if change == "remove" and queries.segment_held(store, segment):
+            status = "held"
+        elif change == "skip":
+            change, status = "add", "skipped"
+        row = {k: request[k] for k in queries.PENDING_KEYS if k in request}
+        found.append({**row, "kind": "audience", "transition": change, "status": status})
+    return found

@@ -36,11 +36,11 @@ class Journal:
         self.spec = json.dumps({"audience_id": audience, "mode": mode})
         self.loaded: list[int] = []  # the rows in doubt found by in_doubt()
 
-    def in_doubt(self) -> list[list[str]]:
+    def in_doubt(self, *, merge: bool = True) -> list[list[str]]:
         """(person_id, identifiers) of the persons in doubt, from earlier, interrupted syncs.
         Several rows (a sync failing at each push journals its changes again) become one, the
         later identifiers of a person winning, so that the journal does not grow with the
-        attempts."""
+        attempts; with ``merge`` false nothing is written (a read-only state)."""
         found: dict[str, str] = {}
         rows = self.store.rows(
             f"""SELECT id, payload, transition FROM {S}.outbox WHERE kind = 'audience'
@@ -51,7 +51,7 @@ class Journal:
         for row_id, payload, _ in rows:
             self.loaded.append(int(row_id))
             found.update(json.loads(payload or "{}"))
-        if len(rows) > 1:
+        if merge and len(rows) > 1:
             with self.store.transaction():
                 self.done(self.loaded, transaction=False)
                 self.loaded = [self._insert(str(rows[-1][2]), json.dumps(found), False)]

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from segctl.delivery import queries
 from segctl.delivery.audiences.journal import Journal
-from segctl.delivery.identifiers import PLATFORMS, bulk_hash_sql
+from segctl.delivery.identifiers import PLATFORMS, IdentityStats, bulk_hash_sql
 from segctl.delivery.model import Reachability
 from segctl.delivery.platforms.base import AudienceClient
 from segctl.engine.duckdb import fetch_arrow
@@ -177,6 +177,41 @@ def _staying(store: StateStore) -> frozenset[str]:
         f"WHERE k IS NOT NULL AND k IN ({removed})"
     )
     return frozenset(str(k) for (k,) in rows)
+
+
+def person_change(
+    store: StateStore, target: Audience, client: AudienceClient, journal: Journal, person_id: str
+) -> str | None:
+    """What the next sync of ``target`` does for one person, read as :func:`stage` and
+    :func:`~.plan.changes` read it for everyone (nothing is written): ``add``, ``remove``,
+    ``update`` (a member who stays with identifiers made of other values: sent again, the
+    old ones removed) or None; ``skip`` for an add with no identifier the platform takes."""
+    digest = client.platform in PLATFORMS and not client.always_replace
+    member = store.member_test(target.segment, "s")
+    desired: list[tuple[Any, ...]] = []
+    if member is not None:
+        reachable = exp.paren(target.reachability.condition("p")).sql(dialect="duckdb")
+        one = exp.Literal.string(person_id).sql(dialect="duckdb")
+        source = (
+            f"{S}.snapshot s JOIN persons p USING (person_id) "
+            f"WHERE {member} AND {reachable} AND p.person_id = {one}"
+        )
+        query = desired_sql(source, client.platform, target.person_columns, digest=digest)
+        desired = store.rows(query)
+    doubt = any(pid == person_id for pid, _ in journal.in_doubt(merge=False))
+    synced = store.rows(
+        f"""SELECT source FROM {S}.audience_members
+            WHERE destination = ? AND audience = ? AND person_id = ?""",
+        [target.destination, target.audience, person_id],
+    )
+    if not desired:
+        return "remove" if (synced or doubt) and target.mode != "add" else None
+    if target.mode != "remove" and (doubt or not synced):
+        usable = client.identity(queries.persons_of(store.con, [person_id])[0], IdentityStats())
+        return "add" if usable is not None else "skip"
+    old = synced[0][0] if synced and not doubt else None
+    both_ways = target.mode not in ("add", "remove")
+    return "update" if digest and both_ways and old not in (None, desired[0][-1]) else None
 
 
 def _stage_desired(store: StateStore, target: Audience, platform: str, digest: bool) -> None:
