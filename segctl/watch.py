@@ -84,7 +84,7 @@ class RunLine:
     """The one log line of one run of the watch (or of a run that failed)."""
 
     as_of: datetime
-    new_files: int
+    new_files: int | None  # None: a run that failed read no file to count
     seconds: float
     run_id: int | None = None
     persons: int = 0
@@ -97,9 +97,9 @@ class RunLine:
     def text(self) -> str:
         """``run 12 as_of 2026-11-17T09:00:00Z: 1 new file, 6 persons evaluated, ...``."""
 
+        if self.error or self.new_files is None:
+            return f"run failed as_of {iso(self.as_of)}: {self.seconds:.2f}s: {self.error}"
         files = f"{self.new_files} new file{'' if self.new_files == 1 else 's'}"
-        if self.error:
-            return f"run failed as_of {iso(self.as_of)}: {files}, {self.seconds:.2f}s: {self.error}"
         sent = self.deliveries
         full = f" (full evaluation: {self.full_reason})" if self.full_reason else ""
         return (
@@ -262,7 +262,7 @@ class Watch:
             from segctl.redact import redact
 
             self._locked = isinstance(exc, StateLockedError)
-            line = RunLine(moment, 0, time.monotonic() - started, error=redact(str(exc)))
+            line = RunLine(moment, None, time.monotonic() - started, error=redact(str(exc)))
             self.emit(line)
             return False
         finally:

@@ -300,6 +300,7 @@ def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: Webh
     os.replace(root / "events" / ".bad.partial", root / "events" / "day-2.parquet")
     failed = watching.next_run()
     assert failed["run_id"] is None and "day-2.parquet" in failed["error"], failed
+    assert failed["new_files"] is None  # it read none: no count, not a false 0
     # the pipeline lands the file again, whole: the watch reads it on its next attempt
     drop(root / "events", "day-2.parquet", [("p2", "login", now() - timedelta(seconds=2))])
     fixed = watching.next_run()
