@@ -822,6 +822,58 @@ def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
     assert "p6" not in synced and "p1" in synced
 
 
+def test_a_resend_contact_whose_email_changes_moves_to_the_new_email(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """SPEC 6: a Resend segment holds the segment's members' contacts. A member who stays
+    while their email changes is added with the new email and the old contact is taken out
+    of the segment, at the next run though no membership changed; an email changed only in
+    case or spaces (the same contact to Resend) sends nothing; a member who takes another's
+    email leaves their own contact and takes nothing of the other's out."""
+    segment = resend.create_segment("seg_active")
+    audience = f"""\
+        name: active
+        rule: {{event: "*", within: 7d, count: {{gte: 1}}}}
+        audiences:
+          - {{destination: mail, segment_id: {segment}}}
+        """
+    root = make(tmp_path, hook, resend, active=audience)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    inside = sorted(members(root, AS_OF[0]))
+    first, second = inside[0], inside[1]
+    assert resend.segment(segment) == {f"{p}@example.com" for p in inside}
+    persons = root / "persons.csv"
+    text = persons.read_text().replace(
+        f"{first},{first}@example.com,", f"{first},{first}.new@example.com,"
+    )
+    persons.write_text(
+        text.replace(f"{second},{second}@example.com,", f"{second}, {second.upper()}@Example.com ,")
+    )
+    later = AS_OF[0] + timedelta(seconds=1)
+    planned = lib.Project.load(root).run(as_of=later, dry_run=True).plan or []
+    assert [(r.destination, r.adds, r.removes) for r in planned] == [("mail", 1, 1)]
+    calls = len(resend.requests)
+    result = lib.Project.load(root).run(as_of=later)
+    assert all(c.entered == c.exited == 0 for c in result.changes.values())
+    expected = {f"{p}@example.com" for p in inside[1:]} | {f"{first}.new@example.com"}
+    assert resend.segment(segment) == expected
+    sent = [(r.method, r.path) for r in resend.requests[calls:]]
+    assert [m for m, _ in sent] == ["DELETE", "POST", "POST"], sent  # out, contact, in
+    assert f"{first}@example.com" in sent[0][1]
+    calls = len(resend.requests)
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=1))
+    assert len(resend.requests) == calls  # in step: nothing to send
+    # A third member takes the first one's old email: nothing of theirs leaves the segment.
+    third = inside[2]
+    persons.write_text(
+        persons.read_text().replace(
+            f"{third},{third}@example.com,", f"{third},{first}.new@example.com,"
+        )
+    )
+    lib.Project.load(root).run(as_of=later + timedelta(seconds=2))
+    assert resend.segment(segment) == expected - {f"{third}@example.com"}
+
+
 def test_a_sync_failing_at_each_push_counts_once_and_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

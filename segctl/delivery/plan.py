@@ -11,8 +11,7 @@ from sqlglot import exp
 from segctl.delivery import queries
 from segctl.delivery.audiences.plan import Persons, plan_members
 from segctl.delivery.audiences.result import SyncResult
-from segctl.delivery.audiences.stage import desired_sql
-from segctl.delivery.identifiers import PLATFORMS
+from segctl.delivery.audiences.stage import desired_sql, digested
 from segctl.delivery.outbox import exits_held
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
@@ -118,12 +117,12 @@ def plan_run(
             )
             both = _count(con, name, reachable, in_synced) if synced else 0
             # The persons to add as the sync reads them: members it can reach, not synced
-            # yet or synced with identifiers made of other values (an ad platform's), with an
-            # identifier the platform takes (the others are skipped).
+            # yet or synced with identifiers made of other values (an ad platform's, a Resend
+            # contact's), with an identifier the platform takes (the others are skipped).
             source = _members(name, reachable, exp.not_(exp.paren(forgotten)))
             skipped = SyncResult(audience.destination, audience.audience_id, name)
             client = client_for(destination, None)
-            digest = client.platform in PLATFORMS and not client.always_replace
+            digest = digested(client)
             try:
                 query = desired_sql(source, client.platform, person_columns, digest=digest)
                 exclude, changed = " EXCLUDE (source)", "s.source IS DISTINCT FROM d.source"

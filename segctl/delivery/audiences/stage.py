@@ -1,6 +1,6 @@
 """Staging one audience sync: what is desired, what is synced and what is in doubt, read from
-the state in one go under the store's lock; and, for an ad platform, the members who stay
-but whose identifiers are made of other values now (``audience_members.source``).
+the state in one go under the store's lock; and, for an ad platform or Resend, the members
+who stay but whose identifiers are made of other values now (``audience_members.source``).
 
 ``desired``, ``doubt``, ``synced`` and ``changed`` are temp tables of the connection, shared
 by every sync: they are made and read in one go, and nothing after uses them.
@@ -44,7 +44,7 @@ class Staged:
     #: Not a replace: the identifiers (:data:`SHARED_KEYS`) of the removals that a synced
     #: member who stays holds too (two persons with one phone): a removal must not send them.
     staying: frozenset[str] = frozenset()
-    #: Members who stay but whose identifiers changed (an ad platform's): (person id, the
+    #: Members who stay but whose identifiers changed (see :func:`digested`): (person id, the
     #: identifiers sent for them), to remove; they are among the adds, with the new ones.
     changed: list[tuple[Any, ...]] = field(default_factory=list)
     #: The adds' digests of what their identifiers are made of (``audience_members.source``).
@@ -54,6 +54,14 @@ class Staged:
 #: The identifiers of a stored member that persons can share, and that a removal sends: the
 #: hashes of an ad platform, the email of a Resend contact.
 SHARED_KEYS = ("email", "phone")
+
+
+def digested(client: AudienceClient) -> bool:
+    """Whether an audience's members carry a digest of the values their identifiers are
+    made of (``audience_members.source``), so that a member whose identifiers changed is
+    sent again: an ad platform's (email, phone, country), a Resend contact's (its email).
+    A file is written whole every time."""
+    return client.platform in (*PLATFORMS, "resend") and not client.always_replace
 
 
 @dataclass(frozen=True)
@@ -80,9 +88,9 @@ def stage(
     Python rows after it, since that needs the GIL the other syncs share); ``write``: give
     the members synced before their digest was kept theirs (not in a dry run)."""
     con = store.con
-    # An ad platform's members are hashed from email, phone and country: a digest of those
-    # (`source`) tells a member whose identifiers changed, whose old hashes must go.
-    digest = client.platform in PLATFORMS and not client.always_replace
+    # A digest of what a member's identifiers are made of (`source`) tells a member whose
+    # identifiers changed, whose old ones must go.
+    digest = digested(client)
     with store.lock:
         _stage_desired(store, target, client.platform, digest)
         in_doubt = journal.in_doubt()
@@ -186,7 +194,7 @@ def person_change(
     :func:`~.plan.changes` read it for everyone (nothing is written): ``add``, ``remove``,
     ``update`` (a member who stays with identifiers made of other values: sent again, the
     old ones removed) or None; ``skip`` for an add with no identifier the platform takes."""
-    digest = client.platform in PLATFORMS and not client.always_replace
+    digest = digested(client)
     member = store.member_test(target.segment, "s")
     desired: list[tuple[Any, ...]] = []
     if member is not None:
@@ -233,9 +241,14 @@ def desired_sql(
 ) -> str:
     """The rows of ``desired`` from ``source`` (``FROM`` text whose persons are ``p``): the
     person_id, and for an ad platform the columns of :func:`bulk_hash_sql` and the
-    identifiers."""
+    identifiers; with ``digest``, last, the digest of what they are made of (elsewhere
+    than an ad platform, a Resend contact's: its email, trimmed and lowercased as Resend
+    matches it)."""
     if platform not in PLATFORMS:
-        return f"SELECT p.person_id FROM {source}"
+        if not digest:
+            return f"SELECT p.person_id FROM {source}"
+        email = "lower(trim(CAST(p.email AS VARCHAR)))" if "email" in person_columns else "NULL"
+        return f"SELECT p.person_id, md5(coalesce({email}, '')) AS source FROM {source}"
     hashed = bulk_hash_sql(platform, person_columns, source, digest=digest)
     if digest:
         return (
