@@ -87,6 +87,70 @@ def test_each_run_records_every_file_it_read(root: Path) -> None:
     # with other content have others
     prints = {(r[2], r[5]) for r in rows}
     assert len(prints) == 4 and all(len(p) == 32 for _, p in prints)
+    # a file read as it was by the run before extends that run's row: four rows, not seven
+    assert spans(root) == {(p, 1, 2) for p in files} | {("events/part-9.parquet", 2, 2)}
+
+
+def spans(root: Path) -> set[tuple[str, int, int]]:
+    with duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True) as con:
+        rows = con.execute("SELECT path, from_run, to_run FROM input_files").fetchall()
+    return {(str(p), int(a), int(b)) for p, a, b in rows}
+
+
+def test_a_file_read_again_after_a_change_starts_a_new_span(root: Path) -> None:
+    """A file rewritten, then read as rewritten, and one that vanishes for a run and comes
+    back: each run still reads back exactly the files it read (what verify and the next
+    incremental run compare with), from spans of runs."""
+    from segctl.sources import runfiles
+    from segctl.state import StateStore
+
+    part = root / "events" / "part-1.parquet"
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    lib.Project.load(root).run(as_of=AS_OF[0] + timedelta(minutes=1))
+    write_events(part, [("p5", "login", AS_OF[0])])
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    lib.Project.load(root).run(as_of=AS_OF[1] + timedelta(minutes=1))
+    saved = part.read_bytes()
+    part.unlink()
+    lib.Project.load(root).run(as_of=AS_OF[1] + timedelta(minutes=2))
+    part.write_bytes(saved)
+    lib.Project.load(root).run(as_of=AS_OF[1] + timedelta(minutes=3))
+    assert {s for s in spans(root) if s[0] == "events/part-1.parquet"} == {
+        ("events/part-1.parquet", 1, 2),
+        ("events/part-1.parquet", 3, 4),
+        ("events/part-1.parquet", 6, 6),  # written back: a new mtime
+    }
+    by_run = {}
+    for run_id, _, path, *_ in recorded(root):
+        by_run.setdefault(run_id, set()).add(path)
+    assert sorted(by_run) == [1, 2, 3, 4, 5, 6]
+    assert "events/part-1.parquet" not in by_run[5]
+    assert all("events/part-1.parquet" in by_run[r] for r in (1, 2, 3, 4, 6))
+    with StateStore.open(root / ".segctl") as store:
+        assert [r.path for r in runfiles.load(store, 5)] == sorted(by_run[5])
+
+
+def test_a_v9_state_keeps_each_runs_files_as_spans(root: Path) -> None:
+    """Migration to v10: a row per run and file becomes a span per unchanged stretch, and
+    every run reads back the same rows."""
+    for minutes in range(3):
+        lib.Project.load(root).run(as_of=AS_OF[0] + timedelta(minutes=minutes))
+    write_events(root / "events" / "part-1.parquet", [("p5", "login", AS_OF[0])])
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    before = recorded(root)
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE))
+    con.execute("CREATE TABLE per_run AS SELECT * FROM run_inputs")
+    con.execute("DROP VIEW run_inputs")
+    con.execute("DROP TABLE input_files")
+    con.execute("ALTER TABLE per_run RENAME TO run_inputs")
+    con.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    con.close()
+    with StateStore.open(root / ".segctl", write=True):
+        pass
+    assert recorded(root) == before
+    assert ("events/part-1.parquet", 1, 3) in spans(root)
+    assert ("events/part-1.parquet", 4, 4) in spans(root)
+    assert len(spans(root)) == 4  # part-0, persons.csv: 1 to 4; part-1 twice
 
 
 def test_the_fingerprint_sees_a_rewrite_of_the_same_size(tmp_path: Path) -> None:
@@ -122,7 +186,8 @@ def test_a_v2_state_is_migrated_and_its_old_runs_verify_over_the_files_of_today(
     con.execute("DROP TABLE person_keys")
     con.execute("DROP TABLE segment_keys")
     con.execute("ALTER TABLE strings RENAME TO transitions")
-    con.execute("DROP TABLE run_inputs")
+    con.execute("DROP VIEW run_inputs")
+    con.execute("DROP TABLE input_files")  # v10's spans of runs
     con.execute("DROP TABLE incremental")  # and v4's tables (incremental runs)
     con.execute("DROP TABLE wakeups")
     con.execute("DROP TABLE event_copy")  # and v5's (the copy of the events)
@@ -131,7 +196,7 @@ def test_a_v2_state_is_migrated_and_its_old_runs_verify_over_the_files_of_today(
     con.execute("ALTER TABLE audience_members DROP COLUMN source")  # and v9's
     con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     con.close()
-    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 9
+    assert "run_inputs" not in str(MIGRATIONS[2]) and SCHEMA_VERSION == 10
     proc = segctl(root, "verify")
     assert proc.returncode == 4 and "needs migrating" in proc.stderr  # read-only commands
     with StateStore.open(root / ".segctl", write=True) as store:  # as run or push would

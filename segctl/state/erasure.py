@@ -23,7 +23,7 @@ HISTORY_TABLES = (
     "person_keys",
     "segment_keys",
     "holds",
-    "run_inputs",
+    "input_files",
 )
 
 

@@ -1,5 +1,5 @@
 """Queries of a committed run for ``segctl verify`` and incremental runs: the input files it
-read (``run_inputs``, written by :meth:`StateStore.commit_run`), the segments it committed, and
+read (``input_files``, written by :meth:`StateStore.commit_run`), the segments it committed, and
 its snapshot compared with a fresh evaluation."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def recorded(store: StateStore, run_id: int) -> list[FileRow]:
     return [
         (str(r[0]), str(r[1]), int(r[2]), int(r[3]), str(r[4]))
         for r in store.rows(
-            f"SELECT source, path, size, mtime_ns, fingerprint FROM {S}.run_inputs "
-            "WHERE run_id = ? ORDER BY source, path",
+            f"SELECT source, path, size, mtime_ns, fingerprint FROM {S}.input_files "
+            "WHERE ? BETWEEN from_run AND to_run ORDER BY source, path",
             [run_id],
         )
     ]

@@ -35,6 +35,8 @@ from segctl.state.schema import DB_FILE, MIGRATIONS, SCHEMA_VERSION, S, insert_l
 from segctl.tempnames import CHANGED_TABLE, RUN_ENTERED_VIEW, RUN_EXITED_VIEW
 from segctl.timeutil import now_utc
 
+#: What a recorded input file is: the same in two runs, it was read as it was.
+INPUT_COLUMNS = ("source", "path", "size", "mtime_ns", "fingerprint")
 CHECKPOINT_THRESHOLD = "1GB"  # write-ahead log size that makes DuckDB checkpoint mid-command
 
 
@@ -206,6 +208,29 @@ class StateStore:
                 [run_id, *columns],
             )
 
+    def _record_inputs(self, run_id: int, inputs: Sequence[Sequence[Any]]) -> None:
+        """Record the files run ``run_id`` read: a file the run before read as it is now
+        extends that run's span (``input_files``), any other starts one."""
+        if not inputs:
+            return
+        columns = [list(column) for column in zip(*inputs, strict=True)]
+        read = (
+            "(SELECT unnest(?) AS source, unnest(?) AS path, unnest(?) AS size, "
+            "unnest(?) AS mtime_ns, unnest(?) AS fingerprint)"
+        )
+        same = " AND ".join(f"f.{c} = n.{c}" for c in INPUT_COLUMNS)
+        self.con.execute(
+            f"UPDATE {S}.input_files AS f SET to_run = ? FROM {read} AS n "
+            f"WHERE f.to_run = ? AND {same}",
+            [run_id, *columns, run_id - 1],
+        )
+        self.con.execute(
+            f"""INSERT INTO {S}.input_files SELECT n.*, ?, ? FROM {read} AS n
+                WHERE NOT EXISTS (SELECT 1 FROM {S}.input_files AS f
+                                  WHERE f.to_run = ? AND {same})""",
+            [run_id, run_id, *columns, run_id],
+        )
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One atomic unit: everything inside commits together or not at all (and holds
@@ -308,7 +333,7 @@ class StateStore:
             crash_point("commit:after-run-row")
             # One statement each: executemany costs a millisecond a row (0.37 s for the
             # figures of 1,000 segments).
-            self._insert_columns("run_inputs", run_id, inputs, 5)
+            self._record_inputs(run_id, inputs)
             self._insert_columns("run_segments", run_id, figures, 6)
             self._insert_transitions(run_id, evaluated, sum(f[3] + f[4] for f in figures))
             crash_point("commit:after-transitions")
