@@ -169,10 +169,21 @@ def table_columns(create: str) -> tuple[str, list[str]]:
     return schema.this.name, [c.name for c in schema.expressions]
 
 
+def json_columns(create: str) -> set[str]:
+    """The columns a header's ``CREATE TABLE`` declares ``JSONB`` (nested ones)."""
+    import sqlglot
+    from sqlglot import exp
+
+    schema = sqlglot.parse_one(create, read="postgres").this
+    assert isinstance(schema, exp.Schema)
+    return {c.name for c in schema.expressions if c.args["kind"].is_type("jsonb")}
+
+
 def load_script(sql: str, con: duckdb.DuckDBPyConnection, folder: Path, schema: str) -> str:
     """A psql script that creates a fresh ``schema`` holding the tables ``sql``'s header asks
     for, made by the header's own ``CREATE TABLE`` statements, filled from the DuckDB views of
-    the same name (a segctl project's engine connection)."""
+    the same name (a segctl project's engine connection); a nested column (a STRUCT, a MAP,
+    a list) goes in as the JSON document DuckDB's ``to_json`` makes of it."""
     lines = [
         f"DROP SCHEMA IF EXISTS {schema} CASCADE;",
         f"CREATE SCHEMA {schema};",
@@ -181,7 +192,8 @@ def load_script(sql: str, con: duckdb.DuckDBPyConnection, folder: Path, schema: 
     for create in create_statements(sql):
         table, columns = table_columns(create)
         path = folder / f"{schema}.{table}.csv"
-        quoted = ", ".join(f'"{c}"' for c in columns)
+        documents = json_columns(create)
+        quoted = ", ".join(f'to_json("{c}")' if c in documents else f'"{c}"' for c in columns)
         con.execute(f"COPY (SELECT {quoted} FROM \"{table}\") TO '{path}' (HEADER)")
         lines += [create + ";", f"\\copy \"{table}\" FROM '{path}' CSV HEADER"]
     return "\n".join(lines) + "\n"

@@ -294,8 +294,11 @@ def test_spark_rendering(column_type: str, spark: str) -> None:
 
 def test_a_dialect_that_cannot_express_the_access_is_refused() -> None:
     tree = access(exp.column("p"), "MAP(VARCHAR, VARCHAR)", ("k",), "text")
-    with pytest.raises(NestedAccessError, match=r"the postgres dialect cannot read .* MAP column"):
-        check_dialect(tree, "postgres")
+    with pytest.raises(NestedAccessError, match=r"the snowflake dialect cannot read .* MAP column"):
+        check_dialect(tree, "snowflake")
+    with pytest.raises(NestedAccessError, match=r"the bigquery dialect cannot read .* MAP column"):
+        check_dialect(tree, "bigquery")
+    check_dialect(tree, "postgres")  # a JSONB document there
     check_dialect(access(exp.column("p"), "VARCHAR", ("k",), "text"), "bigquery")
     # A plain column has nothing to refuse.
     check_dialect(access(exp.column("p"), "VARCHAR", (), "number"), "postgres")

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pytest
+from conftest import AS_OF, CONFIG, MakeProject
 from hypothesis import given, note, settings
 from pgserver import (
     PostgresServer,
@@ -27,10 +29,12 @@ from pgserver import (
     table_columns,
 )
 from test_differential import DIFFERENTIAL, Case, cases
+from test_nested_project import SEGMENTS, nested_project
 
 import segctl
 
 REPO = Path(__file__).resolve().parents[1]
+CONFIG_NO_SUBSCRIPTIONS = CONFIG.replace("  subscriptions: data/subscriptions.csv\n", "")
 SAMPLE_AS_OF = "2026-11-17T00:00:00Z"
 
 
@@ -124,3 +128,67 @@ def test_generated_projects_on_postgres_match_duckdb_and_the_reference(
         on_postgres = members_on_postgres(postgres, project, case.as_of_iso, "gen", root)
     assert on_postgres == on_duckdb
     assert on_postgres == case.expected()
+
+
+def test_struct_and_ga4_readings_on_postgres_find_the_members_worked_out_by_hand(
+    postgres: PostgresServer, make_project: MakeProject, tmp_path: Path
+) -> None:
+    """SPEC 1, 8: a nested property works in the warehouses' SQL too. PostgreSQL holds a
+    STRUCT and GA4's key/value records as JSONB documents (the header's CREATE TABLE says
+    so, and they go in as DuckDB's to_json makes them): each nested segment's SQL finds
+    the members worked out by hand, as DuckDB does."""
+    project = segctl.Project.load(nested_project(make_project))
+    nested = [n for n in SEGMENTS if n.startswith(("struct_", "ga4_", "sequence_"))]
+    for name in nested:
+        sql = project.compile(name, dialect="postgres", as_of=AS_OF)
+        script = load_script(sql, project.engine.driver.con, tmp_path, "nested")
+        found = [row[0] for row in postgres.query(script + sql + ";\n")]
+        assert found == SEGMENTS[name][1], (name, sql)
+    sql = project.compile("ga4_text", dialect="postgres", as_of=AS_OF)
+    assert '"event_params" JSONB' in sql and 'JSONB_ARRAY_ELEMENTS("event_params")' in sql
+
+
+def test_map_readings_on_postgres_find_what_duckdb_finds(
+    postgres: PostgresServer, make_project: MakeProject, tmp_path: Path
+) -> None:
+    """A MAP column (text values, and numbers) is a JSONB object on PostgreSQL: a key read
+    as text, as a number and a missing key find the members DuckDB finds (and by hand)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rules = {
+        "gold": ("{event: '*', where: {labels.tier: {eq: gold}}, count: {gte: 1}}", ["p1"]),
+        "scored": ("{event: '*', sum: {of: scores.n, gte: 3}}", ["p2"]),
+        "unlabelled": ("{event: '*', where: {labels.tier: {is_set: false}}, count: {gte: 1}}",
+                       ["p2", "p3"]),
+    }  # fmt: skip
+    root = make_project(
+        config=CONFIG_NO_SUBSCRIPTIONS,
+        segments={n: f"name: {n}\nrule: {rule}\n" for n, (rule, _) in rules.items()},
+        features="features: {}\n",
+    )
+    schema = pa.schema(
+        [
+            ("person_id", pa.string()),
+            ("event", pa.string()),
+            ("timestamp", pa.timestamp("us")),
+            ("labels", pa.map_(pa.string(), pa.string())),
+            ("scores", pa.map_(pa.string(), pa.int64())),
+        ]
+    )
+    moment = datetime(2026, 11, 10, 10)
+    rows = [
+        ("p1", "login", moment, [("tier", "gold")], [("n", 1)]),
+        ("p2", "login", moment, [("other", "x")], [("n", 2)]),
+        ("p2", "login", moment, None, [("n", 2), ("m", 9)]),
+        ("p3", "login", moment, [], None),
+    ]
+    table = pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema)
+    pq.write_table(table, root / "data/events.parquet")
+    project = segctl.Project.load(root)
+    here = members_on_duckdb(project, AS_OF)
+    for name, (_, expected) in rules.items():
+        sql = project.compile(name, dialect="postgres", as_of=AS_OF)
+        script = load_script(sql, project.engine.driver.con, tmp_path, "maps")
+        found = [row[0] for row in postgres.query(script + sql + ";\n")]
+        assert found == sorted(here[name]) == expected, (name, sql)

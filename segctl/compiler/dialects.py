@@ -17,16 +17,30 @@ JSON text (SPEC 1, nested properties): PostgreSQL reads keys out of a ``json`` v
 tables hold JSON as text, so each reading casts its column (``JSON_EXTRACT_PATH_TEXT(CAST(props
 AS JSON), 'plan')``); a column of JSON values read whole is ``CAST(jv AS JSON) #>> '{}'``, its
 scalar unquoted.
+
+STRUCT, MAP and key/value record columns: PostgreSQL holds them as ``JSONB`` documents (the
+header's ``CREATE TABLE`` says so; DuckDB's ``to_json`` of the column fills one). A field or a
+key is ``jsonb_extract_path(col, 'field')``, the value of the first record whose key matches
+(GA4's ``event_params``) a subquery over ``jsonb_array_elements``, and the value read is the
+document's scalar as text (``#>> '{}'``) cast to the type DuckDB reads there, so that the
+reading rules of SPEC 1 (a number, a boolean, text) apply as they do in DuckDB.
 """
 
 from __future__ import annotations
 
 import re
 
+import sqlglot
 from sqlglot import exp
 
 from segctl.errors import DefinitionError
-from segctl.sources.nested import field_reads, json_reads, record_reads
+from segctl.sources.nested import (
+    document_reads,
+    field_reads,
+    is_text_type,
+    json_reads,
+    record_reads,
+)
 
 _FLAGS = re.compile(r"^\(\?([ism]+)\)")
 
@@ -39,6 +53,7 @@ def adjust(query: exp.Expr, dialect: str) -> exp.Expr:
     query = query.copy()
     if dialect == "postgres":
         _postgres_json(query)
+        _postgres_documents(query)
     if dialect == "bigquery":
         _bigquery_records(query)
     if dialect in ("bigquery", "trino"):
@@ -81,6 +96,37 @@ def _postgres_json(query: exp.Expr) -> None:
             node.replace(exp.JSONBExtractScalar(this=value, expression=exp.Literal.string("{}")))
         else:
             node.set("this", value)
+
+
+#: The first record of a JSONB list whose key matches (``:key``), its value (``:list``).
+_PG_RECORD = sqlglot.parse_one(
+    "SELECT __kv.e -> 'value' FROM JSONB_ARRAY_ELEMENTS(:list) AS __kv(e) "
+    "WHERE __kv.e ->> 'key' = :key LIMIT 1",
+    read="postgres",
+)
+
+
+def _postgres_documents(query: exp.Expr) -> None:
+    """STRUCT, MAP and record list reads as reads of a JSONB document."""
+    for read in document_reads(query):
+        value: exp.Expr = read.column
+        for kind, key in read.steps:
+            if kind == "key":
+                value = exp.Anonymous(
+                    this="JSONB_EXTRACT_PATH", expressions=[value, exp.Literal.string(key)]
+                )
+            else:
+                values = {"list": value, "key": exp.Literal.string(key)}
+                select = exp.replace_placeholders(_PG_RECORD.copy(), **values)
+                assert isinstance(select, exp.Select)
+                value = select.subquery()
+        dtype = read.dtype
+        if dtype is None or dtype.is_type(*exp.DataType.NESTED_TYPES):
+            read.node.replace(value)  # a document still (or typed slots, read below)
+            continue
+        text = exp.JSONBExtractScalar(this=value, expression=exp.Literal.string("{}"))
+        typed = text if is_text_type(dtype) else exp.cast(text, dtype)
+        read.node.replace(typed)
 
 
 def _dotted_fields(query: exp.Expr) -> None:

@@ -67,13 +67,13 @@ def retype(tree: exp.Expr, dialect: str) -> exp.Expr:
 def column_type(family: ColumnType, dialect: str, engine_type: str | None = None) -> exp.DataType:
     """The SQL type a column of this family has in ``dialect``'s tables; a nested one (a
     STRUCT, a MAP, a list: ``engine_type``, DuckDB's spelling) keeps its shape, which the
-    plan reads into."""
+    plan reads into, but in PostgreSQL, which holds it as a JSONB document."""
     if family is ColumnType.TIMESTAMP:
         return exp.DataType.build(TIMESTAMP_TYPES[dialect])
     if family is ColumnType.OTHER and engine_type is not None:
         nested = exp.DataType.build(engine_type, dialect="duckdb")
         if nested.is_type(*exp.DataType.NESTED_TYPES):
-            return nested
+            return exp.DataType.build("JSONB") if dialect == "postgres" else nested
     return exp.DataType.build(FAMILY_TYPES[family])
 
 

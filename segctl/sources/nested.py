@@ -44,14 +44,17 @@ SUPPORTED_DIALECTS: dict[str, frozenset[str]] = {
     "json": frozenset(
         {"duckdb", "spark", "databricks", "bigquery", "trino", "snowflake", "postgres"}
     ),
-    "struct": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery"}),
-    "map": frozenset({"duckdb", "spark", "databricks", "trino"}),
-    "records": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery"}),
+    "struct": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery", "postgres"}),
+    "map": frozenset({"duckdb", "spark", "databricks", "trino", "postgres"}),
+    "records": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery", "postgres"}),
 }
 _META = "segctl_nested"
 #: Marks a bracket that reads a STRUCT's field by name (``col['field']``), which BigQuery and
 #: Trino write ``col.field`` (:func:`field_reads`).
 _FIELD = "segctl_field"
+#: The DuckDB type a nested read gives, on its node (for a warehouse that holds nested
+#: columns as JSON documents: :func:`document_reads`).
+_TYPE = "segctl_type"
 _BARE_KEY = re.compile(r"[^.\"\s]+")
 
 
@@ -214,8 +217,65 @@ _KIND_NAMES = {
 }
 
 
-def _mark(node: exp.Expression, kind: str) -> exp.Expression:
+def _mark(node: exp.Expression, kind: str, dtype: exp.DataType | None = None) -> exp.Expression:
     node.meta[_META] = kind
+    if dtype is not None:
+        node.meta[_TYPE] = dtype.sql(dialect="duckdb")
+    return node
+
+
+def _in_document(node: exp.Expr | None) -> bool:
+    """A step of a nested read into a STRUCT, MAP or record list (:func:`document_reads`)."""
+    return isinstance(node, exp.Bracket) and bool(
+        node._meta and (node.meta.get(_FIELD) or node.meta.get(_META) in _DOCUMENT_KINDS)
+    )
+
+
+_DOCUMENT_KINDS = ("struct", "map", "records")
+
+
+@dataclass(frozen=True)
+class DocumentRead:
+    """A nested read into a STRUCT, MAP or record list, as steps into a JSON document (where
+    a warehouse holds such a column: PostgreSQL's JSONB)."""
+
+    node: exp.Bracket  # the read's outermost step, to replace
+    column: exp.Expr  # what it reads into
+    #: ("key", name): an object's member (a STRUCT's field, a MAP's key, a typed slot);
+    #: ("record", key): the ``value`` of the first record of a list whose ``key`` matches.
+    steps: tuple[tuple[str, str], ...]
+    dtype: exp.DataType | None  # what DuckDB reads there (None: not known)
+
+
+def document_reads(tree: exp.Expr) -> list[DocumentRead]:
+    """The nested reads into STRUCT, MAP and record list columns of ``tree``, outermost steps
+    only, each as its steps from its column."""
+    found = []
+    for node in tree.find_all(exp.Bracket):
+        if not _in_document(node) or _in_document(node.parent):
+            continue
+        steps: list[tuple[str, str]] = []
+        at: exp.Expr = node
+        while _in_document(at):
+            assert isinstance(at, exp.Bracket)
+            inner = at.this
+            if isinstance(inner, exp.Bracket) and isinstance(inner.this, exp.ArrayFilter):
+                match = inner.this.expression
+                assert isinstance(match, exp.Lambda) and isinstance(match.this, exp.EQ)
+                steps.append(("record", str(match.this.expression.this)))
+                at = inner.this.this
+            else:
+                [key] = at.expressions
+                steps.append(("key", str(key.this)))
+                at = inner
+        typed = node.meta.get(_TYPE)
+        dtype = parse_type(typed) if typed else None
+        found.append(DocumentRead(node, at, tuple(reversed(steps)), dtype))
+    return found
+
+
+def _typed(node: exp.Bracket, dtype: exp.DataType) -> exp.Bracket:
+    node.meta[_TYPE] = dtype.sql(dialect="duckdb")
     return node
 
 
@@ -332,9 +392,9 @@ def _read(
     child = _child_type(dtype, key, done)
     literal = exp.Literal.string(key)
     if dtype.this == exp.DataType.Type.STRUCT:
-        inner: exp.Expression = _mark(_field(node, key), "struct")
+        inner: exp.Expression = _mark(_field(node, key), "struct", child)
     elif dtype.this == exp.DataType.Type.MAP:
-        inner = _mark(exp.Bracket(this=node, expressions=[literal], safe=True), "map")
+        inner = _mark(exp.Bracket(this=node, expressions=[literal], safe=True), "map", child)
     else:
         record = exp.to_identifier("__kv")
         match = exp.Lambda(
@@ -350,7 +410,7 @@ def _read(
             offset=0,
             safe=True,
         )
-        inner = _mark(_field(first, "value"), "records")
+        inner = _mark(_field(first, "value"), "records", child)
     return _read(inner, child, keys[1:], want, path)
 
 
@@ -402,7 +462,10 @@ def _from_slots(node: exp.Expression, slots: dict[str, exp.DataType], want: str)
     order = sorted(slots, key=lambda name: (not _is_text(slots[name]), list(slots).index(name)))
     # Mixed slot types have no common type: ``any`` reads the value as text.
     reading = "text" if want == "any" else want
-    reads = [_convert(_field(node.copy(), name), slots[name], reading) for name in order]
+    reads = [
+        _convert(_typed(_field(node.copy(), name), slots[name]), slots[name], reading)
+        for name in order
+    ]
     return exp.Coalesce(this=reads[0], expressions=reads[1:]) if len(reads) > 1 else reads[0]
 
 
