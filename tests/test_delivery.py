@@ -874,6 +874,31 @@ def test_a_resend_contact_whose_email_changes_moves_to_the_new_email(
     assert resend.segment(segment) == expected - {f"{third}@example.com"}
 
 
+def test_a_changed_member_whose_old_hashes_failed_to_go_loses_them_at_the_next_push(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 5, 6: nothing lost. A member's email changes while Meta refuses the removal of
+    the old hash (its outage outlasts the retries): the person is in doubt, and the push
+    after Meta is back removes the old hash and adds the new one."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    inside = members(root, AS_OF[0])
+    persons = root / "persons.csv"
+    persons.write_text(persons.read_text().replace("p1,p1@example.com,", "p1,p1.new@example.com,"))
+    meta.inject(status=503, times=None, endpoint="remove_users")
+    later = AS_OF[0] + timedelta(seconds=1)
+    assert segctl(root, "run", "--as-of", iso(later)).returncode == 5
+    meta.clear_faults()
+    assert segctl(root, "push").returncode == 0
+
+    def hashed(*emails: str) -> set[str]:
+        return {str(hash_identity({"person_id": "x", "email": e}, "meta").email) for e in emails}
+
+    emails = [f"{p}@example.com" for p in sorted(inside - {"p1"})] + ["p1.new@example.com"]
+    assert {r[0] for r in meta.audience(audience)} == hashed(*emails)
+
+
 def test_a_sync_failing_at_each_push_counts_once_and_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

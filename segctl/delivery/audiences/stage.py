@@ -106,7 +106,9 @@ def stage(
         if digest:
             _changed(store, target, write)
         else:
-            con.execute("CREATE OR REPLACE TEMP TABLE changed (person_id VARCHAR)")
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE changed (person_id VARCHAR, identifiers VARCHAR)"
+            )
         held = queries.segment_held(store, target.segment)
         # A file can only be written whole. Elsewhere every mode adds and removes: mirror
         # too removes only what segctl added (a platform's replace would drop the members
@@ -129,8 +131,7 @@ def stage(
             sqls = [
                 f"SELECT {columns} {adds}",
                 f"SELECT person_id, identifiers FROM ({LEAVING}) ORDER BY person_id",
-                "SELECT person_id, identifiers FROM synced WHERE person_id IN "
-                "(SELECT person_id FROM changed) ORDER BY person_id",
+                "SELECT person_id, identifiers FROM changed ORDER BY person_id, identifiers",
             ]
             if digest:
                 sqls.append(f"SELECT person_id, source {adds}")
@@ -151,14 +152,26 @@ LEAVING = (
 
 
 def _changed(store: StateStore, target: Audience, write: bool) -> None:
-    """The temp table ``changed``: the synced members still desired whose identifiers are
-    made of other values now. With ``write``, members synced before their digest was kept
+    """The temp table ``changed``: the members still desired whose identifiers are made of
+    other values now, with the identifiers to take away (those on record, and a person in
+    doubt's journalled ones). With ``write``, members synced before their digest was kept
     (state schema v9) are given it, as they are: their identifiers are those they were
     added with."""
+    # Persons in doubt too: their identifiers on record, or in the journal, may still be on
+    # the platform (a removal of old ones refused by an outage), and those no member keeps
+    # must go.
     store.con.execute(
-        """CREATE OR REPLACE TEMP TABLE changed AS SELECT person_id FROM synced
-           JOIN desired USING (person_id)
-           WHERE synced.source IS NOT NULL AND synced.source IS DISTINCT FROM desired.source"""
+        f"""CREATE OR REPLACE TEMP TABLE changed AS
+            SELECT m.person_id, m.identifiers FROM {S}.audience_members AS m
+            JOIN desired AS d USING (person_id)
+            WHERE m.destination = ? AND m.audience = ?
+              AND m.source IS NOT NULL AND m.source IS DISTINCT FROM d.source
+            UNION SELECT person_id, identifiers FROM doubt
+            WHERE person_id IN (SELECT person_id FROM desired)
+              AND person_id NOT IN (SELECT person_id FROM {S}.audience_members
+                                    WHERE destination = ? AND audience = ?
+                                      AND identifiers = doubt.identifiers)""",
+        [target.destination, target.audience] * 2,
     )
     if write and store.rows("SELECT count(*) FROM synced WHERE source IS NULL")[0][0]:
         with store.transaction():
@@ -176,8 +189,8 @@ def _staying(store: StateStore) -> frozenset[str]:
     keys = ", ".join(f"json_extract_string(identifiers, '$.{k}')" for k in SHARED_KEYS)
     changed = "SELECT person_id FROM changed"
     removed = (
-        f"SELECT unnest([{keys}]) AS k FROM ({LEAVING} UNION ALL SELECT person_id, identifiers "
-        f"FROM synced WHERE person_id IN ({changed}))"
+        f"SELECT unnest([{keys}]) AS k FROM ({LEAVING} UNION ALL "
+        "SELECT person_id, identifiers FROM changed)"
     )
     rows = store.rows(
         f"SELECT DISTINCT k FROM (SELECT unnest([{keys}]) AS k FROM synced "
