@@ -9,6 +9,7 @@ rows counted once, events of never-identified persons ignored and said so).
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -184,6 +185,31 @@ def test_posthog_export(tmp_path: Path, t: Truth) -> None:
         tmp_path, "data:\n  events: {path: posthog/*.csv, preset: posthog}\n", "Video Rendered"
     )
     assert members(proj) == expected(t, posthog_person_id)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("columns: {person_id: persn_id}",
+         "missing column 'persn_id' (mapped to 'person_id' in data.events.columns)"),
+        ("columns: {timestamp: ts}",
+         "missing column 'ts' (mapped to 'timestamp' in data.events.columns)"),
+        ("anonymous_id: distnct_id",
+         "missing column 'distnct_id' (given as anonymous_id in data.events)"),
+        ("dedupe_on: uid", "missing column 'uid' (given as dedupe_on in data.events)"),
+    ],
+)  # fmt: skip
+def test_a_column_named_beside_a_preset_must_be_in_the_data(
+    tmp_path: Path, t: Truth, key: str, message: str
+) -> None:
+    """SPEC 1: a column the user names is read, over a preset's own too: a typo in one is a
+    data error naming it (exit 4) at validate, where it was taken as absent (every event of
+    no person, or repeats kept, or anonymous rows lost, said only as a warning of the run)."""
+    write_posthog(t, tmp_path / "posthog")
+    data = f"data:\n  events: {{path: posthog/*.csv, preset: posthog, {key}}}\n"
+    proj = project(tmp_path, data, "Video Rendered")
+    with pytest.raises(segctl.DataError, match=re.escape(message)):
+        proj.validate()
 
 
 def test_stripe_charges_with_a_constant_event(tmp_path: Path, t: Truth) -> None:

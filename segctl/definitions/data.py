@@ -59,6 +59,9 @@ class Source:
     preset: str | None = None
     where: str = ""  # the config key, like data.events[1]
     mapping: bool = False  # written as a source mapping (else a path or a list of paths)
+    #: The canonical names (and ``dedupe_on``, ``anonymous_id``, ``latest_by``) whose
+    #: columns the user named, over a preset's too: each must be in the data.
+    given: frozenset[str] = frozenset()
 
     def column(self, canonical: str) -> Candidates:
         """The source column(s) read as ``canonical`` (the canonical name by default)."""
@@ -129,7 +132,9 @@ def _source(
     base: dict[str, Candidates] = {k: (v,) for k, v in renames.get(role, {}).items()}
     if not isinstance(item, YMap):
         paths = tuple(item) if isinstance(item, list) else (item,)
-        return Source(role, ", ".join(paths), paths, columns=base, where=where)
+        return Source(
+            role, ", ".join(paths), paths, columns=base, where=where, given=frozenset(base)
+        )
     _unknown(item, SOURCE_KEYS[role], where, problems)
     paths = _paths(item, where, problems)
     preset = _preset(item, role, where, problems)
@@ -147,6 +152,8 @@ def _source(
             )
         else:
             columns.update({k: (v,) for k, v in own.items()})
+    keys = ("dedupe_on", "anonymous_id", "latest_by")
+    given = {*base, *(own if isinstance(own, YMap) else ()), *(k for k in keys if k in item)}
     unit = item.get("timestamp_unit", preset.timestamp_unit)
     if unit is not None and unit not in UNITS:
         problems.add(
@@ -180,6 +187,7 @@ def _source(
         preset=str(item["preset"]) if "preset" in item else None,
         where=where,
         mapping=True,
+        given=frozenset(given),
     )
 
 

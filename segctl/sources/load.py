@@ -225,13 +225,15 @@ class Loader:
             found = next((c for n in names if (c := cols.column(n, described))), None)
             found = self._present(found, names, group)
             group.picked[canonical] = found
-            explicit = canonical in source.columns and source.preset is None
             if found is None and canonical == "event" and source.event is not None:
                 continue
-            if found is None and (canonical in REQUIRED[role] or (explicit and names)):
+            if found is None and (canonical in REQUIRED[role] or canonical in source.given):
                 self._missing(source, canonical, names, described, display, csv_files)
+            # Renamed over a column of that name: which one is meant? (A preset's own
+            # names are known to be alone in the tool's export.)
             if (
-                explicit
+                canonical in source.given
+                and source.preset is None
                 and found is not None
                 and found.name != canonical
                 and canonical in described
@@ -254,13 +256,6 @@ class Loader:
                 display,
                 csv_files,
             )
-        for key in ("dedupe_on", "latest_by", "anonymous_id"):
-            given = getattr(source, key, ())
-            if given and len(given) == 1 and source.preset is None and group.picked[key] is None:
-                raise DataError(
-                    f"{display}: missing column '{given[0]}' (given as {key} in "
-                    f"{source.where}); columns are: {', '.join(described)}"
-                )
 
     def _present(
         self, found: cols.Column | None, names: tuple[str, ...], group: Group
@@ -296,7 +291,12 @@ class Loader:
         files: tuple[str, ...],  # the CSV files, whose rows may be ragged
     ) -> None:
         listed = ", ".join(described)
-        if canonical in source.columns and source.preset is None:
+        if canonical in ("dedupe_on", "latest_by", "anonymous_id") and canonical in source.given:
+            raise DataError(
+                f"{display}: missing column '{names[0]}' (given as {canonical} in "
+                f"{source.where}); columns are: {listed}"
+            )
+        if canonical in source.given:
             raise DataError(
                 f"{display}: missing column '{names[0]}' (mapped to '{canonical}' in "
                 f"{_mapping_key(source)}); columns are: {listed}"
