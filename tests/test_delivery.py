@@ -355,6 +355,8 @@ def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
     assert deliveries["pending"] == len(entering) - 1
     assert len(hook.requests) == 1 and hook.events() == []  # the rest never left
     assert "segctl push --retry-failed what failed" in proc.stderr
+    waiting = [len(lib.Project.load(root).person(p)["pending"]) for p in sorted(entering)]
+    assert sorted(waiting) == [0] + [1] * (len(entering) - 1)  # each their own, no one else's
     pushed = json.loads(segctl(root, "push", "-f", "json").stdout)
     assert (pushed["sent"], pushed["failed"], pushed["pending"]) == (len(entering) - 1, 0, 0)
     retried = segctl(root, "push", "--retry-failed", "-f", "json")
@@ -363,6 +365,34 @@ def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
     assert sorted(e["person_id"] for e in hook.events()) == sorted(entering)
     status = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
     assert {r["status"] for r in status if r["destination"] == "crm"} == {"sent"}
+
+
+def test_a_permanent_error_other_than_410_fails_its_message_and_the_rest_go(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A 400 (even one whose body says 410) fails the message it answered; the endpoint is
+    not gone, so the other messages of the push are sent."""
+    hooked = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - webhook: {destination: crm}
+        """
+    root = make(tmp_path, hook, resend, active=hooked)
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace("max_retries: 2}", "max_retries: 2, concurrency: 1}")
+    )
+    entering = members(root, AS_OF[0])
+    hook.inject(status=400, times=1, message="field 410 is invalid")
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5
+    deliveries = json.loads(proc.stdout)["deliveries"]
+    assert (deliveries["sent"], deliveries["failed"], deliveries["pending"]) == (
+        len(entering) - 1,
+        1,
+        0,
+    )
 
 
 def test_mass_exit_guard_holds_exits_until_confirmed(
@@ -772,6 +802,10 @@ def test_a_member_whose_email_changes_is_sent_again_and_the_old_hash_removed(
     con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
     con.execute("UPDATE audience_members SET source = NULL")  # as a v8 state migrated
     con.close()
+    lib.Project.load(root).run(as_of=AS_OF[0] + timedelta(seconds=1), dry_run=True)
+    lib.Project.load(root).sync("active", "meta", mode="mirror", dry_run=True)
+    with duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(source) FROM audience_members").fetchall() == [(0,)]
     persons = root / "persons.csv"
     text = persons.read_text()
     persons.write_text(text.replace("p5,p5@example.com,free,true", "p5,p5@example.com,pro,true"))
@@ -897,6 +931,109 @@ def test_a_changed_member_whose_old_hashes_failed_to_go_loses_them_at_the_next_p
 
     emails = [f"{p}@example.com" for p in sorted(inside - {"p1"})] + ["p1.new@example.com"]
     assert {r[0] for r in meta.audience(audience)} == hashed(*emails)
+
+
+def test_a_hold_keeps_ad_audience_removals_until_confirmed(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 5: a mass exit holds the segment's audience removals on the ad platforms too:
+    nothing is removed from Meta or Google, `run` and `push` exit 5, and `push --confirm`
+    removes the leavers."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
+    late = AS_OF[3].replace(day=AS_OF[3].day + 10)
+    before, after = members(root, AS_OF[2]), members(root, late)
+    assert len(before - after) > len(before) / 2
+    assert segctl(root, "run", "--as-of", iso(late)).returncode == 5
+    assert segctl(root, "push").returncode == 5
+    assert meta.calls("remove_users") == [] and google.calls("remove") == []
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(before, "meta")
+    assert segctl(root, "push", "--confirm", "active").returncode == 0
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(after, "meta")
+    assert google.identifiers("7001234", "emailAddress") == _ad_hashes(after, "google")
+
+
+def test_two_segments_on_one_destination_keep_their_own_audiences(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 5: per destination audience, what segctl has synced there. A person leaving one
+    segment's Meta audience stays in the other's, on Meta and in segctl's record of it: a
+    sync of the other audience finds it in step and sends nothing."""
+    meta, google = ads
+    root, _ = _ad_project(tmp_path, meta, google)
+    everyone = meta.create_audience()
+    (root / "segments" / "everyone.yaml").write_text(
+        dedent(f"""\
+        name: everyone
+        rule: {{event: "*", count: {{gte: 1}}}}
+        audiences:
+          - {{destination: meta, audience_id: "{everyone}"}}
+        """)
+    )
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    left = members(root, AS_OF[0]) - members(root, AS_OF[1])
+    assert left and meta.calls("remove_users")
+    all_of_them = {str(p) for p in lib.Project.load(root).evaluate(["everyone"], as_of=AS_OF[1])
+                   .members("everyone")["person_id"].to_list()}  # fmt: skip
+    assert left <= all_of_them
+    assert {r[0] for r in meta.audience(everyone)} == _ad_hashes(all_of_them, "meta")
+    calls = len(meta.requests)
+    lib.Project.load(root).sync("everyone", "meta", mode="mirror")
+    assert len(meta.requests) == calls  # the other audience's record held: in step
+
+
+def test_sync_add_and_remove_modes_send_one_direction_only(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """`segctl sync --mode add` only adds: leavers stay, and a member whose email changed
+    gets the new hash with the old one kept; `--mode remove` then only removes: the leavers
+    go, the changed member's hashes stay as they are."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    first, second = members(root, AS_OF[0]), members(root, AS_OF[1])
+    stays = sorted(first & second)[0]
+    persons = root / "persons.csv"
+    persons.write_text(
+        persons.read_text().replace(
+            f"{stays},{stays}@example.com,", f"{stays},{stays}.x@example.com,"
+        )
+    )
+    meta.inject(status=503, times=None)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[1])).returncode == 5
+    meta.clear_faults()
+    removals = len(meta.calls("remove_users"))  # the failed run's attempts
+    lib.Project.load(root).sync("active", "meta", mode="add")
+    assert len(meta.calls("remove_users")) == removals
+    new = str(hash_identity({"person_id": stays, "email": f"{stays}.x@example.com"}, "meta").email)
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first | second, "meta") | {new}
+    lib.Project.load(root).sync("active", "meta", mode="remove")
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(second, "meta") | {new}
+
+
+def test_removals_beyond_one_batch_all_leave(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removals go in batches of the platform's size: every leaver leaves, whatever the
+    number of batches (Google's batches of two here)."""
+    from segctl.delivery.platforms.google import GoogleAudience
+
+    monkeypatch.setattr(GoogleAudience, "max_batch", 2)
+    meta, google = ads
+    root, _ = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    late = AS_OF[3].replace(day=AS_OF[3].day + 10)
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text() + "delivery: {max_exit_ratio: 1.0}\n")
+    lib.Project.load(root).run(as_of=late)
+    gone = members(root, AS_OF[0]) - members(root, late)
+    assert len(gone) >= 5
+    assert google.identifiers("7001234", "emailAddress") == _ad_hashes(
+        members(root, late), "google"
+    )
+    assert len(google.calls("remove")) >= 3
 
 
 def test_a_sync_failing_at_each_push_counts_once_and_converges(

@@ -47,9 +47,14 @@ def _jsonable(value: Any) -> Any:
         return value
 
 
+class Gone(Permanent):
+    """410 Gone: the endpoint is disabled (Standard Webhooks); nothing more goes to it in
+    this push."""
+
+
 def classify(response: httpx.Response) -> Any:
     if response.status_code == 410:
-        raise Permanent(
+        raise Gone(
             f"{describe(response)} (the endpoint is gone; fix the destination's "
             "url, then segctl push --retry-failed)"
         )
@@ -86,9 +91,8 @@ class WebhookSender:
         headers = signed_headers(secret, batch.key, int(time.time()), data)
         try:
             self.http.request("POST", self.url, content=data, headers=headers, classify=classify)
-        except Permanent as failure:
-            if "410" in failure.message:
-                self.gone = True
+        except Gone:
+            self.gone = True
             raise
 
     def close(self) -> None:
