@@ -7,6 +7,7 @@ written out, the optional ones commented, so the file documents itself.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from segctl.config import CONFIG_FILE
@@ -173,7 +174,9 @@ def scaffold(directory: Path, *, sample: bool = False, force: bool = False) -> l
     if sample:
         from segctl.sample import generate
 
-        written.extend(generate(directory / "sample_data").values())
+        # Anchored now, and nothing after it: the data a project would have today.
+        now = datetime.now(UTC).replace(microsecond=0)
+        written.extend(generate(directory / "sample_data", anchor=now, past_only=True).values())
     config.write_text(CONFIG.format(**(SAMPLE_PATHS if sample else DATA_PATHS)), encoding="utf-8")
     written.append(config)
     files = {directory / "features.yaml": FEATURES}

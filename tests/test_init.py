@@ -59,6 +59,24 @@ def test_init_sample_then_dry_run_works(demo: Path) -> None:
     assert not (demo / ".segctl" / "state.duckdb").exists()  # a dry run commits nothing
 
 
+def test_the_sample_of_init_holds_nothing_after_the_moment_it_was_made(demo: Path) -> None:
+    """Anchored at the moment `init` runs, the sample is the data a project would have then:
+    no event, person or subscription change after it (the bundled sample, anchored at a
+    fixed day, plants some after its anchor for the as_of tests)."""
+    import duckdb
+
+    made = (demo / "segctl.yaml").stat().st_mtime
+    data = demo / "sample_data"
+    con = duckdb.connect()
+    newest = con.execute(
+        f"""SELECT max(epoch(timestamp)) FROM '{data / "events.parquet"}'
+            UNION ALL SELECT max(epoch(created_at::TIMESTAMPTZ)) FROM '{data / "persons.csv"}'
+            UNION ALL SELECT max(epoch(updated_at::TIMESTAMPTZ))
+                      FROM '{data / "subscriptions.csv"}'"""
+    ).fetchall()
+    assert all(value <= made for (value,) in newest), (newest, made)
+
+
 def test_the_scaffold_validates_and_its_files_are_in_place(demo: Path) -> None:
     proc = segctl(demo, "validate", "--format", "json")
     assert proc.returncode == 0, proc.stderr

@@ -84,6 +84,7 @@ def generate(
     n_persons: int = 3000,
     seed: int = 7,
     anchor: datetime | None = None,
+    past_only: bool = False,
 ) -> dict[str, pathlib.Path]:
     """Write the sample data set into ``out_dir`` and return the written paths.
 
@@ -96,6 +97,9 @@ def generate(
         n_persons: number of persons.
         seed: seed of the ``random.Random`` that drives every choice.
         anchor: reference time of the planted archetypes.
+        past_only: leave out what lies after the anchor (persons created, events,
+            subscription changes), for data that must not hold the future: ``segctl init
+            --sample`` anchors at the moment it runs.
 
     Returns:
         Paths keyed ``persons``, ``events``, ``subscriptions``, ``vip`` and ``suppressed``.
@@ -117,6 +121,10 @@ def generate(
         for status, plan, mrr, ts in gen.subscriptions(p):
             subs.append((p.person_id, status, plan, mrr, _iso(ts)))
     vip, suppressed = _lists(gen, people)
+    if past_only:
+        people = [p for p in people if p.created_at <= anchor]
+        gen.events = [e for e in gen.events if e.timestamp <= anchor]
+        subs = [s for s in subs if s[4] <= _iso(anchor)]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
