@@ -506,6 +506,13 @@ DATA_CASES = [
     Case("data-persons-short-row", DATA, f"data/persons.csv:{PERSONS.count(chr(10)) + 1}",
          "a row of 2 fields, where the header has 6",
          {"persons": PERSONS + "p6,x@example.com\n"}),
+    # Windows line ends and a field added after one (DuckDB's sniffer gives up on the file).
+    Case("data-persons-stray-carriage-return", DATA,
+         f"data/persons.csv:{PERSONS.count(chr(10)) + 2}",
+         "a row of 2 fields, where the header has 6 (person_id, email, plan, country, age, "
+         "created_at), so the columns cannot be read",
+         {}, write_bytes("data/persons.csv", (PERSONS.replace("\n", "\r\n")
+                         + "p6,x@example.com,pro,DE,1,2026-01-01T00:00:00Z\r,extra\r\n").encode())),
     Case("data-persons-not-utf8", DATA, "data.persons",
          "cannot read input: Invalid Input Error: CSV Error on Line: 3",
          {}, write_bytes("data/persons.csv", PERSONS.replace("bob", "b\xf6b").encode("latin-1"))),

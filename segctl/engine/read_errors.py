@@ -33,6 +33,8 @@ _CSV_CONVERSION = re.compile(
     r"\n\s*file = (?P<file>[^\n]+)",
     re.S,
 )
+#: DuckDB's CSV sniffer gives up on a small file with a row of more fields than the header.
+_SNIFFING = re.compile(r'Error when sniffing file "(?P<file>[^"]+)"')
 _JSON_TRANSFORM = re.compile(
     r'JSON transform error in file "(?P<file>[^"]+)", in line (?P<line>\d+): '
     r'(?P<what>[^"\n]*)"(?P<value>[^"\n]*)"'
@@ -58,6 +60,13 @@ def read_error(exc: Exception, where: str, display: Display) -> DataError:
     past = past_the_sample(text, display)
     if past is not None:
         return past
+    sniffed = _SNIFFING.search(text)
+    if sniffed:
+        from segctl.sources.load import ragged_error, ragged_row
+
+        ragged = ragged_row((sniffed.group("file"),))
+        if ragged is not None:
+            return ragged_error(ragged, display)
     return DataError(f"{where}cannot read input: {first_line(exc)}")
 
 

@@ -315,13 +315,8 @@ class Loader:
         # DuckDB names the columns itself when it finds no header row (a row of more fields
         # than the header), or takes another delimiter (a row of fewer): name that row.
         unread = all(re.fullmatch(r"column\d+", c) for c in described)
-        if (unread or len(described) == 1) and (ragged := _ragged_row(files)):
-            file, line, fields, header = ragged
-            raise DataError(
-                f"{self.display(Path(file))}:{line}: a row of {fields} fields, where the header "
-                f"has {len(header)} ({', '.join(header)}), so the columns cannot be read: quote "
-                "the values that hold the delimiter, or fix the row"
-            )
+        if (unread or len(described) == 1) and (ragged := ragged_row(files)):
+            raise ragged_error(ragged, self.display)
         if unread:
             hint = (
                 "no header row was found: is the file empty, or does a row have more "
@@ -524,7 +519,19 @@ class Loader:
             self._table_view("persons", as_of)
 
 
-def _ragged_row(files: tuple[str, ...]) -> tuple[str, int, int, list[str]] | None:
+def ragged_error(
+    ragged: tuple[str, int, int, list[str]], display: Callable[[Path], str]
+) -> DataError:
+    """The DataError for a row of :func:`ragged_row`."""
+    file, line, fields, header = ragged
+    return DataError(
+        f"{display(Path(file))}:{line}: a row of {fields} fields, where the header has "
+        f"{len(header)} ({', '.join(header)}), so the columns cannot be read: quote the "
+        "values that hold the delimiter, or fix the row"
+    )
+
+
+def ragged_row(files: tuple[str, ...]) -> tuple[str, int, int, list[str]] | None:
     """The first row of a CSV file whose number of fields differs from its header's: (file,
     line, its fields, the header); None when there is none."""
     for file in files:
