@@ -8,7 +8,7 @@ from typing import Any
 
 from segctl.errors import UsageError
 from segctl.state import StateStore
-from segctl.state.queries import Overlap, evaluated_segments, segment_history
+from segctl.state.queries import Overlap, evaluated_segments, segment_history, unknown_segment
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ def history(store: StateStore, segment: str) -> list[HistoryRow]:
     """Size, entered and exited of a segment at every committed run that evaluated it."""
     rows = segment_history(store, segment)
     if not rows:
-        raise UsageError(f"segment '{segment}' has no committed run yet")
+        raise unknown_segment(segment, store.known_segments(), "has no committed run yet")
     return [HistoryRow(*row) for row in rows]
 
 
@@ -95,7 +95,7 @@ def overlap(
     known = set(evaluated_segments(store, run.run_id))
     for name in segments:
         if name not in known:
-            raise UsageError(f"segment '{name}' was not part of run {run.run_id}")
+            raise unknown_segment(name, known, f"was not part of run {run.run_id}")
     members = Overlap(store, run.run_id, segments)
     sizes, pairs = members.sizes(), members.pairs()
     rows = []

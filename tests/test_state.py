@@ -446,6 +446,29 @@ def test_state_commands_json_shapes(project: lib.Project) -> None:
     assert pair["both"] == overlap["in_all"]["count"] == len(overlap["in_all"]["person_ids"])
 
 
+def test_a_misspelt_segment_is_a_usage_error_with_the_closest_name(
+    project: lib.Project,
+) -> None:
+    """Every command reading a committed segment says which one was meant (exit 2)."""
+    root = project.root
+    project.run(as_of=AS_OF[0])
+    for args in (
+        ["members", "activ"],
+        ["history", "activ"],
+        ["stats", "activ"],
+        ["overlap", "activ", "buyers"],
+        ["diff", "activ"],
+    ):
+        proc = segctl(root, *args)
+        assert proc.returncode == 2, args
+        assert "segment 'activ'" in proc.stderr and "(did you mean 'active'?)" in proc.stderr, (
+            args,
+            proc.stderr,
+        )
+    proc = segctl(root, "members", "zzz")
+    assert "(segments: active, active_buyers, buyers)" in proc.stderr, proc.stderr
+
+
 def test_state_commands_without_state_exit_2(project: lib.Project) -> None:
     for args in (["diff"], ["members", "active"], ["history", "active"], ["stats"]):
         proc = segctl(project.root, *args)

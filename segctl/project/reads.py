@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from segctl import diff
-from segctl.definitions.source import did_you_mean
 from segctl.delivery import queries as delivery
 from segctl.errors import UsageError
 from segctl.results import DiffResult, polars_frame
@@ -39,12 +38,8 @@ def between(
     known |= set(q.evaluated_segments(store, from_id)) if from_id else set()
     for name in segments or []:
         if name not in known:
-            hint = did_you_mean(name, known)
-            raise UsageError(
-                f"segment '{name}' was not part of run {to_id}"
-                + (f" or run {from_id}" if from_id else "")
-                + (hint or f" (segments: {', '.join(sorted(known)[:12])})")
-            )
+            either = f" or run {from_id}" if from_id else ""
+            raise q.unknown_segment(name, known, f"was not part of run {to_id}{either}")
     return DiffResult(from_id, to_id, diff.between(store, from_id, to_id, segments))
 
 
@@ -58,8 +53,9 @@ def members(project: Project, segment: str, as_of_run: int | None, wait: float) 
         run = store.run(as_of_run) if as_of_run is not None else store.last_run()
         if run is None:
             raise UsageError("no committed run yet: run `segctl run` first")
-        if segment not in q.evaluated_segments(store, run.run_id):
-            raise UsageError(f"segment '{segment}' was not part of run {run.run_id}")
+        known = q.evaluated_segments(store, run.run_id)
+        if segment not in known:
+            raise q.unknown_segment(segment, known, f"was not part of run {run.run_id}")
         # A temp table of the connection: it outlives the attached state.
         q.stage_members(store, run.run_id, segment, RUN_MEMBERS_TABLE)
     query = with_persons(RUN_MEMBERS_TABLE, list(schema["persons"]), keep_unknown=True)

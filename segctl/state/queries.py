@@ -6,8 +6,11 @@ through these functions; none of them writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from segctl.definitions.source import did_you_mean
+from segctl.errors import UsageError
 from segctl.state.schema import S
 from segctl.state.store import StateStore
 from segctl.tempnames import OVERLAP_MEMBERS_TABLE
@@ -213,3 +216,11 @@ class Overlap:
                 [len(set(self.segments))],
             )
         ]
+
+
+def unknown_segment(name: str, known: Iterable[str], what: str) -> UsageError:
+    """The error for a segment ``name`` that ``what`` lacks (``was not part of run 12``),
+    with the closest of the ``known`` ones, else some of them."""
+    names = sorted(set(known))
+    hint = did_you_mean(name, names) or (f" (segments: {', '.join(names[:12])})" if names else "")
+    return UsageError(f"segment '{name}' {what}{hint}")
