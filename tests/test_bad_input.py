@@ -226,6 +226,10 @@ SEGMENT_CASES = [
     Case("between-window-order", DEFINITION, "segments/a.yaml:4:12",
          "'between': the first duration must be the larger one (between: [90d, 30d])",
          segment("name: a\nrule:\n  event: login\n  between: [30d, 90d]\n  count: {gte: 1}\n")),
+    Case("rolling-window-of-zero", DEFINITION, "segments/a.yaml:4:11",
+         "'within': a rolling window of 0 holds no event (as_of - 0 < timestamp <= as_of): "
+         "give a positive duration, or calendar: true for today so far",
+         segment("name: a\nrule:\n  event: login\n  within: 0d\n  count: {eq: 0}\n")),
     Case("unknown-reference", DEFINITION, "segments/a.yaml:2:17",
          "unknown segment 'big_spender' (did you mean 'big_spenders'?)",
          segment("name: a\nrule: {segment: big_spender}\n",
