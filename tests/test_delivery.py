@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -435,6 +436,28 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     exits = [e["person_id"] for e in hook.events() if e["type"] == "segment.exited"]
     assert sorted(exits) == sorted(before - after)
     assert file_audience(root) == hashed(after)
+
+
+def test_the_dry_run_plan_says_which_transition_each_action_answers(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """SPEC 3: the plan per segment and destination. A webhook on enter and one on exit are
+    two rows told apart by `on` (enter, exit; an audience's mode), in JSON and the table."""
+    root = make(tmp_path, hook, resend)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    proc = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[1]), "-f", "json")
+    plan = json.loads(proc.stdout)["plan"]
+    rows = {(r["destination"], r["kind"], r["on"]): r for r in plan}
+    assert {k for k in rows if k[0] in ("crm", "files")} == {
+        ("crm", "webhook", "enter"),
+        ("crm", "webhook", "exit"),
+        ("files", "audience", "sync"),
+    }
+    change = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[1]).changes["active"]
+    assert rows["crm", "webhook", "enter"]["adds"] == change.entered
+    assert rows["crm", "webhook", "exit"]["removes"] == change.exited
+    table = segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[1])).stdout
+    assert re.search(r"active\s+crm\s+webhook\s+exit\s", table), table
 
 
 def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(

@@ -33,8 +33,9 @@ def run(
         bool,
         typer.Option(
             "--dry-run",
-            help="Show the plan (per segment and destination: adds, removes, messages; in "
-            "CSV, beside each segment's figures); commit and send nothing.",
+            help="Show the plan (per segment and destination: adds, removes, messages; "
+            "'on' tells an on_enter action from an on_exit one; in CSV, beside each "
+            "segment's figures); commit and send nothing.",
         ),
     ] = False,
     fire_initial: Annotated[
@@ -134,7 +135,7 @@ def run(
 
 
 #: A dry run's plan, per segment and destination (SPEC 3).
-PLAN_COLUMNS = ["destination", "kind", "adds", "removes", "messages", "held"]
+PLAN_COLUMNS = ["destination", "kind", "on", "adds", "removes", "messages", "held"]
 
 
 def _with_plan(rows: list[tuple[Any, ...]], plan: list[PlanRow]) -> list[tuple[Any, ...]]:

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 class PlanRow:
     segment: str
     destination: str  # a destination name, or "tags"/"emitted events" for local actions
-    kind: str  # webhook | email | tag | emit | audience
+    kind: str  # webhook | email | tag | emit | python | audience
+    #: An action's transition (``enter``: on_enter, ``exit``: on_exit); an audience's mode.
+    on: str = ""
     adds: int = 0  # audience adds, or persons entering
     removes: int = 0  # audience removes, or persons exiting
     #: What an action sends (webhook requests, a batch a request; emails; python calls; tags
@@ -92,6 +94,7 @@ def plan_run(
                     name,
                     action.destination or _local(action.kind, action.settings),
                     action.kind,
+                    transition,
                     held=held and transition == "exit",
                 )
                 if transition == "enter":
@@ -142,6 +145,7 @@ def plan_run(
                 name,
                 audience.destination,
                 "audience",
+                audience.mode,
                 adds=adds,
                 removes=len(synced) - int(both) + again,
                 skipped=skipped.skipped,
