@@ -16,7 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segctl.definitions.data import Source, parse_data
-from segctl.definitions.destinations import Destination, parse_destinations, secret_values
+from segctl.definitions.destinations import (
+    TYPES,
+    Destination,
+    parse_destinations,
+    secret_values,
+)
 from segctl.definitions.durations import parse_duration
 from segctl.definitions.source import Pos, Problems, YList, YMap, load_yaml, valid_keys
 from segctl.errors import ConfigError, ValueProblem
@@ -273,13 +278,20 @@ def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems
             )
 
 
-def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: Pos) -> Any:
-    """Replace ``${NAME}`` from the environment everywhere, keeping positions."""
+#: The keys of a destination that hold a secret (a default for one would sit in the file).
+SECRET_KEYS = frozenset(k for rules in TYPES.values() for k in rules["secret"])
+
+
+def _interpolate(
+    value: Any, environ: dict[str, str], problems: Problems, pos: Pos, key: str = ""
+) -> Any:
+    """Replace ``${NAME}`` from the environment everywhere, keeping positions (``key``: the
+    mapping key the value is under)."""
     if isinstance(value, YMap):
         out = YMap()
         out.pos, out.key_pos, out.value_pos = value.pos, value.key_pos, value.value_pos
-        for key, item in value.items():
-            out[key] = _interpolate(item, environ, problems, value.at(key))
+        for name, item in value.items():
+            out[name] = _interpolate(item, environ, problems, value.at(name), str(name))
         return out
     if isinstance(value, YList):
         items = YList(_interpolate(v, environ, problems, value.at(i)) for i, v in enumerate(value))
@@ -294,10 +306,8 @@ def _interpolate(value: Any, environ: dict[str, str], problems: Problems, pos: P
             return environ[name]
         if default is not None:
             return default
-        problems.add(
-            pos,
-            f"environment variable {name} is not set (export it, or write ${{{name}:-default}})",
-        )
+        fix = "export it" if key in SECRET_KEYS else f"export it, or write ${{{name}:-default}}"
+        problems.add(pos, f"environment variable {name} is not set ({fix})")
         return match.group(0)  # keep ${NAME}: the missing variable is the one problem
 
     return _ENV.sub(replace, value)

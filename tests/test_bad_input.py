@@ -99,8 +99,7 @@ CONFIG_CASES = [
          "unknown key 'segmnets' in segctl.yaml (did you mean 'segments'?",
          {"config": CONFIG + "segmnets: other/\n"}),
     Case("config-missing-env-var", DEFINITION, "segctl.yaml:9:33",
-         "environment variable SEGCTL_TEST_UNSET is not set (export it, or write "
-         "${SEGCTL_TEST_UNSET:-default})",
+         "environment variable SEGCTL_TEST_UNSET is not set (export it)",
          {"config": CONFIG + HOOK}),
     Case("config-bad-timezone", DEFINITION, "segctl.yaml:7:11",
          "unknown timezone 'Mars/Olympus' (use an IANA name like UTC or Europe/Berlin)",

@@ -136,10 +136,18 @@ def test_missing_variables_are_named_each_at_its_place(tmp_path: Path) -> None:
         "  b: {type: resend, from: 'x${TWO}y', api_key: '${THREE:-k}'}\n"
     )
     assert problems_of(tmp_path, text, {"OTHER": "s3cr3t"}) == [
-        "segctl.yaml:3:48: environment variable ONE is not set (export it, or write "
-        "${ONE:-default})",
+        # A secret is not offered a default: it would sit in the file.
+        "segctl.yaml:3:48: environment variable ONE is not set (export it)",
         "segctl.yaml:4:27: environment variable TWO is not set (export it, or write "
         "${TWO:-default})",
+    ]
+
+
+def test_a_secret_whose_variable_is_set_to_nothing_is_said_so(tmp_path: Path) -> None:
+    text = MINIMAL + "destinations:\n  a: {type: webhook, url: 'https://x', secret: '${ONE}'}\n"
+    assert problems_of(tmp_path, text, {"ONE": ""}) == [
+        "segctl.yaml:3:48: destination 'a' (webhook): 'secret' is empty (an environment "
+        "variable it names is set to nothing?)"
     ]
 
 

@@ -111,7 +111,15 @@ def parse_destinations(raw: dict[str, Any], problems: Problems, pos: Pos) -> dic
                 )
                 ok = False
         for key in rules["required"]:
-            if not spec.get(key):
+            if key in spec and spec[key] == "":  # given, empty (a variable set to nothing?)
+                where = spec.at(key) if isinstance(spec, YMap) else at
+                problems.add(
+                    where,
+                    f"destination '{name}' ({kind}): '{key}' is empty (an environment "
+                    "variable it names is set to nothing?)",
+                )
+                ok = False
+            elif not spec.get(key):
                 problems.add(
                     at,
                     f"destination '{name}' ({kind}) needs '{key}'"
