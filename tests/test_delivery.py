@@ -368,6 +368,31 @@ def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
     assert {r["status"] for r in status if r["destination"] == "crm"} == {"sent"}
 
 
+def test_run_and_push_say_each_failure_once_with_its_count(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A receiver answering 500 to every webhook: `run` and `push` say, once, how many
+    items wait and why (not a line per message), and both end with the same error line and
+    exit 5."""
+    hooked = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - webhook: {destination: crm}
+        """
+    root = make(tmp_path, hook, resend, active=hooked)
+    entering = members(root, AS_OF[0])
+    hook.inject(status=500, times=None)
+    for args in (["run", "--as-of", iso(AS_OF[0]), "--fire-initial"], ["push"]):
+        proc = segctl(root, *args)
+        assert proc.returncode == 5, proc.stderr
+        said = [line for line in proc.stderr.splitlines() if "item(s) pending" in line]
+        assert len(said) == 1 and said[0].startswith(f"crm: {len(entering)} item(s) pending: "), (
+            proc.stderr
+        )
+        assert f"delivery incomplete: 0 failed, {len(entering)} pending" in proc.stderr
+
+
 def test_a_permanent_error_other_than_410_fails_its_message_and_the_rest_go(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

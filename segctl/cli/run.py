@@ -24,6 +24,7 @@ from segctl.cli.output import data_warnings, error, note, print_rows, progress
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
+    from segctl.delivery.model import Report
     from segctl.delivery.plan import PlanRow
 
 
@@ -116,25 +117,29 @@ def run(
             for warning in row.warnings:
                 note(f"warning: {row.segment}: {warning}", style="yellow")
         data_warnings(result.warnings)
-        report = result.report
-        if report is not None:
-            for message in report.messages:
-                note(message, style="yellow")
-            for held in report.held:  # the mass-exit guard: push alone will not send these
-                note(held.message, style="yellow")
-            if not report.complete:
-                held_count = sum(h.exits for h in report.held)
-                error(
-                    f"delivery incomplete: {report.failed} failed, {report.pending} pending"
-                    + (f" ({held_count} held exits)" if held_count else "")
-                    + " (see segctl status; segctl push retries what is pending"
-                    + (", segctl push --retry-failed what failed" if report.failed else "")
-                    + ")"
-                )
-                raise typer.Exit(5)
+        if result.report is not None:
+            _said(result.report)
 
 
 #: A dry run's plan, per segment and destination (SPEC 3).
+def _said(report: Report) -> None:
+    """A push's messages on stderr; exit 5, saying so, when it is incomplete."""
+    for message in report.lines():
+        note(message, style="yellow")
+    for held in report.held:  # the mass-exit guard: push alone will not send these
+        note(held.message, style="yellow")
+    if not report.complete:
+        held_count = sum(h.exits for h in report.held)
+        error(
+            f"delivery incomplete: {report.failed} failed, {report.pending} pending"
+            + (f" ({held_count} held exits)" if held_count else "")
+            + " (see segctl status; segctl push retries what is pending"
+            + (", segctl push --retry-failed what failed" if report.failed else "")
+            + ")"
+        )
+        raise typer.Exit(5)
+
+
 PLAN_COLUMNS = ["destination", "kind", "on", "adds", "removes", "messages", "held"]
 
 
@@ -238,12 +243,7 @@ def push(
             document={**counts, "skipped": report.skipped, "scheduled": report.scheduled},
             numeric=["sent", "failed", "pending", "skipped", "scheduled"],
         )
-        for message in report.messages:
-            note(message, style="yellow")
-        for held in report.held:
-            note(held.message, style="yellow")
-        if not report.complete:
-            raise typer.Exit(5)
+        _said(report)
 
 
 def sync(

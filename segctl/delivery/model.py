@@ -113,6 +113,15 @@ class Report:
     scheduled: int = 0  # delayed and not yet due
     messages: list[str] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)  # segments whose exits wait for --confirm
+    #: Items that failed or wait for a retry, by (destination, status, reason): said once
+    #: each, however many batches they went in.
+    tally: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """What to tell the user: the messages, then one line per destination, status and
+        reason (``crm: 12 item(s) pending: HTTP 500``)."""
+        said = [f"{d}: {n} item(s) {status}: {why}" for (d, status, why), n in self.tally.items()]
+        return [*self.messages, *said]
 
     @property
     def complete(self) -> bool:

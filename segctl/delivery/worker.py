@@ -251,9 +251,8 @@ class Worker:
                 self.store, [r["id"] for r in rows], status, failure.message[:1000], next_at
             )
             self.report.failed += len(rows) if status == "failed" else 0
-            self.report.messages.append(
-                f"{batches[0].destination}: {len(rows)} item(s) {status}: {failure.message}"
-            )
+            key = (batches[0].destination, status, failure.message)
+            self.report.tally[key] = self.report.tally.get(key, 0) + len(rows)
 
     def _count_left(self) -> None:
         """pending: held, due, or waiting to be retried; scheduled: delayed, never tried."""
