@@ -391,6 +391,17 @@ def test_run_and_push_say_each_failure_once_with_its_count(
             proc.stderr
         )
         assert f"delivery incomplete: 0 failed, {len(entering)} pending" in proc.stderr
+    hook.clear_faults()
+    proc = segctl(root, "push")
+    assert proc.returncode == 0 and "item(s)" not in proc.stderr, proc.stderr
+    before, sent_at = entering, []
+    for moment in AS_OF[1:]:  # a table: the deliveries are said when there are some
+        later = segctl(root, "run", "--as-of", iso(moment))
+        sent = len(members(root, moment) - before)
+        said = f"deliveries: {sent} sent, 0 failed, 0 pending"
+        assert (said in later.stderr) == (sent > 0), (sent, later.stderr)
+        before, sent_at = members(root, moment), [*sent_at, sent]
+    assert any(sent_at), sent_at
 
 
 def test_a_permanent_error_other_than_410_fails_its_message_and_the_rest_go(

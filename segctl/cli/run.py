@@ -117,8 +117,14 @@ def run(
             for warning in row.warnings:
                 note(f"warning: {row.segment}: {warning}", style="yellow")
         data_warnings(result.warnings)
-        if result.report is not None:
-            _said(result.report)
+        report = result.report
+        if report is not None:
+            if fmt is Format.table and (report.sent or report.failed or report.pending):
+                note(
+                    f"deliveries: {report.sent} sent, {report.failed} failed, "
+                    f"{report.pending} pending"
+                )
+            _said(report)
 
 
 #: A dry run's plan, per segment and destination (SPEC 3).
