@@ -467,6 +467,8 @@ def test_a_misspelt_segment_is_a_usage_error_with_the_closest_name(
         )
     proc = segctl(root, "members", "zzz")
     assert "(segments: active, active_buyers, buyers)" in proc.stderr, proc.stderr
+    # One run: the diff is from before any run (from_run 0 in JSON), not from a "run 0".
+    assert segctl(root, "diff").stdout.startswith("Changes up to run 1 (from before any run)")
 
 
 def test_state_commands_without_state_exit_2(project: lib.Project) -> None:

@@ -73,7 +73,11 @@ def diff(
                 ["segment", "entered", "exited", "definition changed"],
                 summary,
                 numeric=["entered", "exited"],
-                title=f"Changes from run {result.from_run} to run {result.to_run}",
+                title=(
+                    f"Changes from run {result.from_run} to run {result.to_run}"
+                    if result.from_run
+                    else f"Changes up to run {result.to_run} (from before any run)"
+                ),
             )
         else:
             print_rows(
