@@ -461,6 +461,11 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     }
     assert not [e for e in hook.events() if e["type"] == "segment.exited"]
     assert file_audience(root) == hashed(before)  # removals held too
+    waiting = lib.Project.load(root).person(sorted(before - after)[0])["pending"]
+    assert {(p["kind"], p["transition"], p["status"]) for p in waiting} == {
+        ("webhook", "exit", "held"),
+        ("audience", "remove", "held"),
+    }
     status = json.loads(segctl(root, "status", "-f", "json").stdout)
     assert [(h["segment"], h["exits"]) for h in status["holds"]] == [("active", exiting)]
     shown = segctl(root, "status")
