@@ -148,6 +148,6 @@ def watch(
             engine=engine.value if engine else None,
             spark_master=spark_master,
         )
-        note(f"watching {proj.root} (every {every}, polling every {poll}); Ctrl-C stops")
+        note(f"watching {proj.root.resolve()} (every {every}, polling every {poll}); Ctrl-C stops")
         serve(watcher)
         note(f"stopped after {watcher.runs} run(s)")
