@@ -1100,6 +1100,54 @@ def test_removals_beyond_one_batch_all_leave(
     assert len(google.calls("remove")) >= 3
 
 
+def test_an_add_in_doubt_of_a_person_now_unreachable_by_email_is_taken_back(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """SPEC 5: nothing lost. Meta applies the adds but its answers are lost (the person is
+    in doubt); the person's email then becomes unusable. The next push removes what may have
+    been added for them, and keeps everyone else."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    meta.inject(status=503, times=None, after=True, endpoint="add_users")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 5
+    inside = members(root, AS_OF[0])
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(inside, "meta")  # applied
+    meta.clear_faults()
+    gone = sorted(inside)[0]
+    persons = root / "persons.csv"
+    persons.write_text(
+        persons.read_text().replace(f"{gone},{gone}@example.com,", f"{gone},not an email,")
+    )
+    assert segctl(root, "push").returncode == 0
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(inside - {gone}, "meta")
+
+
+def test_two_file_audiences_on_one_destination_keep_their_own_records(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """Writing one segment's file audience leaves the other's record alone: a sync of the
+    other finds it in step (its file is not written again)."""
+    audience_only = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        audiences:
+          - {destination: files}
+        """
+    root = make(tmp_path, hook, resend, active=audience_only)
+    (root / "segments" / "everyone.yaml").write_text(
+        'name: everyone\nrule: {event: "*", count: {gte: 1}}\n'
+        "audiences:\n  - {destination: files}\n"
+    )
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    lib.Project.load(root).run(as_of=AS_OF[1])
+    with duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True) as con:
+        kept = dict(
+            con.execute("SELECT audience, count(*) FROM audience_members GROUP BY 1").fetchall()
+        )
+    everyone = lib.Project.load(root).evaluate(["everyone"], as_of=AS_OF[1]).members("everyone")
+    assert kept == {"active": len(members(root, AS_OF[1])), "everyone": everyone.height}
+
+
 def test_a_sync_failing_at_each_push_counts_once_and_converges(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

@@ -52,8 +52,14 @@ def changes(
     adds, removes = staged.rows
     members = plan_members(client, adds, result, persons)
     doubt = dict(staged.in_doubt)
+    # The old identifiers of members who stay with new ones (those in doubt among them):
+    # only where the new ones are sent (not remove) and removals are (not add).
+    old = staged.changed if mode not in ("add", "remove") else []
+    # In doubt, and no identifier the platform takes now: what may have been added for them
+    # goes (unless the old identifiers above take it already).
     unusable = doubt.keys() & ({r[0] for r in adds} - {m.person_id for m in members})
-    removes += sorted((pid, doubt[pid]) for pid in unusable)  # may be there: take it out
+    unusable -= {str(pid) for pid, _ in old}
+    removes += sorted((pid, doubt[pid]) for pid in unusable)
     if mode == "add":
         removes = []
     if staged.held:  # the exits wait; a changed member's old identifiers are no exit
@@ -63,10 +69,7 @@ def changes(
         adds, members = [], []
     kept = staged.staying | {v for m in members for v in _identifiers(m.identifiers).values() if v}
     removes, shared = _unshared(removes, kept)
-    # The old identifiers of members who stay with new ones, but those kept (their own new
-    # ones too): only where the new ones are sent (not remove) and removals are (not add).
-    old = staged.changed if mode not in ("add", "remove") else []
-    gone, quiet = _unshared(old, kept)
+    gone, quiet = _unshared(old, kept)  # but those kept (their own new ones too)
     # Added again with their new identifiers: their removal is not recorded, their add is
     # (one left with no identifier the platform takes leaves the audience, recorded so).
     changed = {str(pid) for pid, _ in old} & {m.person_id for m in members}
