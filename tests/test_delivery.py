@@ -74,6 +74,34 @@ def make(
     return root
 
 
+#: A segment with a file audience and no actions.
+AUDIENCE_ONLY = """\
+    name: active
+    rule: {event: "*", within: 7d, count: {gte: 1}}
+    audiences:
+      - {destination: files}
+    """
+
+
+def hooked_project(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake, *, one_at_a_time: bool = False
+) -> Path:
+    """A project whose one segment sends a webhook on enter (one request at a time)."""
+    hooked = """\
+        name: active
+        rule: {event: "*", within: 7d, count: {gte: 1}}
+        on_enter:
+          - webhook: {destination: crm}
+        """
+    root = make(tmp_path, hook, resend, active=hooked)
+    if one_at_a_time:
+        config = root / "segctl.yaml"
+        config.write_text(
+            config.read_text().replace("max_retries: 2}", "max_retries: 2, concurrency: 1}")
+        )
+    return root
+
+
 @pytest.fixture(autouse=True)
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRM_SECRET", TEST_SECRET)
@@ -335,17 +363,7 @@ def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
     others of the push are not sent and stay pending (SPEC 6: what could not be delivered
     stays pending), so the next push delivers them; `push --retry-failed` sends the failed
     one once the endpoint is back. Each person's webhook arrives once."""
-    hooked = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        on_enter:
-          - webhook: {destination: crm}
-        """
-    root = make(tmp_path, hook, resend, active=hooked)
-    config = root / "segctl.yaml"
-    config.write_text(
-        config.read_text().replace("max_retries: 2}", "max_retries: 2, concurrency: 1}")
-    )
+    root = hooked_project(tmp_path, hook, resend, one_at_a_time=True)
     entering = members(root, AS_OF[0])
     assert len(entering) >= 3
     hook.inject(status=410, times=1)
@@ -374,13 +392,7 @@ def test_run_and_push_say_each_failure_once_with_its_count(
     """A receiver answering 500 to every webhook: `run` and `push` say, once, how many
     items wait and why (not a line per message), and both end with the same error line and
     exit 5."""
-    hooked = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        on_enter:
-          - webhook: {destination: crm}
-        """
-    root = make(tmp_path, hook, resend, active=hooked)
+    root = hooked_project(tmp_path, hook, resend)
     entering = members(root, AS_OF[0])
     hook.inject(status=500, times=None)
     for args in (["run", "--as-of", iso(AS_OF[0]), "--fire-initial"], ["push"]):
@@ -409,17 +421,7 @@ def test_a_permanent_error_other_than_410_fails_its_message_and_the_rest_go(
 ) -> None:
     """A 400 (even one whose body says 410) fails the message it answered; the endpoint is
     not gone, so the other messages of the push are sent."""
-    hooked = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        on_enter:
-          - webhook: {destination: crm}
-        """
-    root = make(tmp_path, hook, resend, active=hooked)
-    config = root / "segctl.yaml"
-    config.write_text(
-        config.read_text().replace("max_retries: 2}", "max_retries: 2, concurrency: 1}")
-    )
+    root = hooked_project(tmp_path, hook, resend, one_at_a_time=True)
     entering = members(root, AS_OF[0])
     hook.inject(status=400, times=1, message="field 410 is invalid")
     proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
@@ -507,13 +509,7 @@ def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(
     """SPEC 3, 5: a segment with audiences and no on_exit actions holds its audience
     removals; they are pending work like held exit actions (exit 5, "delivery incomplete",
     counted pending, not sent) until ``segctl push --confirm`` sends them (exit 0)."""
-    audience_only = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        audiences:
-          - {destination: files}
-        """
-    root = make(tmp_path, hook, resend, active=audience_only)
+    root = make(tmp_path, hook, resend, active=AUDIENCE_ONLY)
     assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
     late = AS_OF[3].replace(day=AS_OF[3].day + 10)
     before, after = members(root, AS_OF[2]), members(root, late)
@@ -543,13 +539,7 @@ def test_a_segment_with_nothing_to_hold_is_never_held(
 ) -> None:
     """No on_exit actions and no audiences: a mass exit holds nothing, so no hold is recorded,
     run and status say nothing of one, and the report shows no held segment."""
-    quiet = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        on_enter:
-          - webhook: {destination: crm}
-        """
-    root = make(tmp_path, hook, resend, active=quiet)
+    root = hooked_project(tmp_path, hook, resend)
     assert segctl(root, "run", "--as-of", iso(AS_OF[2])).returncode == 0
     late = AS_OF[3].replace(day=AS_OF[3].day + 10)
     before, after = members(root, AS_OF[2]), members(root, late)
@@ -1125,15 +1115,8 @@ def test_an_add_in_doubt_of_a_person_now_unreachable_by_email_is_taken_back(
 def test_two_file_audiences_on_one_destination_keep_their_own_records(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:
-    """Writing one segment's file audience leaves the other's record alone: a sync of the
-    other finds it in step (its file is not written again)."""
-    audience_only = """\
-        name: active
-        rule: {event: "*", within: 7d, count: {gte: 1}}
-        audiences:
-          - {destination: files}
-        """
-    root = make(tmp_path, hook, resend, active=audience_only)
+    """Writing one segment's file audience leaves segctl's record of the other's alone."""
+    root = make(tmp_path, hook, resend, active=AUDIENCE_ONLY)
     (root / "segments" / "everyone.yaml").write_text(
         'name: everyone\nrule: {event: "*", count: {gte: 1}}\n'
         "audiences:\n  - {destination: files}\n"
