@@ -434,6 +434,29 @@ def test_a_permanent_error_other_than_410_fails_its_message_and_the_rest_go(
     )
 
 
+def test_retry_failed_sends_the_failed_again_and_leaves_the_skipped(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """`push --retry-failed` tries again what a destination refused, not what segctl
+    skipped on purpose (an email to a malformed address stays skipped)."""
+    root = make(tmp_path, hook, resend)
+    entering = sorted(members(root, AS_OF[0]))
+    persons = root / "persons.csv"
+    bad = entering[0]
+    persons.write_text(persons.read_text().replace(f"{bad}@example.com", "not-an-address"))
+    hook.inject(status=400, times=1)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial").returncode == 5
+
+    def by_status() -> dict[tuple[str, str], int]:
+        rows = json.loads(segctl(root, "status", "-f", "json").stdout)["deliveries"]
+        return {(r["destination"], r["status"]): r["count"] for r in rows}
+
+    assert by_status()[("crm", "failed")] == 1 and by_status()[("mail", "skipped")] == 1
+    assert segctl(root, "push", "--retry-failed").returncode == 0
+    after = by_status()
+    assert ("crm", "failed") not in after and after[("mail", "skipped")] == 1, after
+
+
 def test_mass_exit_guard_holds_exits_until_confirmed(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:
