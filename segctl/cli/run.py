@@ -124,11 +124,10 @@ def run(
                     f"deliveries: {report.sent} sent, {report.failed} failed, "
                     f"{report.pending} pending"
                 )
-            _said(report)
+            _say_deliveries(report)
 
 
-#: A dry run's plan, per segment and destination (SPEC 3).
-def _said(report: Report) -> None:
+def _say_deliveries(report: Report) -> None:
     """A push's messages on stderr; exit 5, saying so, when it is incomplete."""
     for message in report.lines():
         note(message, style="yellow")
@@ -146,6 +145,7 @@ def _said(report: Report) -> None:
         raise typer.Exit(5)
 
 
+#: A dry run's plan, per segment and destination (SPEC 3).
 PLAN_COLUMNS = ["destination", "kind", "on", "adds", "removes", "messages", "held"]
 
 
@@ -249,7 +249,7 @@ def push(
             document={**counts, "skipped": report.skipped, "scheduled": report.scheduled},
             numeric=["sent", "failed", "pending", "skipped", "scheduled"],
         )
-        _said(report)
+        _say_deliveries(report)
 
 
 def sync(

@@ -40,6 +40,8 @@ CANONICAL: dict[str, tuple[str, ...]] = {
     "subscriptions": ("person_id", "status", "plan", "mrr", "updated_at"),
     "identities": ("id", "person_id"),
 }
+#: The keys of a source mapping that name a column of their own (beside ``columns``).
+COLUMN_KEYS = ("dedupe_on", "anonymous_id", "latest_by")
 FORMATS_HINT = ".parquet, .csv, .tsv, .json, .jsonl, .ndjson, each optionally .gz"
 
 
@@ -152,8 +154,7 @@ def _source(
             )
         else:
             columns.update({k: (v,) for k, v in own.items()})
-    keys = ("dedupe_on", "anonymous_id", "latest_by")
-    given = {*base, *(own if isinstance(own, YMap) else ()), *(k for k in keys if k in item)}
+    given = {*base, *(own if isinstance(own, YMap) else ()), *(k for k in COLUMN_KEYS if k in item)}
     unit = item.get("timestamp_unit", preset.timestamp_unit)
     if unit is not None and unit not in UNITS:
         problems.add(

@@ -320,8 +320,17 @@ def sync_requests(store: StateStore) -> list[dict[str, Any]]:
             FROM {S}.outbox WHERE kind = 'audience' AND status = 'pending'
             GROUP BY segment, destination, spec ORDER BY 1"""
     )
-    keys = ("id", "segment", "destination", "audience", "mode", "attempts", "next_attempt_at")
-    return [{**dict(zip(keys, row, strict=False)), "last_error": row[-1]} for row in rows]
+    keys = (
+        "id",
+        "segment",
+        "destination",
+        "audience",
+        "mode",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    )
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def audiences_of(store: StateStore, person_ids: list[str]) -> list[tuple[str, str, str, str]]:

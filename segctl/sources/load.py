@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from segctl.definitions.data import Source
+from segctl.definitions.data import COLUMN_KEYS, Source
 from segctl.errors import DataError
 from segctl.sources import columns as cols
 from segctl.sources import runfiles, views
@@ -237,7 +237,7 @@ class Loader:
                 and found is not None
                 and found.name != canonical
                 and canonical in described
-                and canonical not in ("dedupe_on", "latest_by", "anonymous_id")
+                and canonical not in COLUMN_KEYS
             ):
                 raise DataError(
                     f"{display}: has both '{found.name}' (renamed to '{canonical}' in "
@@ -291,7 +291,7 @@ class Loader:
         files: tuple[str, ...],  # the CSV files, whose rows may be ragged
     ) -> None:
         listed = ", ".join(described)
-        if canonical in ("dedupe_on", "latest_by", "anonymous_id") and canonical in source.given:
+        if canonical in COLUMN_KEYS and canonical in source.given:
             raise DataError(
                 f"{display}: missing column '{names[0]}' (given as {canonical} in "
                 f"{source.where}); columns are: {listed}"

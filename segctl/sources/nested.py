@@ -26,7 +26,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlglot import exp
 
@@ -55,6 +55,7 @@ _FIELD = "segctl_field"
 #: The DuckDB type a nested read gives, on its node (for a warehouse that holds nested
 #: columns as JSON documents: :func:`document_reads`).
 _TYPE = "segctl_type"
+_Node = TypeVar("_Node", bound=exp.Expression)
 _BARE_KEY = re.compile(r"[^.\"\s]+")
 
 
@@ -219,9 +220,10 @@ _KIND_NAMES = {
 
 def _mark(node: exp.Expression, kind: str, dtype: exp.DataType | None = None) -> exp.Expression:
     node.meta[_META] = kind
-    if dtype is not None:
-        node.meta[_TYPE] = dtype.sql(dialect="duckdb")
-    return node
+    return node if dtype is None else _typed(node, dtype)
+
+
+_DOCUMENT_KINDS = ("struct", "map", "records")
 
 
 def _in_document(node: exp.Expr | None) -> bool:
@@ -229,9 +231,6 @@ def _in_document(node: exp.Expr | None) -> bool:
     return isinstance(node, exp.Bracket) and bool(
         node._meta and (node.meta.get(_FIELD) or node.meta.get(_META) in _DOCUMENT_KINDS)
     )
-
-
-_DOCUMENT_KINDS = ("struct", "map", "records")
 
 
 @dataclass(frozen=True)
@@ -274,7 +273,8 @@ def document_reads(tree: exp.Expr) -> list[DocumentRead]:
     return found
 
 
-def _typed(node: exp.Bracket, dtype: exp.DataType) -> exp.Bracket:
+def _typed(node: _Node, dtype: exp.DataType) -> _Node:
+    """``node``, marked as reading a value of ``dtype`` (DuckDB's)."""
     node.meta[_TYPE] = dtype.sql(dialect="duckdb")
     return node
 
