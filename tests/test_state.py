@@ -428,6 +428,10 @@ def test_state_commands_json_shapes(project: lib.Project) -> None:
     assert all(set(s) == {"name", "entered", "exited"} for s in diff["segments"])
     assert segctl(root, "diff", "--exit-code").returncode == 1
     assert segctl(root, "diff", "--from", "2", "--to", "2", "--exit-code").returncode == 0
+    reversed_range = segctl(root, "diff", "--from", "2", "--to", "1")
+    assert reversed_range.returncode == 2
+    assert "--from 2 is after --to 1" in reversed_range.stderr
+    assert "segctl diff --from 1 --to 2" in reversed_range.stderr
 
     listed = json.loads(segctl(root, "members", "active", "-f", "json").stdout)
     ids = [m["person_id"] for m in listed]

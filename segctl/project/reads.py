@@ -34,6 +34,11 @@ def between(
     else:
         from_id = from_run
         store.run(from_id)
+    if from_id > to_id:  # git shows such a range reversed; entered would read as exited
+        raise UsageError(
+            f"--from {from_id} is after --to {to_id}: the earlier run comes first "
+            f"(`segctl diff --from {to_id} --to {from_id}`)"
+        )
     known = set(q.evaluated_segments(store, to_id))
     known |= set(q.evaluated_segments(store, from_id)) if from_id else set()
     for name in segments or []:
