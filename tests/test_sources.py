@@ -803,3 +803,58 @@ def test_keys_beside_a_preset_override_it(tmp_path: Path) -> None:
     assert proj.data_warnings() == [
         "mp.jsonl: 1 of 2 rows (50%) repeat an earlier row's dedupe_on value and were removed"
     ]
+
+
+def test_typed_timestamps_inside_a_struct_or_map_are_read_as_their_instants(
+    tmp_path: Path,
+) -> None:
+    """A dotted path to a TIMESTAMP, TIMESTAMPTZ or DATE field of a STRUCT (or a MAP's value)
+    is read as that instant wherever a source reads a timestamp: events' ``timestamp``,
+    persons' ``created_at`` and ``latest_by``. They were read as missing text: every event
+    ignored as having no timestamp, every person gone."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+            ('u1', 'buy', {{'ts': TIMESTAMP '2026-11-01 10:00:00',
+                           'tz': TIMESTAMPTZ '2026-11-01 10:00:00+02',
+                           'day': DATE '2026-11-01'}}, MAP {{'at': TIMESTAMP '2026-11-02 09:30:00'}}),
+            ('u2', 'buy', {{'ts': TIMESTAMP '2026-11-03 00:00:00',
+                           'tz': TIMESTAMPTZ '2026-11-03 00:00:00-05',
+                           'day': DATE '2026-11-03'}}, MAP {{'at': TIMESTAMP '2026-11-04 00:00:00'}})
+        ) AS t(uid, event, meta, extra)) TO '{tmp_path / "events.parquet"}'"""
+    )
+    con.execute(
+        f"""COPY (SELECT * FROM (VALUES
+            ('u1', 'free', {{'seen': TIMESTAMP '2026-10-01 00:00:00'}}),
+            ('u1', 'pro', {{'seen': TIMESTAMP '2026-11-02 00:00:00'}}),
+            ('u2', 'pro', {{'seen': TIMESTAMP '2026-10-15 00:00:00'}})
+        ) AS t(uid, plan, info)) TO '{tmp_path / "persons.parquet"}'"""
+    )
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments/pro.yaml").write_text("name: pro\nrule: {property: plan, eq: pro}\n")
+    expected = {
+        "meta.ts": {"u1": "2026-11-01 10:00:00", "u2": "2026-11-03 00:00:00"},
+        "meta.tz": {"u1": "2026-11-01 08:00:00", "u2": "2026-11-03 05:00:00"},
+        "meta.day": {"u1": "2026-11-01 00:00:00", "u2": "2026-11-03 00:00:00"},
+        "extra.at": {"u1": "2026-11-02 09:30:00", "u2": "2026-11-04 00:00:00"},
+    }
+    for path, instants in expected.items():
+        (tmp_path / "segctl.yaml").write_text(
+            "data:\n"
+            f"  events: {{path: events.parquet, columns: {{person_id: uid, timestamp: {path}}}}}\n"
+            "  persons: {path: persons.parquet, columns: {person_id: uid, created_at: info.seen},"
+            " latest_by: info.seen}\n"
+            "segments: segments/\n"
+        )
+        proj = segctl.Project.load(tmp_path)
+        # u1's latest row at as_of is the pro one; its created_at is that row's instant.
+        result = proj.evaluate(as_of="2026-11-05T00:00:00Z")
+        rows = proj.engine.driver.rows("SELECT person_id, timestamp::VARCHAR FROM events")
+        assert dict(rows) == instants, path
+        assert result.members("pro")["person_id"].to_list() == ["u1", "u2"]
+        early = segctl.Project.load(tmp_path).evaluate(as_of="2026-11-01T12:00:00Z")
+        assert early.members("pro")["person_id"].to_list() == ["u2"]
+        created = proj.engine.driver.rows("SELECT person_id, created_at::VARCHAR FROM persons")
+        assert dict(created) == {"u1": "2026-11-02 00:00:00", "u2": "2026-10-15 00:00:00"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from segctl.errors import DataError
-from segctl.sources.nested import NestedAccessError, access, parse_path
+from segctl.sources.nested import NestedAccessError, access, parse_path, value_type
 
 TIMESTAMPTZ = "TIMESTAMP WITH TIME ZONE"
 #: Any tz-aware timestamp: also TIMESTAMPTZ_NS (pandas writes nanoseconds).
@@ -68,13 +68,25 @@ def column(name: str, described: dict[str, str]) -> Column | None:
         return None
     if not path.nested or path.column not in described:
         return None
+    column_type = described[path.column]
     try:
-        tree = access(
-            exp.column(path.column, quoted=True), described[path.column], path.keys, "text"
-        )
+        # A value whose type the column's type says (a STRUCT's or MAP's TIMESTAMP, DATE or
+        # number) keeps it, read as its type is; inside JSON text or a GA4 record it is text.
+        known = value_type(column_type, path.keys)
+        want = "any" if known is not None else "text"
+        tree = access(exp.column(path.column, quoted=True), column_type, path.keys, want)
     except NestedAccessError:
         return None
-    return Column(tree, "VARCHAR", name)
+    return Column(tree, _duck_name(known) if known is not None else "VARCHAR", name)
+
+
+def _duck_name(dtype: exp.DataType) -> str:
+    """The name DuckDB's DESCRIBE gives the type (what the readings here compare with)."""
+    if dtype.this == exp.DataType.Type.TIMESTAMPTZ:
+        return TIMESTAMPTZ
+    if dtype.this in exp.DataType.TEXT_TYPES:
+        return "VARCHAR"
+    return dtype.sql(dialect="duckdb")
 
 
 def text(col: Column, empty_is_null: bool = True) -> exp.Expr:
