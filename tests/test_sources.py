@@ -166,6 +166,45 @@ def test_mixpanel_export(tmp_path: Path, t: Truth) -> None:
     assert created == {k: first[k] for k in created}
 
 
+def test_mixpanel_reads_each_rows_person_distinct_id_where_it_has_no_user_id(
+    tmp_path: Path,
+) -> None:
+    """A row's person is its ``$user_id``, else its ``distinct_id`` (server-side events carry
+    no ``$user_id``), unless the distinct id names the row's device (``$device:<id>`` in
+    simplified ID merge, the ``$device_id`` itself in the original one): those rows are
+    anonymous and stitched through the device. It took ``$user_id`` alone once the export
+    held it anywhere: every server-side event was ignored as having no person."""
+
+    def line(event: str, insert_id: str, **props: str) -> str:
+        properties = {"time": 1793620800, "$insert_id": insert_id, **props}
+        return json.dumps({"event": event, "properties": properties})
+
+    lines = [
+        line("Login", "a", distinct_id="u1", **{"$user_id": "u1", "$device_id": "d1"}),
+        line("Charge", "b", distinct_id="u1"),  # server-side: no $user_id, no device
+        line("Charge", "c", distinct_id="u2"),
+        line("Charge", "d", distinct_id="$device:d1", **{"$device_id": "d1"}),  # u1's device
+        line("Charge", "e", distinct_id="$device:d9", **{"$device_id": "d9"}),  # nobody's
+        line("Charge", "f", distinct_id="d7", **{"$device_id": "d7"}),  # original ID merge
+        line("Charge", "g", distinct_id="u3", **{"$device_id": "d7"}),  # ... then identified
+    ]
+    write(tmp_path, {"e.jsonl": "\n".join(lines) + "\n"})
+    proj = project(tmp_path, "data:\n  events: {path: e.jsonl, preset: mixpanel}\n", "Charge")
+    result = proj.evaluate(as_of=AS_OF)
+    counts = dict(proj.engine.driver.rows("SELECT person_id, count(*) FROM events GROUP BY ALL"))
+    assert counts == {"u1": 3, "u2": 1, "u3": 2}
+    assert "e.jsonl: 1 of 7 events (14%) have no person id and were ignored" in result.warnings
+    # A person id the user names beside the preset is read as named, on every row.
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: e.jsonl, preset: mixpanel, "
+        "columns: {person_id: properties.distinct_id}}\nsegments: segments/\n"
+    )
+    named = segctl.Project.load(tmp_path)
+    named.evaluate(as_of=AS_OF)
+    ids = {r[0] for r in named.engine.driver.rows("SELECT DISTINCT person_id FROM events")}
+    assert ids == {"u1", "u2", "u3", "$device:d1", "$device:d9", "d7"}
+
+
 def test_ga4_export(tmp_path: Path, t: Truth) -> None:
     write_ga4(t, tmp_path / "ga4")
     proj = project(
@@ -819,10 +858,12 @@ def test_typed_timestamps_inside_a_struct_or_map_are_read_as_their_instants(
         f"""COPY (SELECT * FROM (VALUES
             ('u1', 'buy', {{'ts': TIMESTAMP '2026-11-01 10:00:00',
                            'tz': TIMESTAMPTZ '2026-11-01 10:00:00+02',
-                           'day': DATE '2026-11-01'}}, MAP {{'at': TIMESTAMP '2026-11-02 09:30:00'}}),
+                           'day': DATE '2026-11-01'}},
+             MAP {{'at': TIMESTAMP '2026-11-02 09:30:00'}}),
             ('u2', 'buy', {{'ts': TIMESTAMP '2026-11-03 00:00:00',
                            'tz': TIMESTAMPTZ '2026-11-03 00:00:00-05',
-                           'day': DATE '2026-11-03'}}, MAP {{'at': TIMESTAMP '2026-11-04 00:00:00'}})
+                           'day': DATE '2026-11-03'}},
+             MAP {{'at': TIMESTAMP '2026-11-04 00:00:00'}})
         ) AS t(uid, event, meta, extra)) TO '{tmp_path / "events.parquet"}'"""
     )
     con.execute(

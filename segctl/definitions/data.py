@@ -58,6 +58,9 @@ class Source:
     dedupe_on: Candidates = ()
     anonymous_id: Candidates = ()
     latest_by: Candidates = ()
+    #: A preset's person id read row by row (:attr:`Preset.person_per_row`), unless the user
+    #: named the column.
+    person_per_row: bool = False
     preset: str | None = None
     where: str = ""  # the config key, like data.events[1]
     mapping: bool = False  # written as a source mapping (else a path or a list of paths)
@@ -185,6 +188,7 @@ def _source(
         dedupe_on=_column_key(item, "dedupe_on", preset.dedupe_on, where, problems),
         anonymous_id=_column_key(item, "anonymous_id", preset.anonymous_id, where, problems),
         latest_by=_column_key(item, "latest_by", preset.latest_by, where, problems),
+        person_per_row=preset.person_per_row and "person_id" not in given,
         preset=str(item["preset"]) if "preset" in item else None,
         where=where,
         mapping=True,

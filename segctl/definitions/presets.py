@@ -16,7 +16,8 @@ override it. The mappings follow each tool's documented export (docs/data.md sho
   ``$insert_id``.
 - mixpanel: the raw export API lines: ``event`` and ``properties`` holding ``time`` (epoch
   seconds), ``distinct_id``, ``$user_id`` (simplified ID merge), ``$device_id`` and
-  ``$insert_id``.
+  ``$insert_id``; a row's person is its ``$user_id``, else its ``distinct_id`` unless that
+  names its device.
 - ga4: the BigQuery export (``events_YYYYMMDD`` as Parquet or JSON): ``event_name``,
   ``event_timestamp`` (microseconds), ``user_id``, ``user_pseudo_id``, ``event_params``
   (key/value records).
@@ -39,6 +40,11 @@ class Preset:
     timestamp_unit: str | None = None
     dedupe_on: Candidates = ()
     latest_by: Candidates = ()
+    #: The person id is the first candidate with a value on each row (not the first one the
+    #: export holds anywhere), and a value naming the row's device is no person: Mixpanel's
+    #: ``distinct_id`` is the user on rows without ``$user_id`` (server-side events), and
+    #: the device on anonymous ones (``$device:<id>``, or the ``$device_id`` itself).
+    person_per_row: bool = False
 
 
 _SEGMENT_EVENTS = Preset(
@@ -102,6 +108,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
             anonymous_id=("properties.$device_id", "properties.distinct_id"),
             timestamp_unit="s",
             dedupe_on=("properties.$insert_id",),
+            person_per_row=True,
         ),
     },
     "ga4": {

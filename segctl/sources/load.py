@@ -243,6 +243,8 @@ class Loader:
                     f"{display}: has both '{found.name}' (renamed to '{canonical}' in "
                     f"{_mapping_key(source)}) and a column named '{canonical}'"
                 )
+        if role == "events" and source.person_per_row:
+            group.picked["person_id"] = _row_person(source, group) or group.picked["person_id"]
         if (
             role == "events"
             and group.picked["person_id"] is None
@@ -549,6 +551,26 @@ def ragged_row(files: tuple[str, ...]) -> tuple[str, int, int, list[str]] | None
                 if header and row and len(row) != len(header):
                     return file, rows.line_num, len(row), header
     return None
+
+
+def _row_person(source: Source, group: Group) -> cols.Column | None:
+    """The person id of each row as :attr:`Source.person_per_row` reads it: the first of the
+    candidates present that has a value on the row and does not name the row's device
+    (``$device:`` and an id, or the row's anonymous id read from another column)."""
+    found = [c for n in _names(source, "person_id") if (c := cols.column(n, group.described))]
+    if not found:
+        return None
+    anonymous = group.picked.get("anonymous_id")
+    reads: list[exp.Expr] = []
+    for column in found:
+        value = cols.text(column)
+        device: exp.Expr = exp.func("starts_with", value.copy(), exp.Literal.string("$device:"))
+        if anonymous is not None and anonymous.name != column.name:
+            same = exp.EQ(this=value.copy(), expression=cols.text(anonymous))
+            device = exp.or_(device, exp.Coalesce(this=same, expressions=[exp.false()]))
+        reads.append(exp.Case(ifs=[exp.If(this=exp.not_(device), true=value)]))
+    tree = exp.Coalesce(this=reads[0], expressions=reads[1:]) if len(reads) > 1 else reads[0]
+    return cols.Column(tree, "VARCHAR", found[0].name)
 
 
 def _names(source: Source, canonical: str) -> tuple[str, ...]:
