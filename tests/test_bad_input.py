@@ -521,13 +521,13 @@ DATA_CASES = [
          {}, write_bytes("data/persons.csv", PERSONS.replace("bob", "b\xf6b").encode("latin-1"))),
     # ---- data sources (SPEC 1, "Data sources") ----
     Case("data-json-malformed-line", DATA, "data/events.jsonl:2",
-         "malformed JSON line (unexpected control character in string); each line of an NDJSON "
-         "file must be one JSON object",
+         "malformed JSON line (unexpected control character in string): "
+         + repr(JSON_LINE[:-3]) + "; each line of an NDJSON file must be one JSON object",
          {**config("data/events.parquet", "data/events.jsonl"),
           "files": {"data/events.jsonl": JSON_LINE + JSON_LINE[:-3] + "\n" + JSON_LINE}}),
     Case("data-json-not-objects", DATA, "data/events.json:1",
-         "a JSON line that is not an object: each line of an NDJSON file must be one JSON "
-         "object",
+         "a JSON line that is not an object ('[1, 2, 3]'): each line of an NDJSON file must be "
+         "one JSON object",
          {**config("data/events.parquet", "data/events.json"),
           "files": {"data/events.json": "[1, 2, 3]\n"}}),
     Case("data-json-line-not-an-object", DATA, "data/events.ndjson:3",
@@ -972,3 +972,19 @@ def test_secrets_from_the_environment_never_appear_in_errors(
     result = cli("validate", "--project", root, code=3)
     assert "SEGCTL_TEST_UNSET is not set" in result.stderr
     assert "s3cr3t-value" not in result.output
+
+
+def test_a_long_malformed_json_line_is_shown_cut_in_a_gzipped_file(tmp_path: Path) -> None:
+    """The bad line is named with its text, cut at SHOWN characters (a line can be a
+    megabyte of properties), gzipped or not."""
+    import gzip
+
+    from segctl.engine.read_errors import SHOWN, first_bad_line
+
+    long_line = '{"person_id": "p2", "event": "' + "x" * 200
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(gzip.compress((JSON_LINE + long_line + "\n" + JSON_LINE).encode()))
+    assert first_bad_line(path) == (2, repr(long_line[:SHOWN] + "..."))
+    plain = tmp_path / "events.jsonl"
+    plain.write_text(JSON_LINE * 2)
+    assert first_bad_line(plain) is None

@@ -320,12 +320,13 @@ class DuckDBEngine:
                     if files.format == "json"
                     for path in files.files
                 ]
-                found = next(((p, n) for p in json_files if (n := first_bad_line(p))), None)
-                place = f"{self.config.display(found[0])}:{found[1]}: " if found else where
+                found = next(((p, b) for p in json_files if (b := first_bad_line(p))), None)
+                place = f"{self.config.display(found[0])}:{found[1][0]}: " if found else where
+                shown = f" ({found[1][1]})" if found else ""
                 raise DataError(
-                    f"{place}a JSON line that is not an object: each line of an NDJSON file "
-                    'must be one JSON object (like {"event": "login", ...}), not a JSON array '
-                    "or a bare value"
+                    f"{place}a JSON line that is not an object{shown}: each line of an NDJSON "
+                    'file must be one JSON object (like {"event": "login", ...}), not a JSON '
+                    "array or a bare value"
                 ) from None
             raise DataError(f"{where}{first_line(exc)}") from None
 

@@ -51,11 +51,13 @@ def read_error(exc: Exception, where: str, display: Display) -> DataError:
     malformed = _MALFORMED_JSON.search(first_line(exc))
     if malformed:
         path = Path(malformed.group("file"))
-        line = first_bad_line(path) or int(malformed.group("line"))
+        bad = first_bad_line(path)
+        line, text = bad if bad else (int(malformed.group("line")), None)
+        shown = f": {text}" if text is not None else ""
         return DataError(
             f"{display(path)}:{line}: malformed JSON line "
-            f"({malformed.group('what').rstrip('. ')}); each line of an NDJSON file must be one "
-            "JSON object"
+            f"({malformed.group('what').rstrip('. ')}){shown}; each line of an NDJSON file "
+            "must be one JSON object"
         )
     past = past_the_sample(text, display)
     if past is not None:
@@ -139,16 +141,23 @@ def _json_line_of(path: Path, value: str) -> tuple[int, str] | None:
     return None
 
 
-def first_bad_line(path: Path) -> int | None:
-    """The number of the first line of an NDJSON file that is not a JSON object (malformed,
-    an array or a bare value), None when every line is one (or the file cannot be read)."""
+#: A bad line is shown up to this many characters.
+SHOWN = 80
+
+
+def first_bad_line(path: Path) -> tuple[int, str] | None:
+    """The number and text (quoted, cut at :data:`SHOWN` characters) of the first line of an
+    NDJSON file that is not a JSON object (malformed, an array or a bare value), None when
+    every line is one (or the file cannot be read)."""
     for number, line in _lines(path):
         try:
             value = json.loads(line)
         except ValueError:
-            return number
+            value = None
         if not isinstance(value, dict):
-            return number
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            cut = f"{text[:SHOWN]}..." if len(text) > SHOWN else text
+            return number, repr(cut)
     return None
 
 
