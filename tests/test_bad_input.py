@@ -266,7 +266,7 @@ SEGMENT_CASES = [
          "(power_users(event, min_count=10, window=30d))",
          segment("name: a\ntemplate: power_users\n")),
     Case("template-unknown-param", DEFINITION, "segments/a.yaml:3:9",
-         "template 'churn_risk' has no parameter 'dayz' (parameters: days)",
+         "template 'churn_risk' has no parameter 'dayz' (did you mean 'days'? parameters: days)",
          segment("name: a\ntemplate: churn_risk\nparams: {dayz: 3}\n")),
     Case("template-param-type", DEFINITION, "segments/a.yaml:5:15",
          "template 'churn_risk' parameter 'days': expected a whole number, got 'soon'",

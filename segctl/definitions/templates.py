@@ -7,6 +7,7 @@ the expanded rule is checked like any hand-written one.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,8 +46,11 @@ class Template:
         unknown = sorted(set(params) - known)
         if unknown:
             allowed = ", ".join(sorted(known)) or "none"
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1, cutoff=0.6)
+            guess = f"did you mean '{close[0]}'? " if close else ""
             raise ValueProblem(
-                f"template '{self.name}' has no parameter '{unknown[0]}' (parameters: {allowed})"
+                f"template '{self.name}' has no parameter '{unknown[0]}' "
+                f"({guess}parameters: {allowed})"
             )
         values: dict[str, Any] = {}
         for param in self.params:
