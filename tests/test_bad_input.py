@@ -225,10 +225,6 @@ SEGMENT_CASES = [
     Case("between-window-order", DEFINITION, "segments/a.yaml:4:12",
          "'between': the first duration must be the larger one (between: [90d, 30d])",
          segment("name: a\nrule:\n  event: login\n  between: [30d, 90d]\n  count: {gte: 1}\n")),
-    Case("rolling-window-of-zero", DEFINITION, "segments/a.yaml:4:11",
-         "'within': a rolling window of 0 holds no event (as_of - 0 < timestamp <= as_of): "
-         "give a positive duration, or calendar: true for today so far",
-         segment("name: a\nrule:\n  event: login\n  within: 0d\n  count: {eq: 0}\n")),
     Case("unknown-reference", DEFINITION, "segments/a.yaml:2:17",
          "unknown segment 'big_spender' (did you mean 'big_spenders'?)",
          segment("name: a\nrule: {segment: big_spender}\n",
@@ -988,3 +984,23 @@ def test_a_long_malformed_json_line_is_shown_cut_in_a_gzipped_file(tmp_path: Pat
     plain = tmp_path / "events.jsonl"
     plain.write_text(JSON_LINE * 2)
     assert first_bad_line(plain) is None
+
+
+def test_a_rolling_window_of_zero_is_valid_and_warned_about(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """``within: 0d`` rolling holds no event (0d is a valid duration): ``count: {eq: 0}``
+    matches everyone, so validate says where it is, as it says its other warnings; with
+    calendar: true (today so far) nothing is said."""
+    rule = "name: a\nrule:\n  event: login\n  within: 0d\n  count: {eq: 0}\n"
+    everyone = "name: b\nrule: {event: login, count: {gte: 0}}\n"
+    root = make_project(segments={"a": rule, "b": everyone})
+    checked = cli("validate", "--project", root)  # exit 0
+    assert checked.stderr.startswith("warning: segments/a.yaml:4:11: 'within': a rolling window")
+    assert "calendar: true for today so far" in checked.stderr
+    evaluated = cli("evaluate", "--project", root, "--as-of", AS_OF, "-f", "json")
+    sizes = {s["name"]: s["size"] for s in json.loads(evaluated.stdout)["segments"]}
+    assert sizes["a"] == sizes["b"] > 0  # everyone: no event in the window
+    today = rule.replace("within: 0d", "within: 0d\n  calendar: true")
+    (root / "segments/a.yaml").write_text(today)
+    assert "warning" not in cli("validate", "--project", root).stderr

@@ -301,12 +301,13 @@ class MeasureParser(ComparisonParser):
         if "within" in node:
             within = self.duration(node, "within")
             if within == timedelta(0) and node.get("calendar") is not True:
-                self.error(
+                # Valid (0d is a duration), and what it means is seldom what was meant.
+                self.problems.warn(
                     node.at("within"),
                     "'within': a rolling window of 0 holds no event (as_of - 0 < timestamp <= "
-                    "as_of): give a positive duration, or calendar: true for today so far",
+                    "as_of), so this condition sees none: give a positive duration, or "
+                    "calendar: true for today so far",
                 )
-                return None
             return Window(within=within) if isinstance(within, timedelta) else None
         if "between" in node:
             value = node["between"]
