@@ -549,6 +549,12 @@ DATA_CASES = [
          {**config("data/events.parquet", "[data/events.parquet, data/more/*.csv]"),
           "files": {"data/more/a.csv": "person_id,event,timestamp\np1,login,2026-11-01\n",
                     "data/more/b.csv": "person_id,timestamp\np1,2026-11-01\n"}}),
+    # A list of two formats: the CSV group's message names its own file alone.
+    Case("data-list-csv-beside-parquet-without-event", DATA, "data/more/b.csv",
+         "missing required column 'event' (columns are: person_id, timestamp; rename yours "
+         "with data.columns.events: {event: your_column})",
+         {**config("data/events.parquet", "[data/events.parquet, data/more/b.csv]"),
+          "files": {"data/more/b.csv": "person_id,timestamp\np1,2026-11-01\n"}}),
     Case("data-glob-catches-persons", DATA, "data/persons.csv",
          "read both as events (by data.events: data/*) and as persons (by data.persons); "
          "narrow the events path or glob",

@@ -66,6 +66,7 @@ def resolve_inputs(
     source in messages (default ``data.<table>``)."""
     where = where or f"data.{table}"
     by_format: dict[str, list[str]] = {}
+    written: dict[str, list[str]] = {}  # format -> the patterns that gave its files
     for pattern in patterns:
         full = str(root / pattern)
         if glob.has_magic(pattern):
@@ -94,7 +95,10 @@ def resolve_inputs(
             resolved = str(Path(match).resolve())
             if resolved not in by_format.setdefault(fmt, []):
                 by_format[fmt].append(resolved)
+            if pattern not in written.setdefault(fmt, []):
+                written[fmt].append(pattern)
+    # A group's messages name the patterns of its own files, not the other formats' too.
     return [
-        InputFiles(table, tuple(files), fmt, ", ".join(patterns))
+        InputFiles(table, tuple(files), fmt, ", ".join(written[fmt]))
         for fmt, files in sorted(by_format.items())
     ]
