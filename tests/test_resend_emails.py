@@ -178,3 +178,37 @@ def test_a_run_skips_malformed_addresses_and_sends_only_strings_and_numbers(
         (d["count"], d["last_error"]) for d in status["deliveries"] if d["status"] == "skipped"
     ]
     assert sorted(skipped) == [(1, "malformed email address"), (1, "no email address")]  # each said
+
+
+def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: ResendFake) -> None:
+    """The plan's email row counts what a push sends: persons with a valid address, consent,
+    not suppressed; the others are its ``skipped`` (it counted every person entering)."""
+    emails = {3: "broken@example", 4: ""}  # p3 malformed, p4 none
+    persons = ["person_id,email,plan,vip,signup,score,consent"] + [
+        f"p{i},{emails.get(i, f'p{i}@example.com')},pro,true,2026-01-01,1,"
+        f"{'false' if i == 6 else 'true'}"
+        for i in range(1, 7)
+    ]
+    root = project(tmp_path, resend, persons)
+    (root / "suppressed.csv").write_text("email\np1@example.com\n")
+    config = (root / "segctl.yaml").read_text()
+    (root / "segctl.yaml").write_text(
+        config + "privacy: {consent_column: consent, suppression_file: suppressed.csv}\n"
+    )
+    entering = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[0]).members("active")
+    members = set(entering["person_id"].to_list())
+    assert {"p1", "p3", "p4", "p6"} <= members, "the fixture makes them enter"
+    sendable = members - {"p1", "p3", "p4", "p6"}
+
+    proc = segctl(
+        root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json"
+    )
+    [row] = [r for r in json.loads(proc.stdout)["plan"] if r["kind"] == "email"]
+    assert (row["adds"], row["messages"], row["skipped"]) == (
+        len(members),
+        len(sendable),
+        len(members) - len(sendable),
+    )
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(e["to"][0] for e in resend.emails) == sorted(f"{p}@example.com" for p in sendable)

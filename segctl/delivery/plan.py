@@ -15,9 +15,15 @@ from segctl.delivery.audiences.stage import desired_sql, digested
 from segctl.delivery.outbox import exits_held
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
+from segctl.delivery.resend import valid_address
 from segctl.diff import Change
 from segctl.state import S
-from segctl.tempnames import MEMBERS_VIEW, PLAN_SYNCED_TABLE
+from segctl.tempnames import (
+    MEMBERS_VIEW,
+    PLAN_SYNCED_TABLE,
+    RUN_ENTERED_VIEW,
+    RUN_EXITED_VIEW,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,7 +47,8 @@ class PlanRow:
     #: or emitted rows); an audience's adds and removes are its own figures, 0 here.
     messages: int = 0
     #: An audience's members with no identifier the platform takes: not added (the sync
-    #: counts them as skipped).
+    #: counts them as skipped); an email's persons with no valid address, no consent or
+    #: suppressed: not sent (a push skips them).
     skipped: int = 0
     held: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -101,7 +108,10 @@ def plan_run(
                     row.adds = count
                 else:
                     row.removes = count
-                row.messages = -(-count // int(action.settings.get("batch") or 1))
+                if action.kind == "email" and count:
+                    view = RUN_ENTERED_VIEW if transition == "enter" else RUN_EXITED_VIEW
+                    row.skipped = count - _emailable(con, view, name, reachable)
+                row.messages = -(-(count - row.skipped) // int(action.settings.get("batch") or 1))
                 rows.append(row)
         for audience in segment.audiences:
             destination = destinations[audience.destination]
@@ -166,6 +176,19 @@ def _members(segment: str, *conditions: exp.Expr) -> str:
     persons (``p``) meet the conditions."""
     where = exp.and_(exp.column(segment, "r", quoted=True), *conditions).sql(dialect="duckdb")
     return f"{MEMBERS_VIEW} r JOIN persons p USING (person_id) WHERE {where}"
+
+
+def _emailable(
+    con: duckdb.DuckDBPyConnection, transitions: str, segment: str, reachable: exp.Expr
+) -> int:
+    """How many of the persons of ``segment`` in the view ``transitions`` an email reaches,
+    as a push decides it: a persons row with a valid address, consent and not suppressed."""
+    found = con.execute(
+        f"SELECT p.email FROM {transitions} AS t JOIN persons AS p USING (person_id) "
+        f"WHERE t.segment = ? AND {reachable.sql(dialect='duckdb')}",
+        [segment],
+    ).fetchall()
+    return sum(valid_address(email) for (email,) in found)
 
 
 def _count(con: duckdb.DuckDBPyConnection, segment: str, *conditions: exp.Expr) -> int:
