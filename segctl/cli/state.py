@@ -21,7 +21,7 @@ from segctl.cli.options import (
     WaitOpt,
     load,
 )
-from segctl.cli.output import note, print_rows
+from segctl.cli.output import print_rows
 from segctl.textfmt import percent
 
 
@@ -305,11 +305,14 @@ def status(
             title="Audiences",
             numeric=["synced_members", "received", "invalid"],
         )
-        for hold in info["holds"]:
-            note(
-                f"held: {hold['segment']} (run {hold['run_id']}): {hold['exits'] or 0} exits "
-                f"held, {hold['reason']}; release with segctl push --confirm {hold['segment']}",
-                style="yellow",
+        if info["holds"]:
+            hold_cols = ["segment", "run_id", "exits", "reason", "release"]
+            print_rows(
+                "table",
+                hold_cols,
+                [[h[c] for c in hold_cols] for h in info["holds"]],
+                title="Held exits (mass-exit guard)",
+                numeric=["exits"],
             )
 
 

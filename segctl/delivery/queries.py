@@ -278,7 +278,10 @@ def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
             for d, a, t, rec, inv, rate, details in audiences
         ],
         "holds": [
-            dict(zip(("segment", "run_id", "reason", "held_at", "exits"), h, strict=True))
+            {
+                **dict(zip(("segment", "run_id", "reason", "held_at", "exits"), h, strict=True)),
+                "release": f"segctl push --confirm {h[0]}",
+            }
             for h in holds
         ],
     }
