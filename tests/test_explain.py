@@ -406,11 +406,30 @@ def test_cli_table_json_and_csv(project: Path, cli: Cli) -> None:
     assert document["last_transition"] is None and document["since_last_run"] is None
 
     lines = cli(*args, "--format", "csv").stdout.splitlines()
-    assert lines[0] == "segment,depth,condition,value,needs,verdict,location"
+    assert lines[0] == "segment,depth,condition,value,needs,verdict,location,part"
     needs = '"in [""pro"", ""premium""]"'
-    assert (
-        lines[3] == f"power_users,1,property plan,free,{needs},false,segments/power_users.yaml:8:7"
+    assert lines[3] == (
+        f"power_users,1,property plan,free,{needs},false,segments/power_users.yaml:8:7,rule"
     )
+    # The verdict has its row: a CSV reader sees it without evaluating the tree.
+    assert lines[-1] == "power_users,0,member,,,false,segments/power_users.yaml,member"
+
+
+def test_cli_csv_tells_exclusions_from_the_rule(make_project: MakeProject, cli: Cli) -> None:
+    """An exclusion at depth 0 looked like the rule's root in the CSV: ``part`` says which
+    is which, and the last row is the verdict (a person the rule matches, excluded)."""
+    segments = {
+        "everyone": "name: everyone\nrule: {property: person_id, is_set: true}\n"
+        "exclude:\n  - {property: plan, eq: pro}\n",
+    }
+    root = make_project(segments=segments)
+    args = ("explain", "everyone", "p1", "--as-of", AS_OF, "--project", root, "-f", "csv")
+    rows = list(csv.DictReader(cli(*args).stdout.splitlines()))
+    assert [(r["depth"], r["verdict"], r["part"]) for r in rows] == [
+        ("0", "true", "rule"),
+        ("0", "true", "exclude"),
+        ("0", "false", "member"),
+    ]
 
 
 def test_cli_unknown_segment_and_person(project: Path, cli: Cli) -> None:

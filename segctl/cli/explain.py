@@ -49,7 +49,10 @@ def explain(
 
             print_json(explanation.to_dict())
         elif fmt is Format.csv:
-            columns = ["segment", "depth", "condition", "value", "needs", "verdict", "location"]
+            columns = [
+                *("segment", "depth", "condition", "value", "needs", "verdict", "location"),
+                "part",  # rule, exclude, or the verdict's own row: member
+            ]
             print_rows("csv", columns, explanation.rows())
         elif is_terminal():
             _print_rich(explanation.render())

@@ -214,27 +214,31 @@ class Explanation:
             "notes": list(self.notes),
         }
 
-    def rows(self) -> list[tuple[str, int, str, Any, str | None, bool, str]]:
-        """One row per condition: (segment, depth, condition, value, needs, verdict, location)."""
-        out: list[tuple[str, int, str, Any, str | None, bool, str]] = []
+    def rows(self) -> list[tuple[str, int, str, Any, str | None, bool, str | None, str]]:
+        """One row per condition: (segment, depth, condition, value, needs, verdict, location,
+        part), ``part`` saying whether the condition is of a segment's ``rule`` or one of its
+        ``exclude`` entries; last, the verdict itself (part ``member``)."""
+        out: list[tuple[str, int, str, Any, str | None, bool, str | None, str]] = []
 
-        def visit(owner: str, node: Node, depth: int) -> None:
+        def visit(owner: str, node: Node, depth: int, part: str) -> None:
             value = plain(node.value) if node.has_value else None
-            out.append(
-                (owner, depth, node.condition, value, node.needs, node.verdict, node.location)
-            )
+            row = (owner, depth, node.condition, value, node.needs, node.verdict, node.location)
+            out.append((*row, part))
             for child in node.children:
-                visit(owner, child, depth + 1)
+                visit(owner, child, depth + 1, part)
             if node.segment is not None:
                 visit_segment(node.segment, depth + 1)
 
         def visit_segment(segment: SegmentExplanation, depth: int) -> None:
-            visit(segment.name, segment.rule, depth)
+            visit(segment.name, segment.rule, depth, "rule")
             for node in segment.exclude:
-                visit(segment.name, node, depth)
+                visit(segment.name, node, depth, "exclude")
 
         if self.segment is not None:
             visit_segment(self.segment, 0)
+        verdict = "member" if self.evaluated else "not evaluated (created after as_of)"
+        file = self.segment.file if self.segment else None
+        out.append((self.name, 0, verdict, None, None, self.member, file, "member"))
         return out
 
     def render(self) -> str:
