@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, Cli
+from conftest import AS_OF, SEGMENTS, Cli, MakeProject
 
 from segctl.textfmt import percent
 
@@ -66,6 +66,27 @@ def test_overlap_table_shows_percentages_and_json_the_exact_ratios(
     assert (pairs[0]["pct_of_a"], pairs[0]["pct_of_b"]) == (1.0, 0.5)
     csv_lines = cli(*args, "--format", "csv").stdout.splitlines()
     assert csv_lines[1].endswith(",1,0.5,0.5")
+
+
+def test_overlap_lists_the_persons_in_all_and_writes_them(
+    two_runs: Path, cli: Cli, tmp_path: Path, make_project: MakeProject
+) -> None:
+    """SPEC 3: "the persons in all", in the table too (up to --limit), and whole with --out
+    (the table gave their count alone)."""
+    args = ("overlap", "power_users", "big_spenders", "--project", two_runs)
+    in_all = json.loads(cli(*args, "--format", "json").stdout)["in_all"]["person_ids"]
+    assert in_all == ["p1"]
+    assert cli(*args).stdout.rstrip().endswith("in all 2: 1 person(s): p1")
+    assert cli(*args, "--limit", "0").stdout.rstrip().endswith("in all 2: 1 person(s)")
+    out = tmp_path / "both.csv"
+    cli(*args, "--out", out)
+    assert out.read_text().splitlines() == ["person_id", "p1"]
+
+    spenders = SEGMENTS["big_spenders"].replace("name: big_spenders", "name: spenders_too")
+    root = make_project(segments={**SEGMENTS, "spenders_too": spenders})
+    cli("run", "--project", root, "--as-of", AS_OF)
+    wider = ("overlap", "big_spenders", "spenders_too", "--project", root, "-n", "1")
+    assert cli(*wider).stdout.rstrip().endswith("in all 2: 2 person(s): p1 ... and 1 more")
 
 
 @pytest.mark.parametrize(

@@ -35,8 +35,10 @@ def explain(
     Every condition of the rule, its exclusions and the segments it references is shown with
     the value measured for the person, computed by the same plan as evaluate. With a state
     folder, the last entry or exit is explained too: the conditions whose verdict changed
-    between the run that recorded it and the run before, and since the last run. Exits 2 for
-    an unknown segment and 4 for a person who is not in the persons data.
+    between the run that recorded it and the run before, and since the last run. With
+    --format csv, one row per condition (its part: rule or exclude) and a last row with the
+    verdict (part: member). Exits 2 for an unknown segment and 4 for a person who is not in
+    the persons data.
 
     Examples:\n
       segctl explain power_users u00042 --as-of 2026-11-17T00:00:00Z\n

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from segctl.cli.exits import handled
-from segctl.cli.frames import show_frame
+from segctl.cli.frames import show_frame, write_frame
 from segctl.cli.options import (
     AsOfRunOpt,
     DebugOpt,
@@ -21,7 +21,7 @@ from segctl.cli.options import (
     WaitOpt,
     load,
 )
-from segctl.cli.output import print_rows
+from segctl.cli.output import note, print_rows
 from segctl.textfmt import percent
 
 
@@ -224,6 +224,11 @@ def stats(
 def overlap(
     segments: Annotated[list[str], typer.Argument(help="Two or more segments.")],
     as_of_run: AsOfRunOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the persons in all to a .parquet or .csv file."),
+    ] = None,
+    limit: LimitOpt = 20,
     project: ProjectOpt = None,
     fmt: FormatOpt = Format.table,
     wait: WaitOpt = 10.0,
@@ -233,10 +238,13 @@ def overlap(
 
     The table shows pct_of_a and pct_of_b (the share of a, of b, in both) as percentages and
     Jaccard to three decimals; JSON (exact) and CSV give the ratios (0.913462), for scripts.
+    The persons in all are listed after the table (--limit of them), in JSON's in_all, and
+    written whole by --out.
 
     Examples:\n
       segctl overlap power_users high_ltv\n
-      segctl overlap trial_pricing churn_risk new_users --format json
+      segctl overlap trial_pricing churn_risk new_users --format json\n
+      segctl overlap power_users high_ltv --out both.csv
     """
     from segctl import analytics
 
@@ -251,8 +259,16 @@ def overlap(
         if fmt is Format.table:  # for people: percentages; JSON and CSV keep the ratios
             values = [[*v[:5], percent(v[5]), percent(v[6]), f"{v[7]:.3f}"] for v in values]
         print_rows(fmt.value, columns, values, numeric=columns[2:], document=document)
+        if out is not None:
+            import polars as pl
+
+            write_frame(pl.DataFrame({"person_id": in_all}, schema={"person_id": pl.String}), out)
+            note(f"wrote the {len(in_all)} person(s) in all {len(segments)} to {out}")
         if fmt is Format.table:
-            print(f"in all {len(segments)}: {len(in_all)} person(s)")
+            shown = ", ".join(in_all[:limit])
+            more = f" ... and {len(in_all) - limit} more" if len(in_all) > limit else ""
+            listed = f": {shown}{more}" if in_all and limit else ""
+            print(f"in all {len(segments)}: {len(in_all)} person(s){listed}")
 
 
 def status(
