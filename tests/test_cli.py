@@ -465,8 +465,10 @@ def test_every_command_has_help_with_examples(cli: Cli, command: tuple[str, ...]
     assert "segctl " + command[0] in text.split("Examples:", 1)[1]
 
 
-def test_root_help_lists_every_command_and_the_exit_codes(cli: Cli) -> None:
+def test_root_help_lists_every_command_examples_and_the_exit_codes(cli: Cli) -> None:
     text = cli("--help").stdout
     for command in COMMANDS:
         assert command[-1] in text
     assert "Exit codes:" in text and "70 internal error" in text
+    examples = text.split("Examples:", 1)[1].split("Exit codes:", 1)[0]
+    assert "segctl init demo --sample" in examples and "segctl run --dry-run" in examples

@@ -56,10 +56,20 @@ HELP = (
     "in DuckDB, diffed and delivered."
 )
 
+#: The top-level help's examples: a project's first minutes, then a scheduled job's line.
+EXAMPLES = """Examples:\n
+  segctl init demo --sample && cd demo\n
+  segctl validate\n
+  segctl evaluate --format json\n
+  segctl run --dry-run\n
+  segctl members power_users --format csv > power_users.csv\n
+  segctl watch --every 1m
+"""
+
 app = typer.Typer(
     name="segctl",
     help=HELP,
-    epilog=EXIT_CODES_HELP,
+    epilog=EXAMPLES + "\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -69,7 +79,7 @@ for name, command in COMMANDS:
     app.command(name)(command)
 
 
-@app.callback(help=HELP, epilog=EXIT_CODES_HELP)
+@app.callback(help=HELP, epilog=EXAMPLES + "\n" + EXIT_CODES_HELP)
 def _everywhere(
     ctx: typer.Context,
     project: Annotated[
