@@ -204,6 +204,7 @@ EDGE_EVENTS = [
     ("q3", "login", TRAIN - timedelta(days=1)),  # exactly a day
     ("q3", "video_rendered", TRAIN + timedelta(days=2)),  # after as_of: not a feature
     ("q5", "login", TRAIN - timedelta(days=800)),  # recency capped
+    ("q4", "login", TRAIN + timedelta(days=3)),  # came back in the holdout, no purchase
     ("q6", "login", TRAIN - timedelta(days=3)),  # created after as_of: not a row
 ]
 EDGE_PERSONS = {  # person -> created_at (None: unknown, tenure capped)
@@ -277,6 +278,11 @@ def test_features_and_conversions_equal_a_plain_python_reference(
     assert matrix.converted is not None
     assert [p for p, c in zip(ids, matrix.converted, strict=True) if c] == sorted(converted)
     assert {s.kind for s in specs} >= {"count", "recency", "tenure"}
+    # discover's default conversion: any event in the holdout (the persons who came back).
+    back = mlf.compute(project, specs, naive, conversion=("*", END.replace(tzinfo=None)))
+    returned = {pid for pid, _, at in EDGE_EVENTS if TRAIN < at <= END}
+    assert back.converted is not None and returned != converted
+    assert [p for p, c in zip(ids, back.converted, strict=True) if c] == sorted(returned)
 
 
 def _with_segments(root: Path, copy: Path, folder: Path) -> Path:
@@ -442,8 +448,10 @@ def test_discover_formats_and_files(
     assert header.startswith("cluster,name,size,share,conversion_rate,lift,suggested_use")
     assert len(rows) == 2
     assert sorted(p.name for p in out.iterdir()) == ["discovered_1.yaml", "discovered_2.yaml"]
-    # No conversion event: no rates, and uses judged on activity alone.
-    assert rows[0].split(",")[4] == ""
+    # No conversion event: coming back (any event in the holdout) is the conversion, with
+    # its rates and lift; the uses are judged on activity alone.
+    assert float(rows[0].split(",")[4]) >= 0 and float(rows[0].split(",")[5]) > 0
+    assert "conversion = any event in the 30d after" in cli(*args[:7]).stdout
     again = cli(*args, code=2)
     assert "use --force" in again.stderr
     (out / "discovered_9.yaml").write_text("# Discovered by `segctl discover` (seed 0)\n")

@@ -49,7 +49,8 @@ def discover(
         typer.Option(
             "--conversion-event",
             "-e",
-            help="Event counted as a conversion in the holdout period (for rates and lift).",
+            help="Event counted as a conversion in the holdout period (for rates and lift); "
+            "default: any event (the persons who came back).",
             show_default=False,
         ),
     ] = None,
@@ -138,7 +139,7 @@ def discover(
         document = found.to_dict()
         rows = [[c[key] for key in DISCOVER_COLUMNS] for c in document["clusters"]]
         title = f"{found.k} clusters of {found.persons} persons at {document['train_as_of']}" + (
-            f"; conversion = {found.conversion_event} in the {found.window} after "
+            f"; conversion = {_conversion(found.conversion_event)} in the {found.window} after "
             f"(base rate {found.base_rate:.2%})"
             if found.base_rate is not None
             else ""
@@ -283,3 +284,7 @@ def lookalike(
             print_rows("table", top.columns, top.rows(), title="Top non-members", numeric=["score"])
         for path in written:
             note(f"wrote {path}")
+
+
+def _conversion(event: str | None) -> str:
+    return "any event" if event == "*" else str(event)

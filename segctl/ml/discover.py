@@ -43,6 +43,8 @@ AUTO_SAMPLE = 10_000
 PREDICT_ROWS = 100_000
 #: Suggested use: a cluster converting at this multiple of the base rate or more is "upsell".
 UPSELL_LIFT = 1.2
+#: The conversion without ``--conversion-event``: any event in the holdout (coming back).
+ANY_EVENT = "*"
 
 
 @dataclass
@@ -203,7 +205,8 @@ def discover(
     Args:
         project: the project whose data to use.
         k: number of clusters; ``None`` chooses it (Calinski-Harabasz, k = 2..max_k).
-        conversion_event: event whose occurrence in the holdout period is the conversion.
+        conversion_event: event whose occurrence in the holdout period is the conversion
+            (default ``"*"``: any event, the persons who came back).
         window: the holdout period; features are computed at ``as_of - window``.
         as_of: end of the holdout period (default: now).
         seed: seeds sampling, k-means and the trees: same data and seed, same result.
@@ -235,9 +238,12 @@ def discover(
         raise UsageError(f"--window: {exc}") from None
     end = parse_as_of(as_of, project.config.tz)
     start = end - holdout
-    if conversion_event is not None:
-        _check_event(project, conversion_event, end)
-    conversion = (conversion_event, end) if conversion_event else None
+    # Without a conversion event, coming back (any event in the holdout) is the conversion:
+    # rates and lift are always reported; the suggested use is then judged on activity.
+    event = conversion_event or ANY_EVENT
+    if event != ANY_EVENT:
+        _check_event(project, event, end)
+    conversion = (event, end)
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -268,7 +274,7 @@ def discover(
         labels = _kmeans(scaled, fit_rows, k, seed)
         lap("cluster")
         clusters = [
-            _describe(matrix, labels, number, fit_rows, seed, depth, f"{prefix}_{number}")
+            _describe(matrix, labels, number, fit_rows, seed, depth, f"{prefix}_{number}", event)
             for number in range(1, k + 1)
         ]
         lap("rules")
@@ -277,7 +283,7 @@ def discover(
         as_of=end,
         train_as_of=start,
         window=window,
-        conversion_event=conversion_event,
+        conversion_event=event,
         seed=seed,
         k=k,
         k_scores=scores,
@@ -379,6 +385,7 @@ def _describe(
     seed: int,
     depth: int,
     name: str,
+    event: str,
 ) -> Cluster:
     import numpy as np
     from sklearn.tree import DecisionTreeClassifier
@@ -420,7 +427,7 @@ def _describe(
         for j, spec in enumerate(matrix.specs)
         if spec.kind in ("distinct_days", "recency", "tenure")
     }
-    use, reason = suggest(matrix, inside, lift)
+    use, reason = suggest(matrix, inside, lift if event != ANY_EVENT else None)
     return Cluster(
         number=number,
         name=name,

@@ -275,16 +275,12 @@ def features_query(
         query_joins.append((subscriptions.subquery(), "s"))
     if conversion is not None:
         event, until = conversion
+        named = [exp.EQ(this=col("event"), expression=literal(event))] if event != "*" else []
         converted = (
             exp.select(col("person_id"))
             .distinct()
             .from_(ident("events"))
-            .where(
-                exp.and_(
-                    exp.EQ(this=col("event"), expression=literal(event)),
-                    *time_bounds(project, as_of, until),
-                )
-            )
+            .where(exp.and_(*named, *time_bounds(project, as_of, until)))
         )
         query_joins.append((converted.subquery(), "c"))
         found = exp.not_(exp.Is(this=col("person_id", "c"), expression=exp.Null()))
