@@ -409,9 +409,10 @@ class Incremental:
         reason = _compare(_without(kept, diffed_keys), _without(now, diffed_keys))
         if reason:
             return Decision(True, reason)
-        if store.snapshot_segments() != sorted(self.definitions.segments) and (
-            store.snapshot_segments()
-        ):
+        # The snapshot holds the segments in the run's order, then any since removed (their
+        # members kept, should they come back): what a full run after a change commits.
+        layout, names = store.snapshot_segments(), sorted(self.definitions.segments)
+        if layout and layout[: len(names)] != names:
             return Decision(True, "the segments' layout changed")
         reason, added, diffed = self._files(runfiles.load(store, last.run_id), linked)
         if reason:

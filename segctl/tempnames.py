@@ -35,6 +35,9 @@ IDENTITY_MAP_TABLE = "segctl_identity_map"
 IDENTITY_LINKS = "segctl_identity_links"
 #: Table: the persons whose memberships changed against the snapshot (segctl.diff.compute).
 CHANGED_TABLE = "changed"
+#: Table: the new snapshot rows of a run's changed persons, when the layout keeps removed
+#: segments (segctl.state.store).
+REPLACED_TABLE = "segctl_replaced"
 #: Table: the entries and exits of an evaluation, as (idx, person_id, kind) rows.
 RUN_MOVES_TABLE = "run_moves"
 #: View: (segment, person_id) of the entries an evaluation found, which a commit records.

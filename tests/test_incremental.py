@@ -142,6 +142,24 @@ def one_wake_up_time_each(root: Path) -> bool:
     return bool(rows == persons)
 
 
+def _references(text: str) -> set[str]:
+    """The segments a segment file's YAML references (``segment:`` conditions)."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("segment"), str):
+                found.add(node["segment"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load(text))
+    return found
+
+
 class IncrementalMachine(RuleBasedStateMachine):
     """One project run incrementally, compared after each run with a full run on a copy."""
 
@@ -157,6 +175,7 @@ class IncrementalMachine(RuleBasedStateMachine):
         self.incremental_runs = 0
         self.reference_applies = True  # False once the reference's rules differ (see below)
         self.reexported = False  # whether a re-export made the state keep the row hashes
+        self.removed: dict[str, str] = {}  # segment files taken out, by name
 
     def teardown(self) -> None:
         if hasattr(self, "saved"):
@@ -311,6 +330,32 @@ class IncrementalMachine(RuleBasedStateMachine):
         step = data.draw(st.sampled_from(STEPS))
         if data.draw(st.booleans(), label="with a new file"):  # the full run adds it to the copy
             self.new_file(data, step)
+        self.as_of += step
+        self.run()
+
+    @precondition(lambda self: self.case is not None and len(self.case.segment_files) > 1)
+    @rule(data=st.data(), step=st.sampled_from(STEPS))
+    def remove_or_restore_a_segment(self, data: st.DataObject, step: timedelta) -> None:
+        """A segment file taken out (one no other segment references), or one taken out
+        earlier put back: a full run, then incremental ones again (the snapshot keeps a
+        removed segment's members in slots after the others'; the runs after a removal were
+        all full)."""
+        assert self.case is not None
+        files = dict(self.case.segment_files)
+        back = [n for n, text in self.removed.items() if _references(text) <= set(files)]
+        if back and data.draw(st.booleans(), label="put one back"):
+            name = data.draw(st.sampled_from(sorted(back)))
+            files[name] = self.removed.pop(name)
+            (self.root / "segments" / f"{name}.yaml").write_text(files[name])
+        else:
+            used = set().union(*(_references(text) for text in files.values()))
+            free = sorted(n for n in files if n not in used)
+            if not free:
+                return
+            name = data.draw(st.sampled_from(free))
+            self.removed[name] = files.pop(name)
+            (self.root / "segments" / f"{name}.yaml").unlink()
+        self.case = replace(self.case, segment_files=files)
         self.as_of += step
         self.run()
 
@@ -695,6 +740,12 @@ CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
         ),
         "full evaluation: segment 'all' is new",
     ),
+    # The snapshot keeps a removed segment's members (after the others' slots): the runs
+    # after it were all full ("the segments' layout changed") until this was handled.
+    "segment removed": (
+        lambda root: (root / "segments" / "active_buyers.yaml").unlink(),
+        "full evaluation: segment 'active_buyers' is gone",
+    ),
     "features file": (
         lambda root: (root / "features.yaml").write_text(
             "features:\n  logins: {event: login, measure: count, within: 30d}\n"
@@ -729,6 +780,29 @@ def test_each_fallback_says_its_reason_in_one_line(root: Path, change: str) -> N
     again = segctl(root, "run", "--as-of", iso(AS_OF[2]))
     assert again.returncode == 0 and reason_lines(again) == [], again.stderr
     # And it equals a from-scratch evaluation.
+    assert lib.Project.load(root).verify().equal
+
+
+def test_a_segment_put_back_is_diffed_against_the_members_it_had(root: Path) -> None:
+    """A removed segment's members stay in the snapshot while runs go on incrementally;
+    put back, its members who still match do not enter again (no on_enter for them), and
+    incremental runs equal full ones throughout."""
+    first = lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    had = committed(root)[0]["buyers"]
+    assert had and first.changes["buyers"].entered == len(had)
+    text = (root / "segments" / "buyers.yaml").read_text()
+    (root / "segments" / "active_buyers.yaml").unlink()  # it references buyers
+    (root / "segments" / "buyers.yaml").unlink()
+    assert not run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1)).incremental
+    quiet = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
+    assert quiet.incremental and "buyers" not in quiet.changes
+    new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
+    assert run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=3)).incremental
+    (root / "segments" / "buyers.yaml").write_text(text)
+    back = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=4))
+    assert not back.incremental and back.full_reason == "segment 'buyers' is new"
+    assert back.changes["buyers"].entered == 0 and not back.changes["buyers"].first_run
+    assert run_beside_a_full_run(root, AS_OF[1]).incremental
     assert lib.Project.load(root).verify().equal
 
 

@@ -32,7 +32,7 @@ from segctl.lock import state_lock
 from segctl.packed import literal, quote
 from segctl.state import compaction
 from segctl.state.schema import DB_FILE, MIGRATIONS, SCHEMA_VERSION, S, insert_layout
-from segctl.tempnames import CHANGED_TABLE, RUN_ENTERED_VIEW, RUN_EXITED_VIEW
+from segctl.tempnames import CHANGED_TABLE, REPLACED_TABLE, RUN_ENTERED_VIEW, RUN_EXITED_VIEW
 from segctl.timeutil import now_utc
 
 #: What a recorded input file is: the same in two runs, it was read as it was.
@@ -305,9 +305,11 @@ class StateStore:
 
         ``figures`` holds (segment, definition_hash, size, entered, exited, first_run);
         ``inputs`` the files the run read, (source, path, size, mtime_ns, fingerprint). When
-        the snapshot's layout is the evaluated segments (the same catalogue as last time),
-        only the rows of the persons in the temp table ``changed`` (from
-        :func:`segctl.diff.compute`) are replaced; otherwise the snapshot is rewritten whole.
+        the snapshot's layout starts with the evaluated segments (the same catalogue as last
+        time, and the segments since removed, whose members it keeps), only the rows of the
+        persons in the temp table ``changed`` (from :func:`segctl.diff.compute`) are
+        replaced; otherwise the snapshot is rewritten whole. An incremental run's
+        ``result_table`` holds the rows of its persons alone, so its layout must be such.
         """
         from segctl.version import __version__
 
@@ -322,6 +324,8 @@ class StateStore:
                     FROM {quote(result_table)}
                     WHERE person_id IN ({changed}) AND {packed.nonzero(words)}""",
             ]
+        elif layout and layout[: len(evaluated)] == evaluated:
+            update = _replace_changed(evaluated, layout, result_table)
         else:
             update = _rewrite_snapshot(evaluated, layout, result_table)
         with self.transaction():
@@ -384,6 +388,28 @@ class StateStore:
                 f"run {run_id} recorded {inserted:,} of its {expected:,} transitions; "
                 "nothing was committed (please report this)"
             )
+
+
+def _replace_changed(evaluated: list[str], layout: list[str], result_table: str) -> list[str]:
+    """Statements replacing the snapshot rows of the persons in ``changed``, in a layout
+    that starts with ``evaluated`` and goes on with segments no longer defined: their new
+    words from ``result_table``, the removed segments' bits kept from their old row."""
+    kept = [None] * len(evaluated) + layout[len(evaluated) :]
+    new = packed.convert(evaluated, layout, "r")
+    old = packed.convert(kept, layout, "s")
+    columns = packed.words(len(layout))
+    values = ", ".join(f"{n} | {o} AS {w}" for n, o, w in zip(new, old, columns, strict=True))
+    changed = f"SELECT DISTINCT person_id FROM {CHANGED_TABLE}"
+    return [
+        f"""CREATE OR REPLACE TEMP TABLE {REPLACED_TABLE} AS SELECT * FROM (
+                SELECT c.person_id, {values} FROM ({changed}) AS c
+                LEFT JOIN {quote(result_table)} AS r ON r.person_id = c.person_id
+                LEFT JOIN {S}.snapshot AS s ON s.person_id = c.person_id
+            ) WHERE {packed.nonzero(columns)}""",
+        f"DELETE FROM {S}.snapshot WHERE person_id IN ({changed})",
+        f"INSERT INTO {S}.snapshot SELECT * FROM {REPLACED_TABLE}",
+        f"DROP TABLE {REPLACED_TABLE}",
+    ]
 
 
 def _rewrite_snapshot(evaluated: list[str], layout: list[str], result_table: str) -> list[str]:
