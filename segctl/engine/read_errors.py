@@ -52,8 +52,8 @@ def read_error(exc: Exception, where: str, display: Display) -> DataError:
     if malformed:
         path = Path(malformed.group("file"))
         bad = first_bad_line(path)
-        line, text = bad if bad else (int(malformed.group("line")), None)
-        shown = f": {text}" if text is not None else ""
+        line = bad[0] if bad else int(malformed.group("line"))
+        shown = f": {bad[1]}" if bad else ""
         return DataError(
             f"{display(path)}:{line}: malformed JSON line "
             f"({malformed.group('what').rstrip('. ')}){shown}; each line of an NDJSON file "
