@@ -682,6 +682,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def new_events(path: Path, person: str, when: datetime) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         pa.table(
             {
@@ -1690,3 +1691,25 @@ def test_each_tools_export_landing_in_parts_runs_incrementally_as_in_full(
     # Not a comparison of nothing: the segments hold persons, and events were left out.
     assert len(members) >= 10
     assert any("were ignored" in w for w in said), said
+
+
+def test_files_inside_and_outside_a_hive_folder_run_incrementally_as_in_full(
+    root: Path,
+) -> None:
+    """A glob catching files in ``day=...`` folders and beside them: DuckDB reads no
+    ``day`` column for the whole list, but detected one for a new file read alone (each run
+    after the first failed, with --full too, on a column the copy of the events lacks). The
+    folders' columns are decided once for a source's files and given to every read."""
+    from segctl.sources.inputs import hive_partitioned
+
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text().replace("events/*.parquet", "events/**/*.parquet"))
+    new_events(root / "events" / "day=2026-11-02" / "b.parquet", "p5", AS_OF[0])
+    assert not hive_partitioned(("/e/day=1/b.parquet", "/e/a.parquet"))
+    assert hive_partitioned(("/e/day=1/b.parquet", "/e/day=2/c.parquet"))
+    assert not hive_partitioned(("/e/day=1/b.parquet", "/e/day=2/x=1/c.parquet"))
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    new_events(root / "events" / "day=2026-11-03" / "c.parquet", "p6", AS_OF[0])
+    result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
+    assert result.incremental and "day" not in lib.Project.load(root).schema["events"]
+    assert lib.Project.load(root).verify().equal

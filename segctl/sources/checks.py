@@ -10,7 +10,7 @@ column and value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from sqlglot import exp
 
 from segctl.errors import DataError
 from segctl.sources import columns as cols
-from segctl.sources.inputs import InputFiles
 from segctl.sources.load import Loader
 from segctl.sources.sql import count, duck
 from segctl.sources.views import DUPLICATE, SOURCE_INDEX
@@ -201,7 +200,7 @@ def find_bad_timestamps(loader: Loader) -> None:
         unit = staged.source.timestamp_unit
         for group in staged.groups:
             for file in group.files.files:
-                single = InputFiles(role, (file,), group.files.format, file)
+                single = replace(group.files, files=(file,), display=file)
                 try:
                     one = loader.read_group(staged.source, single)
                     loader.pick(staged.source, one, file)

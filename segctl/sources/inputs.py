@@ -23,6 +23,21 @@ class InputFiles:
     files: tuple[str, ...]  # absolute paths
     format: str  # "parquet", "csv" or "json" (newline-delimited)
     display: str  # what the user wrote, for messages
+    #: Whether the folders' ``key=value`` names are columns (:func:`hive_partitioned`),
+    #: decided over the whole group: a read of some of its files (a run's new ones, a file
+    #: checked alone) must give the columns the whole group's view has.
+    hive: bool = False
+
+
+def hive_partitioned(files: tuple[str, ...]) -> bool:
+    """Whether ``files`` are a hive layout (``events/day=2026-11-02/part.parquet``): every
+    file's folders name the same non-empty set of ``key=value`` keys, as DuckDB detects it
+    for the whole list (a list mixing files inside and outside such folders has none)."""
+    keys = {
+        frozenset(part.split("=", 1)[0] for part in Path(f).parent.parts if "=" in part)
+        for f in files
+    }
+    return len(keys) == 1 and bool(next(iter(keys)))
 
 
 def file_format(path: str) -> str | None:
@@ -99,6 +114,8 @@ def resolve_inputs(
                 written[fmt].append(pattern)
     # A group's messages name the patterns of its own files, not the other formats' too.
     return [
-        InputFiles(table, tuple(files), fmt, ", ".join(written[fmt]))
+        InputFiles(
+            table, tuple(files), fmt, ", ".join(written[fmt]), hive_partitioned(tuple(files))
+        )
         for fmt, files in sorted(by_format.items())
     ]

@@ -137,10 +137,11 @@ class Loader:
             ]
 
     def read_group(self, source: Source, group: InputFiles) -> Group:
-        plain = read_files(group.format, group.files, every_line=self.every_line)
+        hive = group.hive
+        plain = read_files(group.format, group.files, every_line=self.every_line, hive=hive)
         described = dict(self.describe(plain, source.role))
         if group.format == "json":
-            reader = read_files("json", group.files, described)
+            reader = read_files("json", group.files, described, hive=hive)
             described = {k: json_type(v) for k, v in described.items()}
             return Group(group, reader, described)
         if group.format == "csv":
@@ -153,7 +154,7 @@ class Loader:
                 if name in described
             ]
             if text:
-                reader = read_files("csv", group.files, text=tuple(dict.fromkeys(text)))
+                reader = read_files("csv", group.files, text=tuple(dict.fromkeys(text)), hive=hive)
                 described = dict(self.describe(reader, source.role))
                 return Group(group, reader, described)
         return Group(group, plain, described)
@@ -199,7 +200,7 @@ class Loader:
                 for file in group.files.files:  # a file of a glob or list is checked alone
                     if file in self.checked:
                         continue  # as a committed run read it, under this configuration
-                    single = InputFiles(source.role, (file,), group.files.format, file)
+                    single = replace(group.files, files=(file,), display=file)
                     one = self.read_group(source, single)
                     self.pick(source, one, self.display(Path(file)))
         staged = Staged(source, index, groups)

@@ -56,17 +56,24 @@ def read_files(
     text: tuple[str, ...] = (),
     *,
     every_line: bool = False,
+    hive: bool = False,
 ) -> exp.Table:
     """The DuckDB reader of files of one format. CSV: ``text`` columns read as VARCHAR.
     JSON: with ``described`` (the sniffed columns), nested objects are read as JSON text,
     so keys beyond the sniffed sample are never lost; without, the columns are sniffed from
-    the first lines, or from ``every_line`` (a top-level key first written past them)."""
+    the first lines, or from ``every_line`` (a top-level key first written past them).
+    ``hive``: the folders' ``key=value`` names are columns (given, never detected per read:
+    see :attr:`segctl.sources.inputs.InputFiles.hive`)."""
+    partitioned = exp.true() if hive else exp.false()
     if fmt == "parquet":
-        return table_function("read_parquet", files, union_by_name=exp.true())
+        return table_function(
+            "read_parquet", files, union_by_name=exp.true(), hive_partitioning=partitioned
+        )
     if fmt == "json":
         options: dict[str, exp.Expr] = {
             "format": exp.Literal.string("newline_delimited"),
             "records": exp.true(),
+            "hive_partitioning": partitioned,
         }
         if described:
             options["columns"] = struct({k: json_type(v) for k, v in described.items()})
@@ -75,7 +82,7 @@ def read_files(
             if every_line:
                 options["sample_size"] = exp.Literal.number(-1)
         return table_function("read_json", files, **options)
-    csv: dict[str, exp.Expr] = {"union_by_name": exp.true()}
+    csv: dict[str, exp.Expr] = {"union_by_name": exp.true(), "hive_partitioning": partitioned}
     if text:
         csv["types"] = struct(dict.fromkeys(text, "VARCHAR"))
     return table_function("read_csv", files, **csv)
