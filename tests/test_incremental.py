@@ -1713,3 +1713,33 @@ def test_files_inside_and_outside_a_hive_folder_run_incrementally_as_in_full(
     result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
     assert result.incremental and "day" not in lib.Project.load(root).schema["events"]
     assert lib.Project.load(root).verify().equal
+
+
+def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """A preset's source (its columns named beside it, a set) hashed by its repr differed
+    from one process to the next (Python's string hash seed): one run in three of such a
+    project was full, "the data configuration changed", hiding the real reason."""
+    import subprocess
+    import sys
+
+    (tmp_path / "segctl.yaml").write_text(
+        "data:\n  events: {path: e/*.json, preset: segment, columns: {event: event}, "
+        "dedupe_on: messageId}\n  identities: {path: ids.csv, preset: segment}\n"
+        "segments: segments/\n"
+    )
+    script = (
+        "import sys; from pathlib import Path; from segctl.config import load_config; "
+        "from segctl.sources.runfiles import data_hash; "
+        "print(data_hash(load_config(Path(sys.argv[1]))))"
+    )
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(hashes) == 1, hashes

@@ -11,7 +11,9 @@ pinning meet file resolution (:func:`segctl.sources.inputs.resolve_inputs`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -158,8 +160,24 @@ def load(store: StateStore, run_id: int) -> list[FileRecord]:
 
 
 def data_hash(config: Config) -> str:
-    """A hash of the data configuration (sources, their columns and options)."""
-    return hashlib.sha256(repr(config.sources).encode()).hexdigest()
+    """A hash of the data configuration (sources, their columns and options), the same in
+    every process: sets are sorted (a frozenset's repr follows the process's string hash
+    seed, which made one run in three of a preset's project full, "the data configuration
+    changed")."""
+    return hashlib.sha256(json.dumps(_canonical(config.sources)).encode()).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """``value`` as JSON data whose text depends on its content alone."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
 def unchanged(config: Config) -> frozenset[str]:
