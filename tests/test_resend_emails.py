@@ -125,6 +125,19 @@ def test_valid_address(address: str, ok: bool) -> None:
     assert valid_address(address) is ok
 
 
+#: Persons' emails other than ``p<i>@example.com``: p3's malformed, p4 has none.
+EMAILS = {3: "broken@example", 4: ""}
+
+
+def entering(root: Path, expected: set[str]) -> set[str]:
+    """The members of ``active`` at the first as_of (all entering), checked to hold
+    ``expected`` (the persons a test is about)."""
+    active = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[0]).members("active")
+    members = set(active["person_id"].to_list())
+    assert expected <= members, f"the fixture makes {sorted(expected)} enter"
+    return members
+
+
 def project(tmp_path: Path, resend: ResendFake, persons: list[str]) -> Path:
     root = write_project(tmp_path / "proj")
     (root / "persons.csv").write_text("\n".join(persons) + "\n")
@@ -150,16 +163,13 @@ def project(tmp_path: Path, resend: ResendFake, persons: list[str]) -> Path:
 def test_a_run_skips_malformed_addresses_and_sends_only_strings_and_numbers(
     tmp_path: Path, resend: ResendFake
 ) -> None:
-    emails = {3: "broken@example", 4: ""}  # p3 malformed, p4 none
     persons = ["person_id,email,plan,vip,signup,score"] + [
-        f"p{i},{emails.get(i, f'p{i}@example.com')},pro,"
+        f"p{i},{EMAILS.get(i, f'p{i}@example.com')},pro,"
         f"{'true' if i % 2 else 'false'},2026-0{i}-01,{'' if i == 1 else i}"
         for i in range(1, 7)
     ]
     root = project(tmp_path, resend, persons)
-    active = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[0]).members("active")
-    members = set(active["person_id"].to_list())
-    assert {"p1", "p3", "p4"} <= members, "the fixture makes p1, p3 and p4 enter"
+    members = entering(root, {"p1", "p3", "p4"})
 
     proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
     assert proc.returncode == 0, proc.stderr  # the malformed address did not fail the batch
@@ -183,10 +193,8 @@ def test_a_run_skips_malformed_addresses_and_sends_only_strings_and_numbers(
 def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: ResendFake) -> None:
     """The plan's email row counts what a push sends: persons with a valid address, consent,
     not suppressed; the others are its ``skipped`` (it counted every person entering)."""
-    emails = {3: "broken@example", 4: ""}  # p3 malformed, p4 none
-    persons = ["person_id,email,plan,vip,signup,score,consent"] + [
-        f"p{i},{emails.get(i, f'p{i}@example.com')},pro,true,2026-01-01,1,"
-        f"{'false' if i == 6 else 'true'}"
+    persons = ["person_id,email,consent"] + [
+        f"p{i},{EMAILS.get(i, f'p{i}@example.com')},{'false' if i == 6 else 'true'}"
         for i in range(1, 7)
     ]
     root = project(tmp_path, resend, persons)
@@ -195,9 +203,7 @@ def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: 
     (root / "segctl.yaml").write_text(
         config + "privacy: {consent_column: consent, suppression_file: suppressed.csv}\n"
     )
-    entering = lib.Project.load(root).evaluate(["active"], as_of=AS_OF[0]).members("active")
-    members = set(entering["person_id"].to_list())
-    assert {"p1", "p3", "p4", "p6"} <= members, "the fixture makes them enter"
+    members = entering(root, {"p1", "p3", "p4", "p6"})
     sendable = members - {"p1", "p3", "p4", "p6"}
 
     proc = segctl(

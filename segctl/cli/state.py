@@ -293,43 +293,30 @@ def status(
             ]
             print_rows(fmt.value, ["destination", "kind", "status", "count"], rows, document=info)
             return
-        run_cols = ["run_id", "kind", "as_of", "finished_at"]
-        print_rows(
-            "table", run_cols, [[r[c] for c in run_cols] for r in info["runs"]], title="Last runs"
-        )
-        out_cols = ["destination", "kind", "status", "count", "last_error"]
-        print_rows(
-            "table",
-            out_cols,
-            [[d[c] for c in out_cols] for d in info["deliveries"]],
-            title="Deliveries",
-            numeric=["count"],
-        )
-        aud_cols = [
-            "destination",
-            "audience",
-            "last_sync_at",
-            "synced_members",
-            "received",
-            "invalid",
-            "match_rate",
+        tables = [  # title, the document's key, columns, numeric columns
+            ("Last runs", "runs", ["run_id", "kind", "as_of", "finished_at"], []),
+            (
+                "Deliveries",
+                "deliveries",
+                ["destination", "kind", "status", "count", "last_error"],
+                ["count"],
+            ),
+            (
+                "Audiences",
+                "audiences",
+                [
+                    *("destination", "audience", "last_sync_at", "synced_members"),
+                    *("received", "invalid", "match_rate"),
+                ],
+                ["synced_members", "received", "invalid"],
+            ),
         ]
-        print_rows(
-            "table",
-            aud_cols,
-            [[a[c] for c in aud_cols] for a in info["audiences"]],
-            title="Audiences",
-            numeric=["synced_members", "received", "invalid"],
-        )
         if info["holds"]:
             hold_cols = ["segment", "run_id", "exits", "reason", "release"]
-            print_rows(
-                "table",
-                hold_cols,
-                [[h[c] for c in hold_cols] for h in info["holds"]],
-                title="Held exits (mass-exit guard)",
-                numeric=["exits"],
-            )
+            tables.append(("Held exits (mass-exit guard)", "holds", hold_cols, ["exits"]))
+        for title, key, columns, numeric in tables:
+            values = [[item[c] for c in columns] for item in info[key]]
+            print_rows("table", columns, values, title=title, numeric=numeric)
 
 
 def tags(
