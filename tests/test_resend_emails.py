@@ -5,6 +5,7 @@ whole batch of 100 under Resend's strict batch validation. The fake enforces bot
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -206,9 +207,8 @@ def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: 
     members = entering(root, {"p1", "p3", "p4", "p6"})
     sendable = members - {"p1", "p3", "p4", "p6"}
 
-    proc = segctl(
-        root, "run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json"
-    )
+    dry_run = ("run", "--dry-run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    proc = segctl(root, *dry_run)
     [row] = [r for r in json.loads(proc.stdout)["plan"] if r["kind"] == "email"]
     assert (row["adds"], row["messages"], row["skipped"]) == (
         len(members),
@@ -218,3 +218,11 @@ def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: 
     proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
     assert proc.returncode == 0, proc.stderr
     assert sorted(e["to"][0] for e in resend.emails) == sorted(f"{p}@example.com" for p in sendable)
+    # Persons without an email column: every email skipped (the plan's query failed on it).
+    (root / "persons.csv").write_text("person_id\n" + "".join(f"p{i}\n" for i in range(1, 7)))
+    (root / "segctl.yaml").write_text(config)
+    shutil.rmtree(root / ".segctl")
+    proc = segctl(root, *dry_run)
+    assert proc.returncode == 0, proc.stderr
+    [row] = [r for r in json.loads(proc.stdout)["plan"] if r["kind"] == "email"]
+    assert (row["messages"], row["skipped"]) == (0, row["adds"])

@@ -110,7 +110,8 @@ def plan_run(
                     row.removes = count
                 if action.kind == "email" and count:
                     view = RUN_ENTERED_VIEW if transition == "enter" else RUN_EXITED_VIEW
-                    row.skipped = count - _emailable(con, view, name, reachable)
+                    reached = _emailable(con, view, name, reachable, person_columns)
+                    row.skipped = count - reached
                 row.messages = -(-(count - row.skipped) // int(action.settings.get("batch") or 1))
                 rows.append(row)
         for audience in segment.audiences:
@@ -179,10 +180,17 @@ def _members(segment: str, *conditions: exp.Expr) -> str:
 
 
 def _emailable(
-    con: duckdb.DuckDBPyConnection, transitions: str, segment: str, reachable: exp.Expr
+    con: duckdb.DuckDBPyConnection,
+    transitions: str,
+    segment: str,
+    reachable: exp.Expr,
+    person_columns: list[str],
 ) -> int:
     """How many of the persons of ``segment`` in the view ``transitions`` an email reaches,
-    as a push decides it: a persons row with a valid address, consent and not suppressed."""
+    as a push decides it: a persons row with a valid address, consent and not suppressed
+    (none without an email column)."""
+    if "email" not in person_columns:
+        return 0
     found = con.execute(
         f"SELECT p.email FROM {transitions} AS t JOIN persons AS p USING (person_id) "
         f"WHERE t.segment = ? AND {reachable.sql(dialect='duckdb')}",
