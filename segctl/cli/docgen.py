@@ -103,8 +103,13 @@ def render() -> str:
     root_path, root, root_ctx = listed[0]
     root_help = parse_help(root.help)
     out += [root_help.summary, ""]
-    if root.epilog:
-        out += [" ".join(root.epilog.split()), ""]
+    if root.epilog:  # its examples (as a command's), then the exit codes
+        epilog = parse_help(root.epilog)
+        lines = [e for e in epilog.examples if e.startswith("segctl ")]
+        if lines:
+            out += ["```console", *(f"$ {line}" for line in lines), "```", ""]
+        rest = [*epilog.paragraphs, *(e for e in epilog.examples if e not in lines)]
+        out += [paragraph for p in rest for paragraph in (p, "")]
     out += ["| command | what it does |", "|---|---|"]
     for path, command, _ in listed[1:]:
         summary = parse_help(command.help).summary
