@@ -799,11 +799,19 @@ def test_a_segment_put_back_is_diffed_against_the_members_it_had(root: Path) -> 
     assert quiet.incremental and "buyers" not in quiet.changes
     new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
     assert run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=3)).incremental
+    # p1 (a buyer) leaves `active` while `buyers` is out: their row changes, and must keep
+    # its `buyers` bit.
+    later = T0 + timedelta(days=18, hours=2)
+    moved = run_beside_a_full_run(root, later)
+    assert moved.incremental and moved.changes["active"].exited
+    assert "p1" not in committed(root)[0]["active"] and "p1" in had
     (root / "segments" / "buyers.yaml").write_text(text)
-    back = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=4))
+    back = run_beside_a_full_run(root, later + timedelta(hours=1))
     assert not back.incremental and back.full_reason == "segment 'buyers' is new"
-    assert back.changes["buyers"].entered == 0 and not back.changes["buyers"].first_run
-    assert run_beside_a_full_run(root, AS_OF[1]).incremental
+    assert not back.changes["buyers"].first_run
+    entered = lib.Project.load(root).diff(["buyers"]).segments[0].entered
+    assert set(entered) == committed(root)[0]["buyers"] - had and "p1" not in entered
+    assert run_beside_a_full_run(root, AS_OF[3]).incremental
     assert lib.Project.load(root).verify().equal
 
 
