@@ -375,6 +375,10 @@ def test_a_person_created_after_as_of_is_not_evaluated(kinds: Project) -> None:
     assert not explanation.evaluated and not explanation.member
     assert explanation.to_dict()["rule"] is None
     assert "created at 2026-12-01T00:00:00Z, after as_of" in explanation.render()
+    # The CSV's rows: the verdict's alone, saying why.
+    assert explanation.rows() == [
+        ("power_users", 0, "not evaluated (created after as_of)", None, None, False, None, "member")
+    ]
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -420,7 +424,7 @@ def test_cli_csv_tells_exclusions_from_the_rule(make_project: MakeProject, cli: 
     is which, and the last row is the verdict (a person the rule matches, excluded)."""
     segments = {
         "everyone": "name: everyone\nrule: {property: person_id, is_set: true}\n"
-        "exclude:\n  - {property: plan, eq: pro}\n",
+        "exclude:\n  - all: [{property: plan, eq: pro}, {property: email, is_set: true}]\n",
     }
     root = make_project(segments=segments)
     args = ("explain", "everyone", "p1", "--as-of", AS_OF, "--project", root, "-f", "csv")
@@ -428,6 +432,8 @@ def test_cli_csv_tells_exclusions_from_the_rule(make_project: MakeProject, cli: 
     assert [(r["depth"], r["verdict"], r["part"]) for r in rows] == [
         ("0", "true", "rule"),
         ("0", "true", "exclude"),
+        ("1", "true", "exclude"),  # an exclusion's conditions are the exclusion's
+        ("1", "true", "exclude"),
         ("0", "false", "member"),
     ]
 

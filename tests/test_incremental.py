@@ -747,6 +747,18 @@ CHANGES: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda root: (root / "segments" / "active_buyers.yaml").unlink(),
         "full evaluation: segment 'active_buyers' is gone",
     ),
+    # A source mapping naming a column (the same rows): its hash must see it.
+    "data configuration": (
+        lambda root: (root / "segctl.yaml").write_text(
+            (root / "segctl.yaml")
+            .read_text()
+            .replace(
+                "events: events/*.parquet",
+                "events: {path: events/*.parquet, columns: {event: event}}",
+            )
+        ),
+        "full evaluation: the data configuration changed",
+    ),
     "features file": (
         lambda root: (root / "features.yaml").write_text(
             "features:\n  logins: {event: login, measure: count, within: 30d}\n"
@@ -792,6 +804,7 @@ def test_a_segment_put_back_is_diffed_against_the_members_it_had(root: Path) -> 
     had = committed(root)[0]["buyers"]
     assert had and first.changes["buyers"].entered == len(had)
     text = (root / "segments" / "buyers.yaml").read_text()
+    text_of_both = (root / "segments" / "active_buyers.yaml").read_text()
     (root / "segments" / "active_buyers.yaml").unlink()  # it references buyers
     (root / "segments" / "buyers.yaml").unlink()
     assert not run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1)).incremental
@@ -799,18 +812,24 @@ def test_a_segment_put_back_is_diffed_against_the_members_it_had(root: Path) -> 
     assert quiet.incremental and "buyers" not in quiet.changes
     new_events(root / "events" / "b.parquet", "p5", AS_OF[0] + timedelta(minutes=2))
     assert run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=3)).incremental
-    # p1 (a buyer) leaves `active` while `buyers` is out: their row changes, and must keep
-    # its `buyers` bit.
+    assert "p5" in committed(root)[0]["active"]  # a person with no row before: added
+    # p1 (a buyer, an active buyer) leaves `active` while both are out: their row changes,
+    # and keeps its bits of the two removed segments.
+    both = (root / "segments" / "active_buyers.yaml", text_of_both)
     later = T0 + timedelta(days=18, hours=2)
     moved = run_beside_a_full_run(root, later)
     assert moved.incremental and moved.changes["active"].exited
     assert "p1" not in committed(root)[0]["active"] and "p1" in had
     (root / "segments" / "buyers.yaml").write_text(text)
+    both[0].write_text(both[1])
     back = run_beside_a_full_run(root, later + timedelta(hours=1))
-    assert not back.incremental and back.full_reason == "segment 'buyers' is new"
+    assert not back.incremental and back.full_reason in {
+        f"segment '{name}' is new" for name in ("buyers", "active_buyers")
+    }
     assert not back.changes["buyers"].first_run
-    entered = lib.Project.load(root).diff(["buyers"]).segments[0].entered
-    assert set(entered) == committed(root)[0]["buyers"] - had and "p1" not in entered
+    [buyers, active_buyers] = lib.Project.load(root).diff(["buyers", "active_buyers"]).segments
+    assert set(buyers.entered) == committed(root)[0]["buyers"] - had and "p1" not in buyers.entered
+    assert "p1" in active_buyers.exited  # a member when it was taken out, no longer
     assert run_beside_a_full_run(root, AS_OF[3]).incremental
     assert lib.Project.load(root).verify().equal
 
@@ -1721,6 +1740,15 @@ def test_files_inside_and_outside_a_hive_folder_run_incrementally_as_in_full(
     result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=1))
     assert result.incremental and "day" not in lib.Project.load(root).schema["events"]
     assert lib.Project.load(root).verify().equal
+    # Every file in day= folders: the folders' column is read, Parquet and NDJSON alike.
+    (root / "events" / "a.parquet").unlink()
+    (root / "events" / "day=2026-11-04").mkdir()
+    (root / "events" / "day=2026-11-04" / "d.ndjson").write_text(
+        '{"person_id": "p1", "event": "login", "timestamp": "2026-03-10T00:00:00Z"}\n'
+    )
+    config.write_text(config.read_text().replace("events/**/*.parquet", "events/**/*.*"))
+    schema = lib.Project.load(root).schema["events"]
+    assert "day" in schema
 
 
 def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Path) -> None:
