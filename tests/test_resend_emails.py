@@ -189,6 +189,8 @@ def test_a_run_skips_malformed_addresses_and_sends_only_strings_and_numbers(
         (d["count"], d["last_error"]) for d in status["deliveries"] if d["status"] == "skipped"
     ]
     assert sorted(skipped) == [(1, "malformed email address"), (1, "no email address")]  # each said
+    table = segctl(root, "status").stdout  # every row of each table, with its reason
+    assert "malformed email address" in table and "no email address" in table
 
 
 def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: ResendFake) -> None:
