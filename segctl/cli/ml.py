@@ -287,4 +287,6 @@ def lookalike(
 
 
 def _conversion(event: str | None) -> str:
-    return "any event" if event == "*" else str(event)
+    from segctl.ml.features import ANY_EVENT
+
+    return "any event" if event == ANY_EVENT else str(event)

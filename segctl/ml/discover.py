@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from segctl.errors import UsageError
+from segctl.ml.features import ANY_EVENT
 from segctl.timeutil import iso, parse_as_of
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ AUTO_SAMPLE = 10_000
 PREDICT_ROWS = 100_000
 #: Suggested use: a cluster converting at this multiple of the base rate or more is "upsell".
 UPSELL_LIFT = 1.2
-#: The conversion without ``--conversion-event``: any event in the holdout (coming back).
-ANY_EVENT = "*"
 
 
 @dataclass

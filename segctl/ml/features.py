@@ -32,6 +32,9 @@ from segctl.definitions.model import ColumnType
 from segctl.ml.specs import CAP_DAYS, FeatureSpec, text
 from segctl.timeutil import parse_as_of
 
+#: A conversion of any event (discover without ``--conversion-event``: coming back).
+ANY_EVENT = "*"
+
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
@@ -275,7 +278,7 @@ def features_query(
         query_joins.append((subscriptions.subquery(), "s"))
     if conversion is not None:
         event, until = conversion
-        named = [exp.EQ(this=col("event"), expression=literal(event))] if event != "*" else []
+        named = [exp.EQ(this=col("event"), expression=literal(event))] if event != ANY_EVENT else []
         converted = (
             exp.select(col("person_id"))
             .distinct()

@@ -162,22 +162,14 @@ def load(store: StateStore, run_id: int) -> list[FileRecord]:
 def data_hash(config: Config) -> str:
     """A hash of the data configuration (sources, their columns and options), the same in
     every process: sets are sorted (a frozenset's repr follows the process's string hash
-    seed, which made one run in three of a preset's project full, "the data configuration
-    changed")."""
-    return hashlib.sha256(json.dumps(_canonical(config.sources)).encode()).hexdigest()
-
-
-def _canonical(value: object) -> object:
-    """``value`` as JSON data whose text depends on its content alone."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, set | frozenset):
-        return sorted((_canonical(v) for v in value), key=repr)
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value if isinstance(value, str | int | float | bool | None) else repr(value)
+    seed, which made most runs of a project naming its columns full, "the data
+    configuration changed")."""
+    sources = {
+        role: [dataclasses.asdict(source) for source in found]
+        for role, found in config.sources.items()
+    }
+    text = json.dumps(sources, sort_keys=True, default=lambda value: sorted(value))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def unchanged(config: Config) -> frozenset[str]:
