@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from textwrap import dedent
@@ -228,3 +228,29 @@ def test_the_dry_run_plan_counts_the_emails_a_run_sends(tmp_path: Path, resend: 
     assert proc.returncode == 0, proc.stderr
     [row] = [r for r in json.loads(proc.stdout)["plan"] if r["kind"] == "email"]
     assert (row["messages"], row["skipped"]) == (0, row["adds"])
+
+
+def test_the_dry_run_plan_counts_the_exit_emails_a_run_sends(
+    tmp_path: Path, resend: ResendFake
+) -> None:
+    """The same rule for an ``on_exit`` email: the plan reads the persons exiting."""
+    bad = {2: "broken@example", 4: ""}
+    persons = ["person_id,email"] + [f"p{i},{bad.get(i, f'p{i}@example.com')}" for i in range(1, 7)]
+    root = project(tmp_path, resend, persons)
+    segment = root / "segments" / "active.yaml"
+    segment.write_text(segment.read_text().replace("on_enter:", "on_exit:"))
+    members = entering(root, {"p2", "p4"})
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    as_of = iso(AS_OF[3] + timedelta(days=20))  # every member has exited by then
+    assert lib.Project.load(root).evaluate(["active"], as_of=as_of).members("active").is_empty()
+
+    proc = segctl(root, "run", "--dry-run", "--as-of", as_of, "-f", "json")
+    [row] = [r for r in json.loads(proc.stdout)["plan"] if r["kind"] == "email"]
+    assert (row["removes"], row["messages"], row["skipped"]) == (
+        len(members),
+        len(members) - 2,
+        2,
+    )
+    segctl(root, "run", "--as-of", as_of)  # every member exiting: held by the guard
+    assert segctl(root, "push", "--confirm", "active").returncode == 0
+    assert len(resend.emails) == row["messages"]

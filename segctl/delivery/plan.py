@@ -15,7 +15,7 @@ from segctl.delivery.audiences.stage import desired_sql, digested
 from segctl.delivery.outbox import exits_held
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
-from segctl.delivery.resend import valid_address
+from segctl.delivery.resend import why_not_sent
 from segctl.diff import Change
 from segctl.state import S
 from segctl.tempnames import (
@@ -187,16 +187,14 @@ def _emailable(
     person_columns: list[str],
 ) -> int:
     """How many of the persons of ``segment`` in the view ``transitions`` an email reaches,
-    as a push decides it: a persons row with a valid address, consent and not suppressed
-    (none without an email column)."""
-    if "email" not in person_columns:
-        return 0
+    by the rule a push applies (:func:`why_not_sent`)."""
+    email = "p.email" if "email" in person_columns else "NULL"
     found = con.execute(
-        f"SELECT p.email FROM {transitions} AS t JOIN persons AS p USING (person_id) "
-        f"WHERE t.segment = ? AND {reachable.sql(dialect='duckdb')}",
+        f"SELECT {email}, coalesce({reachable.sql(dialect='duckdb')}, false) "
+        f"FROM {transitions} AS t LEFT JOIN persons AS p USING (person_id) WHERE t.segment = ?",
         [segment],
     ).fetchall()
-    return sum(valid_address(email) for (email,) in found)
+    return sum(why_not_sent({"email": e}, bool(ok)) is None for e, ok in found)
 
 
 def _count(con: duckdb.DuckDBPyConnection, segment: str, *conditions: exp.Expr) -> int:

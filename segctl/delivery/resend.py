@@ -56,6 +56,23 @@ def valid_address(raw: Any) -> bool:
     return isinstance(raw, str) and _ADDRESS.fullmatch(raw.strip()) is not None
 
 
+def why_not_sent(person: dict[str, Any] | None, reachable: bool) -> str | None:
+    """Why an email to ``person`` is skipped (the outbox's reason), None when it is sent: the
+    one rule of a push and of ``run --dry-run``'s plan. ``reachable``: the person gave the
+    consent the project asks for and is not suppressed.
+
+    >>> [why_not_sent(p, True) for p in (None, {"email": "x@y"}, {"email": "x@y.io"})]
+    ['no email address', 'malformed email address', None]
+    """
+    if person is None or not person.get("email"):
+        return "no email address"
+    if not valid_address(person["email"]):  # would fail its whole batch of 100
+        return "malformed email address"
+    if not reachable:
+        return "no consent or suppressed"
+    return None
+
+
 def email(row: dict[str, Any], person: dict[str, Any], sender: str) -> dict[str, Any]:
     """One email of a batch: the template with the person's columns (and the action's
     ``variables``) as template variables."""

@@ -34,7 +34,7 @@ from segctl.delivery import queries
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.model import Batch, Reachability, Report
 from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
-from segctl.delivery.resend import EmailSender, valid_address
+from segctl.delivery.resend import EmailSender, why_not_sent
 from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
 from segctl.delivery.webhook import WebhookSender
 from segctl.errors import StateError
@@ -301,16 +301,12 @@ class Worker:
             allowed = self.reachability.reachable(sorted({r["person_id"] for r in rows}))
         sendable, malformed = [], 0
         for row in rows:
-            person = people.get(row["person_id"])
-            if person is None or not person.get("email"):
-                self.mark([row], "skipped", "no email address")
-            elif not valid_address(person["email"]):  # would fail its whole batch of 100
-                self.mark([row], "skipped", "malformed email address")
-                malformed += 1
-            elif row["person_id"] not in allowed:
-                self.mark([row], "skipped", "no consent or suppressed")
-            else:
+            reason = why_not_sent(people.get(row["person_id"]), row["person_id"] in allowed)
+            if reason is None:
                 sendable.append(row)
+            else:
+                self.mark([row], "skipped", reason)
+                malformed += reason == "malformed email address"
         if malformed:
             self.report.messages.append(
                 f"{malformed} email(s) skipped: malformed email address (see segctl status; "
