@@ -568,6 +568,33 @@ DATA_CASES = [
          "number of seconds since the Unix epoch (timestamp_unit: s))",
          {**config("data/events.parquet", CHARGES), "files": {
              "data/charges.csv": "id,customer,created\nch1,p1,1790000000\nch2,p2,17x\n"}}),
+    # Milliseconds read as seconds: the year 58,000 was an internal error (a Python datetime
+    # cannot hold it); now the row, and the unit that reads it.
+    Case("data-epoch-milliseconds-as-seconds", DATA, "data/charges.csv",
+         "row 2: column 'created' has a value that is not a timestamp: '1790000000000' "
+         "(expected a number of seconds since the Unix epoch (timestamp_unit: s); as seconds "
+         "it is after the year 9999: it reads as milliseconds, set timestamp_unit: ms)",
+         {**config("data/events.parquet", CHARGES), "files": {
+             "data/charges.csv":
+                 "id,customer,created\nch1,p1,1790000000\nch2,p2,1790000000000\n"}}),
+    Case("data-epoch-parquet-number-out-of-range", DATA, "data/events.parquet",
+         "row 2: column 'ts' has a value that is not a timestamp: '1790000000000000' (expected a "
+         "number of seconds since the Unix epoch (timestamp_unit: s); as seconds it is after "
+         "the year 9999: it reads as microseconds, set timestamp_unit: us)",
+         {**config("data/events.parquet",
+                   "{path: data/events.parquet, timestamp_unit: s, columns: {timestamp: ts}}"),
+          **LOGIN_ONLY},
+         write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
+                                      "ts": [1790000000, 1790000000000000]}))),
+    Case("data-mixpanel-export-in-milliseconds", DATA, "data/mp.jsonl",
+         "line 1: column 'properties.time' has a value that is not a timestamp: "
+         "'1790000000123' (expected a number of seconds since the Unix epoch (timestamp_unit: "
+         "s); as seconds it is after the year 9999: it reads as milliseconds, set "
+         "timestamp_unit: ms)",
+         {**config("data/events.parquet", "{path: data/mp.jsonl, preset: mixpanel}"),
+          **LOGIN_ONLY, "files": {
+             "data/mp.jsonl": '{"event": "login", "properties": {"time": 1790000000123, '
+                              '"distinct_id": "p1", "$insert_id": "i1"}}\n'}}),
     Case("data-epoch-json-text-not-a-number", DATA, "data/ga4.jsonl",
          "line 1: column 'event_timestamp' has a value that is not a timestamp: 'soon'",
          {**config("data/events.parquet", "{path: data/ga4.jsonl, preset: ga4}"), **LOGIN_ONLY,

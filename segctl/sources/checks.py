@@ -230,7 +230,7 @@ def find_bad_timestamps(loader: Loader) -> None:
                     where = "line" if group.files.format == "json" else "row"
                     expected = (
                         f"expected a number of {cols.UNIT_NAMES[unit]} since the Unix epoch "
-                        f"(timestamp_unit: {unit})"
+                        f"(timestamp_unit: {unit}){_out_of_range(row[0][1], unit)}"
                         if unit
                         else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
                         "an offset are read as UTC"
@@ -240,6 +240,20 @@ def find_bad_timestamps(loader: Loader) -> None:
                         f"'{found.name}' has a value that is not a timestamp: "
                         f"{row[0][1]!r} ({expected})"
                     )
+
+
+def _out_of_range(value: object, unit: str) -> str:
+    """What is wrong with a number ``value`` that ``unit`` reads beyond the years 1 to 9999,
+    and the unit it was likely written in; empty for a value that is not a number."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return ""
+    when = "after the year 9999" if number > 0 else "before the year 1"
+    said = f"; as {cols.UNIT_NAMES[unit]} it is {when}"
+    if other := cols.other_unit(number, unit):
+        said += f": it reads as {cols.UNIT_NAMES[other]}, set timestamp_unit: {other}"
+    return said
 
 
 def _share(part: int, whole: int) -> str:

@@ -111,9 +111,19 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
         if unit == "ns":
             micros: exp.Expr = exp.Div(this=number, expression=exp.Literal.number(1000))
         else:
-            micros = exp.Mul(this=number, expression=exp.Literal.number(MICROS[unit]))
+            micros = exp.Mul(this=number.copy(), expression=exp.Literal.number(MICROS[unit]))
         # Sub-microsecond digits are cut, as DuckDB cuts nanosecond timestamps.
-        return exp.func("make_timestamp", exp.cast(exp.func("FLOOR", micros), "BIGINT"))
+        stamp = exp.func("make_timestamp", exp.cast(exp.func("FLOOR", micros), "BIGINT"))
+        # Beyond the years 1 to 9999 (milliseconds read as seconds: the year 58,000) a value
+        # fails as text that is not a timestamp fails, and is traced to its row the same way.
+        refused = exp.cast(
+            exp.DPipe(
+                this=exp.cast(number.copy(), "VARCHAR"), expression=exp.Literal.string(" (range)")
+            ),
+            "TIMESTAMP",
+        )
+        inside = exp.If(this=in_range(number.copy(), unit), true=stamp)
+        return exp.Case(ifs=[inside], default=refused)
     if is_number(duck_type):
         raise DataError(
             f"{display}: column '{col.name}' ({canonical}) holds numbers ({duck_type}): set "
@@ -136,10 +146,29 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
     )
 
 
+#: The instants a timestamp can be (Python's years 1 to 9999), in microseconds since 1970.
+_MICROS_RANGE = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+
+
+def in_range(number: exp.Expr, unit: str) -> exp.Expr:
+    """True when ``number`` (of ``unit`` since the Unix epoch) is an instant of the years 1 to
+    9999; compared in the unit itself, so that no product overflows."""
+    low, high = (exp.Literal.number(repr(m / MICROS[unit])) for m in _MICROS_RANGE)
+    return exp.Between(this=number, low=low, high=high)
+
+
+def other_unit(value: float, unit: str) -> str | None:
+    """The unit that reads ``value`` as an instant of 1990 to 2100, when ``unit`` does not."""
+    if 631_152_000 <= value * MICROS[unit] / 1e6 < 4_102_444_800:
+        return None
+    return next((u for u in MICROS if 631_152_000 <= value * MICROS[u] / 1e6 < 4_102_444_800), None)
+
+
 def bad_timestamp(value: exp.Expr, unit: str | None) -> exp.Expr:
     """True for a (text) value that the timestamp reading refuses."""
     target = "DOUBLE" if unit else "TIMESTAMPTZ"
-    return exp.and_(
-        exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())),
-        exp.Is(this=exp.TryCast(this=value, to=exp.DataType.build(target)), expression=exp.Null()),
-    )
+    read = exp.TryCast(this=value, to=exp.DataType.build(target))
+    refused: exp.Expr = exp.Is(this=read, expression=exp.Null())
+    if unit:
+        refused = exp.or_(refused, exp.not_(in_range(read.copy(), unit)))
+    return exp.and_(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())), refused)

@@ -381,9 +381,7 @@ class Loader:
                         found, source.timestamp_unit, group.files.display, canonical
                     )
                     tz.append(found.type == cols.TIMESTAMPTZ and source.timestamp_unit is None)
-                    if cols.is_text(found.type) or (
-                        source.timestamp_unit and not cols.is_number(found.type)
-                    ):
+                    if cols.is_text(found.type) or source.timestamp_unit:  # a number: its range
                         self.text_timestamps.append((role, staged.index, canonical))
                 elif canonical in TEXT_COLUMNS or canonical == "event":
                     out[canonical] = cols.text(found, canonical in ID_COLUMNS)
@@ -406,9 +404,7 @@ class Loader:
                     else found.expr
                 )
                 out[LATEST] = value
-                if cols.is_text(found.type) or (
-                    source.timestamp_unit and not cols.is_number(found.type)
-                ):
+                if cols.is_text(found.type) or source.timestamp_unit:
                     self.text_timestamps.append((role, staged.index, "latest_by"))
             # In the file's column order (a mapped column where its source stands); other
             # columns are properties, under their own names.
