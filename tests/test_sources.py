@@ -527,6 +527,29 @@ def test_timestamp_units(tmp_path: Path, unit: str, value: int) -> None:
     assert stamp.replace(tzinfo=UTC).year == 2026
 
 
+@pytest.mark.parametrize("pattern", ["e/*.jsonl*", "e/*.csv*"])
+def test_empty_files_of_a_glob_hold_no_rows(tmp_path: Path, pattern: str) -> None:
+    """An export's hour with no events (a 0-byte file, blank lines, an empty gzip stream)
+    stopped every command (NDJSON: 'a JSON line that is not an object', naming no file;
+    CSV: no header found); now it holds no rows. Every file empty is a data error."""
+    kind = pattern[3:-1]
+    rows = {
+        ".jsonl": '{"person_id": "u1", "event": "login", "timestamp": "2026-11-10T00:00:00Z"}\n',
+        ".csv": "person_id,event,timestamp\nu1,login,2026-11-10T00:00:00Z\n",
+    }[kind]
+    write(tmp_path, {f"e/a{kind}": rows, f"e/b{kind}": "\n\n", f"e/c{kind}.gz": ""})
+    (tmp_path / f"e/d{kind}").write_bytes(b"")
+    (tmp_path / "segctl.yaml").write_text(f"data:\n  events: {pattern}\nsegments: segments/\n")
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments/a.yaml").write_text("name: a\nrule: {event: login, count: {gte: 1}}\n")
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("a")["person_id"].to_list() == ["u1"]
+
+    (tmp_path / f"e/a{kind}").unlink()
+    with pytest.raises(segctl.DataError, match=r"data.events: every file is empty \(e/b"):
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+
+
 def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth) -> None:
     from typer.testing import CliRunner
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,23 @@ def sniffed_format(path: str) -> str | None:
     return "json" if text[:1] in (b"{", b"[") else None
 
 
+def blank(path: str, fmt: str) -> bool:
+    """Whether a CSV or NDJSON file holds no text but white space (gzipped or not): an
+    export's hour with no events. It holds no rows, so it is left out of its group's read
+    (DuckDB refuses an empty NDJSON file in a list, and finds no columns in an empty CSV)."""
+    if fmt == "parquet":
+        return False
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_SNIFFED)
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.open(path, "rb") as file:
+                head = file.read(_SNIFFED)
+    except (OSError, EOFError, zlib.error):
+        return False  # the read says what is wrong with it
+    return len(head) < _SNIFFED and not head.strip(b"\xef\xbb\xbf \t\r\n")
+
+
 def resolve_inputs(
     table: str, patterns: tuple[str, ...], root: Path, where: str | None = None
 ) -> list[InputFiles]:
@@ -112,6 +130,18 @@ def resolve_inputs(
                 by_format[fmt].append(resolved)
             if pattern not in written.setdefault(fmt, []):
                 written[fmt].append(pattern)
+    every = [f for files in by_format.values() for f in files]
+    by_format = {
+        fmt: filled
+        for fmt, files in by_format.items()
+        if (filled := [f for f in files if not blank(f, fmt)])
+    }
+    if not by_format:
+        shown = ", ".join(os.path.relpath(f, root.resolve()) for f in every[:3])
+        raise DataError(
+            f"{where}: {'every file is' if len(every) > 1 else 'the file is'} empty ({shown}"
+            f"{', ...' if len(every) > 3 else ''}): no header and no rows to read"
+        )
     # A group's messages name the patterns of its own files, not the other formats' too.
     return [
         InputFiles(
