@@ -1751,6 +1751,29 @@ def test_files_inside_and_outside_a_hive_folder_run_incrementally_as_in_full(
     assert "day" in schema
 
 
+def test_a_new_file_of_naive_timestamps_beside_zoned_ones_runs_incrementally_as_in_full(
+    root: Path,
+) -> None:
+    """Zoned files (TIMESTAMPTZ) and then one of naive timestamps (UTC): read alone, the new
+    file gave its rows no instant in the column the plan's pushed-down time filter reads, so
+    the incremental run left them out of every window (p5 not active; --full saw it)."""
+    lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    when = AS_OF[1] + timedelta(hours=1)
+    pq.write_table(
+        pa.table(
+            {
+                "person_id": ["p5"],
+                "event": ["login"],
+                "timestamp": pa.array([when.replace(tzinfo=None)], pa.timestamp("us")),
+            }
+        ),
+        root / "events" / "b.parquet",
+    )
+    result = run_beside_a_full_run(root, when + timedelta(hours=1))
+    assert result.incremental
+    assert "p5" in committed(root)[0]["active"]
+
+
 def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Path) -> None:
     """A preset's source (its columns named beside it, a set) hashed by its repr differed
     from one process to the next (Python's string hash seed): one run in three of such a

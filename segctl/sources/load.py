@@ -438,6 +438,12 @@ class Loader:
             stamp = picked.get("timestamp")
             if role == "events" and tz and tz[-1] and "timestamp" in out and stamp is not None:
                 projections.append(alias(stamp.expr, RAW_TIMESTAMP))
+            elif role == "events" and self.raw_timestamp is not None and "timestamp" in out:
+                # A new file read alone (:meth:`events_of`) whose timestamps are naive, in a
+                # view whose files' are all zoned: its rows' instants for the plans' filter
+                # on the raw column (left NULL, they fell outside every window).
+                instant = exp.cast(out["timestamp"].copy(), "TIMESTAMPTZ")
+                projections.append(alias(instant, RAW_TIMESTAMP))
             selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
         return union_by_name(selects)
