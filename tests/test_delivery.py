@@ -1285,3 +1285,25 @@ def test_a_permanent_error_on_one_batch_does_not_block_the_others(
     assert result.report is not None and result.report.failed == 0
     assert {r[0] for r in meta.audience(audience)} == _ad_hashes(first, "meta")
     assert len(google.requests) == google_requests  # in step already: not synced again
+
+
+def test_an_audience_attached_to_a_segment_is_synced_by_the_next_run(tmp_path: Path) -> None:
+    """A run queued an audience's sync only when the segment's members changed (or on its
+    first run): an audience added to a steady segment was never uploaded by `run`, though
+    the dry run's plan listed its adds."""
+    root = write_project(tmp_path / "proj")
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text() + "destinations:\n  files: {type: file, path: out}\n")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    buyers = root / "segments" / "buyers.yaml"
+    buyers.write_text(buyers.read_text() + "audiences:\n  - {destination: files}\n")
+    steady = lib.Project.load(root).evaluate(["buyers"], as_of=AS_OF[1]).sizes()
+    assert steady.row(0, named=True)["entered"] == steady.row(0, named=True)["exited"] == 0
+
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[1]), "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["deliveries"]["sent"] == 1
+    with (root / "out" / "buyers.csv").open() as handle:
+        assert {row["email_sha256"] for row in csv.DictReader(handle)} == hashed({"p1"})
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[2]), "-f", "json")  # synced: not again
+    assert json.loads(proc.stdout)["deliveries"]["sent"] == 0

@@ -66,6 +66,16 @@ def queue_run(
             "WHERE json_extract_string(details, '$.error') IS NOT NULL"
         )
     }
+    # Audiences never synced nor waiting for a sync: attached to a segment since its last
+    # run, they are reconciled now, whether or not its members changed.
+    known = {
+        (str(r[0]), str(r[1]))
+        for r in store.rows(
+            f"SELECT destination, audience FROM {S}.audience_status UNION "
+            f"SELECT destination, json_extract_string(spec, '$.audience_id') FROM {S}.outbox "
+            "WHERE kind = 'audience' AND status = 'pending'"
+        )
+    }
     for name, (on_enter, on_exit, audiences) in segments.items():
         change = changes.get(name)
         if change is None:
@@ -94,7 +104,8 @@ def queue_run(
                     store, run_id, as_of, name, transition, prefix, action, source, status, created
                 )
         for audience in audiences:
-            again = (audience.destination, audience.audience_id) in failed
+            which = (audience.destination, audience.audience_id)
+            again = which in failed or which not in known
             if change.entered or change.exited or change.first_run or resync or again:
                 key = f"{origin}:run{run_id}:{name}:audience:{audience.key}"
                 store.con.execute(
