@@ -22,8 +22,9 @@ new addresses or an edited segment is read within a poll or two, not at the next
   :func:`retry_delay`: a lock held by a long ``segctl run`` every few seconds, anything else
   (a bad file, a broken segment, which only a change mends) less and less often. A delivery
   that fails stays in the outbox and each later run retries it.
-- :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit and
-  deliver, then ends the loop.
+- :meth:`Watch.stop` (SIGINT/SIGTERM in :func:`serve`) lets the run in progress commit,
+  then ends the loop: its delivery makes no new request and waits for no retry
+  (:data:`segctl.delivery.retry.stopping`), and what it had not sent stays in the outbox.
 
 Each run is a ``segctl run``: incremental when it can be (it re-evaluates only the persons
 whose memberships can have changed, :mod:`segctl.incremental`), else in full; see
@@ -45,6 +46,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from segctl.delivery.retry import stopping as deliveries_stopping
 from segctl.errors import NotAfterLastRun, SegctlError, StateLockedError, UsageError
 from segctl.sources import runfiles
 from segctl.sources.inputs import PARQUET_MAGIC, file_format
@@ -161,8 +163,10 @@ class Watch:
         self._locked = False  # whether the last failed run found the state locked
 
     def stop(self) -> None:
-        """End the loop after the run in progress (if any) has committed and delivered."""
+        """End the loop after the run in progress (if any) has committed; its delivery
+        stops at once, leaving what it had not sent pending."""
         self.stopping.set()
+        deliveries_stopping.set()
 
     def _load(self) -> Any:
         from segctl.project import Project
@@ -193,6 +197,13 @@ class Watch:
 
     def loop(self) -> None:
         """Poll and run until :meth:`stop`. The first run comes at once."""
+        deliveries_stopping.clear()  # a watch stopped before in this process
+        try:
+            self._loop()
+        finally:
+            deliveries_stopping.clear()
+
+    def _loop(self) -> None:
         config = self._load().config
         observed: dict[str, tuple[int, int]] = {}
         next_due = time.monotonic()  # when time alone makes a run due

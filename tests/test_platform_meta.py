@@ -19,6 +19,7 @@ from fakes import MetaFake, Recorded
 from fakes.meta import MESSAGES
 
 from segctl.definitions.destinations import Destination
+from segctl.delivery import retry
 from segctl.delivery.identifiers import HashedIdentity, hash_identity
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import Member
@@ -439,7 +440,7 @@ def test_throttling_waits_the_time_to_regain_access(
     meta: MetaFake, client: MetaAudience, audience_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(time, "sleep", sleeps.append)  # a minute, without waiting one
+    monkeypatch.setattr(retry, "_sleep", sleeps.append)  # a minute, without waiting one
     client.policy = dataclasses.replace(client.policy, max_wait=120)
     throttled = meta.inject(platform_error=80004, retry_after=1)  # minutes
 

@@ -292,6 +292,35 @@ def test_sigterm_during_a_run_lets_it_commit_and_deliver(tmp_path: Path) -> None
         assert lock_is_free(root)
 
 
+def test_sigterm_while_a_delivery_retries_stops_at_once_and_leaves_it_pending(
+    tmp_path: Path, hook: WebhookFake
+) -> None:
+    """The run commits; its delivery, failing and retried with a long backoff, makes no
+    new request and waits for no retry once told to stop (it waited out every retry: 61 s
+    for one webhook in the audit, minutes with a slower backoff)."""
+    root = make_project(tmp_path / "proj", hook.url)
+    config = (root / "segctl.yaml").read_text()
+    (root / "segctl.yaml").write_text(
+        config.replace("backoff: 0.01", "backoff: 30").replace("max_retries: 1", "max_retries: 5")
+    )
+    hook.inject(status=500, times=None)
+    watching = Watching(root, "--every", "1h", "--poll", "0.2s")
+    assert watching.next_run()["run_id"] == 1
+    drop(root / "events", "day-2.parquet", [("p6", "login", now() - timedelta(seconds=2))])
+    watching.until(lambda: len(hook.requests) >= 1)  # failed once, waiting for its retry
+    asked = time.monotonic()
+    code, err = watching.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert time.monotonic() - asked < 20  # not the 30 s of the first retry's wait
+    assert len(hook.requests) == 1
+    assert [(r["run_id"], r["deliveries"]["pending"]) for r in watching.seen] == [(1, 0), (2, 1)]
+    assert lock_is_free(root)
+    con = duckdb.connect(str(root / ".segctl" / DB_FILE), read_only=True)
+    left = con.execute("SELECT person_id, status, attempts FROM outbox").fetchall()
+    con.close()
+    assert left == [("p6", "pending", 0)]  # for the next run or push
+
+
 def test_a_failed_run_is_logged_and_the_watch_goes_on(tmp_path: Path, hook: WebhookFake) -> None:
     root = make_project(tmp_path / "proj", hook.url)
     watching = Watching(root, "--every", "1h", "--poll", "0.2s")

@@ -4,13 +4,15 @@ Destination clients classify every failure as :class:`Transient` (5xx, 429, time
 platform's throttling codes: retried) or :class:`Permanent` (recorded with the platform's
 message, never retried). A transient failure asking for a longer wait than the policy allows
 becomes :class:`Deferred`: the item stays pending with a next attempt time, for a later
-``segctl push``, instead of blocking the run.
+``segctl push``, instead of blocking the run. While :data:`stopping` is set (``segctl
+watch`` told to stop), no request is made and no retry waited for: :class:`Stopped`.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -58,6 +60,23 @@ class Deferred(DeliveryFailure):
     """Retrying now is pointless; try again after ``retry_after`` seconds."""
 
 
+#: Set while the process is stopping (``segctl watch`` on SIGINT/SIGTERM, once its run has
+#: committed): a delivery makes no new request and waits for no retry, so the stop is
+#: prompt; what it had not sent stays pending in the outbox, for the next run or push.
+stopping = threading.Event()
+
+
+class Stopped(Exception):
+    """An attempt not made, or a retry not waited for, because of :data:`stopping`: the
+    item is left as it was (pending), not recorded as a failure."""
+
+
+def _sleep(seconds: float) -> None:
+    """A retry's wait, cut short by :data:`stopping`."""
+    if stopping.wait(seconds):
+        raise Stopped
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 5
@@ -92,6 +111,8 @@ def call(attempt: Callable[[], T], policy: RetryPolicy, limiter: RateLimiter | N
     """
 
     def once() -> T:
+        if stopping.is_set():
+            raise Stopped
         if limiter is not None:
             limiter.acquire()
         try:
@@ -110,5 +131,6 @@ def call(attempt: Callable[[], T], policy: RetryPolicy, limiter: RateLimiter | N
         wait=_wait(policy),
         retry=retry_if_exception_type(Transient),  # Deferred and Permanent are not Transient
         reraise=True,
+        sleep=_sleep,
     )
     return retrying(once)

@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import copy_context
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +35,14 @@ from segctl.delivery.limits import RateLimiter
 from segctl.delivery.model import Batch, Reachability, Report
 from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
 from segctl.delivery.resend import EmailSender, why_not_sent
-from segctl.delivery.retry import Deferred, DeliveryFailure, Permanent, call, policy_for
+from segctl.delivery.retry import (
+    Deferred,
+    DeliveryFailure,
+    Permanent,
+    Stopped,
+    call,
+    policy_for,
+)
 from segctl.delivery.webhook import WebhookSender
 from segctl.errors import StateError
 from segctl.faults import crash_point
@@ -103,7 +110,8 @@ class Worker:
                 self.webhooks()
                 self.emails()
                 self.python_actions()
-            audiences.result()
+            with suppress(Stopped):  # a sync cut short resumes as after a crash
+                audiences.result()
         self._count_left()
         return self.report
 
@@ -209,6 +217,8 @@ class Worker:
                     batch = futures[future]
                     try:
                         future.result()
+                    except Stopped:
+                        pass  # left pending
                     except DeliveryFailure as failure:
                         self.record_failure([batch], failure)
                     else:
@@ -352,6 +362,8 @@ class Worker:
             )
             try:
                 call(functools.partial(sender.send, batch, people), policy)
+            except Stopped:
+                pass  # left pending
             except DeliveryFailure as failure:
                 self.record_failure([batch], failure)
             else:
