@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -472,3 +474,19 @@ def test_root_help_lists_every_command_examples_and_the_exit_codes(cli: Cli) -> 
     assert "Exit codes:" in text and "70 internal error" in text
     examples = text.split("Examples:", 1)[1].split("Exit codes:", 1)[0]
     assert "segctl init demo --sample" in examples and "segctl run --dry-run" in examples
+
+
+def test_a_path_that_cannot_be_written_is_a_clear_error_not_an_internal_one(
+    tmp_path: Path,
+) -> None:
+    """init, discover and lookalike let an OSError through: exit 70, "please report it"."""
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "segctl", "init", str(blocked / "demo"), "--sample"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert "internal error" not in proc.stderr and str(blocked) in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -31,6 +31,10 @@ HERE = Path(__file__).parent
 NOT_A_FUNCTION = 42
 
 
+def leave(records):
+    raise SystemExit(0)
+
+
 def record(records):
     budget = HERE / "failures.txt"
     if budget.exists():
@@ -265,6 +269,24 @@ def test_exceptions_are_retried_with_backoff_then_left_pending(tmp_path: Path) -
     assert sorted(r["person_id"] for r in second) == sorted(exited)
     assert {r["type"] for r in second} == {"segment.exited"}
     assert first[0]["id"] not in {r["id"] for r in second}
+
+
+def test_a_function_calling_sys_exit_is_a_failure_left_pending(tmp_path: Path) -> None:
+    """sys.exit() in the user's function ended the whole run: exit 0, no output, every
+    record pending. It is a failure of the call like an exception: retried, then pending,
+    said, exit 5."""
+    root = project(
+        tmp_path,
+        """\
+        on_enter:
+          - python: {function: "hooks_for_test:leave", batch: 100, max_retries: 1, backoff: 0.01}
+        """,
+    )
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5, proc.stderr
+    assert "raised SystemExit" in proc.stderr
+    deliveries = json.loads(proc.stdout)["deliveries"]
+    assert deliveries["sent"] == 0 and deliveries["pending"] == len(members(root, AS_OF[0]))
 
 
 def test_a_push_killed_after_the_call_calls_again_with_the_same_ids(tmp_path: Path) -> None:

@@ -21,8 +21,9 @@ error; 4 data error; 5 delivery incomplete; 6 state locked; 70 internal error.""
 @contextmanager
 def handled(debug: bool = False) -> Iterator[None]:
     """Map errors to exit codes: each :class:`~segctl.errors.SegctlError` to its own code,
-    Ctrl-C to 130, a closed pipe on stdout to a quiet 0, and anything else to 70 (an
-    internal error, with a plea to report it)."""
+    Ctrl-C to 130, a closed pipe on stdout to a quiet 0, a file that cannot be read or
+    written to 4 (as a data error), and anything else to 70 (an internal error, with a
+    plea to report it)."""
     try:
         yield
     except typer.Exit:
@@ -41,6 +42,12 @@ def handled(debug: bool = False) -> Iterator[None]:
         # exit does not fail again. Whatever was committed stays committed.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
+    except OSError as exc:  # a path of the user's: an --out folder missing, no permission
+        if debug:
+            print_traceback()
+        where = f"{exc.filename}: " if exc.filename else ""
+        error(f"{where}{exc.strerror or exc} (check the path and its permissions)")
+        raise typer.Exit(4) from None
     except Exception as exc:
         if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's, outside a plan
             from segctl.engine.duckdb import memory_error

@@ -77,7 +77,8 @@ class PythonSender:
         function = self.function
         try:
             function(records if "batch" in spec else records[0])
-        except Exception as exc:  # any exception of the user's code is worth a retry
+        except (Exception, SystemExit) as exc:  # any of the user's code is worth a retry
+            # (a sys.exit() in a hook ended the whole run: exit 0, no output, rows pending)
             raise Transient(
                 f"{self.reference} raised {type(exc).__name__}: {str(exc)[:300]}"
             ) from None
