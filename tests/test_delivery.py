@@ -1307,3 +1307,20 @@ def test_an_audience_attached_to_a_segment_is_synced_by_the_next_run(tmp_path: P
         assert {row["email_sha256"] for row in csv.DictReader(handle)} == hashed({"p1"})
     proc = segctl(root, "run", "--as-of", iso(AS_OF[2]), "-f", "json")  # synced: not again
     assert json.loads(proc.stdout)["deliveries"]["sent"] == 0
+
+
+def test_a_sync_dry_run_warns_below_the_platforms_minimum(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """As the plan of `run --dry-run` does: Meta serves audiences of 100 people and more."""
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    [result] = lib.Project.load(root).sync("active", "meta", mode="mirror", dry_run=True)
+    size = len(members(root, AS_OF[0]))
+    assert result.warnings == [
+        f"meta audience {audience} would hold {size} people, below the platform's minimum of 100"
+    ]
+    proc = segctl(root, "sync", "active", "meta", "--dry-run", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: meta audience {audience} would hold {size} people" in proc.stderr

@@ -286,6 +286,7 @@ def sync(
             numeric=["added", "removed", "skipped", "held_removals"],
             title="Would sync (dry run)" if dry_run else None,
         )
+        data_warnings([w for r in results for w in r.warnings])
         if any(r.error for r in results):
             raise typer.Exit(5)
 

@@ -33,7 +33,7 @@ from segctl.delivery.audiences.send import send_changes, send_replacement
 from segctl.delivery.audiences.stage import Audience, person_change, stage
 from segctl.delivery.model import Batch, Push, Reachability
 from segctl.delivery.platforms import client_for
-from segctl.delivery.platforms.base import AudienceClient
+from segctl.delivery.platforms.base import MINIMUM_SIZE, AudienceClient
 from segctl.delivery.retry import DeliveryFailure
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ class Reconciler:
         if staged.replace:
             if dry_run:  # the members with a usable identifier (the others are skipped)
                 result.added = len(plan_members(client, staged.rows[0], result, self.push.persons))
+                _below_minimum(client, target, result.added, result)
                 return
             whole = replacement(client, staged, result, self.push.persons)
             send_replacement(self.store, client, target.audience, whole, result, journal)
@@ -169,9 +170,22 @@ class Reconciler:
             result.added = len(planned.adds)
             gone = [pid for pid, _ in planned.removes if pid not in planned.changed]
             result.removed = len(gone) + len(planned.shared)
+            synced = len(queries.synced_persons(self.store, target.destination, target.audience))
+            _below_minimum(client, target, synced + result.added - result.removed, result)
             return
         concurrency = client.destination.concurrency
         send_changes(self.store, client, concurrency, target.audience, planned, result, journal)
+
+
+def _below_minimum(client: AudienceClient, target: Audience, size: int, result: SyncResult) -> None:
+    """A dry run's warning when the audience would hold fewer people than its platform
+    matches ads for (as the plan of ``run --dry-run`` says it)."""
+    minimum = MINIMUM_SIZE.get(client.platform)
+    if minimum and size < minimum:
+        result.warnings.append(
+            f"{client.platform} audience {target.audience} would hold {size} people, below "
+            f"the platform's minimum of {minimum}"
+        )
 
 
 def person_changes(

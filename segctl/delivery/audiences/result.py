@@ -18,3 +18,4 @@ class SyncResult:
     held_removals: int = 0
     figures: Figures = field(default_factory=Figures)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # a dry run's: below the minimum size
