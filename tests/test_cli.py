@@ -12,6 +12,7 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -490,3 +491,31 @@ def test_a_path_that_cannot_be_written_is_a_clear_error_not_an_internal_one(
     assert proc.returncode == 4, proc.stderr
     assert "internal error" not in proc.stderr and str(blocked) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_usage_error_is_plain_text_when_stderr_is_not_a_terminal() -> None:
+    """rich drew a usage error in a box even into a log file: click's plain lines instead."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "segctl", "evaluate", "--bogus"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "Error: No such option: --bogus" in proc.stderr
+    assert not set("╭╮╰╯│─") & set(proc.stderr)
+
+
+def test_every_command_takes_project() -> None:
+    """SPEC 3: every command takes --project (templates refused it); init takes DIR."""
+
+    def walk(command: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+        yield path, command
+
+    commands = dict(walk(typer.main.get_command(app), ()))
+    assert ("templates", "show") in commands and ("run",) in commands
+    missing = [
+        " ".join(path)
+        for path, command in commands.items()
+        if path not in ((), ("init",)) and not any("--project" in p.opts for p in command.params)
+    ]
+    assert missing == []

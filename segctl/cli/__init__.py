@@ -10,6 +10,7 @@ imported inside the commands so that ``segctl --help`` starts fast.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,8 +110,17 @@ rewrap_help(app)  # paragraphs as sentences, not source lines
 
 
 def main() -> None:
-    """Console-script entry point (also ``python -m segctl``: same name, same completion)."""
-    app(prog_name="segctl")
+    """Console-script entry point (also ``python -m segctl``: same name, same completion).
+    A usage error on a stderr that is not a terminal is click's plain two lines, not rich's
+    box (one clear message for a log or a CI job)."""
+    import typer.main
+
+    from segctl.cli.output import is_terminal
+
+    command = typer.main.get_command(app)
+    if not is_terminal(sys.stderr):
+        command.rich_markup_mode = None  # type: ignore[attr-defined]
+    command(prog_name="segctl")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,11 @@ templates_app = typer.Typer(invoke_without_command=True)
 
 
 @templates_app.callback()
-def templates(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+def templates(
+    ctx: typer.Context,
+    fmt: FormatOpt = Format.table,
+    project: ProjectOpt = None,  # the templates are built in: taken as by every command
+) -> None:
     """List the built-in templates and their parameters.
 
     Examples:\n
@@ -64,6 +68,7 @@ def templates_show(
         list[str] | None,
         typer.Option("--param", help="A parameter as KEY=VALUE (YAML value).", show_default=False),
     ] = None,
+    project: ProjectOpt = None,  # the templates are built in: taken as by every command
     debug: DebugOpt = False,
 ) -> None:
     """Print a template's expanded rule as YAML (required parameters as placeholders).
