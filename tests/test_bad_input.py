@@ -496,7 +496,7 @@ DATA_CASES = [
          "missing required column 'event' (columns are: person_id, timestamp, amount, format",
          {}, events_without("event")),
     Case("data-persons-empty-file", DATA, "data/persons.csv",
-         "missing required column 'person_id' (columns are: column0; no header row was found",
+         "the file is empty: no header and no rows (data.persons)",
          {"persons": ""}),
     Case("data-persons-ragged-rows", DATA, f"data/persons.csv:{PERSONS.count(chr(10)) + 1}",
          "a row of 8 fields, where the header has 6 (person_id, email, plan, country, age, "
@@ -595,6 +595,12 @@ DATA_CASES = [
           **LOGIN_ONLY, "files": {
              "data/mp.jsonl": '{"event": "login", "properties": {"time": 1790000000123, '
                               '"distinct_id": "p1", "$insert_id": "i1"}}\n'}}),
+    Case("data-epoch-without-unit", DATA, "data/charges.csv",
+         "row 1: column 'created' has a value that is not a timestamp: '1790000000' (expected "
+         "ISO-8601, like 2026-01-31T12:00:00Z; values without an offset are read as UTC; it reads "
+         "as seconds since the Unix epoch: set timestamp_unit: s on the source)",
+         {**config("data/events.parquet", CHARGES.replace("timestamp_unit: s, ", "")),
+          "files": {"data/charges.csv": "id,customer,created\nch1,p1,1790000000\n"}}),
     Case("data-epoch-json-text-not-a-number", DATA, "data/ga4.jsonl",
          "line 1: column 'event_timestamp' has a value that is not a timestamp: 'soon'",
          {**config("data/events.parquet", "{path: data/ga4.jsonl, preset: ga4}"), **LOGIN_ONLY,
@@ -927,7 +933,8 @@ def test_the_datas_problems_are_reported_with_the_definitions(
     lines = cli("validate", "--project", root, code=3).stderr.removeprefix("error: ").splitlines()
     assert lines == [
         "data/persons.csv: duplicate person_id values, e.g. 'p1' (2 rows); person ids must "
-        "be unique",
+        "be unique (several rows per person, such as an identifies table: set latest_by: "
+        "<timestamp column> on the persons source to read each person's latest row)",
         "segments/a.yaml:2:24: unknown operator 'gtee' (did you mean 'gte'?)",
         "2 problems found.",
     ]

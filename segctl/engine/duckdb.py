@@ -262,7 +262,9 @@ class DuckDBEngine:
         if dupes:
             examples = ", ".join(f"'{pid}' ({n} rows)" for pid, n in dupes)
             raise DataError(
-                f"{display}: duplicate person_id values, e.g. {examples}; person ids must be unique"
+                f"{display}: duplicate person_id values, e.g. {examples}; person ids must be "
+                "unique (several rows per person, such as an identifies table: set latest_by: "
+                "<timestamp column> on the persons source to read each person's latest row)"
             )
 
     def _check_text_timestamps(self) -> None:

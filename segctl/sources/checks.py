@@ -233,7 +233,7 @@ def find_bad_timestamps(loader: Loader) -> None:
                         f"(timestamp_unit: {unit}){_out_of_range(row[0][1], unit)}"
                         if unit
                         else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
-                        "an offset are read as UTC"
+                        f"an offset are read as UTC{_epoch_hint(row[0][1])}"
                     )
                     raise DataError(
                         f"{loader.display(Path(file))}: {where} {row[0][0]}: column "
@@ -251,9 +251,23 @@ def _out_of_range(value: object, unit: str) -> str:
         return ""
     when = "after the year 9999" if number > 0 else "before the year 1"
     said = f"; as {cols.UNIT_NAMES[unit]} it is {when}"
-    if other := cols.other_unit(number, unit):
+    if other := cols.plausible_unit(number):
         said += f": it reads as {cols.UNIT_NAMES[other]}, set timestamp_unit: {other}"
     return said
+
+
+def _epoch_hint(value: object) -> str:
+    """For a number where ISO-8601 text was expected: the ``timestamp_unit`` that reads it."""
+    try:
+        unit = cols.plausible_unit(float(str(value)))
+    except ValueError:
+        return ""
+    return (
+        f"; it reads as {cols.UNIT_NAMES[unit]} since the Unix epoch: set timestamp_unit: {unit} "
+        "on the source"
+        if unit
+        else ""
+    )
 
 
 def _share(part: int, whole: int) -> str:

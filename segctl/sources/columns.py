@@ -157,10 +157,8 @@ def in_range(number: exp.Expr, unit: str) -> exp.Expr:
     return exp.Between(this=number, low=low, high=high)
 
 
-def other_unit(value: float, unit: str) -> str | None:
-    """The unit that reads ``value`` as an instant of 1990 to 2100, when ``unit`` does not."""
-    if 631_152_000 <= value * MICROS[unit] / 1e6 < 4_102_444_800:
-        return None
+def plausible_unit(value: float) -> str | None:
+    """The first unit (s, ms, us, ns) that reads ``value`` as an instant of 1990 to 2100."""
     return next((u for u in MICROS if 631_152_000 <= value * MICROS[u] / 1e6 < 4_102_444_800), None)
 
 

@@ -137,10 +137,12 @@ def resolve_inputs(
         if (filled := [f for f in files if not blank(f, fmt)])
     }
     if not by_format:
-        shown = ", ".join(os.path.relpath(f, root.resolve()) for f in every[:3])
+        shown = [os.path.relpath(f, root.resolve()) for f in every]
+        if len(shown) == 1:
+            raise DataError(f"{shown[0]}: the file is empty: no header and no rows ({where})")
         raise DataError(
-            f"{where}: {'every file is' if len(every) > 1 else 'the file is'} empty ({shown}"
-            f"{', ...' if len(every) > 3 else ''}): no header and no rows to read"
+            f"{where}: every file is empty ({', '.join(shown[:3])}"
+            f"{', ...' if len(shown) > 3 else ''}): no header and no rows to read"
         )
     # A group's messages name the patterns of its own files, not the other formats' too.
     return [
