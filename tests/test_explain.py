@@ -377,8 +377,43 @@ def test_a_person_created_after_as_of_is_not_evaluated(kinds: Project) -> None:
     assert "created at 2026-12-01T00:00:00Z, after as_of" in explanation.render()
     # The CSV's rows: the verdict's alone, saying why.
     assert explanation.rows() == [
-        ("power_users", 0, "not evaluated (created after as_of)", None, None, False, None, "member")
+        (
+            "power_users",
+            0,
+            "not evaluated (created at 2026-12-01T00:00:00Z, after as_of)",
+            None,
+            None,
+            False,
+            None,
+            "member",
+        )
     ]
+
+
+def test_a_person_whose_persons_rows_all_follow_as_of_is_not_evaluated_and_says_why(
+    make_project: MakeProject,
+) -> None:
+    """With latest_by, a person whose every row is dated after as_of has no row in force:
+    explain said "created at ..., after as_of" of a created_at long before it."""
+    root = make_project()
+    persons = root / "data" / "persons.csv"
+    lines = persons.read_text().splitlines()
+    persons.write_text(
+        "\n".join([lines[0] + ",updated", *(f"{line},2026-11-01T00:00:00Z" for line in lines[1:])])
+        + "\n"
+    )
+    config = root / "segctl.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "persons: data/persons.csv",
+            "persons: {path: data/persons.csv, latest_by: updated}",
+        )
+    )
+    early = "2026-06-01T00:00:00Z"  # after p1's created_at, before its only row
+    explanation = Project.load(root).explain("power_users", "p1", as_of=early)
+    assert not explanation.evaluated
+    assert "no persons row of theirs is in force at this as_of" in explanation.render()
+    assert "created at" not in explanation.render()
 
 
 # ---- the command --------------------------------------------------------------------------

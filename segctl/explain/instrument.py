@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlglot import exp
@@ -97,8 +97,9 @@ def explain_many(
             when = created.get(person_id)
             note = (
                 f"created at {iso(when)}, after as_of: not evaluated, so not a member"
-                if when is not None
-                else "not evaluated at this as_of, so not a member"
+                if when is not None and when > as_of.astimezone(UTC).replace(tzinfo=None)
+                else "no persons row of theirs is in force at this as_of (latest_by reads only "
+                "rows dated at or before it): not evaluated, so not a member"
             )
             out[person_id] = Explanation(segment, person_id, as_of, None, (note,))
         else:

@@ -236,7 +236,8 @@ class Explanation:
 
         if self.segment is not None:
             visit_segment(self.segment, 0)
-        verdict = "member" if self.evaluated else "not evaluated (created after as_of)"
+        why = self.notes[0].split(": not evaluated")[0] if self.notes else "at this as_of"
+        verdict = "member" if self.evaluated else f"not evaluated ({why})"
         file = self.segment.file if self.segment else None
         out.append((self.name, 0, verdict, None, None, self.member, file, "member"))
         return out
