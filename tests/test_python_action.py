@@ -15,6 +15,7 @@ from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
+import duckdb
 import pytest
 from fakes import TEST_SECRET, WebhookFake
 from stateproject import AS_OF, iso, segctl, write_project
@@ -287,6 +288,40 @@ def test_a_function_calling_sys_exit_is_a_failure_left_pending(tmp_path: Path) -
     assert "raised SystemExit" in proc.stderr
     deliveries = json.loads(proc.stdout)["deliveries"]
     assert deliveries["sent"] == 0 and deliveries["pending"] == len(members(root, AS_OF[0]))
+
+
+def test_a_function_failing_every_call_is_not_called_again_in_the_same_push(
+    tmp_path: Path,
+) -> None:
+    """Unbatched, each record took its own retries one after the other (about an hour for a
+    few hundred records against a service that is down): after GIVE_UP_AFTER failed calls
+    in a row, the function's other records stay pending, said, for the next push."""
+    from segctl.delivery.worker import GIVE_UP_AFTER
+
+    root = project(
+        tmp_path,
+        """\
+        on_enter:
+          - python: {function: "hooks_for_test:record", max_retries: 1, backoff: 0.01}
+        """,
+    )
+    (root / "failures.txt").write_text("1000")
+    entering = members(root, AS_OF[0])
+    assert len(entering) > GIVE_UP_AFTER, "the fixture makes more persons enter"
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5
+    calls_made = 1000 - int((root / "failures.txt").read_text())
+    assert calls_made == GIVE_UP_AFTER * 2  # each call and its one retry
+    rest = len(entering) - GIVE_UP_AFTER
+    assert f"{GIVE_UP_AFTER} calls in a row failed; its other {rest} record(s)" in proc.stderr
+    assert json.loads(proc.stdout)["deliveries"]["pending"] == len(entering)
+
+    (root / "failures.txt").write_text("0")  # the service is back: the next push calls all
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    con.execute("UPDATE outbox SET next_attempt_at = NULL")
+    con.close()
+    assert segctl(root, "push").returncode == 0
+    assert sorted(r["person_id"] for r in calls(root)) == sorted(entering)
 
 
 def test_a_push_killed_after_the_call_calls_again_with_the_same_ids(tmp_path: Path) -> None:

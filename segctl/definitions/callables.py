@@ -46,7 +46,7 @@ def resolve(reference: Any, root: Path | None = None) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        where = f" or in {root}" if root is not None else ""
+        where = f" ({Path(root).resolve()})" if root is not None else ""
         raise BadReference(
             f"cannot import module '{module_name}' ({exc}): install it, or put it in the "
             f"project folder{where}"

@@ -56,6 +56,11 @@ EMAIL_BATCH = 100
 EMITTED_FILE = "emitted_events.parquet"
 
 
+#: A ``python`` action's function that failed this many calls in a row (each after its
+#: retries) is not called again in the same push: its other records stay pending.
+GIVE_UP_AFTER = 3
+
+
 class Worker:
     """Delivers the due rows of one state store.
 
@@ -349,12 +354,20 @@ class Worker:
         )
         people = self.persons(r["person_id"] for r in rows)
         senders: dict[str, PythonSender] = {}
+        failing: dict[str, int] = {}  # function -> calls failed in a row (retries exhausted)
+        left: dict[str, int] = {}  # function -> records not called for that
         root = self.root
         advance = progress.task("Calling python actions", len(batches))
         for batch in batches:
             spec = json.loads(batch.rows[0]["spec"])
             reference = str(spec["function"])
             batch.destination = f"python {reference}"  # for messages: there is no destination
+            if failing.get(reference, 0) >= GIVE_UP_AFTER:
+                # A function that fails every call (a service down, a bug) would take every
+                # record's retries one after the other: an hour for a few hundred records.
+                left[reference] = left.get(reference, 0) + len(batch.rows)
+                advance(1)
+                continue
             sender = senders.setdefault(reference, PythonSender(reference, root))
             policy = policy_for(
                 int(spec.get("max_retries", DEFAULT_RETRIES)),
@@ -366,10 +379,17 @@ class Worker:
                 pass  # left pending
             except DeliveryFailure as failure:
                 self.record_failure([batch], failure)
+                failing[reference] = failing.get(reference, 0) + 1
             else:
                 crash_point("python:after-call")  # called, not recorded: called again later
                 self.mark_sent(batch.rows)
+                failing[reference] = 0
             advance(1)
+        for reference, count in left.items():
+            self.report.messages.append(
+                f"python {reference}: {GIVE_UP_AFTER} calls in a row failed; its other "
+                f"{count} record(s) were not called and stay pending for the next push"
+            )
 
     def emit(self) -> None:
         """Append emitted events to state/emitted_events.parquet, once per outbox row."""
