@@ -63,15 +63,17 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> datetime:
     raise ValueProblem(f"expected a date or timestamp like 2026-01-01, got {value!r}")
 
 
-def parse_as_of(value: str | datetime | None, tz: ZoneInfo | None = None) -> datetime:
+def parse_as_of(
+    value: str | datetime | None, tz: ZoneInfo | None = None, option: str = "--as-of"
+) -> datetime:
     """An evaluation time as a naive UTC datetime (default: now, to the second).
 
     ISO-8601 text; values without an offset are UTC; a bare date is midnight in ``tz``
-    (the project timezone; UTC when not given).
+    (the project timezone; UTC when not given). ``option`` names it in the error.
     """
     if value is None:
         return now_utc().replace(microsecond=0)
     try:
         return parse_timestamp(value, tz or ZoneInfo("UTC"))
     except ValueProblem as exc:
-        raise UsageError(f"--as-of: {exc}") from None
+        raise UsageError(f"{option}: {exc}") from None

@@ -519,3 +519,15 @@ def test_every_command_takes_project() -> None:
         if path not in ((), ("init",)) and not any("--project" in p.opts for p in command.params)
     ]
     assert missing == []
+
+
+def test_version_an_upper_case_format_and_backfills_own_option_names(
+    project: Path, cli: Cli
+) -> None:
+    from segctl.version import __version__
+
+    assert cli("--version").stdout == f"segctl {__version__}\n"
+    upper = cli("evaluate", "-f", "JSON", "--as-of", AS_OF, "--project", project).stdout
+    assert json.loads(upper)["as_of"] == AS_OF
+    bad = cli("backfill", "--from", "bogus", "--to", AS_OF, "--project", project, code=2)
+    assert "--from: expected a date or timestamp" in bad.stderr

@@ -80,6 +80,14 @@ for name, command in COMMANDS:
     app.command(name)(command)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from segctl.version import __version__
+
+        print(f"segctl {__version__}")
+        raise typer.Exit
+
+
 @app.callback(help=HELP, epilog=EXAMPLES + "\n" + EXIT_CODES_HELP)
 def _everywhere(
     ctx: typer.Context,
@@ -94,6 +102,12 @@ def _everywhere(
     ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks on errors (as the command's own).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print segctl's version."
+        ),
     ] = False,
 ) -> None:
     # The options every command takes, also before its name (segctl --project DIR run):

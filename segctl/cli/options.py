@@ -40,7 +40,8 @@ ProjectOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+    Format,
+    typer.Option("--format", "-f", case_sensitive=False, help="Output format: table, json or csv."),
 ]
 AsOfOpt = Annotated[
     str | None,

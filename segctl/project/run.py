@@ -108,7 +108,9 @@ def backfill(
     from segctl.state.erasure import reset_history
 
     times = backfill_times(
-        parse_as_of(start, project.config.tz), parse_as_of(end, project.config.tz), every
+        parse_as_of(start, project.config.tz, "--from"),
+        parse_as_of(end, project.config.tz, "--to"),
+        every,
     )
     names = project.segment_names()
     folder = project.config.state_dir
