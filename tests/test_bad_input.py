@@ -943,6 +943,25 @@ def test_the_datas_problems_are_reported_with_the_definitions(
     assert alone == f"error: {lines[0]}\n"
 
 
+def test_a_sum_of_a_column_one_bad_value_made_text_names_that_value(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """'n/a' among numbers makes DuckDB read a CSV column as text, and a sum of it is a
+    definition error (exit 3) that named no file or row: the value is found and said."""
+    charges = "id,customer,created,amount\nch1,p1,1790000000,30\nch2,p2,1790000000,n/a\n"
+    root = make_project(
+        segments={"a": "name: a\nrule: {event: purchase, sum: {of: amount, gte: 10}}\n"},
+        **config("data/events.parquet", CHARGES),
+        files={"data/charges.csv": charges},
+    )
+    lines = cli("validate", "--project", root, code=3).stderr.removeprefix("error: ")
+    assert (
+        "data/charges.csv: row 2: column 'amount' holds 'n/a', not a number, so the events' "
+        "column is read as text" in lines
+    )
+    assert "cannot take sum of 'amount': it is a string column" in lines
+
+
 def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
     root = make_project(
         config=CONFIG.replace("timezone: UTC", "timezone: Nowhere") + "segmnets: x/\n" + HOOK

@@ -209,6 +209,8 @@ class MeasureParser(ComparisonParser):
                     f"cannot take {kind} of '{of}': it is a {of_type.value} "
                     "column" + (" (sum and avg need numbers)" if kind != "min" else ""),
                 )
+                if of_type == ColumnType.STRING and kind in ("sum", "avg"):
+                    self.problems.text_columns.add(("events", str(of)))
                 return None
             return Measure(kind, of=of)
         if kind == "active_periods":

@@ -72,6 +72,9 @@ class Problems:
     warnings: list[Problem] = field(default_factory=list)
     #: Whether a problem is a column the data lacks (which a wider sniff of NDJSON can find).
     unknown_column: bool = False
+    #: (table, column) of text columns a definition needs numbers of (a sum of 'amount'):
+    #: the data may hold a value that is not a number, which the caller can find and say.
+    text_columns: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, pos: Pos, message: str) -> None:
         """Record a problem; one per place (file, line and column): the first found says it,

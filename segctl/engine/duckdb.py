@@ -160,6 +160,14 @@ class DuckDBEngine:
         self._types = {}
         return True
 
+    def first_non_number(self, table: str, column: str) -> str | None:
+        """Why a column a definition needs numbers of is text: its first value that is not
+        a number, with file and row (:func:`segctl.sources.checks.first_non_number`)."""
+        from segctl.sources.checks import first_non_number
+
+        self.schema()
+        return first_non_number(self.loader, table, column)
+
     def column_types(self) -> dict[str, dict[str, str]]:
         """Each view's columns with DuckDB's full type (``STRUCT(...)``, ``MAP(...)``...), which
         nested property names are resolved against (the schema keeps only type families).

@@ -11,6 +11,7 @@ from segctl.definitions.custom_events import load_custom_events
 from segctl.definitions.loader import Definitions, load_features, load_segments
 from segctl.definitions.model import BlindSchema, Schema, list_conditions
 from segctl.definitions.source import Problems
+from segctl.errors import Problem
 
 if TYPE_CHECKING:
     from segctl.compiler import PlanContext
@@ -72,6 +73,10 @@ def load_definitions(
         # A column an NDJSON file's first lines lack may be a key first written past them.
         project.__dict__.pop("property_types", None)
         return load_definitions(project, extra_files, only=only, features_needed=features_needed)
+    if not blind and problems.items:
+        for table, column in sorted(problems.text_columns):
+            if found := project.engine.driver.first_non_number(table, column):
+                problems.extend([Problem("", 0, 0, found)])
     problems.raise_if_any()
     return Definitions(segments, features, problems.warnings)
 

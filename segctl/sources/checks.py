@@ -242,6 +242,47 @@ def find_bad_timestamps(loader: Loader) -> None:
                     )
 
 
+def first_non_number(loader: Loader, table: str, column: str) -> str | None:
+    """Why the ``table``'s column (a plain one, not a nested path) is text where a definition
+    needs numbers: its first value that is not one, with its file and row (or line); None
+    when every value is a number (a column typed text by its files: say nothing more)."""
+    for staged in loader.staged.get(table, []):
+        for group in staged.groups:
+            for file in group.files.files:
+                single = replace(group.files, files=(file,), display=file)
+                try:
+                    one = loader.read_group(staged.source, single)
+                except DataError:
+                    continue
+                found = cols.column(column, one.described)
+                if found is None or not found.flat:
+                    continue
+                value = exp.func("trim", exp.cast(found.expr, "VARCHAR"))
+                numbered = exp.select(
+                    exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
+                ).from_(one.reader)
+                number = exp.TryCast(this=exp.column("v"), to=exp.DataType.build("DOUBLE"))
+                first = (
+                    exp.select("n", "v")
+                    .from_(numbered.subquery())
+                    .where(f"v <> '' AND {number.sql(dialect='duckdb')} IS NULL")
+                    .order_by("n")
+                    .limit(1)
+                )
+                try:
+                    row = loader.con.execute(duck(first)).fetchall()
+                except duckdb.Error:
+                    continue
+                if row:
+                    where = "line" if group.files.format == "json" else "row"
+                    return (
+                        f"{loader.display(Path(file))}: {where} {row[0][0]}: column '{column}' "
+                        f"holds {row[0][1]!r}, not a number, so the {table}' column is read as "
+                        "text; fix the value (or leave the cell empty for no value)"
+                    )
+    return None
+
+
 def _out_of_range(value: object, unit: str) -> str:
     """What is wrong with a number ``value`` that ``unit`` reads beyond the years 1 to 9999,
     and the unit it was likely written in; empty for a value that is not a number."""
