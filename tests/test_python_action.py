@@ -256,6 +256,7 @@ def test_exceptions_are_retried_with_backoff_then_left_pending(tmp_path: Path) -
         d for d in status["deliveries"] if d["kind"] == "python" and d["status"] == "pending"
     ]
     assert pending["status"] == "pending" and pending["count"] == len(exited)
+    assert pending["destination"] == "python hooks_for_test:record"  # each function its row
     assert "ConnectionError" in pending["last_error"]
 
     (root / "failures.txt").write_text("0")

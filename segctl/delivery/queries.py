@@ -231,16 +231,19 @@ def synced_persons(store: StateStore, destination: str, audience: str) -> dict[s
 
 
 def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
-    """``deliveries`` (per destination, kind and status, and the skipped per reason),
+    """``deliveries`` (per destination, a python action's function standing for one, kind
+    and status, and the skipped per reason; the last error the latest row's),
     ``audiences`` (last sync and figures) and ``holds`` (waiting for confirmation) of
     ``segctl status``."""
     # A delayed email not yet due is "scheduled", as a push reports it (:func:`left`).
     outbox = store.rows(
-        f"""SELECT coalesce(destination, kind) AS d, kind,
+        f"""SELECT coalesce(destination, CASE kind WHEN 'python'
+                            THEN 'python ' || json_extract_string(spec, '$.function')
+                            ELSE kind END) AS d, kind,
                    CASE WHEN {IN_DOUBT} THEN 'in doubt'
                         WHEN status = 'pending' AND attempts = 0 AND next_attempt_at > ?
                         THEN 'scheduled' ELSE status END AS s,
-                   count(*), max(last_error)
+                   count(*), arg_max(last_error, id) FILTER (WHERE last_error IS NOT NULL)
             FROM {S}.outbox
             GROUP BY d, kind, s, CASE WHEN status = 'skipped' THEN last_error END
             ORDER BY ALL""",
