@@ -160,6 +160,14 @@ def _references(text: str) -> set[str]:
     return found
 
 
+def without_zone(path: Path) -> None:
+    """Rewrite an events Parquet file with its timestamps naive (the same UTC instants)."""
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("timestamp")
+    stamps = table.column(index).cast(pa.timestamp("us"))
+    pq.write_table(table.set_column(index, "timestamp", stamps), path)
+
+
 class IncrementalMachine(RuleBasedStateMachine):
     """One project run incrementally, compared after each run with a full run on a copy."""
 
@@ -229,10 +237,14 @@ class IncrementalMachine(RuleBasedStateMachine):
         # The copy's small files merged into the whole (tiny files: nearly always), or not.
         event_rows.UNSORTED_SHARE = data.draw(st.sampled_from([0.25, 1000.0]))
 
-    def write(self, rows: list[Row]) -> None:
-        """A new event file, named so that it sorts anywhere among the others."""
+    def write(self, rows: list[Row], naive: bool = False) -> None:
+        """A new event file, named so that it sorts anywhere among the others; ``naive``: its
+        timestamps without a zone (UTC), beside the others' zoned ones."""
         name = f"{random.Random(self.files).randrange(10**6):06d}-{self.files}.parquet"
-        write_case_events(rows, self.root / "data" / "events" / name)
+        path = self.root / "data" / "events" / name
+        write_case_events(rows, path)
+        if naive:
+            without_zone(path)
         self.files += 1
         self.written += rows
 
@@ -273,7 +285,7 @@ class IncrementalMachine(RuleBasedStateMachine):
                     kept.append(r)
             rows = kept
         event(f"file of {min(len(rows), 3)}+ rows")
-        self.write(rows)
+        self.write(rows, naive=data.draw(st.booleans(), label="naive timestamps"))
 
     @precondition(lambda self: bool(getattr(self, "edges", None)))
     @rule(data=st.data(), step=st.sampled_from(STEPS))
@@ -516,9 +528,9 @@ class StitchedMachine(IncrementalMachine):
         )
         self.run()
 
-    def write(self, rows: list[Row]) -> None:
+    def write(self, rows: list[Row], naive: bool = False) -> None:
         """Raw rows; a row that is not an exact repeat of a written key gets a key of its own
-        (a repeat keeps it: dedupe_on drops it)."""
+        (a repeat keeps it: dedupe_on drops it). ``naive``: as :meth:`IncrementalMachine.write`."""
         out = []
         for row in rows:
             key = row.get("event_id")
@@ -532,6 +544,8 @@ class StitchedMachine(IncrementalMachine):
         ]
         table = pa.Table.from_pylist(events, RAW_EVENTS_SCHEMA)
         pq.write_table(table, self.root / "data" / "events" / name)
+        if naive:
+            without_zone(self.root / "data" / "events" / name)
         self.files += 1
         self.written += out
 
@@ -573,7 +587,7 @@ class StitchedMachine(IncrementalMachine):
         linked = {str(link["id"]) for link in self.case.identities} | {
             str(r["anonymous_id"]) for r in self.written if r["anonymous_id"] and r["person_id"]
         }
-        if not linked:
+        if not linked or not self.pool():
             return
         rows = []
         for i in range(data.draw(st.integers(1, 3))):
