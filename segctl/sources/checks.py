@@ -10,16 +10,19 @@ column and value.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from sqlglot import exp
 
 from segctl.errors import DataError
 from segctl.sources import columns as cols
-from segctl.sources.load import Loader
+from segctl.sources.load import Group, Loader, Staged
 from segctl.sources.sql import count, duck
 from segctl.sources.views import DUPLICATE, SOURCE_INDEX
 from segctl.tempnames import EVENTS_STAGED_VIEW
@@ -193,93 +196,113 @@ def render(found: list[Stats], ambiguous: int) -> list[str]:
     return sentences
 
 
+def _each_file(loader: Loader, staged: Staged, *, pick: bool) -> Iterator[tuple[str, Group]]:
+    """Each file of a source read alone (its columns picked, with ``pick``): the file and
+    its group; a file that cannot be read so is skipped (the whole read says why)."""
+    for group in staged.groups:
+        for file in group.files.files:
+            single = replace(group.files, files=(file,), display=file)
+            try:
+                one = loader.read_group(staged.source, single)
+                if pick:
+                    loader.pick(staged.source, one, file)
+            except DataError:
+                continue
+            yield file, one
+
+
+def _first_bad(
+    loader: Loader, one: Group, value: exp.Expr, bad: Callable[[exp.Expr], exp.Expr]
+) -> tuple[str, int, Any] | None:
+    """The first row of a file read alone whose ``value`` is ``bad``: "row" (or "line" in
+    NDJSON), its number and the value."""
+    numbered = exp.select(
+        exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
+    ).from_(one.reader)
+    first = (
+        exp.select("n", "v")
+        .from_(numbered.subquery())
+        .where(bad(exp.column("v")))
+        .order_by("n")
+        .limit(1)
+    )
+    try:
+        found = loader.con.execute(duck(first)).fetchall()
+    except duckdb.Error:
+        return None
+    if not found:
+        return None
+    return ("line" if one.files.format == "json" else "row"), found[0][0], found[0][1]
+
+
 def find_bad_timestamps(loader: Loader) -> None:
     """Trace a timestamp that does not parse to its file, row (or line), column and value."""
     for role, index, canonical in dict.fromkeys(loader.text_timestamps):
         staged = loader.staged[role][index]
         unit = staged.source.timestamp_unit
-        for group in staged.groups:
-            for file in group.files.files:
-                single = replace(group.files, files=(file,), display=file)
-                try:
-                    one = loader.read_group(staged.source, single)
-                    loader.pick(staged.source, one, file)
-                except DataError:
-                    continue
-                found = one.picked.get(canonical)
-                if found is None:
-                    continue
-                value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
-                if found.type == "JSON":  # a string unquoted, as the view reads it
-                    value = exp.func("json_extract_string", found.expr, exp.Literal.string("$"))
-                numbered = exp.select(
-                    exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
-                ).from_(one.reader)
-                first_bad = (
-                    exp.select("n", "v")
-                    .from_(numbered.subquery())
-                    .where(cols.bad_timestamp(exp.column("v"), unit))
-                    .order_by("n")
-                    .limit(1)
-                )
-                try:
-                    row = loader.con.execute(duck(first_bad)).fetchall()
-                except duckdb.Error:
-                    continue
-                if row:
-                    where = "line" if group.files.format == "json" else "row"
-                    expected = (
-                        f"expected a number of {cols.UNIT_NAMES[unit]} since the Unix epoch "
-                        f"(timestamp_unit: {unit}){_out_of_range(row[0][1], unit)}"
-                        if unit
-                        else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
-                        f"an offset are read as UTC{_epoch_hint(row[0][1])}"
-                    )
-                    raise DataError(
-                        f"{loader.display(Path(file))}: {where} {row[0][0]}: column "
-                        f"'{found.name}' has a value that is not a timestamp: "
-                        f"{row[0][1]!r} ({expected})"
-                    )
+        for file, one in _each_file(loader, staged, pick=True):
+            found = one.picked.get(canonical)
+            if found is None:
+                continue
+            value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
+            if found.type == "JSON":  # a string unquoted, as the view reads it
+                value = exp.func("json_extract_string", found.expr, exp.Literal.string("$"))
+            refused = functools.partial(cols.bad_timestamp, unit=unit)
+            bad = _first_bad(loader, one, value, refused)
+            if bad is None:
+                continue
+            where, n, text = bad
+            expected = (
+                f"expected a number of {cols.UNIT_NAMES[unit]} since the Unix epoch "
+                f"(timestamp_unit: {unit}){_out_of_range(text, unit)}"
+                if unit
+                else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
+                f"an offset are read as UTC{_epoch_hint(text)}"
+            )
+            raise DataError(
+                f"{loader.display(Path(file))}: {where} {n}: column '{found.name}' has a "
+                f"value that is not a timestamp: {text!r} ({expected})"
+            )
 
 
 def first_non_number(loader: Loader, table: str, column: str) -> str | None:
     """Why the ``table``'s column (a plain one, not a nested path) is text where a definition
     needs numbers: its first value that is not one, with its file and row (or line); None
     when every value is a number (a column typed text by its files: say nothing more)."""
+
+    def number(v: exp.Expr) -> exp.Expr:
+        return exp.TryCast(this=v.copy(), to=exp.DataType.build("DOUBLE"))
+
+    def bad(v: exp.Expr) -> exp.Expr:
+        empty = exp.NEQ(this=v.copy(), expression=exp.Literal.string(""))
+        return exp.and_(empty, number(v).is_(exp.null()))
+
+    # A column of words (a format, a plan) is text by nature: only one of numbers, mostly,
+    # was made text by a few values.
+    text = exp.func("trim", exp.cast(exp.column(column, quoted=True), "VARCHAR"))
+    present = exp.func("NULLIF", text.copy(), exp.Literal.string(""))
+    share = exp.select(exp.Count(this=number(text)), exp.Count(this=present)).from_(
+        exp.to_table(table, quoted=True)
+    )
+    try:
+        [(numbers, values)] = loader.con.execute(duck(share)).fetchall()
+    except duckdb.Error:
+        return None
+    if numbers * 2 <= values:
+        return None
     for staged in loader.staged.get(table, []):
-        for group in staged.groups:
-            for file in group.files.files:
-                single = replace(group.files, files=(file,), display=file)
-                try:
-                    one = loader.read_group(staged.source, single)
-                except DataError:
-                    continue
-                found = cols.column(column, one.described)
-                if found is None or not found.flat:
-                    continue
-                value = exp.func("trim", exp.cast(found.expr, "VARCHAR"))
-                numbered = exp.select(
-                    exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(value, "v")
-                ).from_(one.reader)
-                number = exp.TryCast(this=exp.column("v"), to=exp.DataType.build("DOUBLE"))
-                first = (
-                    exp.select("n", "v")
-                    .from_(numbered.subquery())
-                    .where(f"v <> '' AND {number.sql(dialect='duckdb')} IS NULL")
-                    .order_by("n")
-                    .limit(1)
+        for file, one in _each_file(loader, staged, pick=False):
+            found = cols.column(column, one.described)
+            if found is None or not found.flat:
+                continue
+            value = exp.func("trim", exp.cast(found.expr, "VARCHAR"))
+            if first := _first_bad(loader, one, value, bad):
+                where, n, text = first
+                return (
+                    f"{loader.display(Path(file))}: {where} {n}: column '{column}' holds "
+                    f"{text!r}, not a number, so the {table}' column is read as text; fix the "
+                    "value (or leave the cell empty for no value)"
                 )
-                try:
-                    row = loader.con.execute(duck(first)).fetchall()
-                except duckdb.Error:
-                    continue
-                if row:
-                    where = "line" if group.files.format == "json" else "row"
-                    return (
-                        f"{loader.display(Path(file))}: {where} {row[0][0]}: column '{column}' "
-                        f"holds {row[0][1]!r}, not a number, so the {table}' column is read as "
-                        "text; fix the value (or leave the cell empty for no value)"
-                    )
     return None
 
 
