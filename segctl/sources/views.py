@@ -21,6 +21,7 @@ SOURCE_INDEX = "__segctl_source"
 DUPLICATE = "__segctl_duplicate"
 LATEST = "__segctl_latest"
 RAW_TIMESTAMP = "__segctl_raw_timestamp"
+ROW = "__segctl_row"  # the alias of a source's rows, whose name is the row as a whole
 
 
 def flagged(query: exp.Query, index: int, dedupe: list[str] | None, drop_raw: bool) -> exp.Query:
@@ -30,10 +31,13 @@ def flagged(query: exp.Query, index: int, dedupe: list[str] | None, drop_raw: bo
     exclude = []
     if dedupe is not None:
         duplicate = quoted(DUPLICATE)
+        # Repeats alike in these columns but not in others (a copy without a property):
+        # the hash of the whole row decides, so that every evaluation keeps the same one.
+        whole = exp.func("hash", exp.column(ROW, quoted=True))
         rank = exp.Window(
             this=exp.RowNumber(),
             partition_by=[duplicate],
-            order=exp.Order(expressions=[exp.column(c) for c in dedupe]),
+            order=exp.Order(expressions=[*(exp.column(c) for c in dedupe), whole]),
         )
         flag = exp.Case(
             ifs=[exp.If(this=duplicate.copy().is_(exp.null()), true=exp.false())],
@@ -46,7 +50,7 @@ def flagged(query: exp.Query, index: int, dedupe: list[str] | None, drop_raw: bo
         star(*exclude),
         alias(exp.Literal.number(index), SOURCE_INDEX),
         alias(flag, DUPLICATE),
-    ).from_(query.subquery())
+    ).from_(query.subquery(ROW))
 
 
 def resolved(union: exp.Query) -> exp.Query:
