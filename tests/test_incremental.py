@@ -1788,6 +1788,37 @@ def test_a_new_file_of_naive_timestamps_beside_zoned_ones_runs_incrementally_as_
     assert "p5" in committed(root)[0]["active"]
 
 
+@pytest.mark.parametrize("first", ["number", "string"])
+def test_ndjson_ids_written_as_numbers_in_one_file_and_text_in_another(
+    tmp_path: Path, first: str
+) -> None:
+    """`"person_id": 1001` in one file and `"1002"` in the next: read together the column is
+    JSON values, whose text kept a string's quotes ('"1002"', no persons row), where the
+    new file read alone gave 1002: the runs disagreed (and the full run lost old rows)."""
+    root = tmp_path / "proj"
+    (root / "events").mkdir(parents=True)
+    (root / "segments").mkdir()
+    (root / "persons.csv").write_text("person_id\n1001\n1002\n")
+    (root / "segctl.yaml").write_text(
+        "data:\n  events: events/*.ndjson\n  persons: persons.csv\nsegments: segments/\n"
+    )
+    (root / "segments" / "s.yaml").write_text(
+        "name: s\nrule: {event: login, within: 7d, count: {gte: 1}}\n"
+    )
+
+    def line(person: int, when: datetime) -> str:
+        value: object = person if (first == "number") == (person == 1001) else str(person)
+        stamp = iso(when)
+        return json.dumps({"person_id": value, "event": "login", "timestamp": stamp}) + "\n"
+
+    (root / "events" / "a.ndjson").write_text(line(1001, AS_OF[0] - timedelta(hours=1)))
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))
+    (root / "events" / "b.ndjson").write_text(line(1002, AS_OF[0] + timedelta(minutes=1)))
+    result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
+    assert committed(root)[0]["s"] == {"1001", "1002"}
+    assert not result.warnings
+
+
 def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Path) -> None:
     """A preset's source (its columns named beside it, a set) hashed by its repr differed
     from one process to the next (Python's string hash seed): one run in three of such a

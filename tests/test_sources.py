@@ -578,6 +578,33 @@ def test_repeats_alike_but_for_a_property_keep_the_same_copy_every_time(tmp_path
     assert len(sizes) == 1
 
 
+def test_a_column_of_json_values_in_ndjson_beside_text_in_parquet_reads_as_text(
+    tmp_path: Path,
+) -> None:
+    """An NDJSON key holding a number in one line and text in another is JSON values; beside
+    a Parquet file where the column is text, the union made it JSON and failed on 'e0' (an
+    internal error at every run). The JSON values are read as text there."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "events").mkdir()
+    at = pa.array([datetime(2026, 11, 1)], pa.timestamp("us"))
+    row = {"person_id": ["p1"], "event": ["login"], "id": ["e0"], "timestamp": at}
+    pq.write_table(pa.table(row), tmp_path / "events" / "a.parquet")
+    write(tmp_path, {
+        "events/b.ndjson": '{"person_id": "p2", "event": "login", "id": "e1", '
+                           '"timestamp": "2026-11-01T10:00:00Z"}\n'
+                           '{"person_id": "p3", "event": "login", "id": 2, '
+                           '"timestamp": "2026-11-01T11:00:00Z"}\n',
+        "segctl.yaml": "data:\n  events: [events/*.ndjson, events/*.parquet]\n"
+                       "segments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, where: {id: {in: [e0, e1, '2']}}, "
+                           "count: {gte: 1}}\n",
+    })  # fmt: skip
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert sorted(result.members("s")["person_id"].to_list()) == ["p1", "p2", "p3"]
+
+
 def test_cli_says_what_was_ignored_and_lists_it_in_json(tmp_path: Path, t: Truth) -> None:
     from typer.testing import CliRunner
 
