@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -1817,6 +1817,44 @@ def test_ndjson_ids_written_as_numbers_in_one_file_and_text_in_another(
     result = run_beside_a_full_run(root, AS_OF[0] + timedelta(minutes=2))
     assert committed(root)[0]["s"] == {"1001", "1002"}
     assert not result.warnings
+
+
+def test_a_file_of_text_timestamps_beside_nanosecond_ones_runs_incrementally_as_in_full(
+    tmp_path: Path,
+) -> None:
+    """A Parquet file typed in nanoseconds rounded .999999999 up to the next second, where
+    the same instant as text is cut to .999999: a new file of text timestamps (even empty)
+    made the union text, so the full run read the old file otherwise than the runs before
+    (a purchase no longer after its signup). Nanoseconds are cut, read either way."""
+    root = tmp_path / "proj"
+    (root / "events").mkdir(parents=True)
+    (root / "segments").mkdir()
+    (root / "segctl.yaml").write_text("data:\n  events: events/*.parquet\nsegments: segments/\n")
+    (root / "segments" / "seq.yaml").write_text(
+        "name: seq\nrule: {sequence: {steps: [{event: signup}, {event: purchase}], within: 30d}}\n"
+    )
+    last = 1794340799999999  # 19:59:59.999999 in microseconds
+    for name, kind, stamp, unit in [
+        ("a", "signup", last, "us"),
+        ("b", "purchase", last * 1000 + 999, "ns"),  # .999999999
+    ]:
+        pq.write_table(
+            pa.table(
+                {
+                    "person_id": ["p1"],
+                    "event": [kind],
+                    "timestamp": pa.array([stamp], pa.int64()).cast(pa.timestamp(unit)),
+                }
+            ),
+            root / "events" / f"{name}.parquet",
+        )
+    moment = datetime(2026, 11, 10, 21, tzinfo=UTC)
+    lib.Project.load(root).run(as_of=iso(moment))
+    empty = {"person_id": pa.array([], pa.string()), "event": pa.array([], pa.string())}
+    empty["timestamp"] = pa.array([], pa.string())
+    pq.write_table(pa.table(empty), root / "events" / "c.parquet")
+    run_beside_a_full_run(root, moment + timedelta(minutes=1))
+    assert lib.Project.load(root).verify().equal
 
 
 def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Path) -> None:

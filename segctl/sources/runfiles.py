@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segctl.errors import DataError, SegctlError
 from segctl.lock import state_lock
@@ -159,15 +159,22 @@ def load(store: StateStore, run_id: int) -> list[FileRecord]:
     return [FileRecord(*row) for row in run_inputs.recorded(store, run_id)]
 
 
+#: How the sources' rows are read; raised when a version reads some rows otherwise (v20:
+#: nanosecond timestamps cut to the microsecond, not rounded; NDJSON ids of JSON values
+#: unquoted), so that the first run after an upgrade is full and writes the copy again.
+READING = 20
+
+
 def data_hash(config: Config) -> str:
     """A hash of the data configuration (sources, their columns and options), the same in
     every process: sets are sorted (a frozenset's repr follows the process's string hash
     seed, which made most runs of a project naming its columns full, "the data
     configuration changed")."""
-    sources = {
+    sources: dict[str, Any] = {
         role: [dataclasses.asdict(source) for source in found]
         for role, found in config.sources.items()
     }
+    sources["reading"] = READING
     text = json.dumps(sources, sort_keys=True, default=lambda value: sorted(value))
     return hashlib.sha256(text.encode()).hexdigest()
 
