@@ -244,9 +244,7 @@ def find_bad_timestamps(loader: Loader) -> None:
             found = one.picked.get(canonical)
             if found is None:
                 continue
-            value = found.expr if found.type == "VARCHAR" else exp.cast(found.expr, "VARCHAR")
-            if found.type == "JSON":  # a string unquoted, as the view reads it
-                value = exp.func("json_extract_string", found.expr, exp.Literal.string("$"))
+            value = cols.text(found, empty_is_null=False)  # a JSON string unquoted
             refused = functools.partial(cols.bad_timestamp, unit=unit)
             bad = _first_bad(loader, one, value, refused)
             if bad is None:
