@@ -82,6 +82,9 @@ def blank(path: str, fmt: str) -> bool:
     if fmt == "parquet":
         return False
     try:
+        size = os.stat(path).st_size
+        if size > _SNIFFED:  # read nothing of a real export (blank gzip that large: megabytes)
+            return False
         with open(path, "rb") as file:
             head = file.read(_SNIFFED)
         if head.startswith(b"\x1f\x8b"):

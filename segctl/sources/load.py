@@ -446,13 +446,12 @@ class Loader:
                 projections.append(alias(instant, RAW_TIMESTAMP))
             selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
-        return union_by_name(self._text_over_json(selects))
+        return union_by_name(self._text_over_json(selects)[0])
 
     def _events_views(self) -> None:
         all_tz = all(s.tz_aware for s in self.staged["events"])
         parts = []
-        queries = self._text_over_json([staged.query for staged in self.staged["events"]])
-        alike = self._alike(queries)
+        alike = self._alike(*self._text_over_json([s.query for s in self.staged["events"]]))
         for staged, query in zip(self.staged["events"], alike, strict=True):
             staged.query = query
             order = None
@@ -475,34 +474,38 @@ class Loader:
         found = self.con.execute(f"DESCRIBE {duck(query)}").fetchall()
         return {str(row[0]): str(row[1]) for row in found}
 
-    def _text_over_json(self, queries: list[exp.Query]) -> list[exp.Query]:
+    def _text_over_json(
+        self, queries: list[exp.Query]
+    ) -> tuple[list[exp.Query], list[dict[str, str]]]:
         """Parts of a union (a source's formats, the events sources) where a column is JSON
         values in one (an NDJSON key holding numbers and text) and text in another: the JSON
         read as text (a string unquoted), since the union would make the column JSON and
-        fail on the text that is not JSON (``'e0'``: an internal error, every run)."""
+        fail on the text that is not JSON (``'e0'``: an internal error, every run). With the
+        parts' column types after it (none for a single part, which is left as it is)."""
         if len(queries) < 2:
-            return queries
+            return queries, []
         types = [self._described(q) for q in queries]
         text = {c for t in types for c, kind in t.items() if kind == "VARCHAR"}
         out = []
         for query, mine in zip(queries, types, strict=True):
+            read = [c for c, kind in mine.items() if kind == "JSON" and c in text]
             casts = [
-                alias(cols.text(cols.Column(exp.column(c, quoted=True), kind, c), False), c)
-                for c, kind in mine.items()
-                if kind == "JSON" and c in text
+                alias(cols.text(cols.Column(exp.column(c, quoted=True), "JSON", c), False), c)
+                for c in read
             ]
+            mine.update(dict.fromkeys(read, "VARCHAR"))
             out.append(
                 exp.select(exp.Star(replace=casts)).from_(query.subquery()) if casts else query
             )
-        return out
+        return out, types
 
-    def _alike(self, queries: list[exp.Query]) -> list[exp.Query]:
-        """The events sources, a column that is wholly empty in one of them cast to the type
-        the others agree on: an empty CSV column reads as text, and the union would make the
-        column text for every source (a ``sum`` of a number column refused)."""
+    def _alike(self, queries: list[exp.Query], types: list[dict[str, str]]) -> list[exp.Query]:
+        """The events sources (their column ``types``), a column that is wholly empty in one
+        of them cast to the type the others agree on: an empty CSV column reads as text, and
+        the union would make the column text for every source (a ``sum`` of a number column
+        refused)."""
         if len(queries) < 2:
             return queries
-        types = [self._described(q) for q in queries]
         out = []
         for query, mine in zip(queries, types, strict=True):
             casts = []
