@@ -278,7 +278,8 @@ def status(
     debug: DebugOpt = False,
 ) -> None:
     """Last runs, pending and failed deliveries per destination, and each audience's last
-    sync time and platform figures (received, invalid, match rate); held exits.
+    sync time and platform figures (received, invalid, match rate); held exits. Before the
+    first run every list is empty (exit 0).
 
     Examples:\n
       segctl status\n
@@ -286,6 +287,8 @@ def status(
     """
     with handled(debug):
         info = load(project).status(wait=wait)
+        if not info["runs"]:
+            note("no runs yet: `segctl run` commits the first one")
         if fmt is not Format.table:
             rows = [
                 [d[k] for k in ("destination", "kind", "status", "count")]

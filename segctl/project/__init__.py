@@ -500,7 +500,12 @@ class Project:
             return reads.tags(store)
 
     def status(self, *, wait: float = 10.0) -> dict[str, Any]:
-        """Last runs, pending/failed per destination, audiences' last sync and figures."""
+        """Last runs, pending/failed per destination, audiences' last sync and figures;
+        all empty before the first run."""
+        from segctl.state import StateStore
+
+        if not StateStore.exists(self.config.state_dir):
+            return {"runs": [], "deliveries": [], "audiences": [], "holds": []}
         with self.state(wait=wait) as store:
             return reads.status(store)
 
