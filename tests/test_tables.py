@@ -78,6 +78,9 @@ def test_overlap_lists_the_persons_in_all_and_writes_them(
     assert in_all == ["p1"]
     assert cli(*args).stdout.rstrip().endswith("in all 2: 1 person(s): p1")
     assert cli(*args, "--limit", "0").stdout.rstrip().endswith("in all 2: 1 person(s)")
+    as_csv = cli(*args, "--format", "csv")
+    assert as_csv.stdout.splitlines()[0].startswith("a,b,") and "in all" not in as_csv.stdout
+    assert "in all 2: 1 person(s)" in as_csv.stderr
     out = tmp_path / "both.csv"
     cli(*args, "--out", out)
     assert out.read_text().splitlines() == ["person_id", "p1"]

@@ -239,7 +239,7 @@ def overlap(
     The table shows pct_of_a and pct_of_b (the share of a, of b, in both) as percentages and
     Jaccard to three decimals; JSON (exact) and CSV give the ratios (0.913462), for scripts.
     The persons in all are listed after the table (--limit of them), in JSON's in_all, and
-    written whole by --out.
+    written whole by --out; with CSV, their count is said on stderr.
 
     Examples:\n
       segctl overlap power_users high_ltv\n
@@ -269,6 +269,8 @@ def overlap(
             more = f" ... and {len(in_all) - limit} more" if len(in_all) > limit else ""
             listed = f": {shown}{more}" if in_all and limit else ""
             print(f"in all {len(segments)}: {len(in_all)} person(s){listed}")
+        elif fmt is Format.csv and out is None:  # the CSV is the pairs' table: count on stderr
+            note(f"in all {len(segments)}: {len(in_all)} person(s) (--out FILE writes them)")
 
 
 def status(
