@@ -213,9 +213,7 @@ def test_usage_errors_exit_2(cli: Cli, project: Path, args: list[str], message: 
     assert_one_error(result, message)
 
 
-def test_status_before_the_first_run_is_empty_and_creates_no_state(
-    cli: Cli, project: Path
-) -> None:
+def test_status_before_the_first_run_is_empty_and_creates_no_state(cli: Cli, project: Path) -> None:
     """An overview, not a read of a run: a fresh project has no runs and nothing to deliver
     (it was a usage error, exit 2)."""
     result = cli("status", "--format", "json", "--project", project)

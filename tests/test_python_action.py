@@ -25,7 +25,7 @@ import segctl as lib
 # A module kept in the project folder: appends every call's records to calls.jsonl (one line a
 # call, written in one write so a kill cannot leave half of it); fails while failures.txt says.
 HOOKS = """\
-import json, os
+import json, os, time
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -34,6 +34,14 @@ NOT_A_FUNCTION = 42
 
 def leave(records):
     raise SystemExit(0)
+
+
+def slow(records):
+    with open(HERE / "started.txt", "a") as started:
+        started.write("call\\n")
+    while (HERE / "hold.txt").exists():  # a service that does not answer
+        time.sleep(0.05)
+    record(records)
 
 
 def record(records):
@@ -131,6 +139,20 @@ def test_validate_refuses_a_payload_that_is_not_a_mapping(tmp_path: Path) -> Non
         assert "segments/active.yaml:4:" in proc.stderr and "'payload' must be a mapping" in (
             proc.stderr
         )
+
+
+def test_validate_refuses_a_timeout_that_is_not_a_positive_number(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        """\
+        on_enter:
+          - python: {function: "hooks_for_test:record", timeout: 0}
+        """,
+    )
+    proc = segctl(root, "validate")
+    assert proc.returncode == 3
+    assert "segments/active.yaml:4:" in proc.stderr
+    assert "'timeout' must be a number >= 0.001" in proc.stderr
 
 
 def test_a_good_reference_validates(tmp_path: Path) -> None:
@@ -318,6 +340,35 @@ def test_a_function_failing_every_call_is_not_called_again_in_the_same_push(
     assert json.loads(proc.stdout)["deliveries"]["pending"] == len(entering)
 
     (root / "failures.txt").write_text("0")  # the service is back: the next push calls all
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    con.execute("UPDATE outbox SET next_attempt_at = NULL")
+    con.close()
+    assert segctl(root, "push").returncode == 0
+    assert sorted(r["person_id"] for r in calls(root)) == sorted(entering)
+
+
+def test_a_call_that_does_not_return_in_time_leaves_its_records_pending(tmp_path: Path) -> None:
+    """A hung function hung the run: a call is bounded by the action's timeout, like a
+    webhook's request. The call may still be running, so the function is not called again in
+    that push (user code need not be thread-safe); its records stay pending, said, exit 5."""
+    root = project(
+        tmp_path,
+        """\
+        on_enter:
+          - python: {function: "hooks_for_test:slow", timeout: 0.5, max_retries: 3}
+        """,
+    )
+    (root / "hold.txt").write_text("")
+    entering = members(root, AS_OF[0])
+    assert len(entering) > 1
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5, proc.stderr
+    assert "hooks_for_test:slow did not return within 0.5 s" in proc.stderr
+    assert "a call that timed out is still running" in proc.stderr
+    assert (root / "started.txt").read_text().count("call") == 1  # not retried, no other call
+    assert json.loads(proc.stdout)["deliveries"]["pending"] == len(entering)
+
+    (root / "hold.txt").unlink()  # the service answers again
     con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
     con.execute("UPDATE outbox SET next_attempt_at = NULL")
     con.close()

@@ -42,7 +42,7 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "python": {
         "type": None,
         "required": ("function",),
-        "optional": ("batch", "max_retries", "backoff"),
+        "optional": ("batch", "max_retries", "backoff", "timeout"),
     },
 }
 AUDIENCE_ID_KEYS = {
@@ -204,7 +204,7 @@ def _check_python(spec: YMap, root: Path | None, problems: Problems) -> bool:
     from segctl.definitions.callables import BadReference, resolve
 
     ok = True
-    for key, low in (("max_retries", 0), ("backoff", 0)):
+    for key, low in (("max_retries", 0), ("backoff", 0), ("timeout", 0.001)):
         value = spec.get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value < low

@@ -14,18 +14,22 @@ A call that returns has delivered its records; an exception is retried with expo
 (``max_retries`` times, first wait ``backoff`` seconds), then the records stay pending for the
 next ``segctl push``, with the exception as their last error. A push killed between the call and
 its record calls again with the same records and ids: de-duplicate on ``id`` and the effect is
-exactly once. Calls are made one at a time, in the pushing process.
+exactly once. Calls are made one at a time, in the pushing process, each in a thread of its own
+so that one that does not return within ``timeout`` seconds (default 60) fails like a webhook's
+timeout: its records stay pending, and the function is not called again while that call runs
+(user code need not be thread-safe).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segctl.delivery.retry import Transient
+from segctl.delivery.retry import Deferred, Transient
 from segctl.delivery.webhook import payload
 
 if TYPE_CHECKING:
@@ -33,6 +37,17 @@ if TYPE_CHECKING:
 
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = 0.5
+DEFAULT_TIMEOUT = 60.0
+
+#: The calls that did not return in time and still run (a Python thread cannot be stopped),
+#: by function: it is not called again until its call ends (``segctl watch`` pushes again).
+_running: dict[str, threading.Thread] = {}
+
+
+class Hung(Deferred):
+    """A call that did not return within its timeout: its records stay pending, retried
+    later (not now: the call may still be running, and user code need not be
+    thread-safe)."""
 
 
 def record_id(row: dict[str, Any]) -> str:
@@ -74,11 +89,36 @@ class PythonSender:
     def send(self, batch: Batch, people: dict[str, dict[str, Any]]) -> None:
         spec = json.loads(batch.rows[0]["spec"])
         records = [record(r, people.get(r["person_id"])) for r in batch.rows]
+        timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
+        earlier = _running.get(self.reference)
+        if earlier is not None and earlier.is_alive():
+            raise Hung(
+                f"{self.reference}: a call that timed out is still running; not called "
+                "again until it returns",
+                retry_after=timeout,
+            )
         function = self.function
-        try:
-            function(records if "batch" in spec else records[0])
-        except (Exception, SystemExit) as exc:  # any of the user's code is worth a retry
-            # (a sys.exit() in a hook ended the whole run: exit 0, no output, rows pending)
+        failure: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                function(records if "batch" in spec else records[0])
+            except (Exception, SystemExit) as exc:  # any of the user's code is worth a retry
+                # (a sys.exit() in a hook ended the whole run: exit 0, no output, rows pending)
+                failure.append(exc)
+
+        thread = threading.Thread(target=call, name=f"python {self.reference}", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            _running[self.reference] = thread
+            raise Hung(
+                f"{self.reference} did not return within {timeout:g} s (the action's "
+                "timeout); not called again until it returns",
+                retry_after=timeout,
+            )
+        if failure:
+            exc = failure[0]
             raise Transient(
                 f"{self.reference} raised {type(exc).__name__}: {str(exc)[:300]}"
             ) from None

@@ -33,7 +33,7 @@ from segctl.definitions.destinations import Destination
 from segctl.delivery import queries
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.model import Batch, Reachability, Report
-from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, PythonSender
+from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, Hung, PythonSender
 from segctl.delivery.resend import EmailSender, why_not_sent
 from segctl.delivery.retry import (
     Deferred,
@@ -379,7 +379,9 @@ class Worker:
                 pass  # left pending
             except DeliveryFailure as failure:
                 self.record_failure([batch], failure)
-                failing[reference] = failing.get(reference, 0) + 1
+                # A call that timed out may still run: the function's next batches are not
+                # called (they fail at once, said), and that is not a failure of theirs.
+                failing[reference] = failing.get(reference, 0) + (not isinstance(failure, Hung))
             else:
                 crash_point("python:after-call")  # called, not recorded: called again later
                 self.mark_sent(batch.rows)
