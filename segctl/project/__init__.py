@@ -28,7 +28,7 @@ from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import Schema
 from segctl.definitions.source import did_you_mean
-from segctl.errors import DataError, DefinitionError, Problem, UsageError, listed
+from segctl.errors import ConfigError, DataError, DefinitionError, Problem, UsageError, listed
 from segctl.project import deliver, reads
 from segctl.project import run as runs
 from segctl.project.compile import DIALECTS, compile_sql
@@ -149,7 +149,18 @@ class Project:
         the data itself: unique person ids, parseable timestamps, list files. Every problem
         is said at once: when the data cannot be read (a file missing), the definitions' own
         problems come with that error (exit 4); when the definitions have problems, the
-        data's come with them (exit 3)."""
+        data's come with them (exit 3). A destination secret not set is a config error here
+        too, as for a command that delivers (the commands that only read need none)."""
+        try:
+            definitions = self._validate(check_data)
+        except DefinitionError as found:  # a ConfigError too
+            if self.config.missing_secrets:
+                raise ConfigError([*self.config.missing_secrets, *found.problems]) from None
+            raise
+        self.config.require_secrets()
+        return definitions
+
+    def _validate(self, check_data: bool) -> Definitions:
         try:
             definitions = self.definitions
         except DataError as unread:
