@@ -333,8 +333,9 @@ def _interpolate(
             secrets.add(pos, f"environment variable {name} is not set (export it)")
         else:
             problems.add(
-                pos, f"environment variable {name} is not set (export it, or write "
-                f"${{{name}:-default}})"
+                pos,
+                f"environment variable {name} is not set (export it, or write "
+                f"${{{name}:-default}})",
             )
         return match.group(0)  # keep ${NAME}: the missing variable is the one problem
 

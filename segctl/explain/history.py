@@ -7,7 +7,7 @@ are listed (likewise between the last committed run and the as_of explained).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -47,14 +47,10 @@ def explain(
     if facts is None:
         return explanation
     transition, since = facts
-    return Explanation(
-        explanation.name,
-        person_id,
-        moment,
-        explanation.segment,
-        explanation.notes,
-        _transition(subject, explanation, transition),
-        _since(subject, explanation, since),
+    return replace(
+        explanation,
+        transition=_transition(subject, explanation, transition),
+        since_last_run=_since(subject, explanation, since),
     )
 
 

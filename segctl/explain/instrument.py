@@ -95,13 +95,14 @@ def explain_many(
         row = rows.get(person_id)
         if row is None:
             when = created.get(person_id)
-            note = (
-                f"created at {iso(when)}, after as_of: not evaluated, so not a member"
+            why = (
+                f"created at {iso(when)}, after as_of"
                 if when is not None and when > as_of.astimezone(UTC).replace(tzinfo=None)
                 else "no persons row of theirs is in force at this as_of (latest_by reads only "
-                "rows dated at or before it): not evaluated, so not a member"
+                "rows dated at or before it)"
             )
-            out[person_id] = Explanation(segment, person_id, as_of, None, (note,))
+            note = f"{why}: not evaluated, so not a member"
+            out[person_id] = Explanation(segment, person_id, as_of, None, (note,), unevaluated=why)
         else:
             out[person_id] = Explanation(segment, person_id, as_of, shapes.explain(root, row))
     return out

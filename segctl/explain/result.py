@@ -187,6 +187,8 @@ class Explanation:
     notes: tuple[str, ...] = ()
     transition: Since | None = None
     since_last_run: Since | None = None
+    #: Why the person was not evaluated (created after as_of, no persons row in force).
+    unevaluated: str = ""
 
     @property
     def member(self) -> bool:
@@ -236,8 +238,9 @@ class Explanation:
 
         if self.segment is not None:
             visit_segment(self.segment, 0)
-        why = self.notes[0].split(": not evaluated")[0] if self.notes else "at this as_of"
-        verdict = "member" if self.evaluated else f"not evaluated ({why})"
+        verdict = (
+            "member" if self.evaluated else f"not evaluated ({self.unevaluated or 'at this as_of'})"
+        )
         file = self.segment.file if self.segment else None
         out.append((self.name, 0, verdict, None, None, self.member, file, "member"))
         return out
