@@ -423,7 +423,7 @@ TEMPLATE_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 },
                 {
                     "event": ["login", "export"],
-                    "between": ["100y", "37d"],
+                    "between": ["500y", "37d"],
                     "calendar": True,
                     "count": {"gte": 1},
                 },

@@ -411,6 +411,8 @@ def test_stopped_and_restarted(tmp_path: Path) -> None:
             # p5 with recent=1d, gap=36d: at or before as_of - 37d counts; nothing recent
             "restarted_p5": {"template": "restarted",
                              "params": {"event": "a", "recent": "1d", "gap": "36d"}},
+            # gap: 0d: recent, and at some time before the recent days (p4 too)
+            "restarted_0": {"template": "restarted", "params": {"event": "a", "gap": "0d"}},
             "inside": {"all": [{"template": "stopped", "params": {"event": "a"}},
                                {"property": "email", "is_set": True}]},
         },
@@ -421,6 +423,7 @@ def test_stopped_and_restarted(tmp_path: Path) -> None:
         "stopped": {"p1"},
         "restarted": {"p3"},
         "restarted_p5": set(),
+        "restarted_0": {"p3", "p4"},
         "inside": {"p1"},
     }
 
@@ -432,17 +435,22 @@ def test_restarted_with_calendar_days(tmp_path: Path) -> None:
         ev("p1", utc(2026, 3, 22, 23)), ev("p1", utc(2026, 2, 20, 22, 59, 59)),  # restarted
         ev("p2", utc(2026, 3, 22, 23)), ev("p2", utc(2026, 2, 20, 23)),  # 21 Feb: in the gap
         ev("p3", utc(2026, 3, 22, 22, 59, 59)), ev("p3", utc(2026, 1, 1)),  # not recent
+        # "at or before" has no lower bound: a row of 1920 (the window reached 100 years)
+        ev("p4", utc(2026, 3, 29)), ev("p4", utc(1920, 5, 1)),
+        # gap: 0d (a valid duration): recent, and before the recent days, with no gap between
+        ev("p5", utc(2026, 3, 29)), ev("p5", utc(2026, 3, 22, 22, 59, 59)),
     ]  # fmt: skip
     params = {"event": "a", "calendar": True}
     found = members(
         tmp_path,
         {"r": {"template": "restarted", "params": params},
-         "s": {"template": "stopped", "params": params}},
+         "s": {"template": "stopped", "params": params},
+         "r0": {"template": "restarted", "params": {**params, "gap": "0d"}}},
         events,
         BERLIN_AS_OF,
         "Europe/Berlin",
     )  # fmt: skip
-    assert found == {"r": {"p1"}, "s": {"p3"}}
+    assert found == {"r": {"p1", "p4"}, "s": {"p3"}, "r0": {"p1", "p2", "p4", "p5"}}
 
 
 def test_templates_lists_stopped_and_restarted(cli: Cli) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from segctl.definitions.durations import format_duration, in_hours, parse_duration
+from segctl.definitions.durations import MAX_DURATION, format_duration, in_hours, parse_duration
 from segctl.errors import ValueProblem
 
 
@@ -122,24 +122,32 @@ def _stopped(event: Any, recent: str, before: str, calendar: bool) -> dict[str, 
     }  # fmt: skip
 
 
+#: The far bound of a calendar window meaning "ever before": the longest duration (500y).
+EVER = format_duration(MAX_DURATION)
+
+
 def _restarted(event: Any, recent: str, gap: str, calendar: bool) -> dict[str, Any]:
     """Performed in the last ``recent``, not in the ``gap`` before it, and at some time
     before that gap (so a first-timer has not restarted)."""
     _whole_days("restarted", calendar, recent=recent, gap=gap)
-    if parse_duration(gap) <= timedelta(0):
-        raise ValueProblem(f"template 'restarted': 'gap' must be longer than 0, got {gap}")
     earlier = format_duration(parse_duration(recent) + parse_duration(gap))
     before_gap: dict[str, Any] = (
-        # Calendar: before the gap's first local day (a window reaching 100 years back).
-        {"event": event, "between": ["100y", earlier], "calendar": True, "count": {"gte": 1}}
+        # Calendar: before the gap's first local day. A calendar window has a far bound: the
+        # longest duration, 500 years back (1526 from 2026), before any event a tool records.
+        {"event": event, "between": [EVER, earlier], "calendar": True, "count": {"gte": 1}}
         if calendar
         else {"event": event, "first_seen": {"older_than": earlier}}
     )
+    gap_empty: list[dict[str, Any]] = (
+        [{"event": event, "between": [earlier, recent], **_calendar(calendar),
+          "count": {"eq": 0}}]
+        if parse_duration(gap) > timedelta(0)
+        else []  # gap: 0d, no time between: active recently and at some time before
+    )  # fmt: skip
     return {
         "all": [
             {"event": event, "within": recent, **_calendar(calendar), "count": {"gte": 1}},
-            {"event": event, "between": [earlier, recent], **_calendar(calendar),
-             "count": {"eq": 0}},
+            *gap_empty,
             before_gap,
         ]
     }  # fmt: skip
