@@ -18,12 +18,16 @@ so that a user fixes all of them in one pass instead of one per run.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
     "ConfigError",
     "DataError",
+    "DataProblems",
     "DefinitionError",
     "DeliveryError",
     "Problem",
@@ -113,6 +117,52 @@ class StateLockedError(SegctlError):
     """Another run holds the state folder."""
 
     exit_code = 6
+
+
+class DataProblems:
+    """The data errors of checks that do not depend on each other (two missing files, a
+    column missing from two files of a glob, bad timestamps in two files, repeated person ids
+    beside a bad timestamp), said at once as SPEC 2 asks of every problem of a run: one
+    :class:`DataError`, a line each (the first one alone, as it was, when it is the only
+    one).
+
+    >>> found = DataProblems()
+    >>> for name in ("a.csv", "b.csv"):
+    ...     with found.check():
+    ...         raise DataError(f"{name}: file not found")
+    >>> try:
+    ...     found.raise_any()
+    ... except DataError as error:
+    ...     print(error)
+    a.csv: file not found
+    b.csv: file not found
+    2 problems found.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[DataError] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except DataError as error:
+            self.errors.append(error)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            problems = [p for error in self.errors for p in problems_of(error)]
+            raise DataError(listed(list(dict.fromkeys(problems)))) from None
+
+
+def problems_of(error: DataError) -> list[Problem]:
+    """The problems a data error says (several when :class:`DataProblems` gathered them)."""
+    lines = str(error).split("\n")
+    if len(lines) > 2 and re.fullmatch(r"\d+ problems found\.", lines[-1]):
+        return [Problem("", 0, 0, line) for line in lines[:-1]]
+    return [Problem("", 0, 0, str(error))]
 
 
 def listed(problems: list[Problem]) -> str:

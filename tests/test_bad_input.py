@@ -457,10 +457,17 @@ DATA_CASES = [
          write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
                                       "timestamp": ["2026-11-01T00:00:00Z", "garbage"]}))),
     Case("data-timestamp-of-wrong-type", DATA, "data/events.parquet",
-         "column 'timestamp' (timestamp) holds numbers (BIGINT): set timestamp_unit (s, ms, us "
-         "or ns since the Unix epoch) on the source",
+         "row 1: column 'timestamp' (timestamp) holds numbers (BIGINT), like 20261101, not "
+         "timestamps: set timestamp_unit (s, ms, us or ns since the Unix epoch) on the source",
          {}, write_events_table(pa.table({"person_id": ["p1"], "event": ["login"],
                                           "timestamp": [20261101]}))),
+    # The example value is the first that is set, and its unit is named when one reads it.
+    Case("data-timestamp-of-epoch-numbers", DATA, "data/events.parquet",
+         "row 2: column 'timestamp' (timestamp) holds numbers (BIGINT), like 1790000000123, "
+         "not timestamps: it reads as milliseconds since the Unix epoch: set timestamp_unit: ms "
+         "on the source",
+         {}, write_events_table(pa.table({"person_id": ["p1", "p2"], "event": ["login"] * 2,
+                                          "timestamp": [None, 1790000000123]}))),
     Case("data-list-without-key-column", DATA, "lists/vip.csv",
          "list has no 'email' column (columns are: person_id)",
          segment("name: a\nrule: {list: {file: lists/vip.csv, key: email}}\n")),
@@ -960,6 +967,54 @@ def test_a_sum_of_a_column_one_bad_value_made_text_names_that_value(
         "column is read as text" in lines
     )
     assert "cannot take sum of 'amount': it is a string column" in lines
+
+
+def test_data_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
+    """SPEC 2: every problem at once, the data's too. validate stopped at the first: one of
+    two missing files, of two files of a glob lacking a column, of two files with a bad
+    timestamp, and repeated person ids hid a bad timestamp."""
+    events = "person_id,event,timestamp\np1,login,2026-11-01T00:00:00Z\n"
+
+    def problems(config: str, files: dict[str, str], persons: str = PERSONS) -> list[str]:
+        login = {"a": "name: a\nrule: {event: login, count: {gte: 1}}\n"}
+        config = config.replace("features: features.yaml\n", "")
+        root = make_project(
+            config=config, files=files, persons=persons, segments=login, features=None
+        )
+        lines = cli("validate", "--project", root, code=4).stderr.removeprefix("error: ")
+        said = lines.splitlines()
+        assert said[-1] == f"{len(said) - 1} problems found."
+        return said[:-1]
+
+    missing = CONFIG.replace("data/events.parquet", "[data/e1.csv, data/e2.csv]")
+    missing = missing.replace("data/persons.csv", "data/nobody.csv")
+    said = problems(missing, {})
+    assert [line.split(" (paths")[0] for line in said] == [
+        "data.events: file not found: data/e1.csv",
+        "data.events: file not found: data/e2.csv",
+        "data.persons: file not found: data/nobody.csv",
+    ]
+
+    glob = CONFIG.replace("data/events.parquet", "data/e*.csv")
+    lacking = {
+        "data/e1.csv": events.replace("event,", "name,"),
+        "data/e2.csv": events.replace("event,", "name,"),
+        "data/e3.csv": events,
+    }
+    said = problems(glob, lacking)
+    assert [line.split(" (")[0] for line in said] == [
+        "data/e1.csv: missing required column 'event'",
+        "data/e2.csv: missing required column 'event'",
+    ]
+
+    bad = {"data/e1.csv": events + "p2,login,bad1\n", "data/e2.csv": events + "p2,login,bad2\n"}
+    repeated = PERSONS + "p1,again@example.com,pro,DE,34,2026-01-01T00:00:00Z\n"
+    said = problems(glob, bad, repeated)
+    assert said[0].startswith("data/persons.csv: duplicate person_id values, e.g. 'p1'")
+    assert [line.split(" (expected")[0] for line in said[1:]] == [
+        "data/e1.csv: row 2: column 'timestamp' has a value that is not a timestamp: 'bad1'",
+        "data/e2.csv: row 2: column 'timestamp' has a value that is not a timestamp: 'bad2'",
+    ]
 
 
 def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:

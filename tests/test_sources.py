@@ -12,7 +12,7 @@ import json
 import re
 import textwrap
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -526,6 +526,39 @@ def test_timestamp_units(tmp_path: Path, unit: str, value: int) -> None:
     micros = {"s": value * 10**6, "ms": value * 10**3, "us": value, "ns": value // 1000}[unit]
     assert stamp == datetime(1970, 1, 1) + timedelta(microseconds=micros)
     assert stamp.replace(tzinfo=UTC).year == 2026
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_numbers_of_nanoseconds_are_cut_to_the_microsecond_exactly(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A number of nanoseconds of today has 61 bits: divided through a double (53), as
+    before, 1773144000000000999 read as a microsecond later (an event after as_of), while
+    the same instant as a nanosecond timestamp was cut. Whole-number division cuts every
+    form alike, before 1970 too (rounded down, not toward zero)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [1773144000000000999, 1773057600000000001, -1500, 1773144000000001000]
+    if suffix == "parquet":
+        table = pa.table({"person_id": ["u1"] * 4, "event": ["e"] * 4, "at": values})
+        assert table.schema.field("at").type == pa.int64()
+        pq.write_table(table, tmp_path / "e.parquet")
+    elif suffix == "jsonl":
+        lines = [json.dumps({"person_id": "u1", "event": "e", "at": v}) for v in values]
+        write(tmp_path, {"e.jsonl": "\n".join(lines) + "\n"})
+    else:
+        write(tmp_path, {"e.csv": "person_id,event,at\n" + "".join(f"u1,e,{v}\n" for v in values)})
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segctl.yaml").write_text(
+        f"data:\n  events: {{path: e.{suffix}, columns: {{timestamp: at}}, timestamp_unit: ns}}\n"
+    )
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    stamps = [r[0] for r in proj.engine.driver.rows("SELECT timestamp FROM events")]
+    epoch = datetime(1970, 1, 1)
+    assert sorted(stamps) == sorted(epoch + timedelta(microseconds=v // 1000) for v in values)
+    assert datetime(2026, 3, 10, 12) in stamps  # .000000999 cut, not a microsecond later
 
 
 @pytest.mark.parametrize("pattern", ["e/*.jsonl*", "e/*.csv*"])

@@ -28,7 +28,15 @@ from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import Schema
 from segctl.definitions.source import did_you_mean
-from segctl.errors import ConfigError, DataError, DefinitionError, Problem, UsageError, listed
+from segctl.errors import (
+    ConfigError,
+    DataError,
+    DataProblems,
+    DefinitionError,
+    UsageError,
+    listed,
+    problems_of,
+)
 from segctl.project import deliver, reads
 from segctl.project import run as runs
 from segctl.project.compile import DIALECTS, compile_sql
@@ -167,7 +175,7 @@ class Project:
             try:
                 load_definitions(self, blind=True)
             except DefinitionError as found:
-                problems = [Problem("", 0, 0, str(unread)), *found.problems]
+                problems = [*problems_of(unread), *found.problems]
                 raise DataError(listed(problems)) from None
             raise
         except DefinitionError as found:
@@ -175,7 +183,7 @@ class Project:
                 if check_data:
                     self._check_data()
             except DataError as bad:
-                raise DefinitionError([*found.problems, Problem("", 0, 0, str(bad))]) from None
+                raise DefinitionError([*found.problems, *problems_of(bad)]) from None
             raise
         if check_data:
             self._check_data()
@@ -185,9 +193,13 @@ class Project:
 
     def _check_data(self) -> None:
         """The data's own problems, whatever the definitions: repeated person ids and
-        timestamps that do not parse."""
-        self.engine.driver.check_persons()
-        self.engine.driver.check_timestamps()
+        timestamps that do not parse: both at once."""
+        found = DataProblems()
+        with found.check():
+            self.engine.driver.check_persons()
+        with found.check():
+            self.engine.driver.check_timestamps()
+        found.raise_any()
 
     def segment_names(self, names: list[str] | None = None) -> list[str]:
         """The named segments (all by default), checked to exist, in dependency order."""

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from segctl.errors import DataError
+from segctl.errors import DataError, DataProblems
 from segctl.sources import columns as cols
 from segctl.sources.load import Group, Loader, Staged
 from segctl.sources.sql import count, duck
@@ -236,7 +236,9 @@ def _first_bad(
 
 
 def find_bad_timestamps(loader: Loader) -> None:
-    """Trace a timestamp that does not parse to its file, row (or line), column and value."""
+    """Trace a timestamp that does not parse to its file, row (or line), column and value:
+    the first of each file and column, every one at once."""
+    problems = DataProblems()
     for role, index, canonical in dict.fromkeys(loader.text_timestamps):
         staged = loader.staged[role][index]
         unit = staged.source.timestamp_unit
@@ -257,10 +259,13 @@ def find_bad_timestamps(loader: Loader) -> None:
                 else "expected ISO-8601, like 2026-01-31T12:00:00Z; values without "
                 f"an offset are read as UTC{_epoch_hint(text)}"
             )
-            raise DataError(
-                f"{loader.display(Path(file))}: {where} {n}: column '{found.name}' has a "
-                f"value that is not a timestamp: {text!r} ({expected})"
+            problems.errors.append(
+                DataError(
+                    f"{loader.display(Path(file))}: {where} {n}: column '{found.name}' has a "
+                    f"value that is not a timestamp: {text!r} ({expected})"
+                )
             )
+    problems.raise_any()
 
 
 def first_non_number(loader: Loader, table: str, column: str) -> str | None:

@@ -49,6 +49,10 @@ def is_number(duck_type: str) -> bool:
     return bool(_NUMBER.match(duck_type))
 
 
+def is_float(duck_type: str) -> bool:
+    return duck_type in ("DOUBLE", "FLOAT", "REAL")
+
+
 def is_timestamp(duck_type: str) -> bool:
     return bool(_TIMESTAMP.match(duck_type))
 
@@ -110,8 +114,15 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
         if not is_number(duck_type):  # numeric text: a value that is not a number is an error
             # DECIMAL, not DOUBLE: nanoseconds since 1970 have more digits than a double holds.
             number = exp.cast(source, "DECIMAL(38, 9)")
-        if unit == "ns":
+        if unit == "ns" and is_float(duck_type):
             micros: exp.Expr = exp.Div(this=number, expression=exp.Literal.number(1000))
+        elif unit == "ns":
+            # In whole numbers: a division reads them as doubles first (53 bits), and a
+            # nanosecond value of today has 61, so .000000999 was rounded up a microsecond.
+            # A DECIMAL's fraction is cut (FLOOR of an integer would make it a double).
+            decimal = not is_number(duck_type) or duck_type.startswith("DECIMAL")
+            whole = exp.cast(exp.func("FLOOR", number) if decimal else number, "HUGEINT")
+            micros = _floor_div(whole, 1000)
         else:
             micros = exp.Mul(this=number.copy(), expression=exp.Literal.number(MICROS[unit]))
         # Sub-microsecond digits are cut, as DuckDB cuts nanosecond timestamps.
@@ -127,11 +138,7 @@ def timestamp(col: Column, unit: str | None, display: str, canonical: str) -> ex
         inside = exp.If(this=in_range(number.copy(), unit), true=stamp)
         return exp.Case(ifs=[inside], default=refused)
     if is_number(duck_type):
-        raise DataError(
-            f"{display}: column '{col.name}' ({canonical}) holds numbers ({duck_type}): set "
-            "timestamp_unit (s, ms, us or ns since the Unix epoch) on the source, or use "
-            "ISO-8601 text or a timestamp type"
-        )
+        raise numbers_not_timestamps(display, col, canonical)
     if is_text(duck_type):
         return exp.func("make_timestamp", exp.func("epoch_us", exp.cast(source, "TIMESTAMPTZ")))
     if duck_type == TIMESTAMPTZ:
@@ -174,6 +181,45 @@ def in_range(number: exp.Expr, unit: str) -> exp.Expr:
     9999; compared in the unit itself, so that no product overflows."""
     low, high = (exp.Literal.number(repr(m / MICROS[unit])) for m in _MICROS_RANGE)
     return exp.Between(this=number, low=low, high=high)
+
+
+def _floor_div(whole: exp.Expr, by: int) -> exp.Expr:
+    """``whole`` // ``by`` rounded down, negatives too (DuckDB's ``//`` cuts toward zero):
+    the remainder taken off first, made positive."""
+    divisor = exp.Literal.number(by)
+    remainder = exp.Mod(
+        this=exp.paren(
+            exp.Add(this=exp.Mod(this=whole.copy(), expression=divisor), expression=divisor.copy())
+        ),
+        expression=divisor.copy(),
+    )
+    exact = exp.paren(exp.Sub(this=whole.copy(), expression=remainder))
+    return exp.IntDiv(this=exact, expression=divisor.copy())
+
+
+def numbers_not_timestamps(
+    display: str, col: Column, canonical: str, first: tuple[str, int, float] | None = None
+) -> DataError:
+    """A timestamp column of numbers with no ``timestamp_unit``; with its ``first`` value
+    ("row" or "line", its number, the value), that value and the unit that reads it."""
+    if first is None:
+        return DataError(
+            f"{display}: column '{col.name}' ({canonical}) holds numbers ({col.type}): set "
+            "timestamp_unit (s, ms, us or ns since the Unix epoch) on the source, or use "
+            "ISO-8601 text or a timestamp type"
+        )
+    where, n, value = first
+    unit = plausible_unit(float(value))
+    reads = (
+        f"it reads as {UNIT_NAMES[unit]} since the Unix epoch: set timestamp_unit: {unit}"
+        if unit
+        else "set timestamp_unit (s, ms, us or ns since the Unix epoch)"
+    )
+    return DataError(
+        f"{display}: {where} {n}: column '{col.name}' ({canonical}) holds numbers ({col.type}), "
+        f"like {value}, not timestamps: {reads} on the source, or use ISO-8601 text or a "
+        "timestamp type"
+    )
 
 
 def plausible_unit(value: float) -> str | None:

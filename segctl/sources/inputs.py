@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segctl.definitions.data import FORMATS_HINT
-from segctl.errors import DataError
+from segctl.errors import DataError, DataProblems
 
 _JSON = (".json", ".jsonl", ".ndjson")
 _SNIFFED = 4096  # bytes read to tell a file's format from its content
@@ -95,6 +95,27 @@ def blank(path: str, fmt: str) -> bool:
     return len(head) < _SNIFFED and not head.strip(b"\xef\xbb\xbf \t\r\n")
 
 
+def _matches(pattern: str, root: Path, where: str) -> list[str]:
+    """The files a path or glob names (DataError when none)."""
+    full = str(root / pattern)
+    if glob.has_magic(pattern):
+        matches = sorted(glob.glob(full, recursive=True))
+        if not matches:
+            raise DataError(f"{where}: no files match '{pattern}'")
+        return matches
+    if Path(full).is_dir():
+        raise DataError(
+            f"{where}: {pattern} is a folder: name its files with a glob, "
+            f"e.g. '{pattern.rstrip('/')}/**/*.parquet' (or *.csv, *.jsonl)"
+        )
+    if not Path(full).is_file():
+        raise DataError(
+            f"{where}: file not found: {pattern} (paths are relative "
+            f"to the project folder {root.resolve()})"
+        )
+    return [full]
+
+
 def resolve_inputs(
     table: str, patterns: tuple[str, ...], root: Path, where: str | None = None
 ) -> list[InputFiles]:
@@ -103,24 +124,11 @@ def resolve_inputs(
     where = where or f"data.{table}"
     by_format: dict[str, list[str]] = {}
     written: dict[str, list[str]] = {}  # format -> the patterns that gave its files
+    found = DataProblems()  # every missing file of a list at once
     for pattern in patterns:
-        full = str(root / pattern)
-        if glob.has_magic(pattern):
-            matches = sorted(glob.glob(full, recursive=True))
-            if not matches:
-                raise DataError(f"{where}: no files match '{pattern}'")
-        else:
-            if Path(full).is_dir():
-                raise DataError(
-                    f"{where}: {pattern} is a folder: name its files with a glob, "
-                    f"e.g. '{pattern.rstrip('/')}/**/*.parquet' (or *.csv, *.jsonl)"
-                )
-            if not Path(full).is_file():
-                raise DataError(
-                    f"{where}: file not found: {pattern} (paths are relative "
-                    f"to the project folder {root.resolve()})"
-                )
-            matches = [full]
+        matches: list[str] = []
+        with found.check():
+            matches = _matches(pattern, root, where)
         for match in matches:
             fmt = file_format(match)
             if fmt is None:
@@ -133,13 +141,14 @@ def resolve_inputs(
                 by_format[fmt].append(resolved)
             if pattern not in written.setdefault(fmt, []):
                 written[fmt].append(pattern)
+    found.raise_any()
     every = [f for files in by_format.values() for f in files]
     by_format = {
         fmt: filled
         for fmt, files in by_format.items()
         if (filled := [f for f in files if not blank(f, fmt)])
     }
-    if not by_format:
+    if every and not by_format:
         shown = [os.path.relpath(f, root.resolve()) for f in every]
         if len(shown) == 1:
             raise DataError(f"{shown[0]}: the file is empty: no header and no rows ({where})")

@@ -31,7 +31,7 @@ import duckdb
 from sqlglot import exp
 
 from segctl.definitions.data import COLUMN_KEYS, Source
-from segctl.errors import DataError
+from segctl.errors import DataError, DataProblems
 from segctl.sources import columns as cols
 from segctl.sources import runfiles, views
 from segctl.sources.identities import resolve
@@ -115,16 +115,24 @@ class Loader:
 
     def load(self) -> None:
         """Resolve the files of every source, check them, and create the views."""
-        resolved = {
-            role: [runfiles.resolve(role, s.paths, self.root, self.pinned, s.where) for s in found]
-            for role, found in self.sources.items()
-        }
+        found = DataProblems()  # every source's missing files and columns at once
+        resolved: dict[str, list[list[InputFiles]]] = {}
+        for role, sources in self.sources.items():
+            for source in sources:
+                with found.check():
+                    groups = runfiles.resolve(
+                        role, source.paths, self.root, self.pinned, source.where
+                    )
+                    resolved.setdefault(role, []).append(groups)
+        found.raise_any()
         self._check_roles(resolved)
-        for role, found in self.sources.items():
+        for role, sources in self.sources.items():
             self.staged[role] = []
-            for index, (source, groups) in enumerate(zip(found, resolved[role], strict=True)):
+            for index, (source, groups) in enumerate(zip(sources, resolved[role], strict=True)):
                 self.inputs.setdefault(role, []).extend(groups)
-                self.staged[role].append(self._stage(source, index, groups))
+                with found.check():
+                    self.staged[role].append(self._stage(source, index, groups))
+        found.raise_any()
         if "events" in self.staged:
             self._events_views()
         for role in ("persons", "subscriptions"):
@@ -194,15 +202,22 @@ class Loader:
 
     def _stage(self, source: Source, index: int, files: list[InputFiles]) -> Staged:
         groups = [self.read_group(source, g) for g in files]
+        found = DataProblems()  # every file that lacks a column, not the first alone
         for group in groups:
-            self.pick(source, group)
+            whole, each = DataProblems(), DataProblems()
+            with whole.check():
+                self.pick(source, group)
             if len(group.files.files) > 1:
                 for file in group.files.files:  # a file of a glob or list is checked alone
                     if file in self.checked:
                         continue  # as a committed run read it, under this configuration
                     single = replace(group.files, files=(file,), display=file)
-                    one = self.read_group(source, single)
-                    self.pick(source, one, self.display(Path(file)))
+                    with each.check():
+                        one = self.read_group(source, single)
+                        self.pick(source, one, self.display(Path(file)))
+            # A column no file has: each file says so, by name.
+            found.errors += each.errors or whole.errors
+        found.raise_any()
         staged = Staged(source, index, groups)
         staged.query = self._source_query(staged)
         return staged
@@ -377,6 +392,8 @@ class Loader:
                         out[canonical] = exp.cast(exp.Null(), "VARCHAR")
                     continue
                 if canonical == TIMESTAMPS.get(role):
+                    if cols.is_number(found.type) and not source.timestamp_unit:
+                        raise self._numbers_without_unit(source, group, canonical)
                     out[canonical] = cols.timestamp(
                         found, source.timestamp_unit, group.files.display, canonical
                     )
@@ -447,6 +464,39 @@ class Loader:
             selects.append(exp.select(*projections).from_(group.reader.copy()))
         staged.tz_aware = bool(tz) and all(tz)
         return union_by_name(self._text_over_json(selects)[0])
+
+    def _numbers_without_unit(self, source: Source, group: Group, canonical: str) -> DataError:
+        """A timestamp column of numbers and no ``timestamp_unit``: the error names its
+        first value, with its file and row (or line), and the unit that reads it."""
+        found = group.picked[canonical]
+        assert found is not None
+        for file in group.files.files:
+            try:
+                one = self.read_group(source, replace(group.files, files=(file,), display=file))
+                self.pick(source, one, file)
+            except DataError:
+                continue
+            column = one.picked.get(canonical)
+            if column is None:
+                continue
+            numbered = exp.select(
+                exp.alias_(exp.Window(this=exp.RowNumber()), "n"), exp.alias_(column.expr, "v")
+            ).from_(one.reader)
+            first = (
+                exp.select("n", "v")
+                .from_(numbered.subquery())
+                .where(exp.column("v").is_(exp.null()).not_())
+                .order_by("n")
+                .limit(1)
+            )
+            rows = self.con.execute(duck(first)).fetchall()
+            if rows:
+                where = "line" if one.files.format == "json" else "row"
+                first_value = (where, rows[0][0], rows[0][1])
+                return cols.numbers_not_timestamps(
+                    self.display(Path(file)), column, canonical, first_value
+                )
+        return cols.numbers_not_timestamps(group.files.display, found, canonical)
 
     def _events_views(self) -> None:
         all_tz = all(s.tz_aware for s in self.staged["events"])

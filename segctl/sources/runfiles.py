@@ -161,8 +161,10 @@ def load(store: StateStore, run_id: int) -> list[FileRecord]:
 
 #: How the sources' rows are read; raised when a version reads some rows otherwise (v20:
 #: nanosecond timestamps cut to the microsecond, not rounded; NDJSON ids of JSON values
-#: unquoted), so that the first run after an upgrade is full and writes the copy again.
-READING = 20
+#: unquoted; v21: numbers of nanoseconds, timestamp_unit: ns, cut in whole numbers, where
+#: a division through doubles rounded some up), so that the first run after an upgrade is
+#: full and writes the copy again.
+READING = 21
 
 
 def data_hash(config: Config) -> str:
