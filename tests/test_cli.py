@@ -541,3 +541,13 @@ def test_version_an_upper_case_format_and_backfills_own_option_names(
     assert json.loads(upper)["as_of"] == AS_OF
     bad = cli("backfill", "--from", "bogus", "--to", AS_OF, "--project", project, code=2)
     assert "--from: expected a date or timestamp" in bad.stderr
+
+
+def test_backfill_names_to_when_its_end_is_not_a_time(project: Path, cli: Cli) -> None:
+    """``backfill --to`` that is not a date or timestamp (a word like ``yesterday``) is a usage
+    error naming ``--to``, not ``--as-of`` (an option backfill does not have), and nothing
+    is evaluated."""
+    bad = cli("backfill", "--from", "2026-01-01", "--to", "yesterday", "--project", project, code=2)
+    assert "--to: expected a date or timestamp" in bad.stderr
+    assert "--as-of" not in bad.stderr
+    assert not (project / ".segctl").exists()

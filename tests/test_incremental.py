@@ -1885,3 +1885,25 @@ def test_the_data_configurations_hash_is_the_same_in_every_process(tmp_path: Pat
         for seed in range(6)
     }
     assert len(hashes) == 1, hashes
+
+
+def test_a_state_of_an_older_reading_makes_the_next_run_full(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data hash holds the version of how rows are read (``runfiles.READING``): a state
+    written by a segctl that read some rows otherwise (nanoseconds rounded, NDJSON ids
+    quoted) must not be carried on incrementally, so the first run after an upgrade is full,
+    saying the data configuration changed, though segctl.yaml did not."""
+    from segctl.config import load_config
+    from segctl.sources import runfiles
+
+    config = load_config(root)
+    now = runfiles.data_hash(config)
+    monkeypatch.setattr(runfiles, "READING", runfiles.READING - 1)
+    assert runfiles.data_hash(config) != now
+    lib.Project.load(root).run(as_of=iso(AS_OF[0]))  # the state of the older version
+    monkeypatch.undo()
+    upgraded = lib.Project.load(root).run(as_of=iso(AS_OF[1]))
+    assert not upgraded.incremental
+    assert upgraded.full_reason == "the data configuration changed"
+    assert lib.Project.load(root).run(as_of=iso(AS_OF[2])).incremental  # and after it, not

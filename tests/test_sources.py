@@ -1010,3 +1010,197 @@ def test_typed_timestamps_inside_a_struct_or_map_are_read_as_their_instants(
         assert early.members("pro")["person_id"].to_list() == ["u2"]
         created = proj.engine.driver.rows("SELECT person_id, created_at::VARCHAR FROM persons")
         assert dict(created) == {"u1": "2026-11-02 00:00:00", "u2": "2026-10-15 00:00:00"}
+
+
+def test_an_empty_timestamp_in_ndjson_is_a_data_error_naming_its_line(tmp_path: Path) -> None:
+    """An NDJSON line whose timestamp is the empty string ``""`` is not a missing timestamp
+    but one that is not a timestamp: the error names the file, the line, the column and the
+    value (the trace read ``""`` as NULL, found no bad row, and the read failed with DuckDB's
+    bare 'Conversion Error', naming none of them)."""
+    write(tmp_path, {
+        "ev.jsonl": '{"person_id": "p1", "event": "login", "timestamp": "2026-11-10T00:00:00Z"}\n'
+                    '{"person_id": "p2", "event": "login", "timestamp": ""}\n',
+        "segctl.yaml": "data:\n  events: ev.jsonl\nsegments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, count: {gte: 1}}\n",
+    })  # fmt: skip
+    with pytest.raises(segctl.DataError) as caught:
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert str(caught.value) == (
+        "ev.jsonl: line 2: column 'timestamp' has a value that is not a timestamp: '' "
+        "(expected ISO-8601, like 2026-01-31T12:00:00Z; values without an offset are read as UTC)"
+    )
+
+
+def test_a_nested_json_column_of_one_events_source_beside_one_without_it(
+    tmp_path: Path,
+) -> None:
+    """Two events sources (the ``events:`` list): an NDJSON key holding an object in one line
+    and text in another is JSON values; the Parquet source lacks the column. It stays JSON
+    (no other source holds it as text), so a nested path reads into it: only the line whose
+    ``meta.n`` is 5 matches ``gte: 3`` (read as text, the union failed on 'Malformed JSON')."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    at = pa.array([datetime(2026, 11, 1)], pa.timestamp("us"))
+    table = pa.table({"person_id": ["p3"], "event": ["login"], "timestamp": at})
+    write(tmp_path, {
+        "app.ndjson": '{"person_id": "p1", "event": "login", "meta": {"n": 5}, '
+                      '"timestamp": "2026-11-01T10:00:00Z"}\n'
+                      '{"person_id": "p2", "event": "login", "meta": "x", '
+                      '"timestamp": "2026-11-01T11:00:00Z"}\n',
+        "segctl.yaml": "data:\n  events:\n    - app.ndjson\n    - {path: tracks.parquet}\n"
+                       "segments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, where: {meta.n: {gte: 3}}, "
+                           "count: {gte: 1}}\n",
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "tracks.parquet")
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert result.sizes()["size"].to_list() == [1]
+    assert result.members("s")["person_id"].to_list() == ["p1"]
+
+
+def test_ids_of_json_values_in_one_events_source_beside_text_in_others(tmp_path: Path) -> None:
+    """Events sources (the ``events:`` list): NDJSON event ids written as numbers in some
+    lines and strings in others are JSON values; the Parquet source's ids are text, and the
+    CSV source's are all empty (text). The union made the column JSON and failed on the text
+    that is not JSON; the JSON values are read as text (and an empty column beside them stays
+    text), so the memberships are those of the same rows read as one source."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = [("p1", "buy", 1), ("p2", "buy", "e2"), ("p1", "buy", 3), ("p3", "login", "e4")]
+    ndjson = "".join(
+        json.dumps({"person_id": p, "event": e, "id": i, "timestamp": f"2026-11-0{n}T10:00:00Z"})
+        + "\n"
+        for n, (p, e, i) in enumerate(lines, start=1)
+    )
+    parquet = pa.table({
+        "person_id": ["p1", "p4", "p2"], "event": ["buy", "buy", "login"], "id": ["a", "b", "c"],
+        "timestamp": pa.array([datetime(2026, 11, 5)] * 3, pa.timestamp("us")),
+    })  # fmt: skip
+    write(tmp_path, {
+        "app.ndjson": ndjson,
+        "charges.csv": "person_id,event,timestamp,id\np5,buy,2026-11-06T00:00:00Z,\n",
+        "segments/twice.yaml": "name: twice\nrule: {event: buy, count: {gte: 2}}\n",
+        "segments/once.yaml": "name: once\nrule: {event: buy, count: {gte: 1}}\n",
+        "segments/ids.yaml": "name: ids\nrule: {event: buy, where: {id: {in: ['1', e2, b]}}, "
+                             "count: {gte: 1}}\n",
+    })  # fmt: skip
+    pq.write_table(parquet, tmp_path / "tracks.parquet")
+    config = tmp_path / "segctl.yaml"
+    config.write_text(
+        "data:\n  events:\n    - app.ndjson\n    - {path: tracks.parquet}\n    - charges.csv\n"
+        "segments: segments/\n"
+    )
+    apart = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    got = {s: sorted(apart.members(s)["person_id"].to_list()) for s in ["twice", "once", "ids"]}
+    assert got == {"twice": ["p1"], "once": ["p1", "p2", "p4", "p5"], "ids": ["p1", "p2", "p4"]}
+    # The same rows as one source (its files of three formats unioned): the same members.
+    (tmp_path / "one").mkdir()
+    for name in ["app.ndjson", "tracks.parquet", "charges.csv"]:
+        (tmp_path / name).rename(tmp_path / "one" / name)
+    config.write_text("data:\n  events: one/*\nsegments: segments/\n")
+    together = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert {s: sorted(together.members(s)["person_id"].to_list()) for s in got} == got
+
+
+def test_every_file_of_a_source_blank_names_three_of_them(tmp_path: Path) -> None:
+    """Every file of a source blank: the data error names the first three files (sorted) and
+    says there are more with ``...``, so that a wrong glob over an empty export folder is
+    recognised from the message alone."""
+    write(tmp_path, {
+        **{f"e/{name}.csv": "\n" for name in "abcd"},
+        "segctl.yaml": "data:\n  events: e/*.csv\nsegments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, count: {gte: 1}}\n",
+    })  # fmt: skip
+    with pytest.raises(segctl.DataError) as caught:
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert str(caught.value) == (
+        "data.events: every file is empty (e/a.csv, e/b.csv, e/c.csv, ...): "
+        "no header and no rows to read"
+    )
+    (tmp_path / "e/d.csv").unlink()  # three: all named, no '...'
+    with pytest.raises(segctl.DataError) as caught:
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert str(caught.value) == (
+        "data.events: every file is empty (e/a.csv, e/b.csv, e/c.csv): "
+        "no header and no rows to read"
+    )
+
+
+@pytest.mark.parametrize("kind", [".csv", ".jsonl"])
+def test_a_file_holding_only_a_byte_order_mark_is_blank(tmp_path: Path, kind: str) -> None:
+    """A file holding nothing but a UTF-8 byte order mark (what some editors and exporters
+    write for an empty file), with or without a line break, holds no rows, as a 0-byte file:
+    left out of the read beside a file with rows, and a source of only such files is the
+    'every file is empty' data error."""
+    rows = {
+        ".jsonl": '{"person_id": "u1", "event": "login", "timestamp": "2026-11-10T00:00:00Z"}\n',
+        ".csv": "person_id,event,timestamp\nu1,login,2026-11-10T00:00:00Z\n",
+    }[kind]
+    write(tmp_path, {
+        f"e/a{kind}": rows,
+        "segctl.yaml": f"data:\n  events: e/*{kind}\nsegments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: login, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / f"e/b{kind}").write_bytes(b"\xef\xbb\xbf")
+    (tmp_path / f"e/c{kind}").write_bytes(b"\xef\xbb\xbf\r\n")
+    proj = segctl.Project.load(tmp_path)
+    assert proj.evaluate(as_of=AS_OF).members("s")["person_id"].to_list() == ["u1"]
+
+    (tmp_path / f"e/a{kind}").unlink()
+    with pytest.raises(segctl.DataError) as caught:
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert str(caught.value) == (
+        f"data.events: every file is empty (e/b{kind}, e/c{kind}): no header and no rows to read"
+    )
+
+
+def test_nanoseconds_before_1970_are_cut_down_to_the_microsecond(tmp_path: Path) -> None:
+    """A Parquet timestamp typed in nanoseconds is cut to the microsecond below it, as ISO text
+    with nine digits is: before 1970 the epoch's nanoseconds are negative, and a division
+    toward zero took 1969-12-31T23:59:59.999999999 up to 1970-01-01, a window's end later."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stamps = [-1, -1_000, -1_001, 1_999]  # nanoseconds since 1970
+    pq.write_table(
+        pa.table({
+            "person_id": ["a", "b", "c", "d"], "event": ["old"] * 4,
+            "timestamp": pa.array(stamps, pa.int64()).cast(pa.timestamp("ns")),
+        }),
+        tmp_path / "events.parquet",
+    )  # fmt: skip
+    write(tmp_path, {
+        "segctl.yaml": "data:\n  events: events.parquet\nsegments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: old, count: {gte: 1}}\n",
+    })  # fmt: skip
+    proj = segctl.Project.load(tmp_path)
+    proj.validate()
+    rows = proj.engine.driver.rows("SELECT person_id, timestamp FROM events ORDER BY person_id")
+    micros = {p: (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for p, t in rows}
+    assert micros == {"a": -1, "b": -1, "c": -2, "d": 1}
+    # Evaluated at 1970-01-01T00:00:00Z, an event of 23:59:59.999999999 the day before counts.
+    result = proj.evaluate(as_of="1970-01-01T00:00:00Z")
+    assert result.members("s")["person_id"].to_list() == ["a", "b", "c"]
+
+
+def test_an_epoch_number_of_1998_where_iso_text_was_expected_hints_seconds(
+    tmp_path: Path,
+) -> None:
+    """A number where ISO-8601 text was expected (no timestamp_unit): the hint names the unit
+    that reads it as an instant of 1990 to 2100. 900000000 is July 1998 in seconds, so the
+    hint says seconds, as it does for a value of 2026."""
+    write(tmp_path, {
+        "charges.csv": "id,customer,created\nch1,p1,900000000\n",
+        "segctl.yaml": "data:\n  events: {path: charges.csv, event: purchase, "
+                       "columns: {person_id: customer, timestamp: created}}\nsegments: segments/\n",
+        "segments/s.yaml": "name: s\nrule: {event: purchase, count: {gte: 1}}\n",
+    })  # fmt: skip
+    with pytest.raises(segctl.DataError) as caught:
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert str(caught.value) == (
+        "charges.csv: row 1: column 'created' has a value that is not a timestamp: '900000000' "
+        "(expected ISO-8601, like 2026-01-31T12:00:00Z; values without an offset are read as "
+        "UTC; it reads as seconds since the Unix epoch: set timestamp_unit: s on the source)"
+    )
