@@ -4,6 +4,8 @@ client (``httpx.MockTransport``), and no Project (segctl/delivery/worker.py)."""
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -115,3 +117,167 @@ def test_emails_skip_the_persons_the_reachability_rule_refuses(store: StateStore
         ("u1", "skipped", "no consent or suppressed"),
         ("u2", "skipped", "no consent or suppressed"),
     ]
+
+
+# ---- python actions: stops and failures in a row ----------------------------------------
+
+#: A project's module whose function follows a script, one line per call: ``ok`` records the
+#: call's person, ``fail`` raises, ``stop`` raises after telling deliveries to stop (as
+#: ``segctl watch`` does on SIGTERM while the call runs).
+SCRIPTED = """\
+import json
+from pathlib import Path
+
+from segctl.delivery.retry import stopping
+
+HERE = Path(__file__).parent
+
+
+def act(record):
+    script = (HERE / "script.txt").read_text().split()
+    (HERE / "script.txt").write_text(" ".join(script[1:]))
+    with open(HERE / "called.txt", "a") as called:
+        called.write(record["person_id"] + "\\n")
+    if script[0] == "stop":
+        stopping.set()
+    if script[0] != "ok":
+        raise ConnectionError(f"crm down ({script[0]})")
+"""
+
+
+@pytest.fixture
+def stopping() -> Iterator[threading.Event]:
+    """segctl.delivery.retry.stopping, cleared after the test whatever it set."""
+    from segctl.delivery.retry import stopping
+
+    stopping.clear()
+    try:
+        yield stopping
+    finally:
+        stopping.clear()
+
+
+@pytest.fixture
+def scripted(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The scripted module in the state's folder (the worker's root), imported afresh."""
+    (store.folder / "scripted_action.py").write_text(SCRIPTED)
+    monkeypatch.syspath_prepend(str(store.folder))
+    sys.modules.pop("scripted_action", None)
+    yield store.folder
+    sys.modules.pop("scripted_action", None)
+
+
+def queue_python(store: StateStore, persons: list[str], **spec: object) -> None:
+    """One pending python action row per person, oldest first (one call each)."""
+    spec = {"function": "scripted_action:act", **spec}
+    for number, person in enumerate(persons, start=1):
+        store.con.execute(
+            f"""INSERT INTO {S}.outbox (id, segment, person_id, kind, transition, spec,
+                idempotency_key, status, created_at)
+                VALUES (?, 'vip', ?, 'python', 'enter', ?, ?, 'pending', ?)""",
+            [number, person, json.dumps(spec), f"k{number}", CREATED],
+        )
+
+
+def python_worker(store: StateStore) -> Worker:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"nothing goes over HTTP: {request.url}")
+
+    return Worker(
+        store,
+        OnlyThese("u1", "u2"),
+        {},
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        root=store.folder,
+        person_columns=["person_id", "email", "name"],
+    )
+
+
+def called(root: Path) -> list[str]:
+    path = root / "called.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_a_success_between_failures_starts_the_count_of_failures_in_a_row_again(
+    store: StateStore, scripted: Path
+) -> None:
+    """A function is given up on for the push after GIVE_UP_AFTER (3) failed calls *in a
+    row*: failing, succeeding, then failing twice is two in a row, not three, and every
+    record is still called."""
+    (scripted / "script.txt").write_text("fail ok fail fail ok ok")
+    persons = [f"u{i}" for i in range(1, 7)]
+    queue_python(store, persons, max_retries=0, backoff=0.01)
+
+    report = python_worker(store).push()
+
+    assert called(scripted) == persons
+    assert not any("calls in a row failed" in m for m in report.messages), report.messages
+    assert [s for _, s, _ in statuses(store)] == [
+        "pending", "sent", "pending", "pending", "sent", "sent"
+    ]  # fmt: skip
+
+
+def test_a_stop_during_a_python_actions_retry_ends_the_push_leaving_its_records_pending(
+    store: StateStore, scripted: Path, stopping: threading.Event
+) -> None:
+    """Told to stop (``segctl watch`` on SIGTERM) while a call failed and waits for its
+    retry: the push waits for no retry and calls nothing more; it ends with a report, and
+    every record stays pending, attempted zero times, for the next run or push."""
+    (scripted / "script.txt").write_text("stop ok ok")
+    queue_python(store, ["u1", "u2", "u3"], max_retries=5, backoff=30)
+
+    report = python_worker(store).push()
+
+    assert stopping.is_set()
+    assert called(scripted) == ["u1"]  # no retry, and no other record called
+    assert (report.sent, report.failed, report.pending) == (0, 0, 3)
+    assert store.rows(f"SELECT person_id, status, attempts, last_error FROM {S}.outbox") == [
+        ("u1", "pending", 0, None),
+        ("u2", "pending", 0, None),
+        ("u3", "pending", 0, None),
+    ]
+
+
+def test_a_call_while_stopping_makes_no_attempt(stopping: threading.Event) -> None:
+    """While deliveries are stopping, :func:`retry.call` raises Stopped before its first
+    attempt: a request not yet made is not made (what it would send stays pending)."""
+    from segctl.delivery.retry import RetryPolicy, Stopped, call
+
+    attempts: list[int] = []
+    stopping.set()
+    with pytest.raises(Stopped):
+        call(lambda: attempts.append(1), RetryPolicy(max_retries=3, initial=0.01, jitter=0))
+    assert attempts == []
+
+
+# ---- status --------------------------------------------------------------------------------
+
+
+def test_status_shows_each_groups_latest_error(store: StateStore) -> None:
+    """`segctl status` shows a group's last error: the newest row's that has one (not the
+    greatest text: HTTP 500 after HTTP 400 alphabetically), and a newer row without an
+    error (pending, not yet tried) does not blank it."""
+    from segctl.delivery import queries
+
+    rows = [  # id, person, status, attempts, last_error (ids in the order they were tried)
+        (1, "u1", "failed", 1, "HTTP 500: Internal Server Error"),
+        (2, "u2", "failed", 1, "HTTP 400: bad request"),
+        (3, "u1", "pending", 2, "HTTP 503: Service Unavailable"),
+        (4, "u2", "pending", 1, None),
+    ]
+    for number, person, status, attempts, error in rows:
+        store.con.execute(
+            f"""INSERT INTO {S}.outbox (id, segment, person_id, kind, destination, transition,
+                spec, idempotency_key, status, attempts, last_error, created_at)
+                VALUES (?, 'vip', ?, 'webhook', 'crm', 'enter', '{{}}', ?, ?, ?, ?, ?)""",
+            [number, person, f"k{number}", status, attempts, error, CREATED],
+        )
+
+    shown = {
+        d["status"]: (d["count"], d["last_error"]) for d in queries.status(store)["deliveries"]
+    }
+
+    assert shown == {
+        "failed": (2, "HTTP 400: bad request"),
+        "pending": (2, "HTTP 503: Service Unavailable"),
+    }
