@@ -1324,3 +1324,61 @@ def test_a_sync_dry_run_warns_below_the_platforms_minimum(
     proc = segctl(root, "sync", "active", "meta", "--dry-run", "-f", "json")
     assert proc.returncode == 0, proc.stderr
     assert f"warning: meta audience {audience} would hold {size} people" in proc.stderr
+
+
+def test_a_pending_audience_sync_is_not_queued_again_by_a_run_without_changes(
+    tmp_path: Path,
+) -> None:
+    """An audience never synced is queued by the next run whether or not its segment
+    changed; one whose first sync is still pending (the push was cut short) is not: a run
+    without changes leaves the one request waiting, not a second sync of the same audience."""
+    root = write_project(tmp_path / "proj")
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text() + "destinations:\n  files: {type: file, path: out}\n")
+    (root / "segments" / "active.yaml").write_text(dedent(AUDIENCE_ONLY))
+    later = AS_OF[0] + timedelta(minutes=1)
+    assert members(root, later) == members(root, AS_OF[0])  # no one enters or exits
+    crash = {"SEGCTL_CRASH_AT": "commit:after-commit"}  # committed, nothing sent yet
+    for moment in (AS_OF[0], later):
+        proc = segctl(root, "run", "--as-of", iso(moment), env=crash)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with duckdb.connect(str(root / ".segctl" / "state.duckdb"), read_only=True) as con:
+        queued = con.execute(
+            "SELECT run_id, status FROM outbox WHERE kind = 'audience' ORDER BY id"
+        ).fetchall()
+    assert queued == [(1, "pending")]
+    assert segctl(root, "push").returncode == 0
+    assert file_audience(root) == hashed(members(root, AS_OF[0]))
+
+
+@pytest.fixture
+def stopping() -> Iterator[None]:
+    """segctl.delivery.retry.stopping (a watch told to stop), cleared after the test."""
+    from segctl.delivery.retry import stopping
+
+    stopping.clear()
+    yield
+    stopping.clear()
+
+
+def test_a_run_told_to_stop_leaves_its_audience_syncs_pending_for_the_next_push(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake], stopping: None
+) -> None:
+    """A watch told to stop while its run delivers (SIGTERM): the run commits and its
+    audience syncs, cut short before any request, end the push cleanly (a report, no
+    error), pending; the next push, no longer stopping, syncs them as after a crash."""
+    from segctl.delivery.retry import stopping as deliveries_stopping
+
+    meta, google = ads
+    root, audience = _ad_project(tmp_path, meta, google)
+    deliveries_stopping.set()
+    result = lib.Project.load(root).run(as_of=AS_OF[0])
+    assert result.report is not None
+    assert (result.report.sent, result.report.failed, result.report.pending) == (0, 0, 2)
+    assert meta.requests == google.requests == []  # not one request made
+    deliveries_stopping.clear()
+    report = lib.Project.load(root).push()
+    assert (report.sent, report.pending) == (2, 0)
+    expected = members(root, AS_OF[0])
+    assert {r[0] for r in meta.audience(audience)} == _ad_hashes(expected, "meta")
+    assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from textwrap import dedent
 import duckdb
 import pytest
 from fakes import GoogleFake, MetaFake
+from stateproject import segctl
 
 import segctl as lib
 from segctl.delivery.audiences.stage import IDENTIFIERS_SQL
@@ -189,6 +191,27 @@ def test_sync_in_remove_mode_only_removes(
     [result] = lib.Project.load(root).sync("first", "google", mode="remove")
     assert (result.added, result.removed) == (0, 0)  # u000 was removed by the run
     assert set(google.identifiers("7002", "emailAddress")) == expected("google", range(1, 30))
+
+
+def test_a_sync_dry_run_counts_the_removals_in_the_size_it_warns_about(setup: Setup) -> None:
+    """The dry run's size is the members synced, plus its adds, minus its removals: 59
+    synced (u013 has no identifier Meta takes), 10 leaving, an audience of 49, below Meta's
+    minimum of 100 (counting the removals as adds said 69)."""
+    meta, ids, root = setup.meta, setup.ids, setup.root
+    lib.Project.load(root).run(as_of=AS_OF)
+    persons = root / "persons.csv"
+    kept = [line for line in persons.read_text().splitlines() if not line.startswith("u05")]
+    persons.write_text("\n".join(kept) + "\n")  # u050 to u059 leave
+    crash = {"SEGCTL_CRASH_AT": "commit:after-commit"}  # the run commits, syncs nothing
+    proc = segctl(root, "run", "--as-of", "2026-06-02T00:00:00Z", env=crash)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    sent = len(meta.requests)
+    [plan] = lib.Project.load(root).sync("everyone", "meta", mode="mirror", dry_run=True)
+    assert (plan.added, plan.removed, plan.error) == (0, 10, None)
+    assert plan.warnings == [
+        f"meta audience {ids[0]} would hold 49 people, below the platform's minimum of 100"
+    ]
+    assert len(meta.requests) == sent
 
 
 # ---- hashes in bulk ---------------------------------------------------------------------------

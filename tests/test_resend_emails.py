@@ -254,3 +254,36 @@ def test_the_dry_run_plan_counts_the_exit_emails_a_run_sends(
     segctl(root, "run", "--as-of", as_of)  # every member exiting: held by the guard
     assert segctl(root, "push", "--confirm", "active").returncode == 0
     assert len(resend.emails) == row["messages"]
+
+
+def test_a_malformed_address_is_said_malformed_whatever_the_consent(
+    tmp_path: Path, resend: ResendFake
+) -> None:
+    """A malformed address is the reason given first, before consent: a person with one who
+    also gave no consent is skipped as "malformed email address" and counted in the run's
+    message, so the address gets fixed (it would fail its whole batch of 100 the day the
+    person consents)."""
+    persons = ["person_id,email,consent"] + [
+        f"p{i},{EMAILS.get(i, f'p{i}@example.com')},{'false' if i in (3, 6) else 'true'}"
+        for i in range(1, 7)
+    ]
+    root = project(tmp_path, resend, persons)
+    config = root / "segctl.yaml"
+    config.write_text(config.read_text() + "privacy: {consent_column: consent}\n")
+    members = entering(root, {"p3", "p4", "p6"})
+
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 email(s) skipped: malformed email address" in proc.stderr
+    assert sorted(e["to"][0] for e in resend.emails) == sorted(
+        f"{p}@example.com" for p in members - {"p3", "p4", "p6"}
+    )
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)
+    skipped = [
+        (d["count"], d["last_error"]) for d in status["deliveries"] if d["status"] == "skipped"
+    ]
+    assert sorted(skipped) == [
+        (1, "malformed email address"),  # p3, who gave no consent either
+        (1, "no consent or suppressed"),  # p6
+        (1, "no email address"),  # p4
+    ]
