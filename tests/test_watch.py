@@ -26,6 +26,7 @@ import pytest
 from fakes import TEST_SECRET, WebhookFake
 from stateproject import segctl
 
+import segctl as lib
 from segctl.errors import UsageError
 from segctl.lock import state_lock
 from segctl.state import DB_FILE
@@ -412,6 +413,75 @@ def test_a_failing_run_is_tried_again_less_and_less_often_until_an_input_changes
         assert runs == [0, 5, 15, 35, 75, 101]  # a change at 100, settled at 101
     assert [retry_delay(n, 60, False) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
     assert retry_delay(30, 3600, False) == 3600 and retry_delay(9, 3600, True) == 5
+
+
+@pytest.fixture
+def deliveries_stopping() -> Iterator[threading.Event]:
+    """segctl.delivery.retry.stopping, which Watch.stop sets, cleared after the test."""
+    from segctl.delivery.retry import stopping
+
+    stopping.clear()
+    yield stopping
+    stopping.clear()
+
+
+def watch_in_process(
+    root: Path, monkeypatch: pytest.MonkeyPatch, run_once: Callable[[Watch], bool]
+) -> Watch:
+    """A watch of ``root`` in this process whose runs are ``run_once``."""
+    monkeypatch.setenv("CRM_SECRET", TEST_SECRET)
+    monkeypatch.setattr(Watch, "run_once", run_once)
+    return Watch(root, every=3600, poll=0.01, emit=lambda line: None)
+
+
+def delivering_run(root: Path) -> tuple[int, int]:
+    """A run in this process that enters p1 and fires its webhook: (sent, pending)."""
+    report = lib.Project.load(root).run(fire_initial=True).report
+    assert report is not None
+    return report.sent, report.pending
+
+
+def test_a_run_after_a_watch_stopped_in_the_same_process_still_delivers(
+    tmp_path: Path,
+    hook: WebhookFake,
+    monkeypatch: pytest.MonkeyPatch,
+    deliveries_stopping: threading.Event,
+) -> None:
+    """Stopping a watch tells deliveries to stop; once its loop has ended, they may go
+    again: a run or a push later in the same process (a library user, a test suite)
+    delivers, it does not leave everything pending as though it were stopping too."""
+    root = make_project(tmp_path / "proj", hook.url)
+
+    def run_once(self: Watch) -> bool:
+        self.stop()  # SIGTERM during the run
+        assert deliveries_stopping.is_set()
+        return True
+
+    watch_in_process(root, monkeypatch, run_once).loop()
+    assert delivering_run(root) == (1, 0)
+    assert transitions(hook) == [("segment.entered", "p1")]
+
+
+def test_a_watch_stopped_before_its_loop_does_not_stop_the_next_watchs_deliveries(
+    tmp_path: Path,
+    hook: WebhookFake,
+    monkeypatch: pytest.MonkeyPatch,
+    deliveries_stopping: threading.Event,
+) -> None:
+    """A watch stopped before its loop began (a SIGTERM while it started) left deliveries
+    stopping; the next watch in the same process delivers what its runs queue."""
+    root = make_project(tmp_path / "proj", hook.url)
+    Watch(root, every=3600, emit=lambda line: None).stop()
+    delivered: list[tuple[int, int]] = []
+
+    def run_once(self: Watch) -> bool:
+        delivered.append(delivering_run(root))
+        self.stop()
+        return True
+
+    watch_in_process(root, monkeypatch, run_once).loop()
+    assert delivered == [(1, 0)]
+    assert transitions(hook) == [("segment.entered", "p1")]
 
 
 def a_parquet_file(path: Path, rows: int = 2000) -> bytes:
