@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from textwrap import dedent
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ import sqlglot
 import typer
 import yaml
 from conftest import AS_OF, EXPECTED, Cli, MakeProject
+from conftest import SEGMENTS as FIXTURE_SEGMENTS
 from typer.testing import CliRunner
 
 from segctl.cli import app
@@ -211,6 +213,30 @@ def test_evaluate_out_needs_a_known_extension(cli: Cli, project: Path) -> None:
 def test_usage_errors_exit_2(cli: Cli, project: Path, args: list[str], message: str) -> None:
     result = cli(*args, "--project", project, code=2)
     assert_one_error(result, message)
+
+
+def test_a_segments_first_run_says_its_on_enter_actions_were_not_fired(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """SPEC 5: a segment's first run fires no on_enter actions unless --fire-initial. It did
+    so silently ("2 entered", nothing sent, the plan's adds 0): a user thought delivery
+    broken. The plan warns (JSON too) and the run says it, for that segment alone."""
+    spenders = dedent(FIXTURE_SEGMENTS["big_spenders"]) + "on_enter:\n  - tag: {name: spender}\n"
+    root = make_project(segments={**FIXTURE_SEGMENTS, "big_spenders": spenders})
+    said = (
+        "big_spenders: the segment's first run: its 2 member(s) entered without its on_enter "
+        "actions (run with --fire-initial to fire them)"
+    )
+    plan = cli("run", "--dry-run", "--as-of", AS_OF, "-f", "json", "--project", root)
+    assert f"warning: {said}" in plan.stderr
+    [row] = [r for r in json.loads(plan.stdout)["plan"] if r["segment"] == "big_spenders"]
+    assert row["adds"] == 0 and row["warnings"] == [said.removeprefix("big_spenders: ")]
+    assert said not in cli("run", "--dry-run", "--as-of", AS_OF, "--fire-initial",
+                           "--project", root).stderr  # fmt: skip
+    run = cli("run", "--as-of", AS_OF, "--project", root)
+    assert said in run.stderr and "power_users" not in run.stderr  # it has no on_enter
+    later = cli("run", "--as-of", "2026-11-18T00:00:00Z", "--project", root)
+    assert "first run" not in later.stderr
 
 
 def test_status_before_the_first_run_is_empty_and_creates_no_state(cli: Cli, project: Path) -> None:

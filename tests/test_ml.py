@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -30,7 +29,9 @@ from conftest import AS_OF, Cli, build_project
 
 from segctl.project import Project
 
-pytest.importorskip("sklearn")
+pytest.importorskip("sklearn", reason="scikit-learn is not installed: pip install 'segctl[ml]'")
+
+import numpy as np  # scikit-learn's: not installed without the ml extra
 
 from segctl.ml import features as mlf
 from segctl.ml import rules

@@ -26,6 +26,8 @@ from segctl.timeutil import iso
 if TYPE_CHECKING:
     from segctl.delivery.model import Report
     from segctl.delivery.plan import PlanRow
+    from segctl.project import Project
+    from segctl.results import RunResult
 
 
 def run(
@@ -113,9 +115,11 @@ def run(
                 "removes: on exit / audience removes; messages: what the actions send)",
                 numeric=["adds", "removes", "messages"],
             )
-        for row in result.plan or []:
-            for warning in row.warnings:
-                note(f"warning: {row.segment}: {warning}", style="yellow")
+        plan = result.plan or []  # a warning of a segment's every action is said once
+        for segment, warning in dict.fromkeys((r.segment, w) for r in plan for w in r.warnings):
+            note(f"warning: {segment}: {warning}", style="yellow")
+        if not dry_run:
+            _say_unfired(proj, result, fire_initial)
         data_warnings(result.warnings)
         report = result.report
         if report is not None:
@@ -125,6 +129,16 @@ def run(
                     f"{report.pending} pending"
                 )
             _say_deliveries(report)
+
+
+def _say_unfired(proj: Project, result: RunResult, fire_initial: bool) -> None:
+    """A segment's first run fires no on_enter actions: said, not silent."""
+    from segctl.delivery.plan import initial_unfired
+
+    segments = proj.definitions.segments
+    for name, change in result.changes.items():
+        if name in segments and (said := initial_unfired(change, segments[name], fire_initial)):
+            note(f"{name}: {said}")
 
 
 def _say_deliveries(report: Report) -> None:

@@ -57,6 +57,17 @@ class PlanRow:
         return asdict(self)
 
 
+def initial_unfired(change: Change, segment: Segment, fire_initial: bool) -> str:
+    """What a segment's first run does not fire (SPEC 5: its members enter without their
+    on_enter actions unless ``--fire-initial``), said; "" when it fires them or has none."""
+    if not change.first_run or fire_initial or not change.entered or not segment.on_enter:
+        return ""
+    return (
+        f"the segment's first run: its {change.entered:,} member(s) entered without its "
+        "on_enter actions (run with --fire-initial to fire them)"
+    )
+
+
 def plan_run(
     con: duckdb.DuckDBPyConnection,
     store: StateStore | None,
@@ -92,6 +103,7 @@ def plan_run(
             holdable=bool(segment.on_exit or segment.audiences),
         )
         entered = change.entered if (not change.first_run or fire_initial) else 0
+        unfired = initial_unfired(change, segment, fire_initial)
         for transition, actions, count in (
             ("enter", segment.on_enter, entered),
             ("exit", segment.on_exit, change.exited),
@@ -106,6 +118,7 @@ def plan_run(
                 )
                 if transition == "enter":
                     row.adds = count
+                    row.warnings += [unfired] if unfired else []
                 else:
                     row.removes = count
                 if action.kind == "email" and count:
