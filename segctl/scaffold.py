@@ -155,11 +155,14 @@ DATA_PATHS = {
 }
 
 
-def scaffold(directory: Path, *, sample: bool = False, force: bool = False) -> list[Path]:
+def scaffold(
+    directory: Path, *, sample: bool = False, force: bool = False, kept: list[Path] | None = None
+) -> list[Path]:
     """Write a new project into ``directory``; returns the files created.
 
-    Existing segment files and features.yaml are kept unless ``force``; an existing
-    segctl.yaml is an error unless ``force``; an existing .gitignore gets ``.segctl/`` added.
+    An existing segctl.yaml is an error unless ``force``, which replaces it; existing segment
+    files and features.yaml are always kept (a user's edits: ``force`` replaced them too,
+    silently), listed in ``kept``; an existing .gitignore gets ``.segctl/`` added.
 
     >>> scaffold(Path("demo"), sample=True)  # doctest: +SKIP
     [PosixPath('demo/sample_data/persons.csv'), ...]
@@ -182,10 +185,13 @@ def scaffold(directory: Path, *, sample: bool = False, force: bool = False) -> l
     files = {directory / "features.yaml": FEATURES}
     files |= {directory / "segments" / f"{name}.yaml": text for name, text in SEGMENTS.items()}
     for path, text in files.items():
-        if force or not path.exists():
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            written.append(path)
+        if path.exists():
+            if kept is not None:
+                kept.append(path)
+            continue
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     ignore = directory / ".gitignore"
     if not ignore.exists():
         ignore.write_text(GITIGNORE, encoding="utf-8")

@@ -140,15 +140,28 @@ def test_segctl_yaml_documents_every_option_and_the_comments_are_valid(demo: Pat
     assert not any(config.columns.values())  # renames stay off: they name other files
 
 
-def test_init_refuses_to_overwrite_and_force_rewrites(tmp_path: Path, cli: Cli) -> None:
+def test_init_refuses_to_overwrite_and_force_rewrites_the_config_alone(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """--force replaces segctl.yaml, as its help says; it also replaced every segment file
+    and features.yaml a user had edited, silently. They are kept, and said."""
     target = tmp_path / "proj"
     cli("init", target)
     (target / "segments" / "churn_risk.yaml").write_text("edited")
+    (target / "features.yaml").write_text("features: {}\n")
+    (target / "segctl.yaml").write_text("edited: config\n")
     result = cli("init", target, code=2)
     assert "already exists (use --force to overwrite)" in result.stderr
     assert (target / "segments" / "churn_risk.yaml").read_text() == "edited"
-    cli("init", target, "--force")
-    assert (target / "segments" / "churn_risk.yaml").read_text() == scaffold.SEGMENTS["churn_risk"]
+    (target / "segments" / "active_users.yaml").unlink()
+    forced = cli("init", target, "--force")
+    assert (target / "segctl.yaml").read_text() != "edited: config\n"
+    assert (target / "segments" / "churn_risk.yaml").read_text() == "edited"
+    assert (target / "features.yaml").read_text() == "features: {}\n"
+    said = (target / "segments" / "active_users.yaml").read_text()
+    assert said == scaffold.SEGMENTS["active_users"]  # a missing one is written again
+    assert f"kept {target / 'segments' / 'churn_risk.yaml'} (it exists)" in forced.stderr
+    assert f"created {target / 'segments' / 'active_users.yaml'}" in forced.stderr
 
 
 def test_init_keeps_an_existing_gitignore(tmp_path: Path, cli: Cli) -> None:

@@ -19,7 +19,12 @@ def init(
         bool, typer.Option("--sample", help="Also generate sample data (a few thousand persons).")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing segctl.yaml.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Overwrite an existing segctl.yaml (segment files and features.yaml that "
+            "exist are kept).",
+        ),
     ] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -32,9 +37,12 @@ def init(
     from segctl.scaffold import next_steps, scaffold
 
     with handled(debug):
-        written = scaffold(directory, sample=sample, force=force)
+        kept: list[Path] = []
+        written = scaffold(directory, sample=sample, force=force, kept=kept)
         for path in written:
             note(f"created {path}", style="green")
+        for path in kept:
+            note(f"kept {path} (it exists)")
         note(next_steps(directory, sample=sample))
 
 
