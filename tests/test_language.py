@@ -572,7 +572,8 @@ def test_validate_accepts_a_features_file_with_only_custom_events(tmp_path: Path
 
 
 def test_the_coming_from_example_evaluates(tmp_path: Path) -> None:
-    """The PostHog example of docs/coming-from.md, on data where p1 fits and p2 nearly does."""
+    """The PostHog example of docs/coming-from.md, on data where p1 fits and p2 nearly does,
+    its properties as PostHog exports them (JSON text in a `properties` column)."""
     from test_docs import DOCS, fenced
 
     (custom_block, segment_block) = [yaml.safe_load(t) for _, t in
@@ -580,10 +581,11 @@ def test_the_coming_from_example_evaluates(tmp_path: Path) -> None:
     as_of = utc(2026, 3, 30, 12)
     schema = pa.schema([("person_id", pa.string()), ("event", pa.string()),
                         ("timestamp", pa.timestamp("us", tz="UTC")),
-                        ("$current_url", pa.string())])  # fmt: skip
+                        ("properties", pa.string())])  # fmt: skip
 
     def row(person: str, ts: datetime, event: str, url: str | None = None) -> Row:
-        return {"person_id": person, "event": event, "timestamp": ts, "$current_url": url}
+        properties = json.dumps({"$current_url": url} if url else {"$os": "Mac OS X"})
+        return {"person_id": person, "event": event, "timestamp": ts, "properties": properties}
 
     weeks = [as_of - timedelta(days=d) for d in (3, 10, 17)]
     events = [
@@ -608,3 +610,14 @@ def test_the_coming_from_example_evaluates(tmp_path: Path) -> None:
     )
     result = segctl.Project.load(root).evaluate(as_of=as_of.isoformat())
     assert result.members("pricing_regulars")["person_id"].to_list() == ["p1"]
+
+    # Named as the tool shows it, the property is said to be inside `properties`, once: the
+    # custom event's uses are not also "unknown custom event" (it is defined).
+    features = (root / "features.yaml").read_text()
+    (root / "features.yaml").write_text(features.replace("properties.$current_url", "$current_url"))
+    with pytest.raises(DefinitionError) as found:
+        segctl.Project.load(root).validate()
+    assert [p.message for p in found.value.problems] == [
+        "unknown event property '$current_url' (did you mean 'properties.$current_url'? the "
+        "export keeps it inside that column)"
+    ]

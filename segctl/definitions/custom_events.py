@@ -56,6 +56,8 @@ def load_custom_events(
         if "custom_event" in spec:
             continue  # reported above: a definition names events, not other custom events
         match = parser.event_match(spec)
-        if match is not None:
-            found[name] = EventMatch(match.names, match.where, custom=name)
+        # A definition with problems (said) still stands for its name, matching nothing: its
+        # uses are not said to be unknown as well (the run stops on its problems anyway).
+        names, where = (match.names, match.where) if match is not None else ((), ())
+        found[name] = EventMatch(names, where, custom=name)
     return found

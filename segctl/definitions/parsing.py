@@ -138,8 +138,12 @@ class ParserBase:
         if column not in columns and self.properties is not None and looks_nested(column):
             return self.nested_type(table, column, pos, what, comparators)
         if not isinstance(column, str) or column not in columns:
-            hint = did_you_mean(str(column), columns) or (
-                f" (available: {', '.join(sorted(columns)[:12])})" if columns else ""
+            inside = self.properties.holding(table, column) if self.properties else []
+            hint = (
+                f" (did you mean '{inside[0]}'? the export keeps it inside that column)"
+                if inside and isinstance(column, str)
+                else did_you_mean(str(column), columns)
+                or (f" (available: {', '.join(sorted(columns)[:12])})" if columns else "")
             )
             self.error(pos, f"unknown {what} '{column}'{hint}")
             self.problems.unknown_column = True

@@ -42,6 +42,11 @@ class NestedProperties(Protocol):
         a boolean), never reads so in a sample of the data, although it is there."""
         ...
 
+    def holding(self, table: str, key: str) -> list[str]:
+        """The nested names of ``key`` at the top of a column of ``table`` (a suggestion for
+        a plain name that is no column)."""
+        ...
+
 
 def looks_nested(name: Any) -> bool:
     """A name that can only mean a path (it has a dot or a quote)."""

@@ -144,16 +144,36 @@ class PropertyTypes:
             "compare with text to read it as text (eq: '5')"
         )
 
+    def holding(self, table: str, key: str) -> list[str]:
+        """The nested names of ``key`` at the top of a column of ``table``: a STRUCT's
+        field, a key of a JSON text column's sample (``properties.$current_url`` for
+        ``$current_url``, a property the user named as the tool shows it)."""
+        found = []
+        for column, column_type in self.column_types.get(table, {}).items():
+            if is_json_text(column_type):
+                keys = self._keys(table, column, ()) if self.run is not None else set()
+            else:
+                keys = set(known_keys(column_type, ()) or ())
+            if key in keys:
+                found.append(format_path(column, (key,)))
+        return found
+
+    def _keys(self, table: str, column: str, prefix: tuple[str, ...]) -> set[str]:
+        """The keys at ``prefix`` in the sample of a JSON text column (none when its values
+        are not JSON objects)."""
+        assert self.run is not None
+        cache = (table, column, prefix)
+        if cache not in self._samples:
+            query = sample_keys_query(table, column, prefix, self.rows)
+            self._samples[cache] = {str(r[0]) for r in self.run(query) if r[0] is not None}
+        return self._samples[cache]
+
     def _unseen(self, table: str, path: PropertyPath, column_type: str) -> str | None:
         """A warning when the top-level JSON text column's sample never has the key."""
         if self.run is None or not path.keys or not is_json_text(column_type):
             return None
         prefix, key = path.keys[:-1], path.keys[-1]
-        cache = (table, path.column, prefix)
-        if cache not in self._samples:
-            query = sample_keys_query(table, path.column, prefix, self.rows)
-            self._samples[cache] = {str(r[0]) for r in self.run(query) if r[0] is not None}
-        seen = self._samples[cache]
+        seen = self._keys(table, path.column, prefix)
         if not seen or key in seen:
             return None  # no sample (empty, or not JSON objects): nothing to say
         close = difflib.get_close_matches(key, sorted(seen), n=1)
