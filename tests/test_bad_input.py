@@ -969,6 +969,27 @@ def test_a_sum_of_a_column_one_bad_value_made_text_names_that_value(
     assert "cannot take sum of 'amount': it is a string column" in lines
 
 
+def test_a_column_half_numbers_is_traced_and_one_of_words_is_not(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """docs/data.md's own example, two charges of which one is 'n/a', named no value: only
+    a column of more numbers than not was traced. Half is enough; a column of words (a
+    format) is text by nature and gets the definition error alone."""
+    csv = "person_id,event,timestamp,amount,format\n"
+    csv += "p1,purchase,2026-11-10T00:00:00Z,100,mp4\np1,purchase,2026-11-11T00:00:00Z,n/a,4k\n"
+    config = CONFIG.replace("data/events.parquet", "data/events.csv")
+    config = config.replace("features: features.yaml\n", "")
+    for column, said in (("amount", True), ("format", False)):
+        rule = f"name: a\nrule: {{event: purchase, sum: {{of: {column}, gte: 10}}}}\n"
+        root = make_project(
+            config=config, segments={"a": rule}, features=None, files={"data/events.csv": csv}
+        )
+        lines = cli("validate", "--project", root, code=3).stderr
+        assert f"cannot take sum of '{column}': it is a string column" in lines
+        traced = "data/events.csv: row 2: column 'amount' holds 'n/a', not a number"
+        assert (traced in lines) is said and ("not a number" in lines) is said
+
+
 def test_data_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
     """SPEC 2: every problem at once, the data's too. validate stopped at the first: one of
     two missing files, of two files of a glob lacking a column, of two files with a bad

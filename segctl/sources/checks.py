@@ -280,7 +280,7 @@ def first_non_number(loader: Loader, table: str, column: str) -> str | None:
         empty = exp.NEQ(this=v.copy(), expression=exp.Literal.string(""))
         return exp.and_(empty, number(v).is_(exp.null()))
 
-    # A column of words (a format, a plan) is text by nature: only one of numbers, mostly,
+    # A column of words (a format, a plan) is text by nature: only one of numbers, half or more,
     # was made text by a few values.
     text = exp.func("trim", exp.cast(exp.column(column, quoted=True), "VARCHAR"))
     present = exp.func("NULLIF", text.copy(), exp.Literal.string(""))
@@ -291,7 +291,7 @@ def first_non_number(loader: Loader, table: str, column: str) -> str | None:
         [(numbers, values)] = loader.con.execute(duck(share)).fetchall()
     except duckdb.Error:
         return None
-    if numbers * 2 <= values:
+    if numbers * 2 < values:  # at least half of them numbers
         return None
     for staged in loader.staged.get(table, []):
         for file, one in _each_file(loader, staged, pick=False):
