@@ -1326,6 +1326,30 @@ def test_a_sync_dry_run_warns_below_the_platforms_minimum(
     assert f"warning: meta audience {audience} would hold {size} people" in proc.stderr
 
 
+def test_a_file_audiences_sync_dry_run_counts_as_its_sync_does(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A file is written whole, and its sync counts the persons added and removed against
+    those it had written; the dry run counted every member as added (3 where the sync said
+    0), and warned of Meta's minimum audience for a CSV file."""
+    root = make(tmp_path, hook, resend, active=AUDIENCE_ONLY)
+    lib.Project.load(root).run(as_of=AS_OF[0])
+    [planned] = lib.Project.load(root).sync("active", "files", dry_run=True)
+    assert (planned.added, planned.removed, planned.warnings) == (0, 0, [])
+    # One member the file lacks, one person in it who is no member.
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    [(member, identifiers)] = con.execute(
+        "SELECT person_id, identifiers FROM audience_members ORDER BY person_id LIMIT 1"
+    ).fetchall()
+    con.execute("UPDATE audience_members SET person_id = 'ghost' WHERE person_id = ?", [member])
+    con.close()
+    [planned] = lib.Project.load(root).sync("active", "files", dry_run=True)
+    [synced] = lib.Project.load(root).sync("active", "files")
+    assert (planned.added, planned.removed) == (synced.added, synced.removed) == (1, 1)
+    assert file_audience(root) == hashed(members(root, AS_OF[0]))
+    assert identifiers  # the row moved was a synced member's
+
+
 def test_a_pending_audience_sync_is_not_queued_again_by_a_run_without_changes(
     tmp_path: Path,
 ) -> None:

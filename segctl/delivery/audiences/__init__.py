@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from segctl import progress
 from segctl.delivery import queries
 from segctl.delivery.audiences.journal import JOURNAL, Journal
-from segctl.delivery.audiences.plan import changes, plan_members, replacement
+from segctl.delivery.audiences.plan import changes, replacement
 from segctl.delivery.audiences.record import record_status
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.send import send_changes, send_replacement
@@ -158,11 +158,10 @@ class Reconciler:
         )
         staged = stage(self.store, target, client, journal, write=not dry_run)
         if staged.replace:
-            if dry_run:  # the members with a usable identifier (the others are skipped)
-                result.added = len(plan_members(client, staged.rows[0], result, self.push.persons))
-                _below_minimum(client, target, result.added, result)
-                return
             whole = replacement(client, staged, result, self.push.persons)
+            if dry_run:  # added and removed as the replacement counts them
+                result.added, result.removed = whole.counts()
+                return
             send_replacement(self.store, client, target.audience, whole, result, journal)
             return
         planned = changes(client, staged, target.mode, result, self.push.persons)
@@ -179,7 +178,7 @@ class Reconciler:
 
 def _below_minimum(client: AudienceClient, target: Audience, size: int, result: SyncResult) -> None:
     """A dry run's warning when the audience would hold fewer people than its platform
-    matches ads for (as the plan of ``run --dry-run`` says it)."""
+    matches ads for (as the plan of ``run --dry-run`` says it; a file has no minimum)."""
     minimum = MINIMUM_SIZE.get(client.platform)
     if minimum and size < minimum:
         result.warnings.append(

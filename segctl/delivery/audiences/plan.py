@@ -43,6 +43,12 @@ class Replacement:
     changed: list[Member]  # those it adds or removes (journalled)
     synced: dict[str, str]  # person id -> identifiers stored (not in doubt)
 
+    def counts(self) -> tuple[int, int]:
+        """The persons it adds and removes, against those synced (a sync and its dry run
+        say the same)."""
+        current = {m.person_id for m in self.members}
+        return len(current - self.synced.keys()), len(self.synced.keys() - current)
+
 
 def changes(
     client: AudienceClient, staged: Staged, mode: str, result: SyncResult, persons: Persons

@@ -162,10 +162,8 @@ def send_replacement(
 ) -> None:
     """Send the whole audience and record it as the synced set."""
     entry = None if client.always_replace else journal.write("replace", planned.changed)
-    members, synced = planned.members, planned.synced
+    members = planned.members
     result.figures.add(client.replace(audience, members))
     entries = [*journal.loaded, *([entry] if entry else [])]
     record_replaced(store, client.destination.name, audience, members, journal, entries)
-    current = {m.person_id for m in members}
-    result.added = len(current - synced.keys())
-    result.removed = len(synced.keys() - current)
+    result.added, result.removed = planned.counts()
