@@ -41,12 +41,10 @@ NUMERIC_PATTERN = r"^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 _SLOT_SUFFIX = "_value"
 #: Dialects that can express each kind of access; ``check_dialect`` refuses the others.
 SUPPORTED_DIALECTS: dict[str, frozenset[str]] = {
-    "json": frozenset(
-        {"duckdb", "spark", "databricks", "bigquery", "trino", "snowflake", "postgres"}
-    ),
-    "struct": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery", "postgres"}),
-    "map": frozenset({"duckdb", "spark", "databricks", "trino", "postgres"}),
-    "records": frozenset({"duckdb", "spark", "databricks", "trino", "bigquery", "postgres"}),
+    "json": frozenset({"duckdb", "spark", "bigquery", "trino", "snowflake", "postgres"}),
+    "struct": frozenset({"duckdb", "spark", "trino", "bigquery", "postgres"}),
+    "map": frozenset({"duckdb", "spark", "trino", "postgres"}),
+    "records": frozenset({"duckdb", "spark", "trino", "bigquery", "postgres"}),
 }
 _META = "segctl_nested"
 #: Marks a bracket that reads a STRUCT's field by name (``col['field']``), which BigQuery and
