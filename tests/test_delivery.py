@@ -499,7 +499,11 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     assert re.search(rf"active\s+\d+\s+{exiting}\s+.*segctl push --confirm active", shown)
     pushed = segctl(root, "push")  # push alone does not release them, and says so
     assert pushed.returncode == 5 and message in pushed.stderr
-    assert segctl(root, "push", "--confirm", "active").returncode == 0
+    released = segctl(root, "push", "--confirm", "active")
+    assert released.returncode == 0 and "nothing to release" not in released.stderr
+    again = segctl(root, "push", "--confirm", "active")  # released: said, not silent
+    assert again.returncode == 0
+    assert "--confirm active: none of its exits were held; nothing to release" in again.stderr
     exits = [e["person_id"] for e in hook.events() if e["type"] == "segment.exited"]
     assert sorted(exits) == sorted(before - after)
     assert file_audience(root) == hashed(after)

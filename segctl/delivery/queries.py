@@ -136,10 +136,11 @@ def _update(store: StateStore, ids: list[int], assignments: str, params: list[An
 
 def confirm(store: StateStore, segment: str) -> int:
     """Release a segment's held exits: its held exit actions become pending, and the audience
-    syncs of its unconfirmed held runs are due again. Returns how many exit actions were held."""
+    syncs of its unconfirmed held runs are due again. Returns how many holds (runs whose
+    exits were held) it released."""
     with store.transaction():
         held = store.rows(
-            f"SELECT count(*) FROM {S}.outbox WHERE segment = ? AND status = 'held'",
+            f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
             [segment],
         )[0][0]
         store.con.execute(

@@ -103,7 +103,10 @@ class Worker:
 
     def push(self, confirm: Iterable[str] = (), *, retry_failed: bool = False) -> Report:
         for segment in confirm:
-            self.confirm(segment)
+            if not self.confirm(segment):  # said, not silent: nothing of it was held
+                self.report.messages.append(
+                    f"--confirm {segment}: none of its exits were held; nothing to release"
+                )
         if retry_failed:
             queries.retry_failed(self.store)
         with self._shared_client():
@@ -157,7 +160,8 @@ class Worker:
 
     def confirm(self, segment: str) -> int:
         """Release a segment's held exits (the mass-exit guard): its held exit actions become
-        pending and its audiences are reconciled again, removals included."""
+        pending and its audiences are reconciled again, removals included. Returns how many
+        holds it released."""
         return queries.confirm(self.store, segment)
 
     # ---- rows and batches -------------------------------------------------------------
