@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -279,6 +280,11 @@ def test_transient_errors_are_retried_and_permanent_ones_recorded(
     status = json.loads(segctl(root, "status", "-f", "json").stdout)
     failed = [d for d in status["deliveries"] if d["status"] == "failed"]
     assert failed and failed[0]["kind"] == "email" and "422" in failed[0]["last_error"]
+    # The CSV, the deliveries' table, has the last error too (it was left out).
+    as_csv = segctl(root, "status", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["last_error"] for r in rows if r["status"] == "failed"] == [failed[0]["last_error"]]
+    assert "--format json holds the runs, audiences and held exits too" in as_csv.stderr
 
 
 def test_pending_items_are_delivered_by_push(

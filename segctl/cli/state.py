@@ -292,11 +292,12 @@ def status(
         if not info["runs"]:
             note("no runs yet: `segctl run` commits the first one")
         if fmt is not Format.table:
-            rows = [
-                [d[k] for k in ("destination", "kind", "status", "count")]
-                for d in info["deliveries"]
-            ]
-            print_rows(fmt.value, ["destination", "kind", "status", "count"], rows, document=info)
+            columns = ["destination", "kind", "status", "count", "last_error"]
+            rows = [[d[k] for k in columns] for d in info["deliveries"]]
+            print_rows(fmt.value, columns, rows, document=info)
+            if fmt is Format.csv:
+                note("the CSV is the deliveries' table; --format json holds the runs, audiences "
+                     "and held exits too")  # fmt: skip
             return
         tables = [  # title, the document's key, columns, numeric columns
             ("Last runs", "runs", ["run_id", "kind", "as_of", "finished_at"], []),
