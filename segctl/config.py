@@ -253,11 +253,8 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
             if destination.type == "file":  # paths in segctl.yaml are relative to the project
                 destination.settings["path"] = str(root / str(destination.settings["path"]))
 
-    if problems:  # with the secrets' problems: every problem at once
-        raise ConfigError([*problems.items, *secrets.items])
-    register(secret_values(destinations))
     features = doc.get("features")
-    return Config(
+    config = Config(
         root=root,
         inputs=inputs,
         columns=columns,
@@ -276,6 +273,15 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         stale_after=stale_after,
         missing_secrets=tuple(secrets.items),
     )
+    if problems:  # with the secrets' problems: every problem at once
+        error = ConfigError([*problems.items, *secrets.items])
+        # What did read, for validate to check the segment files too (the destinations
+        # named, whatever their problems: their uses are not also "unknown").
+        error.partial = config
+        error.named = frozenset(raw_destinations) if isinstance(raw_destinations, dict) else None
+        raise error
+    register(secret_values(destinations))
+    return config
 
 
 def _spark_value(value: str | int | float | bool) -> str:

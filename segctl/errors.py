@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -94,7 +95,13 @@ class DefinitionError(SegctlError):
 
 
 class ConfigError(DefinitionError):
-    """segctl.yaml (or an environment variable it names) is wrong."""
+    """segctl.yaml (or an environment variable it names) is wrong. ``partial``: the
+    configuration as far as it reads (a ``segctl.config.Config``), so that ``validate`` says
+    the segment files' problems too; ``named``: every destination name segctl.yaml gives
+    (None when its ``destinations`` is not a mapping)."""
+
+    partial: Any = None
+    named: frozenset[str] | None = None
 
 
 class DataError(SegctlError):

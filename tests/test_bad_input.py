@@ -1038,6 +1038,34 @@ def test_data_problems_are_reported_together(cli: Cli, make_project: MakeProject
     ]
 
 
+def test_config_problems_come_with_the_segment_files_own(
+    cli: Cli, make_project: MakeProject
+) -> None:
+    """SPEC 2: every problem of a run at once. A typo in segctl.yaml hid every segment
+    file's problem until it was fixed; they are said with it, read without the data. A use
+    of a destination segctl.yaml names but could not read is not said again."""
+    broken_hook = "destinations:\n  crm: {type: webhook}\n"  # no url, no secret
+    config = CONFIG.replace("timezone: UTC", "timezon: UTC") + broken_hook
+    hook = "on_enter:\n  - webhook: {{destination: {}}}\n"
+    segments = {
+        "a": "name: a\nrule: {event: login, count: {gtee: 1}}\n" + hook.format("crm"),
+        "b": "name: b\nrule: {event: login, count: {gte: 1}}\n" + hook.format("crn"),
+    }
+    result = cli("validate", "--project", make_project(config=config, segments=segments), code=3)
+    lines = result.stderr.removeprefix("error: ").splitlines()
+    assert lines[-1] == f"{len(lines) - 1} problems found."
+    places = [line.split(": ")[0] for line in lines[:-1]]
+    assert places[0].startswith("segctl.yaml:") and "segctl.yaml:7:1" in places
+    assert any("unknown key 'timezon'" in line for line in lines)
+    assert any(line.startswith("segments/a.yaml:2:") and "'gtee'" in line for line in lines)
+    assert any(line.startswith("segments/b.yaml:") and "'crn'" in line for line in lines)
+    assert not any("unknown destination 'crm'" in line for line in lines)
+    as_json = cli("validate", "--format", "json", "--project", make_project(
+        config=config, segments=segments), code=3)  # fmt: skip
+    files = {p["file"] for p in json.loads(as_json.stdout)["problems"]}
+    assert files == {"segctl.yaml", "segments/a.yaml", "segments/b.yaml"}
+
+
 def test_config_problems_are_reported_together(cli: Cli, make_project: MakeProject) -> None:
     root = make_project(
         config=CONFIG.replace("timezone: UTC", "timezone: Nowhere") + "segmnets: x/\n" + HOOK

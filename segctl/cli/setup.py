@@ -121,18 +121,22 @@ def validate(
 
     Every problem is reported at once, each as file:line:col with a suggested fix: the
     data's (a file missing, a repeated person id) with the definitions' (the exit code is
-    the first's: 4 when the data cannot be read, else 3). segctl.yaml's problems come
-    alone, since what else is read depends on it.
+    the first's: 4 when the data cannot be read, else 3). With segctl.yaml's problems come
+    the segment and feature files' own, read without the data.
 
     Examples:\n
       segctl validate\n
       segctl validate --format json
     """
-    from segctl.errors import DefinitionError
+    from segctl.errors import ConfigError, DefinitionError
+    from segctl.project import Project
 
     with handled(debug):
         try:
-            proj = load(project)
+            try:
+                proj = load(project)
+            except ConfigError as exc:
+                raise Project.config_problems(exc) from None
             definitions = proj.validate(check_data=not no_data)
         except DefinitionError as exc:
             if fmt is Format.json:

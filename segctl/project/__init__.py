@@ -191,6 +191,25 @@ class Project:
             self.reachability.condition()  # the consent column and the suppression file
         return definitions
 
+    @staticmethod
+    def config_problems(error: ConfigError) -> ConfigError:
+        """segctl.yaml's problems with the segment and feature files' own (read without the
+        data, as far as segctl.yaml reads): every problem at once, for ``validate``. A use of
+        a destination segctl.yaml names but could not read is not said again."""
+        if error.partial is None:
+            return error
+        try:
+            load_definitions(Project(error.partial), blind=True)
+        except DefinitionError as found:
+            cascade = (  # every destination is unknown when `destinations` is no mapping
+                ("unknown destination",)
+                if error.named is None
+                else tuple(f"unknown destination '{n}'" for n in error.named)
+            )
+            own = [p for p in found.problems if not p.message.startswith(cascade)]
+            return ConfigError([*error.problems, *own])
+        return error
+
     def _check_data(self) -> None:
         """The data's own problems, whatever the definitions: repeated person ids and
         timestamps that do not parse: both at once."""
