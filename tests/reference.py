@@ -455,6 +455,15 @@ class Evaluator:
 
         return found_from(0, None, None)
 
+    def sequence_reached(self, spec: Node, person: Row) -> int:
+        """How many of the steps the person reached in order: the longest first steps that
+        are a sequence of their own (``explain``'s value of a sequence)."""
+        steps = spec["steps"]
+        return next(
+            k for k in range(len(steps), -1, -1)
+            if self.sequence({**spec, "steps": steps[:k]}, person)
+        )  # fmt: skip
+
     # ---- comparators -----------------------------------------------------------------------
 
     def compare(self, value: Any, comparator: Node) -> bool:

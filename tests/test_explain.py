@@ -170,8 +170,23 @@ class Checker:
         elif kind == "segment":
             assert node.segment is not None and node.segment.name == condition["segment"]
             self.segment(node.segment, person)
+        elif kind == "sequence":
+            expected = self.ref.sequence_reached(condition["sequence"], person)
+            assert node.value == expected, f"{where}: {node.value!r} != {expected!r}"
+            assert node.verdict == (expected == len(condition["sequence"]["steps"])), where
         else:
-            assert kind in ("sequence", "list"), kind
+            assert kind == "list", kind
+
+
+def sequence_values(project: Project, segment: str, person_ids: list[str], as_of: str) -> set[Any]:
+    """The values (steps reached) of the segment's sequence conditions for these persons."""
+    return {
+        node.value
+        for e in explain_many(project, segment, person_ids, parse_as_of(as_of)).values()
+        if e.segment is not None
+        for _, node in e.segment.walk()
+        if node.kind == "sequence"
+    }
 
 
 def members(project: Project, as_of: str) -> dict[str, set[str]]:
@@ -222,6 +237,7 @@ def test_sample_project_every_segment_agrees_with_evaluate_and_the_reference(
     lists = {"sample_data/lists/vip.csv": read_list(REPO / "sample_data/lists/vip.csv")}
     persons = [p["person_id"] for p in rows(sample, "persons")]
     explained, conditions = check_agreement(sample, SAMPLE_AS_OF, persons[::25], lists)
+    assert sequence_values(sample, "onboarded", persons[::25], SAMPLE_AS_OF) == {0, 1, 2}
     assert len(sample.definitions.segments) == 17
     assert explained > 17 * 120 and conditions > explained
 
@@ -348,6 +364,9 @@ def test_every_condition_kind_agrees_with_evaluate_and_the_reference(kinds: Proj
     }
     # Not vacuous: the rules select some persons and not others.
     assert verdicts == {"kinds_any": {"p1", "p2"}, "kinds_all": {"p1"}, "refs": {"p1"}}
+    # A sequence's value, the steps reached: none or all of them here (the sample project's
+    # `onboarded` has persons who reached one step of two).
+    assert sequence_values(kinds, "kinds_any", persons, AS_OF) == {0, 2}
 
 
 def test_explanation_values_for_a_known_person(kinds: Project) -> None:

@@ -14,6 +14,8 @@ person, so they get exactly the values of a full run. ``segctl explain`` is buil
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
 
 from segctl.compiler.calendar import period_windows
@@ -32,6 +34,7 @@ from segctl.definitions.model import (
     Measure,
     PropertyCondition,
     SegmentCondition,
+    SequenceCondition,
     SubscriptionCondition,
     Window,
 )
@@ -65,7 +68,7 @@ class Instrumented:
 
     def value(self, condition: Condition) -> str | None:
         """The value the condition compares, for the kinds that have one (property, event,
-        feature, at_least); None for the others."""
+        feature, at_least; a sequence's steps reached); None for the others."""
         value = self._values.visit(condition)
         return None if value is None else self._column(value)
 
@@ -95,8 +98,16 @@ class Instrumented:
     def query(self, person_ids: list[str]) -> exp.Select:
         """The plan with the probe columns, reading only these persons' rows."""
         wide = self.plan.segments_query([self.segment])
+        last = wide.args["from_"].this.name
+
+        def outer(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and node.table == OUTER:
+                return col(node.name, last)
+            return node
+
         projections = [col("person_id")] + [
-            exp.alias_(expression, ident(alias)) for alias, expression in self.columns.items()
+            exp.alias_(expression.transform(outer), ident(alias))
+            for alias, expression in self.columns.items()
         ]
         return restrict(wide.select(*projections, append=False), person_ids)
 
@@ -118,11 +129,34 @@ class _Values(ConditionVisitor[exp.Expr | None]):
     def visit_at_least(self, cond: AtLeast) -> exp.Expr:
         return self.plan.conditions.held(cond)
 
+    def visit_sequence(self, cond: SequenceCondition) -> exp.Expr:
+        """The steps the person reached: a step's table holds those with a valid chain to
+        it, so the steps reached are those whose table holds the person."""
+        name = self.plan.needs.sequence(cond)
+        reached: list[exp.Expr] = [
+            exp.If(
+                this=exp.Exists(
+                    this=exp.select(exp.Literal.number(1))
+                    .from_(exp.alias_(ident(f"{name}_step{k}"), "s"))
+                    .where(exp.EQ(this=col("person_id", "s"), expression=col("person_id", OUTER)))
+                ),
+                true=exp.Literal.number(1),
+                false=exp.Literal.number(0),
+            )
+            for k in range(len(cond.steps))
+        ]
+        return functools.reduce(lambda a, b: exp.Add(this=a, expression=b), reached)
+
     def visit_none(self, cond: Condition) -> None:
         return None
 
     visit_all = visit_any = visit_not = visit_subscription = visit_none
-    visit_segment = visit_sequence = visit_list = visit_none
+    visit_segment = visit_list = visit_none
+
+
+#: Stands for the query's last level in a probe that reads a person's row of another table
+#: (a sequence's steps), named in :meth:`Instrumented.query`.
+OUTER = "segctl_outer"
 
 
 def restrict(query: exp.Select, person_ids: list[str]) -> exp.Select:

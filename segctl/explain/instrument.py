@@ -252,10 +252,12 @@ class _Shapes(ConditionVisitor[_Shape]):
         shape.segment = condition.segment
         return shape
 
-    def visit_leaf(self, condition: SequenceCondition | ListCondition) -> _Shape:
-        return self._shape(condition)
+    def visit_sequence(self, condition: SequenceCondition) -> _Shape:
+        steps = len(condition.steps)  # its value: the steps reached, in order
+        return self._shape(condition, f"{steps} of {steps} steps")
 
-    visit_sequence = visit_list = visit_leaf
+    def visit_list(self, condition: ListCondition) -> _Shape:
+        return self._shape(condition)
 
     def _calendar_bounds(self, window: Window) -> str:
         """A calendar window's instants at this as_of, in the project timezone."""
