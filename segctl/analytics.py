@@ -40,7 +40,10 @@ class StatsRow:
 
 
 def stats(store: StateStore, segments: list[str] | None, days: int) -> list[StatsRow]:
-    """Per segment: current size, entered/exited in the last ``days`` days, growth rate."""
+    """Per segment: current size, entered/exited in the last ``days`` days, growth rate,
+    all measured from the same run (``since``): the last one before the period, else the
+    period's first (whose own members then count as its start, not as entered), so that the
+    size then plus those who entered less those who exited is the size now."""
     last = store.last_run()
     if last is None:
         raise UsageError("no committed run yet: run `segctl run` first")
@@ -52,6 +55,7 @@ def stats(store: StateStore, segments: list[str] | None, days: int) -> list[Stat
         in_period = [r for r in rows if r.as_of > start]
         before = [r for r in rows if r.as_of <= start]
         base = before[-1] if before else (in_period[0] if in_period else None)
+        after = [r for r in in_period if base is None or r.run_id > base.run_id]
         current = rows[-1]
         growth = None
         if base is not None and base.size and base is not current:
@@ -60,8 +64,8 @@ def stats(store: StateStore, segments: list[str] | None, days: int) -> list[Stat
             StatsRow(
                 name,
                 current.size,
-                sum(r.entered for r in in_period),
-                sum(r.exited for r in in_period),
+                sum(r.entered for r in after),
+                sum(r.exited for r in after),
                 growth,
                 base.as_of if base else None,
             )

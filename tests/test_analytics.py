@@ -53,6 +53,15 @@ def test_stats_over_a_period(project: lib.Project) -> None:
     assert row.growth_rate == pytest.approx((len(snaps[3]) - len(snaps[1])) / len(snaps[1]))
     every = {r.segment for r in project.stats(days=30)}
     assert every == {"active", "buyers", "active_buyers"}
+    # A period holding the first run: figures from that run, whose members are its start
+    # (they counted as entered too, so that entered - exited was not the growth).
+    [row] = project.stats("active", days=30)
+    assert row.since == AS_OF[0].replace(tzinfo=None)
+    entered = sum(len(b - a) for a, b in zip(snaps, snaps[1:], strict=False))
+    exited = sum(len(a - b) for a, b in zip(snaps, snaps[1:], strict=False))
+    assert (row.entered, row.exited) == (entered, exited)
+    assert row.size - len(snaps[0]) == entered - exited
+    assert row.growth_rate == pytest.approx((len(snaps[3]) - len(snaps[0])) / len(snaps[0]))
 
 
 def test_overlap_counts_and_jaccard(project: lib.Project) -> None:

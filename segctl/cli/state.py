@@ -197,7 +197,9 @@ def stats(
     """Size, entered and exited in the last N days, and growth rate, per segment.
 
     The table shows the growth rate as a percentage (+2.8%); JSON (exact) and CSV give the
-    ratio (0.028169), for scripts.
+    ratio (0.028169), for scripts. All are measured from one run, "since": the last before
+    the period, else the period's first (its members are the start, not entered), so that
+    the size then plus entered less exited is the size now.
 
     Examples:\n
       segctl stats\n
