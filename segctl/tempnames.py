@@ -44,6 +44,8 @@ RUN_MOVES_TABLE = "run_moves"
 RUN_ENTERED_VIEW = "run_entered"
 #: View: (segment, person_id) of the exits an evaluation found, which a commit records.
 RUN_EXITED_VIEW = "run_exited"
+#: A run's entries of persons whose exit a hold of the mass-exit guard still held.
+RUN_RETURNED_TABLE = "segctl_run_returned"
 #: Table: (segment, person_id) of the segments compared by ``segctl overlap``.
 OVERLAP_MEMBERS_TABLE = "overlap_members"
 #: Table: the persons an incremental run re-evaluates (segctl.incremental's set D).

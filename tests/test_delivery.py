@@ -515,6 +515,58 @@ def test_mass_exit_guard_holds_exits_until_confirmed(
     assert file_audience(root) == hashed(after)
 
 
+def test_persons_back_before_their_held_exit_is_confirmed_neither_exit_nor_enter(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """The guard's own case: a bad export makes most members exit (held), the next one
+    mends it and they enter again. Their entries fired on_enter, and `push --confirm` then
+    sent the held exits after them: the CRM ended with members marked as gone. Now the held
+    exits are canceled and the entries fire nothing; the hold lapses (no longer said, run and
+    push exit 0), and the audience was never touched."""
+    by_plan = """\
+        name: active
+        rule: {property: plan, eq: pro}
+        on_enter: [{webhook: {destination: crm}}]
+        on_exit: [{webhook: {destination: crm}}]
+        audiences: [{destination: files}]
+        """
+    root = make(tmp_path, hook, resend, active=by_plan)
+    persons = root / "persons.csv"
+    good = persons.read_text().replace(",free", ",pro")
+    persons.write_text(good)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0])).returncode == 0
+    everyone = members(root, AS_OF[0])
+    glitch = good.replace("p1@example.com,pro", "p1@example.com,free")
+    for person in ("p2", "p3", "p4", "p5"):
+        glitch = glitch.replace(f"{person}@example.com,pro", f"{person}@example.com,free")
+    persons.write_text(glitch)
+    held = segctl(root, "run", "--as-of", iso(AS_OF[1]))
+    assert held.returncode == 5 and "5 exits held" in held.stderr
+    persons.write_text(glitch.replace("p1@example.com,free", "p1@example.com,pro").replace(
+        "p2@example.com,free", "p2@example.com,pro"))  # fmt: skip
+    partly = segctl(root, "run", "--as-of", iso(AS_OF[2]))  # p1, p2 back; p3..p5 still out
+    assert partly.returncode == 5 and "active: 3 exits held" in partly.stderr
+    [hold] = json.loads(segctl(root, "status", "-f", "json").stdout)["holds"]
+    assert hold["exits"] == 3
+    persons.write_text(good)
+    mended = segctl(root, "run", "--as-of", iso(AS_OF[3]), "-f", "json")
+    assert mended.returncode == 0, mended.stderr
+    assert json.loads(mended.stdout)["deliveries"]["held"] == []
+    assert "held" not in mended.stderr
+    assert json.loads(segctl(root, "status", "-f", "json").stdout)["holds"] == []
+    confirm = segctl(root, "push", "--confirm", "active")
+    assert "nothing to release" in confirm.stderr
+    assert members(root, AS_OF[3]) == everyone
+    assert [e["type"] for e in hook.events()] == []  # nothing either way
+    assert file_audience(root) == hashed(everyone)
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    statuses = con.execute(
+        "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' GROUP BY ALL"
+    ).fetchall()
+    con.close()
+    assert statuses == [("canceled", 5)]
+
+
 def test_the_dry_run_plan_says_which_transition_each_action_answers(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

@@ -8,7 +8,11 @@ with a stable idempotency key, delivered later by the worker.
 The mass-exit guard: when more than ``max_exit_ratio`` of a segment's members exit in one run,
 its exit actions are queued as ``held`` and its audience removals wait, until
 ``segctl push --confirm SEGMENT``. A segment without on_exit actions or audiences has nothing
-to hold and is never held.
+to hold and is never held. A person whose exit is held and who enters again before it is
+confirmed (the data that made them exit was wrong, and is mended) has neither: their held
+exit actions are canceled and their entry fires no on_enter action, so a receiver never sees
+the exit it was spared; a hold none of whose persons is still out lapses (confirmed, by the
+run).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from segctl.definitions.actions import Action, Audience
+from segctl.delivery.queries import OPEN_HOLDS
 from segctl.diff import Change, literal
 from segctl.state import S, StateStore
+from segctl.tempnames import RUN_ENTERED_VIEW, RUN_RETURNED_TABLE
 from segctl.timeutil import now_utc
 
 
@@ -80,6 +86,7 @@ def queue_run(
         change = changes.get(name)
         if change is None:
             continue
+        returned = _returned(store, run_id, name) if change.entered else False
         held = exits_held(change, max_exit_ratio, holdable=bool(on_exit or audiences))
         if held:
             store.con.execute(
@@ -100,9 +107,11 @@ def queue_run(
         ):
             for index, action in enumerate(actions):
                 prefix = f"{origin}:run{run_id}:{name}:{transition}:{index}:"
+                spared = returned and transition == "enter"
                 count += _queue_action(
-                    store, run_id, as_of, name, transition, prefix, action, source, status, created
-                )
+                    store, run_id, as_of, name, transition, prefix, action, source, status,
+                    created, spared,
+                )  # fmt: skip
         for audience in audiences:
             which = (audience.destination, audience.audience_id)
             again = which in failed or which not in known
@@ -122,8 +131,47 @@ def queue_run(
                         created,
                     ],
                 )
+        if returned:
+            _lapse_holds(store, name, created)
         plans.append(QueuePlan(name, count, len(audiences), held))
     return plans
+
+
+def _returned(store: StateStore, run_id: int, segment: str) -> bool:
+    """Stage, in :data:`RUN_RETURNED_TABLE`, this run's entries into ``segment`` of persons
+    whose last exit was in a run a hold still holds; cancel their held exit actions. Whether
+    there are any."""
+    holds = f"SELECT run_id FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL"
+    if not store.rows(f"SELECT count(*) FROM ({holds})", [segment])[0][0]:
+        return False
+    store.con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {RUN_RETURNED_TABLE} AS
+            SELECT e.person_id FROM {RUN_ENTERED_VIEW} AS e
+            WHERE e.segment = ? AND (
+                SELECT max(t.run_id) FROM {S}.transitions AS t
+                WHERE t.segment = e.segment AND t.person_id = e.person_id
+                  AND t.kind = 'exit' AND t.run_id < ?
+            ) IN ({holds})""",
+        [segment, run_id, segment],
+    )
+    store.con.execute(
+        f"""UPDATE {S}.outbox SET status = 'canceled', next_attempt_at = NULL,
+              last_error = 'entered again in run ' || ? || ' before the exit was confirmed'
+            WHERE segment = ? AND transition = 'exit' AND status = 'held'
+              AND person_id IN (SELECT person_id FROM {RUN_RETURNED_TABLE})""",
+        [run_id, segment],
+    )
+    return bool(store.rows(f"SELECT count(*) FROM {RUN_RETURNED_TABLE}")[0][0])
+
+
+def _lapse_holds(store: StateStore, segment: str, now: datetime) -> None:
+    """Close the segment's holds none of whose exited persons is still out (each entered
+    again since): nothing is left to confirm."""
+    store.con.execute(
+        f"""UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND run_id IN (
+                SELECT run_id FROM ({OPEN_HOLDS}) WHERE segment = ? AND exits = 0)""",
+        [now, segment, segment],
+    )
 
 
 def _queue_action(
@@ -137,10 +185,14 @@ def _queue_action(
     source: str,
     status: str,
     created: datetime,
+    spared: bool = False,
 ) -> int:
     """Queue ``action`` for the persons of ``segment`` in the view ``source``, each keyed by
-    ``prefix`` and their person id (a tag is set at once); how many."""
+    ``prefix`` and their person id (a tag is set at once); how many. ``spared``: not for the
+    persons of :data:`RUN_RETURNED_TABLE` (their held exit was canceled)."""
     where = f"FROM {source} WHERE segment = {literal(segment)}"
+    if spared:
+        where += f" AND person_id NOT IN (SELECT person_id FROM {RUN_RETURNED_TABLE})"
     if action.kind == "tag":
         settings = action.settings
         value = settings.get("value")

@@ -190,13 +190,29 @@ def count_left(store: StateStore, report: Report) -> None:
     report.held = held_exits(store)
 
 
+#: The open holds, each with its exits still held: (segment, run_id, reason, held_at,
+#: exits). An exit stops being held when its person enters again (the run cancels it).
+OPEN_HOLDS = f"""
+    WITH open AS (SELECT * FROM {S}.holds WHERE confirmed_at IS NULL),
+    still AS (
+        SELECT x.segment, x.run_id, count(*) AS exits
+        FROM {S}.transitions AS x JOIN open USING (segment, run_id)
+        WHERE x.kind = 'exit' AND NOT EXISTS (
+            SELECT 1 FROM {S}.transitions AS y
+            WHERE y.segment = x.segment AND y.person_id = x.person_id
+              AND y.run_id > x.run_id AND y.kind = 'enter')
+        GROUP BY ALL)
+    SELECT o.segment, o.run_id, o.reason, o.held_at, coalesce(still.exits, 0) AS exits
+    FROM open AS o LEFT JOIN still USING (segment, run_id)"""
+
+
 def held_exits(store: StateStore) -> list[Held]:
     """The segments whose exits wait for ``segctl push --confirm``, with how many exits (over
-    every run not yet confirmed) and the ratio the latest of them exceeded."""
+    every run not yet confirmed, less those whose persons entered again) and the ratio the
+    latest of them exceeded."""
     found = store.rows(
-        f"""SELECT h.segment, sum(coalesce(r.exited, 0)), arg_max(h.reason, h.run_id)
-            FROM {S}.holds h LEFT JOIN {S}.run_segments r USING (run_id, segment)
-            WHERE h.confirmed_at IS NULL GROUP BY h.segment ORDER BY h.segment"""
+        f"""SELECT segment, sum(exits), arg_max(reason, run_id) FROM ({OPEN_HOLDS})
+            GROUP BY segment ORDER BY segment"""
     )
     held = []
     for segment, exits, reason in found:
@@ -259,10 +275,7 @@ def status(store: StateStore) -> dict[str, list[dict[str, Any]]]:
             f"SELECT destination, audience, count(*) FROM {S}.audience_members GROUP BY ALL"
         )
     )
-    holds = store.rows(f"""SELECT h.segment, h.run_id, h.reason, h.held_at, r.exited
-                           FROM {S}.holds h LEFT JOIN {S}.run_segments r
-                           USING (run_id, segment)
-                           WHERE h.confirmed_at IS NULL ORDER BY h.run_id""")
+    holds = store.rows(f"SELECT * FROM ({OPEN_HOLDS}) ORDER BY run_id")
     return {
         "deliveries": [
             dict(zip(("destination", "kind", "status", "count", "last_error"), r, strict=True))
