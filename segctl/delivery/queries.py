@@ -157,6 +157,19 @@ def confirm(store: StateStore, segment: str) -> int:
     return int(held)
 
 
+def gone_endpoints(store: StateStore) -> set[str]:
+    """The webhook destinations that answered 410 Gone: disabled (Standard Webhooks) while
+    that failure stands, until ``segctl push --retry-failed`` makes it pending again."""
+    from segctl.delivery.webhook import GONE
+
+    rows = store.rows(
+        f"""SELECT DISTINCT destination FROM {S}.outbox WHERE kind = 'webhook'
+            AND status = 'failed' AND contains(last_error, ?)""",
+        [GONE],
+    )
+    return {str(r[0]) for r in rows}
+
+
 def retry_failed(store: StateStore) -> int:
     """Make every failed delivery pending again, due at once (``segctl push --retry-failed``:
     what refused it, a url or a token, has been fixed). Returns how many."""

@@ -48,16 +48,18 @@ def _jsonable(value: Any) -> Any:
 
 
 class Gone(Permanent):
-    """410 Gone: the endpoint is disabled (Standard Webhooks); nothing more goes to it in
-    this push."""
+    """410 Gone: the endpoint is disabled (Standard Webhooks); nothing more goes to it, in
+    this push or a later one, until ``segctl push --retry-failed`` (its message's failure,
+    :data:`GONE`, is what says so)."""
+
+
+#: How a 410's failure is recorded; while a destination has such a failure, it is disabled.
+GONE = "the endpoint is gone; fix the destination's url, then segctl push --retry-failed"
 
 
 def classify(response: httpx.Response) -> Any:
     if response.status_code == 410:
-        raise Gone(
-            f"{describe(response)} (the endpoint is gone; fix the destination's "
-            "url, then segctl push --retry-failed)"
-        )
+        raise Gone(f"{describe(response)} ({GONE})")
     return default_classifier(response)
 
 
@@ -72,16 +74,21 @@ def endpoint(url: str, base_url: str) -> str:
 
 
 class WebhookSender:
-    def __init__(self, destination: Destination, client: httpx.Client | None) -> None:
+    def __init__(
+        self, destination: Destination, client: httpx.Client | None, *, gone: bool = False
+    ) -> None:
         self.destination = destination
         self.url = endpoint(str(destination.settings.get("url")), destination.base_url)
         extra = destination.settings.get("headers") or {}
         self.http = Http(destination, client, {"content-type": "application/json", **extra})
-        self.gone = False
+        self.gone = gone  # answered 410 (in this push, or one before: it is disabled)
 
     def send(self, batch: Batch, people: dict[str, dict[str, Any]]) -> None:
-        if self.gone:  # not sent: pending for the next push, once the url is fixed
-            raise Deferred("not sent: the endpoint answered 410 Gone earlier in this push")
+        if self.gone:  # not sent: pending until the url is fixed and the failure retried
+            raise Deferred(
+                "not sent: the endpoint answered 410 Gone and is disabled until segctl push "
+                "--retry-failed (once the destination's url is fixed)"
+            )
         bodies = [payload(r, people.get(r["person_id"])) for r in batch.rows]
         single = json.loads(batch.rows[0]["spec"]).get("batch", 1) == 1 and len(bodies) == 1
         data = json.dumps(

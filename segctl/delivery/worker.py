@@ -302,9 +302,13 @@ class Worker:
             group=lambda r: (r["destination"], r["spec"]),
         )
         people = self.persons(r["person_id"] for r in rows)
+        with self.store.lock:
+            gone = queries.gone_endpoints(self.store)
         for name in {b.destination for b in batches}:
             if name in self.destinations:
-                senders[name] = WebhookSender(self.destinations[name], self.client)
+                senders[name] = WebhookSender(
+                    self.destinations[name], self.client, gone=name in gone
+                )
         try:
             self.send_all(batches, lambda b: senders[b.destination].send(b, people))
         finally:
