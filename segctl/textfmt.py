@@ -7,6 +7,8 @@ JSON writes them (one conversion for the CLI's documents and the webhooks' bodie
 
 from __future__ import annotations
 
+import json
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -74,3 +76,27 @@ def json_value(value: Any) -> Any:
         naive = "T" in text and getattr(value, "tzinfo", "") is None
         return text + "Z" if naive else text
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_text(document: Any, **options: Any) -> str:
+    """``document`` as strict JSON (``json.dumps`` with :func:`json_value`): a number that is
+    not finite (a NaN or an infinity in a data column), which Python would write as ``NaN``
+    and every other JSON parser refuses, is ``null``, the value JSON has for none.
+
+    >>> json_text({"score": float("nan"), "n": [1.5, float("inf")]})
+    '{"score": null, "n": [1.5, null]}'
+    """
+    try:
+        return json.dumps(document, default=json_value, allow_nan=False, **options)
+    except ValueError:  # a float that is not finite, somewhere: written as null
+        return json.dumps(_finite(document), default=json_value, allow_nan=False, **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float | Decimal):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

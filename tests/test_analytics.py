@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,8 +58,8 @@ def test_stats_over_a_period(project: lib.Project) -> None:
     # (they counted as entered too, so that entered - exited was not the growth).
     [row] = project.stats("active", days=30)
     assert row.since == AS_OF[0].replace(tzinfo=None)
-    entered = sum(len(b - a) for a, b in zip(snaps, snaps[1:], strict=False))
-    exited = sum(len(a - b) for a, b in zip(snaps, snaps[1:], strict=False))
+    entered = sum(len(b - a) for a, b in itertools.pairwise(snaps))
+    exited = sum(len(a - b) for a, b in itertools.pairwise(snaps))
     assert (row.entered, row.exited) == (entered, exited)
     assert row.size - len(snaps[0]) == entered - exited
     assert row.growth_rate == pytest.approx((len(snaps[3]) - len(snaps[0])) / len(snaps[0]))

@@ -399,6 +399,33 @@ def test_a_410_fails_its_message_alone_and_retry_failed_sends_it_once_fixed(
     assert {r["status"] for r in status if r["destination"] == "crm"} == {"sent"}
 
 
+def test_a_person_value_that_is_not_a_finite_number_is_sent_as_null(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A NaN or an infinity in a persons column (a float in a CSV or Parquet export) was
+    written into the webhook's body as Python writes it, NaN and Infinity, which no other
+    JSON parser reads (the fake now refuses it, as a receiver would): it is null, in the
+    webhooks and in `members --format json` alike."""
+    root = hooked_project(tmp_path, hook, resend)
+    persons = root / "persons.csv"
+    scores = ["1.5", "NaN", "inf", "-inf", "2", "NaN"]
+    lines = persons.read_text().splitlines()
+    persons.write_text(
+        "\n".join(
+            [lines[0] + ",score", *(f"{r},{x}" for r, x in zip(lines[1:], scores, strict=True))]
+        )
+        + "\n"
+    )
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial")
+    assert proc.returncode == 0, proc.stderr
+    sent = {e["person_id"]: e["person"]["score"] for e in hook.events()}
+    wanted = {f"p{i}": (float(x) if x in ("1.5", "2") else None) for i, x in enumerate(scores, 1)}
+    assert sent and sent == {p: wanted[p] for p in sent}
+    listed = segctl(root, "members", "active", "-f", "json").stdout
+    strict = json.loads(listed, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert {m["person_id"]: m["score"] for m in strict} == {p: wanted[p] for p in sent}
+
+
 def test_run_and_push_say_each_failure_once_with_its_count(
     tmp_path: Path, hook: WebhookFake, resend: ResendFake
 ) -> None:

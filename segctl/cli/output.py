@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from segctl.redact import redact
-from segctl.textfmt import json_value
+from segctl.textfmt import json_text
 
 FORMATS = ("table", "json", "csv")
 
@@ -55,7 +54,7 @@ def _cell(value: Any) -> str:
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=json_value, ensure_ascii=False))
+    sys.stdout.write(json_text(document, indent=2, ensure_ascii=False))
     sys.stdout.write("\n")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -22,7 +21,7 @@ from segctl.cli.options import (
 )
 from segctl.cli.output import note, print_rows, progress
 from segctl.redact import redact
-from segctl.textfmt import json_value
+from segctl.textfmt import json_text
 
 
 def verify(
@@ -131,10 +130,7 @@ def watch(
             raise UsageError("watch writes lines or JSON lines: use --format table or json")
 
         def emit(line: RunLine) -> None:
-            if fmt is Format.json:
-                text = json.dumps(line.to_dict(), default=json_value)
-            else:
-                text = line.text()
+            text = json_text(line.to_dict()) if fmt is Format.json else line.text()
             sys.stdout.write(redact(text) + "\n")
             sys.stdout.flush()
 

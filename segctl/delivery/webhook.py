@@ -14,7 +14,7 @@ from segctl.definitions.destinations import Destination
 from segctl.delivery.http import Http, default_classifier, describe
 from segctl.delivery.retry import Deferred, Permanent
 from segctl.delivery.signing import headers as signed_headers
-from segctl.textfmt import json_value
+from segctl.textfmt import json_text, json_value
 from segctl.timeutil import iso
 
 if TYPE_CHECKING:
@@ -91,9 +91,7 @@ class WebhookSender:
             )
         bodies = [payload(r, people.get(r["person_id"])) for r in batch.rows]
         single = json.loads(batch.rows[0]["spec"]).get("batch", 1) == 1 and len(bodies) == 1
-        data = json.dumps(
-            bodies[0] if single else bodies, sort_keys=True, default=json_value
-        ).encode()
+        data = json_text(bodies[0] if single else bodies, sort_keys=True).encode()
         secret = self.destination.secrets["secret"]
         headers = signed_headers(secret, batch.key, int(time.time()), data)
         try:
