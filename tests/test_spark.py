@@ -204,18 +204,39 @@ def _zoned_parquet(root: Path) -> str:
     return "data/e.parquet"
 
 
+def _epoch_ns(moment: datetime) -> int:
+    return (
+        (moment.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC))
+        // timedelta(microseconds=1)
+        * 1000
+    )
+
+
+#: Nanoseconds since 1970 with digits below the microsecond: each engine cuts them (through
+#: a double, .000000999 was rounded up a microsecond).
+NANOS = [_epoch_ns(INSTANTS[0]) + 999, _epoch_ns(INSTANTS[1]) - 1]
+
+
 def _nanosecond_parquet(root: Path) -> str:
     """pandas' default unit; Spark reads it as a long (spark.sql.legacy.parquet.nanosAsLong)."""
     table = pa.table(
         {
             "person_id": ["p1", "p3"],
             "event": ["login", "purchase"],
-            "timestamp": pa.array(INSTANTS, pa.timestamp("ns")),
-            "seen": pa.array([None, INSTANTS[0]], pa.timestamp("ns")),
+            "timestamp": pa.array(NANOS, pa.int64()).cast(pa.timestamp("ns")),
+            "seen": pa.array([None, NANOS[0]], pa.int64()).cast(pa.timestamp("ns")),
         }
     )
     pq.write_table(table, root / "data/e.parquet")
     return "data/e.parquet"
+
+
+def _nanosecond_numbers(root: Path) -> str:
+    """Numbers of nanoseconds, `timestamp_unit: ns`, in a CSV (read as text)."""
+    (root / "data/e.csv").write_text(
+        "person_id,event,timestamp\n" + "".join(f"p1,login,{n}\n" for n in NANOS)
+    )
+    return "{path: data/e.csv, timestamp_unit: ns}"
 
 
 def _naive_parquet(root: Path) -> str:
@@ -248,6 +269,7 @@ INPUTS = {
     "csv-gz": _gzip_events,
     "parquet-zoned": _zoned_parquet,
     "parquet-nanoseconds": _nanosecond_parquet,
+    "csv-nanosecond-numbers": _nanosecond_numbers,
     "parquet-naive": _naive_parquet,
     "glob-mixing-formats-and-headers": _glob_mixing_formats_and_headers,
 }

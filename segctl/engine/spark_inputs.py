@@ -337,14 +337,17 @@ def _timestamp(raw: DataFrame, found: SourceColumn, value: Column, unit: str | N
     if unit is not None and (isinstance(spark_kind, (NumericType, StringType))):
         # Decimals, as DuckDB: nanoseconds since 1970 have more digits than a double holds.
         number = value.cast("decimal(38,9)") if isinstance(spark_kind, StringType) else value
-        if unit == "ns":
-            micros = number.cast("decimal(38,0)") / F.lit(1000)
+        if unit == "ns":  # in decimals: cut (a cast to decimal(38,0) would round the fraction)
+            micros = F.floor(number).cast("decimal(38,0)") / F.lit(1000)
         else:
             micros = number * F.lit({"s": 1_000_000, "ms": 1_000, "us": 1}[unit])
         return F.timestamp_micros(F.floor(micros).cast("long"))
     if isinstance(spark_kind, IntegralType) and not is_number(found.type):
-        # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)); DuckDB truncates to micros.
-        return F.timestamp_micros(F.floor(value / F.lit(1000)).cast("long"))
+        # Nanoseconds since the epoch (Parquet TIMESTAMP(NANOS)), cut to the microsecond as
+        # DuckDB cuts them; in decimals: a long divided is a double (53 bits, and a nanosecond
+        # value of today has 61), which rounded .000000999 up a microsecond.
+        micros = value.cast("decimal(38,0)") / F.lit(1000)
+        return F.timestamp_micros(F.floor(micros).cast("long"))
     return value.cast("timestamp")
 
 
