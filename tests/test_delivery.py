@@ -560,8 +560,8 @@ def test_persons_back_before_their_held_exit_is_confirmed_neither_exit_nor_enter
     by_plan = """\
         name: active
         rule: {property: plan, eq: pro}
-        on_enter: [{webhook: {destination: crm}}]
-        on_exit: [{webhook: {destination: crm}}]
+        on_enter: [{webhook: {destination: crm}}, {tag: {name: state, value: "in"}}]
+        on_exit: [{webhook: {destination: crm}}, {tag: {name: state, value: "out"}}]
         audiences: [{destination: files}]
         """
     root = make(tmp_path, hook, resend, active=by_plan)
@@ -597,8 +597,53 @@ def test_persons_back_before_their_held_exit_is_confirmed_neither_exit_nor_enter
     statuses = con.execute(
         "SELECT status, count(*) FROM outbox WHERE kind = 'webhook' GROUP BY ALL"
     ).fetchall()
+    tags = con.execute("SELECT DISTINCT value FROM tags WHERE name = 'state'").fetchall()
     con.close()
     assert statuses == [("canceled", 5)]
+    # A tag is the person's state, set at once (on exit too, held or not): the entry sets
+    # it back, whatever the webhooks.
+    assert tags == [("in",)]
+
+
+def test_a_hold_settles_whoever_brings_its_persons_back(
+    tmp_path: Path, hook: WebhookFake, resend: ResendFake
+) -> None:
+    """A held exit is canceled whenever its person is a member again, a backfill's run
+    included (it queues nothing: the held exits stayed, and confirming sent them for
+    members); a hold whose last person is erased lapses (it blocked the audience's removals
+    and made every run exit 5)."""
+    hooked = """\
+        name: active
+        rule: {property: plan, eq: pro}
+        on_exit: [{webhook: {destination: crm}}]
+        """
+    root = make(tmp_path, hook, resend, active=hooked)
+    persons = root / "persons.csv"
+    good = persons.read_text().replace(",free", ",pro")
+    glitch = good
+    for person in ("p1", "p2", "p3", "p4", "p5"):
+        glitch = glitch.replace(f"{person}@example.com,pro", f"{person}@example.com,free")
+    persons.write_text(good)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial").returncode == 0
+    persons.write_text(glitch)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[1])).returncode == 5
+    persons.write_text(good)
+    backfill = segctl(root, "backfill", "--from", iso(AS_OF[2]), "--to", iso(AS_OF[2]))
+    assert backfill.returncode == 0, backfill.stderr
+    assert segctl(root, "run", "--as-of", iso(AS_OF[3])).returncode == 0
+    assert json.loads(segctl(root, "status", "-f", "json").stdout)["holds"] == []
+    segctl(root, "push", "--confirm", "active")
+    assert hook.events() == [] and members(root, AS_OF[3]) == {f"p{i}" for i in range(1, 7)}
+
+    # An erasure of the last person still out.
+    persons.write_text(glitch)
+    assert segctl(root, "run", "--as-of", iso(AS_OF[3] + timedelta(days=1))).returncode == 5
+    persons.write_text(good.replace("p1@example.com,pro", "p1@example.com,free"))
+    back = segctl(root, "run", "--as-of", iso(AS_OF[3] + timedelta(days=2)))
+    assert back.returncode == 5 and "active: 1 exit held" in back.stderr
+    assert segctl(root, "forget", "p1").returncode == 0
+    assert json.loads(segctl(root, "status", "-f", "json").stdout)["holds"] == []
+    assert segctl(root, "push").returncode == 0
 
 
 def test_the_dry_run_plan_says_which_transition_each_action_answers(

@@ -36,6 +36,11 @@ def leave(records):
     raise SystemExit(0)
 
 
+def cancelled(records):
+    import asyncio
+    raise asyncio.CancelledError("the loop was stopped")
+
+
 def slow(records):
     with open(HERE / "started.txt", "a") as started:
         started.write("call\\n")
@@ -309,6 +314,23 @@ def test_a_function_calling_sys_exit_is_a_failure_left_pending(tmp_path: Path) -
     proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
     assert proc.returncode == 5, proc.stderr
     assert "raised SystemExit" in proc.stderr
+    deliveries = json.loads(proc.stdout)["deliveries"]
+    assert deliveries["sent"] == 0 and deliveries["pending"] == len(members(root, AS_OF[0]))
+
+
+def test_a_function_raising_a_base_exception_is_a_failure_not_a_delivery(tmp_path: Path) -> None:
+    """asyncio.CancelledError is not an Exception: raised in the call's thread, it ended the
+    call as if it had returned, and its records were marked sent."""
+    root = project(
+        tmp_path,
+        """\
+        on_enter:
+          - python: {function: "hooks_for_test:cancelled", batch: 100, max_retries: 0}
+        """,
+    )
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial", "-f", "json")
+    assert proc.returncode == 5, proc.stderr
+    assert "raised CancelledError: the loop was stopped" in proc.stderr
     deliveries = json.loads(proc.stdout)["deliveries"]
     assert deliveries["sent"] == 0 and deliveries["pending"] == len(members(root, AS_OF[0]))
 

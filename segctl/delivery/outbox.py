@@ -10,9 +10,9 @@ its exit actions are queued as ``held`` and its audience removals wait, until
 ``segctl push --confirm SEGMENT``. A segment without on_exit actions or audiences has nothing
 to hold and is never held. A person whose exit is held and who enters again before it is
 confirmed (the data that made them exit was wrong, and is mended) has neither: their held
-exit actions are canceled and their entry fires no on_enter action, so a receiver never sees
-the exit it was spared; a hold none of whose persons is still out lapses (confirmed, by the
-run).
+exit actions are canceled and their entry fires no on_enter action (but a tag, their state),
+so a receiver never sees the exit it was spared; a hold none of whose persons is still out
+lapses (:func:`~segctl.delivery.queries.settle_holds`, also at a confirm and an erasure).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from segctl.definitions.actions import Action, Audience
-from segctl.delivery.queries import OPEN_HOLDS
+from segctl.delivery.queries import settle_holds
 from segctl.diff import Change, literal
 from segctl.state import S, StateStore
 from segctl.tempnames import RUN_ENTERED_VIEW, RUN_RETURNED_TABLE
@@ -107,7 +107,9 @@ def queue_run(
         ):
             for index, action in enumerate(actions):
                 prefix = f"{origin}:run{run_id}:{name}:{transition}:{index}:"
-                spared = returned and transition == "enter"
+                # A tag is the person's state, set at once (an on_exit one too, held or not):
+                # the entry sets it back.
+                spared = returned and transition == "enter" and action.kind != "tag"
                 count += _queue_action(
                     store, run_id, as_of, name, transition, prefix, action, source, status,
                     created, spared,
@@ -131,15 +133,15 @@ def queue_run(
                         created,
                     ],
                 )
-        if returned:
-            _lapse_holds(store, name, created)
         plans.append(QueuePlan(name, count, len(audiences), held))
+    settle_holds(store, f"run {run_id}")
     return plans
 
 
 def _returned(store: StateStore, run_id: int, segment: str) -> bool:
     """Stage, in :data:`RUN_RETURNED_TABLE`, this run's entries into ``segment`` of persons
-    whose last exit was in a run a hold still holds; cancel their held exit actions. Whether
+    whose last exit was in a run a hold still holds (their held exits are canceled by
+    :func:`~segctl.delivery.queries.settle_holds`, and their entry fires no action). Whether
     there are any."""
     holds = f"SELECT run_id FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL"
     if not store.rows(f"SELECT count(*) FROM ({holds})", [segment])[0][0]:
@@ -154,24 +156,7 @@ def _returned(store: StateStore, run_id: int, segment: str) -> bool:
             ) IN ({holds})""",
         [segment, run_id, segment],
     )
-    store.con.execute(
-        f"""UPDATE {S}.outbox SET status = 'canceled', next_attempt_at = NULL,
-              last_error = 'entered again in run ' || ? || ' before the exit was confirmed'
-            WHERE segment = ? AND transition = 'exit' AND status = 'held'
-              AND person_id IN (SELECT person_id FROM {RUN_RETURNED_TABLE})""",
-        [run_id, segment],
-    )
     return bool(store.rows(f"SELECT count(*) FROM {RUN_RETURNED_TABLE}")[0][0])
-
-
-def _lapse_holds(store: StateStore, segment: str, now: datetime) -> None:
-    """Close the segment's holds none of whose exited persons is still out (each entered
-    again since): nothing is left to confirm."""
-    store.con.execute(
-        f"""UPDATE {S}.holds SET confirmed_at = ? WHERE segment = ? AND run_id IN (
-                SELECT run_id FROM ({OPEN_HOLDS}) WHERE segment = ? AND exits = 0)""",
-        [now, segment, segment],
-    )
 
 
 def _queue_action(

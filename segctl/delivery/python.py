@@ -103,8 +103,9 @@ class PythonSender:
         def call() -> None:
             try:
                 function(records if "batch" in spec else records[0])
-            except (Exception, SystemExit) as exc:  # any of the user's code is worth a retry
-                # (a sys.exit() in a hook ended the whole run: exit 0, no output, rows pending)
+            except BaseException as exc:  # any of the user's code is worth a retry
+                # (a sys.exit() in a hook ended the whole run: exit 0, no output, rows pending;
+                # an asyncio.CancelledError, not an Exception, ended the call as a success)
                 failure.append(exc)
 
         thread = threading.Thread(target=call, name=f"python {self.reference}", daemon=True)

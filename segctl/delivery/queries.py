@@ -139,6 +139,7 @@ def confirm(store: StateStore, segment: str) -> int:
     syncs of its unconfirmed held runs are due again. Returns how many holds (runs whose
     exits were held) it released."""
     with store.transaction():
+        settle_holds(store, "at the confirm")  # their exits are not sent
         held = store.rows(
             f"SELECT count(*) FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL",
             [segment],
@@ -217,6 +218,29 @@ OPEN_HOLDS = f"""
         GROUP BY ALL)
     SELECT o.segment, o.run_id, o.reason, o.held_at, coalesce(still.exits, 0) AS exits
     FROM open AS o LEFT JOIN still USING (segment, run_id)"""
+
+
+def settle_holds(store: StateStore, when: str) -> None:
+    """What the holds no longer hold (call inside a transaction: a run's, a confirm's, an
+    erasure's): a held exit action of a person who is a member again (entered since, by a run
+    or a backfill) is canceled, ``when`` saying where they were seen back; a hold none of
+    whose persons is still out lapses (confirmed now: nothing is left to confirm)."""
+    if not store.rows(f"SELECT count(*) FROM {S}.holds WHERE confirmed_at IS NULL")[0][0]:
+        return
+    store.con.execute(
+        f"""UPDATE {S}.outbox AS o SET status = 'canceled', next_attempt_at = NULL,
+              last_error = 'a member again (' || ? || ') before the exit was confirmed'
+            WHERE o.status = 'held' AND o.transition = 'exit' AND (
+                SELECT arg_max(t.kind, t.run_id) FROM {S}.transitions AS t
+                WHERE t.segment = o.segment AND t.person_id = o.person_id) = 'enter'""",
+        [when],
+    )
+    store.con.execute(
+        f"""UPDATE {S}.holds SET confirmed_at = ? WHERE confirmed_at IS NULL
+            AND (segment, run_id) IN (SELECT (segment, run_id) FROM ({OPEN_HOLDS})
+                                      WHERE exits = 0)""",
+        [now_utc()],
+    )
 
 
 def held_exits(store: StateStore) -> list[Held]:

@@ -127,6 +127,7 @@ def forget(
         with store.transaction():
             erasure.forget(store, person_ids, {"audiences": len(affected)})
             queries.forget_deliveries(store, person_ids)
+            queries.settle_holds(store, "an erasure")  # a hold of theirs alone
         reconciler = Reconciler(worker(project, store, client))
         results = [
             reconciler.sync(

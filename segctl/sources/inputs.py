@@ -132,10 +132,13 @@ def resolve_inputs(
         for match in matches:
             fmt = file_format(match)
             if fmt is None:
-                raise DataError(
-                    f"{where}: unsupported file type: {Path(match).name} in '{pattern}' "
-                    f"(use {FORMATS_HINT})"
+                found.errors.append(
+                    DataError(
+                        f"{where}: unsupported file type: {Path(match).name} in '{pattern}' "
+                        f"(use {FORMATS_HINT})"
+                    )
                 )
+                continue
             resolved = str(Path(match).resolve())
             if resolved not in by_format.setdefault(fmt, []):
                 by_format[fmt].append(resolved)
