@@ -578,6 +578,11 @@ def test_persons_back_before_their_held_exit_is_confirmed_neither_exit_nor_enter
     assert held.returncode == 5 and "5 exits held" in held.stderr
     persons.write_text(glitch.replace("p1@example.com,free", "p1@example.com,pro").replace(
         "p2@example.com,free", "p2@example.com,pro"))  # fmt: skip
+    plan = json.loads(
+        segctl(root, "run", "--dry-run", "--as-of", iso(AS_OF[2]), "-f", "json").stdout
+    )
+    adds = {(r["kind"], r["on"]): r["adds"] for r in plan["plan"] if r["segment"] == "active"}
+    assert adds[("webhook", "enter")] == 0 and adds[("tag", "enter")] == 2  # as the run does
     partly = segctl(root, "run", "--as-of", iso(AS_OF[2]))  # p1, p2 back; p3..p5 still out
     assert partly.returncode == 5 and "active: 3 exits held" in partly.stderr
     [hold] = json.loads(segctl(root, "status", "-f", "json").stdout)["holds"]

@@ -143,20 +143,24 @@ def _returned(store: StateStore, run_id: int, segment: str) -> bool:
     whose last exit was in a run a hold still holds (their held exits are canceled by
     :func:`~segctl.delivery.queries.settle_holds`, and their entry fires no action). Whether
     there are any."""
-    holds = f"SELECT run_id FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL"
-    if not store.rows(f"SELECT count(*) FROM ({holds})", [segment])[0][0]:
+    if not store.rows(f"SELECT count(*) FROM ({OPEN_HOLD_RUNS})", [segment])[0][0]:
         return False
     store.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {RUN_RETURNED_TABLE} AS
-            SELECT e.person_id FROM {RUN_ENTERED_VIEW} AS e
-            WHERE e.segment = ? AND (
-                SELECT max(t.run_id) FROM {S}.transitions AS t
-                WHERE t.segment = e.segment AND t.person_id = e.person_id
-                  AND t.kind = 'exit' AND t.run_id < ?
-            ) IN ({holds})""",
-        [segment, run_id, segment],
+        f"CREATE OR REPLACE TEMP TABLE {RUN_RETURNED_TABLE} AS {RETURNED}", [segment, segment]
     )
     return bool(store.rows(f"SELECT count(*) FROM {RUN_RETURNED_TABLE}")[0][0])
+
+
+#: The runs of a segment's open holds (its parameter: the segment).
+OPEN_HOLD_RUNS = f"SELECT run_id FROM {S}.holds WHERE segment = ? AND confirmed_at IS NULL"
+#: The persons of ``run_entered`` entering a segment whose last exit was held by a hold still
+#: open (its parameters: the segment, twice).
+RETURNED = f"""
+    SELECT e.person_id FROM {RUN_ENTERED_VIEW} AS e
+    WHERE e.segment = ? AND (
+        SELECT max(t.run_id) FROM {S}.transitions AS t
+        WHERE t.segment = e.segment AND t.person_id = e.person_id AND t.kind = 'exit'
+    ) IN ({OPEN_HOLD_RUNS})"""
 
 
 def _queue_action(

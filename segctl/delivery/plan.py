@@ -12,7 +12,7 @@ from segctl.delivery import queries
 from segctl.delivery.audiences.plan import Persons, plan_members
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.stage import desired_sql, digested
-from segctl.delivery.outbox import exits_held
+from segctl.delivery.outbox import OPEN_HOLD_RUNS, RETURNED, exits_held
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
 from segctl.delivery.resend import why_not_sent
@@ -55,6 +55,13 @@ class PlanRow:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _back(store: StateStore, segment: str) -> int:
+    """The persons entering ``segment`` whose held exit the run will cancel, as it does."""
+    if not store.rows(f"SELECT count(*) FROM ({OPEN_HOLD_RUNS})", [segment])[0][0]:
+        return 0
+    return int(store.rows(f"SELECT count(*) FROM ({RETURNED})", [segment, segment])[0][0])
 
 
 def initial_unfired(change: Change, segment: Segment, fire_initial: bool) -> str:
@@ -104,11 +111,14 @@ def plan_run(
         )
         entered = change.entered if (not change.first_run or fire_initial) else 0
         unfired = initial_unfired(change, segment, fire_initial)
-        for transition, actions, count in (
+        back = _back(store, name) if store is not None and entered else 0
+        for transition, actions, fired in (
             ("enter", segment.on_enter, entered),
             ("exit", segment.on_exit, change.exited),
         ):
             for action in actions:
+                # Back before their held exit was confirmed: no action fires (but a tag).
+                count = fired - back if transition == "enter" and action.kind != "tag" else fired
                 row = PlanRow(
                     name,
                     action.destination or _local(action.kind, action.settings),
