@@ -877,6 +877,70 @@ def test_a_top_level_json_key_mixing_numbers_and_text_reads_as_a_json_value(
     }
 
 
+def test_ndjson_key_value_records_of_plain_values_are_read_by_key(tmp_path: Path) -> None:
+    """A list of ``{key, value}`` records whose values are plain JSON (not GA4's typed slots)
+    is a list of key/value records (SPEC 1): ``params.fmt`` reads the value of the record
+    whose key is ``fmt``, by the comparator's value, fields beside key and value ignored.
+    It was read as JSON text, where ``$.fmt`` of a list is missing: every key was missing,
+    silently (an ``is_set: false`` matched everyone)."""
+    params = {
+        "p1": [{"key": "fmt", "value": "mp4"}, {"key": "n", "value": 5}],
+        "p2": [{"key": "fmt", "value": "mov", "type": "string"}, {"key": "n", "value": "12"}],
+        "p3": [],
+        "p4": None,
+        "p5": [{"key": "fmt", "value": {"codec": "h264"}}, {"key": "n", "value": "n/a"}],
+        "p6": [{"key": "other", "value": "mp4"}, {"key": "fmt", "value": "MP4"}],
+    }
+    write(tmp_path, {
+        "ev.jsonl": "".join(
+            json.dumps({"person_id": p, "event": "x", "timestamp": "2026-11-10T00:00:00Z",
+                        "params": v}) + "\n"
+            for p, v in params.items()
+        ),
+        "segments/video.yaml": "name: video\nrule: {event: x, where: {params.fmt: "
+                               "{in: [mp4, mov]}}, count: {gte: 1}}\n",
+        "segments/unset.yaml": "name: unset\nrule: {event: x, where: {params.fmt: "
+                               "{is_set: false}}, count: {gte: 1}}\n",
+        "segments/many.yaml": "name: many\nrule: {event: x, where: {params.n: {gte: 5}}, "
+                              "count: {gte: 1}}\n",
+        "segments/codec.yaml": "name: codec\nrule: {event: x, where: {params.fmt.codec: "
+                               "{eq: h264}}, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text("data:\n  events: ev.jsonl\nsegments: segments/\n")
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    got = {s: sorted(result.members(s)["person_id"].to_list()) for s in result.segments}
+    assert got == {
+        "video": ["p1", "p2"],  # p6's fmt is MP4: `in` is exact
+        "unset": ["p3", "p4"],
+        "many": ["p1", "p2"],  # 5 and "12": "n/a" is no number
+        "codec": ["p5"],
+    }
+
+
+def test_a_text_column_of_json_lists_warns_that_a_key_reads_nothing(tmp_path: Path) -> None:
+    """The same records as JSON text in a CSV column are not looked into (``$.fmt`` of a list
+    is missing): validate says so, where it said nothing and every key was missing. A column
+    of JSON objects has no such warning."""
+    lists = json.dumps([{"key": "fmt", "value": "mp4"}]).replace('"', '""')
+    objects = json.dumps({"fmt": "mp4"}).replace('"', '""')
+    write(tmp_path, {
+        "ev.csv": "person_id,event,timestamp,params,props\n"
+                  f'p1,x,2026-11-10T00:00:00Z,"{lists}","{objects}"\n',
+        "segments/a.yaml": "name: a\nrule: {event: x, where: {params.fmt: {eq: mp4}}, "
+                           "count: {gte: 1}}\n",
+        "segments/b.yaml": "name: b\nrule: {event: x, where: {props.fmt: {eq: mp4}}, "
+                           "count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text("data:\n  events: ev.csv\nsegments: segments/\n")
+    project = segctl.Project.load(tmp_path)
+    warnings = [str(w) for w in project.validate().warnings]
+    assert len(warnings) == 1, warnings
+    assert "segments/a.yaml:2:" in warnings[0]
+    assert "params holds JSON lists, not objects, in the first 10,000 rows" in warnings[0]
+    assert "key 'fmt' reads nothing in a list" in warnings[0]
+    assert project.evaluate(as_of=AS_OF).members("b")["person_id"].to_list() == ["p1"]
+
+
 def test_a_top_level_key_first_written_past_the_sniffed_lines_is_read(tmp_path: Path) -> None:
     """DuckDB sniffs an NDJSON file's columns from its first 20,480 lines: a key first written
     after them (a rare event's property) was an unknown property. A definition naming a column

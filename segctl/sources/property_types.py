@@ -36,9 +36,11 @@ SAMPLE_ROWS = 10_000
 RunQuery = Callable[[exp.Expression], list[tuple[Any, ...]]]
 
 
-def sample_keys_query(table: str, column: str, prefix: tuple[str, ...], rows: int) -> exp.Select:
+def sample_keys_query(
+    table: str, column: str, prefix: tuple[str, ...], rows: int, function: str = "JSON_KEYS"
+) -> exp.Select:
     """The distinct keys of the JSON objects at ``prefix`` in the first ``rows`` rows of
-    ``table.column`` (DuckDB)."""
+    ``table.column`` (DuckDB); with ``function="JSON_TYPE"``, the distinct JSON types there."""
     json_path = exp.JSONPath(
         expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in prefix)]
     )
@@ -49,9 +51,8 @@ def sample_keys_query(table: str, column: str, prefix: tuple[str, ...], rows: in
         .where(exp.not_(exp.Is(this=column_ref.copy(), expression=exp.Null())))
         .limit(rows)
     )
-    keys = exp.Unnest(
-        expressions=[exp.Anonymous(this="JSON_KEYS", expressions=[column_ref.copy(), json_path])]
-    )
+    read = exp.Anonymous(this=function, expressions=[column_ref.copy(), json_path])
+    keys = exp.Unnest(expressions=[read]) if function == "JSON_KEYS" else read
     return (
         exp.select(exp.alias_(keys, "key"))
         .distinct()
@@ -168,17 +169,30 @@ class PropertyTypes:
             self._samples[cache] = {str(r[0]) for r in self.run(query) if r[0] is not None}
         return self._samples[cache]
 
+    def _only_lists(self, table: str, column: str, prefix: tuple[str, ...]) -> bool:
+        """Whether the sample's JSON values at ``prefix`` are all lists (JSON text of a list of
+        records: a CSV column of them)."""
+        assert self.run is not None
+        query = sample_keys_query(table, column, prefix, self.rows, "JSON_TYPE")
+        return {str(r[0]) for r in self.run(query) if r[0] is not None} == {"ARRAY"}
+
     def _unseen(self, table: str, path: PropertyPath, column_type: str) -> str | None:
         """A warning when the top-level JSON text column's sample never has the key."""
         if self.run is None or not path.keys or not is_json_text(column_type):
             return None
         prefix, key = path.keys[:-1], path.keys[-1]
         seen = self._keys(table, path.column, prefix)
+        where = format_path(path.column, prefix)
+        if not seen and self._only_lists(table, path.column, prefix):
+            return (
+                f"{where} holds JSON lists, not objects, in the first {self.rows:,} rows: "
+                f"key {key!r} reads nothing in a list, so the value is missing (a list of "
+                "key/value records is read by key from NDJSON or Parquet, not from text)"
+            )
         if not seen or key in seen:
             return None  # no sample (empty, or not JSON objects): nothing to say
         close = difflib.get_close_matches(key, sorted(seen), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        where = format_path(path.column, prefix)
         shown = ", ".join(sorted(seen)[:8]) + (", ..." if len(seen) > 8 else "")
         return (
             f"key {key!r} never appears in the first {self.rows:,} rows of {where} "

@@ -7,6 +7,8 @@ like any other query, so no file path or column name is spliced into SQL text.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlglot import exp
 
 
@@ -103,31 +105,38 @@ GA4_SLOTS = (
 
 def json_type(kind: str) -> str:
     """Nested objects of NDJSON are read as JSON text: their keys vary from line to line. A
-    list of key/value records whose values are typed slots (GA4's ``event_params``, sniffed
-    as ``STRUCT(key VARCHAR, value STRUCT(string_value ...))[]``) is read as such records
-    with every slot of GA4's schema, so that a slot the sniffed lines left out is not lost
-    (and the records' keys are read as nested properties are)."""
-    if _slot_records(kind):
+    list of key/value records is read as such records, so that its keys are read as nested
+    properties are (``params.format``): GA4's ``event_params``, whose values are typed slots
+    (sniffed as ``STRUCT(key VARCHAR, value STRUCT(string_value ...))[]``), with every slot
+    of GA4's schema, so that a slot the sniffed lines left out is not lost; any other list
+    of records with a ``key`` and a ``value`` (fields beside them ignored), with each value
+    as JSON (text, a number, an object: whatever the lines hold)."""
+    records = _records(kind)
+    if records == "slots":
         return f"STRUCT(key VARCHAR, value {GA4_SLOTS})[]"
+    if records == "values":
+        return "STRUCT(key VARCHAR, value JSON)[]"
     if kind.startswith(("STRUCT", "MAP")) or kind in ('"NULL"', "NULL"):
         return "JSON" if kind.startswith(("STRUCT", "MAP")) else "VARCHAR"
     return kind
 
 
-def _slot_records(kind: str) -> bool:
-    """Whether a sniffed type is a list of key/value records of GA4's typed slots."""
+def _records(kind: str) -> Literal["slots", "values"] | None:
+    """Whether a sniffed type is a list of key/value records: of GA4's typed slots, of other
+    values, or neither (None)."""
     if not kind.endswith("[]") or not kind.startswith("STRUCT"):
-        return False
+        return None
     try:
         element = exp.DataType.build(kind[:-2], dialect="duckdb")
     except Exception:  # sqlglot raises ParseError or ValueError: not such a list
-        return False
+        return None
     fields = {f.name: f.args.get("kind") for f in element.expressions}
     value = fields.get("value")
-    if set(fields) != {"key", "value"} or not isinstance(value, exp.DataType):
-        return False
+    if not {"key", "value"} <= set(fields) or not isinstance(value, exp.DataType):
+        return None
     slots = {f.name for f in value.expressions} if value.this == exp.DataType.Type.STRUCT else set()
-    return bool(slots) and slots <= {"string_value", "int_value", "float_value", "double_value"}
+    ga4 = {"string_value", "int_value", "float_value", "double_value"}
+    return "slots" if set(fields) == {"key", "value"} and slots and slots <= ga4 else "values"
 
 
 def create_view(name: str, query: exp.Expr) -> str:
