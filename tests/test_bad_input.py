@@ -219,6 +219,20 @@ SEGMENT_CASES = [
     Case("no-measure", DEFINITION, "segments/a.yaml:3:3",
          "an event condition needs a measure, one of count, distinct_days",
          segment("name: a\nrule:\n  event: login\n  within: 7d\n")),
+    Case("unknown-operator-unlike-any", DEFINITION, "segments/a.yaml:5:3",
+         "unknown operator 'colour' (valid here: property, eq, ne, gt, gte, lt, lte, between, "
+         "in, not_in, contains, starts_with, ends_with, regex, is_set, within, older_than, "
+         "before, after)",
+         segment("name: a\nrule:\n  property: plan\n  eq: pro\n  colour: red\n")),
+    Case("unknown-operator-of-a-sum", DEFINITION, "segments/a.yaml:4:21",
+         "unknown operator 'colour' (valid here: eq, ne, gt, gte, lt, lte, between, in, "
+         "not_in, contains, starts_with, ends_with, regex, is_set, within, older_than, before, "
+         "after, of)",
+         segment("name: a\nrule:\n  event: purchase\n  sum: {of: amount, colour: 1, gte: 1}\n")),
+    Case("unknown-reference-unlike-any", DEFINITION, "segments/a.yaml:2:17",
+         "unknown segment 'vip' (segments: a, big_spenders)",
+         segment("name: a\nrule: {segment: vip}\n",
+                 big_spenders="name: big_spenders\nrule: {property: plan, eq: pro}\n")),
     Case("bad-duration", DEFINITION, "segments/a.yaml:4:11",
          "'within': expected a duration like 30d (units h, d, w, y), got '7days'",
          segment("name: a\nrule:\n  event: login\n  within: 7days\n  count: {gte: 1}\n")),
@@ -921,7 +935,7 @@ def test_all_problems_of_a_run_are_reported_at_once(cli: Cli, make_project: Make
         "active_periods or {sum: property}",
         "segments/a.yaml:2:30: unknown operator 'gtee' (did you mean 'gte'?)",
         "segments/b.yaml:4:18: unknown person property 'plna' (did you mean 'plan'?)",
-        "segments/b.yaml:5:17: unknown segment 'nope'",
+        "segments/b.yaml:5:17: unknown segment 'nope' (segments: a, b)",
         "segments/c.yaml:1:7: segment name 'C' must match [a-z][a-z0-9_]* (like power_users)",
         "segments/d.yaml:3:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
         "segments/e.yaml:1:1: empty segment file (expected name: and rule:)",

@@ -348,7 +348,7 @@ def test_problems_are_collected_not_stopped_at() -> None:
     assert problems == [
         "2:16: unknown person property 'plna' (did you mean 'plan'?)",
         "3:28: unknown operator 'gtee' (did you mean 'gte'?)",
-        "4:15: unknown segment 'nope'",
+        "4:15: unknown segment 'nope' (no segments)",
         "5:6: unknown condition 'evnt' (did you mean 'event'?); expected one of: all, any, "
         "not, property, event, feature, subscription, segment, sequence, list, template, "
         "at_least, custom_event",

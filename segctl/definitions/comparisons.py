@@ -22,7 +22,7 @@ from segctl.definitions.properties import blind_type
 from segctl.definitions.source import (
     Pos,
     YMap,
-    did_you_mean,
+    operator_hint,
 )
 from segctl.definitions.values import coerce
 from segctl.errors import ValueProblem
@@ -81,7 +81,7 @@ class ComparisonParser(ParserBase):
                 self.error(
                     node.key_at(key),
                     misplaced(key, "a comparator")
-                    or f"unknown operator '{key}'{did_you_mean(key, (*COMPARATORS, *skip))}",
+                    or f"unknown operator '{key}'{operator_hint(key, (*COMPARATORS, *skip))}",
                 )
                 ok = False
                 continue

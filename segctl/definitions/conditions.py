@@ -45,6 +45,7 @@ from segctl.definitions.source import (
     YList,
     YMap,
     did_you_mean,
+    known_hint,
     position_of,
 )
 
@@ -261,7 +262,7 @@ class ConditionParser(MeasureParser):
         if not isinstance(name, str) or name not in self.segment_names:
             self.error(
                 node.at("segment"),
-                f"unknown segment '{name}'{did_you_mean(str(name), self.segment_names)}",
+                f"unknown segment '{name}'{known_hint(str(name), self.segment_names, 'segments')}",
             )
             return None
         return SegmentCondition(name, node.pos)

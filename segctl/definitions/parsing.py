@@ -32,6 +32,7 @@ from segctl.definitions.source import (
     Problems,
     YMap,
     did_you_mean,
+    operator_hint,
     position_of,
     valid_keys,
 )
@@ -114,7 +115,7 @@ class ParserBase:
                 self.error(node.key_at(key), elsewhere)
             elif key not in allowed and operators:
                 self.error(
-                    node.key_at(key), f"unknown operator '{key}'{did_you_mean(key, allowed)}"
+                    node.key_at(key), f"unknown operator '{key}'{operator_hint(key, allowed)}"
                 )
             elif key not in allowed:
                 self.error(

@@ -108,6 +108,21 @@ def did_you_mean(word: str, options: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def operator_hint(word: str, options: Iterable[str]) -> str:
+    """What follows "unknown operator 'x'": the close match (`` (did you mean 'gte'?)``), else
+    every key valid there, so that the fix is in the message."""
+    keys = list(dict.fromkeys(options))
+    return did_you_mean(word, keys) or f" (valid here: {', '.join(keys)})"
+
+
+def known_hint(word: str, names: Iterable[str], what: str) -> str:
+    """What follows "unknown segment 'x'": the close match, else the names there are (the
+    first 12 of them, sorted), or that there are none."""
+    known = sorted(set(names))
+    shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
+    return did_you_mean(word, known) or (f" ({what}: {shown})" if known else f" (no {what})")
+
+
 def valid_keys(word: str, options: Iterable[str]) -> str:
     """What follows "unknown key 'x' in ...": the close match, if any, and every valid key,
     so that the fix is in the message (`` (did you mean 'name'? valid keys: destination,

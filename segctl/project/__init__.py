@@ -27,7 +27,7 @@ from segctl import diff, progress
 from segctl.config import Config, find_project, load_config
 from segctl.definitions.loader import Definitions
 from segctl.definitions.model import Schema
-from segctl.definitions.source import did_you_mean
+from segctl.definitions.source import known_hint
 from segctl.errors import (
     ConfigError,
     DataError,
@@ -227,7 +227,9 @@ class Project:
             return sorted(segments)
         for name in names:
             if name not in segments:
-                raise UsageError(f"unknown segment '{name}'{did_you_mean(name, segments)}")
+                raise UsageError(
+                    f"unknown segment '{name}'{known_hint(name, segments, 'segments')}"
+                )
         return list(dict.fromkeys(names))
 
     def plan_context(
@@ -326,7 +328,9 @@ class Project:
         wanted = names or list(features)
         for name in wanted:
             if name not in features:
-                raise UsageError(f"unknown feature '{name}'{did_you_mean(name, features)}")
+                raise UsageError(
+                    f"unknown feature '{name}'{known_hint(name, features, 'features')}"
+                )
         moment = parse_as_of(as_of, self.config.tz)
         self.engine.driver.check_persons()
         builder = Plan(self.definitions, self.plan_context([], moment, self.config.engine.type))
