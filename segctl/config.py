@@ -1,10 +1,9 @@
 """segctl.yaml -> :class:`Config` (SPEC section 1).
 
 ``${NAME}`` (and ``${NAME:-default}``) in any string is replaced from the environment; a
-missing variable is a config error that names it, except a destination's secret: only what
-delivers needs that (:meth:`Config.require_secrets`), so an analyst evaluates without the
-CRM's token. Interpolated values may be secrets, so no message here ever quotes a value that
-came from the environment.
+missing variable is a config error that names it, whatever the command (SPEC 1).
+Interpolated values may be secrets, so no message here ever quotes a value that came from the
+environment.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from segctl.definitions.destinations import (
 )
 from segctl.definitions.durations import parse_duration
 from segctl.definitions.source import Pos, Problems, YList, YMap, load_yaml, valid_keys
-from segctl.errors import ConfigError, Problem, ValueProblem
+from segctl.errors import ConfigError, ValueProblem
 from segctl.freshness import DEFAULT_STALE_AFTER
 from segctl.redact import register
 
@@ -89,14 +88,6 @@ class Config:
     sources: dict[str, tuple[Source, ...]] = field(default_factory=dict)
     #: run/evaluate warn when as_of is further than this past the newest event (None: never).
     stale_after: timedelta | None = DEFAULT_STALE_AFTER
-    #: A destination secret's environment variable that is not set (where, what).
-    missing_secrets: tuple[Problem, ...] = ()
-
-    def require_secrets(self) -> None:
-        """Raise the config error of every destination secret not set: before a command
-        that delivers (or ``validate``) does anything."""
-        if self.missing_secrets:
-            raise ConfigError(list(self.missing_secrets))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -136,8 +127,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         raise ConfigError(problems.items)
     if not isinstance(doc, YMap):
         raise ConfigError(f"{CONFIG_FILE}: expected a mapping with a 'data' section")
-    secrets = Problems()
-    doc = _interpolate(doc, environ, problems, Pos(CONFIG_FILE), secrets=secrets)
+    doc = _interpolate(doc, environ, problems, Pos(CONFIG_FILE))
     _unknown(doc, TOP_KEYS, "segctl.yaml", problems)
 
     data = doc.get("data")
@@ -271,10 +261,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         max_exit_ratio=max_exit_ratio,
         sources=sources,
         stale_after=stale_after,
-        missing_secrets=tuple(secrets.items),
     )
-    if problems:  # with the secrets' problems: every problem at once
-        error = ConfigError([*problems.items, *secrets.items])
+    if problems:  # every problem at once
+        error = ConfigError(problems.items)
         # What did read, for validate to check the segment files too (the destinations
         # named, whatever their problems: their uses are not also "unknown").
         error.partial = config
@@ -306,24 +295,17 @@ def _interpolate(
     problems: Problems,
     pos: Pos,
     key: str = "",
-    *,
-    secrets: Problems,
 ) -> Any:
     """Replace ``${NAME}`` from the environment everywhere, keeping positions (``key``: the
-    mapping key the value is under); a secret's missing variable goes to ``secrets``."""
+    mapping key the value is under)."""
     if isinstance(value, YMap):
         out = YMap()
         out.pos, out.key_pos, out.value_pos = value.pos, value.key_pos, value.value_pos
         for name, item in value.items():
-            out[name] = _interpolate(
-                item, environ, problems, value.at(name), str(name), secrets=secrets
-            )
+            out[name] = _interpolate(item, environ, problems, value.at(name), str(name))
         return out
     if isinstance(value, YList):
-        items = YList(
-            _interpolate(v, environ, problems, value.at(i), secrets=secrets)
-            for i, v in enumerate(value)
-        )
+        items = YList(_interpolate(v, environ, problems, value.at(i)) for i, v in enumerate(value))
         items.pos, items.item_pos = value.pos, value.item_pos
         return items
     if not isinstance(value, str) or "${" not in value:
@@ -335,14 +317,8 @@ def _interpolate(
             return environ[name]
         if default is not None:
             return default
-        if key in SECRET_KEYS:
-            secrets.add(pos, f"environment variable {name} is not set (export it)")
-        else:
-            problems.add(
-                pos,
-                f"environment variable {name} is not set (export it, or write "
-                f"${{{name}:-default}})",
-            )
+        fix = "export it" if key in SECRET_KEYS else f"export it, or write ${{{name}:-default}}"
+        problems.add(pos, f"environment variable {name} is not set ({fix})")
         return match.group(0)  # keep ${NAME}: the missing variable is the one problem
 
     return _ENV.sub(replace, value)

@@ -181,7 +181,6 @@ class Watch:
         from segctl.state import StateStore
 
         project = self._load()
-        project.config.require_secrets()  # it delivers
         self._side = _side_files(project)  # a broken project fails now, not in the loop
         folder = project.config.state_dir
         if StateStore.exists(folder):

@@ -141,15 +141,6 @@ def test_missing_variables_are_named_each_at_its_place(tmp_path: Path) -> None:
         "segctl.yaml:4:27: environment variable TWO is not set (export it, or write "
         "${TWO:-default})",
     ]
-    # A secret is needed by what delivers alone (validate, run, push, sync, forget): without
-    # other problems the configuration loads, and the secret's problem waits for them.
-    config = config_of(tmp_path, text, {"TWO": "t"})
-    with pytest.raises(ConfigError) as info:
-        config.require_secrets()
-    assert [str(p) for p in info.value.problems] == [
-        "segctl.yaml:3:48: environment variable ONE is not set (export it)"
-    ]
-    config_of(tmp_path, text, {"TWO": "t", "ONE": "whsec_ZnJvbS1lbnY"}).require_secrets()
 
 
 def test_a_secret_whose_variable_is_set_to_nothing_is_said_so(tmp_path: Path) -> None:

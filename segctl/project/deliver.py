@@ -46,7 +46,6 @@ def push(
     with ``retry_failed``, make the failed deliveries pending again."""
     from segctl.state import StateStore
 
-    project.config.require_secrets()
     for name in confirm:
         project.segment_names([name])
     project.schema  # noqa: B018 - the persons view must exist before the state is attached
@@ -76,8 +75,6 @@ def sync(
     from segctl.state import StateStore
 
     project.segment_names([segment])
-    if not dry_run:
-        project.config.require_secrets()
     if mode not in ("add", "remove", "mirror"):
         raise UsageError(f"--mode is add, remove or mirror, not {mode!r}")
     defined = project.definitions.segments[segment].audiences
@@ -114,7 +111,6 @@ def forget(
 
     if not person_ids:
         raise UsageError("name at least one person id")
-    project.config.require_secrets()  # the erasure must reach every audience
     project.schema  # noqa: B018 - the persons view must exist before the state is attached
     with StateStore.open(
         project.config.state_dir,
