@@ -13,6 +13,7 @@ from pathlib import Path
 from textwrap import dedent
 from zoneinfo import ZoneInfo
 
+import duckdb
 import httpx
 import pytest
 from fakes import ResendFake
@@ -287,3 +288,71 @@ def test_a_malformed_address_is_said_malformed_whatever_the_consent(
         (1, "no consent or suppressed"),  # p6
         (1, "no email address"),  # p4
     ]
+
+
+def test_a_retry_sends_the_body_its_key_was_first_sent_with(
+    tmp_path: Path, resend: ResendFake
+) -> None:
+    """Resend answers a key sent again with another body 409 (API_CONTRACTS), so a retry
+    sends the stored message, whatever the persons file says by then: the request that took
+    effect, its answer lost, is answered again and nothing is sent twice. A batch that lost an
+    email since (an erasure) is another request under another key; --retry-failed makes the
+    messages again (the fix may be in them: the sender). Each was a 409, failed for good."""
+    persons = ["person_id,email,first_name"] + [
+        f"p{i},p{i}@example.com,Name{i}" for i in range(1, 7)
+    ]
+    root = project(tmp_path, resend, persons)
+    members = entering(root, {"p1", "p2"})
+    # The first request takes effect, its answer is lost; the retry in the run fails too.
+    resend.inject(reset=True, after=True, times=1, endpoint="send_batch")
+    resend.inject(status=500, times=None, endpoint="send_batch")
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial")
+    assert proc.returncode == 5, proc.stderr
+    assert sorted(e["to"][0] for e in resend.emails) == sorted(f"{p}@example.com" for p in members)
+    first = [r for r in resend.requests if r.endpoint == "send_batch"]
+    # The persons file changes before the next push: the stored message goes, and its key.
+    (root / "persons.csv").write_text("\n".join(persons).replace("Name1", "Renamed") + "\n")
+    resend.clear_faults()
+    proc = segctl(root, "push")
+    assert proc.returncode == 0, proc.stderr
+    retry = [r for r in resend.requests if r.endpoint == "send_batch"][len(first) :]
+    assert [r.json for r in retry] == [first[0].json]
+    assert retry[0].headers["idempotency-key"] == first[0].headers["idempotency-key"]
+    assert len(resend.emails) == len(members)  # answered again, nothing sent twice
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    kept = con.execute("SELECT count(payload) FROM outbox WHERE kind = 'email'").fetchall()
+    con.close()
+    assert kept == [(0,)]  # the messages (addresses, names) are not kept once sent
+
+    # A batch that fails, then loses a person to an erasure: the rest go under a new key.
+    segment = root / "segments" / "active.yaml"
+    segment.write_text(segment.read_text().replace("on_enter:", "on_exit:"))
+    resend.inject(status=500, times=None, endpoint="send_batch")
+    exiting = AS_OF[3] + timedelta(days=20)
+    assert segctl(root, "run", "--as-of", iso(exiting)).returncode == 5
+    assert segctl(root, "push", "--confirm", "active").returncode == 5  # the guard held them
+    failed = [r for r in resend.requests if r.endpoint == "send_batch"][-1]
+    assert segctl(root, "forget", "p1").returncode in (0, 5)
+    resend.clear_faults()
+    sent_before = len(resend.emails)
+    proc = segctl(root, "push")
+    assert proc.returncode == 0, proc.stderr
+    [again] = [r for r in resend.requests if r.endpoint == "send_batch"][-1:]
+    assert again.headers["idempotency-key"] != failed.headers["idempotency-key"]
+    assert sorted(m["to"][0] for m in again.json) == sorted(
+        f"{p}@example.com" for p in members - {"p1"}
+    )
+    assert len(resend.emails) == sent_before + len(members) - 1
+
+    # Refused for good (a sender the platform does not take), fixed, retried: made again.
+    config = root / "segctl.yaml"
+    (root / "persons.csv").write_text("\n".join(persons) + "\n")
+    shutil.rmtree(root / ".segctl")
+    segment.write_text(segment.read_text().replace("on_exit:", "on_enter:"))
+    resend.inject(status=422, times=1, endpoint="send_batch")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial").returncode == 5
+    config.write_text(config.read_text().replace("team@example.com", "hello@example.com"))
+    proc = segctl(root, "push", "--retry-failed")
+    assert proc.returncode == 0, proc.stderr
+    last = [r for r in resend.requests if r.endpoint == "send_batch"][-1]
+    assert {m["from"] for m in last.json} == {"Team <hello@example.com>"}

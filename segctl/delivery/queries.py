@@ -35,7 +35,8 @@ def due(store: StateStore, kind: str, *, waiting: bool = True) -> list[dict[str,
     with store.lock:
         cursor = store.con.execute(
             f"""SELECT o.id, o.run_id, o.segment, o.person_id, o.destination, o.transition,
-                       o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of
+                       o.spec, o.idempotency_key, o.batch_key, o.attempts, r.as_of,
+                       o.payload
                 FROM {S}.outbox o LEFT JOIN {S}.runs r USING (run_id)
                 WHERE o.kind = ? AND o.status = 'pending' AND {_due("o", waiting)}
                 ORDER BY o.id""",
@@ -97,18 +98,38 @@ def assign_batch_keys(store: StateStore, assignments: list[tuple[str, int]]) -> 
         )
 
 
+def store_payloads(store: StateStore, bodies: list[tuple[int, str]]) -> None:
+    """Persist (outbox id, body) pairs, in one transaction, before anything is sent: what a
+    retry sends again (an email's message)."""
+    if not bodies:
+        return
+    with store.transaction():
+        store.con.execute(
+            f"""UPDATE {S}.outbox SET payload = b.payload
+                FROM (SELECT unnest(?::BIGINT[]) AS id, unnest(?::VARCHAR[]) AS payload) AS b
+                WHERE outbox.id = b.id""",
+            [[i for i, _ in bodies], [p for _, p in bodies]],
+        )
+
+
+#: An email's stored message (its address, the person's columns) is kept while a retry may
+#: send it, not once it went or will never go.
+_DONE_WITH_BODY = "payload = CASE WHEN kind = 'email' THEN NULL ELSE payload END"
+
+
 def mark_sent(store: StateStore, ids: list[int]) -> None:
     _update(
         store,
         ids,
-        "status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL",
+        f"status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL, "
+        f"{_DONE_WITH_BODY}",
         [now_utc()],
     )
 
 
 def mark(store: StateStore, ids: list[int], status: str, reason: str) -> None:
     """Set rows' status without an attempt (``skipped``: never to be sent)."""
-    _update(store, ids, "status = ?, last_error = ?", [status, reason])
+    _update(store, ids, f"status = ?, last_error = ?, {_DONE_WITH_BODY}", [status, reason])
 
 
 def mark_attempt(
@@ -173,12 +194,14 @@ def gone_endpoints(store: StateStore) -> set[str]:
 
 def retry_failed(store: StateStore) -> int:
     """Make every failed delivery pending again, due at once (``segctl push --retry-failed``:
-    what refused it, a url or a token, has been fixed). Returns how many."""
+    what refused it, a url or a token, has been fixed). Returns how many. An email's stored
+    message is made again (the fix may be in it: the sender, a variable), under a new key
+    when it differs."""
     with store.transaction():
         [(count,)] = store.rows(f"SELECT count(*) FROM {S}.outbox WHERE status = 'failed'")
         store.con.execute(
-            f"UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL "
-            "WHERE status = 'failed'"
+            f"""UPDATE {S}.outbox SET status = 'pending', next_attempt_at = NULL,
+                  {_DONE_WITH_BODY} WHERE status = 'failed'"""
         )
     return int(count)
 

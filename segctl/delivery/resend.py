@@ -135,9 +135,10 @@ class EmailSender:
             destination, client, {"authorization": f"Bearer {destination.secrets['api_key']}"}
         )
 
-    def send(self, batch: Batch, people: dict[str, dict[str, Any]]) -> None:
-        sender = str(self.destination.settings["from"])
-        messages = [email(r, people[r["person_id"]], sender) for r in batch.rows]
+    def send(self, batch: Batch) -> None:
+        """The batch's stored messages (``payload``: made once, so that a retry sends the body
+        its key was first sent with)."""
+        messages = [json.loads(r["payload"]) for r in batch.rows]
         self.http.request(
             "POST",
             "/emails/batch",

@@ -4,7 +4,10 @@ For each kind of due row:
 
 1. rows are grouped into batches and each batch gets a ``batch_key``, persisted *before*
    anything is sent; a retry after a crash finds the same batches with the same keys, so the
-   webhook receiver sees the same ``webhook-id`` and Resend the same ``Idempotency-Key``;
+   webhook receiver sees the same ``webhook-id`` and Resend the same ``Idempotency-Key``
+   (with the same body: an email's message is stored with its key, since Resend refuses a
+   key sent again with another body, and a batch that lost an email since, to an erasure or
+   a consent withdrawn, is another request under another key);
 2. batches are sent concurrently (bounded per destination, paced by a rate limiter, retried
    with backoff per :mod:`segctl.delivery.retry`);
 3. each batch's outcome is recorded in its own small transaction: sent, failed (permanent,
@@ -34,7 +37,7 @@ from segctl.delivery import queries
 from segctl.delivery.limits import RateLimiter
 from segctl.delivery.model import Batch, Reachability, Report
 from segctl.delivery.python import DEFAULT_BACKOFF, DEFAULT_RETRIES, Hung, PythonSender
-from segctl.delivery.resend import EmailSender, why_not_sent
+from segctl.delivery.resend import EmailSender, email, why_not_sent
 from segctl.delivery.retry import (
     Deferred,
     DeliveryFailure,
@@ -47,6 +50,7 @@ from segctl.delivery.webhook import WebhookSender
 from segctl.errors import StateError
 from segctl.faults import crash_point
 from segctl.state import StateStore
+from segctl.textfmt import json_text
 from segctl.timeutil import now_utc
 
 if TYPE_CHECKING:
@@ -175,8 +179,13 @@ class Worker:
         rows: list[dict[str, Any]],
         size: Callable[[dict[str, Any]], int],
         group: Callable[[dict[str, Any]], Any],
+        *,
+        by_body: bool = False,
     ) -> list[Batch]:
-        """Reuse persisted batch keys; give new rows new batches, persisted before sending."""
+        """Reuse persisted batch keys; give new rows new batches, persisted before sending.
+        With ``by_body`` (emails), a key is the digest of its rows and their stored bodies
+        (``payload``), and a batch whose rows changed since its key was given (one of them
+        erased, or skipped now) is given the key of the rows it has: another request."""
         keyed: dict[str, Batch] = {}
         fresh: dict[Any, list[dict[str, Any]]] = {}
         for row in rows:
@@ -186,22 +195,26 @@ class Worker:
                 ).rows.append(row)
             else:
                 fresh.setdefault(group(row), []).append(row)
-        assignments = []
+        batches: list[Batch] = []
+        redone: list[list[dict[str, Any]]] = []
+        for batch in keyed.values():
+            if not by_body or batch.key == _key(batch.rows, by_body):
+                batches.append(batch)
+            else:
+                redone.append(batch.rows)
         for members in fresh.values():
             limit = max(1, size(members[0]))
-            for start in range(0, len(members), limit):
-                chunk = members[start : start + limit]
-                digest = hashlib.sha256(
-                    "\n".join(r["idempotency_key"] for r in chunk).encode()
-                ).hexdigest()
-                key = f"msg_{digest[:32]}"
-                for row in chunk:
-                    row["batch_key"] = key
-                    assignments.append((key, row["id"]))
-                keyed[key] = Batch(key, chunk[0]["destination"], chunk)
+            redone += [members[i : i + limit] for i in range(0, len(members), limit)]
+        assignments = []
+        for chunk in redone:
+            key = _key(chunk, by_body)
+            for row in chunk:
+                row["batch_key"] = key
+                assignments.append((key, row["id"]))
+            batches.append(Batch(key, chunk[0]["destination"], chunk))
         queries.assign_batch_keys(self.store, assignments)
         crash_point("push:after-batch-keys")
-        return list(keyed.values())
+        return batches
 
     def send_all(self, batches: list[Batch], send: Callable[[Batch], Any]) -> None:
         """Send batches concurrently (bounded per destination) and record each outcome."""
@@ -335,8 +348,9 @@ class Worker:
                 f"{malformed} email(s) skipped: malformed email address (see segctl status; "
                 "fix the persons' email column)"
             )
+        self.store_bodies(sendable, people)
         batches = self.batches(
-            sendable, size=lambda r: EMAIL_BATCH, group=lambda r: r["destination"]
+            sendable, size=lambda r: EMAIL_BATCH, group=lambda r: r["destination"], by_body=True
         )
         senders = {
             n: EmailSender(self.destinations[n], self.client)
@@ -344,10 +358,23 @@ class Worker:
             if n in self.destinations
         }
         try:
-            self.send_all(batches, lambda b: senders[b.destination].send(b, people))
+            self.send_all(batches, lambda b: senders[b.destination].send(b))
         finally:
             for sender in senders.values():
                 sender.close()
+
+    def store_bodies(self, rows: list[dict[str, Any]], people: dict[str, dict[str, Any]]) -> None:
+        """Store the message of each email not yet given one (its ``payload``), before its
+        first request: every retry sends that message, whatever the persons file says then."""
+        bodies: list[tuple[int, str]] = []
+        for row in rows:
+            destination = self.destinations.get(row["destination"])
+            if row["payload"] is None and destination is not None:  # (unknown: failed later)
+                sender = str(destination.settings["from"])
+                body = json_text(email(row, people[row["person_id"]], sender))
+                row["payload"] = body
+                bodies.append((row["id"], body))
+        queries.store_payloads(self.store, bodies)
 
     def python_actions(self) -> None:
         """Call the ``python`` actions' functions, one batch at a time in this thread (user
@@ -437,3 +464,9 @@ class Worker:
             raise StateError(f"cannot write {path}: {exc}") from None
         os.replace(partial, path)  # atomic: readers see the old file or the new one
         self.mark_sent(rows)
+
+
+def _key(rows: list[dict[str, Any]], by_body: bool) -> str:
+    """A batch's key: the digest of its rows' keys (and, ``by_body``, of their bodies)."""
+    parts = [r["idempotency_key"] + ("\t" + (r["payload"] or "") if by_body else "") for r in rows]
+    return "msg_" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
