@@ -961,6 +961,40 @@ def test_revoked_consent_removes_the_person_from_ad_audiences(
     assert set(google.identifiers("7001234", "emailAddress")) == _ad_hashes(expected, "google")
 
 
+def test_invalid_identifiers_are_skipped_and_counted_where_status_shows_them(
+    tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
+) -> None:
+    """API_CONTRACTS: an invalid email or phone is skipped and counted, not sent. The
+    counts were computed and dropped: status said invalid 0 and nothing said them. p1's email
+    has no @, p2's phone is two digits, p3 has both: four identifiers, per upload."""
+    meta, google = ads
+    root, _ = _ad_project(tmp_path, meta, google)
+    bad = {"p1": ("p1 at example.com", ""), "p2": ("p2@example.com", "12"),
+           "p3": ("p3 at example.com", "12")}  # fmt: skip
+    persons = (root / "persons.csv").read_text().splitlines()
+    lines = [persons[0] + ",phone,country"]
+    for line in persons[1:]:
+        person = line.split(",")[0]
+        email, phone = bad.get(person, (f"{person}@example.com", ""))
+        lines.append(line.replace(f"{person}@example.com", email) + f",{phone},US")
+    (root / "persons.csv").write_text("\n".join(lines) + "\n")
+    assert set(bad) <= members(root, AS_OF[0])
+    proc = segctl(root, "run", "--as-of", iso(AS_OF[0]))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("meta", "google"):
+        assert f"{name}/" in proc.stderr
+    assert "4 invalid identifier(s) skipped, not sent (2 email(s), 2 phone(s)" in proc.stderr
+    status = json.loads(segctl(root, "status", "-f", "json").stdout)
+    for row in status["audiences"]:
+        assert row["invalid"] == 4, row
+        details = row["details"] if isinstance(row["details"], dict) else json.loads(row["details"])
+        assert (details["invalid_emails"], details["invalid_phones"]) == (2, 2)
+    synced = json.loads(segctl(root, "sync", "active", "meta", "--dry-run", "-f", "json").stdout)
+    # p1 and p3, never synced (no usable identifier), are tried again by each sync: counted
+    # again (p2, synced by email, is not): 3 identifiers.
+    assert [r["invalid"] for r in synced] == [3]
+
+
 def test_a_leaving_person_does_not_take_a_shared_identifier_from_one_who_stays(
     tmp_path: Path, ads: tuple[MetaFake, GoogleFake]
 ) -> None:

@@ -290,6 +290,7 @@ def sync(
             "added",
             "removed",
             "skipped",
+            "invalid",
             "held_removals",
             "error",
         ]
@@ -297,7 +298,7 @@ def sync(
             fmt.value,
             columns,
             [[getattr(r, c) for c in columns] for r in results],
-            numeric=["added", "removed", "skipped", "held_removals"],
+            numeric=["added", "removed", "skipped", "invalid", "held_removals"],
             title="Would sync (dry run)" if dry_run else None,
         )
         data_warnings([w for r in results for w in r.warnings])

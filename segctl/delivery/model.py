@@ -35,9 +35,10 @@ class Reachability(Protocol):
 class Push(Protocol):
     """What an audience sync uses of the push it runs in (a :class:`~.worker.Worker`): the
     store, the destinations with the limits their syncs share, the persons, and where the
-    outcome of a sync request is recorded."""
+    outcome of a sync request is recorded (and what is said of it: ``report``)."""
 
     store: StateStore
+    report: Report
     reachability: Reachability
     destinations: dict[str, Destination]
     limiters: dict[str, RateLimiter]

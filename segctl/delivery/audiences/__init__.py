@@ -147,6 +147,12 @@ class Reconciler:
                 client.close()
             if not dry_run:
                 record_status(self.store, destination.name, audience, result)
+                if result.invalid:  # counted and said (API_CONTRACTS: skipped, counted)
+                    self.push.report.messages.append(
+                        f"{name}/{audience}: {result.invalid} invalid identifier(s) skipped, "
+                        f"not sent ({result.invalid_emails} email(s), {result.invalid_phones} "
+                        "phone(s); segctl status counts them under invalid)"
+                    )
         return result
 
     def _reconcile(

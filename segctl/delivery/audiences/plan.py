@@ -155,4 +155,6 @@ def plan_members(
                 found.append(member.known_as(row[-1]))
     members = [member for member in found if member is not None]
     result.skipped += len(rows) - len(members)
+    result.invalid_emails += stats.invalid_emails
+    result.invalid_phones += stats.invalid_phones
     return members

@@ -84,13 +84,18 @@ def record_replaced(
 
 
 def record_status(store: StateStore, destination: str, audience: str, result: SyncResult) -> None:
-    """The audience's last sync: when, its figures and counts (``segctl status``)."""
+    """The audience's last sync: when, its figures and counts (``segctl status``). Its
+    ``invalid`` counts the identifiers segctl skipped as invalid (an email without an ``@``, a
+    phone of too few digits: not sent) and those the platform reported invalid."""
     figures = result.figures
     details = json.dumps(
         {
             "added": result.added,
             "removed": result.removed,
             "skipped": result.skipped,
+            "invalid_emails": result.invalid_emails,
+            "invalid_phones": result.invalid_phones,
+            "platform_invalid": figures.invalid,
             "held_removals": result.held_removals,
             "error": result.error,
             **figures.details,
@@ -109,7 +114,7 @@ def record_status(store: StateStore, destination: str, audience: str, result: Sy
                 audience,
                 now_utc(),
                 figures.received,
-                figures.invalid,
+                figures.invalid + result.invalid,
                 figures.match_rate,
                 details,
             ],
