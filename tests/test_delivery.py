@@ -684,6 +684,16 @@ def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(
     late = AS_OF[3].replace(day=AS_OF[3].day + 10)
     before, after = members(root, AS_OF[2]), members(root, late)
     assert len(before - after) > len(before) / 2
+    # The dry run says the hold it plans, as the run will (SPEC 5), on stderr and in the row.
+    proc = segctl(root, "run", "--dry-run", "--as-of", iso(late), "-f", "json")
+    said = (
+        f"warning: active: {len(before - after)} of {len(before)} members would exit, more "
+        "than max_exit_ratio 0.5: the run holds their exit actions and audience removals until "
+        "segctl push --confirm active"
+    )
+    assert proc.returncode == 0 and said in proc.stderr.splitlines(), proc.stderr
+    [row] = json.loads(proc.stdout)["plan"]
+    assert row["held"] and said.removeprefix("warning: active: ") in row["warnings"]
     proc = segctl(root, "run", "--as-of", iso(late), "-f", "json")
     assert proc.returncode == 5, proc.stderr
     deliveries = json.loads(proc.stdout)["deliveries"]

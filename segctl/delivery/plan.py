@@ -64,6 +64,16 @@ def _back(store: StateStore, segment: str) -> int:
     return int(store.rows(f"SELECT count(*) FROM ({RETURNED})", [segment, segment])[0][0])
 
 
+def _holding(change: Change, max_exit_ratio: float, segment: str) -> str:
+    """What the mass-exit guard will hold, said by the dry run as the run says it (SPEC 5)."""
+    previous = change.size - change.entered + change.exited
+    return (
+        f"{change.exited:,} of {previous:,} members would exit, more than max_exit_ratio "
+        f"{max_exit_ratio:g}: the run holds their exit actions and audience removals until "
+        f"segctl push --confirm {segment}"
+    )
+
+
 def initial_unfired(change: Change, segment: Segment, fire_initial: bool) -> str:
     """What a segment's first run does not fire (SPEC 5: its members enter without their
     on_enter actions unless ``--fire-initial``), said; "" when it fires them or has none."""
@@ -109,6 +119,7 @@ def plan_run(
             max_exit_ratio,
             holdable=bool(segment.on_exit or segment.audiences),
         )
+        holding = _holding(change, max_exit_ratio, name) if held else ""
         entered = change.entered if (not change.first_run or fire_initial) else 0
         unfired = initial_unfired(change, segment, fire_initial)
         back = _back(store, name) if store is not None and entered else 0
@@ -131,6 +142,7 @@ def plan_run(
                     row.warnings += [unfired] if unfired else []
                 else:
                     row.removes = count
+                    row.warnings += [holding] if holding else []
                 if action.kind == "email" and count:
                     view = RUN_ENTERED_VIEW if transition == "enter" else RUN_EXITED_VIEW
                     reached = _emailable(con, view, name, reachable, person_columns)
@@ -184,6 +196,7 @@ def plan_run(
                 removes=len(synced) - int(both) + again,
                 skipped=skipped.skipped,
                 held=held,
+                warnings=[holding] if holding else [],
             )
             minimum = MINIMUM_SIZE.get(destination.type)
             if minimum and both + adds - again < minimum:
