@@ -356,3 +356,71 @@ def test_a_retry_sends_the_body_its_key_was_first_sent_with(
     assert proc.returncode == 0, proc.stderr
     last = [r for r in resend.requests if r.endpoint == "send_batch"][-1]
     assert {m["from"] for m in last.json} == {"Team <hello@example.com>"}
+
+
+def test_a_retry_goes_to_the_address_the_person_has_now(
+    tmp_path: Path, resend: ResendFake
+) -> None:
+    """Consent and suppression are checked for the person's address now: a stored message to
+    an address they no longer have (changed, and the old one suppressed since) is made again,
+    under a new key. The retry emailed the old, suppressed address."""
+    persons = ["person_id,email"] + [f"p{i},p{i}@example.com" for i in range(1, 7)]
+    root = project(tmp_path, resend, persons)
+    (root / "suppressed.csv").write_text("email\nnobody@example.com\n")
+    config = (root / "segctl.yaml").read_text()
+    (root / "segctl.yaml").write_text(config + "privacy: {suppression_file: suppressed.csv}\n")
+    members = entering(root, {"p1"})
+    resend.inject(status=500, times=None, endpoint="send_batch")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial").returncode == 5
+    assert resend.emails == []
+    (root / "persons.csv").write_text(
+        "\n".join(persons).replace("p1,p1@example.com", "p1,p1.new@example.com") + "\n"
+    )
+    (root / "suppressed.csv").write_text("email\np1@example.com\n")
+    resend.clear_faults()
+    assert segctl(root, "push").returncode == 0
+    assert sorted(e["to"][0] for e in resend.emails) == sorted(
+        [f"{p}@example.com" for p in members - {"p1"}] + ["p1.new@example.com"]
+    )
+
+
+def test_an_email_failed_for_good_keeps_no_message(tmp_path: Path, resend: ResendFake) -> None:
+    """--retry-failed makes a failed email's message again, so the stored one (the address,
+    every person column) is deleted when it fails for good, as when it is sent."""
+    persons = ["person_id,email"] + [f"p{i},p{i}@example.com" for i in range(1, 7)]
+    root = project(tmp_path, resend, persons)
+    entering(root, {"p1"})
+    resend.inject(status=422, times=1, endpoint="send_batch")
+    assert segctl(root, "run", "--as-of", iso(AS_OF[0]), "--fire-initial").returncode == 5
+    con = duckdb.connect(str(root / ".segctl" / "state.duckdb"))
+    kept = con.execute("SELECT status, count(payload) FROM outbox GROUP BY ALL").fetchall()
+    con.close()
+    assert kept and all(status == "failed" and n == 0 for status, n in kept), kept
+
+
+def test_a_batch_keyed_before_bodies_were_stored_keeps_its_key(
+    tmp_path: Path, resend: ResendFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state from before the messages were stored: a pending batch has its key (the digest
+    of its rows' keys) and no message. Its request took effect, the answer was lost: the push
+    after the upgrade sends it under that key (Resend answers it again), not a new one that
+    would email everyone twice."""
+    from segctl.delivery import queries, worker
+
+    persons = ["person_id,email"] + [f"p{i},p{i}@example.com" for i in range(1, 7)]
+    root = project(tmp_path, resend, persons)
+    members = entering(root, {"p1"})
+    legacy_key = worker._key
+    with monkeypatch.context() as old:  # the older segctl: no message stored, keys by rows
+        old.setattr(queries, "store_payloads", lambda store, bodies: None)
+        old.setattr(worker, "_key", lambda rows, by_body: legacy_key(rows, False))
+        resend.inject(reset=True, after=True, times=1, endpoint="send_batch")
+        resend.inject(status=500, times=None, endpoint="send_batch")
+        lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
+    assert len(resend.emails) == len(members)  # it took effect once
+    first = [r for r in resend.requests if r.endpoint == "send_batch"][0]
+    resend.clear_faults()
+    assert segctl(root, "push").returncode == 0
+    last = [r for r in resend.requests if r.endpoint == "send_batch"][-1]
+    assert last.headers["idempotency-key"] == first.headers["idempotency-key"]
+    assert len(resend.emails) == len(members)  # answered again, not sent twice

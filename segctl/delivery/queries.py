@@ -135,11 +135,13 @@ def mark(store: StateStore, ids: list[int], status: str, reason: str) -> None:
 def mark_attempt(
     store: StateStore, ids: list[int], status: str, error: str, next_attempt: datetime | None
 ) -> None:
-    """A failed attempt: ``failed`` for good, or ``pending`` until ``next_attempt``."""
+    """A failed attempt: ``failed`` for good (an email's message goes: ``--retry-failed``
+    makes it again), or ``pending`` until ``next_attempt``."""
+    done = f", {_DONE_WITH_BODY}" if status == "failed" else ""
     _update(
         store,
         ids,
-        "status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
+        f"status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?{done}",
         [status, error, next_attempt],
     )
 

@@ -185,7 +185,9 @@ class Worker:
         """Reuse persisted batch keys; give new rows new batches, persisted before sending.
         With ``by_body`` (emails), a key is the digest of its rows and their stored bodies
         (``payload``), and a batch whose rows changed since its key was given (one of them
-        erased, or skipped now) is given the key of the rows it has: another request."""
+        erased, or skipped now, or a body made again) is given the key of the rows it has:
+        another request. (A batch keyed by an older segctl, which stored no bodies, keeps its
+        key while its rows are those it was given.)"""
         keyed: dict[str, Batch] = {}
         fresh: dict[Any, list[dict[str, Any]]] = {}
         for row in rows:
@@ -198,7 +200,8 @@ class Worker:
         batches: list[Batch] = []
         redone: list[list[dict[str, Any]]] = []
         for batch in keyed.values():
-            if not by_body or batch.key == _key(batch.rows, by_body):
+            unstored = all(r.get("unstored") for r in batch.rows)
+            if not by_body or batch.key == _key(batch.rows, not unstored):
                 batches.append(batch)
             else:
                 redone.append(batch.rows)
@@ -365,15 +368,23 @@ class Worker:
 
     def store_bodies(self, rows: list[dict[str, Any]], people: dict[str, dict[str, Any]]) -> None:
         """Store the message of each email not yet given one (its ``payload``), before its
-        first request: every retry sends that message, whatever the persons file says then."""
+        first request: every retry sends that message, whatever the persons file says then,
+        but to the person's address now (consent and suppression were checked for it): a
+        message to an address they no longer have is made again (a new request)."""
         bodies: list[tuple[int, str]] = []
         for row in rows:
             destination = self.destinations.get(row["destination"])
-            if row["payload"] is None and destination is not None:  # (unknown: failed later)
-                sender = str(destination.settings["from"])
-                body = json_text(email(row, people[row["person_id"]], sender))
-                row["payload"] = body
-                bodies.append((row["id"], body))
+            if destination is None:  # no longer configured: failed, unsent
+                continue
+            person = people[row["person_id"]]
+            stored = json.loads(row["payload"]) if row["payload"] else None
+            if stored is not None and stored["to"] == [str(person["email"]).strip()]:
+                continue
+            # A key given before bodies were stored (an older segctl) stays the batch's key.
+            row["unstored"] = bool(row["batch_key"]) and stored is None
+            body = json_text(email(row, person, str(destination.settings["from"])))
+            row["payload"] = body
+            bodies.append((row["id"], body))
         queries.store_payloads(self.store, bodies)
 
     def python_actions(self) -> None:
