@@ -1167,6 +1167,10 @@ def test_a_destination_secret_not_set_is_a_config_error_of_every_command(
     ):
         assert said in cli(*args, "--project", root, code=3).stderr, args
     assert not (root / ".segctl").exists()
+    # With the segment files' own problems (read without the data), at once.
+    (root / "segments" / "bad.yaml").write_text("name: bad\nrule: {property: plan, eqq: x}\n")
+    lines = cli("validate", "--project", root, code=3).stderr
+    assert said in lines and "unknown operator 'eqq' (did you mean 'eq'?)" in lines
 
 
 def test_a_long_malformed_json_line_is_shown_cut_in_a_gzipped_file(tmp_path: Path) -> None:

@@ -358,9 +358,7 @@ def test_a_retry_sends_the_body_its_key_was_first_sent_with(
     assert {m["from"] for m in last.json} == {"Team <hello@example.com>"}
 
 
-def test_a_retry_goes_to_the_address_the_person_has_now(
-    tmp_path: Path, resend: ResendFake
-) -> None:
+def test_a_retry_goes_to_the_address_the_person_has_now(tmp_path: Path, resend: ResendFake) -> None:
     """Consent and suppression are checked for the person's address now: a stored message to
     an address they no longer have (changed, and the old one suppressed since) is made again,
     under a new key. The retry emailed the old, suppressed address."""
@@ -418,7 +416,7 @@ def test_a_batch_keyed_before_bodies_were_stored_keeps_its_key(
         resend.inject(status=500, times=None, endpoint="send_batch")
         lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
     assert len(resend.emails) == len(members)  # it took effect once
-    first = [r for r in resend.requests if r.endpoint == "send_batch"][0]
+    first = next(r for r in resend.requests if r.endpoint == "send_batch")
     resend.clear_faults()
     assert segctl(root, "push").returncode == 0
     last = [r for r in resend.requests if r.endpoint == "send_batch"][-1]

@@ -663,3 +663,16 @@ def test_watch_refuses_a_bad_every_and_a_broken_project(tmp_path: Path, hook: We
     proc = segctl(root, "watch", "--every", "1s", env={"CRM_SECRET": TEST_SECRET})
     assert proc.returncode == 3 and "broken.yaml" in proc.stderr
     assert not (root / ".segctl" / DB_FILE).exists()
+    (root / "segments" / "broken.yaml").unlink()
+    # A secret's variable not set stops it at the start, not at every run of the loop.
+    environ = {k: v for k, v in os.environ.items() if k != "CRM_SECRET"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "segctl", "watch", "--every", "1s", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3 and "CRM_SECRET is not set" in proc.stderr
+    assert not (root / ".segctl" / DB_FILE).exists()
