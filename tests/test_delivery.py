@@ -687,8 +687,8 @@ def test_held_audience_removals_leave_the_push_incomplete_until_confirmed(
     # The dry run says the hold it plans, as the run will (SPEC 5), on stderr and in the row.
     proc = segctl(root, "run", "--dry-run", "--as-of", iso(late), "-f", "json")
     said = (
-        f"warning: active: {len(before - after)} of {len(before)} members would exit, more "
-        "than max_exit_ratio 0.5: the run holds their exit actions and audience removals until "
+        f"warning: active: {len(before - after)} of {len(before)} members would exit "
+        "(max_exit_ratio 0.5): the run holds their exit actions and audience removals until "
         "segctl push --confirm active"
     )
     assert proc.returncode == 0 and said in proc.stderr.splitlines(), proc.stderr

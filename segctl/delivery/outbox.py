@@ -43,8 +43,21 @@ def exits_held(change: Change, max_exit_ratio: float, *, holdable: bool = True) 
     """More than ``max_exit_ratio`` of the previous members would exit, and the segment has
     something to hold (``holdable``: on_exit actions or audiences; without them a hold would
     only ask the user to confirm nothing)."""
-    previous = change.size - change.entered + change.exited
+    previous = _previous(change)
     return holdable and previous > 0 and change.exited / previous > max_exit_ratio
+
+
+def hold_reason(change: Change, max_exit_ratio: float) -> str:
+    """Why a segment's exits are held: "146 of 292 members would exit (max_exit_ratio 0.5)"."""
+    return (
+        f"{change.exited:,} of {_previous(change):,} members would exit "
+        f"(max_exit_ratio {max_exit_ratio:g})"
+    )
+
+
+def _previous(change: Change) -> int:
+    """The segment's members at the last run."""
+    return change.size - change.entered + change.exited
 
 
 def queue_run(
@@ -91,13 +104,7 @@ def queue_run(
         if held:
             store.con.execute(
                 f"INSERT INTO {S}.holds VALUES (?, ?, ?, ?, NULL)",
-                [
-                    name,
-                    run_id,
-                    f"{change.exited} of {change.size - change.entered + change.exited}"
-                    f" members would exit (max_exit_ratio {max_exit_ratio:g})",
-                    created,
-                ],
+                [name, run_id, hold_reason(change, max_exit_ratio), created],
             )
         count = 0
         fire_enter = not change.first_run or fire_initial

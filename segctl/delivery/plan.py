@@ -12,7 +12,7 @@ from segctl.delivery import queries
 from segctl.delivery.audiences.plan import Persons, plan_members
 from segctl.delivery.audiences.result import SyncResult
 from segctl.delivery.audiences.stage import desired_sql, digested
-from segctl.delivery.outbox import OPEN_HOLD_RUNS, RETURNED, exits_held
+from segctl.delivery.outbox import OPEN_HOLD_RUNS, RETURNED, exits_held, hold_reason
 from segctl.delivery.platforms import client_for
 from segctl.delivery.platforms.base import MINIMUM_SIZE
 from segctl.delivery.resend import why_not_sent
@@ -64,16 +64,6 @@ def _back(store: StateStore, segment: str) -> int:
     return int(store.rows(f"SELECT count(*) FROM ({RETURNED})", [segment, segment])[0][0])
 
 
-def _holding(change: Change, max_exit_ratio: float, segment: str) -> str:
-    """What the mass-exit guard will hold, said by the dry run as the run says it (SPEC 5)."""
-    previous = change.size - change.entered + change.exited
-    return (
-        f"{change.exited:,} of {previous:,} members would exit, more than max_exit_ratio "
-        f"{max_exit_ratio:g}: the run holds their exit actions and audience removals until "
-        f"segctl push --confirm {segment}"
-    )
-
-
 def initial_unfired(change: Change, segment: Segment, fire_initial: bool) -> str:
     """What a segment's first run does not fire (SPEC 5: its members enter without their
     on_enter actions unless ``--fire-initial``), said; "" when it fires them or has none."""
@@ -119,7 +109,12 @@ def plan_run(
             max_exit_ratio,
             holdable=bool(segment.on_exit or segment.audiences),
         )
-        holding = _holding(change, max_exit_ratio, name) if held else ""
+        holding = (  # said by the dry run as the run says it (SPEC 5)
+            f"{hold_reason(change, max_exit_ratio)}: the run holds their exit actions and "
+            f"audience removals until segctl push --confirm {name}"
+            if held
+            else ""
+        )
         entered = change.entered if (not change.first_run or fire_initial) else 0
         unfired = initial_unfired(change, segment, fire_initial)
         back = _back(store, name) if store is not None and entered else 0
