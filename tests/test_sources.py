@@ -917,6 +917,38 @@ def test_ndjson_key_value_records_of_plain_values_are_read_by_key(tmp_path: Path
     }
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_ga4_user_properties_read_their_set_slot(tmp_path: Path, suffix: str) -> None:
+    """GA4's ``user_properties`` values carry ``set_timestamp_micros`` beside the typed slots:
+    still typed slots, the one set is the value (they were read as a JSON object, or a
+    STRUCT, and a comparison with text was FALSE for everyone, silently)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {"person_id": p, "event": "x", "timestamp": "2026-11-10T00:00:00Z",
+         "user_properties": [{"key": "plan", "value": {"string_value": plan, "int_value": None,
+                                                       "set_timestamp_micros": 1}},
+                             {"key": "age", "value": {"string_value": None, "int_value": age,
+                                                      "set_timestamp_micros": 2}}]}
+        for p, plan, age in (("p1", "pro", 40), ("p2", "free", 20))
+    ]  # fmt: skip
+    if suffix == ".jsonl":
+        (tmp_path / "ev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "ev.parquet")
+    write(tmp_path, {
+        "segments/pro.yaml": "name: pro\nrule: {event: x, where: {user_properties.plan: "
+                             "{eq: pro}}, count: {gte: 1}}\n",
+        "segments/old.yaml": "name: old\nrule: {event: x, where: {user_properties.age: "
+                             "{gte: 30}}, count: {gte: 1}}\n",
+    })  # fmt: skip
+    (tmp_path / "segctl.yaml").write_text(f"data:\n  events: ev{suffix}\nsegments: segments/\n")
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert result.members("pro")["person_id"].to_list() == ["p1"]
+    assert result.members("old")["person_id"].to_list() == ["p1"]
+
+
 def test_a_text_column_of_json_lists_warns_that_a_key_reads_nothing(tmp_path: Path) -> None:
     """The same records as JSON text in a CSV column are not looked into (``$.fmt`` of a list
     is missing): validate says so, where it said nothing and every key was missing. A column

@@ -39,6 +39,8 @@ WANTS: tuple[Want, ...] = ("text", "number", "boolean", "any")
 NUMERIC_PATTERN = r"^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 #: The fields of a record of typed slots (GA4's ``value``): the first non-NULL slot is the value.
 _SLOT_SUFFIX = "_value"
+#: Beside the slots of GA4's ``user_properties`` values: when the property was set (no slot).
+SET_AT = "set_timestamp_micros"
 #: Dialects that can express each kind of access; ``check_dialect`` refuses the others.
 SUPPORTED_DIALECTS: dict[str, frozenset[str]] = {
     "json": frozenset({"duckdb", "spark", "bigquery", "trino", "snowflake", "postgres"}),
@@ -328,10 +330,11 @@ def _records(dtype: exp.DataType) -> exp.DataType | None:
 
 
 def _slots(dtype: exp.DataType) -> dict[str, exp.DataType] | None:
-    """The typed slots of a record such as GA4's value (every field ends in ``_value``)."""
+    """The typed slots of a record such as GA4's value (every field ends in ``_value``; the
+    ``set_timestamp_micros`` of GA4's ``user_properties`` values beside them is no slot)."""
     if dtype.this != exp.DataType.Type.STRUCT:
         return None
-    fields = _struct_fields(dtype)
+    fields = {k: v for k, v in _struct_fields(dtype).items() if k != SET_AT}
     if fields and all(name.endswith(_SLOT_SUFFIX) for name in fields):
         return fields
     return None

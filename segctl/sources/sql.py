@@ -11,6 +11,8 @@ from typing import Literal
 
 from sqlglot import exp
 
+from segctl.sources.nested import SET_AT
+
 
 def duck(tree: exp.Expr) -> str:
     """A tree in DuckDB SQL."""
@@ -136,7 +138,8 @@ def _records(kind: str) -> Literal["slots", "values"] | None:
         return None
     slots = {f.name for f in value.expressions} if value.this == exp.DataType.Type.STRUCT else set()
     ga4 = {"string_value", "int_value", "float_value", "double_value"}
-    return "slots" if set(fields) == {"key", "value"} and slots and slots <= ga4 else "values"
+    typed = bool(slots & ga4) and slots <= ga4 | {SET_AT}
+    return "slots" if set(fields) == {"key", "value"} and typed else "values"
 
 
 def create_view(name: str, query: exp.Expr) -> str:
