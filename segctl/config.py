@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -127,6 +128,9 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         raise ConfigError(problems.items)
     if not isinstance(doc, YMap):
         raise ConfigError(f"{CONFIG_FILE}: expected a mapping with a 'data' section")
+    # What the environment gives a destination is masked in every message, its problems'
+    # too (a token put in a url by mistake, a webhook url that is itself a credential).
+    register(list(_from_environment(doc.get("destinations"), environ)))
     doc = _interpolate(doc, environ, problems, Pos(CONFIG_FILE))
     _unknown(doc, TOP_KEYS, "segctl.yaml", problems)
 
@@ -287,6 +291,15 @@ def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems
 
 #: The keys of a destination that hold a secret (a default for one would sit in the file).
 SECRET_KEYS = frozenset(k for rules in TYPES.values() for k in rules["secret"])
+
+
+def _from_environment(value: Any, environ: dict[str, str]) -> Iterator[str]:
+    """The values ``${NAME}`` takes from the environment anywhere in ``value``."""
+    if isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _from_environment(item, environ)
+    elif isinstance(value, str):
+        yield from (environ[m.group(1)] for m in _ENV.finditer(value) if m.group(1) in environ)
 
 
 def _interpolate(

@@ -1145,6 +1145,14 @@ def test_secrets_from_the_environment_never_appear_in_errors(
     result = cli("validate", "--project", root, code=3)
     assert "SEGCTL_TEST_UNSET is not set" in result.stderr
     assert "s3cr3t-value" not in result.output
+    # A value the environment gives a destination is masked in its own problem's message
+    # (a token put in the url by mistake): it was quoted whole.
+    monkeypatch.setenv("SEGCTL_TEST_UNSET", "tok-s3cr3t")
+    mistaken = hooks.replace("secret: '${SEGCTL_TEST_SECRET}'", "secret: whsec_ZnJvbS1lbnY")
+    root = make_project(config=CONFIG + mistaken)
+    result = cli("validate", "--project", root, code=3)
+    assert "'url' must be an http(s) URL with a host, not '***'" in result.stderr
+    assert "tok-s3cr3t" not in result.output
 
 
 def test_a_destination_secret_not_set_is_a_config_error_of_every_command(
