@@ -603,3 +603,19 @@ def test_explain_at_a_past_as_of_compares_with_the_run_of_that_time(with_runs: P
     early = with_runs.explain("active", "p2", as_of=state_iso(STATE_AS_OF[0] - timedelta(days=1)))
     assert early.since_last_run is None and early.transition is None
     assert "run " not in early.render()
+
+
+def test_a_bad_timestamp_read_for_the_person_is_a_data_error(tmp_path: Path, cli: Cli) -> None:
+    """Without a persons source, a person's created_at is their first event: explaining the
+    person whose row holds a value that is no timestamp is the data error evaluate gives
+    (exit 4, file, row, column and value), not an internal error (exit 70)."""
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "ev.csv").write_text(
+        "person_id,event,timestamp\np1,x,2026-11-10T00:00:00Z\np3,x,not-a-date\n"
+    )
+    (tmp_path / "segments" / "a.yaml").write_text("name: a\nrule: {event: '*', count: {gte: 1}}\n")
+    (tmp_path / "segctl.yaml").write_text("data:\n  events: ev.csv\nsegments: segments/\n")
+    said = "ev.csv: row 2: column 'timestamp' has a value that is not a timestamp: 'not-a-date'"
+    for command in (["evaluate"], ["explain", "a", "p3"]):
+        result = cli(*command, "--as-of", "2026-11-17", "--project", tmp_path, code=4)
+        assert said in result.stderr, result.stderr

@@ -80,7 +80,8 @@ def explain_many(
     subject.segment_names([segment])
     if not person_ids:
         return {}
-    created = _persons(subject, person_ids)
+    with subject.engine.driver.plan_errors():  # a bad timestamp: a data error, traced
+        created = _persons(subject, person_ids)
     plan = Instrumented(subject.definitions, subject.plan_context([segment], as_of), segment)
     shapes = _Shapes(subject.definitions, plan)
     root = shapes.segment(segment)
