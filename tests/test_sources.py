@@ -917,6 +917,42 @@ def test_ndjson_key_value_records_of_plain_values_are_read_by_key(tmp_path: Path
     }
 
 
+def test_segment_archive_files_of_identify_or_page_calls_alone_are_read(tmp_path: Path) -> None:
+    """Segment's raw archive writes an hour's messages to a file: an hour of identify or page
+    calls alone has no ``event`` key. Such a file of the segment preset (its messages have a
+    ``type``) is read, its rows without an event name (counted, said), where it was refused
+    as missing the required column; a file without ``type`` still is."""
+    import gzip
+
+    def archive(name: str, *messages: dict[str, object]) -> None:
+        path = tmp_path / "archive" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(gzip.compress("".join(json.dumps(m) + "\n" for m in messages).encode()))
+
+    stamp = "2026-11-02T10:00:00Z"
+    archive("1.gz", {"type": "track", "event": "buy", "anonymousId": "a1", "messageId": "m1",
+                     "timestamp": stamp})  # fmt: skip
+    archive("2.gz", {"type": "identify", "userId": "u1", "anonymousId": "a1",
+                     "messageId": "m2", "timestamp": stamp})  # fmt: skip
+    archive("3.gz", {"type": "page", "userId": "u1", "messageId": "m3", "timestamp": stamp})
+    write(tmp_path, {
+        "segments/buyers.yaml": "name: buyers\nrule: {event: buy, count: {gte: 1}}\n",
+        "segctl.yaml": "data:\n  events: {path: 'archive/*.gz', preset: segment, name: archive}"
+                       "\nsegments: segments/\n",
+    })  # fmt: skip
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert result.members("buyers")["person_id"].to_list() == ["u1"]  # linked by the identify
+    assert result.warnings[0] == (
+        "archive: 2 of 3 rows (67%) have no event name (identify or page calls?) and were ignored"
+    )
+    (tmp_path / "archive" / "1.gz").unlink()  # no track call in any file
+    result = segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+    assert result.members("buyers").is_empty()
+    archive("4.gz", {"userId": "u1", "messageId": "m4", "timestamp": stamp})  # no type
+    with pytest.raises(segctl.DataError, match=r"4\.gz: missing required column 'event'"):
+        segctl.Project.load(tmp_path).evaluate(as_of=AS_OF)
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_ga4_user_properties_read_their_set_slot(tmp_path: Path, suffix: str) -> None:
     """GA4's ``user_properties`` values carry ``set_timestamp_micros`` beside the typed slots:

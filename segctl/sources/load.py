@@ -243,6 +243,8 @@ class Loader:
             group.picked[canonical] = found
             if found is None and canonical == "event" and source.event is not None:
                 continue
+            if found is None and canonical == "event" and _other_messages(source, described):
+                continue
             if found is None and (canonical in REQUIRED[role] or canonical in source.given):
                 self._missing(source, canonical, names, described, display, csv_files)
             # Renamed over a column of that name: which one is meant? (A preset's own
@@ -667,3 +669,10 @@ def _mapping_key(source: Source) -> str:
     if not source.mapping:
         return f"data.columns.{source.role}"
     return f"{source.where}.columns"
+
+
+def _other_messages(source: Source, described: dict[str, str]) -> bool:
+    """A file of Segment's raw archive (RudderStack's) holding no track call, only identify,
+    page or screen messages (their ``type``): it has no ``event`` column, and its rows have
+    no event name (counted and said, as the same messages beside track calls are)."""
+    return source.preset in ("segment", "rudderstack") and "type" in described
