@@ -128,9 +128,10 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
         raise ConfigError(problems.items)
     if not isinstance(doc, YMap):
         raise ConfigError(f"{CONFIG_FILE}: expected a mapping with a 'data' section")
-    # What the environment gives a destination is masked in every message, its problems'
-    # too (a token put in a url by mistake, a webhook url that is itself a credential).
-    register(list(_from_environment(doc.get("destinations"), environ)))
+    # What the environment gives a destination's keys that can carry a credential is masked
+    # in every message, its problems' too (a token put in a url by mistake, a webhook url
+    # that is itself a credential, a header).
+    register(list(_credentials(doc.get("destinations"), environ)))
     doc = _interpolate(doc, environ, problems, Pos(CONFIG_FILE))
     _unknown(doc, TOP_KEYS, "segctl.yaml", problems)
 
@@ -291,6 +292,19 @@ def _unknown(node: YMap, allowed: tuple[str, ...], what: str, problems: Problems
 
 #: The keys of a destination that hold a secret (a default for one would sit in the file).
 SECRET_KEYS = frozenset(k for rules in TYPES.values() for k in rules["secret"])
+
+
+#: A destination's keys whose values can be (or hold) a credential, beside its secret ones.
+_CARRIERS = frozenset({"url", "base_url", "headers"})
+
+
+def _credentials(destinations: Any, environ: dict[str, str]) -> Iterator[str]:
+    """The values ``${NAME}`` takes from the environment in the destinations' secret keys
+    and the keys that can carry a credential (not an account id, a sender, a rate)."""
+    for spec in destinations.values() if isinstance(destinations, dict) else ():
+        for key, value in spec.items() if isinstance(spec, dict) else ():
+            if key in SECRET_KEYS or key in _CARRIERS:
+                yield from _from_environment(value, environ)
 
 
 def _from_environment(value: Any, environ: dict[str, str]) -> Iterator[str]:

@@ -290,6 +290,9 @@ SEGMENT_CASES = [
     Case("feature-unknown", DEFINITION, "segments/a.yaml:2:17",
          "unknown feature 'render_30d' (did you mean 'renders_30d'?)",
          segment("name: a\nrule: {feature: render_30d, gte: 1}\n")),
+    Case("feature-unknown-unlike-any", DEFINITION, "segments/a.yaml:2:17",
+         "unknown feature 'zzz' (features: ltv, renders_30d; define it in features.yaml)",
+         segment("name: a\nrule: {feature: zzz, gte: 1}\n")),
     Case("regex-lookahead", DEFINITION, "segments/a.yaml:2:32",
          "'regex': DuckDB's regular expressions (RE2) cannot read this one: invalid perl "
          "operator: (?= (lookarounds, backreferences and possessive or atomic groups are not "

@@ -915,6 +915,16 @@ def test_ndjson_key_value_records_of_plain_values_are_read_by_key(tmp_path: Path
         "many": ["p1", "p2"],  # 5 and "12": "n/a" is no number
         "codec": ["p5"],
     }
+    # The list itself is no text to compare (it was JSON text): the error says what to do.
+    (tmp_path / "segments" / "codec.yaml").write_text(
+        "name: codec\nrule: {event: x, where: {params: {contains: mp4}}, count: {gte: 1}}\n"
+    )
+    with pytest.raises(segctl.DefinitionError) as error:
+        segctl.Project.load(tmp_path).validate()
+    assert (
+        "'contains' applies to string values, not to a nested value ('params' holds nested "
+        "values: compare a key inside it, like params.<key>)"
+    ) in str(error.value)
 
 
 def test_segment_archive_files_of_identify_or_page_calls_alone_are_read(tmp_path: Path) -> None:

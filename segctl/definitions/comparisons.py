@@ -99,9 +99,8 @@ class ComparisonParser(ParserBase):
         if applies is not None and value_type not in applies:
             kinds = " or ".join(sorted(t.value for t in applies))
             about = f" ({subject})" if subject else ""
-            self.error(
-                pos, f"'{op}' applies to {kinds} values, not to a {value_type.value} value{about}"
-            )
+            what = "a nested" if value_type is ColumnType.OTHER else f"a {value_type.value}"
+            self.error(pos, f"'{op}' applies to {kinds} values, not to {what} value{about}")
             return None
         if applies is ORDERED and value_type is ColumnType.STRING and _has_number(raw):
             # A CSV column with one value that is not a number is read as text, and the
@@ -208,3 +207,10 @@ def _check_regex_flags(pattern: str) -> None:
             "inline flags go at the start of the regex, like regex: '(?i)^abc' "
             "(a flag group in the middle reads differently on each engine)"
         )
+
+
+def column_subject(column: str, value_type: ColumnType) -> str:
+    """What a comparator's error says of the column it compares."""
+    if value_type is ColumnType.OTHER:  # a STRUCT, MAP, list or key/value records
+        return f"'{column}' holds nested values: compare a key inside it, like {column}.<key>"
+    return f"'{column}' is a {value_type.value} column"

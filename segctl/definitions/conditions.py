@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segctl.definitions.comparisons import COMPARATORS
+from segctl.definitions.comparisons import COMPARATORS, column_subject
 from segctl.definitions.measures import (
     EVENT_KEYS,
     PERIOD_KEYS,
@@ -129,7 +129,7 @@ class ConditionParser(MeasureParser):
             value_type,
             node.pos,
             skip=("property", "calendar"),  # 'calendar' is reported by unknown_keys
-            subject=f"'{node['property']}' is a {value_type.value} column",
+            subject=column_subject(str(node["property"]), value_type),
         )
         if comparator is None:
             return None
@@ -214,7 +214,9 @@ class ConditionParser(MeasureParser):
             if name in getattr(self.features, "broken", ()):
                 message = f"feature '{name}' has problems in features.yaml (said there): fix them"
             else:
-                hint = did_you_mean(str(name), self.features) or " (define it in features.yaml)"
+                hint = known_hint(
+                    str(name), self.features, "features", "define it in features.yaml"
+                )
                 message = f"unknown feature '{name}'{hint}"
             self.error(node.at("feature"), message)
             return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from segctl.definitions.comparisons import COMPARATORS, ORDERED, ComparisonParser
+from segctl.definitions.comparisons import COMPARATORS, ORDERED, ComparisonParser, column_subject
 from segctl.definitions.durations import in_hours, parse_duration
 from segctl.definitions.model import (
     AGGREGATES,
@@ -110,7 +110,7 @@ class MeasureParser(ComparisonParser):
                 continue
             self.unknown_keys(comp, COMPARATORS, "a comparator")
             comparator = self.comparator(
-                comp, value_type, comp.pos, subject=f"'{column}' is a {value_type.value} column"
+                comp, value_type, comp.pos, subject=column_subject(str(column), value_type)
             )
             if comparator is None:
                 ok = False

@@ -115,12 +115,15 @@ def operator_hint(word: str, options: Iterable[str]) -> str:
     return did_you_mean(word, keys) or f" (valid here: {', '.join(keys)})"
 
 
-def known_hint(word: str, names: Iterable[str], what: str) -> str:
+def known_hint(word: str, names: Iterable[str], what: str, fix: str = "") -> str:
     """What follows "unknown segment 'x'": the close match, else the names there are (the
-    first 12 of them, sorted), or that there are none."""
+    first 12 of them, sorted), or that there are none, and then ``fix`` when given."""
     known = sorted(set(names))
+    if close := did_you_mean(word, known):
+        return close
     shown = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
-    return did_you_mean(word, known) or (f" ({what}: {shown})" if known else f" (no {what})")
+    listed = f"{what}: {shown}" if known else f"no {what}"
+    return f" ({listed}; {fix})" if fix else f" ({listed})"
 
 
 def valid_keys(word: str, options: Iterable[str]) -> str:
