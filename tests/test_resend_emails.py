@@ -417,6 +417,7 @@ def test_a_batch_keyed_before_bodies_were_stored_keeps_its_key(
         lib.Project.load(root).run(as_of=AS_OF[0], fire_initial=True)
     assert len(resend.emails) == len(members)  # it took effect once
     first = next(r for r in resend.requests if r.endpoint == "send_batch")
+    assert segctl(root, "push").returncode == 5  # fails again: its messages are stored now
     resend.clear_faults()
     assert segctl(root, "push").returncode == 0
     last = [r for r in resend.requests if r.endpoint == "send_batch"][-1]

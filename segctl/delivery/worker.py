@@ -200,8 +200,8 @@ class Worker:
         batches: list[Batch] = []
         redone: list[list[dict[str, Any]]] = []
         for batch in keyed.values():
-            unstored = all(r.get("unstored") for r in batch.rows)
-            if not by_body or batch.key == _key(batch.rows, not unstored):
+            # (A key by rows alone was given by an older segctl, before bodies were stored.)
+            if not by_body or batch.key in (_key(batch.rows, True), _key(batch.rows, False)):
                 batches.append(batch)
             else:
                 redone.append(batch.rows)
@@ -380,8 +380,6 @@ class Worker:
             stored = json.loads(row["payload"]) if row["payload"] else None
             if stored is not None and stored["to"] == [str(person["email"]).strip()]:
                 continue
-            # A key given before bodies were stored (an older segctl) stays the batch's key.
-            row["unstored"] = bool(row["batch_key"]) and stored is None
             body = json_text(email(row, person, str(destination.settings["from"])))
             row["payload"] = body
             bodies.append((row["id"], body))
