@@ -162,7 +162,7 @@ def value_type(column_type: str, keys: tuple[str, ...]) -> exp.DataType | None:
         if _is_text(dtype):
             return None
         dtype = _child_type(dtype, key, keys[: i + 1])
-    if _slots(dtype) is not None:
+    if typed_slots(dtype) is not None:
         return None
     return dtype
 
@@ -329,7 +329,7 @@ def _records(dtype: exp.DataType) -> exp.DataType | None:
     return None
 
 
-def _slots(dtype: exp.DataType) -> dict[str, exp.DataType] | None:
+def typed_slots(dtype: exp.DataType) -> dict[str, exp.DataType] | None:
     """The typed slots of a record such as GA4's value (every field ends in ``_value``; the
     ``set_timestamp_micros`` of GA4's ``user_properties`` values beside them is no slot)."""
     if dtype.this != exp.DataType.Type.STRUCT:
@@ -379,7 +379,7 @@ def _read(
         text = _mark(exp.JSONExtractScalar(this=node, expression=json_path), "json")
         return _from_text(text, want)
     if not keys:
-        slots = _slots(dtype)
+        slots = typed_slots(dtype)
         if slots is not None:
             return _from_slots(node, slots, want)
         if dtype.this == exp.DataType.Type.JSON:  # a JSON value (a top-level NDJSON key

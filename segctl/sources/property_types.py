@@ -159,22 +159,17 @@ class PropertyTypes:
                 found.append(format_path(column, (key,)))
         return found
 
-    def _keys(self, table: str, column: str, prefix: tuple[str, ...]) -> set[str]:
+    def _keys(
+        self, table: str, column: str, prefix: tuple[str, ...], function: str = "JSON_KEYS"
+    ) -> set[str]:
         """The keys at ``prefix`` in the sample of a JSON text column (none when its values
-        are not JSON objects)."""
+        are not JSON objects); with ``function="JSON_TYPE"``, the JSON types there."""
         assert self.run is not None
-        cache = (table, column, prefix)
+        cache = (table, column, (function, *prefix))
         if cache not in self._samples:
-            query = sample_keys_query(table, column, prefix, self.rows)
+            query = sample_keys_query(table, column, prefix, self.rows, function)
             self._samples[cache] = {str(r[0]) for r in self.run(query) if r[0] is not None}
         return self._samples[cache]
-
-    def _only_lists(self, table: str, column: str, prefix: tuple[str, ...]) -> bool:
-        """Whether the sample's JSON values at ``prefix`` are all lists (JSON text of a list of
-        records: a CSV column of them)."""
-        assert self.run is not None
-        query = sample_keys_query(table, column, prefix, self.rows, "JSON_TYPE")
-        return {str(r[0]) for r in self.run(query) if r[0] is not None} == {"ARRAY"}
 
     def _unseen(self, table: str, path: PropertyPath, column_type: str) -> str | None:
         """A warning when the top-level JSON text column's sample never has the key."""
@@ -183,7 +178,7 @@ class PropertyTypes:
         prefix, key = path.keys[:-1], path.keys[-1]
         seen = self._keys(table, path.column, prefix)
         where = format_path(path.column, prefix)
-        if not seen and self._only_lists(table, path.column, prefix):
+        if not seen and self._keys(table, path.column, prefix, "JSON_TYPE") == {"ARRAY"}:
             return (
                 f"{where} holds JSON lists, not objects, in the first {self.rows:,} rows: "
                 f"key {key!r} reads nothing in a list, so the value is missing (a list of "

@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from segctl.sources.nested import SET_AT
+from segctl.sources.nested import typed_slots
 
 
 def duck(tree: exp.Expr) -> str:
@@ -136,9 +136,9 @@ def _records(kind: str) -> Literal["slots", "values"] | None:
     value = fields.get("value")
     if not {"key", "value"} <= set(fields) or not isinstance(value, exp.DataType):
         return None
-    slots = {f.name for f in value.expressions} if value.this == exp.DataType.Type.STRUCT else set()
+    slots = typed_slots(value)  # GA4's, read with each of GA4's slots
     ga4 = {"string_value", "int_value", "float_value", "double_value"}
-    typed = bool(slots & ga4) and slots <= ga4 | {SET_AT}
+    typed = slots is not None and slots.keys() <= ga4
     return "slots" if set(fields) == {"key", "value"} and typed else "values"
 
 
